@@ -1,0 +1,109 @@
+"""Settings, declared once with their defaults and help.
+
+Each setting can be given as an environment variable; the README's settings table is checked
+against ``SETTINGS`` by a test, so a setting cannot be added without being documented.
+Device and dtype resolution import torch lazily: the store and the annotation pages must not
+pay torch's import time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_MODEL = "CompVis/stable-diffusion-v1-4"
+DEMO_MODEL = "demo"
+DEVICES = ("auto", "cuda", "mps", "cpu")
+DTYPES = ("auto", "float16", "bfloat16", "float32")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its environment variable, default and a one-line help."""
+
+    env: str
+    default: str
+    help: str
+
+
+SETTINGS: dict[str, Setting] = {
+    "home": Setting(
+        "SDAUDIT_HOME",
+        "./sdaudit-data",
+        "Data home: the DuckDB store (sdaudit.duckdb), images/ and models/ (the demo model).",
+    ),
+    "model": Setting(
+        "SDAUDIT_MODEL",
+        DEFAULT_MODEL,
+        "Default model: a diffusers text-to-image hub id, a local folder, or `demo`.",
+    ),
+    "device": Setting(
+        "SDAUDIT_DEVICE",
+        "auto",
+        "Device for generation: auto (cuda, then mps, then cpu), cuda, mps or cpu.",
+    ),
+    "dtype": Setting(
+        "SDAUDIT_DTYPE",
+        "auto",
+        "Weights dtype: auto (float16 on cuda, float32 elsewhere), float16, bfloat16 or float32.",
+    ),
+}
+
+
+def setting(name: str) -> str:
+    """The value of setting ``name``: its environment variable if set, else its default."""
+    spec = SETTINGS[name]
+    value = os.environ.get(spec.env, "").strip()
+    return value or spec.default
+
+
+def data_home(home: str | os.PathLike | None = None) -> Path:
+    """The data home: ``home`` if given, else ``$SDAUDIT_HOME``, else ``./sdaudit-data``."""
+    return Path(home if home is not None else setting("home")).expanduser()
+
+
+def store_path(home: str | os.PathLike | None = None) -> Path:
+    """Where the DuckDB store of a data home lives."""
+    return data_home(home) / "sdaudit.duckdb"
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``auto`` becomes cuda, then mps, then cpu, whichever is present first."""
+    if device not in DEVICES:
+        raise ValueError(f"`device` must be one of {', '.join(DEVICES)} but is {device!r}.")
+    if device != "auto":
+        return device
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def resolve_dtype(dtype: str, device: str) -> str:
+    """``auto`` becomes float16 on cuda and float32 elsewhere (fp16 on CPU is slow or absent)."""
+    if dtype not in DTYPES:
+        raise ValueError(f"`dtype` must be one of {', '.join(DTYPES)} but is {dtype!r}.")
+    if dtype != "auto":
+        return dtype
+    return "float16" if device == "cuda" else "float32"
+
+
+def import_diffusers():
+    """Import torch and diffusers quietly; returns ``(torch, diffusers)``.
+
+    transformers announces missing optional backends on import and diffusers/transformers draw
+    loading bars; a CLI whose stderr carries its own progress bar must print neither.
+    """
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    import diffusers
+    import torch
+    import transformers
+
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.disable_progress_bar()
+    return torch, diffusers

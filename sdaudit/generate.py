@@ -1,0 +1,548 @@
+"""Reproducible generation with any diffusers text-to-image pipeline.
+
+``generate(spec, sink)`` reads top to bottom: resolve the model and the run's identity, find the
+seeds still missing, load the (cached) pipeline, then generate batch by batch and hand each
+image to a sink (the store, or a run folder). Image *i* depends on seed *i* only: each image
+gets its own CPU ``torch.Generator``, so a batch of 4 equals the same seeds generated one by one.
+torch and diffusers are imported only when a pipeline is loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import platform
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import sdaudit
+from sdaudit.config import (
+    DEFAULT_MODEL,
+    DEMO_MODEL,
+    DEVICES,
+    DTYPES,
+    import_diffusers,
+    resolve_device,
+    resolve_dtype,
+)
+from sdaudit.demo import MODEL_INDEX, demo_model_path
+from sdaudit.errors import ModelLoadError, SdauditError
+from sdaudit.store import DEFAULT_STUDY, ImageRecord, RunRecord
+
+DEFAULT_PROMPT = "a doctor sitting behind a desk"
+MAX_SEED = 2**63 - 1
+MAX_BATCH_SIZE = 64
+MAX_STEPS = 1000
+MAX_SIDE = 4096
+
+# name -> (diffusers scheduler class, config overrides). PNDM is the origin study's.
+SCHEDULERS: dict[str, tuple[str, dict]] = {
+    "pndm": ("PNDMScheduler", {"skip_prk_steps": True}),
+    "ddim": ("DDIMScheduler", {}),
+    "euler": ("EulerDiscreteScheduler", {}),
+    "euler-ancestral": ("EulerAncestralDiscreteScheduler", {}),
+    "dpmsolver++": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++"}),
+    "lms": ("LMSDiscreteScheduler", {}),
+    "unipc": ("UniPCMultistepScheduler", {}),
+}
+
+EMPTY_PROMPT = "`prompt` must be a non-empty text but is {value!r}."
+SEED_RANGE = "the seed range {first}-{last} is empty: the first seed must not be above the last (e.g. 0-7)."
+SEED_BOUNDS = "seeds must be whole numbers from 0 to 2**63-1, but the range is {first}-{last}."
+SEED_TEXT = "`--seeds` must look like A-B with whole numbers (e.g. 0-7) or a single seed, but is {value!r}."
+BATCH_SIZE = "`batch_size` must be a whole number from 1 to {max} but is {value!r}."
+STEPS = "`steps` must be a whole number from 1 to {max} but is {value!r}."
+GUIDANCE = "`guidance` must be a finite number from 0 to 50 but is {value!r}."
+SIZE = "`height` and `width` have to be divisible by 8 and between 8 and {max} but are {height} and {width}."
+SCHEDULER = "`scheduler` must be one of {choices} but is {value!r}."
+DTYPE = "`dtype` must be one of {choices} but is {value!r}."
+DEVICE = "`device` must be one of {choices} but is {value!r}."
+EMPTY_TEXT = "`{name}` must be a non-empty text but is {value!r}."
+MODEL_HINT = (
+    "without hub access, give a local diffusers folder "
+    "(`python -m sdaudit demo-model DIR` builds a tiny one) or use the offline model `demo`."
+)
+
+
+def _is_whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class GenerationSpec:
+    """What to generate: one prompt over an inclusive seed range, with every setting that matters.
+
+    A spec is validated when it is made (``check_spec``), so an invalid one never exists.
+    """
+
+    model: str = DEFAULT_MODEL
+    prompt: str = DEFAULT_PROMPT
+    negative_prompt: str = ""
+    first_seed: int = 0
+    last_seed: int = 0
+    batch_size: int = 4
+    steps: int = 50
+    guidance: float = 7.5
+    height: int = 512
+    width: int = 512
+    scheduler: str = "pndm"
+    safety_checker: bool = False
+    dtype: str = "auto"
+    device: str = "auto"
+    revision: str | None = None
+    study: str = DEFAULT_STUDY
+
+    def __post_init__(self) -> None:
+        check_spec(self)
+
+    @property
+    def seeds(self) -> range:
+        return range(self.first_seed, self.last_seed + 1)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_spec(spec: GenerationSpec) -> None:
+    """Raise ``ValueError`` for the first setting of ``spec`` that cannot be generated."""
+    s = spec
+    for name in ("model", "study"):
+        value = getattr(s, name)
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(EMPTY_TEXT.format(name=name, value=value))
+    if not isinstance(s.prompt, str) or not s.prompt.strip():
+        raise ValueError(EMPTY_PROMPT.format(value=s.prompt))
+    if not isinstance(s.negative_prompt, str):
+        raise ValueError(f"`negative_prompt` must be a text but is {s.negative_prompt!r}.")
+    if not (_is_whole(s.first_seed) and _is_whole(s.last_seed)) or not (
+        0 <= s.first_seed <= MAX_SEED and 0 <= s.last_seed <= MAX_SEED
+    ):
+        raise ValueError(SEED_BOUNDS.format(first=s.first_seed, last=s.last_seed))
+    if s.first_seed > s.last_seed:
+        raise ValueError(SEED_RANGE.format(first=s.first_seed, last=s.last_seed))
+    if not _is_whole(s.batch_size) or not 1 <= s.batch_size <= MAX_BATCH_SIZE:
+        raise ValueError(BATCH_SIZE.format(max=MAX_BATCH_SIZE, value=s.batch_size))
+    if not _is_whole(s.steps) or not 1 <= s.steps <= MAX_STEPS:
+        raise ValueError(STEPS.format(max=MAX_STEPS, value=s.steps))
+    if (
+        isinstance(s.guidance, bool)
+        or not isinstance(s.guidance, (int, float))
+        or not math.isfinite(s.guidance)
+        or not 0 <= s.guidance <= 50
+    ):
+        raise ValueError(GUIDANCE.format(value=s.guidance))
+    sides = (s.height, s.width)
+    if not all(_is_whole(v) and 8 <= v <= MAX_SIDE and v % 8 == 0 for v in sides):
+        raise ValueError(SIZE.format(max=MAX_SIDE, height=s.height, width=s.width))
+    if s.scheduler not in SCHEDULERS:
+        raise ValueError(SCHEDULER.format(choices=", ".join(SCHEDULERS), value=s.scheduler))
+    if s.dtype not in DTYPES:
+        raise ValueError(DTYPE.format(choices=", ".join(DTYPES), value=s.dtype))
+    if s.device not in DEVICES:
+        raise ValueError(DEVICE.format(choices=", ".join(DEVICES), value=s.device))
+    if s.safety_checker not in (True, False):
+        raise ValueError(f"`safety_checker` must be true or false but is {s.safety_checker!r}.")
+    if s.revision is not None and (not isinstance(s.revision, str) or not s.revision.strip()):
+        raise ValueError(EMPTY_TEXT.format(name="revision", value=s.revision))
+
+
+def parse_seed_range(text: str) -> tuple[int, int]:
+    """``"0-7"`` → ``(0, 7)``; ``"3"`` → ``(3, 3)``. The order is checked by the spec."""
+    parts = text.strip().split("-")
+    if len(parts) not in (1, 2) or not all(part.strip().isdigit() for part in parts):
+        raise ValueError(SEED_TEXT.format(value=text))
+    first = int(parts[0])
+    return first, int(parts[-1])
+
+
+# -- models -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """Where a model's files are and which exact version they are."""
+
+    name: str  # as the user gave it: a hub id, a folder, or "demo"
+    folder: Path  # the local folder that from_pretrained loads
+    revision: str  # the hub commit, or "local-<hash>" for a folder
+    local: bool
+
+
+def _folder_fingerprint(folder: Path) -> str:
+    """A cheap, content-based id of a local model folder: its config texts and weight sizes."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative = path.relative_to(folder).as_posix()
+        if relative.startswith("."):
+            continue
+        digest.update(relative.encode())
+        if path.suffix in {".json", ".txt"}:
+            digest.update(path.read_bytes())
+        else:
+            digest.update(str(path.stat().st_size).encode())
+    return "local-" + digest.hexdigest()[:16]
+
+
+def resolve_model(model: str, *, revision: str | None = None, home=None) -> ResolvedModel:
+    """Find a model's local folder and exact revision: ``demo``, a local folder, or a hub id.
+
+    A hub id is fetched (or found in the hub cache) with ``DiffusionPipeline.download`` — the
+    same call ``from_pretrained`` makes — so the resolved commit can be recorded.
+    """
+    if model == DEMO_MODEL:
+        folder = demo_model_path(home)
+        return ResolvedModel(model, folder, _folder_fingerprint(folder), True)
+    path = Path(model).expanduser()
+    if path.is_dir():
+        if not (path / MODEL_INDEX).is_file():
+            raise ModelLoadError(
+                f"could not load model {model!r}: the folder has no {MODEL_INDEX}, so it is not a "
+                f"diffusers pipeline; {MODEL_HINT}"
+            )
+        return ResolvedModel(model, path, _folder_fingerprint(path), True)
+    if model.startswith((".", "/", "~")) or os.sep in model.rstrip("/").split("/", 1)[-1]:
+        raise ModelLoadError(f"could not load model {model!r}: no such folder; {MODEL_HINT}")
+    _, diffusers = import_diffusers()
+    try:
+        folder = Path(diffusers.DiffusionPipeline.download(model, revision=revision))
+    except Exception as error:  # the hub client raises many types; all mean "cannot load"
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ModelLoadError(f"could not load model {model!r} ({reason}); {MODEL_HINT}") from None
+    commit = folder.name if folder.parent.name == "snapshots" else (revision or "unknown")
+    return ResolvedModel(model, folder, commit, False)
+
+
+@dataclass
+class LoadedPipeline:
+    pipe: object
+    scheduler_config: dict
+    pipeline_class: str
+
+
+_PIPELINES: OrderedDict[tuple, LoadedPipeline] = OrderedDict()
+_PIPELINES_LOCK = threading.Lock()
+PIPELINE_CACHE_SIZE = 1  # SD weights are GBs of device memory: keep one pipeline loaded
+
+
+def load_pipeline(resolved: ResolvedModel, *, dtype: str, device: str, safety_checker: bool) -> LoadedPipeline:
+    """Load (or reuse) a text-to-image pipeline with ``AutoPipelineForText2Image.from_pretrained``."""
+    key = (str(resolved.folder), resolved.revision, dtype, device, safety_checker)
+    with _PIPELINES_LOCK:
+        if key in _PIPELINES:
+            _PIPELINES.move_to_end(key)
+            return _PIPELINES[key]
+        _PIPELINES.clear()  # free the previous model's memory before loading the next
+        loaded = _load_pipeline(resolved, dtype=dtype, device=device, safety_checker=safety_checker)
+        _PIPELINES[key] = loaded
+        return loaded
+
+
+def _load_pipeline(resolved: ResolvedModel, *, dtype: str, device: str, safety_checker: bool) -> LoadedPipeline:
+    torch, diffusers = import_diffusers()
+    index = json.loads((resolved.folder / MODEL_INDEX).read_text(encoding="utf-8"))
+    components = {name for name, value in index.items() if isinstance(value, list) and value[0]}
+    kwargs: dict = {"dtype": getattr(torch, dtype)}
+    if safety_checker and "safety_checker" not in components:
+        raise ModelLoadError(
+            f"model {resolved.name!r} has no safety checker; generate without the safety checker."
+        )
+    if not safety_checker and "safety_checker" in index:
+        # Auditing is the use diffusers names for turning it off: a blacked-out image would
+        # silently become "no person".
+        kwargs.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    try:
+        pipe = diffusers.AutoPipelineForText2Image.from_pretrained(resolved.folder, **kwargs)
+    except Exception as error:  # diffusers raises ValueError/OSError/KeyError for unusable folders
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ModelLoadError(
+            f"could not load model {resolved.name!r} as a text-to-image pipeline ({reason}); {MODEL_HINT}"
+        ) from None
+    if hasattr(pipe, "unet") and isinstance(pipe.unet, diffusers.UNet2DConditionModel):
+        from diffusers.models.attention_processor import AttnProcessor2_0
+
+        pipe.unet.set_attn_processor(AttnProcessor2_0())  # PyTorch's fused SDPA attention
+    pipe.to(device)
+    pipe.set_progress_bar_config(disable=True)
+    return LoadedPipeline(pipe, dict(pipe.scheduler.config), type(pipe).__name__)
+
+
+def _scheduler(loaded: LoadedPipeline, name: str):
+    import diffusers
+
+    class_name, overrides = SCHEDULERS[name]
+    return getattr(diffusers, class_name).from_config(loaded.scheduler_config, **overrides)
+
+
+def library_versions(device: str) -> dict[str, str]:
+    """The versions that decide an image's pixels, recorded with every run."""
+    import importlib.metadata as metadata
+
+    import torch
+
+    versions = {"python": platform.python_version(), "sdaudit": sdaudit.__version__}
+    for package in ("torch", "diffusers", "transformers", "accelerate"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "absent"
+    if device.startswith("cuda"):
+        versions["cuda"] = str(torch.version.cuda)
+        versions["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return versions
+
+
+# -- identity and sinks -----------------------------------------------------------------------
+
+
+def run_identity(spec: GenerationSpec, resolved: ResolvedModel, dtype: str) -> dict:
+    """The settings that decide a run's pixels. Equal identities resume one another.
+
+    A local folder is identified by its content fingerprint, not its path, so a run folder
+    made elsewhere resumes and ingests into the same run. The safety checker is part of it
+    because it replaces flagged images with black ones.
+    """
+    return {
+        "study": spec.study,
+        "model": "local" if resolved.local else resolved.name,
+        "model_revision": resolved.revision,
+        "prompt": spec.prompt,
+        "negative_prompt": spec.negative_prompt,
+        "scheduler": spec.scheduler,
+        "steps": spec.steps,
+        "guidance": float(spec.guidance),
+        "width": spec.width,
+        "height": spec.height,
+        "dtype": dtype,
+        "safety_checker": spec.safety_checker,
+    }
+
+
+def run_key_of(identity: dict) -> str:
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class ImageSink(Protocol):
+    """Where generated images go: the store (``StoreSink``) or a run folder (``RunFolder``)."""
+
+    root: Path  # image paths are relative to it
+
+    def begin(self, run: RunRecord) -> set[int]:
+        """Record the run; return the seeds it already has."""
+
+    def add_images(self, images: Sequence[ImageRecord]) -> None:
+        """Record image rows whose files are already written under ``root``."""
+
+
+class StoreSink:
+    """Images into a data home: files under ``home/images``, rows in its store."""
+
+    def __init__(self, store, home):
+        self.store = store
+        self.root = Path(home)
+
+    def begin(self, run: RunRecord) -> set[int]:
+        self.store.add_run(run)
+        return self.store.existing_seeds(run.run_key)
+
+    def add_images(self, images: Sequence[ImageRecord]) -> None:
+        self.store.add_images(images)
+
+
+# -- generation -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GenerationProgress:
+    """Progress of one ``generate`` call; ``step``/``steps_total`` are the current batch's."""
+
+    images_done: int
+    images_total: int
+    step: int
+    steps_total: int
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    run_key: str
+    model_revision: str
+    generated: int
+    already_present: int
+    cancelled: bool
+    seconds: float
+    images: tuple[ImageRecord, ...] = field(repr=False)
+
+    @property
+    def nsfw_flagged(self) -> int:
+        return sum(1 for image in self.images if image.nsfw)
+
+
+def png_parameters(run: RunRecord, seed: int) -> dict[str, str]:
+    """The text chunks of an image's PNG: enough to say alone how it was made."""
+    return {
+        "seed": str(seed),
+        "prompt": run.prompt,
+        "negative_prompt": run.negative_prompt,
+        "model": run.model,
+        "model_revision": run.model_revision or "",
+        "scheduler": run.scheduler,
+        "steps": str(run.steps),
+        "guidance": repr(float(run.guidance)),
+        "width": str(run.width),
+        "height": str(run.height),
+        "dtype": run.dtype,
+        "safety_checker": str(run.safety_checker).lower(),
+        "run_key": run.run_key,
+        "study": run.study,
+        "generator": f"sdaudit {sdaudit.__version__}",
+    }
+
+
+def _write_png(image, path: Path, parameters: dict[str, str]) -> str:
+    """Write ``image`` as a PNG with text chunks, atomically; return its sha256."""
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    for key, value in parameters.items():
+        info.add_itxt(key, value)  # iTXt: UTF-8, so any prompt survives
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info)
+    data = buffer.getvalue()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(data)
+    os.replace(partial, path)
+    return hashlib.sha256(data).hexdigest()
+
+
+def image_relpath(run_key: str, seed: int) -> str:
+    return f"images/{run_key}/{seed}.png"
+
+
+def _batches(seeds: Sequence[int], size: int) -> Iterable[list[int]]:
+    for start in range(0, len(seeds), size):
+        yield list(seeds[start : start + size])
+
+
+def generate(
+    spec: GenerationSpec,
+    sink: ImageSink,
+    *,
+    home=None,
+    seeds: Iterable[int] | None = None,
+    device: str | None = None,
+    on_progress: Callable[[GenerationProgress], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+) -> GenerationResult:
+    """Generate the seeds of ``spec`` that ``sink`` does not have yet, batch by batch.
+
+    ``seeds`` narrows the spec's range (one process's share of a multi-process run); ``device``
+    overrides the spec's (``cuda:1``). ``should_cancel`` is polled at every denoising step: the
+    batch in flight is discarded and every finished batch stays recorded.
+    """
+    started = time.perf_counter()
+    # 1. Resolve the device, dtype and model: the model's revision is part of the run's identity
+    device = device or resolve_device(spec.device)
+    dtype = resolve_dtype(spec.dtype, device.split(":")[0])
+    resolved = resolve_model(spec.model, revision=spec.revision, home=home)
+    identity = run_identity(spec, resolved, dtype)
+    run_key = run_key_of(identity)
+    wanted = list(spec.seeds if seeds is None else seeds)
+    if any(seed not in spec.seeds for seed in wanted):
+        raise SdauditError(f"`seeds` must lie in the spec's range {spec.first_seed}-{spec.last_seed}.")
+
+    # 2. Record the run and find the seeds it still lacks (resume)
+    index = json.loads((resolved.folder / MODEL_INDEX).read_text(encoding="utf-8"))
+    run = RunRecord(
+        run_key=run_key,
+        study=spec.study,
+        model=spec.model,
+        model_revision=resolved.revision,
+        pipeline_class=index.get("_class_name"),
+        prompt=spec.prompt,
+        negative_prompt=spec.negative_prompt,
+        scheduler=spec.scheduler,
+        steps=spec.steps,
+        guidance=float(spec.guidance),
+        width=spec.width,
+        height=spec.height,
+        dtype=dtype,
+        device=device,
+        batch_size=spec.batch_size,
+        safety_checker=spec.safety_checker,
+        versions=library_versions(device),
+    )
+    present = sink.begin(run)
+    missing = [seed for seed in wanted if seed not in present]
+    already_present = len(wanted) - len(missing)
+    if not missing:
+        return GenerationResult(run_key, resolved.revision, 0, already_present, False,
+                                time.perf_counter() - started, ())
+
+    # 3. Load the pipeline (cached per model, dtype, device) and set the scheduler
+    loaded = load_pipeline(resolved, dtype=dtype, device=device, safety_checker=spec.safety_checker)
+    pipe = loaded.pipe
+    pipe.scheduler = _scheduler(loaded, spec.scheduler)
+    torch, _ = import_diffusers()
+
+    # 4. Generate batch by batch; PNG encoding and store writes of a batch overlap the next one
+    saved: list[ImageRecord] = []
+    cancelled = False
+    report = on_progress or (lambda progress: None)
+
+    def on_step(pipeline, step: int, timestep, callback_kwargs: dict) -> dict:
+        if should_cancel is not None and should_cancel():
+            pipeline._interrupt = True  # diffusers' own way to stop a denoising loop
+        report(GenerationProgress(len(saved), len(missing), step + 1,
+                                  len(pipeline.scheduler.timesteps), time.perf_counter() - started))
+        return callback_kwargs
+
+    def save(batch: list[int], images, nsfw, seconds: float) -> None:
+        records = []
+        for position, seed in enumerate(batch):
+            relpath = image_relpath(run_key, seed)
+            digest = _write_png(images[position], sink.root / relpath, png_parameters(run, seed))
+            flagged = bool(nsfw[position]) if nsfw is not None else None
+            records.append(ImageRecord(run_key, seed, relpath, digest, flagged,
+                                       seconds / len(batch), len(batch), device))
+        sink.add_images(records)
+        saved.extend(records)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sdaudit-writer") as writer:
+        pending: Future | None = None
+        for batch in _batches(missing, spec.batch_size):
+            if should_cancel is not None and should_cancel():
+                cancelled = True
+                break
+            batch_started = time.perf_counter()
+            output = pipe(
+                prompt=[spec.prompt] * len(batch),
+                negative_prompt=[spec.negative_prompt] * len(batch) if spec.negative_prompt else None,
+                num_inference_steps=spec.steps,
+                guidance_scale=spec.guidance,
+                height=spec.height,
+                width=spec.width,
+                generator=[torch.Generator("cpu").manual_seed(seed) for seed in batch],
+                callback_on_step_end=on_step,
+            )
+            if getattr(pipe, "_interrupt", False):
+                cancelled = True  # the batch was cut short: its images are not finished
+                break
+            if pending is not None:
+                pending.result()  # re-raises a failed write before more work is done
+            nsfw = getattr(output, "nsfw_content_detected", None)
+            pending = writer.submit(save, batch, output.images, nsfw, time.perf_counter() - batch_started)
+        if pending is not None:
+            pending.result()
+    report(GenerationProgress(len(saved), len(missing), 0, 0, time.perf_counter() - started))
+    return GenerationResult(run_key, resolved.revision, len(saved), already_present, cancelled,
+                            time.perf_counter() - started, tuple(saved))

@@ -1,0 +1,73 @@
+"""The annotation scheme: the one place that names labels, Monk Skin Tone swatches and groups.
+
+Raw observations are stored (MST 1–10, per rater); the binary lighter/darker view is derived
+with a cut that is a setting, so changing the cut never needs re-annotation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+GENDERS = ("female", "male", "unclear")
+CONFIDENCES = ("low", "medium", "high")
+SKIN_BINARY = ("lighter", "darker")
+SKIN_TONE_MODES = ("mst", "binary")
+MST_LEVELS = tuple(range(1, 11))
+DEFAULT_SKIN_CUT = 5  # the origin study: MST 1–5 lighter, 6–10 darker
+
+# The official Monk Skin Tone scale, MST 1 (lightest) to MST 10 (darkest).
+MST_SWATCHES = (
+    "#f6ede4", "#f3e7db", "#f7ead0", "#eadaba", "#d7bd96",
+    "#a07e56", "#825c43", "#604134", "#3a312a", "#292420",
+)  # fmt: skip
+
+Gender = Literal["female", "male", "unclear"]
+Confidence = Literal["low", "medium", "high"]
+SkinBinary = Literal["lighter", "darker"]
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """One rater's labels for one image. Fields left ``None`` are not yet answered.
+
+    ``mst`` is the Monk Skin Tone 1–10; ``skin_binary`` is used instead when a study records
+    lighter/darker directly, as the origin study's rater did.
+    """
+
+    person_present: bool | None = None
+    gender: Gender | None = None
+    mst: int | None = None
+    skin_binary: SkinBinary | None = None
+    confidence: Confidence | None = None
+
+    def __post_init__(self) -> None:
+        check_annotation(self)
+
+
+def check_annotation(annotation: Annotation) -> None:
+    """Raise ``ValueError`` naming the first field whose value is not in the scheme."""
+    a = annotation
+    if a.person_present not in (None, True, False):
+        raise ValueError(f"`person_present` must be true, false or empty but is {a.person_present!r}.")
+    if a.gender is not None and a.gender not in GENDERS:
+        raise ValueError(f"`gender` must be one of {', '.join(GENDERS)} but is {a.gender!r}.")
+    if a.mst is not None and (isinstance(a.mst, bool) or a.mst not in MST_LEVELS):
+        raise ValueError(f"`mst` must be a Monk Skin Tone from 1 to 10 but is {a.mst!r}.")
+    if a.skin_binary is not None and a.skin_binary not in SKIN_BINARY:
+        raise ValueError(f"`skin_binary` must be one of {', '.join(SKIN_BINARY)} but is {a.skin_binary!r}.")
+    if a.confidence is not None and a.confidence not in CONFIDENCES:
+        raise ValueError(f"`confidence` must be one of {', '.join(CONFIDENCES)} but is {a.confidence!r}.")
+    if a.person_present is False and any(
+        value is not None for value in (a.gender, a.mst, a.skin_binary)
+    ):
+        raise ValueError("an image marked `person_present=False` cannot carry gender or skin-tone labels.")
+
+
+def skin_group(mst: int | None, skin_binary: str | None, *, cut: int = DEFAULT_SKIN_CUT) -> str | None:
+    """Lighter/darker from a raw MST value (``mst <= cut`` is lighter) or a direct binary label."""
+    if not 1 <= cut <= 9:
+        raise ValueError(f"`cut` must be between 1 and 9 (MST 1..cut is lighter) but is {cut!r}.")
+    if mst is not None:
+        return "lighter" if mst <= cut else "darker"
+    return skin_binary

@@ -1,0 +1,452 @@
+"""The audit store: one class around one DuckDB file.
+
+One connection per ``Store``; every call takes its own cursor, so a store can be shared by the
+threads of one process (the app's sessions and its generation worker). DuckDB lets only one
+process open a file for writing, and while it does no other process can open it at all; that
+case becomes a ``StoreError`` that says what to do instead. Values go in only through ``?``
+parameters. Nothing is ever deleted implicitly: annotations are upserted with an append-only
+history, and images and runs are only ever added.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import TypeVar
+
+import duckdb
+import pandas as pd
+
+from sdaudit.config import store_path
+from sdaudit.errors import StoreError
+from sdaudit.scheme import SKIN_TONE_MODES, Annotation
+
+DEFAULT_STUDY = "default"
+MEMORY = ":memory:"
+ATTEMPTS = 20
+T = TypeVar("T")
+
+LOCKED = (
+    "the store {path} is open in another process (the app or another sdaudit command); "
+    "stop that process, or write a run folder with `generate --out DIR` and `ingest DIR` later."
+)
+NOT_DUCKDB = "the store {path} exists but is not a DuckDB database; give another --home or move the file away."
+TOO_NEW = "the store {path} has schema version {found}, newer than this sdaudit knows ({known}); upgrade sdaudit."
+
+# Each migration moves the schema from version i to i + 1 and never drops data.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE schema_info (version INTEGER NOT NULL);
+    INSERT INTO schema_info VALUES (0);
+
+    CREATE SEQUENCE study_ids START 1;
+    CREATE TABLE studies (
+        study_id       INTEGER PRIMARY KEY DEFAULT nextval('study_ids'),
+        name           VARCHAR NOT NULL UNIQUE,
+        skin_tone_mode VARCHAR NOT NULL DEFAULT 'mst',
+        created_at     TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
+    );
+
+    CREATE TABLE runs (
+        run_key         VARCHAR PRIMARY KEY,
+        study_id        INTEGER NOT NULL,
+        model           VARCHAR NOT NULL,
+        model_revision  VARCHAR,
+        pipeline_class  VARCHAR,
+        prompt          VARCHAR NOT NULL,
+        negative_prompt VARCHAR NOT NULL,
+        scheduler       VARCHAR NOT NULL,
+        steps           INTEGER NOT NULL,
+        guidance        DOUBLE NOT NULL,
+        width           INTEGER NOT NULL,
+        height          INTEGER NOT NULL,
+        dtype           VARCHAR NOT NULL,
+        device          VARCHAR,
+        batch_size      INTEGER,
+        safety_checker  BOOLEAN NOT NULL,
+        versions        VARCHAR,
+        created_at      TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
+    );
+
+    CREATE SEQUENCE image_ids START 1;
+    CREATE TABLE images (
+        image_id   INTEGER PRIMARY KEY DEFAULT nextval('image_ids'),
+        run_key    VARCHAR NOT NULL,
+        seed       BIGINT NOT NULL,
+        path       VARCHAR NOT NULL,
+        sha256     VARCHAR NOT NULL,
+        nsfw       BOOLEAN,
+        seconds    DOUBLE,
+        batch_size INTEGER,
+        device     VARCHAR,
+        created_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+        UNIQUE (run_key, seed)
+    );
+
+    CREATE TABLE annotations (
+        image_id       INTEGER NOT NULL,
+        rater          VARCHAR NOT NULL,
+        person_present BOOLEAN,
+        gender         VARCHAR,
+        mst            INTEGER,
+        skin_binary    VARCHAR,
+        confidence     VARCHAR,
+        updated_at     TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+        PRIMARY KEY (image_id, rater)
+    );
+
+    CREATE SEQUENCE annotation_event_ids START 1;
+    CREATE TABLE annotation_history (
+        event_id       BIGINT PRIMARY KEY DEFAULT nextval('annotation_event_ids'),
+        image_id       INTEGER NOT NULL,
+        rater          VARCHAR NOT NULL,
+        person_present BOOLEAN,
+        gender         VARCHAR,
+        mst            INTEGER,
+        skin_binary    VARCHAR,
+        confidence     VARCHAR,
+        recorded_at    TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
+    );
+
+    CREATE SEQUENCE job_ids START 1;
+    CREATE TABLE jobs (
+        job_id       INTEGER PRIMARY KEY DEFAULT nextval('job_ids'),
+        kind         VARCHAR NOT NULL,
+        spec         VARCHAR NOT NULL,
+        status       VARCHAR NOT NULL,
+        run_key      VARCHAR,
+        images_done  INTEGER NOT NULL DEFAULT 0,
+        images_total INTEGER NOT NULL DEFAULT 0,
+        step         INTEGER NOT NULL DEFAULT 0,
+        steps_total  INTEGER NOT NULL DEFAULT 0,
+        error        VARCHAR,
+        pid          INTEGER,
+        created_at   TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+        started_at   TIMESTAMPTZ,
+        finished_at  TIMESTAMPTZ
+    );
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run: every setting that makes its images what they are, keyed by ``run_key``.
+
+    A run holds the images of one study generated with identical settings; seeds are added to
+    it over time (resume). ``device`` and ``batch_size`` are those of the run's first images;
+    each image row records its own.
+    """
+
+    run_key: str
+    study: str
+    model: str
+    model_revision: str | None
+    pipeline_class: str | None
+    prompt: str
+    negative_prompt: str
+    scheduler: str
+    steps: int
+    guidance: float
+    width: int
+    height: int
+    dtype: str
+    device: str | None
+    batch_size: int | None
+    safety_checker: bool
+    versions: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One generated image. ``path`` is relative to the data home (or run folder)."""
+
+    run_key: str
+    seed: int
+    path: str
+    sha256: str
+    nsfw: bool | None
+    seconds: float | None
+    batch_size: int | None
+    device: str | None
+
+
+IMAGE_COLUMNS = [f.name for f in fields(ImageRecord)]
+RUN_COLUMNS = [f.name for f in fields(RunRecord) if f.name != "study"]
+
+
+class Store:
+    """The audit's DuckDB store. ``Store(":memory:")`` gives a private in-memory store."""
+
+    def __init__(self, path: str | os.PathLike = MEMORY, *, read_only: bool = False):
+        self.path = str(path)
+        if self.path != MEMORY:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = duckdb.connect(self.path, read_only=read_only)
+        except duckdb.IOException as error:
+            text = str(error)
+            if "lock" in text.lower():
+                raise StoreError(LOCKED.format(path=self.path)) from None
+            if "not a valid DuckDB database" in text:
+                raise StoreError(NOT_DUCKDB.format(path=self.path)) from None
+            raise StoreError(f"the store {self.path} cannot be opened: {text.splitlines()[0]}") from None
+        self._write_lock = threading.Lock()
+        if not read_only:
+            self._migrate()
+        elif self.schema_version != SCHEMA_VERSION:
+            found = self.schema_version
+            self._con.close()
+            raise StoreError(
+                f"the store {self.path} has schema version {found}; open it once for writing to migrate it."
+            )
+
+    @classmethod
+    def open(cls, home: str | os.PathLike | None = None, **kwargs) -> Store:
+        """The store of a data home (``$SDAUDIT_HOME`` when ``home`` is None)."""
+        return cls(store_path(home), **kwargs)
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        cursor = self._con.cursor()
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+
+    def _write(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run ``work(cursor)`` in one transaction and commit it.
+
+        Writes of this process are serialised by a lock; a conflict with another ``Store`` on
+        the same file (DuckDB shares the database within a process) is retried.
+        """
+        for attempt in range(ATTEMPTS):
+            with self._write_lock, self._cursor() as cursor:
+                cursor.begin()
+                try:
+                    result = work(cursor)
+                    cursor.commit()
+                    return result
+                except duckdb.TransactionException:
+                    cursor.rollback()
+                    if attempt == ATTEMPTS - 1:
+                        raise
+                except BaseException:
+                    cursor.rollback()
+                    raise
+            time.sleep(0.002 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def _query(self, sql: str, params: Iterable = ()) -> pd.DataFrame:
+        with self._cursor() as cursor:
+            return cursor.execute(sql, list(params)).df()
+
+    @property
+    def schema_version(self) -> int:
+        with self._cursor() as cursor:
+            exists = cursor.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_info'"
+            ).fetchone()[0]
+            if not exists:
+                return 0
+            return int(cursor.execute("SELECT version FROM schema_info").fetchone()[0])
+
+    def _migrate(self) -> None:
+        found = self.schema_version
+        if found > len(MIGRATIONS):
+            self._con.close()
+            raise StoreError(TOO_NEW.format(path=self.path, found=found, known=len(MIGRATIONS)))
+        for version in range(found, len(MIGRATIONS)):
+            with self._cursor() as cursor:
+                cursor.begin()
+                cursor.execute(MIGRATIONS[version])
+                cursor.execute("UPDATE schema_info SET version = ?", [version + 1])
+                cursor.commit()
+
+    # -- studies ----------------------------------------------------------------------------
+
+    def ensure_study(self, name: str = DEFAULT_STUDY, *, skin_tone_mode: str = "mst") -> int:
+        """The id of study ``name``, created (with ``skin_tone_mode``) if it does not exist."""
+        name = name.strip() if isinstance(name, str) else name
+        if not name:
+            raise ValueError(f"a study needs a non-empty name but got {name!r}.")
+        if skin_tone_mode not in SKIN_TONE_MODES:
+            raise ValueError(
+                f"`skin_tone_mode` must be one of {', '.join(SKIN_TONE_MODES)} but is {skin_tone_mode!r}."
+            )
+
+        def work(cursor: duckdb.DuckDBPyConnection) -> int:
+            cursor.execute(
+                "INSERT INTO studies (name, skin_tone_mode) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+                [name, skin_tone_mode],
+            )
+            return int(cursor.execute("SELECT study_id FROM studies WHERE name = ?", [name]).fetchone()[0])
+
+        return self._write(work)
+
+    def studies(self) -> pd.DataFrame:
+        return self._query("SELECT * FROM studies ORDER BY study_id")
+
+    # -- runs and images --------------------------------------------------------------------
+
+    def add_run(self, run: RunRecord) -> bool:
+        """Record ``run`` unless its key is already present. True when it was added."""
+        study_id = self.ensure_study(run.study)
+        row = asdict(run)
+        row["versions"] = json.dumps(run.versions, sort_keys=True)
+        values = [row[c] for c in RUN_COLUMNS]
+        sql = (
+            f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}, study_id) "
+            f"VALUES ({', '.join('?' * len(RUN_COLUMNS))}, ?) ON CONFLICT (run_key) DO NOTHING "
+            "RETURNING run_key"
+        )
+        return self._write(lambda cursor: cursor.execute(sql, [*values, study_id]).fetchone() is not None)
+
+    def run(self, run_key: str) -> dict | None:
+        """The run's row as a dict (``versions`` decoded), or None."""
+        frame = self._query(
+            "SELECT r.*, s.name AS study FROM runs r JOIN studies s USING (study_id) WHERE run_key = ?",
+            [run_key],
+        )
+        if frame.empty:
+            return None
+        row = frame.iloc[0].to_dict()
+        row["versions"] = json.loads(row["versions"] or "{}")
+        return row
+
+    def runs(self, study: str | None = None) -> pd.DataFrame:
+        """Runs with their study name and image count, newest first."""
+        sql = (
+            "SELECT r.run_key, s.name AS study, r.model, r.model_revision, r.prompt, r.negative_prompt, "
+            "r.scheduler, r.steps, r.guidance, r.width, r.height, r.dtype, r.device, r.batch_size, "
+            "r.safety_checker, r.created_at, count(i.image_id) AS images, "
+            "count(*) FILTER (WHERE i.nsfw) AS nsfw_images "
+            "FROM runs r JOIN studies s USING (study_id) LEFT JOIN images i USING (run_key) "
+        )
+        params: list = []
+        if study is not None:
+            sql += "WHERE s.name = ? "
+            params.append(study)
+        sql += "GROUP BY ALL ORDER BY r.created_at DESC, r.run_key"
+        return self._query(sql, params)
+
+    def existing_seeds(self, run_key: str) -> set[int]:
+        with self._cursor() as cursor:
+            rows = cursor.execute("SELECT seed FROM images WHERE run_key = ?", [run_key]).fetchall()
+        return {int(seed) for (seed,) in rows}
+
+    def add_images(self, images: Iterable[ImageRecord]) -> int:
+        """Add image rows; a (run, seed) already present is left as it is. Returns rows added."""
+        frame = pd.DataFrame([asdict(image) for image in images], columns=IMAGE_COLUMNS)
+        if frame.empty:
+            return 0
+        frame = frame.astype({"nsfw": "boolean", "seconds": "float64", "batch_size": "Int64"})
+        columns = ", ".join(IMAGE_COLUMNS)
+
+        def work(cursor: duckdb.DuckDBPyConnection) -> int:
+            cursor.register("incoming_images", frame)
+            try:
+                return len(
+                    cursor.execute(
+                        f"INSERT INTO images ({columns}) SELECT {columns} FROM incoming_images "
+                        "ON CONFLICT (run_key, seed) DO NOTHING RETURNING image_id"
+                    ).fetchall()
+                )
+            finally:
+                cursor.unregister("incoming_images")
+
+        return self._write(work)
+
+    def images(self, *, run_key: str | None = None, study: str | None = None) -> pd.DataFrame:
+        """Image rows (with their run's study and prompt), ordered by run and seed."""
+        sql = (
+            "SELECT i.*, s.name AS study, r.prompt, r.model FROM images i "
+            "JOIN runs r USING (run_key) JOIN studies s USING (study_id) WHERE true "
+        )
+        params: list = []
+        if run_key is not None:
+            sql += "AND i.run_key = ? "
+            params.append(run_key)
+        if study is not None:
+            sql += "AND s.name = ? "
+            params.append(study)
+        return self._query(sql + "ORDER BY i.run_key, i.seed", params)
+
+    # -- annotations ------------------------------------------------------------------------
+
+    def save_annotation(self, image_id: int, rater: str, annotation: Annotation) -> None:
+        """Set ``rater``'s current labels for an image and append them to the history."""
+        rater = rater.strip() if isinstance(rater, str) else rater
+        if not rater:
+            raise ValueError(f"an annotation needs a rater's name but got {rater!r}.")
+        values = [
+            annotation.person_present,
+            annotation.gender,
+            annotation.mst,
+            annotation.skin_binary,
+            annotation.confidence,
+        ]
+
+        def work(cursor: duckdb.DuckDBPyConnection) -> None:
+            if cursor.execute("SELECT 1 FROM images WHERE image_id = ?", [image_id]).fetchone() is None:
+                raise ValueError(f"there is no image with id {image_id!r} in the store.")
+            cursor.execute(
+                "INSERT INTO annotations (image_id, rater, person_present, gender, mst, skin_binary, "
+                "confidence, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, current_timestamp) "
+                "ON CONFLICT (image_id, rater) DO UPDATE SET person_present = excluded.person_present, "
+                "gender = excluded.gender, mst = excluded.mst, skin_binary = excluded.skin_binary, "
+                "confidence = excluded.confidence, updated_at = excluded.updated_at",
+                [image_id, rater, *values],
+            )
+            cursor.execute(
+                "INSERT INTO annotation_history (image_id, rater, person_present, gender, mst, "
+                "skin_binary, confidence) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [image_id, rater, *values],
+            )
+
+        self._write(work)
+
+    def annotations(self, *, study: str | None = None) -> pd.DataFrame:
+        """Current annotations with the image's run, seed and study."""
+        sql = (
+            "SELECT a.*, i.run_key, i.seed, s.name AS study FROM annotations a "
+            "JOIN images i USING (image_id) JOIN runs r USING (run_key) JOIN studies s USING (study_id) "
+        )
+        params: list = []
+        if study is not None:
+            sql += "WHERE s.name = ? "
+            params.append(study)
+        return self._query(sql + "ORDER BY a.image_id, a.rater", params)
+
+    def annotation_history(self, *, image_id: int | None = None) -> pd.DataFrame:
+        """Every annotation ever saved, oldest first."""
+        if image_id is None:
+            return self._query("SELECT * FROM annotation_history ORDER BY event_id")
+        return self._query(
+            "SELECT * FROM annotation_history WHERE image_id = ? ORDER BY event_id", [image_id]
+        )
+
+    def count(self, table: str) -> int:
+        """Rows in one of the store's tables (for summaries and tests)."""
+        if table not in {"studies", "runs", "images", "annotations", "annotation_history", "jobs"}:
+            raise ValueError(f"`table` must be one of the store's tables but is {table!r}.")
+        with self._cursor() as cursor:
+            return int(cursor.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
