@@ -121,9 +121,14 @@ def _spec(args) -> GenerationSpec:
     )
 
 
+def _world_size() -> int:
+    """How many processes `accelerate launch` or `torchrun` started (1 when run directly)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def _process_group():
     """Accelerate's process state under `accelerate launch`/`torchrun`, else None."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+    if _world_size() <= 1:
         return None
     import torch
     from accelerate import PartialState
@@ -161,11 +166,11 @@ def _generate(args) -> str:
 
     # 1. Validate everything before any file is touched
     spec = _spec(args)
-    group = _process_group()
-    if group is not None and not args.out:
+    if _world_size() > 1 and not args.out:
         raise UsageError(
-            f"{group.num_processes} processes cannot share one store; give --out DIR and `ingest DIR` afterwards."
+            f"{_world_size()} processes cannot share one store; give --out DIR and `ingest DIR` afterwards."
         )
+    group = _process_group()
 
     # 2. Generate this process's seeds into the run folder or the store
     bar = _ProgressBar("generating" if group is None else f"process {group.process_index}")

@@ -294,6 +294,9 @@ def library_versions(device: str) -> dict[str, str]:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = "absent"
+    if device == "cpu":
+        # CPU kernels round differently with another thread count: pixels can move by one level.
+        versions["torch_threads"] = str(torch.get_num_threads())
     if device.startswith("cuda"):
         versions["cuda"] = str(torch.version.cuda)
         versions["gpu"] = torch.cuda.get_device_name(torch.device(device))

@@ -1,0 +1,97 @@
+"""Shared fixtures: the tiny offline model, built once per test session through sdaudit itself."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# No machine that runs these tests reaches a model hub; fail fast instead of waiting on one.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_VERBOSITY"] = "error"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """The offline demo model, written by `python -m sdaudit demo-model` as a user would."""
+    path = tmp_path_factory.mktemp("models") / "tiny-sd"
+    run_cli("demo-model", str(path), check=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_with_safety_checker(tmp_path_factory) -> Path:
+    """The tiny model plus a tiny random safety checker whose thresholds flag every image.
+
+    Flagging everything makes the outcome certain, so the test shows that flags are stored
+    and reported, not how good a random checker is.
+    """
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor
+
+    from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
+    from sdaudit.demo import build_demo_pipeline
+
+    pipe = build_demo_pipeline()
+    config = CLIPConfig(
+        text_config={"hidden_size": 16, "intermediate_size": 16, "num_hidden_layers": 1,
+                     "num_attention_heads": 2, "vocab_size": 100},
+        vision_config={"hidden_size": 16, "intermediate_size": 16, "num_hidden_layers": 1,
+                       "num_attention_heads": 2, "image_size": 32, "patch_size": 8},
+        projection_dim=8,
+    )
+    checker = StableDiffusionSafetyChecker(config)
+    with torch.no_grad():
+        checker.concept_embeds_weights.fill_(-2.0)  # cosine distance - (-2) > 0 for every image
+    pipe.register_modules(
+        safety_checker=checker,
+        feature_extractor=CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
+    )
+    pipe.register_to_config(requires_safety_checker=True)
+    path = tmp_path_factory.mktemp("models") / "tiny-sd-checked"
+    pipe.save_pretrained(path)
+    return path
+
+
+@pytest.fixture
+def cli():
+    """``cli("generate", ...)`` runs `python -m sdaudit` in a subprocess and returns the result."""
+    return run_cli
+
+
+def run_cli(*args: str, cwd: Path | None = None, check: bool = False, env: dict | None = None):
+    """Run `python -m sdaudit ARGS` in a subprocess, as a user would, and return the result."""
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    full_env = {**os.environ, "PYTHONPATH": path, **(env or {})}
+    result = subprocess.run(
+        [sys.executable, "-m", "sdaudit", *args],
+        cwd=cwd or ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"sdaudit {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+    return result
+
+
+def gpu_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+def pytest_collection_modifyitems(config, items):
+    if gpu_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU; runs where one is present")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

@@ -1,0 +1,127 @@
+"""`python -m sdaudit`, run as a user runs it: the issue's must-show sequence, exit codes, errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sdaudit.store import LOCKED, Store
+
+TINY = ["--prompt", "a doctor sitting behind a desk", "--steps", "5", "--height", "64", "--width", "64"]
+
+
+def assert_one_error_line(result, *, contains: str = "") -> str:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ") and "Traceback" not in result.stderr
+    assert contains in lines[0]
+    return lines[0]
+
+
+def test_the_must_show_sequence(cli, tiny_model, tmp_path):
+    home, out = tmp_path / "h", tmp_path / "r"
+    first = cli("generate", "--model", str(tiny_model), *TINY, "--seeds", "0-7", "--batch-size", "4",
+                "--home", str(home), check=True)
+    assert first.stdout.count("\n") == 1 and first.stdout.startswith("generated 8 images (0 already present)")
+    assert len(list(home.glob("images/*/*.png"))) == 8
+    with Store.open(home) as store:
+        assert store.count("images") == 8
+        run_key = store.runs().loc[0, "run_key"]
+
+    again = cli("generate", "--model", str(tiny_model), *TINY, "--seeds", "0-7", "--batch-size", "4",
+                "--home", str(home), check=True)
+    assert again.stdout.startswith("generated 0 images (8 already present)")
+
+    single = cli("generate", "--model", str(tiny_model), *TINY, "--seeds", "3-3", "--batch-size", "1",
+                 "--out", str(out), check=True)
+    assert "run folder" in single.stdout and "holds 1 image" in single.stdout
+    batched = np.asarray(Image.open(home / "images" / run_key / "3.png"))
+    alone = np.asarray(Image.open(out / "images" / run_key / "3.png"))
+    assert np.array_equal(batched, alone)
+
+    store_bytes = (home / "sdaudit.duckdb").read_bytes()
+    bad = cli("generate", "--model", str(tiny_model), "--prompt", "x", "--seeds", "7-0", "--home", str(home))
+    assert_one_error_line(bad, contains="7-0")
+    assert (home / "sdaudit.duckdb").read_bytes() == store_bytes
+
+    listed = cli("runs", "--home", str(home), check=True)
+    assert run_key in listed.stdout and "a doctor sitting behind a desk" in listed.stdout
+
+    ingested = cli("ingest", str(out), "--home", str(home), check=True)
+    assert ingested.stdout.startswith(f"ingested {out}: 0 images added, 1 already present")
+
+
+@pytest.mark.parametrize(
+    ("args", "contains"),
+    [
+        (["generate", "--seeds", "0-3", "--steps", "abc"], "argument --steps: invalid int value: 'abc'"),
+        (["generate", "--seeds", "0-3", "--height", "500"], "`height` and `width` have to be divisible by 8"),
+        (["generate", "--seeds", "0-3", "--scheduler", "heun"], "argument --scheduler: invalid choice: 'heun'"),
+        (["generate", "--seeds", "zero-three"], "`--seeds` must look like A-B"),
+        (["generate", "--prompt", "x"], "the following arguments are required: --seeds"),
+        (["generate", "--seeds", "0-1", "--prompt", ""], "`prompt` must be a non-empty text but is ''."),
+        (["generate", "--seeds", "0-1", "--home", "a", "--out", "b"], "not allowed with argument --home"),
+        (["paint"], "invalid choice: 'paint'"),
+        (["ingest", "no-such-folder"], "there is no run folder at 'no-such-folder'."),
+    ],
+)
+def test_bad_input_is_one_error_line_and_exit_2(cli, tmp_path, args, contains):
+    result = cli(*args, cwd=tmp_path)
+    assert_one_error_line(result, contains=contains)
+    assert not (tmp_path / "sdaudit-data").exists(), "bad input must not create a store"
+
+
+def test_a_model_that_cannot_be_loaded(cli, tmp_path):
+    result = cli("generate", "--model", "nobody/no-such-model", "--seeds", "0-1", "--home", str(tmp_path / "h"),
+                 cwd=tmp_path)
+    line = assert_one_error_line(result, contains="could not load model 'nobody/no-such-model'")
+    assert "demo" in line and "local diffusers folder" in line
+
+
+def test_a_locked_store_says_what_to_do(cli, tiny_model, tmp_path):
+    home = tmp_path / "h"
+    Store.open(home).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys, duckdb
+            con = duckdb.connect({str(home / 'sdaudit.duckdb')!r})
+            print("held", flush=True)
+            sys.stdin.read()
+        """)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        result = cli("generate", "--model", str(tiny_model), *TINY, "--seeds", "0-1", "--home", str(home))
+        line = assert_one_error_line(result)
+        assert line == "error: " + LOCKED.format(path=home / "sdaudit.duckdb")
+        assert not (home / "images").exists()
+    finally:
+        holder.communicate("", timeout=30)
+
+
+@pytest.mark.parametrize("command", [[], ["demo-model"], ["generate"], ["ingest"], ["runs"]])
+def test_every_command_has_help(cli, command):
+    result = cli(*command, "--help")
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: python -m sdaudit")
+
+
+def test_runs_on_an_empty_home_says_what_to_do(cli, tmp_path):
+    result = cli("runs", "--home", str(tmp_path / "nothing"), check=True)
+    assert result.stdout.startswith("no store at ") and "generate" in result.stdout
+    assert not (tmp_path / "nothing").exists()
+
+
+def test_demo_model_refuses_a_non_empty_folder(cli, tmp_path):
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "keep.txt").write_text("mine")
+    result = cli("demo-model", str(tmp_path / "busy"))
+    assert_one_error_line(result, contains="must be new or empty")
+    assert (tmp_path / "busy" / "keep.txt").read_text() == "mine"

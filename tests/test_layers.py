@@ -1,0 +1,45 @@
+"""The layering rules that keep sdaudit's core usable without Streamlit and fast to import."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_no_module_under_sdaudit_imports_streamlit():
+    modules = sorted((ROOT / "sdaudit").rglob("*.py"))
+    assert len(modules) >= 8, "the package's modules were not found"
+    offenders = [str(path.relative_to(ROOT)) for path in modules if "streamlit" in imported_modules(path)]
+    assert offenders == []
+
+
+def test_the_checker_would_see_a_streamlit_import(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("def f():\n    import streamlit as st\n    from streamlit import session_state\n")
+    assert "streamlit" in imported_modules(sample)
+
+
+def test_store_and_cli_import_without_torch():
+    """The store, scheme and CLI parser must not pay torch's import time (the app's pages use them)."""
+    code = (
+        "import sys; import sdaudit.store, sdaudit.scheme, sdaudit.cli, sdaudit.exchange; "
+        "sdaudit.cli.build_parser(); "
+        "print(sorted(m for m in ('torch', 'diffusers', 'transformers', 'streamlit') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

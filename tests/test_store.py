@@ -1,0 +1,187 @@
+"""The DuckDB store: schema and migrations, history that loses nothing, threads, locked files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+
+import pytest
+
+from sdaudit import store as store_module
+from sdaudit.errors import StoreError
+from sdaudit.scheme import Annotation
+from sdaudit.store import LOCKED, NOT_DUCKDB, TOO_NEW, ImageRecord, RunRecord, Store
+
+
+def make_run(run_key="run-a", study="default", prompt="a doctor sitting behind a desk") -> RunRecord:
+    return RunRecord(
+        run_key=run_key, study=study, model="demo", model_revision="local-0", pipeline_class="StableDiffusionPipeline",
+        prompt=prompt, negative_prompt="", scheduler="pndm", steps=5, guidance=7.5, width=64, height=64,
+        dtype="float32", device="cpu", batch_size=4, safety_checker=False, versions={"torch": "x"},
+    )
+
+
+def make_images(run_key="run-a", seeds=range(4)) -> list[ImageRecord]:
+    return [ImageRecord(run_key, seed, f"images/{run_key}/{seed}.png", f"{seed:064x}", None, 0.5, 4, "cpu")
+            for seed in seeds]
+
+
+@pytest.fixture
+def store():
+    with Store() as memory_store:
+        memory_store.add_run(make_run())
+        memory_store.add_images(make_images())
+        yield memory_store
+
+
+def test_a_new_store_has_every_table_at_the_latest_schema_version():
+    with Store() as fresh:
+        assert fresh.schema_version == len(store_module.MIGRATIONS) == store_module.SCHEMA_VERSION
+        for table in ("studies", "runs", "images", "annotations", "annotation_history", "jobs"):
+            assert fresh.count(table) == 0
+
+
+def test_migrations_upgrade_an_old_file_and_keep_its_rows(tmp_path, monkeypatch):
+    path = tmp_path / "old.duckdb"
+    with Store(path) as old:
+        old.add_run(make_run())
+        old.add_images(make_images())
+    added = "ALTER TABLE studies ADD COLUMN description VARCHAR DEFAULT ''"
+    monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, added])
+    with Store(path) as upgraded:
+        assert upgraded.schema_version == len(store_module.MIGRATIONS)
+        assert upgraded.count("images") == 4
+        assert "description" in upgraded.studies().columns
+
+
+def test_a_store_from_a_newer_sdaudit_is_refused(tmp_path):
+    path = tmp_path / "new.duckdb"
+    with Store(path) as current:
+        current._write(lambda cursor: cursor.execute("UPDATE schema_info SET version = 99"))
+    with pytest.raises(StoreError) as caught:
+        Store(path)
+    assert str(caught.value) == TOO_NEW.format(path=path, found=99, known=store_module.SCHEMA_VERSION)
+
+
+def test_a_file_that_is_not_duckdb_is_named(tmp_path):
+    path = tmp_path / "notes.duckdb"
+    path.write_text("these are my notes, not a database\n")
+    with pytest.raises(StoreError) as caught:
+        Store(path)
+    assert str(caught.value) == NOT_DUCKDB.format(path=path)
+    assert path.read_text() == "these are my notes, not a database\n"
+
+
+def test_a_store_held_by_another_process_gives_one_clear_line(tmp_path):
+    path = tmp_path / "held.duckdb"
+    Store(path).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys, duckdb
+            con = duckdb.connect({str(path)!r})
+            print("held", flush=True)
+            sys.stdin.read()
+        """)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(StoreError) as caught:
+            Store(path)
+        message = str(caught.value)
+        assert message == LOCKED.format(path=path)
+        assert "\n" not in message and "--out" in message
+    finally:
+        holder.communicate("", timeout=30)
+
+
+def test_adding_the_same_images_twice_adds_nothing(store):
+    assert store.add_images(make_images(seeds=range(6))) == 2
+    assert store.add_images(make_images(seeds=range(6))) == 0
+    assert store.existing_seeds("run-a") == set(range(6))
+    assert store.add_run(make_run()) is False
+    runs = store.runs()
+    assert runs.loc[0, "images"] == 6 and runs.loc[0, "study"] == "default"
+
+
+def test_an_edit_overwrites_the_current_row_and_keeps_the_history(store):
+    image_id = int(store.images().loc[0, "image_id"])
+    store.save_annotation(image_id, "ana", Annotation(person_present=True, gender="female", mst=3))
+    store.save_annotation(image_id, "ana", Annotation(person_present=True, gender="male", mst=7, confidence="high"))
+    store.save_annotation(image_id, "ben", Annotation(person_present=False))
+    current = store.annotations().set_index("rater")
+    assert len(current) == 2
+    assert current.loc["ana", "gender"] == "male" and current.loc["ana", "mst"] == 7
+    assert bool(current.loc["ben", "person_present"]) is False
+    history = store.annotation_history(image_id=image_id)
+    assert list(history["rater"]) == ["ana", "ana", "ben"]
+    assert list(history["gender"].fillna("-")) == ["female", "male", "-"]
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ({"gender": "woman"}, "`gender` must be one of female, male, unclear but is 'woman'."),
+        ({"mst": 11}, "`mst` must be a Monk Skin Tone from 1 to 10 but is 11."),
+        ({"mst": 0}, "`mst` must be a Monk Skin Tone from 1 to 10 but is 0."),
+        ({"skin_binary": "dark"}, "`skin_binary` must be one of lighter, darker but is 'dark'."),
+        ({"confidence": "sure"}, "`confidence` must be one of low, medium, high but is 'sure'."),
+        ({"person_present": False, "gender": "female"},
+         "an image marked `person_present=False` cannot carry gender or skin-tone labels."),
+    ],
+)
+def test_labels_outside_the_scheme_are_refused(labels, message):
+    with pytest.raises(ValueError) as caught:
+        Annotation(**labels)
+    assert str(caught.value) == message
+
+
+def test_bad_annotation_targets_leave_the_store_unchanged(store):
+    with pytest.raises(ValueError, match="there is no image with id 999"):
+        store.save_annotation(999, "ana", Annotation(person_present=True))
+    with pytest.raises(ValueError, match="needs a rater's name"):
+        store.save_annotation(1, "  ", Annotation(person_present=True))
+    assert store.count("annotations") == 0 and store.count("annotation_history") == 0
+
+
+def test_threads_sharing_one_store_lose_no_annotation(store):
+    image_ids = [int(i) for i in store.images()["image_id"]]
+    raters = [f"rater-{n}" for n in range(6)]
+    errors = []
+
+    def annotate(rater: str) -> None:
+        try:
+            for round_ in range(10):
+                for image_id in image_ids:
+                    store.save_annotation(image_id, rater, Annotation(person_present=True, mst=1 + round_ % 10))
+        except Exception as error:  # collected so the test reports it
+            errors.append(error)
+
+    threads = [threading.Thread(target=annotate, args=(rater,)) for rater in raters]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert store.count("annotations") == len(raters) * len(image_ids)
+    assert store.count("annotation_history") == len(raters) * len(image_ids) * 10
+    assert set(store.annotations()["mst"]) == {10}
+
+
+def test_values_go_in_as_parameters_not_sql(store):
+    sneaky = "x'); DROP TABLE images; --"
+    store.add_run(make_run(run_key="run-b", study=sneaky, prompt=sneaky))
+    assert store.run("run-b")["prompt"] == sneaky
+    assert store.count("images") == 4
+    assert sneaky in set(store.studies()["name"])
+
+
+def test_study_names_and_modes_are_checked():
+    with Store() as fresh:
+        with pytest.raises(ValueError, match="a study needs a non-empty name but got ''"):
+            fresh.ensure_study("")
+        with pytest.raises(ValueError, match="`skin_tone_mode` must be one of mst, binary but is 'fitz'"):
+            fresh.ensure_study("s", skin_tone_mode="fitz")
+        assert fresh.ensure_study("s") == fresh.ensure_study("s")
