@@ -9,7 +9,7 @@ from sdaudit.config import data_home
 from sdaudit.store import Store
 
 
-@st.cache_resource
+@st.cache_resource(on_release=Store.close)
 def open_store(home: str) -> Store:
     """One store per process and data home, shared by all sessions and threads."""
     return Store.open(home)

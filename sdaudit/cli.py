@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from sdaudit.config import DEFAULT_MODEL, DEVICES, DTYPES, data_home, setting, store_path
+from sdaudit.config import DEFAULT_MODEL, DEMO_MODEL, DEVICES, DTYPES, data_home, setting, store_path
 from sdaudit.errors import SdauditError
 from sdaudit.generate import DEFAULT_PROMPT, SCHEDULERS, GenerationSpec, parse_seed_range
 from sdaudit.store import DEFAULT_STUDY
@@ -209,8 +209,9 @@ def _generate(args) -> str:
     stopped = " (stopped early)" if result.cancelled else ""
     who = "" if group is None else f" on process {group.process_index} of {group.num_processes}"
     where = f"run folder {args.out} now holds {_images(total)}" if args.out else f"home {data_home(args.home)}"
+    noise = " (demo model: random weights, the images are noise)" if spec.model == DEMO_MODEL else ""
     return (
-        f"generated {_images(result.generated)}{who} ({result.already_present} already present{flagged}){stopped} "
+        f"generated {_images(result.generated)}{noise}{who} ({result.already_present} already present{flagged}){stopped} "
         f"in {result.seconds:.1f} s; run {result.run_key}, study {spec.study}; {where}"
     )
 

@@ -16,7 +16,11 @@ APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     monkeypatch.setenv("SDAUDIT_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
+    yield tmp_path / "home"
+    # Release the app's cached store, as the app does on shutdown, so its file is closed.
+    import streamlit as st
+
+    st.cache_resource.clear()
 
 
 def test_an_empty_home_says_how_to_generate(home):

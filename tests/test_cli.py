@@ -125,3 +125,9 @@ def test_demo_model_refuses_a_non_empty_folder(cli, tmp_path):
     result = cli("demo-model", str(tmp_path / "busy"))
     assert_one_error_line(result, contains="must be new or empty")
     assert (tmp_path / "busy" / "keep.txt").read_text() == "mine"
+
+
+def test_the_demo_model_says_its_images_are_noise(cli, tmp_path):
+    result = cli("generate", "--model", "demo", *TINY, "--seeds", "0-0", "--home", str(tmp_path / "h"), check=True)
+    assert "demo model: random weights, the images are noise" in result.stdout
+    assert (tmp_path / "h" / "models" / "demo" / "model_index.json").is_file()
