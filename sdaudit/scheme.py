@@ -12,9 +12,19 @@ from typing import Literal
 GENDERS = ("female", "male", "unclear")
 CONFIDENCES = ("low", "medium", "high")
 SKIN_BINARY = ("lighter", "darker")
+SKIN_ANSWERS = (*SKIN_BINARY, "unclear")  # what `skin_binary` may hold
+UNCLEAR = "unclear"
 SKIN_TONE_MODES = ("mst", "binary")
 MST_LEVELS = tuple(range(1, 11))
 DEFAULT_SKIN_CUT = 5  # the origin study: MST 1–5 lighter, 6–10 darker
+
+# The groups whose shares an audit estimates, by family. Parity is 1/k of a family's k groups;
+# `unclear` answers form their own row and have no parity target.
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "gender": ("female", "male"),
+    "skin_tone": SKIN_BINARY,
+    "intersection": ("lighter_female", "lighter_male", "darker_female", "darker_male"),
+}
 
 # The official Monk Skin Tone scale, MST 1 (lightest) to MST 10 (darkest).
 MST_SWATCHES = (
@@ -24,7 +34,7 @@ MST_SWATCHES = (
 
 Gender = Literal["female", "male", "unclear"]
 Confidence = Literal["low", "medium", "high"]
-SkinBinary = Literal["lighter", "darker"]
+SkinBinary = Literal["lighter", "darker", "unclear"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +42,8 @@ class Annotation:
     """One rater's labels for one image. Fields left ``None`` are not yet answered.
 
     ``mst`` is the Monk Skin Tone 1–10; ``skin_binary`` is used instead when a study records
-    lighter/darker directly, as the origin study's rater did.
+    lighter/darker directly, as the origin study's rater did, or holds ``unclear`` when the
+    rater cannot tell a skin tone.
     """
 
     person_present: bool | None = None
@@ -54,20 +65,11 @@ def check_annotation(annotation: Annotation) -> None:
         raise ValueError(f"`gender` must be one of {', '.join(GENDERS)} but is {a.gender!r}.")
     if a.mst is not None and (isinstance(a.mst, bool) or a.mst not in MST_LEVELS):
         raise ValueError(f"`mst` must be a Monk Skin Tone from 1 to 10 but is {a.mst!r}.")
-    if a.skin_binary is not None and a.skin_binary not in SKIN_BINARY:
-        raise ValueError(f"`skin_binary` must be one of {', '.join(SKIN_BINARY)} but is {a.skin_binary!r}.")
+    if a.skin_binary is not None and a.skin_binary not in SKIN_ANSWERS:
+        raise ValueError(f"`skin_binary` must be one of {', '.join(SKIN_ANSWERS)} but is {a.skin_binary!r}.")
     if a.confidence is not None and a.confidence not in CONFIDENCES:
         raise ValueError(f"`confidence` must be one of {', '.join(CONFIDENCES)} but is {a.confidence!r}.")
     if a.person_present is False and any(
         value is not None for value in (a.gender, a.mst, a.skin_binary)
     ):
         raise ValueError("an image marked `person_present=False` cannot carry gender or skin-tone labels.")
-
-
-def skin_group(mst: int | None, skin_binary: str | None, *, cut: int = DEFAULT_SKIN_CUT) -> str | None:
-    """Lighter/darker from a raw MST value (``mst <= cut`` is lighter) or a direct binary label."""
-    if not 1 <= cut <= 9:
-        raise ValueError(f"`cut` must be between 1 and 9 (MST 1..cut is lighter) but is {cut!r}.")
-    if mst is not None:
-        return "lighter" if mst <= cut else "darker"
-    return skin_binary

@@ -126,7 +126,7 @@ def test_an_edit_overwrites_the_current_row_and_keeps_the_history(store):
         ({"gender": "woman"}, "`gender` must be one of female, male, unclear but is 'woman'."),
         ({"mst": 11}, "`mst` must be a Monk Skin Tone from 1 to 10 but is 11."),
         ({"mst": 0}, "`mst` must be a Monk Skin Tone from 1 to 10 but is 0."),
-        ({"skin_binary": "dark"}, "`skin_binary` must be one of lighter, darker but is 'dark'."),
+        ({"skin_binary": "dark"}, "`skin_binary` must be one of lighter, darker, unclear but is 'dark'."),
         ({"confidence": "sure"}, "`confidence` must be one of low, medium, high but is 'sure'."),
         ({"person_present": False, "gender": "female"},
          "an image marked `person_present=False` cannot carry gender or skin-tone labels."),

@@ -1,0 +1,278 @@
+"""Statistics: every formula against an independent computation or a published value."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as scipy_stats
+
+from sdaudit import stats
+from sdaudit.stats import compare, estimate, images_needed, images_to_separate
+
+ROOT = Path(__file__).resolve().parents[1]
+Z95 = 1.959963984540054
+
+
+def sheet(groups: dict[tuple[str, int | str | None], int], *, rater: str = "r1", start: int = 0) -> pd.DataFrame:
+    """Annotation rows: {(gender, mst or skin_binary or None): how many images}, one rater."""
+    rows = []
+    image_id = start
+    for (gender, skin), count in groups.items():
+        for _ in range(count):
+            rows.append({
+                "image_id": image_id, "rater": rater, "person_present": True, "gender": gender,
+                "mst": skin if isinstance(skin, int) else None,
+                "skin_binary": skin if isinstance(skin, str) else None,
+            })
+            image_id += 1
+    return pd.DataFrame(rows, columns=["image_id", "rater", "person_present", "gender", "mst", "skin_binary"])
+
+
+# The origin study: 221 images with a person; 36% female, 6% darker (MST >= 6), 4% darker female,
+# 3% darker male. These counts are the ones consistent with all four rounded figures at once:
+# female 80/221 = 36.2%, darker 14/221 = 6.3%, darker female 8/221 = 3.6%, darker male 6/221 = 2.7%.
+ORIGIN = {("female", 2): 72, ("female", 8): 8, ("male", 3): 135, ("male", 7): 6}
+
+
+@pytest.fixture
+def origin() -> pd.DataFrame:
+    return sheet(ORIGIN)
+
+
+def test_the_origin_study_is_reproduced(origin):
+    result = estimate(origin)
+    assert result.images == 221 and result.raters == 1 and result.critical == "z"
+    published = {("gender", "female"): 36, ("skin_tone", "darker"): 6,
+                 ("intersection", "darker_female"): 4, ("intersection", "darker_male"): 3}
+    for (family, group), percent in published.items():
+        assert round(100 * result.share(family, group)) == percent
+        assert result.row(family, group)["n"] == 221
+
+
+def test_origin_jackknife_intervals_match_the_published_reference(origin):
+    # DESIGN.md's checked reference at 6/221: jackknife 0.6–4.9%, Wilson 1.3–5.8%.
+    low, high = estimate(origin).interval("intersection", "darker_male")
+    assert (round(100 * low, 1), round(100 * high, 1)) == (0.6, 4.9)
+    low, high = estimate(origin, method="wilson").interval("intersection", "darker_male")
+    assert (round(100 * low, 1), round(100 * high, 1)) == (1.3, 5.8)
+    # and every jackknife interval is p ± z·√(p(1−p)/(n−1)), computed independently here
+    result = estimate(origin)
+    for row in result.table.itertuples():
+        if row.group == "unclear":
+            continue
+        p = row.count / 221
+        half = Z95 * math.sqrt(p * (1 - p) / 220)
+        assert row.low == pytest.approx(max(0.0, p - half), abs=1e-12)
+        assert row.high == pytest.approx(p + half, abs=1e-12)
+
+
+def brute_force_jackknife_se(labels: np.ndarray) -> np.ndarray:
+    """Delete one image at a time, recompute the mean, and apply the jackknife variance formula."""
+    n = labels.shape[0]
+    replicates = np.array([np.delete(labels, i, axis=0).mean(axis=0) for i in range(n)])
+    return np.sqrt((n - 1) / n * ((replicates - replicates.mean(axis=0)) ** 2).sum(axis=0))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_closed_form_jackknife_equals_brute_force_leave_one_out(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 80))
+    binary = (rng.random((n, 3)) < rng.random(3)).astype(float)
+    soft = rng.integers(0, 4, size=(n, 2)) / 3  # three raters' shares
+    for labels in (binary, soft):
+        assert np.allclose(stats._jackknife_se(labels), brute_force_jackknife_se(labels), atol=1e-12)
+
+
+@pytest.mark.parametrize(("k", "n"), [(0, 10), (1, 10), (6, 221), (14, 221), (80, 221), (221, 221), (37, 50)])
+@pytest.mark.parametrize("confidence", [0.9, 0.95, 0.99])
+def test_wilson_and_clopper_pearson_equal_scipy(k, n, confidence):
+    alpha = 1 - confidence
+    z = scipy_stats.norm.ppf(1 - alpha / 2)
+    reference = scipy_stats.binomtest(k, n)
+    wilson = reference.proportion_ci(confidence_level=confidence, method="wilson")
+    exact = reference.proportion_ci(confidence_level=confidence, method="exact")
+    low, high = stats._wilson(np.array([float(k)]), n, z)
+    assert (low[0], high[0]) == pytest.approx((wilson.low, wilson.high), abs=1e-12)
+    low, high = stats._clopper_pearson(np.array([float(k)]), n, alpha)
+    assert (low[0], high[0]) == pytest.approx((exact.low, exact.high), abs=1e-12)
+
+
+def test_a_second_rater_who_agrees_changes_nothing(origin):
+    twice = pd.concat([origin, origin.assign(rater="r2")], ignore_index=True)
+    one, two = estimate(origin), estimate(twice)
+    pd.testing.assert_frame_equal(one.table, two.table)
+    assert two.raters == 2
+
+
+def test_rater_disagreement_is_kept_inside_its_image(origin):
+    rng = np.random.default_rng(1)
+    second = origin.assign(rater="r2")
+    flip = rng.random(len(second)) < 0.3
+    second.loc[flip, "gender"] = np.where(second.loc[flip, "gender"] == "female", "male", "female")
+    both = pd.concat([origin, second], ignore_index=True)
+    result = estimate(both)
+    soft = both.assign(f=both["gender"] == "female").groupby("image_id")["f"].mean().to_numpy()
+    row = result.row("gender", "female")
+    assert row["share"] == pytest.approx(soft.mean())
+    assert row["se"] == pytest.approx(soft.std(ddof=1) / math.sqrt(len(soft)))
+    # treating the 442 ratings as independent images would understate the uncertainty
+    ratings = (both["gender"] == "female").to_numpy(dtype=float)
+    assert row["se"] > ratings.std(ddof=1) / math.sqrt(len(ratings))
+
+
+def test_images_without_a_person_leave_the_denominator(origin):
+    extra = pd.DataFrame([{"image_id": 999, "rater": "r1", "person_present": False, "gender": None,
+                           "mst": None, "skin_binary": None}])
+    result = estimate(pd.concat([origin, extra], ignore_index=True))
+    assert result.images == 221 and result.row("gender", "female")["n"] == 221
+
+
+def test_the_skin_tone_cut_is_a_parameter_not_a_re_annotation(origin):
+    default = estimate(origin)
+    lower_cut = estimate(origin, skin_cut=2)  # MST 3 (the 135 lighter men) becomes darker
+    assert default.share("skin_tone", "darker") == pytest.approx(14 / 221)
+    assert lower_cut.share("skin_tone", "darker") == pytest.approx((14 + 135) / 221)
+    assert lower_cut.skin_cut == 2
+
+
+def test_unclear_answers_are_a_row_or_leave_the_denominator():
+    data = sheet({("female", 2): 30, ("male", 2): 50, ("unclear", 2): 20})
+    kept = estimate(data)
+    assert kept.share("gender", "unclear") == pytest.approx(0.2)
+    assert kept.share("gender", "female") == pytest.approx(0.3)
+    assert math.isnan(kept.row("gender", "unclear")["target"])
+    assert kept.share("intersection", "unclear") == pytest.approx(0.2)
+    dropped = estimate(data, include_unclear=False)
+    assert dropped.share("gender", "female") == pytest.approx(30 / 80)
+    assert "unclear" not in set(dropped.table["group"])
+
+
+def test_binary_skin_answers_count_like_mst():
+    data = sheet({("female", "darker"): 10, ("male", "lighter"): 30, ("male", "unclear"): 5})
+    result = estimate(data)
+    assert result.share("skin_tone", "darker") == pytest.approx(10 / 45)
+    assert result.share("skin_tone", "unclear") == pytest.approx(5 / 45)
+    assert result.share("intersection", "darker_female") == pytest.approx(10 / 45)
+
+
+def test_parity_targets_and_custom_targets(origin):
+    result = estimate(origin)
+    assert result.row("gender", "female")["target"] == 0.5
+    assert result.row("intersection", "darker_male")["target"] == 0.25
+    female = result.row("gender", "female")
+    assert female["difference"] == pytest.approx(80 / 221 - 0.5)
+    assert female["ratio"] == pytest.approx((80 / 221) / 0.5)
+    assert bool(female["excludes_target"]) is True
+    custom = estimate(origin, targets={("gender", "female"): 0.37})
+    assert custom.row("gender", "female")["target"] == 0.37
+    assert bool(custom.row("gender", "female")["excludes_target"]) is False
+
+
+def test_small_counts_are_flagged_by_the_methods_threshold(origin):
+    jackknife = estimate(origin)
+    assert bool(jackknife.row("intersection", "darker_male")["small_count"]) is True  # 6 < 19
+    assert bool(jackknife.row("gender", "female")["small_count"]) is False
+    exact = estimate(origin, method="clopper-pearson")
+    assert bool(exact.row("intersection", "darker_male")["small_count"]) is False  # conservative
+    assert set(jackknife.unreliable["group"]) >= {"darker", "darker_female", "darker_male"}
+
+
+def test_small_count_thresholds_come_from_the_coverage_computation():
+    spec = importlib.util.spec_from_file_location("coverage", ROOT / "benchmarks" / "coverage.py")
+    coverage = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(coverage)
+    computed = {method: m for method, (m, _, _) in coverage.thresholds().items()}
+    assert computed == stats.MIN_COUNT
+
+
+@pytest.mark.parametrize("method", ["jackknife", "bootstrap"])
+def test_a_share_of_zero_gets_no_confident_zero_width_interval(method):
+    result = estimate(sheet({("male", 2): 40}), method=method, seed=0)
+    female = result.row("gender", "female")
+    assert female["share"] == 0 and bool(female["degenerate"]) and bool(female["small_count"])
+    assert math.isnan(female["low"]) and math.isnan(female["high"])
+
+
+@pytest.mark.parametrize("method", ["wilson", "clopper-pearson"])
+def test_score_and_exact_intervals_stay_informative_at_zero_but_are_flagged(method):
+    female = estimate(sheet({("male", 2): 40}), method=method).row("gender", "female")
+    assert female["low"] == pytest.approx(0, abs=1e-12) and 0 < female["high"] < 0.15
+    assert bool(female["degenerate"])
+
+
+def test_no_data_gives_nan_and_flags():
+    empty = sheet({})
+    result = estimate(empty)
+    assert result.images == 0
+    assert result.table["share"].isna().all() and result.table["low"].isna().all()
+    assert result.table["degenerate"].all()
+
+
+def test_the_bootstrap_is_seeded_and_agrees_with_the_jackknife_at_large_n():
+    data = sheet({("female", 2): 400, ("male", 8): 600})
+    first = estimate(data, method="bootstrap", seed=7)
+    again = estimate(data, method="bootstrap", seed=7)
+    pd.testing.assert_frame_equal(first.table, again.table)
+    jackknife = estimate(data)
+    assert first.interval("gender", "female") == pytest.approx(jackknife.interval("gender", "female"), abs=0.006)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"method": "wald"}, "`method` must be one of jackknife, wilson, clopper-pearson, bootstrap but is 'wald'."),
+        ({"confidence": 95}, "`confidence` must be a number strictly between 0 and 1 but is 95."),
+        ({"confidence": 1.0}, "`confidence` must be a number strictly between 0 and 1 but is 1.0."),
+        ({"skin_cut": 10}, "`skin_cut` must be a whole number from 1 to 9 (MST 1..cut is lighter) but is 10."),
+        ({"targets": {("gender", "woman"): 0.5}},
+         "a target must name a family and group as (family, group) with a share from 0 to 1, but got ('gender', 'woman'): 0.5."),
+        ({"targets": {("gender", "female"): 1.5}},
+         "a target must name a family and group as (family, group) with a share from 0 to 1, but got ('gender', 'female'): 1.5."),
+    ],
+)
+def test_bad_arguments_are_named(origin, kwargs, message):
+    with pytest.raises(ValueError) as caught:
+        estimate(origin, **kwargs)
+    assert str(caught.value) == message
+
+
+def test_missing_columns_are_named():
+    with pytest.raises(ValueError) as caught:
+        estimate(pd.DataFrame({"image_id": [1], "rater": ["a"]}))
+    assert str(caught.value) == (
+        "annotations need the columns image_id, rater, person_present, gender, mst, skin_binary; "
+        "missing: person_present, gender, mst, skin_binary."
+    )
+
+
+def test_images_needed_for_a_half_width():
+    # 1.96² · 0.25 / 0.05² = 384.1, plus one for the jackknife's n − 1
+    assert images_needed(0.5, 0.05) == 386
+    n = images_needed(0.06, 0.02)
+    half = lambda m: Z95 * math.sqrt(0.06 * 0.94 / (m - 1))  # noqa: E731
+    assert half(n) <= 0.02 < half(n - 1)
+
+
+@pytest.mark.parametrize(("share", "target", "n"), [(0.36, 0.5, 30), (0.06, 0.5, 5), (0.27, 0.25, 221), (0.4, 0.5, 1000)])
+def test_images_to_separate_is_the_smallest_sufficient_number(share, target, n):
+    more = images_to_separate(share, target, n)
+    excludes = lambda m: Z95 * math.sqrt(share * (1 - share) / (m - 1)) < abs(share - target)  # noqa: E731
+    assert excludes(n + more)
+    if more > 0:
+        assert not excludes(n + more - 1)
+    assert images_to_separate(0.5, 0.5, 100) == math.inf
+
+
+def test_comparing_two_runs(origin):
+    other = sheet({("female", 2): 50, ("male", 3): 50}, start=1000)
+    result = compare(estimate(other), estimate(origin))
+    row = result[(result["family"] == "gender") & (result["group"] == "female")].iloc[0]
+    se = math.sqrt(0.25 / 99 + (80 / 221) * (141 / 221) / 220)
+    assert row["difference"] == pytest.approx(0.5 - 80 / 221)
+    assert (row["low"], row["high"]) == pytest.approx((0.5 - 80 / 221 - Z95 * se, 0.5 - 80 / 221 + Z95 * se))
+    assert bool(row["excludes_zero"]) is True
