@@ -43,8 +43,7 @@ def intervals(method: str, n: int, ks: np.ndarray, rng) -> tuple[np.ndarray, np.
         return sd_stats._clopper_pearson(counts, n, alpha)
     lows, highs = [], []
     for k in ks:
-        labels = np.zeros((n, 1))
-        labels[:k] = 1
+        labels = sd_stats.Labels(np.eye(2), np.array([k, n - k]))  # k images in the group
         low, high = sd_stats._bootstrap(labels, alpha, rng)
         lows.append(low[0])
         highs.append(high[0])

@@ -124,69 +124,147 @@ def _estimate_iv(annotations, method, confidence, skin_cut, targets, include_unc
 # -- labels -----------------------------------------------------------------------------------
 
 
-def _answers(annotations: pd.DataFrame, skin_cut: int) -> dict[str, np.ndarray]:
-    """Each annotation row's answer per family as an object array (None = not answered)."""
-    gender = annotations["gender"].to_numpy(dtype=object)
-    has_gender = annotations["gender"].notna().to_numpy()
-    mst = pd.to_numeric(annotations["mst"], errors="coerce").to_numpy(dtype=float)
-    binary = annotations["skin_binary"].to_numpy(dtype=object)
-    has_mst = ~np.isnan(mst)
-    has_skin = has_mst | annotations["skin_binary"].notna().to_numpy()
-    skin = np.where(has_mst, np.where(mst <= skin_cut, "lighter", "darker"), binary).astype(object)
-    skin[~has_skin] = None
-    gender = np.where(has_gender, gender, None).astype(object)
-    both = has_gender & has_skin
-    unclear = both & ((gender == UNCLEAR) | (skin == UNCLEAR))
-    intersection = np.full(len(annotations), None, dtype=object)
-    named = both & ~unclear
-    intersection[named] = np.char.add(np.char.add(skin[named].astype(str), "_"), gender[named].astype(str))
-    intersection[unclear] = UNCLEAR
-    return {"gender": gender, "skin_tone": skin, "intersection": intersection}
+@dataclass(frozen=True)
+class Labels:
+    """One family's per-image labels, compressed: the distinct label rows and how many images
+    carry each. With one rater per image the rows are one-hot, so a family is just its counts;
+    every kernel below works on this form, which is what makes a million rows cheap."""
+
+    rows: np.ndarray  # distinct labels × groups; each row sums to 1
+    frequency: np.ndarray  # images per distinct label
+
+    @classmethod
+    def from_images(cls, labels: np.ndarray) -> Labels:
+        """Compress an images × groups matrix of (soft) labels."""
+        if labels.shape[0] == 0:
+            return cls(np.zeros((0, labels.shape[1])), np.zeros(0, dtype=np.int64))
+        rows, frequency = np.unique(labels, axis=0, return_counts=True)
+        return cls(rows, frequency)
+
+    @property
+    def n(self) -> int:
+        return int(self.frequency.sum())
+
+    @property
+    def counts(self) -> np.ndarray:
+        return self.frequency @ self.rows
 
 
-def _image_labels(image_codes: np.ndarray, answers: np.ndarray, groups: tuple[str, ...], n_images: int):
-    """Per-image soft labels (images × groups) from one family's answers; None answers skipped."""
-    codes = np.full(len(answers), -1, dtype=np.int64)
-    for index, group in enumerate(groups):
-        codes[answers == group] = index
-    kept = codes >= 0
-    counts = np.bincount(
-        image_codes[kept] * len(groups) + codes[kept], minlength=n_images * len(groups)
-    ).reshape(n_images, len(groups))
-    answered = counts.sum(axis=1)
-    has = answered > 0
-    return counts[has] / answered[has, None]
+def _codes(column: pd.Series, categories: tuple[str, ...]) -> np.ndarray:
+    """1 + the index of each value in ``categories`` (0 for empty or unknown), as int8.
+
+    A categorical column with exactly these categories is used as it is, without hashing text.
+    """
+    if isinstance(column.dtype, pd.CategoricalDtype) and tuple(column.cat.categories) == categories:
+        codes = column.cat.codes.to_numpy()
+    else:
+        codes = pd.Categorical(column, categories=list(categories)).codes
+    return (codes + 1).astype(np.int8)
 
 
-def _labels(annotations: pd.DataFrame, skin_cut: int, include_unclear: bool):
-    """Per family: (groups, per-image soft labels). Images count when most raters saw a person."""
+# Every rater's answer pair is one cell of a 4 × 4 table: gender (none, female, male, unclear) by
+# skin tone (none, lighter, darker, unclear). One bincount fills the table; each family's counts
+# are sums over it, so all three families cost one pass over the rows.
+GENDER_CELLS = ("female", "male", UNCLEAR)
+SKIN_CELLS = ("lighter", "darker", UNCLEAR)
+DISCARD = 16  # the cell of rows that do not count (no person)
+
+
+def _joint_cells(annotations: pd.DataFrame, skin_cut: int) -> np.ndarray:
+    gender = _codes(annotations["gender"], GENDER_CELLS)
+    column = annotations["mst"]
+    if column.dtype.kind in "iu":  # every row has an MST value: no text to look at
+        skin = (column.to_numpy() > skin_cut).astype(np.int8) + np.int8(1)
+    else:
+        binary = _codes(annotations["skin_binary"], SKIN_CELLS)
+        mst = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float32)
+        with np.errstate(invalid="ignore"):
+            skin = np.where(np.isnan(mst), binary, 1 + (mst > skin_cut)).astype(np.int8)
+    gender *= np.int8(4)
+    gender += skin
+    return gender
+
+
+def _family_counts(table: np.ndarray, include_unclear: bool) -> dict[str, np.ndarray]:
+    """Counts per family × group from (…, 4, 4) gender-by-skin tables."""
+    gender = table[..., 1:, :].sum(axis=-1)  # female, male, unclear
+    skin = table[..., :, 1:].sum(axis=-2)  # lighter, darker, unclear
+    answered_both = table[..., 1:, 1:]
+    named = np.stack(
+        [answered_both[..., 0, 0], answered_both[..., 1, 0], answered_both[..., 0, 1], answered_both[..., 1, 1]],
+        axis=-1,
+    )  # lighter_female, lighter_male, darker_female, darker_male
+    unclear = answered_both.sum(axis=(-2, -1)) - named.sum(axis=-1)
+    intersection = np.concatenate([named, unclear[..., None]], axis=-1)
+    counts = {"gender": gender, "skin_tone": skin, "intersection": intersection}
+    if not include_unclear:
+        counts = {family: values[..., :-1] for family, values in counts.items()}
+    return counts
+
+
+def _image_codes(image_id: pd.Series) -> tuple[np.ndarray, int]:
+    """A dense code per image. Whole-number ids in a compact range are used as they are."""
+    values = image_id.to_numpy()
+    if values.dtype.kind in "iu" and len(values):
+        low, high = int(values.min()), int(values.max())
+        if high - low < 4 * len(values) + 1024:
+            return (values - low).astype(np.int64, copy=False), high - low + 1
+    codes, uniques = pd.factorize(image_id, sort=False)
+    return codes.astype(np.int64), len(uniques)
+
+
+def _labels(annotations: pd.DataFrame, skin_cut: int, include_unclear: bool) -> tuple[dict[str, Labels], int]:
+    """Per family, the compressed per-image labels; and the number of images with a person.
+
+    An image counts when at least half of the raters who answered saw a person in it (a tie is
+    not silently dropped); its labels come from the raters who saw one.
+    """
     person = annotations["person_present"]
-    said = person.notna().to_numpy()
-    yes = person.fillna(False).astype(bool).to_numpy()
-    image_codes, image_ids = pd.factorize(annotations["image_id"], sort=False)
-    n_images = len(image_ids)
+    if person.dtype == bool:
+        yes = person.to_numpy()
+        said = np.ones(len(person), dtype=bool)
+    else:
+        said = person.notna().to_numpy()
+        yes = person.fillna(False).astype(bool).to_numpy()
+    image_codes, n_images = _image_codes(annotations["image_id"])
+    rows_per_image = np.bincount(image_codes, minlength=n_images)
+    cells = _joint_cells(annotations, skin_cut)
+    if len(annotations) == 0 or rows_per_image.max() <= 1:
+        # One rater per image: every label is one-hot, so counts are the whole story.
+        cells[~yes] = DISCARD
+        table = np.bincount(cells, minlength=DISCARD + 1)[:DISCARD].reshape(4, 4)
+        labels = {}
+        for family, counts in _family_counts(table, include_unclear).items():
+            present = counts > 0
+            labels[family] = Labels(np.eye(len(counts))[present], counts[present])
+        return labels, int(np.count_nonzero(yes))
     said_count = np.bincount(image_codes[said], minlength=n_images)
     yes_count = np.bincount(image_codes[yes], minlength=n_images)
-    # Ties count as a person: an image half the raters saw a person in is not silently dropped.
     with_person = (said_count > 0) & (2 * yes_count >= said_count)
     keep = yes & with_person[image_codes]
-    answers = _answers(annotations, skin_cut)
+    tables = np.bincount(image_codes[keep] * DISCARD + cells[keep].astype(np.int64), minlength=n_images * DISCARD)
     labels = {}
-    for family, named in FAMILIES.items():
-        groups = (*named, UNCLEAR) if include_unclear else named
-        labels[family] = (groups, _image_labels(image_codes[keep], answers[family][keep], groups, n_images))
-    return labels, int(with_person.sum())
+    for family, per_image in _family_counts(tables.reshape(n_images, 4, 4), include_unclear).items():
+        answered = per_image.sum(axis=1)
+        labels[family] = Labels.from_images(per_image[answered > 0] / answered[answered > 0, None])
+    return labels, int(np.count_nonzero(with_person))
 
 
 # -- interval kernels -------------------------------------------------------------------------
 
 
-def _jackknife_se(labels: np.ndarray) -> np.ndarray:
-    """Leave-one-image-out standard error of each column's mean, in closed form: s / √n."""
-    n = labels.shape[0]
+def _jackknife_se(labels: Labels) -> np.ndarray:
+    """Leave-one-image-out standard error of each group's share, in closed form: s / √n.
+
+    Deleting image i moves the mean to (nȳ − yᵢ)/(n − 1); the jackknife variance of those
+    replicates, (n − 1)/n · Σ(θ₍ᵢ₎ − θ̄)², equals s²/n with s² = Σ(yᵢ − ȳ)²/(n − 1).
+    """
+    n = labels.n
     if n < 2:
-        return np.full(labels.shape[1], np.nan)
-    return labels.std(axis=0, ddof=1) / math.sqrt(n)
+        return np.full(labels.rows.shape[1], np.nan)
+    mean = labels.counts / n
+    variance = labels.frequency @ (labels.rows - mean) ** 2 / (n - 1)
+    return np.sqrt(variance / n)
 
 
 def _wilson(count: np.ndarray, n: int, z: float) -> tuple[np.ndarray, np.ndarray]:
@@ -203,12 +281,12 @@ def _clopper_pearson(count: np.ndarray, n: int, alpha: float) -> tuple[np.ndarra
     return low, high
 
 
-def _bootstrap(labels: np.ndarray, alpha: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile bootstrap over images: one multinomial draw over the distinct label rows."""
-    n = labels.shape[0]
-    distinct, frequency = np.unique(labels, axis=0, return_counts=True)
-    draws = rng.multinomial(n, frequency / n, size=BOOTSTRAP_RESAMPLES)
-    means = draws @ distinct / n
+def _bootstrap(labels: Labels, alpha: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile bootstrap over images: each resample is one multinomial draw of n images over
+    the distinct labels, the same distribution as drawing n images with replacement."""
+    n = labels.n
+    draws = rng.multinomial(n, labels.frequency / n, size=BOOTSTRAP_RESAMPLES)
+    means = draws @ labels.rows / n
     return np.quantile(means, alpha / 2, axis=0), np.quantile(means, 1 - alpha / 2, axis=0)
 
 
@@ -241,11 +319,12 @@ def estimate(
     labels, images = _labels(annotations, int(skin_cut), include_unclear)
 
     frames = []
-    for family, (groups, y) in labels.items():
-        n = y.shape[0]
-        count = y.sum(axis=0) if n else np.zeros(len(groups))
+    for family, family_labels in labels.items():
+        groups = (*FAMILIES[family], UNCLEAR) if include_unclear else FAMILIES[family]
+        n = family_labels.n
+        count = family_labels.counts if n else np.zeros(len(groups))
         share = count / n if n else np.full(len(groups), np.nan)
-        se = _jackknife_se(y)
+        se = _jackknife_se(family_labels)
         if n < 2:
             low = high = np.full(len(groups), np.nan)
         elif method == "jackknife":
@@ -255,7 +334,7 @@ def estimate(
         elif method == "clopper-pearson":
             low, high = _clopper_pearson(count, n, alpha)
         else:
-            low, high = _bootstrap(y, alpha, rng)
+            low, high = _bootstrap(family_labels, alpha, rng)
         rarer = np.minimum(count, n - count)
         degenerate = (n == 0) | (rarer <= 0)
         zero_width = np.isclose(low, high) if n >= 2 else np.ones(len(groups), dtype=bool)
@@ -282,8 +361,15 @@ def estimate(
             })
         )
     table = pd.concat(frames, ignore_index=True)[RESULT_COLUMNS]
-    raters = int(annotations["rater"].nunique()) if len(annotations) else 0
+    raters = _count_distinct(annotations["rater"])
     return Estimate(table, method, float(confidence), "z", int(skin_cut), include_unclear, images, raters)
+
+
+def _count_distinct(column: pd.Series) -> int:
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy()
+        return int(np.count_nonzero(np.bincount(codes[codes >= 0], minlength=1)))
+    return int(column.nunique())
 
 
 # -- planning and comparison ------------------------------------------------------------------
