@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sdaudit.config import DEFAULT_MODEL, DEMO_MODEL, DEVICES, DTYPES, data_home, setting, store_path
 from sdaudit.errors import SdauditError
+from sdaudit.exchange import SHEET_FORMATS
 from sdaudit.generate import DEFAULT_PROMPT, SCHEDULERS, GenerationSpec, parse_seed_range
 from sdaudit.store import DEFAULT_STUDY
 
@@ -86,7 +87,53 @@ def build_parser() -> argparse.ArgumentParser:
 
     runs = commands.add_parser("runs", help="list the store's runs", description="List the store's runs.")
     runs.add_argument("--home", help="data home (default: $SDAUDIT_HOME or ./sdaudit-data)")
+
+    sheet = commands.add_parser(
+        "import-annotations",
+        help="import an annotation sheet (the origin study's format or sdaudit's own export)",
+        description="Import annotations from CSV. A malformed file is refused whole, with the row and "
+        "column of its first problem, and nothing is written.",
+    )
+    sheet.add_argument("csv", help="the sheet to import")
+    sheet.add_argument("--study", required=True, help="study to import into (created if new)")
+    sheet.add_argument("--rater", help="rater's name (required for --format seed)")
+    sheet.add_argument("--format", default="seed", choices=SHEET_FORMATS, dest="sheet_format",
+                       help="seed: male_presenting, female_presenting, monk_binary (1 = MST >= 6), confidence; "
+                       "sdaudit: this tool's export (default: seed)")
+    sheet.add_argument("--home", help="data home (default: $SDAUDIT_HOME or ./sdaudit-data)")
+
+    est = commands.add_parser(
+        "estimate",
+        help="each group's share with confidence intervals",
+        description="Estimate each perceived group's share among annotated images with a person.",
+    )
+    _estimate_options(est)
+    est.add_argument("--json", action="store_true", help="print the rows as a JSON array")
+
+    export = commands.add_parser("export", help="export a study's annotations and estimates (CSV and Parquet)",
+                                 description="Export a study's annotations and estimates as CSV and Parquet.")
+    _estimate_options(export)
+    export.add_argument("--out", required=True, help="folder to write into")
+
+    report = commands.add_parser("report", help="write a self-contained HTML report for stakeholders",
+                                 description="Write one HTML file (chart inline) that opens offline.")
+    _estimate_options(report)
+    report.add_argument("--out", required=True, help="the HTML file to write")
     return parser
+
+
+def _estimate_options(parser: argparse.ArgumentParser) -> None:
+    from sdaudit.stats import METHODS
+
+    parser.add_argument("--study", required=True, help="the study to estimate")
+    parser.add_argument("--method", default="jackknife", choices=METHODS,
+                        help="interval method (default: jackknife, as in the origin study)")
+    parser.add_argument("--confidence", type=float, default=0.95, help="interval confidence (default: 0.95)")
+    parser.add_argument("--skin-cut", type=int, default=5, help="MST 1..cut is lighter (default: 5)")
+    parser.add_argument("--exclude-unclear", action="store_true",
+                        help="leave `unclear` answers out of the denominator")
+    parser.add_argument("--seed", type=int, default=None, help="random seed for the bootstrap")
+    parser.add_argument("--home", help="data home (default: $SDAUDIT_HOME or ./sdaudit-data)")
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -256,7 +303,87 @@ def _runs(args) -> str:
     return runs[columns].to_string(index=False)
 
 
-COMMANDS = {"demo-model": _demo_model, "generate": _generate, "ingest": _ingest, "runs": _runs}
+def _existing_store(args):
+    from sdaudit.store import Store
+
+    path = store_path(args.home)
+    if not Path(path).is_file():
+        raise UsageError(f"there is no store at {path}; generate or import something first.")
+    return Store(path)
+
+
+def _study_estimate(store, args):
+    from sdaudit.stats import estimate
+
+    if args.study not in set(store.studies()["name"]):
+        known = ", ".join(sorted(store.studies()["name"])) or "none"
+        raise UsageError(f"there is no study {args.study!r} in the store; studies: {known}.")
+    return estimate(store.annotations(study=args.study), method=args.method, confidence=args.confidence,
+                    skin_cut=args.skin_cut, include_unclear=not args.exclude_unclear, seed=args.seed)
+
+
+def _import_annotations(args) -> str:
+    from sdaudit.exchange import import_annotations
+    from sdaudit.store import Store
+
+    with Store.open(args.home) as store:
+        result = import_annotations(args.csv, store, study=args.study, rater=args.rater,
+                                    sheet_format=args.sheet_format)
+    external = f", {result.external_images} of them without images in the store" if result.external_images else ""
+    return (f"imported {result.rows} annotations by {', '.join(result.raters)} into study {result.study}"
+            f"{external}; home {data_home(args.home)}")
+
+
+def _estimate(args) -> str:
+    import json
+
+    with _existing_store(args) as store:
+        result = _study_estimate(store, args)
+    if args.json:
+        rows = result.table.astype(object).where(result.table.notna(), None).to_dict("records")
+        return json.dumps(rows, indent=1)
+    table = result.table.copy()
+    for column in ("share", "low", "high", "target"):
+        table[column] = table[column].map(lambda v: "–" if v != v else f"{100 * v:.1f}%")
+    header = (f"{result.images} images with a person, {result.raters} rater(s); {result.confidence:.0%} "
+              f"{result.method} intervals ({result.critical} critical value for the jackknife); "
+              f"MST 1–{result.skin_cut} lighter")
+    columns = ["family", "group", "count", "n", "share", "low", "high", "target", "small_count", "excludes_target"]
+    return header + "\n" + table[columns].to_string(index=False)
+
+
+def _export(args) -> str:
+    from sdaudit.exchange import export_annotations, export_estimates
+
+    with _existing_store(args) as store:
+        result = _study_estimate(store, args)
+        written = export_annotations(store, args.study, args.out)
+    written += export_estimates(result.table, args.out, args.study)
+    return "wrote " + ", ".join(str(path) for path in written)
+
+
+def _report(args) -> str:
+    from sdaudit.report import audit_card, render_report
+
+    with _existing_store(args) as store:
+        result = _study_estimate(store, args)
+        card = audit_card(store, args.study)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_report(result, card), encoding="utf-8")
+    return f"wrote the report for study {args.study} to {out}"
+
+
+COMMANDS = {
+    "demo-model": _demo_model,
+    "generate": _generate,
+    "ingest": _ingest,
+    "runs": _runs,
+    "import-annotations": _import_annotations,
+    "estimate": _estimate,
+    "export": _export,
+    "report": _report,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

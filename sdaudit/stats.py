@@ -28,8 +28,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
-
 from sdaudit.scheme import DEFAULT_SKIN_CUT, FAMILIES, UNCLEAR
 
 Method = Literal["jackknife", "wilson", "clopper-pearson", "bootstrap"]
@@ -173,7 +171,7 @@ DISCARD = 16  # the cell of rows that do not count (no person)
 def _joint_cells(annotations: pd.DataFrame, skin_cut: int) -> np.ndarray:
     gender = _codes(annotations["gender"], GENDER_CELLS)
     column = annotations["mst"]
-    if column.dtype.kind in "iu":  # every row has an MST value: no text to look at
+    if column.dtype.kind in "iu" and not column.hasnans:  # every row has an MST value: no text to look at
         skin = (column.to_numpy() > skin_cut).astype(np.int8) + np.int8(1)
     else:
         binary = _codes(annotations["skin_binary"], SKIN_CELLS)
@@ -275,6 +273,8 @@ def _wilson(count: np.ndarray, n: int, z: float) -> tuple[np.ndarray, np.ndarray
 
 
 def _clopper_pearson(count: np.ndarray, n: int, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    from scipy import special
+
     with np.errstate(invalid="ignore", divide="ignore"):
         low = np.where(count > 0, special.betaincinv(count, n - count + 1, alpha / 2), 0.0)
         high = np.where(count < n, special.betaincinv(count + 1, n - count, 1 - alpha / 2), 1.0)
@@ -314,7 +314,7 @@ def estimate(
     targets_by_group, include_unclear = _estimate_iv(annotations, method, confidence, skin_cut, targets,
                                                      include_unclear)
     alpha = 1 - confidence
-    z = float(stats.norm.ppf(1 - alpha / 2))
+    z = _z(confidence)
     rng = np.random.default_rng(seed)
     labels, images = _labels(annotations, int(skin_cut), include_unclear)
 
@@ -376,6 +376,9 @@ def _count_distinct(column: pd.Series) -> int:
 
 
 def _z(confidence: float) -> float:
+    """The normal critical value of a two-sided interval (scipy is imported only when needed)."""
+    from scipy import stats
+
     if not 0 < confidence < 1:
         raise ValueError(CONFIDENCE_TEXT.format(value=confidence))
     return float(stats.norm.ppf(1 - (1 - confidence) / 2))

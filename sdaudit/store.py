@@ -132,6 +132,12 @@ MIGRATIONS: list[str] = [
         finished_at  TIMESTAMPTZ
     );
     """,
+    # 2: annotations imported without their images (the origin study's sheet) hang on
+    # "external" image rows that have no file.
+    """
+    ALTER TABLE images ADD COLUMN external BOOLEAN NOT NULL DEFAULT false;
+    ALTER TABLE images ADD COLUMN source_name VARCHAR;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -424,10 +430,69 @@ class Store:
 
         self._write(work)
 
+    def save_annotations(self, rows: pd.DataFrame) -> int:
+        """Save many annotations in one transaction (all or nothing); returns rows saved.
+
+        ``rows`` has ``image_id``, ``rater`` and the label columns; values must already be
+        checked against the scheme (``Annotation``). Each row also goes to the history.
+        """
+        columns = ["image_id", "rater", "person_present", "gender", "mst", "skin_binary", "confidence"]
+        frame = rows[columns].astype({"image_id": "int64", "person_present": "boolean", "mst": "Int64"})
+        if frame.empty:
+            return 0
+        labels = ", ".join(columns)
+
+        def work(cursor: duckdb.DuckDBPyConnection) -> int:
+            cursor.register("incoming_annotations", frame)
+            try:
+                unknown = cursor.execute(
+                    "SELECT min(image_id) FROM incoming_annotations WHERE image_id NOT IN (SELECT image_id FROM images)"
+                ).fetchone()[0]
+                if unknown is not None:
+                    raise ValueError(f"there is no image with id {unknown!r} in the store.")
+                cursor.execute(
+                    f"INSERT INTO annotations ({labels}, updated_at) SELECT {labels}, current_timestamp "
+                    "FROM incoming_annotations ON CONFLICT (image_id, rater) DO UPDATE SET "
+                    "person_present = excluded.person_present, gender = excluded.gender, mst = excluded.mst, "
+                    "skin_binary = excluded.skin_binary, confidence = excluded.confidence, "
+                    "updated_at = excluded.updated_at"
+                )
+                cursor.execute(f"INSERT INTO annotation_history ({labels}) SELECT {labels} FROM incoming_annotations")
+            finally:
+                cursor.unregister("incoming_annotations")
+            return len(frame)
+
+        return self._write(work)
+
+    def add_external_images(self, run_key: str, names: list[str]) -> list[int]:
+        """Image rows without files, one per name (seed = position); returns their ids in order.
+
+        Rows already present for the run are reused, so importing a sheet twice adds none.
+        """
+        frame = pd.DataFrame({"seed": range(len(names)), "source_name": names})
+
+        def work(cursor: duckdb.DuckDBPyConnection) -> list[int]:
+            cursor.register("incoming_external", frame)
+            try:
+                cursor.execute(
+                    "INSERT INTO images (run_key, seed, path, sha256, external, source_name) "
+                    "SELECT ?, seed, '', '', true, source_name FROM incoming_external "
+                    "ON CONFLICT (run_key, seed) DO NOTHING",
+                    [run_key],
+                )
+            finally:
+                cursor.unregister("incoming_external")
+            rows = cursor.execute(
+                "SELECT image_id FROM images WHERE run_key = ? ORDER BY seed", [run_key]
+            ).fetchall()
+            return [int(image_id) for (image_id,) in rows]
+
+        return self._write(work)
+
     def annotations(self, *, study: str | None = None) -> pd.DataFrame:
         """Current annotations with the image's run, seed and study."""
         sql = (
-            "SELECT a.*, i.run_key, i.seed, s.name AS study FROM annotations a "
+            "SELECT a.*, i.run_key, i.seed, i.path, i.external, i.source_name, s.name AS study FROM annotations a "
             "JOIN images i USING (image_id) JOIN runs r USING (run_key) JOIN studies s USING (study_id) "
         )
         params: list = []

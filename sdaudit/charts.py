@@ -1,0 +1,120 @@
+"""Altair charts of an audit's estimates, returned (never rendered) so any face can show them.
+
+`shares_chart` draws one panel per family: each group's share as a point with its interval as
+a bar, a dashed rule at demographic parity (50% for two groups, 25% for four), a tick at any
+custom target, and colour that says whether the interval lies wholly away from the target.
+`comparison_chart` puts several runs, prompts or models side by side. `to_svg`/`to_png` export
+without a browser (vl-convert).
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from sdaudit.scheme import FAMILIES
+
+FAMILY_TITLES = {"gender": "Perceived gender presentation", "skin_tone": "Skin tone (Monk scale)",
+                 "intersection": "Skin tone × gender presentation"}
+GROUP_LABELS = {
+    "female": "female-presenting", "male": "male-presenting", "unclear": "unclear",
+    "lighter": "lighter", "darker": "darker",
+    "lighter_female": "lighter, female-presenting", "lighter_male": "lighter, male-presenting",
+    "darker_female": "darker, female-presenting", "darker_male": "darker, male-presenting",
+}  # fmt: skip
+VERDICT_COLOURS = {
+    "interval excludes the target": "#c2410c",
+    "interval includes the target": "#1d4ed8",
+    "no target": "#6b7280",
+    "unreliable (small count)": "#a3a3a3",
+}
+
+
+def _chart_rows(table: pd.DataFrame) -> pd.DataFrame:
+    # An `unclear` row nobody chose would only add an empty line to each panel.
+    rows = table[~((table["group"] == "unclear") & (table["count"] == 0))].copy()
+    rows["family_title"] = rows["family"].map(FAMILY_TITLES)
+    rows["group_label"] = rows["group"].map(GROUP_LABELS).fillna(rows["group"])
+    rows["verdict"] = "interval includes the target"
+    rows.loc[rows["excludes_target"], "verdict"] = "interval excludes the target"
+    rows.loc[rows["target"].isna(), "verdict"] = "no target"
+    rows.loc[rows["small_count"] | rows["degenerate"], "verdict"] = "unreliable (small count)"
+    rows["parity"] = rows["family"].map({family: 1 / len(groups) for family, groups in FAMILIES.items()})
+    rows["custom_target"] = rows["target"].where((rows["target"] - rows["parity"]).abs() > 1e-12)
+    rows["count_text"] = rows["count"].round(2).astype(str) + " of " + rows["n"].astype(str)
+    return rows
+
+
+def shares_chart(table: pd.DataFrame, *, title: str = "Share of images by perceived group", width: int = 420):
+    """One panel per family: shares, intervals, parity rules and custom-target ticks."""
+    rows = _chart_rows(table)
+    base = alt.Chart(rows)
+    y = alt.Y("group_label:N", title=None, sort=None)
+    colour = alt.Color(
+        "verdict:N",
+        title=None,
+        scale=alt.Scale(domain=list(VERDICT_COLOURS), range=list(VERDICT_COLOURS.values())),
+        legend=alt.Legend(orient="bottom"),
+    )
+    tooltip = [
+        alt.Tooltip("group_label:N", title="group"),
+        alt.Tooltip("share:Q", format=".1%"),
+        alt.Tooltip("low:Q", format=".1%", title="interval low"),
+        alt.Tooltip("high:Q", format=".1%", title="interval high"),
+        alt.Tooltip("count_text:N", title="images"),
+        alt.Tooltip("target:Q", format=".0%"),
+    ]
+    bars = base.mark_rule(strokeWidth=3).encode(
+        x=alt.X("low:Q", title="share of images with a person", scale=alt.Scale(domain=[0, 1]),
+                axis=alt.Axis(format="%")),
+        x2="high:Q", y=y, color=colour, tooltip=tooltip,
+    )
+    points = base.mark_point(filled=True, size=90).encode(x="share:Q", y=y, color=colour, tooltip=tooltip)
+    parity = base.mark_rule(strokeDash=[6, 4], color="#111827").encode(x="mean(parity):Q")
+    targets = base.mark_tick(color="#111827", thickness=2, size=18).encode(x="custom_target:Q", y=y)
+    layered = alt.layer(bars, points, parity, targets).properties(width=width)
+    return (
+        layered.facet(row=alt.Row("family_title:N", title=None, sort=list(FAMILY_TITLES.values()),
+                                  header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold")))
+        .resolve_scale(y="independent")
+        .properties(title=alt.Title(title, subtitle="Dashed line: demographic parity (1/k of the k groups)"))
+    )
+
+
+def comparison_chart(tables: dict[str, pd.DataFrame], *, title: str = "Shares compared", width: int = 420):
+    """Several estimates (keyed by run, prompt or model) side by side, one panel per family."""
+    rows = pd.concat([_chart_rows(table).assign(source=name) for name, table in tables.items()], ignore_index=True)
+    base = alt.Chart(rows)
+    y = alt.Y("group_label:N", title=None, sort=None)
+    y_offset = alt.YOffset("source:N")
+    colour = alt.Color("source:N", title=None, legend=alt.Legend(orient="bottom"))
+    tooltip = ["source:N", alt.Tooltip("group_label:N", title="group"), alt.Tooltip("share:Q", format=".1%"),
+               alt.Tooltip("low:Q", format=".1%"), alt.Tooltip("high:Q", format=".1%"),
+               alt.Tooltip("count_text:N", title="images")]
+    bars = base.mark_rule(strokeWidth=3).encode(
+        x=alt.X("low:Q", title="share of images with a person", scale=alt.Scale(domain=[0, 1]),
+                axis=alt.Axis(format="%")),
+        x2="high:Q", y=y, yOffset=y_offset, color=colour, tooltip=tooltip,
+    )
+    points = base.mark_point(filled=True, size=80).encode(x="share:Q", y=y, yOffset=y_offset, color=colour,
+                                                          tooltip=tooltip)
+    parity = base.mark_rule(strokeDash=[6, 4], color="#111827").encode(x="mean(parity):Q")
+    return (
+        alt.layer(bars, points, parity).properties(width=width)
+        .facet(row=alt.Row("family_title:N", title=None, sort=list(FAMILY_TITLES.values()),
+                           header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold")))
+        .resolve_scale(y="independent")
+        .properties(title=title)
+    )
+
+
+def to_svg(chart) -> str:
+    import vl_convert
+
+    return vl_convert.vegalite_to_svg(chart.to_json())
+
+
+def to_png(chart, *, scale: float = 2.0) -> bytes:
+    import vl_convert
+
+    return vl_convert.vegalite_to_png(chart.to_json(), scale=scale)

@@ -1,0 +1,183 @@
+"""A stakeholder report: one self-contained HTML file that opens offline.
+
+It answers the audit's question in plain words, shows the chart (inline SVG), the table of
+shares and intervals with plain-words warnings, an audit card (what was generated, how it was
+annotated, how it was estimated) and the method's limits. Every text from users (prompts,
+model ids, rater names) is escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import pandas as pd
+
+import sdaudit
+from sdaudit.charts import GROUP_LABELS, shares_chart, to_svg
+from sdaudit.stats import Estimate
+from sdaudit.store import Store
+
+LIMITATIONS = (
+    "Labels are <em>perceived</em> gender presentation and skin tone, judged by raters from "
+    "generated images; they say nothing about any real person's identity.",
+    "Gender presentation is reduced to female-presenting / male-presenting / unclear: a binary "
+    "simplification that leaves out people it does not describe.",
+    "Skin tone is rated on the 10-point Monk Skin Tone scale and then cut into lighter and darker; "
+    "the cut is a choice (shown on the audit card) and moving it changes the shares.",
+    "With a single rater, disagreement between raters cannot be seen; intervals then reflect only "
+    "sampling of images, not the uncertainty of the labels.",
+    "Intervals flagged as unreliable rest on few images in a group; at such counts the interval "
+    "can be too narrow. Annotate more images before drawing conclusions from them.",
+)
+
+
+@dataclass(frozen=True)
+class AuditCard:
+    study: str
+    runs: pd.DataFrame  # model, revision, prompt, scheduler, steps, guidance, size, seeds, images
+    images_generated: int
+    images_annotated: int
+    images_without_person: int
+    raters: tuple[str, ...]
+    versions: dict[str, str]
+
+
+def audit_card(store: Store, study: str) -> AuditCard:
+    """What the study's estimate rests on, read from the store."""
+    images = store.images(study=study)
+    runs = store.runs(study=study)
+    seeds = images.groupby("run_key")["seed"].agg(["min", "max"])
+    runs = runs.join(seeds, on="run_key")
+    annotations = store.annotations(study=study)
+    without_person = annotations.groupby("image_id")["person_present"].apply(
+        lambda answers: bool((answers == False).sum() * 2 > answers.notna().sum())  # noqa: E712
+    )
+    generated = runs[runs["model"] != "external"]
+    versions = store.run(generated.iloc[0]["run_key"])["versions"] if len(generated) else {}
+    return AuditCard(
+        study=study,
+        runs=runs,
+        images_generated=int((~images["external"]).sum()) if len(images) else 0,
+        images_annotated=int(annotations["image_id"].nunique()),
+        images_without_person=int(without_person.sum()),
+        raters=tuple(sorted(annotations["rater"].unique())),
+        versions=versions,
+    )
+
+
+def _percent(value: float) -> str:
+    return "–" if pd.isna(value) else f"{100 * value:.1f}%"
+
+
+def _table_html(result: Estimate) -> str:
+    lines = ["<table><thead><tr><th>family</th><th>group</th><th>images</th><th>share</th>"
+             f"<th>{result.confidence:.0%} interval</th><th>target</th><th>note</th></tr></thead><tbody>"]
+    for row in result.table.itertuples():
+        notes = []
+        if row.degenerate:
+            notes.append("no images in this group (or all): no interval can be trusted")
+        elif row.small_count:
+            notes.append("few images in or outside this group: the interval is unreliable")
+        if row.excludes_target and not (row.small_count or row.degenerate):
+            notes.append("the interval lies wholly away from the target")
+        lines.append(
+            f"<tr><td>{html.escape(row.family)}</td><td>{html.escape(GROUP_LABELS.get(row.group, row.group))}</td>"
+            f"<td>{row.count:g} of {row.n}</td><td>{_percent(row.share)}</td>"
+            f"<td>{'none' if pd.isna(row.low) else f'{_percent(row.low)} – {_percent(row.high)}'}</td>"
+            f"<td>{_percent(row.target)}</td>"
+            f"<td>{html.escape('; '.join(notes))}</td></tr>"
+        )
+    lines.append("</tbody></table>")
+    return "\n".join(lines)
+
+
+def _card_html(card: AuditCard, result: Estimate) -> str:
+    method = {"jackknife": "leave-one-image-out jackknife, normal (z) critical value (as in the origin study)",
+              "wilson": "Wilson score", "clopper-pearson": "Clopper–Pearson (exact)",
+              "bootstrap": "percentile bootstrap over images"}[result.method]
+    run_rows = []
+    for run in card.runs.itertuples():
+        seeds = "–" if pd.isna(run.min) else f"{int(run.min)}–{int(run.max)}"
+        run_rows.append(
+            f"<tr><td>{html.escape(str(run.model))}</td><td>{html.escape(str(run.model_revision or '–'))}</td>"
+            f"<td>{html.escape(str(run.prompt))}</td><td>{html.escape(str(run.negative_prompt or '–'))}</td>"
+            f"<td>{html.escape(str(run.scheduler))}</td><td>{run.steps}</td><td>{run.guidance:g}</td>"
+            f"<td>{run.width}×{run.height}</td><td>{html.escape(str(run.dtype))}</td><td>{seeds}</td>"
+            f"<td>{run.images}</td></tr>"
+        )
+    versions = ", ".join(f"{html.escape(k)} {html.escape(str(v))}" for k, v in sorted(card.versions.items()))
+    raters = ", ".join(html.escape(rater) for rater in card.raters) or "–"
+    return f"""
+<table class="card">
+<tr><th>study</th><td>{html.escape(card.study)}</td></tr>
+<tr><th>images generated</th><td>{card.images_generated}</td></tr>
+<tr><th>images annotated</th><td>{card.images_annotated} ({card.images_without_person} without a person, excluded)</td></tr>
+<tr><th>images in the estimate</th><td>{result.images}</td></tr>
+<tr><th>raters</th><td>{len(card.raters)}: {raters}</td></tr>
+<tr><th>interval</th><td>{result.confidence:.0%}, {html.escape(method)}</td></tr>
+<tr><th>skin-tone cut</th><td>MST 1–{result.skin_cut} lighter, {result.skin_cut + 1}–10 darker</td></tr>
+<tr><th>unclear answers</th><td>{"their own row, inside the denominator" if result.include_unclear else "left out of the denominator"}</td></tr>
+<tr><th>library versions</th><td>{versions or "–"}</td></tr>
+</table>
+<h3>Runs</h3>
+<table><thead><tr><th>model</th><th>revision</th><th>prompt</th><th>negative prompt</th><th>scheduler</th>
+<th>steps</th><th>guidance</th><th>size</th><th>dtype</th><th>seeds</th><th>images</th></tr></thead>
+<tbody>{"".join(run_rows)}</tbody></table>"""
+
+
+def _headline(result: Estimate) -> str:
+    parts = []
+    for family, group in (("gender", "female"), ("skin_tone", "darker"),
+                          ("intersection", "darker_female"), ("intersection", "darker_male")):
+        row = result.row(family, group)
+        if pd.isna(row["share"]):
+            continue
+        parts.append(f"{GROUP_LABELS[group]} {_percent(row['share'])} (parity {_percent(row['target'])})")
+    if not parts:
+        return "No annotated images with a person yet."
+    return f"Of {result.images} annotated images with a person: " + "; ".join(parts) + "."
+
+
+def render_report(result: Estimate, card: AuditCard, *, title: str | None = None) -> str:
+    """The whole report as one HTML document with the chart inline."""
+    prompts = sorted({str(prompt) for prompt in card.runs["prompt"] if str(prompt)})
+    question = (
+        "When prompted with " + ", ".join(f"“{html.escape(p)}”" for p in prompts) + ", whom does the model draw?"
+        if prompts else "Whom does the model draw?"
+    )
+    title = title or f"Representation audit: {card.study}"
+    svg = to_svg(shares_chart(result.table, width=620)) if result.images else "<p>No chart: nothing annotated yet.</p>"
+    data = json.dumps(result.table.to_dict("records"), default=str).replace("</", "<\\/")
+    created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    limitations = "".join(f"<li>{item}</li>" for item in LIMITATIONS)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 1100px; margin: 2rem auto; padding: 0 1rem; color: #111827; }}
+table {{ border-collapse: collapse; margin: 1rem 0; font-size: 0.9rem; }}
+th, td {{ border-bottom: 1px solid #e5e7eb; padding: 0.3rem 0.6rem; text-align: left; vertical-align: top; }}
+.card th {{ width: 12rem; }}
+.lead {{ font-size: 1.15rem; }}
+figure {{ margin: 1rem 0; overflow-x: auto; }}
+footer {{ color: #6b7280; font-size: 0.8rem; margin-top: 2rem; }}
+</style></head>
+<body>
+<h1>{html.escape(title)}</h1>
+<p class="lead">{question}</p>
+<p class="lead"><strong>{html.escape(_headline(result))}</strong></p>
+<figure>{svg}</figure>
+<h2>Shares and intervals</h2>
+{_table_html(result)}
+<h2>Audit card</h2>
+{_card_html(card, result)}
+<h2>Limits of this method</h2>
+<ul>{limitations}</ul>
+<footer>Made with sdaudit {html.escape(sdaudit.__version__)} on {created}.</footer>
+<script type="application/json" id="estimates">{data}</script>
+</body></html>
+"""

@@ -1,0 +1,99 @@
+"""Charts (Altair specs, PNG/SVG without a browser) and the stakeholder report."""
+
+from __future__ import annotations
+
+import html.parser
+import json
+
+import pytest
+
+from sdaudit.charts import comparison_chart, shares_chart, to_png, to_svg
+from sdaudit.exchange import import_annotations
+from sdaudit.report import LIMITATIONS, audit_card, render_report
+from sdaudit.stats import estimate
+from sdaudit.store import Store
+from test_import_export import ORIGIN_SHEET
+from test_stats import ORIGIN, sheet
+
+
+def layers_of(spec: dict) -> list[dict]:
+    return spec["spec"]["layer"]
+
+
+def test_the_chart_has_a_panel_per_family_and_dashed_parity_rules():
+    result = estimate(sheet(ORIGIN), targets={("gender", "female"): 0.37})
+    spec = shares_chart(result.table).to_dict()
+    assert spec["facet"]["row"]["field"] == "family_title"
+    marks = [layer["mark"]["type"] for layer in layers_of(spec)]
+    assert marks == ["rule", "point", "rule", "tick"]
+    parity = layers_of(spec)[2]
+    assert parity["mark"]["strokeDash"] == [6, 4] and parity["encoding"]["x"]["field"] == "parity"
+    rows = next(iter(spec["datasets"].values()))
+    parity_by_family = {row["family"]: row["parity"] for row in rows}
+    assert parity_by_family == {"gender": 0.5, "skin_tone": 0.5, "intersection": 0.25}
+    custom = {row["group"]: row["custom_target"] for row in rows if row["custom_target"] is not None}
+    assert custom == {"female": 0.37}
+    verdicts = {row["group"]: row["verdict"] for row in rows}
+    assert verdicts["male"] == "interval excludes the target"
+    assert verdicts["female"] == "interval includes the target"
+    assert verdicts["darker_male"] == "unreliable (small count)"
+    tooltip_fields = {item["field"] for item in layers_of(spec)[1]["encoding"]["tooltip"]}
+    assert {"share", "low", "high", "count_text"} <= tooltip_fields
+
+
+def test_charts_export_to_svg_and_png_without_a_browser():
+    chart = shares_chart(estimate(sheet(ORIGIN)).table)
+    svg = to_svg(chart)
+    assert svg.lstrip().startswith("<svg") and "female-presenting" in svg
+    png = to_png(chart)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_the_comparison_chart_keeps_each_source():
+    first, second = estimate(sheet(ORIGIN)), estimate(sheet({("female", 2): 50, ("male", 8): 50}))
+    spec = comparison_chart({"SD v1-4": first.table, "other model": second.table}).to_dict()
+    sources = {row["source"] for row in next(iter(spec["datasets"].values()))}
+    assert sources == {"SD v1-4", "other model"}
+
+
+class _Collector(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+@pytest.fixture
+def origin_store():
+    with Store() as store:
+        import_annotations(ORIGIN_SHEET, store, study="origin", rater="<b>rater</b>")
+        yield store
+
+
+def test_the_report_is_one_html_file_with_the_chart_inline(origin_store):
+    result = estimate(origin_store.annotations(study="origin"))
+    document = render_report(result, audit_card(origin_store, "origin"))
+    parser = _Collector()
+    parser.feed(document)
+    assert document.startswith("<!DOCTYPE html>") and parser.tags[0] == "html"
+    assert "svg" in parser.tags, "the chart is inline SVG"
+    assert "<script src" not in document and "http" not in document.split("<svg", 1)[0], "opens offline"
+    text = " ".join(parser.text)
+    assert "female-presenting 36.2% (parity 50.0%)" in text
+    assert "few images in or outside this group" in text
+    assert all(item.split("<em>")[0][:30] in document for item in LIMITATIONS)
+    assert "&lt;b&gt;rater&lt;/b&gt;" in document and "<b>rater</b>" not in document
+    data = json.loads(document.split('id="estimates">', 1)[1].split("</script>", 1)[0])
+    assert len(data) == len(result.table)
+
+
+def test_the_audit_card_counts_what_the_estimate_rests_on(origin_store):
+    card = audit_card(origin_store, "origin")
+    assert (card.images_generated, card.images_annotated, card.images_without_person) == (0, 221, 0)
+    assert card.raters == ("<b>rater</b>",)

@@ -1,0 +1,157 @@
+"""Annotation sheets in and estimates out: the origin study's sheet, sdaudit's own format, exports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sdaudit.exchange import SheetError, export_annotations, import_annotations
+from sdaudit.stats import estimate
+from sdaudit.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+ORIGIN_SHEET = ROOT / "examples" / "origin_sheet.csv"
+
+
+@pytest.fixture
+def store():
+    with Store() as memory_store:
+        yield memory_store
+
+
+def test_the_origin_sheet_reproduces_the_published_shares(store):
+    result = import_annotations(ORIGIN_SHEET, store, study="origin", rater="seed-rater")
+    assert (result.rows, result.raters, result.external_images) == (221, ("seed-rater",), 221)
+    shares = estimate(store.annotations(study="origin"))
+    assert [round(100 * shares.share(f, g)) for f, g in
+            [("gender", "female"), ("skin_tone", "darker"), ("intersection", "darker_female"),
+             ("intersection", "darker_male")]] == [36, 6, 4, 3]
+    low, high = shares.interval("intersection", "darker_male")
+    assert (round(100 * low, 1), round(100 * high, 1)) == (0.6, 4.9)  # DESIGN.md's 6/221 reference
+    names = store.annotations(study="origin")["source_name"]
+    assert names.iloc[0] == "doctor_000.png"
+
+
+def test_importing_the_same_sheet_twice_adds_no_images(store):
+    import_annotations(ORIGIN_SHEET, store, study="origin", rater="seed-rater")
+    import_annotations(ORIGIN_SHEET, store, study="origin", rater="seed-rater")
+    assert store.count("images") == 221 and store.count("annotations") == 221
+    assert store.count("annotation_history") == 442, "the second import is kept in the history"
+
+
+def write(tmp_path: Path, text: str, name: str = "sheet.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("male_presenting,female_presenting,monk_binary,confidence\n1,0,0,high\n0,1,2,high\n",
+         "sheet.csv row 3, column monk_binary: expected 0 or 1 but found '2'"),
+        ("male_presenting,female_presenting,monk_binary,confidence\n1,0,0,high\n1,1,0,low\n",
+         "sheet.csv row 3, column female_presenting: both male_presenting and female_presenting are 1"),
+        ("male_presenting,female_presenting,monk_binary,confidence\nyes,0,0,high\n",
+         "sheet.csv row 2, column male_presenting: expected 0 or 1 but found 'yes'"),
+        ("male_presenting,female_presenting,monk_binary,confidence\n1,0,0,sure\n",
+         "sheet.csv row 2, column confidence: expected low, medium, high (or 1, 2, 3) but found 'sure'"),
+        ("male,female_presenting,monk_binary,confidence\n1,0,0,high\n",
+         "sheet.csv lacks the column(s) male_presenting; it has male, female_presenting, monk_binary, confidence."),
+        ("male_presenting,female_presenting,monk_binary,confidence\n", "sheet.csv has no rows to import."),
+    ],
+)
+def test_a_malformed_sheet_is_refused_whole_and_writes_nothing(store, tmp_path, body, message):
+    with pytest.raises(SheetError) as caught:
+        import_annotations(write(tmp_path, body), store, study="s", rater="r")
+    assert str(caught.value) == message
+    for table in ("studies", "runs", "images", "annotations", "annotation_history"):
+        assert store.count(table) == 0
+
+
+def test_the_origin_format_needs_a_rater(store):
+    with pytest.raises(SheetError, match="needs the rater's name"):
+        import_annotations(ORIGIN_SHEET, store, study="origin", rater=None)
+
+
+def test_sdaudit_export_round_trips(store, tmp_path):
+    import_annotations(ORIGIN_SHEET, store, study="origin", rater="seed-rater")
+    csv_path, parquet_path = export_annotations(store, "origin", tmp_path / "out")
+    assert len(pd.read_parquet(parquet_path)) == 221
+    with Store() as other:
+        result = import_annotations(csv_path, other, study="copy", sheet_format="sdaudit")
+        assert result.rows == 221
+        before = estimate(store.annotations(study="origin")).table
+        after = estimate(other.annotations(study="copy")).table
+        pd.testing.assert_frame_equal(before, after)
+
+
+def test_sdaudit_rows_attach_to_images_in_the_store(store, tmp_path):
+    from test_store import make_images, make_run
+
+    store.add_run(make_run(study="mine"))
+    store.add_images(make_images())
+    sheet = write(tmp_path, "run_key,seed,rater,person_present,gender,mst,skin_binary,confidence\n"
+                            "run-a,2,ana,true,female,7,,high\nrun-x,0,ana,false,,,,\n")
+    result = import_annotations(sheet, store, study="mine", sheet_format="sdaudit")
+    assert (result.rows, result.external_images) == (2, 1)
+    rows = store.annotations(study="mine").set_index("seed")
+    attached = rows[~rows["external"]]
+    assert list(attached.index) == [2] and attached.loc[2, "mst"] == 7
+
+
+def test_sdaudit_rows_are_checked_against_the_scheme(store, tmp_path):
+    sheet = write(tmp_path, "run_key,seed,rater,person_present,gender,mst,skin_binary,confidence\n"
+                            "run-a,0,ana,true,female,12,,high\n")
+    with pytest.raises(SheetError) as caught:
+        import_annotations(sheet, store, study="s", sheet_format="sdaudit")
+    assert str(caught.value) == "sheet.csv row 2, column mst: `mst` must be a Monk Skin Tone from 1 to 10 but is 12."
+    assert store.count("annotations") == 0
+
+
+def test_cli_import_then_estimate_json_prints_the_origin_study(cli, tmp_path):
+    home = tmp_path / "h"
+    imported = cli("import-annotations", str(ORIGIN_SHEET), "--study", "origin", "--rater", "seed-rater",
+                   "--home", str(home), check=True)
+    assert imported.stdout.startswith("imported 221 annotations by seed-rater into study origin")
+    result = cli("estimate", "--study", "origin", "--json", "--home", str(home), check=True)
+    rows = {(row["family"], row["group"]): row for row in json.loads(result.stdout)}
+    assert round(100 * rows[("gender", "female")]["share"]) == 36
+    assert round(100 * rows[("intersection", "darker_male")]["share"]) == 3
+    assert rows[("intersection", "darker_male")]["small_count"] is True
+    assert rows[("gender", "unclear")]["low"] is None, "NaN becomes null in JSON"
+
+    report = cli("report", "--study", "origin", "--out", str(tmp_path / "r.html"), "--home", str(home), check=True)
+    assert "wrote the report" in report.stdout
+    exported = cli("export", "--study", "origin", "--out", str(tmp_path / "x"), "--home", str(home), check=True)
+    assert len(list((tmp_path / "x").iterdir())) == 4 and "origin-estimates.csv" in exported.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "contains"),
+    [
+        (["estimate", "--study", "nope"], "there is no study 'nope' in the store; studies: origin."),
+        (["estimate", "--study", "origin", "--confidence", "2"], "`confidence` must be a number strictly between 0 and 1"),
+        (["estimate", "--study", "origin", "--method", "wald"], "argument --method: invalid choice: 'wald'"),
+        (["import-annotations", "missing.csv", "--study", "s", "--rater", "r"], "there is no annotation sheet at"),
+    ],
+)
+def test_cli_bad_input_is_one_line(cli, tmp_path, args, contains):
+    home = tmp_path / "h"
+    cli("import-annotations", str(ORIGIN_SHEET), "--study", "origin", "--rater", "seed-rater", "--home", str(home),
+        check=True)
+    result = cli(*args, "--home", str(home), cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and contains in lines[0]
+
+
+def test_estimate_without_a_store_says_so(cli, tmp_path):
+    result = cli("estimate", "--study", "x", "--home", str(tmp_path / "none"))
+    assert result.returncode == 2 and "there is no store at" in result.stderr
+    assert not (tmp_path / "none").exists()
+
+
