@@ -11,7 +11,10 @@ from app_resources import current_home
 
 st.set_page_config(page_title="sdaudit", page_icon=":material/balance:", layout="wide")
 
-navigation = st.navigation([st.Page("pages/runs.py", title="Runs", icon=":material/photo_library:", default=True)])
+navigation = st.navigation([
+    st.Page("pages/views/runs.py", title="Runs", icon=":material/photo_library:", default=True),
+    st.Page("pages/views/results.py", title="Results", icon=":material/bar_chart:"),
+])
 with st.sidebar:
     st.caption(f"Data home: `{current_home()}`")
 navigation.run()

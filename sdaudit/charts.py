@@ -49,7 +49,7 @@ def shares_chart(table: pd.DataFrame, *, title: str = "Share of images by percei
     """One panel per family: shares, intervals, parity rules and custom-target ticks."""
     rows = _chart_rows(table)
     base = alt.Chart(rows)
-    y = alt.Y("group_label:N", title=None, sort=None)
+    y = alt.Y("group_label:N", title=None, sort=None, axis=alt.Axis(labelLimit=260))
     colour = alt.Color(
         "verdict:N",
         title=None,
@@ -85,7 +85,7 @@ def comparison_chart(tables: dict[str, pd.DataFrame], *, title: str = "Shares co
     """Several estimates (keyed by run, prompt or model) side by side, one panel per family."""
     rows = pd.concat([_chart_rows(table).assign(source=name) for name, table in tables.items()], ignore_index=True)
     base = alt.Chart(rows)
-    y = alt.Y("group_label:N", title=None, sort=None)
+    y = alt.Y("group_label:N", title=None, sort=None, axis=alt.Axis(labelLimit=260))
     y_offset = alt.YOffset("source:N")
     colour = alt.Color("source:N", title=None, legend=alt.Legend(orient="bottom"))
     tooltip = ["source:N", alt.Tooltip("group_label:N", title="group"), alt.Tooltip("share:Q", format=".1%"),

@@ -89,8 +89,11 @@ class Estimate:
 
     @property
     def unreliable(self) -> pd.DataFrame:
-        """Rows whose interval should not be trusted as stated (small counts or degenerate)."""
-        return self.table[self.table["small_count"] | self.table["degenerate"]].reset_index(drop=True)
+        """Rows whose interval should not be trusted as stated (small counts or degenerate),
+        leaving out `unclear` rows that no rater chose."""
+        table = self.table
+        unused = (table["group"] == UNCLEAR) & (table["count"] == 0)
+        return table[(table["small_count"] | table["degenerate"]) & ~unused].reset_index(drop=True)
 
 
 # -- validation -------------------------------------------------------------------------------
@@ -370,6 +373,28 @@ def _count_distinct(column: pd.Series) -> int:
         codes = column.cat.codes.to_numpy()
         return int(np.count_nonzero(np.bincount(codes[codes >= 0], minlength=1)))
     return int(column.nunique())
+
+
+def group_images(annotations: pd.DataFrame, family: str, group: str, *, skin_cut: int = DEFAULT_SKIN_CUT,
+                 include_unclear: bool = True) -> pd.DataFrame:
+    """The annotation rows (one per image) of images that most of their raters put in ``group``."""
+    groups = (*FAMILIES.get(family, ()), UNCLEAR) if include_unclear else FAMILIES.get(family, ())
+    if group not in groups:
+        raise ValueError(f"`group` must be one of {', '.join(groups)} for family {family!r} but is {group!r}.")
+    if annotations.empty:
+        return annotations.iloc[0:0]
+    yes = annotations["person_present"].fillna(False).astype(bool).to_numpy()
+    image_codes, n_images = _image_codes(annotations["image_id"])
+    cells = _joint_cells(annotations, skin_cut).astype(np.int64)
+    tables = np.bincount(image_codes[yes] * DISCARD + cells[yes], minlength=n_images * DISCARD)
+    per_image = _family_counts(tables.reshape(n_images, 4, 4), include_unclear)[family]
+    answered = per_image.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = per_image[:, groups.index(group)] / answered
+    members = np.flatnonzero((answered > 0) & (share >= 0.5))
+    first_rows = ~pd.Series(image_codes).duplicated().to_numpy()
+    rows = annotations[first_rows & np.isin(image_codes, members)]
+    return rows.reset_index(drop=True)
 
 
 # -- planning and comparison ------------------------------------------------------------------

@@ -188,6 +188,20 @@ IMAGE_COLUMNS = [f.name for f in fields(ImageRecord)]
 RUN_COLUMNS = [f.name for f in fields(RunRecord) if f.name != "study"]
 
 
+def image_file(home: str | os.PathLike, path: str) -> Path | None:
+    """The file of a stored image path, or None when it is missing or would lie outside ``home``.
+
+    Stored paths are relative to the data home; a path that climbs out of it is never followed.
+    """
+    if not path:
+        return None
+    root = Path(home).resolve()
+    candidate = (root / path).resolve()
+    if not candidate.is_relative_to(root) or not candidate.is_file():
+        return None
+    return candidate
+
+
 class Store:
     """The audit's DuckDB store. ``Store(":memory:")`` gives a private in-memory store."""
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+import pyarrow as pa
+
 from pathlib import Path
 
 import pytest
@@ -15,6 +19,12 @@ APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 
 @pytest.fixture
 def home(tmp_path, monkeypatch):
+    from streamlit import config
+
+    # AppTest keeps each widget's format_func in session state for its own use; the app's
+    # enforceSerializableSessionState would then reject it. The app itself keeps no callables
+    # there, so the check is relaxed for AppTest only.
+    config.set_option("runner.enforceSerializableSessionState", False)
     monkeypatch.setenv("SDAUDIT_HOME", str(tmp_path / "home"))
     yield tmp_path / "home"
     # Release the app's cached store, as the app does on shutdown, so its file is closed.
@@ -39,3 +49,65 @@ def test_runs_are_listed_with_their_settings(home):
     table = at.dataframe[0].value
     assert list(table["images"]) == [4]
     assert list(table["prompt"]) == ["a doctor sitting behind a desk"]
+
+
+@pytest.fixture
+def origin_home(home):
+    from sdaudit.exchange import import_annotations
+    from test_import_export import ORIGIN_SHEET
+
+    with Store.open(home) as store:
+        import_annotations(ORIGIN_SHEET, store, study="origin", rater="seed-rater")
+    return home
+
+
+def results_page(at: AppTest) -> AppTest:
+    at.switch_page("pages/views/results.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_results_show_the_chart_with_parity_rules(origin_home):
+    at = results_page(AppTest.from_file(APP, default_timeout=60).run())
+    assert [title.value for title in at.title] == ["Results"]
+    chart = at.get("vega_lite_chart")[0].proto
+    spec = json.loads(chart.spec)
+    parity = [layer for layer in spec["spec"]["layer"] if layer["mark"].get("strokeDash") == [6, 4]]
+    assert parity and parity[0]["encoding"]["x"]["field"] == "parity"
+    # Streamlit sends the chart's rows beside the spec, as Arrow
+    rows = pa.ipc.open_stream(chart.datasets[0].data.data).read_all().to_pandas()
+    assert dict(rows[["family", "parity"]].drop_duplicates().itertuples(index=False)) == {
+        "gender": 0.5, "skin_tone": 0.5, "intersection": 0.25}
+    assert "Unreliable intervals" in at.warning[0].value and "darker, male-presenting" in at.warning[0].value
+    assert "one rater" in at.caption[0].value and "*perceived*" in at.caption[0].value
+
+
+def test_switching_the_method_changes_the_intervals(origin_home):
+    at = results_page(AppTest.from_file(APP, default_timeout=60).run())
+    jackknife = at.dataframe[0].value.set_index("group").loc["darker, male-presenting", "low"]
+    method = next(box for box in at.selectbox if box.label == "Interval method")
+    method.set_value("wilson").run()
+    wilson = at.dataframe[0].value.set_index("group").loc["darker, male-presenting", "low"]
+    assert (round(100 * jackknife, 1), round(100 * wilson, 1)) == (0.6, 1.3)  # DESIGN.md's 6/221 reference
+
+
+def test_the_skin_cut_slider_moves_the_darker_share(home):
+    from test_stats import ORIGIN, sheet
+
+    with Store.open(home) as store:  # MST values, not the origin sheet's binary answers
+        store.add_run(make_run(study="mst"))
+        store.add_images(make_images(seeds=range(221)))
+        rows = sheet(ORIGIN)
+        rows["image_id"] = store.images()["image_id"].to_numpy()
+        rows["confidence"] = "high"
+        store.save_annotations(rows)
+    at = results_page(AppTest.from_file(APP, default_timeout=60).run())
+    before = at.dataframe[0].value.set_index("group").loc["darker", "share"]
+    at.slider[0].set_value(2).run()
+    after = at.dataframe[0].value.set_index("group").loc["darker", "share"]
+    assert before == pytest.approx(14 / 221) and after == pytest.approx(149 / 221)
+
+
+def test_results_without_studies_say_what_to_do(home):
+    at = results_page(AppTest.from_file(APP, default_timeout=60).run())
+    assert "No study yet" in at.info[0].value

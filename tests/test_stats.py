@@ -277,3 +277,17 @@ def test_comparing_two_runs(origin):
     assert row["difference"] == pytest.approx(0.5 - 80 / 221)
     assert (row["low"], row["high"]) == pytest.approx((0.5 - 80 / 221 - Z95 * se, 0.5 - 80 / 221 + Z95 * se))
     assert bool(row["excludes_zero"]) is True
+
+
+def test_group_images_are_those_most_raters_put_in_the_group(origin):
+    from sdaudit.stats import group_images
+
+    darker_women = group_images(origin, "intersection", "darker_female")
+    assert len(darker_women) == 8 and set(darker_women["mst"]) == {8}
+    second = origin.assign(rater="r2")
+    second.loc[second["image_id"] == 0, "gender"] = "male"  # the raters split on image 0
+    both = pd.concat([origin, second], ignore_index=True)
+    assert 0 in set(group_images(both, "gender", "female")["image_id"]), "a tie counts for both groups"
+    assert 0 in set(group_images(both, "gender", "male")["image_id"])
+    with pytest.raises(ValueError, match="`group` must be one of female, male, unclear for family 'gender'"):
+        group_images(origin, "gender", "woman")

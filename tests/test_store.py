@@ -185,3 +185,17 @@ def test_study_names_and_modes_are_checked():
         with pytest.raises(ValueError, match="`skin_tone_mode` must be one of mst, binary but is 'fitz'"):
             fresh.ensure_study("s", skin_tone_mode="fitz")
         assert fresh.ensure_study("s") == fresh.ensure_study("s")
+
+
+def test_image_paths_never_leave_the_data_home(tmp_path):
+    from sdaudit.store import image_file
+
+    home = tmp_path / "home"
+    (home / "images" / "r").mkdir(parents=True)
+    (home / "images" / "r" / "0.png").write_bytes(b"png")
+    (tmp_path / "secret.txt").write_text("not yours")
+    assert image_file(home, "images/r/0.png") == (home / "images" / "r" / "0.png").resolve()
+    assert image_file(home, "../secret.txt") is None
+    assert image_file(home, str(tmp_path / "secret.txt")) is None
+    assert image_file(home, "images/r/1.png") is None
+    assert image_file(home, "") is None
