@@ -22,6 +22,7 @@ approximation that ignores rater disagreement (the jackknife and bootstrap do no
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Literal
@@ -214,6 +215,17 @@ def _image_codes(image_id: pd.Series) -> tuple[np.ndarray, int]:
     return codes.astype(np.int64), len(uniques)
 
 
+def _one_row_per_image(image_id: pd.Series) -> bool:
+    """Whether every image has exactly one annotation row (one rater), cheaply when the ids
+    come sorted, as the store returns them."""
+    values = image_id.to_numpy()
+    if len(values) < 2:
+        return True
+    if values.dtype.kind in "iu" and bool(np.all(values[1:] > values[:-1])):
+        return True
+    return not image_id.duplicated().any()
+
+
 def _labels(annotations: pd.DataFrame, skin_cut: int, include_unclear: bool) -> tuple[dict[str, Labels], int]:
     """Per family, the compressed per-image labels; and the number of images with a person.
 
@@ -227,10 +239,8 @@ def _labels(annotations: pd.DataFrame, skin_cut: int, include_unclear: bool) -> 
     else:
         said = person.notna().to_numpy()
         yes = person.fillna(False).astype(bool).to_numpy()
-    image_codes, n_images = _image_codes(annotations["image_id"])
-    rows_per_image = np.bincount(image_codes, minlength=n_images)
     cells = _joint_cells(annotations, skin_cut)
-    if len(annotations) == 0 or rows_per_image.max() <= 1:
+    if _one_row_per_image(annotations["image_id"]):
         # One rater per image: every label is one-hot, so counts are the whole story.
         cells[~yes] = DISCARD
         table = np.bincount(cells, minlength=DISCARD + 1)[:DISCARD].reshape(4, 4)
@@ -239,6 +249,7 @@ def _labels(annotations: pd.DataFrame, skin_cut: int, include_unclear: bool) -> 
             present = counts > 0
             labels[family] = Labels(np.eye(len(counts))[present], counts[present])
         return labels, int(np.count_nonzero(yes))
+    image_codes, n_images = _image_codes(annotations["image_id"])
     said_count = np.bincount(image_codes[said], minlength=n_images)
     yes_count = np.bincount(image_codes[yes], minlength=n_images)
     with_person = (said_count > 0) & (2 * yes_count >= said_count)
@@ -321,7 +332,7 @@ def estimate(
     rng = np.random.default_rng(seed)
     labels, images = _labels(annotations, int(skin_cut), include_unclear)
 
-    frames = []
+    parts: dict[str, list] = {name: [] for name in RESULT_COLUMNS}
     for family, family_labels in labels.items():
         groups = (*FAMILIES[family], UNCLEAR) if include_unclear else FAMILIES[family]
         n = family_labels.n
@@ -345,25 +356,26 @@ def estimate(
         low = np.where(degenerate & zero_width, np.nan, np.clip(low, 0, 1))
         high = np.where(degenerate & zero_width, np.nan, np.clip(high, 0, 1))
         target = np.array([targets_by_group.get((family, group), np.nan) for group in groups])
-        frames.append(
-            pd.DataFrame({
-                "family": family,
-                "group": list(groups),
-                "count": count,
-                "n": n,
-                "share": share,
-                "se": se,
-                "low": low,
-                "high": high,
-                "target": target,
-                "difference": share - target,
-                "ratio": np.divide(share, target, out=np.full(len(groups), np.nan), where=target > 0),
-                "small_count": rarer < MIN_COUNT[method],
-                "degenerate": degenerate,
-                "excludes_target": (low > target) | (high < target),
-            })
-        )
-    table = pd.concat(frames, ignore_index=True)[RESULT_COLUMNS]
+        columns = {
+            "family": [family] * len(groups),
+            "group": list(groups),
+            "count": count,
+            "n": np.full(len(groups), n),
+            "share": share,
+            "se": se,
+            "low": low,
+            "high": high,
+            "target": target,
+            "difference": share - target,
+            "ratio": np.divide(share, target, out=np.full(len(groups), np.nan), where=target > 0),
+            "small_count": rarer < MIN_COUNT[method],
+            "degenerate": np.broadcast_to(degenerate, len(groups)),
+            "excludes_target": (low > target) | (high < target),
+        }
+        for name, values in columns.items():
+            parts[name].append(values)
+    # One DataFrame at the end: building one per family costs more than the estimate itself.
+    table = pd.DataFrame({name: np.concatenate(values) for name, values in parts.items()})
     raters = _count_distinct(annotations["rater"])
     return Estimate(table, method, float(confidence), "z", int(skin_cut), include_unclear, images, raters)
 
@@ -400,6 +412,7 @@ def group_images(annotations: pd.DataFrame, family: str, group: str, *, skin_cut
 # -- planning and comparison ------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=64)
 def _z(confidence: float) -> float:
     """The normal critical value of a two-sided interval (scipy is imported only when needed)."""
     from scipy import stats
