@@ -469,3 +469,17 @@ def compare(first: Estimate, second: Estimate, *, confidence: float = 0.95) -> p
     merged["high"] = difference + z * se
     merged["excludes_zero"] = (merged["low"] > 0) | (merged["high"] < 0)
     return merged
+
+
+def plan(result: Estimate) -> pd.DataFrame:
+    """Per group with a target: how many more images, at the current share, until the
+    (jackknife) interval excludes the target. NaN where the share is 0 or 1."""
+    rows = result.table[result.table["target"].notna()][["family", "group", "share", "target", "n"]].copy()
+    more = []
+    for row in rows.itertuples():
+        if not 0 < row.share < 1:
+            more.append(math.nan)
+        else:
+            more.append(images_to_separate(row.share, row.target, int(row.n), confidence=result.confidence))
+    rows["more_images_to_separate"] = more
+    return rows.reset_index(drop=True)

@@ -111,3 +111,23 @@ def test_the_skin_cut_slider_moves_the_darker_share(home):
 def test_results_without_studies_say_what_to_do(home):
     at = results_page(AppTest.from_file(APP, default_timeout=60).run())
     assert "No study yet" in at.info[0].value
+
+
+def test_two_runs_can_be_compared(home):
+    from test_stats import sheet
+
+    with Store.open(home) as store:
+        for key, groups in (("run-a", {("female", 2): 30, ("male", 2): 70}),
+                            ("run-b", {("female", 2): 50, ("male", 2): 50})):
+            store.add_run(make_run(run_key=key, study="two", prompt=f"prompt {key}"))
+            store.add_images(make_images(run_key=key, seeds=range(100)))
+            rows = sheet(groups)
+            rows["image_id"] = store.images(run_key=key)["image_id"].to_numpy()
+            rows["confidence"] = "high"
+            store.save_annotations(rows)
+    at = results_page(AppTest.from_file(APP, default_timeout=60).run())
+    next(toggle for toggle in at.toggle if toggle.label.startswith("Compare")).set_value(True).run()
+    assert not at.exception
+    assert len(at.get("vega_lite_chart")) == 2
+    differences = at.dataframe[-1].value.set_index("group")
+    assert abs(differences.loc["female", "difference"]) == pytest.approx(0.2)

@@ -291,3 +291,13 @@ def test_group_images_are_those_most_raters_put_in_the_group(origin):
     assert 0 in set(group_images(both, "gender", "male")["image_id"])
     with pytest.raises(ValueError, match="`group` must be one of female, male, unclear for family 'gender'"):
         group_images(origin, "gender", "woman")
+
+
+def test_the_plan_says_how_many_more_images_separate_each_share_from_its_target(origin):
+    from sdaudit.stats import plan
+
+    rows = plan(estimate(origin)).set_index("group")
+    assert rows.loc["female", "more_images_to_separate"] == 0  # 36% is already clear of 50%
+    expected = images_to_separate(14 / 221, 0.5, 221)
+    assert rows.loc["darker", "more_images_to_separate"] == expected
+    assert "unclear" not in rows.index  # no target, nothing to separate from

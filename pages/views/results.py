@@ -3,10 +3,10 @@
 import streamlit as st
 
 from app_resources import current_home, open_store
-from sdaudit.charts import GROUP_LABELS, shares_chart, to_png, to_svg
+from sdaudit.charts import GROUP_LABELS, comparison_chart, shares_chart, to_png, to_svg
 from sdaudit.errors import StoreError
 from sdaudit.report import LIMITATIONS, audit_card, render_report
-from sdaudit.stats import METHODS, estimate, group_images
+from sdaudit.stats import METHODS, compare, estimate, group_images, plan
 from sdaudit.store import image_file
 
 METHOD_LABELS = {
@@ -88,6 +88,29 @@ st.dataframe(
            ("share", "low", "high", "target", "difference")},
     },
 )
+
+with st.expander("How many more images would settle it?"):
+    planned = plan(result)
+    planned["group"] = planned["group"].map(GROUP_LABELS)
+    st.caption("At the current shares, how many more annotated images with a person the jackknife interval "
+               "needs before it lies wholly on one side of the target (0: it already does).")
+    st.dataframe(planned[["family", "group", "share", "target", "more_images_to_separate"]], hide_index=True,
+                 column_config={"share": st.column_config.NumberColumn(format="percent"),
+                                "target": st.column_config.NumberColumn(format="percent"),
+                                "more_images_to_separate": st.column_config.NumberColumn("more images")})
+
+if len(chosen_runs) > 1 and st.toggle("Compare the chosen runs side by side"):
+    by_run = {run_labels[key]: estimate(annotations[annotations["run_key"] == key], method=method,
+                                        confidence=confidence, skin_cut=skin_cut,
+                                        include_unclear=include_unclear, seed=0)
+              for key in chosen_runs}
+    st.altair_chart(comparison_chart({label: each.table for label, each in by_run.items()}), width="content")
+    first_label, second_label = list(by_run)[:2]
+    differences = compare(by_run[first_label], by_run[second_label], confidence=confidence)
+    st.caption(f"Difference “{first_label}” minus “{second_label}”, with a normal interval from the two "
+               "jackknife standard errors.")
+    st.dataframe(differences[["family", "group", "share_first", "share_second", "difference", "low", "high",
+                              "excludes_zero"]], hide_index=True)
 
 with st.expander("Limits of this method"):
     for item in LIMITATIONS:
