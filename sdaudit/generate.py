@@ -372,6 +372,7 @@ class GenerationProgress:
     step: int
     steps_total: int
     elapsed: float
+    run_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -491,6 +492,9 @@ def generate(
         return GenerationResult(run_key, resolved.revision, 0, already_present, False,
                                 time.perf_counter() - started, ())
 
+    report = on_progress or (lambda progress: None)
+    report(GenerationProgress(0, len(missing), 0, 0, time.perf_counter() - started, run_key))
+
     # 3. Load the pipeline (cached per model, dtype, device) and set the scheduler
     loaded = load_pipeline(resolved, dtype=dtype, device=device, safety_checker=spec.safety_checker)
     pipe = loaded.pipe
@@ -500,13 +504,12 @@ def generate(
     # 4. Generate batch by batch; PNG encoding and store writes of a batch overlap the next one
     saved: list[ImageRecord] = []
     cancelled = False
-    report = on_progress or (lambda progress: None)
 
     def on_step(pipeline, step: int, timestep, callback_kwargs: dict) -> dict:
         if should_cancel is not None and should_cancel():
             pipeline._interrupt = True  # diffusers' own way to stop a denoising loop
         report(GenerationProgress(len(saved), len(missing), step + 1,
-                                  len(pipeline.scheduler.timesteps), time.perf_counter() - started))
+                                  len(pipeline.scheduler.timesteps), time.perf_counter() - started, run_key))
         return callback_kwargs
 
     def save(batch: list[int], images, nsfw, seconds: float) -> None:
@@ -546,6 +549,6 @@ def generate(
             pending = writer.submit(save, batch, output.images, nsfw, time.perf_counter() - batch_started)
         if pending is not None:
             pending.result()
-    report(GenerationProgress(len(saved), len(missing), 0, 0, time.perf_counter() - started))
+    report(GenerationProgress(len(saved), len(missing), 0, 0, time.perf_counter() - started, run_key))
     return GenerationResult(run_key, resolved.revision, len(saved), already_present, cancelled,
                             time.perf_counter() - started, tuple(saved))

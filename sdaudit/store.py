@@ -523,6 +523,64 @@ class Store:
             "SELECT * FROM annotation_history WHERE image_id = ? ORDER BY event_id", [image_id]
         )
 
+    # -- jobs -------------------------------------------------------------------------------
+
+    def add_job(self, kind: str, spec: dict) -> int:
+        """Queue a job; returns its id."""
+        return self._write(lambda cursor: int(cursor.execute(
+            "INSERT INTO jobs (kind, spec, status) VALUES (?, ?, 'queued') RETURNING job_id",
+            [kind, json.dumps(spec, sort_keys=True)],
+        ).fetchone()[0]))
+
+    def claim_next_job(self, pid: int) -> dict | None:
+        """Mark the oldest queued job running (for process ``pid``) and return it, or None."""
+        def work(cursor: duckdb.DuckDBPyConnection) -> dict | None:
+            row = cursor.execute(
+                "UPDATE jobs SET status = 'running', pid = ?, started_at = current_timestamp, error = NULL, "
+                "finished_at = NULL WHERE job_id = (SELECT min(job_id) FROM jobs WHERE status = 'queued') "
+                "RETURNING job_id", [pid],
+            ).fetchone()
+            return None if row is None else int(row[0])
+
+        job_id = self._write(work)
+        return None if job_id is None else self.job(job_id)
+
+    def job(self, job_id: int) -> dict | None:
+        frame = self._query("SELECT * FROM jobs WHERE job_id = ?", [job_id])
+        if frame.empty:
+            return None
+        row = frame.iloc[0].to_dict()
+        row["spec"] = json.loads(row["spec"])
+        return row
+
+    def jobs(self) -> pd.DataFrame:
+        """Every job, newest first."""
+        return self._query("SELECT * FROM jobs ORDER BY job_id DESC")
+
+    def update_job(self, job_id: int, **values) -> None:
+        """Set some of a job's columns (status, progress, run_key, error, finished)."""
+        allowed = {"status", "run_key", "images_done", "images_total", "step", "steps_total", "error"}
+        unknown = set(values) - allowed - {"finished"}
+        if unknown:
+            raise ValueError(f"jobs have no column(s) {sorted(unknown)}.")
+        finished = values.pop("finished", False)
+        assignments = [f"{name} = ?" for name in values] + (["finished_at = current_timestamp"] if finished else [])
+        if not assignments:
+            return
+        self._write(lambda cursor: cursor.execute(
+            f"UPDATE jobs SET {', '.join(assignments)} WHERE job_id = ?", [*values.values(), job_id]
+        ))
+
+    def mark_interrupted_jobs(self) -> int:
+        """Jobs left running by a process that is gone become `interrupted`; returns how many.
+
+        Only one process can hold the store file, so at start-up no other process is running them.
+        """
+        return self._write(lambda cursor: len(cursor.execute(
+            "UPDATE jobs SET status = 'interrupted', finished_at = current_timestamp "
+            "WHERE status = 'running' RETURNING job_id"
+        ).fetchall()))
+
     def count(self, table: str) -> int:
         """Rows in one of the store's tables (for summaries and tests)."""
         if table not in {"studies", "runs", "images", "annotations", "annotation_history", "jobs"}:

@@ -1,0 +1,119 @@
+"""Background generation: one worker thread per process, jobs kept in the store.
+
+The app owns one ``JobRunner`` (through ``st.cache_resource``), so a job outlives page switches
+and closed tabs: Streamlit stops a page's script when its browser goes away, but not this
+thread. Jobs run one at a time (a diffusers scheduler is not thread-safe) in the order they were
+queued. Progress and status live in the ``jobs`` table, where every session can read them:
+``queued`` → ``running`` → ``done`` | ``failed`` | ``cancelled``; a job left ``running`` by a
+process that died becomes ``interrupted`` when the next one starts, and ``resume`` queues it again
+(only its missing seeds are generated). Nothing here imports streamlit.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+from sdaudit.generate import GenerationProgress, GenerationSpec, StoreSink, generate
+from sdaudit.store import Store
+
+PROGRESS_INTERVAL = 0.5  # seconds between progress writes: a step can take milliseconds
+FINISHED = ("done", "failed", "cancelled", "interrupted")
+
+
+class JobRunner:
+    """Runs queued generation jobs from ``store`` on one thread, writing images under ``home``."""
+
+    def __init__(self, store: Store, home: str | os.PathLike, *, start: bool = True):
+        self.store = store
+        self.home = Path(home)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._cancelled: set[int] = set()
+        self._lock = threading.Lock()
+        self.interrupted_at_start = store.mark_interrupted_jobs()
+        self._thread = threading.Thread(target=self._loop, name="sdaudit-jobs", daemon=True)
+        if start:
+            self._thread.start()
+
+    # -- what pages call --------------------------------------------------------------------
+
+    def submit(self, spec: GenerationSpec) -> int:
+        """Queue ``spec``; returns the job id."""
+        job_id = self.store.add_job("generate", spec.to_dict())
+        self._wake.set()
+        return job_id
+
+    def cancel(self, job_id: int) -> None:
+        """Stop a job: a queued one never starts; a running one stops within its batch."""
+        job = self.store.job(job_id)
+        if job is None or job["status"] in FINISHED:
+            return
+        with self._lock:
+            self._cancelled.add(job_id)
+        if job["status"] == "queued":
+            self.store.update_job(job_id, status="cancelled", finished=True)
+
+    def resume(self, job_id: int) -> None:
+        """Queue an interrupted, failed or cancelled job again; only its missing seeds are made."""
+        job = self.store.job(job_id)
+        if job is None or job["status"] not in ("interrupted", "failed", "cancelled"):
+            raise ValueError(f"only an interrupted, failed or cancelled job can be resumed; job {job_id!r} is "
+                             f"{'missing' if job is None else job['status']}.")
+        with self._lock:
+            self._cancelled.discard(job_id)
+        self.store.update_job(job_id, status="queued", error=None)
+        self._wake.set()
+
+    def stop(self, timeout: float = 30) -> None:
+        """Stop the worker after the job in hand (tests and shutdown)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    # -- the worker -------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            job = self.store.claim_next_job(os.getpid())
+            if job is None:
+                self._wake.wait(timeout=1.0)
+                self._wake.clear()
+                continue
+            self._run(job)
+
+    def _run(self, job: dict) -> None:
+        job_id = int(job["job_id"])
+        last_write = 0.0
+
+        def on_progress(progress: GenerationProgress) -> None:
+            nonlocal last_write
+            now = time.monotonic()
+            first = progress.step == 0 and progress.images_done == 0
+            if first or progress.step == progress.steps_total or now - last_write >= PROGRESS_INTERVAL:
+                last_write = now
+                self.store.update_job(job_id, run_key=progress.run_key, images_done=progress.images_done,
+                                      images_total=progress.images_total, step=progress.step,
+                                      steps_total=progress.steps_total)
+
+        def should_cancel() -> bool:
+            return job_id in self._cancelled or self._stop.is_set()
+
+        try:
+            spec = GenerationSpec(**job["spec"])
+            result = generate(spec, StoreSink(self.store, self.home), home=self.home,
+                              on_progress=on_progress, should_cancel=should_cancel)
+        except Exception as error:  # a job's failure is recorded for its page, never raised in the thread
+            message = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            self.store.update_job(job_id, status="failed", error=message, finished=True)
+            return
+        status = "cancelled" if result.cancelled else "done"
+        self.store.update_job(job_id, status=status, run_key=result.run_key, images_done=result.generated,
+                              step=0, steps_total=0, finished=True)
