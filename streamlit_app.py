@@ -7,14 +7,43 @@ from the command line with `--out DIR` and ingest the folder later.
 
 import streamlit as st
 
-from app_resources import current_home
+from app_resources import current_home, open_store
+from sdaudit.errors import StoreError
+from sdaudit.store import DEFAULT_STUDY
+
+
+
+def create_study() -> None:
+    """Create the study named in the sidebar and make it current (a callback: runs before the rerun)."""
+    name = (st.session_state.get("new_study_name") or "").strip()
+    if name:
+        open_store(current_home()).ensure_study(name)
+        st.session_state["study"] = name
+        st.session_state["new_study_name"] = ""
+
 
 st.set_page_config(page_title="sdaudit", page_icon=":material/balance:", layout="wide")
 
 navigation = st.navigation([
-    st.Page("pages/views/runs.py", title="Runs", icon=":material/photo_library:", default=True),
+    st.Page("pages/views/generate.py", title="Generate", icon=":material/add_photo_alternate:", default=True),
+    st.Page("pages/views/annotate.py", title="Annotate", icon=":material/label:"),
     st.Page("pages/views/results.py", title="Results", icon=":material/bar_chart:"),
+    st.Page("pages/views/runs.py", title="Runs", icon=":material/photo_library:"),
 ])
+
 with st.sidebar:
+    try:
+        studies = list(open_store(current_home()).studies()["name"]) or [DEFAULT_STUDY]
+    except StoreError as error:
+        st.error(str(error))
+        studies = [DEFAULT_STUDY]
+    if st.session_state.get("study") not in studies:
+        st.session_state["study"] = DEFAULT_STUDY if DEFAULT_STUDY in studies else studies[0]
+    st.selectbox("Study", studies, key="study", help="The study new runs belong to and that is annotated.")
+    with st.popover("New study"):
+        st.text_input("Name of the new study", key="new_study_name")
+        st.button("Create study", on_click=create_study)
+    st.text_input("Rater", key="rater", help="Your name: every annotation is saved under it.")
     st.caption(f"Data home: `{current_home()}`")
+
 navigation.run()

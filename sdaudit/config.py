@@ -83,6 +83,17 @@ def resolve_device(device: str = "auto") -> str:
     return "cpu"
 
 
+def gpu_present() -> bool:
+    """Whether this machine seems to have a GPU for generation, without importing torch
+    (the pages must start fast): an NVIDIA driver, or Apple silicon (mps)."""
+    import platform
+    import shutil
+
+    if Path("/proc/driver/nvidia").exists() or shutil.which("nvidia-smi"):
+        return True
+    return platform.system() == "Darwin" and platform.machine() == "arm64"
+
+
 def resolve_dtype(dtype: str, device: str) -> str:
     """``auto`` becomes float16 on cuda and float32 elsewhere (fp16 on CPU is slow or absent)."""
     if dtype not in DTYPES:

@@ -117,3 +117,27 @@ class JobRunner:
         status = "cancelled" if result.cancelled else "done"
         self.store.update_job(job_id, status=status, run_key=result.run_key, images_done=result.generated,
                               step=0, steps_total=0, finished=True)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
+        f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def progress_text(job: dict, now) -> tuple[float, str]:
+    """A job's progress as (fraction, words): images, step, elapsed time and an estimate of
+    the time left (from the pace so far, once an image is done)."""
+    done, total = int(job["images_done"]), int(job["images_total"])
+    step, steps = int(job["step"]), int(job["steps_total"])
+    fraction = 0.0 if total == 0 else min(1.0, (done + (step / steps if steps else 0)) / total)
+    words = [f"{done} of {total} images"]
+    if job["status"] == "running" and steps:
+        words.append(f"step {step} of {steps}")
+    started = job.get("started_at")
+    if started is not None and started == started:  # NaT compares unequal
+        elapsed = max(0.0, (now - started).total_seconds())
+        words.append(f"{_clock(elapsed)} elapsed")
+        if job["status"] == "running" and fraction > 0:
+            words.append(f"about {_clock(elapsed / fraction - elapsed)} left")
+    return fraction, " · ".join(words)

@@ -73,3 +73,45 @@ def check_annotation(annotation: Annotation) -> None:
         value is not None for value in (a.gender, a.mst, a.skin_binary)
     ):
         raise ValueError("an image marked `person_present=False` cannot carry gender or skin-tone labels.")
+
+
+# What raters see, and the stored value each choice stands for.
+PERSON_CHOICES = {"Person": True, "No person": False}
+GENDER_CHOICES = {"Female-presenting": "female", "Male-presenting": "male", "Unclear": "unclear"}
+MST_CHOICES = {f"MST {level}": level for level in MST_LEVELS}
+BINARY_SKIN_CHOICES = {"Lighter (MST 1–5)": "lighter", "Darker (MST 6–10)": "darker"}
+CONFIDENCE_CHOICES = {"Low": "low", "Medium": "medium", "High": "high"}
+
+
+def annotation_from_choices(person: str | None, gender: str | None, skin: str | None,
+                            confidence: str | None) -> Annotation:
+    """The stored labels for a card's radio choices (labels as shown). "No person" clears the rest."""
+    present = PERSON_CHOICES.get(person) if person is not None else None
+    if present is False:
+        return Annotation(person_present=False, confidence=CONFIDENCE_CHOICES.get(confidence))
+    return Annotation(
+        person_present=present,
+        gender=GENDER_CHOICES.get(gender) if gender else None,
+        mst=MST_CHOICES.get(skin) if skin else None,
+        skin_binary=BINARY_SKIN_CHOICES.get(skin) if skin else None,
+        confidence=CONFIDENCE_CHOICES.get(confidence) if confidence else None,
+    )
+
+
+def choices_from_annotation(row: dict | None) -> dict[str, str | None]:
+    """The radio labels that show a saved annotation row (None where nothing is saved)."""
+    def label(choices: dict, value) -> str | None:
+        return next((text for text, stored in choices.items() if stored == value), None)
+
+    if not row:
+        return {"person": None, "gender": None, "skin": None, "confidence": None}
+    mst = row.get("mst")
+    skin = label(MST_CHOICES, int(mst)) if mst is not None and mst == mst else label(
+        BINARY_SKIN_CHOICES, row.get("skin_binary"))
+    person = row.get("person_present")
+    return {
+        "person": None if person is None or person != person else label(PERSON_CHOICES, bool(person)),
+        "gender": label(GENDER_CHOICES, row.get("gender")),
+        "skin": skin,
+        "confidence": label(CONFIDENCE_CHOICES, row.get("confidence")),
+    }

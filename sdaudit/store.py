@@ -523,6 +523,44 @@ class Store:
             "SELECT * FROM annotation_history WHERE image_id = ? ORDER BY event_id", [image_id]
         )
 
+    def study_skin_tone_mode(self, study: str) -> str:
+        with self._cursor() as cursor:
+            row = cursor.execute("SELECT skin_tone_mode FROM studies WHERE name = ?", [study]).fetchone()
+        return row[0] if row else "mst"
+
+    def annotation_queue(self, study: str, rater: str, *, only_missing: bool, shuffled: bool) -> pd.DataFrame:
+        """The study's images (with files) for ``rater`` to annotate, with the rater's saved labels.
+
+        Shuffled order is stable per rater (a hash of rater and image), so a page reload or a
+        second session shows the same order, and different raters see different orders.
+        """
+        order = "md5(? || ':' || CAST(i.image_id AS VARCHAR))" if shuffled else "i.run_key, i.seed"
+        sql = (
+            "SELECT i.image_id, i.run_key, i.seed, i.path, r.prompt, r.negative_prompt, r.model, "
+            "a.person_present, a.gender, a.mst, a.skin_binary, a.confidence "
+            "FROM images i JOIN runs r USING (run_key) JOIN studies s USING (study_id) "
+            "LEFT JOIN annotations a ON a.image_id = i.image_id AND a.rater = ? "
+            "WHERE s.name = ? AND NOT i.external "
+        )
+        params: list = [rater, study]
+        if only_missing:
+            sql += "AND a.image_id IS NULL "
+        sql += f"ORDER BY {order}"
+        if shuffled:
+            params.append(rater)
+        return self._query(sql, params)
+
+    def annotated_count(self, study: str, rater: str) -> tuple[int, int]:
+        """(images ``rater`` has annotated, images with files) in ``study``."""
+        with self._cursor() as cursor:
+            done, total = cursor.execute(
+                "SELECT count(a.image_id), count(*) FROM images i JOIN runs r USING (run_key) "
+                "JOIN studies s USING (study_id) LEFT JOIN annotations a ON a.image_id = i.image_id "
+                "AND a.rater = ? WHERE s.name = ? AND NOT i.external",
+                [rater, study],
+            ).fetchone()
+        return int(done), int(total)
+
     # -- jobs -------------------------------------------------------------------------------
 
     def add_job(self, kind: str, spec: dict) -> int:
@@ -554,8 +592,10 @@ class Store:
         return row
 
     def jobs(self) -> pd.DataFrame:
-        """Every job, newest first."""
-        return self._query("SELECT * FROM jobs ORDER BY job_id DESC")
+        """Every job, newest first, with its spec decoded (a dict per row)."""
+        frame = self._query("SELECT * FROM jobs ORDER BY job_id DESC")
+        frame["spec"] = [json.loads(spec) for spec in frame["spec"]]
+        return frame
 
     def update_job(self, job_id: int, **values) -> None:
         """Set some of a job's columns (status, progress, run_key, error, finished)."""

@@ -33,9 +33,15 @@ def home(tmp_path, monkeypatch):
     st.cache_resource.clear()
 
 
-def test_an_empty_home_says_how_to_generate(home):
+def runs_page() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60).run()
-    assert not at.exception
+    at.switch_page("pages/views/runs.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_an_empty_home_says_how_to_generate(home):
+    at = runs_page()
     assert [title.value for title in at.title] == ["Runs"]
     assert "No images yet" in at.info[0].value and "--model demo" in at.info[0].value
 
@@ -44,8 +50,7 @@ def test_runs_are_listed_with_their_settings(home):
     with Store.open(home) as store:
         store.add_run(make_run())
         store.add_images(make_images())
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    assert not at.exception
+    at = runs_page()
     table = at.dataframe[0].value
     assert list(table["images"]) == [4]
     assert list(table["prompt"]) == ["a doctor sitting behind a desk"]

@@ -14,7 +14,7 @@ except StoreError as error:
 
 if runs.empty:
     st.info(
-        "No images yet. Generate some from a terminal, e.g. "
+        "No images yet. Generate some on the Generate page, or from a terminal, e.g. "
         "`python -m sdaudit generate --model demo --seeds 0-7 --steps 10 --height 64 --width 64` "
         "(the `demo` model runs offline with random weights: its images are noise)."
     )

@@ -1,0 +1,214 @@
+"""The Generate and Annotate pages and the sidebar, in AppTest: what a user sees and what is saved."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from sdaudit.exchange import RunFolder, ingest
+from sdaudit.generate import GenerationSpec, generate
+from sdaudit.store import Store
+
+APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    import streamlit as st
+    from streamlit import config
+
+    # AppTest keeps widgets' format_func in session state; see test_app.py.
+    config.set_option("runner.enforceSerializableSessionState", False)
+    monkeypatch.setenv("SDAUDIT_HOME", str(tmp_path / "home"))
+    yield tmp_path / "home"
+    st.cache_resource.clear()  # stops the job runner and closes the store
+
+
+@pytest.fixture(scope="session")
+def four_images(tiny_model, tmp_path_factory) -> Path:
+    """A run folder of four tiny images, ingested into each test's home."""
+    folder = tmp_path_factory.mktemp("runs") / "four"
+    spec = GenerationSpec(model=str(tiny_model), prompt="a doctor sitting behind a desk", first_seed=0, last_seed=3,
+                          steps=2, height=64, width=64, device="cpu")
+    sink = RunFolder(folder, spec=spec.to_dict())
+    generate(spec, sink, home=tmp_path_factory.mktemp("unused"))
+    sink.finalize()
+    return folder
+
+
+@pytest.fixture
+def home_with_images(home, four_images):
+    with Store.open(home) as store:
+        ingest(four_images, store, home)
+    return home
+
+
+def widget(elements, label):
+    return next(element for element in elements if element.label == label)
+
+
+def app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception, at.exception
+    return at
+
+
+# -- Generate ---------------------------------------------------------------------------------
+
+
+def test_generate_is_the_landing_page_with_the_origin_defaults(home):
+    at = app()
+    assert [title.value for title in at.title] == ["Generate"]
+    assert widget(at.text_input, "Model").value == "CompVis/stable-diffusion-v1-4"
+    assert widget(at.text_input, "Prompt").value == "a doctor sitting behind a desk"
+    assert widget(at.selectbox, "Scheduler").value == "pndm"
+    assert (widget(at.number_input, "Steps").value, widget(at.number_input, "Guidance").value) == (50, 7.5)
+    assert widget(at.toggle, "Safety checker").value is False
+    assert "No GPU found" in at.warning[0].value
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"Prompt": ""}, "`prompt` must be a non-empty text but is ''."),
+        ({"Width": 500}, "`height` and `width` have to be divisible by 8 and between 8 and 4096 but are 512 and 500."),
+        ({"Model": " "}, "`model` must be a non-empty text but is ''."),
+    ],
+)
+def test_the_form_shows_the_cores_validation_messages(home, changes, message):
+    at = app()
+    for label, value in changes.items():
+        element = next((e for e in [*at.text_input, *at.number_input] if e.label == label))
+        element.set_value(value)
+    widget(at.button, "Generate").click().run()
+    assert [error.value for error in at.error] == [message]
+    with Store.open(home) as store:
+        assert store.count("jobs") == 0
+
+
+def test_the_form_queues_a_job_that_the_worker_finishes(home):
+    at = app()
+    widget(at.text_input, "Model").input("demo")
+    widget(at.number_input, "Batch size").set_value(2)
+    widget(at.number_input, "Batch count").set_value(2)
+    for label, value in (("Steps", 2), ("Width", 64), ("Height", 64)):
+        widget(at.number_input, label).set_value(value)
+    widget(at.button, "Generate").click().run()
+    assert at.success[0].value.startswith("Queued job 1: seeds 0–3 for study default.")
+    assert "random weights" in at.info[0].value
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        at.run()
+        jobs = at.dataframe[0].value
+        if jobs.loc[0, "status"] in ("done", "failed"):
+            break
+        time.sleep(0.5)
+    assert jobs.loc[0, "status"] == "done" and jobs.loc[0, "images_done"] == 4
+
+
+# -- the sidebar ------------------------------------------------------------------------------
+
+
+def test_a_new_study_becomes_the_current_one(home):
+    at = app()
+    widget(at.text_input, "Name of the new study").input("nurses")
+    widget(at.button, "Create study").click().run()
+    assert widget(at.selectbox, "Study").value == "nurses"
+    assert "nurses" in widget(at.selectbox, "Study").options
+    with Store.open(home) as store:
+        assert "nurses" in set(store.studies()["name"])
+
+
+# -- Annotate ---------------------------------------------------------------------------------
+
+
+def annotate_page(rater: str | None = "ana", *, show: str | None = None) -> AppTest:
+    at = app()
+    at.switch_page("pages/views/annotate.py").run()
+    if rater:
+        widget(at.text_input, "Rater").input(rater).run()
+    if show:
+        # AppTest reruns the whole page on a click (a browser reruns only the card), so an
+        # annotated card would leave the "not yet annotated" grid under the test's feet.
+        widget(at.radio, "Show").set_value(show).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def radios(at: AppTest, label: str):
+    return [radio for radio in at.radio if radio.label == label]
+
+
+def test_without_a_rater_the_page_asks_for_one_and_writes_nothing(home_with_images):
+    at = annotate_page(rater=None)
+    assert "Enter your name as **Rater**" in at.info[0].value
+    assert radios(at, "Person") == []
+
+
+def test_an_empty_study_says_how_to_get_images(home):
+    at = annotate_page()
+    assert "has no images yet" in at.info[0].value and "Generate" in at.info[0].value
+
+
+def test_a_click_saves_the_right_row_at_once(home_with_images):
+    at = annotate_page(show="All")
+    assert at.get("progress")[0].proto.text == "0 of 4 annotated by you"
+    person = radios(at, "Person")[0]
+    image_id = int(person.key.split("-")[1])
+    person.set_value("Person").run()
+    radios(at, "Gender presentation")[0].set_value("Female-presenting").run()
+    radios(at, "Skin tone")[0].set_value("MST 7").run()
+    radios(at, "Confidence")[0].set_value("High").run()
+    assert not at.exception
+    with Store.open(home_with_images) as store:
+        rows = store.annotations()
+        history = store.annotation_history()
+    assert len(rows) == 1 and len(history) == 4, "every click is saved and kept in the history"
+    row = rows.iloc[0]
+    assert (row["image_id"], row["rater"], row["gender"], row["mst"], row["confidence"]) == (
+        image_id, "ana", "female", 7, "high")
+    assert bool(row["person_present"]) is True
+
+
+def test_no_person_disables_the_other_labels_and_clears_them(home_with_images):
+    at = annotate_page(show="All")
+    radios(at, "Gender presentation")[0].set_value("Male-presenting").run()
+    radios(at, "Person")[0].set_value("No person").run()
+    assert radios(at, "Gender presentation")[0].disabled and radios(at, "Skin tone")[0].disabled
+    assert radios(at, "Gender presentation")[0].value is None
+    with Store.open(home_with_images) as store:
+        row = store.annotations().iloc[0]
+    assert bool(row["person_present"]) is False and row["gender"] is None
+
+
+def test_blind_mode_hides_prompt_model_and_seed(home_with_images):
+    at = annotate_page()
+    assert any("a doctor sitting behind a desk" in caption.value for caption in at.caption)
+    widget(at.toggle, "Blind mode").set_value(True).run()
+    assert not any("seed" in caption.value or "doctor" in caption.value for caption in at.caption)
+
+
+def test_the_grid_is_paginated(home_with_images, tmp_path, tiny_model):
+    with Store.open(home_with_images) as store:  # 16 more images: 20 in all
+        spec = GenerationSpec(model=str(tiny_model), prompt="a nurse", first_seed=0, last_seed=15, steps=2,
+                              height=64, width=64, device="cpu")
+        from sdaudit.generate import StoreSink
+
+        generate(spec, StoreSink(store, home_with_images), home=home_with_images)
+    at = annotate_page()
+    assert len(radios(at, "Person")) == 12
+    widget(at.number_input, "Page (of 2)").set_value(2).run()
+    assert len(radios(at, "Person")) == 8
+    widget(at.selectbox, "Per page").set_value(24).run()
+    assert len(radios(at, "Person")) == 20
+
+
+def test_saved_labels_show_when_the_rater_comes_back(home_with_images):
+    at = annotate_page()
+    radios(at, "Skin tone")[0].set_value("MST 2").run()
+    again = annotate_page(show="All")
+    assert "MST 2" in [radio.value for radio in radios(again, "Skin tone")]
+    assert again.get("progress")[0].proto.text == "1 of 4 annotated by you"
