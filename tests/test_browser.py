@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from sdaudit.store import Store
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--no-first-run"]
@@ -26,6 +28,50 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+class App:
+    """`streamlit run streamlit_app.py` (the README's command) on a free port over ``home``."""
+
+    def __init__(self, home: Path):
+        self.home = home
+        self.env = {**os.environ, "SDAUDIT_HOME": str(home), "PYTHONPATH": str(ROOT)}
+        self.server: subprocess.Popen | None = None
+        self.url = ""
+
+    def start(self) -> str:
+        port = free_port()
+        self.server = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true"],
+            cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        self.url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2).read() == b"ok":
+                    return self.url
+            except OSError:
+                pass
+            assert self.server.poll() is None, self.server.stdout.read().decode(errors="replace")
+            assert time.monotonic() < deadline, "the app did not become healthy within 60 s"
+            time.sleep(0.3)
+
+    def stop(self, *, kill: bool = False) -> None:
+        if self.server and self.server.poll() is None:
+            if kill:
+                self.server.kill()
+            else:
+                self.server.terminate()
+            self.server.wait(timeout=30)
+
+
+@pytest.fixture
+def app(tmp_path):
+    running = App(tmp_path / "home")
+    yield running
+    running.stop()
 
 
 @pytest.fixture
@@ -106,3 +152,53 @@ def test_a_deep_link_after_a_restart_still_gets_the_apps_shell(app_with_origin_s
     wait_for_script(page)
     sidebar = page.inner_text('[data-testid="stSidebar"]')
     assert "Data home" in sidebar and "Runs" in sidebar
+
+
+def settle(page) -> None:
+    """Wait until the app has no script (or fragment) running."""
+    page.wait_for_timeout(150)
+    wait_for_script(page)
+
+
+def fill(page, label: str, value: str) -> None:
+    box = page.get_by_label(label, exact=True)
+    box.fill(value)
+    box.press("Enter" if label in ("Rater",) else "Tab")
+    settle(page)
+
+
+def test_generate_four_images_then_annotate_them_all(app, page, tmp_path):
+    """The whole flow a newcomer follows, with no GPU and no network: demo model, four images,
+    four annotations, all by clicking."""
+    page.goto(app.start())
+    wait_for_script(page)
+    fill(page, "Model", "demo")
+    for label, value in (("Steps", "2"), ("Width", "64"), ("Height", "64"), ("Batch size", "4")):
+        fill(page, label, value)
+    page.get_by_role("button", name="Generate", exact=True).click()
+    page.get_by_text("Queued job 1").wait_for(timeout=30_000)
+    # the progress fragment polls the worker; its line changes when the job is done
+    page.get_by_text("Last job 1: done, 4 of 4 images").wait_for(timeout=180_000)
+
+    page.locator('[data-testid="stSidebarNav"]').get_by_text("Annotate", exact=True).click()
+    settle(page)
+    fill(page, "Rater", "ana")
+    assert page.get_by_label("Rater", exact=True).input_value() == "ana", "the rater's name must stick"
+    page.get_by_text("0 of 4 annotated by you").wait_for(timeout=30_000)
+
+    cards = page.locator('[class*="st-key-person-"]')
+    assert cards.count() == 4
+    keys = [cls.split("st-key-person-")[1].split()[0] for cls in
+            (cards.nth(i).get_attribute("class") for i in range(4))]
+    for image_id in keys:
+        for field, choice in (("person", "Person"), ("gender", "Female-presenting"), ("skin", "MST 4"),
+                              ("confidence", "High")):
+            page.locator(f".st-key-{field}-{image_id}").get_by_role("radiogroup").get_by_text(choice, exact=True).click()
+            settle(page)
+
+    page.screenshot(path=str(tmp_path / "annotate.png"), full_page=True)
+    app.stop()  # the app holds the store; read it once the app is gone
+    with Store.open(app.home) as store:
+        rows = store.annotations()
+    assert len(rows) == 4 and set(rows["rater"]) == {"ana"}
+    assert set(rows["gender"]) == {"female"} and set(rows["mst"]) == {4} and set(rows["confidence"]) == {"high"}

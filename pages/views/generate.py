@@ -67,7 +67,12 @@ def jobs_panel() -> None:
         st.caption("No runs yet: fill in the form and press Generate.")
         return
     now = datetime.now(timezone.utc)
-    for job in jobs[jobs["status"].isin(["running", "queued"])].to_dict("records"):
+    active = jobs[jobs["status"].isin(["running", "queued"])]
+    if active.empty:
+        last = jobs.iloc[0]
+        st.caption(f"Last job {last['job_id']}: {last['status']}, {last['images_done']} of "
+                   f"{last['images_total']} images. Annotate them on the Annotate page.")
+    for job in active.to_dict("records"):
         fraction, words = progress_text(job, now)
         st.progress(fraction, text=f"Job {job['job_id']} ({job['status']}): {words}")
         if st.button("Cancel", key=f"cancel-{job['job_id']}"):
