@@ -202,3 +202,91 @@ def test_generate_four_images_then_annotate_them_all(app, page, tmp_path):
         rows = store.annotations()
     assert len(rows) == 4 and set(rows["rater"]) == {"ana"}
     assert set(rows["gender"]) == {"female"} and set(rows["mst"]) == {4} and set(rows["confidence"]) == {"high"}
+
+
+def annotate_everything(page, rater: str, choice: str = "Female-presenting") -> int:
+    """Open Annotate as ``rater`` and label every card on the page; returns the clicks made."""
+    page.locator('[data-testid="stSidebarNav"]').get_by_text("Annotate", exact=True).click()
+    settle(page)
+    fill(page, "Rater", rater)
+    cards = page.locator('[class*="st-key-person-"]')
+    cards.first.wait_for(timeout=30_000)
+    keys = [cls.split("st-key-person-")[1].split()[0] for cls in
+            (cards.nth(i).get_attribute("class") for i in range(cards.count()))]
+    for image_id in keys:
+        for field, label in (("person", "Person"), ("gender", choice)):
+            page.locator(f".st-key-{field}-{image_id}").get_by_role("radiogroup").get_by_text(label, exact=True).click()
+            settle(page)
+    return len(keys)
+
+
+def seed_images(home: Path, count: int) -> None:
+    """A study of ``count`` demo images, made before the app starts (the CLI, as a user would)."""
+    env = {**os.environ, "SDAUDIT_HOME": str(home), "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-m", "sdaudit", "generate", "--model", "demo", "--seeds", f"0-{count - 1}",
+                    "--steps", "2", "--height", "64", "--width", "64"], env=env, check=True, capture_output=True)
+
+
+def test_every_acknowledged_click_survives_kill_9(app, page):
+    seed_images(app.home, 3)
+    page.goto(app.start())
+    wait_for_script(page)
+    clicks = annotate_everything(page, "ana")
+    app.stop(kill=True)  # SIGKILL: no shutdown, no checkpoint
+    with Store.open(app.home) as store:
+        assert store.count("annotations") == clicks == 3
+        assert store.count("annotation_history") == 2 * clicks
+
+
+def test_four_raters_at_once_lose_nothing(app, page):
+    seed_images(app.home, 4)
+    url = app.start()
+    browser = page.context.browser
+    pages = [browser.new_page(viewport={"width": 1400, "height": 1800}) for _ in range(4)]
+    raters = [f"rater-{n}" for n in range(4)]
+    for each, rater in zip(pages, raters):
+        each.goto(url)
+        wait_for_script(each)
+        each.locator('[data-testid="stSidebarNav"]').get_by_text("Annotate", exact=True).click()
+        settle(each)
+        fill(each, "Rater", rater)
+        each.locator('[class*="st-key-person-"]').first.wait_for(timeout=30_000)
+    keys = [cls.split("st-key-person-")[1].split()[0] for cls in
+            (pages[0].locator('[class*="st-key-person-"]').nth(i).get_attribute("class") for i in range(4))]
+    # interleave the four sessions' clicks without waiting, so their saves overlap on the server
+    for image_id in keys:
+        for each in pages:
+            each.locator(f".st-key-person-{image_id}").get_by_role("radiogroup").get_by_text(
+                "Person", exact=True).click()
+    for each in pages:
+        settle(each)
+        assert each.locator('[data-testid="stException"]').count() == 0
+        assert each.locator('[data-testid="stAlert"]').filter(has_text="error").count() == 0
+    app.stop()
+    with Store.open(app.home) as store:
+        rows = store.annotations()
+    assert len(rows) == 16 and sorted(rows.groupby("rater").size().to_dict().items()) == [(r, 4) for r in raters]
+
+
+def test_closing_the_tab_does_not_stop_generation(app, page):
+    page.goto(app.start())
+    wait_for_script(page)
+    fill(page, "Model", "demo")
+    for label, value in (("Steps", "20"), ("Width", "64"), ("Height", "64"), ("Batch size", "2"),
+                         ("Batch count", "6")):
+        fill(page, label, value)
+    page.get_by_role("button", name="Generate", exact=True).click()
+    page.get_by_text("Queued job 1").wait_for(timeout=30_000)
+    page.context.close()  # the browser goes away mid-job
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{app.url}/_stcore/health", timeout=5) as answer:
+            assert answer.read() == b"ok"
+        time.sleep(2)
+        if (app.home / "images").exists() and len(list(app.home.glob("images/*/*.png"))) == 12:
+            break
+    app.stop()
+    with Store.open(app.home) as store:
+        job = store.job(1)
+        assert job["status"] == "done" and job["images_done"] == 12
+        assert store.count("images") == 12
