@@ -109,6 +109,18 @@ def test_the_form_queues_a_job_that_the_worker_finishes(home):
     assert jobs.loc[0, "status"] == "done" and jobs.loc[0, "images_done"] == 4
 
 
+def test_a_model_that_cannot_be_loaded_shows_the_cores_message(home):
+    at = app()
+    widget(at.text_input, "Model").input("nobody/no-such-model")
+    widget(at.button, "Generate").click().run()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not at.error:
+        time.sleep(0.5)
+        at.run()
+    assert at.error[0].value.startswith("Job 1 failed: could not load model 'nobody/no-such-model'")
+    assert "demo" in at.error[0].value and not at.exception
+
+
 # -- the sidebar ------------------------------------------------------------------------------
 
 

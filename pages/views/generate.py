@@ -70,8 +70,11 @@ def jobs_panel() -> None:
     active = jobs[jobs["status"].isin(["running", "queued"])]
     if active.empty:
         last = jobs.iloc[0]
-        st.caption(f"Last job {last['job_id']}: {last['status']}, {last['images_done']} of "
-                   f"{last['images_total']} images. Annotate them on the Annotate page.")
+        if last["status"] == "failed":
+            st.error(f"Job {last['job_id']} failed: {last['error']}")
+        else:
+            st.caption(f"Last job {last['job_id']}: {last['status']}, {last['images_done']} of "
+                       f"{last['images_total']} images. Annotate them on the Annotate page.")
     for job in active.to_dict("records"):
         fraction, words = progress_text(job, now)
         st.progress(fraction, text=f"Job {job['job_id']} ({job['status']}): {words}")
