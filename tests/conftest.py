@@ -63,6 +63,22 @@ def cli():
     return run_cli
 
 
+@pytest.fixture
+def app_home(tmp_path, monkeypatch):
+    """A fresh data home for an AppTest of the app; the app's cached store and worker are
+    released afterwards, as on shutdown."""
+    import streamlit as st
+    from streamlit import config
+
+    # AppTest keeps each widget's format_func in session state for its own use; the app's
+    # enforceSerializableSessionState would then reject it. The app itself keeps no callables
+    # there, so the check is relaxed for AppTest only.
+    config.set_option("runner.enforceSerializableSessionState", False)
+    monkeypatch.setenv("SDAUDIT_HOME", str(tmp_path / "home"))
+    yield tmp_path / "home"
+    st.cache_resource.clear()
+
+
 def run_cli(*args: str, cwd: Path | None = None, check: bool = False, env: dict | None = None):
     """Run `python -m sdaudit ARGS` in a subprocess, as a user would, and return the result."""
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)

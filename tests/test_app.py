@@ -18,19 +18,8 @@ APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    from streamlit import config
-
-    # AppTest keeps each widget's format_func in session state for its own use; the app's
-    # enforceSerializableSessionState would then reject it. The app itself keeps no callables
-    # there, so the check is relaxed for AppTest only.
-    config.set_option("runner.enforceSerializableSessionState", False)
-    monkeypatch.setenv("SDAUDIT_HOME", str(tmp_path / "home"))
-    yield tmp_path / "home"
-    # Release the app's cached store, as the app does on shutdown, so its file is closed.
-    import streamlit as st
-
-    st.cache_resource.clear()
+def home(app_home):
+    return app_home
 
 
 def runs_page() -> AppTest:

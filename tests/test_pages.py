@@ -16,15 +16,8 @@ APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    import streamlit as st
-    from streamlit import config
-
-    # AppTest keeps widgets' format_func in session state; see test_app.py.
-    config.set_option("runner.enforceSerializableSessionState", False)
-    monkeypatch.setenv("SDAUDIT_HOME", str(tmp_path / "home"))
-    yield tmp_path / "home"
-    st.cache_resource.clear()  # stops the job runner and closes the store
+def home(app_home):
+    return app_home
 
 
 @pytest.fixture(scope="session")
