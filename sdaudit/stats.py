@@ -381,8 +381,13 @@ def estimate(
 
 
 def _count_distinct(column: pd.Series) -> int:
+    """Distinct non-empty values (raters), cheaply for a categorical column."""
     if isinstance(column.dtype, pd.CategoricalDtype):
         codes = column.cat.codes.to_numpy()
+        if len(codes) == 0:
+            return 0
+        if len(column.cat.categories) == 1:  # one rater named: present unless every row is empty
+            return int(codes.max() >= 0)
         return int(np.count_nonzero(np.bincount(codes[codes >= 0], minlength=1)))
     return int(column.nunique())
 

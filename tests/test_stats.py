@@ -301,3 +301,13 @@ def test_the_plan_says_how_many_more_images_separate_each_share_from_its_target(
     expected = images_to_separate(14 / 221, 0.5, 221)
     assert rows.loc["darker", "more_images_to_separate"] == expected
     assert "unclear" not in rows.index  # no target, nothing to separate from
+
+
+@pytest.mark.parametrize(
+    ("raters", "expected"),
+    [(pd.Categorical(["a", "a", "a"]), 1), (pd.Categorical([None, None], categories=["a"]), 0),
+     (pd.Categorical(["a", "b", None, "a"]), 2), (pd.Categorical(["a"], categories=["a", "b"]), 1),
+     (pd.Series(["a", "b", "b"]), 2)],
+)
+def test_raters_are_counted_whatever_the_column_type(raters, expected):
+    assert stats._count_distinct(pd.Series(raters)) == expected
