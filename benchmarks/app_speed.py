@@ -130,6 +130,12 @@ def main() -> None:
 
         for socket_ in sockets:
             on_websocket(socket_)
+        spy = None
+        if os.environ.get("BENCH_PYSPY"):
+            spy = subprocess.Popen(["py-spy", "record", "-p", str(server.pid), "-o", os.environ["BENCH_PYSPY"],
+                                    "-f", "raw", "-r", "200", "--threads"], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+            time.sleep(1)
         for n in range(40):
             target = page.locator(f".st-key-skin-{keys[n % size]}").get_by_role("radiogroup").get_by_text(
                 f"MST {1 + n % 10}", exact=True)
@@ -138,6 +144,9 @@ def main() -> None:
             page.wait_for_timeout(1)
             settle(page)
             clicks.append(time.perf_counter() - began)
+        if spy is not None:
+            spy.send_signal(2)
+            spy.wait(timeout=30)
         browser.close()
     finally:
         server.terminate()

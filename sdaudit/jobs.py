@@ -20,6 +20,7 @@ from sdaudit.generate import GenerationProgress, GenerationSpec, StoreSink, gene
 from sdaudit.store import Store
 
 PROGRESS_INTERVAL = 0.5  # seconds between progress writes: a step can take milliseconds
+IDLE_CHECK = 30.0  # seconds: jobs are queued in this process, which wakes the worker at once
 FINISHED = ("done", "failed", "cancelled", "interrupted")
 
 
@@ -84,7 +85,8 @@ class JobRunner:
         while not self._stop.is_set():
             job = self.store.claim_next_job(os.getpid())
             if job is None:
-                self._wake.wait(timeout=1.0)
+                # Polling the store every second would take its write lock from annotation clicks.
+                self._wake.wait(timeout=IDLE_CHECK)
                 self._wake.clear()
                 continue
             self._run(job)
