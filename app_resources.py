@@ -6,8 +6,10 @@ Kept apart from `streamlit_app.py` so that pages can import them without re-runn
 
 import streamlit as st
 
-from sdaudit.config import data_home
+from sdaudit.config import data_home, int_setting, setting
 from sdaudit.jobs import JobRunner
+from sdaudit.roles import WRONG_PASSWORD, AdminGate
+from sdaudit.snapshot import AutoSnapshot
 from sdaudit.store import DEFAULT_STUDY, Store
 
 
@@ -20,7 +22,17 @@ def open_store(home: str) -> Store:
 @st.cache_resource(on_release=JobRunner.stop)
 def job_runner(home: str) -> JobRunner:
     """The process's one generation worker: it outlives pages, reruns and closed tabs."""
-    return JobRunner(open_store(home), home)
+    keeper = auto_snapshot(home)
+    return JobRunner(open_store(home), home, on_finished=keeper.after_job if keeper else None)
+
+
+@st.cache_resource(on_release=lambda keeper: keeper and keeper.stop())
+def auto_snapshot(home: str) -> AutoSnapshot | None:
+    """With SDAUDIT_SNAPSHOT_TARGET set: restore an empty store on start, then keep snapshotting."""
+    target = setting("snapshot_target")
+    if not target:
+        return None
+    return AutoSnapshot(open_store(home), home, target, minutes=int_setting("snapshot_minutes"))
 
 
 def current_home() -> str:
@@ -35,3 +47,26 @@ def current_study() -> str:
 def current_rater() -> str:
     """The rater's name from the sidebar, stripped; empty when none is given."""
     return (st.session_state.get("rater") or "").strip()
+
+
+@st.cache_resource
+def admin_gate() -> AdminGate:
+    """One gate per process, so slowing down wrong passwords holds across sessions."""
+    return AdminGate()
+
+
+def admin_unlocked() -> bool:
+    """True when no admin password is configured, or this session has given it; otherwise
+    shows the password prompt (for admin-only actions) and returns False."""
+    gate = admin_gate()
+    if not gate.required or st.session_state.get("admin"):
+        return True
+    st.info("This is an admin action on this server. Raters can annotate and view results without it.")
+    with st.form("admin_login"):
+        given = st.text_input("Admin password", type="password")
+        if st.form_submit_button("Unlock"):
+            if gate.check(given):
+                st.session_state["admin"] = True
+                st.rerun()
+            st.error(WRONG_PASSWORD)
+    return False

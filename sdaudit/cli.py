@@ -119,6 +119,16 @@ def build_parser() -> argparse.ArgumentParser:
                                  description="Write one HTML file (chart inline) that opens offline.")
     _estimate_options(report)
     report.add_argument("--out", required=True, help="the HTML file to write")
+
+    snap = commands.add_parser("snapshot", help="write the whole store and its images to a folder or HF dataset",
+                               description="Write every table (Parquet), the images and a manifest to TARGET: "
+                               "a folder, or hf://datasets/OWNER/NAME (needs HF_TOKEN).")
+    snap.add_argument("--to", required=True, dest="target", help="folder or hf://datasets/OWNER/NAME")
+    snap.add_argument("--home", help="data home (default: $SDAUDIT_HOME or ./sdaudit-data)")
+    back = commands.add_parser("restore", help="rebuild an empty store from a snapshot",
+                               description="Rebuild an empty store and its images from a snapshot.")
+    back.add_argument("--from", required=True, dest="source", help="folder or hf://datasets/OWNER/NAME")
+    back.add_argument("--home", help="data home (default: $SDAUDIT_HOME or ./sdaudit-data)")
     return parser
 
 
@@ -374,6 +384,27 @@ def _report(args) -> str:
     return f"wrote the report for study {args.study} to {out}"
 
 
+def _snapshot(args) -> str:
+    from sdaudit.snapshot import snapshot
+
+    home = data_home(args.home)
+    with _existing_store(args) as store:
+        result = snapshot(store, home, args.target)
+    return (f"snapshot of {home} written to {result.target}: {result.rows.get('annotations', 0)} annotations, "
+            f"{result.rows.get('images', 0)} image rows, {result.images} image files")
+
+
+def _restore(args) -> str:
+    from sdaudit.snapshot import restore
+    from sdaudit.store import Store
+
+    home = data_home(args.home)
+    with Store.open(home) as store:
+        result = restore(store, home, args.source)
+    return f"restored {home} from {args.source}: " + ", ".join(
+        f"{count} {table}" for table, count in result.rows.items())
+
+
 COMMANDS = {
     "demo-model": _demo_model,
     "generate": _generate,
@@ -383,6 +414,8 @@ COMMANDS = {
     "estimate": _estimate,
     "export": _export,
     "report": _report,
+    "snapshot": _snapshot,
+    "restore": _restore,
 }
 
 

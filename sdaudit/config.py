@@ -48,6 +48,31 @@ SETTINGS: dict[str, Setting] = {
         "auto",
         "Weights dtype: auto (float16 on cuda, float32 elsewhere), float16, bfloat16 or float32.",
     ),
+    "admin_password": Setting(
+        "SDAUDIT_ADMIN_PASSWORD",
+        "",
+        "When set (a Space secret), generating, importing, snapshots and restores need this password; "
+        "everyone can annotate and view results. Unset: everything is open (a researcher alone).",
+    ),
+    "max_images_per_job": Setting(
+        "SDAUDIT_MAX_IMAGES_PER_JOB", "10000", "Most images one generation job may ask for (hosted limit)."
+    ),
+    "max_queued_jobs": Setting(
+        "SDAUDIT_MAX_QUEUED_JOBS", "20", "Most generation jobs waiting at once (hosted limit)."
+    ),
+    "max_upload_mb": Setting(
+        "SDAUDIT_MAX_UPLOAD_MB", "50", "Largest annotation sheet an upload may be, in MB (hosted limit)."
+    ),
+    "snapshot_target": Setting(
+        "SDAUDIT_SNAPSHOT_TARGET",
+        "",
+        "Where snapshots go: a folder, or hf://datasets/OWNER/NAME (needs HF_TOKEN). When set, the app "
+        "snapshots after each finished job and every SDAUDIT_SNAPSHOT_MINUTES while annotations change, "
+        "and restores from it on start when its store is empty.",
+    ),
+    "snapshot_minutes": Setting(
+        "SDAUDIT_SNAPSHOT_MINUTES", "10", "Minutes between automatic snapshots while annotations change."
+    ),
 }
 
 
@@ -56,6 +81,14 @@ def setting(name: str) -> str:
     spec = SETTINGS[name]
     value = os.environ.get(spec.env, "").strip()
     return value or spec.default
+
+
+def int_setting(name: str) -> int:
+    """A whole-number setting; a malformed value is named with its variable."""
+    value = setting(name)
+    if not value.isdigit():
+        raise ValueError(f"`{SETTINGS[name].env}` must be a whole number but is {value!r}.")
+    return int(value)
 
 
 def data_home(home: str | os.PathLike | None = None) -> Path:

@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
@@ -457,3 +458,15 @@ def export_estimates(table: pd.DataFrame, folder: str | os.PathLike, stem: str) 
     table.to_csv(csv_path, index=False)
     table.to_parquet(parquet_path, index=False)
     return [csv_path, parquet_path]
+
+
+def import_uploaded_sheet(store: Store, content: bytes, name: str, *, study: str, rater: str | None,
+                          sheet_format: str, max_bytes: int) -> ImportResult:
+    """Import a sheet that arrived as bytes (an upload): size-checked, parsed like a file."""
+    if len(content) > max_bytes:
+        raise SheetError(f"{name} is {len(content)} bytes; uploads over {max_bytes} bytes are refused.")
+    safe_name = Path(name).name or "sheet.csv"  # the browser's name, never a path
+    with tempfile.TemporaryDirectory(prefix="sdaudit-upload-") as scratch:
+        path = Path(scratch) / safe_name
+        path.write_bytes(content)
+        return import_annotations(path, store, study=study, rater=rater, sheet_format=sheet_format)

@@ -13,23 +13,31 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 import time
 from pathlib import Path
 
+from sdaudit.config import int_setting
 from sdaudit.generate import GenerationProgress, GenerationSpec, StoreSink, generate
 from sdaudit.store import Store
 
 PROGRESS_INTERVAL = 0.5  # seconds between progress writes: a step can take milliseconds
 IDLE_CHECK = 30.0  # seconds: jobs are queued in this process, which wakes the worker at once
 FINISHED = ("done", "failed", "cancelled", "interrupted")
+TOO_MANY_IMAGES = ("this job asks for {count} images; this server allows at most {limit} a job "
+                   "(SDAUDIT_MAX_IMAGES_PER_JOB).")
+QUEUE_FULL = ("{count} jobs are already waiting; this server queues at most {limit} "
+              "(SDAUDIT_MAX_QUEUED_JOBS). Try again when one has finished.")
 
 
 class JobRunner:
     """Runs queued generation jobs from ``store`` on one thread, writing images under ``home``."""
 
-    def __init__(self, store: Store, home: str | os.PathLike, *, start: bool = True):
+    def __init__(self, store: Store, home: str | os.PathLike, *, start: bool = True,
+                 on_finished: Callable[[dict], None] | None = None):
         self.store = store
         self.home = Path(home)
+        self.on_finished = on_finished  # called with the job's row after it ends (snapshots)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._cancelled: set[int] = set()
@@ -42,7 +50,14 @@ class JobRunner:
     # -- what pages call --------------------------------------------------------------------
 
     def submit(self, spec: GenerationSpec) -> int:
-        """Queue ``spec``; returns the job id."""
+        """Queue ``spec`` within the hosted limits; returns the job id."""
+        images, limit = len(spec.seeds), int_setting("max_images_per_job")
+        if images > limit:
+            raise ValueError(TOO_MANY_IMAGES.format(count=images, limit=limit))
+        jobs = self.store.jobs()
+        waiting, limit = int((jobs["status"] == "queued").sum()), int_setting("max_queued_jobs")
+        if waiting >= limit:
+            raise ValueError(QUEUE_FULL.format(count=waiting, limit=limit))
         job_id = self.store.add_job("generate", spec.to_dict())
         self._wake.set()
         return job_id
@@ -90,6 +105,8 @@ class JobRunner:
                 self._wake.clear()
                 continue
             self._run(job)
+            if self.on_finished is not None:
+                self.on_finished(self.store.job(int(job["job_id"])))
 
     def _run(self, job: dict) -> None:
         job_id = int(job["job_id"])

@@ -79,6 +79,15 @@ def app_home(tmp_path, monkeypatch):
     st.cache_resource.clear()
 
 
+def dockerfile_command() -> list[str]:
+    """The command the Dockerfile runs (its last CMD, exec form)."""
+    import json
+
+    text = (ROOT / "Dockerfile").read_text()
+    line = [line for line in text.splitlines() if line.startswith("CMD ")][-1]
+    return json.loads(line[4:])
+
+
 def run_cli(*args: str, cwd: Path | None = None, check: bool = False, env: dict | None = None):
     """Run `python -m sdaudit ARGS` in a subprocess, as a user would, and return the result."""
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)

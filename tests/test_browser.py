@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import dockerfile_command
 from sdaudit.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,13 +40,17 @@ class App:
         self.server: subprocess.Popen | None = None
         self.url = ""
 
+    @staticmethod
+    def command(port: int) -> list[str]:
+        """The Dockerfile's own command, on a free port, with this interpreter's streamlit."""
+        command = dockerfile_command()
+        command[command.index("--server.port") + 1] = str(port)
+        return [sys.executable, "-m", *command]
+
     def start(self) -> str:
         port = free_port()
-        self.server = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true"],
-            cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )
+        self.server = subprocess.Popen(self.command(port), cwd=ROOT, env=self.env, stdout=subprocess.PIPE,
+                                       stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while True:
@@ -75,34 +80,11 @@ def app(tmp_path):
 
 
 @pytest.fixture
-def app_with_origin_study(tmp_path):
-    """The app on a free port, over a fresh data home holding the origin sheet's study."""
-    home = tmp_path / "home"
-    env = {**os.environ, "SDAUDIT_HOME": str(home), "PYTHONPATH": str(ROOT)}
+def app_with_origin_study(app):
+    """The app over a fresh data home holding the origin sheet's study."""
     subprocess.run([sys.executable, "-m", "sdaudit", "import-annotations", str(ROOT / "examples" / "origin_sheet.csv"),
-                    "--study", "origin", "--rater", "seed-rater"], env=env, check=True, capture_output=True)
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            assert server.poll() is None, server.stdout.read().decode(errors="replace")
-            assert time.monotonic() < deadline, "the app did not become healthy within 60 s"
-            time.sleep(0.3)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+                    "--study", "origin", "--rater", "seed-rater"], env=app.env, check=True, capture_output=True)
+    return app.start()
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 
 import streamlit as st
 
-from app_resources import current_home, current_study, job_runner, open_store
+from app_resources import admin_unlocked, current_home, current_study, job_runner, open_store
 from sdaudit.config import DEFAULT_MODEL, DEMO_MODEL, gpu_present
 from sdaudit.generate import DEFAULT_PROMPT, SCHEDULERS, GenerationSpec
 from sdaudit.jobs import progress_text
@@ -14,6 +14,8 @@ st.title("Generate")
 home = current_home()
 store = open_store(home)
 runner = job_runner(home)
+if not admin_unlocked():
+    st.stop()
 
 if not gpu_present():
     st.warning("No GPU found: generation runs on the CPU. Stable Diffusion v1-4 at 512×512 with 50 steps takes "
@@ -53,7 +55,11 @@ if submitted:
     except ValueError as error:
         st.error(str(error))
     else:
-        job_id = runner.submit(spec)
+        try:
+            job_id = runner.submit(spec)
+        except ValueError as error:
+            st.error(str(error))
+            st.stop()
         st.success(f"Queued job {job_id}: seeds {spec.first_seed}–{spec.last_seed} for study {spec.study}. "
                    "It runs in the background; you can switch pages or close this tab.")
 if model.strip() == DEMO_MODEL:

@@ -3,7 +3,9 @@
 import streamlit as st
 
 from sdaudit.errors import StoreError
-from app_resources import current_home, open_store
+from app_resources import admin_unlocked, auto_snapshot, current_home, current_rater, current_study, open_store
+from sdaudit.config import int_setting
+from sdaudit.exchange import import_uploaded_sheet
 
 st.title("Runs")
 try:
@@ -25,3 +27,41 @@ else:
         hide_index=True,
         column_config={"nsfw_images": st.column_config.NumberColumn("NSFW-flagged")},
     )
+
+st.subheader("Import a rater sheet")
+st.caption("The origin study's sheet (male_presenting, female_presenting, monk_binary, confidence) or an "
+           "sdaudit export. A malformed file is refused whole, with the row and column of its first problem.")
+if admin_unlocked():
+    limit_mb = int_setting("max_upload_mb")
+    sheet = st.file_uploader("Sheet (CSV)", type=["csv"], max_upload_size=limit_mb)
+    sheet_format = st.radio("Format", ["seed", "sdaudit"], horizontal=True,
+                            format_func={"seed": "Origin study's sheet", "sdaudit": "sdaudit export"}.get)
+    sheet_rater = st.text_input("Rater of this sheet", value=current_rater())
+    if sheet is not None and st.button("Import"):
+        try:
+            result = import_uploaded_sheet(open_store(current_home()), sheet.getvalue(), sheet.name,
+                                           study=current_study(), rater=sheet_rater or None,
+                                           sheet_format=sheet_format, max_bytes=limit_mb * 1024 * 1024)
+        except ValueError as error:
+            st.error(str(error))
+        else:
+            st.success(f"Imported {result.rows} annotations into study {result.study}.")
+
+st.subheader("Snapshot")
+keeper = auto_snapshot(current_home())
+if keeper is None:
+    st.caption("Set `SDAUDIT_SNAPSHOT_TARGET` (a folder, or hf://datasets/OWNER/NAME) to keep snapshots of this "
+               "store; on a Space without a persistent disk that is what survives a restart.")
+else:
+    if keeper.restored:
+        st.caption(f"Restored on start from {keeper.target}.")
+    if keeper.last_error:
+        st.error(keeper.last_error)
+    elif keeper.last_success:
+        st.caption(f"Last snapshot: {keeper.last_success.rows.get('annotations', 0)} annotations, "
+                   f"{keeper.last_success.images} images, to {keeper.target}.")
+    if admin_unlocked() and st.button("Snapshot now"):
+        if keeper.snapshot_now() is not None:
+            st.success(f"Snapshot written to {keeper.target}.")
+        else:
+            st.error(keeper.last_error)

@@ -1,0 +1,33 @@
+# sdaudit on a Hugging Face Docker Space (GPU) or any CUDA machine.
+# Build: docker build -t sdaudit .   Run: docker run --gpus all -p 8501:8501 sdaudit
+FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
+
+ENV DEBIAN_FRONTEND=noninteractive \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    HOME=/home/user \
+    SDAUDIT_HOME=/home/user/data \
+    HF_HOME=/home/user/.cache/huggingface \
+    PATH=/home/user/venv/bin:$PATH
+
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends python3.12 python3.12-venv curl \
+    && rm -rf /var/lib/apt/lists/*
+
+# Spaces run the container as uid 1000; everything it writes lives under its home.
+RUN useradd -m -u 1000 user
+USER user
+WORKDIR /home/user/app
+
+COPY --chown=user requirements.txt .
+RUN python3.12 -m venv /home/user/venv \
+    && pip install --upgrade pip \
+    && pip install -r requirements.txt
+
+COPY --chown=user . .
+RUN mkdir -p "$SDAUDIT_HOME" "$HF_HOME"
+
+EXPOSE 8501
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
+    CMD curl --fail http://localhost:8501/_stcore/health || exit 1
+CMD ["streamlit", "run", "streamlit_app.py", "--server.port", "8501", "--server.address", "0.0.0.0"]

@@ -1,0 +1,191 @@
+"""Durable snapshots: the whole store (Parquet per table), its images and a manifest, and back.
+
+Hugging Face Spaces have no persistent disk: the live DuckDB file sits on local disk and is lost
+on restart unless it is snapshotted somewhere that lasts. A target is a local folder, or
+``hf://datasets/OWNER/NAME`` — a Hugging Face dataset repo, written with ``huggingface_hub`` when
+a token is configured (``HF_TOKEN``). A snapshot reads in one DuckDB read transaction, which does
+not block writers, so annotation clicks go on while it runs. ``restore`` rebuilds an *empty*
+store and never overwrites one that holds data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sdaudit
+from sdaudit.errors import SdauditError
+from sdaudit.store import SCHEMA_VERSION, Store
+
+TABLES = ("studies", "runs", "images", "annotations", "annotation_history", "jobs")
+SEQUENCES = {"study_ids": ("studies", "study_id"), "image_ids": ("images", "image_id"),
+             "annotation_event_ids": ("annotation_history", "event_id"), "job_ids": ("jobs", "job_id")}
+MANIFEST = "snapshot.json"
+HF_PREFIX = "hf://datasets/"
+
+
+class SnapshotError(SdauditError):
+    """A snapshot that cannot be written or restored; the message says why."""
+
+
+@dataclass(frozen=True)
+class SnapshotResult:
+    target: str
+    rows: dict[str, int]
+    images: int
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _write_local(store: Store, home: Path, folder: Path) -> SnapshotResult:
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".snapshot-", dir=folder))
+    try:
+        rows = store.export_tables(staging, TABLES)
+        images = store.images()
+        copied = 0
+        for relpath in images.loc[~images["external"], "path"]:
+            source = home / relpath
+            if source.is_file():
+                target = staging / relpath
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, target)
+                copied += 1
+        manifest = {
+            "format": "sdaudit-snapshot",
+            "schema_version": SCHEMA_VERSION,
+            "written_by": f"sdaudit {sdaudit.__version__}",
+            "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "rows": rows,
+            "images": copied,
+        }
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        # Replace the previous snapshot only once the new one is complete.
+        for name in [*(f"{table}.parquet" for table in TABLES), "images", MANIFEST]:
+            old = folder / name
+            if old.is_dir():
+                shutil.rmtree(old)
+            elif old.exists():
+                old.unlink()
+            if (staging / name).exists():
+                os.replace(staging / name, old)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return SnapshotResult(str(folder), rows, copied)
+
+
+def snapshot(store: Store, home: str | os.PathLike, target: str) -> SnapshotResult:
+    """Write the whole store and its images to ``target`` (a folder or ``hf://datasets/…``)."""
+    home = Path(home)
+    if not target.startswith(HF_PREFIX):
+        return _write_local(store, home, Path(target))
+    repo = target.removeprefix(HF_PREFIX).strip("/")
+    with tempfile.TemporaryDirectory(prefix="sdaudit-snapshot-") as scratch:
+        result = _write_local(store, home, Path(scratch))
+        try:
+            from huggingface_hub import HfApi
+
+            HfApi().upload_folder(repo_id=repo, repo_type="dataset", folder_path=scratch,
+                                  commit_message=f"sdaudit snapshot: {result.rows.get('annotations', 0)} annotations")
+        except Exception as error:  # the hub client raises many types; a failed snapshot is reported
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise SnapshotError(f"the snapshot could not be uploaded to {target} ({reason}).") from None
+    return SnapshotResult(target, result.rows, result.images)
+
+
+def restore(store: Store, home: str | os.PathLike, source: str) -> SnapshotResult:
+    """Rebuild an empty store (and its images) from a snapshot at ``source``."""
+    home = Path(home)
+    if any(store.count(table) for table in TABLES):
+        raise SnapshotError(f"the store {store.path} already holds data; restore only into an empty store.")
+    if source.startswith(HF_PREFIX):
+        repo = source.removeprefix(HF_PREFIX).strip("/")
+        try:
+            from huggingface_hub import snapshot_download
+
+            folder = Path(snapshot_download(repo_id=repo, repo_type="dataset"))
+        except Exception as error:  # the hub client raises many types
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise SnapshotError(f"the snapshot at {source} could not be downloaded ({reason}).") from None
+    else:
+        folder = Path(source)
+    manifest_path = folder / MANIFEST
+    if not manifest_path.is_file():
+        raise SnapshotError(f"there is no sdaudit snapshot at {source!r} (no {MANIFEST}).")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    if manifest.get("format") != "sdaudit-snapshot" or manifest.get("schema_version") != SCHEMA_VERSION:
+        raise SnapshotError(
+            f"the snapshot at {source!r} has schema version {manifest.get('schema_version')!r}; "
+            f"this sdaudit restores {SCHEMA_VERSION}."
+        )
+    for relpath in _image_paths(folder):
+        target = home / relpath
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(folder / relpath, target)
+    rows = store.import_tables(folder, TABLES, SEQUENCES)
+    return SnapshotResult(source, rows, manifest.get("images", 0))
+
+
+def _image_paths(folder: Path) -> list[str]:
+    images = folder / "images"
+    if not images.is_dir():
+        return []
+    return [path.relative_to(folder).as_posix() for path in sorted(images.rglob("*.png"))]
+
+
+class AutoSnapshot:
+    """Keeps a hosted store safe: restores it on start when empty, then snapshots after each
+    finished job (``after_job``) and every ``minutes`` while annotations change.
+
+    A failed snapshot is kept in ``last_error`` for the app to show; it is never swallowed.
+    """
+
+    def __init__(self, store: Store, home: str | os.PathLike, target: str, *, minutes: float, start: bool = True):
+        import threading
+
+        self.store, self.home, self.target, self.minutes = store, Path(home), target, minutes
+        self.last_error: str | None = None
+        self.last_success: SnapshotResult | None = None
+        self.restored: SnapshotResult | None = None
+        self._seen = -1
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        if not any(store.count(table) for table in TABLES):
+            try:
+                self.restored = restore(store, home, target)
+            except SnapshotError as error:
+                self.last_error = f"restore on start failed: {error}"
+        self._seen = store.count("annotation_history")
+        self._thread = threading.Thread(target=self._loop, name="sdaudit-snapshots", daemon=True)
+        if start:
+            self._thread.start()
+
+    def snapshot_now(self) -> SnapshotResult | None:
+        with self._lock:
+            try:
+                result = snapshot(self.store, self.home, self.target)
+            except (SnapshotError, OSError, ValueError) as error:
+                self.last_error = f"snapshot to {self.target} failed: {error}"
+                return None
+            self.last_error, self.last_success = None, result
+            self._seen = result.rows.get("annotation_history", self._seen)
+            return result
+
+    def after_job(self, job: dict) -> None:
+        self.snapshot_now()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.minutes * 60):
+            if self.store.count("annotation_history") != self._seen:
+                self.snapshot_now()
+
+    def stop(self) -> None:
+        self._stop.set()

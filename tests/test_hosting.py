@@ -1,0 +1,194 @@
+"""Hosting for a team: the Space files, admin and rater roles, hosted limits, uploads, snapshots."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from sdaudit.exchange import SheetError, import_uploaded_sheet
+from sdaudit.generate import GenerationSpec
+from sdaudit.jobs import QUEUE_FULL, TOO_MANY_IMAGES, JobRunner
+from sdaudit.roles import WRONG_PASSWORD, AdminGate
+from sdaudit.snapshot import AutoSnapshot, snapshot
+from sdaudit.store import Store
+from conftest import dockerfile_command
+from test_import_export import ORIGIN_SHEET
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "streamlit_app.py")
+
+
+def dockerfile_instructions() -> dict[str, list[str]]:
+    instructions: dict[str, list[str]] = {}
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            instructions.setdefault(keyword.upper(), []).append(rest.strip())
+    return instructions
+
+
+def front_matter() -> dict:
+    import yaml
+
+    text = (ROOT / "space" / "README.md").read_text()
+    assert text.startswith("---\n")
+    return yaml.safe_load(text.split("---\n", 2)[1])
+
+
+def test_the_dockerfile_serves_the_app_as_uid_1000_on_the_space_port():
+    instructions = dockerfile_instructions()
+    assert "cuda" in instructions["FROM"][0]
+    assert any("-u 1000" in run for run in instructions["RUN"]), "Spaces run containers as uid 1000"
+    assert instructions["USER"] == ["user"]
+    assert instructions["EXPOSE"] == ["8501"]
+    assert "/_stcore/health" in instructions["HEALTHCHECK"][0]
+    assert any("pip install -r requirements.txt" in run for run in instructions["RUN"])
+    command = dockerfile_command()
+    assert command[:3] == ["streamlit", "run", "streamlit_app.py"]
+    assert command[command.index("--server.port") + 1] == "8501"
+    assert command[command.index("--server.address") + 1] == "0.0.0.0"
+    env = " ".join(instructions["ENV"])
+    assert "SDAUDIT_HOME=/home/user/" in env and "HF_HOME=/home/user/" in env, "writable paths for uid 1000"
+
+
+def test_the_space_front_matter_matches_the_dockerfile():
+    meta = front_matter()
+    assert meta["sdk"] == "docker"
+    assert str(meta["app_port"]) == dockerfile_instructions()["EXPOSE"][0]
+    assert meta["suggested_hardware"].startswith(("a10g", "t4", "l4", "a100", "l40s", "h100"))
+    assert "CompVis/stable-diffusion-v1-4" in meta["preload_from_hub"]
+    assert meta["title"] and meta["short_description"]
+
+
+# -- roles ------------------------------------------------------------------------------------
+
+
+def test_the_gate_compares_in_constant_time_and_slows_repeated_failures():
+    waits = []
+    gate = AdminGate("s3cret", sleep=waits.append)
+    assert gate.required
+    assert [gate.check(guess) for guess in ("a", "b", "c", "d")] == [False] * 4
+    assert waits == [0.25, 0.5, 1.0, 2.0]
+    assert gate.check("s3cret") and waits == [0.25, 0.5, 1.0, 2.0]
+    assert not gate.check("e") and waits[-1] == 0.25, "a success resets the slow-down"
+    assert AdminGate("").required is False and AdminGate("").check("anything")
+
+
+@pytest.fixture
+def locked(app_home, monkeypatch):
+    monkeypatch.setenv("SDAUDIT_ADMIN_PASSWORD", "s3cret")
+    monkeypatch.setattr("sdaudit.roles.time.sleep", lambda seconds: None)
+    return app_home
+
+
+def page(path: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page(path).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_with_a_password_generate_asks_for_it_and_refuses_a_wrong_one(locked):
+    at = page("pages/views/generate.py")
+    assert not [b for b in at.button if b.label == "Generate"], "raters cannot generate"
+    password = next(box for box in at.text_input if box.label == "Admin password")
+    password.input("guess")
+    next(b for b in at.button if b.label == "Unlock").click().run()
+    assert WRONG_PASSWORD in [error.value for error in at.error]
+    assert not [b for b in at.button if b.label == "Generate"]
+    next(box for box in at.text_input if box.label == "Admin password").input("s3cret")
+    next(b for b in at.button if b.label == "Unlock").click().run()
+    assert [b for b in at.button if b.label == "Generate"], "the admin sees the form"
+
+
+def test_with_a_password_raters_cannot_import_but_can_annotate(locked):
+    runs = page("pages/views/runs.py")
+    assert not runs.get("file_uploader") and any(box.label == "Admin password" for box in runs.text_input)
+    annotate = page("pages/views/annotate.py")
+    assert not any(box.label == "Admin password" for box in annotate.text_input)
+
+
+def test_without_a_password_everything_is_open(app_home, monkeypatch):
+    monkeypatch.delenv("SDAUDIT_ADMIN_PASSWORD", raising=False)
+    at = page("pages/views/generate.py")
+    assert [b for b in at.button if b.label == "Generate"]
+    assert page("pages/views/runs.py").get("file_uploader")
+
+
+def test_rater_names_are_shown_escaped(app_home):
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    next(box for box in at.text_input if box.label == "Rater").input("<img src=x onerror=alert(1)>").run()
+    at.switch_page("pages/views/annotate.py").run()
+    assert not at.exception
+    rendered = " ".join(str(element.value) for element in at.markdown if hasattr(element, "value"))
+    assert "<img src=x" not in rendered
+
+
+# -- hosted limits ----------------------------------------------------------------------------
+
+
+def test_hosted_limits_are_said_in_words(tmp_path, monkeypatch):
+    monkeypatch.setenv("SDAUDIT_MAX_IMAGES_PER_JOB", "8")
+    monkeypatch.setenv("SDAUDIT_MAX_QUEUED_JOBS", "1")
+    with Store.open(tmp_path / "home") as store:
+        runner = JobRunner(store, tmp_path / "home", start=False)
+        with pytest.raises(ValueError) as caught:
+            runner.submit(GenerationSpec(model="demo", first_seed=0, last_seed=9))
+        assert str(caught.value) == TOO_MANY_IMAGES.format(count=10, limit=8)
+        runner.submit(GenerationSpec(model="demo", first_seed=0, last_seed=3))
+        with pytest.raises(ValueError) as caught:
+            runner.submit(GenerationSpec(model="demo", first_seed=4, last_seed=7))
+        assert str(caught.value) == QUEUE_FULL.format(count=1, limit=1)
+
+
+def test_uploads_are_size_limited_and_never_used_as_paths(tmp_path):
+    content = ORIGIN_SHEET.read_bytes()
+    with Store() as store:
+        with pytest.raises(SheetError, match="uploads over 100 bytes are refused"):
+            import_uploaded_sheet(store, content, "sheet.csv", study="s", rater="r", sheet_format="seed",
+                                  max_bytes=100)
+        assert store.count("annotations") == 0
+        result = import_uploaded_sheet(store, content, "../../etc/evil.csv", study="s", rater="r",
+                                       sheet_format="seed", max_bytes=10**6)
+        assert result.rows == 221
+    assert not (tmp_path.parent.parent / "etc" / "evil.csv").exists()
+
+
+# -- automatic snapshots ----------------------------------------------------------------------
+
+
+def test_an_empty_store_is_restored_on_start_and_jobs_trigger_snapshots(tmp_path):
+    home, target = tmp_path / "home", tmp_path / "snap"
+    with Store.open(tmp_path / "before") as store:
+        import_uploaded_sheet(store, ORIGIN_SHEET.read_bytes(), "s.csv", study="origin", rater="r",
+                              sheet_format="seed", max_bytes=10**6)
+        snapshot(store, tmp_path / "before", str(target))
+    with Store.open(home) as store:  # a Space restarts with an empty disk
+        keeper = AutoSnapshot(store, home, str(target), minutes=60, start=False)
+        assert keeper.restored is not None and store.count("annotations") == 221
+        store.add_job("generate", {"x": 1})
+        keeper.after_job({"job_id": 1})
+        assert keeper.last_error is None and keeper.last_success.rows["jobs"] == 1
+
+
+def test_a_failed_snapshot_is_reported_not_swallowed(tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    with Store.open(tmp_path / "home") as store:
+        store.ensure_study("s")
+        keeper = AutoSnapshot(store, tmp_path / "home", str(tmp_path / "a-file"), minutes=60, start=False)
+        assert keeper.snapshot_now() is None
+        assert keeper.last_error.startswith(f"snapshot to {tmp_path / 'a-file'} failed")
+
+
+def test_the_browser_test_runs_the_dockerfiles_command():
+    from test_browser import App
+
+    command = App.command(port=1234)
+    expected = dockerfile_command()
+    expected[expected.index("--server.port") + 1] = "1234"
+    assert command[-len(expected):] == expected and shlex.join(command).count("streamlit run") == 1

@@ -1,0 +1,73 @@
+"""Snapshots: the whole store and its images round-trip through a local folder, identically."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from sdaudit.exchange import import_annotations
+from sdaudit.generate import GenerationSpec, StoreSink, generate
+from sdaudit.scheme import Annotation
+from sdaudit.snapshot import TABLES, SnapshotError, restore, snapshot
+from sdaudit.store import Store
+from test_import_export import ORIGIN_SHEET
+
+
+@pytest.fixture
+def full_home(tmp_path, tiny_model):
+    """A store with a generated run, annotations with history, an imported sheet and a job."""
+    home = tmp_path / "home"
+    with Store.open(home) as store:
+        spec = GenerationSpec(model=str(tiny_model), prompt="a doctor", first_seed=0, last_seed=3, steps=2,
+                              height=64, width=64, device="cpu")
+        generate(spec, StoreSink(store, home), home=home)
+        for image_id in store.images()["image_id"]:
+            store.save_annotation(int(image_id), "ana", Annotation(person_present=True, mst=3))
+            store.save_annotation(int(image_id), "ana", Annotation(person_present=True, mst=7, gender="female"))
+        import_annotations(ORIGIN_SHEET, store, study="origin", rater="seed-rater")
+        store.add_job("generate", spec.to_dict())
+    return home
+
+
+def tables_of(home) -> dict[str, pd.DataFrame]:
+    with Store.open(home) as store:
+        return {table: store._query(f"SELECT * FROM {table} ORDER BY ALL") for table in TABLES}
+
+
+def test_a_snapshot_round_trips_every_row_and_image(full_home, tmp_path):
+    with Store.open(full_home) as store:
+        written = snapshot(store, full_home, str(tmp_path / "snap"))
+    assert written.rows["annotation_history"] == 8 + 221 and written.images == 4
+    restored_home = tmp_path / "restored"
+    with Store.open(restored_home) as empty:
+        restore(empty, restored_home, str(tmp_path / "snap"))
+        # ids keep counting after the restored ones
+        new_job = empty.add_job("generate", {"x": 1})
+        assert new_job == 2
+        empty._write(lambda cursor: cursor.execute("DELETE FROM jobs WHERE job_id = 2"))
+    before, after = tables_of(full_home), tables_of(restored_home)
+    for table in TABLES:
+        pd.testing.assert_frame_equal(before[table], after[table], check_dtype=False)
+    for path in full_home.glob("images/*/*.png"):
+        assert (restored_home / path.relative_to(full_home)).read_bytes() == path.read_bytes()
+
+
+def test_restore_refuses_a_store_that_holds_data(full_home, tmp_path):
+    with Store.open(full_home) as store:
+        snapshot(store, full_home, str(tmp_path / "snap"))
+        with pytest.raises(SnapshotError, match="already holds data; restore only into an empty store"):
+            restore(store, full_home, str(tmp_path / "snap"))
+
+
+def test_restoring_from_nothing_says_so(tmp_path):
+    with Store.open(tmp_path / "home") as store, pytest.raises(SnapshotError, match="there is no sdaudit snapshot"):
+        restore(store, tmp_path / "home", str(tmp_path / "nowhere"))
+
+
+def test_a_second_snapshot_replaces_the_first(full_home, tmp_path):
+    with Store.open(full_home) as store:
+        snapshot(store, full_home, str(tmp_path / "snap"))
+        store.save_annotation(1, "ben", Annotation(person_present=False))
+        second = snapshot(store, full_home, str(tmp_path / "snap"))
+    assert second.rows["annotations"] == 4 + 221 + 1
+    assert not list((tmp_path / "snap").glob(".snapshot-*")), "no staging folder is left behind"
