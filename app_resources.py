@@ -70,3 +70,12 @@ def admin_unlocked() -> bool:
                 st.rerun()
             st.error(WRONG_PASSWORD)
     return False
+
+
+MARKDOWN_SPECIALS = "\\`*_{}[]()<>#+-.!|~$"
+
+
+def plain(text) -> str:
+    """User text (prompts, model ids, names) made inert for st.markdown/caption/success: every
+    Markdown character is escaped, so a prompt cannot become a link, an image or HTML."""
+    return "".join("\\" + char if char in MARKDOWN_SPECIALS else char for char in str(text))

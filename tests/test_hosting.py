@@ -192,3 +192,22 @@ def test_the_browser_test_runs_the_dockerfiles_command():
     expected = dockerfile_command()
     expected[expected.index("--server.port") + 1] = "1234"
     assert command[-len(expected):] == expected and shlex.join(command).count("streamlit run") == 1
+
+
+def test_the_streamlit_config_is_explained_and_keeps_xsrf_on():
+    import tomllib
+
+    path = ROOT / ".streamlit" / "config.toml"
+    config = tomllib.loads(path.read_text())
+    assert config["server"]["enableXsrfProtection"] is True
+    lines = path.read_text().splitlines()
+    for number, line in enumerate(lines):
+        if "=" in line and not line.lstrip().startswith("#"):
+            assert lines[number - 1].lstrip().startswith("#"), f"config line {number + 1} has no comment: {line}"
+
+
+def test_user_text_cannot_become_markdown():
+    from app_resources import plain
+
+    assert plain("![x](http://evil/p.png) <b>hi</b> **a**") == (
+        "\\!\\[x\\]\\(http://evil/p\\.png\\) \\<b\\>hi\\</b\\> \\*\\*a\\*\\*")

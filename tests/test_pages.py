@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from app_resources import plain
 from sdaudit.exchange import RunFolder, ingest
 from sdaudit.generate import GenerationSpec, generate
 from sdaudit.store import Store
@@ -77,7 +78,7 @@ def test_the_form_shows_the_cores_validation_messages(home, changes, message):
         element = next((e for e in [*at.text_input, *at.number_input] if e.label == label))
         element.set_value(value)
     widget(at.button, "Generate").click().run()
-    assert [error.value for error in at.error] == [message]
+    assert [error.value for error in at.error] == [plain(message)]  # shown as text, never as Markdown
     with Store.open(home) as store:
         assert store.count("jobs") == 0
 
@@ -110,7 +111,7 @@ def test_a_model_that_cannot_be_loaded_shows_the_cores_message(home):
     while time.monotonic() < deadline and not at.error:
         time.sleep(0.5)
         at.run()
-    assert at.error[0].value.startswith("Job 1 failed: could not load model 'nobody/no-such-model'")
+    assert at.error[0].value.startswith("Job 1 failed: " + plain("could not load model 'nobody/no-such-model'"))
     assert "demo" in at.error[0].value and not at.exception
 
 

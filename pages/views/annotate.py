@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app_resources import current_home, current_rater, current_study, open_store
+from app_resources import current_home, current_rater, current_study, open_store, plain
 from sdaudit.scheme import (
     BINARY_SKIN_CHOICES,
     CONFIDENCE_CHOICES,
@@ -30,7 +30,7 @@ if not rater:
 
 done, total = store.annotated_count(study, rater)
 if total == 0:
-    st.info(f"Study “{study}” has no images yet. Generate some on the Generate page, or ingest a run folder "
+    st.info(f"Study “{plain(study)}” has no images yet. Generate some on the Generate page, or ingest a run folder "
             "(`python -m sdaudit ingest DIR`) — or import a rater sheet to go straight to Results.")
     st.stop()
 st.progress(done / total, text=f"{done} of {total} annotated by you")
@@ -81,7 +81,7 @@ def card(image: dict) -> None:
     else:
         st.warning("The image file is missing from the data home.")
     if not blind:
-        st.caption(f"seed {image['seed']} · {image['model']} · {image['prompt']}")
+        st.caption(f"seed {image['seed']} · {plain(image['model'])} · {plain(image['prompt'])}")
     saved = choices_from_annotation(image)
     for field in FIELDS:  # show what is saved, once; afterwards the widgets keep their state
         st.session_state.setdefault(f"{field}-{image_id}", saved[field])

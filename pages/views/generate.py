@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 
 import streamlit as st
 
-from app_resources import admin_unlocked, current_home, current_study, job_runner, open_store
+from app_resources import admin_unlocked, current_home, current_study, job_runner, open_store, plain
 from sdaudit.config import DEFAULT_MODEL, DEMO_MODEL, gpu_present
 from sdaudit.generate import DEFAULT_PROMPT, SCHEDULERS, GenerationSpec
 from sdaudit.jobs import progress_text
@@ -53,14 +53,14 @@ if submitted:
             safety_checker=safety_checker, study=current_study(),
         )
     except ValueError as error:
-        st.error(str(error))
+        st.error(plain(error))
     else:
         try:
             job_id = runner.submit(spec)
         except ValueError as error:
-            st.error(str(error))
+            st.error(plain(error))
             st.stop()
-        st.success(f"Queued job {job_id}: seeds {spec.first_seed}–{spec.last_seed} for study {spec.study}. "
+        st.success(f"Queued job {job_id}: seeds {spec.first_seed}–{spec.last_seed} for study {plain(spec.study)}. "
                    "It runs in the background; you can switch pages or close this tab.")
 if model.strip() == DEMO_MODEL:
     st.info("`demo` is a tiny model with random weights: its images are noise, for trying sdaudit offline.")
@@ -77,7 +77,7 @@ def jobs_panel() -> None:
     if active.empty:
         last = jobs.iloc[0]
         if last["status"] == "failed":
-            st.error(f"Job {last['job_id']} failed: {last['error']}")
+            st.error(f"Job {last['job_id']} failed: {plain(last['error'])}")
         else:
             st.caption(f"Last job {last['job_id']}: {last['status']}, {last['images_done']} of "
                        f"{last['images_total']} images. Annotate them on the Annotate page.")

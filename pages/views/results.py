@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app_resources import current_home, open_store
+from app_resources import current_home, open_store, plain
 from sdaudit.charts import GROUP_LABELS, comparison_chart, shares_chart, to_png, to_svg
 from sdaudit.errors import StoreError
 from sdaudit.report import LIMITATIONS, audit_card, render_report
@@ -31,7 +31,7 @@ if not studies:
 study = st.selectbox("Study", studies)
 annotations = store.annotations(study=study)
 if annotations.empty:
-    st.info(f"Nothing is annotated in study {study!r} yet: annotate its images first, or import a sheet.")
+    st.info(f"Nothing is annotated in study “{plain(study)}” yet: annotate its images first, or import a sheet.")
     st.stop()
 
 runs = store.runs(study=study)
@@ -107,7 +107,7 @@ if len(chosen_runs) > 1 and st.toggle("Compare the chosen runs side by side"):
     st.altair_chart(comparison_chart({label: each.table for label, each in by_run.items()}), width="content")
     first_label, second_label = list(by_run)[:2]
     differences = compare(by_run[first_label], by_run[second_label], confidence=confidence)
-    st.caption(f"Difference “{first_label}” minus “{second_label}”, with a normal interval from the two "
+    st.caption(f"Difference “{plain(first_label)}” minus “{plain(second_label)}”, with a normal interval from the two "
                "jackknife standard errors.")
     st.dataframe(differences[["family", "group", "share_first", "share_second", "difference", "low", "high",
                               "excludes_zero"]], hide_index=True)

@@ -3,7 +3,15 @@
 import streamlit as st
 
 from sdaudit.errors import StoreError
-from app_resources import admin_unlocked, auto_snapshot, current_home, current_rater, current_study, open_store
+from app_resources import (
+    admin_unlocked,
+    auto_snapshot,
+    current_home,
+    current_rater,
+    current_study,
+    open_store,
+    plain,
+)
 from sdaudit.config import int_setting
 from sdaudit.exchange import import_uploaded_sheet
 
@@ -43,9 +51,9 @@ if admin_unlocked():
                                            study=current_study(), rater=sheet_rater or None,
                                            sheet_format=sheet_format, max_bytes=limit_mb * 1024 * 1024)
         except ValueError as error:
-            st.error(str(error))
+            st.error(plain(error))
         else:
-            st.success(f"Imported {result.rows} annotations into study {result.study}.")
+            st.success(f"Imported {result.rows} annotations into study {plain(result.study)}.")
 
 st.subheader("Snapshot")
 keeper = auto_snapshot(current_home())
@@ -56,7 +64,7 @@ else:
     if keeper.restored:
         st.caption(f"Restored on start from {keeper.target}.")
     if keeper.last_error:
-        st.error(keeper.last_error)
+        st.error(plain(keeper.last_error))
     elif keeper.last_success:
         st.caption(f"Last snapshot: {keeper.last_success.rows.get('annotations', 0)} annotations, "
                    f"{keeper.last_success.images} images, to {keeper.target}.")
@@ -64,4 +72,4 @@ else:
         if keeper.snapshot_now() is not None:
             st.success(f"Snapshot written to {keeper.target}.")
         else:
-            st.error(keeper.last_error)
+            st.error(plain(keeper.last_error))
