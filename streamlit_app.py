@@ -12,7 +12,6 @@ from sdaudit.errors import StoreError
 from sdaudit.store import DEFAULT_STUDY
 
 
-
 def create_study() -> None:
     """Create the study named in the sidebar and make it current (a callback: runs before the rerun)."""
     name = (st.session_state.get("new_study_name") or "").strip()

@@ -21,7 +21,13 @@ import time
 from pathlib import Path
 
 from sdaudit.config import import_diffusers, resolve_device
-from sdaudit.generate import GenerationSpec, StoreSink, generate, load_pipeline, resolve_model
+from sdaudit.generate import (
+    GenerationSpec,
+    StoreSink,
+    generate,
+    load_pipeline,
+    resolve_model,
+)
 from sdaudit.store import Store
 
 

@@ -11,10 +11,23 @@ import os
 import sys
 from pathlib import Path
 
-from sdaudit.config import DEFAULT_MODEL, DEMO_MODEL, DEVICES, DTYPES, data_home, setting, store_path
+from sdaudit.config import (
+    DEFAULT_MODEL,
+    DEMO_MODEL,
+    DEVICES,
+    DTYPES,
+    data_home,
+    setting,
+    store_path,
+)
 from sdaudit.errors import SdauditError
 from sdaudit.exchange import SHEET_FORMATS
-from sdaudit.generate import DEFAULT_PROMPT, SCHEDULERS, GenerationSpec, parse_seed_range
+from sdaudit.generate import (
+    DEFAULT_PROMPT,
+    SCHEDULERS,
+    GenerationSpec,
+    parse_seed_range,
+)
 from sdaudit.store import DEFAULT_STUDY
 
 EXIT_BAD_INPUT = 2

@@ -42,7 +42,12 @@ def _byte_vocab() -> dict[str, int]:
 def build_demo_pipeline():
     """Build the tiny random pipeline in memory (deterministic: the same weights every time)."""
     torch, _ = import_diffusers()
-    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import (
+        AutoencoderKL,
+        PNDMScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     vocab = _byte_vocab()

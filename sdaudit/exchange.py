@@ -23,7 +23,7 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 import pandas as pd
@@ -123,7 +123,7 @@ class RunFolder:
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "written_by": f"sdaudit {sdaudit.__version__}",
-            "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "specs": contents.specs,
             "runs": [asdict(run) for run in contents.runs.values()],
             "images": [asdict(image) for _, image in sorted(contents.images.items())],

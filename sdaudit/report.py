@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 
@@ -151,7 +151,7 @@ def render_report(result: Estimate, card: AuditCard, *, title: str | None = None
     title = title or f"Representation audit: {card.study}"
     svg = to_svg(shares_chart(result.table, width=620)) if result.images else "<p>No chart: nothing annotated yet.</p>"
     data = json.dumps(result.table.to_dict("records"), default=str).replace("</", "<\\/")
-    created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     limitations = "".join(f"<li>{item}</li>" for item in LIMITATIONS)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">

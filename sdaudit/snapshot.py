@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sdaudit
@@ -63,7 +63,7 @@ def _write_local(store: Store, home: Path, folder: Path) -> SnapshotResult:
             "format": "sdaudit-snapshot",
             "schema_version": SCHEMA_VERSION,
             "written_by": f"sdaudit {sdaudit.__version__}",
-            "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "rows": rows,
             "images": copied,
         }

@@ -29,6 +29,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+
 from sdaudit.scheme import DEFAULT_SKIN_CUT, FAMILIES, UNCLEAR
 
 Method = Literal["jackknife", "wilson", "clopper-pearson", "bootstrap"]

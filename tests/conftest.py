@@ -31,9 +31,11 @@ def tiny_model_with_safety_checker(tmp_path_factory) -> Path:
     and reported, not how good a random checker is.
     """
     import torch
+    from diffusers.pipelines.stable_diffusion.safety_checker import (
+        StableDiffusionSafetyChecker,
+    )
     from transformers import CLIPConfig, CLIPImageProcessor
 
-    from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
     from sdaudit.demo import build_demo_pipeline
 
     pipe = build_demo_pipeline()

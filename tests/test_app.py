@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-
-import pyarrow as pa
-
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
+from test_store import make_images, make_run
 
 from sdaudit.store import Store
-from test_store import make_images, make_run
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 
@@ -47,8 +45,9 @@ def test_runs_are_listed_with_their_settings(home):
 
 @pytest.fixture
 def origin_home(home):
-    from sdaudit.exchange import import_annotations
     from test_import_export import ORIGIN_SHEET
+
+    from sdaudit.exchange import import_annotations
 
     with Store.open(home) as store:
         import_annotations(ORIGIN_SHEET, store, study="origin", rater="seed-rater")

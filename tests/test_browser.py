@@ -16,8 +16,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from conftest import dockerfile_command
+
 from sdaudit.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]

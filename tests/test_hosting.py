@@ -6,7 +6,9 @@ import shlex
 from pathlib import Path
 
 import pytest
+from conftest import dockerfile_command
 from streamlit.testing.v1 import AppTest
+from test_import_export import ORIGIN_SHEET
 
 from sdaudit.exchange import SheetError, import_uploaded_sheet
 from sdaudit.generate import GenerationSpec
@@ -14,8 +16,6 @@ from sdaudit.jobs import QUEUE_FULL, TOO_MANY_IMAGES, JobRunner
 from sdaudit.roles import WRONG_PASSWORD, AdminGate
 from sdaudit.snapshot import AutoSnapshot, snapshot
 from sdaudit.store import Store
-from conftest import dockerfile_command
-from test_import_export import ORIGIN_SHEET
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "streamlit_app.py")

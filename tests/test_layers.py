@@ -43,3 +43,10 @@ def test_store_and_cli_import_without_torch():
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_code_passes_the_projects_lint():
+    """ruff.toml's rules: unused names, likely bugs, unsorted imports fail the suite."""
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(ROOT)], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:]

@@ -9,9 +9,8 @@ import subprocess
 import sys
 
 import numpy as np
-from PIL import Image
-
 from conftest import ROOT
+from PIL import Image
 
 
 def test_two_processes_split_the_seeds_and_match_one_process(tiny_model, tmp_path):

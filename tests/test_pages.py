@@ -75,7 +75,7 @@ def test_generate_is_the_landing_page_with_the_origin_defaults(home):
 def test_the_form_shows_the_cores_validation_messages(home, changes, message):
     at = app()
     for label, value in changes.items():
-        element = next((e for e in [*at.text_input, *at.number_input] if e.label == label))
+        element = next(e for e in [*at.text_input, *at.number_input] if e.label == label)
         element.set_value(value)
     widget(at.button, "Generate").click().run()
     assert [error.value for error in at.error] == [plain(message)]  # shown as text, never as Markdown

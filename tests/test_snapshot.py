@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from test_import_export import ORIGIN_SHEET
 
 from sdaudit.exchange import import_annotations
 from sdaudit.generate import GenerationSpec, StoreSink, generate
 from sdaudit.scheme import Annotation
 from sdaudit.snapshot import TABLES, SnapshotError, restore, snapshot
 from sdaudit.store import Store
-from test_import_export import ORIGIN_SHEET
 
 
 @pytest.fixture

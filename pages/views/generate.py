@@ -1,10 +1,17 @@
 """Generate: queue a generation run; it goes on in the background while you work elsewhere."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import streamlit as st
 
-from app_resources import admin_unlocked, current_home, current_study, job_runner, open_store, plain
+from app_resources import (
+    admin_unlocked,
+    current_home,
+    current_study,
+    job_runner,
+    open_store,
+    plain,
+)
 from sdaudit.config import DEFAULT_MODEL, DEMO_MODEL, gpu_present
 from sdaudit.generate import DEFAULT_PROMPT, SCHEDULERS, GenerationSpec
 from sdaudit.jobs import progress_text
@@ -72,7 +79,7 @@ def jobs_panel() -> None:
     if jobs.empty:
         st.caption("No runs yet: fill in the form and press Generate.")
         return
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     active = jobs[jobs["status"].isin(["running", "queued"])]
     if active.empty:
         last = jobs.iloc[0]

@@ -2,7 +2,6 @@
 
 import streamlit as st
 
-from sdaudit.errors import StoreError
 from app_resources import (
     admin_unlocked,
     auto_snapshot,
@@ -13,6 +12,7 @@ from app_resources import (
     plain,
 )
 from sdaudit.config import int_setting
+from sdaudit.errors import StoreError
 from sdaudit.exchange import import_uploaded_sheet
 
 st.title("Runs")
