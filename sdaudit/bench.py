@@ -160,7 +160,7 @@ def bench_generate(args) -> list[dict]:
         _print(row)
         if device.startswith("cuda") and not args.skip_sd:
             folder = write_sd14_random(home / "sd14-random")
-            for dtype in ("float16", "float32"):
+            for dtype in args.dtypes:
                 for batch_size in args.batch_sizes:
                     spec = GenerationSpec(
                         model=str(folder),
@@ -171,7 +171,7 @@ def bench_generate(args) -> list[dict]:
                         dtype=dtype,
                     )
                     row = {"model": "SD v1-4 architecture (random)", "device": device,
-                           **compare(spec, repeats=1, home=home, device=device)}
+                           **compare(spec, repeats=args.sd_repeats, home=home, device=device)}
                     rows.append(row)
                     _print(row)
     return rows
@@ -197,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--tiny-images", type=int, default=16, help="images per repetition on the tiny model")
     gen.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 8, 16])
     gen.add_argument("--sd-batches", type=int, default=2, help="batches per SD v1-4 measurement")
+    gen.add_argument("--sd-repeats", type=int, default=1, help="alternated repetitions per SD v1-4 measurement")
+    gen.add_argument("--dtypes", nargs="+", default=["float16", "float32"], choices=["float16", "bfloat16", "float32"])
     gen.add_argument("--skip-sd", action="store_true", help="skip the full-size SD v1-4 part on CUDA")
     gen.add_argument("--json", help="also write the rows as JSON to this file")
     args = parser.parse_args(argv)
