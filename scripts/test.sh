@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+# Under pyenv, new console scripts (accelerate, streamlit) get their shims only after a rehash.
+if command -v pyenv >/dev/null 2>&1; then pyenv rehash || true; fi
 
 # Browser tests drive Debian's chromium (Playwright cannot download its own browsers here).
 if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

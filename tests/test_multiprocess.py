@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 from conftest import ROOT
@@ -14,7 +15,9 @@ from PIL import Image
 
 
 def test_two_processes_split_the_seeds_and_match_one_process(tiny_model, tmp_path):
-    accelerate = shutil.which("accelerate")
+    # The launcher installed beside this interpreter (a pyenv shim may not exist before a rehash).
+    beside = Path(sys.executable).parent / "accelerate"
+    accelerate = str(beside) if beside.exists() else shutil.which("accelerate")
     assert accelerate, "accelerate's launcher must be installed (requirements.txt)"
     out = tmp_path / "m"
     # CPU kernels round differently with another thread count (pixels move by 1), so both
