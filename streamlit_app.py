@@ -16,10 +16,14 @@ def create_study() -> None:
     """Create the study named in the sidebar and make it current (a callback: runs before the rerun)."""
     name = (st.session_state.get("new_study_name") or "").strip()
     if name:
-        open_store(current_home()).ensure_study(name)
+        mode = "binary" if st.session_state.get("new_study_mode") == BINARY_MODE else "mst"
+        open_store(current_home()).ensure_study(name, skin_tone_mode=mode)
         st.session_state["study"] = name
         st.session_state["new_study_name"] = ""
 
+
+MST_MODE = "Monk Skin Tone, MST 1–10"
+BINARY_MODE = "Lighter / darker (MST 1–5 / 6–10)"
 
 st.set_page_config(page_title="sdaudit", page_icon=":material/balance:", layout="wide")
 
@@ -41,6 +45,9 @@ with st.sidebar:
     st.selectbox("Study", studies, key="study", help="The study new runs belong to and that is annotated.")
     with st.popover("New study"):
         st.text_input("Name of the new study", key="new_study_name")
+        st.radio("Skin tone is rated as", [MST_MODE, BINARY_MODE], key="new_study_mode",
+                 help="The Monk scale keeps the raw value, so the lighter/darker cut can move later; "
+                      "lighter/darker directly is how the origin study's rater worked.")
         st.button("Create study", on_click=create_study)
     st.text_input("Rater", key="rater", help="Your name: every annotation is saved under it.")
     st.caption(f"Data home: `{current_home()}`")

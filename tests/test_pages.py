@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -126,6 +127,27 @@ def test_a_new_study_becomes_the_current_one(home):
     assert "nurses" in widget(at.selectbox, "Study").options
     with Store.open(home) as store:
         assert "nurses" in set(store.studies()["name"])
+
+
+def test_a_study_can_record_skin_tone_as_lighter_or_darker(home, four_images):
+    at = app()
+    widget(at.text_input, "Name of the new study").input("binary")
+    widget(at.radio, "Skin tone is rated as").set_value("Lighter / darker (MST 1–5 / 6–10)")
+    widget(at.button, "Create study").click().run()
+    with Store.open(home) as store:
+        assert store.study_skin_tone_mode("binary") == "binary"
+        # put the four images in that study, as a run folder generated for it would
+        ingest(four_images, store, home)
+        store._write(lambda cursor: cursor.execute(
+            "UPDATE runs SET study_id = (SELECT study_id FROM studies WHERE name = 'binary')"))
+    at.switch_page("pages/views/annotate.py").run()
+    widget(at.text_input, "Rater").input("ana").run()
+    skin = [radio for radio in at.radio if radio.label == "Skin tone"]
+    assert skin and skin[0].options == ["Lighter (MST 1–5)", "Darker (MST 6–10)"]
+    skin[0].set_value("Darker (MST 6–10)").run()
+    with Store.open(home) as store:
+        row = store.annotations().iloc[0]
+    assert row["skin_binary"] == "darker" and pd.isna(row["mst"])
 
 
 # -- Annotate ---------------------------------------------------------------------------------
