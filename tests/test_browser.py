@@ -214,6 +214,9 @@ def test_every_acknowledged_click_survives_kill_9(app, page):
     page.goto(app.start())
     wait_for_script(page)
     clicks = annotate_everything(page, "ana")
+    maps = Path(f"/proc/{app.server.pid}/maps")
+    if maps.exists():  # Linux: the annotating app never loaded torch (it is imported only to generate)
+        assert "libtorch" not in maps.read_text()
     app.stop(kill=True)  # SIGKILL: no shutdown, no checkpoint
     with Store.open(app.home) as store:
         assert store.count("annotations") == clicks == 3
