@@ -275,3 +275,33 @@ def test_closing_the_tab_does_not_stop_generation(app, page):
         job = store.job(1)
         assert job["status"] == "done" and job["images_done"] == 12
         assert store.count("images") == 12
+
+
+def test_a_job_cut_off_by_a_crash_is_interrupted_and_resumes_only_missing_seeds(app, page):
+    page.goto(app.start())
+    wait_for_script(page)
+    fill(page, "Model", "demo")
+    for label, value in (("Steps", "20"), ("Width", "64"), ("Height", "64"), ("Batch size", "2"),
+                         ("Batch count", "6")):
+        fill(page, label, value)
+    page.get_by_role("button", name="Generate", exact=True).click()
+    page.get_by_text("Queued job 1").wait_for(timeout=30_000)
+    deadline = time.monotonic() + 120
+    while len(list(app.home.glob("images/*/*.png"))) < 2:  # let a batch land, then crash
+        assert time.monotonic() < deadline, "no image was written"
+        time.sleep(0.1)
+    app.stop(kill=True)
+    made_before = len(list(app.home.glob("images/*/*.png")))
+    assert made_before < 12, "the job finished before the crash; the test needs a longer job"
+
+    page.goto(app.start())  # the app restarts: the job it was running is now interrupted
+    wait_for_script(page)
+    resume = page.get_by_role("button", name="Resume job 1 (interrupted)")
+    resume.wait_for(timeout=30_000)
+    resume.click()
+    page.get_by_text("Last job 1: done").wait_for(timeout=180_000)
+    app.stop()
+    with Store.open(app.home) as store:
+        assert store.count("images") == 12
+        job = store.job(1)
+    assert job["status"] == "done" and job["images_done"] <= 12 - made_before + 2
