@@ -149,34 +149,48 @@ def fill(page, label: str, value: str) -> None:
     settle(page)
 
 
+def queue_demo_job(page, **fields: str) -> None:
+    """Fill the Generate form for the demo model at 64×64 (plus ``fields``) and submit it."""
+    fill(page, "Model", "demo")
+    for label, value in {"Width": "64", "Height": "64", **fields}.items():
+        fill(page, label.replace("_", " "), value)
+    page.get_by_role("button", name="Generate", exact=True).click()
+    page.get_by_text("Queued job 1").wait_for(timeout=30_000)
+
+
+def open_annotate(page, rater: str) -> list[str]:
+    """Go to Annotate as ``rater``; returns the image ids of the cards shown."""
+    page.locator('[data-testid="stSidebarNav"]').get_by_text("Annotate", exact=True).click()
+    settle(page)
+    fill(page, "Rater", rater)
+    assert page.get_by_label("Rater", exact=True).input_value() == rater, "the rater's name must stick"
+    cards = page.locator('[class*="st-key-person-"]')
+    cards.first.wait_for(timeout=30_000)
+    return [cards.nth(i).get_attribute("class").split("st-key-person-")[1].split()[0] for i in range(cards.count())]
+
+
+def choose(page, field: str, image_id: str, label: str, *, wait: bool = True) -> None:
+    """Click one radio choice on one card (keyed widgets carry the class st-key-<key>)."""
+    page.locator(f".st-key-{field}-{image_id}").get_by_role("radiogroup").get_by_text(label, exact=True).click()
+    if wait:
+        settle(page)
+
+
 def test_generate_four_images_then_annotate_them_all(app, page, tmp_path):
     """The whole flow a newcomer follows, with no GPU and no network: demo model, four images,
     four annotations, all by clicking."""
     page.goto(app.start())
     wait_for_script(page)
-    fill(page, "Model", "demo")
-    for label, value in (("Steps", "2"), ("Width", "64"), ("Height", "64"), ("Batch size", "4")):
-        fill(page, label, value)
-    page.get_by_role("button", name="Generate", exact=True).click()
-    page.get_by_text("Queued job 1").wait_for(timeout=30_000)
+    queue_demo_job(page, Steps="2", Batch_size="4")
     # the progress fragment polls the worker; its line changes when the job is done
     page.get_by_text("Last job 1: done, 4 of 4 images").wait_for(timeout=180_000)
 
-    page.locator('[data-testid="stSidebarNav"]').get_by_text("Annotate", exact=True).click()
-    settle(page)
-    fill(page, "Rater", "ana")
-    assert page.get_by_label("Rater", exact=True).input_value() == "ana", "the rater's name must stick"
-    page.get_by_text("0 of 4 annotated by you").wait_for(timeout=30_000)
-
-    cards = page.locator('[class*="st-key-person-"]')
-    assert cards.count() == 4
-    keys = [cls.split("st-key-person-")[1].split()[0] for cls in
-            (cards.nth(i).get_attribute("class") for i in range(4))]
+    keys = open_annotate(page, "ana")
+    assert page.get_by_text("0 of 4 annotated by you").is_visible() and len(keys) == 4
     for image_id in keys:
-        for field, choice in (("person", "Person"), ("gender", "Female-presenting"), ("skin", "MST 4"),
-                              ("confidence", "High")):
-            page.locator(f".st-key-{field}-{image_id}").get_by_role("radiogroup").get_by_text(choice, exact=True).click()
-            settle(page)
+        for field, label in (("person", "Person"), ("gender", "Female-presenting"), ("skin", "MST 4"),
+                             ("confidence", "High")):
+            choose(page, field, image_id, label)
 
     page.screenshot(path=str(tmp_path / "annotate.png"), full_page=True)
     app.stop()  # the app holds the store; read it once the app is gone
@@ -184,22 +198,6 @@ def test_generate_four_images_then_annotate_them_all(app, page, tmp_path):
         rows = store.annotations()
     assert len(rows) == 4 and set(rows["rater"]) == {"ana"}
     assert set(rows["gender"]) == {"female"} and set(rows["mst"]) == {4} and set(rows["confidence"]) == {"high"}
-
-
-def annotate_everything(page, rater: str, choice: str = "Female-presenting") -> int:
-    """Open Annotate as ``rater`` and label every card on the page; returns the clicks made."""
-    page.locator('[data-testid="stSidebarNav"]').get_by_text("Annotate", exact=True).click()
-    settle(page)
-    fill(page, "Rater", rater)
-    cards = page.locator('[class*="st-key-person-"]')
-    cards.first.wait_for(timeout=30_000)
-    keys = [cls.split("st-key-person-")[1].split()[0] for cls in
-            (cards.nth(i).get_attribute("class") for i in range(cards.count()))]
-    for image_id in keys:
-        for field, label in (("person", "Person"), ("gender", choice)):
-            page.locator(f".st-key-{field}-{image_id}").get_by_role("radiogroup").get_by_text(label, exact=True).click()
-            settle(page)
-    return len(keys)
 
 
 def seed_images(home: Path, count: int) -> None:
@@ -213,14 +211,17 @@ def test_every_acknowledged_click_survives_kill_9(app, page):
     seed_images(app.home, 3)
     page.goto(app.start())
     wait_for_script(page)
-    clicks = annotate_everything(page, "ana")
+    keys = open_annotate(page, "ana")
+    for image_id in keys:
+        for field, label in (("person", "Person"), ("gender", "Female-presenting")):
+            choose(page, field, image_id, label)
     maps = Path(f"/proc/{app.server.pid}/maps")
     if maps.exists():  # Linux: the annotating app never loaded torch (it is imported only to generate)
         assert "libtorch" not in maps.read_text()
     app.stop(kill=True)  # SIGKILL: no shutdown, no checkpoint
     with Store.open(app.home) as store:
-        assert store.count("annotations") == clicks == 3
-        assert store.count("annotation_history") == 2 * clicks
+        assert store.count("annotations") == len(keys) == 3
+        assert store.count("annotation_history") == 2 * len(keys)
 
 
 def test_four_raters_at_once_lose_nothing(app, page):
@@ -232,17 +233,11 @@ def test_four_raters_at_once_lose_nothing(app, page):
     for each, rater in zip(pages, raters):
         each.goto(url)
         wait_for_script(each)
-        each.locator('[data-testid="stSidebarNav"]').get_by_text("Annotate", exact=True).click()
-        settle(each)
-        fill(each, "Rater", rater)
-        each.locator('[class*="st-key-person-"]').first.wait_for(timeout=30_000)
-    keys = [cls.split("st-key-person-")[1].split()[0] for cls in
-            (pages[0].locator('[class*="st-key-person-"]').nth(i).get_attribute("class") for i in range(4))]
+        keys = open_annotate(each, rater)
     # interleave the four sessions' clicks without waiting, so their saves overlap on the server
     for image_id in keys:
         for each in pages:
-            each.locator(f".st-key-person-{image_id}").get_by_role("radiogroup").get_by_text(
-                "Person", exact=True).click()
+            choose(each, "person", image_id, "Person", wait=False)
     for each in pages:
         settle(each)
         assert each.locator('[data-testid="stException"]').count() == 0
@@ -256,12 +251,7 @@ def test_four_raters_at_once_lose_nothing(app, page):
 def test_closing_the_tab_does_not_stop_generation(app, page):
     page.goto(app.start())
     wait_for_script(page)
-    fill(page, "Model", "demo")
-    for label, value in (("Steps", "20"), ("Width", "64"), ("Height", "64"), ("Batch size", "2"),
-                         ("Batch count", "6")):
-        fill(page, label, value)
-    page.get_by_role("button", name="Generate", exact=True).click()
-    page.get_by_text("Queued job 1").wait_for(timeout=30_000)
+    queue_demo_job(page, Steps="20", Batch_size="2", Batch_count="6")  # 12 images, a few seconds
     page.context.close()  # the browser goes away mid-job
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -280,12 +270,7 @@ def test_closing_the_tab_does_not_stop_generation(app, page):
 def test_a_job_cut_off_by_a_crash_is_interrupted_and_resumes_only_missing_seeds(app, page):
     page.goto(app.start())
     wait_for_script(page)
-    fill(page, "Model", "demo")
-    for label, value in (("Steps", "20"), ("Width", "64"), ("Height", "64"), ("Batch size", "2"),
-                         ("Batch count", "6")):
-        fill(page, label, value)
-    page.get_by_role("button", name="Generate", exact=True).click()
-    page.get_by_text("Queued job 1").wait_for(timeout=30_000)
+    queue_demo_job(page, Steps="20", Batch_size="2", Batch_count="6")  # 12 images, a few seconds
     deadline = time.monotonic() + 120
     while len(list(app.home.glob("images/*/*.png"))) < 2:  # let a batch land, then crash
         assert time.monotonic() < deadline, "no image was written"
