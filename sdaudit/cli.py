@@ -30,6 +30,7 @@ from sdaudit.generate import (
 )
 from sdaudit.store import DEFAULT_STUDY
 
+HOME_HELP = "data home (default: $SDAUDIT_HOME or ./sdaudit-data)"
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
@@ -96,10 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Copy a run folder's images into the data home and record them in its store.",
     )
     ingest.add_argument("folder", help="run folder written by `generate --out`")
-    ingest.add_argument("--home", help="data home (default: $SDAUDIT_HOME or ./sdaudit-data)")
+    ingest.add_argument("--home", help=HOME_HELP)
 
     runs = commands.add_parser("runs", help="list the store's runs", description="List the store's runs.")
-    runs.add_argument("--home", help="data home (default: $SDAUDIT_HOME or ./sdaudit-data)")
+    runs.add_argument("--home", help=HOME_HELP)
 
     sheet = commands.add_parser(
         "import-annotations",
@@ -113,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     sheet.add_argument("--format", default="seed", choices=SHEET_FORMATS, dest="sheet_format",
                        help="seed: male_presenting, female_presenting, monk_binary (1 = MST >= 6), confidence; "
                        "sdaudit: this tool's export (default: seed)")
-    sheet.add_argument("--home", help="data home (default: $SDAUDIT_HOME or ./sdaudit-data)")
+    sheet.add_argument("--home", help=HOME_HELP)
 
     est = commands.add_parser(
         "estimate",
@@ -137,11 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
                                description="Write every table (Parquet), the images and a manifest to TARGET: "
                                "a folder, or hf://datasets/OWNER/NAME (needs HF_TOKEN).")
     snap.add_argument("--to", required=True, dest="target", help="folder or hf://datasets/OWNER/NAME")
-    snap.add_argument("--home", help="data home (default: $SDAUDIT_HOME or ./sdaudit-data)")
+    snap.add_argument("--home", help=HOME_HELP)
     back = commands.add_parser("restore", help="rebuild an empty store from a snapshot",
                                description="Rebuild an empty store and its images from a snapshot.")
     back.add_argument("--from", required=True, dest="source", help="folder or hf://datasets/OWNER/NAME")
-    back.add_argument("--home", help="data home (default: $SDAUDIT_HOME or ./sdaudit-data)")
+    back.add_argument("--home", help=HOME_HELP)
     return parser
 
 
@@ -156,7 +157,7 @@ def _estimate_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exclude-unclear", action="store_true",
                         help="leave `unclear` answers out of the denominator")
     parser.add_argument("--seed", type=int, default=None, help="random seed for the bootstrap")
-    parser.add_argument("--home", help="data home (default: $SDAUDIT_HOME or ./sdaudit-data)")
+    parser.add_argument("--home", help=HOME_HELP)
 
 
 # -- commands ---------------------------------------------------------------------------------

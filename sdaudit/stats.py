@@ -415,6 +415,11 @@ def group_images(annotations: pd.DataFrame, family: str, group: str, *, skin_cut
     return rows.reset_index(drop=True)
 
 
+def estimate_each(annotations: pd.DataFrame, by: str = "run_key", **options) -> dict:
+    """One ``estimate`` per value of column ``by`` (runs, prompts, models), in order of appearance."""
+    return {key: estimate(rows, **options) for key, rows in annotations.groupby(by, sort=False)}
+
+
 # -- planning and comparison ------------------------------------------------------------------
 
 

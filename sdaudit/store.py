@@ -638,9 +638,13 @@ class Store:
         return row
 
     def jobs(self) -> pd.DataFrame:
-        """Every job, newest first, with its spec decoded (a dict per row)."""
+        """Every job, newest first, with its spec decoded (a dict per row) and the spec's seeds,
+        model and prompt as columns for listing."""
         frame = self._query("SELECT * FROM jobs ORDER BY job_id DESC")
         frame["spec"] = [json.loads(spec) for spec in frame["spec"]]
+        frame["seeds"] = [f"{spec['first_seed']}–{spec['last_seed']}" for spec in frame["spec"]]
+        frame["model"] = [spec["model"] for spec in frame["spec"]]
+        frame["prompt"] = [spec["prompt"] for spec in frame["spec"]]
         return frame
 
     def update_job(self, job_id: int, **values) -> None:

@@ -120,13 +120,17 @@ def test_without_a_password_everything_is_open(app_home, monkeypatch):
     assert page("pages/views/runs.py").get("file_uploader")
 
 
-def test_rater_names_are_shown_escaped(app_home):
+def test_names_from_users_are_shown_as_text(app_home):
+    """A study (or rater) name is user text: Markdown in it must not render as a link or image."""
+    with Store.open(app_home) as store:
+        store.ensure_study("![x](http://evil.example/p.png)")
     at = AppTest.from_file(APP, default_timeout=60).run()
-    next(box for box in at.text_input if box.label == "Rater").input("<img src=x onerror=alert(1)>").run()
+    next(box for box in at.selectbox if box.label == "Study").set_value("![x](http://evil.example/p.png)")
+    next(box for box in at.text_input if box.label == "Rater").input("ana").run()
     at.switch_page("pages/views/annotate.py").run()
     assert not at.exception
-    rendered = " ".join(str(element.value) for element in at.markdown if hasattr(element, "value"))
-    assert "<img src=x" not in rendered
+    shown = at.info[0].value
+    assert "has no images yet" in shown and "![x](http" not in shown and "\\!\\[x\\]" in shown
 
 
 # -- hosted limits ----------------------------------------------------------------------------

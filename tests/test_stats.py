@@ -311,3 +311,13 @@ def test_the_plan_says_how_many_more_images_separate_each_share_from_its_target(
 )
 def test_raters_are_counted_whatever_the_column_type(raters, expected):
     assert stats._count_distinct(pd.Series(raters)) == expected
+
+
+def test_estimate_each_splits_by_run(origin):
+    from sdaudit.stats import estimate_each
+
+    data = pd.concat([origin.assign(run_key="a"), sheet({("female", 2): 10}, start=1000).assign(run_key="b")])
+    each = estimate_each(data, "run_key")
+    assert list(each) == ["a", "b"]
+    assert each["a"].share("gender", "female") == pytest.approx(80 / 221)
+    assert each["b"].share("gender", "female") == 1.0

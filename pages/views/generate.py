@@ -99,12 +99,7 @@ def jobs_panel() -> None:
             if files:
                 st.image(files, width=96, caption=[f"seed {seed}" for seed in images["seed"]][-len(files):])
     st.subheader("Jobs")
-    table = jobs.assign(
-        seeds=[f"{spec['first_seed']}–{spec['last_seed']}" for spec in jobs["spec"]],
-        model=[spec["model"] for spec in jobs["spec"]],
-        prompt=[spec["prompt"] for spec in jobs["spec"]],
-    )
-    st.dataframe(table[["job_id", "status", "images_done", "images_total", "seeds", "model", "prompt", "error"]],
+    st.dataframe(jobs[["job_id", "status", "images_done", "images_total", "seeds", "model", "prompt", "error"]],
                  hide_index=True, column_config={"job_id": "job", "images_done": "done", "images_total": "images"})
     for job in jobs[jobs["status"].isin(["interrupted", "failed", "cancelled"])].to_dict("records"):
         if st.button(f"Resume job {job['job_id']} ({job['status']})", key=f"resume-{job['job_id']}",

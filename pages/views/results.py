@@ -6,7 +6,7 @@ from app_resources import current_home, open_store, plain
 from sdaudit.charts import GROUP_LABELS, comparison_chart, shares_chart, to_png, to_svg
 from sdaudit.errors import StoreError
 from sdaudit.report import LIMITATIONS, audit_card, render_report
-from sdaudit.stats import METHODS, compare, estimate, group_images, plan
+from sdaudit.stats import METHODS, compare, estimate, estimate_each, group_images, plan
 from sdaudit.store import image_file
 
 METHOD_LABELS = {
@@ -100,10 +100,9 @@ with st.expander("How many more images would settle it?"):
                                 "more_images_to_separate": st.column_config.NumberColumn("more images")})
 
 if len(chosen_runs) > 1 and st.toggle("Compare the chosen runs side by side"):
-    by_run = {run_labels[key]: estimate(annotations[annotations["run_key"] == key], method=method,
-                                        confidence=confidence, skin_cut=skin_cut,
-                                        include_unclear=include_unclear, seed=0)
-              for key in chosen_runs}
+    by_run = {run_labels[key]: each for key, each in estimate_each(
+        annotations, "run_key", method=method, confidence=confidence, skin_cut=skin_cut,
+        include_unclear=include_unclear, seed=0).items()}
     st.altair_chart(comparison_chart({label: each.table for label, each in by_run.items()}), width="content")
     first_label, second_label = list(by_run)[:2]
     differences = compare(by_run[first_label], by_run[second_label], confidence=confidence)
