@@ -9,6 +9,7 @@ import streamlit as st
 
 from app_resources import current_home, open_store
 from sdaudit.errors import StoreError
+from sdaudit.serving import disable_nagle
 from sdaudit.store import DEFAULT_STUDY
 
 
@@ -26,6 +27,9 @@ MST_MODE = "Monk Skin Tone, MST 1–10"
 BINARY_MODE = "Lighter / darker (MST 1–5 / 6–10)"
 
 st.set_page_config(page_title="sdaudit", page_icon=":material/balance:", layout="wide")
+if not st.session_state.get("tcp_nodelay"):  # once per browser session: see sdaudit/serving.py
+    disable_nagle()
+    st.session_state["tcp_nodelay"] = True
 
 navigation = st.navigation([
     st.Page("pages/views/generate.py", title="Generate", icon=":material/add_photo_alternate:", default=True),
@@ -38,7 +42,7 @@ with st.sidebar:
     try:
         studies = list(open_store(current_home()).studies()["name"]) or [DEFAULT_STUDY]
     except StoreError as error:
-        st.error(str(error))
+        st.error(str(error), icon=":material/error:")
         studies = [DEFAULT_STUDY]
     if st.session_state.get("study") not in studies:
         st.session_state["study"] = DEFAULT_STUDY if DEFAULT_STUDY in studies else studies[0]
