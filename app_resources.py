@@ -61,14 +61,15 @@ def admin_unlocked() -> bool:
     gate = admin_gate()
     if not gate.required or st.session_state.get("admin"):
         return True
-    st.info("This is an admin action on this server. Raters can annotate and view results without it.")
+    st.info("This is an admin action on this server. Raters can annotate and view results without it.",
+            icon=":material/info:")
     with st.form("admin_login"):
         given = st.text_input("Admin password", type="password")
         if st.form_submit_button("Unlock"):
             if gate.check(given):
                 st.session_state["admin"] = True
                 st.rerun()
-            st.error(WRONG_PASSWORD)
+            st.error(WRONG_PASSWORD, icon=":material/error:")
     return False
 
 

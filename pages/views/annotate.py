@@ -25,13 +25,14 @@ rater = current_rater()
 
 if not rater:
     st.info("Enter your name as **Rater** in the sidebar to start: every annotation is saved under it, "
-            "and nothing is saved without it.")
+            "and nothing is saved without it.", icon=":material/info:")
     st.stop()
 
 done, total = store.annotated_count(study, rater)
 if total == 0:
     st.info(f"Study “{plain(study)}” has no images yet. Generate some on the Generate page, or ingest a run folder "
-            "(`python -m sdaudit ingest DIR`) — or import a rater sheet to go straight to Results.")
+            "(`python -m sdaudit ingest DIR`) — or import a rater sheet to go straight to Results.",
+            icon=":material/info:")
     st.stop()
 st.progress(done / total, text=f"{done} of {total} annotated by you")
 
@@ -56,7 +57,8 @@ if not binary:
 
 queue = store.annotation_queue(study, rater, only_missing=only_missing, shuffled=shuffled)
 if queue.empty:
-    st.success("You have annotated every image in this study. Switch to “All” to review your labels.")
+    st.success("You have annotated every image in this study. Switch to “All” to review your labels.",
+               icon=":material/check_circle:")
     st.stop()
 pages = max(1, -(-len(queue) // page_size))
 page = st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1, step=1) if pages > 1 else 1
@@ -79,7 +81,7 @@ def card(image: dict) -> None:
     if path is not None:
         st.image(str(path), width="stretch")
     else:
-        st.warning("The image file is missing from the data home.")
+        st.warning("The image file is missing from the data home.", icon=":material/warning:")
     if not blind:
         st.caption(f"seed {image['seed']} · {plain(image['model'])} · {plain(image['prompt'])}")
     saved = choices_from_annotation(image)

@@ -26,7 +26,8 @@ if not admin_unlocked():
 
 if not gpu_present():
     st.warning("No GPU found: generation runs on the CPU. Stable Diffusion v1-4 at 512×512 with 50 steps takes "
-               "minutes per image there; the offline `demo` model (random weights) takes about a second.")
+               "minutes per image there; the offline `demo` model (random weights) takes about a second.",
+               icon=":material/warning:")
 
 with st.form("generate"):
     model = st.text_input("Model", value=DEFAULT_MODEL,
@@ -60,17 +61,18 @@ if submitted:
             safety_checker=safety_checker, study=current_study(),
         )
     except ValueError as error:
-        st.error(plain(error))
+        st.error(plain(error), icon=":material/error:")
     else:
         try:
             job_id = runner.submit(spec)
         except ValueError as error:
-            st.error(plain(error))
+            st.error(plain(error), icon=":material/error:")
             st.stop()
         st.success(f"Queued job {job_id}: seeds {spec.first_seed}–{spec.last_seed} for study {plain(spec.study)}. "
-                   "It runs in the background; you can switch pages or close this tab.")
+                   "It runs in the background; you can switch pages or close this tab.", icon=":material/check_circle:")
 if model.strip() == DEMO_MODEL:
-    st.info("`demo` is a tiny model with random weights: its images are noise, for trying sdaudit offline.")
+    st.info("`demo` is a tiny model with random weights: its images are noise, for trying sdaudit offline.",
+            icon=":material/info:")
 
 
 @st.fragment(run_every=1.5)
@@ -84,7 +86,7 @@ def jobs_panel() -> None:
     if active.empty:
         last = jobs.iloc[0]
         if last["status"] == "failed":
-            st.error(f"Job {last['job_id']} failed: {plain(last['error'])}")
+            st.error(f"Job {last['job_id']} failed: {plain(last['error'])}", icon=":material/error:")
         else:
             st.caption(f"Last job {last['job_id']}: {last['status']}, {last['images_done']} of "
                        f"{last['images_total']} images. Annotate them on the Annotate page.")

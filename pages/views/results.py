@@ -21,17 +21,18 @@ try:
     store = open_store(current_home())
     studies = list(store.studies()["name"])
 except StoreError as error:
-    st.error(str(error))
+    st.error(str(error), icon=":material/error:")
     st.stop()
 if not studies:
     st.info("No study yet. Generate images and annotate them, or import a rater sheet: "
-            "`python -m sdaudit import-annotations SHEET.csv --study NAME --rater NAME`.")
+            "`python -m sdaudit import-annotations SHEET.csv --study NAME --rater NAME`.", icon=":material/info:")
     st.stop()
 
 study = st.selectbox("Study", studies)
 annotations = store.annotations(study=study)
 if annotations.empty:
-    st.info(f"Nothing is annotated in study “{plain(study)}” yet: annotate its images first, or import a sheet.")
+    st.info(f"Nothing is annotated in study “{plain(study)}” yet: annotate its images first, or import a sheet.",
+            icon=":material/info:")
     st.stop()
 
 runs = store.runs(study=study)
@@ -61,7 +62,8 @@ st.caption(
 )
 
 if result.images == 0:
-    st.info("None of the chosen annotations has a person in the image, so there is nothing to estimate.")
+    st.info("None of the chosen annotations has a person in the image, so there is nothing to estimate.",
+            icon=":material/info:")
     st.stop()
 
 chart = shares_chart(result.table)
@@ -71,7 +73,7 @@ unreliable = result.unreliable
 if not unreliable.empty:
     names = ", ".join(GROUP_LABELS.get(group, group) for group in unreliable["group"].unique())
     st.warning(f"Unreliable intervals (few images in or outside the group): {names}. "
-               "Read them as rough; annotate more images before drawing conclusions.")
+               "Read them as rough; annotate more images before drawing conclusions.", icon=":material/warning:")
 
 table = result.table.copy()
 table["group"] = table["group"].map(GROUP_LABELS).fillna(table["group"])

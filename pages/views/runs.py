@@ -19,14 +19,15 @@ st.title("Runs")
 try:
     runs = open_store(current_home()).runs()
 except StoreError as error:
-    st.error(str(error))
+    st.error(str(error), icon=":material/error:")
     st.stop()
 
 if runs.empty:
     st.info(
         "No images yet. Generate some on the Generate page, or from a terminal, e.g. "
         "`python -m sdaudit generate --model demo --seeds 0-7 --steps 10 --height 64 --width 64` "
-        "(the `demo` model runs offline with random weights: its images are noise)."
+        "(the `demo` model runs offline with random weights: its images are noise).",
+        icon=":material/info:",
     )
 else:
     st.dataframe(
@@ -51,9 +52,10 @@ if admin_unlocked():
                                            study=current_study(), rater=sheet_rater or None,
                                            sheet_format=sheet_format, max_bytes=limit_mb * 1024 * 1024)
         except ValueError as error:
-            st.error(plain(error))
+            st.error(plain(error), icon=":material/error:")
         else:
-            st.success(f"Imported {result.rows} annotations into study {plain(result.study)}.")
+            st.success(f"Imported {result.rows} annotations into study {plain(result.study)}.",
+                       icon=":material/check_circle:")
 
 st.subheader("Snapshot")
 keeper = auto_snapshot(current_home())
@@ -64,12 +66,12 @@ else:
     if keeper.restored:
         st.caption(f"Restored on start from {keeper.target}.")
     if keeper.last_error:
-        st.error(plain(keeper.last_error))
+        st.error(plain(keeper.last_error), icon=":material/error:")
     elif keeper.last_success:
         st.caption(f"Last snapshot: {keeper.last_success.rows.get('annotations', 0)} annotations, "
                    f"{keeper.last_success.images} images, to {keeper.target}.")
     if admin_unlocked() and st.button("Snapshot now"):
         if keeper.snapshot_now() is not None:
-            st.success(f"Snapshot written to {keeper.target}.")
+            st.success(f"Snapshot written to {keeper.target}.", icon=":material/check_circle:")
         else:
-            st.error(plain(keeper.last_error))
+            st.error(plain(keeper.last_error), icon=":material/error:")
