@@ -4,6 +4,9 @@ and the sidebar's current study and rater.
 Kept apart from `streamlit_app.py` so that pages can import them without re-running the router.
 """
 
+import runpy
+from pathlib import Path
+
 import streamlit as st
 
 from sdaudit.config import data_home, int_setting, setting
@@ -33,6 +36,14 @@ def auto_snapshot(home: str) -> AutoSnapshot | None:
     if not target:
         return None
     return AutoSnapshot(open_store(home), home, target, minutes=int_setting("snapshot_minutes"))
+
+
+ROUTER = Path(__file__).resolve().parent / "streamlit_app.py"
+
+
+def hand_over_to_the_router() -> None:
+    """Run the router from a top-level file of pages/ (a first visit's deep link, see pages/annotate.py)."""
+    runpy.run_path(str(ROUTER))
 
 
 def current_home() -> str:

@@ -125,15 +125,17 @@ def test_the_results_page_draws_the_chart_with_parity_markers(app_with_origin_st
     assert (tmp_path / "results.png").stat().st_size > 20_000
 
 
-def test_a_deep_link_after_a_restart_still_gets_the_apps_shell(app_with_origin_study, page):
+def test_a_deep_link_after_a_restart_gets_the_page_with_the_apps_shell(app_with_origin_study, page):
     """Streamlit runs its old pages/ discovery until a script calls st.navigation; the page
-    modules live in pages/views/ so that a first visitor's /results link still goes through
-    the router and gets the sidebar."""
+    modules live in pages/views/ and pages/results.py hands the first visit to the router, so a
+    first visitor's /results link gets the page with its sidebar and no "Page not found"."""
     page.goto(f"{app_with_origin_study}/results")
     page.get_by_role("heading", name="Results").wait_for(timeout=60_000)
     wait_for_script(page)
     sidebar = page.inner_text('[data-testid="stSidebar"]')
     assert "Data home" in sidebar and "Runs" in sidebar
+    assert page.get_by_text("Page not found").count() == 0
+    assert page.url.endswith("/results")
 
 
 def settle(page) -> None:
