@@ -5,9 +5,10 @@
 Needs Playwright and Debian's chromium (requirements-dev.txt, scripts/test.sh). It makes 48 demo
 images in a temporary data home, then:
 
-1. Cold start, three launches: from launching `streamlit run streamlit_app.py` to the Annotate
-   page rendered in the browser (the landing page, then a click on Annotate), and whether the
-   server process has loaded torch (its memory map is read from /proc).
+1. Cold start, three launches each way: from launching `streamlit run streamlit_app.py` to the
+   Annotate page rendered in the browser, (a) opening the app and clicking Annotate, (b) opening
+   the page's own address, /annotate; and whether the server process has loaded torch (its memory
+   map is read from /proc).
 2. Click latency on a 48-image page, three ways: (a) from a radio click to the end of the card's
    fragment rerun as the browser sees it; (b) from the click's websocket frame leaving the browser
    to the rerun's `script_finished` arriving back (as relayed by Playwright, which adds its own
@@ -114,17 +115,21 @@ def summary(times: list[float]) -> str:
             f"over {len(times)} clicks")
 
 
-def cold_start(browser, home: Path, on_websocket=None):
-    """Launch the server, open the app and go to Annotate; return the server, the page and the timings."""
+def cold_start(browser, home: Path, *, by_link: bool = False, on_websocket=None):
+    """Launch the server and open the Annotate page: from the landing page and a click on Annotate,
+    or ``by_link`` at its address (/annotate). Return the server, the page and the timings."""
     started = time.perf_counter()
     server, url = launch(home)
     healthy = time.perf_counter() - started
     page = browser.new_page(viewport={"width": 1400, "height": 1800})
     if on_websocket is not None:
         page.on("websocket", on_websocket)
-    page.goto(url)
-    settle(page)
-    page.locator('[data-testid="stSidebarNav"]').get_by_text("Annotate", exact=True).click()
+    if by_link:
+        page.goto(f"{url}/annotate")
+    else:
+        page.goto(url)
+        settle(page)
+        page.locator('[data-testid="stSidebarNav"]').get_by_text("Annotate", exact=True).click()
     page.get_by_role("heading", name="Annotate").wait_for(timeout=60_000)
     settle(page)
     cold = ColdStart(healthy=healthy, annotate=time.perf_counter() - started,
@@ -163,10 +168,10 @@ def main() -> None:
     playwright_context = sync_playwright()
     playwright = playwright_context.__enter__()
     browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=FLAGS)  # before the clock
-    colds = []
-    for _ in range(COLD_STARTS - 1):  # the last cold start goes on to the clicks
-        server, page, cold = cold_start(browser, home)
-        colds.append(cold)
+    colds, linked = [], []
+    for n in range(2 * COLD_STARTS - 1):  # alternating; the last cold start goes on to the clicks
+        server, page, cold = cold_start(browser, home, by_link=n % 2 == 0)
+        (linked if n % 2 == 0 else colds).append(cold)
         page.close()
         stop(server)
     sent: list[bytes] = []
@@ -192,7 +197,7 @@ def main() -> None:
         socket_.on("framesent", on_sent)
         socket_.on("framereceived", on_received)
 
-    server, page, cold = cold_start(browser, home, on_websocket)
+    server, page, cold = cold_start(browser, home, on_websocket=on_websocket)
     colds.append(cold)
     try:
         page.get_by_label("Rater", exact=True).fill("bench")
@@ -246,11 +251,12 @@ def main() -> None:
     shutil.rmtree(home, ignore_errors=True)
     shutil.rmtree(untouched, ignore_errors=True)
 
-    print(f"cold start to the Annotate page (launch, open the app, click Annotate), {len(colds)} launches: median "
-          f"{statistics.median(c.annotate for c in colds):.2f} s (goal <= 3 s; each: "
-          f"{', '.join(f'{c.annotate:.2f}' for c in colds)} s; the server answered after "
-          f"{statistics.median(c.healthy for c in colds):.2f} s); torch loaded in the server: "
-          f"{any(c.torch_loaded for c in colds)}")
+    for way, starts in (("launch, open the app, click Annotate", colds), ("launch, open /annotate", linked)):
+        print(f"cold start to the Annotate page ({way}), {len(starts)} launches: median "
+              f"{statistics.median(c.annotate for c in starts):.2f} s (goal <= 3 s; each: "
+              f"{', '.join(f'{c.annotate:.2f}' for c in starts)} s; the server answered after "
+              f"{statistics.median(c.healthy for c in starts):.2f} s); torch loaded in the server: "
+              f"{any(c.torch_loaded for c in starts)}")
     print(f"click on a {size}-image page, server side (the browser's frames replayed to a second server on a copy "
           f"of the store, timed to the card's script_finished; the row is committed before it): {summary(replayed)} "
           f"(goal <= 50 ms median)")
