@@ -8,7 +8,8 @@ images in a temporary data home, then:
 1. Cold start, three launches each way: from launching `streamlit run streamlit_app.py` to the
    Annotate page rendered in the browser, (a) opening the app and clicking Annotate, (b) opening
    the page's own address, /annotate; and whether the server process has loaded torch (its memory
-   map is read from /proc).
+   map is read from /proc). The baseline, launched in turn with them: a bare one-line Streamlit page
+   with the same settings, opened the same way, which is the floor Streamlit and the browser set.
 2. Click latency on a 48-image page, three ways: (a) from a radio click to the end of the card's
    fragment rerun as the browser sees it; (b) from the click's websocket frame leaving the browser
    to the rerun's `script_finished` arriving back (as relayed by Playwright, which adds its own
@@ -61,12 +62,12 @@ class ColdStart:
     torch_loaded: bool  # whether the server process has mapped libtorch by then
 
 
-def launch(home: Path) -> tuple[subprocess.Popen, str]:
-    """Start `streamlit run streamlit_app.py` on a free port for ``home``; return it and its URL."""
+def launch(home: Path, app: Path = ROOT) -> tuple[subprocess.Popen, str]:
+    """Start `streamlit run streamlit_app.py` in ``app`` on a free port for ``home``; return it and its URL."""
     port = free_port()
     env = {**os.environ, "SDAUDIT_HOME": str(home), "PYTHONPATH": str(ROOT)}
     server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port",
-                               str(port), "--server.headless", "true"], cwd=ROOT, env=env,
+                               str(port), "--server.headless", "true"], cwd=app, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     while True:
@@ -115,17 +116,26 @@ def summary(times: list[float]) -> str:
             f"over {len(times)} clicks")
 
 
-def cold_start(browser, home: Path, *, by_link: bool = False, on_websocket=None):
+def bare_streamlit_app() -> Path:
+    """The baseline: a one-line Streamlit app titled Annotate, with sdaudit's Streamlit settings."""
+    folder = Path(tempfile.mkdtemp(prefix="sdaudit-bare-app-"))
+    (folder / "streamlit_app.py").write_text('import streamlit as st\n\nst.title("Annotate")\n')
+    shutil.copytree(ROOT / ".streamlit", folder / ".streamlit")
+    return folder
+
+
+def cold_start(browser, home: Path, *, by_link: bool = False, app: Path = ROOT, on_websocket=None):
     """Launch the server and open the Annotate page: from the landing page and a click on Annotate,
-    or ``by_link`` at its address (/annotate). Return the server, the page and the timings."""
+    or ``by_link`` at its address (/annotate; the bare app at /). Return the server, the page and
+    the timings."""
     started = time.perf_counter()
-    server, url = launch(home)
+    server, url = launch(home, app)
     healthy = time.perf_counter() - started
     page = browser.new_page(viewport={"width": 1400, "height": 1800})
     if on_websocket is not None:
         page.on("websocket", on_websocket)
     if by_link:
-        page.goto(f"{url}/annotate")
+        page.goto(url if app != ROOT else f"{url}/annotate")
     else:
         page.goto(url)
         settle(page)
@@ -168,12 +178,15 @@ def main() -> None:
     playwright_context = sync_playwright()
     playwright = playwright_context.__enter__()
     browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=FLAGS)  # before the clock
-    colds, linked = [], []
-    for n in range(2 * COLD_STARTS - 1):  # alternating; the last cold start goes on to the clicks
-        server, page, cold = cold_start(browser, home, by_link=n % 2 == 0)
-        (linked if n % 2 == 0 else colds).append(cold)
+    colds, linked, bare = [], [], []
+    bare_app = bare_streamlit_app()
+    for n in range(3 * COLD_STARTS):  # interleaved, so that a busy spell of the machine hits all three
+        way = n % 3
+        server, page, cold = cold_start(browser, home, by_link=way != 1, app=bare_app if way == 2 else ROOT)
+        (linked, colds, bare)[way].append(cold)
         page.close()
         stop(server)
+    shutil.rmtree(bare_app, ignore_errors=True)
     sent: list[bytes] = []
     frames = {"sent": None}
     server_side = []
@@ -197,8 +210,7 @@ def main() -> None:
         socket_.on("framesent", on_sent)
         socket_.on("framereceived", on_received)
 
-    server, page, cold = cold_start(browser, home, on_websocket=on_websocket)
-    colds.append(cold)
+    server, page, cold = cold_start(browser, home, on_websocket=on_websocket)  # the clicks' server
     try:
         page.get_by_label("Rater", exact=True).fill("bench")
         page.get_by_label("Rater", exact=True).press("Enter")
@@ -251,12 +263,15 @@ def main() -> None:
     shutil.rmtree(home, ignore_errors=True)
     shutil.rmtree(untouched, ignore_errors=True)
 
+    floor = statistics.median(c.annotate for c in bare)
     for way, starts in (("launch, open the app, click Annotate", colds), ("launch, open /annotate", linked)):
-        print(f"cold start to the Annotate page ({way}), {len(starts)} launches: median "
-              f"{statistics.median(c.annotate for c in starts):.2f} s (goal <= 3 s; each: "
-              f"{', '.join(f'{c.annotate:.2f}' for c in starts)} s; the server answered after "
-              f"{statistics.median(c.healthy for c in starts):.2f} s); torch loaded in the server: "
-              f"{any(c.torch_loaded for c in starts)}")
+        median = statistics.median(c.annotate for c in starts)
+        print(f"cold start to the Annotate page ({way}), {len(starts)} launches: median {median:.2f} s "
+              f"(goal <= 3 s; each: {', '.join(f'{c.annotate:.2f}' for c in starts)} s; the server answered after "
+              f"{statistics.median(c.healthy for c in starts):.2f} s); {median / floor:.2f}x the baseline; "
+              f"torch loaded in the server: {any(c.torch_loaded for c in starts)}")
+    print(f"baseline, a bare one-line Streamlit page with the same settings, opened the same way: median {floor:.2f} s "
+          f"(each: {', '.join(f'{c.annotate:.2f}' for c in bare)} s)")
     print(f"click on a {size}-image page, server side (the browser's frames replayed to a second server on a copy "
           f"of the store, timed to the card's script_finished; the row is committed before it): {summary(replayed)} "
           f"(goal <= 50 ms median)")
