@@ -42,7 +42,14 @@ ROUTER = Path(__file__).resolve().parent / "streamlit_app.py"
 
 
 def hand_over_to_the_router() -> None:
-    """Run the router from a top-level file of pages/ (a first visit's deep link, see pages/annotate.py)."""
+    """Run the router from a top-level file of pages/.
+
+    Until some script has called st.navigation, Streamlit serves a deep link such as /annotate from
+    the top-level files of pages/ (its older multipage mode); without pages/annotate.py, a fresh
+    server's first visitor there got a "Page not found" dialog before the router showed the page.
+    That file calls this, and the router shows the page with the app's sidebar; from then on
+    Streamlit uses the router directly and never runs the files in pages/ itself.
+    """
     runpy.run_path(str(ROUTER))
 
 

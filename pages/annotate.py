@@ -1,11 +1,4 @@
-"""The address /annotate on a fresh server, handed to the router; the page itself is pages/views/annotate.py.
-
-Until some script has called st.navigation, Streamlit serves a deep link from the top-level files
-of pages/ (its older multipage mode). Without this file a first visitor's /annotate link got a
-"Page not found" dialog before the router showed the page. This file runs the router
-(streamlit_app.py), which shows Annotate with the app's sidebar; from then on Streamlit uses the
-router directly and never runs this file.
-"""
+"""/annotate on a fresh server's first visit, handed to the router; the page is pages/views/annotate.py."""
 
 from app_resources import hand_over_to_the_router
 
