@@ -5,8 +5,8 @@ turns TCP_NODELAY on only for accepted sockets that report ``IPPROTO_TCP`` (the 
 uvicorn issue #3149). So Nagle's algorithm stays on for every browser connection. An annotation
 click's rerun answers with several small websocket frames; after the first, each is held until
 the browser acknowledges it, and browsers delay that acknowledgement (40 ms on Linux, up to
-200 ms on Windows). Measured on a 48-image Annotate page: a click took ~44 ms at the server's
-socket with the stall and ~17 ms without (`python benchmarks/app_speed.py`).
+200 ms on Windows). Measured on a 48-image Annotate page (`python benchmarks/app_speed.py`,
+server side): a click took 44 ms median with the stall and 18-25 ms without.
 
 `disable_nagle` turns TCP_NODELAY on for every TCP socket the process holds. On Linux, sockets
 accepted later inherit it from the listening socket, so calling it once per browser session

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from pathlib import Path
 
@@ -24,33 +25,36 @@ def listener_as_streamlit_binds_it() -> socket.socket:
     return sock
 
 
+def still_carries_data(sender: socket.socket, receiver: socket.socket) -> bool:
+    """The pair still works: disable_nagle closed only its own second handles, never a socket."""
+    sender.sendall(b"click")
+    return receiver.recv(16) == b"click"
+
+
 def test_nagle_is_turned_off_on_open_sockets_and_on_those_accepted_later():
-    with listener_as_streamlit_binds_it() as listener, socket.socket(socket.AF_UNIX) as unix_socket:
-        browser = socket.create_connection(listener.getsockname())
-        server_side, _ = listener.accept()
+    with contextlib.ExitStack() as opened:
+        listener = opened.enter_context(listener_as_streamlit_binds_it())
+        browser = opened.enter_context(socket.create_connection(listener.getsockname()))
+        server_side = opened.enter_context(listener.accept()[0])
+        unix_ends = [opened.enter_context(end) for end in socket.socketpair(socket.AF_UNIX)]
         assert listener.proto == 0 and not nodelay(listener) and not nodelay(server_side)
 
         changed = disable_nagle()
 
         assert changed >= 3  # the listener, the accepted socket and the browser's end
         assert nodelay(listener) and nodelay(server_side) and nodelay(browser)
-        assert unix_socket.fileno() >= 0  # a socket of another family is left alone, still open
-        later = socket.create_connection(listener.getsockname())
-        later_server_side, _ = listener.accept()
+        assert still_carries_data(browser, server_side) and still_carries_data(*unix_ends)
+        later = opened.enter_context(socket.create_connection(listener.getsockname()))
+        later_server_side = opened.enter_context(listener.accept()[0])
         assert nodelay(later_server_side)  # inherited from the listener
         assert disable_nagle() == 1  # only the later browser end was left to change
         assert disable_nagle() == 0
-        for sock in (browser, server_side, later, later_server_side):
-            sock.close()
+        assert still_carries_data(later, later_server_side)
 
 
 def test_the_app_turns_nagle_off_for_the_server_it_runs_in(app_home):
-    with listener_as_streamlit_binds_it() as listener:
-        browser = socket.create_connection(listener.getsockname())
-        server_side, _ = listener.accept()
-
+    with listener_as_streamlit_binds_it() as listener, socket.create_connection(listener.getsockname()), \
+            listener.accept()[0] as server_side:
         AppTest.from_file(APP, default_timeout=60).run()
 
         assert nodelay(listener) and nodelay(server_side)
-        browser.close()
-        server_side.close()
