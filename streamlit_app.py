@@ -40,7 +40,7 @@ navigation = st.navigation([
 
 with st.sidebar:
     try:
-        studies = list(open_store(current_home()).studies()["name"]) or [DEFAULT_STUDY]
+        studies = open_store(current_home()).study_names() or [DEFAULT_STUDY]
     except StoreError as error:
         st.error(str(error), icon=":material/error:")
         studies = [DEFAULT_STUDY]

@@ -7,9 +7,10 @@ images in a temporary data home, then:
 
 1. Cold start, three launches each way: from launching `streamlit run streamlit_app.py` to the
    Annotate page rendered in the browser, (a) opening the app and clicking Annotate, (b) opening
-   the page's own address, /annotate; and whether the server process has loaded torch (its memory
-   map is read from /proc). The baseline, launched in turn with them: a bare one-line Streamlit page
-   with the same settings, opened the same way, which is the floor Streamlit and the browser set.
+   the page's own address, /annotate; and whether the server process has loaded torch or pandas
+   (its memory map is read from /proc; (a) lands on the Generate page, whose job table loads
+   pandas). The baseline, launched in turn with them: a bare one-line Streamlit page with the same
+   settings, opened the same way, which is the floor Streamlit and the browser set.
 2. Click latency on a 48-image page, three ways: (a) from a radio click to the end of the card's
    fragment rerun as the browser sees it; (b) from the click's websocket frame leaving the browser
    to the rerun's `script_finished` arriving back (as relayed by Playwright, which adds its own
@@ -60,6 +61,7 @@ class ColdStart:
     healthy: float  # seconds from launch until the server answers its health check
     annotate: float  # seconds from launch until the Annotate page has rendered in the browser
     torch_loaded: bool  # whether the server process has mapped libtorch by then
+    pandas_loaded: bool  # and pandas's compiled modules
 
 
 def launch(home: Path, app: Path = ROOT) -> tuple[subprocess.Popen, str]:
@@ -142,8 +144,10 @@ def cold_start(browser, home: Path, *, by_link: bool = False, app: Path = ROOT, 
         page.locator('[data-testid="stSidebarNav"]').get_by_text("Annotate", exact=True).click()
     page.get_by_role("heading", name="Annotate").wait_for(timeout=60_000)
     settle(page)
-    cold = ColdStart(healthy=healthy, annotate=time.perf_counter() - started,
-                     torch_loaded="libtorch" in Path(f"/proc/{server.pid}/maps").read_text())
+    annotate = time.perf_counter() - started
+    loaded = Path(f"/proc/{server.pid}/maps").read_text()
+    cold = ColdStart(healthy=healthy, annotate=annotate, torch_loaded="libtorch" in loaded,
+                     pandas_loaded="pandas/_libs" in loaded)
     return server, page, cold
 
 
@@ -269,7 +273,8 @@ def main() -> None:
         print(f"cold start to the Annotate page ({way}), {len(starts)} launches: median {median:.2f} s "
               f"(goal <= 3 s; each: {', '.join(f'{c.annotate:.2f}' for c in starts)} s; the server answered after "
               f"{statistics.median(c.healthy for c in starts):.2f} s); {median / floor:.2f}x the baseline; "
-              f"torch loaded in the server: {any(c.torch_loaded for c in starts)}")
+              f"loaded in the server: torch {any(c.torch_loaded for c in starts)}, "
+              f"pandas {any(c.pandas_loaded for c in starts)}")
     print(f"baseline, a bare one-line Streamlit page with the same settings, opened the same way: median {floor:.2f} s "
           f"(each: {', '.join(f'{c.annotate:.2f}' for c in bare)} s)")
     print(f"click on a {size}-image page, server side (the browser's frames replayed to a second server on a copy "

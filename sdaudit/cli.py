@@ -339,8 +339,8 @@ def _existing_store(args):
 def _study_estimate(store, args):
     from sdaudit.stats import estimate
 
-    if args.study not in set(store.studies()["name"]):
-        known = ", ".join(sorted(store.studies()["name"])) or "none"
+    if args.study not in (studies := store.study_names()):
+        known = ", ".join(sorted(studies)) or "none"
         raise UsageError(f"there is no study {args.study!r} in the store; studies: {known}.")
     return estimate(store.annotations(study=args.study), method=args.method, confidence=args.confidence,
                     skin_cut=args.skin_cut, include_unclear=not args.exclude_unclear, seed=args.seed)

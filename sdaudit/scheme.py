@@ -98,20 +98,18 @@ def annotation_from_choices(person: str | None, gender: str | None, skin: str | 
     )
 
 
-def choices_from_annotation(row: dict | None) -> dict[str, str | None]:
-    """The radio labels that show a saved annotation row (None where nothing is saved)."""
+def choices_from_annotation(annotation: Annotation | None) -> dict[str, str | None]:
+    """The radio labels that show a saved annotation (None where nothing is saved)."""
     def label(choices: dict, value) -> str | None:
-        return next((text for text, stored in choices.items() if stored == value), None)
+        return next((text for text, stored in choices.items() if value is not None and stored == value), None)
 
-    if not row:
+    if annotation is None:
         return {"person": None, "gender": None, "skin": None, "confidence": None}
-    mst = row.get("mst")
-    skin = label(MST_CHOICES, int(mst)) if mst is not None and mst == mst else label(
-        BINARY_SKIN_CHOICES, row.get("skin_binary"))
-    person = row.get("person_present")
+    skin = label(MST_CHOICES, annotation.mst) if annotation.mst is not None else label(
+        BINARY_SKIN_CHOICES, annotation.skin_binary)
     return {
-        "person": None if person is None or person != person else label(PERSON_CHOICES, bool(person)),
-        "gender": label(GENDER_CHOICES, row.get("gender")),
+        "person": label(PERSON_CHOICES, annotation.person_present),
+        "gender": label(GENDER_CHOICES, annotation.gender),
         "skin": skin,
-        "confidence": label(CONFIDENCE_CHOICES, row.get("confidence")),
+        "confidence": label(CONFIDENCE_CHOICES, annotation.confidence),
     }

@@ -18,14 +18,16 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import duckdb
-import pandas as pd
 
 from sdaudit.config import store_path
 from sdaudit.errors import StoreError
 from sdaudit.scheme import SKIN_TONE_MODES, Annotation
+
+if TYPE_CHECKING:  # pandas is imported where a frame is built: the Annotate page reads records
+    import pandas as pd  # and starts without it (~0.3 s of its cold start; benchmarks/app_speed.py)
 
 DEFAULT_STUDY = "default"
 MEMORY = ":memory:"
@@ -184,6 +186,20 @@ class ImageRecord:
     device: str | None
 
 
+@dataclass(frozen=True)
+class QueuedImage:
+    """One image on a rater's Annotate page, with what that rater has saved for it so far."""
+
+    image_id: int
+    run_key: str
+    seed: int
+    path: str
+    prompt: str
+    negative_prompt: str
+    model: str
+    saved: Annotation | None  # None: this rater has not annotated the image yet
+
+
 IMAGE_COLUMNS = [f.name for f in fields(ImageRecord)]
 RUN_COLUMNS = [f.name for f in fields(RunRecord) if f.name != "study"]
 
@@ -330,6 +346,11 @@ class Store:
     def studies(self) -> pd.DataFrame:
         return self._query("SELECT * FROM studies ORDER BY study_id")
 
+    def study_names(self) -> list[str]:
+        """The studies' names, oldest study first."""
+        with self._cursor() as cursor:
+            return [name for (name,) in cursor.execute("SELECT name FROM studies ORDER BY study_id").fetchall()]
+
     # -- runs and images --------------------------------------------------------------------
 
     def add_run(self, run: RunRecord) -> bool:
@@ -380,6 +401,8 @@ class Store:
 
     def add_images(self, images: Iterable[ImageRecord]) -> int:
         """Add image rows; a (run, seed) already present is left as it is. Returns rows added."""
+        import pandas as pd
+
         frame = pd.DataFrame([asdict(image) for image in images], columns=IMAGE_COLUMNS)
         if frame.empty:
             return 0
@@ -488,6 +511,8 @@ class Store:
 
         Rows already present for the run are reused, so importing a sheet twice adds none.
         """
+        import pandas as pd
+
         frame = pd.DataFrame({"seed": range(len(names)), "source_name": names})
 
         def work(cursor: duckdb.DuckDBPyConnection) -> list[int]:
@@ -533,7 +558,7 @@ class Store:
             row = cursor.execute("SELECT skin_tone_mode FROM studies WHERE name = ?", [study]).fetchone()
         return row[0] if row else "mst"
 
-    def annotation_queue(self, study: str, rater: str, *, only_missing: bool, shuffled: bool) -> pd.DataFrame:
+    def annotation_queue(self, study: str, rater: str, *, only_missing: bool, shuffled: bool) -> list[QueuedImage]:
         """The study's images (with files) for ``rater`` to annotate, with the rater's saved labels.
 
         Shuffled order is stable per rater (a hash of rater and image), so a page reload or a
@@ -542,7 +567,7 @@ class Store:
         order = "md5(? || ':' || CAST(i.image_id AS VARCHAR))" if shuffled else "i.run_key, i.seed"
         sql = (
             "SELECT i.image_id, i.run_key, i.seed, i.path, r.prompt, r.negative_prompt, r.model, "
-            "a.person_present, a.gender, a.mst, a.skin_binary, a.confidence "
+            "a.image_id IS NOT NULL, a.person_present, a.gender, a.mst, a.skin_binary, a.confidence "
             "FROM images i JOIN runs r USING (run_key) JOIN studies s USING (study_id) "
             "LEFT JOIN annotations a ON a.image_id = i.image_id AND a.rater = ? "
             "WHERE s.name = ? AND NOT i.external "
@@ -553,7 +578,10 @@ class Store:
         sql += f"ORDER BY {order}"
         if shuffled:
             params.append(rater)
-        return self._query(sql, params)
+        with self._cursor() as cursor:
+            rows = cursor.execute(sql, params).fetchall()
+        # columns 0-6: the image; 7: whether the rater has a row; 8-12: Annotation's fields in order
+        return [QueuedImage(*row[:7], saved=Annotation(*row[8:]) if row[7] else None) for row in rows]
 
     def annotated_count(self, study: str, rater: str) -> tuple[int, int]:
         """(images ``rater`` has annotated, images with files) in ``study``."""

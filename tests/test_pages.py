@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -240,3 +244,27 @@ def test_saved_labels_show_when_the_rater_comes_back(home_with_images):
     again = annotate_page(show="All")
     assert "MST 2" in [radio.value for radio in radios(again, "Skin tone")]
     assert again.get("progress")[0].proto.text == "1 of 4 annotated by you"
+
+
+def test_annotating_never_imports_pandas_or_torch(home_with_images):
+    """The raters' page starts fast: the sidebar and grid read records, not frames, so a fresh
+    process shows the page and saves a click without importing pandas (~0.3 s) or torch."""
+    code = textwrap.dedent(f"""
+        import sys
+        from streamlit import config
+        from streamlit.testing.v1 import AppTest
+        config.set_option("runner.enforceSerializableSessionState", False)
+        at = AppTest.from_file({APP!r}, default_timeout=60)
+        at.switch_page("pages/views/annotate.py").run()  # opened at its address, as raters do
+        next(e for e in at.text_input if e.label == "Rater").input("ana").run()
+        next(e for e in at.radio if e.label == "Skin tone").set_value("MST 4").run()
+        assert not at.exception, at.exception
+        print(len([e for e in at.radio if e.label == "Person"]),
+              sorted(name for name in ("pandas", "torch") if name in sys.modules))  # numpy: st.image's own
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "SDAUDIT_HOME": str(home_with_images)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split("\n")[-2] == "3 []", "the annotated card leaves the grid; no pandas, no torch"
+    with Store.open(home_with_images) as store:
+        assert list(store.annotations()["mst"]) == [4], "the click was saved"

@@ -176,6 +176,7 @@ def test_values_go_in_as_parameters_not_sql(store):
     assert store.run("run-b")["prompt"] == sneaky
     assert store.count("images") == 4
     assert sneaky in set(store.studies()["name"])
+    assert store.study_names() == ["default", sneaky], "oldest first, as in studies()"
 
 
 def test_study_names_and_modes_are_checked():
@@ -185,6 +186,40 @@ def test_study_names_and_modes_are_checked():
         with pytest.raises(ValueError, match="`skin_tone_mode` must be one of mst, binary but is 'fitz'"):
             fresh.ensure_study("s", skin_tone_mode="fitz")
         assert fresh.ensure_study("s") == fresh.ensure_study("s")
+
+
+def test_the_queue_gives_each_image_with_this_raters_saved_labels_only(store):
+    first, second = (int(image_id) for image_id in store.images()["image_id"][:2])
+    store.save_annotation(first, "ana", Annotation(person_present=True, gender="female", mst=8, confidence="low"))
+    store.save_annotation(second, "ben", Annotation(person_present=False))
+    queue = store.annotation_queue("default", "ana", only_missing=False, shuffled=False)
+    assert [image.seed for image in queue] == [0, 1, 2, 3]
+    assert (queue[0].image_id, queue[0].path, queue[0].model, queue[0].prompt) == (
+        first, "images/run-a/0.png", "demo", "a doctor sitting behind a desk")
+    assert queue[0].saved == Annotation(person_present=True, gender="female", mst=8, confidence="low")
+    assert [image.saved for image in queue[1:]] == [None, None, None], "ben's labels are not ana's"
+    missing = store.annotation_queue("default", "ana", only_missing=True, shuffled=False)
+    assert [image.image_id for image in missing] == [image.image_id for image in queue[1:]]
+    shuffled = store.annotation_queue("default", "ana", only_missing=False, shuffled=True)
+    assert sorted(image.image_id for image in shuffled) == sorted(image.image_id for image in queue)
+    assert shuffled == store.annotation_queue("default", "ana", only_missing=False, shuffled=True), "stable per rater"
+
+
+@pytest.mark.parametrize(
+    "annotation",
+    [
+        None,
+        Annotation(person_present=True, gender="unclear", mst=10, confidence="high"),
+        Annotation(person_present=True, gender="male", skin_binary="darker"),
+        Annotation(person_present=False, confidence="medium"),
+        Annotation(gender="female"),
+    ],
+)
+def test_a_saved_annotation_shows_as_the_radio_choices_that_save_it_again(annotation):
+    from sdaudit.scheme import annotation_from_choices, choices_from_annotation
+
+    choices = choices_from_annotation(annotation)
+    assert annotation_from_choices(**choices) == (annotation or Annotation())
 
 
 def test_image_paths_never_leave_the_data_home(tmp_path):

@@ -13,7 +13,7 @@ from sdaudit.scheme import (
     annotation_from_choices,
     choices_from_annotation,
 )
-from sdaudit.store import image_file
+from sdaudit.store import QueuedImage, image_file
 
 FIELDS = ("person", "gender", "skin", "confidence")
 
@@ -56,13 +56,13 @@ if not binary:
     st.markdown(f"Monk Skin Tone scale, MST 1 to MST 10:<br>{swatches}", unsafe_allow_html=True)
 
 queue = store.annotation_queue(study, rater, only_missing=only_missing, shuffled=shuffled)
-if queue.empty:
+if not queue:
     st.success("You have annotated every image in this study. Switch to “All” to review your labels.",
                icon=":material/check_circle:")
     st.stop()
 pages = max(1, -(-len(queue) // page_size))
 page = st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1, step=1) if pages > 1 else 1
-shown = queue.iloc[(page - 1) * page_size: page * page_size]
+shown = queue[(page - 1) * page_size: page * page_size]
 
 
 def save(image_id: int) -> None:
@@ -75,16 +75,16 @@ def save(image_id: int) -> None:
 
 
 @st.fragment
-def card(image: dict) -> None:
-    image_id = int(image["image_id"])
-    path = image_file(home, image["path"])
+def card(image: QueuedImage) -> None:
+    image_id = image.image_id
+    path = image_file(home, image.path)
     if path is not None:
         st.image(str(path), width="stretch")
     else:
         st.warning("The image file is missing from the data home.", icon=":material/warning:")
     if not blind:
-        st.caption(f"seed {image['seed']} · {plain(image['model'])} · {plain(image['prompt'])}")
-    saved = choices_from_annotation(image)
+        st.caption(f"seed {image.seed} · {plain(image.model)} · {plain(image.prompt)}")
+    saved = choices_from_annotation(image.saved)
     for field in FIELDS:  # show what is saved, once; afterwards the widgets keep their state
         st.session_state.setdefault(f"{field}-{image_id}", saved[field])
     no_person = st.session_state[f"person-{image_id}"] == "No person"
@@ -99,6 +99,6 @@ def card(image: dict) -> None:
 
 
 columns = st.columns(3)
-for position, image in enumerate(shown.to_dict("records")):
+for position, image in enumerate(shown):
     with columns[position % 3], st.container(border=True):
         card(image)

@@ -19,7 +19,7 @@ METHOD_LABELS = {
 st.title("Results")
 try:
     store = open_store(current_home())
-    studies = list(store.studies()["name"])
+    studies = store.study_names()
 except StoreError as error:
     st.error(str(error), icon=":material/error:")
     st.stop()
