@@ -1,7 +1,7 @@
 """Process-wide resources of the app, cached with `st.cache_resource` (never in session state),
 and the sidebar's current study and rater.
 
-Kept apart from `streamlit_app.py` so that pages can import them without re-running the router.
+Kept apart from `app_router.py` so that pages can import them without re-running the router.
 """
 
 import runpy
@@ -38,7 +38,7 @@ def auto_snapshot(home: str) -> AutoSnapshot | None:
     return AutoSnapshot(open_store(home), home, target, minutes=int_setting("snapshot_minutes"))
 
 
-ROUTER = Path(__file__).resolve().parent / "streamlit_app.py"
+ROUTER = Path(__file__).resolve().parent / "app_router.py"
 
 
 def hand_over_to_the_router() -> None:

@@ -12,7 +12,7 @@ from test_store import make_images, make_run
 
 from sdaudit.store import Store
 
-APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
+APP = str(Path(__file__).resolve().parents[1] / "app_router.py")
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from sdaudit.snapshot import AutoSnapshot, snapshot
 from sdaudit.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "streamlit_app.py")
+APP = str(ROOT / "app_router.py")
 
 
 def dockerfile_instructions() -> dict[str, list[str]]:

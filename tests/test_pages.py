@@ -18,7 +18,7 @@ from sdaudit.exchange import RunFolder, ingest
 from sdaudit.generate import GenerationSpec, generate
 from sdaudit.store import Store
 
-APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
+APP = str(Path(__file__).resolve().parents[1] / "app_router.py")
 
 
 @pytest.fixture

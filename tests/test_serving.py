@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
-
-from streamlit.testing.v1 import AppTest
 
 from sdaudit.serving import disable_nagle
 
-APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def nodelay(sock: socket.socket) -> bool:
@@ -52,9 +53,26 @@ def test_nagle_is_turned_off_on_open_sockets_and_on_those_accepted_later():
         assert still_carries_data(later, later_server_side)
 
 
-def test_the_app_turns_nagle_off_for_the_server_it_runs_in(app_home):
-    with listener_as_streamlit_binds_it() as listener, socket.create_connection(listener.getsockname()), \
-            listener.accept()[0] as server_side:
-        AppTest.from_file(APP, default_timeout=60).run()
+def test_the_app_server_turns_nagle_off_when_it_starts():
+    """streamlit_app.py's st.App runs sdaudit's lifespan: it is started here the way Streamlit
+    starts it, in a fresh process (an st.App pins process-wide settings), over a listener made
+    like Streamlit's; a browser connecting afterwards gets an accepted socket without Nagle."""
+    code = textwrap.dedent(f"""
+        import asyncio, socket, sys
+        sys.path.insert(0, {str(ROOT)!r})
+        listener = socket.socket(family=socket.AF_INET)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        from streamlit_app import app
 
-        assert nodelay(listener) and nodelay(server_side)
+        async def start_then_connect():
+            async with app.lifespan()(app):
+                browser = socket.create_connection(listener.getsockname())
+                server_side = listener.accept()[0]
+                print(listener.proto, bool(server_side.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)))
+
+        asyncio.run(start_then_connect())
+    """)
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split("\n")[-2] == "0 True"

@@ -1,0 +1,55 @@
+"""sdaudit's app router: the pages and the sidebar. Pages are thin views over the sdaudit package.
+
+`streamlit run streamlit_app.py` serves it (streamlit_app.py sets up the server). The store is
+opened once per process and shared by every session; DuckDB lets one process write a store file,
+so while the app runs, generate from the command line with `--out DIR` and ingest the folder later.
+"""
+
+import streamlit as st
+
+from app_resources import current_home, open_store
+from sdaudit.errors import StoreError
+from sdaudit.store import DEFAULT_STUDY
+
+
+def create_study() -> None:
+    """Create the study named in the sidebar and make it current (a callback: runs before the rerun)."""
+    name = (st.session_state.get("new_study_name") or "").strip()
+    if name:
+        mode = "binary" if st.session_state.get("new_study_mode") == BINARY_MODE else "mst"
+        open_store(current_home()).ensure_study(name, skin_tone_mode=mode)
+        st.session_state["study"] = name
+        st.session_state["new_study_name"] = ""
+
+
+MST_MODE = "Monk Skin Tone, MST 1–10"
+BINARY_MODE = "Lighter / darker (MST 1–5 / 6–10)"
+
+st.set_page_config(page_title="sdaudit", page_icon=":material/balance:", layout="wide")
+
+navigation = st.navigation([
+    st.Page("pages/views/generate.py", title="Generate", icon=":material/add_photo_alternate:", default=True),
+    st.Page("pages/views/annotate.py", title="Annotate", icon=":material/label:"),
+    st.Page("pages/views/results.py", title="Results", icon=":material/bar_chart:"),
+    st.Page("pages/views/runs.py", title="Runs", icon=":material/photo_library:"),
+])
+
+with st.sidebar:
+    try:
+        studies = open_store(current_home()).study_names() or [DEFAULT_STUDY]
+    except StoreError as error:
+        st.error(str(error), icon=":material/error:")
+        studies = [DEFAULT_STUDY]
+    if st.session_state.get("study") not in studies:
+        st.session_state["study"] = DEFAULT_STUDY if DEFAULT_STUDY in studies else studies[0]
+    st.selectbox("Study", studies, key="study", help="The study new runs belong to and that is annotated.")
+    with st.popover("New study"):
+        st.text_input("Name of the new study", key="new_study_name")
+        st.radio("Skin tone is rated as", [MST_MODE, BINARY_MODE], key="new_study_mode",
+                 help="The Monk scale keeps the raw value, so the lighter/darker cut can move later; "
+                      "lighter/darker directly is how the origin study's rater worked.")
+        st.button("Create study", on_click=create_study)
+    st.text_input("Rater", key="rater", help="Your name: every annotation is saved under it.")
+    st.caption(f"Data home: `{current_home()}`")
+
+navigation.run()
