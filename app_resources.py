@@ -13,7 +13,7 @@ from sdaudit.config import data_home, int_setting, setting
 from sdaudit.jobs import JobRunner
 from sdaudit.roles import WRONG_PASSWORD, AdminGate
 from sdaudit.snapshot import AutoSnapshot
-from sdaudit.store import DEFAULT_STUDY, Store
+from sdaudit.store import DEFAULT_STUDY, Job, Store
 
 
 @st.cache_resource(on_release=Store.close)
@@ -98,3 +98,21 @@ def plain(text) -> str:
     """User text (prompts, model ids, names) made inert for st.markdown/caption/success: every
     Markdown character is escaped, so a prompt cannot become a link, an image or HTML."""
     return "".join("\\" + char if char in MARKDOWN_SPECIALS else char for char in str(text))
+
+
+JOBS_SHOWN = 20
+
+
+def jobs_table(jobs: list[Job]) -> str:
+    """The newest jobs as a Markdown table, user text made inert. (Not st.dataframe: on the
+    landing page its data grid and pandas took ~0.7 s of the first load after a restart.)"""
+    def cell(text) -> str:
+        return plain(text or "").replace("\n", " ")
+
+    lines = ["| job | status | images done | seeds | model | prompt | error |",
+             "|---:|---|---:|---|---|---|---|"]
+    lines += [f"| {job.job_id} | {job.status} | {job.images_done} of {job.images_total} | {job.seeds} | "
+              f"{cell(job.model)} | {cell(job.prompt)} | {cell(job.error)} |" for job in jobs[:JOBS_SHOWN]]
+    if len(jobs) > JOBS_SHOWN:
+        lines.append(f"\n{len(jobs) - JOBS_SHOWN} older jobs are not shown; their runs are on the Runs page.")
+    return "\n".join(lines)

@@ -3,14 +3,14 @@
     python benchmarks/app_speed.py            (BENCH_PAGE=12 for a 12-image page)
 
 Needs Playwright and Debian's chromium (requirements-dev.txt, scripts/test.sh). It makes 48 demo
-images in a temporary data home, then:
+images in a temporary data home with one generation job, as the app makes them, then:
 
 1. Cold start, three launches each way: from launching `streamlit run streamlit_app.py` to the
    Annotate page rendered in the browser, (a) opening the app and clicking Annotate, (b) opening
    the page's own address, /annotate; and whether the server process has loaded torch or pandas
-   (its memory map is read from /proc; (a) lands on the Generate page, whose job table loads
-   pandas). The baseline, launched in turn with them: a bare one-line Streamlit page with the same
-   settings, opened the same way, which is the floor Streamlit and the browser set.
+   by then (its memory map is read from /proc). The baseline, launched in turn with them: a bare
+   one-line Streamlit page with the same settings, opened the same way, which is the floor
+   Streamlit and the browser set.
 2. Click latency on a 48-image page, three ways: (a) from a radio click to the end of the card's
    fragment rerun as the browser sees it; (b) from the click's websocket frame leaving the browser
    to the rerun's `script_finished` arriving back (as relayed by Playwright, which adds its own
@@ -155,15 +155,22 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
+    from sdaudit.generate import DEFAULT_PROMPT, GenerationSpec
+    from sdaudit.jobs import FINISHED, JobRunner
     from sdaudit.scheme import Annotation
     from sdaudit.store import Store
 
     size = int(os.environ.get("BENCH_PAGE", "48"))
     home = Path(tempfile.mkdtemp(prefix="sdaudit-app-bench-"))
-    subprocess.run([sys.executable, "-m", "sdaudit", "generate", "--model", "demo", "--seeds", "0-47", "--steps", "2",
-                    "--height", "64", "--width", "64", "--batch-size", "16"],
-                   env={**os.environ, "SDAUDIT_HOME": str(home), "PYTHONPATH": str(ROOT)}, check=True,
-                   capture_output=True)
+    with Store.open(home) as store:  # as the app makes them: one job, so Generate lists it
+        runner = JobRunner(store, home)
+        job_id = runner.submit(GenerationSpec(model="demo", prompt=DEFAULT_PROMPT, first_seed=0, last_seed=47,
+                                              batch_size=16, steps=2, height=64, width=64))
+        while store.job(job_id).status not in FINISHED:
+            time.sleep(0.2)
+        runner.stop()
+        if store.job(job_id).status != "done":
+            raise SystemExit(f"the demo job ended {store.job(job_id).status}: {store.job(job_id).error}")
     untouched = home.parent / f"{home.name}-replay"
     shutil.copytree(home, untouched)
 
@@ -261,7 +268,7 @@ def main() -> None:
             profiler.wait(timeout=30)
         stop(server)
     with Store(untouched / "sdaudit.duckdb") as store:
-        rows = store.annotated_count(str(store.studies()["name"].iloc[0]), "bench")[0]
+        rows = store.annotated_count(store.study_names()[0], "bench")[0]
     if rows != min(CLICKS, size):
         raise SystemExit(f"the replay should have saved {min(CLICKS, size)} annotations but the store holds {rows}")
     shutil.rmtree(home, ignore_errors=True)

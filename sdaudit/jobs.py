@@ -15,11 +15,12 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from sdaudit.config import int_setting
 from sdaudit.generate import GenerationProgress, GenerationSpec, StoreSink, generate
-from sdaudit.store import Store
+from sdaudit.store import Job, Store
 
 PROGRESS_INTERVAL = 0.5  # seconds between progress writes: a step can take milliseconds
 IDLE_CHECK = 30.0  # seconds: jobs are queued in this process, which wakes the worker at once
@@ -34,7 +35,7 @@ class JobRunner:
     """Runs queued generation jobs from ``store`` on one thread, writing images under ``home``."""
 
     def __init__(self, store: Store, home: str | os.PathLike, *, start: bool = True,
-                 on_finished: Callable[[dict], None] | None = None):
+                 on_finished: Callable[[Job], None] | None = None):
         self.store = store
         self.home = Path(home)
         self.on_finished = on_finished  # called with the job's row after it ends (snapshots)
@@ -54,8 +55,8 @@ class JobRunner:
         images, limit = len(spec.seeds), int_setting("max_images_per_job")
         if images > limit:
             raise ValueError(TOO_MANY_IMAGES.format(count=images, limit=limit))
-        jobs = self.store.jobs()
-        waiting, limit = int((jobs["status"] == "queued").sum()), int_setting("max_queued_jobs")
+        waiting = sum(job.status == "queued" for job in self.store.jobs())
+        limit = int_setting("max_queued_jobs")
         if waiting >= limit:
             raise ValueError(QUEUE_FULL.format(count=waiting, limit=limit))
         job_id = self.store.add_job("generate", spec.to_dict())
@@ -65,19 +66,19 @@ class JobRunner:
     def cancel(self, job_id: int) -> None:
         """Stop a job: a queued one never starts; a running one stops within its batch."""
         job = self.store.job(job_id)
-        if job is None or job["status"] in FINISHED:
+        if job is None or job.status in FINISHED:
             return
         with self._lock:
             self._cancelled.add(job_id)
-        if job["status"] == "queued":
+        if job.status == "queued":
             self.store.update_job(job_id, status="cancelled", finished=True)
 
     def resume(self, job_id: int) -> None:
         """Queue an interrupted, failed or cancelled job again; only its missing seeds are made."""
         job = self.store.job(job_id)
-        if job is None or job["status"] not in ("interrupted", "failed", "cancelled"):
+        if job is None or job.status not in ("interrupted", "failed", "cancelled"):
             raise ValueError(f"only an interrupted, failed or cancelled job can be resumed; job {job_id!r} is "
-                             f"{'missing' if job is None else job['status']}.")
+                             f"{'missing' if job is None else job.status}.")
         with self._lock:
             self._cancelled.discard(job_id)
         self.store.update_job(job_id, status="queued", error=None)
@@ -106,10 +107,10 @@ class JobRunner:
                 continue
             self._run(job)
             if self.on_finished is not None:
-                self.on_finished(self.store.job(int(job["job_id"])))
+                self.on_finished(self.store.job(job.job_id))
 
-    def _run(self, job: dict) -> None:
-        job_id = int(job["job_id"])
+    def _run(self, job: Job) -> None:
+        job_id = job.job_id
         last_write = 0.0
 
         def on_progress(progress: GenerationProgress) -> None:
@@ -126,7 +127,7 @@ class JobRunner:
             return job_id in self._cancelled or self._stop.is_set()
 
         try:
-            spec = GenerationSpec(**job["spec"])
+            spec = GenerationSpec(**job.spec)
             result = generate(spec, StoreSink(self.store, self.home), home=self.home,
                               on_progress=on_progress, should_cancel=should_cancel)
         except Exception as error:  # a job's failure is recorded for its page, never raised in the thread
@@ -144,19 +145,17 @@ def _clock(seconds: float) -> str:
         f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def progress_text(job: dict, now) -> tuple[float, str]:
+def progress_text(job: Job, now: datetime) -> tuple[float, str]:
     """A job's progress as (fraction, words): images, step, elapsed time and an estimate of
     the time left (from the pace so far, once an image is done)."""
-    done, total = int(job["images_done"]), int(job["images_total"])
-    step, steps = int(job["step"]), int(job["steps_total"])
+    done, total, step, steps = job.images_done, job.images_total, job.step, job.steps_total
     fraction = 0.0 if total == 0 else min(1.0, (done + (step / steps if steps else 0)) / total)
     words = [f"{done} of {total} images"]
-    if job["status"] == "running" and steps:
+    if job.status == "running" and steps:
         words.append(f"step {step} of {steps}")
-    started = job.get("started_at")
-    if started is not None and started == started:  # NaT compares unequal
-        elapsed = max(0.0, (now - started).total_seconds())
+    if job.started_at is not None:
+        elapsed = max(0.0, (now - job.started_at).total_seconds())
         words.append(f"{_clock(elapsed)} elapsed")
-        if job["status"] == "running" and fraction > 0:
+        if job.status == "running" and fraction > 0:
             words.append(f"about {_clock(elapsed / fraction - elapsed)} left")
     return fraction, " · ".join(words)

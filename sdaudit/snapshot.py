@@ -21,7 +21,7 @@ from pathlib import Path
 
 import sdaudit
 from sdaudit.errors import SdauditError
-from sdaudit.store import SCHEMA_VERSION, Store
+from sdaudit.store import SCHEMA_VERSION, Job, Store
 
 TABLES = ("studies", "runs", "images", "annotations", "annotation_history", "jobs")
 SEQUENCES = {"study_ids": ("studies", "study_id"), "image_ids": ("images", "image_id"),
@@ -179,7 +179,7 @@ class AutoSnapshot:
             self._seen = result.rows.get("annotation_history", self._seen)
             return result
 
-    def after_job(self, job: dict) -> None:
+    def after_job(self, job: Job) -> None:
         self.snapshot_now()
 
     def _loop(self) -> None:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -198,6 +199,50 @@ class QueuedImage:
     negative_prompt: str
     model: str
     saved: Annotation | None  # None: this rater has not annotated the image yet
+
+
+@dataclass(frozen=True)
+class Job:
+    """A generation job as the ``jobs`` table holds it, with its spec decoded."""
+
+    job_id: int
+    kind: str
+    spec: dict
+    status: str  # queued, running, done, failed, cancelled or interrupted
+    run_key: str | None
+    images_done: int
+    images_total: int
+    step: int
+    steps_total: int
+    error: str | None
+    pid: int | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @property
+    def seeds(self) -> str:
+        return f"{self.spec['first_seed']}–{self.spec['last_seed']}"
+
+    @property
+    def model(self) -> str:
+        return self.spec["model"]
+
+    @property
+    def prompt(self) -> str:
+        return self.spec["prompt"]
+
+
+# The jobs table's columns in Job's order; times as epoch seconds (DuckDB needs pytz to return
+# TIMESTAMPTZ values as datetimes).
+JOB_COLUMNS = ("job_id, kind, spec, status, run_key, images_done, images_total, step, steps_total, error, pid, "
+               "epoch(created_at), epoch(started_at), epoch(finished_at)")
+
+
+def _job(row: tuple) -> Job:
+    *values, created, started, finished = row
+    values[2] = json.loads(values[2])
+    return Job(*values, *(None if t is None else datetime.fromtimestamp(t, UTC) for t in (created, started, finished)))
 
 
 IMAGE_COLUMNS = [f.name for f in fields(ImageRecord)]
@@ -644,9 +689,9 @@ class Store:
             [kind, json.dumps(spec, sort_keys=True)],
         ).fetchone()[0]))
 
-    def claim_next_job(self, pid: int) -> dict | None:
+    def claim_next_job(self, pid: int) -> Job | None:
         """Mark the oldest queued job running (for process ``pid``) and return it, or None."""
-        def work(cursor: duckdb.DuckDBPyConnection) -> dict | None:
+        def work(cursor: duckdb.DuckDBPyConnection) -> int | None:
             row = cursor.execute(
                 "UPDATE jobs SET status = 'running', pid = ?, started_at = current_timestamp, error = NULL, "
                 "finished_at = NULL WHERE job_id = (SELECT min(job_id) FROM jobs WHERE status = 'queued') "
@@ -657,23 +702,15 @@ class Store:
         job_id = self._write(work)
         return None if job_id is None else self.job(job_id)
 
-    def job(self, job_id: int) -> dict | None:
-        frame = self._query("SELECT * FROM jobs WHERE job_id = ?", [job_id])
-        if frame.empty:
-            return None
-        row = frame.iloc[0].to_dict()
-        row["spec"] = json.loads(row["spec"])
-        return row
+    def job(self, job_id: int) -> Job | None:
+        with self._cursor() as cursor:
+            row = cursor.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?", [job_id]).fetchone()
+        return None if row is None else _job(row)
 
-    def jobs(self) -> pd.DataFrame:
-        """Every job, newest first, with its spec decoded (a dict per row) and the spec's seeds,
-        model and prompt as columns for listing."""
-        frame = self._query("SELECT * FROM jobs ORDER BY job_id DESC")
-        frame["spec"] = [json.loads(spec) for spec in frame["spec"]]
-        frame["seeds"] = [f"{spec['first_seed']}–{spec['last_seed']}" for spec in frame["spec"]]
-        frame["model"] = [spec["model"] for spec in frame["spec"]]
-        frame["prompt"] = [spec["prompt"] for spec in frame["spec"]]
-        return frame
+    def jobs(self) -> list[Job]:
+        """Every job, newest first."""
+        with self._cursor() as cursor:
+            return [_job(row) for row in cursor.execute(f"SELECT {JOB_COLUMNS} FROM jobs ORDER BY job_id DESC").fetchall()]
 
     def update_job(self, job_id: int, **values) -> None:
         """Set some of a job's columns (status, progress, run_key, error, finished)."""

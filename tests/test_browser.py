@@ -265,7 +265,7 @@ def test_closing_the_tab_does_not_stop_generation(app, page):
     app.stop()
     with Store.open(app.home) as store:
         job = store.job(1)
-        assert job["status"] == "done" and job["images_done"] == 12
+        assert job.status == "done" and job.images_done == 12
         assert store.count("images") == 12
 
 
@@ -291,4 +291,4 @@ def test_a_job_cut_off_by_a_crash_is_interrupted_and_resumes_only_missing_seeds(
     with Store.open(app.home) as store:
         assert store.count("images") == 12
         job = store.job(1)
-    assert job["status"] == "done" and job["images_done"] <= 12 - made_before + 2
+    assert job.status == "done" and job.images_done <= 12 - made_before + 2

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from sdaudit.generate import GenerationSpec
-from sdaudit.jobs import JobRunner
-from sdaudit.store import Store
+from sdaudit.jobs import JobRunner, progress_text
+from sdaudit.store import Job, Store
 
 
 def spec_for(model, **changes) -> GenerationSpec:
@@ -17,14 +18,14 @@ def spec_for(model, **changes) -> GenerationSpec:
     return GenerationSpec(**{**settings, **changes})
 
 
-def wait_for(store: Store, job_id: int, statuses=("done", "failed", "cancelled"), timeout: float = 120) -> dict:
+def wait_for(store: Store, job_id: int, statuses=("done", "failed", "cancelled"), timeout: float = 120) -> Job:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         job = store.job(job_id)
-        if job["status"] in statuses:
+        if job.status in statuses:
             return job
         time.sleep(0.05)
-    raise AssertionError(f"job {job_id} still {store.job(job_id)['status']} after {timeout} s")
+    raise AssertionError(f"job {job_id} still {store.job(job_id).status} after {timeout} s")
 
 
 @pytest.fixture
@@ -41,17 +42,17 @@ def test_queued_jobs_run_in_order_and_record_their_run(runner, tiny_model):
     first = runner.submit(spec_for(tiny_model))
     second = runner.submit(spec_for(tiny_model, first_seed=4, last_seed=5))
     done = wait_for(runner.store, second)
-    assert done["status"] == "done" and done["images_done"] == 2 and done["images_total"] == 2
+    assert done.status == "done" and done.images_done == 2 and done.images_total == 2
     earlier = runner.store.job(first)
-    assert earlier["status"] == "done" and earlier["finished_at"] <= done["started_at"]
+    assert earlier.status == "done" and earlier.finished_at <= done.started_at
     assert runner.store.count("images") == 6
-    assert earlier["run_key"] == done["run_key"] and done["run_key"]
+    assert earlier.run_key == done.run_key and done.run_key
 
 
 def test_a_bad_model_fails_the_job_with_its_message(runner, tmp_path):
     job_id = runner.submit(spec_for(tmp_path / "nowhere"))
     job = wait_for(runner.store, job_id)
-    assert job["status"] == "failed" and job["error"].startswith("could not load model")
+    assert job.status == "failed" and job.error.startswith("could not load model")
     assert runner.alive, "a failed job must not kill the worker"
 
 
@@ -59,15 +60,15 @@ def test_cancel_stops_a_running_job_and_resume_finishes_it(runner, tiny_model):
     job_id = runner.submit(spec_for(tiny_model, last_seed=39, steps=20, batch_size=2))
     wait_for(runner.store, job_id, statuses=("running",))
     deadline = time.monotonic() + 60
-    while runner.store.job(job_id)["images_done"] < 2 and time.monotonic() < deadline:
+    while runner.store.job(job_id).images_done < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     runner.cancel(job_id)
     job = wait_for(runner.store, job_id)
-    assert job["status"] == "cancelled" and 2 <= job["images_done"] < 40
+    assert job.status == "cancelled" and 2 <= job.images_done < 40
     made = runner.store.count("images")
     runner.resume(job_id)
     job = wait_for(runner.store, job_id, statuses=("done",))
-    assert runner.store.count("images") == 40 and job["images_done"] == 40 - made
+    assert runner.store.count("images") == 40 and job.images_done == 40 - made
 
 
 def test_a_queued_job_can_be_cancelled_before_it_starts(tmp_path, tiny_model):
@@ -76,7 +77,7 @@ def test_a_queued_job_can_be_cancelled_before_it_starts(tmp_path, tiny_model):
         paused = JobRunner(store, home, start=False)
         job_id = paused.submit(spec_for(tiny_model))
         paused.cancel(job_id)
-        assert store.job(job_id)["status"] == "cancelled"
+        assert store.job(job_id).status == "cancelled"
         assert store.claim_next_job(1) is None
 
 
@@ -84,12 +85,25 @@ def test_jobs_left_running_by_a_dead_process_become_interrupted(tmp_path):
     home = tmp_path / "home"
     with Store.open(home) as store:
         job_id = store.add_job("generate", spec_for("demo").to_dict())
-        assert store.claim_next_job(pid=999999)["status"] == "running"
+        assert store.claim_next_job(pid=999999).status == "running"
     with Store.open(home) as store:  # the app restarts
         runner = JobRunner(store, home, start=False)
         assert runner.interrupted_at_start == 1
-        assert store.job(job_id)["status"] == "interrupted"
+        assert store.job(job_id).status == "interrupted"
         runner.resume(job_id)
-        assert store.job(job_id)["status"] == "queued"
+        assert store.job(job_id).status == "queued"
         with pytest.raises(ValueError, match="only an interrupted, failed or cancelled job can be resumed"):
             runner.resume(job_id)
+
+
+def test_progress_counts_the_step_in_hand_and_estimates_the_time_left():
+    started = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    job = Job(job_id=1, kind="generate", spec={}, status="running", run_key="r", images_done=1, images_total=4,
+              step=5, steps_total=10, error=None, pid=1, created_at=started, started_at=started, finished_at=None)
+    fraction, words = progress_text(job, started + timedelta(seconds=100))
+    # 1 image and half of the next of 4 = 0.375; 100 s / 0.375 = 266.7 s in all, so 166.7 s (2:47) left
+    assert fraction == 0.375
+    assert words == "1 of 4 images · step 5 of 10 · 1:40 elapsed · about 2:47 left"
+    queued = progress_text(Job(**{**job.__dict__, "status": "queued", "started_at": None, "images_done": 0,
+                                  "step": 0}), started)
+    assert queued == (0.0, "0 of 4 images")

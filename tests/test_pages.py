@@ -7,16 +7,17 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app_resources import plain
+from app_resources import jobs_table, plain
 from sdaudit.exchange import RunFolder, ingest
 from sdaudit.generate import GenerationSpec, generate
-from sdaudit.store import Store
+from sdaudit.store import Job, Store
 
 APP = str(Path(__file__).resolve().parents[1] / "app_router.py")
 
@@ -47,6 +48,12 @@ def home_with_images(home, four_images):
 
 def widget(elements, label):
     return next(element for element in elements if element.label == label)
+
+
+def job_rows(at: AppTest) -> list[list[str]]:
+    """The cells of the Generate page's job table, newest job first."""
+    table = next(md.value for md in at.markdown if md.value.startswith("| job | status |"))
+    return [[cell.strip() for cell in line.strip("|").split(" | ")] for line in table.splitlines()[2:] if line]
 
 
 def app() -> AppTest:
@@ -101,11 +108,12 @@ def test_the_form_queues_a_job_that_the_worker_finishes(home):
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         at.run()
-        jobs = at.dataframe[0].value
-        if jobs.loc[0, "status"] in ("done", "failed"):
+        newest = job_rows(at)[0]
+        if newest[1] in ("done", "failed"):
             break
         time.sleep(0.5)
-    assert jobs.loc[0, "status"] == "done" and jobs.loc[0, "images_done"] == 4
+    assert newest[:4] == ["1", "done", "4 of 4", "0–3"] and newest[4:6] == ["demo", "a doctor sitting behind a desk"]
+    assert any(caption.value.startswith("Last job 1: done, 4 of 4 images.") for caption in at.caption)
 
 
 def test_a_model_that_cannot_be_loaded_shows_the_cores_message(home):
@@ -268,3 +276,24 @@ def test_annotating_never_imports_pandas_or_torch(home_with_images):
     assert result.stdout.split("\n")[-2] == "3 []", "the annotated card leaves the grid; no pandas, no torch"
     with Store.open(home_with_images) as store:
         assert list(store.annotations()["mst"]) == [4], "the click was saved"
+
+
+def make_job(job_id: int, **changes) -> Job:
+    values = dict(job_id=job_id, kind="generate", spec={"first_seed": 0, "last_seed": 7, "model": "demo",
+                                                        "prompt": "a doctor sitting behind a desk"},
+                  status="done", run_key="r", images_done=8, images_total=8, step=0, steps_total=0, error=None,
+                  pid=None, created_at=datetime.now(UTC), started_at=None, finished_at=None)
+    return Job(**{**values, **changes})
+
+
+def test_the_job_table_lists_the_newest_jobs_with_user_text_made_inert():
+    sneaky = make_job(2, status="failed", spec={"first_seed": 5, "last_seed": 9, "model": "x/y",
+                                                "prompt": "a | b\n[link](http://e.org)"}, error="no | luck")
+    table = jobs_table([sneaky, make_job(1)])
+    lines = table.splitlines()
+    assert lines[0] == "| job | status | images done | seeds | model | prompt | error |"
+    assert lines[2] == r"| 2 | failed | 8 of 8 | 5–9 | x/y | a \| b \[link\]\(http://e\.org\) | no \| luck |"
+    assert lines[3] == "| 1 | done | 8 of 8 | 0–7 | demo | a doctor sitting behind a desk |  |"
+    many = jobs_table([make_job(n) for n in range(25, 0, -1)]).splitlines()
+    assert [line.split(" | ")[0] for line in many[2:22]] == [f"| {n}" for n in range(25, 5, -1)]
+    assert many[-1] == "5 older jobs are not shown; their runs are on the Runs page."

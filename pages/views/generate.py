@@ -9,6 +9,7 @@ from app_resources import (
     current_home,
     current_study,
     job_runner,
+    jobs_table,
     open_store,
     plain,
 )
@@ -78,35 +79,35 @@ if model.strip() == DEMO_MODEL:
 @st.fragment(run_every=1.5)
 def jobs_panel() -> None:
     jobs = store.jobs()
-    if jobs.empty:
+    if not jobs:
         st.caption("No runs yet: fill in the form and press Generate.")
         return
     now = datetime.now(UTC)
-    active = jobs[jobs["status"].isin(["running", "queued"])]
-    if active.empty:
-        last = jobs.iloc[0]
-        if last["status"] == "failed":
-            st.error(f"Job {last['job_id']} failed: {plain(last['error'])}", icon=":material/error:")
+    active = [job for job in jobs if job.status in ("running", "queued")]
+    if not active:
+        last = jobs[0]
+        if last.status == "failed":
+            st.error(f"Job {last.job_id} failed: {plain(last.error)}", icon=":material/error:")
         else:
-            st.caption(f"Last job {last['job_id']}: {last['status']}, {last['images_done']} of "
-                       f"{last['images_total']} images. Annotate them on the Annotate page.")
-    for job in active.to_dict("records"):
+            st.caption(f"Last job {last.job_id}: {last.status}, {last.images_done} of {last.images_total} images. "
+                       "Annotate them on the Annotate page.")
+    for job in active:
         fraction, words = progress_text(job, now)
-        st.progress(fraction, text=f"Job {job['job_id']} ({job['status']}): {words}")
-        if st.button("Cancel", key=f"cancel-{job['job_id']}"):
-            runner.cancel(int(job["job_id"]))
-        if job["run_key"]:
-            images = store.images(run_key=job["run_key"]).tail(12)
+        st.progress(fraction, text=f"Job {job.job_id} ({job.status}): {words}")
+        if st.button("Cancel", key=f"cancel-{job.job_id}"):
+            runner.cancel(job.job_id)
+        if job.run_key:
+            images = store.images(run_key=job.run_key).tail(12)
             files = [str(path) for path in (image_file(home, p) for p in images["path"]) if path]
             if files:
                 st.image(files, width=96, caption=[f"seed {seed}" for seed in images["seed"]][-len(files):])
     st.subheader("Jobs")
-    st.dataframe(jobs[["job_id", "status", "images_done", "images_total", "seeds", "model", "prompt", "error"]],
-                 hide_index=True, column_config={"job_id": "job", "images_done": "done", "images_total": "images"})
-    for job in jobs[jobs["status"].isin(["interrupted", "failed", "cancelled"])].to_dict("records"):
-        if st.button(f"Resume job {job['job_id']} ({job['status']})", key=f"resume-{job['job_id']}",
-                     help="Generates only the seeds still missing."):
-            runner.resume(int(job["job_id"]))
+    st.markdown(jobs_table(jobs))
+    for job in jobs:
+        if job.status in ("interrupted", "failed", "cancelled") and st.button(
+                f"Resume job {job.job_id} ({job.status})", key=f"resume-{job.job_id}",
+                help="Generates only the seeds still missing."):
+            runner.resume(job.job_id)
 
 
 jobs_panel()
