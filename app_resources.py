@@ -1,5 +1,5 @@
 """Process-wide resources of the app, cached with `st.cache_resource` (never in session state),
-and the sidebar's current study and rater.
+the sidebar's current study and rater, and the text helpers pages share (`plain`, `jobs_table`).
 
 Kept apart from `app_router.py` so that pages can import them without re-running the router.
 """
