@@ -27,8 +27,8 @@ from sdaudit.config import store_path
 from sdaudit.errors import StoreError
 from sdaudit.scheme import SKIN_TONE_MODES, Annotation
 
-if TYPE_CHECKING:  # pandas is imported where a frame is built: the Annotate page reads records
-    import pandas as pd  # and starts without it (~0.3 s of its cold start; benchmarks/app_speed.py)
+if TYPE_CHECKING:  # pandas is imported where a frame is built: the Annotate and Generate pages read
+    import pandas as pd  # records and start without it (~0.3 s of a cold start; benchmarks/app_speed.py)
 
 DEFAULT_STUDY = "default"
 MEMORY = ":memory:"
