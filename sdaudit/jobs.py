@@ -25,6 +25,8 @@ from sdaudit.store import Job, Store
 PROGRESS_INTERVAL = 0.5  # seconds between progress writes: a step can take milliseconds
 IDLE_CHECK = 30.0  # seconds: jobs are queued in this process, which wakes the worker at once
 FINISHED = ("done", "failed", "cancelled", "interrupted")
+RESUMABLE = ("interrupted", "failed", "cancelled")
+ACTIVE = ("running", "queued")
 TOO_MANY_IMAGES = ("this job asks for {count} images; this server allows at most {limit} a job "
                    "(SDAUDIT_MAX_IMAGES_PER_JOB).")
 QUEUE_FULL = ("{count} jobs are already waiting; this server queues at most {limit} "
@@ -76,7 +78,7 @@ class JobRunner:
     def resume(self, job_id: int) -> None:
         """Queue an interrupted, failed or cancelled job again; only its missing seeds are made."""
         job = self.store.job(job_id)
-        if job is None or job.status not in ("interrupted", "failed", "cancelled"):
+        if job is None or job.status not in RESUMABLE:
             raise ValueError(f"only an interrupted, failed or cancelled job can be resumed; job {job_id!r} is "
                              f"{'missing' if job is None else job.status}.")
         with self._lock:

@@ -15,7 +15,7 @@ from app_resources import (
 )
 from sdaudit.config import DEFAULT_MODEL, DEMO_MODEL, gpu_present
 from sdaudit.generate import DEFAULT_PROMPT, SCHEDULERS, GenerationSpec
-from sdaudit.jobs import progress_text
+from sdaudit.jobs import ACTIVE, RESUMABLE, progress_text
 from sdaudit.store import image_file
 
 st.title("Generate")
@@ -83,7 +83,7 @@ def jobs_panel() -> None:
         st.caption("No runs yet: fill in the form and press Generate.")
         return
     now = datetime.now(UTC)
-    active = [job for job in jobs if job.status in ("running", "queued")]
+    active = [job for job in jobs if job.status in ACTIVE]
     if not active:
         last = jobs[0]
         if last.status == "failed":
@@ -104,7 +104,7 @@ def jobs_panel() -> None:
     st.subheader("Jobs")
     st.markdown(jobs_table(jobs))
     for job in jobs:
-        if job.status in ("interrupted", "failed", "cancelled") and st.button(
+        if job.status in RESUMABLE and st.button(
                 f"Resume job {job.job_id} ({job.status})", key=f"resume-{job.job_id}",
                 help="Generates only the seeds still missing."):
             runner.resume(job.job_id)
