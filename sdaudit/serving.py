@@ -11,8 +11,9 @@ server side): a click took 44 ms median with the stall and 18-25 ms without.
 `disable_nagle` turns TCP_NODELAY on for every TCP socket the process holds. On Linux, sockets
 accepted later inherit it from the listening socket, so `lifespan`, the app server's start-up hook,
 calls it once, before any browser connects. A page load also waits on the stall: Streamlit sends
-its JavaScript in small writes. A fresh server's first load of /annotate took ~0.2 s less with
-it off from the start than with it turned off at the first script run (benchmarks/app_speed.py).
+its JavaScript in small writes. A fresh server's first load of /annotate took 0.11 s less with
+it off from the start than with it turned off at the first script run (median of 7 interleaved
+launches each, 2.16 s against 2.27 s).
 """
 
 from __future__ import annotations
