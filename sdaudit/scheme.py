@@ -101,7 +101,7 @@ def annotation_from_choices(person: str | None, gender: str | None, skin: str | 
 def choices_from_annotation(annotation: Annotation | None) -> dict[str, str | None]:
     """The radio labels that show a saved annotation (None where nothing is saved)."""
     def label(choices: dict, value) -> str | None:
-        return next((text for text, stored in choices.items() if value is not None and stored == value), None)
+        return next((text for text, stored in choices.items() if stored == value), None)
 
     if annotation is None:
         return {"person": None, "gender": None, "skin": None, "confidence": None}

@@ -388,9 +388,6 @@ class Store:
 
         return self._write(work)
 
-    def studies(self) -> pd.DataFrame:
-        return self._query("SELECT * FROM studies ORDER BY study_id")
-
     def study_names(self) -> list[str]:
         """The studies' names, oldest study first."""
         with self._cursor() as cursor:

@@ -138,7 +138,7 @@ def test_a_new_study_becomes_the_current_one(home):
     assert widget(at.selectbox, "Study").value == "nurses"
     assert "nurses" in widget(at.selectbox, "Study").options
     with Store.open(home) as store:
-        assert "nurses" in set(store.studies()["name"])
+        assert "nurses" in store.study_names()
 
 
 def test_a_study_can_record_skin_tone_as_lighter_or_darker(home, four_images):
