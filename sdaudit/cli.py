@@ -232,7 +232,7 @@ class _ProgressBar:
 
 def _generate(args) -> str:
     from sdaudit.exchange import RunFolder
-    from sdaudit.generate import StoreSink, generate
+    from sdaudit.generate import StoreSink, batch_grid, generate
     from sdaudit.store import Store
 
     # 1. Validate everything before any file is touched
@@ -258,7 +258,10 @@ def _generate(args) -> str:
         if group is None:
             result = generate(spec, sink, **common)
         else:
-            with group.split_between_processes(list(spec.seeds)) as mine:
+            # whole batches, not seeds, are shared out, so each image keeps the batch company
+            # it has in a one-process run (and with it its pixels)
+            with group.split_between_processes(batch_grid(spec)) as batches:
+                mine = [seed for batch in batches for seed in batch]
                 result = generate(spec, sink, seeds=mine, device=str(group.device), **common)
     finally:
         bar.close()

@@ -432,9 +432,24 @@ def image_relpath(run_key: str, seed: int) -> str:
     return f"images/{run_key}/{seed}.png"
 
 
-def _batches(seeds: Sequence[int], size: int) -> Iterable[list[int]]:
-    for start in range(0, len(seeds), size):
-        yield list(seeds[start : start + size])
+def batch_grid(spec: GenerationSpec) -> list[range]:
+    """The batches of the spec's seed range: ``batch_size`` consecutive seeds from the first seed on.
+
+    Every process, and every resume, batches seeds on this grid, so an image is made beside the
+    same seeds whether one process or several make the run. That matters for its pixels: on some
+    CPUs, and on GPUs, an image differs by a level or so with the seeds that share its batch.
+    """
+    step = spec.batch_size
+    return [range(start, min(start + step, spec.last_seed + 1)) for start in range(spec.first_seed, spec.last_seed + 1, step)]
+
+
+def _batches(spec: GenerationSpec, seeds: Sequence[int]) -> Iterable[list[int]]:
+    """``seeds`` grouped by their batch on the spec's grid (a resume makes a batch's missing seeds)."""
+    batches: dict[int, list[int]] = {}
+    for seed in seeds:
+        batches.setdefault((seed - spec.first_seed) // spec.batch_size, []).append(seed)
+    for index in sorted(batches):
+        yield sorted(batches[index])
 
 
 def generate(
@@ -449,7 +464,8 @@ def generate(
 ) -> GenerationResult:
     """Generate the seeds of ``spec`` that ``sink`` does not have yet, batch by batch.
 
-    ``seeds`` narrows the spec's range (one process's share of a multi-process run); ``device``
+    ``seeds`` narrows the spec's range (one process's share of a multi-process run: whole batches of
+    ``batch_grid(spec)``, so each image keeps its batch company); ``device``
     overrides the spec's (``cuda:1``). ``should_cancel`` is polled at every denoising step: the
     batch in flight is discarded and every finished batch stays recorded.
     """
@@ -525,7 +541,7 @@ def generate(
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sdaudit-writer") as writer:
         pending: Future | None = None
-        for batch in _batches(missing, spec.batch_size):
+        for batch in _batches(spec, missing):
             if should_cancel is not None and should_cancel():
                 cancelled = True
                 break

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +10,7 @@ import pytest
 # No machine that runs these tests reaches a model hub; fail fast instead of waiting on one.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_VERBOSITY"] = "error"
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import run_cli
 
 
 @pytest.fixture(scope="session")
@@ -79,32 +77,6 @@ def app_home(tmp_path, monkeypatch):
     monkeypatch.setenv("SDAUDIT_HOME", str(tmp_path / "home"))
     yield tmp_path / "home"
     st.cache_resource.clear()
-
-
-def dockerfile_command() -> list[str]:
-    """The command the Dockerfile runs (its last CMD, exec form)."""
-    import json
-
-    text = (ROOT / "Dockerfile").read_text()
-    line = [line for line in text.splitlines() if line.startswith("CMD ")][-1]
-    return json.loads(line[4:])
-
-
-def run_cli(*args: str, cwd: Path | None = None, check: bool = False, env: dict | None = None):
-    """Run `python -m sdaudit ARGS` in a subprocess, as a user would, and return the result."""
-    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-    full_env = {**os.environ, "PYTHONPATH": path, **(env or {})}
-    result = subprocess.run(
-        [sys.executable, "-m", "sdaudit", *args],
-        cwd=cwd or ROOT,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"sdaudit {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
-    return result
 
 
 def gpu_available() -> bool:

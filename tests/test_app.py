@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from helpers import make_images, make_run
 from streamlit.testing.v1 import AppTest
-from test_store import make_images, make_run
 
 from sdaudit.store import Store
 

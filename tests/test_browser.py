@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import dockerfile_command
+from helpers import dockerfile_command
 
 from sdaudit.store import Store
 

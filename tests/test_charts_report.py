@@ -6,8 +6,7 @@ import html.parser
 import json
 
 import pytest
-from test_import_export import ORIGIN_SHEET
-from test_stats import ORIGIN, sheet
+from helpers import ORIGIN, ORIGIN_SHEET, sheet
 
 from sdaudit.charts import comparison_chart, shares_chart, to_png, to_svg
 from sdaudit.exchange import import_annotations

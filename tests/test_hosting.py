@@ -6,9 +6,8 @@ import shlex
 from pathlib import Path
 
 import pytest
-from conftest import dockerfile_command
+from helpers import ORIGIN_SHEET, dockerfile_command
 from streamlit.testing.v1 import AppTest
-from test_import_export import ORIGIN_SHEET
 
 from sdaudit.exchange import SheetError, import_uploaded_sheet
 from sdaudit.generate import GenerationSpec

@@ -7,13 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import ORIGIN_SHEET
 
 from sdaudit.exchange import SheetError, export_annotations, import_annotations
 from sdaudit.stats import estimate
 from sdaudit.store import Store
-
-ROOT = Path(__file__).resolve().parents[1]
-ORIGIN_SHEET = ROOT / "examples" / "origin_sheet.csv"
 
 
 @pytest.fixture

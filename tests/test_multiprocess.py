@@ -1,4 +1,5 @@
-"""Several processes under `accelerate launch`: every seed exactly once, the same pixels as one process."""
+"""Several processes under `accelerate launch`: every seed exactly once, in the batch one process
+would make it in, so with the same thread count the pixels equal a one-process run's."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from conftest import ROOT
+from helpers import ROOT
 from PIL import Image
 
 
-def test_two_processes_split_the_seeds_and_match_one_process(tiny_model, tmp_path):
+def test_two_processes_split_whole_batches_and_match_one_process(tiny_model, tmp_path):
     # The launcher installed beside this interpreter (a pyenv shim may not exist before a rehash).
     beside = Path(sys.executable).parent / "accelerate"
     accelerate = str(beside) if beside.exists() else shutil.which("accelerate")
@@ -50,6 +51,9 @@ def test_two_processes_split_the_seeds_and_match_one_process(tiny_model, tmp_pat
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
     )
     assert alone.returncode == 0, alone.stderr[-3000:]
+    companies = {image["seed"]: image["batch_size"] for image in json.loads((single / "manifest.json").read_text())["images"]}
+    assert {image["seed"]: image["batch_size"] for image in manifest["images"]} == companies == {
+        **dict.fromkeys(range(8), 4), 8: 2, 9: 2}, "each image is made in the batch a single process makes it in"
     for image in manifest["images"]:
         a = np.asarray(Image.open(out / image["path"]))
         b = np.asarray(Image.open(single / image["path"]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from test_import_export import ORIGIN_SHEET
+from helpers import ORIGIN_SHEET
 
 from sdaudit.exchange import import_annotations
 from sdaudit.generate import GenerationSpec, StoreSink, generate

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import ORIGIN, sheet
 from scipy import stats as scipy_stats
 
 from sdaudit import stats
@@ -16,27 +17,6 @@ from sdaudit.stats import compare, estimate, images_needed, images_to_separate
 
 ROOT = Path(__file__).resolve().parents[1]
 Z95 = 1.959963984540054
-
-
-def sheet(groups: dict[tuple[str, int | str | None], int], *, rater: str = "r1", start: int = 0) -> pd.DataFrame:
-    """Annotation rows: {(gender, mst or skin_binary or None): how many images}, one rater."""
-    rows = []
-    image_id = start
-    for (gender, skin), count in groups.items():
-        for _ in range(count):
-            rows.append({
-                "image_id": image_id, "rater": rater, "person_present": True, "gender": gender,
-                "mst": skin if isinstance(skin, int) else None,
-                "skin_binary": skin if isinstance(skin, str) else None,
-            })
-            image_id += 1
-    return pd.DataFrame(rows, columns=["image_id", "rater", "person_present", "gender", "mst", "skin_binary"])
-
-
-# The origin study: 221 images with a person; 36% female, 6% darker (MST >= 6), 4% darker female,
-# 3% darker male. These counts are the ones consistent with all four rounded figures at once:
-# female 80/221 = 36.2%, darker 14/221 = 6.3%, darker female 8/221 = 3.6%, darker male 6/221 = 2.7%.
-ORIGIN = {("female", 2): 72, ("female", 8): 8, ("male", 3): 135, ("male", 7): 6}
 
 
 @pytest.fixture

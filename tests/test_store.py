@@ -9,24 +9,12 @@ import threading
 
 import duckdb
 import pytest
+from helpers import make_images, make_run
 
 from sdaudit import store as store_module
 from sdaudit.errors import StoreError
 from sdaudit.scheme import Annotation
-from sdaudit.store import LOCKED, NOT_DUCKDB, TOO_NEW, ImageRecord, RunRecord, Store
-
-
-def make_run(run_key="run-a", study="default", prompt="a doctor sitting behind a desk") -> RunRecord:
-    return RunRecord(
-        run_key=run_key, study=study, model="demo", model_revision="local-0", pipeline_class="StableDiffusionPipeline",
-        prompt=prompt, negative_prompt="", scheduler="pndm", steps=5, guidance=7.5, width=64, height=64,
-        dtype="float32", device="cpu", batch_size=4, safety_checker=False, versions={"torch": "x"},
-    )
-
-
-def make_images(run_key="run-a", seeds=range(4)) -> list[ImageRecord]:
-    return [ImageRecord(run_key, seed, f"images/{run_key}/{seed}.png", f"{seed:064x}", None, 0.5, 4, "cpu")
-            for seed in seeds]
+from sdaudit.store import LOCKED, NOT_DUCKDB, TOO_NEW, Store
 
 
 @pytest.fixture

@@ -1,0 +1,80 @@
+"""Plain helpers the tests share: paths, the origin study's data, small records, the CLI.
+
+Fixtures live in conftest.py; everything here is an ordinary function or constant, imported as
+``from helpers import ...``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from sdaudit.store import ImageRecord, RunRecord
+
+ROOT = Path(__file__).resolve().parents[1]
+ORIGIN_SHEET = ROOT / "examples" / "origin_sheet.csv"
+
+
+def make_run(run_key="run-a", study="default", prompt="a doctor sitting behind a desk") -> RunRecord:
+    return RunRecord(
+        run_key=run_key, study=study, model="demo", model_revision="local-0", pipeline_class="StableDiffusionPipeline",
+        prompt=prompt, negative_prompt="", scheduler="pndm", steps=5, guidance=7.5, width=64, height=64,
+        dtype="float32", device="cpu", batch_size=4, safety_checker=False, versions={"torch": "x"},
+    )
+
+
+def make_images(run_key="run-a", seeds=range(4)) -> list[ImageRecord]:
+    return [ImageRecord(run_key, seed, f"images/{run_key}/{seed}.png", f"{seed:064x}", None, 0.5, 4, "cpu")
+            for seed in seeds]
+
+
+def sheet(groups: dict[tuple[str, int | str | None], int], *, rater: str = "r1", start: int = 0) -> pd.DataFrame:
+    """Annotation rows: {(gender, mst or skin_binary or None): how many images}, one rater."""
+    rows = []
+    image_id = start
+    for (gender, skin), count in groups.items():
+        for _ in range(count):
+            rows.append({
+                "image_id": image_id, "rater": rater, "person_present": True, "gender": gender,
+                "mst": skin if isinstance(skin, int) else None,
+                "skin_binary": skin if isinstance(skin, str) else None,
+            })
+            image_id += 1
+    return pd.DataFrame(rows, columns=["image_id", "rater", "person_present", "gender", "mst", "skin_binary"])
+
+
+# The origin study: 221 images with a person; 36% female, 6% darker (MST >= 6), 4% darker female,
+# 3% darker male. These counts are the ones consistent with all four rounded figures at once:
+# female 80/221 = 36.2%, darker 14/221 = 6.3%, darker female 8/221 = 3.6%, darker male 6/221 = 2.7%.
+ORIGIN = {("female", 2): 72, ("female", 8): 8, ("male", 3): 135, ("male", 7): 6}
+
+
+def dockerfile_command() -> list[str]:
+    """The command the Dockerfile runs (its last CMD, exec form)."""
+    text = (ROOT / "Dockerfile").read_text()
+    line = [line for line in text.splitlines() if line.startswith("CMD ")][-1]
+    return json.loads(line[4:])
+
+
+def run_cli(*args: str, cwd: Path | None = None, check: bool = False, env: dict | None = None):
+    """Run `python -m sdaudit ARGS` in a subprocess, as a user would, and return the result."""
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    full_env = {**os.environ, "PYTHONPATH": path, **(env or {})}
+    result = subprocess.run(
+        [sys.executable, "-m", "sdaudit", *args],
+        cwd=cwd or ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"sdaudit {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+    return result
+
+
