@@ -10,6 +10,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +20,42 @@ from sdaudit.store import ImageRecord, RunRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 ORIGIN_SHEET = ROOT / "examples" / "origin_sheet.csv"
+
+# One generous limit for all the waiting a test does. A 2-core machine with other work on it is
+# many times slower than a quiet one; a wait on a state ends as soon as the state is there, so a
+# generous limit costs nothing when things work.
+WAIT_LIMIT_S = 600.0
+
+
+class Deadline:
+    """The end of one test's time: every wait in the test takes what is left of it."""
+
+    def __init__(self, seconds: float = WAIT_LIMIT_S):
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+
+    def left(self) -> float:
+        """Seconds left (at least a millisecond, so a last look is always taken)."""
+        return max(0.001, self.end - time.monotonic())
+
+    def left_ms(self) -> float:
+        return 1000 * self.left()
+
+    def expired(self) -> bool:
+        return time.monotonic() >= self.end
+
+
+def wait_until(condition: Callable[[], object], what: str, *, deadline: Deadline | None = None,
+               poll: float = 0.05):
+    """Poll ``condition`` until it gives a true value (returned), or fail saying ``what`` never came."""
+    deadline = deadline or Deadline()
+    while True:
+        value = condition()
+        if value:
+            return value
+        if deadline.expired():
+            raise AssertionError(f"waited {deadline.seconds:.0f} s for {what}; it never came")
+        time.sleep(poll)
 
 
 def make_run(run_key="run-a", study="default", prompt="a doctor sitting behind a desk") -> RunRecord:

@@ -2,6 +2,10 @@
 
 AppTest cannot run JavaScript, so what the user actually sees (the chart drawn by Vega, the
 navigation) is checked here once, end to end.
+
+Every wait is for a state (a health answer, a finished script, a "Saved" sign on a card, a job's
+line) and takes what is left of one generous limit per test (``helpers.WAIT_LIMIT_S``), never a
+fixed sleep: a loaded machine is slower, not wrong.
 """
 
 from __future__ import annotations
@@ -11,18 +15,26 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-from helpers import dockerfile_command
+from helpers import Deadline, dockerfile_command, wait_until
 
 from sdaudit.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
+LIMIT = Deadline()  # replaced by each test's own (the fixture below)
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(autouse=True)
+def deadline():
+    """One limit for everything this test waits for."""
+    global LIMIT
+    LIMIT = Deadline()
+    return LIMIT
 
 
 def free_port() -> int:
@@ -52,16 +64,21 @@ class App:
         self.server = subprocess.Popen(self.command(port), cwd=ROOT, env=self.env, stdout=subprocess.PIPE,
                                        stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2).read() == b"ok":
-                    return self.url
-            except OSError:
-                pass
+        wait_until(self.healthy, "the app to answer its health check", deadline=LIMIT, poll=0.2)
+        return self.url
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=LIMIT.left()) as answer:
+                return answer.read() == b"ok"
+        except OSError:
             assert self.server.poll() is None, self.server.stdout.read().decode(errors="replace")
-            assert time.monotonic() < deadline, "the app did not become healthy within 60 s"
-            time.sleep(0.3)
+            return False
+
+    def cli(self, *args: str) -> None:
+        """`python -m sdaudit ARGS` over this app's data home (before the app starts: it holds the store)."""
+        subprocess.run([sys.executable, "-m", "sdaudit", *args], env=self.env, check=True, capture_output=True,
+                       timeout=LIMIT.left())
 
     def stop(self, *, kill: bool = False) -> None:
         if self.server and self.server.poll() is None:
@@ -69,7 +86,7 @@ class App:
                 self.server.kill()
             else:
                 self.server.terminate()
-            self.server.wait(timeout=30)
+            self.server.wait(timeout=LIMIT.left())
 
 
 @pytest.fixture
@@ -82,8 +99,8 @@ def app(tmp_path):
 @pytest.fixture
 def app_with_origin_study(app):
     """The app over a fresh data home holding the origin sheet's study."""
-    subprocess.run([sys.executable, "-m", "sdaudit", "import-annotations", str(ROOT / "examples" / "origin_sheet.csv"),
-                    "--study", "origin", "--rater", "seed-rater"], env=app.env, check=True, capture_output=True)
+    app.cli("import-annotations", str(ROOT / "examples" / "origin_sheet.csv"), "--study", "origin",
+            "--rater", "seed-rater")
     return app.start()
 
 
@@ -94,27 +111,34 @@ def page():
     assert chromium, "Debian's chromium must be installed (scripts/test.sh installs it)"
     with playwright_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        page = new_page(browser)
         yield page
         browser.close()
 
 
+def new_page(browser):
+    """A tab whose every Playwright wait defaults to what is left of the test's limit."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1800})
+    page.set_default_timeout(LIMIT.left_ms())
+    return page
+
+
 def wait_for_script(page) -> None:
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=60_000)
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=LIMIT.left_ms())
 
 
 def test_the_results_page_draws_the_chart_with_parity_markers(app_with_origin_study, page, tmp_path):
     page.goto(app_with_origin_study)
     wait_for_script(page)
     page.locator('[data-testid="stSidebarNav"]').get_by_text("Results", exact=True).click()
-    page.get_by_role("heading", name="Results").wait_for(timeout=30_000)
+    page.get_by_role("heading", name="Results").wait_for(timeout=LIMIT.left_ms())
     wait_for_script(page)
     chart = page.locator('[data-testid="stVegaLiteChart"]').first
-    chart.wait_for(timeout=30_000)
+    chart.wait_for(timeout=LIMIT.left_ms())
     page.wait_for_function(
         "() => document.querySelector('[data-testid=\"stVegaLiteChart\"] canvas, "
         "[data-testid=\"stVegaLiteChart\"] svg') !== null",
-        timeout=30_000,
+        timeout=LIMIT.left_ms(),
     )
     box = chart.bounding_box()
     assert box and box["width"] > 300 and box["height"] > 200
@@ -130,7 +154,7 @@ def test_a_deep_link_after_a_restart_gets_the_page_with_the_apps_shell(app_with_
     modules live in pages/views/ and pages/results.py hands the first visit to the router, so a
     first visitor's /results link gets the page with its sidebar and no "Page not found"."""
     page.goto(f"{app_with_origin_study}/results")
-    page.get_by_role("heading", name="Results").wait_for(timeout=60_000)
+    page.get_by_role("heading", name="Results").wait_for(timeout=LIMIT.left_ms())
     wait_for_script(page)
     sidebar = page.inner_text('[data-testid="stSidebar"]')
     assert "Data home" in sidebar and "Runs" in sidebar
@@ -138,17 +162,17 @@ def test_a_deep_link_after_a_restart_gets_the_page_with_the_apps_shell(app_with_
     assert page.url.endswith("/results")
 
 
-def settle(page) -> None:
-    """Wait until the app has no script (or fragment) running."""
-    page.wait_for_timeout(150)
-    wait_for_script(page)
-
-
 def fill(page, label: str, value: str) -> None:
+    """Type into a text or number field and wait until the rerun it caused shows the value kept."""
     box = page.get_by_label(label, exact=True)
     box.fill(value)
     box.press("Enter" if label in ("Rater",) else "Tab")
-    settle(page)
+    wait_for_script(page)
+    page.wait_for_function(
+        "([label, value]) => [...document.querySelectorAll('input')].some("
+        "  input => input.getAttribute('aria-label') === label && input.value === value)",
+        arg=[label, value], timeout=LIMIT.left_ms())
+    wait_for_script(page)
 
 
 def queue_demo_job(page, **fields: str) -> None:
@@ -157,25 +181,35 @@ def queue_demo_job(page, **fields: str) -> None:
     for label, value in {"Width": "64", "Height": "64", **fields}.items():
         fill(page, label.replace("_", " "), value)
     page.get_by_role("button", name="Generate", exact=True).click()
-    page.get_by_text("Queued job 1").wait_for(timeout=30_000)
+    page.get_by_text("Queued job 1").wait_for(timeout=LIMIT.left_ms())
 
 
 def open_annotate(page, rater: str) -> list[str]:
     """Go to Annotate as ``rater``; returns the image ids of the cards shown."""
     page.locator('[data-testid="stSidebarNav"]').get_by_text("Annotate", exact=True).click()
-    settle(page)
+    page.get_by_role("heading", name="Annotate").wait_for(timeout=LIMIT.left_ms())
+    wait_for_script(page)
     fill(page, "Rater", rater)
     assert page.get_by_label("Rater", exact=True).input_value() == rater, "the rater's name must stick"
     cards = page.locator('[class*="st-key-person-"]')
-    cards.first.wait_for(timeout=30_000)
+    cards.first.wait_for(timeout=LIMIT.left_ms())
     return [cards.nth(i).get_attribute("class").split("st-key-person-")[1].split()[0] for i in range(cards.count())]
 
 
 def choose(page, field: str, image_id: str, label: str, *, wait: bool = True) -> None:
-    """Click one radio choice on one card (keyed widgets carry the class st-key-<key>)."""
+    """Click one radio choice on one card (keyed widgets carry the class st-key-<key>) and, with
+    ``wait``, wait until the card says the choice is saved."""
     page.locator(f".st-key-{field}-{image_id}").get_by_role("radiogroup").get_by_text(label, exact=True).click()
     if wait:
-        settle(page)
+        wait_saved(page, image_id, label)
+
+
+def wait_saved(page, image_id: str, label: str) -> None:
+    """The card's "Saved: …" sign, drawn by the rerun after the store has the row, lists ``label``."""
+    page.wait_for_function(
+        "([selector, label]) => { const sign = document.querySelector(selector);"
+        "  return sign !== null && sign.innerText.split('Saved: ')[1]?.split(' · ').includes(label); }",
+        arg=[f".st-key-saved-{image_id}", label], timeout=LIMIT.left_ms())
 
 
 def test_generate_four_images_then_annotate_them_all(app, page, tmp_path):
@@ -185,7 +219,7 @@ def test_generate_four_images_then_annotate_them_all(app, page, tmp_path):
     wait_for_script(page)
     queue_demo_job(page, Steps="2", Batch_size="4")
     # the progress fragment polls the worker; its line changes when the job is done
-    page.get_by_text("Last job 1: done, 4 of 4 images").wait_for(timeout=180_000)
+    page.get_by_text("Last job 1: done, 4 of 4 images").wait_for(timeout=LIMIT.left_ms())
 
     keys = open_annotate(page, "ana")
     assert page.get_by_text("0 of 4 annotated by you").is_visible() and len(keys) == 4
@@ -202,15 +236,18 @@ def test_generate_four_images_then_annotate_them_all(app, page, tmp_path):
     assert set(rows["gender"]) == {"female"} and set(rows["mst"]) == {4} and set(rows["confidence"]) == {"high"}
 
 
-def seed_images(home: Path, count: int) -> None:
+def seed_images(app: App, count: int) -> None:
     """A study of ``count`` demo images, made before the app starts (the CLI, as a user would)."""
-    env = {**os.environ, "SDAUDIT_HOME": str(home), "PYTHONPATH": str(ROOT)}
-    subprocess.run([sys.executable, "-m", "sdaudit", "generate", "--model", "demo", "--seeds", f"0-{count - 1}",
-                    "--steps", "2", "--height", "64", "--width", "64"], env=env, check=True, capture_output=True)
+    app.cli("generate", "--model", "demo", "--seeds", f"0-{count - 1}", "--steps", "2", "--height", "64",
+            "--width", "64")
+
+
+def pngs(app: App) -> int:
+    return len(list(app.home.glob("images/*/*.png")))
 
 
 def test_every_acknowledged_click_survives_kill_9(app, page):
-    seed_images(app.home, 3)
+    seed_images(app, 3)
     page.goto(app.start())
     wait_for_script(page)
     keys = open_annotate(page, "ana")
@@ -227,10 +264,10 @@ def test_every_acknowledged_click_survives_kill_9(app, page):
 
 
 def test_four_raters_at_once_lose_nothing(app, page):
-    seed_images(app.home, 4)
+    seed_images(app, 4)
     url = app.start()
     browser = page.context.browser
-    pages = [browser.new_page(viewport={"width": 1400, "height": 1800}) for _ in range(4)]
+    pages = [new_page(browser) for _ in range(4)]
     raters = [f"rater-{n}" for n in range(4)]
     for each, rater in zip(pages, raters):
         each.goto(url)
@@ -241,7 +278,8 @@ def test_four_raters_at_once_lose_nothing(app, page):
         for each in pages:
             choose(each, "person", image_id, "Person", wait=False)
     for each in pages:
-        settle(each)
+        for image_id in keys:
+            wait_saved(each, image_id, "Person")
         assert each.locator('[data-testid="stException"]').count() == 0
         assert each.locator('[data-testid="stAlert"]').filter(has_text="error").count() == 0
     app.stop()
@@ -254,14 +292,12 @@ def test_closing_the_tab_does_not_stop_generation(app, page):
     page.goto(app.start())
     wait_for_script(page)
     queue_demo_job(page, Steps="20", Batch_size="2", Batch_count="6")  # 12 images, a few seconds
+    browser = page.context.browser
     page.context.close()  # the browser goes away mid-job
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        with urllib.request.urlopen(f"{app.url}/_stcore/health", timeout=5) as answer:
-            assert answer.read() == b"ok"
-        time.sleep(2)
-        if (app.home / "images").exists() and len(list(app.home.glob("images/*/*.png"))) == 12:
-            break
+    assert pngs(app) < 12, "the job finished before the tab closed; the test needs a longer job"
+    later = new_page(browser)  # the user comes back later
+    later.goto(app.url)
+    later.get_by_text("Last job 1: done, 12 of 12 images").wait_for(timeout=LIMIT.left_ms())
     app.stop()
     with Store.open(app.home) as store:
         job = store.job(1)
@@ -273,20 +309,17 @@ def test_a_job_cut_off_by_a_crash_is_interrupted_and_resumes_only_missing_seeds(
     page.goto(app.start())
     wait_for_script(page)
     queue_demo_job(page, Steps="20", Batch_size="2", Batch_count="6")  # 12 images, a few seconds
-    deadline = time.monotonic() + 120
-    while len(list(app.home.glob("images/*/*.png"))) < 2:  # let a batch land, then crash
-        assert time.monotonic() < deadline, "no image was written"
-        time.sleep(0.1)
+    wait_until(lambda: pngs(app) >= 2, "the job's first batch", deadline=LIMIT, poll=0.02)  # then crash
     app.stop(kill=True)
-    made_before = len(list(app.home.glob("images/*/*.png")))
+    made_before = pngs(app)
     assert made_before < 12, "the job finished before the crash; the test needs a longer job"
 
     page.goto(app.start())  # the app restarts: the job it was running is now interrupted
     wait_for_script(page)
     resume = page.get_by_role("button", name="Resume job 1 (interrupted)")
-    resume.wait_for(timeout=30_000)
+    resume.wait_for(timeout=LIMIT.left_ms())
     resume.click()
-    page.get_by_text("Last job 1: done").wait_for(timeout=180_000)
+    page.get_by_text("Last job 1: done").wait_for(timeout=LIMIT.left_ms())
     app.stop()
     with Store.open(app.home) as store:
         assert store.count("images") == 12

@@ -72,6 +72,7 @@ def save(image_id: int) -> None:
         for field in ("gender", "skin"):
             st.session_state[f"{field}-{image_id}"] = None
     store.save_annotation(image_id, current_rater(), annotation_from_choices(**values))
+    st.session_state[f"saved-{image_id}"] = " · ".join(value for value in values.values() if value)
 
 
 @st.fragment
@@ -96,6 +97,10 @@ def card(image: QueuedImage) -> None:
              on_change=save, args=(image_id,))
     st.radio("Confidence", list(CONFIDENCE_CHOICES), key=f"confidence-{image_id}", horizontal=True,
              on_change=save, args=(image_id,))
+    saved_now = st.session_state.get(f"saved-{image_id}")
+    if saved_now:  # drawn by the rerun that follows the save: the rater sees the click was kept
+        with st.container(key=f"saved-{image_id}"):
+            st.caption(f":material/check: Saved: {plain(saved_now)}")
 
 
 columns = st.columns(3)
