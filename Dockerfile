@@ -19,7 +19,8 @@ RUN useradd -m -u 1000 user
 USER user
 WORKDIR /home/user/app
 
-COPY --chown=user requirements.txt .
+COPY --chown=user requirements.txt pyproject.toml README.md ./
+COPY --chown=user sdaudit ./sdaudit
 RUN python3.12 -m venv /home/user/venv \
     && pip install --upgrade pip \
     && pip install -r requirements.txt

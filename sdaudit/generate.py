@@ -17,7 +17,6 @@ import os
 import platform
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -228,22 +227,18 @@ class LoadedPipeline:
     pipeline_class: str
 
 
-_PIPELINES: OrderedDict[tuple, LoadedPipeline] = OrderedDict()
-_PIPELINES_LOCK = threading.Lock()
-PIPELINE_CACHE_SIZE = 1  # SD weights are GBs of device memory: keep one pipeline loaded
+_LOADED: dict[tuple, LoadedPipeline] = {}  # at most one: SD weights are GBs of device memory
+_LOADED_LOCK = threading.Lock()
 
 
 def load_pipeline(resolved: ResolvedModel, *, dtype: str, device: str, safety_checker: bool) -> LoadedPipeline:
     """Load (or reuse) a text-to-image pipeline with ``AutoPipelineForText2Image.from_pretrained``."""
     key = (str(resolved.folder), resolved.revision, dtype, device, safety_checker)
-    with _PIPELINES_LOCK:
-        if key in _PIPELINES:
-            _PIPELINES.move_to_end(key)
-            return _PIPELINES[key]
-        _PIPELINES.clear()  # free the previous model's memory before loading the next
-        loaded = _load_pipeline(resolved, dtype=dtype, device=device, safety_checker=safety_checker)
-        _PIPELINES[key] = loaded
-        return loaded
+    with _LOADED_LOCK:
+        if key not in _LOADED:
+            _LOADED.clear()  # free the previous model's memory before loading the next
+            _LOADED[key] = _load_pipeline(resolved, dtype=dtype, device=device, safety_checker=safety_checker)
+        return _LOADED[key]
 
 
 def _load_pipeline(resolved: ResolvedModel, *, dtype: str, device: str, safety_checker: bool) -> LoadedPipeline:

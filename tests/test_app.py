@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from helpers import make_images, make_run
+from helpers import WAIT_LIMIT_S, make_images, make_run
 from streamlit.testing.v1 import AppTest
 
 from sdaudit.store import Store
@@ -21,7 +21,7 @@ def home(app_home):
 
 
 def runs_page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run()
     at.switch_page("pages/views/runs.py").run()
     assert not at.exception, at.exception
     return at
@@ -61,7 +61,7 @@ def results_page(at: AppTest) -> AppTest:
 
 
 def test_results_show_the_chart_with_parity_rules(origin_home):
-    at = results_page(AppTest.from_file(APP, default_timeout=60).run())
+    at = results_page(AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run())
     assert [title.value for title in at.title] == ["Results"]
     chart = at.get("vega_lite_chart")[0].proto
     spec = json.loads(chart.spec)
@@ -76,7 +76,7 @@ def test_results_show_the_chart_with_parity_rules(origin_home):
 
 
 def test_switching_the_method_changes_the_intervals(origin_home):
-    at = results_page(AppTest.from_file(APP, default_timeout=60).run())
+    at = results_page(AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run())
     jackknife = at.dataframe[0].value.set_index("group").loc["darker, male-presenting", "low"]
     method = next(box for box in at.selectbox if box.label == "Interval method")
     method.set_value("wilson").run()
@@ -94,7 +94,7 @@ def test_the_skin_cut_slider_moves_the_darker_share(home):
         rows["image_id"] = store.images()["image_id"].to_numpy()
         rows["confidence"] = "high"
         store.save_annotations(rows)
-    at = results_page(AppTest.from_file(APP, default_timeout=60).run())
+    at = results_page(AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run())
     before = at.dataframe[0].value.set_index("group").loc["darker", "share"]
     at.slider[0].set_value(2).run()
     after = at.dataframe[0].value.set_index("group").loc["darker", "share"]
@@ -102,7 +102,7 @@ def test_the_skin_cut_slider_moves_the_darker_share(home):
 
 
 def test_results_without_studies_say_what_to_do(home):
-    at = results_page(AppTest.from_file(APP, default_timeout=60).run())
+    at = results_page(AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run())
     assert "No study yet" in at.info[0].value
 
 
@@ -118,7 +118,7 @@ def test_two_runs_can_be_compared(home):
             rows["image_id"] = store.images(run_key=key)["image_id"].to_numpy()
             rows["confidence"] = "high"
             store.save_annotations(rows)
-    at = results_page(AppTest.from_file(APP, default_timeout=60).run())
+    at = results_page(AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run())
     next(toggle for toggle in at.toggle if toggle.label.startswith("Compare")).set_value(True).run()
     assert not at.exception
     assert len(at.get("vega_lite_chart")) == 2

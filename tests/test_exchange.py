@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -19,12 +20,22 @@ def spec_for(model, first=0, last=3) -> GenerationSpec:
                           steps=3, height=64, width=64, device="cpu")
 
 
-@pytest.fixture
-def run_folder(tiny_model, tmp_path):
+@pytest.fixture(scope="session")
+def generated_run_folder(tiny_model, tmp_path_factory):
+    """One run folder of four images, generated once for the whole test run."""
+    scratch = tmp_path_factory.mktemp("run-folder")
     spec = spec_for(tiny_model)
-    folder = RunFolder(tmp_path / "run", spec=spec.to_dict())
-    result = generate(spec, folder, home=tmp_path / "unused-home")
+    folder = RunFolder(scratch / "run", spec=spec.to_dict())
+    result = generate(spec, folder, home=scratch / "unused-home")
     folder.finalize()
+    return scratch / "run", result
+
+
+@pytest.fixture
+def run_folder(generated_run_folder, tmp_path):
+    """This test's own copy of the run folder, free to damage."""
+    built, result = generated_run_folder
+    shutil.copytree(built, tmp_path / "run")
     return tmp_path / "run", result
 
 

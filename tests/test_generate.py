@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 
 import numpy as np
 import pytest
@@ -242,4 +241,10 @@ def test_png_text_survives_any_prompt(tiny_model, home, store):
     prompt = "une médecin assise derrière un bureau, 医生"
     result = generate(tiny_spec(tiny_model, prompt=prompt, first_seed=0, last_seed=0), StoreSink(store, home), home=home)
     assert Image.open(home / image_relpath(result.run_key, 0)).text["prompt"] == prompt
-    assert json.loads(json.dumps(store.run(result.run_key)["versions"]))
+    import diffusers
+    import torch
+    import transformers
+
+    versions = store.run(result.run_key)["versions"]
+    assert (versions["torch"], versions["diffusers"], versions["transformers"]) == (
+        torch.__version__, diffusers.__version__, transformers.__version__), "the store records the libraries that ran"

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import shlex
+import tempfile
 from pathlib import Path
 
 import pytest
-from helpers import ORIGIN_SHEET, dockerfile_command
+from helpers import ORIGIN_SHEET, WAIT_LIMIT_S, dockerfile_command
 from streamlit.testing.v1 import AppTest
 
 from sdaudit.exchange import SheetError, import_uploaded_sheet
@@ -86,7 +87,7 @@ def locked(app_home, monkeypatch):
 
 
 def page(path: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run()
     at.switch_page(path).run()
     assert not at.exception, at.exception
     return at
@@ -123,7 +124,7 @@ def test_names_from_users_are_shown_as_text(app_home):
     """A study (or rater) name is user text: Markdown in it must not render as a link or image."""
     with Store.open(app_home) as store:
         store.ensure_study("![x](http://evil.example/p.png)")
-    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run()
     next(box for box in at.selectbox if box.label == "Study").set_value("![x](http://evil.example/p.png)")
     next(box for box in at.text_input if box.label == "Rater").input("ana").run()
     at.switch_page("pages/views/annotate.py").run()
@@ -149,8 +150,13 @@ def test_hosted_limits_are_said_in_words(tmp_path, monkeypatch):
         assert str(caught.value) == QUEUE_FULL.format(count=1, limit=1)
 
 
-def test_uploads_are_size_limited_and_never_used_as_paths(tmp_path):
+def test_uploads_are_size_limited_and_never_used_as_paths(tmp_path, monkeypatch):
     content = ORIGIN_SHEET.read_bytes()
+    # The upload is written inside a scratch folder under tmp_path/scratch; a browser's name used
+    # as a path would land two levels up, in tmp_path/etc, which exists so the write would succeed.
+    (tmp_path / "scratch").mkdir()
+    (tmp_path / "etc").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "scratch"))
     with Store() as store:
         with pytest.raises(SheetError, match="uploads over 100 bytes are refused"):
             import_uploaded_sheet(store, content, "sheet.csv", study="s", rater="r", sheet_format="seed",
@@ -159,7 +165,8 @@ def test_uploads_are_size_limited_and_never_used_as_paths(tmp_path):
         result = import_uploaded_sheet(store, content, "../../etc/evil.csv", study="s", rater="r",
                                        sheet_format="seed", max_bytes=10**6)
         assert result.rows == 221
-    assert not (tmp_path.parent.parent / "etc" / "evil.csv").exists()
+    assert list((tmp_path / "etc").iterdir()) == [], "the browser's file name was used as a path"
+    assert list((tmp_path / "scratch").iterdir()) == [], "the upload's scratch copy was left behind"
 
 
 # -- automatic snapshots ----------------------------------------------------------------------

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from helpers import wait_until
 
 from sdaudit.generate import GenerationSpec
 from sdaudit.jobs import JobRunner, progress_text
@@ -18,14 +18,9 @@ def spec_for(model, **changes) -> GenerationSpec:
     return GenerationSpec(**{**settings, **changes})
 
 
-def wait_for(store: Store, job_id: int, statuses=("done", "failed", "cancelled"), timeout: float = 120) -> Job:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = store.job(job_id)
-        if job.status in statuses:
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} still {store.job(job_id).status} after {timeout} s")
+def wait_for(store: Store, job_id: int, statuses=("done", "failed", "cancelled")) -> Job:
+    return wait_until(lambda: (job := store.job(job_id)).status in statuses and job,
+                      f"job {job_id} to become {' or '.join(statuses)}")
 
 
 @pytest.fixture
@@ -59,9 +54,7 @@ def test_a_bad_model_fails_the_job_with_its_message(runner, tmp_path):
 def test_cancel_stops_a_running_job_and_resume_finishes_it(runner, tiny_model):
     job_id = runner.submit(spec_for(tiny_model, last_seed=39, steps=20, batch_size=2))
     wait_for(runner.store, job_id, statuses=("running",))
-    deadline = time.monotonic() + 60
-    while runner.store.job(job_id).images_done < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: runner.store.job(job_id).images_done >= 2, "the job's first batch")
     runner.cancel(job_id)
     job = wait_for(runner.store, job_id)
     assert job.status == "cancelled" and 2 <= job.images_done < 40

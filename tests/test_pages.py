@@ -6,12 +6,12 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import WAIT_LIMIT_S, wait_until
 from streamlit.testing.v1 import AppTest
 
 from app_resources import jobs_table, plain
@@ -57,7 +57,7 @@ def job_rows(at: AppTest) -> list[list[str]]:
 
 
 def app() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run()
     assert not at.exception, at.exception
     return at
 
@@ -105,13 +105,8 @@ def test_the_form_queues_a_job_that_the_worker_finishes(home):
     widget(at.button, "Generate").click().run()
     assert at.success[0].value.startswith("Queued job 1: seeds 0–3 for study default.")
     assert "random weights" in at.info[0].value
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        at.run()
-        newest = job_rows(at)[0]
-        if newest[1] in ("done", "failed"):
-            break
-        time.sleep(0.5)
+    newest = wait_until(lambda: (row := job_rows(at.run())[0])[1] in ("done", "failed") and row,
+                        "job 1 to finish", poll=0.5)
     assert newest[:4] == ["1", "done", "4 of 4", "0–3"] and newest[4:6] == ["demo", "a doctor sitting behind a desk"]
     assert any(caption.value.startswith("Last job 1: done, 4 of 4 images.") for caption in at.caption)
 
@@ -120,10 +115,7 @@ def test_a_model_that_cannot_be_loaded_shows_the_cores_message(home):
     at = app()
     widget(at.text_input, "Model").input("nobody/no-such-model")
     widget(at.button, "Generate").click().run()
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not at.error:
-        time.sleep(0.5)
-        at.run()
+    wait_until(lambda: at.run().error, "the failed job's message", poll=0.5)
     assert at.error[0].value.startswith("Job 1 failed: " + plain("could not load model 'nobody/no-such-model'"))
     assert "demo" in at.error[0].value and not at.exception
 
@@ -262,7 +254,7 @@ def test_annotating_never_imports_pandas_or_torch(home_with_images):
         from streamlit import config
         from streamlit.testing.v1 import AppTest
         config.set_option("runner.enforceSerializableSessionState", False)
-        at = AppTest.from_file({APP!r}, default_timeout=60)
+        at = AppTest.from_file({APP!r}, default_timeout={WAIT_LIMIT_S})
         at.switch_page("pages/views/annotate.py").run()  # opened at its address, as raters do
         next(e for e in at.text_input if e.label == "Rater").input("ana").run()
         next(e for e in at.radio if e.label == "Skin tone").set_value("MST 4").run()
@@ -270,7 +262,7 @@ def test_annotating_never_imports_pandas_or_torch(home_with_images):
         print(len([e for e in at.radio if e.label == "Person"]),
               sorted(name for name in ("pandas", "torch") if name in sys.modules))  # numpy: st.image's own
     """)
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=WAIT_LIMIT_S,
                             env={**os.environ, "SDAUDIT_HOME": str(home_with_images)})
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split("\n")[-2] == "3 []", "the annotated card leaves the grid; no pandas, no torch"

@@ -1,4 +1,4 @@
-"""``python -m sdaudit.bench generate``: what sdaudit's generation costs over a bare pipeline call.
+"""``python benchmarks/generate_speed.py``: what sdaudit's generation costs over a bare pipeline call.
 
 Both sides run in the same process on the same loaded pipeline with the same arguments (prompt,
 seeds, batches, steps, size, one CPU generator per image); sdaudit's side also writes each PNG
@@ -188,19 +188,18 @@ def _print(row: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sdaudit.bench", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    gen = commands.add_parser("generate", help="sdaudit's generation against a bare diffusers call")
-    gen.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
-    gen.add_argument("--steps", type=int, default=50, help="denoising steps (default 50)")
-    gen.add_argument("--repeats", type=int, default=5, help="alternated repetitions on the tiny model")
-    gen.add_argument("--tiny-images", type=int, default=16, help="images per repetition on the tiny model")
-    gen.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 8, 16])
-    gen.add_argument("--sd-batches", type=int, default=2, help="batches per SD v1-4 measurement")
-    gen.add_argument("--sd-repeats", type=int, default=1, help="alternated repetitions per SD v1-4 measurement")
-    gen.add_argument("--dtypes", nargs="+", default=["float16", "float32"], choices=["float16", "bfloat16", "float32"])
-    gen.add_argument("--skip-sd", action="store_true", help="skip the full-size SD v1-4 part on CUDA")
-    gen.add_argument("--json", help="also write the rows as JSON to this file")
+    parser = argparse.ArgumentParser(prog="python benchmarks/generate_speed.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
+    parser.add_argument("--steps", type=int, default=50, help="denoising steps (default 50)")
+    parser.add_argument("--repeats", type=int, default=5, help="alternated repetitions on the tiny model")
+    parser.add_argument("--tiny-images", type=int, default=16, help="images per repetition on the tiny model")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 8, 16])
+    parser.add_argument("--sd-batches", type=int, default=2, help="batches per SD v1-4 measurement")
+    parser.add_argument("--sd-repeats", type=int, default=1, help="alternated repetitions per SD v1-4 measurement")
+    parser.add_argument("--dtypes", nargs="+", default=["float16", "float32"],
+                        choices=["float16", "bfloat16", "float32"])
+    parser.add_argument("--skip-sd", action="store_true", help="skip the full-size SD v1-4 part on CUDA")
+    parser.add_argument("--json", help="also write the rows as JSON to this file")
     args = parser.parse_args(argv)
     rows = bench_generate(args)
     if args.json:
