@@ -12,7 +12,9 @@ from test_store import make_images, make_run
 
 from sdaudit.store import Store
 
-APP = str(Path(__file__).resolve().parents[1] / "app_router.py")
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app" / "router.py")
+PAGES = ROOT / "pages"
 
 
 @pytest.fixture
@@ -22,7 +24,7 @@ def home(app_home):
 
 def runs_page() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60).run()
-    at.switch_page("pages/views/runs.py").run()
+    at.switch_page(str(PAGES / "runs.py")).run()
     assert not at.exception, at.exception
     return at
 
@@ -55,7 +57,7 @@ def origin_home(home):
 
 
 def results_page(at: AppTest) -> AppTest:
-    at.switch_page("pages/views/results.py").run()
+    at.switch_page(str(PAGES / "results.py")).run()
     assert not at.exception, at.exception
     return at
 

@@ -126,8 +126,8 @@ def test_the_results_page_draws_the_chart_with_parity_markers(app_with_origin_st
 
 
 def test_a_deep_link_after_a_restart_gets_the_page_with_the_apps_shell(app_with_origin_study, page):
-    """Streamlit runs its old pages/ discovery until a script calls st.navigation; the page
-    modules live in pages/views/ and pages/results.py hands the first visit to the router, so a
+    """Streamlit runs its old pages/ discovery (beside the main script, app/router.py) until a
+    script calls st.navigation; app/pages/results.py hands that first visit to the router, so a
     first visitor's /results link gets the page with its sidebar and no "Page not found"."""
     page.goto(f"{app_with_origin_study}/results")
     page.get_by_role("heading", name="Results").wait_for(timeout=60_000)

@@ -14,12 +14,14 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app_resources import jobs_table, plain
+from app.widgets import jobs_table, plain
 from sdaudit.exchange import RunFolder, ingest
 from sdaudit.generate import GenerationSpec, generate
 from sdaudit.store import Job, Store
 
-APP = str(Path(__file__).resolve().parents[1] / "app_router.py")
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app" / "router.py")
+PAGES = ROOT / "pages"
 
 
 @pytest.fixture
@@ -152,7 +154,7 @@ def test_a_study_can_record_skin_tone_as_lighter_or_darker(home, four_images):
         ingest(four_images, store, home)
         store._write(lambda cursor: cursor.execute(
             "UPDATE runs SET study_id = (SELECT study_id FROM studies WHERE name = 'binary')"))
-    at.switch_page("pages/views/annotate.py").run()
+    at.switch_page(str(PAGES / "annotate.py")).run()
     widget(at.text_input, "Rater").input("ana").run()
     skin = [radio for radio in at.radio if radio.label == "Skin tone"]
     assert skin and skin[0].options == ["Lighter (MST 1–5)", "Darker (MST 6–10)"]
@@ -167,7 +169,7 @@ def test_a_study_can_record_skin_tone_as_lighter_or_darker(home, four_images):
 
 def annotate_page(rater: str | None = "ana", *, show: str | None = None) -> AppTest:
     at = app()
-    at.switch_page("pages/views/annotate.py").run()
+    at.switch_page(str(PAGES / "annotate.py")).run()
     if rater:
         widget(at.text_input, "Rater").input(rater).run()
     if show:
@@ -263,7 +265,7 @@ def test_annotating_never_imports_pandas_or_torch(home_with_images):
         from streamlit.testing.v1 import AppTest
         config.set_option("runner.enforceSerializableSessionState", False)
         at = AppTest.from_file({APP!r}, default_timeout=60)
-        at.switch_page("pages/views/annotate.py").run()  # opened at its address, as raters do
+        at.switch_page({str(PAGES / "annotate.py")!r}).run()  # opened at its address, as raters do
         next(e for e in at.text_input if e.label == "Rater").input("ana").run()
         next(e for e in at.radio if e.label == "Skin tone").set_value("MST 4").run()
         assert not at.exception, at.exception
