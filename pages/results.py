@@ -4,18 +4,12 @@ import streamlit as st
 
 from app.resources import current_home, open_store
 from app.widgets import plain
-from sdaudit.charts import GROUP_LABELS, comparison_chart, shares_chart, to_png, to_svg
+from sdaudit.charts import comparison_chart, shares_chart, to_png, to_svg
 from sdaudit.errors import StoreError
 from sdaudit.report import LIMITATIONS, audit_card, render_report
-from sdaudit.stats import METHODS, compare, estimate, estimate_each, group_images, plan
-from sdaudit.store import image_file
-
-METHOD_LABELS = {
-    "jackknife": "Jackknife (origin study)",
-    "wilson": "Wilson score",
-    "clopper-pearson": "Clopper–Pearson (exact)",
-    "bootstrap": "Bootstrap (percentile)",
-}
+from sdaudit.results import results_view, run_choices
+from sdaudit.scheme import METHOD_LABELS
+from sdaudit.stats import METHODS
 
 st.title("Results")
 try:
@@ -30,18 +24,8 @@ if not studies:
     st.stop()
 
 study = st.selectbox("Study", studies)
-annotations = store.annotations(study=study)
-if annotations.empty:
-    st.info(f"Nothing is annotated in study “{plain(study)}” yet: annotate its images first, or import a sheet.",
-            icon=":material/info:")
-    st.stop()
-
-runs = store.runs(study=study)
-run_labels = {row.run_key: f"{row.prompt or '(imported sheet)'} · {row.model} · {row.images} images"
-              for row in runs.itertuples()}
+run_labels = run_choices(store, study)
 chosen_runs = st.multiselect("Runs", list(run_labels), default=list(run_labels), format_func=run_labels.get)
-annotations = annotations[annotations["run_key"].isin(chosen_runs)]
-
 left, middle, right = st.columns(3)
 method = left.selectbox("Interval method", METHODS, format_func=METHOD_LABELS.get)
 confidence = middle.select_slider("Confidence", options=[0.80, 0.90, 0.95, 0.99], value=0.95,
@@ -51,89 +35,63 @@ skin_cut = right.slider("Skin-tone cut: MST 1 to this value counts as lighter", 
                              "1–3 / 4–6 / 7–10. Move it to see how the conclusions depend on the cut.")
 include_unclear = st.toggle("Count “unclear” answers in the denominator", value=True)
 
-result = estimate(annotations, method=method, confidence=confidence, skin_cut=skin_cut,
-                  include_unclear=include_unclear, seed=0)
-rater_word = "one rater" if result.raters == 1 else f"{result.raters} raters"
-st.caption(
-    f"{result.images} annotated images with a person, {rater_word}. Shares of *perceived* gender presentation "
-    f"and skin tone; gender is a binary simplification (plus “unclear”); skin tone is MST 1–{skin_cut} lighter, "
-    f"{skin_cut + 1}–10 darker. "
-    + ("With a single rater, disagreement between raters is not visible in the intervals. " if result.raters == 1 else "")
-    + ("Jackknife intervals use a normal (z) critical value, as in the origin study." if method == "jackknife" else "")
-)
-
-if result.images == 0:
+try:
+    view = results_view(store, study, runs=chosen_runs, method=method, confidence=confidence, skin_cut=skin_cut,
+                        include_unclear=include_unclear)
+except ValueError as error:
+    st.error(plain(error), icon=":material/error:")
+    st.stop()
+if view.annotated == 0:
+    st.info(f"Nothing is annotated in study “{plain(study)}” yet: annotate its images first, or import a sheet.",
+            icon=":material/info:")
+    st.stop()
+if view.estimate is None:
+    st.info("None of the chosen runs has annotations: choose other runs.", icon=":material/info:")
+    st.stop()
+st.caption(view.summary)
+if view.estimate.images == 0:
     st.info("None of the chosen annotations has a person in the image, so there is nothing to estimate.",
             icon=":material/info:")
     st.stop()
 
-chart = shares_chart(result.table)
+chart = shares_chart(view.estimate.table)
 st.altair_chart(chart, width="content")
-
-unreliable = result.unreliable
-if not unreliable.empty:
-    names = ", ".join(GROUP_LABELS.get(group, group) for group in unreliable["group"].unique())
-    st.warning(f"Unreliable intervals (few images in or outside the group): {names}. "
+if view.unreliable_groups:
+    st.warning(f"Unreliable intervals (few images in or outside the group): {', '.join(view.unreliable_groups)}. "
                "Read them as rough; annotate more images before drawing conclusions.", icon=":material/warning:")
-
-table = result.table.copy()
-table["group"] = table["group"].map(GROUP_LABELS).fillna(table["group"])
-table["note"] = ""
-table.loc[table["small_count"], "note"] = "few images: unreliable"
-table.loc[table["degenerate"], "note"] = "none or all in the group: no interval"
-st.dataframe(
-    table[["family", "group", "count", "n", "share", "low", "high", "target", "difference", "note"]],
-    hide_index=True,
-    column_config={
-        "count": st.column_config.NumberColumn("images in group", format="%.1f"),
-        "n": st.column_config.NumberColumn("images"),
-        **{name: st.column_config.NumberColumn(name, format="percent") for name in
-           ("share", "low", "high", "target", "difference")},
-    },
-)
+st.dataframe(view.table, hide_index=True)
 
 with st.expander("How many more images would settle it?"):
-    planned = plan(result)
-    planned["group"] = planned["group"].map(GROUP_LABELS)
     st.caption("At the current shares, how many more annotated images with a person the jackknife interval "
                "needs before it lies wholly on one side of the target (0: it already does).")
-    st.dataframe(planned[["family", "group", "share", "target", "more_images_to_separate"]], hide_index=True,
-                 column_config={"share": st.column_config.NumberColumn(format="percent"),
-                                "target": st.column_config.NumberColumn(format="percent"),
-                                "more_images_to_separate": st.column_config.NumberColumn("more images")})
+    st.dataframe(view.plan, hide_index=True)
 
-if len(chosen_runs) > 1 and st.toggle("Compare the chosen runs side by side"):
-    by_run = {run_labels[key]: each for key, each in estimate_each(
-        annotations, "run_key", method=method, confidence=confidence, skin_cut=skin_cut,
-        include_unclear=include_unclear, seed=0).items()}
-    st.altair_chart(comparison_chart({label: each.table for label, each in by_run.items()}), width="content")
-    first_label, second_label = list(by_run)[:2]
-    differences = compare(by_run[first_label], by_run[second_label], confidence=confidence)
-    st.caption(f"Difference “{plain(first_label)}” minus “{plain(second_label)}”, with a normal interval from the two "
-               "jackknife standard errors.")
-    st.dataframe(differences[["family", "group", "share_first", "share_second", "difference", "low", "high",
-                              "excludes_zero"]], hide_index=True)
+if len(view.runs) > 1 and st.toggle("Compare the chosen runs side by side"):
+    comparison = view.comparison()
+    if comparison is None:
+        st.info("Only one of the chosen runs has annotations.", icon=":material/info:")
+    else:
+        st.altair_chart(comparison_chart(comparison.tables), width="content")
+        st.caption(f"Difference “{plain(comparison.first)}” minus “{plain(comparison.second)}”, with a normal "
+                   "interval from the two jackknife standard errors.")
+        st.dataframe(comparison.differences, hide_index=True)
 
 with st.expander("Limits of this method"):
     for item in LIMITATIONS:
         st.markdown(f"- {item}", unsafe_allow_html=True)
 
 st.subheader("Images by group")
-group_choices = [(row.family, row.group) for row in result.table.itertuples() if row.count > 0]
-family, group = st.selectbox("Group", group_choices, format_func=lambda key: GROUP_LABELS.get(key[1], key[1]))
-members = group_images(annotations, family, group, skin_cut=skin_cut, include_unclear=include_unclear)
-files = [image_file(current_home(), path) for path in members["path"]]
-files = [str(path) for path in files if path is not None]
-missing = len(members) - len(files)
-st.caption(f"{len(members)} images" + (f"; {missing} have no image file here (imported sheets, or moved files)."
-                                        if missing else "."))
-if files:
-    st.image(files[:24], width=128)
+family, group = st.selectbox("Group", list(view.groups), format_func=view.groups.get)
+members = view.group_images(family, group)
+st.caption(f"{members.images} images" + (f"; {members.missing} have no image file here (imported sheets, or "
+                                          "moved files)." if members.missing else "."))
+if members.files:
+    st.image(list(members.files), width=128)
 
 st.subheader("Downloads")
 first, second, third, fourth = st.columns(4)
-first.download_button("Estimates (CSV)", result.table.to_csv(index=False), f"{study}-estimates.csv", "text/csv")
+first.download_button("Estimates (CSV)", view.estimate.table.to_csv(index=False), f"{study}-estimates.csv", "text/csv")
 second.download_button("Chart (PNG)", lambda: to_png(chart), f"{study}-chart.png", "image/png")
 third.download_button("Chart (SVG)", lambda: to_svg(chart), f"{study}-chart.svg", "image/svg+xml")
-fourth.download_button("Report (HTML)", lambda: render_report(result, audit_card(store, study)),
+fourth.download_button("Report (HTML)", lambda: render_report(view.estimate, audit_card(store, study)),
                        f"{study}-report.html", "text/html")

@@ -79,11 +79,11 @@ def test_results_show_the_chart_with_parity_rules(origin_home):
 
 def test_switching_the_method_changes_the_intervals(origin_home):
     at = results_page(AppTest.from_file(APP, default_timeout=60).run())
-    jackknife = at.dataframe[0].value.set_index("group").loc["darker, male-presenting", "low"]
+    jackknife = at.dataframe[0].value.set_index("Group").loc["darker, male-presenting", "Interval"]
     method = next(box for box in at.selectbox if box.label == "Interval method")
     method.set_value("wilson").run()
-    wilson = at.dataframe[0].value.set_index("group").loc["darker, male-presenting", "low"]
-    assert (round(100 * jackknife, 1), round(100 * wilson, 1)) == (0.6, 1.3)  # DESIGN.md's 6/221 reference
+    wilson = at.dataframe[0].value.set_index("Group").loc["darker, male-presenting", "Interval"]
+    assert (jackknife, wilson) == ("0.6% – 4.9%", "1.3% – 5.8%")  # DESIGN.md's 6/221 reference
 
 
 def test_the_skin_cut_slider_moves_the_darker_share(home):
@@ -97,10 +97,10 @@ def test_the_skin_cut_slider_moves_the_darker_share(home):
         rows["confidence"] = "high"
         store.save_annotations(rows)
     at = results_page(AppTest.from_file(APP, default_timeout=60).run())
-    before = at.dataframe[0].value.set_index("group").loc["darker", "share"]
+    before = at.dataframe[0].value.set_index("Group").loc["darker", "Share"]
     at.slider[0].set_value(2).run()
-    after = at.dataframe[0].value.set_index("group").loc["darker", "share"]
-    assert before == pytest.approx(14 / 221) and after == pytest.approx(149 / 221)
+    after = at.dataframe[0].value.set_index("Group").loc["darker", "Share"]
+    assert (before, after) == (f"{14 / 221:.1%}", f"{149 / 221:.1%}")
 
 
 def test_results_without_studies_say_what_to_do(home):
@@ -124,5 +124,22 @@ def test_two_runs_can_be_compared(home):
     next(toggle for toggle in at.toggle if toggle.label.startswith("Compare")).set_value(True).run()
     assert not at.exception
     assert len(at.get("vega_lite_chart")) == 2
-    differences = at.dataframe[-1].value.set_index("group")
-    assert abs(differences.loc["female", "difference"]) == pytest.approx(0.2)
+    differences = at.dataframe[-1].value.set_index("Group")
+    assert differences.loc["female-presenting", "First − second"] in ("−20.0 points", "+20.0 points")
+
+
+def test_the_results_tables_speak_in_peoples_words(origin_home):
+    """Headers, families, groups and empty cells are words, never column names or None."""
+    at = results_page(AppTest.from_file(APP, default_timeout=60).run())
+    table, planned = at.dataframe[0].value, at.dataframe[1].value
+    assert list(table.columns) == ["Family", "Group", "Images in group", "Share", "Interval", "Target",
+                                   "Share − target", "Note"]
+    assert set(table["Family"]) == {"Perceived gender presentation", "Skin tone (Monk scale)",
+                                    "Skin tone × gender presentation"}
+    cells = {str(cell) for frame in (table, planned) for cell in frame.to_numpy().ravel()}
+    raw = {"skin_tone", "intersection", "darker_male", "female", "None", "nan", "NaN"}
+    assert not cells & raw, cells & raw
+    assert "darker, male-presenting" in set(table["Group"])
+    unclear = table[table["Group"] == "unclear"]
+    assert set(unclear["Target"]) == {"no target"}
+    assert "Share, first run" not in planned.columns and "More images needed" in planned.columns
