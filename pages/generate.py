@@ -6,8 +6,8 @@ import streamlit as st
 
 from app.resources import current_home, current_study, job_runner, open_store
 from app.widgets import admin_unlocked, jobs_table, plain
-from sdaudit.config import DEFAULT_MODEL, DEMO_MODEL, gpu_present
-from sdaudit.generate import DEFAULT_PROMPT, SCHEDULERS, GenerationSpec
+from sdaudit.config import DEMO_MODEL, gpu_present
+from sdaudit.generate import MAX_BATCH_SIZE, MAX_SIDE, MAX_STEPS, SCHEDULERS, GenerationSpec
 from sdaudit.jobs import ACTIVE, RESUMABLE, progress_text
 from sdaudit.store import image_file
 
@@ -23,32 +23,40 @@ if not gpu_present():
                "minutes per image there; the offline `demo` model (random weights) takes about a second.",
                icon=":material/warning:")
 
+try:
+    defaults = GenerationSpec.from_settings()  # SDAUDIT_MODEL, SDAUDIT_DEVICE, SDAUDIT_DTYPE, as the CLI
+except ValueError as error:
+    st.error(plain(error), icon=":material/error:")
+    st.stop()
+
 with st.form("generate"):
-    model = st.text_input("Model", value=DEFAULT_MODEL,
+    model = st.text_input("Model", value=defaults.model,
                           help="A diffusers text-to-image model: a hub id, a local folder, or `demo` — a tiny "
                                "offline model with random weights whose images are noise, for trying the flow.")
-    prompt = st.text_input("Prompt", value=DEFAULT_PROMPT)
-    negative_prompt = st.text_input("Negative prompt", value="")
+    prompt = st.text_input("Prompt", value=defaults.prompt)
+    negative_prompt = st.text_input("Negative prompt", value=defaults.negative_prompt)
     first, size, count = st.columns(3)
-    first_seed = first.number_input("First seed", min_value=0, value=0, step=1)
-    batch_size = size.number_input("Batch size", min_value=1, max_value=64, value=4, step=1)
+    first_seed = first.number_input("First seed", min_value=0, value=defaults.first_seed, step=1)
+    batch_size = size.number_input("Batch size", min_value=1, max_value=MAX_BATCH_SIZE, value=defaults.batch_size,
+                                   step=1)
     batch_count = count.number_input("Batch count", min_value=1, value=1, step=1)
     left, middle, right = st.columns(3)
-    scheduler = left.selectbox("Scheduler", list(SCHEDULERS), index=0,
-                               format_func=lambda name: "PNDM (default)" if name == "pndm" else name)
-    steps = middle.number_input("Steps", min_value=1, max_value=1000, value=50, step=1)
-    guidance = right.number_input("Guidance", min_value=0.0, max_value=50.0, value=7.5, step=0.5)
+    schedulers = list(SCHEDULERS)
+    scheduler = left.selectbox("Scheduler", schedulers, index=schedulers.index(defaults.scheduler),
+                               format_func=lambda name: f"{name} (default)" if name == defaults.scheduler else name)
+    steps = middle.number_input("Steps", min_value=1, max_value=MAX_STEPS, value=defaults.steps, step=1)
+    guidance = right.number_input("Guidance", min_value=0.0, max_value=50.0, value=float(defaults.guidance), step=0.5)
     width_column, height_column = st.columns(2)
-    width = width_column.number_input("Width", min_value=8, max_value=4096, value=512, step=8)
-    height = height_column.number_input("Height", min_value=8, max_value=4096, value=512, step=8)
-    safety_checker = st.toggle("Safety checker", value=False,
+    width = width_column.number_input("Width", min_value=8, max_value=MAX_SIDE, value=defaults.width, step=8)
+    height = height_column.number_input("Height", min_value=8, max_value=MAX_SIDE, value=defaults.height, step=8)
+    safety_checker = st.toggle("Safety checker", value=defaults.safety_checker,
                                help="Off by default for auditing: it blacks out flagged images, which would then "
                                     "count silently as “no person”. When on, each image's flag is recorded.")
     submitted = st.form_submit_button("Generate", type="primary")
 
 if submitted:
     try:
-        spec = GenerationSpec(
+        spec = GenerationSpec.from_settings(
             model=model.strip(), prompt=prompt, negative_prompt=negative_prompt, first_seed=int(first_seed),
             last_seed=int(first_seed + batch_size * batch_count - 1), batch_size=int(batch_size), steps=int(steps),
             guidance=float(guidance), height=int(height), width=int(width), scheduler=scheduler,

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from app.widgets import jobs_table, plain
 from sdaudit.exchange import RunFolder, ingest
-from sdaudit.generate import GenerationSpec, generate
+from sdaudit.generate import DEVICE, GenerationSpec, generate
 from sdaudit.store import Job, Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,6 +76,39 @@ def test_generate_is_the_landing_page_with_the_origin_defaults(home):
     assert (widget(at.number_input, "Steps").value, widget(at.number_input, "Guidance").value) == (50, 7.5)
     assert widget(at.toggle, "Safety checker").value is False
     assert "No GPU found" in at.warning[0].value
+
+
+def test_the_form_starts_from_the_specs_own_defaults(home):
+    """The form does not spell its own defaults: each field shows GenerationSpec's."""
+    at, spec = app(), GenerationSpec()
+    shown = {"Batch size": spec.batch_size, "Steps": spec.steps, "Guidance": spec.guidance,
+             "Width": spec.width, "Height": spec.height, "First seed": spec.first_seed}
+    assert {label: widget(at.number_input, label).value for label in shown} == shown
+    assert widget(at.selectbox, "Scheduler").value == spec.scheduler
+    assert widget(at.text_input, "Negative prompt").value == spec.negative_prompt
+
+
+def test_the_form_honours_the_model_device_and_dtype_settings(home, monkeypatch, tmp_path):
+    """As the CLI does: SDAUDIT_MODEL fills the Model field; SDAUDIT_DEVICE and SDAUDIT_DTYPE go into
+    the queued job's spec."""
+    missing_model = str(tmp_path / "no-such-model")  # fails fast in the worker: nothing is generated
+    monkeypatch.setenv("SDAUDIT_MODEL", missing_model)
+    monkeypatch.setenv("SDAUDIT_DEVICE", "cpu")
+    monkeypatch.setenv("SDAUDIT_DTYPE", "bfloat16")
+    at = app()
+    assert widget(at.text_input, "Model").value == missing_model
+    widget(at.button, "Generate").click().run()
+    assert at.success[0].value.startswith("Queued job 1")
+    with Store.open(home) as store:
+        spec = store.jobs()[0].spec
+    assert (spec["model"], spec["device"], spec["dtype"]) == (missing_model, "cpu", "bfloat16")
+
+
+def test_a_malformed_device_setting_is_named_on_the_page(home, monkeypatch):
+    monkeypatch.setenv("SDAUDIT_DEVICE", "tpu")
+    at = app()
+    assert [error.value for error in at.error] == [plain(DEVICE.format(choices="auto, cuda, mps, cpu", value="tpu"))]
+    assert not [button for button in at.button if button.label == "Generate"]
 
 
 @pytest.mark.parametrize(
