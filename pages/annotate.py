@@ -3,13 +3,12 @@
 import streamlit as st
 
 from app.resources import current_home, current_rater, current_study, open_store
-from app.widgets import plain
+from app.widgets import mst_swatches, plain
 from sdaudit.scheme import (
     BINARY_SKIN_CHOICES,
     CONFIDENCE_CHOICES,
     GENDER_CHOICES,
     MST_CHOICES,
-    MST_SWATCHES,
     PERSON_CHOICES,
     annotation_from_choices,
     choices_from_annotation,
@@ -48,13 +47,7 @@ skin_choices = list(BINARY_SKIN_CHOICES if binary else MST_CHOICES)
 st.caption("Label what the image *shows*: perceived gender presentation and skin tone, not anyone's identity. "
            "Choose “Unclear” when you cannot tell.")
 if not binary:
-    swatches = "".join(
-        f'<span style="display:inline-block;text-align:center;margin-right:4px">'
-        f'<span style="display:block;width:34px;height:22px;border-radius:4px;background:{colour};'
-        f'border:1px solid #d4d4d4"></span><small>{level}</small></span>'
-        for level, colour in enumerate(MST_SWATCHES, start=1)
-    )
-    st.markdown(f"Monk Skin Tone scale, MST 1 to MST 10:<br>{swatches}", unsafe_allow_html=True)
+    mst_swatches()
 
 queue = store.annotation_queue(study, rater, only_missing=only_missing, shuffled=shuffled)
 if not queue:

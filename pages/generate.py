@@ -7,9 +7,9 @@ import streamlit as st
 from app.resources import current_home, current_study, job_runner, open_store
 from app.widgets import admin_unlocked, jobs_table, plain
 from sdaudit.config import DEMO_MODEL, gpu_present
+from sdaudit.gallery import newest_images
 from sdaudit.generate import MAX_BATCH_SIZE, MAX_SIDE, MAX_STEPS, SCHEDULERS, GenerationSpec
 from sdaudit.jobs import ACTIVE, RESUMABLE, progress_text
-from sdaudit.store import image_file
 
 st.title("Generate")
 home = current_home()
@@ -98,10 +98,9 @@ def jobs_panel() -> None:
         if st.button("Cancel", key=f"cancel-{job.job_id}"):
             runner.cancel(job.job_id)
         if job.run_key:
-            images = store.images(run_key=job.run_key).tail(12)
-            files = [str(path) for path in (image_file(home, p) for p in images["path"]) if path]
-            if files:
-                st.image(files, width=96, caption=[f"seed {seed}" for seed in images["seed"]][-len(files):])
+            newest = newest_images(store, home, job.run_key)
+            if newest.files:
+                st.image(list(newest.files), width=96, caption=list(newest.captions))
     st.subheader("Jobs")
     st.markdown(jobs_table(jobs))
     for job in jobs:
