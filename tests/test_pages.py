@@ -102,6 +102,11 @@ def test_the_form_honours_the_model_device_and_dtype_settings(home, monkeypatch,
     with Store.open(home) as store:
         spec = store.jobs()[0].spec
     assert (spec["model"], spec["device"], spec["dtype"]) == (missing_model, "cpu", "bfloat16")
+    deadline = time.monotonic() + 120  # let the worker record the failure before the store closes
+    while time.monotonic() < deadline and not at.error:
+        time.sleep(0.5)
+        at.run()
+    assert at.error[0].value.startswith("Job 1 failed: ")
 
 
 def test_a_malformed_device_setting_is_named_on_the_page(home, monkeypatch):
