@@ -1,4 +1,4 @@
-"""sdaudit's app: `streamlit run streamlit_app.py`. This file sets up the server; app_router.py
+"""sdaudit's app: `streamlit run streamlit_app.py`. This file sets up the server; app/router.py
 holds the pages and the sidebar.
 
 An st.App (rather than a plain script) gives the server a start-up hook, run once before any
@@ -10,4 +10,4 @@ import streamlit as st
 
 from sdaudit.serving import lifespan
 
-app = st.App("app_router.py", lifespan=lifespan)
+app = st.App("app/router.py", lifespan=lifespan)

@@ -1,5 +1,103 @@
-"""/annotate on a fresh server's first visit, handed to the router; the page is pages/views/annotate.py."""
+"""Annotate: a grid of images; every click is saved at once under the rater's name."""
 
-from app_resources import hand_over_to_the_router
+import streamlit as st
 
-hand_over_to_the_router()
+from app.resources import current_home, current_rater, current_study, open_store
+from app.widgets import mst_swatches, plain
+from sdaudit.scheme import (
+    BINARY_SKIN_CHOICES,
+    CONFIDENCE_CHOICES,
+    GENDER_CHOICES,
+    MST_CHOICES,
+    PERSON_CHOICES,
+    annotation_from_choices,
+    choices_from_annotation,
+)
+from sdaudit.store import QueuedImage, image_file
+
+FIELDS = ("person", "gender", "skin", "confidence")
+
+st.title("Annotate")
+home = current_home()
+store = open_store(home)
+study = current_study()
+rater = current_rater()
+
+if not rater:
+    st.info("Enter your name as **Rater** in the sidebar to start: every annotation is saved under it, "
+            "and nothing is saved without it.", icon=":material/info:")
+    st.stop()
+
+done, total = store.annotated_count(study, rater)
+if total == 0:
+    st.info(f"Study “{plain(study)}” has no images yet. Generate some on the Generate page, or ingest a run folder "
+            "(`python -m sdaudit ingest DIR`) — or import a rater sheet to go straight to Results.",
+            icon=":material/info:")
+    st.stop()
+st.progress(done / total, text=f"{done} of {total} annotated by you")
+
+controls = st.columns(4)
+only_missing = controls[0].radio("Show", ["Not yet annotated by me", "All"], horizontal=True) != "All"
+shuffled = controls[1].radio("Order", ["By seed", "Shuffled"], horizontal=True) == "Shuffled"
+page_size = controls[2].selectbox("Per page", [12, 24, 48], index=0)
+blind = controls[3].toggle("Blind mode", value=False, help="Hide prompt, model and seed so they cannot prime you.")
+
+binary = store.study_skin_tone_mode(study) == "binary"
+skin_choices = list(BINARY_SKIN_CHOICES if binary else MST_CHOICES)
+st.caption("Label what the image *shows*: perceived gender presentation and skin tone, not anyone's identity. "
+           "Choose “Unclear” when you cannot tell.")
+if not binary:
+    mst_swatches()
+
+queue = store.annotation_queue(study, rater, only_missing=only_missing, shuffled=shuffled)
+if not queue:
+    st.success("You have annotated every image in this study. Switch to “All” to review your labels.",
+               icon=":material/check_circle:")
+    st.stop()
+pages = max(1, -(-len(queue) // page_size))
+page = st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1, step=1) if pages > 1 else 1
+shown = queue[(page - 1) * page_size: page * page_size]
+
+
+def save(image_id: int) -> None:
+    """Save one card's choices (a radio's on_change: runs before the card reruns)."""
+    values = {field: st.session_state.get(f"{field}-{image_id}") for field in FIELDS}
+    if values["person"] == "No person":
+        for field in ("gender", "skin"):
+            st.session_state[f"{field}-{image_id}"] = None
+    store.save_annotation(image_id, current_rater(), annotation_from_choices(**values))
+    st.session_state[f"saved-{image_id}"] = " · ".join(value for value in values.values() if value)
+
+
+@st.fragment
+def card(image: QueuedImage) -> None:
+    image_id = image.image_id
+    path = image_file(home, image.path)
+    if path is not None:
+        st.image(str(path), width="stretch")
+    else:
+        st.warning("The image file is missing from the data home.", icon=":material/warning:")
+    if not blind:
+        st.caption(f"seed {image.seed} · {plain(image.model)} · {plain(image.prompt)}")
+    saved = choices_from_annotation(image.saved)
+    for field in FIELDS:  # show what is saved, once; afterwards the widgets keep their state
+        st.session_state.setdefault(f"{field}-{image_id}", saved[field])
+    no_person = st.session_state[f"person-{image_id}"] == "No person"
+    st.radio("Person", list(PERSON_CHOICES), key=f"person-{image_id}", horizontal=True,
+             on_change=save, args=(image_id,))
+    st.radio("Gender presentation", list(GENDER_CHOICES), key=f"gender-{image_id}", horizontal=True,
+             disabled=no_person, on_change=save, args=(image_id,))
+    st.radio("Skin tone", skin_choices, key=f"skin-{image_id}", horizontal=True, disabled=no_person,
+             on_change=save, args=(image_id,))
+    st.radio("Confidence", list(CONFIDENCE_CHOICES), key=f"confidence-{image_id}", horizontal=True,
+             on_change=save, args=(image_id,))
+    saved_now = st.session_state.get(f"saved-{image_id}")
+    if saved_now:  # drawn by the rerun that follows the save: the rater sees the click was kept
+        with st.container(key=f"saved-{image_id}"):
+            st.caption(f":material/check: Saved: {plain(saved_now)}")
+
+
+columns = st.columns(3)
+for position, image in enumerate(shown):
+    with columns[position % 3], st.container(border=True):
+        card(image)

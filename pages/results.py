@@ -1,5 +1,97 @@
-"""/results on a fresh server's first visit, handed to the router; the page is pages/views/results.py."""
+"""Results: each perceived group's share with its interval, against demographic parity."""
 
-from app_resources import hand_over_to_the_router
+import streamlit as st
 
-hand_over_to_the_router()
+from app.resources import current_home, open_store
+from app.widgets import plain
+from sdaudit.charts import comparison_chart, shares_chart, to_png, to_svg
+from sdaudit.errors import StoreError
+from sdaudit.report import LIMITATIONS, audit_card, render_report
+from sdaudit.results import results_view, run_choices
+from sdaudit.scheme import METHOD_LABELS
+from sdaudit.stats import METHODS
+
+st.title("Results")
+try:
+    store = open_store(current_home())
+    studies = store.study_names()
+except StoreError as error:
+    st.error(str(error), icon=":material/error:")
+    st.stop()
+if not studies:
+    st.info("No study yet. Generate images and annotate them, or import a rater sheet: "
+            "`python -m sdaudit import-annotations SHEET.csv --study NAME --rater NAME`.", icon=":material/info:")
+    st.stop()
+
+study = st.selectbox("Study", studies)
+run_labels = run_choices(store, study)
+chosen_runs = st.multiselect("Runs", list(run_labels), default=list(run_labels), format_func=run_labels.get)
+left, middle, right = st.columns(3)
+method = left.selectbox("Interval method", METHODS, format_func=METHOD_LABELS.get)
+confidence = middle.select_slider("Confidence", options=[0.80, 0.90, 0.95, 0.99], value=0.95,
+                                  format_func=lambda value: f"{value:.0%}")
+skin_cut = right.slider("Skin-tone cut: MST 1 to this value counts as lighter", 1, 9, 5,
+                        help="The origin study used 5 (MST 1–5 lighter, 6–10 darker); Google groups MST as "
+                             "1–3 / 4–6 / 7–10. Move it to see how the conclusions depend on the cut.")
+include_unclear = st.toggle("Count “unclear” answers in the denominator", value=True)
+
+try:
+    view = results_view(store, study, runs=chosen_runs, method=method, confidence=confidence, skin_cut=skin_cut,
+                        include_unclear=include_unclear)
+except ValueError as error:
+    st.error(plain(error), icon=":material/error:")
+    st.stop()
+if view.annotated == 0:
+    st.info(f"Nothing is annotated in study “{plain(study)}” yet: annotate its images first, or import a sheet.",
+            icon=":material/info:")
+    st.stop()
+if view.estimate is None:
+    st.info("None of the chosen runs has annotations: choose other runs.", icon=":material/info:")
+    st.stop()
+st.caption(view.summary)
+if view.estimate.images == 0:
+    st.info("None of the chosen annotations has a person in the image, so there is nothing to estimate.",
+            icon=":material/info:")
+    st.stop()
+
+chart = shares_chart(view.estimate.table)
+st.altair_chart(chart, width="content")
+if view.unreliable_groups:
+    st.warning(f"Unreliable intervals (few images in or outside the group): {', '.join(view.unreliable_groups)}. "
+               "Read them as rough; annotate more images before drawing conclusions.", icon=":material/warning:")
+st.dataframe(view.table, hide_index=True)
+
+with st.expander("How many more images would settle it?"):
+    st.caption("At the current shares, how many more annotated images with a person the jackknife interval "
+               "needs before it lies wholly on one side of the target (0: it already does).")
+    st.dataframe(view.plan, hide_index=True)
+
+if len(view.runs) > 1 and st.toggle("Compare the chosen runs side by side"):
+    comparison = view.comparison()
+    if comparison is None:
+        st.info("Only one of the chosen runs has annotations.", icon=":material/info:")
+    else:
+        st.altair_chart(comparison_chart(comparison.tables), width="content")
+        st.caption(f"Difference “{plain(comparison.first)}” minus “{plain(comparison.second)}”, with a normal "
+                   "interval from the two jackknife standard errors.")
+        st.dataframe(comparison.differences, hide_index=True)
+
+with st.expander("Limits of this method"):
+    for item in LIMITATIONS:
+        st.markdown(f"- {item}", unsafe_allow_html=True)
+
+st.subheader("Images by group")
+family, group = st.selectbox("Group", list(view.groups), format_func=view.groups.get)
+members = view.group_images(family, group)
+st.caption(f"{members.images} images" + (f"; {members.missing} have no image file here (imported sheets, or "
+                                          "moved files)." if members.missing else "."))
+if members.files:
+    st.image(list(members.files), width=128)
+
+st.subheader("Downloads")
+first, second, third, fourth = st.columns(4)
+first.download_button("Estimates (CSV)", view.estimate.table.to_csv(index=False), f"{study}-estimates.csv", "text/csv")
+second.download_button("Chart (PNG)", lambda: to_png(chart), f"{study}-chart.png", "image/png")
+third.download_button("Chart (SVG)", lambda: to_svg(chart), f"{study}-chart.svg", "image/svg+xml")
+fourth.download_button("Report (HTML)", lambda: render_report(view.estimate, audit_card(store, study)),
+                       f"{study}-report.html", "text/html")

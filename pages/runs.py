@@ -1,5 +1,70 @@
-"""/runs on a fresh server's first visit, handed to the router; the page is pages/views/runs.py."""
+"""Runs: what has been generated so far, with every setting that made it."""
 
-from app_resources import hand_over_to_the_router
+import streamlit as st
 
-hand_over_to_the_router()
+from app.resources import auto_snapshot, current_home, current_rater, current_study, open_store
+from app.widgets import admin_unlocked, plain
+from sdaudit.config import int_setting
+from sdaudit.errors import StoreError
+from sdaudit.exchange import import_uploaded_sheet
+
+st.title("Runs")
+try:
+    runs = open_store(current_home()).runs()
+except StoreError as error:
+    st.error(str(error), icon=":material/error:")
+    st.stop()
+
+if runs.empty:
+    st.info(
+        "No images yet. Generate some on the Generate page, or from a terminal, e.g. "
+        "`python -m sdaudit generate --model demo --seeds 0-7 --steps 10 --height 64 --width 64` "
+        "(the `demo` model runs offline with random weights: its images are noise).",
+        icon=":material/info:",
+    )
+else:
+    st.dataframe(
+        runs[["study", "images", "nsfw_images", "model", "model_revision", "prompt", "negative_prompt",
+              "scheduler", "steps", "guidance", "width", "height", "dtype", "device", "created_at"]],
+        hide_index=True,
+        column_config={"nsfw_images": st.column_config.NumberColumn("NSFW-flagged")},
+    )
+
+st.subheader("Import a rater sheet")
+st.caption("The origin study's sheet (male_presenting, female_presenting, monk_binary, confidence) or an "
+           "sdaudit export. A malformed file is refused whole, with the row and column of its first problem.")
+if admin_unlocked():
+    limit_mb = int_setting("max_upload_mb")
+    sheet = st.file_uploader("Sheet (CSV)", type=["csv"], max_upload_size=limit_mb)
+    sheet_format = st.radio("Format", ["seed", "sdaudit"], horizontal=True,
+                            format_func={"seed": "Origin study's sheet", "sdaudit": "sdaudit export"}.get)
+    sheet_rater = st.text_input("Rater of this sheet", value=current_rater())
+    if sheet is not None and st.button("Import"):
+        try:
+            result = import_uploaded_sheet(open_store(current_home()), sheet.getvalue(), sheet.name,
+                                           study=current_study(), rater=sheet_rater or None,
+                                           sheet_format=sheet_format, max_bytes=limit_mb * 1024 * 1024)
+        except ValueError as error:
+            st.error(plain(error), icon=":material/error:")
+        else:
+            st.success(f"Imported {result.rows} annotations into study {plain(result.study)}.",
+                       icon=":material/check_circle:")
+
+st.subheader("Snapshot")
+keeper = auto_snapshot(current_home())
+if keeper is None:
+    st.caption("Set `SDAUDIT_SNAPSHOT_TARGET` (a folder, or hf://datasets/OWNER/NAME) to keep snapshots of this "
+               "store; on a Space without a persistent disk that is what survives a restart.")
+else:
+    if keeper.restored:
+        st.caption(f"Restored on start from {keeper.target}.")
+    if keeper.last_error:
+        st.error(plain(keeper.last_error), icon=":material/error:")
+    elif keeper.last_success:
+        st.caption(f"Last snapshot: {keeper.last_success.rows.get('annotations', 0)} annotations, "
+                   f"{keeper.last_success.images} images, to {keeper.target}.")
+    if admin_unlocked() and st.button("Snapshot now"):
+        if keeper.snapshot_now() is not None:
+            st.success(f"Snapshot written to {keeper.target}.", icon=":material/check_circle:")
+        else:
+            st.error(plain(keeper.last_error), icon=":material/error:")

@@ -2,7 +2,7 @@
 
 The package is layered (see DESIGN.md): ``scheme``/``config``/``demo`` at the bottom,
 ``store``/``generate`` above them, ``exchange``/``jobs`` above those, and the faces
-(``cli``, ``streamlit_app.py`` and ``app_router.py``, ``pages/``) on top. Nothing here imports
+(``cli``, ``streamlit_app.py`` with ``app/`` and ``pages/``) on top. Nothing here imports
 streamlit.
 """
 

@@ -12,16 +12,8 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from sdaudit.scheme import FAMILIES
+from sdaudit.scheme import FAMILIES, FAMILY_LABELS, GROUP_LABELS
 
-FAMILY_TITLES = {"gender": "Perceived gender presentation", "skin_tone": "Skin tone (Monk scale)",
-                 "intersection": "Skin tone × gender presentation"}
-GROUP_LABELS = {
-    "female": "female-presenting", "male": "male-presenting", "unclear": "unclear",
-    "lighter": "lighter", "darker": "darker",
-    "lighter_female": "lighter, female-presenting", "lighter_male": "lighter, male-presenting",
-    "darker_female": "darker, female-presenting", "darker_male": "darker, male-presenting",
-}  # fmt: skip
 VERDICT_COLOURS = {
     "interval excludes the target": "#c2410c",
     "interval includes the target": "#1d4ed8",
@@ -33,7 +25,7 @@ VERDICT_COLOURS = {
 def _chart_rows(table: pd.DataFrame) -> pd.DataFrame:
     # An `unclear` row nobody chose would only add an empty line to each panel.
     rows = table[~((table["group"] == "unclear") & (table["count"] == 0))].copy()
-    rows["family_title"] = rows["family"].map(FAMILY_TITLES)
+    rows["family_title"] = rows["family"].map(FAMILY_LABELS)
     rows["group_label"] = rows["group"].map(GROUP_LABELS).fillna(rows["group"])
     rows["verdict"] = "interval includes the target"
     rows.loc[rows["excludes_target"], "verdict"] = "interval excludes the target"
@@ -74,7 +66,7 @@ def shares_chart(table: pd.DataFrame, *, title: str = "Share of images by percei
     targets = base.mark_tick(color="#111827", thickness=2, size=18).encode(x="custom_target:Q", y=y)
     layered = alt.layer(bars, points, parity, targets).properties(width=width)
     return (
-        layered.facet(row=alt.Row("family_title:N", title=None, sort=list(FAMILY_TITLES.values()),
+        layered.facet(row=alt.Row("family_title:N", title=None, sort=list(FAMILY_LABELS.values()),
                                   header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold")))
         .resolve_scale(y="independent")
         .properties(title=alt.Title(title, subtitle="Dashed line: demographic parity (1/k of the k groups)"))
@@ -101,7 +93,7 @@ def comparison_chart(tables: dict[str, pd.DataFrame], *, title: str = "Shares co
     parity = base.mark_rule(strokeDash=[6, 4], color="#111827").encode(x="mean(parity):Q")
     return (
         alt.layer(bars, points, parity).properties(width=width)
-        .facet(row=alt.Row("family_title:N", title=None, sort=list(FAMILY_TITLES.values()),
+        .facet(row=alt.Row("family_title:N", title=None, sort=list(FAMILY_LABELS.values()),
                            header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold")))
         .resolve_scale(y="independent")
         .properties(title=title)

@@ -32,6 +32,7 @@ from sdaudit.config import (
     import_diffusers,
     resolve_device,
     resolve_dtype,
+    setting,
 )
 from sdaudit.demo import MODEL_INDEX, demo_model_path
 from sdaudit.errors import ModelLoadError, SdauditError
@@ -109,6 +110,15 @@ class GenerationSpec:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_settings(cls, **fields) -> GenerationSpec:
+        """A spec whose model, device and dtype default to the settings (``SDAUDIT_MODEL``,
+        ``SDAUDIT_DEVICE``, ``SDAUDIT_DTYPE``) rather than the class defaults, as every face offers
+        them; ``fields`` given here win. The other defaults are the class's own."""
+        for name in ("model", "device", "dtype"):
+            fields.setdefault(name, setting(name))
+        return cls(**fields)
 
 
 def check_spec(spec: GenerationSpec) -> None:

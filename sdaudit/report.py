@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 import pandas as pd
 
 import sdaudit
-from sdaudit.charts import GROUP_LABELS, shares_chart, to_svg
+from sdaudit.charts import shares_chart, to_svg
+from sdaudit.scheme import DEGENERATE_NOTE, FAMILY_LABELS, GROUP_LABELS, UNRELIABLE_NOTE
 from sdaudit.stats import Estimate
 from sdaudit.store import Store
 
@@ -78,13 +79,13 @@ def _table_html(result: Estimate) -> str:
     for row in result.table.itertuples():
         notes = []
         if row.degenerate:
-            notes.append("no images in this group (or all): no interval can be trusted")
+            notes.append(DEGENERATE_NOTE)
         elif row.small_count:
-            notes.append("few images in or outside this group: the interval is unreliable")
+            notes.append(UNRELIABLE_NOTE)
         if row.excludes_target and not (row.small_count or row.degenerate):
             notes.append("the interval lies wholly away from the target")
         lines.append(
-            f"<tr><td>{html.escape(row.family)}</td><td>{html.escape(GROUP_LABELS.get(row.group, row.group))}</td>"
+            f"<tr><td>{html.escape(FAMILY_LABELS[row.family])}</td><td>{html.escape(GROUP_LABELS.get(row.group, row.group))}</td>"
             f"<td>{row.count:g} of {row.n}</td><td>{_percent(row.share)}</td>"
             f"<td>{'none' if pd.isna(row.low) else f'{_percent(row.low)} – {_percent(row.high)}'}</td>"
             f"<td>{_percent(row.target)}</td>"

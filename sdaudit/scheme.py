@@ -1,4 +1,6 @@
-"""The annotation scheme: the one place that names labels, Monk Skin Tone swatches and groups.
+"""The annotation scheme: the one place that names labels, Monk Skin Tone swatches and groups,
+and the words every face shows people for them (group and family names, interval methods,
+notes on unreliable intervals, table headers).
 
 Raw observations are stored (MST 1–10, per rater); the binary lighter/darker view is derived
 with a cut that is a setting, so changing the cut never needs re-annotation.
@@ -113,3 +115,42 @@ def choices_from_annotation(annotation: Annotation | None) -> dict[str, str | No
         "skin": skin,
         "confidence": label(CONFIDENCE_CHOICES, annotation.confidence),
     }
+
+
+# -- words shown to people: pages, charts and the report all take them from here ----------------
+
+FAMILY_LABELS = {"gender": "Perceived gender presentation", "skin_tone": "Skin tone (Monk scale)",
+                 "intersection": "Skin tone × gender presentation"}
+GROUP_LABELS = {
+    "female": "female-presenting", "male": "male-presenting", "unclear": "unclear",
+    "lighter": "lighter", "darker": "darker",
+    "lighter_female": "lighter, female-presenting", "lighter_male": "lighter, male-presenting",
+    "darker_female": "darker, female-presenting", "darker_male": "darker, male-presenting",
+}  # fmt: skip
+METHOD_LABELS = {
+    "jackknife": "Jackknife (origin study)",
+    "wilson": "Wilson score",
+    "clopper-pearson": "Clopper–Pearson (exact)",
+    "bootstrap": "Bootstrap (percentile)",
+}
+UNRELIABLE_NOTE = "few images in or outside this group: the interval is unreliable"
+DEGENERATE_NOTE = "no images in this group (or all): no interval can be trusted"
+NO_TARGET = "no target"
+NO_INTERVAL = "none"
+
+# Column headers of the tables people read (the estimates, the plan, run comparisons).
+TABLE_HEADERS = {
+    "family": "Family",
+    "group": "Group",
+    "images": "Images in group",
+    "share": "Share",
+    "interval": "Interval",
+    "target": "Target",
+    "difference": "Share − target",
+    "note": "Note",
+    "more_images": "More images needed",
+    "share_first": "Share, first run",
+    "share_second": "Share, second run",
+    "run_difference": "First − second",
+    "excludes_zero": "Clearly different",
+}

@@ -92,6 +92,13 @@ def sheet(groups: dict[tuple[str, int | str | None], int], *, rater: str = "r1",
 ORIGIN = {("female", 2): 72, ("female", 8): 8, ("male", 3): 135, ("male", 7): 6}
 
 
+def app_command(port: int) -> list[str]:
+    """The Dockerfile's own command, on ``port``, with this interpreter's streamlit."""
+    command = dockerfile_command()
+    command[command.index("--server.port") + 1] = str(port)
+    return [sys.executable, "-m", *command]
+
+
 def dockerfile_command() -> list[str]:
     """The command the Dockerfile runs (its last CMD, exec form)."""
     text = (ROOT / "Dockerfile").read_text()

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from helpers import WAIT_LIMIT_S, make_images, make_run
+from helpers import ORIGIN, ORIGIN_SHEET, WAIT_LIMIT_S, make_images, make_run, sheet
 from streamlit.testing.v1 import AppTest
 
 from sdaudit.store import Store
 
-APP = str(Path(__file__).resolve().parents[1] / "app_router.py")
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app" / "router.py")
+PAGES = ROOT / "pages"
 
 
 @pytest.fixture
@@ -22,7 +24,7 @@ def home(app_home):
 
 def runs_page() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run()
-    at.switch_page("pages/views/runs.py").run()
+    at.switch_page(str(PAGES / "runs.py")).run()
     assert not at.exception, at.exception
     return at
 
@@ -45,8 +47,6 @@ def test_runs_are_listed_with_their_settings(home):
 
 @pytest.fixture
 def origin_home(home):
-    from test_import_export import ORIGIN_SHEET
-
     from sdaudit.exchange import import_annotations
 
     with Store.open(home) as store:
@@ -55,7 +55,7 @@ def origin_home(home):
 
 
 def results_page(at: AppTest) -> AppTest:
-    at.switch_page("pages/views/results.py").run()
+    at.switch_page(str(PAGES / "results.py")).run()
     assert not at.exception, at.exception
     return at
 
@@ -77,16 +77,14 @@ def test_results_show_the_chart_with_parity_rules(origin_home):
 
 def test_switching_the_method_changes_the_intervals(origin_home):
     at = results_page(AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run())
-    jackknife = at.dataframe[0].value.set_index("group").loc["darker, male-presenting", "low"]
+    jackknife = at.dataframe[0].value.set_index("Group").loc["darker, male-presenting", "Interval"]
     method = next(box for box in at.selectbox if box.label == "Interval method")
     method.set_value("wilson").run()
-    wilson = at.dataframe[0].value.set_index("group").loc["darker, male-presenting", "low"]
-    assert (round(100 * jackknife, 1), round(100 * wilson, 1)) == (0.6, 1.3)  # DESIGN.md's 6/221 reference
+    wilson = at.dataframe[0].value.set_index("Group").loc["darker, male-presenting", "Interval"]
+    assert (jackknife, wilson) == ("0.6% – 4.9%", "1.3% – 5.8%")  # DESIGN.md's 6/221 reference
 
 
 def test_the_skin_cut_slider_moves_the_darker_share(home):
-    from test_stats import ORIGIN, sheet
-
     with Store.open(home) as store:  # MST values, not the origin sheet's binary answers
         store.add_run(make_run(study="mst"))
         store.add_images(make_images(seeds=range(221)))
@@ -95,10 +93,10 @@ def test_the_skin_cut_slider_moves_the_darker_share(home):
         rows["confidence"] = "high"
         store.save_annotations(rows)
     at = results_page(AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run())
-    before = at.dataframe[0].value.set_index("group").loc["darker", "share"]
+    before = at.dataframe[0].value.set_index("Group").loc["darker", "Share"]
     at.slider[0].set_value(2).run()
-    after = at.dataframe[0].value.set_index("group").loc["darker", "share"]
-    assert before == pytest.approx(14 / 221) and after == pytest.approx(149 / 221)
+    after = at.dataframe[0].value.set_index("Group").loc["darker", "Share"]
+    assert (before, after) == (f"{14 / 221:.1%}", f"{149 / 221:.1%}")
 
 
 def test_results_without_studies_say_what_to_do(home):
@@ -107,8 +105,6 @@ def test_results_without_studies_say_what_to_do(home):
 
 
 def test_two_runs_can_be_compared(home):
-    from test_stats import sheet
-
     with Store.open(home) as store:
         for key, groups in (("run-a", {("female", 2): 30, ("male", 2): 70}),
                             ("run-b", {("female", 2): 50, ("male", 2): 50})):
@@ -122,5 +118,22 @@ def test_two_runs_can_be_compared(home):
     next(toggle for toggle in at.toggle if toggle.label.startswith("Compare")).set_value(True).run()
     assert not at.exception
     assert len(at.get("vega_lite_chart")) == 2
-    differences = at.dataframe[-1].value.set_index("group")
-    assert abs(differences.loc["female", "difference"]) == pytest.approx(0.2)
+    differences = at.dataframe[-1].value.set_index("Group")
+    assert differences.loc["female-presenting", "First − second"] in ("−20.0 points", "+20.0 points")
+
+
+def test_the_results_tables_speak_in_peoples_words(origin_home):
+    """Headers, families, groups and empty cells are words, never column names or None."""
+    at = results_page(AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run())
+    table, planned = at.dataframe[0].value, at.dataframe[1].value
+    assert list(table.columns) == ["Family", "Group", "Images in group", "Share", "Interval", "Target",
+                                   "Share − target", "Note"]
+    assert set(table["Family"]) == {"Perceived gender presentation", "Skin tone (Monk scale)",
+                                    "Skin tone × gender presentation"}
+    cells = {str(cell) for frame in (table, planned) for cell in frame.to_numpy().ravel()}
+    raw = {"skin_tone", "intersection", "darker_male", "female", "None", "nan", "NaN"}
+    assert not cells & raw, cells & raw
+    assert "darker, male-presenting" in set(table["Group"])
+    unclear = table[table["Group"] == "unclear"]
+    assert set(unclear["Target"]) == {"no target"}
+    assert "Share, first run" not in planned.columns and "More images needed" in planned.columns

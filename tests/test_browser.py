@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from helpers import Deadline, dockerfile_command, wait_until
+from helpers import Deadline, app_command, wait_until
 
 from sdaudit.store import Store
 
@@ -52,16 +52,9 @@ class App:
         self.server: subprocess.Popen | None = None
         self.url = ""
 
-    @staticmethod
-    def command(port: int) -> list[str]:
-        """The Dockerfile's own command, on a free port, with this interpreter's streamlit."""
-        command = dockerfile_command()
-        command[command.index("--server.port") + 1] = str(port)
-        return [sys.executable, "-m", *command]
-
     def start(self) -> str:
         port = free_port()
-        self.server = subprocess.Popen(self.command(port), cwd=ROOT, env=self.env, stdout=subprocess.PIPE,
+        self.server = subprocess.Popen(app_command(port), cwd=ROOT, env=self.env, stdout=subprocess.PIPE,
                                        stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{port}"
         wait_until(self.healthy, "the app to answer its health check", deadline=LIMIT, poll=0.2)
@@ -150,8 +143,8 @@ def test_the_results_page_draws_the_chart_with_parity_markers(app_with_origin_st
 
 
 def test_a_deep_link_after_a_restart_gets_the_page_with_the_apps_shell(app_with_origin_study, page):
-    """Streamlit runs its old pages/ discovery until a script calls st.navigation; the page
-    modules live in pages/views/ and pages/results.py hands the first visit to the router, so a
+    """Streamlit runs its old pages/ discovery (beside the main script, app/router.py) until a
+    script calls st.navigation; app/pages/results.py hands that first visit to the router, so a
     first visitor's /results link gets the page with its sidebar and no "Page not found"."""
     page.goto(f"{app_with_origin_study}/results")
     page.get_by_role("heading", name="Results").wait_for(timeout=LIMIT.left_ms())

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from helpers import ORIGIN_SHEET, WAIT_LIMIT_S, dockerfile_command
+from helpers import ORIGIN_SHEET, WAIT_LIMIT_S, app_command, dockerfile_command
 from streamlit.testing.v1 import AppTest
 
 from sdaudit.exchange import SheetError, import_uploaded_sheet
@@ -18,7 +18,7 @@ from sdaudit.snapshot import AutoSnapshot, snapshot
 from sdaudit.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app_router.py")
+APP = str(ROOT / "app" / "router.py")
 
 
 def dockerfile_instructions() -> dict[str, list[str]]:
@@ -94,7 +94,7 @@ def page(path: str) -> AppTest:
 
 
 def test_with_a_password_generate_asks_for_it_and_refuses_a_wrong_one(locked):
-    at = page("pages/views/generate.py")
+    at = page(str(ROOT / "pages" / "generate.py"))
     assert not [b for b in at.button if b.label == "Generate"], "raters cannot generate"
     password = next(box for box in at.text_input if box.label == "Admin password")
     password.input("guess")
@@ -107,17 +107,17 @@ def test_with_a_password_generate_asks_for_it_and_refuses_a_wrong_one(locked):
 
 
 def test_with_a_password_raters_cannot_import_but_can_annotate(locked):
-    runs = page("pages/views/runs.py")
+    runs = page(str(ROOT / "pages" / "runs.py"))
     assert not runs.get("file_uploader") and any(box.label == "Admin password" for box in runs.text_input)
-    annotate = page("pages/views/annotate.py")
+    annotate = page(str(ROOT / "pages" / "annotate.py"))
     assert not any(box.label == "Admin password" for box in annotate.text_input)
 
 
 def test_without_a_password_everything_is_open(app_home, monkeypatch):
     monkeypatch.delenv("SDAUDIT_ADMIN_PASSWORD", raising=False)
-    at = page("pages/views/generate.py")
+    at = page(str(ROOT / "pages" / "generate.py"))
     assert [b for b in at.button if b.label == "Generate"]
-    assert page("pages/views/runs.py").get("file_uploader")
+    assert page(str(ROOT / "pages" / "runs.py")).get("file_uploader")
 
 
 def test_names_from_users_are_shown_as_text(app_home):
@@ -127,7 +127,7 @@ def test_names_from_users_are_shown_as_text(app_home):
     at = AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run()
     next(box for box in at.selectbox if box.label == "Study").set_value("![x](http://evil.example/p.png)")
     next(box for box in at.text_input if box.label == "Rater").input("ana").run()
-    at.switch_page("pages/views/annotate.py").run()
+    at.switch_page(str(ROOT / "pages" / "annotate.py")).run()
     assert not at.exception
     shown = at.info[0].value
     assert "has no images yet" in shown and "![x](http" not in shown and "\\!\\[x\\]" in shown
@@ -196,9 +196,7 @@ def test_a_failed_snapshot_is_reported_not_swallowed(tmp_path):
 
 
 def test_the_browser_test_runs_the_dockerfiles_command():
-    from test_browser import App
-
-    command = App.command(port=1234)
+    command = app_command(port=1234)
     expected = dockerfile_command()
     expected[expected.index("--server.port") + 1] = "1234"
     assert command[-len(expected):] == expected and shlex.join(command).count("streamlit run") == 1
@@ -217,7 +215,7 @@ def test_the_streamlit_config_is_explained_and_keeps_xsrf_on():
 
 
 def test_user_text_cannot_become_markdown():
-    from app_resources import plain
+    from app.widgets import plain
 
     assert plain("![x](http://evil/p.png) <b>hi</b> **a**") == (
         "\\!\\[x\\]\\(http://evil/p\\.png\\) \\<b\\>hi\\</b\\> \\*\\*a\\*\\*")

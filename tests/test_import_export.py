@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import ORIGIN_SHEET
+from helpers import ORIGIN_SHEET, make_images, make_run
 
 from sdaudit.exchange import SheetError, export_annotations, import_annotations
 from sdaudit.stats import estimate
@@ -88,8 +88,6 @@ def test_sdaudit_export_round_trips(store, tmp_path):
 
 
 def test_sdaudit_rows_attach_to_images_in_the_store(store, tmp_path):
-    from test_store import make_images, make_run
-
     store.add_run(make_run(study="mine"))
     store.add_images(make_images())
     sheet = write(tmp_path, "run_key,seed,rater,person_present,gender,mst,skin_binary,confidence\n"

@@ -14,12 +14,14 @@ import pytest
 from helpers import WAIT_LIMIT_S, wait_until
 from streamlit.testing.v1 import AppTest
 
-from app_resources import jobs_table, plain
+from app.widgets import jobs_table, plain
 from sdaudit.exchange import RunFolder, ingest
-from sdaudit.generate import GenerationSpec, generate
+from sdaudit.generate import DEVICE, GenerationSpec, generate
 from sdaudit.store import Job, Store
 
-APP = str(Path(__file__).resolve().parents[1] / "app_router.py")
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app" / "router.py")
+PAGES = ROOT / "pages"
 
 
 @pytest.fixture
@@ -74,6 +76,42 @@ def test_generate_is_the_landing_page_with_the_origin_defaults(home):
     assert (widget(at.number_input, "Steps").value, widget(at.number_input, "Guidance").value) == (50, 7.5)
     assert widget(at.toggle, "Safety checker").value is False
     assert "No GPU found" in at.warning[0].value
+
+
+def test_the_form_starts_from_the_specs_own_defaults(home):
+    """The form does not spell its own defaults: each field shows GenerationSpec's."""
+    at, spec = app(), GenerationSpec()
+    shown = {"Batch size": spec.batch_size, "Steps": spec.steps, "Guidance": spec.guidance,
+             "Width": spec.width, "Height": spec.height, "First seed": spec.first_seed}
+    assert {label: widget(at.number_input, label).value for label in shown} == shown
+    assert widget(at.selectbox, "Scheduler").value == spec.scheduler
+    assert widget(at.text_input, "Negative prompt").value == spec.negative_prompt
+
+
+def test_the_form_honours_the_model_device_and_dtype_settings(home, monkeypatch, tmp_path):
+    """As the CLI does: SDAUDIT_MODEL fills the Model field; SDAUDIT_DEVICE and SDAUDIT_DTYPE go into
+    the queued job's spec."""
+    missing_model = str(tmp_path / "no-such-model")  # fails fast in the worker: nothing is generated
+    monkeypatch.setenv("SDAUDIT_MODEL", missing_model)
+    monkeypatch.setenv("SDAUDIT_DEVICE", "cpu")
+    monkeypatch.setenv("SDAUDIT_DTYPE", "bfloat16")
+    at = app()
+    assert widget(at.text_input, "Model").value == missing_model
+    widget(at.button, "Generate").click().run()
+    assert at.success[0].value.startswith("Queued job 1")
+    with Store.open(home) as store:
+        spec = store.jobs()[0].spec
+    assert (spec["model"], spec["device"], spec["dtype"]) == (missing_model, "cpu", "bfloat16")
+    # let the worker record the failure before the store closes
+    wait_until(lambda: at.run().error, "the failed job's message", poll=0.5)
+    assert at.error[0].value.startswith("Job 1 failed: ")
+
+
+def test_a_malformed_device_setting_is_named_on_the_page(home, monkeypatch):
+    monkeypatch.setenv("SDAUDIT_DEVICE", "tpu")
+    at = app()
+    assert [error.value for error in at.error] == [plain(DEVICE.format(choices="auto, cuda, mps, cpu", value="tpu"))]
+    assert not [button for button in at.button if button.label == "Generate"]
 
 
 @pytest.mark.parametrize(
@@ -144,7 +182,7 @@ def test_a_study_can_record_skin_tone_as_lighter_or_darker(home, four_images):
         ingest(four_images, store, home)
         store._write(lambda cursor: cursor.execute(
             "UPDATE runs SET study_id = (SELECT study_id FROM studies WHERE name = 'binary')"))
-    at.switch_page("pages/views/annotate.py").run()
+    at.switch_page(str(PAGES / "annotate.py")).run()
     widget(at.text_input, "Rater").input("ana").run()
     skin = [radio for radio in at.radio if radio.label == "Skin tone"]
     assert skin and skin[0].options == ["Lighter (MST 1–5)", "Darker (MST 6–10)"]
@@ -159,7 +197,7 @@ def test_a_study_can_record_skin_tone_as_lighter_or_darker(home, four_images):
 
 def annotate_page(rater: str | None = "ana", *, show: str | None = None) -> AppTest:
     at = app()
-    at.switch_page("pages/views/annotate.py").run()
+    at.switch_page(str(PAGES / "annotate.py")).run()
     if rater:
         widget(at.text_input, "Rater").input(rater).run()
     if show:
@@ -255,7 +293,7 @@ def test_annotating_never_imports_pandas_or_torch(home_with_images):
         from streamlit.testing.v1 import AppTest
         config.set_option("runner.enforceSerializableSessionState", False)
         at = AppTest.from_file({APP!r}, default_timeout={WAIT_LIMIT_S})
-        at.switch_page("pages/views/annotate.py").run()  # opened at its address, as raters do
+        at.switch_page({str(PAGES / "annotate.py")!r}).run()  # opened at its address, as raters do
         next(e for e in at.text_input if e.label == "Rater").input("ana").run()
         next(e for e in at.radio if e.label == "Skin tone").set_value("MST 4").run()
         assert not at.exception, at.exception

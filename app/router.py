@@ -1,13 +1,16 @@
-"""sdaudit's app router: the pages and the sidebar. Pages are thin views over the sdaudit package.
+"""sdaudit's app router, the main script Streamlit runs for every session: the pages and the sidebar.
+Pages (pages/*.py) are thin views over the sdaudit package.
 
 `streamlit run streamlit_app.py` serves it (streamlit_app.py sets up the server). The store is
 opened once per process and shared by every session; DuckDB lets one process write a store file,
 so while the app runs, generate from the command line with `--out DIR` and ingest the folder later.
 """
 
+from pathlib import Path
+
 import streamlit as st
 
-from app_resources import current_home, open_store
+from app.resources import current_home, open_store
 from sdaudit.errors import StoreError
 from sdaudit.store import DEFAULT_STUDY
 
@@ -27,11 +30,12 @@ BINARY_MODE = "Lighter / darker (MST 1–5 / 6–10)"
 
 st.set_page_config(page_title="sdaudit", page_icon=":material/balance:", layout="wide")
 
+PAGES = Path(__file__).resolve().parents[1] / "pages"
 navigation = st.navigation([
-    st.Page("pages/views/generate.py", title="Generate", icon=":material/add_photo_alternate:", default=True),
-    st.Page("pages/views/annotate.py", title="Annotate", icon=":material/label:"),
-    st.Page("pages/views/results.py", title="Results", icon=":material/bar_chart:"),
-    st.Page("pages/views/runs.py", title="Runs", icon=":material/photo_library:"),
+    st.Page(PAGES / "generate.py", title="Generate", icon=":material/add_photo_alternate:", default=True),
+    st.Page(PAGES / "annotate.py", title="Annotate", icon=":material/label:"),
+    st.Page(PAGES / "results.py", title="Results", icon=":material/bar_chart:"),
+    st.Page(PAGES / "runs.py", title="Runs", icon=":material/photo_library:"),
 ])
 
 with st.sidebar:

@@ -1,0 +1,56 @@
+"""What one app process shares, cached with `st.cache_resource` (never in session state): the
+store, the generation worker, the snapshot keeper and the admin gate; and the sidebar's current
+data home, study and rater.
+
+Kept apart from app/router.py so that pages can import them without re-running the router.
+"""
+
+import streamlit as st
+
+from sdaudit.config import data_home, int_setting, setting
+from sdaudit.jobs import JobRunner
+from sdaudit.roles import AdminGate
+from sdaudit.snapshot import AutoSnapshot
+from sdaudit.store import DEFAULT_STUDY, Store
+
+
+@st.cache_resource(on_release=Store.close)
+def open_store(home: str) -> Store:
+    """One store per process and data home, shared by all sessions and threads."""
+    return Store.open(home)
+
+
+@st.cache_resource(on_release=JobRunner.stop)
+def job_runner(home: str) -> JobRunner:
+    """The process's one generation worker: it outlives pages, reruns and closed tabs."""
+    keeper = auto_snapshot(home)
+    return JobRunner(open_store(home), home, on_finished=keeper.after_job if keeper else None)
+
+
+@st.cache_resource(on_release=lambda keeper: keeper and keeper.stop())
+def auto_snapshot(home: str) -> AutoSnapshot | None:
+    """With SDAUDIT_SNAPSHOT_TARGET set: restore an empty store on start, then keep snapshotting."""
+    target = setting("snapshot_target")
+    if not target:
+        return None
+    return AutoSnapshot(open_store(home), home, target, minutes=int_setting("snapshot_minutes"))
+
+
+@st.cache_resource
+def admin_gate() -> AdminGate:
+    """One gate per process, so slowing down wrong passwords holds across sessions."""
+    return AdminGate()
+
+
+def current_home() -> str:
+    """The data home this app serves (``$SDAUDIT_HOME`` or ./sdaudit-data)."""
+    return str(data_home())
+
+
+def current_study() -> str:
+    return st.session_state.get("study") or DEFAULT_STUDY
+
+
+def current_rater() -> str:
+    """The rater's name from the sidebar, stripped; empty when none is given."""
+    return (st.session_state.get("rater") or "").strip()

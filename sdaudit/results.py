@@ -1,0 +1,225 @@
+"""What the Results page shows, computed once: ``results_view(store, study, ...) -> ResultsView``.
+
+A page reads its widgets, calls ``results_view`` and renders the fields: the estimate, the table
+of shares in people's words, the plan, a comparison of the chosen runs, and each group's image
+files. ``run_choices`` gives the run picker its options. Labels come from ``sdaudit.scheme``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from sdaudit.scheme import (
+    DEFAULT_SKIN_CUT,
+    DEGENERATE_NOTE,
+    FAMILY_LABELS,
+    GROUP_LABELS,
+    NO_INTERVAL,
+    NO_TARGET,
+    TABLE_HEADERS,
+    UNRELIABLE_NOTE,
+)
+from sdaudit.stats import Estimate, compare, estimate, estimate_each, group_images, plan
+from sdaudit.store import Store, image_file
+
+IMPORTED_SHEET = "(imported sheet)"
+IMAGES_SHOWN = 24
+BOOTSTRAP_SEED = 0  # the page's bootstrap intervals stay put across reruns
+UNKNOWN_RUNS = "`runs` must be runs of study {study!r}, but {unknown} are not."
+
+
+def run_choices(store: Store, study: str) -> dict[str, str]:
+    """Every run of ``study``, newest first: run key -> "prompt · model · N images"."""
+    return {row.run_key: f"{row.prompt or IMPORTED_SHEET} · {row.model} · {row.images} images"
+            for row in store.runs(study=study).itertuples()}
+
+
+@dataclass(frozen=True)
+class GroupImages:
+    """The images most of whose raters put them in one group, and the files of those here."""
+
+    images: int
+    files: tuple[str, ...]  # the first IMAGES_SHOWN files found
+    missing: int  # images without a file in the data home (imported sheets, or moved files)
+
+
+@dataclass(frozen=True)
+class RunComparison:
+    """The chosen runs side by side: one estimate table per run label, and the first two runs'
+    difference per group in people's words."""
+
+    tables: dict[str, pd.DataFrame] = field(repr=False)
+    first: str
+    second: str
+    differences: pd.DataFrame = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ResultsView:
+    """One study's results for the chosen runs and options.
+
+    ``estimate`` is None when none of the chosen annotations exists; ``estimate.images`` is 0
+    when none of them shows a person.
+    """
+
+    study: str
+    home: str
+    run_labels: dict[str, str]
+    runs: tuple[str, ...]
+    annotated: int  # annotation rows of the study in any run
+    estimate: Estimate | None
+    annotations: pd.DataFrame = field(repr=False)
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """The estimate as people read it: group names, percentages, notes."""
+        return display_table(self.estimate)
+
+    @property
+    def unreliable_groups(self) -> list[str]:
+        """The names of groups whose interval should be read as rough."""
+        return [GROUP_LABELS.get(group, group) for group in self.estimate.unreliable["group"].unique()]
+
+    @property
+    def plan(self) -> pd.DataFrame:
+        """Per group with a target: how many more images until the interval leaves the target."""
+        return plan_table(self.estimate)
+
+    @property
+    def summary(self) -> str:
+        """What the estimate rests on, in one caption (Markdown)."""
+        result = self.estimate
+        raters = "one rater" if result.raters == 1 else f"{result.raters} raters"
+        cut = result.skin_cut
+        text = (f"{result.images} annotated images with a person, {raters}. Shares of *perceived* gender "
+                f"presentation and skin tone; gender is a binary simplification (plus “unclear”); skin tone is "
+                f"MST 1–{cut} lighter, {cut + 1}–10 darker. ")
+        if result.raters == 1:
+            text += "With a single rater, disagreement between raters is not visible in the intervals. "
+        if result.method == "jackknife":
+            text += "Jackknife intervals use a normal (z) critical value, as in the origin study."
+        return text
+
+    @property
+    def groups(self) -> dict[tuple[str, str], str]:
+        """The groups with at least one image: (family, group) -> its name."""
+        table = self.estimate.table
+        return {(row.family, row.group): GROUP_LABELS.get(row.group, row.group)
+                for row in table[table["count"] > 0].itertuples()}
+
+    def group_images(self, family: str, group: str) -> GroupImages:
+        """The images of one group and their files here (at most ``IMAGES_SHOWN``)."""
+        members = group_images(self.annotations, family, group, skin_cut=self.estimate.skin_cut,
+                               include_unclear=self.estimate.include_unclear)
+        files = [image_file(self.home, path) for path in members["path"]]
+        found = [str(path) for path in files if path is not None]
+        return GroupImages(images=len(members), files=tuple(found[:IMAGES_SHOWN]), missing=len(members) - len(found))
+
+    def comparison(self) -> RunComparison | None:
+        """The chosen runs side by side; None with fewer than two runs."""
+        if len(self.runs) < 2:
+            return None
+        result = self.estimate
+        by_run = {self.run_labels[key]: each for key, each in estimate_each(
+            self.annotations, "run_key", method=result.method, confidence=result.confidence,
+            skin_cut=result.skin_cut, include_unclear=result.include_unclear, seed=BOOTSTRAP_SEED).items()}
+        if len(by_run) < 2:
+            return None
+        first, second = list(by_run)[:2]
+        differences = compare(by_run[first], by_run[second], confidence=result.confidence)
+        return RunComparison(tables={label: each.table for label, each in by_run.items()}, first=first,
+                             second=second, differences=comparison_table(differences))
+
+
+def results_view(store: Store, study: str, *, runs: list[str] | None = None, method: str = "jackknife",
+                 confidence: float = 0.95, skin_cut: int = DEFAULT_SKIN_CUT,
+                 include_unclear: bool = True) -> ResultsView:
+    """Estimate ``study`` over the chosen ``runs`` (all when None) and gather what the page shows.
+
+    Raises ``ValueError`` for a run that is not the study's, or for an option ``estimate`` refuses.
+    """
+    run_labels = run_choices(store, study)
+    chosen = tuple(run_labels) if runs is None else tuple(runs)
+    unknown = [key for key in chosen if key not in run_labels]
+    if unknown:
+        raise ValueError(UNKNOWN_RUNS.format(study=study, unknown=", ".join(map(repr, unknown))))
+    annotations = store.annotations(study=study)
+    annotated = len(annotations)
+    annotations = annotations[annotations["run_key"].isin(chosen)].reset_index(drop=True)
+    result = None
+    if not annotations.empty:
+        result = estimate(annotations, method=method, confidence=confidence, skin_cut=skin_cut,
+                          include_unclear=include_unclear, seed=BOOTSTRAP_SEED)
+    # Image paths are stored relative to the data home, where the store file lives.
+    return ResultsView(study=study, home=str(Path(store.path).parent), run_labels=run_labels, runs=chosen, annotated=annotated, estimate=result,
+                       annotations=annotations)
+
+
+# -- tables in people's words -------------------------------------------------------------------
+
+
+def _percent(value: float) -> str:
+    return NO_INTERVAL if pd.isna(value) else f"{100 * value:.1f}%"
+
+
+def _points(value: float) -> str:
+    return f"{100 * value:+.1f} points".replace("-", "−")
+
+
+def _interval(low: float, high: float) -> str:
+    return NO_INTERVAL if pd.isna(low) else f"{_percent(low)} – {_percent(high)}"
+
+
+def display_table(result: Estimate) -> pd.DataFrame:
+    """One row per family × group, every cell in people's words and headed by ``TABLE_HEADERS``."""
+    table = result.table
+    notes = [DEGENERATE_NOTE if row.degenerate else UNRELIABLE_NOTE if row.small_count else ""
+             for row in table.itertuples()]
+    shown = pd.DataFrame({
+        "family": table["family"].map(FAMILY_LABELS),
+        "group": table["group"].map(GROUP_LABELS).fillna(table["group"]),
+        "images": [f"{row.count:g} of {row.n}" for row in table.itertuples()],
+        "share": [_percent(share) for share in table["share"]],
+        "interval": [_interval(row.low, row.high) for row in table.itertuples()],
+        "target": [NO_TARGET if pd.isna(target) else _percent(target) for target in table["target"]],
+        "difference": ["" if pd.isna(value) else _points(value) for value in table["difference"]],
+        "note": notes,
+    })
+    return shown.rename(columns=TABLE_HEADERS)
+
+
+def plan_table(result: Estimate) -> pd.DataFrame:
+    """``stats.plan`` in people's words: more images needed, or why none can be said."""
+    planned = plan(result)
+
+    def more(value: float) -> str:
+        if math.isnan(value):
+            return "share is 0 or 1: cannot say"
+        return "never (the share equals the target)" if math.isinf(value) else f"{value:g}"
+
+    shown = pd.DataFrame({
+        "family": planned["family"].map(FAMILY_LABELS),
+        "group": planned["group"].map(GROUP_LABELS),
+        "share": [_percent(share) for share in planned["share"]],
+        "target": [_percent(target) for target in planned["target"]],
+        "more_images": [more(value) for value in planned["more_images_to_separate"]],
+    })
+    return shown.rename(columns=TABLE_HEADERS)
+
+
+def comparison_table(differences: pd.DataFrame) -> pd.DataFrame:
+    """``stats.compare`` in people's words."""
+    shown = pd.DataFrame({
+        "family": differences["family"].map(FAMILY_LABELS),
+        "group": differences["group"].map(GROUP_LABELS).fillna(differences["group"]),
+        "share_first": [_percent(value) for value in differences["share_first"]],
+        "share_second": [_percent(value) for value in differences["share_second"]],
+        "run_difference": [_points(value) for value in differences["difference"]],
+        "interval": [f"{_points(low)} to {_points(high)}" for low, high in zip(differences["low"], differences["high"])],
+        "excludes_zero": ["yes" if value else "no" for value in differences["excludes_zero"]],
+    })
+    return shown.rename(columns=TABLE_HEADERS)

@@ -1,0 +1,81 @@
+"""sdaudit.results: what the Results page shows, against direct calls of the statistics."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from helpers import make_images, make_run, sheet
+
+from sdaudit.results import UNKNOWN_RUNS, display_table, results_view, run_choices
+from sdaudit.scheme import DEGENERATE_NOTE, UNRELIABLE_NOTE
+from sdaudit.stats import estimate
+from sdaudit.store import Store
+
+
+@pytest.fixture
+def two_runs(tmp_path):
+    """Study "two": run-a with 30 of 100 female-presenting, run-b with 50 of 100."""
+    with Store.open(tmp_path) as store:
+        for key, groups in (("run-a", {("female", 2): 30, ("male", 2): 70}),
+                            ("run-b", {("female", 2): 50, ("male", 2): 50})):
+            store.add_run(make_run(run_key=key, study="two", prompt=f"prompt {key}"))
+            store.add_images(make_images(run_key=key, seeds=range(100)))
+            rows = sheet(groups)
+            rows["image_id"] = store.images(run_key=key)["image_id"].to_numpy()
+            rows["confidence"] = "high"
+            store.save_annotations(rows)
+        yield store
+
+
+@pytest.mark.parametrize("method", ["jackknife", "wilson", "bootstrap"])
+def test_the_view_holds_the_estimate_of_the_chosen_runs(two_runs, method):
+    annotations = two_runs.annotations(study="two")
+    direct = estimate(annotations[annotations["run_key"] == "run-a"], method=method, confidence=0.9, skin_cut=4,
+                      include_unclear=False, seed=0)
+    view = results_view(two_runs, "two", runs=["run-a"], method=method, confidence=0.9, skin_cut=4,
+                        include_unclear=False)
+    pd.testing.assert_frame_equal(view.estimate.table, direct.table)
+    assert view.estimate.share("gender", "female") == pytest.approx(0.3)
+    assert (view.runs, view.annotated) == (("run-a",), 200)
+
+
+def test_all_runs_by_default_and_the_labels_of_the_picker(two_runs):
+    view = results_view(two_runs, "two")
+    assert set(view.runs) == {"run-a", "run-b"}
+    assert view.estimate.share("gender", "female") == pytest.approx(0.4)
+    assert run_choices(two_runs, "two") == view.run_labels
+    assert view.run_labels["run-a"].startswith("prompt run-a · ") and view.run_labels["run-a"].endswith("100 images")
+
+
+def test_a_run_of_another_study_is_refused_by_name(two_runs):
+    with pytest.raises(ValueError) as error:
+        results_view(two_runs, "two", runs=["run-a", "elsewhere"])
+    assert str(error.value) == UNKNOWN_RUNS.format(study="two", unknown="'elsewhere'")
+
+
+def test_no_chosen_run_gives_no_estimate(two_runs):
+    view = results_view(two_runs, "two", runs=[])
+    assert view.estimate is None and view.annotated == 200
+
+
+def test_two_runs_compare_as_the_statistics_do(two_runs):
+    comparison = results_view(two_runs, "two").comparison()
+    assert len(comparison.tables) == 2
+    row = comparison.differences.set_index("Group").loc["female-presenting"]
+    assert row["First − second"] in ("−20.0 points", "+20.0 points")
+
+
+def test_group_images_count_members_and_missing_files(two_runs):
+    view = results_view(two_runs, "two", runs=["run-a"])
+    members = view.group_images("gender", "female")
+    assert members.images == 30
+    assert members.missing == 30 - len(members.files)
+
+
+def test_the_display_table_names_notes_once(two_runs):
+    annotations = two_runs.annotations(study="two")
+    # 6 female- and 6 male-presenting, all MST 2: gender intervals rest on few images, skin tone on none
+    few = pd.concat([annotations[annotations["gender"] == gender].head(6) for gender in ("female", "male")])
+    table = display_table(estimate(few)).set_index("Group")
+    assert table.loc["female-presenting", "Note"] == UNRELIABLE_NOTE
+    assert table.loc["darker", "Note"] == DEGENERATE_NOTE
