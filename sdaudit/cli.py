@@ -23,12 +23,10 @@ from sdaudit.config import (
 from sdaudit.errors import SdauditError
 from sdaudit.exchange import SHEET_FORMATS
 from sdaudit.generate import (
-    DEFAULT_PROMPT,
     SCHEDULERS,
     GenerationSpec,
     parse_seed_range,
 )
-from sdaudit.store import DEFAULT_STUDY
 
 HOME_HELP = "data home (default: $SDAUDIT_HOME or ./sdaudit-data)"
 EXIT_BAD_INPUT = 2
@@ -67,18 +65,24 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate one image per seed with a diffusers text-to-image pipeline. "
         "Seeds already generated with identical settings are skipped.",
     )
+    defaults = GenerationSpec()  # the generation defaults are the spec's own, written once
     gen.add_argument("--model", default=setting("model"),
                      help=f"hub id, local diffusers folder, or `demo` (default: {DEFAULT_MODEL})")
     gen.add_argument("--revision", default=None, help="hub revision (branch, tag or commit)")
-    gen.add_argument("--prompt", default=DEFAULT_PROMPT, help=f"prompt (default: {DEFAULT_PROMPT!r})")
+    gen.add_argument("--prompt", default=defaults.prompt, help=f"prompt (default: {defaults.prompt!r})")
     gen.add_argument("--negative-prompt", default="", help="negative prompt (default: none)")
     gen.add_argument("--seeds", required=True, help="inclusive seed range A-B, e.g. 0-99")
-    gen.add_argument("--batch-size", type=int, default=4, help="images per pipeline call (default: 4)")
-    gen.add_argument("--steps", type=int, default=50, help="denoising steps (default: 50)")
-    gen.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance (default: 7.5)")
-    gen.add_argument("--scheduler", default="pndm", choices=list(SCHEDULERS), help="scheduler (default: pndm)")
-    gen.add_argument("--height", type=int, default=512, help="image height, divisible by 8 (default: 512)")
-    gen.add_argument("--width", type=int, default=512, help="image width, divisible by 8 (default: 512)")
+    gen.add_argument("--batch-size", type=int, default=defaults.batch_size,
+                     help=f"images per pipeline call (default: {defaults.batch_size})")
+    gen.add_argument("--steps", type=int, default=defaults.steps, help=f"denoising steps (default: {defaults.steps})")
+    gen.add_argument("--guidance", type=float, default=defaults.guidance,
+                     help=f"classifier-free guidance (default: {defaults.guidance})")
+    gen.add_argument("--scheduler", default=defaults.scheduler, choices=list(SCHEDULERS),
+                     help=f"scheduler (default: {defaults.scheduler})")
+    gen.add_argument("--height", type=int, default=defaults.height,
+                     help=f"image height, divisible by 8 (default: {defaults.height})")
+    gen.add_argument("--width", type=int, default=defaults.width,
+                     help=f"image width, divisible by 8 (default: {defaults.width})")
     gen.add_argument("--dtype", default=setting("dtype"), choices=DTYPES,
                      help="weights dtype (default: auto = float16 on cuda, else float32)")
     gen.add_argument("--device", default=setting("device"), choices=DEVICES,
@@ -86,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--safety-checker", action="store_true",
                      help="run the model's safety checker and record its NSFW flag per image "
                      "(off by default: a blacked-out image would skew an audit)")
-    gen.add_argument("--study", default=DEFAULT_STUDY, help=f"study the run belongs to (default: {DEFAULT_STUDY})")
+    gen.add_argument("--study", default=defaults.study, help=f"study the run belongs to (default: {defaults.study})")
     where = gen.add_mutually_exclusive_group()
     where.add_argument("--home", help="data home to write (default: $SDAUDIT_HOME or ./sdaudit-data)")
     where.add_argument("--out", help="write a run folder here instead of the store (ingest it later)")
