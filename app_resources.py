@@ -11,9 +11,10 @@ import streamlit as st
 
 from sdaudit.config import data_home, int_setting, setting
 from sdaudit.jobs import JobRunner
+from sdaudit.records import DEFAULT_STUDY, Job
 from sdaudit.roles import WRONG_PASSWORD, AdminGate
 from sdaudit.snapshot import AutoSnapshot
-from sdaudit.store import DEFAULT_STUDY, Job, Store
+from sdaudit.store import Store
 
 
 @st.cache_resource(on_release=Store.close)

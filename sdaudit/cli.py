@@ -28,7 +28,7 @@ from sdaudit.generate import (
     GenerationSpec,
     parse_seed_range,
 )
-from sdaudit.store import DEFAULT_STUDY
+from sdaudit.records import DEFAULT_STUDY
 
 HOME_HELP = "data home (default: $SDAUDIT_HOME or ./sdaudit-data)"
 EXIT_BAD_INPUT = 2

@@ -30,7 +30,8 @@ import pandas as pd
 
 import sdaudit
 from sdaudit.errors import RunFolderError, SdauditError
-from sdaudit.store import ImageRecord, RunRecord, Store
+from sdaudit.records import ImageRecord, RunRecord
+from sdaudit.store import Store
 
 FORMAT = "sdaudit-run-folder"
 FORMAT_VERSION = 1

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from sdaudit.config import int_setting
 from sdaudit.generate import GenerationProgress, GenerationSpec, StoreSink, generate
-from sdaudit.store import Job, Store
+from sdaudit.records import Job
+from sdaudit.store import Store
 
 PROGRESS_INTERVAL = 0.5  # seconds between progress writes: a step can take milliseconds
 IDLE_CHECK = 30.0  # seconds: jobs are queued in this process, which wakes the worker at once

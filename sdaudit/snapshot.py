@@ -21,7 +21,8 @@ from pathlib import Path
 
 import sdaudit
 from sdaudit.errors import SdauditError
-from sdaudit.store import SCHEMA_VERSION, Job, Store
+from sdaudit.records import Job
+from sdaudit.store import SCHEMA_VERSION, Store
 
 TABLES = ("studies", "runs", "images", "annotations", "annotation_history", "jobs")
 SEQUENCES = {"study_ids": ("studies", "study_id"), "image_ids": ("images", "image_id"),

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -25,12 +25,12 @@ import duckdb
 
 from sdaudit.config import store_path
 from sdaudit.errors import StoreError
+from sdaudit.records import DEFAULT_STUDY, ImageRecord, Job, QueuedImage, RunRecord
 from sdaudit.scheme import SKIN_TONE_MODES, Annotation
 
 if TYPE_CHECKING:  # pandas is imported where a frame is built: the Annotate and Generate pages read
     import pandas as pd  # records and start without it (~0.3 s of a cold start; benchmarks/app_speed.py)
 
-DEFAULT_STUDY = "default"
 MEMORY = ":memory:"
 ATTEMPTS = 20
 T = TypeVar("T")
@@ -143,94 +143,6 @@ MIGRATIONS: list[str] = [
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """One run: every setting that makes its images what they are, keyed by ``run_key``.
-
-    A run holds the images of one study generated with identical settings; seeds are added to
-    it over time (resume). ``device`` and ``batch_size`` are those of the run's first images;
-    each image row records its own.
-    """
-
-    run_key: str
-    study: str
-    model: str
-    model_revision: str | None
-    pipeline_class: str | None
-    prompt: str
-    negative_prompt: str
-    scheduler: str
-    steps: int
-    guidance: float
-    width: int
-    height: int
-    dtype: str
-    device: str | None
-    batch_size: int | None
-    safety_checker: bool
-    versions: dict[str, str]
-
-
-@dataclass(frozen=True)
-class ImageRecord:
-    """One generated image. ``path`` is relative to the data home (or run folder)."""
-
-    run_key: str
-    seed: int
-    path: str
-    sha256: str
-    nsfw: bool | None
-    seconds: float | None
-    batch_size: int | None
-    device: str | None
-
-
-@dataclass(frozen=True)
-class QueuedImage:
-    """One image on a rater's Annotate page, with what that rater has saved for it so far."""
-
-    image_id: int
-    run_key: str
-    seed: int
-    path: str
-    prompt: str
-    negative_prompt: str
-    model: str
-    saved: Annotation | None  # None: this rater has not annotated the image yet
-
-
-@dataclass(frozen=True)
-class Job:
-    """A generation job as the ``jobs`` table holds it, with its spec decoded."""
-
-    job_id: int
-    kind: str
-    spec: dict
-    status: str  # queued, running, done, failed, cancelled or interrupted
-    run_key: str | None
-    images_done: int
-    images_total: int
-    step: int
-    steps_total: int
-    error: str | None
-    pid: int | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-
-    @property
-    def seeds(self) -> str:
-        return f"{self.spec['first_seed']}–{self.spec['last_seed']}"
-
-    @property
-    def model(self) -> str:
-        return self.spec["model"]
-
-    @property
-    def prompt(self) -> str:
-        return self.spec["prompt"]
 
 
 # The jobs table's columns in Job's order; times as epoch seconds (DuckDB needs pytz to return

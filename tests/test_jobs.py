@@ -9,7 +9,8 @@ import pytest
 
 from sdaudit.generate import GenerationSpec
 from sdaudit.jobs import JobRunner, progress_text
-from sdaudit.store import Job, Store
+from sdaudit.records import Job
+from sdaudit.store import Store
 
 
 def spec_for(model, **changes) -> GenerationSpec:

@@ -17,7 +17,8 @@ from streamlit.testing.v1 import AppTest
 from app_resources import jobs_table, plain
 from sdaudit.exchange import RunFolder, ingest
 from sdaudit.generate import GenerationSpec, generate
-from sdaudit.store import Job, Store
+from sdaudit.records import Job
+from sdaudit.store import Store
 
 APP = str(Path(__file__).resolve().parents[1] / "app_router.py")
 

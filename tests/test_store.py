@@ -12,8 +12,9 @@ import pytest
 
 from sdaudit import store as store_module
 from sdaudit.errors import StoreError
+from sdaudit.records import ImageRecord, RunRecord
 from sdaudit.scheme import Annotation
-from sdaudit.store import LOCKED, NOT_DUCKDB, TOO_NEW, ImageRecord, RunRecord, Store
+from sdaudit.store import LOCKED, NOT_DUCKDB, TOO_NEW, Store
 
 
 def make_run(run_key="run-a", study="default", prompt="a doctor sitting behind a desk") -> RunRecord:
