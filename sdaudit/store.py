@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, fields
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -25,7 +24,7 @@ import duckdb
 
 from sdaudit.config import store_path
 from sdaudit.errors import StoreError
-from sdaudit.records import DEFAULT_STUDY, ImageRecord, Job, QueuedImage, RunRecord
+from sdaudit.records import DEFAULT_STUDY, ImageRecord, QueuedImage, RunRecord
 from sdaudit.scheme import SKIN_TONE_MODES, Annotation
 
 if TYPE_CHECKING:  # pandas is imported where a frame is built: the Annotate and Generate pages read
@@ -143,18 +142,6 @@ MIGRATIONS: list[str] = [
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-# The jobs table's columns in Job's order; times as epoch seconds (DuckDB needs pytz to return
-# TIMESTAMPTZ values as datetimes).
-JOB_COLUMNS = ("job_id, kind, spec, status, run_key, images_done, images_total, step, steps_total, error, pid, "
-               "epoch(created_at), epoch(started_at), epoch(finished_at)")
-
-
-def _job(row: tuple) -> Job:
-    *values, created, started, finished = row
-    values[2] = json.loads(values[2])
-    return Job(*values, *(None if t is None else datetime.fromtimestamp(t, UTC) for t in (created, started, finished)))
 
 
 IMAGE_COLUMNS = [f.name for f in fields(ImageRecord)]
@@ -588,62 +575,6 @@ class Store:
     def _check_table(table: str) -> None:
         if table not in {"studies", "runs", "images", "annotations", "annotation_history", "jobs"}:
             raise ValueError(f"`table` must be one of the store's tables but is {table!r}.")
-
-    # -- jobs -------------------------------------------------------------------------------
-
-    def add_job(self, kind: str, spec: dict) -> int:
-        """Queue a job; returns its id."""
-        return self._write(lambda cursor: int(cursor.execute(
-            "INSERT INTO jobs (kind, spec, status) VALUES (?, ?, 'queued') RETURNING job_id",
-            [kind, json.dumps(spec, sort_keys=True)],
-        ).fetchone()[0]))
-
-    def claim_next_job(self, pid: int) -> Job | None:
-        """Mark the oldest queued job running (for process ``pid``) and return it, or None."""
-        def work(cursor: duckdb.DuckDBPyConnection) -> int | None:
-            row = cursor.execute(
-                "UPDATE jobs SET status = 'running', pid = ?, started_at = current_timestamp, error = NULL, "
-                "finished_at = NULL WHERE job_id = (SELECT min(job_id) FROM jobs WHERE status = 'queued') "
-                "RETURNING job_id", [pid],
-            ).fetchone()
-            return None if row is None else int(row[0])
-
-        job_id = self._write(work)
-        return None if job_id is None else self.job(job_id)
-
-    def job(self, job_id: int) -> Job | None:
-        with self._cursor() as cursor:
-            row = cursor.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?", [job_id]).fetchone()
-        return None if row is None else _job(row)
-
-    def jobs(self) -> list[Job]:
-        """Every job, newest first."""
-        with self._cursor() as cursor:
-            return [_job(row) for row in cursor.execute(f"SELECT {JOB_COLUMNS} FROM jobs ORDER BY job_id DESC").fetchall()]
-
-    def update_job(self, job_id: int, **values) -> None:
-        """Set some of a job's columns (status, progress, run_key, error, finished)."""
-        allowed = {"status", "run_key", "images_done", "images_total", "step", "steps_total", "error"}
-        unknown = set(values) - allowed - {"finished"}
-        if unknown:
-            raise ValueError(f"jobs have no column(s) {sorted(unknown)}.")
-        finished = values.pop("finished", False)
-        assignments = [f"{name} = ?" for name in values] + (["finished_at = current_timestamp"] if finished else [])
-        if not assignments:
-            return
-        self._write(lambda cursor: cursor.execute(
-            f"UPDATE jobs SET {', '.join(assignments)} WHERE job_id = ?", [*values.values(), job_id]
-        ))
-
-    def mark_interrupted_jobs(self) -> int:
-        """Jobs left running by a process that is gone become `interrupted`; returns how many.
-
-        Only one process can hold the store file, so at start-up no other process is running them.
-        """
-        return self._write(lambda cursor: len(cursor.execute(
-            "UPDATE jobs SET status = 'interrupted', finished_at = current_timestamp "
-            "WHERE status = 'running' RETURNING job_id"
-        ).fetchall()))
 
     def count(self, table: str) -> int:
         """Rows in one of the store's tables (for summaries and tests)."""

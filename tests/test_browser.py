@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import dockerfile_command
 
+from sdaudit.jobs import JobQueue
 from sdaudit.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -264,7 +265,7 @@ def test_closing_the_tab_does_not_stop_generation(app, page):
             break
     app.stop()
     with Store.open(app.home) as store:
-        job = store.job(1)
+        job = JobQueue(store).job(1)
         assert job.status == "done" and job.images_done == 12
         assert store.count("images") == 12
 
@@ -290,5 +291,5 @@ def test_a_job_cut_off_by_a_crash_is_interrupted_and_resumes_only_missing_seeds(
     app.stop()
     with Store.open(app.home) as store:
         assert store.count("images") == 12
-        job = store.job(1)
+        job = JobQueue(store).job(1)
     assert job.status == "done" and job.images_done <= 12 - made_before + 2

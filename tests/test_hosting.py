@@ -12,7 +12,7 @@ from test_import_export import ORIGIN_SHEET
 
 from sdaudit.exchange import SheetError, import_uploaded_sheet
 from sdaudit.generate import GenerationSpec
-from sdaudit.jobs import QUEUE_FULL, TOO_MANY_IMAGES, JobRunner
+from sdaudit.jobs import QUEUE_FULL, TOO_MANY_IMAGES, JobQueue, JobRunner
 from sdaudit.roles import WRONG_PASSWORD, AdminGate
 from sdaudit.snapshot import AutoSnapshot, snapshot
 from sdaudit.store import Store
@@ -175,7 +175,7 @@ def test_an_empty_store_is_restored_on_start_and_jobs_trigger_snapshots(tmp_path
     with Store.open(home) as store:  # a Space restarts with an empty disk
         keeper = AutoSnapshot(store, home, str(target), minutes=60, start=False)
         assert keeper.restored is not None and store.count("annotations") == 221
-        store.add_job("generate", {"x": 1})
+        JobQueue(store).add("generate", {"x": 1})
         keeper.after_job({"job_id": 1})
         assert keeper.last_error is None and keeper.last_success.rows["jobs"] == 1
 

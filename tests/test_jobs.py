@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sdaudit.generate import GenerationSpec
-from sdaudit.jobs import JobRunner, progress_text
+from sdaudit.jobs import JobQueue, JobRunner, progress_text
 from sdaudit.records import Job
 from sdaudit.store import Store
 
@@ -22,11 +22,11 @@ def spec_for(model, **changes) -> GenerationSpec:
 def wait_for(store: Store, job_id: int, statuses=("done", "failed", "cancelled"), timeout: float = 120) -> Job:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        job = store.job(job_id)
+        job = JobQueue(store).job(job_id)
         if job.status in statuses:
             return job
         time.sleep(0.05)
-    raise AssertionError(f"job {job_id} still {store.job(job_id).status} after {timeout} s")
+    raise AssertionError(f"job {job_id} still {JobQueue(store).job(job_id).status} after {timeout} s")
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def test_queued_jobs_run_in_order_and_record_their_run(runner, tiny_model):
     second = runner.submit(spec_for(tiny_model, first_seed=4, last_seed=5))
     done = wait_for(runner.store, second)
     assert done.status == "done" and done.images_done == 2 and done.images_total == 2
-    earlier = runner.store.job(first)
+    earlier = runner.queue.job(first)
     assert earlier.status == "done" and earlier.finished_at <= done.started_at
     assert runner.store.count("images") == 6
     assert earlier.run_key == done.run_key and done.run_key
@@ -61,7 +61,7 @@ def test_cancel_stops_a_running_job_and_resume_finishes_it(runner, tiny_model):
     job_id = runner.submit(spec_for(tiny_model, last_seed=39, steps=20, batch_size=2))
     wait_for(runner.store, job_id, statuses=("running",))
     deadline = time.monotonic() + 60
-    while runner.store.job(job_id).images_done < 2 and time.monotonic() < deadline:
+    while runner.queue.job(job_id).images_done < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     runner.cancel(job_id)
     job = wait_for(runner.store, job_id)
@@ -78,21 +78,22 @@ def test_a_queued_job_can_be_cancelled_before_it_starts(tmp_path, tiny_model):
         paused = JobRunner(store, home, start=False)
         job_id = paused.submit(spec_for(tiny_model))
         paused.cancel(job_id)
-        assert store.job(job_id).status == "cancelled"
-        assert store.claim_next_job(1) is None
+        assert paused.queue.job(job_id).status == "cancelled"
+        assert paused.queue.claim_next(1) is None
 
 
 def test_jobs_left_running_by_a_dead_process_become_interrupted(tmp_path):
     home = tmp_path / "home"
     with Store.open(home) as store:
-        job_id = store.add_job("generate", spec_for("demo").to_dict())
-        assert store.claim_next_job(pid=999999).status == "running"
+        queue = JobQueue(store)
+        job_id = queue.add("generate", spec_for("demo").to_dict())
+        assert queue.claim_next(pid=999999).status == "running"
     with Store.open(home) as store:  # the app restarts
         runner = JobRunner(store, home, start=False)
         assert runner.interrupted_at_start == 1
-        assert store.job(job_id).status == "interrupted"
+        assert runner.queue.job(job_id).status == "interrupted"
         runner.resume(job_id)
-        assert store.job(job_id).status == "queued"
+        assert runner.queue.job(job_id).status == "queued"
         with pytest.raises(ValueError, match="only an interrupted, failed or cancelled job can be resumed"):
             runner.resume(job_id)
 

@@ -8,6 +8,7 @@ from test_import_export import ORIGIN_SHEET
 
 from sdaudit.exchange import import_annotations
 from sdaudit.generate import GenerationSpec, StoreSink, generate
+from sdaudit.jobs import JobQueue
 from sdaudit.scheme import Annotation
 from sdaudit.snapshot import TABLES, SnapshotError, restore, snapshot
 from sdaudit.store import Store
@@ -25,7 +26,7 @@ def full_home(tmp_path, tiny_model):
             store.save_annotation(int(image_id), "ana", Annotation(person_present=True, mst=3))
             store.save_annotation(int(image_id), "ana", Annotation(person_present=True, mst=7, gender="female"))
         import_annotations(ORIGIN_SHEET, store, study="origin", rater="seed-rater")
-        store.add_job("generate", spec.to_dict())
+        JobQueue(store).add("generate", spec.to_dict())
     return home
 
 
@@ -42,7 +43,7 @@ def test_a_snapshot_round_trips_every_row_and_image(full_home, tmp_path):
     with Store.open(restored_home) as empty:
         restore(empty, restored_home, str(tmp_path / "snap"))
         # ids keep counting after the restored ones
-        new_job = empty.add_job("generate", {"x": 1})
+        new_job = JobQueue(empty).add("generate", {"x": 1})
         assert new_job == 2
         empty._write(lambda cursor: cursor.execute("DELETE FROM jobs WHERE job_id = 2"))
     before, after = tables_of(full_home), tables_of(restored_home)
