@@ -142,15 +142,14 @@ MIGRATIONS: list[str] = [
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+# The tables above, and the id sequence that numbers each table's rows (name -> (table, column)).
+TABLES = ("studies", "runs", "images", "annotations", "annotation_history", "jobs")
+SEQUENCES = {"study_ids": ("studies", "study_id"), "image_ids": ("images", "image_id"),
+             "annotation_event_ids": ("annotation_history", "event_id"), "job_ids": ("jobs", "job_id")}
 
 
 IMAGE_COLUMNS = [f.name for f in fields(ImageRecord)]
 RUN_COLUMNS = [f.name for f in fields(RunRecord) if f.name != "study"]
-
-
-def _quote(text: str) -> str:
-    """A path inside a SQL string literal (COPY takes no parameters for its file name)."""
-    return text.replace("'", "''")
 
 
 def image_file(home: str | os.PathLike, path: str) -> Path | None:
@@ -535,50 +534,9 @@ class Store:
             ).fetchone()
         return int(done), int(total)
 
-    # -- whole-store copies (snapshots) ------------------------------------------------------
-
-    def export_tables(self, folder: Path, tables: tuple[str, ...]) -> dict[str, int]:
-        """Write each table to ``folder/<table>.parquet`` from one consistent read; row counts."""
-        rows = {}
-        with self._cursor() as cursor:
-            cursor.begin()  # one snapshot of every table; readers do not block writers
-            try:
-                for table in tables:
-                    self._check_table(table)
-                    path = str(Path(folder) / f"{table}.parquet")
-                    cursor.execute(f"COPY (SELECT * FROM {table}) TO '{_quote(path)}' (FORMAT parquet)")
-                    rows[table] = int(cursor.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-            finally:
-                cursor.rollback()
-        return rows
-
-    def import_tables(self, folder: Path, tables: tuple[str, ...], sequences: dict[str, tuple[str, str]]) -> dict[str, int]:
-        """Load ``folder/<table>.parquet`` into each (empty) table in one transaction, then move
-        each id sequence past the largest id restored."""
-        def work(cursor: duckdb.DuckDBPyConnection) -> dict[str, int]:
-            rows = {}
-            for table in tables:
-                self._check_table(table)
-                path = Path(folder) / f"{table}.parquet"
-                if not path.is_file():
-                    raise ValueError(f"the snapshot lacks {path.name}.")
-                cursor.execute(f"INSERT INTO {table} BY NAME SELECT * FROM read_parquet('{_quote(str(path))}')")
-                rows[table] = int(cursor.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-            for sequence, (table, column) in sequences.items():
-                highest = cursor.execute(f"SELECT coalesce(max({column}), 0) FROM {table}").fetchone()[0]
-                cursor.execute(f"SELECT count(nextval('{sequence}')) FROM range(?)", [int(highest)])
-            return rows
-
-        return self._write(work)
-
-    @staticmethod
-    def _check_table(table: str) -> None:
-        if table not in {"studies", "runs", "images", "annotations", "annotation_history", "jobs"}:
-            raise ValueError(f"`table` must be one of the store's tables but is {table!r}.")
-
     def count(self, table: str) -> int:
         """Rows in one of the store's tables (for summaries and tests)."""
-        if table not in {"studies", "runs", "images", "annotations", "annotation_history", "jobs"}:
+        if table not in TABLES:
             raise ValueError(f"`table` must be one of the store's tables but is {table!r}.")
         with self._cursor() as cursor:
             return int(cursor.execute(f"SELECT count(*) FROM {table}").fetchone()[0])

@@ -6,12 +6,13 @@ import pandas as pd
 import pytest
 from test_import_export import ORIGIN_SHEET
 
+from sdaudit import snapshot as snapshot_module
 from sdaudit.exchange import import_annotations
 from sdaudit.generate import GenerationSpec, StoreSink, generate
 from sdaudit.jobs import JobQueue
 from sdaudit.scheme import Annotation
-from sdaudit.snapshot import TABLES, SnapshotError, restore, snapshot
-from sdaudit.store import Store
+from sdaudit.snapshot import SnapshotError, restore, snapshot
+from sdaudit.store import TABLES, Store
 
 
 @pytest.fixture
@@ -79,15 +80,15 @@ def test_a_snapshot_does_not_hold_the_write_lock(full_home, tmp_path, monkeypatc
     while the snapshot is halfway through commits at once and the snapshot stays consistent."""
     with Store.open(full_home) as store:
         saved_during = []
-        original = store._check_table
+        original = snapshot_module._copy_table_out
 
-        def save_midway(table: str) -> None:
+        def save_midway(cursor, table: str, folder) -> int:
             if table == "annotations" and not saved_during:  # the snapshot is reading table by table
                 store.save_annotation(1, "zoe", Annotation(person_present=True, gender="male"))
                 saved_during.append(store.count("annotations"))
-            original(table)
+            return original(cursor, table, folder)
 
-        monkeypatch.setattr(store, "_check_table", save_midway)
+        monkeypatch.setattr(snapshot_module, "_copy_table_out", save_midway)
         result = snapshot(store, full_home, str(tmp_path / "snap"))
         assert saved_during == [4 + 221 + 1], "the save committed while the snapshot was running"
         assert result.rows["annotations"] == 4 + 221, "the snapshot is one consistent read, from before the save"
