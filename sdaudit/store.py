@@ -150,6 +150,30 @@ SEQUENCES = {"study_ids": ("studies", "study_id"), "image_ids": ("images", "imag
 
 IMAGE_COLUMNS = [f.name for f in fields(ImageRecord)]
 RUN_COLUMNS = [f.name for f in fields(RunRecord) if f.name != "study"]
+ANNOTATION_COLUMNS = ("image_id", "rater", "person_present", "gender", "mst", "skin_binary", "confidence")
+# One annotation as a relation of ANNOTATION_COLUMNS, its values as ``?`` parameters.
+ONE_ANNOTATION = (f"(VALUES ({', '.join('?' * len(ANNOTATION_COLUMNS))})) "
+                  f"AS incoming({', '.join(ANNOTATION_COLUMNS)})")
+
+
+def _upsert_annotations(cursor: duckdb.DuckDBPyConnection, incoming: str, params: list) -> None:
+    """The one annotation upsert: each row of the relation ``incoming`` (ANNOTATION_COLUMNS)
+    becomes its image × rater's current labels and is appended to the history. An image id
+    that is not in the store refuses them all."""
+    columns = ", ".join(ANNOTATION_COLUMNS)
+    unknown = cursor.execute(
+        f"SELECT min(image_id) FROM {incoming} WHERE image_id NOT IN (SELECT image_id FROM images)", params
+    ).fetchone()[0]
+    if unknown is not None:
+        raise ValueError(f"there is no image with id {unknown!r} in the store.")
+    cursor.execute(
+        f"INSERT INTO annotations ({columns}, updated_at) SELECT {columns}, current_timestamp FROM {incoming} "
+        "ON CONFLICT (image_id, rater) DO UPDATE SET person_present = excluded.person_present, "
+        "gender = excluded.gender, mst = excluded.mst, skin_binary = excluded.skin_binary, "
+        "confidence = excluded.confidence, updated_at = excluded.updated_at",
+        params,
+    )
+    cursor.execute(f"INSERT INTO annotation_history ({columns}) SELECT {columns} FROM {incoming}", params)
 
 
 def image_file(home: str | os.PathLike, path: str) -> Path | None:
@@ -385,32 +409,9 @@ class Store:
         rater = rater.strip() if isinstance(rater, str) else rater
         if not rater:
             raise ValueError(f"an annotation needs a rater's name but got {rater!r}.")
-        values = [
-            annotation.person_present,
-            annotation.gender,
-            annotation.mst,
-            annotation.skin_binary,
-            annotation.confidence,
-        ]
-
-        def work(cursor: duckdb.DuckDBPyConnection) -> None:
-            if cursor.execute("SELECT 1 FROM images WHERE image_id = ?", [image_id]).fetchone() is None:
-                raise ValueError(f"there is no image with id {image_id!r} in the store.")
-            cursor.execute(
-                "INSERT INTO annotations (image_id, rater, person_present, gender, mst, skin_binary, "
-                "confidence, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, current_timestamp) "
-                "ON CONFLICT (image_id, rater) DO UPDATE SET person_present = excluded.person_present, "
-                "gender = excluded.gender, mst = excluded.mst, skin_binary = excluded.skin_binary, "
-                "confidence = excluded.confidence, updated_at = excluded.updated_at",
-                [image_id, rater, *values],
-            )
-            cursor.execute(
-                "INSERT INTO annotation_history (image_id, rater, person_present, gender, mst, "
-                "skin_binary, confidence) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [image_id, rater, *values],
-            )
-
-        self._write(work)
+        values = [image_id, rater, annotation.person_present, annotation.gender, annotation.mst,
+                  annotation.skin_binary, annotation.confidence]
+        self._write(lambda cursor: _upsert_annotations(cursor, ONE_ANNOTATION, values))
 
     def save_annotations(self, rows: pd.DataFrame) -> int:
         """Save many annotations in one transaction (all or nothing); returns rows saved.
@@ -418,28 +419,14 @@ class Store:
         ``rows`` has ``image_id``, ``rater`` and the label columns; values must already be
         checked against the scheme (``Annotation``). Each row also goes to the history.
         """
-        columns = ["image_id", "rater", "person_present", "gender", "mst", "skin_binary", "confidence"]
-        frame = rows[columns].astype({"image_id": "int64", "person_present": "boolean", "mst": "Int64"})
+        frame = rows[list(ANNOTATION_COLUMNS)].astype({"image_id": "int64", "person_present": "boolean", "mst": "Int64"})
         if frame.empty:
             return 0
-        labels = ", ".join(columns)
 
         def work(cursor: duckdb.DuckDBPyConnection) -> int:
             cursor.register("incoming_annotations", frame)
             try:
-                unknown = cursor.execute(
-                    "SELECT min(image_id) FROM incoming_annotations WHERE image_id NOT IN (SELECT image_id FROM images)"
-                ).fetchone()[0]
-                if unknown is not None:
-                    raise ValueError(f"there is no image with id {unknown!r} in the store.")
-                cursor.execute(
-                    f"INSERT INTO annotations ({labels}, updated_at) SELECT {labels}, current_timestamp "
-                    "FROM incoming_annotations ON CONFLICT (image_id, rater) DO UPDATE SET "
-                    "person_present = excluded.person_present, gender = excluded.gender, mst = excluded.mst, "
-                    "skin_binary = excluded.skin_binary, confidence = excluded.confidence, "
-                    "updated_at = excluded.updated_at"
-                )
-                cursor.execute(f"INSERT INTO annotation_history ({labels}) SELECT {labels} FROM incoming_annotations")
+                _upsert_annotations(cursor, "incoming_annotations", [])
             finally:
                 cursor.unregister("incoming_annotations")
             return len(frame)
