@@ -21,7 +21,6 @@ from sdaudit.config import (
     store_path,
 )
 from sdaudit.errors import SdauditError
-from sdaudit.exchange import SHEET_FORMATS
 from sdaudit.generate import (
     DEFAULT_PROMPT,
     SCHEDULERS,
@@ -29,6 +28,7 @@ from sdaudit.generate import (
     parse_seed_range,
 )
 from sdaudit.records import DEFAULT_STUDY
+from sdaudit.sheets import SHEET_FORMATS
 
 HOME_HELP = "data home (default: $SDAUDIT_HOME or ./sdaudit-data)"
 EXIT_BAD_INPUT = 2
@@ -231,8 +231,8 @@ class _ProgressBar:
 
 
 def _generate(args) -> str:
-    from sdaudit.exchange import RunFolder
     from sdaudit.generate import StoreSink, generate
+    from sdaudit.runfolder import RunFolder
     from sdaudit.store import Store
 
     # 1. Validate everything before any file is touched
@@ -292,7 +292,7 @@ def _images(count: int) -> str:
 
 
 def _ingest(args) -> str:
-    from sdaudit.exchange import ingest, read_run_folder
+    from sdaudit.runfolder import ingest, read_run_folder
     from sdaudit.store import Store
 
     home = data_home(args.home)
@@ -347,7 +347,7 @@ def _study_estimate(store, args):
 
 
 def _import_annotations(args) -> str:
-    from sdaudit.exchange import import_annotations
+    from sdaudit.sheets import import_annotations
     from sdaudit.store import Store
 
     with Store.open(args.home) as store:
@@ -377,7 +377,7 @@ def _estimate(args) -> str:
 
 
 def _export(args) -> str:
-    from sdaudit.exchange import export_annotations, export_estimates
+    from sdaudit.sheets import export_annotations, export_estimates
 
     with _existing_store(args) as store:
         result = _study_estimate(store, args)

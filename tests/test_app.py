@@ -47,7 +47,7 @@ def test_runs_are_listed_with_their_settings(home):
 def origin_home(home):
     from test_import_export import ORIGIN_SHEET
 
-    from sdaudit.exchange import import_annotations
+    from sdaudit.sheets import import_annotations
 
     with Store.open(home) as store:
         import_annotations(ORIGIN_SHEET, store, study="origin", rater="seed-rater")

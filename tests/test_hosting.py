@@ -10,10 +10,10 @@ from conftest import dockerfile_command
 from streamlit.testing.v1 import AppTest
 from test_import_export import ORIGIN_SHEET
 
-from sdaudit.exchange import SheetError, import_uploaded_sheet
 from sdaudit.generate import GenerationSpec
 from sdaudit.jobs import QUEUE_FULL, TOO_MANY_IMAGES, JobQueue, JobRunner
 from sdaudit.roles import WRONG_PASSWORD, AdminGate
+from sdaudit.sheets import SheetError, import_uploaded_sheet
 from sdaudit.snapshot import AutoSnapshot, snapshot
 from sdaudit.store import Store
 

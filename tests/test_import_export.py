@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sdaudit.exchange import SheetError, export_annotations, import_annotations
+from sdaudit.sheets import SheetError, export_annotations, import_annotations
 from sdaudit.stats import estimate
 from sdaudit.store import Store
 

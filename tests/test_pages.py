@@ -15,9 +15,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app_resources import jobs_table, plain
-from sdaudit.exchange import RunFolder, ingest
 from sdaudit.generate import GenerationSpec, generate
 from sdaudit.records import Job
+from sdaudit.runfolder import RunFolder, ingest
 from sdaudit.store import Store
 
 APP = str(Path(__file__).resolve().parents[1] / "app_router.py")

@@ -7,10 +7,10 @@ import pytest
 from test_import_export import ORIGIN_SHEET
 
 from sdaudit import snapshot as snapshot_module
-from sdaudit.exchange import import_annotations
 from sdaudit.generate import GenerationSpec, StoreSink, generate
 from sdaudit.jobs import JobQueue
 from sdaudit.scheme import Annotation
+from sdaudit.sheets import import_annotations
 from sdaudit.snapshot import SnapshotError, restore, snapshot
 from sdaudit.store import TABLES, Store
 

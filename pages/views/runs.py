@@ -13,7 +13,7 @@ from app_resources import (
 )
 from sdaudit.config import int_setting
 from sdaudit.errors import StoreError
-from sdaudit.exchange import import_uploaded_sheet
+from sdaudit.sheets import import_uploaded_sheet
 
 st.title("Runs")
 try:
