@@ -110,10 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sheet.add_argument("csv", help="the sheet to import")
     sheet.add_argument("--study", required=True, help="study to import into (created if new)")
-    sheet.add_argument("--rater", help="rater's name (required for --format seed)")
-    sheet.add_argument("--format", default="seed", choices=SHEET_FORMATS, dest="sheet_format",
-                       help="seed: male_presenting, female_presenting, monk_binary (1 = MST >= 6), confidence; "
-                       "sdaudit: this tool's export (default: seed)")
+    sheet.add_argument("--rater", help="rater's name (required for --format origin)")
+    sheet.add_argument("--format", default="origin", choices=SHEET_FORMATS, dest="sheet_format",
+                       help="origin: male_presenting, female_presenting, monk_binary (1 = MST >= 6), confidence; "
+                       "sdaudit: this tool's export (default: origin)")
     sheet.add_argument("--home", help=HOME_HELP)
 
     est = commands.add_parser(

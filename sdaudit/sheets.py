@@ -19,8 +19,8 @@ from sdaudit.errors import SdauditError
 from sdaudit.records import RunRecord
 from sdaudit.store import Store
 
-SHEET_FORMATS = ("seed", "sdaudit")
-SEED_COLUMNS = ("male_presenting", "female_presenting", "monk_binary", "confidence")
+SHEET_FORMATS = ("origin", "sdaudit")
+ORIGIN_COLUMNS = ("male_presenting", "female_presenting", "monk_binary", "confidence")
 SDAUDIT_COLUMNS = ("run_key", "seed", "rater", "person_present", "gender", "mst", "skin_binary", "confidence")
 IMAGE_NAME_COLUMNS = ("image", "image_name", "file_name", "filename", "file")
 CONFIDENCE_WORDS = {"low": "low", "medium": "medium", "high": "high", "1": "low", "2": "medium", "3": "high"}
@@ -86,12 +86,12 @@ def _confidence(path: Path, index: int, value: str) -> str | None:
     return CONFIDENCE_WORDS[value]
 
 
-def parse_seed_sheet(path: Path) -> pd.DataFrame:
+def parse_origin_sheet(path: Path) -> pd.DataFrame:
     """The origin study's rater sheet → rows of labels (one per image, all with a person)."""
     from sdaudit.scheme import Annotation
 
     frame = _read_sheet(path)
-    _require_columns(path, frame, SEED_COLUMNS)
+    _require_columns(path, frame, ORIGIN_COLUMNS)
     name_column = next((column for column in IMAGE_NAME_COLUMNS if column in frame.columns), None)
     rows = []
     for index, record in enumerate(frame.to_dict("records")):
@@ -146,10 +146,10 @@ def parse_sdaudit_sheet(path: Path) -> pd.DataFrame:
 
 
 def import_annotations(path: str | os.PathLike, store: Store, *, study: str, rater: str | None = None,
-                       sheet_format: str = "seed") -> ImportResult:
+                       sheet_format: str = "origin") -> ImportResult:
     """Import an annotation sheet into ``study``: checked whole first, then written in one go.
 
-    ``seed``: the origin study's sheet (``male_presenting``, ``female_presenting``,
+    ``origin``: the origin study's sheet (``male_presenting``, ``female_presenting``,
     ``monk_binary`` with 1 = MST ≥ 6, ``confidence``, an optional image file name); every row
     is an image with a person, under ``rater``. ``sdaudit``: this tool's own export; rows
     whose run and seed are in the store attach to those images. Rows without an image in the
@@ -158,13 +158,13 @@ def import_annotations(path: str | os.PathLike, store: Store, *, study: str, rat
     path = Path(path)
     if sheet_format not in SHEET_FORMATS:
         raise SheetError(f"`format` must be one of {', '.join(SHEET_FORMATS)} but is {sheet_format!r}.")
-    if sheet_format == "seed" and not (rater and rater.strip()):
+    if sheet_format == "origin" and not (rater and rater.strip()):
         raise SheetError("a sheet in the origin study's format needs the rater's name (--rater).")
     # 1. Parse and check every row before anything is written
-    rows = parse_seed_sheet(path) if sheet_format == "seed" else parse_sdaudit_sheet(path)
+    rows = parse_origin_sheet(path) if sheet_format == "origin" else parse_sdaudit_sheet(path)
     if rows.empty:
         raise SheetError(f"{path.name} has no rows to import.")
-    if sheet_format == "seed":
+    if sheet_format == "origin":
         rows["rater"] = rater.strip()
 
     # 2. Attach rows to images in the store, or to external image rows

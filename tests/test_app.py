@@ -50,7 +50,7 @@ def origin_home(home):
     from sdaudit.sheets import import_annotations
 
     with Store.open(home) as store:
-        import_annotations(ORIGIN_SHEET, store, study="origin", rater="seed-rater")
+        import_annotations(ORIGIN_SHEET, store, study="origin", rater="origin-rater")
     return home
 
 

@@ -154,11 +154,11 @@ def test_uploads_are_size_limited_and_never_used_as_paths(tmp_path):
     content = ORIGIN_SHEET.read_bytes()
     with Store() as store:
         with pytest.raises(SheetError, match="uploads over 100 bytes are refused"):
-            import_uploaded_sheet(store, content, "sheet.csv", study="s", rater="r", sheet_format="seed",
+            import_uploaded_sheet(store, content, "sheet.csv", study="s", rater="r", sheet_format="origin",
                                   max_bytes=100)
         assert store.count("annotations") == 0
         result = import_uploaded_sheet(store, content, "../../etc/evil.csv", study="s", rater="r",
-                                       sheet_format="seed", max_bytes=10**6)
+                                       sheet_format="origin", max_bytes=10**6)
         assert result.rows == 221
     assert not (tmp_path.parent.parent / "etc" / "evil.csv").exists()
 
@@ -170,7 +170,7 @@ def test_an_empty_store_is_restored_on_start_and_jobs_trigger_snapshots(tmp_path
     home, target = tmp_path / "home", tmp_path / "snap"
     with Store.open(tmp_path / "before") as store:
         import_uploaded_sheet(store, ORIGIN_SHEET.read_bytes(), "s.csv", study="origin", rater="r",
-                              sheet_format="seed", max_bytes=10**6)
+                              sheet_format="origin", max_bytes=10**6)
         snapshot(store, tmp_path / "before", str(target))
     with Store.open(home) as store:  # a Space restarts with an empty disk
         keeper = AutoSnapshot(store, home, str(target), minutes=60, start=False)

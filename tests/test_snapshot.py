@@ -26,7 +26,7 @@ def full_home(tmp_path, tiny_model):
         for image_id in store.images()["image_id"]:
             store.save_annotation(int(image_id), "ana", Annotation(person_present=True, mst=3))
             store.save_annotation(int(image_id), "ana", Annotation(person_present=True, mst=7, gender="female"))
-        import_annotations(ORIGIN_SHEET, store, study="origin", rater="seed-rater")
+        import_annotations(ORIGIN_SHEET, store, study="origin", rater="origin-rater")
         JobQueue(store).add("generate", spec.to_dict())
     return home
 

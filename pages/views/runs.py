@@ -43,8 +43,8 @@ st.caption("The origin study's sheet (male_presenting, female_presenting, monk_b
 if admin_unlocked():
     limit_mb = int_setting("max_upload_mb")
     sheet = st.file_uploader("Sheet (CSV)", type=["csv"], max_upload_size=limit_mb)
-    sheet_format = st.radio("Format", ["seed", "sdaudit"], horizontal=True,
-                            format_func={"seed": "Origin study's sheet", "sdaudit": "sdaudit export"}.get)
+    sheet_format = st.radio("Format", ["origin", "sdaudit"], horizontal=True,
+                            format_func={"origin": "Origin study's sheet", "sdaudit": "sdaudit export"}.get)
     sheet_rater = st.text_input("Rater of this sheet", value=current_rater())
     if sheet is not None and st.button("Import"):
         try:
