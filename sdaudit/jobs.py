@@ -1,4 +1,5 @@
-"""Background generation: one worker thread per process, jobs kept in the store.
+"""Background generation: the job queue (``JobQueue``, the store's ``jobs`` table) and one worker
+thread per process (``JobRunner``).
 
 The app owns one ``JobRunner`` (through ``st.cache_resource``), so a job outlives page switches
 and closed tabs: Streamlit stops a page's script when its browser goes away, but not this

@@ -6,6 +6,14 @@ process open a file for writing, and while it does no other process can open it 
 case becomes a ``StoreError`` that says what to do instead. Values go in only through ``?``
 parameters. Nothing is ever deleted implicitly: annotations are upserted with an append-only
 history, and images and runs are only ever added.
+
+Every write goes through ``Store._write`` (one transaction, one lock, retried on conflict); the
+job queue (``jobs.JobQueue``) and snapshots (``snapshot.py``) keep their own SQL but read through
+``Store._cursor`` and write through ``Store._write``. Plain records live in ``records.py``.
+
+At ~530 lines this module is over the package's ~400-line mark on purpose: about 110 of them are
+the schema's migrations, kept beside the ``_migrate`` that applies them and the queries that
+depend on their columns.
 """
 
 from __future__ import annotations
