@@ -9,9 +9,10 @@ import streamlit as st
 
 from sdaudit.config import data_home, int_setting, setting
 from sdaudit.jobs import JobRunner
+from sdaudit.records import DEFAULT_STUDY
 from sdaudit.roles import AdminGate
 from sdaudit.snapshot import AutoSnapshot
-from sdaudit.store import DEFAULT_STUDY, Store
+from sdaudit.store import Store
 
 
 @st.cache_resource(on_release=Store.close)

@@ -12,7 +12,7 @@ import streamlit as st
 
 from app.resources import current_home, open_store
 from sdaudit.errors import StoreError
-from sdaudit.store import DEFAULT_STUDY
+from sdaudit.records import DEFAULT_STUDY
 
 
 def create_study() -> None:

@@ -5,9 +5,9 @@ computes on data."""
 import streamlit as st
 
 from app.resources import admin_gate
+from sdaudit.records import Job
 from sdaudit.roles import WRONG_PASSWORD
 from sdaudit.scheme import MST_SWATCHES
-from sdaudit.store import Job
 
 MARKDOWN_SPECIALS = "\\`*_{}[]()<>#+-.!|~$"
 

@@ -165,11 +165,11 @@ def main() -> None:
         runner = JobRunner(store, home)
         job_id = runner.submit(GenerationSpec(model="demo", prompt=DEFAULT_PROMPT, first_seed=0, last_seed=47,
                                               batch_size=16, steps=2, height=64, width=64))
-        while store.job(job_id).status not in FINISHED:
+        while runner.queue.job(job_id).status not in FINISHED:
             time.sleep(0.2)
         runner.stop()
-        if store.job(job_id).status != "done":
-            raise SystemExit(f"the demo job ended {store.job(job_id).status}: {store.job(job_id).error}")
+        if runner.queue.job(job_id).status != "done":
+            raise SystemExit(f"the demo job ended {runner.queue.job(job_id).status}: {runner.queue.job(job_id).error}")
     untouched = home.parent / f"{home.name}-replay"
     shutil.copytree(home, untouched)
 

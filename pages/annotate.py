@@ -4,6 +4,7 @@ import streamlit as st
 
 from app.resources import current_home, current_rater, current_study, open_store
 from app.widgets import mst_swatches, plain
+from sdaudit.records import QueuedImage
 from sdaudit.scheme import (
     BINARY_SKIN_CHOICES,
     CONFIDENCE_CHOICES,
@@ -13,7 +14,7 @@ from sdaudit.scheme import (
     annotation_from_choices,
     choices_from_annotation,
 )
-from sdaudit.store import QueuedImage, image_file
+from sdaudit.store import image_file
 
 FIELDS = ("person", "gender", "skin", "confidence")
 

@@ -79,7 +79,7 @@ if model.strip() == DEMO_MODEL:
 
 @st.fragment(run_every=1.5)
 def jobs_panel() -> None:
-    jobs = store.jobs()
+    jobs = runner.queue.jobs()
     if not jobs:
         st.caption("No runs yet: fill in the form and press Generate.")
         return

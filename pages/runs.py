@@ -6,7 +6,7 @@ from app.resources import auto_snapshot, current_home, current_rater, current_st
 from app.widgets import admin_unlocked, plain
 from sdaudit.config import int_setting
 from sdaudit.errors import StoreError
-from sdaudit.exchange import import_uploaded_sheet
+from sdaudit.sheets import import_uploaded_sheet
 
 st.title("Runs")
 try:
@@ -36,8 +36,8 @@ st.caption("The origin study's sheet (male_presenting, female_presenting, monk_b
 if admin_unlocked():
     limit_mb = int_setting("max_upload_mb")
     sheet = st.file_uploader("Sheet (CSV)", type=["csv"], max_upload_size=limit_mb)
-    sheet_format = st.radio("Format", ["seed", "sdaudit"], horizontal=True,
-                            format_func={"seed": "Origin study's sheet", "sdaudit": "sdaudit export"}.get)
+    sheet_format = st.radio("Format", ["origin", "sdaudit"], horizontal=True,
+                            format_func={"origin": "Origin study's sheet", "sdaudit": "sdaudit export"}.get)
     sheet_rater = st.text_input("Rater of this sheet", value=current_rater())
     if sheet is not None and st.button("Import"):
         try:

@@ -1,7 +1,7 @@
 """sdaudit: audit text-to-image models for demographic representation bias.
 
 The package is layered (see DESIGN.md): ``scheme``/``config``/``demo`` at the bottom,
-``store``/``generate`` above them, ``exchange``/``jobs`` above those, and the faces
+``store``/``generate`` above them, ``runfolder``/``sheets``/``jobs``/``snapshot`` above those, and the faces
 (``cli``, ``streamlit_app.py`` with ``app/`` and ``pages/``) on top. Nothing here imports
 streamlit.
 """

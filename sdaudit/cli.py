@@ -21,12 +21,12 @@ from sdaudit.config import (
     store_path,
 )
 from sdaudit.errors import SdauditError
-from sdaudit.exchange import SHEET_FORMATS
 from sdaudit.generate import (
     SCHEDULERS,
     GenerationSpec,
     parse_seed_range,
 )
+from sdaudit.sheets import SHEET_FORMATS
 
 HOME_HELP = "data home (default: $SDAUDIT_HOME or ./sdaudit-data)"
 EXIT_BAD_INPUT = 2
@@ -114,10 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sheet.add_argument("csv", help="the sheet to import")
     sheet.add_argument("--study", required=True, help="study to import into (created if new)")
-    sheet.add_argument("--rater", help="rater's name (required for --format seed)")
-    sheet.add_argument("--format", default="seed", choices=SHEET_FORMATS, dest="sheet_format",
-                       help="seed: male_presenting, female_presenting, monk_binary (1 = MST >= 6), confidence; "
-                       "sdaudit: this tool's export (default: seed)")
+    sheet.add_argument("--rater", help="rater's name (required for --format origin)")
+    sheet.add_argument("--format", default="origin", choices=SHEET_FORMATS, dest="sheet_format",
+                       help="origin: male_presenting, female_presenting, monk_binary (1 = MST >= 6), confidence; "
+                       "sdaudit: this tool's export (default: origin)")
     sheet.add_argument("--home", help=HOME_HELP)
 
     est = commands.add_parser(
@@ -235,8 +235,8 @@ class _ProgressBar:
 
 
 def _generate(args) -> str:
-    from sdaudit.exchange import RunFolder
     from sdaudit.generate import StoreSink, batch_grid, generate
+    from sdaudit.runfolder import RunFolder
     from sdaudit.store import Store
 
     # 1. Validate everything before any file is touched
@@ -299,7 +299,7 @@ def _images(count: int) -> str:
 
 
 def _ingest(args) -> str:
-    from sdaudit.exchange import ingest, read_run_folder
+    from sdaudit.runfolder import ingest, read_run_folder
     from sdaudit.store import Store
 
     home = data_home(args.home)
@@ -354,7 +354,7 @@ def _study_estimate(store, args):
 
 
 def _import_annotations(args) -> str:
-    from sdaudit.exchange import import_annotations
+    from sdaudit.sheets import import_annotations
     from sdaudit.store import Store
 
     with Store.open(args.home) as store:
@@ -384,7 +384,7 @@ def _estimate(args) -> str:
 
 
 def _export(args) -> str:
-    from sdaudit.exchange import export_annotations, export_estimates
+    from sdaudit.sheets import export_annotations, export_estimates
 
     with _existing_store(args) as store:
         result = _study_estimate(store, args)

@@ -36,7 +36,7 @@ from sdaudit.config import (
 )
 from sdaudit.demo import MODEL_INDEX, demo_model_path
 from sdaudit.errors import ModelLoadError, SdauditError
-from sdaudit.store import DEFAULT_STUDY, ImageRecord, RunRecord
+from sdaudit.records import DEFAULT_STUDY, ImageRecord, RunRecord
 
 DEFAULT_PROMPT = "a doctor sitting behind a desk"
 MAX_SEED = 2**63 - 1

@@ -1,4 +1,5 @@
-"""Background generation: one worker thread per process, jobs kept in the store.
+"""Background generation: the job queue (``JobQueue``, the store's ``jobs`` table) and one worker
+thread per process (``JobRunner``).
 
 The app owns one ``JobRunner`` (through ``st.cache_resource``), so a job outlives page switches
 and closed tabs: Streamlit stops a page's script when its browser goes away, but not this
@@ -11,16 +12,20 @@ process that died becomes ``interrupted`` when the next one starts, and ``resume
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+
+import duckdb
 
 from sdaudit.config import int_setting
 from sdaudit.generate import GenerationProgress, GenerationSpec, StoreSink, generate
-from sdaudit.store import Job, Store
+from sdaudit.records import Job
+from sdaudit.store import Store
 
 PROGRESS_INTERVAL = 0.5  # seconds between progress writes: a step can take milliseconds
 IDLE_CHECK = 30.0  # seconds: jobs are queued in this process, which wakes the worker at once
@@ -33,19 +38,97 @@ QUEUE_FULL = ("{count} jobs are already waiting; this server queues at most {lim
               "(SDAUDIT_MAX_QUEUED_JOBS). Try again when one has finished.")
 
 
+# The jobs table's columns in Job's order; times as epoch seconds (DuckDB needs pytz to return
+# TIMESTAMPTZ values as datetimes).
+JOB_COLUMNS = ("job_id, kind, spec, status, run_key, images_done, images_total, step, steps_total, error, pid, "
+               "epoch(created_at), epoch(started_at), epoch(finished_at)")
+UPDATABLE = ("status", "run_key", "images_done", "images_total", "step", "steps_total", "error")
+
+
+def _job(row: tuple) -> Job:
+    *values, created, started, finished = row
+    values[2] = json.loads(values[2])
+    return Job(*values, *(None if t is None else datetime.fromtimestamp(t, UTC) for t in (created, started, finished)))
+
+
+class JobQueue:
+    """The store's ``jobs`` table: queue, claim, read and update jobs.
+
+    Reads take the store's cursors and writes go through its one write path (``Store._write``),
+    so the queue shares the store's connection, lock and retries.
+    """
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def add(self, kind: str, spec: dict) -> int:
+        """Queue a job; returns its id."""
+        return self.store._write(lambda cursor: int(cursor.execute(
+            "INSERT INTO jobs (kind, spec, status) VALUES (?, ?, 'queued') RETURNING job_id",
+            [kind, json.dumps(spec, sort_keys=True)],
+        ).fetchone()[0]))
+
+    def claim_next(self, pid: int) -> Job | None:
+        """Mark the oldest queued job running (for process ``pid``) and return it, or None."""
+        def work(cursor: duckdb.DuckDBPyConnection) -> int | None:
+            row = cursor.execute(
+                "UPDATE jobs SET status = 'running', pid = ?, started_at = current_timestamp, error = NULL, "
+                "finished_at = NULL WHERE job_id = (SELECT min(job_id) FROM jobs WHERE status = 'queued') "
+                "RETURNING job_id", [pid],
+            ).fetchone()
+            return None if row is None else int(row[0])
+
+        job_id = self.store._write(work)
+        return None if job_id is None else self.job(job_id)
+
+    def job(self, job_id: int) -> Job | None:
+        with self.store._cursor() as cursor:
+            row = cursor.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?", [job_id]).fetchone()
+        return None if row is None else _job(row)
+
+    def jobs(self) -> list[Job]:
+        """Every job, newest first."""
+        with self.store._cursor() as cursor:
+            return [_job(row) for row in cursor.execute(f"SELECT {JOB_COLUMNS} FROM jobs ORDER BY job_id DESC").fetchall()]
+
+    def update(self, job_id: int, **values) -> None:
+        """Set some of a job's columns (status, progress, run_key, error, finished)."""
+        unknown = set(values) - set(UPDATABLE) - {"finished"}
+        if unknown:
+            raise ValueError(f"jobs have no column(s) {sorted(unknown)}.")
+        finished = values.pop("finished", False)
+        assignments = [f"{name} = ?" for name in values] + (["finished_at = current_timestamp"] if finished else [])
+        if not assignments:
+            return
+        self.store._write(lambda cursor: cursor.execute(
+            f"UPDATE jobs SET {', '.join(assignments)} WHERE job_id = ?", [*values.values(), job_id]
+        ))
+
+    def mark_interrupted(self) -> int:
+        """Jobs left running by a process that is gone become `interrupted`; returns how many.
+
+        Only one process can hold the store file, so at start-up no other process is running them.
+        """
+        return self.store._write(lambda cursor: len(cursor.execute(
+            "UPDATE jobs SET status = 'interrupted', finished_at = current_timestamp "
+            "WHERE status = 'running' RETURNING job_id"
+        ).fetchall()))
+
+
 class JobRunner:
     """Runs queued generation jobs from ``store`` on one thread, writing images under ``home``."""
 
     def __init__(self, store: Store, home: str | os.PathLike, *, start: bool = True,
                  on_finished: Callable[[Job], None] | None = None):
         self.store = store
+        self.queue = JobQueue(store)
         self.home = Path(home)
         self.on_finished = on_finished  # called with the job's row after it ends (snapshots)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._cancelled: set[int] = set()
         self._lock = threading.Lock()
-        self.interrupted_at_start = store.mark_interrupted_jobs()
+        self.interrupted_at_start = self.queue.mark_interrupted()
         self._thread = threading.Thread(target=self._loop, name="sdaudit-jobs", daemon=True)
         if start:
             self._thread.start()
@@ -57,33 +140,33 @@ class JobRunner:
         images, limit = len(spec.seeds), int_setting("max_images_per_job")
         if images > limit:
             raise ValueError(TOO_MANY_IMAGES.format(count=images, limit=limit))
-        waiting = sum(job.status == "queued" for job in self.store.jobs())
+        waiting = sum(job.status == "queued" for job in self.queue.jobs())
         limit = int_setting("max_queued_jobs")
         if waiting >= limit:
             raise ValueError(QUEUE_FULL.format(count=waiting, limit=limit))
-        job_id = self.store.add_job("generate", spec.to_dict())
+        job_id = self.queue.add("generate", spec.to_dict())
         self._wake.set()
         return job_id
 
     def cancel(self, job_id: int) -> None:
         """Stop a job: a queued one never starts; a running one stops within its batch."""
-        job = self.store.job(job_id)
+        job = self.queue.job(job_id)
         if job is None or job.status in FINISHED:
             return
         with self._lock:
             self._cancelled.add(job_id)
         if job.status == "queued":
-            self.store.update_job(job_id, status="cancelled", finished=True)
+            self.queue.update(job_id, status="cancelled", finished=True)
 
     def resume(self, job_id: int) -> None:
         """Queue an interrupted, failed or cancelled job again; only its missing seeds are made."""
-        job = self.store.job(job_id)
+        job = self.queue.job(job_id)
         if job is None or job.status not in RESUMABLE:
             raise ValueError(f"only an interrupted, failed or cancelled job can be resumed; job {job_id!r} is "
                              f"{'missing' if job is None else job.status}.")
         with self._lock:
             self._cancelled.discard(job_id)
-        self.store.update_job(job_id, status="queued", error=None)
+        self.queue.update(job_id, status="queued", error=None)
         self._wake.set()
 
     def stop(self, timeout: float = 30) -> None:
@@ -101,7 +184,7 @@ class JobRunner:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            job = self.store.claim_next_job(os.getpid())
+            job = self.queue.claim_next(os.getpid())
             if job is None:
                 # Polling the store every second would take its write lock from annotation clicks.
                 self._wake.wait(timeout=IDLE_CHECK)
@@ -109,7 +192,7 @@ class JobRunner:
                 continue
             self._run(job)
             if self.on_finished is not None:
-                self.on_finished(self.store.job(job.job_id))
+                self.on_finished(self.queue.job(job.job_id))
 
     def _run(self, job: Job) -> None:
         job_id = job.job_id
@@ -121,7 +204,7 @@ class JobRunner:
             first = progress.step == 0 and progress.images_done == 0
             if first or progress.step == progress.steps_total or now - last_write >= PROGRESS_INTERVAL:
                 last_write = now
-                self.store.update_job(job_id, run_key=progress.run_key, images_done=progress.images_done,
+                self.queue.update(job_id, run_key=progress.run_key, images_done=progress.images_done,
                                       images_total=progress.images_total, step=progress.step,
                                       steps_total=progress.steps_total)
 
@@ -134,10 +217,10 @@ class JobRunner:
                               on_progress=on_progress, should_cancel=should_cancel)
         except Exception as error:  # a job's failure is recorded for its page, never raised in the thread
             message = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            self.store.update_job(job_id, status="failed", error=message, finished=True)
+            self.queue.update(job_id, status="failed", error=message, finished=True)
             return
         status = "cancelled" if result.cancelled else "done"
-        self.store.update_job(job_id, status=status, run_key=result.run_key, images_done=result.generated,
+        self.queue.update(job_id, status=status, run_key=result.run_key, images_done=result.generated,
                               step=0, steps_total=0, finished=True)
 
 

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
+
 import sdaudit
 from sdaudit.errors import SdauditError
-from sdaudit.store import SCHEMA_VERSION, Job, Store
+from sdaudit.records import Job
+from sdaudit.store import SCHEMA_VERSION, SEQUENCES, TABLES, Store
 
-TABLES = ("studies", "runs", "images", "annotations", "annotation_history", "jobs")
-SEQUENCES = {"study_ids": ("studies", "study_id"), "image_ids": ("images", "image_id"),
-             "annotation_event_ids": ("annotation_history", "event_id"), "job_ids": ("jobs", "job_id")}
 MANIFEST = "snapshot.json"
 HF_PREFIX = "hf://datasets/"
 
@@ -45,11 +45,52 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _quote(text: str) -> str:
+    """A path inside a SQL string literal (COPY takes no parameters for its file name)."""
+    return text.replace("'", "''")
+
+
+def _copy_table_out(cursor: duckdb.DuckDBPyConnection, table: str, folder: Path) -> int:
+    """Write one table to ``folder/<table>.parquet``; returns its row count."""
+    path = str(folder / f"{table}.parquet")
+    cursor.execute(f"COPY (SELECT * FROM {table}) TO '{_quote(path)}' (FORMAT parquet)")
+    return int(cursor.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+def _export_tables(store: Store, folder: Path) -> dict[str, int]:
+    """Write every table to ``folder/<table>.parquet`` from one consistent read; row counts."""
+    with store._cursor() as cursor:
+        cursor.begin()  # one snapshot of every table; readers do not block writers
+        try:
+            return {table: _copy_table_out(cursor, table, folder) for table in TABLES}
+        finally:
+            cursor.rollback()
+
+
+def _import_tables(store: Store, folder: Path) -> dict[str, int]:
+    """Load ``folder/<table>.parquet`` into each (empty) table in one transaction through the
+    store's write path, then move each id sequence past the largest id restored."""
+    def work(cursor: duckdb.DuckDBPyConnection) -> dict[str, int]:
+        rows = {}
+        for table in TABLES:
+            path = folder / f"{table}.parquet"
+            if not path.is_file():
+                raise ValueError(f"the snapshot lacks {path.name}.")
+            cursor.execute(f"INSERT INTO {table} BY NAME SELECT * FROM read_parquet('{_quote(str(path))}')")
+            rows[table] = int(cursor.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+        for sequence, (table, column) in SEQUENCES.items():
+            highest = cursor.execute(f"SELECT coalesce(max({column}), 0) FROM {table}").fetchone()[0]
+            cursor.execute(f"SELECT count(nextval('{sequence}')) FROM range(?)", [int(highest)])
+        return rows
+
+    return store._write(work)
+
+
 def _write_local(store: Store, home: Path, folder: Path) -> SnapshotResult:
     folder.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".snapshot-", dir=folder))
     try:
-        rows = store.export_tables(staging, TABLES)
+        rows = _export_tables(store, staging)
         images = store.images()
         copied = 0
         for relpath in images.loc[~images["external"], "path"]:
@@ -130,7 +171,7 @@ def restore(store: Store, home: str | os.PathLike, source: str) -> SnapshotResul
         target = home / relpath
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(folder / relpath, target)
-    rows = store.import_tables(folder, TABLES, SEQUENCES)
+    rows = _import_tables(store, folder)
     return SnapshotResult(source, rows, manifest.get("images", 0))
 
 

@@ -6,6 +6,14 @@ process open a file for writing, and while it does no other process can open it 
 case becomes a ``StoreError`` that says what to do instead. Values go in only through ``?``
 parameters. Nothing is ever deleted implicitly: annotations are upserted with an append-only
 history, and images and runs are only ever added.
+
+Every write goes through ``Store._write`` (one transaction, one lock, retried on conflict); the
+job queue (``jobs.JobQueue``) and snapshots (``snapshot.py``) keep their own SQL but read through
+``Store._cursor`` and write through ``Store._write``. Plain records live in ``records.py``.
+
+At ~530 lines this module is over the package's ~400-line mark on purpose: about 110 of them are
+the schema's migrations, kept beside the ``_migrate`` that applies them and the queries that
+depend on their columns.
 """
 
 from __future__ import annotations
@@ -16,8 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
-from datetime import UTC, datetime
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -25,12 +32,12 @@ import duckdb
 
 from sdaudit.config import store_path
 from sdaudit.errors import StoreError
+from sdaudit.records import DEFAULT_STUDY, ImageRecord, QueuedImage, RunRecord
 from sdaudit.scheme import SKIN_TONE_MODES, Annotation
 
 if TYPE_CHECKING:  # pandas is imported where a frame is built: the Annotate and Generate pages read
     import pandas as pd  # records and start without it (~0.3 s of a cold start; benchmarks/app_speed.py)
 
-DEFAULT_STUDY = "default"
 MEMORY = ":memory:"
 ATTEMPTS = 20
 T = TypeVar("T")
@@ -143,115 +150,38 @@ MIGRATIONS: list[str] = [
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """One run: every setting that makes its images what they are, keyed by ``run_key``.
-
-    A run holds the images of one study generated with identical settings; seeds are added to
-    it over time (resume). ``device`` and ``batch_size`` are those of the run's first images;
-    each image row records its own.
-    """
-
-    run_key: str
-    study: str
-    model: str
-    model_revision: str | None
-    pipeline_class: str | None
-    prompt: str
-    negative_prompt: str
-    scheduler: str
-    steps: int
-    guidance: float
-    width: int
-    height: int
-    dtype: str
-    device: str | None
-    batch_size: int | None
-    safety_checker: bool
-    versions: dict[str, str]
-
-
-@dataclass(frozen=True)
-class ImageRecord:
-    """One generated image. ``path`` is relative to the data home (or run folder)."""
-
-    run_key: str
-    seed: int
-    path: str
-    sha256: str
-    nsfw: bool | None
-    seconds: float | None
-    batch_size: int | None
-    device: str | None
-
-
-@dataclass(frozen=True)
-class QueuedImage:
-    """One image on a rater's Annotate page, with what that rater has saved for it so far."""
-
-    image_id: int
-    run_key: str
-    seed: int
-    path: str
-    prompt: str
-    negative_prompt: str
-    model: str
-    saved: Annotation | None  # None: this rater has not annotated the image yet
-
-
-@dataclass(frozen=True)
-class Job:
-    """A generation job as the ``jobs`` table holds it, with its spec decoded."""
-
-    job_id: int
-    kind: str
-    spec: dict
-    status: str  # queued, running, done, failed, cancelled or interrupted
-    run_key: str | None
-    images_done: int
-    images_total: int
-    step: int
-    steps_total: int
-    error: str | None
-    pid: int | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-
-    @property
-    def seeds(self) -> str:
-        return f"{self.spec['first_seed']}–{self.spec['last_seed']}"
-
-    @property
-    def model(self) -> str:
-        return self.spec["model"]
-
-    @property
-    def prompt(self) -> str:
-        return self.spec["prompt"]
-
-
-# The jobs table's columns in Job's order; times as epoch seconds (DuckDB needs pytz to return
-# TIMESTAMPTZ values as datetimes).
-JOB_COLUMNS = ("job_id, kind, spec, status, run_key, images_done, images_total, step, steps_total, error, pid, "
-               "epoch(created_at), epoch(started_at), epoch(finished_at)")
-
-
-def _job(row: tuple) -> Job:
-    *values, created, started, finished = row
-    values[2] = json.loads(values[2])
-    return Job(*values, *(None if t is None else datetime.fromtimestamp(t, UTC) for t in (created, started, finished)))
+# The tables above, and the id sequence that numbers each table's rows (name -> (table, column)).
+TABLES = ("studies", "runs", "images", "annotations", "annotation_history", "jobs")
+SEQUENCES = {"study_ids": ("studies", "study_id"), "image_ids": ("images", "image_id"),
+             "annotation_event_ids": ("annotation_history", "event_id"), "job_ids": ("jobs", "job_id")}
 
 
 IMAGE_COLUMNS = [f.name for f in fields(ImageRecord)]
 RUN_COLUMNS = [f.name for f in fields(RunRecord) if f.name != "study"]
+ANNOTATION_COLUMNS = ("image_id", "rater", "person_present", "gender", "mst", "skin_binary", "confidence")
+# One annotation as a relation of ANNOTATION_COLUMNS, its values as ``?`` parameters.
+ONE_ANNOTATION = (f"(VALUES ({', '.join('?' * len(ANNOTATION_COLUMNS))})) "
+                  f"AS incoming({', '.join(ANNOTATION_COLUMNS)})")
 
 
-def _quote(text: str) -> str:
-    """A path inside a SQL string literal (COPY takes no parameters for its file name)."""
-    return text.replace("'", "''")
+def _upsert_annotations(cursor: duckdb.DuckDBPyConnection, incoming: str, params: list) -> None:
+    """The one annotation upsert: each row of the relation ``incoming`` (ANNOTATION_COLUMNS)
+    becomes its image × rater's current labels and is appended to the history. An image id
+    that is not in the store refuses them all."""
+    columns = ", ".join(ANNOTATION_COLUMNS)
+    unknown = cursor.execute(
+        f"SELECT min(image_id) FROM {incoming} WHERE image_id NOT IN (SELECT image_id FROM images)", params
+    ).fetchone()[0]
+    if unknown is not None:
+        raise ValueError(f"there is no image with id {unknown!r} in the store.")
+    cursor.execute(
+        f"INSERT INTO annotations ({columns}, updated_at) SELECT {columns}, current_timestamp FROM {incoming} "
+        "ON CONFLICT (image_id, rater) DO UPDATE SET person_present = excluded.person_present, "
+        "gender = excluded.gender, mst = excluded.mst, skin_binary = excluded.skin_binary, "
+        "confidence = excluded.confidence, updated_at = excluded.updated_at",
+        params,
+    )
+    cursor.execute(f"INSERT INTO annotation_history ({columns}) SELECT {columns} FROM {incoming}", params)
 
 
 def image_file(home: str | os.PathLike, path: str) -> Path | None:
@@ -487,32 +417,9 @@ class Store:
         rater = rater.strip() if isinstance(rater, str) else rater
         if not rater:
             raise ValueError(f"an annotation needs a rater's name but got {rater!r}.")
-        values = [
-            annotation.person_present,
-            annotation.gender,
-            annotation.mst,
-            annotation.skin_binary,
-            annotation.confidence,
-        ]
-
-        def work(cursor: duckdb.DuckDBPyConnection) -> None:
-            if cursor.execute("SELECT 1 FROM images WHERE image_id = ?", [image_id]).fetchone() is None:
-                raise ValueError(f"there is no image with id {image_id!r} in the store.")
-            cursor.execute(
-                "INSERT INTO annotations (image_id, rater, person_present, gender, mst, skin_binary, "
-                "confidence, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, current_timestamp) "
-                "ON CONFLICT (image_id, rater) DO UPDATE SET person_present = excluded.person_present, "
-                "gender = excluded.gender, mst = excluded.mst, skin_binary = excluded.skin_binary, "
-                "confidence = excluded.confidence, updated_at = excluded.updated_at",
-                [image_id, rater, *values],
-            )
-            cursor.execute(
-                "INSERT INTO annotation_history (image_id, rater, person_present, gender, mst, "
-                "skin_binary, confidence) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [image_id, rater, *values],
-            )
-
-        self._write(work)
+        values = [image_id, rater, annotation.person_present, annotation.gender, annotation.mst,
+                  annotation.skin_binary, annotation.confidence]
+        self._write(lambda cursor: _upsert_annotations(cursor, ONE_ANNOTATION, values))
 
     def save_annotations(self, rows: pd.DataFrame) -> int:
         """Save many annotations in one transaction (all or nothing); returns rows saved.
@@ -520,28 +427,14 @@ class Store:
         ``rows`` has ``image_id``, ``rater`` and the label columns; values must already be
         checked against the scheme (``Annotation``). Each row also goes to the history.
         """
-        columns = ["image_id", "rater", "person_present", "gender", "mst", "skin_binary", "confidence"]
-        frame = rows[columns].astype({"image_id": "int64", "person_present": "boolean", "mst": "Int64"})
+        frame = rows[list(ANNOTATION_COLUMNS)].astype({"image_id": "int64", "person_present": "boolean", "mst": "Int64"})
         if frame.empty:
             return 0
-        labels = ", ".join(columns)
 
         def work(cursor: duckdb.DuckDBPyConnection) -> int:
             cursor.register("incoming_annotations", frame)
             try:
-                unknown = cursor.execute(
-                    "SELECT min(image_id) FROM incoming_annotations WHERE image_id NOT IN (SELECT image_id FROM images)"
-                ).fetchone()[0]
-                if unknown is not None:
-                    raise ValueError(f"there is no image with id {unknown!r} in the store.")
-                cursor.execute(
-                    f"INSERT INTO annotations ({labels}, updated_at) SELECT {labels}, current_timestamp "
-                    "FROM incoming_annotations ON CONFLICT (image_id, rater) DO UPDATE SET "
-                    "person_present = excluded.person_present, gender = excluded.gender, mst = excluded.mst, "
-                    "skin_binary = excluded.skin_binary, confidence = excluded.confidence, "
-                    "updated_at = excluded.updated_at"
-                )
-                cursor.execute(f"INSERT INTO annotation_history ({labels}) SELECT {labels} FROM incoming_annotations")
+                _upsert_annotations(cursor, "incoming_annotations", [])
             finally:
                 cursor.unregister("incoming_annotations")
             return len(frame)
@@ -636,106 +529,9 @@ class Store:
             ).fetchone()
         return int(done), int(total)
 
-    # -- whole-store copies (snapshots) ------------------------------------------------------
-
-    def export_tables(self, folder: Path, tables: tuple[str, ...]) -> dict[str, int]:
-        """Write each table to ``folder/<table>.parquet`` from one consistent read; row counts."""
-        rows = {}
-        with self._cursor() as cursor:
-            cursor.begin()  # one snapshot of every table; readers do not block writers
-            try:
-                for table in tables:
-                    self._check_table(table)
-                    path = str(Path(folder) / f"{table}.parquet")
-                    cursor.execute(f"COPY (SELECT * FROM {table}) TO '{_quote(path)}' (FORMAT parquet)")
-                    rows[table] = int(cursor.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-            finally:
-                cursor.rollback()
-        return rows
-
-    def import_tables(self, folder: Path, tables: tuple[str, ...], sequences: dict[str, tuple[str, str]]) -> dict[str, int]:
-        """Load ``folder/<table>.parquet`` into each (empty) table in one transaction, then move
-        each id sequence past the largest id restored."""
-        def work(cursor: duckdb.DuckDBPyConnection) -> dict[str, int]:
-            rows = {}
-            for table in tables:
-                self._check_table(table)
-                path = Path(folder) / f"{table}.parquet"
-                if not path.is_file():
-                    raise ValueError(f"the snapshot lacks {path.name}.")
-                cursor.execute(f"INSERT INTO {table} BY NAME SELECT * FROM read_parquet('{_quote(str(path))}')")
-                rows[table] = int(cursor.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-            for sequence, (table, column) in sequences.items():
-                highest = cursor.execute(f"SELECT coalesce(max({column}), 0) FROM {table}").fetchone()[0]
-                cursor.execute(f"SELECT count(nextval('{sequence}')) FROM range(?)", [int(highest)])
-            return rows
-
-        return self._write(work)
-
-    @staticmethod
-    def _check_table(table: str) -> None:
-        if table not in {"studies", "runs", "images", "annotations", "annotation_history", "jobs"}:
-            raise ValueError(f"`table` must be one of the store's tables but is {table!r}.")
-
-    # -- jobs -------------------------------------------------------------------------------
-
-    def add_job(self, kind: str, spec: dict) -> int:
-        """Queue a job; returns its id."""
-        return self._write(lambda cursor: int(cursor.execute(
-            "INSERT INTO jobs (kind, spec, status) VALUES (?, ?, 'queued') RETURNING job_id",
-            [kind, json.dumps(spec, sort_keys=True)],
-        ).fetchone()[0]))
-
-    def claim_next_job(self, pid: int) -> Job | None:
-        """Mark the oldest queued job running (for process ``pid``) and return it, or None."""
-        def work(cursor: duckdb.DuckDBPyConnection) -> int | None:
-            row = cursor.execute(
-                "UPDATE jobs SET status = 'running', pid = ?, started_at = current_timestamp, error = NULL, "
-                "finished_at = NULL WHERE job_id = (SELECT min(job_id) FROM jobs WHERE status = 'queued') "
-                "RETURNING job_id", [pid],
-            ).fetchone()
-            return None if row is None else int(row[0])
-
-        job_id = self._write(work)
-        return None if job_id is None else self.job(job_id)
-
-    def job(self, job_id: int) -> Job | None:
-        with self._cursor() as cursor:
-            row = cursor.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?", [job_id]).fetchone()
-        return None if row is None else _job(row)
-
-    def jobs(self) -> list[Job]:
-        """Every job, newest first."""
-        with self._cursor() as cursor:
-            return [_job(row) for row in cursor.execute(f"SELECT {JOB_COLUMNS} FROM jobs ORDER BY job_id DESC").fetchall()]
-
-    def update_job(self, job_id: int, **values) -> None:
-        """Set some of a job's columns (status, progress, run_key, error, finished)."""
-        allowed = {"status", "run_key", "images_done", "images_total", "step", "steps_total", "error"}
-        unknown = set(values) - allowed - {"finished"}
-        if unknown:
-            raise ValueError(f"jobs have no column(s) {sorted(unknown)}.")
-        finished = values.pop("finished", False)
-        assignments = [f"{name} = ?" for name in values] + (["finished_at = current_timestamp"] if finished else [])
-        if not assignments:
-            return
-        self._write(lambda cursor: cursor.execute(
-            f"UPDATE jobs SET {', '.join(assignments)} WHERE job_id = ?", [*values.values(), job_id]
-        ))
-
-    def mark_interrupted_jobs(self) -> int:
-        """Jobs left running by a process that is gone become `interrupted`; returns how many.
-
-        Only one process can hold the store file, so at start-up no other process is running them.
-        """
-        return self._write(lambda cursor: len(cursor.execute(
-            "UPDATE jobs SET status = 'interrupted', finished_at = current_timestamp "
-            "WHERE status = 'running' RETURNING job_id"
-        ).fetchall()))
-
     def count(self, table: str) -> int:
         """Rows in one of the store's tables (for summaries and tests)."""
-        if table not in {"studies", "runs", "images", "annotations", "annotation_history", "jobs"}:
+        if table not in TABLES:
             raise ValueError(f"`table` must be one of the store's tables but is {table!r}.")
         with self._cursor() as cursor:
             return int(cursor.execute(f"SELECT count(*) FROM {table}").fetchone()[0])

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from helpers import Deadline, app_command, wait_until
 
+from sdaudit.jobs import JobQueue
 from sdaudit.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,7 +94,7 @@ def app(tmp_path):
 def app_with_origin_study(app):
     """The app over a fresh data home holding the origin sheet's study."""
     app.cli("import-annotations", str(ROOT / "examples" / "origin_sheet.csv"), "--study", "origin",
-            "--rater", "seed-rater")
+            "--rater", "origin-rater")
     return app.start()
 
 
@@ -293,7 +294,7 @@ def test_closing_the_tab_does_not_stop_generation(app, page):
     later.get_by_text("Last job 1: done, 12 of 12 images").wait_for(timeout=LIMIT.left_ms())
     app.stop()
     with Store.open(app.home) as store:
-        job = store.job(1)
+        job = JobQueue(store).job(1)
         assert job.status == "done" and job.images_done == 12
         assert store.count("images") == 12
 
@@ -316,5 +317,5 @@ def test_a_job_cut_off_by_a_crash_is_interrupted_and_resumes_only_missing_seeds(
     app.stop()
     with Store.open(app.home) as store:
         assert store.count("images") == 12
-        job = store.job(1)
+        job = JobQueue(store).job(1)
     assert job.status == "done" and job.images_done <= 12 - made_before + 2

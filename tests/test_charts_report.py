@@ -9,8 +9,8 @@ import pytest
 from helpers import ORIGIN, ORIGIN_SHEET, sheet
 
 from sdaudit.charts import comparison_chart, shares_chart, to_png, to_svg
-from sdaudit.exchange import import_annotations
 from sdaudit.report import LIMITATIONS, audit_card, render_report
+from sdaudit.sheets import import_annotations
 from sdaudit.stats import estimate
 from sdaudit.store import Store
 

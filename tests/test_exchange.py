@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from sdaudit.errors import RunFolderError
-from sdaudit.exchange import MANIFEST, RunFolder, ingest, read_run_folder
 from sdaudit.generate import GenerationSpec, StoreSink, generate, image_relpath
+from sdaudit.runfolder import MANIFEST, RunFolder, ingest, read_run_folder
 from sdaudit.store import Store
 
 

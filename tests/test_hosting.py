@@ -10,10 +10,10 @@ import pytest
 from helpers import ORIGIN_SHEET, WAIT_LIMIT_S, app_command, dockerfile_command
 from streamlit.testing.v1 import AppTest
 
-from sdaudit.exchange import SheetError, import_uploaded_sheet
 from sdaudit.generate import GenerationSpec
-from sdaudit.jobs import QUEUE_FULL, TOO_MANY_IMAGES, JobRunner
+from sdaudit.jobs import QUEUE_FULL, TOO_MANY_IMAGES, JobQueue, JobRunner
 from sdaudit.roles import WRONG_PASSWORD, AdminGate
+from sdaudit.sheets import SheetError, import_uploaded_sheet
 from sdaudit.snapshot import AutoSnapshot, snapshot
 from sdaudit.store import Store
 
@@ -159,11 +159,11 @@ def test_uploads_are_size_limited_and_never_used_as_paths(tmp_path, monkeypatch)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "scratch"))
     with Store() as store:
         with pytest.raises(SheetError, match="uploads over 100 bytes are refused"):
-            import_uploaded_sheet(store, content, "sheet.csv", study="s", rater="r", sheet_format="seed",
+            import_uploaded_sheet(store, content, "sheet.csv", study="s", rater="r", sheet_format="origin",
                                   max_bytes=100)
         assert store.count("annotations") == 0
         result = import_uploaded_sheet(store, content, "../../etc/evil.csv", study="s", rater="r",
-                                       sheet_format="seed", max_bytes=10**6)
+                                       sheet_format="origin", max_bytes=10**6)
         assert result.rows == 221
     assert list((tmp_path / "etc").iterdir()) == [], "the browser's file name was used as a path"
     assert list((tmp_path / "scratch").iterdir()) == [], "the upload's scratch copy was left behind"
@@ -176,12 +176,12 @@ def test_an_empty_store_is_restored_on_start_and_jobs_trigger_snapshots(tmp_path
     home, target = tmp_path / "home", tmp_path / "snap"
     with Store.open(tmp_path / "before") as store:
         import_uploaded_sheet(store, ORIGIN_SHEET.read_bytes(), "s.csv", study="origin", rater="r",
-                              sheet_format="seed", max_bytes=10**6)
+                              sheet_format="origin", max_bytes=10**6)
         snapshot(store, tmp_path / "before", str(target))
     with Store.open(home) as store:  # a Space restarts with an empty disk
         keeper = AutoSnapshot(store, home, str(target), minutes=60, start=False)
         assert keeper.restored is not None and store.count("annotations") == 221
-        store.add_job("generate", {"x": 1})
+        JobQueue(store).add("generate", {"x": 1})
         keeper.after_job({"job_id": 1})
         assert keeper.last_error is None and keeper.last_success.rows["jobs"] == 1
 

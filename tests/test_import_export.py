@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from helpers import ORIGIN_SHEET, make_images, make_run
 
-from sdaudit.exchange import SheetError, export_annotations, import_annotations
+from sdaudit.sheets import SheetError, export_annotations, import_annotations
 from sdaudit.stats import estimate
 from sdaudit.store import Store
 
@@ -21,8 +21,8 @@ def store():
 
 
 def test_the_origin_sheet_reproduces_the_published_shares(store):
-    result = import_annotations(ORIGIN_SHEET, store, study="origin", rater="seed-rater")
-    assert (result.rows, result.raters, result.external_images) == (221, ("seed-rater",), 221)
+    result = import_annotations(ORIGIN_SHEET, store, study="origin", rater="origin-rater")
+    assert (result.rows, result.raters, result.external_images) == (221, ("origin-rater",), 221)
     shares = estimate(store.annotations(study="origin"))
     assert [round(100 * shares.share(f, g)) for f, g in
             [("gender", "female"), ("skin_tone", "darker"), ("intersection", "darker_female"),
@@ -34,8 +34,8 @@ def test_the_origin_sheet_reproduces_the_published_shares(store):
 
 
 def test_importing_the_same_sheet_twice_adds_no_images(store):
-    import_annotations(ORIGIN_SHEET, store, study="origin", rater="seed-rater")
-    import_annotations(ORIGIN_SHEET, store, study="origin", rater="seed-rater")
+    import_annotations(ORIGIN_SHEET, store, study="origin", rater="origin-rater")
+    import_annotations(ORIGIN_SHEET, store, study="origin", rater="origin-rater")
     assert store.count("images") == 221 and store.count("annotations") == 221
     assert store.count("annotation_history") == 442, "the second import is kept in the history"
 
@@ -75,8 +75,19 @@ def test_the_origin_format_needs_a_rater(store):
         import_annotations(ORIGIN_SHEET, store, study="origin", rater=None)
 
 
+def test_the_origin_studys_format_is_named_origin_and_is_the_default(store):
+    """"seed" means the random seed only: the origin study's sheet format is called ``origin``."""
+    from sdaudit.cli import build_parser
+
+    args = build_parser().parse_args(["import-annotations", "sheet.csv", "--study", "s"])
+    assert args.sheet_format == "origin"
+    with pytest.raises(SheetError) as caught:
+        import_annotations(ORIGIN_SHEET, store, study="s", rater="r", sheet_format="seed")
+    assert str(caught.value) == "`format` must be one of origin, sdaudit but is 'seed'."
+
+
 def test_sdaudit_export_round_trips(store, tmp_path):
-    import_annotations(ORIGIN_SHEET, store, study="origin", rater="seed-rater")
+    import_annotations(ORIGIN_SHEET, store, study="origin", rater="origin-rater")
     csv_path, parquet_path = export_annotations(store, "origin", tmp_path / "out")
     assert len(pd.read_parquet(parquet_path)) == 221
     with Store() as other:
@@ -110,9 +121,9 @@ def test_sdaudit_rows_are_checked_against_the_scheme(store, tmp_path):
 
 def test_cli_import_then_estimate_json_prints_the_origin_study(cli, tmp_path):
     home = tmp_path / "h"
-    imported = cli("import-annotations", str(ORIGIN_SHEET), "--study", "origin", "--rater", "seed-rater",
+    imported = cli("import-annotations", str(ORIGIN_SHEET), "--study", "origin", "--rater", "origin-rater",
                    "--home", str(home), check=True)
-    assert imported.stdout.startswith("imported 221 annotations by seed-rater into study origin")
+    assert imported.stdout.startswith("imported 221 annotations by origin-rater into study origin")
     result = cli("estimate", "--study", "origin", "--json", "--home", str(home), check=True)
     rows = {(row["family"], row["group"]): row for row in json.loads(result.stdout)}
     assert round(100 * rows[("gender", "female")]["share"]) == 36
@@ -137,7 +148,7 @@ def test_cli_import_then_estimate_json_prints_the_origin_study(cli, tmp_path):
 )
 def test_cli_bad_input_is_one_line(cli, tmp_path, args, contains):
     home = tmp_path / "h"
-    cli("import-annotations", str(ORIGIN_SHEET), "--study", "origin", "--rater", "seed-rater", "--home", str(home),
+    cli("import-annotations", str(ORIGIN_SHEET), "--study", "origin", "--rater", "origin-rater", "--home", str(home),
         check=True)
     result = cli(*args, "--home", str(home), cwd=tmp_path)
     assert result.returncode == 2

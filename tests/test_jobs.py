@@ -8,8 +8,9 @@ import pytest
 from helpers import wait_until
 
 from sdaudit.generate import GenerationSpec
-from sdaudit.jobs import JobRunner, progress_text
-from sdaudit.store import Job, Store
+from sdaudit.jobs import JobQueue, JobRunner, progress_text
+from sdaudit.records import Job
+from sdaudit.store import Store
 
 
 def spec_for(model, **changes) -> GenerationSpec:
@@ -19,7 +20,7 @@ def spec_for(model, **changes) -> GenerationSpec:
 
 
 def wait_for(store: Store, job_id: int, statuses=("done", "failed", "cancelled")) -> Job:
-    return wait_until(lambda: (job := store.job(job_id)).status in statuses and job,
+    return wait_until(lambda: (job := JobQueue(store).job(job_id)).status in statuses and job,
                       f"job {job_id} to become {' or '.join(statuses)}")
 
 
@@ -38,7 +39,7 @@ def test_queued_jobs_run_in_order_and_record_their_run(runner, tiny_model):
     second = runner.submit(spec_for(tiny_model, first_seed=4, last_seed=5))
     done = wait_for(runner.store, second)
     assert done.status == "done" and done.images_done == 2 and done.images_total == 2
-    earlier = runner.store.job(first)
+    earlier = runner.queue.job(first)
     assert earlier.status == "done" and earlier.finished_at <= done.started_at
     assert runner.store.count("images") == 6
     assert earlier.run_key == done.run_key and done.run_key
@@ -54,7 +55,7 @@ def test_a_bad_model_fails_the_job_with_its_message(runner, tmp_path):
 def test_cancel_stops_a_running_job_and_resume_finishes_it(runner, tiny_model):
     job_id = runner.submit(spec_for(tiny_model, last_seed=39, steps=20, batch_size=2))
     wait_for(runner.store, job_id, statuses=("running",))
-    wait_until(lambda: runner.store.job(job_id).images_done >= 2, "the job's first batch")
+    wait_until(lambda: runner.queue.job(job_id).images_done >= 2, "the job's first batch")
     runner.cancel(job_id)
     job = wait_for(runner.store, job_id)
     assert job.status == "cancelled" and 2 <= job.images_done < 40
@@ -70,21 +71,22 @@ def test_a_queued_job_can_be_cancelled_before_it_starts(tmp_path, tiny_model):
         paused = JobRunner(store, home, start=False)
         job_id = paused.submit(spec_for(tiny_model))
         paused.cancel(job_id)
-        assert store.job(job_id).status == "cancelled"
-        assert store.claim_next_job(1) is None
+        assert paused.queue.job(job_id).status == "cancelled"
+        assert paused.queue.claim_next(1) is None
 
 
 def test_jobs_left_running_by_a_dead_process_become_interrupted(tmp_path):
     home = tmp_path / "home"
     with Store.open(home) as store:
-        job_id = store.add_job("generate", spec_for("demo").to_dict())
-        assert store.claim_next_job(pid=999999).status == "running"
+        queue = JobQueue(store)
+        job_id = queue.add("generate", spec_for("demo").to_dict())
+        assert queue.claim_next(pid=999999).status == "running"
     with Store.open(home) as store:  # the app restarts
         runner = JobRunner(store, home, start=False)
         assert runner.interrupted_at_start == 1
-        assert store.job(job_id).status == "interrupted"
+        assert runner.queue.job(job_id).status == "interrupted"
         runner.resume(job_id)
-        assert store.job(job_id).status == "queued"
+        assert runner.queue.job(job_id).status == "queued"
         with pytest.raises(ValueError, match="only an interrupted, failed or cancelled job can be resumed"):
             runner.resume(job_id)
 

@@ -15,9 +15,11 @@ from helpers import WAIT_LIMIT_S, wait_until
 from streamlit.testing.v1 import AppTest
 
 from app.widgets import jobs_table, plain
-from sdaudit.exchange import RunFolder, ingest
 from sdaudit.generate import DEVICE, GenerationSpec, generate
-from sdaudit.store import Job, Store
+from sdaudit.jobs import JobQueue
+from sdaudit.records import Job
+from sdaudit.runfolder import RunFolder, ingest
+from sdaudit.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app" / "router.py")
@@ -100,7 +102,7 @@ def test_the_form_honours_the_model_device_and_dtype_settings(home, monkeypatch,
     widget(at.button, "Generate").click().run()
     assert at.success[0].value.startswith("Queued job 1")
     with Store.open(home) as store:
-        spec = store.jobs()[0].spec
+        spec = JobQueue(store).jobs()[0].spec
     assert (spec["model"], spec["device"], spec["dtype"]) == (missing_model, "cpu", "bfloat16")
     # let the worker record the failure before the store closes
     wait_until(lambda: at.run().error, "the failed job's message", poll=0.5)

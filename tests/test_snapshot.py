@@ -6,11 +6,13 @@ import pandas as pd
 import pytest
 from helpers import ORIGIN_SHEET
 
-from sdaudit.exchange import import_annotations
+from sdaudit import snapshot as snapshot_module
 from sdaudit.generate import GenerationSpec, StoreSink, generate
+from sdaudit.jobs import JobQueue
 from sdaudit.scheme import Annotation
-from sdaudit.snapshot import TABLES, SnapshotError, restore, snapshot
-from sdaudit.store import Store
+from sdaudit.sheets import import_annotations
+from sdaudit.snapshot import SnapshotError, restore, snapshot
+from sdaudit.store import TABLES, Store
 
 
 @pytest.fixture
@@ -24,8 +26,8 @@ def full_home(tmp_path, tiny_model):
         for image_id in store.images()["image_id"]:
             store.save_annotation(int(image_id), "ana", Annotation(person_present=True, mst=3))
             store.save_annotation(int(image_id), "ana", Annotation(person_present=True, mst=7, gender="female"))
-        import_annotations(ORIGIN_SHEET, store, study="origin", rater="seed-rater")
-        store.add_job("generate", spec.to_dict())
+        import_annotations(ORIGIN_SHEET, store, study="origin", rater="origin-rater")
+        JobQueue(store).add("generate", spec.to_dict())
     return home
 
 
@@ -42,7 +44,7 @@ def test_a_snapshot_round_trips_every_row_and_image(full_home, tmp_path):
     with Store.open(restored_home) as empty:
         restore(empty, restored_home, str(tmp_path / "snap"))
         # ids keep counting after the restored ones
-        new_job = empty.add_job("generate", {"x": 1})
+        new_job = JobQueue(empty).add("generate", {"x": 1})
         assert new_job == 2
         empty._write(lambda cursor: cursor.execute("DELETE FROM jobs WHERE job_id = 2"))
     before, after = tables_of(full_home), tables_of(restored_home)
@@ -78,15 +80,15 @@ def test_a_snapshot_does_not_hold_the_write_lock(full_home, tmp_path, monkeypatc
     while the snapshot is halfway through commits at once and the snapshot stays consistent."""
     with Store.open(full_home) as store:
         saved_during = []
-        original = store._check_table
+        original = snapshot_module._copy_table_out
 
-        def save_midway(table: str) -> None:
+        def save_midway(cursor, table: str, folder) -> int:
             if table == "annotations" and not saved_during:  # the snapshot is reading table by table
                 store.save_annotation(1, "zoe", Annotation(person_present=True, gender="male"))
                 saved_during.append(store.count("annotations"))
-            original(table)
+            return original(cursor, table, folder)
 
-        monkeypatch.setattr(store, "_check_table", save_midway)
+        monkeypatch.setattr(snapshot_module, "_copy_table_out", save_midway)
         result = snapshot(store, full_home, str(tmp_path / "snap"))
         assert saved_during == [4 + 221 + 1], "the save committed while the snapshot was running"
         assert result.rows["annotations"] == 4 + 221, "the snapshot is one consistent read, from before the save"

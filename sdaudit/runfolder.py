@@ -1,0 +1,257 @@
+"""Run folders: self-describing generation output that is ingested into a store later.
+
+DuckDB lets one process write a store file, so generation that must not touch the store (the
+app holds it, or several processes generate at once) writes a run folder instead::
+
+    DIR/manifest.json              format, runs (every setting + library versions), images
+    DIR/images/<run_key>/<seed>.png
+    DIR/parts/rank-<k>.jsonl       rows not yet merged into the manifest (one file a process)
+
+Each process appends its image rows to its own part file as it goes (a crash keeps them);
+``finalize`` (one process) merges the parts into the manifest. ``ingest`` copies the images
+into a data home and adds the rows; ingesting twice adds nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+
+import sdaudit
+from sdaudit.errors import RunFolderError
+from sdaudit.records import ImageRecord, RunRecord
+from sdaudit.store import Store
+
+FORMAT = "sdaudit-run-folder"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+PARTS = "parts"
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class RunFolderContents:
+    """What a run folder holds, merged from its manifest and any unmerged parts."""
+
+    runs: dict[str, RunRecord]
+    images: dict[tuple[str, int], ImageRecord]
+    specs: list[dict]
+
+
+def _run_from(row: dict, where: str) -> RunRecord:
+    names = {f.name for f in fields(RunRecord)}
+    if set(row) != names:
+        raise RunFolderError(f"{where}: a run has fields {sorted(set(row) ^ names)} that do not fit the format.")
+    return RunRecord(**row)
+
+
+def _image_from(row: dict, where: str) -> ImageRecord:
+    names = {f.name for f in fields(ImageRecord)}
+    if set(row) != names:
+        raise RunFolderError(f"{where}: an image row has fields {sorted(set(row) ^ names)} that do not fit the format.")
+    path = PurePosixPath(row["path"])
+    if path.is_absolute() or ".." in path.parts or not path.parts or path.parts[0] != "images":
+        raise RunFolderError(f"{where}: image path {row['path']!r} must lie under images/ inside the folder.")
+    return ImageRecord(**row)
+
+
+class RunFolder:
+    """A run folder, usable as a generation sink (``generate(spec, RunFolder(dir))``)."""
+
+    def __init__(self, folder: str | os.PathLike, *, rank: int = 0, spec: dict | None = None):
+        self.root = Path(folder)
+        self.rank = rank
+        self.spec = spec  # the generation spec, recorded in the manifest
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / MANIFEST
+
+    @property
+    def part_path(self) -> Path:
+        return self.root / PARTS / f"rank-{self.rank}.jsonl"
+
+    # -- sink -------------------------------------------------------------------------------
+
+    def begin(self, run: RunRecord) -> set[int]:
+        if self.root.exists() and not self.root.is_dir():
+            raise RunFolderError(f"the run folder {str(self.root)!r} is a file, not a folder.")
+        self.part_path.parent.mkdir(parents=True, exist_ok=True)
+        self._append({"run": asdict(run), "spec": self.spec})
+        contents = read_run_folder(self.root, allow_empty=True)
+        return {seed for (run_key, seed) in contents.images if run_key == run.run_key}
+
+    def add_images(self, images: Sequence[ImageRecord]) -> None:
+        for image in images:
+            self._append({"image": asdict(image)})
+
+    def _append(self, entry: dict) -> None:
+        with self.part_path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry, sort_keys=True) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    # -- merging ----------------------------------------------------------------------------
+
+    def finalize(self) -> RunFolderContents:
+        """Merge every process's parts into ``manifest.json`` (call from one process only)."""
+        contents = read_run_folder(self.root, allow_empty=True)
+        manifest = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "written_by": f"sdaudit {sdaudit.__version__}",
+            "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "specs": contents.specs,
+            "runs": [asdict(run) for run in contents.runs.values()],
+            "images": [asdict(image) for _, image in sorted(contents.images.items())],
+        }
+        self.root.mkdir(parents=True, exist_ok=True)
+        _atomic_write_text(self.manifest_path, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        parts = self.root / PARTS
+        if parts.is_dir():
+            for part in parts.glob("rank-*.jsonl"):
+                part.unlink()
+            parts.rmdir()
+        return contents
+
+
+def read_run_folder(folder: str | os.PathLike, *, allow_empty: bool = False) -> RunFolderContents:
+    """Read a run folder's manifest and unmerged parts; raise ``RunFolderError`` if malformed."""
+    root = Path(folder)
+    if not root.is_dir():
+        if allow_empty and not root.exists():
+            return RunFolderContents({}, {}, [])
+        raise RunFolderError(f"there is no run folder at {str(root)!r}.")
+    runs: dict[str, RunRecord] = {}
+    images: dict[tuple[str, int], ImageRecord] = {}
+    specs: list[dict] = []
+
+    def add_spec(spec: dict | None) -> None:
+        if spec is not None and spec not in specs:
+            specs.append(spec)
+
+    manifest = root / MANIFEST
+    if manifest.is_file():
+        where = str(manifest)
+        try:
+            data = json.loads(manifest.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise RunFolderError(f"{where} is not valid JSON ({error}).") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise RunFolderError(f"{where} is not an sdaudit run folder manifest (no format {FORMAT!r}).")
+        if data.get("format_version") != FORMAT_VERSION:
+            raise RunFolderError(
+                f"{where} has format version {data.get('format_version')!r}; this sdaudit reads {FORMAT_VERSION}."
+            )
+        for spec in data.get("specs", []):
+            add_spec(spec)
+        for row in data.get("runs", []):
+            run = _run_from(row, where)
+            runs[run.run_key] = run
+        for row in data.get("images", []):
+            image = _image_from(row, where)
+            images[(image.run_key, image.seed)] = image
+    parts = sorted((root / PARTS).glob("rank-*.jsonl")) if (root / PARTS).is_dir() else []
+    for part in parts:
+        lines = part.read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines, start=1):
+            where = f"{part}:{number}"
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                # A process killed mid-line leaves at most its last line torn; the image is
+                # regenerated on resume because its row never landed.
+                if number == len(lines):
+                    continue
+                raise RunFolderError(f"{where} is not valid JSON.") from None
+            if "run" in entry:
+                run = _run_from(entry["run"], where)
+                runs.setdefault(run.run_key, run)
+                add_spec(entry.get("spec"))
+            elif "image" in entry:
+                image = _image_from(entry["image"], where)
+                images.setdefault((image.run_key, image.seed), image)
+    if not manifest.is_file() and not parts and not allow_empty:
+        raise RunFolderError(f"{str(root)!r} holds no {MANIFEST}: it is not a run folder.")
+    orphans = {run_key for run_key, _ in images} - set(runs)
+    if orphans:
+        raise RunFolderError(f"{str(root)!r} has images of runs it does not describe: {sorted(orphans)}.")
+    return RunFolderContents(runs, images, specs)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    runs_added: int
+    images_added: int
+    already_present: int
+    conflicts: tuple[str, ...]  # "run_key/seed" present in the store with other pixels
+
+
+def ingest(folder: str | os.PathLike, store: Store, home: str | os.PathLike) -> IngestResult:
+    """Copy a run folder's images into ``home`` and add its runs and rows to ``store``.
+
+    Every file is checked against its recorded sha256 before anything is written, so a
+    damaged folder changes nothing. Images already in the store are left as they are.
+    """
+    root = Path(folder)
+    contents = read_run_folder(root)
+    home = Path(home)
+
+    # 1. Check the whole folder first: every image file present and intact
+    for image in contents.images.values():
+        source = root / image.path
+        if not source.is_file():
+            raise RunFolderError(f"{str(root)!r}: image {image.path} is listed but missing.")
+        if _sha256(source) != image.sha256:
+            raise RunFolderError(f"{str(root)!r}: image {image.path} does not match its recorded sha256.")
+
+    # 2. Sort incoming images into new, already present, and conflicting
+    stored: dict[tuple[str, int], str] = {}
+    for run_key in contents.runs:
+        frame = store.images(run_key=run_key)
+        stored.update({(run_key, int(seed)): sha for seed, sha in zip(frame["seed"], frame["sha256"])})
+    new = [image for key, image in sorted(contents.images.items()) if key not in stored]
+    conflicts = tuple(
+        f"{run_key}/{seed}"
+        for (run_key, seed), image in sorted(contents.images.items())
+        if (run_key, seed) in stored and stored[(run_key, seed)] != image.sha256
+    )
+    for image in new:
+        target = home / image.path
+        if target.exists() and _sha256(target) != image.sha256:
+            raise RunFolderError(
+                f"{target} already exists with other content and is not in the store; move it away first."
+            )
+
+    # 3. Copy files, then record runs and rows (rows last: a row always has its file)
+    for image in new:
+        target = home / image.path
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(f".{target.name}.partial")
+            shutil.copyfile(root / image.path, partial)
+            os.replace(partial, target)
+    runs_added = sum(store.add_run(run) for run in contents.runs.values())
+    images_added = store.add_images(new)
+    return IngestResult(runs_added, images_added, len(contents.images) - len(new), conflicts)

@@ -1,0 +1,228 @@
+"""Annotation sheets: import a rater's sheet (the origin study's format or sdaudit's own export),
+and export a study's annotations and estimates as CSV and Parquet.
+
+A sheet is checked whole before anything is written: a malformed one is refused with the row and
+column of its first problem, and an accepted one is saved in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from sdaudit.errors import SdauditError
+from sdaudit.records import RunRecord
+from sdaudit.store import Store
+
+SHEET_FORMATS = ("origin", "sdaudit")
+ORIGIN_COLUMNS = ("male_presenting", "female_presenting", "monk_binary", "confidence")
+SDAUDIT_COLUMNS = ("run_key", "seed", "rater", "person_present", "gender", "mst", "skin_binary", "confidence")
+IMAGE_NAME_COLUMNS = ("image", "image_name", "file_name", "filename", "file")
+CONFIDENCE_WORDS = {"low": "low", "medium": "medium", "high": "high", "1": "low", "2": "medium", "3": "high"}
+MAX_SHEET_BYTES = 50 * 1024 * 1024
+
+SHEET_PROBLEM = "{name} row {row}, column {column}: {problem}"
+
+
+class SheetError(SdauditError):
+    """A malformed annotation sheet; the message names the first bad row and column."""
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    study: str
+    rows: int
+    raters: tuple[str, ...]
+    external_images: int  # rows whose images are not in the store
+
+
+def _read_sheet(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise SheetError(f"there is no annotation sheet at {str(path)!r}.")
+    if path.stat().st_size > MAX_SHEET_BYTES:
+        raise SheetError(f"{path.name} is {path.stat().st_size} bytes; sheets over {MAX_SHEET_BYTES} bytes are refused.")
+    try:
+        # Everything as text first: every value is then checked, with its row and column.
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
+        raise SheetError(f"{path.name} is not a readable CSV file ({str(error).splitlines()[0]}).") from None
+    frame.columns = [str(column).strip().lower() for column in frame.columns]
+    return frame
+
+
+def _problem(path: Path, index: int, column: str, problem: str) -> SheetError:
+    # Row numbers as a spreadsheet shows them: the header is row 1.
+    return SheetError(SHEET_PROBLEM.format(name=path.name, row=index + 2, column=column, problem=problem))
+
+
+def _require_columns(path: Path, frame: pd.DataFrame, columns: tuple[str, ...]) -> None:
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise SheetError(
+            f"{path.name} lacks the column(s) {', '.join(missing)}; it has {', '.join(frame.columns) or 'none'}."
+        )
+
+
+def _flag(path: Path, index: int, column: str, value: str, *, blank_ok: bool) -> int | None:
+    value = value.strip()
+    if value == "" and blank_ok:
+        return None
+    if value in ("0", "1", "0.0", "1.0"):
+        return int(float(value))
+    raise _problem(path, index, column, f"expected 0 or 1 but found {value!r}")
+
+
+def _confidence(path: Path, index: int, value: str) -> str | None:
+    value = value.strip().lower()
+    if value == "":
+        return None
+    if value not in CONFIDENCE_WORDS:
+        raise _problem(path, index, "confidence", f"expected low, medium, high (or 1, 2, 3) but found {value!r}")
+    return CONFIDENCE_WORDS[value]
+
+
+def parse_origin_sheet(path: Path) -> pd.DataFrame:
+    """The origin study's rater sheet → rows of labels (one per image, all with a person)."""
+    from sdaudit.scheme import Annotation
+
+    frame = _read_sheet(path)
+    _require_columns(path, frame, ORIGIN_COLUMNS)
+    name_column = next((column for column in IMAGE_NAME_COLUMNS if column in frame.columns), None)
+    rows = []
+    for index, record in enumerate(frame.to_dict("records")):
+        male = _flag(path, index, "male_presenting", record["male_presenting"], blank_ok=True)
+        female = _flag(path, index, "female_presenting", record["female_presenting"], blank_ok=True)
+        if male == 1 and female == 1:
+            raise _problem(path, index, "female_presenting", "both male_presenting and female_presenting are 1")
+        gender = "male" if male == 1 else "female" if female == 1 else "unclear" if (male, female) == (0, 0) else None
+        darker = _flag(path, index, "monk_binary", record["monk_binary"], blank_ok=True)
+        skin = None if darker is None else ("darker" if darker == 1 else "lighter")
+        labels = Annotation(person_present=True, gender=gender, skin_binary=skin,
+                            confidence=_confidence(path, index, record["confidence"]))
+        rows.append({**asdict(labels), "name": (record[name_column].strip() if name_column else "") or f"row {index + 2}"})
+    return pd.DataFrame(rows)
+
+
+def parse_sdaudit_sheet(path: Path) -> pd.DataFrame:
+    """sdaudit's own annotation export → rows of labels with their run, seed and rater."""
+    from sdaudit.scheme import Annotation
+
+    frame = _read_sheet(path)
+    _require_columns(path, frame, SDAUDIT_COLUMNS)
+    rows = []
+    for index, record in enumerate(frame.to_dict("records")):
+        seed = record["seed"].strip()
+        if not seed.isdigit():
+            raise _problem(path, index, "seed", f"expected a whole number but found {seed!r}")
+        if not record["rater"].strip():
+            raise _problem(path, index, "rater", "a rater's name is required")
+        person = record["person_present"].strip().lower()
+        if person not in ("true", "false", "1", "0", ""):
+            raise _problem(path, index, "person_present", f"expected true or false but found {person!r}")
+        mst = record["mst"].strip()
+        if mst and not (mst.isdigit() or mst.endswith(".0") and mst[:-2].isdigit()):
+            raise _problem(path, index, "mst", f"expected a Monk Skin Tone from 1 to 10 but found {mst!r}")
+        try:
+            labels = Annotation(
+                person_present=None if person == "" else person in ("true", "1"),
+                gender=record["gender"].strip() or None,
+                mst=int(float(mst)) if mst else None,
+                skin_binary=record["skin_binary"].strip() or None,
+                confidence=record["confidence"].strip() or None,
+            )
+        except ValueError as error:
+            field_name = str(error).split("`")[1] if "`" in str(error) else "labels"
+            column = {"person_present": "person_present"}.get(field_name, field_name)
+            raise _problem(path, index, column, str(error)) from None
+        rows.append({**asdict(labels), "run_key": record["run_key"].strip(), "seed": int(seed),
+                     "rater": record["rater"].strip(), "name": record.get("source_name", "").strip()
+                     or f"{record['run_key'].strip()}/{seed}"})
+    return pd.DataFrame(rows)
+
+
+def import_annotations(path: str | os.PathLike, store: Store, *, study: str, rater: str | None = None,
+                       sheet_format: str = "origin") -> ImportResult:
+    """Import an annotation sheet into ``study``: checked whole first, then written in one go.
+
+    ``origin``: the origin study's sheet (``male_presenting``, ``female_presenting``,
+    ``monk_binary`` with 1 = MST ≥ 6, ``confidence``, an optional image file name); every row
+    is an image with a person, under ``rater``. ``sdaudit``: this tool's own export; rows
+    whose run and seed are in the store attach to those images. Rows without an image in the
+    store hang on external image rows (no file) of a run named after the sheet's content.
+    """
+    path = Path(path)
+    if sheet_format not in SHEET_FORMATS:
+        raise SheetError(f"`format` must be one of {', '.join(SHEET_FORMATS)} but is {sheet_format!r}.")
+    if sheet_format == "origin" and not (rater and rater.strip()):
+        raise SheetError("a sheet in the origin study's format needs the rater's name (--rater).")
+    # 1. Parse and check every row before anything is written
+    rows = parse_origin_sheet(path) if sheet_format == "origin" else parse_sdaudit_sheet(path)
+    if rows.empty:
+        raise SheetError(f"{path.name} has no rows to import.")
+    if sheet_format == "origin":
+        rows["rater"] = rater.strip()
+
+    # 2. Attach rows to images in the store, or to external image rows
+    content = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    external_key = f"external-{content}"
+    image_ids = pd.Series(pd.NA, index=rows.index, dtype="Int64")
+    if sheet_format == "sdaudit":
+        known = store.images(study=study)[["run_key", "seed", "image_id"]]
+        matched = rows[["run_key", "seed"]].merge(known, on=["run_key", "seed"], how="left")
+        image_ids = pd.Series(matched["image_id"].to_numpy(), index=rows.index).astype("Int64")
+    external = image_ids.isna()
+    store.ensure_study(study)
+    if external.any():
+        store.add_run(RunRecord(
+            run_key=external_key, study=study, model="external", model_revision=None, pipeline_class=None,
+            prompt="", negative_prompt="", scheduler="external", steps=0, guidance=0.0, width=0, height=0,
+            dtype="external", device=None, batch_size=None, safety_checker=False,
+            versions={"imported_from": path.name, "sha256": content},
+        ))
+        names = list(rows.loc[external, "name"])
+        ids = store.add_external_images(external_key, names)
+        image_ids.loc[external] = ids[: len(names)]
+    rows["image_id"] = image_ids.astype("int64")
+    saved = store.save_annotations(rows)
+    return ImportResult(study, saved, tuple(sorted(rows["rater"].unique())), int(external.sum()))
+
+
+def export_annotations(store: Store, study: str, folder: str | os.PathLike) -> list[Path]:
+    """Write the study's annotations as CSV (re-importable with format ``sdaudit``) and Parquet."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    frame = store.annotations(study=study)[
+        ["run_key", "seed", "rater", "person_present", "gender", "mst", "skin_binary", "confidence",
+         "updated_at", "path", "external", "source_name"]
+    ]
+    csv_path, parquet_path = folder / f"{study}-annotations.csv", folder / f"{study}-annotations.parquet"
+    frame.to_csv(csv_path, index=False)
+    frame.to_parquet(parquet_path, index=False)
+    return [csv_path, parquet_path]
+
+
+def export_estimates(table: pd.DataFrame, folder: str | os.PathLike, stem: str) -> list[Path]:
+    """Write an estimate table as CSV and Parquet."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    csv_path, parquet_path = folder / f"{stem}-estimates.csv", folder / f"{stem}-estimates.parquet"
+    table.to_csv(csv_path, index=False)
+    table.to_parquet(parquet_path, index=False)
+    return [csv_path, parquet_path]
+
+
+def import_uploaded_sheet(store: Store, content: bytes, name: str, *, study: str, rater: str | None,
+                          sheet_format: str, max_bytes: int) -> ImportResult:
+    """Import a sheet that arrived as bytes (an upload): size-checked, parsed like a file."""
+    if len(content) > max_bytes:
+        raise SheetError(f"{name} is {len(content)} bytes; uploads over {max_bytes} bytes are refused.")
+    safe_name = Path(name).name or "sheet.csv"  # the browser's name, never a path
+    with tempfile.TemporaryDirectory(prefix="sdaudit-upload-") as scratch:
+        path = Path(scratch) / safe_name
+        path.write_bytes(content)
+        return import_annotations(path, store, study=study, rater=rater, sheet_format=sheet_format)
