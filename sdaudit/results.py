@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from sdaudit.planning import compare, plan
 from sdaudit.scheme import (
     DEFAULT_SKIN_CUT,
     DEGENERATE_NOTE,
@@ -23,7 +24,7 @@ from sdaudit.scheme import (
     TABLE_HEADERS,
     UNRELIABLE_NOTE,
 )
-from sdaudit.stats import Estimate, compare, estimate, estimate_each, group_images, plan
+from sdaudit.stats import Estimate, estimate, estimate_each, group_images
 from sdaudit.store import Store, image_file
 
 IMPORTED_SHEET = "(imported sheet)"

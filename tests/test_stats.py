@@ -13,7 +13,8 @@ from helpers import ORIGIN, sheet
 from scipy import stats as scipy_stats
 
 from sdaudit import stats
-from sdaudit.stats import compare, estimate, images_needed, images_to_separate
+from sdaudit.planning import compare, images_needed, images_to_separate
+from sdaudit.stats import estimate
 
 ROOT = Path(__file__).resolve().parents[1]
 Z95 = 1.959963984540054
@@ -274,7 +275,7 @@ def test_group_images_are_those_most_raters_put_in_the_group(origin):
 
 
 def test_the_plan_says_how_many_more_images_separate_each_share_from_its_target(origin):
-    from sdaudit.stats import plan
+    from sdaudit.planning import plan
 
     rows = plan(estimate(origin)).set_index("group")
     assert rows.loc["female", "more_images_to_separate"] == 0  # 36% is already clear of 50%
