@@ -1,10 +1,13 @@
 """Altair charts of an audit's estimates, returned (never rendered) so any face can show them.
 
 `shares_chart` draws one panel per family: each group's share as a point with its interval as
-a bar, a dashed rule at demographic parity (50% for two groups, 25% for four), a tick at any
-custom target, and colour that says whether the interval lies wholly away from the target.
-`comparison_chart` puts several runs, prompts or models side by side. `to_svg`/`to_png` export
-without a browser (vl-convert).
+a bar, a dashed rule at demographic parity (50% for two groups, 25% for four) and a tick at any
+custom target. Two separate channels carry the two messages: **colour** says only whether the
+interval lies wholly away from the target (the verdict), and **fill** says whether the interval
+can be trusted as stated (a hollow point and a faded bar: few images, or none or all in the
+group). A reliability flag never hides a verdict. The palette is Okabe–Ito (safe for the common
+colour-vision deficiencies). `comparison_chart` puts several runs, prompts or models side by
+side. `to_svg`/`to_png` export without a browser (vl-convert).
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ import pandas as pd
 
 from sdaudit.scheme import FAMILIES, FAMILY_LABELS, GROUP_LABELS
 
-VERDICT_COLOURS = {
-    "interval excludes the target": "#c2410c",
-    "interval includes the target": "#1d4ed8",
-    "no target": "#6b7280",
-    "unreliable (small count)": "#a3a3a3",
-}
+EXCLUDES = "interval excludes the target"
+INCLUDES = "interval includes the target"
+NO_TARGET = "no target"
+VERDICT_COLOURS = {EXCLUDES: "#D55E00", INCLUDES: "#0072B2", NO_TARGET: "#000000"}  # Okabe–Ito
+RELIABLE = "reliable"
+UNRELIABLE = "unreliable: few images, or none or all in the group"
+PARITY = "demographic parity (1/k of the k groups)"
+CUSTOM_TARGET = "custom target"
 
 
 def _chart_rows(table: pd.DataFrame) -> pd.DataFrame:
@@ -27,12 +32,15 @@ def _chart_rows(table: pd.DataFrame) -> pd.DataFrame:
     rows = table[~((table["group"] == "unclear") & (table["count"] == 0))].copy()
     rows["family_title"] = rows["family"].map(FAMILY_LABELS)
     rows["group_label"] = rows["group"].map(GROUP_LABELS).fillna(rows["group"])
-    rows["verdict"] = "interval includes the target"
-    rows.loc[rows["excludes_target"], "verdict"] = "interval excludes the target"
-    rows.loc[rows["target"].isna(), "verdict"] = "no target"
-    rows.loc[rows["small_count"] | rows["degenerate"], "verdict"] = "unreliable (small count)"
+    rows["verdict"] = INCLUDES
+    rows.loc[rows["excludes_target"].astype(bool), "verdict"] = EXCLUDES
+    rows.loc[rows["target"].isna(), "verdict"] = NO_TARGET
+    rows["reliability"] = RELIABLE
+    rows.loc[rows["small_count"] | rows["degenerate"], "reliability"] = UNRELIABLE
     rows["parity"] = rows["family"].map({family: 1 / len(groups) for family, groups in FAMILIES.items()})
+    rows["parity_marker"] = PARITY
     rows["custom_target"] = rows["target"].where((rows["target"] - rows["parity"]).abs() > 1e-12)
+    rows["target_marker"] = CUSTOM_TARGET
     rows["count_text"] = rows["count"].round(2).astype(str) + " of " + rows["n"].astype(str)
     return rows
 
@@ -43,11 +51,17 @@ def shares_chart(table: pd.DataFrame, *, title: str = "Share of images by percei
     base = alt.Chart(rows)
     y = alt.Y("group_label:N", title=None, sort=None, axis=alt.Axis(labelLimit=260))
     colour = alt.Color(
-        "verdict:N",
-        title=None,
+        "verdict:N", title="Verdict",
         scale=alt.Scale(domain=list(VERDICT_COLOURS), range=list(VERDICT_COLOURS.values())),
-        legend=alt.Legend(orient="bottom"),
+        legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=400),
     )
+    reliability = alt.Opacity(
+        "reliability:N", title="Interval",
+        scale=alt.Scale(domain=[RELIABLE, UNRELIABLE], range=[1.0, 0.35]),
+        legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=400),
+    )
+    marker_scale = alt.Scale(domain=[PARITY, CUSTOM_TARGET], range=[[6, 4], [1, 0]])
+    marker_legend = alt.Legend(orient="bottom", direction="vertical", symbolType="stroke", labelLimit=400)
     tooltip = [
         alt.Tooltip("group_label:N", title="group"),
         alt.Tooltip("share:Q", format=".1%"),
@@ -55,21 +69,33 @@ def shares_chart(table: pd.DataFrame, *, title: str = "Share of images by percei
         alt.Tooltip("high:Q", format=".1%", title="interval high"),
         alt.Tooltip("count_text:N", title="images"),
         alt.Tooltip("target:Q", format=".0%"),
+        alt.Tooltip("verdict:N"),
+        alt.Tooltip("reliability:N", title="interval"),
     ]
     bars = base.mark_rule(strokeWidth=3).encode(
         x=alt.X("low:Q", title="share of images with a person", scale=alt.Scale(domain=[0, 1]),
                 axis=alt.Axis(format="%")),
-        x2="high:Q", y=y, color=colour, tooltip=tooltip,
+        x2="high:Q", y=y, color=colour, opacity=reliability, tooltip=tooltip,
     )
-    points = base.mark_point(filled=True, size=90).encode(x="share:Q", y=y, color=colour, tooltip=tooltip)
-    parity = base.mark_rule(strokeDash=[6, 4], color="#111827").encode(x="mean(parity):Q")
-    targets = base.mark_tick(color="#111827", thickness=2, size=18).encode(x="custom_target:Q", y=y)
+    # a filled point where the interval is reliable, a hollow one (white inside) where it is not
+    points = base.mark_point(size=90, strokeWidth=2).encode(
+        x="share:Q", y=y, color=colour, tooltip=tooltip,
+        fill=alt.condition(alt.datum.reliability == RELIABLE, "verdict:N", alt.value("white"), legend=None,
+                           scale=alt.Scale(domain=list(VERDICT_COLOURS), range=list(VERDICT_COLOURS.values()))),
+    )
+    parity = base.mark_rule(color="#111827").encode(
+        x="mean(parity):Q", strokeDash=alt.StrokeDash("parity_marker:N", title="Markers", scale=marker_scale,
+                                                      legend=marker_legend))
+    targets = base.mark_tick(color="#111827", thickness=2, size=18).encode(
+        x="custom_target:Q", y=y,
+        strokeDash=alt.StrokeDash("target_marker:N", title="Markers", scale=marker_scale, legend=marker_legend))
     layered = alt.layer(bars, points, parity, targets).properties(width=width)
     return (
         layered.facet(row=alt.Row("family_title:N", title=None, sort=list(FAMILY_LABELS.values()),
                                   header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold")))
         .resolve_scale(y="independent")
-        .properties(title=alt.Title(title, subtitle="Dashed line: demographic parity (1/k of the k groups)"))
+        .properties(title=alt.Title(title, subtitle="Colour: does the interval exclude the target? "
+                                                    "Hollow point, faded bar: too few images to trust the interval."))
     )
 
 

@@ -65,12 +65,15 @@ def test_results_show_the_chart_with_parity_rules(origin_home):
     assert [title.value for title in at.title] == ["Results"]
     chart = at.get("vega_lite_chart")[0].proto
     spec = json.loads(chart.spec)
-    parity = [layer for layer in spec["spec"]["layer"] if layer["mark"].get("strokeDash") == [6, 4]]
+    parity = [layer for layer in spec["spec"]["layer"]
+              if layer["encoding"].get("strokeDash", {}).get("field") == "parity_marker"]
     assert parity and parity[0]["encoding"]["x"]["field"] == "parity"
     # Streamlit sends the chart's rows beside the spec, as Arrow
     rows = pa.ipc.open_stream(chart.datasets[0].data.data).read_all().to_pandas()
     assert dict(rows[["family", "parity"]].drop_duplicates().itertuples(index=False)) == {
         "gender": 0.5, "skin_tone": 0.5, "intersection": 0.25}
+    drawn = rows.set_index("group")["verdict"]
+    assert list(drawn[["darker", "darker_female", "darker_male"]]) == ["interval excludes the target"] * 3
     assert "Unreliable intervals" in at.warning[0].value and "darker, male-presenting" in at.warning[0].value
     assert "one rater" in at.caption[0].value and "*perceived*" in at.caption[0].value
 

@@ -8,7 +8,17 @@ import json
 import pytest
 from helpers import ORIGIN, ORIGIN_SHEET, sheet
 
-from sdaudit.charts import comparison_chart, shares_chart, to_png, to_svg
+from sdaudit.charts import (
+    EXCLUDES,
+    INCLUDES,
+    NO_TARGET,
+    RELIABLE,
+    UNRELIABLE,
+    comparison_chart,
+    shares_chart,
+    to_png,
+    to_svg,
+)
 from sdaudit.report import LIMITATIONS, audit_card, render_report
 from sdaudit.sheets import import_annotations
 from sdaudit.stats import estimate
@@ -26,16 +36,24 @@ def test_the_chart_has_a_panel_per_family_and_dashed_parity_rules():
     marks = [layer["mark"]["type"] for layer in layers_of(spec)]
     assert marks == ["rule", "point", "rule", "tick"]
     parity = layers_of(spec)[2]
-    assert parity["mark"]["strokeDash"] == [6, 4] and parity["encoding"]["x"]["field"] == "parity"
+    assert parity["encoding"]["x"]["field"] == "parity"
+    assert parity["encoding"]["strokeDash"]["scale"]["range"][0] == [6, 4], "parity is the dashed marker"
     rows = next(iter(spec["datasets"].values()))
     parity_by_family = {row["family"]: row["parity"] for row in rows}
     assert parity_by_family == {"gender": 0.5, "skin_tone": 0.5, "intersection": 0.25}
     custom = {row["group"]: row["custom_target"] for row in rows if row["custom_target"] is not None}
     assert custom == {"female": 0.37}
-    verdicts = {row["group"]: row["verdict"] for row in rows}
-    assert verdicts["male"] == "interval excludes the target"
-    assert verdicts["female"] == "interval includes the target"
-    assert verdicts["darker_male"] == "unreliable (small count)"
+    verdicts = {row["group"]: (row["verdict"], row["reliability"]) for row in rows}
+    assert verdicts["male"] == (EXCLUDES, RELIABLE)
+    assert verdicts["female"] == (INCLUDES, RELIABLE)
+    # the origin study's main finding: darker groups far below parity, few images, the verdict kept
+    for group in ("darker", "darker_female", "darker_male"):
+        assert verdicts[group] == (EXCLUDES, UNRELIABLE)
+    colour = layers_of(spec)[1]["encoding"]["color"]
+    assert colour["field"] == "verdict" and colour["scale"]["domain"] == [EXCLUDES, INCLUDES, NO_TARGET]
+    assert layers_of(spec)[0]["encoding"]["opacity"]["field"] == "reliability"
+    assert {layers_of(spec)[2]["encoding"]["strokeDash"]["field"],
+            layers_of(spec)[3]["encoding"]["strokeDash"]["field"]} == {"parity_marker", "target_marker"}
     tooltip_fields = {item["field"] for item in layers_of(spec)[1]["encoding"]["tooltip"]}
     assert {"share", "low", "high", "count_text"} <= tooltip_fields
 
