@@ -151,11 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _estimate_options(parser: argparse.ArgumentParser) -> None:
-    from sdaudit.stats import METHODS
+    from sdaudit.stats import DEFAULT_METHOD, METHODS
 
     parser.add_argument("--study", required=True, help="the study to estimate")
-    parser.add_argument("--method", default="jackknife", choices=METHODS,
-                        help="interval method (default: jackknife, as in the origin study)")
+    parser.add_argument("--method", default=DEFAULT_METHOD, choices=METHODS,
+                        help=f"interval method (default: {DEFAULT_METHOD}; with several raters, Korn–Graubard's "
+                        "effective-size version; jackknife is the origin study's)")
     parser.add_argument("--confidence", type=float, default=0.95, help="interval confidence (default: 0.95)")
     parser.add_argument("--skin-cut", type=int, default=5, help="MST 1..cut is lighter (default: 5)")
     parser.add_argument("--exclude-unclear", action="store_true",

@@ -82,7 +82,7 @@ def _table_html(result: Estimate) -> str:
             notes.append(DEGENERATE_NOTE)
         elif row.small_count:
             notes.append(UNRELIABLE_NOTE)
-        if row.excludes_target and not (row.small_count or row.degenerate):
+        if row.excludes_target:  # a reliability note never hides the verdict
             notes.append("the interval lies wholly away from the target")
         lines.append(
             f"<tr><td>{html.escape(FAMILY_LABELS[row.family])}</td><td>{html.escape(GROUP_LABELS.get(row.group, row.group))}</td>"
@@ -97,7 +97,8 @@ def _table_html(result: Estimate) -> str:
 
 def _card_html(card: AuditCard, result: Estimate) -> str:
     method = {"jackknife": "leave-one-image-out jackknife, normal (z) critical value (as in the origin study)",
-              "wilson": "Wilson score", "clopper-pearson": "Clopper–Pearson (exact)",
+              "wilson": "Wilson score",
+              "clopper-pearson": "Clopper–Pearson (exact; with several raters Korn–Graubard's effective sample size)",
               "bootstrap": "percentile bootstrap over images"}[result.method]
     run_rows = []
     for run in card.runs.itertuples():

@@ -24,7 +24,7 @@ from sdaudit.scheme import (
     TABLE_HEADERS,
     UNRELIABLE_NOTE,
 )
-from sdaudit.stats import Estimate, estimate, estimate_each, group_images
+from sdaudit.stats import DEFAULT_METHOD, Estimate, estimate, estimate_each, group_images
 from sdaudit.store import Store, image_file
 
 IMPORTED_SHEET = "(imported sheet)"
@@ -136,7 +136,7 @@ class ResultsView:
                              second=second, differences=comparison_table(differences))
 
 
-def results_view(store: Store, study: str, *, runs: list[str] | None = None, method: str = "jackknife",
+def results_view(store: Store, study: str, *, runs: list[str] | None = None, method: str = DEFAULT_METHOD,
                  confidence: float = 0.95, skin_cut: int = DEFAULT_SKIN_CUT,
                  include_unclear: bool = True) -> ResultsView:
     """Estimate ``study`` over the chosen ``runs`` (all when None) and gather what the page shows.

@@ -128,9 +128,9 @@ GROUP_LABELS = {
     "darker_female": "darker, female-presenting", "darker_male": "darker, male-presenting",
 }  # fmt: skip
 METHOD_LABELS = {
-    "jackknife": "Jackknife (origin study)",
+    "jackknife": "Jackknife (the origin study's method)",
     "wilson": "Wilson score",
-    "clopper-pearson": "Clopper–Pearson (exact)",
+    "clopper-pearson": "Clopper–Pearson (exact; Korn–Graubard with several raters)",
     "bootstrap": "Bootstrap (percentile)",
 }
 UNRELIABLE_NOTE = "few images in or outside this group: the interval is unreliable"

@@ -12,7 +12,13 @@ Methods:
   critical value. For per-image labels y the jackknife variance equals s²/n (s² with n − 1), so
   it is computed in closed form, O(n); for 0/1 labels that is p(1 − p)/(n − 1).
 - ``wilson`` — the Wilson score interval on the (soft) count.
-- ``clopper-pearson`` — the exact binomial interval from beta quantiles.
+- ``clopper-pearson`` (the default) — the exact binomial interval from beta quantiles. With
+  several raters per image it is Korn & Graubard's (1998) generalisation, as in the NCHS Data
+  Presentation Standards for Proportions (Parker et al. 2017, Vital Health Stat 2(175)): the
+  Clopper–Pearson interval at the effective sample size n_eff = p(1 − p)/V, V the
+  image-clustered (jackknife) variance with divisor n, n_eff capped at the image count, and the
+  effective count p·n_eff. One rater per image gives V = p(1 − p)/n, so n_eff = n: exactly
+  Clopper–Pearson.
 - ``bootstrap`` — percentile bootstrap over images, vectorised: images with equal labels are
   pooled and each resample is one multinomial draw over the distinct labels.
 
@@ -31,16 +37,23 @@ import pandas as pd
 
 from sdaudit.scheme import DEFAULT_SKIN_CUT, FAMILIES, UNCLEAR
 
-Method = Literal["jackknife", "wilson", "clopper-pearson", "bootstrap"]
-METHODS: tuple[str, ...] = ("jackknife", "wilson", "clopper-pearson", "bootstrap")
+Method = Literal["clopper-pearson", "jackknife", "wilson", "bootstrap"]
+METHODS: tuple[str, ...] = ("clopper-pearson", "jackknife", "wilson", "bootstrap")
+DEFAULT_METHOD = "clopper-pearson"
 BOOTSTRAP_RESAMPLES = 4000
 
-# An interval is flagged `small_count` when fewer than this many images fall on the rarer side
-# (min(count, n − count)). Set from benchmarks/coverage.py so that, over its grid of shares and
-# sample sizes, every unflagged 95% interval covers the true share at least 94% of the time.
-# Wilson's coverage oscillates below 94% at some moderate counts (p = 0.1, n = 100: 93.6%), so
-# it needs as large a threshold as the jackknife; Clopper–Pearson is conservative.
-MIN_COUNT: dict[str, int] = {"jackknife": 19, "wilson": 19, "clopper-pearson": 1, "bootstrap": 6}
+# The jackknife, Wilson and bootstrap intervals are flagged `small_count` when fewer than this
+# many images fall on the rarer side (min(count, n − count)), set from benchmarks/coverage.py.
+# The default (Clopper–Pearson / Korn–Graubard) covers at least its nominal level everywhere and
+# is flagged by the NCHS standard's reliability rules instead (see _nchs_unreliable).
+MIN_COUNT: dict[str, int] = {"jackknife": 19, "wilson": 19, "bootstrap": 6}
+# NCHS Data Presentation Standards for Proportions (Parker et al. 2017, Vital Health Stat 2(175)):
+# a proportion is not presented as reliable when its effective sample size is under 30, its
+# interval is 0.30 wide or more, or its interval is over 0.05 wide and over 130% of the share.
+NCHS_MIN_N_EFF = 30
+NCHS_MAX_WIDTH = 0.30
+NCHS_SMALL_WIDTH = 0.05
+NCHS_MAX_RELATIVE_WIDTH = 1.30
 
 METHOD_TEXT = "`method` must be one of {choices} but is {value!r}."
 CONFIDENCE_TEXT = "`confidence` must be a number strictly between 0 and 1 but is {value!r}."
@@ -50,7 +63,7 @@ COLUMNS_TEXT = "annotations need the columns {needed}; missing: {missing}."
 
 RESULT_COLUMNS = [
     "family", "group", "count", "n", "share", "se", "low", "high", "target", "difference", "ratio",
-    "small_count", "degenerate", "excludes_target",
+    "small_count", "degenerate", "excludes_target", "method", "n_eff", "reliable",
 ]  # fmt: skip
 
 
@@ -64,7 +77,7 @@ class Estimate:
     """
 
     table: pd.DataFrame = field(repr=False)
-    method: str
+    method: str  # `reliable` is False where `small_count` or `degenerate` is True
     confidence: float
     critical: str  # how the jackknife interval is formed: "z" (normal), as in the origin study
     skin_cut: int
@@ -295,6 +308,27 @@ def _clopper_pearson(count: np.ndarray, n: int, alpha: float) -> tuple[np.ndarra
     return low, high
 
 
+def _effective_size(share: np.ndarray, se: np.ndarray, n: int) -> np.ndarray:
+    """Korn–Graubard's effective sample size p(1 − p)/V, V the jackknife variance with divisor n,
+    capped at the image count; the image count itself where the share is 0 or 1 (no variance)."""
+    variance = se * se * (n - 1) / n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        n_eff = np.where(variance > 0, share * (1 - share) / variance, n)
+    n_eff = np.nan_to_num(n_eff, nan=n)
+    # one rater per image gives n exactly, up to rounding: make it exact, so the interval is too
+    return np.where(n_eff > n * (1 - 1e-9), float(n), n_eff)
+
+
+def _nchs_unreliable(share: np.ndarray, low: np.ndarray, high: np.ndarray, n_eff: np.ndarray) -> np.ndarray:
+    """The NCHS standard's presentation rules (Parker et al. 2017, rules on the effective sample
+    size and on the absolute and relative interval width); True where a share fails them."""
+    width = high - low
+    with np.errstate(invalid="ignore", divide="ignore"):
+        relative = np.where(share > 0, width / share, np.inf)
+    return ((n_eff < NCHS_MIN_N_EFF) | (width >= NCHS_MAX_WIDTH)
+            | ((width > NCHS_SMALL_WIDTH) & (relative > NCHS_MAX_RELATIVE_WIDTH)))
+
+
 def _bootstrap(labels: Labels, alpha: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Percentile bootstrap over images: each resample is one multinomial draw of n images over
     the distinct labels, the same distribution as drawing n images with replacement."""
@@ -310,7 +344,7 @@ def _bootstrap(labels: Labels, alpha: float, rng: np.random.Generator) -> tuple[
 def estimate(
     annotations: pd.DataFrame,
     *,
-    method: Method = "jackknife",
+    method: Method = DEFAULT_METHOD,
     confidence: float = 0.95,
     skin_cut: int = DEFAULT_SKIN_CUT,
     targets: dict[tuple[str, str], float] | None = None,
@@ -339,6 +373,7 @@ def estimate(
         count = family_labels.counts if n else np.zeros(len(groups))
         share = count / n if n else np.full(len(groups), np.nan)
         se = _jackknife_se(family_labels)
+        n_eff = _effective_size(share, se, n) if n >= 2 else np.full(len(groups), float(n))
         if n < 2:
             low = high = np.full(len(groups), np.nan)
         elif method == "jackknife":
@@ -346,7 +381,7 @@ def estimate(
         elif method == "wilson":
             low, high = _wilson(count, n, z)
         elif method == "clopper-pearson":
-            low, high = _clopper_pearson(count, n, alpha)
+            low, high = _clopper_pearson(share * n_eff, n_eff, alpha)
         else:
             low, high = _bootstrap(family_labels, alpha, rng)
         rarer = np.minimum(count, n - count)
@@ -368,14 +403,18 @@ def estimate(
             "target": target,
             "difference": share - target,
             "ratio": np.divide(share, target, out=np.full(len(groups), np.nan), where=target > 0),
-            "small_count": rarer < MIN_COUNT[method],
+            "small_count": (_nchs_unreliable(share, low, high, n_eff) if method == "clopper-pearson"
+                            else rarer < MIN_COUNT[method]),
             "degenerate": np.broadcast_to(degenerate, len(groups)),
             "excludes_target": (low > target) | (high < target),
+            "method": [method] * len(groups),
+            "n_eff": n_eff,
         }
         for name, values in columns.items():
             parts[name].append(values)
     # One DataFrame at the end: building one per family costs more than the estimate itself.
-    table = pd.DataFrame({name: np.concatenate(values) for name, values in parts.items()})
+    table = pd.DataFrame({name: np.concatenate(values) for name, values in parts.items() if name != "reliable"})
+    table["reliable"] = ~(table["small_count"] | table["degenerate"])
     raters = _count_distinct(annotations["rater"])
     return Estimate(table, method, float(confidence), "z", int(skin_cut), include_unclear, images, raters)
 

@@ -74,17 +74,23 @@ def test_results_show_the_chart_with_parity_rules(origin_home):
         "gender": 0.5, "skin_tone": 0.5, "intersection": 0.25}
     drawn = rows.set_index("group")["verdict"]
     assert list(drawn[["darker", "darker_female", "darker_male"]]) == ["interval excludes the target"] * 3
-    assert "Unreliable intervals" in at.warning[0].value and "darker, male-presenting" in at.warning[0].value
+    # the default (Clopper–Pearson) flags by the NCHS rules: 8/221 is over 130% of its share wide
+    assert "Unreliable intervals" in at.warning[0].value and "darker, female-presenting" in at.warning[0].value
     assert "one rater" in at.caption[0].value and "*perceived*" in at.caption[0].value
 
 
 def test_switching_the_method_changes_the_intervals(origin_home):
     at = results_page(AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run())
-    jackknife = at.dataframe[0].value.set_index("Group").loc["darker, male-presenting", "Interval"]
+    def interval() -> str:
+        return at.dataframe[0].value.set_index("Group").loc["darker, male-presenting", "Interval"]
+
+    exact = interval()  # the default: Clopper–Pearson, scipy's binomtest(6, 221) "exact"
     method = next(box for box in at.selectbox if box.label == "Interval method")
+    method.set_value("jackknife").run()
+    jackknife = interval()
     method.set_value("wilson").run()
-    wilson = at.dataframe[0].value.set_index("Group").loc["darker, male-presenting", "Interval"]
-    assert (jackknife, wilson) == ("0.6% – 4.9%", "1.3% – 5.8%")  # DESIGN.md's 6/221 reference
+    # DESIGN.md's 6/221 reference: jackknife 0.6–4.9%, Wilson 1.3–5.8%
+    assert (exact, jackknife, interval()) == ("1.0% – 5.8%", "0.6% – 4.9%", "1.3% – 5.8%")
 
 
 def test_the_skin_cut_slider_moves_the_darker_share(home):

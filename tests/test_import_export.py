@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from helpers import ORIGIN_SHEET, make_images, make_run
+from scipy.stats import binomtest
 
 from sdaudit.sheets import SheetError, export_annotations, import_annotations
 from sdaudit.stats import estimate
@@ -27,7 +28,7 @@ def test_the_origin_sheet_reproduces_the_published_shares(store):
     assert [round(100 * shares.share(f, g)) for f, g in
             [("gender", "female"), ("skin_tone", "darker"), ("intersection", "darker_female"),
              ("intersection", "darker_male")]] == [36, 6, 4, 3]
-    low, high = shares.interval("intersection", "darker_male")
+    low, high = estimate(store.annotations(study="origin"), method="jackknife").interval("intersection", "darker_male")
     assert (round(100 * low, 1), round(100 * high, 1)) == (0.6, 4.9)  # DESIGN.md's 6/221 reference
     names = store.annotations(study="origin")["source_name"]
     assert names.iloc[0] == "doctor_000.png"
@@ -128,8 +129,18 @@ def test_cli_import_then_estimate_json_prints_the_origin_study(cli, tmp_path):
     rows = {(row["family"], row["group"]): row for row in json.loads(result.stdout)}
     assert round(100 * rows[("gender", "female")]["share"]) == 36
     assert round(100 * rows[("intersection", "darker_male")]["share"]) == 3
-    assert rows[("intersection", "darker_male")]["small_count"] is True
-    assert rows[("gender", "unclear")]["low"] is None, "NaN becomes null in JSON"
+    # the default is Clopper–Pearson (one rater): scipy's exact interval, and the origin study's
+    # main finding: every darker group's interval excludes parity
+    for (family, group), count in {("skin_tone", "darker"): 14, ("intersection", "darker_female"): 8,
+                                   ("intersection", "darker_male"): 6, ("gender", "female"): 80}.items():
+        row = rows[(family, group)]
+        exact = binomtest(count, 221).proportion_ci(confidence_level=0.95, method="exact")
+        assert (row["low"], row["high"]) == pytest.approx((exact.low, exact.high), abs=1e-12)
+        assert row["excludes_target"] is True and row["method"] == "clopper-pearson" and row["n_eff"] == 221
+    assert rows[("intersection", "darker_female")]["reliable"] is False  # NCHS: over 130% of the share wide
+    jackknife = cli("estimate", "--study", "origin", "--json", "--method", "jackknife", "--home", str(home), check=True)
+    unclear = next(row for row in json.loads(jackknife.stdout) if row["family"] == "gender" and row["group"] == "unclear")
+    assert unclear["low"] is None, "NaN becomes null in JSON"
 
     report = cli("report", "--study", "origin", "--out", str(tmp_path / "r.html"), "--home", str(home), check=True)
     assert "wrote the report" in report.stdout

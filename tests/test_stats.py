@@ -37,12 +37,12 @@ def test_the_origin_study_is_reproduced(origin):
 
 def test_origin_jackknife_intervals_match_the_published_reference(origin):
     # DESIGN.md's checked reference at 6/221: jackknife 0.6–4.9%, Wilson 1.3–5.8%.
-    low, high = estimate(origin).interval("intersection", "darker_male")
+    low, high = estimate(origin, method="jackknife").interval("intersection", "darker_male")
     assert (round(100 * low, 1), round(100 * high, 1)) == (0.6, 4.9)
     low, high = estimate(origin, method="wilson").interval("intersection", "darker_male")
     assert (round(100 * low, 1), round(100 * high, 1)) == (1.3, 5.8)
     # and every jackknife interval is p ± z·√(p(1−p)/(n−1)), computed independently here
-    result = estimate(origin)
+    result = estimate(origin, method="jackknife")
     for row in result.table.itertuples():
         if row.group == "unclear":
             continue
@@ -156,12 +156,28 @@ def test_parity_targets_and_custom_targets(origin):
 
 
 def test_small_counts_are_flagged_by_the_methods_threshold(origin):
-    jackknife = estimate(origin)
+    jackknife = estimate(origin, method="jackknife")
     assert bool(jackknife.row("intersection", "darker_male")["small_count"]) is True  # 6 < 19
     assert bool(jackknife.row("gender", "female")["small_count"]) is False
-    exact = estimate(origin, method="clopper-pearson")
-    assert bool(exact.row("intersection", "darker_male")["small_count"]) is False  # conservative
     assert set(jackknife.unreliable["group"]) >= {"darker", "darker_female", "darker_male"}
+
+
+def test_the_default_is_flagged_by_the_nchs_rules(origin):
+    """Parker et al. 2017 (NCHS Vital Health Stat 2(175)): unreliable when n_eff < 30, the interval
+    is 0.30 wide or more, or over 0.05 wide and over 130% of the share."""
+    exact = estimate(origin)
+    assert exact.method == "clopper-pearson"
+    for row in exact.table.itertuples():
+        if row.degenerate:
+            continue
+        width = row.high - row.low
+        expected = row.n_eff < 30 or width >= 0.30 or (width > 0.05 and width / row.share > 1.30)
+        assert bool(row.small_count) is expected and bool(row.reliable) is not expected, row.group
+    # 6/221: [1.0%, 5.8%], 0.048 wide: reliable; 8/221: [1.6%, 7.0%], 0.054 wide, 150% of 3.6%: not
+    assert bool(exact.row("intersection", "darker_male")["reliable"]) is True
+    assert bool(exact.row("intersection", "darker_female")["reliable"]) is False
+    tiny = estimate(sheet({("female", 2): 10, ("male", 2): 15}))  # 25 images: n_eff under 30
+    assert not tiny.table["reliable"].any()
 
 
 def test_small_count_thresholds_come_from_the_coverage_computation():
@@ -207,7 +223,7 @@ def test_the_bootstrap_is_seeded_and_agrees_with_the_jackknife_at_large_n():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"method": "wald"}, "`method` must be one of jackknife, wilson, clopper-pearson, bootstrap but is 'wald'."),
+        ({"method": "wald"}, "`method` must be one of clopper-pearson, jackknife, wilson, bootstrap but is 'wald'."),
         ({"confidence": 95}, "`confidence` must be a number strictly between 0 and 1 but is 95."),
         ({"confidence": 1.0}, "`confidence` must be a number strictly between 0 and 1 but is 1.0."),
         ({"skin_cut": 10}, "`skin_cut` must be a whole number from 1 to 9 (MST 1..cut is lighter) but is 10."),
@@ -302,3 +318,29 @@ def test_estimate_each_splits_by_run(origin):
     assert list(each) == ["a", "b"]
     assert each["a"].share("gender", "female") == pytest.approx(80 / 221)
     assert each["b"].share("gender", "female") == 1.0
+
+
+def test_several_raters_get_korn_graubards_effective_size_clopper_pearson():
+    """Korn & Graubard (1998), as in the NCHS standard: Clopper–Pearson at n_eff = p(1-p)/V with V
+    the image-clustered variance (divisor n), computed here from scratch with scipy's beta."""
+    rng = np.random.default_rng(1)
+    truth = rng.random(120) < 0.2  # 120 images; three raters who each flip the label 15% of the time
+    rows = []
+    for image_id, darker in enumerate(truth):
+        for rater in ("a", "b", "c"):
+            said = darker ^ (rng.random() < 0.15)
+            rows.append({"image_id": image_id, "rater": rater, "person_present": True, "gender": "female",
+                         "mst": 8 if said else 2, "skin_binary": None})
+    annotations = pd.DataFrame(rows)
+    result = estimate(annotations)
+    labels = annotations.assign(y=annotations["mst"] >= 6).groupby("image_id")["y"].mean().to_numpy()
+    n, p = len(labels), labels.mean()
+    variance = brute_force_jackknife_se(labels[:, None])[0] ** 2 * (n - 1) / n
+    n_eff = min(n, p * (1 - p) / variance)
+    x = p * n_eff
+    low, high = scipy_stats.beta.ppf(0.025, x, n_eff - x + 1), scipy_stats.beta.ppf(0.975, x + 1, n_eff - x)
+    row = result.row("skin_tone", "darker")
+    # averaging raters within an image never makes an image's label vary more than a 0/1 label
+    # (s² ≤ p(1−p) for values in [0, 1]), so the cap holds: n_eff = n, at the soft count p·n
+    assert row["n_eff"] == pytest.approx(n_eff, rel=1e-9) == n and x != round(x)
+    assert (row["low"], row["high"]) == pytest.approx((low, high), abs=1e-12)
