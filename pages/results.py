@@ -72,8 +72,8 @@ if len(view.runs) > 1 and st.toggle("Compare the chosen runs side by side"):
         st.info("Only one of the chosen runs has annotations.", icon=":material/info:")
     else:
         st.altair_chart(comparison_chart(comparison.tables), width="content")
-        st.caption(f"Difference “{plain(comparison.first)}” minus “{plain(comparison.second)}”, with a normal "
-                   "interval from the two jackknife standard errors.")
+        st.caption(f"Difference “{plain(comparison.first)}” minus “{plain(comparison.second)}”, with Newcombe's "
+                   "score interval for a difference of two shares.")
         st.dataframe(comparison.differences, hide_index=True)
 
 with st.expander("Limits of this method"):

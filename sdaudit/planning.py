@@ -1,7 +1,6 @@
-"""Planning and comparing audits: how many more images would settle a comparison with a target,
-and the difference between two estimates (two runs, prompts or models) with its interval.
-
-Both use the jackknife's normal approximation, as the origin study's intervals do.
+"""Planning and comparing audits: how many more images would settle a comparison with a target
+(with the jackknife's normal approximation, as the origin study's intervals are formed), and the
+difference between two estimates (two runs, prompts or models) with Newcombe's interval.
 """
 
 from __future__ import annotations
@@ -43,24 +42,40 @@ def images_to_separate(share: float, target: float, n: int, *, confidence: float
     return max(0, required - n)
 
 
-def compare(first: Estimate, second: Estimate, *, confidence: float = 0.95) -> pd.DataFrame:
-    """Per family × group: ``first`` share − ``second`` share with a normal interval.
+def _wilson_limits(count: np.ndarray, n: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score limits at (possibly non-integer) effective counts; never zero width."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = count / n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return centre - half, centre + half
 
-    The two estimates come from different images (two runs, prompts or models), so their
-    jackknife standard errors combine as √(se₁² + se₂²).
+
+def compare(first: Estimate, second: Estimate, *, confidence: float = 0.95) -> pd.DataFrame:
+    """Per family × group: ``first`` share − ``second`` share with Newcombe's hybrid score interval.
+
+    Newcombe (1998), "Interval estimation for the difference between independent proportions",
+    method 10: from each share's Wilson limits (l₁, u₁), (l₂, u₂), the difference d = p₁ − p₂ has
+    low = d − √((p₁ − l₁)² + (u₂ − p₂)²) and high = d + √((u₁ − p₁)² + (p₂ − l₂)²). Each share
+    enters at its effective count p·n_eff (Korn–Graubard's effective size; n with one rater), so
+    the interval never has zero width, even at 0/200 against 0/30. ``reliable`` is false where
+    either share's own interval is flagged.
     """
     z = z_value(confidence)
     keys = ["family", "group"]
-    merged = first.table[[*keys, "share", "se", "n"]].merge(
-        second.table[[*keys, "share", "se", "n"]], on=keys, suffixes=("_first", "_second")
-    )
-    difference = merged["share_first"] - merged["share_second"]
-    se = np.sqrt(merged["se_first"] ** 2 + merged["se_second"] ** 2)
+    columns = [*keys, "share", "n_eff", "reliable"]
+    merged = first.table[columns].merge(second.table[columns], on=keys, suffixes=("_first", "_second"))
+    p1, n1 = merged["share_first"].to_numpy(float), merged["n_eff_first"].to_numpy(float)
+    p2, n2 = merged["share_second"].to_numpy(float), merged["n_eff_second"].to_numpy(float)
+    l1, u1 = _wilson_limits(p1 * n1, n1, z)
+    l2, u2 = _wilson_limits(p2 * n2, n2, z)
+    difference = p1 - p2
     merged["difference"] = difference
-    merged["low"] = difference - z * se
-    merged["high"] = difference + z * se
+    merged["low"] = difference - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+    merged["high"] = difference + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
     merged["excludes_zero"] = (merged["low"] > 0) | (merged["high"] < 0)
-    return merged
+    merged["reliable"] = merged.pop("reliable_first") & merged.pop("reliable_second")
+    return merged.drop(columns=["n_eff_first", "n_eff_second"])
 
 
 def plan(result: Estimate) -> pd.DataFrame:

@@ -222,5 +222,6 @@ def comparison_table(differences: pd.DataFrame) -> pd.DataFrame:
         "run_difference": [_points(value) for value in differences["difference"]],
         "interval": [f"{_points(low)} to {_points(high)}" for low, high in zip(differences["low"], differences["high"])],
         "excludes_zero": ["yes" if value else "no" for value in differences["excludes_zero"]],
+        "note": ["" if value else UNRELIABLE_NOTE for value in differences["reliable"]],
     })
     return shown.rename(columns=TABLE_HEADERS)

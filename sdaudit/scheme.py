@@ -133,7 +133,7 @@ METHOD_LABELS = {
     "clopper-pearson": "Clopper–Pearson (exact; Korn–Graubard with several raters)",
     "bootstrap": "Bootstrap (percentile)",
 }
-UNRELIABLE_NOTE = "few images in or outside this group: the interval is unreliable"
+UNRELIABLE_NOTE = "too few images to trust this interval as stated: read it as rough"
 DEGENERATE_NOTE = "no images in this group (or all): no interval can be trusted"
 NO_TARGET = "no target"
 NO_INTERVAL = "none"

@@ -266,14 +266,34 @@ def test_images_to_separate_is_the_smallest_sufficient_number(share, target, n):
     assert images_to_separate(0.5, 0.5, 100) == math.inf
 
 
-def test_comparing_two_runs(origin):
-    other = sheet({("female", 2): 50, ("male", 3): 50}, start=1000)
-    result = compare(estimate(other), estimate(origin))
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [((56, 70), (48, 80)),  # Newcombe's own example: 0.0524 to 0.3339
+     ((0, 200), (0, 30)), ((30, 30), (0, 30)), ((80, 221), (50, 100)), ((6, 221), (14, 221)), ((1, 50), (0, 2000))],
+)
+def test_comparisons_use_newcombes_hybrid_score_interval(first, second):
+    """Checked against statsmodels' independent implementation (method 'newcomb')."""
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
+    def one_run(count: int, n: int, start: int) -> pd.DataFrame:
+        return sheet({("female", 2): count, ("male", 2): n - count}, start=start)
+
+    result = compare(estimate(one_run(*first, 0)), estimate(one_run(*second, 10_000)))
     row = result[(result["family"] == "gender") & (result["group"] == "female")].iloc[0]
-    se = math.sqrt(0.25 / 99 + (80 / 221) * (141 / 221) / 220)
-    assert row["difference"] == pytest.approx(0.5 - 80 / 221)
-    assert (row["low"], row["high"]) == pytest.approx((0.5 - 80 / 221 - Z95 * se, 0.5 - 80 / 221 + Z95 * se))
-    assert bool(row["excludes_zero"]) is True
+    low, high = confint_proportions_2indep(*first, *second, method="newcomb", compare="diff")
+    assert row["difference"] == pytest.approx(first[0] / first[1] - second[0] / second[1], abs=1e-12)
+    assert (row["low"], row["high"]) == pytest.approx((low, high), abs=1e-9)
+    assert row["high"] - row["low"] > 0.01, "never a zero-width comparison"
+    if first == (56, 70):
+        assert (round(row["low"], 4), round(row["high"], 4)) == (0.0524, 0.3339)
+
+
+def test_a_comparison_is_flagged_where_either_share_is(origin):
+    result = compare(estimate(sheet({("female", 2): 5, ("male", 2): 15}, start=1000)), estimate(origin))
+    assert not result["reliable"].any(), "20 images: an effective size under 30 on the first side"
+    steady = compare(estimate(origin), estimate(origin.assign(image_id=origin["image_id"] + 1000)))
+    female = steady[(steady["family"] == "gender") & (steady["group"] == "female")].iloc[0]
+    assert bool(female["reliable"]) is True and female["difference"] == 0
 
 
 def test_group_images_are_those_most_raters_put_in_the_group(origin):
