@@ -18,7 +18,7 @@ import pandas as pd
 import sdaudit
 from sdaudit.charts import shares_chart, to_svg
 from sdaudit.scheme import DEGENERATE_NOTE, FAMILY_LABELS, GROUP_LABELS, UNRELIABLE_NOTE
-from sdaudit.stats import Estimate
+from sdaudit.stats import Estimate, image_decisions
 from sdaudit.store import Store
 
 LIMITATIONS = (
@@ -53,9 +53,7 @@ def audit_card(store: Store, study: str) -> AuditCard:
     seeds = images.groupby("run_key")["seed"].agg(["min", "max"])
     runs = runs.join(seeds, on="run_key")
     annotations = store.annotations(study=study)
-    without_person = annotations.groupby("image_id")["person_present"].apply(
-        lambda answers: bool((answers == False).sum() * 2 > answers.notna().sum())  # noqa: E712
-    )
+    decisions = image_decisions(annotations)
     generated = runs[runs["model"] != "external"]
     versions = store.run(generated.iloc[0]["run_key"])["versions"] if len(generated) else {}
     return AuditCard(
@@ -63,7 +61,7 @@ def audit_card(store: Store, study: str) -> AuditCard:
         runs=runs,
         images_generated=int((~images["external"]).sum()) if len(images) else 0,
         images_annotated=int(annotations["image_id"].nunique()),
-        images_without_person=int(without_person.sum()),
+        images_without_person=decisions.without_person,
         raters=tuple(sorted(annotations["rater"].unique())),
         versions=versions,
     )

@@ -239,12 +239,25 @@ def _one_row_per_image(image_id: pd.Series) -> bool:
     return not image_id.duplicated().any()
 
 
-def _labels(annotations: pd.DataFrame, skin_cut: int, include_unclear: bool) -> tuple[dict[str, Labels], int]:
-    """Per family, the compressed per-image labels; and the number of images with a person.
+@dataclass(frozen=True)
+class ImageDecisions:
+    """The one labelling rule, shared by estimates, group listings and the audit card: an image has
+    a person when at least half of the raters who answered saw one (a tie is not silently dropped),
+    and its labels come from the raters who saw one."""
 
-    An image counts when at least half of the raters who answered saw a person in it (a tie is
-    not silently dropped); its labels come from the raters who saw one.
-    """
+    codes: np.ndarray  # per annotation row: its image's code, 0..images-1
+    images: int
+    answered: np.ndarray  # per image: some rater said whether a person is present
+    with_person: np.ndarray  # per image
+    counted: np.ndarray  # per row: this rater saw a person in an image that has one
+
+    @property
+    def without_person(self) -> int:
+        return int(np.count_nonzero(self.answered & ~self.with_person))
+
+
+def image_decisions(annotations: pd.DataFrame) -> ImageDecisions:
+    """Apply the labelling rule to annotation rows (one per image × rater)."""
     person = annotations["person_present"]
     if person.dtype == bool:
         yes = person.to_numpy()
@@ -252,8 +265,21 @@ def _labels(annotations: pd.DataFrame, skin_cut: int, include_unclear: bool) -> 
     else:
         said = person.notna().to_numpy()
         yes = person.fillna(False).astype(bool).to_numpy()
+    codes, images = _image_codes(annotations["image_id"])
+    said_count = np.bincount(codes[said], minlength=images)
+    yes_count = np.bincount(codes[yes], minlength=images)
+    answered = said_count > 0
+    with_person = answered & (2 * yes_count >= said_count)
+    return ImageDecisions(codes, images, answered, with_person, yes & with_person[codes])
+
+
+def _labels(annotations: pd.DataFrame, skin_cut: int, include_unclear: bool) -> tuple[dict[str, Labels], int]:
+    """Per family, the compressed per-image labels; and the number of images with a person
+    (``image_decisions``' rule)."""
     cells = _joint_cells(annotations, skin_cut)
     if _one_row_per_image(annotations["image_id"]):
+        person = annotations["person_present"]
+        yes = person.to_numpy() if person.dtype == bool else person.fillna(False).astype(bool).to_numpy()
         # One rater per image: every label is one-hot, so counts are the whole story.
         cells[~yes] = DISCARD
         table = np.bincount(cells, minlength=DISCARD + 1)[:DISCARD].reshape(4, 4)
@@ -262,17 +288,14 @@ def _labels(annotations: pd.DataFrame, skin_cut: int, include_unclear: bool) -> 
             present = counts > 0
             labels[family] = Labels(np.eye(len(counts))[present], counts[present])
         return labels, int(np.count_nonzero(yes))
-    image_codes, n_images = _image_codes(annotations["image_id"])
-    said_count = np.bincount(image_codes[said], minlength=n_images)
-    yes_count = np.bincount(image_codes[yes], minlength=n_images)
-    with_person = (said_count > 0) & (2 * yes_count >= said_count)
-    keep = yes & with_person[image_codes]
+    decisions = image_decisions(annotations)
+    image_codes, n_images, keep = decisions.codes, decisions.images, decisions.counted
     tables = np.bincount(image_codes[keep] * DISCARD + cells[keep].astype(np.int64), minlength=n_images * DISCARD)
     labels = {}
     for family, per_image in _family_counts(tables.reshape(n_images, 4, 4), include_unclear).items():
         answered = per_image.sum(axis=1)
         labels[family] = Labels.from_images(per_image[answered > 0] / answered[answered > 0, None])
-    return labels, int(np.count_nonzero(with_person))
+    return labels, int(np.count_nonzero(decisions.with_person))
 
 
 # -- interval kernels -------------------------------------------------------------------------
@@ -433,16 +456,17 @@ def _count_distinct(column: pd.Series) -> int:
 
 def group_images(annotations: pd.DataFrame, family: str, group: str, *, skin_cut: int = DEFAULT_SKIN_CUT,
                  include_unclear: bool = True) -> pd.DataFrame:
-    """The annotation rows (one per image) of images that most of their raters put in ``group``."""
+    """The annotation rows (one per image) of images with a person (``image_decisions``) that most
+    of their raters who saw one put in ``group``."""
     groups = (*FAMILIES.get(family, ()), UNCLEAR) if include_unclear else FAMILIES.get(family, ())
     if group not in groups:
         raise ValueError(f"`group` must be one of {', '.join(groups)} for family {family!r} but is {group!r}.")
     if annotations.empty:
         return annotations.iloc[0:0]
-    yes = annotations["person_present"].fillna(False).astype(bool).to_numpy()
-    image_codes, n_images = _image_codes(annotations["image_id"])
+    decisions = image_decisions(annotations)
+    image_codes, n_images, counted = decisions.codes, decisions.images, decisions.counted
     cells = _joint_cells(annotations, skin_cut).astype(np.int64)
-    tables = np.bincount(image_codes[yes] * DISCARD + cells[yes], minlength=n_images * DISCARD)
+    tables = np.bincount(image_codes[counted] * DISCARD + cells[counted], minlength=n_images * DISCARD)
     per_image = _family_counts(tables.reshape(n_images, 4, 4), include_unclear)[family]
     answered = per_image.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):

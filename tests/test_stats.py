@@ -310,6 +310,23 @@ def test_group_images_are_those_most_raters_put_in_the_group(origin):
         group_images(origin, "gender", "woman")
 
 
+def test_the_images_listed_under_a_group_are_exactly_those_counted(origin):
+    """One labelling rule: with one rater, each group lists as many images as its count; with three
+    raters an image only one of them saw a person in is neither counted nor listed."""
+    from sdaudit.stats import group_images
+
+    result = estimate(origin)
+    for row in result.table.itertuples():
+        assert len(group_images(origin, row.family, row.group)) == row.count, (row.family, row.group)
+    raters = [origin.assign(rater=name) for name in ("a", "b", "c")]
+    for late in raters[1:]:  # image 0: only rater a saw a person
+        late.loc[late["image_id"] == 0, ["person_present", "gender", "mst"]] = [False, None, None]
+    three = pd.concat(raters, ignore_index=True)
+    assert estimate(three).images == 220
+    assert 0 not in set(group_images(three, "gender", "female")["image_id"])
+    assert len(group_images(three, "gender", "female")) == estimate(three).row("gender", "female")["count"]
+
+
 def test_the_plan_says_how_many_more_images_separate_each_share_from_its_target(origin):
     from sdaudit.planning import plan
 
