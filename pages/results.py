@@ -62,8 +62,9 @@ if view.unreliable_groups:
 st.dataframe(view.table, hide_index=True)
 
 with st.expander("How many more images would settle it?"):
-    st.caption("At the current shares, how many more annotated images with a person the jackknife interval "
-               "needs before it lies wholly on one side of the target (0: it already does).")
+    st.caption("If each true share is today's estimate: how many annotated images with a person the chosen "
+               "interval needs to lie wholly on one side of the target with an 80% chance (in all, and more "
+               "than today), and how many for an interval of ±5 percentage points.")
     st.dataframe(view.plan, hide_index=True)
 
 if len(view.runs) > 1 and st.toggle("Compare the chosen runs side by side"):

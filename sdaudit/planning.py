@@ -9,37 +9,82 @@ import math
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
-from sdaudit.stats import Estimate, z_value
+from sdaudit.stats import Estimate, _clopper_pearson, _wilson, z_value
+
+POWER = 0.8
+MAX_IMAGES = 1_000_000  # a plan that needs more says so rather than searching on
 
 
-def images_needed(share: float, half_width: float, *, confidence: float = 0.95) -> int:
-    """Images with a person needed for a jackknife interval of ±``half_width`` at ``share``."""
-    if not 0 < share < 1:
-        raise ValueError(f"`share` must be strictly between 0 and 1 but is {share!r}.")
-    if not 0 < half_width < 1:
-        raise ValueError(f"`half_width` must be strictly between 0 and 1 but is {half_width!r}.")
+def method_intervals(method: str, counts: np.ndarray, n: float, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """The 0/1-label interval of ``method`` for every count in ``counts`` out of ``n`` images, as
+    ``estimate`` forms it (the bootstrap is planned with its normal approximation, the jackknife)."""
+    counts = np.asarray(counts, dtype=float)
+    if method == "clopper-pearson":
+        return _clopper_pearson(counts, np.full(counts.shape, float(n)), 1 - confidence)
     z = z_value(confidence)
-    # z·√(p(1−p)/(n−1)) ≤ h  ⇔  n ≥ z²p(1−p)/h² + 1
-    return math.ceil(z * z * share * (1 - share) / (half_width * half_width)) + 1
+    if method == "wilson":
+        return _wilson(counts, n, z)
+    share = counts / n
+    half = z * np.sqrt(share * (1 - share) / max(n - 1, 1))
+    inside = (counts > 0) & (counts < n)  # estimate shows no zero-width jackknife interval
+    return np.where(inside, share - half, np.nan), np.where(inside, share + half, np.nan)
 
 
-def images_to_separate(share: float, target: float, n: int, *, confidence: float = 0.95) -> float:
-    """How many more images, at the current ``share``, until the interval excludes ``target``.
+def separation_power(share: float, target: float, n: int, *, method: str, confidence: float = 0.95) -> float:
+    """The chance that ``method``'s interval from ``n`` images excludes ``target`` when the true
+    share is ``share`` (exact: summed over the binomial distribution of the count)."""
+    counts = np.arange(n + 1)
+    low, high = method_intervals(method, counts, n, confidence)
+    excludes = (low > target) | (high < target)
+    return float(stats.binom.pmf(counts, n, share) @ excludes)
 
-    0 when it already does; ``inf`` when the share equals the target.
-    """
-    if not 0 < share < 1:
-        raise ValueError(f"`share` must be strictly between 0 and 1 but is {share!r}.")
-    if not 0 <= target <= 1:
-        raise ValueError(f"`target` must be from 0 to 1 but is {target!r}.")
+
+def _smallest(meets, first: int = 2) -> float:
+    """The smallest n from ``first`` up to MAX_IMAGES with ``meets(n)``, by doubling then
+    bisection (``meets`` rises with n up to the binomial's small sawtooth); inf if none."""
+    high = first
+    while not meets(high):
+        if high >= MAX_IMAGES:
+            return math.inf
+        high = min(2 * high, MAX_IMAGES)
+    low = max(first, high // 2)
+    while low < high:
+        middle = (low + high) // 2
+        if meets(middle):
+            high = middle
+        else:
+            low = middle + 1
+    return float(high)
+
+
+def images_for_power(share: float, target: float, *, method: str, confidence: float = 0.95,
+                     power: float = POWER, design_effect: float = 1.0) -> float:
+    """Images with a person needed for ``method``'s interval to exclude ``target`` with chance
+    ``power`` if the true share is ``share``; ``design_effect`` (images per effective image,
+    n / n_eff) scales it for several raters. inf when the share equals the target."""
+    if not 0 <= share <= 1 or not 0 <= target <= 1:
+        raise ValueError(f"`share` and `target` must be from 0 to 1 but are {share!r} and {target!r}.")
     if share == target:
         return math.inf
-    z = z_value(confidence)
-    # z·√(p(1−p)/(n−1)) < |p − t|  ⇔  n > z²p(1−p)/(p − t)² + 1
-    bound = z * z * share * (1 - share) / (share - target) ** 2 + 1
-    required = math.floor(bound) + 1
-    return max(0, required - n)
+    effective = _smallest(lambda n: separation_power(share, target, n, method=method, confidence=confidence) >= power)
+    return math.ceil(effective * design_effect) if math.isfinite(effective) else math.inf
+
+
+def images_for_half_width(share: float, half_width: float, *, method: str, confidence: float = 0.95,
+                          design_effect: float = 1.0) -> float:
+    """Images with a person needed for ``method``'s interval at ``share`` to be at most
+    ±``half_width`` wide (its width at the expected count share·n)."""
+    if not 0 < half_width < 1:
+        raise ValueError(f"`half_width` must be strictly between 0 and 1 but is {half_width!r}.")
+
+    def narrow_enough(n: int) -> bool:
+        low, high = method_intervals(method, np.array([share * n]), n, confidence)
+        return bool(np.nan_to_num(high - low, nan=0.0)[0] <= 2 * half_width)
+
+    effective = _smallest(narrow_enough)
+    return math.ceil(effective * design_effect) if math.isfinite(effective) else math.inf
 
 
 def _wilson_limits(count: np.ndarray, n: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
@@ -78,15 +123,24 @@ def compare(first: Estimate, second: Estimate, *, confidence: float = 0.95) -> p
     return merged.drop(columns=["n_eff_first", "n_eff_second"])
 
 
-def plan(result: Estimate) -> pd.DataFrame:
-    """Per group with a target: how many more images, at the current share, until the
-    (jackknife) interval excludes the target. NaN where the share is 0 or 1."""
-    rows = result.table[result.table["target"].notna()][["family", "group", "share", "target", "n"]].copy()
-    more = []
+def plan(result: Estimate, *, power: float = POWER, half_width: float = 0.05) -> pd.DataFrame:
+    """Per group with a target: the images with a person needed (in all, and more than today) for
+    the estimate's own method to exclude the target with chance ``power`` if the true share is
+    today's, and for a ±``half_width`` interval; several raters enter through the design effect
+    n / n_eff. NaN where the share is 0 or 1 (today's share says nothing of where it lies)."""
+    rows = result.table[result.table["target"].notna()][["family", "group", "share", "target", "n", "n_eff"]].copy()
+    needed, needed_width = [], []
     for row in rows.itertuples():
         if not 0 < row.share < 1:
-            more.append(math.nan)
-        else:
-            more.append(images_to_separate(row.share, row.target, int(row.n), confidence=result.confidence))
-    rows["more_images_to_separate"] = more
-    return rows.reset_index(drop=True)
+            needed.append(math.nan)
+            needed_width.append(math.nan)
+            continue
+        design_effect = row.n / row.n_eff if row.n_eff > 0 else 1.0
+        options = dict(method=result.method, confidence=result.confidence, design_effect=design_effect)
+        needed.append(images_for_power(row.share, row.target, power=power, **options))
+        needed_width.append(images_for_half_width(row.share, half_width, **options))
+    rows["images_for_power"] = needed
+    rows["more_images"] = [value if math.isnan(value) or math.isinf(value) else max(0.0, value - n)
+                           for value, n in zip(needed, rows["n"])]
+    rows["images_for_half_width"] = needed_width
+    return rows.drop(columns="n_eff").reset_index(drop=True)

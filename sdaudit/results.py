@@ -197,17 +197,19 @@ def plan_table(result: Estimate) -> pd.DataFrame:
     """``stats.plan`` in people's words: more images needed, or why none can be said."""
     planned = plan(result)
 
-    def more(value: float) -> str:
+    def images(value: float) -> str:
         if math.isnan(value):
             return "share is 0 or 1: cannot say"
-        return "never (the share equals the target)" if math.isinf(value) else f"{value:g}"
+        return "never (the share equals the target)" if math.isinf(value) else f"{value:,.0f}"
 
     shown = pd.DataFrame({
         "family": planned["family"].map(FAMILY_LABELS),
         "group": planned["group"].map(GROUP_LABELS),
         "share": [_percent(share) for share in planned["share"]],
         "target": [_percent(target) for target in planned["target"]],
-        "more_images": [more(value) for value in planned["more_images_to_separate"]],
+        "images_for_power": [images(value) for value in planned["images_for_power"]],
+        "more_images": [images(value) for value in planned["more_images"]],
+        "images_for_half_width": [images(value) for value in planned["images_for_half_width"]],
     })
     return shown.rename(columns=TABLE_HEADERS)
 

@@ -13,7 +13,13 @@ from helpers import ORIGIN, sheet
 from scipy import stats as scipy_stats
 
 from sdaudit import stats
-from sdaudit.planning import compare, images_needed, images_to_separate
+from sdaudit.planning import (
+    compare,
+    images_for_half_width,
+    images_for_power,
+    method_intervals,
+    separation_power,
+)
 from sdaudit.stats import estimate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -248,22 +254,39 @@ def test_missing_columns_are_named():
     )
 
 
-def test_images_needed_for_a_half_width():
-    # 1.96² · 0.25 / 0.05² = 384.1, plus one for the jackknife's n − 1
-    assert images_needed(0.5, 0.05) == 386
-    n = images_needed(0.06, 0.02)
-    half = lambda m: Z95 * math.sqrt(0.06 * 0.94 / (m - 1))  # noqa: E731
-    assert half(n) <= 0.02 < half(n - 1)
+def test_images_for_a_half_width():
+    # the jackknife's closed form: 1.96² · 0.25 / 0.05² = 384.1, plus one for its n − 1
+    assert images_for_half_width(0.5, 0.05, method="jackknife") == 386
+    for method in ("clopper-pearson", "wilson", "jackknife"):
+        n = int(images_for_half_width(0.06, 0.02, method=method))
+        # by simulation: the intervals of n images at a true 6% are ±2 points wide on average
+        rng = np.random.default_rng(3)
+        low, high = method_intervals(method, rng.binomial(n, 0.06, size=4000), n, 0.95)
+        assert np.nanmean(high - low) / 2 == pytest.approx(0.02, abs=0.002), method
+        low, high = method_intervals(method, np.array([0.06 * (n - 1)]), n - 1, 0.95)
+        assert (high - low)[0] > 0.04, "one image fewer is not enough"
 
 
-@pytest.mark.parametrize(("share", "target", "n"), [(0.36, 0.5, 30), (0.06, 0.5, 5), (0.27, 0.25, 221), (0.4, 0.5, 1000)])
-def test_images_to_separate_is_the_smallest_sufficient_number(share, target, n):
-    more = images_to_separate(share, target, n)
-    excludes = lambda m: Z95 * math.sqrt(share * (1 - share) / (m - 1)) < abs(share - target)  # noqa: E731
-    assert excludes(n + more)
-    if more > 0:
-        assert not excludes(n + more - 1)
-    assert images_to_separate(0.5, 0.5, 100) == math.inf
+@pytest.mark.parametrize("method", ["clopper-pearson", "wilson", "jackknife"])
+@pytest.mark.parametrize(("share", "target"), [(0.36, 0.5), (0.063, 0.5), (0.27, 0.25), (0.045, 0.25)])
+def test_images_for_power_separate_with_the_planned_chance(method, share, target):
+    """Simulated: with the planned number of images, the method's interval excludes the target
+    in about 80% of draws (at least 80% exactly); with a fifth fewer, clearly less often."""
+    n = int(images_for_power(share, target, method=method))
+    assert separation_power(share, target, n, method=method) >= 0.8
+    rng = np.random.default_rng(11)
+    low, high = method_intervals(method, rng.binomial(n, share, size=6000), n, 0.95)
+    simulated = np.mean((low > target) | (high < target))
+    assert simulated == pytest.approx(separation_power(share, target, n, method=method), abs=0.02)
+    fewer = int(0.8 * n)
+    if fewer >= 2:
+        assert separation_power(share, target, fewer, method=method) < 0.8
+    assert images_for_power(0.5, 0.5, method=method) == math.inf
+
+
+def test_several_raters_plan_with_the_design_effect():
+    alone = images_for_power(0.3, 0.5, method="clopper-pearson")
+    assert images_for_power(0.3, 0.5, method="clopper-pearson", design_effect=0.5) == math.ceil(alone * 0.5)
 
 
 @pytest.mark.parametrize(
@@ -327,13 +350,17 @@ def test_the_images_listed_under_a_group_are_exactly_those_counted(origin):
     assert len(group_images(three, "gender", "female")) == estimate(three).row("gender", "female")["count"]
 
 
-def test_the_plan_says_how_many_more_images_separate_each_share_from_its_target(origin):
+def test_the_plan_uses_the_chosen_method_and_power(origin):
     from sdaudit.planning import plan
 
-    rows = plan(estimate(origin)).set_index("group")
-    assert rows.loc["female", "more_images_to_separate"] == 0  # 36% is already clear of 50%
-    expected = images_to_separate(14 / 221, 0.5, 221)
-    assert rows.loc["darker", "more_images_to_separate"] == expected
+    rows = plan(estimate(origin)).set_index("group")  # the default, Clopper–Pearson
+    assert rows.loc["female", "more_images"] == 0  # [29.9%, 42.9%] already lies clear of 50%
+    needed = images_for_power(80 / 221, 0.5, method="clopper-pearson")
+    assert rows.loc["female", "images_for_power"] == needed and needed < 221
+    assert rows.loc["female", "images_for_half_width"] == images_for_half_width(80 / 221, 0.05,
+                                                                                method="clopper-pearson")
+    jackknife = plan(estimate(origin, method="jackknife")).set_index("group")
+    assert jackknife.loc["darker", "images_for_power"] == images_for_power(14 / 221, 0.5, method="jackknife")
     assert "unclear" not in rows.index  # no target, nothing to separate from
 
 
