@@ -34,10 +34,12 @@ skin_cut = right.slider("Skin-tone cut: MST 1 to this value counts as lighter", 
                         help="The origin study used 5 (MST 1–5 lighter, 6–10 darker); Google groups MST as "
                              "1–3 / 4–6 / 7–10. Move it to see how the conclusions depend on the cut.")
 include_unclear = st.toggle("Count “unclear” answers in the denominator", value=True)
+simultaneous = st.toggle("Simultaneous intervals (Bonferroni across the named groups)", value=False,
+                         help="Each interval is widened so that all of them hold together with the chosen confidence.")
 
 try:
     view = results_view(store, study, runs=chosen_runs, method=method, confidence=confidence, skin_cut=skin_cut,
-                        include_unclear=include_unclear)
+                        include_unclear=include_unclear, simultaneous=simultaneous)
 except ValueError as error:
     st.error(plain(error), icon=":material/error:")
     st.stop()
@@ -54,7 +56,7 @@ if view.estimate.images == 0:
             icon=":material/info:")
     st.stop()
 
-chart = shares_chart(view.estimate.table)
+chart = shares_chart(view.estimate.table, intervals=view.estimate.interval_note)
 st.altair_chart(chart, width="content")
 if view.unreliable_groups:
     st.warning(f"Unreliable intervals (few images in or outside the group): {', '.join(view.unreliable_groups)}. "

@@ -45,8 +45,10 @@ def _chart_rows(table: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
-def shares_chart(table: pd.DataFrame, *, title: str = "Share of images by perceived group", width: int = 420):
-    """One panel per family: shares, intervals, parity rules and custom-target ticks."""
+def shares_chart(table: pd.DataFrame, *, title: str = "Share of images by perceived group", width: int = 420,
+                 intervals: str = "95% intervals, each on its own"):
+    """One panel per family: shares, intervals, parity rules and custom-target ticks; ``intervals``
+    says in the subtitle how the intervals are to be read (``Estimate.interval_note``)."""
     rows = _chart_rows(table)
     base = alt.Chart(rows)
     y = alt.Y("group_label:N", title=None, sort=None, axis=alt.Axis(labelLimit=260))
@@ -94,8 +96,10 @@ def shares_chart(table: pd.DataFrame, *, title: str = "Share of images by percei
         layered.facet(row=alt.Row("family_title:N", title=None, sort=list(FAMILY_LABELS.values()),
                                   header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold")))
         .resolve_scale(y="independent")
-        .properties(title=alt.Title(title, subtitle="Colour: does the interval exclude the target? "
-                                                    "Hollow point, faded bar: too few images to trust the interval."))
+        .properties(title=alt.Title(title, subtitle=[
+            f"{intervals[0].upper()}{intervals[1:]}.",
+            "Colour: does the interval exclude the target? Hollow point, faded bar: too few images to trust "
+            "the interval."]))
     )
 
 

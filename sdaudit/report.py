@@ -149,7 +149,7 @@ def render_report(result: Estimate, card: AuditCard, *, title: str | None = None
         if prompts else "Whom does the model draw?"
     )
     title = title or f"Representation audit: {card.study}"
-    svg = to_svg(shares_chart(result.table, width=620)) if result.images else "<p>No chart: nothing annotated yet.</p>"
+    svg = to_svg(shares_chart(result.table, width=620, intervals=result.interval_note)) if result.images else "<p>No chart: nothing annotated yet.</p>"
     data = json.dumps(result.table.to_dict("records"), default=str).replace("</", "<\\/")
     created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     limitations = "".join(f"<li>{item}</li>" for item in LIMITATIONS)

@@ -138,7 +138,7 @@ class ResultsView:
 
 def results_view(store: Store, study: str, *, runs: list[str] | None = None, method: str = DEFAULT_METHOD,
                  confidence: float = 0.95, skin_cut: int = DEFAULT_SKIN_CUT,
-                 include_unclear: bool = True) -> ResultsView:
+                 include_unclear: bool = True, simultaneous: bool = False) -> ResultsView:
     """Estimate ``study`` over the chosen ``runs`` (all when None) and gather what the page shows.
 
     Raises ``ValueError`` for a run that is not the study's, or for an option ``estimate`` refuses.
@@ -154,7 +154,7 @@ def results_view(store: Store, study: str, *, runs: list[str] | None = None, met
     result = None
     if not annotations.empty:
         result = estimate(annotations, method=method, confidence=confidence, skin_cut=skin_cut,
-                          include_unclear=include_unclear, seed=BOOTSTRAP_SEED)
+                          include_unclear=include_unclear, seed=BOOTSTRAP_SEED, simultaneous=simultaneous)
     # Image paths are stored relative to the data home, where the store file lives.
     return ResultsView(study=study, home=str(Path(store.path).parent), run_labels=run_labels, runs=chosen, annotated=annotated, estimate=result,
                        annotations=annotations)

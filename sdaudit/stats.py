@@ -40,6 +40,7 @@ from sdaudit.scheme import DEFAULT_SKIN_CUT, FAMILIES, UNCLEAR
 Method = Literal["clopper-pearson", "jackknife", "wilson", "bootstrap"]
 METHODS: tuple[str, ...] = ("clopper-pearson", "jackknife", "wilson", "bootstrap")
 DEFAULT_METHOD = "clopper-pearson"
+NAMED_GROUPS = sum(len(groups) for groups in FAMILIES.values())  # 2 + 2 + 4, each with a target
 BOOTSTRAP_RESAMPLES = 4000
 
 # The jackknife, Wilson and bootstrap intervals are flagged `small_count` when fewer than this
@@ -84,6 +85,21 @@ class Estimate:
     include_unclear: bool
     images: int  # images with a person
     raters: int
+    simultaneous: bool = False  # Bonferroni: every named group's interval at once
+
+    @property
+    def interval_confidence(self) -> float:
+        """Each interval's own confidence: ``confidence``, or with ``simultaneous`` the Bonferroni
+        level that makes all the named groups' intervals hold together with ``confidence``."""
+        return 1 - (1 - self.confidence) / NAMED_GROUPS if self.simultaneous else self.confidence
+
+    @property
+    def interval_note(self) -> str:
+        """How the intervals are to be read, in words."""
+        if self.simultaneous:
+            return (f"{self.confidence:.0%} simultaneous intervals: all {NAMED_GROUPS} named groups' intervals hold "
+                    f"together (Bonferroni, each at {self.interval_confidence:.2%})")
+        return f"{self.confidence:.0%} intervals, each on its own"
 
     def family(self, family: str) -> pd.DataFrame:
         return self.table[self.table["family"] == family].reset_index(drop=True)
@@ -373,6 +389,7 @@ def estimate(
     targets: dict[tuple[str, str], float] | None = None,
     include_unclear: bool = True,
     seed: int | None = None,
+    simultaneous: bool = False,
 ) -> Estimate:
     """Each group's share among annotated images with a person, with a ``confidence`` interval.
 
@@ -380,10 +397,15 @@ def estimate(
     ``rater``, ``person_present``, ``gender``, ``mst`` (1–10) and ``skin_binary``. ``skin_cut``
     makes MST 1..cut lighter and the rest darker. ``targets`` maps ``(family, group)`` to a share
     and replaces parity (1/k of a family's k groups) for that group. With ``include_unclear``
-    false, `unclear` answers leave the denominator. ``seed`` drives the bootstrap only.
+    false, `unclear` answers leave the denominator. ``seed`` drives the bootstrap only. With
+    ``simultaneous``, the intervals are Bonferroni-adjusted across the named groups, so that all of
+    them hold together with ``confidence``.
     """
     targets_by_group, include_unclear = _estimate_iv(annotations, method, confidence, skin_cut, targets,
                                                      include_unclear)
+    stated = float(confidence)
+    if simultaneous:
+        confidence = 1 - (1 - confidence) / NAMED_GROUPS
     alpha = 1 - confidence
     z = z_value(confidence)
     rng = np.random.default_rng(seed)
@@ -439,7 +461,8 @@ def estimate(
     table = pd.DataFrame({name: np.concatenate(values) for name, values in parts.items() if name != "reliable"})
     table["reliable"] = ~(table["small_count"] | table["degenerate"])
     raters = _count_distinct(annotations["rater"])
-    return Estimate(table, method, float(confidence), "z", int(skin_cut), include_unclear, images, raters)
+    return Estimate(table, method, stated, "z", int(skin_cut), include_unclear, images, raters,
+                    bool(simultaneous))
 
 
 def _count_distinct(column: pd.Series) -> int:

@@ -146,3 +146,12 @@ def test_the_results_tables_speak_in_peoples_words(origin_home):
     unclear = table[table["Group"] == "unclear"]
     assert set(unclear["Target"]) == {"no target"}
     assert "Share, first run" not in planned.columns and "More images needed" in planned.columns
+
+
+def test_simultaneous_intervals_are_said_in_the_chart(origin_home):
+    at = results_page(AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run())
+    next(toggle for toggle in at.toggle if toggle.label.startswith("Simultaneous intervals")).set_value(True).run()
+    interval = at.dataframe[0].value.set_index("Group").loc["darker", "Interval"]
+    assert interval == "2.7% – 12.2%", "14/221 at 1 − 0.05/8 (scipy's exact interval: 2.71% to 12.17%)"
+    subtitle = json.loads(at.get("vega_lite_chart")[0].proto.spec)["title"]["subtitle"]
+    assert subtitle[0].startswith("95% simultaneous intervals: all 8 named groups")

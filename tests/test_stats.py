@@ -408,3 +408,14 @@ def test_several_raters_get_korn_graubards_effective_size_clopper_pearson():
     # (s² ≤ p(1−p) for values in [0, 1]), so the cap holds: n_eff = n, at the soft count p·n
     assert row["n_eff"] == pytest.approx(n_eff, rel=1e-9) == n and x != round(x)
     assert (row["low"], row["high"]) == pytest.approx((low, high), abs=1e-12)
+
+
+def test_simultaneous_intervals_are_bonferroni_across_the_named_groups(origin):
+    together = estimate(origin, simultaneous=True)
+    alone = estimate(origin, confidence=1 - 0.05 / 8)
+    assert together.confidence == 0.95 and together.interval_confidence == pytest.approx(1 - 0.05 / 8)
+    assert together.table[["low", "high"]].equals(alone.table[["low", "high"]])
+    assert "8 named groups" in together.interval_note and "simultaneous" in together.interval_note
+    low, high = together.interval("skin_tone", "darker")
+    exact = scipy_stats.binomtest(14, 221).proportion_ci(confidence_level=1 - 0.05 / 8, method="exact")
+    assert (low, high) == pytest.approx((exact.low, exact.high), abs=1e-12)
