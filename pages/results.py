@@ -58,9 +58,8 @@ if view.estimate.images == 0:
 
 chart = shares_chart(view.estimate.table, intervals=view.estimate.interval_note)
 st.altair_chart(chart, width="content")
-if view.unreliable_groups:
-    st.warning(f"Unreliable intervals (few images in or outside the group): {', '.join(view.unreliable_groups)}. "
-               "Read them as rough; annotate more images before drawing conclusions.", icon=":material/warning:")
+if view.unreliable_warning:
+    st.warning(view.unreliable_warning, icon=":material/warning:")
 st.dataframe(view.table, hide_index=True)
 
 with st.expander("How many more images would settle it?"):

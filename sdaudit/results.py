@@ -82,8 +82,19 @@ class ResultsView:
 
     @property
     def unreliable_groups(self) -> list[str]:
-        """The names of groups whose interval should be read as rough."""
-        return [GROUP_LABELS.get(group, group) for group in self.estimate.unreliable["group"].unique()]
+        """The groups whose interval should be read as rough, each named with its family in quotes
+        (group names contain commas, so a bare comma-separated list could be misread)."""
+        return [f"“{GROUP_LABELS.get(row.group, row.group)}” ({FAMILY_LABELS[row.family].lower()})"
+                for row in self.estimate.unreliable.itertuples()]
+
+    @property
+    def unreliable_warning(self) -> str:
+        """One sentence naming the rough intervals; empty when there are none."""
+        if not self.unreliable_groups:
+            return ""
+        return (f"Read these intervals as rough (too few images to trust them as stated): "
+                f"{'; '.join(self.unreliable_groups)}. Their colour still says whether they exclude the target; "
+                "annotate more images before drawing conclusions.")
 
     @property
     def plan(self) -> pd.DataFrame:

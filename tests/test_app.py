@@ -75,7 +75,8 @@ def test_results_show_the_chart_with_parity_rules(origin_home):
     drawn = rows.set_index("group")["verdict"]
     assert list(drawn[["darker", "darker_female", "darker_male"]]) == ["interval excludes the target"] * 3
     # the default (Clopper–Pearson) flags by the NCHS rules: 8/221 is over 130% of its share wide
-    assert "Unreliable intervals" in at.warning[0].value and "darker, female-presenting" in at.warning[0].value
+    assert at.warning[0].value.startswith("Read these intervals as rough")
+    assert "“darker, female-presenting” (skin tone × gender presentation)" in at.warning[0].value
     assert "one rater" in at.caption[0].value and "*perceived*" in at.caption[0].value
 
 

@@ -138,7 +138,7 @@ def test_the_results_page_draws_the_chart_with_parity_markers(app_with_origin_st
     assert box and box["width"] > 300 and box["height"] > 200
     text = page.inner_text('[data-testid="stMain"]')
     assert "221 annotated images with a person" in text
-    assert "Unreliable intervals" in text
+    assert "Read these intervals as rough" in text
     page.screenshot(path=str(tmp_path / "results.png"), full_page=True)
     assert (tmp_path / "results.png").stat().st_size > 20_000
 
