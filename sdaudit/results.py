@@ -211,6 +211,28 @@ def plan_table(result: Estimate) -> pd.DataFrame:
     return shown.rename(columns=TABLE_HEADERS)
 
 
+def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """``Store.runs()`` as people read it: one row per run, headed by ``TABLE_HEADERS``, user text
+    (prompts, model ids, study names) left as plain values for a table's cells."""
+    shown = pd.DataFrame({
+        "study": runs["study"],
+        "run_images": runs["images"],
+        "nsfw_images": runs["nsfw_images"],
+        "model": runs["model"],
+        "model_revision": runs["model_revision"].fillna(""),
+        "prompt": runs["prompt"],
+        "negative_prompt": runs["negative_prompt"],
+        "scheduler": runs["scheduler"],
+        "steps": runs["steps"],
+        "guidance": runs["guidance"],
+        "size": [f"{width} × {height}" for width, height in zip(runs["width"], runs["height"])],
+        "dtype": runs["dtype"],
+        "device": runs["device"].fillna(""),
+        "created_at": [f"{moment:%Y-%m-%d %H:%M}" for moment in runs["created_at"]],
+    })
+    return shown.rename(columns=TABLE_HEADERS)
+
+
 def comparison_table(differences: pd.DataFrame) -> pd.DataFrame:
     """``stats.compare`` in people's words."""
     shown = pd.DataFrame({

@@ -219,3 +219,18 @@ def test_user_text_cannot_become_markdown():
 
     assert plain("![x](http://evil/p.png) <b>hi</b> **a**") == (
         "\\!\\[x\\]\\(http://evil/p\\.png\\) \\<b\\>hi\\</b\\> \\*\\*a\\*\\*")
+
+
+@pytest.mark.parametrize("unlock", [False, True])
+def test_the_runs_page_works_locked_and_unlocked_with_a_snapshot_target(locked, monkeypatch, tmp_path, unlock):
+    """The README's Space setup (a password and a snapshot target): the admin form is drawn once."""
+    monkeypatch.setenv("SDAUDIT_SNAPSHOT_TARGET", str(tmp_path / "snapshots"))
+    at = page(str(ROOT / "pages" / "runs.py"))
+    assert [box.label for box in at.text_input].count("Admin password") == 1
+    assert not [b for b in at.button if b.label == "Snapshot now"]
+    if unlock:
+        next(box for box in at.text_input if box.label == "Admin password").input("s3cret")
+        next(b for b in at.button if b.label == "Unlock").click().run()
+        assert not at.exception, at.exception
+        assert [b for b in at.button if b.label == "Snapshot now"] and at.get("file_uploader")
+        assert not [box for box in at.text_input if box.label == "Admin password"]
