@@ -10,8 +10,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.resources import current_home, open_store
-from sdaudit.errors import StoreError
+from app.resources import STORE_ERRORS, current_home, open_store, store_problem
+from app.widgets import plain
 from sdaudit.records import DEFAULT_STUDY
 
 
@@ -38,12 +38,14 @@ navigation = st.navigation([
     st.Page(PAGES / "runs.py", title="Runs", icon=":material/photo_library:"),
 ])
 
+try:
+    studies = open_store(current_home()).study_names() or [DEFAULT_STUDY]
+except STORE_ERRORS as error:  # not DuckDB, truncated, newer schema, locked: one message, no page
+    st.sidebar.caption(f"Data home: {plain(current_home())}")
+    st.error(plain(store_problem(error, current_home())), icon=":material/error:")
+    st.stop()
+
 with st.sidebar:
-    try:
-        studies = open_store(current_home()).study_names() or [DEFAULT_STUDY]
-    except StoreError as error:
-        st.error(str(error), icon=":material/error:")
-        studies = [DEFAULT_STUDY]
     if st.session_state.get("study") not in studies:
         st.session_state["study"] = DEFAULT_STUDY if DEFAULT_STUDY in studies else studies[0]
     st.selectbox("Study", studies, key="study", help="The study new runs belong to and that is annotated.")
@@ -54,6 +56,9 @@ with st.sidebar:
                       "lighter/darker directly is how the origin study's rater worked.")
         st.button("Create study", on_click=create_study)
     st.text_input("Rater", key="rater", help="Your name: every annotation is saved under it.")
-    st.caption(f"Data home: `{current_home()}`")
+    st.caption(f"Data home: {plain(current_home())}")
 
-navigation.run()
+try:
+    navigation.run()
+except STORE_ERRORS as error:  # a store damaged where only this page reads fails here, not at the top
+    st.error(plain(store_problem(error, current_home())), icon=":material/error:")

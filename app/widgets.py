@@ -2,6 +2,8 @@
 Tone swatches and the admin password form. Labels come from sdaudit.scheme; nothing here
 computes on data."""
 
+import re
+
 import streamlit as st
 
 from app.resources import admin_gate
@@ -10,12 +12,21 @@ from sdaudit.roles import WRONG_PASSWORD
 from sdaudit.scheme import MST_SWATCHES
 
 MARKDOWN_SPECIALS = "\\`*_{}[]()<>#+-.!|~$"
+# Invisible, and not a character a link may hold: placed before ":", "." and "@" it stops the
+# autolinking that runs on Markdown's text *after* escapes are read (http://…, www.…, a@b.c,
+# :material/…: icons and :emoji: shortcodes), so escaping alone does not do it.
+WORD_JOINER = "\u2060"
+LINK_MARKS = ":.@"
+LINE_BREAKS = re.compile(r"\s*[\n\r\v\f\x85\u2028\u2029]\s*")
 
 
 def plain(text) -> str:
-    """User text (prompts, model ids, names) made inert for st.markdown/caption/success: every
-    Markdown character is escaped, so a prompt cannot become a link, an image or HTML."""
-    return "".join("\\" + char if char in MARKDOWN_SPECIALS else char for char in str(text))
+    """User text (prompts, model ids, names, error texts) made inert for st.markdown, captions,
+    st.success and st.error: one line (a newline then ``===`` would make a heading), every Markdown
+    character escaped (no link, image, HTML or table cell), and no autolink or icon shortcode."""
+    line = LINE_BREAKS.sub(" ", str(text))
+    return "".join((WORD_JOINER if char in LINK_MARKS else "") + ("\\" + char if char in MARKDOWN_SPECIALS else char)
+                   for char in line)
 
 
 JOBS_SHOWN = 20
@@ -25,7 +36,7 @@ def jobs_table(jobs: list[Job]) -> str:
     """The newest jobs as a Markdown table, user text made inert. (Not st.dataframe: on the
     landing page its data grid and pandas took ~0.7 s of the first load after a restart.)"""
     def cell(text) -> str:
-        return plain(text or "").replace("\n", " ")
+        return plain(text or "")
 
     lines = ["| job | status | images done | seeds | model | prompt | error |",
              "|---:|---|---:|---|---|---|---|"]

@@ -49,14 +49,14 @@ if keeper is None:
                "store; on a Space without a persistent disk that is what survives a restart.")
 else:
     if keeper.restored:
-        st.caption(f"Restored on start from {keeper.target}.")
+        st.caption(f"Restored on start from {plain(keeper.target)}.")
     if keeper.last_error:
         st.error(plain(keeper.last_error), icon=":material/error:")
     elif keeper.last_success:
         st.caption(f"Last snapshot: {keeper.last_success.rows.get('annotations', 0)} annotations, "
-                   f"{keeper.last_success.images} images, to {keeper.target}.")
+                   f"{keeper.last_success.images} images, to {plain(keeper.target)}.")
     if admin and st.button("Snapshot now"):
         if keeper.snapshot_now() is not None:
-            st.success(f"Snapshot written to {keeper.target}.", icon=":material/check_circle:")
+            st.success(f"Snapshot written to {plain(keeper.target)}.", icon=":material/check_circle:")
         else:
             st.error(plain(keeper.last_error), icon=":material/error:")
