@@ -78,8 +78,8 @@ with st.expander("Limits of this method"):
 st.subheader("Images by group")
 family, group = st.selectbox("Group", list(view.groups), format_func=view.groups.get)
 members = view.group_images(family, group)
-st.caption(f"{members.images} images" + (f"; {members.missing} have no image file here (imported sheets, or "
-                                          "moved files)." if members.missing else "."))
+st.caption(f"{members.images} images" + (f"; {members.missing} cannot be shown here (no file: imported sheets or moved "
+                                          "files; or not an image)." if members.missing else "."))
 if members.files:
     st.image(list(members.files), width=128)
 

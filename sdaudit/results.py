@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from sdaudit.gallery import gallery
 from sdaudit.scheme import (
     DEFAULT_SKIN_CUT,
     DEGENERATE_NOTE,
@@ -24,7 +25,7 @@ from sdaudit.scheme import (
     UNRELIABLE_NOTE,
 )
 from sdaudit.stats import Estimate, compare, estimate, estimate_each, group_images, plan
-from sdaudit.store import Store, image_file
+from sdaudit.store import Store
 
 IMPORTED_SHEET = "(imported sheet)"
 IMAGES_SHOWN = 24
@@ -43,8 +44,8 @@ class GroupImages:
     """The images most of whose raters put them in one group, and the files of those here."""
 
     images: int
-    files: tuple[str, ...]  # the first IMAGES_SHOWN files found
-    missing: int  # images without a file in the data home (imported sheets, or moved files)
+    files: tuple[bytes, ...]  # the first IMAGES_SHOWN images that can be shown
+    missing: int  # images not shown: no file in the data home (imported sheets, moved files) or not an image
 
 
 @dataclass(frozen=True)
@@ -115,9 +116,8 @@ class ResultsView:
         """The images of one group and their files here (at most ``IMAGES_SHOWN``)."""
         members = group_images(self.annotations, family, group, skin_cut=self.estimate.skin_cut,
                                include_unclear=self.estimate.include_unclear)
-        files = [image_file(self.home, path) for path in members["path"]]
-        found = [str(path) for path in files if path is not None]
-        return GroupImages(images=len(members), files=tuple(found[:IMAGES_SHOWN]), missing=len(members) - len(found))
+        shown = gallery(self.home, list(members["path"]), [""] * len(members), limit=IMAGES_SHOWN)
+        return GroupImages(images=len(members), files=shown.files, missing=shown.missing)
 
     def comparison(self) -> RunComparison | None:
         """The chosen runs side by side; None with fewer than two runs."""

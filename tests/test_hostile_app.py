@@ -12,6 +12,7 @@ from helpers import WAIT_LIMIT_S
 from streamlit.testing.v1 import AppTest
 
 from app.resources import STORE_UNREADABLE
+from app.widgets import plain
 from sdaudit.store import NOT_DUCKDB, TOO_NEW, Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +57,7 @@ def truncated(home: Path) -> str:
 @pytest.mark.parametrize("damage", [random_bytes, newer_schema, truncated])
 @pytest.mark.parametrize("name", PAGES)
 def test_a_broken_store_gives_every_page_one_message(app_home, damage, name):
-    from app.widgets import plain
+
 
     expected = damage(app_home)
     before = (app_home / "sdaudit.duckdb").read_bytes()
@@ -143,7 +144,7 @@ def test_user_text_is_shown_as_text_on_every_page(hostile_home, name):
 @pytest.mark.parametrize("text", [URL, DECIMAL_URL, "www.evil.example", "mail ana@evil.example", "a\n===",
                                   "a\r\n---", "line\u2028===", ":material/delete: :smile:", "<http://x.y>"])
 def test_plain_breaks_autolinks_headings_and_shortcodes(text):
-    from app.widgets import plain
+
 
     shown = plain(text)
     assert_inert([shown])
@@ -151,3 +152,22 @@ def test_plain_breaks_autolinks_headings_and_shortcodes(text):
     assert "a@" not in shown and ":smile:" not in shown
     visible = shown.replace("\u2060", "").replace("\\", "")
     assert visible.split() == text.split(), "the reader sees the same words"
+
+
+# -- a file in the data home that is not an image --------------------------------------------------
+
+
+def test_a_non_image_file_gets_a_placeholder_and_the_other_cards_still_show(app_home, tmp_path):
+    from helpers import png, run_folder
+
+    from sdaudit.gallery import CANNOT_SHOW
+    from sdaudit.runfolder import ingest
+
+    with Store.open(app_home) as store:
+        ingest(run_folder(tmp_path / "run", {seed: png(seed) for seed in range(4)}), store, app_home)
+    (app_home / "images" / "R" / "0.png").write_text("not a png at all")
+    at = open_page("annotate")
+    assert len([radio for radio in at.radio if radio.label == "Person"]) == 4, "every card is drawn"
+    assert len(at.get("image")) == 3
+    warnings = [warning.value for warning in at.warning]
+    assert len(warnings) == 1 and warnings[0].startswith(plain(CANNOT_SHOW.format(reason="images/R/0.png is not")))
