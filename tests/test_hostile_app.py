@@ -171,3 +171,39 @@ def test_a_non_image_file_gets_a_placeholder_and_the_other_cards_still_show(app_
     assert len(at.get("image")) == 3
     warnings = [warning.value for warning in at.warning]
     assert len(warnings) == 1 and warnings[0].startswith(plain(CANNOT_SHOW.format(reason="images/R/0.png is not")))
+
+
+# -- out-of-range values in the Generate form ------------------------------------------------------
+
+
+def test_out_of_range_form_values_get_one_message_per_field_and_queue_nothing(app_home):
+    from sdaudit.generate import GUIDANCE, MAX_STEPS, SEED_BOUNDS, STEPS
+    from sdaudit.generation_form import BATCH_COUNT
+
+    at = open_page("generate")
+    for label, value in (("Steps", 5000), ("First seed", -1), ("Guidance", 51.0), ("Batch count", 0)):
+        next(box for box in at.number_input if box.label == label).set_value(value)
+    next(button for button in at.button if button.label == "Generate").click().run()
+    assert not at.exception, at.exception
+    expected = [SEED_BOUNDS.format(first=-1, last=-1), STEPS.format(max=MAX_STEPS, value=5000),
+                GUIDANCE.format(value=51.0), BATCH_COUNT.format(value=0)]
+    assert [error.value for error in at.error] == ["\n\n".join(plain(message) for message in expected)]
+    assert [box.value for box in at.number_input if box.label == "Steps"] == [5000], "the field kept the input"
+    with Store.open(app_home) as store:
+        assert store.count("jobs") == 0
+
+
+def test_a_seed_range_past_the_largest_seed_is_named(app_home, monkeypatch):
+    import sys
+
+    from sdaudit.generate import SEED_BOUNDS, GenerationSpec
+
+    # The largest seed a browser's number field holds exactly (the CLI half makes it MAX_SEED).
+    MAX_SEED = 2**53 - 1
+    monkeypatch.setattr(sys.modules[GenerationSpec.__module__], "MAX_SEED", MAX_SEED)
+    at = open_page("generate")
+    next(box for box in at.number_input if box.label == "First seed").set_value(MAX_SEED)
+    next(button for button in at.button if button.label == "Generate").click().run()
+    assert [error.value for error in at.error] == [plain(SEED_BOUNDS.format(first=MAX_SEED, last=MAX_SEED + 3))]
+    with Store.open(app_home) as store:
+        assert store.count("jobs") == 0
