@@ -11,14 +11,15 @@ from pathlib import Path
 import streamlit as st
 
 from app.resources import STORE_ERRORS, current_home, open_store, store_problem
-from app.widgets import plain
+from app.widgets import is_admin, plain
 from sdaudit.records import DEFAULT_STUDY
 
 
 def create_study() -> None:
-    """Create the study named in the sidebar and make it current (a callback: runs before the rerun)."""
+    """Create the study named in the sidebar and make it current (a callback: runs before the rerun).
+    Admins only when a password is set: the popover is not drawn for raters, and this checks again."""
     name = (st.session_state.get("new_study_name") or "").strip()
-    if name:
+    if name and is_admin():
         mode = "binary" if st.session_state.get("new_study_mode") == BINARY_MODE else "mst"
         open_store(current_home()).ensure_study(name, skin_tone_mode=mode)
         st.session_state["study"] = name
@@ -49,12 +50,13 @@ with st.sidebar:
     if st.session_state.get("study") not in studies:
         st.session_state["study"] = DEFAULT_STUDY if DEFAULT_STUDY in studies else studies[0]
     st.selectbox("Study", studies, key="study", help="The study new runs belong to and that is annotated.")
-    with st.popover("New study"):
-        st.text_input("Name of the new study", key="new_study_name")
-        st.radio("Skin tone is rated as", [MST_MODE, BINARY_MODE], key="new_study_mode",
-                 help="The Monk scale keeps the raw value, so the lighter/darker cut can move later; "
-                      "lighter/darker directly is how the origin study's rater worked.")
-        st.button("Create study", on_click=create_study)
+    if is_admin():
+        with st.popover("New study"):
+            st.text_input("Name of the new study", key="new_study_name")
+            st.radio("Skin tone is rated as", [MST_MODE, BINARY_MODE], key="new_study_mode",
+                     help="The Monk scale keeps the raw value, so the lighter/darker cut can move later; "
+                          "lighter/darker directly is how the origin study's rater worked.")
+            st.button("Create study", on_click=create_study)
     st.text_input("Rater", key="rater", help="Your name: every annotation is saved under it.")
     st.caption(f"Data home: {plain(current_home())}")
 
