@@ -32,8 +32,15 @@ BINARY_MODE = "Lighter / darker (MST 1–5 / 6–10)"
 st.set_page_config(page_title="sdaudit", page_icon=":material/balance:", layout="wide")
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
+# The default page is served at "/" and st.navigation matches a deep link only against each page's
+# public path, which is "" for the default page: /generate found no page ("Page not found"). A hidden
+# page with the path "generate" serves that link; the default page's own path is "start" so the two
+# do not clash (Streamlit names pages by their path).
 navigation = st.navigation([
-    st.Page(PAGES / "generate.py", title="Generate", icon=":material/add_photo_alternate:", default=True),
+    st.Page(PAGES / "generate.py", title="Generate", icon=":material/add_photo_alternate:", default=True,
+            url_path="start"),
+    st.Page(PAGES / "generate.py", title="Generate", icon=":material/add_photo_alternate:", url_path="generate",
+            visibility="hidden"),
     st.Page(PAGES / "annotate.py", title="Annotate", icon=":material/label:"),
     st.Page(PAGES / "results.py", title="Results", icon=":material/bar_chart:"),
     st.Page(PAGES / "runs.py", title="Runs", icon=":material/photo_library:"),
