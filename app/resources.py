@@ -5,14 +5,21 @@ data home, study and rater.
 Kept apart from app/router.py so that pages can import them without re-running the router.
 """
 
+import duckdb
 import streamlit as st
 
-from sdaudit.config import data_home, int_setting, setting
+from sdaudit.config import data_home, int_setting, setting, store_path
+from sdaudit.errors import StoreError
 from sdaudit.jobs import JobRunner
 from sdaudit.records import DEFAULT_STUDY
 from sdaudit.roles import AdminGate
 from sdaudit.snapshot import AutoSnapshot
 from sdaudit.store import Store
+
+# A store file that opens but fails on reading (truncated, overwritten in place) raises DuckDB's own
+# errors from any query; the app names the file and what to do instead of showing a traceback.
+STORE_UNREADABLE = ("the store {path} cannot be read ({reason}); it may be damaged or truncated. "
+                    "Move it away, or restore it from a snapshot.")
 
 
 @st.cache_resource(on_release=Store.close)
@@ -41,6 +48,18 @@ def auto_snapshot(home: str) -> AutoSnapshot | None:
 def admin_gate() -> AdminGate:
     """One gate per process, so slowing down wrong passwords holds across sessions."""
     return AdminGate()
+
+
+STORE_ERRORS = (StoreError, duckdb.Error)
+
+
+def store_problem(error: Exception, home: str) -> str:
+    """One line for a store that cannot be opened or read: a ``StoreError``'s own message, or
+    ``STORE_UNREADABLE`` for DuckDB's errors."""
+    if isinstance(error, StoreError):
+        return str(error)
+    reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return STORE_UNREADABLE.format(path=store_path(home), reason=reason)
 
 
 def current_home() -> str:

@@ -10,15 +10,16 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.resources import current_home, open_store
-from sdaudit.errors import StoreError
+from app.resources import STORE_ERRORS, current_home, open_store, store_problem
+from app.widgets import is_admin, plain
 from sdaudit.records import DEFAULT_STUDY
 
 
 def create_study() -> None:
-    """Create the study named in the sidebar and make it current (a callback: runs before the rerun)."""
+    """Create the study named in the sidebar and make it current (a callback: runs before the rerun).
+    Admins only when a password is set: the popover is not drawn for raters, and this checks again."""
     name = (st.session_state.get("new_study_name") or "").strip()
-    if name:
+    if name and is_admin():
         mode = "binary" if st.session_state.get("new_study_mode") == BINARY_MODE else "mst"
         open_store(current_home()).ensure_study(name, skin_tone_mode=mode)
         st.session_state["study"] = name
@@ -31,29 +32,42 @@ BINARY_MODE = "Lighter / darker (MST 1–5 / 6–10)"
 st.set_page_config(page_title="sdaudit", page_icon=":material/balance:", layout="wide")
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
+# The default page is served at "/" and st.navigation matches a deep link only against each page's
+# public path, which is "" for the default page: /generate found no page ("Page not found"). A hidden
+# page with the path "generate" serves that link; the default page's own path is "start" so the two
+# do not clash (Streamlit names pages by their path).
 navigation = st.navigation([
-    st.Page(PAGES / "generate.py", title="Generate", icon=":material/add_photo_alternate:", default=True),
+    st.Page(PAGES / "generate.py", title="Generate", icon=":material/add_photo_alternate:", default=True,
+            url_path="start"),
+    st.Page(PAGES / "generate.py", title="Generate", icon=":material/add_photo_alternate:", url_path="generate",
+            visibility="hidden"),
     st.Page(PAGES / "annotate.py", title="Annotate", icon=":material/label:"),
     st.Page(PAGES / "results.py", title="Results", icon=":material/bar_chart:"),
     st.Page(PAGES / "runs.py", title="Runs", icon=":material/photo_library:"),
 ])
 
+try:
+    studies = open_store(current_home()).study_names() or [DEFAULT_STUDY]
+except STORE_ERRORS as error:  # not DuckDB, truncated, newer schema, locked: one message, no page
+    st.sidebar.caption(f"Data home: {plain(current_home())}")
+    st.error(plain(store_problem(error, current_home())), icon=":material/error:")
+    st.stop()
+
 with st.sidebar:
-    try:
-        studies = open_store(current_home()).study_names() or [DEFAULT_STUDY]
-    except StoreError as error:
-        st.error(str(error), icon=":material/error:")
-        studies = [DEFAULT_STUDY]
     if st.session_state.get("study") not in studies:
         st.session_state["study"] = DEFAULT_STUDY if DEFAULT_STUDY in studies else studies[0]
     st.selectbox("Study", studies, key="study", help="The study new runs belong to and that is annotated.")
-    with st.popover("New study"):
-        st.text_input("Name of the new study", key="new_study_name")
-        st.radio("Skin tone is rated as", [MST_MODE, BINARY_MODE], key="new_study_mode",
-                 help="The Monk scale keeps the raw value, so the lighter/darker cut can move later; "
-                      "lighter/darker directly is how the origin study's rater worked.")
-        st.button("Create study", on_click=create_study)
+    if is_admin():
+        with st.popover("New study"):
+            st.text_input("Name of the new study", key="new_study_name")
+            st.radio("Skin tone is rated as", [MST_MODE, BINARY_MODE], key="new_study_mode",
+                     help="The Monk scale keeps the raw value, so the lighter/darker cut can move later; "
+                          "lighter/darker directly is how the origin study's rater worked.")
+            st.button("Create study", on_click=create_study)
     st.text_input("Rater", key="rater", help="Your name: every annotation is saved under it.")
-    st.caption(f"Data home: `{current_home()}`")
+    st.caption(f"Data home: {plain(current_home())}")
 
-navigation.run()
+try:
+    navigation.run()
+except STORE_ERRORS as error:  # a store damaged where only this page reads fails here, not at the top
+    st.error(plain(store_problem(error, current_home())), icon=":material/error:")

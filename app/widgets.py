@@ -2,20 +2,30 @@
 Tone swatches and the admin password form. Labels come from sdaudit.scheme; nothing here
 computes on data."""
 
+import re
+
 import streamlit as st
 
 from app.resources import admin_gate
 from sdaudit.records import Job
-from sdaudit.roles import WRONG_PASSWORD
 from sdaudit.scheme import MST_SWATCHES
 
 MARKDOWN_SPECIALS = "\\`*_{}[]()<>#+-.!|~$"
+# Invisible, and not a character a link may hold: placed before ":", "." and "@" it stops the
+# autolinking that runs on Markdown's text *after* escapes are read (http://…, www.…, a@b.c,
+# :material/…: icons and :emoji: shortcodes), so escaping alone does not do it.
+WORD_JOINER = "\u2060"
+LINK_MARKS = ":.@"
+LINE_BREAKS = re.compile(r"\s*[\n\r\v\f\x85\u2028\u2029]\s*")
 
 
 def plain(text) -> str:
-    """User text (prompts, model ids, names) made inert for st.markdown/caption/success: every
-    Markdown character is escaped, so a prompt cannot become a link, an image or HTML."""
-    return "".join("\\" + char if char in MARKDOWN_SPECIALS else char for char in str(text))
+    """User text (prompts, model ids, names, error texts) made inert for st.markdown, captions,
+    st.success and st.error: one line (a newline then ``===`` would make a heading), every Markdown
+    character escaped (no link, image, HTML or table cell), and no autolink or icon shortcode."""
+    line = LINE_BREAKS.sub(" ", str(text))
+    return "".join((WORD_JOINER if char in LINK_MARKS else "") + ("\\" + char if char in MARKDOWN_SPECIALS else char)
+                   for char in line)
 
 
 JOBS_SHOWN = 20
@@ -25,7 +35,7 @@ def jobs_table(jobs: list[Job]) -> str:
     """The newest jobs as a Markdown table, user text made inert. (Not st.dataframe: on the
     landing page its data grid and pandas took ~0.7 s of the first load after a restart.)"""
     def cell(text) -> str:
-        return plain(text or "").replace("\n", " ")
+        return plain(text or "")
 
     lines = ["| job | status | images done | seeds | model | prompt | error |",
              "|---:|---|---:|---|---|---|---|"]
@@ -47,19 +57,43 @@ def mst_swatches() -> None:
     st.markdown(f"Monk Skin Tone scale, MST 1 to MST 10:<br>{swatches}", unsafe_allow_html=True)
 
 
-def admin_unlocked() -> bool:
-    """True when no admin password is configured, or this session has given it; otherwise
-    shows the password prompt (for admin-only actions) and returns False."""
+TOKEN_PARAM = "admin"  # the URL query parameter holding an unlocked browser's signed token
+
+
+def is_admin() -> bool:
+    """True when no admin password is configured, or this browser holds a valid token (checked,
+    signature and expiry, on every run). Draws nothing. The token lives in the URL, so a reload
+    keeps it, and in the session, so that pages whose links drop the URL's parameters keep it too."""
     gate = admin_gate()
-    if not gate.required or st.session_state.get("admin"):
+    if not gate.required:
+        return True
+    token = st.query_params.get(TOKEN_PARAM) or st.session_state.get("admin_token")
+    if gate.token_valid(token):
+        if st.query_params.get(TOKEN_PARAM) != token:
+            st.query_params[TOKEN_PARAM] = token
+        return True
+    if TOKEN_PARAM in st.query_params:  # expired or tampered with: dropped, the form asks again
+        del st.query_params[TOKEN_PARAM]
+    st.session_state.pop("admin_token", None)
+    return False
+
+
+def admin_unlocked() -> bool:
+    """``is_admin()``; when it is False, shows the password prompt (for admin-only actions). Call it
+    once per page: the form has one key."""
+    if is_admin():
         return True
     st.info("This is an admin action on this server. Raters can annotate and view results without it.",
             icon=":material/info:")
     with st.form("admin_login"):
         given = st.text_input("Admin password", type="password")
         if st.form_submit_button("Unlock"):
-            if gate.check(given):
-                st.session_state["admin"] = True
+            gate = admin_gate()
+            verdict = gate.check(given)
+            if verdict.unlocked:
+                token = gate.token()
+                st.session_state["admin_token"] = token
+                st.query_params[TOKEN_PARAM] = token
                 st.rerun()
-            st.error(WRONG_PASSWORD, icon=":material/error:")
+            st.error(verdict.message, icon=":material/error:")
     return False

@@ -4,6 +4,7 @@ import streamlit as st
 
 from app.resources import current_home, current_rater, current_study, open_store
 from app.widgets import mst_swatches, plain
+from sdaudit.gallery import load_image
 from sdaudit.records import QueuedImage
 from sdaudit.scheme import (
     BINARY_SKIN_CHOICES,
@@ -14,7 +15,6 @@ from sdaudit.scheme import (
     annotation_from_choices,
     choices_from_annotation,
 )
-from sdaudit.store import image_file
 
 FIELDS = ("person", "gender", "skin", "confidence")
 
@@ -73,11 +73,11 @@ def save(image_id: int) -> None:
 @st.fragment
 def card(image: QueuedImage) -> None:
     image_id = image.image_id
-    path = image_file(home, image.path)
-    if path is not None:
-        st.image(str(path), width="stretch")
+    loaded = load_image(home, image.path)  # a decodable image, read from inside the data home only
+    if loaded.data is not None:
+        st.image(loaded.data, width="stretch")
     else:
-        st.warning("The image file is missing from the data home.", icon=":material/warning:")
+        st.warning(plain(loaded.problem), icon=":material/warning:")
     if not blind:
         st.caption(f"seed {image.seed} · {plain(image.model)} · {plain(image.prompt)}")
     saved = choices_from_annotation(image.saved)

@@ -8,7 +8,8 @@ from app.resources import current_home, current_study, job_runner, open_store
 from app.widgets import admin_unlocked, jobs_table, plain
 from sdaudit.config import DEMO_MODEL, gpu_present
 from sdaudit.gallery import newest_images
-from sdaudit.generate import MAX_BATCH_SIZE, MAX_SIDE, MAX_STEPS, SCHEDULERS, GenerationSpec
+from sdaudit.generate import SCHEDULERS, GenerationSpec
+from sdaudit.generation_form import check_form
 from sdaudit.jobs import ACTIVE, RESUMABLE, progress_text
 
 st.title("Generate")
@@ -35,36 +36,37 @@ with st.form("generate"):
                                "offline model with random weights whose images are noise, for trying the flow.")
     prompt = st.text_input("Prompt", value=defaults.prompt)
     negative_prompt = st.text_input("Negative prompt", value=defaults.negative_prompt)
+    # No min/max on the numbers: a browser field holding an out-of-range value turns red and is never
+    # sent, so Generate did nothing silently. Every value is sent and checked with the spec's messages.
     first, size, count = st.columns(3)
-    first_seed = first.number_input("First seed", min_value=0, value=defaults.first_seed, step=1)
-    batch_size = size.number_input("Batch size", min_value=1, max_value=MAX_BATCH_SIZE, value=defaults.batch_size,
-                                   step=1)
-    batch_count = count.number_input("Batch count", min_value=1, value=1, step=1)
+    first_seed = first.number_input("First seed", value=defaults.first_seed, step=1)
+    batch_size = size.number_input("Batch size", value=defaults.batch_size, step=1)
+    batch_count = count.number_input("Batch count", value=1, step=1)
     left, middle, right = st.columns(3)
     schedulers = list(SCHEDULERS)
     scheduler = left.selectbox("Scheduler", schedulers, index=schedulers.index(defaults.scheduler),
                                format_func=lambda name: f"{name} (default)" if name == defaults.scheduler else name)
-    steps = middle.number_input("Steps", min_value=1, max_value=MAX_STEPS, value=defaults.steps, step=1)
-    guidance = right.number_input("Guidance", min_value=0.0, max_value=50.0, value=float(defaults.guidance), step=0.5)
+    steps = middle.number_input("Steps", value=defaults.steps, step=1)
+    guidance = right.number_input("Guidance", value=float(defaults.guidance), step=0.5)
     width_column, height_column = st.columns(2)
-    width = width_column.number_input("Width", min_value=8, max_value=MAX_SIDE, value=defaults.width, step=8)
-    height = height_column.number_input("Height", min_value=8, max_value=MAX_SIDE, value=defaults.height, step=8)
+    width = width_column.number_input("Width", value=defaults.width, step=8)
+    height = height_column.number_input("Height", value=defaults.height, step=8)
     safety_checker = st.toggle("Safety checker", value=defaults.safety_checker,
                                help="Off by default for auditing: it blacks out flagged images, which would then "
                                     "count silently as “no person”. When on, each image's flag is recorded.")
     submitted = st.form_submit_button("Generate", type="primary")
 
 if submitted:
-    try:
-        spec = GenerationSpec.from_settings(
-            model=model.strip(), prompt=prompt, negative_prompt=negative_prompt, first_seed=int(first_seed),
-            last_seed=int(first_seed + batch_size * batch_count - 1), batch_size=int(batch_size), steps=int(steps),
-            guidance=float(guidance), height=int(height), width=int(width), scheduler=scheduler,
-            safety_checker=safety_checker, study=current_study(),
-        )
-    except ValueError as error:
-        st.error(plain(error), icon=":material/error:")
+    checked = check_form(
+        defaults, batch_count=int(batch_count), model=model.strip(), prompt=prompt, negative_prompt=negative_prompt,
+        first_seed=int(first_seed), batch_size=int(batch_size), steps=int(steps), guidance=float(guidance),
+        height=int(height), width=int(width), scheduler=scheduler, safety_checker=safety_checker,
+        study=current_study(),
+    )
+    if checked.problems:  # one message, naming each bad field
+        st.error("\n\n".join(plain(problem) for problem in checked.problems.values()), icon=":material/error:")
     else:
+        spec = checked.spec
         try:
             job_id = runner.submit(spec)
         except ValueError as error:

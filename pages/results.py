@@ -5,19 +5,14 @@ import streamlit as st
 from app.resources import current_home, open_store
 from app.widgets import plain
 from sdaudit.charts import comparison_chart, shares_chart, to_png, to_svg
-from sdaudit.errors import StoreError
 from sdaudit.report import LIMITATIONS, audit_card, render_report
 from sdaudit.results import results_view, run_choices
 from sdaudit.scheme import METHOD_LABELS
 from sdaudit.stats import METHODS
 
 st.title("Results")
-try:
-    store = open_store(current_home())
-    studies = store.study_names()
-except StoreError as error:
-    st.error(str(error), icon=":material/error:")
-    st.stop()
+store = open_store(current_home())
+studies = store.study_names()
 if not studies:
     st.info("No study yet. Generate images and annotate them, or import a rater sheet: "
             "`python -m sdaudit import-annotations SHEET.csv --study NAME --rater NAME`.", icon=":material/info:")
@@ -85,8 +80,8 @@ with st.expander("Limits of this method"):
 st.subheader("Images by group")
 family, group = st.selectbox("Group", list(view.groups), format_func=view.groups.get)
 members = view.group_images(family, group)
-st.caption(f"{members.images} images" + (f"; {members.missing} have no image file here (imported sheets, or "
-                                          "moved files)." if members.missing else "."))
+st.caption(f"{members.images} images" + (f"; {members.missing} cannot be shown here (no file: imported sheets or moved "
+                                          "files; or not an image)." if members.missing else "."))
 if members.files:
     st.image(list(members.files), width=128)
 

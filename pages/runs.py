@@ -5,15 +5,11 @@ import streamlit as st
 from app.resources import auto_snapshot, current_home, current_rater, current_study, open_store
 from app.widgets import admin_unlocked, plain
 from sdaudit.config import int_setting
-from sdaudit.errors import StoreError
+from sdaudit.results import runs_table
 from sdaudit.sheets import import_uploaded_sheet
 
 st.title("Runs")
-try:
-    runs = open_store(current_home()).runs()
-except StoreError as error:
-    st.error(str(error), icon=":material/error:")
-    st.stop()
+runs = open_store(current_home()).runs()
 
 if runs.empty:
     st.info(
@@ -23,17 +19,13 @@ if runs.empty:
         icon=":material/info:",
     )
 else:
-    st.dataframe(
-        runs[["study", "images", "nsfw_images", "model", "model_revision", "prompt", "negative_prompt",
-              "scheduler", "steps", "guidance", "width", "height", "dtype", "device", "created_at"]],
-        hide_index=True,
-        column_config={"nsfw_images": st.column_config.NumberColumn("NSFW-flagged")},
-    )
+    st.dataframe(runs_table(runs), hide_index=True)  # cells are text: a prompt cannot become a link
 
 st.subheader("Import a rater sheet")
 st.caption("The origin study's sheet (male_presenting, female_presenting, monk_binary, confidence) or an "
            "sdaudit export. A malformed file is refused whole, with the row and column of its first problem.")
-if admin_unlocked():
+admin = admin_unlocked()  # asked once per page: the password form is drawn here or nowhere
+if admin:
     limit_mb = int_setting("max_upload_mb")
     sheet = st.file_uploader("Sheet (CSV)", type=["csv"], max_upload_size=limit_mb)
     sheet_format = st.radio("Format", ["origin", "sdaudit"], horizontal=True,
@@ -57,14 +49,14 @@ if keeper is None:
                "store; on a Space without a persistent disk that is what survives a restart.")
 else:
     if keeper.restored:
-        st.caption(f"Restored on start from {keeper.target}.")
+        st.caption(f"Restored on start from {plain(keeper.target)}.")
     if keeper.last_error:
         st.error(plain(keeper.last_error), icon=":material/error:")
     elif keeper.last_success:
         st.caption(f"Last snapshot: {keeper.last_success.rows.get('annotations', 0)} annotations, "
-                   f"{keeper.last_success.images} images, to {keeper.target}.")
-    if admin_unlocked() and st.button("Snapshot now"):
+                   f"{keeper.last_success.images} images, to {plain(keeper.target)}.")
+    if admin and st.button("Snapshot now"):
         if keeper.snapshot_now() is not None:
-            st.success(f"Snapshot written to {keeper.target}.", icon=":material/check_circle:")
+            st.success(f"Snapshot written to {plain(keeper.target)}.", icon=":material/check_circle:")
         else:
             st.error(plain(keeper.last_error), icon=":material/error:")

@@ -1,32 +1,78 @@
-"""Image files to show for stored image rows: only files inside the data home, in order, with
-a count of the rows whose file is not there (imported sheets, or moved files)."""
+"""Images to show for stored image rows: only decodable images that are regular files inside the
+data home, read without following links, in order, with a count of the rows not shown (imported
+sheets, moved files, or files that are not images)."""
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sdaudit.store import Store, image_file
+from sdaudit.safefiles import UnsafeFileError, is_regular, read_regular
+from sdaudit.store import Store
 
 NEWEST_SHOWN = 12
+CANNOT_SHOW = "this image cannot be shown: {reason}"
+NO_FILE = "its file is not in the data home"
+NOT_AN_IMAGE = "{path} is not an image file ({reason})"
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """One stored image's bytes to show, or why it cannot be shown (``problem``)."""
+
+    data: bytes | None
+    problem: str | None
+
+
+def load_image(home: str | os.PathLike, path: str | None) -> LoadedImage:
+    """The bytes of a stored image path under ``home`` once they decode as an image; otherwise
+    ``CANNOT_SHOW`` with the reason (no file, a link or special file, outside the home, not an image)."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not path:
+        return LoadedImage(None, CANNOT_SHOW.format(reason=NO_FILE))
+    try:
+        data = read_regular(home, path, what="the image")
+    except UnsafeFileError as error:
+        reason = NO_FILE if not os.path.lexists(os.path.join(home, path)) else str(error).rstrip(".")
+        return LoadedImage(None, CANNOT_SHOW.format(reason=reason))
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:  # PIL's ways of saying "not an image"
+        reason = NOT_AN_IMAGE.format(path=path, reason=str(error).rstrip(".") or type(error).__name__)
+        return LoadedImage(None, CANNOT_SHOW.format(reason=reason))
+    return LoadedImage(data, None)
 
 
 @dataclass(frozen=True)
 class Gallery:
-    """Files to show, a caption for each, and how many rows had no file here."""
+    """Images to show (their bytes), a caption for each, and how many rows were not shown."""
 
-    files: tuple[str, ...]
+    files: tuple[bytes, ...]
     captions: tuple[str, ...]
     missing: int
 
 
-def gallery(home: str | os.PathLike, paths: Sequence[str], captions: Sequence[str]) -> Gallery:
-    """The files of stored image ``paths`` under ``home``, each with its caption."""
-    files = [image_file(home, path) for path in paths]
-    shown = [(str(file), caption) for file, caption in zip(files, captions, strict=True) if file is not None]
-    return Gallery(files=tuple(file for file, _ in shown), captions=tuple(caption for _, caption in shown),
-                   missing=len(paths) - len(shown))
+def gallery(home: str | os.PathLike, paths: Sequence[str], captions: Sequence[str], *,
+            limit: int | None = None) -> Gallery:
+    """The images of stored ``paths`` under ``home``, each with its caption: the first ``limit``
+    that can be shown. Rows past the limit are only checked for a regular file, not decoded."""
+    shown: list[tuple[bytes, str]] = []
+    missing = 0
+    for path, caption in zip(paths, captions, strict=True):
+        if limit is None or len(shown) < limit:
+            loaded = load_image(home, path)
+            if loaded.data is None:
+                missing += 1
+            else:
+                shown.append((loaded.data, caption))
+        elif not path or not is_regular(home, path):
+            missing += 1
+    return Gallery(files=tuple(data for data, _ in shown), captions=tuple(caption for _, caption in shown),
+                   missing=missing)
 
 
 def newest_images(store: Store, home: str | os.PathLike, run_key: str, *, count: int = NEWEST_SHOWN) -> Gallery:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from sdaudit.gallery import gallery
 from sdaudit.planning import compare, plan
 from sdaudit.scheme import (
     DEFAULT_SKIN_CUT,
@@ -25,7 +26,7 @@ from sdaudit.scheme import (
     UNRELIABLE_NOTE,
 )
 from sdaudit.stats import DEFAULT_METHOD, Estimate, estimate, estimate_each, group_images
-from sdaudit.store import Store, image_file
+from sdaudit.store import Store
 
 IMPORTED_SHEET = "(imported sheet)"
 IMAGES_SHOWN = 24
@@ -44,8 +45,8 @@ class GroupImages:
     """The images most of whose raters put them in one group, and the files of those here."""
 
     images: int
-    files: tuple[str, ...]  # the first IMAGES_SHOWN files found
-    missing: int  # images without a file in the data home (imported sheets, or moved files)
+    files: tuple[bytes, ...]  # the first IMAGES_SHOWN images that can be shown
+    missing: int  # images not shown: no file in the data home (imported sheets, moved files) or not an image
 
 
 @dataclass(frozen=True)
@@ -127,9 +128,8 @@ class ResultsView:
         """The images of one group and their files here (at most ``IMAGES_SHOWN``)."""
         members = group_images(self.annotations, family, group, skin_cut=self.estimate.skin_cut,
                                include_unclear=self.estimate.include_unclear)
-        files = [image_file(self.home, path) for path in members["path"]]
-        found = [str(path) for path in files if path is not None]
-        return GroupImages(images=len(members), files=tuple(found[:IMAGES_SHOWN]), missing=len(members) - len(found))
+        shown = gallery(self.home, list(members["path"]), [""] * len(members), limit=IMAGES_SHOWN)
+        return GroupImages(images=len(members), files=shown.files, missing=shown.missing)
 
     def comparison(self) -> RunComparison | None:
         """The chosen runs side by side; None with fewer than two runs."""
@@ -221,6 +221,28 @@ def plan_table(result: Estimate) -> pd.DataFrame:
         "images_for_power": [images(value) for value in planned["images_for_power"]],
         "more_images": [images(value) for value in planned["more_images"]],
         "images_for_half_width": [images(value) for value in planned["images_for_half_width"]],
+    })
+    return shown.rename(columns=TABLE_HEADERS)
+
+
+def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """``Store.runs()`` as people read it: one row per run, headed by ``TABLE_HEADERS``, user text
+    (prompts, model ids, study names) left as plain values for a table's cells."""
+    shown = pd.DataFrame({
+        "study": runs["study"],
+        "run_images": runs["images"],
+        "nsfw_images": runs["nsfw_images"],
+        "model": runs["model"],
+        "model_revision": runs["model_revision"].fillna(""),
+        "prompt": runs["prompt"],
+        "negative_prompt": runs["negative_prompt"],
+        "scheduler": runs["scheduler"],
+        "steps": runs["steps"],
+        "guidance": runs["guidance"],
+        "size": [f"{width} × {height}" for width, height in zip(runs["width"], runs["height"])],
+        "dtype": runs["dtype"],
+        "device": runs["device"].fillna(""),
+        "created_at": [f"{moment:%Y-%m-%d %H:%M}" for moment in runs["created_at"]],
     })
     return shown.rename(columns=TABLE_HEADERS)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ from pathlib import Path, PurePosixPath
 import sdaudit
 from sdaudit.errors import RunFolderError
 from sdaudit.records import ImageRecord, RunRecord
+from sdaudit.safefiles import read_regular, writable_target, write_new
 from sdaudit.store import Store
 
 FORMAT = "sdaudit-run-folder"
@@ -40,12 +40,8 @@ def _atomic_write_text(path: Path, text: str) -> None:
     os.replace(partial, path)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -150,10 +146,10 @@ def read_run_folder(folder: str | os.PathLike, *, allow_empty: bool = False) -> 
             specs.append(spec)
 
     manifest = root / MANIFEST
-    if manifest.is_file():
+    if os.path.lexists(manifest):  # a link or special file here is refused, not followed
         where = str(manifest)
         try:
-            data = json.loads(manifest.read_text(encoding="utf-8"))
+            data = json.loads(read_regular(root, MANIFEST, what="the manifest").decode("utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise RunFolderError(f"{where} is not valid JSON ({error}).") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
@@ -172,7 +168,7 @@ def read_run_folder(folder: str | os.PathLike, *, allow_empty: bool = False) -> 
             images[(image.run_key, image.seed)] = image
     parts = sorted((root / PARTS).glob("rank-*.jsonl")) if (root / PARTS).is_dir() else []
     for part in parts:
-        lines = part.read_text(encoding="utf-8").splitlines()
+        lines = read_regular(root, f"{PARTS}/{part.name}", what="the part file").decode("utf-8").splitlines()
         for number, line in enumerate(lines, start=1):
             where = f"{part}:{number}"
             if not line.strip():
@@ -192,7 +188,7 @@ def read_run_folder(folder: str | os.PathLike, *, allow_empty: bool = False) -> 
             elif "image" in entry:
                 image = _image_from(entry["image"], where)
                 images.setdefault((image.run_key, image.seed), image)
-    if not manifest.is_file() and not parts and not allow_empty:
+    if not os.path.lexists(manifest) and not parts and not allow_empty:
         raise RunFolderError(f"{str(root)!r} holds no {MANIFEST}: it is not a run folder.")
     orphans = {run_key for run_key, _ in images} - set(runs)
     if orphans:
@@ -212,19 +208,26 @@ def ingest(folder: str | os.PathLike, store: Store, home: str | os.PathLike) -> 
     """Copy a run folder's images into ``home`` and add its runs and rows to ``store``.
 
     Every file is checked against its recorded sha256 before anything is written, so a
-    damaged folder changes nothing. Images already in the store are left as they are.
+    damaged folder changes nothing. Only regular files inside the folder are read: an image that
+    is a symbolic link (or lies behind one) or a special file refuses the whole folder, and so does
+    a link in the data home where an image would be written. Images already in the store are left
+    as they are.
     """
     root = Path(folder)
     contents = read_run_folder(root)
     home = Path(home)
 
-    # 1. Check the whole folder first: every image file present and intact
-    for image in contents.images.values():
-        source = root / image.path
-        if not source.is_file():
+    def source_bytes(image: ImageRecord) -> bytes:
+        if not os.path.lexists(root / image.path):
             raise RunFolderError(f"{str(root)!r}: image {image.path} is listed but missing.")
-        if _sha256(source) != image.sha256:
+        data = read_regular(root, image.path, what="image")
+        if _sha256(data) != image.sha256:
             raise RunFolderError(f"{str(root)!r}: image {image.path} does not match its recorded sha256.")
+        return data
+
+    # 1. Check the whole folder first: every image a regular file inside it, present and intact
+    for image in contents.images.values():
+        source_bytes(image)
 
     # 2. Sort incoming images into new, already present, and conflicting
     stored: dict[tuple[str, int], str] = {}
@@ -237,21 +240,20 @@ def ingest(folder: str | os.PathLike, store: Store, home: str | os.PathLike) -> 
         for (run_key, seed), image in sorted(contents.images.items())
         if (run_key, seed) in stored and stored[(run_key, seed)] != image.sha256
     )
+    targets = {}
     for image in new:
-        target = home / image.path
-        if target.exists() and _sha256(target) != image.sha256:
+        target = targets[image.path] = writable_target(home, image.path, what="image")
+        if target.exists() and _sha256(read_regular(home, image.path, what="image")) != image.sha256:
             raise RunFolderError(
                 f"{target} already exists with other content and is not in the store; move it away first."
             )
 
-    # 3. Copy files, then record runs and rows (rows last: a row always has its file)
+    # 3. Copy files (read again, and checked again, as they are copied), then record runs and rows
+    # (rows last: a row always has its file)
     for image in new:
-        target = home / image.path
+        target = targets[image.path]
         if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_name(f".{target.name}.partial")
-            shutil.copyfile(root / image.path, partial)
-            os.replace(partial, target)
+            write_new(target, source_bytes(image))
     runs_added = sum(store.add_run(run) for run in contents.runs.values())
     images_added = store.add_images(new)
     return IngestResult(runs_added, images_added, len(contents.images) - len(new), conflicts)

@@ -138,7 +138,7 @@ DEGENERATE_NOTE = "no images in this group (or all): no interval can be trusted"
 NO_TARGET = "no target"
 NO_INTERVAL = "none"
 
-# Column headers of the tables people read (the estimates, the plan, run comparisons).
+# Column headers of the tables people read (the estimates, the plan, run comparisons, the runs).
 TABLE_HEADERS = {
     "family": "Family",
     "group": "Group",
@@ -155,4 +155,18 @@ TABLE_HEADERS = {
     "share_second": "Share, second run",
     "run_difference": "First − second",
     "excludes_zero": "Clearly different",
+    "study": "Study",
+    "run_images": "Images",
+    "nsfw_images": "NSFW-flagged",
+    "model": "Model",
+    "model_revision": "Model revision",
+    "prompt": "Prompt",
+    "negative_prompt": "Negative prompt",
+    "scheduler": "Scheduler",
+    "steps": "Steps",
+    "guidance": "Guidance",
+    "size": "Size (width × height)",
+    "dtype": "Precision",
+    "device": "Device",
+    "created_at": "Created",
 }

@@ -24,6 +24,7 @@ import duckdb
 import sdaudit
 from sdaudit.errors import SdauditError
 from sdaudit.records import Job
+from sdaudit.safefiles import UnsafeFileError, is_regular, read_regular, writable_target, write_new
 from sdaudit.store import SCHEMA_VERSION, SEQUENCES, TABLES, Store
 
 MANIFEST = "snapshot.json"
@@ -94,11 +95,14 @@ def _write_local(store: Store, home: Path, folder: Path) -> SnapshotResult:
         images = store.images()
         copied = 0
         for relpath in images.loc[~images["external"], "path"]:
-            source = home / relpath
-            if source.is_file():
+            if os.path.lexists(home / relpath):  # a missing file is left out; a link is refused
+                try:
+                    data = read_regular(home, relpath, what="image")
+                except UnsafeFileError as error:
+                    raise SnapshotError(f"the data home holds an image sdaudit will not copy: {error}") from None
                 target = staging / relpath
                 target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(source, target)
+                target.write_bytes(data)
                 copied += 1
         manifest = {
             "format": "sdaudit-snapshot",
@@ -143,43 +147,83 @@ def snapshot(store: Store, home: str | os.PathLike, target: str) -> SnapshotResu
 
 
 def restore(store: Store, home: str | os.PathLike, source: str) -> SnapshotResult:
-    """Rebuild an empty store (and its images) from a snapshot at ``source``."""
+    """Rebuild an empty store (and its images) from a snapshot at ``source``.
+
+    Only regular files inside the snapshot are read: a manifest, table or image that is a symbolic
+    link (or lies behind one) or a special file refuses the whole snapshot before anything is
+    written, and so does a link in the data home where an image would go.
+    """
     home = Path(home)
     if any(store.count(table) for table in TABLES):
         raise SnapshotError(f"the store {store.path} already holds data; restore only into an empty store.")
-    if source.startswith(HF_PREFIX):
-        repo = source.removeprefix(HF_PREFIX).strip("/")
+    if not source.startswith(HF_PREFIX):
+        return _restore_folder(store, home, Path(source), source)
+    repo = source.removeprefix(HF_PREFIX).strip("/")
+    with tempfile.TemporaryDirectory(prefix="sdaudit-restore-") as scratch:
         try:
             from huggingface_hub import snapshot_download
 
-            folder = Path(snapshot_download(repo_id=repo, repo_type="dataset"))
+            # local_dir: real files, not the hub cache's links into its blob store
+            folder = Path(snapshot_download(repo_id=repo, repo_type="dataset", local_dir=scratch))
         except Exception as error:  # the hub client raises many types
             reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
             raise SnapshotError(f"the snapshot at {source} could not be downloaded ({reason}).") from None
-    else:
-        folder = Path(source)
-    manifest_path = folder / MANIFEST
-    if not manifest_path.is_file():
-        raise SnapshotError(f"there is no sdaudit snapshot at {source!r} (no {MANIFEST}).")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    if manifest.get("format") != "sdaudit-snapshot" or manifest.get("schema_version") != SCHEMA_VERSION:
+        return _restore_folder(store, home, folder, source)
+
+
+def _restore_folder(store: Store, home: Path, folder: Path, source: str) -> SnapshotResult:
+    # 1. Check everything first: the manifest, every table and every image a regular file inside
+    # the snapshot, and every image's place in the data home free of links
+    try:
+        manifest = json.loads(read_regular(folder, MANIFEST, what="the manifest").decode("utf-8"))
+    except UnsafeFileError as error:
+        if not os.path.lexists(folder / MANIFEST):
+            raise SnapshotError(f"there is no sdaudit snapshot at {source!r} (no {MANIFEST}).") from None
+        raise SnapshotError(str(error)) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise SnapshotError(f"the snapshot manifest at {source!r} is not valid JSON ({error}).") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != "sdaudit-snapshot" \
+            or manifest.get("schema_version") != SCHEMA_VERSION:
+        found = manifest.get("schema_version") if isinstance(manifest, dict) else None
         raise SnapshotError(
-            f"the snapshot at {source!r} has schema version {manifest.get('schema_version')!r}; "
-            f"this sdaudit restores {SCHEMA_VERSION}."
+            f"the snapshot at {source!r} has schema version {found!r}; this sdaudit restores {SCHEMA_VERSION}."
         )
-    for relpath in _image_paths(folder):
-        target = home / relpath
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(folder / relpath, target)
+    for table in TABLES:
+        name = f"{table}.parquet"
+        if os.path.lexists(folder / name) and not is_regular(folder, name):
+            raise SnapshotError(f"the snapshot's {name} is a symbolic link or a special file; it is not restored.")
+    try:
+        relpaths = _image_paths(folder)
+        targets = {relpath: writable_target(home, relpath, what="image") for relpath in relpaths}
+        for relpath in relpaths:
+            read_regular(folder, relpath, what="image")
+    except UnsafeFileError as error:
+        raise SnapshotError(f"the snapshot at {source!r} cannot be restored: {error}") from None
+
+    # 2. Copy the images, then load the rows (rows last: a row always has its file)
+    for relpath, target in targets.items():
+        try:
+            write_new(target, read_regular(folder, relpath, what="image"))
+        except UnsafeFileError as error:
+            raise SnapshotError(f"the snapshot at {source!r} changed while it was restored: {error}") from None
     rows = _import_tables(store, folder)
     return SnapshotResult(source, rows, manifest.get("images", 0))
 
 
 def _image_paths(folder: Path) -> list[str]:
+    """Every file under the snapshot's images/ (without following links), relative to ``folder``.
+    A link or special file among them is listed too, so that the check refuses it."""
     images = folder / "images"
-    if not images.is_dir():
+    if not os.path.lexists(images):
         return []
-    return [path.relative_to(folder).as_posix() for path in sorted(images.rglob("*.png"))]
+    if not images.is_dir() or images.is_symlink():
+        raise UnsafeFileError(f"the snapshot's images folder {str(images)!r} is a symbolic link or not a folder.")
+    found = []
+    for parent, folders, files in os.walk(images, followlinks=False):
+        # os.walk lists a link to a folder among the folders and does not enter it: refuse it here
+        found += [os.path.join(parent, name) for name in folders if os.path.islink(os.path.join(parent, name))]
+        found += [os.path.join(parent, name) for name in files]
+    return sorted(Path(path).relative_to(folder).as_posix() for path in found)
 
 
 class AutoSnapshot:

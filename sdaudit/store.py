@@ -185,17 +185,17 @@ def _upsert_annotations(cursor: duckdb.DuckDBPyConnection, incoming: str, params
 
 
 def image_file(home: str | os.PathLike, path: str) -> Path | None:
-    """The file of a stored image path, or None when it is missing or would lie outside ``home``.
+    """The file of a stored image path, or None when it is missing, would lie outside ``home``, is
+    a symbolic link (or lies behind one) or is not a regular file.
 
     Stored paths are relative to the data home; a path that climbs out of it is never followed.
+    To show an image, read it with ``gallery.load_image``, which also opens it without following links.
     """
-    if not path:
+    from sdaudit.safefiles import is_regular  # the one rule for files under the home
+
+    if not path or not is_regular(home, path):
         return None
-    root = Path(home).resolve()
-    candidate = (root / path).resolve()
-    if not candidate.is_relative_to(root) or not candidate.is_file():
-        return None
-    return candidate
+    return Path(home).resolve() / path
 
 
 class Store:

@@ -6,6 +6,8 @@ Fixtures live in conftest.py; everything here is an ordinary function or constan
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import subprocess
@@ -123,3 +125,35 @@ def run_cli(*args: str, cwd: Path | None = None, check: bool = False, env: dict 
     return result
 
 
+def png(colour: int = 0) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (colour, 0, 0)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def run_folder(folder: Path, files: dict[int, bytes | Path | str]) -> Path:
+    """A run folder of run ``R``: seed -> PNG bytes, a path its image links to (with that file's
+    sha256 in the manifest, as an attacker would write it), or "fifo" for a named pipe."""
+    from sdaudit.runfolder import RunFolder
+
+    sink = RunFolder(folder)
+    sink.begin(make_run("R"))
+    records = []
+    for seed, content in files.items():
+        path = folder / "images" / "R" / f"{seed}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if content == "fifo":
+            os.mkfifo(path)
+            content = b""
+        elif isinstance(content, Path):
+            path.symlink_to(content)
+            content = content.read_bytes()
+        else:
+            path.write_bytes(content)
+        records.append(ImageRecord("R", seed, f"images/R/{seed}.png", hashlib.sha256(content).hexdigest(),
+                                   None, 0.1, 1, "cpu"))
+    sink.add_images(records)
+    sink.finalize()
+    return folder

@@ -10,6 +10,7 @@ import pytest
 from helpers import ORIGIN, ORIGIN_SHEET, WAIT_LIMIT_S, make_images, make_run, sheet
 from streamlit.testing.v1 import AppTest
 
+from sdaudit.scheme import TABLE_HEADERS
 from sdaudit.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,8 +42,11 @@ def test_runs_are_listed_with_their_settings(home):
         store.add_images(make_images())
     at = runs_page()
     table = at.dataframe[0].value
-    assert list(table["images"]) == [4]
-    assert list(table["prompt"]) == ["a doctor sitting behind a desk"]
+    assert list(table.columns) == [TABLE_HEADERS[name] for name in (
+        "study", "run_images", "nsfw_images", "model", "model_revision", "prompt", "negative_prompt", "scheduler",
+        "steps", "guidance", "size", "dtype", "device", "created_at")], "people's headers, not column names"
+    assert list(table["Images"]) == [4] and list(table["Size (width × height)"]) == ["64 × 64"]
+    assert list(table["Prompt"]) == ["a doctor sitting behind a desk"]
 
 
 @pytest.fixture

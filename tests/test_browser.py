@@ -156,6 +156,35 @@ def test_a_deep_link_after_a_restart_gets_the_page_with_the_apps_shell(app_with_
     assert page.url.endswith("/results")
 
 
+def test_a_deep_link_to_the_landing_page_after_the_first_visit_finds_it(app, page):
+    """Once the router has run, Streamlit matches a link against the pages' public paths, and the
+    default page's is "": /generate said "Page not found" until a hidden page took that path."""
+    url = app.start()
+    page.goto(url)
+    page.get_by_role("heading", name="Generate").wait_for(timeout=LIMIT.left_ms())
+    wait_for_script(page)
+    for name in ("generate", "annotate", "generate"):
+        page.goto(f"{url}/{name}")
+        page.get_by_role("heading", name=name.capitalize()).wait_for(timeout=LIMIT.left_ms())
+        wait_for_script(page)
+        assert page.get_by_text("Page not found").count() == 0, name
+        assert page.url.endswith(f"/{name}")
+
+
+def test_user_text_is_never_a_link_in_the_browser(app, page):
+    """Streamlit's Markdown autolinks bare URLs even when Markdown characters are escaped; a study
+    named with one is shown, and the page holds no link to it."""
+    with Store.open(app.home) as store:  # the only study, so the current one
+        store.ensure_study("s http://localhost:18999/x www.evil.example")
+    url = app.start()
+    page.goto(f"{url}/annotate")
+    wait_for_script(page)
+    fill(page, "Rater", "ana")
+    page.get_by_text("has no images yet").wait_for(timeout=LIMIT.left_ms())
+    assert "18999" in page.inner_text('[data-testid="stMain"]')
+    assert page.locator('a[href*="18999"], a[href*="evil"]').count() == 0
+
+
 def fill(page, label: str, value: str) -> None:
     """Type into a text or number field and wait until the rerun it caused shows the value kept."""
     box = page.get_by_label(label, exact=True)

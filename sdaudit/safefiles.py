@@ -1,0 +1,145 @@
+"""Reading and writing files under a folder sdaudit does not fully trust: a run folder, a snapshot,
+or the data home itself. Only regular files are read, never through a symbolic link, and never
+from outside the folder; a file is written only where no link or special file stands in its way.
+
+A run folder whose ``images/R/0.png`` links to ``/etc/passwd`` must not carry that file into the
+data home, and an image path stored in the data home must not serve a file from elsewhere. Paths
+are walked one component at a time with ``O_NOFOLLOW`` (each directory opened relative to the one
+before it), so a link swapped in after a check is refused too; where the platform lacks
+``dir_fd`` support, each component is checked with ``os.lstat`` instead.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path, PurePosixPath
+
+from sdaudit.errors import SdauditError
+
+NOT_INSIDE = "{what} {path!r} must be a relative path inside {root} (no '..', not absolute)."
+MISSING = "{what} {path!r} is missing from {root}."
+LINK = "{what} {path!r} in {root} is a symbolic link; sdaudit reads only regular files inside the folder."
+SPECIAL = "{what} {path!r} in {root} is not a regular file (a folder, device, socket or pipe)."
+BLOCKED = "{what} {path!r} cannot be written in {root}: {blocker!r} is a symbolic link or not a folder."
+
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a pipe swapped in after the check cannot hang the open
+WALK_BY_DESCRIPTOR = os.open in os.supports_dir_fd and bool(NOFOLLOW) and bool(DIRECTORY)
+
+
+class UnsafeFileError(SdauditError):
+    """A path that is outside its folder, missing, a link, or not a regular file."""
+
+
+def _parts(root: Path, relpath: str, what: str) -> tuple[str, ...]:
+    path = PurePosixPath(str(relpath).replace("\\", "/"))
+    if not str(relpath) or path.is_absolute() or ".." in path.parts or not path.parts:
+        raise UnsafeFileError(NOT_INSIDE.format(what=what, path=str(relpath), root=root))
+    return path.parts
+
+
+def _open_by_descriptor(root: Path, parts: tuple[str, ...], relpath: str, what: str) -> int:
+    def refuse(error: OSError, depth: int) -> UnsafeFileError:
+        if isinstance(error, FileNotFoundError):
+            return UnsafeFileError(MISSING.format(what=what, path=relpath, root=root))
+        kind = os.lstat(os.path.join(root, *parts[: depth + 1])).st_mode
+        return UnsafeFileError((LINK if stat.S_ISLNK(kind) else SPECIAL).format(what=what, path=relpath, root=root))
+
+    try:
+        folder = os.open(root, os.O_RDONLY | DIRECTORY)
+    except OSError:  # the folder itself is missing or not a folder
+        raise UnsafeFileError(MISSING.format(what=what, path=relpath, root=root)) from None
+    try:
+        for depth, name in enumerate(parts[:-1]):
+            try:
+                inner = os.open(name, os.O_RDONLY | DIRECTORY | NOFOLLOW, dir_fd=folder)
+            except OSError as error:
+                raise refuse(error, depth) from None
+            os.close(folder)
+            folder = inner
+        try:
+            return os.open(parts[-1], os.O_RDONLY | NOFOLLOW | NONBLOCK, dir_fd=folder)
+        except OSError as error:
+            raise refuse(error, len(parts) - 1) from None
+    finally:
+        os.close(folder)
+
+
+def _open_by_lstat(root: Path, parts: tuple[str, ...], relpath: str, what: str) -> int:
+    current = root
+    for name in parts:
+        current = current / name
+        try:
+            mode = os.lstat(current).st_mode
+        except FileNotFoundError:
+            raise UnsafeFileError(MISSING.format(what=what, path=relpath, root=root)) from None
+        if stat.S_ISLNK(mode):
+            raise UnsafeFileError(LINK.format(what=what, path=relpath, root=root))
+    if not current.resolve().is_relative_to(root):
+        raise UnsafeFileError(NOT_INSIDE.format(what=what, path=relpath, root=root))
+    return os.open(current, os.O_RDONLY | NOFOLLOW | NONBLOCK)
+
+
+def read_regular(root: str | os.PathLike, relpath: str, *, what: str = "the file") -> bytes:
+    """The bytes of the regular file ``root/relpath``; ``UnsafeFileError`` when it is missing, a
+    symbolic link (or reached through one), a special file, or outside ``root``."""
+    root = Path(root).resolve()
+    parts = _parts(root, relpath, what)
+    opener = _open_by_descriptor if WALK_BY_DESCRIPTOR else _open_by_lstat
+    descriptor = opener(root, parts, str(relpath), what)
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise UnsafeFileError(SPECIAL.format(what=what, path=str(relpath), root=root))
+    with os.fdopen(descriptor, "rb") as handle:
+        return handle.read()
+
+
+def is_regular(root: str | os.PathLike, relpath: str) -> bool:
+    """True when ``root/relpath`` is a regular file reached without links, inside ``root``."""
+    root = Path(root).resolve()
+    try:
+        parts = _parts(root, relpath, "the file")
+    except UnsafeFileError:
+        return False
+    current = root
+    for name in parts:
+        current = current / name
+        try:
+            mode = os.lstat(current).st_mode
+        except OSError:
+            return False
+        if stat.S_ISLNK(mode):
+            return False
+    return stat.S_ISREG(mode)
+
+
+def writable_target(root: str | os.PathLike, relpath: str, *, what: str = "the file") -> Path:
+    """Where ``relpath`` may be written under ``root``: every folder on the way that exists is a
+    real folder (not a link), and the file itself is absent or a regular file. Creates nothing."""
+    root_path = Path(root)
+    parts = _parts(root_path, relpath, what)
+    current = root_path
+    for position, name in enumerate(parts):
+        current = current / name
+        try:
+            mode = os.lstat(current).st_mode
+        except FileNotFoundError:
+            break
+        last = position == len(parts) - 1
+        if stat.S_ISLNK(mode) or (not last and not stat.S_ISDIR(mode)) or (last and not stat.S_ISREG(mode)):
+            raise UnsafeFileError(BLOCKED.format(what=what, path=str(relpath), root=root_path,
+                                                 blocker="/".join(parts[: position + 1])))
+    return root_path.joinpath(*parts)
+
+
+def write_new(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` (checked with ``writable_target``) through a partial file and a
+    rename, so a reader never sees half a file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | NOFOLLOW, 0o644)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(data)
+    os.replace(partial, target)

@@ -1,0 +1,139 @@
+"""Nothing from outside the data home: ingest, snapshot, restore and image serving read only regular
+files inside their folder, never through a symbolic link, and a refusal writes nothing."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from helpers import png, run_folder
+
+from sdaudit.gallery import CANNOT_SHOW, NO_FILE, gallery, load_image
+from sdaudit.runfolder import ingest
+from sdaudit.safefiles import LINK, SPECIAL, UnsafeFileError, read_regular
+from sdaudit.snapshot import SnapshotError, restore, snapshot
+from sdaudit.store import TABLES, Store, image_file
+
+SECRET = Path("/etc/passwd")
+
+
+def files_under(folder: Path) -> list[str]:
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*")) if folder.exists() else []
+
+
+@pytest.mark.parametrize("hostile", ["link to /etc/passwd", "link to an outside png", "linked folder", "fifo"])
+def test_ingest_refuses_links_and_special_files_and_writes_nothing(tmp_path, hostile):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "2.png").write_bytes(png(9))
+    files: dict[int, bytes | Path | str] = {0: png(1), 1: png(2)}
+    files[2] = {"link to /etc/passwd": SECRET, "link to an outside png": outside / "2.png", "fifo": "fifo"}.get(
+        hostile, png(3))
+    folder = run_folder(tmp_path / "run", files)
+    if hostile == "linked folder":  # images/R itself links to a folder outside holding the same files
+        os.rename(folder / "images" / "R", outside / "R")
+        (folder / "images" / "R").symlink_to(outside / "R", target_is_directory=True)
+    home = tmp_path / "home"
+    with Store.open(home) as store:
+        with pytest.raises(UnsafeFileError) as refused:
+            ingest(folder, store, home)
+        assert (store.count("runs"), store.count("images")) == (0, 0)
+    template = SPECIAL if hostile == "fifo" else LINK
+    assert str(refused.value) == template.format(what="image", path=f"images/R/{0 if hostile == 'linked folder' else 2}.png",
+                                                 root=folder.resolve())
+    assert files_under(home) == ["sdaudit.duckdb"], "nothing was copied into the home"
+
+
+def test_ingest_refuses_a_link_in_the_home_where_an_image_would_go(tmp_path):
+    folder = run_folder(tmp_path / "run", {0: png(1)})
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (home / "images").mkdir(parents=True)
+    (home / "images" / "R").symlink_to(elsewhere, target_is_directory=True)
+    with Store.open(home) as store:
+        with pytest.raises(UnsafeFileError, match="'images/R' is a symbolic link"):
+            ingest(folder, store, home)
+        assert store.count("images") == 0
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_a_clean_run_folder_still_ingests(tmp_path):
+    folder = run_folder(tmp_path / "run", {0: png(1), 1: png(2)})
+    with Store.open(tmp_path / "home") as store:
+        assert ingest(folder, store, tmp_path / "home").images_added == 2
+    assert (tmp_path / "home" / "images" / "R" / "1.png").read_bytes() == png(2)
+
+
+def home_with_images(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    with Store.open(home) as store:
+        ingest(run_folder(tmp_path / "run", {0: png(1), 1: png(2)}), store, home)
+    return home
+
+
+def test_a_snapshot_does_not_carry_out_a_linked_image(tmp_path):
+    home = home_with_images(tmp_path)
+    image = home / "images" / "R" / "1.png"
+    image.unlink()
+    image.symlink_to(SECRET)
+    with Store.open(home) as store, pytest.raises(SnapshotError) as refused:
+        snapshot(store, home, str(tmp_path / "snap"))
+    assert str(refused.value) == "the data home holds an image sdaudit will not copy: " + LINK.format(
+        what="image", path="images/R/1.png", root=home.resolve())
+    assert not any("passwd" in name or "1.png" in name for name in files_under(tmp_path / "snap"))
+
+
+@pytest.mark.parametrize("hostile", ["linked image", "linked table", "linked manifest", "linked images folder"])
+def test_a_crafted_snapshot_is_refused_and_restores_nothing(tmp_path, hostile):
+    home = home_with_images(tmp_path)
+    snap = tmp_path / "snap"
+    with Store.open(home) as store:
+        snapshot(store, home, str(snap))
+    if hostile == "linked image":
+        (snap / "images" / "R" / "1.png").unlink()
+        (snap / "images" / "R" / "1.png").symlink_to(SECRET)
+    elif hostile == "linked table":
+        os.rename(snap / "runs.parquet", tmp_path / "runs.parquet")
+        (snap / "runs.parquet").symlink_to(tmp_path / "runs.parquet")
+    elif hostile == "linked manifest":
+        os.rename(snap / "snapshot.json", tmp_path / "snapshot.json")
+        (snap / "snapshot.json").symlink_to(tmp_path / "snapshot.json")
+    else:
+        os.rename(snap / "images", tmp_path / "images")
+        (snap / "images").symlink_to(tmp_path / "images", target_is_directory=True)
+    fresh = tmp_path / "fresh"
+    with Store.open(fresh) as store:
+        with pytest.raises(SnapshotError, match="symbolic link"):
+            restore(store, fresh, str(snap))
+        assert all(store.count(table) == 0 for table in TABLES)
+    assert files_under(fresh) == ["sdaudit.duckdb"]
+
+
+def test_images_are_served_only_as_regular_decodable_files_inside_the_home(tmp_path):
+    home = home_with_images(tmp_path)
+    (tmp_path / "outside.png").write_bytes(png(7))
+    (home / "images" / "R" / "2.png").symlink_to(tmp_path / "outside.png")
+    (home / "images" / "R" / "3.png").write_text("not a png")
+    os.mkfifo(home / "images" / "R" / "4.png")
+    assert image_file(home, "images/R/0.png") is not None
+    assert [image_file(home, f"images/R/{seed}.png") for seed in (2, 4)] == [None, None]
+    assert load_image(home, "images/R/0.png").data == png(1)
+    assert load_image(home, "images/R/9.png").problem == CANNOT_SHOW.format(reason=NO_FILE)
+    assert load_image(home, "images/R/2.png").problem == CANNOT_SHOW.format(
+        reason=LINK.format(what="the image", path="images/R/2.png", root=home.resolve()).rstrip("."))
+    assert load_image(home, "images/R/3.png").problem.startswith(
+        CANNOT_SHOW.format(reason="images/R/3.png is not an image file ("))
+    assert load_image(home, "../outside.png").data is None
+    shown = gallery(home, [f"images/R/{seed}.png" for seed in range(5)], [f"seed {seed}" for seed in range(5)])
+    assert (shown.files, shown.captions, shown.missing) == ((png(1), png(2)), ("seed 0", "seed 1"), 3)
+
+
+def test_read_regular_refuses_a_link_swapped_in_for_a_folder(tmp_path):
+    (tmp_path / "root" / "a").mkdir(parents=True)
+    (tmp_path / "root" / "a" / "f").write_bytes(b"ok")
+    assert read_regular(tmp_path / "root", "a/f") == b"ok"
+    os.rename(tmp_path / "root" / "a", tmp_path / "a")
+    (tmp_path / "root" / "a").symlink_to(tmp_path / "a", target_is_directory=True)
+    with pytest.raises(UnsafeFileError, match="symbolic link"):
+        read_regular(tmp_path / "root", "a/f")

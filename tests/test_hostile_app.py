@@ -1,0 +1,209 @@
+"""Hostile input in the app: a broken store, non-image files, user text built to become Markdown,
+out-of-range form values. Each gets one clear message on the page and no traceback."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from helpers import WAIT_LIMIT_S
+from streamlit.testing.v1 import AppTest
+
+from app.resources import STORE_UNREADABLE
+from app.widgets import plain
+from sdaudit.store import NOT_DUCKDB, TOO_NEW, Store
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app" / "router.py")
+PAGES = ("generate", "annotate", "results", "runs")
+
+
+def open_page(name: str, *, rater: str | None = "ana") -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run()
+    if name != "generate":
+        at.switch_page(str(ROOT / "pages" / f"{name}.py")).run()
+    if rater and any(box.label == "Rater" for box in at.text_input):
+        next(box for box in at.text_input if box.label == "Rater").input(rater).run()
+    assert not at.exception, at.exception
+    return at
+
+
+# -- a store that is not one ---------------------------------------------------------------------
+
+
+def random_bytes(home: Path) -> str:
+    home.mkdir(parents=True)
+    (home / "sdaudit.duckdb").write_bytes(os.urandom(64 * 1024))
+    return NOT_DUCKDB.format(path=home / "sdaudit.duckdb")
+
+
+def newer_schema(home: Path) -> str:
+    with Store.open(home) as store:
+        store._write(lambda cursor: cursor.execute("UPDATE schema_info SET version = 99"))
+    return TOO_NEW.format(path=home / "sdaudit.duckdb", found=99, known=Store(":memory:").schema_version)
+
+
+def truncated(home: Path) -> str:
+    with Store.open(home) as store:
+        store.ensure_study("nurses")
+    path = home / "sdaudit.duckdb"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # opens, but its tables cannot be read
+    return STORE_UNREADABLE.format(path=path, reason="")
+
+
+@pytest.mark.parametrize("damage", [random_bytes, newer_schema, truncated])
+@pytest.mark.parametrize("name", PAGES)
+def test_a_broken_store_gives_every_page_one_message(app_home, damage, name):
+
+
+    expected = damage(app_home)
+    before = (app_home / "sdaudit.duckdb").read_bytes()
+    at = open_page(name)
+    shown = [error.value for error in at.error]
+    assert len(shown) == 1, shown
+    if damage is truncated:  # DuckDB's own reason sits inside the message
+        head, tail = expected.split("()")
+        assert shown[0].startswith(plain(head + "(")) and shown[0].endswith(plain(")" + tail))
+    else:
+        assert shown == [plain(expected)]
+    assert (app_home / "sdaudit.duckdb").read_bytes() == before, "the store file is left as it was"
+
+
+# -- user text that would become Markdown ----------------------------------------------------------
+
+URL = "http://localhost:18999/x"
+DECIMAL_URL = "http://2130706433:18999/x"
+STUDY = f"study {URL}"
+PROMPT = f"a doctor\n===\n{DECIMAL_URL} www.evil.example :material/delete:"
+MODEL = f"{URL}/model"
+RATER = f"ana {URL}"
+
+
+def rendered(at: AppTest) -> list[str]:
+    """Every piece of Markdown the page sent: headings, text, captions and alerts."""
+    kinds = ("markdown", "caption", "info", "success", "warning", "error", "title", "subheader", "header")
+    return [element.value for kind in kinds for element in at.get(kind)]
+
+
+def assert_inert(texts: list[str]) -> None:
+    for text in texts:
+        for form in ("http://", "www.", ":material/delete:"):
+            assert form not in text, f"{form!r} would render as a link or an icon in {text!r}"
+        assert not any(line.lstrip().startswith("===") for line in text.splitlines()), f"a heading in {text!r}"
+
+
+@pytest.fixture
+def hostile_home(app_home):
+    """Two runs (so Results compares them) of a hostile study, prompt and model, each annotated by
+    a hostile rater, and a failed job whose error text is hostile too."""
+    from helpers import make_images, make_run
+
+    from sdaudit.jobs import JobQueue
+    from sdaudit.scheme import Annotation
+
+    with Store.open(app_home) as store:
+        store.ensure_study(STUDY)
+        for run_key in ("run-a", "run-b"):
+            store.add_run(replace(make_run(run_key, study=STUDY, prompt=f"{PROMPT} {run_key}"), model=MODEL))
+            store.add_images(make_images(run_key, seeds=range(4)))
+        for image_id, gender in zip(range(1, 9), ["female", "male"] * 4, strict=True):
+            store.save_annotation(image_id, RATER, Annotation(person_present=True, gender=gender, mst=3,
+                                                               confidence="high"))
+        queue = JobQueue(store)
+        job_id = queue.add("generate", {"model": MODEL, "prompt": PROMPT, "first_seed": 0, "last_seed": 3,
+                                        "study": STUDY})
+        queue.update(job_id, status="failed", error=f"could not load {MODEL}\n===\n{URL}", finished=True)
+    return app_home
+
+
+def hostile_page(name: str) -> AppTest:
+    at = open_page(name, rater=RATER)
+    next(box for box in at.selectbox if box.label == "Study").set_value(STUDY).run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_user_text_is_shown_as_text_on_every_page(hostile_home, name):
+    at = hostile_page(name)
+    if name == "annotate":
+        next(radio for radio in at.radio if radio.label == "Show").set_value("All").run()
+    if name == "results":
+        next(box for box in at.selectbox if box.label == "Study").set_value(STUDY).run()
+        next(toggle for toggle in at.toggle if toggle.label.startswith("Compare")).set_value(True).run()
+        assert any(caption.value.startswith("Difference") for caption in at.caption), "the comparison is shown"
+    texts = rendered(at)
+    shown_somewhere = " ".join(texts + [str(frame.value.to_dict()) for frame in at.dataframe])
+    assert "18999" in shown_somewhere, "the hostile text is on the page, as text"
+    assert_inert(texts)
+
+
+@pytest.mark.parametrize("text", [URL, DECIMAL_URL, "www.evil.example", "mail ana@evil.example", "a\n===",
+                                  "a\r\n---", "line\u2028===", ":material/delete: :smile:", "<http://x.y>"])
+def test_plain_breaks_autolinks_headings_and_shortcodes(text):
+
+
+    shown = plain(text)
+    assert_inert([shown])
+    assert "\n" not in shown and "\r" not in shown and "\u2028" not in shown
+    assert "a@" not in shown and ":smile:" not in shown
+    visible = shown.replace("\u2060", "").replace("\\", "")
+    assert visible.split() == text.split(), "the reader sees the same words"
+
+
+# -- a file in the data home that is not an image --------------------------------------------------
+
+
+def test_a_non_image_file_gets_a_placeholder_and_the_other_cards_still_show(app_home, tmp_path):
+    from helpers import png, run_folder
+
+    from sdaudit.gallery import CANNOT_SHOW
+    from sdaudit.runfolder import ingest
+
+    with Store.open(app_home) as store:
+        ingest(run_folder(tmp_path / "run", {seed: png(seed) for seed in range(4)}), store, app_home)
+    (app_home / "images" / "R" / "0.png").write_text("not a png at all")
+    at = open_page("annotate")
+    assert len([radio for radio in at.radio if radio.label == "Person"]) == 4, "every card is drawn"
+    assert len(at.get("image")) == 3
+    warnings = [warning.value for warning in at.warning]
+    assert len(warnings) == 1 and warnings[0].startswith(plain(CANNOT_SHOW.format(reason="images/R/0.png is not")))
+
+
+# -- out-of-range values in the Generate form ------------------------------------------------------
+
+
+def test_out_of_range_form_values_get_one_message_per_field_and_queue_nothing(app_home):
+    from sdaudit.generate import GUIDANCE, MAX_STEPS, SEED_BOUNDS, STEPS
+    from sdaudit.generation_form import BATCH_COUNT
+
+    at = open_page("generate")
+    for label, value in (("Steps", 5000), ("First seed", -1), ("Guidance", 51.0), ("Batch count", 0)):
+        next(box for box in at.number_input if box.label == label).set_value(value)
+    next(button for button in at.button if button.label == "Generate").click().run()
+    assert not at.exception, at.exception
+    expected = [SEED_BOUNDS.format(first=-1, last=-1), STEPS.format(max=MAX_STEPS, value=5000),
+                GUIDANCE.format(value=51.0), BATCH_COUNT.format(value=0)]
+    assert [error.value for error in at.error] == ["\n\n".join(plain(message) for message in expected)]
+    assert [box.value for box in at.number_input if box.label == "Steps"] == [5000], "the field kept the input"
+    with Store.open(app_home) as store:
+        assert store.count("jobs") == 0
+
+
+def test_a_seed_range_past_the_largest_seed_is_named(app_home, monkeypatch):
+    import sys
+
+    from sdaudit.generate import SEED_BOUNDS, GenerationSpec
+
+    # The largest seed a browser's number field holds exactly (the CLI half makes it MAX_SEED).
+    MAX_SEED = 2**53 - 1
+    monkeypatch.setattr(sys.modules[GenerationSpec.__module__], "MAX_SEED", MAX_SEED)
+    at = open_page("generate")
+    next(box for box in at.number_input if box.label == "First seed").set_value(MAX_SEED)
+    next(button for button in at.button if button.label == "Generate").click().run()
+    assert [error.value for error in at.error] == [plain(SEED_BOUNDS.format(first=MAX_SEED, last=MAX_SEED + 3))]
+    with Store.open(app_home) as store:
+        assert store.count("jobs") == 0
