@@ -21,13 +21,8 @@ import time
 from pathlib import Path
 
 from sdaudit.config import import_diffusers, resolve_device
-from sdaudit.generate import (
-    GenerationSpec,
-    StoreSink,
-    generate,
-    load_pipeline,
-    resolve_model,
-)
+from sdaudit.generate import StoreSink, generate, load_pipeline, resolve_model
+from sdaudit.spec import GenerationSpec
 from sdaudit.store import Store
 
 

@@ -8,8 +8,8 @@ from app.resources import current_home, current_study, job_runner, open_store
 from app.widgets import admin_unlocked, jobs_table, plain
 from sdaudit.config import DEMO_MODEL, gpu_present
 from sdaudit.gallery import newest_images
-from sdaudit.generate import MAX_BATCH_SIZE, MAX_SIDE, MAX_STEPS, SCHEDULERS, GenerationSpec
 from sdaudit.jobs import ACTIVE, RESUMABLE, progress_text
+from sdaudit.spec import MAX_BATCH_SIZE, MAX_SIDE, MAX_STEPS, SCHEDULERS, GenerationSpec
 
 st.title("Generate")
 home = current_home()

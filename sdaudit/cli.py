@@ -21,12 +21,8 @@ from sdaudit.config import (
     store_path,
 )
 from sdaudit.errors import SdauditError
-from sdaudit.generate import (
-    SCHEDULERS,
-    GenerationSpec,
-    parse_seed_range,
-)
 from sdaudit.sheets import SHEET_FORMATS
+from sdaudit.spec import SCHEDULERS, GenerationSpec, parse_seed_range
 
 HOME_HELP = "data home (default: $SDAUDIT_HOME or ./sdaudit-data)"
 EXIT_BAD_INPUT = 2

@@ -23,8 +23,9 @@ from pathlib import Path
 import duckdb
 
 from sdaudit.config import int_setting
-from sdaudit.generate import GenerationProgress, GenerationSpec, StoreSink, generate
+from sdaudit.generate import GenerationProgress, StoreSink, generate
 from sdaudit.records import Job
+from sdaudit.spec import GenerationSpec
 from sdaudit.store import Store
 
 PROGRESS_INTERVAL = 0.5  # seconds between progress writes: a step can take milliseconds

@@ -12,12 +12,12 @@ from PIL import Image
 from sdaudit.errors import ModelLoadError
 from sdaudit.generate import (
     MODEL_HINT,
-    GenerationSpec,
     StoreSink,
     batch_grid,
     generate,
     image_relpath,
 )
+from sdaudit.spec import GenerationSpec
 from sdaudit.store import Store
 
 PROMPT = "a doctor sitting behind a desk"

@@ -10,11 +10,11 @@ import pytest
 from helpers import ORIGIN_SHEET, WAIT_LIMIT_S, app_command, dockerfile_command
 from streamlit.testing.v1 import AppTest
 
-from sdaudit.generate import GenerationSpec
 from sdaudit.jobs import QUEUE_FULL, TOO_MANY_IMAGES, JobQueue, JobRunner
 from sdaudit.roles import WRONG_PASSWORD, AdminGate
 from sdaudit.sheets import SheetError, import_uploaded_sheet
 from sdaudit.snapshot import AutoSnapshot, snapshot
+from sdaudit.spec import GenerationSpec
 from sdaudit.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from helpers import wait_until
 
-from sdaudit.generate import GenerationSpec
 from sdaudit.jobs import JobQueue, JobRunner, progress_text
 from sdaudit.records import Job
+from sdaudit.spec import GenerationSpec
 from sdaudit.store import Store
 
 
