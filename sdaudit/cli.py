@@ -17,8 +17,11 @@ from sdaudit.config import (
     DEVICES,
     DTYPES,
     data_home,
+    home_folder,
+    resolve_device,
     setting,
     store_path,
+    writable_folder,
 )
 from sdaudit.errors import SdauditError
 from sdaudit.sheets import SHEET_FORMATS
@@ -27,6 +30,8 @@ from sdaudit.spec import SCHEDULERS, GenerationSpec, parse_seed_range
 HOME_HELP = "data home (default: $SDAUDIT_HOME or ./sdaudit-data)"
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+REPORT_IS_FOLDER = "--out {path} is a folder; give the report's file name, e.g. {path}/report.html."
+OS_ERROR = "could not use {path}: {reason}."
 
 
 class UsageError(SdauditError):
@@ -218,6 +223,8 @@ class _ProgressBar:
     def __call__(self, progress) -> None:
         from tqdm import tqdm
 
+        if self.bar is None and not (progress.steps_total or progress.images_done):
+            return  # no bar until the pipeline has loaded: a model that fails leaves one error line
         if self.bar is None:
             self.bar = tqdm(total=progress.images_total, desc=self.label, unit="img", file=sys.stderr)
         self.bar.n = progress.images_done
@@ -235,13 +242,19 @@ def _generate(args) -> str:
     from sdaudit.runfolder import RunFolder
     from sdaudit.store import Store
 
-    # 1. Validate everything before any file is touched
+    # 1. Validate everything before any file is touched: the spec, the device, where to write
     spec = _spec(args)
     if _world_size() > 1 and not args.out:
         raise UsageError(
             f"{_world_size()} processes cannot share one store; give --out DIR and `ingest DIR` afterwards."
         )
     group = _process_group()
+    if group is None:
+        resolve_device(spec.device)  # cuda or mps asked for and absent: refused before the store opens
+    if args.out:
+        writable_folder(args.out, what="--out")
+    else:
+        store_path(args.home)  # a --home that is a file is refused here
 
     # 2. Generate this process's seeds into the run folder or the store
     bar = _ProgressBar("generating" if group is None else f"process {group.process_index}")
@@ -298,7 +311,7 @@ def _ingest(args) -> str:
     from sdaudit.runfolder import ingest, read_run_folder
     from sdaudit.store import Store
 
-    home = data_home(args.home)
+    home = home_folder(args.home)
     read_run_folder(args.folder)  # a malformed folder fails before the store is opened
     with Store.open(home) as store:
         result = ingest(args.folder, store, home)
@@ -382,6 +395,7 @@ def _estimate(args) -> str:
 def _export(args) -> str:
     from sdaudit.sheets import export_annotations, export_estimates
 
+    writable_folder(args.out, what="--out")
     with _existing_store(args) as store:
         result = _study_estimate(store, args)
         written = export_annotations(store, args.study, args.out)
@@ -392,10 +406,13 @@ def _export(args) -> str:
 def _report(args) -> str:
     from sdaudit.report import audit_card, render_report
 
+    out = Path(args.out)
+    if out.is_dir():
+        raise UsageError(REPORT_IS_FOLDER.format(path=out))
+    writable_folder(out.parent, what="the folder of --out")
     with _existing_store(args) as store:
         result = _study_estimate(store, args)
         card = audit_card(store, args.study)
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_report(result, card), encoding="utf-8")
     return f"wrote the report for study {args.study} to {out}"
@@ -404,7 +421,7 @@ def _report(args) -> str:
 def _snapshot(args) -> str:
     from sdaudit.snapshot import snapshot
 
-    home = data_home(args.home)
+    home = home_folder(args.home)
     with _existing_store(args) as store:
         result = snapshot(store, home, args.target)
     return (f"snapshot of {home} written to {result.target}: {result.rows.get('annotations', 0)} annotations, "
@@ -415,7 +432,7 @@ def _restore(args) -> str:
     from sdaudit.snapshot import restore
     from sdaudit.store import Store
 
-    home = data_home(args.home)
+    home = home_folder(args.home)
     with Store.open(home) as store:
         result = restore(store, home, args.source)
     return f"restored {home} from {args.source}: " + ", ".join(
@@ -442,6 +459,9 @@ def main(argv: list[str] | None = None) -> int:
         output = COMMANDS[args.command](args)
     except ValueError as error:  # sdaudit's errors are ValueErrors with a user-facing message
         print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as error:  # a file that could not be read or written, not met by a check above
+        print(f"error: {OS_ERROR.format(path=error.filename, reason=error.strerror or error)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted: every finished batch is saved; run the same command again to resume.",

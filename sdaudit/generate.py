@@ -33,6 +33,12 @@ MODEL_HINT = (
     "without hub access, give a local diffusers folder "
     "(`python -m sdaudit demo-model DIR` builds a tiny one) or use the offline model `demo`."
 )
+NOT_CACHED_OFFLINE = (
+    "could not load model {model!r}: it is not in the local hub cache and the hub is offline (HF_HUB_OFFLINE); "
+    "download it once online, give a local diffusers folder (`python -m sdaudit demo-model DIR` builds a tiny "
+    "one), or use the offline model `demo`."
+)
+BAD_MODEL_INDEX = "could not load model {model!r}: {path} is not a valid JSON object ({reason}); fix or replace it."
 
 
 # -- models -----------------------------------------------------------------------------------
@@ -83,13 +89,30 @@ def resolve_model(model: str, *, revision: str | None = None, home=None) -> Reso
     if model.startswith((".", "/", "~")) or os.sep in model.rstrip("/").split("/", 1)[-1]:
         raise ModelLoadError(f"could not load model {model!r}: no such folder; {MODEL_HINT}")
     _, diffusers = import_diffusers()
+    from huggingface_hub import constants
+
     try:
         folder = Path(diffusers.DiffusionPipeline.download(model, revision=revision))
     except Exception as error:  # the hub client raises many types; all mean "cannot load"
+        if constants.HF_HUB_OFFLINE:  # offline, every failure is "not in the cache"; its text is a page long
+            raise ModelLoadError(NOT_CACHED_OFFLINE.format(model=model)) from None
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise ModelLoadError(f"could not load model {model!r} ({reason}); {MODEL_HINT}") from None
     commit = folder.name if folder.parent.name == "snapshots" else (revision or "unknown")
     return ResolvedModel(model, folder, commit, False)
+
+
+def model_index(resolved: ResolvedModel) -> dict:
+    """The model folder's ``model_index.json``; one that is not a JSON object is named."""
+    path = resolved.folder / MODEL_INDEX
+    try:
+        index = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        reason = f"{error.msg} at line {error.lineno}" if isinstance(error, json.JSONDecodeError) else "not UTF-8"
+        raise ModelLoadError(BAD_MODEL_INDEX.format(model=resolved.name, path=path, reason=reason)) from None
+    if not isinstance(index, dict):
+        raise ModelLoadError(BAD_MODEL_INDEX.format(model=resolved.name, path=path, reason="not an object"))
+    return index
 
 
 @dataclass
@@ -115,8 +138,8 @@ def load_pipeline(resolved: ResolvedModel, *, dtype: str, device: str, safety_ch
 
 def _load_pipeline(resolved: ResolvedModel, *, dtype: str, device: str, safety_checker: bool) -> LoadedPipeline:
     torch, diffusers = import_diffusers()
-    index = json.loads((resolved.folder / MODEL_INDEX).read_text(encoding="utf-8"))
-    components = {name for name, value in index.items() if isinstance(value, list) and value[0]}
+    index = model_index(resolved)
+    components = {name for name, value in index.items() if isinstance(value, list) and value and value[0]}
     kwargs: dict = {"dtype": getattr(torch, dtype)}
     if safety_checker and "safety_checker" not in components:
         raise ModelLoadError(
@@ -206,24 +229,32 @@ class ImageSink(Protocol):
     root: Path  # image paths are relative to it
 
     def begin(self, run: RunRecord) -> set[int]:
-        """Record the run; return the seeds it already has."""
+        """Start the run (recorded by the time its first images are); return the seeds it already has."""
 
     def add_images(self, images: Sequence[ImageRecord]) -> None:
         """Record image rows whose files are already written under ``root``."""
 
 
 class StoreSink:
-    """Images into a data home: files under ``home/images``, rows in its store."""
+    """Images into a data home: files under ``home/images``, rows in its store.
+
+    The run (and its study) is recorded with its first images, not at ``begin``: a model that
+    fails to load, or a device that fails, leaves the store as it was.
+    """
 
     def __init__(self, store, home):
         self.store = store
         self.root = Path(home)
+        self._unrecorded: RunRecord | None = None
 
     def begin(self, run: RunRecord) -> set[int]:
-        self.store.add_run(run)
+        self._unrecorded = run
         return self.store.existing_seeds(run.run_key)
 
     def add_images(self, images: Sequence[ImageRecord]) -> None:
+        if self._unrecorded is not None:
+            self.store.add_run(self._unrecorded)
+            self._unrecorded = None
         self.store.add_images(images)
 
 
@@ -347,8 +378,8 @@ def generate(
     if any(seed not in spec.seeds for seed in wanted):
         raise SdauditError(f"`seeds` must lie in the spec's range {spec.first_seed}-{spec.last_seed}.")
 
-    # 2. Record the run and find the seeds it still lacks (resume)
-    index = json.loads((resolved.folder / MODEL_INDEX).read_text(encoding="utf-8"))
+    # 2. Describe the run and find the seeds it still lacks (resume); a store records it with its first images
+    index = model_index(resolved)
     run = RunRecord(
         run_key=run_key,
         study=spec.study,
