@@ -38,6 +38,8 @@ NOT_CACHED_OFFLINE = (
     "download it once online, give a local diffusers folder (`python -m sdaudit demo-model DIR` builds a tiny "
     "one), or use the offline model `demo`."
 )
+MISSING_COMPONENTS = ("could not load model {model!r}: {folder} lacks the folder(s) {names} that its model_index.json "
+                      "lists (no weights?); {hint}")
 BAD_MODEL_INDEX = "could not load model {model!r}: {path} is not a valid JSON object ({reason}); fix or replace it."
 
 
@@ -145,6 +147,11 @@ def _load_pipeline(resolved: ResolvedModel, *, dtype: str, device: str, safety_c
         raise ModelLoadError(
             f"model {resolved.name!r} has no safety checker; generate without the safety checker."
         )
+    skipped = set() if safety_checker else {"safety_checker", "feature_extractor"}
+    missing = sorted(name for name in components - skipped if not (resolved.folder / name).is_dir())
+    if missing:  # diffusers would name one of them, a different one from run to run
+        raise ModelLoadError(MISSING_COMPONENTS.format(model=resolved.name, folder=resolved.folder,
+                                                       names=", ".join(missing), hint=MODEL_HINT))
     if not safety_checker and "safety_checker" in index:
         # Auditing is the use diffusers names for turning it off: a blacked-out image would
         # silently become "no person".
