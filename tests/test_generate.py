@@ -11,13 +11,12 @@ from PIL import Image
 
 from sdaudit.errors import ModelLoadError
 from sdaudit.generate import (
-    MODEL_HINT,
-    NOT_CACHED_OFFLINE,
     StoreSink,
     batch_grid,
     generate,
     image_relpath,
 )
+from sdaudit.pipelines import MODEL_HINT, NOT_CACHED_OFFLINE
 from sdaudit.spec import GenerationSpec
 from sdaudit.store import Store
 

@@ -13,15 +13,9 @@ from helpers import ORIGIN_SHEET, add_study_as_an_older_store_did, run_cli
 
 from sdaudit.cli import REPORT_IS_FOLDER
 from sdaudit.config import DEVICE_ABSENT, FOLDER_BLOCKED, HOME_NOT_FOLDER
-from sdaudit.generate import (
-    BAD_MODEL_INDEX,
-    MISSING_COMPONENTS,
-    MODEL_HINT,
-    NOT_CACHED_OFFLINE,
-    StoreSink,
-    generate,
-)
+from sdaudit.generate import StoreSink, generate
 from sdaudit.jobs import JobQueue
+from sdaudit.pipelines import BAD_MODEL_INDEX, MISSING_COMPONENTS, MODEL_HINT, NOT_CACHED_OFFLINE
 from sdaudit.records import STUDY_NAME
 from sdaudit.runfolder import RunFolder
 from sdaudit.sheets import (
