@@ -29,7 +29,7 @@ OS_ERROR = "could not use {path}: {reason}."
 def _demo_model(args) -> str:
     from sdaudit.demo import write_demo_model
 
-    path = write_demo_model(args.path)
+    path = write_demo_model(writable_folder(args.path, what="the demo model's folder"))
     return f"wrote the demo model (tiny, random weights: its images are noise) to {path}"
 
 

@@ -12,9 +12,10 @@ import argparse
 from sdaudit.config import DEFAULT_MODEL, DEVICES, DTYPES, setting
 from sdaudit.errors import SdauditError
 from sdaudit.sheets import SHEET_FORMATS
-from sdaudit.spec import SCHEDULERS, GenerationSpec
+from sdaudit.spec import MAX_SEED, SCHEDULERS, GenerationSpec, is_ascii_digits
 
 HOME_HELP = "data home (default: $SDAUDIT_HOME or ./sdaudit-data)"
+BOOTSTRAP_SEED = "must be a whole number from 0 to {max} but is {value!r}"
 
 
 class UsageError(SdauditError):
@@ -144,5 +145,12 @@ def _estimate_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skin-cut", type=int, default=5, help="MST 1..cut is lighter (default: 5)")
     parser.add_argument("--exclude-unclear", action="store_true",
                         help="leave `unclear` answers out of the denominator")
-    parser.add_argument("--seed", type=int, default=None, help="random seed for the bootstrap")
+    parser.add_argument("--seed", type=_bootstrap_seed, default=None, help="random seed for the bootstrap")
     parser.add_argument("--home", help=HOME_HELP)
+
+
+def _bootstrap_seed(text: str) -> int:
+    """``--seed``: numpy refuses a negative seed with words that do not name the flag."""
+    if not (is_ascii_digits(text.strip()) and int(text) <= MAX_SEED):
+        raise argparse.ArgumentTypeError(BOOTSTRAP_SEED.format(max=MAX_SEED, value=text))
+    return int(text)

@@ -12,6 +12,7 @@ import pytest
 from helpers import ORIGIN_SHEET, add_study_as_an_older_store_did, run_cli
 
 from sdaudit.cli import REPORT_IS_FOLDER
+from sdaudit.cli_parser import BOOTSTRAP_SEED
 from sdaudit.config import DEVICE_ABSENT, FOLDER_BLOCKED, HOME_NOT_FOLDER
 from sdaudit.generate import StoreSink, generate
 from sdaudit.jobs import JobQueue
@@ -163,6 +164,12 @@ CASES = [
                     *TINY, "--seeds", "0-1", "--home", str(p.home)],
          lambda p: MISSING_COMPONENTS.format(model=str(p.root / "hollow"), folder=p.root / "hollow",
                                              names="scheduler, text_encoder, tokenizer, unet, vae", hint=MODEL_HINT)),
+    Case("demo-model under a file", lambda p: ["demo-model", str(p.file / "m")],
+         lambda p: FOLDER_BLOCKED.format(what="the demo model's folder", path=p.file / "m", blocker=p.file)),
+    Case("negative bootstrap seed",
+         lambda p: ["estimate", "--study", "origin", "--method", "bootstrap", "--seed", "-5", "--home", str(p.home)],
+         lambda p: "argument --seed: " + BOOTSTRAP_SEED.format(max=MAX_SEED, value="-5")
+                   + " (see `python -m sdaudit estimate --help`)"),
     Case("unknown hub id offline",
          lambda p: ["generate", "--model", "nobody/no-such-model", *TINY, "--seeds", "0-1", "--home", str(p.home)],
          lambda p: NOT_CACHED_OFFLINE.format(model="nobody/no-such-model")),
