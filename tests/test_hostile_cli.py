@@ -250,3 +250,15 @@ def test_an_older_stores_odd_study_exports_inside_the_folder_given(place, study)
     report = run_cli("report", "--study", study, "--out", str(out / "report.html"), "--home", str(place.home),
                      cwd=place.root)
     assert report.returncode == 0, report.stderr
+
+
+@pytest.mark.parametrize("device", ["cuda", "mps"])
+def test_an_absent_device_is_refused_before_a_store_is_made(tiny_model, tmp_path, device):
+    import torch
+
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA; the refusal is for machines without it")
+    result = run_cli("generate", "--model", str(tiny_model), *TINY, "--seeds", "0-1", "--device", device,
+                     "--home", str(tmp_path / "new-home"), cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert not (tmp_path / "new-home").exists()
