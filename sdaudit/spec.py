@@ -35,7 +35,7 @@ SCHEDULERS: dict[str, tuple[str, dict]] = {
 
 EMPTY_PROMPT = "`prompt` must be a non-empty text but is {value!r}."
 SEED_RANGE = "the seed range {first}-{last} is empty: the first seed must not be above the last (e.g. 0-7)."
-SEED_BOUNDS = "seeds must be whole numbers from 0 to {max}, but the range is {first}-{last}."
+SEED_BOUNDS = f"seeds must be whole numbers from 0 to {MAX_SEED}, but the range is {{first}}-{{last}}."
 SEED_TEXT = ("`--seeds` must look like A-B with whole numbers written in the digits 0-9 (e.g. 0-7) or a single seed, "
              "but is {value!r}.")
 BATCH_SIZE = "`batch_size` must be a whole number from 1 to {max} but is {value!r}."
@@ -111,7 +111,7 @@ def check_spec(spec: GenerationSpec) -> None:
     if not (_is_whole(s.first_seed) and _is_whole(s.last_seed)) or not (
         0 <= s.first_seed <= MAX_SEED and 0 <= s.last_seed <= MAX_SEED
     ):
-        raise ValueError(SEED_BOUNDS.format(max=MAX_SEED, first=s.first_seed, last=s.last_seed))
+        raise ValueError(SEED_BOUNDS.format(first=s.first_seed, last=s.last_seed))
     if s.first_seed > s.last_seed:
         raise ValueError(SEED_RANGE.format(first=s.first_seed, last=s.last_seed))
     if not _is_whole(s.batch_size) or not 1 <= s.batch_size <= MAX_BATCH_SIZE:

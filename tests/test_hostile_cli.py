@@ -133,7 +133,7 @@ CASES = [
          lambda p: SEED_TEXT.format(value="²-3")),
     Case("first seed past what a browser holds",
          lambda p: ["generate", "--model", str(p.model), *TINY, "--seeds", str(MAX_SEED + 1), "--home", str(p.home)],
-         lambda p: SEED_BOUNDS.format(max=MAX_SEED, first=MAX_SEED + 1, last=MAX_SEED + 1)),
+         lambda p: SEED_BOUNDS.format(first=MAX_SEED + 1, last=MAX_SEED + 1)),
     Case("sheet seed with a superscript digit",
          lambda p: ["import-annotations", str(_sdaudit_sheet(p, ["r1,²,ana,true,female,3,,high"])), "--study", "origin",
                     "--format", "sdaudit", "--home", str(p.home)],
