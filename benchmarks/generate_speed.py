@@ -21,13 +21,9 @@ import time
 from pathlib import Path
 
 from sdaudit.config import import_diffusers, resolve_device
-from sdaudit.generate import (
-    GenerationSpec,
-    StoreSink,
-    generate,
-    load_pipeline,
-    resolve_model,
-)
+from sdaudit.generate import StoreSink, generate
+from sdaudit.pipelines import load_pipeline, resolve_model, scheduler_for
+from sdaudit.spec import GenerationSpec
 from sdaudit.store import Store
 
 
@@ -61,9 +57,8 @@ def compare(spec: GenerationSpec, *, repeats: int, home: Path, device: str) -> d
     dtype = spec.dtype if spec.dtype != "auto" else ("float16" if device.startswith("cuda") else "float32")
     resolved = resolve_model(spec.model, home=home)
     loaded = load_pipeline(resolved, dtype=dtype, device=device, safety_checker=False)
-    from sdaudit.generate import _scheduler
 
-    loaded.pipe.scheduler = _scheduler(loaded, spec.scheduler)
+    loaded.pipe.scheduler = scheduler_for(loaded, spec.scheduler)
     warm_up = dataclasses.replace(spec, last_seed=spec.first_seed + spec.batch_size - 1)
     _bare_call(loaded.pipe, torch, warm_up, device)  # first-call allocations and kernel choices
     bare, ours = [], []

@@ -8,9 +8,9 @@ from app.resources import current_home, current_study, job_runner, open_store
 from app.widgets import admin_unlocked, jobs_table, plain
 from sdaudit.config import DEMO_MODEL, gpu_present
 from sdaudit.gallery import newest_images
-from sdaudit.generate import SCHEDULERS, GenerationSpec
 from sdaudit.generation_form import check_form
 from sdaudit.jobs import ACTIVE, RESUMABLE, progress_text
+from sdaudit.spec import SCHEDULERS, GenerationSpec
 
 st.title("Generate")
 home = current_home()

@@ -1,168 +1,26 @@
-"""``python -m sdaudit``: the command-line face of sdaudit.
+"""``python -m sdaudit``: the command-line face of sdaudit — what each command does.
 
-Bad input ends with one line on stderr that starts with ``error:`` and exit status 2, before
-the store is touched. Progress goes to stderr; each command's result is one line on stdout.
+What the commands accept (arguments, defaults, help) is in ``cli_parser.py``. Bad input ends with
+one line on stderr that starts with ``error:`` and exit status 2, before the store is touched:
+inputs are checked where they are used (``SdauditError`` from the spec, config, store, model and
+sheet code), and ``main`` is the one place that turns those, and any file error not met by a check,
+into that line. Progress goes to stderr; each command's result is one line on stdout.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
 
-from sdaudit.config import (
-    DEFAULT_MODEL,
-    DEMO_MODEL,
-    DEVICES,
-    DTYPES,
-    data_home,
-    setting,
-    store_path,
-)
-from sdaudit.errors import SdauditError
-from sdaudit.generate import (
-    SCHEDULERS,
-    GenerationSpec,
-    parse_seed_range,
-)
-from sdaudit.sheets import SHEET_FORMATS
+from sdaudit.cli_parser import UsageError, build_parser
+from sdaudit.config import DEMO_MODEL, data_home, home_folder, resolve_device, store_path, writable_folder
+from sdaudit.spec import GenerationSpec, parse_seed_range
 
-HOME_HELP = "data home (default: $SDAUDIT_HOME or ./sdaudit-data)"
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
-
-
-class UsageError(SdauditError):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one ``error:`` line, like every other bad input."""
-
-    def error(self, message: str) -> None:
-        raise UsageError(f"{message} (see `{self.prog} --help`)")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="python -m sdaudit",
-        description="Audit text-to-image models for demographic representation bias.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
-    demo = commands.add_parser(
-        "demo-model",
-        help="build the tiny offline demo pipeline (random weights) into a folder",
-        description="Build a tiny random Stable Diffusion pipeline with no network and save it "
-        "with save_pretrained. Its images are noise: it is for trying sdaudit and for tests.",
-    )
-    demo.add_argument("path", help="folder to create (must be new or empty)")
-
-    gen = commands.add_parser(
-        "generate",
-        help="generate images over a seed range (resumes: only missing seeds are generated)",
-        description="Generate one image per seed with a diffusers text-to-image pipeline. "
-        "Seeds already generated with identical settings are skipped.",
-    )
-    defaults = GenerationSpec()  # the generation defaults are the spec's own, written once
-    gen.add_argument("--model", default=setting("model"),
-                     help=f"hub id, local diffusers folder, or `demo` (default: {DEFAULT_MODEL})")
-    gen.add_argument("--revision", default=None, help="hub revision (branch, tag or commit)")
-    gen.add_argument("--prompt", default=defaults.prompt, help=f"prompt (default: {defaults.prompt!r})")
-    gen.add_argument("--negative-prompt", default="", help="negative prompt (default: none)")
-    gen.add_argument("--seeds", required=True, help="inclusive seed range A-B, e.g. 0-99")
-    gen.add_argument("--batch-size", type=int, default=defaults.batch_size,
-                     help=f"images per pipeline call (default: {defaults.batch_size})")
-    gen.add_argument("--steps", type=int, default=defaults.steps, help=f"denoising steps (default: {defaults.steps})")
-    gen.add_argument("--guidance", type=float, default=defaults.guidance,
-                     help=f"classifier-free guidance (default: {defaults.guidance})")
-    gen.add_argument("--scheduler", default=defaults.scheduler, choices=list(SCHEDULERS),
-                     help=f"scheduler (default: {defaults.scheduler})")
-    gen.add_argument("--height", type=int, default=defaults.height,
-                     help=f"image height, divisible by 8 (default: {defaults.height})")
-    gen.add_argument("--width", type=int, default=defaults.width,
-                     help=f"image width, divisible by 8 (default: {defaults.width})")
-    gen.add_argument("--dtype", default=setting("dtype"), choices=DTYPES,
-                     help="weights dtype (default: auto = float16 on cuda, else float32)")
-    gen.add_argument("--device", default=setting("device"), choices=DEVICES,
-                     help="device (default: auto = cuda, then mps, then cpu)")
-    gen.add_argument("--safety-checker", action="store_true",
-                     help="run the model's safety checker and record its NSFW flag per image "
-                     "(off by default: a blacked-out image would skew an audit)")
-    gen.add_argument("--study", default=defaults.study, help=f"study the run belongs to (default: {defaults.study})")
-    where = gen.add_mutually_exclusive_group()
-    where.add_argument("--home", help="data home to write (default: $SDAUDIT_HOME or ./sdaudit-data)")
-    where.add_argument("--out", help="write a run folder here instead of the store (ingest it later)")
-
-    ingest = commands.add_parser(
-        "ingest",
-        help="add a run folder's images to the store (twice adds nothing)",
-        description="Copy a run folder's images into the data home and record them in its store.",
-    )
-    ingest.add_argument("folder", help="run folder written by `generate --out`")
-    ingest.add_argument("--home", help=HOME_HELP)
-
-    runs = commands.add_parser("runs", help="list the store's runs", description="List the store's runs.")
-    runs.add_argument("--home", help=HOME_HELP)
-
-    sheet = commands.add_parser(
-        "import-annotations",
-        help="import an annotation sheet (the origin study's format or sdaudit's own export)",
-        description="Import annotations from CSV. A malformed file is refused whole, with the row and "
-        "column of its first problem, and nothing is written.",
-    )
-    sheet.add_argument("csv", help="the sheet to import")
-    sheet.add_argument("--study", required=True, help="study to import into (created if new)")
-    sheet.add_argument("--rater", help="rater's name (required for --format origin)")
-    sheet.add_argument("--format", default="origin", choices=SHEET_FORMATS, dest="sheet_format",
-                       help="origin: male_presenting, female_presenting, monk_binary (1 = MST >= 6), confidence; "
-                       "sdaudit: this tool's export (default: origin)")
-    sheet.add_argument("--home", help=HOME_HELP)
-
-    est = commands.add_parser(
-        "estimate",
-        help="each group's share with confidence intervals",
-        description="Estimate each perceived group's share among annotated images with a person.",
-    )
-    _estimate_options(est)
-    est.add_argument("--json", action="store_true", help="print the rows as a JSON array")
-
-    export = commands.add_parser("export", help="export a study's annotations and estimates (CSV and Parquet)",
-                                 description="Export a study's annotations and estimates as CSV and Parquet.")
-    _estimate_options(export)
-    export.add_argument("--out", required=True, help="folder to write into")
-
-    report = commands.add_parser("report", help="write a self-contained HTML report for stakeholders",
-                                 description="Write one HTML file (chart inline) that opens offline.")
-    _estimate_options(report)
-    report.add_argument("--out", required=True, help="the HTML file to write")
-
-    snap = commands.add_parser("snapshot", help="write the whole store and its images to a folder or HF dataset",
-                               description="Write every table (Parquet), the images and a manifest to TARGET: "
-                               "a folder, or hf://datasets/OWNER/NAME (needs HF_TOKEN).")
-    snap.add_argument("--to", required=True, dest="target", help="folder or hf://datasets/OWNER/NAME")
-    snap.add_argument("--home", help=HOME_HELP)
-    back = commands.add_parser("restore", help="rebuild an empty store from a snapshot",
-                               description="Rebuild an empty store and its images from a snapshot.")
-    back.add_argument("--from", required=True, dest="source", help="folder or hf://datasets/OWNER/NAME")
-    back.add_argument("--home", help=HOME_HELP)
-    return parser
-
-
-def _estimate_options(parser: argparse.ArgumentParser) -> None:
-    from sdaudit.stats import DEFAULT_METHOD, METHODS
-
-    parser.add_argument("--study", required=True, help="the study to estimate")
-    parser.add_argument("--method", default=DEFAULT_METHOD, choices=METHODS,
-                        help=f"interval method (default: {DEFAULT_METHOD}; with several raters, Korn–Graubard's "
-                        "effective-size version; jackknife is the origin study's)")
-    parser.add_argument("--confidence", type=float, default=0.95, help="interval confidence (default: 0.95)")
-    parser.add_argument("--skin-cut", type=int, default=5, help="MST 1..cut is lighter (default: 5)")
-    parser.add_argument("--exclude-unclear", action="store_true",
-                        help="leave `unclear` answers out of the denominator")
-    parser.add_argument("--seed", type=int, default=None, help="random seed for the bootstrap")
-    parser.add_argument("--home", help=HOME_HELP)
+REPORT_IS_FOLDER = "--out {path} is a folder; give the report's file name, e.g. {path}/report.html."
+OS_ERROR = "could not use {path}: {reason}."
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -171,7 +29,7 @@ def _estimate_options(parser: argparse.ArgumentParser) -> None:
 def _demo_model(args) -> str:
     from sdaudit.demo import write_demo_model
 
-    path = write_demo_model(args.path)
+    path = write_demo_model(writable_folder(args.path, what="the demo model's folder"))
     return f"wrote the demo model (tiny, random weights: its images are noise) to {path}"
 
 
@@ -223,6 +81,8 @@ class _ProgressBar:
     def __call__(self, progress) -> None:
         from tqdm import tqdm
 
+        if self.bar is None and not (progress.steps_total or progress.images_done):
+            return  # no bar until the pipeline has loaded: a model that fails leaves one error line
         if self.bar is None:
             self.bar = tqdm(total=progress.images_total, desc=self.label, unit="img", file=sys.stderr)
         self.bar.n = progress.images_done
@@ -240,13 +100,19 @@ def _generate(args) -> str:
     from sdaudit.runfolder import RunFolder
     from sdaudit.store import Store
 
-    # 1. Validate everything before any file is touched
+    # 1. Validate everything before any file is touched: the spec, the device, where to write
     spec = _spec(args)
     if _world_size() > 1 and not args.out:
         raise UsageError(
             f"{_world_size()} processes cannot share one store; give --out DIR and `ingest DIR` afterwards."
         )
     group = _process_group()
+    if group is None:
+        resolve_device(spec.device)  # cuda or mps asked for and absent: refused before the store opens
+    if args.out:
+        writable_folder(args.out, what="--out")
+    else:
+        store_path(args.home)  # a --home that is a file is refused here
 
     # 2. Generate this process's seeds into the run folder or the store
     bar = _ProgressBar("generating" if group is None else f"process {group.process_index}")
@@ -303,7 +169,7 @@ def _ingest(args) -> str:
     from sdaudit.runfolder import ingest, read_run_folder
     from sdaudit.store import Store
 
-    home = data_home(args.home)
+    home = home_folder(args.home)
     read_run_folder(args.folder)  # a malformed folder fails before the store is opened
     with Store.open(home) as store:
         result = ingest(args.folder, store, home)
@@ -387,6 +253,7 @@ def _estimate(args) -> str:
 def _export(args) -> str:
     from sdaudit.sheets import export_annotations, export_estimates
 
+    writable_folder(args.out, what="--out")
     with _existing_store(args) as store:
         result = _study_estimate(store, args)
         written = export_annotations(store, args.study, args.out)
@@ -397,10 +264,13 @@ def _export(args) -> str:
 def _report(args) -> str:
     from sdaudit.report import audit_card, render_report
 
+    out = Path(args.out)
+    if out.is_dir():
+        raise UsageError(REPORT_IS_FOLDER.format(path=out))
+    writable_folder(out.parent, what="the folder of --out")
     with _existing_store(args) as store:
         result = _study_estimate(store, args)
         card = audit_card(store, args.study)
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_report(result, card), encoding="utf-8")
     return f"wrote the report for study {args.study} to {out}"
@@ -409,7 +279,7 @@ def _report(args) -> str:
 def _snapshot(args) -> str:
     from sdaudit.snapshot import snapshot
 
-    home = data_home(args.home)
+    home = home_folder(args.home)
     with _existing_store(args) as store:
         result = snapshot(store, home, args.target)
     return (f"snapshot of {home} written to {result.target}: {result.rows.get('annotations', 0)} annotations, "
@@ -420,7 +290,7 @@ def _restore(args) -> str:
     from sdaudit.snapshot import restore
     from sdaudit.store import Store
 
-    home = data_home(args.home)
+    home = home_folder(args.home)
     with Store.open(home) as store:
         result = restore(store, home, args.source)
     return f"restored {home} from {args.source}: " + ", ".join(
@@ -447,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
         output = COMMANDS[args.command](args)
     except ValueError as error:  # sdaudit's errors are ValueErrors with a user-facing message
         print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as error:  # a file that could not be read or written, not met by a check above
+        print(f"error: {OS_ERROR.format(path=error.filename, reason=error.strerror or error)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted: every finished batch is saved; run the same command again to resume.",

@@ -12,10 +12,16 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from sdaudit.errors import SdauditError
+
 DEFAULT_MODEL = "CompVis/stable-diffusion-v1-4"
 DEMO_MODEL = "demo"
 DEVICES = ("auto", "cuda", "mps", "cpu")
 DTYPES = ("auto", "float16", "bfloat16", "float32")
+DEVICE_WORDS = {"cuda": "CUDA GPU", "mps": "Apple (mps) GPU"}
+DEVICE_ABSENT = "the device {device!r} was asked for, but torch finds no {what} on this machine; use cpu or auto."
+FOLDER_BLOCKED = "{what} {path} cannot be a folder: {blocker} is a file."
+HOME_NOT_FOLDER = "the data home {path} is a file, not a folder; give --home (or SDAUDIT_HOME) a folder."
 
 
 @dataclass(frozen=True)
@@ -96,24 +102,49 @@ def data_home(home: str | os.PathLike | None = None) -> Path:
     return Path(home if home is not None else setting("home")).expanduser()
 
 
+def home_folder(home: str | os.PathLike | None = None) -> Path:
+    """The data home (as ``data_home``), refused with a ``SdauditError`` when it names a file."""
+    folder = data_home(home)
+    if folder.exists() and not folder.is_dir():
+        raise SdauditError(HOME_NOT_FOLDER.format(path=folder))
+    return writable_folder(folder, what="the data home")
+
+
+def writable_folder(folder: str | os.PathLike, *, what: str) -> Path:
+    """``folder`` as a Path, if it is a folder or could be made one; else a ``SdauditError`` naming
+    the file that stands in the way (``what`` says whose folder it is: "--out", "the data home")."""
+    folder = Path(folder)
+    for place in (folder, *folder.parents):
+        if place.is_dir():
+            return folder
+        if place.exists() or place.is_symlink():
+            raise SdauditError(FOLDER_BLOCKED.format(what=what, path=folder, blocker=place))
+    return folder
+
+
 def store_path(home: str | os.PathLike | None = None) -> Path:
-    """Where the DuckDB store of a data home lives."""
-    return data_home(home) / "sdaudit.duckdb"
+    """Where the DuckDB store of a data home lives (a home that is a file is refused)."""
+    return home_folder(home) / "sdaudit.duckdb"
 
 
 def resolve_device(device: str = "auto") -> str:
-    """``auto`` becomes cuda, then mps, then cpu, whichever is present first."""
+    """``auto`` becomes cuda, then mps, then cpu, whichever is present first; cuda or mps asked for
+    by name must be present, or a ``SdauditError`` says so before anything is loaded or written."""
     if device not in DEVICES:
         raise ValueError(f"`device` must be one of {', '.join(DEVICES)} but is {device!r}.")
-    if device != "auto":
+    if device == "cpu":
         return device
     import torch
 
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
+    present = {
+        "cuda": torch.cuda.is_available(),
+        "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
+    }
+    if device == "auto":
+        return next((name for name, here in present.items() if here), "cpu")
+    if not present[device]:
+        raise SdauditError(DEVICE_ABSENT.format(device=device, what=DEVICE_WORDS[device]))
+    return device
 
 
 def gpu_present() -> bool:

@@ -1,8 +1,8 @@
 """Reproducible generation with any diffusers text-to-image pipeline.
 
-``generate(spec, sink)`` reads top to bottom: resolve the model and the run's identity, find the
-seeds still missing, load the (cached) pipeline, then generate batch by batch and hand each
-image to a sink (the store, or a run folder). Image *i* depends on seed *i* only: each image
+``generate(spec, sink)`` reads top to bottom: resolve the model (``pipelines.py``) and the run's
+identity, find the seeds still missing, load the (cached) pipeline, then generate batch by batch
+and hand each image to a sink (the store, or a run folder). Image *i* depends on seed *i* only: each image
 gets its own CPU ``torch.Generator``, so a batch of 4 equals the same seeds generated one by one.
 torch and diffusers are imported only when a pipeline is loaded.
 """
@@ -12,301 +12,27 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import math
 import os
-import platform
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 import sdaudit
-from sdaudit.config import (
-    DEFAULT_MODEL,
-    DEMO_MODEL,
-    DEVICES,
-    DTYPES,
-    import_diffusers,
-    resolve_device,
-    resolve_dtype,
-    setting,
+from sdaudit.config import import_diffusers, resolve_device, resolve_dtype
+from sdaudit.errors import SdauditError
+from sdaudit.pipelines import (
+    ResolvedModel,
+    library_versions,
+    load_pipeline,
+    model_index,
+    resolve_model,
+    scheduler_for,
 )
-from sdaudit.demo import MODEL_INDEX, demo_model_path
-from sdaudit.errors import ModelLoadError, SdauditError
-from sdaudit.records import DEFAULT_STUDY, ImageRecord, RunRecord
-
-DEFAULT_PROMPT = "a doctor sitting behind a desk"
-MAX_SEED = 2**63 - 1
-MAX_BATCH_SIZE = 64
-MAX_STEPS = 1000
-MAX_SIDE = 4096
-
-# name -> (diffusers scheduler class, config overrides). PNDM is the origin study's.
-SCHEDULERS: dict[str, tuple[str, dict]] = {
-    "pndm": ("PNDMScheduler", {"skip_prk_steps": True}),
-    "ddim": ("DDIMScheduler", {}),
-    "euler": ("EulerDiscreteScheduler", {}),
-    "euler-ancestral": ("EulerAncestralDiscreteScheduler", {}),
-    "dpmsolver++": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++"}),
-    "lms": ("LMSDiscreteScheduler", {}),
-    "unipc": ("UniPCMultistepScheduler", {}),
-}
-
-EMPTY_PROMPT = "`prompt` must be a non-empty text but is {value!r}."
-SEED_RANGE = "the seed range {first}-{last} is empty: the first seed must not be above the last (e.g. 0-7)."
-SEED_BOUNDS = "seeds must be whole numbers from 0 to 2**63-1, but the range is {first}-{last}."
-SEED_TEXT = "`--seeds` must look like A-B with whole numbers (e.g. 0-7) or a single seed, but is {value!r}."
-BATCH_SIZE = "`batch_size` must be a whole number from 1 to {max} but is {value!r}."
-STEPS = "`steps` must be a whole number from 1 to {max} but is {value!r}."
-GUIDANCE = "`guidance` must be a finite number from 0 to 50 but is {value!r}."
-SIZE = "`height` and `width` have to be divisible by 8 and between 8 and {max} but are {height} and {width}."
-SCHEDULER = "`scheduler` must be one of {choices} but is {value!r}."
-DTYPE = "`dtype` must be one of {choices} but is {value!r}."
-DEVICE = "`device` must be one of {choices} but is {value!r}."
-EMPTY_TEXT = "`{name}` must be a non-empty text but is {value!r}."
-MODEL_HINT = (
-    "without hub access, give a local diffusers folder "
-    "(`python -m sdaudit demo-model DIR` builds a tiny one) or use the offline model `demo`."
-)
-
-
-def _is_whole(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-@dataclass(frozen=True)
-class GenerationSpec:
-    """What to generate: one prompt over an inclusive seed range, with every setting that matters.
-
-    A spec is validated when it is made (``check_spec``), so an invalid one never exists.
-    """
-
-    model: str = DEFAULT_MODEL
-    prompt: str = DEFAULT_PROMPT
-    negative_prompt: str = ""
-    first_seed: int = 0
-    last_seed: int = 0
-    batch_size: int = 4
-    steps: int = 50
-    guidance: float = 7.5
-    height: int = 512
-    width: int = 512
-    scheduler: str = "pndm"
-    safety_checker: bool = False
-    dtype: str = "auto"
-    device: str = "auto"
-    revision: str | None = None
-    study: str = DEFAULT_STUDY
-
-    def __post_init__(self) -> None:
-        check_spec(self)
-
-    @property
-    def seeds(self) -> range:
-        return range(self.first_seed, self.last_seed + 1)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_settings(cls, **fields) -> GenerationSpec:
-        """A spec whose model, device and dtype default to the settings (``SDAUDIT_MODEL``,
-        ``SDAUDIT_DEVICE``, ``SDAUDIT_DTYPE``) rather than the class defaults, as every face offers
-        them; ``fields`` given here win. The other defaults are the class's own."""
-        for name in ("model", "device", "dtype"):
-            fields.setdefault(name, setting(name))
-        return cls(**fields)
-
-
-def check_spec(spec: GenerationSpec) -> None:
-    """Raise ``ValueError`` for the first setting of ``spec`` that cannot be generated."""
-    s = spec
-    for name in ("model", "study"):
-        value = getattr(s, name)
-        if not isinstance(value, str) or not value.strip():
-            raise ValueError(EMPTY_TEXT.format(name=name, value=value))
-    if not isinstance(s.prompt, str) or not s.prompt.strip():
-        raise ValueError(EMPTY_PROMPT.format(value=s.prompt))
-    if not isinstance(s.negative_prompt, str):
-        raise ValueError(f"`negative_prompt` must be a text but is {s.negative_prompt!r}.")
-    if not (_is_whole(s.first_seed) and _is_whole(s.last_seed)) or not (
-        0 <= s.first_seed <= MAX_SEED and 0 <= s.last_seed <= MAX_SEED
-    ):
-        raise ValueError(SEED_BOUNDS.format(first=s.first_seed, last=s.last_seed))
-    if s.first_seed > s.last_seed:
-        raise ValueError(SEED_RANGE.format(first=s.first_seed, last=s.last_seed))
-    if not _is_whole(s.batch_size) or not 1 <= s.batch_size <= MAX_BATCH_SIZE:
-        raise ValueError(BATCH_SIZE.format(max=MAX_BATCH_SIZE, value=s.batch_size))
-    if not _is_whole(s.steps) or not 1 <= s.steps <= MAX_STEPS:
-        raise ValueError(STEPS.format(max=MAX_STEPS, value=s.steps))
-    if (
-        isinstance(s.guidance, bool)
-        or not isinstance(s.guidance, (int, float))
-        or not math.isfinite(s.guidance)
-        or not 0 <= s.guidance <= 50
-    ):
-        raise ValueError(GUIDANCE.format(value=s.guidance))
-    sides = (s.height, s.width)
-    if not all(_is_whole(v) and 8 <= v <= MAX_SIDE and v % 8 == 0 for v in sides):
-        raise ValueError(SIZE.format(max=MAX_SIDE, height=s.height, width=s.width))
-    if s.scheduler not in SCHEDULERS:
-        raise ValueError(SCHEDULER.format(choices=", ".join(SCHEDULERS), value=s.scheduler))
-    if s.dtype not in DTYPES:
-        raise ValueError(DTYPE.format(choices=", ".join(DTYPES), value=s.dtype))
-    if s.device not in DEVICES:
-        raise ValueError(DEVICE.format(choices=", ".join(DEVICES), value=s.device))
-    if s.safety_checker not in (True, False):
-        raise ValueError(f"`safety_checker` must be true or false but is {s.safety_checker!r}.")
-    if s.revision is not None and (not isinstance(s.revision, str) or not s.revision.strip()):
-        raise ValueError(EMPTY_TEXT.format(name="revision", value=s.revision))
-
-
-def parse_seed_range(text: str) -> tuple[int, int]:
-    """``"0-7"`` → ``(0, 7)``; ``"3"`` → ``(3, 3)``. The order is checked by the spec."""
-    parts = text.strip().split("-")
-    if len(parts) not in (1, 2) or not all(part.strip().isdigit() for part in parts):
-        raise ValueError(SEED_TEXT.format(value=text))
-    first = int(parts[0])
-    return first, int(parts[-1])
-
-
-# -- models -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ResolvedModel:
-    """Where a model's files are and which exact version they are."""
-
-    name: str  # as the user gave it: a hub id, a folder, or "demo"
-    folder: Path  # the local folder that from_pretrained loads
-    revision: str  # the hub commit, or "local-<hash>" for a folder
-    local: bool
-
-
-def _folder_fingerprint(folder: Path) -> str:
-    """A cheap, content-based id of a local model folder: its config texts and weight sizes."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        relative = path.relative_to(folder).as_posix()
-        if relative.startswith("."):
-            continue
-        digest.update(relative.encode())
-        if path.suffix in {".json", ".txt"}:
-            digest.update(path.read_bytes())
-        else:
-            digest.update(str(path.stat().st_size).encode())
-    return "local-" + digest.hexdigest()[:16]
-
-
-def resolve_model(model: str, *, revision: str | None = None, home=None) -> ResolvedModel:
-    """Find a model's local folder and exact revision: ``demo``, a local folder, or a hub id.
-
-    A hub id is fetched (or found in the hub cache) with ``DiffusionPipeline.download`` — the
-    same call ``from_pretrained`` makes — so the resolved commit can be recorded.
-    """
-    if model == DEMO_MODEL:
-        folder = demo_model_path(home)
-        return ResolvedModel(model, folder, _folder_fingerprint(folder), True)
-    path = Path(model).expanduser()
-    if path.is_dir():
-        if not (path / MODEL_INDEX).is_file():
-            raise ModelLoadError(
-                f"could not load model {model!r}: the folder has no {MODEL_INDEX}, so it is not a "
-                f"diffusers pipeline; {MODEL_HINT}"
-            )
-        return ResolvedModel(model, path, _folder_fingerprint(path), True)
-    if model.startswith((".", "/", "~")) or os.sep in model.rstrip("/").split("/", 1)[-1]:
-        raise ModelLoadError(f"could not load model {model!r}: no such folder; {MODEL_HINT}")
-    _, diffusers = import_diffusers()
-    try:
-        folder = Path(diffusers.DiffusionPipeline.download(model, revision=revision))
-    except Exception as error:  # the hub client raises many types; all mean "cannot load"
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise ModelLoadError(f"could not load model {model!r} ({reason}); {MODEL_HINT}") from None
-    commit = folder.name if folder.parent.name == "snapshots" else (revision or "unknown")
-    return ResolvedModel(model, folder, commit, False)
-
-
-@dataclass
-class LoadedPipeline:
-    pipe: object
-    scheduler_config: dict
-    pipeline_class: str
-
-
-_LOADED: dict[tuple, LoadedPipeline] = {}  # at most one: SD weights are GBs of device memory
-_LOADED_LOCK = threading.Lock()
-
-
-def load_pipeline(resolved: ResolvedModel, *, dtype: str, device: str, safety_checker: bool) -> LoadedPipeline:
-    """Load (or reuse) a text-to-image pipeline with ``AutoPipelineForText2Image.from_pretrained``."""
-    key = (str(resolved.folder), resolved.revision, dtype, device, safety_checker)
-    with _LOADED_LOCK:
-        if key not in _LOADED:
-            _LOADED.clear()  # free the previous model's memory before loading the next
-            _LOADED[key] = _load_pipeline(resolved, dtype=dtype, device=device, safety_checker=safety_checker)
-        return _LOADED[key]
-
-
-def _load_pipeline(resolved: ResolvedModel, *, dtype: str, device: str, safety_checker: bool) -> LoadedPipeline:
-    torch, diffusers = import_diffusers()
-    index = json.loads((resolved.folder / MODEL_INDEX).read_text(encoding="utf-8"))
-    components = {name for name, value in index.items() if isinstance(value, list) and value[0]}
-    kwargs: dict = {"dtype": getattr(torch, dtype)}
-    if safety_checker and "safety_checker" not in components:
-        raise ModelLoadError(
-            f"model {resolved.name!r} has no safety checker; generate without the safety checker."
-        )
-    if not safety_checker and "safety_checker" in index:
-        # Auditing is the use diffusers names for turning it off: a blacked-out image would
-        # silently become "no person".
-        kwargs.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
-    try:
-        pipe = diffusers.AutoPipelineForText2Image.from_pretrained(resolved.folder, **kwargs)
-    except Exception as error:  # diffusers raises ValueError/OSError/KeyError for unusable folders
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise ModelLoadError(
-            f"could not load model {resolved.name!r} as a text-to-image pipeline ({reason}); {MODEL_HINT}"
-        ) from None
-    if hasattr(pipe, "unet") and isinstance(pipe.unet, diffusers.UNet2DConditionModel):
-        from diffusers.models.attention_processor import AttnProcessor2_0
-
-        pipe.unet.set_attn_processor(AttnProcessor2_0())  # PyTorch's fused SDPA attention
-    pipe.to(device)
-    pipe.set_progress_bar_config(disable=True)
-    return LoadedPipeline(pipe, dict(pipe.scheduler.config), type(pipe).__name__)
-
-
-def _scheduler(loaded: LoadedPipeline, name: str):
-    import diffusers
-
-    class_name, overrides = SCHEDULERS[name]
-    return getattr(diffusers, class_name).from_config(loaded.scheduler_config, **overrides)
-
-
-def library_versions(device: str) -> dict[str, str]:
-    """The versions that decide an image's pixels, recorded with every run."""
-    import importlib.metadata as metadata
-
-    import torch
-
-    versions = {"python": platform.python_version(), "sdaudit": sdaudit.__version__}
-    for package in ("torch", "diffusers", "transformers", "accelerate"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "absent"
-    if device == "cpu":
-        # CPU kernels round differently with another thread count: pixels can move by one level.
-        versions["torch_threads"] = str(torch.get_num_threads())
-    if device.startswith("cuda"):
-        versions["cuda"] = str(torch.version.cuda)
-        versions["gpu"] = torch.cuda.get_device_name(torch.device(device))
-    return versions
-
+from sdaudit.records import ImageRecord, RunRecord
+from sdaudit.spec import GenerationSpec
 
 # -- identity and sinks -----------------------------------------------------------------------
 
@@ -344,24 +70,32 @@ class ImageSink(Protocol):
     root: Path  # image paths are relative to it
 
     def begin(self, run: RunRecord) -> set[int]:
-        """Record the run; return the seeds it already has."""
+        """Start the run (recorded by the time its first images are); return the seeds it already has."""
 
     def add_images(self, images: Sequence[ImageRecord]) -> None:
         """Record image rows whose files are already written under ``root``."""
 
 
 class StoreSink:
-    """Images into a data home: files under ``home/images``, rows in its store."""
+    """Images into a data home: files under ``home/images``, rows in its store.
+
+    The run (and its study) is recorded with its first images, not at ``begin``: a model that
+    fails to load, or a device that fails, leaves the store as it was.
+    """
 
     def __init__(self, store, home):
         self.store = store
         self.root = Path(home)
+        self._unrecorded: RunRecord | None = None
 
     def begin(self, run: RunRecord) -> set[int]:
-        self.store.add_run(run)
+        self._unrecorded = run
         return self.store.existing_seeds(run.run_key)
 
     def add_images(self, images: Sequence[ImageRecord]) -> None:
+        if self._unrecorded is not None:
+            self.store.add_run(self._unrecorded)
+            self._unrecorded = None
         self.store.add_images(images)
 
 
@@ -485,8 +219,8 @@ def generate(
     if any(seed not in spec.seeds for seed in wanted):
         raise SdauditError(f"`seeds` must lie in the spec's range {spec.first_seed}-{spec.last_seed}.")
 
-    # 2. Record the run and find the seeds it still lacks (resume)
-    index = json.loads((resolved.folder / MODEL_INDEX).read_text(encoding="utf-8"))
+    # 2. Describe the run and find the seeds it still lacks (resume); a store records it with its first images
+    index = model_index(resolved)
     run = RunRecord(
         run_key=run_key,
         study=spec.study,
@@ -519,7 +253,7 @@ def generate(
     # 3. Load the pipeline (cached per model, dtype, device) and set the scheduler
     loaded = load_pipeline(resolved, dtype=dtype, device=device, safety_checker=spec.safety_checker)
     pipe = loaded.pipe
-    pipe.scheduler = _scheduler(loaded, spec.scheduler)
+    pipe.scheduler = scheduler_for(loaded, spec.scheduler)
     torch, _ = import_diffusers()
 
     # 4. Generate batch by batch; PNG encoding and store writes of a batch overlap the next one

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sdaudit.generate import GenerationSpec
+from sdaudit.spec import GenerationSpec
 
 BATCH_COUNT = "`batch_count` must be a whole number of at least 1 but is {value!r}."
 

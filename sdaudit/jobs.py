@@ -23,8 +23,9 @@ from pathlib import Path
 import duckdb
 
 from sdaudit.config import int_setting
-from sdaudit.generate import GenerationProgress, GenerationSpec, StoreSink, generate
+from sdaudit.generate import GenerationProgress, StoreSink, generate
 from sdaudit.records import Job
+from sdaudit.spec import GenerationSpec
 from sdaudit.store import Store
 
 PROGRESS_INTERVAL = 0.5  # seconds between progress writes: a step can take milliseconds
@@ -195,8 +196,11 @@ class JobRunner:
                 self.on_finished(self.queue.job(job.job_id))
 
     def _run(self, job: Job) -> None:
+        """Generate the job's missing seeds. Its counts are the whole job's: a resumed job of 200
+        images with 144 made reads "144 of 200" at its start, not "0 of 56"."""
         job_id = job.job_id
         last_write = 0.0
+        total = len(range(job.spec["first_seed"], job.spec["last_seed"] + 1))
 
         def on_progress(progress: GenerationProgress) -> None:
             nonlocal last_write
@@ -204,9 +208,9 @@ class JobRunner:
             first = progress.step == 0 and progress.images_done == 0
             if first or progress.step == progress.steps_total or now - last_write >= PROGRESS_INTERVAL:
                 last_write = now
-                self.queue.update(job_id, run_key=progress.run_key, images_done=progress.images_done,
-                                      images_total=progress.images_total, step=progress.step,
-                                      steps_total=progress.steps_total)
+                present = total - progress.images_total  # made before this call: a resume's earlier images
+                self.queue.update(job_id, run_key=progress.run_key, images_done=present + progress.images_done,
+                                  images_total=total, step=progress.step, steps_total=progress.steps_total)
 
         def should_cancel() -> bool:
             return job_id in self._cancelled or self._stop.is_set()
@@ -220,8 +224,9 @@ class JobRunner:
             self.queue.update(job_id, status="failed", error=message, finished=True)
             return
         status = "cancelled" if result.cancelled else "done"
-        self.queue.update(job_id, status=status, run_key=result.run_key, images_done=result.generated,
-                              step=0, steps_total=0, finished=True)
+        self.queue.update(job_id, status=status, run_key=result.run_key,
+                          images_done=result.generated + result.already_present, images_total=total,
+                          step=0, steps_total=0, finished=True)
 
 
 def _clock(seconds: float) -> str:

@@ -1,17 +1,47 @@
 """Plain records that pass between generation, the store, run folders and the pages.
 
 Kept apart from ``store.py`` so that code handling records (generation, run folders) does not
-import the database to name them.
+import the database to name them. The rule for a study's name lives here too: every face that
+creates a study checks it with ``check_study_name``, and every file named after a study takes
+``study_file_stem``, so a name from an older store can never steer a file elsewhere.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from sdaudit.errors import SdauditError
 from sdaudit.scheme import Annotation
 
 DEFAULT_STUDY = "default"
+MAX_STUDY_NAME = 64
+STUDY_NAME = (
+    "a study name must be 1 to 64 letters, digits, spaces, '-', '_' or '.', starting with a letter, digit or '_', "
+    "but is {value!r}."
+)
+_STUDY_NAME = re.compile(r"\w[\w .-]*")
+_UNSAFE_IN_FILE_NAME = re.compile(r"[^\w .-]+")
+
+
+def check_study_name(name: object) -> str:
+    """``name`` if a new study may be called so, else a ``SdauditError`` naming it.
+
+    Names are checked where studies are created, not where they are read: a store written
+    before this rule still opens, and its studies keep their names.
+    """
+    if not (isinstance(name, str) and len(name) <= MAX_STUDY_NAME and _STUDY_NAME.fullmatch(name)):
+        raise SdauditError(STUDY_NAME.format(value=name))
+    return name
+
+
+def study_file_stem(name: str) -> str:
+    """A study's name made safe as the start of a file name in one folder: runs of anything but
+    letters, digits, spaces, '-', '_' and '.' become '_', and a leading '.' is dropped (no hidden file,
+    no '..')."""
+    stem = _UNSAFE_IN_FILE_NAME.sub("_", name).lstrip(".")
+    return stem[:MAX_STUDY_NAME] or "study"
 
 
 @dataclass(frozen=True)

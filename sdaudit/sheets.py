@@ -7,6 +7,7 @@ column of its first problem, and an accepted one is saved in one transaction.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import os
 import tempfile
@@ -16,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from sdaudit.errors import SdauditError
-from sdaudit.records import RunRecord
+from sdaudit.records import RunRecord, check_study_name, study_file_stem
+from sdaudit.spec import MAX_SEED
 from sdaudit.store import Store
 
 SHEET_FORMATS = ("origin", "sdaudit")
@@ -27,6 +29,11 @@ CONFIDENCE_WORDS = {"low": "low", "medium": "medium", "high": "high", "1": "low"
 MAX_SHEET_BYTES = 50 * 1024 * 1024
 
 SHEET_PROBLEM = "{name} row {row}, column {column}: {problem}"
+ROW_WIDTH = "{name} row {row} has {fields} fields where the header has {header}; remove the extra fields."
+DUPLICATE_ANNOTATION = ("{name} rows {first} and {second} both label run {run_key}, seed {seed} for rater {rater!r}; "
+                        "keep one of them.")
+DUPLICATE_IMAGE = "{name} rows {first} and {second} both label the image {image!r}; keep one of them."
+SEED_VALUE = "expected a whole seed from 0 to {max} written in the digits 0-9 but found {value!r}"
 
 
 class SheetError(SdauditError):
@@ -47,12 +54,39 @@ def _read_sheet(path: Path) -> pd.DataFrame:
     if path.stat().st_size > MAX_SHEET_BYTES:
         raise SheetError(f"{path.name} is {path.stat().st_size} bytes; sheets over {MAX_SHEET_BYTES} bytes are refused.")
     try:
+        _check_row_widths(path)
         # Everything as text first: every value is then checked, with its row and column.
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, index_col=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError, csv.Error) as error:
         raise SheetError(f"{path.name} is not a readable CSV file ({str(error).splitlines()[0]}).") from None
     frame.columns = [str(column).strip().lower() for column in frame.columns]
     return frame
+
+
+def _check_row_widths(path: Path) -> None:
+    """Refuse a row with more fields than the header: pandas would shift it under the wrong columns
+    (or take its first field as an index), and the problem would be blamed on a column it is not in."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle, skipinitialspace=True)
+        header = next(reader, None)
+        if header is None:
+            return
+        for row in reader:
+            if len(row) > len(header):
+                raise SheetError(ROW_WIDTH.format(name=path.name, row=reader.line_num, fields=len(row),
+                                                  header=len(header)))
+
+
+def _first_duplicate(rows: pd.DataFrame, columns: list[str]) -> tuple[int, int] | None:
+    """Spreadsheet row numbers (header = row 1) of the first row repeating ``columns`` and of the row it repeats."""
+    repeated = rows.duplicated(columns, keep=False)
+    if not repeated.any():
+        return None
+    clash = rows[repeated]
+    first_dup = clash.index[clash.duplicated(columns)][0]
+    key = tuple(rows.loc[first_dup, columns])
+    original = clash.index[(clash[columns].apply(tuple, axis=1) == key)][0]
+    return int(original) + 2, int(first_dup) + 2
 
 
 def _problem(path: Path, index: int, column: str, problem: str) -> SheetError:
@@ -117,15 +151,15 @@ def parse_sdaudit_sheet(path: Path) -> pd.DataFrame:
     rows = []
     for index, record in enumerate(frame.to_dict("records")):
         seed = record["seed"].strip()
-        if not seed.isdigit():
-            raise _problem(path, index, "seed", f"expected a whole number but found {seed!r}")
+        if not (seed.isascii() and seed.isdigit() and int(seed) <= MAX_SEED):  # '²'.isdigit() is True
+            raise _problem(path, index, "seed", SEED_VALUE.format(max=MAX_SEED, value=seed))
         if not record["rater"].strip():
             raise _problem(path, index, "rater", "a rater's name is required")
         person = record["person_present"].strip().lower()
         if person not in ("true", "false", "1", "0", ""):
             raise _problem(path, index, "person_present", f"expected true or false but found {person!r}")
         mst = record["mst"].strip()
-        if mst and not (mst.isdigit() or mst.endswith(".0") and mst[:-2].isdigit()):
+        if mst and not (mst.isascii() and (mst.isdigit() or mst.endswith(".0") and mst[:-2].isdigit())):
             raise _problem(path, index, "mst", f"expected a Monk Skin Tone from 1 to 10 but found {mst!r}")
         try:
             labels = Annotation(
@@ -161,9 +195,12 @@ def import_annotations(path: str | os.PathLike, store: Store, *, study: str, rat
     if sheet_format == "origin" and not (rater and rater.strip()):
         raise SheetError("a sheet in the origin study's format needs the rater's name (--rater).")
     # 1. Parse and check every row before anything is written
+    if study not in store.study_names():
+        check_study_name(study)
     rows = parse_origin_sheet(path) if sheet_format == "origin" else parse_sdaudit_sheet(path)
     if rows.empty:
         raise SheetError(f"{path.name} has no rows to import.")
+    _refuse_duplicates(path, rows, sheet_format)
     if sheet_format == "origin":
         rows["rater"] = rater.strip()
 
@@ -192,6 +229,22 @@ def import_annotations(path: str | os.PathLike, store: Store, *, study: str, rat
     return ImportResult(study, saved, tuple(sorted(rows["rater"].unique())), int(external.sum()))
 
 
+def _refuse_duplicates(path: Path, rows: pd.DataFrame, sheet_format: str) -> None:
+    """One row per image and rater: a second row would leave the current label and the newest
+    history entry disagreeing, so such a sheet is refused before anything is written."""
+    if sheet_format == "sdaudit":
+        pair = _first_duplicate(rows, ["run_key", "seed", "rater"])
+        if pair is not None:
+            row = rows.loc[pair[1] - 2]
+            raise SheetError(DUPLICATE_ANNOTATION.format(name=path.name, first=pair[0], second=pair[1],
+                                                         run_key=row["run_key"], seed=row["seed"], rater=row["rater"]))
+    else:  # origin rows are images by name (or by position when the sheet has no name column)
+        pair = _first_duplicate(rows, ["name"])
+        if pair is not None:
+            raise SheetError(DUPLICATE_IMAGE.format(name=path.name, first=pair[0], second=pair[1],
+                                                    image=rows.loc[pair[1] - 2, "name"]))
+
+
 def export_annotations(store: Store, study: str, folder: str | os.PathLike) -> list[Path]:
     """Write the study's annotations as CSV (re-importable with format ``sdaudit``) and Parquet."""
     folder = Path(folder)
@@ -200,16 +253,18 @@ def export_annotations(store: Store, study: str, folder: str | os.PathLike) -> l
         ["run_key", "seed", "rater", "person_present", "gender", "mst", "skin_binary", "confidence",
          "updated_at", "path", "external", "source_name"]
     ]
-    csv_path, parquet_path = folder / f"{study}-annotations.csv", folder / f"{study}-annotations.parquet"
+    stem = study_file_stem(study)  # an older store's study may be named '../x': files stay in ``folder``
+    csv_path, parquet_path = folder / f"{stem}-annotations.csv", folder / f"{stem}-annotations.parquet"
     frame.to_csv(csv_path, index=False)
     frame.to_parquet(parquet_path, index=False)
     return [csv_path, parquet_path]
 
 
 def export_estimates(table: pd.DataFrame, folder: str | os.PathLike, stem: str) -> list[Path]:
-    """Write an estimate table as CSV and Parquet."""
+    """Write an estimate table as CSV and Parquet, named from ``stem`` (a study's name) made safe."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    stem = study_file_stem(stem)
     csv_path, parquet_path = folder / f"{stem}-estimates.csv", folder / f"{stem}-estimates.parquet"
     table.to_csv(csv_path, index=False)
     table.to_parquet(parquet_path, index=False)

@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 
 import sdaudit
+from sdaudit.config import writable_folder
 from sdaudit.errors import SdauditError
 from sdaudit.records import Job
 from sdaudit.safefiles import UnsafeFileError, is_regular, read_regular, writable_target, write_new
@@ -130,8 +131,8 @@ def _write_local(store: Store, home: Path, folder: Path) -> SnapshotResult:
 def snapshot(store: Store, home: str | os.PathLike, target: str) -> SnapshotResult:
     """Write the whole store and its images to ``target`` (a folder or ``hf://datasets/…``)."""
     home = Path(home)
-    if not target.startswith(HF_PREFIX):
-        return _write_local(store, home, Path(target))
+    if not target.startswith(HF_PREFIX):  # a target that is (or lies under) a file is refused first
+        return _write_local(store, home, writable_folder(target, what="the snapshot target"))
     repo = target.removeprefix(HF_PREFIX).strip("/")
     with tempfile.TemporaryDirectory(prefix="sdaudit-snapshot-") as scratch:
         result = _write_local(store, home, Path(scratch))

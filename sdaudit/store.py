@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, TypeVar
 
 import duckdb
 
-from sdaudit.config import store_path
+from sdaudit.config import store_path, writable_folder
 from sdaudit.errors import StoreError
-from sdaudit.records import DEFAULT_STUDY, ImageRecord, QueuedImage, RunRecord
+from sdaudit.records import DEFAULT_STUDY, ImageRecord, QueuedImage, RunRecord, check_study_name
 from sdaudit.scheme import SKIN_TONE_MODES, Annotation
 
 if TYPE_CHECKING:  # pandas is imported where a frame is built: the Annotate and Generate pages read
@@ -48,6 +48,10 @@ LOCKED = (
 )
 NOT_DUCKDB = "the store {path} exists but is not a DuckDB database; give another --home or move the file away."
 TOO_NEW = "the store {path} has schema version {found}, newer than this sdaudit knows ({known}); upgrade sdaudit."
+TOO_OLD_TO_READ = ("the store {path} has schema version {found}, older than this sdaudit's ({known}); open it once "
+                   "for writing (any command that writes, e.g. `import-annotations`, or the app) to migrate it.")
+DAMAGED = ("the store {path} is damaged or truncated (DuckDB cannot read it back); restore a snapshot "
+           "(`python -m sdaudit restore`) into a new --home, or move the file away.")
 
 # Each migration moves the schema from version i to i + 1 and never drops data.
 MIGRATIONS: list[str] = [
@@ -204,7 +208,7 @@ class Store:
     def __init__(self, path: str | os.PathLike = MEMORY, *, read_only: bool = False):
         self.path = str(path)
         if self.path != MEMORY:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            writable_folder(Path(self.path).parent, what="the data home").mkdir(parents=True, exist_ok=True)
         try:
             self._con = duckdb.connect(self.path, read_only=read_only)
         except duckdb.IOException as error:
@@ -213,16 +217,21 @@ class Store:
                 raise StoreError(LOCKED.format(path=self.path)) from None
             if "not a valid DuckDB database" in text:
                 raise StoreError(NOT_DUCKDB.format(path=self.path)) from None
+            if "could not read" in text.lower():
+                raise StoreError(DAMAGED.format(path=self.path)) from None
             raise StoreError(f"the store {self.path} cannot be opened: {text.splitlines()[0]}") from None
         self._write_lock = threading.Lock()
-        if not read_only:
-            self._migrate()
-        elif self.schema_version != SCHEMA_VERSION:
-            found = self.schema_version
+        try:
+            if not read_only:
+                self._migrate()
+            elif (found := self.schema_version) != SCHEMA_VERSION:
+                template = TOO_NEW if found > SCHEMA_VERSION else TOO_OLD_TO_READ
+                raise StoreError(template.format(path=self.path, found=found, known=SCHEMA_VERSION))
+            for table in TABLES:  # a truncated file can open and fail later, mid-command: find out now
+                self.count(table)
+        except StoreError:
             self._con.close()
-            raise StoreError(
-                f"the store {self.path} has schema version {found}; open it once for writing to migrate it."
-            )
+            raise
 
     @classmethod
     def open(cls, home: str | os.PathLike | None = None, **kwargs) -> Store:
@@ -242,9 +251,13 @@ class Store:
 
     @contextmanager
     def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor of the store's connection. A file that DuckDB cannot read back (truncated or
+        overwritten) often opens and fails only at its first query: that becomes a StoreError."""
         cursor = self._con.cursor()
         try:
             yield cursor
+        except duckdb.IOException:
+            raise StoreError(DAMAGED.format(path=self.path)) from None
         finally:
             cursor.close()
 
@@ -288,7 +301,6 @@ class Store:
     def _migrate(self) -> None:
         found = self.schema_version
         if found > len(MIGRATIONS):
-            self._con.close()
             raise StoreError(TOO_NEW.format(path=self.path, found=found, known=len(MIGRATIONS)))
         for version in range(found, len(MIGRATIONS)):
             with self._cursor() as cursor:
@@ -300,7 +312,11 @@ class Store:
     # -- studies ----------------------------------------------------------------------------
 
     def ensure_study(self, name: str = DEFAULT_STUDY, *, skin_tone_mode: str = "mst") -> int:
-        """The id of study ``name``, created (with ``skin_tone_mode``) if it does not exist."""
+        """The id of study ``name``, created (with ``skin_tone_mode``) if it does not exist.
+
+        A new study's name must pass ``check_study_name``; a study already in the store (an older
+        store's odd name) is found whatever its name.
+        """
         name = name.strip() if isinstance(name, str) else name
         if not name:
             raise ValueError(f"a study needs a non-empty name but got {name!r}.")
@@ -310,11 +326,15 @@ class Store:
             )
 
         def work(cursor: duckdb.DuckDBPyConnection) -> int:
+            find = "SELECT study_id FROM studies WHERE name = ?"
+            if (row := cursor.execute(find, [name]).fetchone()) is not None:
+                return int(row[0])
+            check_study_name(name)
             cursor.execute(
                 "INSERT INTO studies (name, skin_tone_mode) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
                 [name, skin_tone_mode],
             )
-            return int(cursor.execute("SELECT study_id FROM studies WHERE name = ?", [name]).fetchone()[0])
+            return int(cursor.execute(find, [name]).fetchone()[0])
 
         return self._write(work)
 

@@ -73,6 +73,11 @@ def make_images(run_key="run-a", seeds=range(4)) -> list[ImageRecord]:
             for seed in seeds]
 
 
+def add_study_as_an_older_store_did(store, name: str) -> None:
+    """A study whose name today's rule refuses, as a store written before the rule may hold one."""
+    store._write(lambda cursor: cursor.execute("INSERT INTO studies (name) VALUES (?)", [name]))
+
+
 def sheet(groups: dict[tuple[str, int | str | None], int], *, rater: str = "r1", start: int = 0) -> pd.DataFrame:
     """Annotation rows: {(gender, mst or skin_binary or None): how many images}, one rater."""
     rows = []

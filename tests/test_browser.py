@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from helpers import Deadline, app_command, wait_until
+from helpers import Deadline, add_study_as_an_older_store_did, app_command, wait_until
 
 from sdaudit.jobs import JobQueue
 from sdaudit.store import Store
@@ -175,7 +175,7 @@ def test_user_text_is_never_a_link_in_the_browser(app, page):
     """Streamlit's Markdown autolinks bare URLs even when Markdown characters are escaped; a study
     named with one is shown, and the page holds no link to it."""
     with Store.open(app.home) as store:  # the only study, so the current one
-        store.ensure_study("s http://localhost:18999/x www.evil.example")
+        add_study_as_an_older_store_did(store, "s http://localhost:18999/x www.evil.example")
     url = app.start()
     page.goto(f"{url}/annotate")
     wait_for_script(page)

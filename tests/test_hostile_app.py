@@ -177,8 +177,8 @@ def test_a_non_image_file_gets_a_placeholder_and_the_other_cards_still_show(app_
 
 
 def test_out_of_range_form_values_get_one_message_per_field_and_queue_nothing(app_home):
-    from sdaudit.generate import GUIDANCE, MAX_STEPS, SEED_BOUNDS, STEPS
     from sdaudit.generation_form import BATCH_COUNT
+    from sdaudit.spec import GUIDANCE, MAX_STEPS, SEED_BOUNDS, STEPS
 
     at = open_page("generate")
     for label, value in (("Steps", 5000), ("First seed", -1), ("Guidance", 51.0), ("Batch count", 0)):
@@ -194,13 +194,9 @@ def test_out_of_range_form_values_get_one_message_per_field_and_queue_nothing(ap
 
 
 def test_a_seed_range_past_the_largest_seed_is_named(app_home, monkeypatch):
-    import sys
+    from sdaudit.spec import MAX_SEED, SEED_BOUNDS
 
-    from sdaudit.generate import SEED_BOUNDS, GenerationSpec
-
-    # The largest seed a browser's number field holds exactly (the CLI half makes it MAX_SEED).
-    MAX_SEED = 2**53 - 1
-    monkeypatch.setattr(sys.modules[GenerationSpec.__module__], "MAX_SEED", MAX_SEED)
+    assert MAX_SEED == 2**53 - 1, "the largest seed a browser's number field holds exactly, as the CLI's"
     at = open_page("generate")
     next(box for box in at.number_input if box.label == "First seed").set_value(MAX_SEED)
     next(button for button in at.button if button.label == "Generate").click().run()

@@ -7,14 +7,14 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from helpers import ORIGIN_SHEET, WAIT_LIMIT_S, app_command, dockerfile_command
+from helpers import ORIGIN_SHEET, WAIT_LIMIT_S, add_study_as_an_older_store_did, app_command, dockerfile_command
 from streamlit.testing.v1 import AppTest
 
-from sdaudit.generate import GenerationSpec
 from sdaudit.jobs import QUEUE_FULL, TOO_MANY_IMAGES, JobQueue, JobRunner
 from sdaudit.roles import WRONG_PASSWORD
 from sdaudit.sheets import SheetError, import_uploaded_sheet
 from sdaudit.snapshot import AutoSnapshot, snapshot
+from sdaudit.spec import GenerationSpec
 from sdaudit.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,7 +112,7 @@ def test_without_a_password_everything_is_open(app_home, monkeypatch):
 def test_names_from_users_are_shown_as_text(app_home):
     """A study (or rater) name is user text: Markdown in it must not render as a link or image."""
     with Store.open(app_home) as store:
-        store.ensure_study("![x](http://evil.example/p.png)")
+        add_study_as_an_older_store_did(store, "![x](http://evil.example/p.png)")  # new ones are refused
     at = AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run()
     next(box for box in at.selectbox if box.label == "Study").set_value("![x](http://evil.example/p.png)")
     next(box for box in at.text_input if box.label == "Rater").input("ana").run()

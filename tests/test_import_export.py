@@ -10,7 +10,14 @@ import pytest
 from helpers import ORIGIN_SHEET, make_images, make_run
 from scipy.stats import binomtest
 
-from sdaudit.sheets import SheetError, export_annotations, import_annotations
+from sdaudit.sheets import (
+    DUPLICATE_ANNOTATION,
+    DUPLICATE_IMAGE,
+    ROW_WIDTH,
+    SheetError,
+    export_annotations,
+    import_annotations,
+)
 from sdaudit.stats import estimate
 from sdaudit.store import Store
 
@@ -69,6 +76,34 @@ def test_a_malformed_sheet_is_refused_whole_and_writes_nothing(store, tmp_path, 
     assert str(caught.value) == message
     for table in ("studies", "runs", "images", "annotations", "annotation_history"):
         assert store.count(table) == 0
+
+
+SDAUDIT_HEADER = "run_key,seed,rater,person_present,gender,mst,skin_binary,confidence\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "sheet_format", "message"),
+    [
+        # the first and third rows label one image for one rater: which would be current, which history?
+        (SDAUDIT_HEADER + "run-a,0,ana,true,female,3,,high\nrun-a,1,ana,true,male,3,,\nrun-a,0,ana,true,male,8,,low\n",
+         "sdaudit", DUPLICATE_ANNOTATION.format(name="sheet.csv", first=2, second=4, run_key="run-a", seed=0, rater="ana")),
+        # two raters on one image is fine; the same rater twice on the second image is not
+        (SDAUDIT_HEADER + "run-a,0,ana,true,,,,\nrun-a,0,ben,true,,,,\nrun-a,1,ben,false,,,,\nrun-a,1,ben,true,,,,\n",
+         "sdaudit", DUPLICATE_ANNOTATION.format(name="sheet.csv", first=4, second=5, run_key="run-a", seed=1, rater="ben")),
+        ("image,male_presenting,female_presenting,monk_binary,confidence\nx.png,1,0,0,high\ny.png,0,1,0,high\n"
+         "y.png,1,0,1,low\n", "origin", DUPLICATE_IMAGE.format(name="sheet.csv", first=3, second=4, image="y.png")),
+        ("male_presenting,female_presenting,monk_binary,confidence\n1,0,0,high,1\n", "origin",
+         ROW_WIDTH.format(name="sheet.csv", row=2, fields=5, header=4)),
+    ],
+)
+def test_a_sheet_that_labels_one_image_twice_is_refused_before_writing(store, tmp_path, body, sheet_format, message):
+    store.add_run(make_run())
+    store.add_images(make_images())
+    before = {table: store.count(table) for table in ("studies", "runs", "images", "annotations", "annotation_history")}
+    with pytest.raises(SheetError) as caught:
+        import_annotations(write(tmp_path, body), store, study="default", rater="r", sheet_format=sheet_format)
+    assert str(caught.value) == message
+    assert before == {table: store.count(table) for table in before}
 
 
 def test_the_origin_format_needs_a_rater(store):

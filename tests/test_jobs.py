@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from helpers import wait_until
 
-from sdaudit.generate import GenerationSpec
 from sdaudit.jobs import JobQueue, JobRunner, progress_text
 from sdaudit.records import Job
+from sdaudit.spec import GenerationSpec
 from sdaudit.store import Store
 
 
@@ -60,9 +60,24 @@ def test_cancel_stops_a_running_job_and_resume_finishes_it(runner, tiny_model):
     job = wait_for(runner.store, job_id)
     assert job.status == "cancelled" and 2 <= job.images_done < 40
     made = runner.store.count("images")
+    assert job.images_total == 40
     runner.resume(job_id)
     job = wait_for(runner.store, job_id, statuses=("done",))
-    assert runner.store.count("images") == 40 and job.images_done == 40 - made
+    # a resumed job keeps its whole total and counts every one of its images, not just the last call's
+    assert runner.store.count("images") == 40 and (job.images_done, job.images_total) == (40, 40)
+    assert made < 40
+
+
+def test_a_resumed_job_starts_from_the_images_it_already_has(runner, tiny_model):
+    first = runner.submit(spec_for(tiny_model, last_seed=1))
+    wait_for(runner.store, first, statuses=("done",))
+    job_id = runner.submit(spec_for(tiny_model, last_seed=5))
+    seen = []
+    wait_until(lambda: seen.append(runner.queue.job(job_id)) or seen[-1].status == "done", "the second job")
+    totals = {job.images_total for job in seen if job.status == "running" and job.images_total}
+    assert totals <= {6}, totals  # never the 4 this call makes
+    assert all(job.images_done >= 2 for job in seen if job.status == "running" and job.images_total)
+    assert (seen[-1].images_done, seen[-1].images_total) == (6, 6)
 
 
 def test_a_queued_job_can_be_cancelled_before_it_starts(tmp_path, tiny_model):

@@ -15,10 +15,11 @@ from helpers import WAIT_LIMIT_S, wait_until
 from streamlit.testing.v1 import AppTest
 
 from app.widgets import jobs_table, plain
-from sdaudit.generate import DEVICE, GenerationSpec, generate
+from sdaudit.generate import generate
 from sdaudit.jobs import JobQueue
 from sdaudit.records import Job
 from sdaudit.runfolder import RunFolder, ingest
+from sdaudit.spec import DEVICE, GenerationSpec
 from sdaudit.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]

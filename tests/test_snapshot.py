@@ -7,11 +7,12 @@ import pytest
 from helpers import ORIGIN_SHEET
 
 from sdaudit import snapshot as snapshot_module
-from sdaudit.generate import GenerationSpec, StoreSink, generate
+from sdaudit.generate import StoreSink, generate
 from sdaudit.jobs import JobQueue
 from sdaudit.scheme import Annotation
 from sdaudit.sheets import import_annotations
 from sdaudit.snapshot import SnapshotError, restore, snapshot
+from sdaudit.spec import GenerationSpec
 from sdaudit.store import TABLES, Store
 
 

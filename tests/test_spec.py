@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sdaudit.generate import GenerationSpec, parse_seed_range
+from sdaudit.spec import MAX_SEED, GenerationSpec, parse_seed_range
 
 VALID = dict(model="demo", prompt="a doctor sitting behind a desk", first_seed=0, last_seed=7)
 
@@ -18,9 +18,14 @@ VALID = dict(model="demo", prompt="a doctor sitting behind a desk", first_seed=0
         ({"study": " "}, "`study` must be a non-empty text but is ' '."),
         ({"first_seed": 7, "last_seed": 0},
          "the seed range 7-0 is empty: the first seed must not be above the last (e.g. 0-7)."),
-        ({"first_seed": -1, "last_seed": 3}, "seeds must be whole numbers from 0 to 2**63-1, but the range is -1-3."),
-        ({"first_seed": 0, "last_seed": 2**63}, f"seeds must be whole numbers from 0 to 2**63-1, but the range is 0-{2**63}."),
-        ({"first_seed": 1.5}, "seeds must be whole numbers from 0 to 2**63-1, but the range is 1.5-7."),
+        ({"first_seed": -1, "last_seed": 3}, "seeds must be whole numbers from 0 to 9007199254740991, but the range is -1-3."),
+        # one limit for every face: what a browser's number input holds exactly
+        ({"first_seed": 0, "last_seed": 2**53},
+         f"seeds must be whole numbers from 0 to 9007199254740991, but the range is 0-{2**53}."),
+        ({"first_seed": 1.5}, "seeds must be whole numbers from 0 to 9007199254740991, but the range is 1.5-7."),
+        ({"study": "../../escaped"},
+         "a study name must be 1 to 64 letters, digits, spaces, '-', '_' or '.', starting with a letter, digit or '_', "
+         "but is '../../escaped'."),
         ({"batch_size": 0}, "`batch_size` must be a whole number from 1 to 64 but is 0."),
         ({"batch_size": 65}, "`batch_size` must be a whole number from 1 to 64 but is 65."),
         ({"steps": 0}, "`steps` must be a whole number from 1 to 1000 but is 0."),
@@ -59,10 +64,16 @@ def test_seed_ranges_parse(text, expected):
     assert parse_seed_range(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "a-b", "1-2-3", "-3", "1..4", "0-"])
+@pytest.mark.parametrize("text", ["", "a-b", "1-2-3", "-3", "1..4", "0-", "²-3", "٣"])
 def test_malformed_seed_ranges_are_named(text):
     with pytest.raises(ValueError) as caught:
         parse_seed_range(text)
     assert str(caught.value) == (
-        f"`--seeds` must look like A-B with whole numbers (e.g. 0-7) or a single seed, but is {text!r}."
+        "`--seeds` must look like A-B with whole numbers written in the digits 0-9 (e.g. 0-7) or a single seed, "
+        f"but is {text!r}."
     )
+
+
+def test_the_largest_seed_is_one_a_browser_number_holds():
+    assert MAX_SEED == 2**53 - 1
+    assert GenerationSpec(**{**VALID, "first_seed": MAX_SEED, "last_seed": MAX_SEED}).seeds == range(MAX_SEED, MAX_SEED + 1)

@@ -9,10 +9,11 @@ import threading
 
 import duckdb
 import pytest
-from helpers import make_images, make_run
+from helpers import add_study_as_an_older_store_did, make_images, make_run
 
 from sdaudit import store as store_module
 from sdaudit.errors import StoreError
+from sdaudit.records import STUDY_NAME
 from sdaudit.scheme import Annotation
 from sdaudit.store import LOCKED, NOT_DUCKDB, TOO_NEW, Store
 
@@ -163,10 +164,21 @@ def test_threads_sharing_one_store_lose_no_annotation(store):
 
 def test_values_go_in_as_parameters_not_sql(store):
     sneaky = "x'); DROP TABLE images; --"
+    add_study_as_an_older_store_did(store, sneaky)
     store.add_run(make_run(run_key="run-b", study=sneaky, prompt=sneaky))
     assert store.run("run-b")["prompt"] == sneaky
     assert store.count("images") == 4
     assert store.study_names() == ["default", sneaky], "oldest first"
+
+
+@pytest.mark.parametrize("name", ["../../escaped", "a/b", ".hidden", "-flag", "x" * 65, "tab\there"])
+def test_a_new_study_needs_a_safe_name_but_an_old_one_still_opens(store, name):
+    with pytest.raises(ValueError) as caught:
+        store.ensure_study(name)
+    assert str(caught.value) == STUDY_NAME.format(value=name)
+    assert store.study_names() == ["default"]
+    add_study_as_an_older_store_did(store, name)
+    assert store.ensure_study(name) == store.ensure_study(name), "an existing study is found, not re-checked"
 
 
 def test_study_names_and_modes_are_checked():

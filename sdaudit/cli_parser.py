@@ -1,0 +1,157 @@
+"""What ``python -m sdaudit`` accepts: every command, its arguments, defaults and help.
+
+Kept apart from ``cli.py`` (what the commands do) so that each reads on its own; building the
+parser imports neither torch nor the store. A usage mistake raises ``UsageError``, which the CLI
+prints as its one ``error:`` line, like every other bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from sdaudit.config import DEFAULT_MODEL, DEVICES, DTYPES, setting
+from sdaudit.errors import SdauditError
+from sdaudit.sheets import SHEET_FORMATS
+from sdaudit.spec import MAX_SEED, SCHEDULERS, GenerationSpec, is_ascii_digits
+
+HOME_HELP = "data home (default: $SDAUDIT_HOME or ./sdaudit-data)"
+BOOTSTRAP_SEED = "must be a whole number from 0 to {max} but is {value!r}"
+
+
+class UsageError(SdauditError):
+    """A command line that argparse (or a command) refuses: wrong flags, values or combinations."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one ``error:`` line, like every other bad input."""
+
+    def error(self, message: str) -> None:
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m sdaudit",
+        description="Audit text-to-image models for demographic representation bias.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    demo = commands.add_parser(
+        "demo-model",
+        help="build the tiny offline demo pipeline (random weights) into a folder",
+        description="Build a tiny random Stable Diffusion pipeline with no network and save it "
+        "with save_pretrained. Its images are noise: it is for trying sdaudit and for tests.",
+    )
+    demo.add_argument("path", help="folder to create (must be new or empty)")
+
+    gen = commands.add_parser(
+        "generate",
+        help="generate images over a seed range (resumes: only missing seeds are generated)",
+        description="Generate one image per seed with a diffusers text-to-image pipeline. "
+        "Seeds already generated with identical settings are skipped.",
+    )
+    defaults = GenerationSpec()  # the generation defaults are the spec's own, written once
+    gen.add_argument("--model", default=setting("model"),
+                     help=f"hub id, local diffusers folder, or `demo` (default: {DEFAULT_MODEL})")
+    gen.add_argument("--revision", default=None, help="hub revision (branch, tag or commit)")
+    gen.add_argument("--prompt", default=defaults.prompt, help=f"prompt (default: {defaults.prompt!r})")
+    gen.add_argument("--negative-prompt", default="", help="negative prompt (default: none)")
+    gen.add_argument("--seeds", required=True, help="inclusive seed range A-B, e.g. 0-99")
+    gen.add_argument("--batch-size", type=int, default=defaults.batch_size,
+                     help=f"images per pipeline call (default: {defaults.batch_size})")
+    gen.add_argument("--steps", type=int, default=defaults.steps, help=f"denoising steps (default: {defaults.steps})")
+    gen.add_argument("--guidance", type=float, default=defaults.guidance,
+                     help=f"classifier-free guidance (default: {defaults.guidance})")
+    gen.add_argument("--scheduler", default=defaults.scheduler, choices=list(SCHEDULERS),
+                     help=f"scheduler (default: {defaults.scheduler})")
+    gen.add_argument("--height", type=int, default=defaults.height,
+                     help=f"image height, divisible by 8 (default: {defaults.height})")
+    gen.add_argument("--width", type=int, default=defaults.width,
+                     help=f"image width, divisible by 8 (default: {defaults.width})")
+    gen.add_argument("--dtype", default=setting("dtype"), choices=DTYPES,
+                     help="weights dtype (default: auto = float16 on cuda, else float32)")
+    gen.add_argument("--device", default=setting("device"), choices=DEVICES,
+                     help="device (default: auto = cuda, then mps, then cpu)")
+    gen.add_argument("--safety-checker", action="store_true",
+                     help="run the model's safety checker and record its NSFW flag per image "
+                     "(off by default: a blacked-out image would skew an audit)")
+    gen.add_argument("--study", default=defaults.study, help=f"study the run belongs to (default: {defaults.study})")
+    where = gen.add_mutually_exclusive_group()
+    where.add_argument("--home", help="data home to write (default: $SDAUDIT_HOME or ./sdaudit-data)")
+    where.add_argument("--out", help="write a run folder here instead of the store (ingest it later)")
+
+    ingest = commands.add_parser(
+        "ingest",
+        help="add a run folder's images to the store (twice adds nothing)",
+        description="Copy a run folder's images into the data home and record them in its store.",
+    )
+    ingest.add_argument("folder", help="run folder written by `generate --out`")
+    ingest.add_argument("--home", help=HOME_HELP)
+
+    runs = commands.add_parser("runs", help="list the store's runs", description="List the store's runs.")
+    runs.add_argument("--home", help=HOME_HELP)
+
+    sheet = commands.add_parser(
+        "import-annotations",
+        help="import an annotation sheet (the origin study's format or sdaudit's own export)",
+        description="Import annotations from CSV. A malformed file is refused whole, with the row and "
+        "column of its first problem, and nothing is written.",
+    )
+    sheet.add_argument("csv", help="the sheet to import")
+    sheet.add_argument("--study", required=True, help="study to import into (created if new)")
+    sheet.add_argument("--rater", help="rater's name (required for --format origin)")
+    sheet.add_argument("--format", default="origin", choices=SHEET_FORMATS, dest="sheet_format",
+                       help="origin: male_presenting, female_presenting, monk_binary (1 = MST >= 6), confidence; "
+                       "sdaudit: this tool's export (default: origin)")
+    sheet.add_argument("--home", help=HOME_HELP)
+
+    est = commands.add_parser(
+        "estimate",
+        help="each group's share with confidence intervals",
+        description="Estimate each perceived group's share among annotated images with a person.",
+    )
+    _estimate_options(est)
+    est.add_argument("--json", action="store_true", help="print the rows as a JSON array")
+
+    export = commands.add_parser("export", help="export a study's annotations and estimates (CSV and Parquet)",
+                                 description="Export a study's annotations and estimates as CSV and Parquet.")
+    _estimate_options(export)
+    export.add_argument("--out", required=True, help="folder to write into")
+
+    report = commands.add_parser("report", help="write a self-contained HTML report for stakeholders",
+                                 description="Write one HTML file (chart inline) that opens offline.")
+    _estimate_options(report)
+    report.add_argument("--out", required=True, help="the HTML file to write")
+
+    snap = commands.add_parser("snapshot", help="write the whole store and its images to a folder or HF dataset",
+                               description="Write every table (Parquet), the images and a manifest to TARGET: "
+                               "a folder, or hf://datasets/OWNER/NAME (needs HF_TOKEN).")
+    snap.add_argument("--to", required=True, dest="target", help="folder or hf://datasets/OWNER/NAME")
+    snap.add_argument("--home", help=HOME_HELP)
+    back = commands.add_parser("restore", help="rebuild an empty store from a snapshot",
+                               description="Rebuild an empty store and its images from a snapshot.")
+    back.add_argument("--from", required=True, dest="source", help="folder or hf://datasets/OWNER/NAME")
+    back.add_argument("--home", help=HOME_HELP)
+    return parser
+
+
+def _estimate_options(parser: argparse.ArgumentParser) -> None:
+    from sdaudit.stats import DEFAULT_METHOD, METHODS
+
+    parser.add_argument("--study", required=True, help="the study to estimate")
+    parser.add_argument("--method", default=DEFAULT_METHOD, choices=METHODS,
+                        help=f"interval method (default: {DEFAULT_METHOD}; with several raters, Korn–Graubard's "
+                        "effective-size version; jackknife is the origin study's)")
+    parser.add_argument("--confidence", type=float, default=0.95, help="interval confidence (default: 0.95)")
+    parser.add_argument("--skin-cut", type=int, default=5, help="MST 1..cut is lighter (default: 5)")
+    parser.add_argument("--exclude-unclear", action="store_true",
+                        help="leave `unclear` answers out of the denominator")
+    parser.add_argument("--seed", type=_bootstrap_seed, default=None, help="random seed for the bootstrap")
+    parser.add_argument("--home", help=HOME_HELP)
+
+
+def _bootstrap_seed(text: str) -> int:
+    """``--seed``: numpy refuses a negative seed with words that do not name the flag."""
+    if not (is_ascii_digits(text.strip()) and int(text) <= MAX_SEED):
+        raise argparse.ArgumentTypeError(BOOTSTRAP_SEED.format(max=MAX_SEED, value=text))
+    return int(text)

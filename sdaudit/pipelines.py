@@ -1,0 +1,191 @@
+"""Models: find a model's files and exact revision (``resolve_model``), and load it as a cached
+text-to-image pipeline (``load_pipeline``).
+
+A model is ``demo`` (the offline demo pipeline), a local diffusers folder, or a hub id. Every way
+it can fail to load becomes one ``ModelLoadError`` that names the model and what to do; torch and
+diffusers are imported only when a pipeline is loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import sdaudit
+from sdaudit.config import DEMO_MODEL, import_diffusers
+from sdaudit.demo import MODEL_INDEX, demo_model_path
+from sdaudit.errors import ModelLoadError
+from sdaudit.spec import SCHEDULERS
+
+MODEL_HINT = (
+    "without hub access, give a local diffusers folder "
+    "(`python -m sdaudit demo-model DIR` builds a tiny one) or use the offline model `demo`."
+)
+NOT_CACHED_OFFLINE = (
+    "could not load model {model!r}: it is not in the local hub cache and the hub is offline (HF_HUB_OFFLINE); "
+    "download it once online, give a local diffusers folder (`python -m sdaudit demo-model DIR` builds a tiny "
+    "one), or use the offline model `demo`."
+)
+MISSING_COMPONENTS = ("could not load model {model!r}: {folder} lacks the folder(s) {names} that its model_index.json "
+                      "lists (no weights?); {hint}")
+BAD_MODEL_INDEX = "could not load model {model!r}: {path} is not a valid JSON object ({reason}); fix or replace it."
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """Where a model's files are and which exact version they are."""
+
+    name: str  # as the user gave it: a hub id, a folder, or "demo"
+    folder: Path  # the local folder that from_pretrained loads
+    revision: str  # the hub commit, or "local-<hash>" for a folder
+    local: bool
+
+
+def _folder_fingerprint(folder: Path) -> str:
+    """A cheap, content-based id of a local model folder: its config texts and weight sizes."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative = path.relative_to(folder).as_posix()
+        if relative.startswith("."):
+            continue
+        digest.update(relative.encode())
+        if path.suffix in {".json", ".txt"}:
+            digest.update(path.read_bytes())
+        else:
+            digest.update(str(path.stat().st_size).encode())
+    return "local-" + digest.hexdigest()[:16]
+
+
+def resolve_model(model: str, *, revision: str | None = None, home=None) -> ResolvedModel:
+    """Find a model's local folder and exact revision: ``demo``, a local folder, or a hub id.
+
+    A hub id is fetched (or found in the hub cache) with ``DiffusionPipeline.download`` — the
+    same call ``from_pretrained`` makes — so the resolved commit can be recorded.
+    """
+    if model == DEMO_MODEL:
+        folder = demo_model_path(home)
+        return ResolvedModel(model, folder, _folder_fingerprint(folder), True)
+    path = Path(model).expanduser()
+    if path.is_dir():
+        if not (path / MODEL_INDEX).is_file():
+            raise ModelLoadError(
+                f"could not load model {model!r}: the folder has no {MODEL_INDEX}, so it is not a "
+                f"diffusers pipeline; {MODEL_HINT}"
+            )
+        return ResolvedModel(model, path, _folder_fingerprint(path), True)
+    if model.startswith((".", "/", "~")) or os.sep in model.rstrip("/").split("/", 1)[-1]:
+        raise ModelLoadError(f"could not load model {model!r}: no such folder; {MODEL_HINT}")
+    _, diffusers = import_diffusers()
+    from huggingface_hub import constants
+
+    try:
+        folder = Path(diffusers.DiffusionPipeline.download(model, revision=revision))
+    except Exception as error:  # the hub client raises many types; all mean "cannot load"
+        if constants.HF_HUB_OFFLINE:  # offline, every failure is "not in the cache"; its text is a page long
+            raise ModelLoadError(NOT_CACHED_OFFLINE.format(model=model)) from None
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ModelLoadError(f"could not load model {model!r} ({reason}); {MODEL_HINT}") from None
+    commit = folder.name if folder.parent.name == "snapshots" else (revision or "unknown")
+    return ResolvedModel(model, folder, commit, False)
+
+
+def model_index(resolved: ResolvedModel) -> dict:
+    """The model folder's ``model_index.json``; one that is not a JSON object is named."""
+    path = resolved.folder / MODEL_INDEX
+    try:
+        index = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        reason = f"{error.msg} at line {error.lineno}" if isinstance(error, json.JSONDecodeError) else "not UTF-8"
+        raise ModelLoadError(BAD_MODEL_INDEX.format(model=resolved.name, path=path, reason=reason)) from None
+    if not isinstance(index, dict):
+        raise ModelLoadError(BAD_MODEL_INDEX.format(model=resolved.name, path=path, reason="not an object"))
+    return index
+
+
+@dataclass
+class LoadedPipeline:
+    pipe: object
+    scheduler_config: dict
+    pipeline_class: str
+
+
+_LOADED: dict[tuple, LoadedPipeline] = {}  # at most one: SD weights are GBs of device memory
+_LOADED_LOCK = threading.Lock()
+
+
+def load_pipeline(resolved: ResolvedModel, *, dtype: str, device: str, safety_checker: bool) -> LoadedPipeline:
+    """Load (or reuse) a text-to-image pipeline with ``AutoPipelineForText2Image.from_pretrained``."""
+    key = (str(resolved.folder), resolved.revision, dtype, device, safety_checker)
+    with _LOADED_LOCK:
+        if key not in _LOADED:
+            _LOADED.clear()  # free the previous model's memory before loading the next
+            _LOADED[key] = _load_pipeline(resolved, dtype=dtype, device=device, safety_checker=safety_checker)
+        return _LOADED[key]
+
+
+def _load_pipeline(resolved: ResolvedModel, *, dtype: str, device: str, safety_checker: bool) -> LoadedPipeline:
+    torch, diffusers = import_diffusers()
+    index = model_index(resolved)
+    components = {name for name, value in index.items() if isinstance(value, list) and value and value[0]}
+    kwargs: dict = {"dtype": getattr(torch, dtype)}
+    if safety_checker and "safety_checker" not in components:
+        raise ModelLoadError(
+            f"model {resolved.name!r} has no safety checker; generate without the safety checker."
+        )
+    skipped = set() if safety_checker else {"safety_checker", "feature_extractor"}
+    missing = sorted(name for name in components - skipped if not (resolved.folder / name).is_dir())
+    if missing:  # diffusers would name one of them, a different one from run to run
+        raise ModelLoadError(MISSING_COMPONENTS.format(model=resolved.name, folder=resolved.folder,
+                                                       names=", ".join(missing), hint=MODEL_HINT))
+    if not safety_checker and "safety_checker" in index:
+        # Auditing is the use diffusers names for turning it off: a blacked-out image would
+        # silently become "no person".
+        kwargs.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    try:
+        pipe = diffusers.AutoPipelineForText2Image.from_pretrained(resolved.folder, **kwargs)
+    except Exception as error:  # diffusers raises ValueError/OSError/KeyError for unusable folders
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ModelLoadError(
+            f"could not load model {resolved.name!r} as a text-to-image pipeline ({reason}); {MODEL_HINT}"
+        ) from None
+    if hasattr(pipe, "unet") and isinstance(pipe.unet, diffusers.UNet2DConditionModel):
+        from diffusers.models.attention_processor import AttnProcessor2_0
+
+        pipe.unet.set_attn_processor(AttnProcessor2_0())  # PyTorch's fused SDPA attention
+    pipe.to(device)
+    pipe.set_progress_bar_config(disable=True)
+    return LoadedPipeline(pipe, dict(pipe.scheduler.config), type(pipe).__name__)
+
+
+def scheduler_for(loaded: LoadedPipeline, name: str):
+    """A fresh scheduler ``name`` built from the model's own scheduler config."""
+    import diffusers
+
+    class_name, overrides = SCHEDULERS[name]
+    return getattr(diffusers, class_name).from_config(loaded.scheduler_config, **overrides)
+
+
+def library_versions(device: str) -> dict[str, str]:
+    """The versions that decide an image's pixels, recorded with every run."""
+    import importlib.metadata as metadata
+
+    import torch
+
+    versions = {"python": platform.python_version(), "sdaudit": sdaudit.__version__}
+    for package in ("torch", "diffusers", "transformers", "accelerate"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "absent"
+    if device == "cpu":
+        # CPU kernels round differently with another thread count: pixels can move by one level.
+        versions["torch_threads"] = str(torch.get_num_threads())
+    if device.startswith("cuda"):
+        versions["cuda"] = str(torch.version.cuda)
+        versions["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return versions
