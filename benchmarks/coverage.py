@@ -32,6 +32,7 @@ import numpy as np
 from scipy import stats
 
 from sdaudit import stats as sd_stats
+from sdaudit.labels import Labels
 
 SHARES = (0.02, 0.05, 0.1, 0.25, 0.5)
 SIZES = (50, 100, 221, 500, 2000)
@@ -55,7 +56,7 @@ def intervals(method: str, n: int, ks: np.ndarray, rng) -> tuple[np.ndarray, np.
         return sd_stats._clopper_pearson(counts, np.full(len(counts), float(n)), alpha)
     lows, highs = [], []
     for k in ks:
-        labels = sd_stats.Labels(np.eye(2), np.array([k, n - k]))  # k images in the group
+        labels = Labels(np.eye(2), np.array([k, n - k]))  # k images in the group
         low, high = sd_stats._bootstrap(labels, alpha, rng)
         lows.append(low[0])
         highs.append(high[0])

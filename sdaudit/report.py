@@ -17,8 +17,9 @@ import pandas as pd
 
 import sdaudit
 from sdaudit.charts import shares_chart, to_svg
+from sdaudit.labels import image_decisions
 from sdaudit.scheme import DEGENERATE_NOTE, FAMILY_LABELS, GROUP_LABELS, UNRELIABLE_NOTE
-from sdaudit.stats import Estimate, image_decisions
+from sdaudit.stats import Estimate
 from sdaudit.store import Store
 
 LIMITATIONS = (

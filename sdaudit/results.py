@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from sdaudit.gallery import gallery
+from sdaudit.labels import group_images
 from sdaudit.planning import compare, plan
 from sdaudit.scheme import (
     DEFAULT_SKIN_CUT,
@@ -25,7 +26,7 @@ from sdaudit.scheme import (
     TABLE_HEADERS,
     UNRELIABLE_NOTE,
 )
-from sdaudit.stats import DEFAULT_METHOD, Estimate, estimate, estimate_each, group_images
+from sdaudit.stats import DEFAULT_METHOD, Estimate, estimate, estimate_each
 from sdaudit.store import Store
 
 IMPORTED_SHEET = "(imported sheet)"

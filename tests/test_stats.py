@@ -320,7 +320,7 @@ def test_a_comparison_is_flagged_where_either_share_is(origin):
 
 
 def test_group_images_are_those_most_raters_put_in_the_group(origin):
-    from sdaudit.stats import group_images
+    from sdaudit.labels import group_images
 
     darker_women = group_images(origin, "intersection", "darker_female")
     assert len(darker_women) == 8 and set(darker_women["mst"]) == {8}
@@ -336,7 +336,7 @@ def test_group_images_are_those_most_raters_put_in_the_group(origin):
 def test_the_images_listed_under_a_group_are_exactly_those_counted(origin):
     """One labelling rule: with one rater, each group lists as many images as its count; with three
     raters an image only one of them saw a person in is neither counted nor listed."""
-    from sdaudit.stats import group_images
+    from sdaudit.labels import group_images
 
     result = estimate(origin)
     for row in result.table.itertuples():
