@@ -221,9 +221,16 @@ def import_annotations(path: str | os.PathLike, store: Store, *, study: str, rat
             dtype="external", device=None, batch_size=None, safety_checker=False,
             versions={"imported_from": path.name, "sha256": content},
         ))
-        names = list(rows.loc[external, "name"])
+        # One external image per image of the sheet: an sdaudit export names an image by its run
+        # and seed, whatever the number of raters (one row each); the origin format is one row an image.
+        keys = (rows.loc[external, "run_key"] + "\x00" + rows.loc[external, "seed"].astype(str)
+                if sheet_format == "sdaudit" else pd.Series(rows.index[external].astype(str), index=rows.index[external]))
+        distinct = list(dict.fromkeys(keys))
+        first_row = {key: index for index, key in reversed(list(keys.items()))}
+        names = [rows.loc[first_row[key], "name"] or key.replace("\x00", " seed ") for key in distinct]
         ids = store.add_external_images(external_key, names)
-        image_ids.loc[external] = ids[: len(names)]
+        position = {key: ids[number] for number, key in enumerate(distinct)}
+        image_ids.loc[external] = [position[key] for key in keys]
     rows["image_id"] = image_ids.astype("int64")
     saved = store.save_annotations(rows)
     return ImportResult(study, saved, tuple(sorted(rows["rater"].unique())), int(external.sum()))

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
-from helpers import ORIGIN_SHEET, make_images, make_run
+from helpers import ORIGIN, ORIGIN_SHEET, make_images, make_run, sheet
 from scipy.stats import binomtest
 
 from sdaudit.sheets import (
@@ -208,3 +209,28 @@ def test_estimate_without_a_store_says_so(cli, tmp_path):
     assert not (tmp_path / "none").exists()
 
 
+
+
+def test_a_three_rater_export_round_trips_into_an_empty_home_as_the_same_images(store, tmp_path):
+    """Rows naming the same (run_key, seed) are one image whatever the number of raters: an export
+    of 221 images × 3 raters comes back as 221 images, with every estimate and error unchanged."""
+    store.add_run(make_run(study="team"))
+    store.add_images(make_images(seeds=range(221)))
+    ids = store.images()["image_id"].to_numpy()
+    rng = np.random.default_rng(5)
+    for rater in ("ana", "ben", "cai"):
+        rows = sheet(ORIGIN, rater=rater)
+        rows["image_id"] = ids
+        flip = rng.random(221) < 0.1  # each rater disagrees on about a tenth of the images
+        rows.loc[flip, "mst"] = 11 - rows.loc[flip, "mst"]
+        rows["confidence"] = "high"
+        store.save_annotations(rows)
+    csv_path, _ = export_annotations(store, "team", tmp_path / "out")
+    with Store() as empty:  # a home without the images: every row hangs on an external image
+        result = import_annotations(csv_path, empty, study="team", sheet_format="sdaudit")
+        assert (result.rows, result.external_images) == (663, 663)
+        assert empty.count("images") == 221, "one image per (run, seed), not one per row"
+        for method in ("clopper-pearson", "jackknife"):
+            before = estimate(store.annotations(study="team"), method=method).table
+            after = estimate(empty.annotations(study="team"), method=method).table
+            pd.testing.assert_frame_equal(before, after)
