@@ -16,6 +16,7 @@ from sdaudit.errors import SdauditError
 from sdaudit.scheme import Annotation
 
 DEFAULT_STUDY = "default"
+IMPORTED = "external"  # the model and scheduler of a run that holds an imported sheet's images
 MAX_STUDY_NAME = 64
 STUDY_NAME = (
     "a study name must be 1 to 64 letters, digits, spaces, '-', '_' or '.', starting with a letter, digit or '_', "
@@ -130,3 +131,12 @@ class Job:
     @property
     def prompt(self) -> str:
         return self.spec["prompt"]
+
+
+def imported_sheet_label(versions: str | dict | None) -> str:
+    """How people read a run that holds an imported sheet's images: "imported sheet FILE"."""
+    import json
+
+    found = json.loads(versions or "{}") if isinstance(versions, str) else (versions or {})
+    name = found.get("imported_from")
+    return f"imported sheet {name}" if name else "imported sheet"

@@ -18,6 +18,7 @@ import pandas as pd
 import sdaudit
 from sdaudit.charts import shares_chart, to_svg
 from sdaudit.labels import image_decisions
+from sdaudit.records import IMPORTED, imported_sheet_label
 from sdaudit.scheme import DEGENERATE_NOTE, FAMILY_LABELS, GROUP_LABELS, UNRELIABLE_NOTE
 from sdaudit.stats import Estimate
 from sdaudit.store import Store
@@ -55,7 +56,7 @@ def audit_card(store: Store, study: str) -> AuditCard:
     runs = runs.join(seeds, on="run_key")
     annotations = store.annotations(study=study)
     decisions = image_decisions(annotations)
-    generated = runs[runs["model"] != "external"]
+    generated = runs[runs["model"] != IMPORTED]
     versions = store.run(generated.iloc[0]["run_key"])["versions"] if len(generated) else {}
     return AuditCard(
         study=study,
@@ -102,6 +103,10 @@ def _card_html(card: AuditCard, result: Estimate) -> str:
     run_rows = []
     for run in card.runs.itertuples():
         seeds = "–" if pd.isna(run.min) else f"{int(run.min)}–{int(run.max)}"
+        if run.model == IMPORTED:
+            run_rows.append(f"<tr><td colspan=\"9\">{html.escape(imported_sheet_label(run.versions))}</td>"
+                            f"<td>{seeds}</td><td>{run.images}</td></tr>")
+            continue
         run_rows.append(
             f"<tr><td>{html.escape(str(run.model))}</td><td>{html.escape(str(run.model_revision or '–'))}</td>"
             f"<td>{html.escape(str(run.prompt))}</td><td>{html.escape(str(run.negative_prompt or '–'))}</td>"

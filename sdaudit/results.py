@@ -16,6 +16,7 @@ import pandas as pd
 from sdaudit.gallery import gallery
 from sdaudit.labels import group_images
 from sdaudit.planning import compare, plan
+from sdaudit.records import IMPORTED, imported_sheet_label
 from sdaudit.scheme import (
     DEFAULT_SKIN_CUT,
     DEGENERATE_NOTE,
@@ -29,7 +30,6 @@ from sdaudit.scheme import (
 from sdaudit.stats import DEFAULT_METHOD, Estimate, estimate, estimate_each
 from sdaudit.store import Store
 
-IMPORTED_SHEET = "(imported sheet)"
 IMAGES_SHOWN = 24
 BOOTSTRAP_SEED = 0  # the page's bootstrap intervals stay put across reruns
 UNKNOWN_RUNS = "`runs` must be runs of study {study!r}, but {unknown} are not."
@@ -37,7 +37,8 @@ UNKNOWN_RUNS = "`runs` must be runs of study {study!r}, but {unknown} are not."
 
 def run_choices(store: Store, study: str) -> dict[str, str]:
     """Every run of ``study``, newest first: run key -> "prompt · model · N images"."""
-    return {row.run_key: f"{row.prompt or IMPORTED_SHEET} · {row.model} · {row.images} images"
+    return {row.run_key: (f"{imported_sheet_label(row.versions)} · {row.images} images" if row.model == IMPORTED
+                          else f"{row.prompt} · {row.model} · {row.images} images")
             for row in store.runs(study=study).itertuples()}
 
 
@@ -229,19 +230,26 @@ def plan_table(result: Estimate) -> pd.DataFrame:
 def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
     """``Store.runs()`` as people read it: one row per run, headed by ``TABLE_HEADERS``, user text
     (prompts, model ids, study names) left as plain values for a table's cells."""
+    imported = (runs["model"] == IMPORTED).to_numpy()
+
+    def generated(values) -> list:
+        """A generation setting, blank for an imported sheet's run (it has none)."""
+        return ["" if sheet else value for sheet, value in zip(imported, values)]
+
     shown = pd.DataFrame({
         "study": runs["study"],
         "run_images": runs["images"],
         "nsfw_images": runs["nsfw_images"],
-        "model": runs["model"],
+        "model": [imported_sheet_label(versions) if sheet else model
+                  for sheet, model, versions in zip(imported, runs["model"], runs["versions"])],
         "model_revision": runs["model_revision"].fillna(""),
         "prompt": runs["prompt"],
         "negative_prompt": runs["negative_prompt"],
-        "scheduler": runs["scheduler"],
-        "steps": runs["steps"],
-        "guidance": runs["guidance"],
-        "size": [f"{width} × {height}" for width, height in zip(runs["width"], runs["height"])],
-        "dtype": runs["dtype"],
+        "scheduler": generated(runs["scheduler"]),
+        "steps": generated(runs["steps"].astype(str)),
+        "guidance": generated(f"{value:g}" for value in runs["guidance"]),
+        "size": generated(f"{width} × {height}" for width, height in zip(runs["width"], runs["height"])),
+        "dtype": generated(runs["dtype"]),
         "device": runs["device"].fillna(""),
         "created_at": [f"{moment:%Y-%m-%d %H:%M}" for moment in runs["created_at"]],
     })

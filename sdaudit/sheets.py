@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from sdaudit.errors import SdauditError
-from sdaudit.records import RunRecord, check_study_name, study_file_stem
+from sdaudit.records import IMPORTED, RunRecord, check_study_name, study_file_stem
 from sdaudit.spec import MAX_SEED
 from sdaudit.store import Store
 
@@ -216,9 +216,9 @@ def import_annotations(path: str | os.PathLike, store: Store, *, study: str, rat
     store.ensure_study(study)
     if external.any():
         store.add_run(RunRecord(
-            run_key=external_key, study=study, model="external", model_revision=None, pipeline_class=None,
-            prompt="", negative_prompt="", scheduler="external", steps=0, guidance=0.0, width=0, height=0,
-            dtype="external", device=None, batch_size=None, safety_checker=False,
+            run_key=external_key, study=study, model=IMPORTED, model_revision=None, pipeline_class=None,
+            prompt="", negative_prompt="", scheduler=IMPORTED, steps=0, guidance=0.0, width=0, height=0,
+            dtype=IMPORTED, device=None, batch_size=None, safety_checker=False,
             versions={"imported_from": path.name, "sha256": content},
         ))
         # One external image per image of the sheet: an sdaudit export names an image by its run

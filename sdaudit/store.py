@@ -375,7 +375,7 @@ class Store:
         sql = (
             "SELECT r.run_key, s.name AS study, r.model, r.model_revision, r.prompt, r.negative_prompt, "
             "r.scheduler, r.steps, r.guidance, r.width, r.height, r.dtype, r.device, r.batch_size, "
-            "r.safety_checker, r.created_at, count(i.image_id) AS images, "
+            "r.safety_checker, r.versions, r.created_at, count(i.image_id) AS images, "
             "count(*) FILTER (WHERE i.nsfw) AS nsfw_images "
             "FROM runs r JOIN studies s USING (study_id) LEFT JOIN images i USING (run_key) "
         )

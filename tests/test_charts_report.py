@@ -117,3 +117,14 @@ def test_the_audit_card_counts_what_the_estimate_rests_on(origin_store):
     card = audit_card(origin_store, "origin")
     assert (card.images_generated, card.images_annotated, card.images_without_person) == (0, 221, 0)
     assert card.raters == ("<b>rater</b>",)
+
+
+def test_an_imported_sheets_run_reads_as_one_in_the_report_and_runs_table(origin_store):
+    from sdaudit.results import run_choices, runs_table
+
+    document = render_report(estimate(origin_store.annotations(study="origin")), audit_card(origin_store, "origin"))
+    assert "imported sheet origin_sheet.csv" in document and "0×0" not in document
+    row = runs_table(origin_store.runs()).iloc[0]
+    assert row["Model"] == "imported sheet origin_sheet.csv"
+    assert (row["Steps"], row["Guidance"], row["Size (width × height)"], row["Scheduler"]) == ("", "", "", "")
+    assert list(run_choices(origin_store, "origin").values()) == ["imported sheet origin_sheet.csv · 221 images"]
