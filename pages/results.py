@@ -64,13 +64,16 @@ with st.expander("How many more images would settle it?"):
     st.dataframe(view.plan, hide_index=True)
 
 if len(view.runs) > 1 and st.toggle("Compare the chosen runs side by side"):
-    comparison = view.comparison()
+    left, right = st.columns([3, 1])
+    reference = left.selectbox("Compare each run with", view.runs, format_func=view.run_labels.get)
+    adjust = right.toggle("Holm adjustment", help="Adjust the tests for the number of runs × groups compared.")
+    comparison = view.comparison(reference, adjust_holm=adjust)
     if comparison is None:
         st.info("Only one of the chosen runs has annotations.", icon=":material/info:")
     else:
         st.altair_chart(comparison_chart(comparison.tables), width="content")
-        st.caption(f"Difference “{plain(comparison.first)}” minus “{plain(comparison.second)}”, with Newcombe's "
-                   "score interval for a difference of two shares.")
+        st.caption(f"Each run minus “{plain(comparison.reference)}”, with Newcombe's score interval for a "
+                   "difference of two shares" + (" (clearly different: Holm-adjusted test)." if adjust else "."))
         st.dataframe(comparison.differences, hide_index=True)
 
 with st.expander("Limits of this method"):

@@ -216,8 +216,48 @@ def _study_estimate(store, args):
     if args.study not in (studies := store.study_names()):
         known = ", ".join(sorted(studies)) or "none"
         raise UsageError(f"there is no study {args.study!r} in the store; studies: {known}.")
-    return estimate(store.annotations(study=args.study), method=args.method, confidence=args.confidence,
-                    skin_cut=args.skin_cut, include_unclear=not args.exclude_unclear, seed=args.seed)
+    return estimate(store.annotations(study=args.study), **_estimate_settings(args))
+
+
+def _estimate_settings(args) -> dict:
+    return dict(method=args.method, confidence=args.confidence, skin_cut=args.skin_cut,
+                include_unclear=not args.exclude_unclear, seed=args.seed, simultaneous=args.simultaneous)
+
+
+def _compare(args) -> str:
+    import json
+
+    from sdaudit.planning import compare_runs
+    from sdaudit.stats import estimate_each
+
+    with _existing_store(args) as store:
+        if args.study not in (studies := store.study_names()):
+            raise UsageError(f"there is no study {args.study!r} in the store; studies: {', '.join(sorted(studies))}.")
+        annotations = store.annotations(study=args.study)
+        run_keys = list(store.runs(study=args.study)["run_key"])[::-1]  # oldest first
+    chosen = args.runs or run_keys
+    unknown = [key for key in [*chosen, *([args.reference] if args.reference else [])] if key not in run_keys]
+    if unknown:
+        raise UsageError(f"study {args.study!r} has no run {', '.join(map(repr, unknown))}; its runs: "
+                         f"{', '.join(run_keys)}.")
+    reference = args.reference or chosen[0]
+    keep = annotations["run_key"].isin({*chosen, reference})
+    estimates = estimate_each(annotations[keep], "run_key", **_estimate_settings(args))
+    try:
+        table = compare_runs(estimates, reference=reference, confidence=args.confidence, adjust_holm=args.holm)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    if args.json:
+        return json.dumps(table.astype(object).where(table.notna(), None).to_dict("records"), indent=1)
+    shown = table.copy()
+    for column in ("share_first", "share_second"):
+        shown[column] = shown[column].map(lambda v: f"{100 * v:.1f}%")
+    for column in ("difference", "low", "high"):
+        shown[column] = shown[column].map(lambda v: f"{100 * v:+.1f}")
+    header = (f"each run minus the reference run {reference}, in percentage points; Newcombe's "
+              f"{args.confidence:.0%} interval" + (", Holm-adjusted tests" if args.holm else ""))
+    columns = ["run", "family", "group", "share_first", "share_second", "difference", "low", "high", "excludes_zero"]
+    return header + "\n" + shown[columns].to_string(index=False)
 
 
 def _import_annotations(args) -> str:
@@ -304,6 +344,7 @@ COMMANDS = {
     "runs": _runs,
     "import-annotations": _import_annotations,
     "estimate": _estimate,
+    "compare": _compare,
     "export": _export,
     "report": _report,
     "snapshot": _snapshot,

@@ -105,6 +105,20 @@ def build_parser() -> argparse.ArgumentParser:
                        "sdaudit: this tool's export (default: origin)")
     sheet.add_argument("--home", help=HOME_HELP)
 
+    comparison = commands.add_parser(
+        "compare",
+        help="each run's shares against a reference run's, with Newcombe's interval",
+        description="Compare every chosen run of a study with a reference run, group by group: the "
+        "difference of the two shares with Newcombe's score interval, optionally Holm-adjusted.",
+    )
+    _estimate_options(comparison)
+    comparison.add_argument("--reference", help="the run key to compare with (default: the study's oldest run)")
+    comparison.add_argument("--runs", nargs="+", metavar="RUN_KEY",
+                            help="the runs to compare (default: every run of the study)")
+    comparison.add_argument("--holm", action="store_true",
+                            help="Holm-adjust the tests across all runs and groups (decides excludes_zero)")
+    comparison.add_argument("--json", action="store_true", help="print the rows as a JSON array")
+
     est = commands.add_parser(
         "estimate",
         help="each group's share with confidence intervals",
@@ -147,6 +161,8 @@ def _estimate_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exclude-unclear", action="store_true",
                         help="leave `unclear` answers out of the denominator")
     parser.add_argument("--seed", type=_bootstrap_seed, default=None, help="random seed for the bootstrap")
+    parser.add_argument("--simultaneous", action="store_true",
+                        help="Bonferroni-adjust the intervals so all named groups' hold together")
     parser.add_argument("--home", help=HOME_HELP)
 
 

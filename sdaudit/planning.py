@@ -96,6 +96,28 @@ def _wilson_limits(count: np.ndarray, n: np.ndarray, z: float) -> tuple[np.ndarr
     return centre - half, centre + half
 
 
+def _newcombe(p1, n1, p2, n2, z) -> tuple[np.ndarray, np.ndarray]:
+    """Newcombe's hybrid score interval (method 10) for p₁ − p₂; ``z`` may be an array."""
+    l1, u1 = _wilson_limits(p1 * n1, n1, z)
+    l2, u2 = _wilson_limits(p2 * n2, n2, z)
+    difference = p1 - p2
+    return (difference - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2),
+            difference + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2))
+
+
+def _newcombe_p_value(p1, n1, p2, n2) -> np.ndarray:
+    """The smallest α at which Newcombe's 1 − α interval excludes 0 (its test's p-value), by
+    bisection on α: the interval only widens as α falls."""
+    low_alpha, high_alpha = np.zeros_like(p1), np.ones_like(p1)
+    for _ in range(60):
+        alpha = (low_alpha + high_alpha) / 2
+        low, high = _newcombe(p1, n1, p2, n2, stats.norm.ppf(1 - alpha / 2))
+        excludes = (low > 0) | (high < 0)
+        high_alpha = np.where(excludes, alpha, high_alpha)
+        low_alpha = np.where(excludes, low_alpha, alpha)
+    return high_alpha
+
+
 def compare(first: Estimate, second: Estimate, *, confidence: float = 0.95) -> pd.DataFrame:
     """Per family × group: ``first`` share − ``second`` share with Newcombe's hybrid score interval.
 
@@ -104,23 +126,57 @@ def compare(first: Estimate, second: Estimate, *, confidence: float = 0.95) -> p
     low = d − √((p₁ − l₁)² + (u₂ − p₂)²) and high = d + √((u₁ − p₁)² + (p₂ − l₂)²). Each share
     enters at its effective count p·n_eff (Korn–Graubard's effective size; n with one rater), so
     the interval never has zero width, even at 0/200 against 0/30. ``reliable`` is false where
-    either share's own interval is flagged.
+    either share's own interval is flagged; ``p_value`` is the test of no difference that the
+    interval inverts.
     """
-    z = z_value(confidence)
     keys = ["family", "group"]
     columns = [*keys, "share", "n_eff", "reliable"]
     merged = first.table[columns].merge(second.table[columns], on=keys, suffixes=("_first", "_second"))
     p1, n1 = merged["share_first"].to_numpy(float), merged["n_eff_first"].to_numpy(float)
     p2, n2 = merged["share_second"].to_numpy(float), merged["n_eff_second"].to_numpy(float)
-    l1, u1 = _wilson_limits(p1 * n1, n1, z)
-    l2, u2 = _wilson_limits(p2 * n2, n2, z)
-    difference = p1 - p2
-    merged["difference"] = difference
-    merged["low"] = difference - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
-    merged["high"] = difference + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+    merged["difference"] = p1 - p2
+    merged["low"], merged["high"] = _newcombe(p1, n1, p2, n2, z_value(confidence))
     merged["excludes_zero"] = (merged["low"] > 0) | (merged["high"] < 0)
     merged["reliable"] = merged.pop("reliable_first") & merged.pop("reliable_second")
+    merged["p_value"] = _newcombe_p_value(p1, n1, p2, n2)
     return merged.drop(columns=["n_eff_first", "n_eff_second"])
+
+
+def holm(p_values: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjustment: the i-th smallest p times (m − i + 1), kept monotone, at most 1."""
+    p_values = np.asarray(p_values, dtype=float)
+    order = np.argsort(p_values, kind="stable")
+    m = len(p_values)
+    stepped = np.maximum.accumulate((m - np.arange(m)) * p_values[order])
+    adjusted = np.empty(m)
+    adjusted[order] = np.minimum(stepped, 1.0)
+    return adjusted
+
+
+def compare_runs(estimates: dict[str, Estimate], *, reference: str, confidence: float = 0.95,
+                 adjust_holm: bool = False) -> pd.DataFrame:
+    """Every run in ``estimates`` but ``reference`` against ``reference``, per named group (the
+    groups with a target; `unclear` is left out), one row each: ``run``, ``reference``, the two
+    shares, the difference with Newcombe's interval, ``p_value`` and, with ``adjust_holm``,
+    ``p_holm`` across all the rows, which then decides ``excludes_zero``."""
+    if reference not in estimates:
+        raise ValueError(f"the reference run {reference!r} is not among the runs compared: "
+                         f"{', '.join(map(repr, estimates))}.")
+    parts = []
+    for run, result in estimates.items():
+        if run == reference:
+            continue
+        rows = compare(result, estimates[reference], confidence=confidence)
+        rows = rows[rows["group"] != "unclear"]
+        parts.append(rows.assign(run=run, reference=reference))
+    if not parts:
+        raise ValueError("comparing needs at least two runs with annotations.")
+    table = pd.concat(parts, ignore_index=True)
+    if adjust_holm:
+        table["p_holm"] = holm(table["p_value"].to_numpy())
+        table["excludes_zero"] = table["p_holm"] < 1 - confidence
+    first = ["run", "reference", "family", "group"]
+    return table[first + [column for column in table.columns if column not in first]]
 
 
 def plan(result: Estimate, *, power: float = POWER, half_width: float = 0.05) -> pd.DataFrame:

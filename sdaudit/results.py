@@ -15,7 +15,7 @@ import pandas as pd
 
 from sdaudit.gallery import gallery
 from sdaudit.labels import group_images
-from sdaudit.planning import compare, plan
+from sdaudit.planning import compare_runs, plan
 from sdaudit.records import IMPORTED, imported_sheet_label
 from sdaudit.scheme import (
     DEFAULT_SKIN_CUT,
@@ -53,12 +53,11 @@ class GroupImages:
 
 @dataclass(frozen=True)
 class RunComparison:
-    """The chosen runs side by side: one estimate table per run label, and the first two runs'
-    difference per group in people's words."""
+    """The chosen runs side by side: one estimate table per run label, and every other run's
+    difference from the reference run per named group, in people's words."""
 
     tables: dict[str, pd.DataFrame] = field(repr=False)
-    first: str
-    second: str
+    reference: str
     differences: pd.DataFrame = field(repr=False)
 
 
@@ -133,20 +132,23 @@ class ResultsView:
         shown = gallery(self.home, list(members["path"]), [""] * len(members), limit=IMAGES_SHOWN)
         return GroupImages(images=len(members), files=shown.files, missing=shown.missing)
 
-    def comparison(self) -> RunComparison | None:
-        """The chosen runs side by side; None with fewer than two runs."""
+    def comparison(self, reference: str | None = None, *, adjust_holm: bool = False) -> RunComparison | None:
+        """The chosen runs side by side, each against ``reference`` (a run key; default the first
+        chosen run with annotations); None with fewer than two annotated runs."""
         if len(self.runs) < 2:
             return None
         result = self.estimate
-        by_run = {self.run_labels[key]: each for key, each in estimate_each(
-            self.annotations, "run_key", method=result.method, confidence=result.confidence,
-            skin_cut=result.skin_cut, include_unclear=result.include_unclear, seed=BOOTSTRAP_SEED).items()}
-        if len(by_run) < 2:
+        by_key = estimate_each(self.annotations, "run_key", method=result.method, confidence=result.confidence,
+                               skin_cut=result.skin_cut, include_unclear=result.include_unclear,
+                               seed=BOOTSTRAP_SEED, simultaneous=result.simultaneous)
+        if len(by_key) < 2:
             return None
-        first, second = list(by_run)[:2]
-        differences = compare(by_run[first], by_run[second], confidence=result.confidence)
-        return RunComparison(tables={label: each.table for label, each in by_run.items()}, first=first,
-                             second=second, differences=comparison_table(differences))
+        reference = reference if reference in by_key else next(key for key in self.runs if key in by_key)
+        by_label = {self.run_labels[key]: each for key, each in by_key.items()}
+        differences = compare_runs(by_label, reference=self.run_labels[reference], confidence=result.confidence,
+                                   adjust_holm=adjust_holm)
+        return RunComparison(tables={label: each.table for label, each in by_label.items()},
+                             reference=self.run_labels[reference], differences=comparison_table(differences))
 
 
 def results_view(store: Store, study: str, *, runs: list[str] | None = None, method: str = DEFAULT_METHOD,
@@ -259,6 +261,7 @@ def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
 def comparison_table(differences: pd.DataFrame) -> pd.DataFrame:
     """``stats.compare`` in people's words."""
     shown = pd.DataFrame({
+        "run": differences["run"],
         "family": differences["family"].map(FAMILY_LABELS),
         "group": differences["group"].map(GROUP_LABELS).fillna(differences["group"]),
         "share_first": [_percent(value) for value in differences["share_first"]],

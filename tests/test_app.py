@@ -133,7 +133,14 @@ def test_two_runs_can_be_compared(home):
     assert not at.exception
     assert len(at.get("vega_lite_chart")) == 2
     differences = at.dataframe[-1].value.set_index("Group")
-    assert differences.loc["female-presenting", "First − second"] in ("−20.0 points", "+20.0 points")
+    reference = next(box for box in at.selectbox if box.label == "Compare each run with")
+    other = "prompt run-b" if "run-a" in reference.value else "prompt run-a"
+    assert differences.loc["female-presenting", "Run"].startswith(other)
+    expected = "+20.0 points" if other == "prompt run-b" else "−20.0 points"
+    assert differences.loc["female-presenting", "Run − reference"] == expected
+    reference.set_value("run-b" if reference.value == "run-a" else "run-a").run()
+    flipped = at.dataframe[-1].value.set_index("Group").loc["female-presenting", "Run − reference"]
+    assert flipped == ("−20.0 points" if expected.startswith("+") else "+20.0 points")
 
 
 def test_the_results_tables_speak_in_peoples_words(origin_home):

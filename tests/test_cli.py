@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
 
 import numpy as np
 import pytest
+from helpers import make_images, make_run, sheet
 from PIL import Image
 
 from sdaudit.store import LOCKED, Store
@@ -132,3 +134,36 @@ def test_the_demo_model_says_its_images_are_noise(cli, tmp_path):
     result = cli("generate", "--model", "demo", *TINY, "--seeds", "0-0", "--home", str(tmp_path / "h"), check=True)
     assert "demo model: random weights, the images are noise" in result.stdout
     assert (tmp_path / "h" / "models" / "demo" / "model_index.json").is_file()
+
+
+def test_compare_prints_newcombe_intervals_against_the_reference(cli, tmp_path):
+    """`compare --json` against statsmodels' independent Newcombe interval, 0/200 vs 0/30 included."""
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
+    home = tmp_path / "h"
+    counts = {"run-ref": (0, 200), "run-b": (0, 30), "run-c": (56, 70)}  # (female, images) per run
+    with Store.open(home) as store:
+        start = 0
+        for key, (female, n) in counts.items():
+            store.add_run(make_run(run_key=key, study="three"))
+            store.add_images(make_images(run_key=key, seeds=range(n)))
+            rows = sheet({("female", 2): female, ("male", 2): n - female}, start=start)
+            rows["image_id"] = store.images(run_key=key)["image_id"].to_numpy()
+            rows["confidence"] = "high"
+            store.save_annotations(rows)
+            start += n
+    result = cli("compare", "--study", "three", "--reference", "run-ref", "--json", "--home", str(home), check=True)
+    rows = {(row["run"], row["group"]): row for row in json.loads(result.stdout)}
+    assert {run for run, _ in rows} == {"run-b", "run-c"} and ("run-b", "unclear") not in rows
+    for run in ("run-b", "run-c"):
+        row = rows[(run, "female")]
+        low, high = confint_proportions_2indep(*counts[run], *counts["run-ref"], method="newcomb", compare="diff")
+        assert (row["low"], row["high"]) == pytest.approx((low, high), abs=1e-9)
+        assert row["reference"] == "run-ref" and row["difference"] == pytest.approx(counts[run][0] / counts[run][1])
+    assert rows[("run-b", "female")]["high"] > 0.05, "0/30 against 0/200 has an interval of some width"
+    holm = json.loads(cli("compare", "--study", "three", "--reference", "run-ref", "--holm", "--json",
+                          "--home", str(home), check=True).stdout)
+    assert all(row["p_holm"] >= row["p_value"] for row in holm)
+    bad = cli("compare", "--study", "three", "--reference", "run-x", "--home", str(home))
+    assert bad.returncode == 2 and bad.stderr.strip() == (
+        "error: study 'three' has no run 'run-x'; its runs: run-ref, run-b, run-c.")

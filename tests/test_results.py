@@ -62,7 +62,7 @@ def test_two_runs_compare_as_the_statistics_do(two_runs):
     comparison = results_view(two_runs, "two").comparison()
     assert len(comparison.tables) == 2
     row = comparison.differences.set_index("Group").loc["female-presenting"]
-    assert row["First − second"] in ("−20.0 points", "+20.0 points")
+    assert row["Run − reference"] in ("−20.0 points", "+20.0 points")
 
 
 def test_group_images_count_members_and_missing_files(two_runs):

@@ -419,3 +419,19 @@ def test_simultaneous_intervals_are_bonferroni_across_the_named_groups(origin):
     low, high = together.interval("skin_tone", "darker")
     exact = scipy_stats.binomtest(14, 221).proportion_ci(confidence_level=1 - 0.05 / 8, method="exact")
     assert (low, high) == pytest.approx((exact.low, exact.high), abs=1e-12)
+
+
+def test_holm_matches_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+
+    from sdaudit.planning import holm
+
+    p_values = np.array([0.01, 0.04, 0.03, 0.005, 0.5, 0.04])
+    assert holm(p_values) == pytest.approx(multipletests(p_values, method="holm")[1], abs=1e-12)
+
+
+def test_the_comparison_p_value_is_where_the_interval_touches_zero():
+    first, second = sheet({("female", 2): 56, ("male", 2): 14}), sheet({("female", 2): 48, ("male", 2): 32}, start=100)
+    row = compare(estimate(first), estimate(second)).set_index("group").loc["female"]
+    at_p = compare(estimate(first), estimate(second), confidence=1 - row["p_value"]).set_index("group").loc["female"]
+    assert 0 < row["p_value"] < 0.05 and at_p["low"] == pytest.approx(0, abs=1e-9)
