@@ -188,20 +188,6 @@ def _upsert_annotations(cursor: duckdb.DuckDBPyConnection, incoming: str, params
     cursor.execute(f"INSERT INTO annotation_history ({columns}) SELECT {columns} FROM {incoming}", params)
 
 
-def image_file(home: str | os.PathLike, path: str) -> Path | None:
-    """The file of a stored image path, or None when it is missing, would lie outside ``home``, is
-    a symbolic link (or lies behind one) or is not a regular file.
-
-    Stored paths are relative to the data home; a path that climbs out of it is never followed.
-    To show an image, read it with ``gallery.load_image``, which also opens it without following links.
-    """
-    from sdaudit.safefiles import is_regular  # the one rule for files under the home
-
-    if not path or not is_regular(home, path):
-        return None
-    return Path(home).resolve() / path
-
-
 class Store:
     """The audit's DuckDB store. ``Store(":memory:")`` gives a private in-memory store."""
 

@@ -11,9 +11,9 @@ from helpers import png, run_folder
 
 from sdaudit.gallery import CANNOT_SHOW, NO_FILE, gallery, load_image
 from sdaudit.runfolder import ingest
-from sdaudit.safefiles import LINK, SPECIAL, UnsafeFileError, read_regular
+from sdaudit.safefiles import LINK, SPECIAL, UnsafeFileError, is_regular, read_regular
 from sdaudit.snapshot import SnapshotError, restore, snapshot
-from sdaudit.store import TABLES, Store, image_file
+from sdaudit.store import TABLES, Store
 
 SECRET = Path("/etc/passwd")
 
@@ -116,8 +116,8 @@ def test_images_are_served_only_as_regular_decodable_files_inside_the_home(tmp_p
     (home / "images" / "R" / "2.png").symlink_to(tmp_path / "outside.png")
     (home / "images" / "R" / "3.png").write_text("not a png")
     os.mkfifo(home / "images" / "R" / "4.png")
-    assert image_file(home, "images/R/0.png") is not None
-    assert [image_file(home, f"images/R/{seed}.png") for seed in (2, 4)] == [None, None]
+    assert is_regular(home, "images/R/0.png")
+    assert [is_regular(home, f"images/R/{seed}.png") for seed in (2, 4)] == [False, False]
     assert load_image(home, "images/R/0.png").data == png(1)
     assert load_image(home, "images/R/9.png").problem == CANNOT_SHOW.format(reason=NO_FILE)
     assert load_image(home, "images/R/2.png").problem == CANNOT_SHOW.format(

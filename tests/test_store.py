@@ -225,14 +225,14 @@ def test_a_saved_annotation_shows_as_the_radio_choices_that_save_it_again(annota
 
 
 def test_image_paths_never_leave_the_data_home(tmp_path):
-    from sdaudit.store import image_file
+    from sdaudit.safefiles import is_regular
 
     home = tmp_path / "home"
     (home / "images" / "r").mkdir(parents=True)
     (home / "images" / "r" / "0.png").write_bytes(b"png")
     (tmp_path / "secret.txt").write_text("not yours")
-    assert image_file(home, "images/r/0.png") == (home / "images" / "r" / "0.png").resolve()
-    assert image_file(home, "../secret.txt") is None
-    assert image_file(home, str(tmp_path / "secret.txt")) is None
-    assert image_file(home, "images/r/1.png") is None
-    assert image_file(home, "") is None
+    assert is_regular(home, "images/r/0.png")
+    assert not is_regular(home, "../secret.txt")
+    assert not is_regular(home, str(tmp_path / "secret.txt"))
+    assert not is_regular(home, "images/r/1.png")
+    assert not is_regular(home, "")
