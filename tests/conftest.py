@@ -76,6 +76,11 @@ def app_home(tmp_path, monkeypatch):
     config.set_option("runner.enforceSerializableSessionState", False)
     monkeypatch.setenv("SDAUDIT_HOME", str(tmp_path / "home"))
     yield tmp_path / "home"
+    # the worker first (it stops after its current write), then the store it writes to
+    from app.resources import auto_snapshot, job_runner
+
+    job_runner.clear()
+    auto_snapshot.clear()
     st.cache_resource.clear()
 
 
