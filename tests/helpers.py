@@ -73,6 +73,20 @@ def make_images(run_key="run-a", seeds=range(4)) -> list[ImageRecord]:
             for seed in seeds]
 
 
+def add_annotated_run(store, run_key: str, study: str, groups: dict, *, rater: str = "r1") -> None:
+    """A run of ``study`` whose images carry ``sheet(groups)``'s labels, one image per row."""
+    images = sum(groups.values())
+    store.add_run(make_run(run_key=run_key, study=study, prompt=f"prompt {run_key}"))
+    store.add_images(make_images(run_key=run_key, seeds=range(images)))
+    rows = sheet(groups, rater=rater)
+    rows["image_id"] = store.images(run_key=run_key)["image_id"].to_numpy()
+    rows["confidence"] = "high"
+    store.save_annotations(rows)
+
+
+TWO_RUNS = {"run-a": {("female", 2): 30, ("male", 2): 70}, "run-b": {("female", 2): 50, ("male", 2): 50}}
+
+
 def add_study_as_an_older_store_did(store, name: str) -> None:
     """A study whose name today's rule refuses, as a store written before the rule may hold one."""
     store._write(lambda cursor: cursor.execute("INSERT INTO studies (name) VALUES (?)", [name]))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from helpers import ORIGIN, ORIGIN_SHEET, WAIT_LIMIT_S, make_images, make_run, sheet
+from helpers import ORIGIN, ORIGIN_SHEET, TWO_RUNS, WAIT_LIMIT_S, add_annotated_run, make_images, make_run, sheet
 from streamlit.testing.v1 import AppTest
 
 from sdaudit.scheme import TABLE_HEADERS
@@ -120,14 +120,8 @@ def test_results_without_studies_say_what_to_do(home):
 
 def test_two_runs_can_be_compared(home):
     with Store.open(home) as store:
-        for key, groups in (("run-a", {("female", 2): 30, ("male", 2): 70}),
-                            ("run-b", {("female", 2): 50, ("male", 2): 50})):
-            store.add_run(make_run(run_key=key, study="two", prompt=f"prompt {key}"))
-            store.add_images(make_images(run_key=key, seeds=range(100)))
-            rows = sheet(groups)
-            rows["image_id"] = store.images(run_key=key)["image_id"].to_numpy()
-            rows["confidence"] = "high"
-            store.save_annotations(rows)
+        for key, groups in TWO_RUNS.items():
+            add_annotated_run(store, key, "two", groups)
     at = results_page(AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run())
     next(toggle for toggle in at.toggle if toggle.label.startswith("Compare")).set_value(True).run()
     assert not at.exception

@@ -9,7 +9,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from helpers import make_images, make_run, sheet
+from helpers import add_annotated_run
 from PIL import Image
 
 from sdaudit.store import LOCKED, Store
@@ -143,15 +143,8 @@ def test_compare_prints_newcombe_intervals_against_the_reference(cli, tmp_path):
     home = tmp_path / "h"
     counts = {"run-ref": (0, 200), "run-b": (0, 30), "run-c": (56, 70)}  # (female, images) per run
     with Store.open(home) as store:
-        start = 0
         for key, (female, n) in counts.items():
-            store.add_run(make_run(run_key=key, study="three"))
-            store.add_images(make_images(run_key=key, seeds=range(n)))
-            rows = sheet({("female", 2): female, ("male", 2): n - female}, start=start)
-            rows["image_id"] = store.images(run_key=key)["image_id"].to_numpy()
-            rows["confidence"] = "high"
-            store.save_annotations(rows)
-            start += n
+            add_annotated_run(store, key, "three", {("female", 2): female, ("male", 2): n - female})
     result = cli("compare", "--study", "three", "--reference", "run-ref", "--json", "--home", str(home), check=True)
     rows = {(row["run"], row["group"]): row for row in json.loads(result.stdout)}
     assert {run for run, _ in rows} == {"run-b", "run-c"} and ("run-b", "unclear") not in rows

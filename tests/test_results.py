@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from helpers import make_images, make_run, sheet
+from helpers import TWO_RUNS, add_annotated_run
 
 from sdaudit.results import UNKNOWN_RUNS, display_table, results_view, run_choices
 from sdaudit.scheme import DEGENERATE_NOTE, UNRELIABLE_NOTE
@@ -16,14 +16,8 @@ from sdaudit.store import Store
 def two_runs(tmp_path):
     """Study "two": run-a with 30 of 100 female-presenting, run-b with 50 of 100."""
     with Store.open(tmp_path) as store:
-        for key, groups in (("run-a", {("female", 2): 30, ("male", 2): 70}),
-                            ("run-b", {("female", 2): 50, ("male", 2): 50})):
-            store.add_run(make_run(run_key=key, study="two", prompt=f"prompt {key}"))
-            store.add_images(make_images(run_key=key, seeds=range(100)))
-            rows = sheet(groups)
-            rows["image_id"] = store.images(run_key=key)["image_id"].to_numpy()
-            rows["confidence"] = "high"
-            store.save_annotations(rows)
+        for key, groups in TWO_RUNS.items():
+            add_annotated_run(store, key, "two", groups)
         yield store
 
 
