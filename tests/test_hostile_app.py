@@ -129,7 +129,7 @@ def test_user_text_is_shown_as_text_on_every_page(hostile_home, name):
     if name == "results":
         next(box for box in at.selectbox if box.label == "Study").set_value(STUDY).run()
         next(toggle for toggle in at.toggle if toggle.label.startswith("Compare")).set_value(True).run()
-        assert any(caption.value.startswith("Difference") for caption in at.caption), "the comparison is shown"
+        assert any(caption.value.startswith("Each run minus") for caption in at.caption), "the comparison is shown"
     texts = rendered(at)
     shown_somewhere = " ".join(texts + [str(frame.value.to_dict()) for frame in at.dataframe])
     assert "18999" in shown_somewhere, "the hostile text is on the page, as text"
