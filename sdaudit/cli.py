@@ -367,5 +367,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return EXIT_INTERRUPTED
     if output:
-        print(output)
+        try:
+            print(output, flush=True)
+        except BrokenPipeError:  # `... | head` stopped reading: not an error; Python's own report is silenced
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0

@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 
 import sdaudit
 from sdaudit.errors import RunFolderError
-from sdaudit.records import ImageRecord, RunRecord
+from sdaudit.records import ImageRecord, RunRecord, check_study_name
 from sdaudit.safefiles import read_regular, writable_target, write_new
 from sdaudit.store import Store
 
@@ -225,7 +225,12 @@ def ingest(folder: str | os.PathLike, store: Store, home: str | os.PathLike) -> 
             raise RunFolderError(f"{str(root)!r}: image {image.path} does not match its recorded sha256.")
         return data
 
-    # 1. Check the whole folder first: every image a regular file inside it, present and intact
+    # 1. Check the whole folder first: a study name a new study may have, and every image a
+    # regular file inside the folder, present and intact
+    known = set(store.study_names())
+    for run in contents.runs.values():
+        if run.study not in known:
+            check_study_name(run.study)
     for image in contents.images.values():
         source_bytes(image)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -160,3 +161,18 @@ def test_compare_prints_newcombe_intervals_against_the_reference(cli, tmp_path):
     bad = cli("compare", "--study", "three", "--reference", "run-x", "--home", str(home))
     assert bad.returncode == 2 and bad.stderr.strip() == (
         "error: study 'three' has no run 'run-x'; its runs: run-ref, run-b, run-c.")
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path):
+    """`python -m sdaudit estimate ... | head -1`: the pipe closes before sdaudit writes."""
+    from helpers import ORIGIN_SHEET, ROOT
+
+    home = tmp_path / "h"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-m", "sdaudit", "import-annotations", str(ORIGIN_SHEET), "--study", "origin",
+                    "--rater", "r", "--home", str(home)], env=env, check=True, capture_output=True)
+    reader = subprocess.Popen([sys.executable, "-m", "sdaudit", "estimate", "--study", "origin", "--json",
+                               "--home", str(home)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    reader.stdout.close()  # the reader is gone before the first line is written
+    assert reader.wait(timeout=300) == 0
+    assert "Traceback" not in reader.stderr.read().decode()

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from helpers import png, run_folder
 
+from sdaudit.errors import SdauditError
 from sdaudit.gallery import CANNOT_SHOW, NO_FILE, gallery, load_image
+from sdaudit.records import STUDY_NAME
 from sdaudit.runfolder import ingest
 from sdaudit.safefiles import LINK, SPECIAL, UnsafeFileError, is_regular, read_regular
 from sdaudit.snapshot import SnapshotError, restore, snapshot
@@ -63,6 +65,17 @@ def test_a_clean_run_folder_still_ingests(tmp_path):
     with Store.open(tmp_path / "home") as store:
         assert ingest(folder, store, tmp_path / "home").images_added == 2
     assert (tmp_path / "home" / "images" / "R" / "1.png").read_bytes() == png(2)
+
+
+def test_ingest_refuses_a_study_name_before_copying_anything(tmp_path):
+    folder = run_folder(tmp_path / "run", {0: png(1)}, study="../../escaped")
+    home = tmp_path / "home"
+    with Store.open(home) as store:
+        with pytest.raises(SdauditError) as refused:
+            ingest(folder, store, home)
+        assert str(refused.value) == STUDY_NAME.format(value="../../escaped")
+        assert store.count("runs") == store.count("images") == 0
+    assert not (home / "images").exists(), "nothing was copied"
 
 
 def home_with_images(tmp_path: Path) -> Path:
