@@ -67,8 +67,9 @@ def _open_by_descriptor(root: Path, parts: tuple[str, ...], relpath: str, what: 
         os.close(folder)
 
 
-def _open_by_lstat(root: Path, parts: tuple[str, ...], relpath: str, what: str) -> int:
-    current = root
+def _walk_by_lstat(root: Path, parts: tuple[str, ...], relpath: str, what: str) -> tuple[Path, int]:
+    """Each component of the path in turn, none a link: the full path and its mode."""
+    current, mode = root, 0
     for name in parts:
         current = current / name
         try:
@@ -77,6 +78,11 @@ def _open_by_lstat(root: Path, parts: tuple[str, ...], relpath: str, what: str) 
             raise UnsafeFileError(MISSING.format(what=what, path=relpath, root=root)) from None
         if stat.S_ISLNK(mode):
             raise UnsafeFileError(LINK.format(what=what, path=relpath, root=root))
+    return current, mode
+
+
+def _open_by_lstat(root: Path, parts: tuple[str, ...], relpath: str, what: str) -> int:
+    current, _ = _walk_by_lstat(root, parts, relpath, what)
     if not current.resolve().is_relative_to(root):
         raise UnsafeFileError(NOT_INSIDE.format(what=what, path=relpath, root=root))
     return os.open(current, os.O_RDONLY | NOFOLLOW | NONBLOCK)
@@ -100,18 +106,9 @@ def is_regular(root: str | os.PathLike, relpath: str) -> bool:
     """True when ``root/relpath`` is a regular file reached without links, inside ``root``."""
     root = Path(root).resolve()
     try:
-        parts = _parts(root, relpath, "the file")
-    except UnsafeFileError:
+        _, mode = _walk_by_lstat(root, _parts(root, relpath, "the file"), str(relpath), "the file")
+    except (UnsafeFileError, OSError):
         return False
-    current = root
-    for name in parts:
-        current = current / name
-        try:
-            mode = os.lstat(current).st_mode
-        except OSError:
-            return False
-        if stat.S_ISLNK(mode):
-            return False
     return stat.S_ISREG(mode)
 
 
