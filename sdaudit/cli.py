@@ -280,14 +280,14 @@ def _estimate(args) -> str:
     if args.json:
         rows = result.table.astype(object).where(result.table.notna(), None).to_dict("records")
         return json.dumps(rows, indent=1)
-    table = result.table.copy()
-    for column in ("share", "low", "high", "target"):
-        table[column] = table[column].map(lambda v: "–" if v != v else f"{100 * v:.1f}%")
-    header = (f"{result.images} images with a person, {result.raters} rater(s); {result.confidence:.0%} "
-              f"{result.method} intervals ({result.critical} critical value for the jackknife); "
-              f"MST 1–{result.skin_cut} lighter")
-    columns = ["family", "group", "count", "n", "share", "low", "high", "target", "small_count", "excludes_target"]
-    return header + "\n" + table[columns].to_string(index=False)
+    from sdaudit.results import display_table
+    from sdaudit.scheme import METHOD_LABELS
+
+    rater_word = "one rater" if result.raters == 1 else f"{result.raters} raters"
+    header = (f"{result.images} images with a person, {rater_word}; {result.interval_note}, "
+              f"{METHOD_LABELS[result.method]}; MST 1–{result.skin_cut} lighter. Shares of perceived "
+              "presentation; gender is a binary simplification (plus unclear).")
+    return header + "\n" + display_table(result).to_string(index=False)
 
 
 def _export(args) -> str:

@@ -203,6 +203,9 @@ def display_table(result: Estimate) -> pd.DataFrame:
         "interval": [_interval(row.low, row.high) for row in table.itertuples()],
         "target": [NO_TARGET if pd.isna(target) else _percent(target) for target in table["target"]],
         "difference": ["" if pd.isna(value) else _points(value) for value in table["difference"]],
+        "verdict": ["" if pd.isna(row.target) or pd.isna(row.low) else
+                    "excludes the target" if row.excludes_target else "includes the target"
+                    for row in table.itertuples()],
         "note": notes,
     })
     return shown.rename(columns=TABLE_HEADERS)

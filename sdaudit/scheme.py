@@ -147,6 +147,7 @@ TABLE_HEADERS = {
     "interval": "Interval",
     "target": "Target",
     "difference": "Share − target",
+    "verdict": "Verdict",
     "note": "Note",
     "images_for_power": "Images for an 80% chance",
     "more_images": "More images needed",

@@ -142,7 +142,7 @@ def test_the_results_tables_speak_in_peoples_words(origin_home):
     at = results_page(AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run())
     table, planned = at.dataframe[0].value, at.dataframe[1].value
     assert list(table.columns) == ["Family", "Group", "Images in group", "Share", "Interval", "Target",
-                                   "Share − target", "Note"]
+                                   "Share − target", "Verdict", "Note"]
     assert set(table["Family"]) == {"Perceived gender presentation", "Skin tone (Monk scale)",
                                     "Skin tone × gender presentation"}
     cells = {str(cell) for frame in (table, planned) for cell in frame.to_numpy().ravel()}

@@ -176,3 +176,14 @@ def test_a_reader_that_stops_early_gets_no_traceback(tmp_path):
     reader.stdout.close()  # the reader is gone before the first line is written
     assert reader.wait(timeout=300) == 0
     assert "Traceback" not in reader.stderr.read().decode()
+
+
+def test_estimates_are_printed_in_the_words_the_app_uses(cli, tmp_path):
+    from helpers import ORIGIN_SHEET
+
+    home = tmp_path / "h"
+    cli("import-annotations", str(ORIGIN_SHEET), "--study", "origin", "--rater", "r", "--home", str(home), check=True)
+    text = cli("estimate", "--study", "origin", "--home", str(home), check=True).stdout
+    assert "Skin tone (Monk scale)" in text and "darker, female-presenting" in text and "skin_tone" not in text
+    darker = next(line for line in text.splitlines() if " darker " in line and "Skin tone" in line)
+    assert "14 of 221" in darker and "3.5% – 10.4%" in darker and "excludes the target" in darker
