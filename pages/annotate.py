@@ -66,8 +66,11 @@ def save(image_id: int) -> None:
     if values["person"] == "No person":
         for field in ("gender", "skin"):
             st.session_state[f"{field}-{image_id}"] = None
-    store.save_annotation(image_id, current_rater(), annotation_from_choices(**values))
-    st.session_state[f"saved-{image_id}"] = " · ".join(value for value in values.values() if value)
+    annotation = annotation_from_choices(**values)
+    store.save_annotation(image_id, current_rater(), annotation)
+    # the sign lists what the store now holds ("No person" clears gender and skin tone)
+    st.session_state[f"saved-{image_id}"] = " · ".join(
+        label for label in choices_from_annotation(annotation).values() if label)
 
 
 @st.fragment

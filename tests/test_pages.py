@@ -252,6 +252,8 @@ def test_no_person_disables_the_other_labels_and_clears_them(home_with_images):
     radios(at, "Person")[0].set_value("No person").run()
     assert radios(at, "Gender presentation")[0].disabled and radios(at, "Skin tone")[0].disabled
     assert radios(at, "Gender presentation")[0].value is None
+    signs = [caption.value for caption in at.caption if "Saved:" in caption.value]
+    assert signs == [":material/check: Saved: No person"], "the sign says what is stored, not the cleared choice"
     with Store.open(home_with_images) as store:
         row = store.annotations().iloc[0]
     assert bool(row["person_present"]) is False and row["gender"] is None
