@@ -1,29 +1,34 @@
-"""Coverage of each interval method's 95% interval, and the `small_count` threshold it implies.
+"""Coverage of each interval method's 95% interval, the flag rules it implies, and several raters.
 
-    python benchmarks/coverage.py
+    python benchmarks/coverage.py            # about a minute on a 2-core machine
 
-Two parts. The **dense scan** computes the exact coverage of the jackknife, Wilson and default
-(Clopper–Pearson) intervals at every share p from 0.005 to 0.5 in steps of 0.005 and every n
-from 20 to 300, then every 10th n to 2000 (45,100 cells), vectorised over the count: an
-interval depends on (k, n) only, so each n's intervals are computed once and weighed by the
-binomial probabilities of every p at once. It reports, per method, the cells below 94%, the
-worst cell, and how often an *unflagged* interval misses (conditional coverage among unflagged
-intervals cannot be held at every cell by any flag computed from the data: in a cell where
-intervals are rarely unflagged, the unflagged ones are a tail of the sampling distribution).
-The bootstrap is left out of the dense scan (4000 resamples per count and n would take hours).
-The **coarse grid** (25 cells) then chooses the count thresholds of the jackknife, Wilson and
-bootstrap flags, as below.
+**One rater per image: the dense scan.** The data are binomial, so coverage is exact, not
+simulated: coverage(p, n) = Σ_k P(K = k) · [p inside the interval computed from k]. An interval
+depends on (k, n) only, so each n's intervals are computed once for every count and weighed by
+the binomial probabilities of every share at once: every p from 0.005 to 0.5 in steps of 0.005
+and every n from 20 to 300, then every 10th n to 2000 (45,100 cells). The bootstrap's intervals
+are random, so it is scanned with sdaudit's own resampling (4000 resamples, seeded) on every
+5th n to 300 and every 50th to 2000 (7,300 cells), and its rule is then checked against a
+second resampling.
 
-For one rater per image the data are binomial, so coverage is computed exactly rather than by
-simulation: coverage(p, n) = Σ_k P(K = k) · [p inside the interval computed from k]. The
-bootstrap is the one exception: its interval for each k is drawn with sdaudit's own resampling
-(4000 resamples, fixed seed).
+**Flag rules.** A flagged interval is still shown, hollow and faded, with the words "cannot be
+trusted as stated": it makes no claim. So the promise is about unflagged intervals: in every
+cell, the chance that an interval is shown *unflagged and misses* the share is at most 6%
+(coverage of 94% counting a flagged interval as no claim). Conditional coverage among the
+unflagged intervals cannot be held in every cell by any flag computed from the data: where
+unflagged intervals are rare, they are a tail of the sampling distribution. The default
+(Clopper–Pearson) covers at least 95% everywhere and keeps the NCHS standard's rules. The
+jackknife and Wilson are flagged when min(count, n − count) < m or n < N; for each m the scan
+finds the smallest N with no failing cell, and the rule kept is the (m, N) that flags least on
+average over the grid. The same search for the bootstrap finds a rule on one resampling that a
+second resampling breaks (Monte Carlo noise in the percentiles), so sdaudit flags every
+bootstrap interval.
 
-`small_count` flags an interval when min(k, n − k) < m. For each method the script finds the
-smallest m such that, in every cell of the grid where an unflagged interval has at least a 5%
-chance of being shown, the unflagged intervals cover p at least 94% of the time. (In cells where
-unflagged intervals are rarer than that, they come only from far tails of the sampling
-distribution; the script prints the largest chance of such an unflagged miss.)
+**Several raters: a simulation.** 200 images, 3 raters, each flipping an image's skin tone with
+their own probability; 4000 studies per cell, each estimated with the default's own kernels
+(checked against `estimate()` in tests/test_stats.py). With rater error the soft-label share
+estimates the raters' *average* share p(1 − f̄) + (1 − p)·f̄, not p: the table gives the coverage
+of both.
 """
 
 from __future__ import annotations
@@ -32,141 +37,205 @@ import numpy as np
 from scipy import stats
 
 from sdaudit import stats as sd_stats
-from sdaudit.labels import Labels
 
+CONFIDENCE = 0.95
+ALPHA = 1 - CONFIDENCE
+GOAL = 0.94
+FLAGGED_METHODS = ("jackknife", "wilson", "bootstrap")
+DENSE_SHARES = np.round(np.arange(0.005, 0.5001, 0.005), 3)
+DENSE_SIZES = (*range(20, 301), *range(310, 2001, 10))
+BOOTSTRAP_SIZES = (*range(20, 301, 5), *range(350, 2001, 50))  # resampling every count costs more
+LARGEST_M = 100
 SHARES = (0.02, 0.05, 0.1, 0.25, 0.5)
 SIZES = (50, 100, 221, 500, 2000)
-CONFIDENCE = 0.95
-GOAL = 0.94
-MIN_CHANCE_SHOWN = 0.05
+RATER_SHARES = (0.05, 0.1, 0.25, 0.5)
+RATER_FLIPS = ((0.0, 0.0, 0.0), (0.05, 0.05, 0.05), (0.1, 0.1, 0.1), (0.0, 0.1, 0.2), (0.2, 0.2, 0.2))
+RATER_IMAGES = 200
+RATER_STUDIES = 4000
 
 
-def intervals(method: str, n: int, ks: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:
-    """The method's interval for every count in ``ks`` at sample size n (0/1 labels)."""
-    alpha = 1 - CONFIDENCE
-    z = float(stats.norm.ppf(1 - alpha / 2))
+def intervals(method: str, n: int, ks: np.ndarray, rng=None) -> tuple[np.ndarray, np.ndarray]:
+    """The method's interval for every count in ``ks`` at sample size n (one rater: 0/1 labels),
+    NaN where sdaudit shows none (a zero-width interval at a share of 0 or 1). The bootstrap is
+    its infinite-resample limit unless ``rng`` is given, then sdaudit's own resampling."""
+    z = float(stats.norm.ppf(1 - ALPHA / 2))
     counts = ks.astype(float)
     if method == "jackknife":
         p = counts / n
         se = np.sqrt(p * (1 - p) / (n - 1))
-        return p - z * se, p + z * se
-    if method == "wilson":
-        return sd_stats._wilson(counts, n, z)
-    if method == "clopper-pearson":  # one rater per image: n_eff = n
-        return sd_stats._clopper_pearson(counts, np.full(len(counts), float(n)), alpha)
-    lows, highs = [], []
-    for k in ks:
-        labels = Labels(np.eye(2), np.array([k, n - k]))  # k images in the group
-        low, high = sd_stats._bootstrap(labels, alpha, rng)
-        lows.append(low[0])
-        highs.append(high[0])
-    return np.array(lows), np.array(highs)
+        low, high = p - z * se, p + z * se
+    elif method == "wilson":
+        low, high = sd_stats._wilson(counts, n, z)
+    elif method == "clopper-pearson":  # one rater per image: n_eff = n
+        low, high = sd_stats._clopper_pearson(counts, np.full(len(counts), float(n)), ALPHA)
+    elif rng is None:
+        low = stats.binom.ppf(ALPHA / 2, n, counts / n) / n
+        high = stats.binom.ppf(1 - ALPHA / 2, n, counts / n) / n
+    else:  # sdaudit's resampling: one multinomial draw over the two labels, i.e. a binomial one
+        means = rng.binomial(n, counts / n, size=(sd_stats.BOOTSTRAP_RESAMPLES, len(ks))) / n
+        low, high = np.quantile(means, ALPHA / 2, axis=0), np.quantile(means, 1 - ALPHA / 2, axis=0)
+    degenerate = ((ks == 0) | (ks == n)) & np.isclose(low, high)
+    return np.where(degenerate, np.nan, low), np.where(degenerate, np.nan, high)
 
 
-def cell(method: str, p: float, n: int, rng) -> dict:
-    ks = np.arange(n + 1)
-    weights = stats.binom.pmf(ks, n, p)
-    relevant = weights > 1e-12
-    ks, weights = ks[relevant], weights[relevant]
-    low, high = intervals(method, n, ks, rng)
-    covered = (low <= p) & (p <= high)
-    if method in ("jackknife", "bootstrap"):
-        covered &= (ks > 0) & (ks < n)  # their zero-width intervals at 0 and n are NaN in sdaudit
-    rarer = np.minimum(ks, n - ks)
-    return {"coverage": float(weights @ covered), "ks": ks, "weights": weights, "covered": covered, "rarer": rarer}
+def sizes(method: str) -> tuple[int, ...]:
+    return BOOTSTRAP_SIZES if method == "bootstrap" else DENSE_SIZES
 
 
-def threshold(cells: list[dict]) -> tuple[int, float, float]:
-    """Smallest m meeting the goal; with the worst shown coverage and worst rare-miss chance."""
-    for m in range(1, 60):
-        worst, rare_miss = 1.0, 0.0
-        for c in cells:
-            shown = c["rarer"] >= m
-            chance = float(c["weights"][shown].sum())
-            if chance >= MIN_CHANCE_SHOWN:
-                worst = min(worst, float(c["weights"][shown & c["covered"]].sum()) / chance)
-            else:
-                rare_miss = max(rare_miss, float(c["weights"][shown & ~c["covered"]].sum()))
-        if worst >= GOAL:
-            return m, worst, rare_miss
-    raise RuntimeError("no threshold meets the goal")
-
-
-def thresholds() -> dict[str, tuple[int, float, float]]:
-    """Each count-flagged method's threshold m (with its worst shown coverage and rare-miss chance)."""
-    return {method: threshold(grid(method)) for method in sd_stats.MIN_COUNT}
-
-
-DENSE_SHARES = np.round(np.arange(0.005, 0.5001, 0.005), 3)
-DENSE_SIZES = (*range(20, 301), *range(310, 2001, 10))
-
-
-def dense(method: str) -> dict:
-    """Exact coverage of ``method`` over the dense grid, with and without its flag."""
-    cells = below = unflagged_misses = 0
-    worst = (2.0, None, None)
-    worst_unflagged_miss = (0.0, None, None)
-    for n in DENSE_SIZES:
+def _by_size(method: str):
+    """Per n: the counts, the binomial weights of every dense share, and which intervals miss.
+    The bootstrap's intervals come from sdaudit's own resampling (seeded), on its sparser sizes."""
+    rng = np.random.default_rng(0) if method == "bootstrap" else None
+    for n in sizes(method):
         ks = np.arange(n + 1)
-        low, high = intervals(method, n, ks, None)
-        if method in ("jackknife", "bootstrap"):  # sdaudit shows no interval at 0 and n
-            low = np.where((ks > 0) & (ks < n), low, np.nan)
-        rarer = np.minimum(ks, n - ks)
-        if method == "clopper-pearson":
-            flagged = sd_stats._nchs_unreliable(ks / n, low, high, np.full(n + 1, float(n))) | (rarer == 0)
-        else:
-            flagged = (rarer < sd_stats.MIN_COUNT[method]) | (rarer == 0)
+        low, high = intervals(method, n, ks, rng)
         weights = stats.binom.pmf(ks[None, :], n, DENSE_SHARES[:, None])
         covered = (low[None, :] <= DENSE_SHARES[:, None]) & (DENSE_SHARES[:, None] <= high[None, :])
+        yield n, ks, low, high, weights, covered
+
+
+def scan(method: str) -> dict:
+    """The dense scan of one method: its own coverage, and for every m the chance, per n, of an
+    unflagged miss when min(k, n − k) < m is flagged (the share of 0 or n always is)."""
+    below, worst = 0, (2.0, None, None)
+    worst_miss_by_m = {}  # n -> array over m of the worst (over p) unflagged-miss chance
+    flag_chance_by_m = {}  # n -> array over m of the mean (over p) chance of a flag
+    for n, _ks, _low, _high, weights, covered in _by_size(method):
         coverage = (weights * covered).sum(axis=1)
-        missed_unflagged = (weights * (~covered & ~flagged)).sum(axis=1)
-        cells += len(DENSE_SHARES)
         below += int((coverage < GOAL).sum())
-        unflagged_misses += int((missed_unflagged > 1 - GOAL).sum())
         i = int(coverage.argmin())
         if coverage[i] < worst[0]:
             worst = (float(coverage[i]), float(DENSE_SHARES[i]), n)
-        j = int(missed_unflagged.argmax())
-        if missed_unflagged[j] > worst_unflagged_miss[0]:
-            worst_unflagged_miss = (float(missed_unflagged[j]), float(DENSE_SHARES[j]), n)
-    return {"cells": cells, "below": below, "worst": worst, "unflagged_misses": unflagged_misses,
-            "worst_unflagged_miss": worst_unflagged_miss}
+        misses = np.cumsum(weights * ~covered, axis=1)
+        mass = np.cumsum(weights, axis=1)
+        ms = np.arange(1, LARGEST_M + 1)
+        lo, hi = ms, n - ms  # unflagged counts: lo..hi
+        empty = hi < lo
+        hi, lo_before = np.clip(hi, 0, n), np.clip(lo - 1, 0, n)
+        unflagged_miss = np.where(empty[None, :], 0.0, misses[:, hi] - misses[:, lo_before])
+        shown = np.where(empty[None, :], 0.0, mass[:, hi] - mass[:, lo_before])
+        worst_miss_by_m[n] = unflagged_miss.max(axis=0)
+        flag_chance_by_m[n] = (1 - shown).mean(axis=0)
+    return {"below": below, "worst": worst, "cells": len(sizes(method)) * len(DENSE_SHARES), "sizes": sizes(method),
+            "worst_miss_by_m": worst_miss_by_m, "flag_chance_by_m": flag_chance_by_m}
 
 
-def grid(method: str) -> list[dict]:
-    rng = np.random.default_rng(0)
-    return [cell(method, p, n, rng) for p in SHARES for n in SIZES]
+def choose_rule(found: dict) -> dict:
+    """The (m, N) flagging least on average with no cell where an unflagged miss is over 1 − GOAL."""
+    sizes = np.array(found["sizes"])
+    worst = np.stack([found["worst_miss_by_m"][n] for n in found["sizes"]])  # n × m
+    flags = np.stack([found["flag_chance_by_m"][n] for n in found["sizes"]])
+    best = None
+    for j, m in enumerate(range(1, LARGEST_M + 1)):
+        failing = np.flatnonzero(worst[:, j] > 1 - GOAL + 1e-12)
+        smallest_n = int(sizes[failing[-1] + 1]) if len(failing) and failing[-1] + 1 < len(sizes) else (
+            None if len(failing) else int(sizes[0]))
+        if smallest_n is None:
+            continue
+        flagged = np.where(sizes < smallest_n, 1.0, flags[:, j])
+        candidate = {"m": m, "n": smallest_n, "flag_chance": float(flagged.mean()),
+                     "worst_unflagged_miss": float(worst[sizes >= smallest_n, j].max())}
+        if best is None or candidate["flag_chance"] < best["flag_chance"] - 1e-12:
+            best = candidate
+    return best
+
+
+def rules() -> dict[str, dict]:
+    """The jackknife's and Wilson's chosen rules (what sdaudit's MIN_COUNT and MIN_IMAGES must equal)."""
+    return {method: choose_rule(scan(method)) for method in ("jackknife", "wilson")}
+
+
+def default_unflagged_miss() -> float:
+    """The default's worst chance, over the dense grid, of an unflagged (NCHS) interval that misses."""
+    worst = 0.0
+    for n, ks, low, high, weights, covered in _by_size("clopper-pearson"):
+        flagged = sd_stats._nchs_unreliable(ks / n, low, high, np.full(n + 1, float(n))) | (ks == 0) | (ks == n)
+        worst = max(worst, float((weights * (~covered & ~flagged)).sum(axis=1).max()))
+    return worst
+
+
+def simulate_raters(share: float, flips: tuple[float, ...], *, images: int = RATER_IMAGES,
+                    studies: int = RATER_STUDIES, seed: int = 0) -> dict:
+    """Simulated studies with several raters: the default interval of the darker share, computed
+    with estimate()'s kernels, vectorised over studies. Returns the shares, intervals and flags."""
+    rng = np.random.default_rng(seed)
+    truth = rng.random((studies, images)) < share
+    flipped = rng.random((studies, images, len(flips))) < np.asarray(flips)
+    labels = (truth[:, :, None] ^ flipped).mean(axis=2)  # each image's soft label
+    estimate = labels.mean(axis=1)
+    se = np.sqrt(labels.var(axis=1, ddof=1) / images)
+    n_eff = sd_stats._effective_size(estimate, se, images)
+    low, high = sd_stats._clopper_pearson(estimate * n_eff, n_eff, ALPHA)
+    flagged = sd_stats._nchs_unreliable(estimate, low, high, n_eff) | (estimate == 0) | (estimate == 1)
+    return {"labels": labels, "share": estimate, "low": low, "high": high, "n_eff": n_eff, "flagged": flagged}
+
+
+def raters_table() -> list[dict]:
+    rows = []
+    for share in RATER_SHARES:
+        for flips in RATER_FLIPS:
+            found = simulate_raters(share, flips)
+            mean_flip = float(np.mean(flips))
+            average = share * (1 - mean_flip) + (1 - share) * mean_flip
+            covers = (found["low"] <= average) & (average <= found["high"])
+            rows.append({
+                "share": share, "flips": flips, "average": average, "mean_estimate": float(found["share"].mean()),
+                "covers_average": float(covers.mean()),
+                "covers_truth": float(((found["low"] <= share) & (share <= found["high"])).mean()),
+                "unflagged_miss": float((~covers & ~found["flagged"]).mean()),
+            })
+    return rows
+
+
+def bootstrap_second_look(rule: dict, seed: int = 1) -> tuple[float, float, int]:
+    """The bootstrap's chosen rule against a second, independent resampling (another seed): the
+    worst chance of an unflagged miss, and where. The rule was chosen on one realisation of the
+    resampling; this says how much another one moves it."""
+    rng = np.random.default_rng(seed)
+    worst = (0.0, None, None)
+    for n in BOOTSTRAP_SIZES:
+        ks = np.arange(n + 1)
+        low, high = intervals("bootstrap", n, ks, rng)
+        weights = stats.binom.pmf(ks[None, :], n, DENSE_SHARES[:, None])
+        covered = (low[None, :] <= DENSE_SHARES[:, None]) & (DENSE_SHARES[:, None] <= high[None, :])
+        flagged = (np.minimum(ks, n - ks) < rule["m"]) | (n < rule["n"]) | (ks == 0) | (ks == n)
+        miss = (weights * (~covered & ~flagged)).sum(axis=1)
+        i = int(miss.argmax())
+        if miss[i] > worst[0]:
+            worst = (float(miss[i]), float(DENSE_SHARES[i]), n)
+    return worst
 
 
 def main() -> None:
-    print(f"Dense scan: exact coverage of nominal {CONFIDENCE:.0%} intervals (one rater per image), "
-          f"p = {DENSE_SHARES[0]}..{DENSE_SHARES[-1]} step 0.005, n = 20..300 and every 10th n to 2000\n")
-    for method in ("clopper-pearson", "wilson", "jackknife"):
-        found = dense(method)
+    print(f"Dense scan: exact coverage of nominal {CONFIDENCE:.0%} intervals, one rater per image, "
+          f"p = {DENSE_SHARES[0]}..{DENSE_SHARES[-1]} step 0.005, n = 20..300 and every 10th n to 2000 "
+          f"({len(DENSE_SHARES) * len(DENSE_SIZES)} cells)\n")
+    for method in ("clopper-pearson", *FLAGGED_METHODS):
+        found = scan(method)
         coverage, p, n = found["worst"]
-        miss, miss_p, miss_n = found["worst_unflagged_miss"]
-        print(f"  {method:<16} cells below {GOAL:.0%}: {found['below']:>5} of {found['cells']}; worst coverage "
-              f"{coverage:.4f} at p = {p}, n = {n}; cells where an unflagged miss is over {1 - GOAL:.0%} likely: "
-              f"{found['unflagged_misses']} (worst {miss:.4f} at p = {miss_p}, n = {miss_n})")
-    print()
-    print(f"Coarse grid: exact coverage of nominal {CONFIDENCE:.0%} intervals (one rater per image)\n")
-    header = "method            p     " + "".join(f"n={n:<7}" for n in SIZES)
-    print(header)
-    chosen = {}
-    for method in sd_stats.METHODS:
-        cells = grid(method)
-        for row, p in enumerate(SHARES):
-            line = cells[row * len(SIZES) : (row + 1) * len(SIZES)]
-            print(f"{method:<16} {p:<5} " + "".join(f"{c['coverage']:<9.3f}" for c in line))
-        chosen[method] = threshold(cells)
-        print()
-    print(f"small_count threshold m (flag when min(count, n - count) < m), goal >= {GOAL:.0%} when shown:")
-    for method, (m, worst, rare_miss) in chosen.items():
-        if method not in sd_stats.MIN_COUNT:
-            continue  # the default is flagged by the NCHS rules, not by a count
-        print(f"  {method:<16} m = {m:<3} worst unflagged coverage {worst:.3f}; "
-              f"largest chance of an unflagged miss in rarely-shown cells {rare_miss:.4f}; "
-              f"sdaudit uses {sd_stats.MIN_COUNT[method]}")
+        print(f"  {method:<16} cells below {GOAL:.0%}: {found['below']:>5} of {found['cells']}; worst coverage {coverage:.4f} "
+              f"at p = {p}, n = {n}")
+    print(f"\n  clopper-pearson with the NCHS flags: worst chance of an unflagged miss {default_unflagged_miss():.4f}")
+    print(f"\nFlag rules (flag when min(count, n - count) < m or n < N; no cell may have an unflagged miss "
+          f"over {1 - GOAL:.0%} likely; the least-flagging rule kept):")
+    for method in ("jackknife", "wilson"):
+        rule = choose_rule(scan(method))
+        print(f"  {method:<10} m = {rule['m']:<3} N = {rule['n']:<5} worst unflagged miss {rule['worst_unflagged_miss']:.4f}; "
+              f"mean chance of a flag over the grid {rule['flag_chance']:.3f}; sdaudit uses "
+              f"m = {sd_stats.MIN_COUNT[method]}, N = {sd_stats.MIN_IMAGES[method]}")
+    rule = choose_rule(scan("bootstrap"))
+    miss, p, n = bootstrap_second_look(rule)
+    print(f"  bootstrap  m = {rule['m']:<3} N = {rule['n']:<5} on one resampling (seed 0), mean chance of a flag "
+          f"{rule['flag_chance']:.3f}; on a second resampling (seed 1) the same rule leaves an unflagged miss "
+          f"{miss:.4f} likely at p = {p}, n = {n}: sdaudit flags every bootstrap interval")
+    print(f"\nSeveral raters (simulated, {RATER_IMAGES} images, {len(RATER_FLIPS[0])} raters, {RATER_STUDIES} "
+          f"studies a cell): the default {CONFIDENCE:.0%} interval of the darker share\n")
+    print("  true p  flip chance per rater   raters' average  mean estimate  covers average  covers true p  "
+          "unflagged miss of average")
+    for row in raters_table():
+        flips = ", ".join(f"{f:.2f}" for f in row["flips"])
+        print(f"  {row['share']:<7} {flips:<23} {row['average']:<16.3f} {row['mean_estimate']:<14.3f} "
+              f"{row['covers_average']:<15.3f} {row['covers_truth']:<14.3f} {row['unflagged_miss']:.3f}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import sdaudit
 from sdaudit.charts import shares_chart, to_svg
 from sdaudit.labels import image_decisions
 from sdaudit.records import IMPORTED, imported_sheet_label
-from sdaudit.scheme import DEGENERATE_NOTE, FAMILY_LABELS, GROUP_LABELS, UNRELIABLE_NOTE
+from sdaudit.scheme import FAMILY_LABELS, GROUP_LABELS, reliability_note
 from sdaudit.stats import Estimate
 from sdaudit.store import Store
 
@@ -77,11 +77,7 @@ def _table_html(result: Estimate) -> str:
     lines = ["<table><thead><tr><th>family</th><th>group</th><th>images</th><th>share</th>"
              f"<th>{result.confidence:.0%} interval</th><th>target</th><th>note</th></tr></thead><tbody>"]
     for row in result.table.itertuples():
-        notes = []
-        if row.degenerate:
-            notes.append(DEGENERATE_NOTE)
-        elif row.small_count:
-            notes.append(UNRELIABLE_NOTE)
+        notes = [reliability_note(row.method, row.degenerate, row.small_count)] if not row.reliable else []
         if row.excludes_target:  # a reliability note never hides the verdict
             notes.append("the interval lies wholly away from the target")
         lines.append(

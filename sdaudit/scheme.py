@@ -135,6 +135,16 @@ METHOD_LABELS = {
 }
 UNRELIABLE_NOTE = "too few images to trust this interval as stated: read it as rough"
 DEGENERATE_NOTE = "no images in this group (or all): no interval can be trusted"
+BOOTSTRAP_NOTE = "bootstrap intervals carry resampling noise and are never guaranteed: read as rough"
+
+
+def reliability_note(method: str, degenerate: bool, small_count: bool) -> str:
+    """Why an interval is not to be trusted as stated, in words; empty when it is."""
+    if degenerate:
+        return DEGENERATE_NOTE
+    if small_count:
+        return BOOTSTRAP_NOTE if method == "bootstrap" else UNRELIABLE_NOTE
+    return ""
 NO_TARGET = "no target"
 NO_INTERVAL = "none"
 

@@ -44,11 +44,16 @@ DEFAULT_METHOD = "clopper-pearson"
 NAMED_GROUPS = sum(len(groups) for groups in FAMILIES.values())  # 2 + 2 + 4, each with a target
 BOOTSTRAP_RESAMPLES = 4000
 
-# The jackknife, Wilson and bootstrap intervals are flagged `small_count` when fewer than this
-# many images fall on the rarer side (min(count, n − count)), set from benchmarks/coverage.py.
-# The default (Clopper–Pearson / Korn–Graubard) covers at least its nominal level everywhere and
-# is flagged by the NCHS standard's reliability rules instead (see _nchs_unreliable).
-MIN_COUNT: dict[str, int] = {"jackknife": 19, "wilson": 19, "bootstrap": 6}
+# The jackknife and Wilson intervals are flagged `small_count` when fewer than MIN_COUNT images
+# fall on the rarer side (min(count, n − count)) or fewer than MIN_IMAGES are rated. Both come
+# from benchmarks/coverage.py's exact dense scan (p 0.005–0.5 × n 20–2000): with them no cell has
+# more than a 6% chance of an *unflagged* interval that misses the share, and of the rules that
+# achieve that these flag least. The bootstrap is always flagged: its resampling noise (4000
+# resamples) leaves cells at every size where an unflagged miss would be over 6% likely, and a
+# rule chosen on one resampling fails on the next. The default (Clopper–Pearson / Korn–Graubard)
+# covers at least its nominal level everywhere and is flagged by the NCHS rules (_nchs_unreliable).
+MIN_COUNT: dict[str, int] = {"jackknife": 55, "wilson": 27}
+MIN_IMAGES: dict[str, int] = {"jackknife": 199, "wilson": 110}
 # NCHS Data Presentation Standards for Proportions (Parker et al. 2017, Vital Health Stat 2(175)):
 # a proportion is not presented as reliable when its effective sample size is under 30, its
 # interval is 0.30 wide or more, or its interval is over 0.05 wide and over 130% of the share.
@@ -207,6 +212,15 @@ def _nchs_unreliable(share: np.ndarray, low: np.ndarray, high: np.ndarray, n_eff
             | ((width > NCHS_SMALL_WIDTH) & (relative > NCHS_MAX_RELATIVE_WIDTH)))
 
 
+def _flagged(method, share, low, high, n_eff, rarer, n) -> np.ndarray:
+    """The method's reliability flag (True: not to be trusted as stated); see MIN_COUNT."""
+    if method == "clopper-pearson":
+        return _nchs_unreliable(share, low, high, n_eff)
+    if method == "bootstrap":
+        return np.ones(len(share), dtype=bool)
+    return (rarer < MIN_COUNT[method]) | (n < MIN_IMAGES[method])
+
+
 def _bootstrap(labels: Labels, alpha: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Percentile bootstrap over images: each resample is one multinomial draw of n images over
     the distinct labels, the same distribution as drawing n images with replacement."""
@@ -287,8 +301,7 @@ def estimate(
             "target": target,
             "difference": share - target,
             "ratio": np.divide(share, target, out=np.full(len(groups), np.nan), where=target > 0),
-            "small_count": (_nchs_unreliable(share, low, high, n_eff) if method == "clopper-pearson"
-                            else rarer < MIN_COUNT[method]),
+            "small_count": _flagged(method, share, low, high, n_eff, rarer, n),
             "degenerate": np.broadcast_to(degenerate, len(groups)),
             "excludes_target": (low > target) | (high < target),
             "method": [method] * len(groups),

@@ -20,6 +20,7 @@ from sdaudit.planning import (
     method_intervals,
     separation_power,
 )
+from sdaudit.results import display_table
 from sdaudit.stats import estimate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -186,12 +187,52 @@ def test_the_default_is_flagged_by_the_nchs_rules(origin):
     assert not tiny.table["reliable"].any()
 
 
-def test_small_count_thresholds_come_from_the_coverage_computation():
+@pytest.fixture(scope="module")
+def coverage():
     spec = importlib.util.spec_from_file_location("coverage", ROOT / "benchmarks" / "coverage.py")
-    coverage = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(coverage)
-    computed = {method: m for method, (m, _, _) in coverage.thresholds().items()}
-    assert computed == stats.MIN_COUNT
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_flag_rules_come_from_the_dense_coverage_scan(coverage):
+    rules = coverage.rules()
+    assert {method: rule["m"] for method, rule in rules.items()} == stats.MIN_COUNT
+    assert {method: rule["n"] for method, rule in rules.items()} == stats.MIN_IMAGES
+    assert all(rule["worst_unflagged_miss"] <= 1 - coverage.GOAL for rule in rules.values())
+
+
+@pytest.mark.parametrize(("method", "images", "rarer", "flagged"), [
+    ("wilson", 110, 27, False), ("wilson", 109, 27, True), ("wilson", 110, 26, True),
+    ("jackknife", 199, 55, False), ("jackknife", 198, 55, True), ("jackknife", 199, 54, True),
+])
+def test_each_flag_rule_holds_at_its_edges(method, images, rarer, flagged):
+    result = estimate(sheet({("female", 2): rarer, ("male", 2): images - rarer}), method=method)
+    assert bool(result.row("gender", "female")["small_count"]) is flagged
+
+
+def test_every_bootstrap_interval_is_flagged_but_keeps_its_verdict():
+    result = estimate(sheet({("female", 2): 300, ("male", 2): 700}), method="bootstrap", seed=0)
+    female = result.row("gender", "female")
+    assert bool(female["small_count"]) and not bool(female["reliable"])
+    assert bool(female["excludes_target"])  # 30% of 1000 against parity: the verdict stays
+    assert "resampling noise" in display_table(result).iloc[0]["Note"]
+
+
+def test_the_rater_simulation_computes_what_estimate_computes(coverage):
+    found = coverage.simulate_raters(0.1, (0.0, 0.1, 0.2), images=60, studies=5, seed=3)
+    for study in range(5):
+        labels = found["labels"][study]  # each image's share of raters saying darker
+        rows = []
+        for rater in range(3):
+            darker = labels * 3 > rater + 0.5  # any assignment of raters giving these soft labels
+            rows.append(pd.DataFrame({"image_id": range(60), "rater": f"r{rater}", "person_present": True,
+                                      "gender": "female", "mst": np.where(darker, 8, 3), "skin_binary": None}))
+        darker = estimate(pd.concat(rows, ignore_index=True)).row("skin_tone", "darker")
+        assert darker["share"] == pytest.approx(found["share"][study], abs=1e-12)
+        assert darker["n_eff"] == pytest.approx(found["n_eff"][study], rel=1e-9)
+        assert (darker["low"], darker["high"]) == pytest.approx((found["low"][study], found["high"][study]), abs=1e-9)
+        assert bool(darker["small_count"]) is bool(found["flagged"][study])
 
 
 @pytest.mark.parametrize("method", ["jackknife", "bootstrap"])
