@@ -4,7 +4,7 @@ import streamlit as st
 
 from app.resources import current_home, open_store
 from app.widgets import plain
-from sdaudit.charts import comparison_chart, shares_chart, to_png, to_svg
+from sdaudit.charts import comparison_chart, differences_chart, shares_chart, to_png, to_svg
 from sdaudit.report import LIMITATIONS, audit_card, render_report
 from sdaudit.results import results_view, run_choices
 from sdaudit.scheme import METHOD_LABELS
@@ -71,10 +71,11 @@ if len(view.runs) > 1 and st.toggle("Compare the chosen runs side by side"):
     if comparison is None:
         st.info("Only one of the chosen runs has annotations.", icon=":material/info:")
     else:
-        st.altair_chart(comparison_chart(comparison.tables), width="content")
+        st.altair_chart(differences_chart(comparison.raw, reference=comparison.reference), width="content")
         st.caption(f"Each run minus “{plain(comparison.reference)}”, with Newcombe's score interval for a "
                    "difference of two shares" + (" (clearly different: Holm-adjusted test)." if adjust else "."))
         st.dataframe(comparison.differences, hide_index=True)
+        st.altair_chart(comparison_chart(comparison.tables), width="content")
 
 with st.expander("Limits of this method"):
     for item in LIMITATIONS:

@@ -7,7 +7,8 @@ interval lies wholly away from the target (the verdict), and **fill** says wheth
 can be trusted as stated (a hollow point and a faded bar: few images, or none or all in the
 group). A reliability flag never hides a verdict. The palette is Okabe–Ito (safe for the common
 colour-vision deficiencies). `comparison_chart` puts several runs, prompts or models side by
-side. `to_svg`/`to_png` export without a browser (vl-convert).
+side; `differences_chart` is a forest chart of each run's difference from a reference run.
+`to_svg`/`to_png` export without a browser (vl-convert).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ NO_TARGET = "no target"
 VERDICT_COLOURS = {EXCLUDES: "#D55E00", INCLUDES: "#0072B2", NO_TARGET: "#000000"}  # Okabe–Ito
 RELIABLE = "reliable"
 UNRELIABLE = "unreliable: few images, or none or all in the group"
-PARITY = "demographic parity (1/k of the k groups)"
+PARITY = "parity (1/k of k groups)"
 CUSTOM_TARGET = "custom target"
 
 
@@ -63,7 +64,8 @@ def shares_chart(table: pd.DataFrame, *, title: str = "Share of images by percei
         legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=400),
     )
     marker_scale = alt.Scale(domain=[PARITY, CUSTOM_TARGET], range=[[6, 4], [1, 0]])
-    marker_legend = alt.Legend(orient="bottom", direction="vertical", symbolType="stroke", labelLimit=400)
+    marker_legend = alt.Legend(orient="bottom", direction="vertical", symbolType="stroke", symbolSize=400,
+                               symbolStrokeWidth=2, labelLimit=400)
     tooltip = [
         alt.Tooltip("group_label:N", title="group"),
         alt.Tooltip("share:Q", format=".1%"),
@@ -127,6 +129,55 @@ def comparison_chart(tables: dict[str, pd.DataFrame], *, title: str = "Shares co
                            header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold")))
         .resolve_scale(y="independent")
         .properties(title=title)
+    )
+
+
+ZERO = "no difference"
+DIFFERS = "interval excludes no difference"
+MAY_NOT_DIFFER = "interval includes no difference"
+
+
+def differences_chart(differences: pd.DataFrame, *, reference: str, width: int = 420,
+                      title: str = "Each run against the reference"):
+    """A forest chart of ``planning.compare_runs`` rows: one panel per named group, one row per run,
+    the difference of shares with its interval, a rule at zero. Colour says whether the interval
+    excludes zero; a hollow point and faded bar say it cannot be trusted as stated."""
+    rows = differences.copy()
+    rows["panel"] = rows["family"].map(FAMILY_LABELS) + ": " + rows["group"].map(GROUP_LABELS).fillna(rows["group"])
+    rows["verdict"] = [DIFFERS if value else MAY_NOT_DIFFER for value in rows["excludes_zero"]]
+    rows["reliability"] = [RELIABLE if value else UNRELIABLE for value in rows["reliable"]]
+    rows["zero"] = 0.0
+    rows["zero_marker"] = ZERO
+    domain, palette = [DIFFERS, MAY_NOT_DIFFER], [VERDICT_COLOURS[EXCLUDES], VERDICT_COLOURS[INCLUDES]]
+    colour = alt.Color("verdict:N", title="Verdict", scale=alt.Scale(domain=domain, range=palette),
+                       legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=400))
+    y = alt.Y("run:N", title=None, sort=None, axis=alt.Axis(labelLimit=260))
+    tooltip = [alt.Tooltip("run:N"), alt.Tooltip("panel:N", title="group"),
+               alt.Tooltip("share_first:Q", format=".1%", title="share in run"),
+               alt.Tooltip("share_second:Q", format=".1%", title="share in reference"),
+               alt.Tooltip("difference:Q", format="+.1%"), alt.Tooltip("low:Q", format="+.1%"),
+               alt.Tooltip("high:Q", format="+.1%"), alt.Tooltip("verdict:N"), alt.Tooltip("reliability:N", title="interval")]
+    base = alt.Chart(rows)
+    bars = base.mark_rule(strokeWidth=3).encode(
+        x=alt.X("low:Q", title=f"difference of shares, run minus “{reference}”", axis=alt.Axis(format="+%")),
+        x2="high:Q", y=y, color=colour, tooltip=tooltip,
+        opacity=alt.Opacity("reliability:N", title="Interval", scale=alt.Scale(domain=[RELIABLE, UNRELIABLE],
+                            range=[1.0, 0.35]), legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=400)))
+    points = base.mark_point(size=90, strokeWidth=2).encode(
+        x="difference:Q", y=y, color=colour, tooltip=tooltip,
+        fill=alt.condition(alt.datum.reliability == RELIABLE, "verdict:N", alt.value("white"), legend=None,
+                           scale=alt.Scale(domain=domain, range=palette)))
+    zero = base.mark_rule(color="#111827").encode(
+        x="mean(zero):Q", strokeDash=alt.StrokeDash("zero_marker:N", title="Markers", scale=alt.Scale(
+            domain=[ZERO], range=[[6, 4]]), legend=alt.Legend(orient="bottom", symbolType="stroke")))
+    return (
+        alt.layer(bars, points, zero).properties(width=width)
+        .facet(row=alt.Row("panel:N", title=None, sort=list(dict.fromkeys(rows["panel"])),
+                           header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold")))
+        .resolve_scale(y="independent")
+        .properties(title=alt.Title(title, subtitle=[
+            "Colour: does the interval of the difference exclude zero? Hollow point, faded bar: too few images "
+            "to trust the interval."]))
     )
 
 

@@ -19,13 +19,13 @@ from sdaudit.planning import compare_runs, plan
 from sdaudit.records import IMPORTED, imported_sheet_label
 from sdaudit.scheme import (
     DEFAULT_SKIN_CUT,
-    DEGENERATE_NOTE,
     FAMILY_LABELS,
     GROUP_LABELS,
     NO_INTERVAL,
     NO_TARGET,
     TABLE_HEADERS,
     UNRELIABLE_NOTE,
+    reliability_note,
 )
 from sdaudit.stats import DEFAULT_METHOD, Estimate, estimate, estimate_each
 from sdaudit.store import Store
@@ -59,6 +59,7 @@ class RunComparison:
     tables: dict[str, pd.DataFrame] = field(repr=False)
     reference: str
     differences: pd.DataFrame = field(repr=False)
+    raw: pd.DataFrame = field(repr=False)  # compare_runs's rows, for the forest chart
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,9 @@ class ResultsView:
         """One sentence naming the rough intervals; empty when there are none."""
         if not self.unreliable_groups:
             return ""
-        return (f"Read these intervals as rough (too few images to trust them as stated): "
+        why = ("bootstrap intervals are never guaranteed" if self.estimate.method == "bootstrap"
+               else "too few images to trust them as stated")
+        return (f"Read these intervals as rough ({why}): "
                 f"{'; '.join(self.unreliable_groups)}. Their colour still says whether they exclude the target; "
                 "annotate more images before drawing conclusions.")
 
@@ -148,7 +151,8 @@ class ResultsView:
         differences = compare_runs(by_label, reference=self.run_labels[reference], confidence=result.confidence,
                                    adjust_holm=adjust_holm)
         return RunComparison(tables={label: each.table for label, each in by_label.items()},
-                             reference=self.run_labels[reference], differences=comparison_table(differences))
+                             reference=self.run_labels[reference], differences=comparison_table(differences),
+                             raw=differences)
 
 
 def results_view(store: Store, study: str, *, runs: list[str] | None = None, method: str = DEFAULT_METHOD,
@@ -193,8 +197,7 @@ def _interval(low: float, high: float) -> str:
 def display_table(result: Estimate) -> pd.DataFrame:
     """One row per family × group, every cell in people's words and headed by ``TABLE_HEADERS``."""
     table = result.table
-    notes = [DEGENERATE_NOTE if row.degenerate else UNRELIABLE_NOTE if row.small_count else ""
-             for row in table.itertuples()]
+    notes = [reliability_note(row.method, row.degenerate, row.small_count) for row in table.itertuples()]
     shown = pd.DataFrame({
         "family": table["family"].map(FAMILY_LABELS),
         "group": table["group"].map(GROUP_LABELS).fillna(table["group"]),

@@ -125,7 +125,14 @@ def test_two_runs_can_be_compared(home):
     at = results_page(AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run())
     next(toggle for toggle in at.toggle if toggle.label.startswith("Compare")).set_value(True).run()
     assert not at.exception
-    assert len(at.get("vega_lite_chart")) == 2
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 3  # the shares, the forest chart of differences, the runs side by side
+    forest = charts[1].proto
+    assert json.loads(forest.spec)["title"]["text"] == "Each run against the reference"
+    rows = pa.ipc.open_stream(forest.datasets[0].data.data).read_all().to_pandas()
+    reference_key = next(box for box in at.selectbox if box.label == "Compare each run with").value
+    other_key = next(key for key in TWO_RUNS if key != reference_key)
+    assert len(rows) == 8 and set(rows["run"]) == {f"prompt {other_key} · demo · 100 images"}
     differences = at.dataframe[-1].value.set_index("Group")
     reference = next(box for box in at.selectbox if box.label == "Compare each run with")
     other = "prompt run-b" if "run-a" in reference.value else "prompt run-a"

@@ -9,16 +9,21 @@ import pytest
 from helpers import ORIGIN, ORIGIN_SHEET, sheet
 
 from sdaudit.charts import (
+    DIFFERS,
     EXCLUDES,
     INCLUDES,
+    MAY_NOT_DIFFER,
     NO_TARGET,
     RELIABLE,
     UNRELIABLE,
+    VERDICT_COLOURS,
     comparison_chart,
+    differences_chart,
     shares_chart,
     to_png,
     to_svg,
 )
+from sdaudit.planning import compare_runs
 from sdaudit.report import LIMITATIONS, audit_card, render_report
 from sdaudit.scheme import UNRELIABLE_NOTE
 from sdaudit.sheets import import_annotations
@@ -73,6 +78,24 @@ def test_the_comparison_chart_keeps_each_source():
     spec = comparison_chart({"SD v1-4": first.table, "other model": second.table}).to_dict()
     sources = {row["source"] for row in next(iter(spec["datasets"].values()))}
     assert sources == {"SD v1-4", "other model"}
+
+
+def test_the_forest_chart_has_a_row_per_run_and_colours_by_the_difference_verdict():
+    runs = {"reference": estimate(sheet({("female", 2): 100, ("male", 2): 100})),
+            "fewer women": estimate(sheet({("female", 2): 40, ("male", 2): 160})),
+            "about the same": estimate(sheet({("female", 2): 95, ("male", 2): 105}))}
+    differences = compare_runs(runs, reference="reference")
+    spec = differences_chart(differences, reference="reference").to_dict()
+    rows = next(iter(spec["datasets"].values()))
+    assert {row["run"] for row in rows} == {"fewer women", "about the same"}
+    assert len(rows) == len(differences) == 2 * 8  # one row per run × named group
+    verdicts = {(row["run"], row["group"]): row["verdict"] for row in rows}
+    assert verdicts[("fewer women", "female")] == DIFFERS
+    assert verdicts[("about the same", "female")] == MAY_NOT_DIFFER
+    layers = spec["spec"]["layer"]
+    colour = layers[0]["encoding"]["color"]
+    assert colour["field"] == "verdict" and colour["scale"]["range"][0] == VERDICT_COLOURS[EXCLUDES]
+    assert "fewer women" in to_svg(differences_chart(differences, reference="reference"))
 
 
 class _Collector(html.parser.HTMLParser):
