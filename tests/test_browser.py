@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from helpers import Deadline, add_study_as_an_older_store_did, app_command, wait_until
 
+from sdaudit.charts import EXCLUDES, VERDICT_COLOURS
 from sdaudit.jobs import JobQueue
 from sdaudit.store import Store
 
@@ -136,6 +137,16 @@ def test_the_results_page_draws_the_chart_with_parity_markers(app_with_origin_st
     )
     box = chart.bounding_box()
     assert box and box["width"] > 300 and box["height"] > 200
+    # Vega draws each point as an SVG path carrying its colour and its data as an aria-label
+    points = "[data-testid=stVegaLiteChart] svg path[aria-label*='group_label']"
+    page.wait_for_function(f"() => document.querySelectorAll(\"{points}\").length >= 8", timeout=LIMIT.left_ms())
+    drawn = page.evaluate(f"""() => Array.from(document.querySelectorAll("{points}")).map(
+        e => [e.getAttribute("aria-label"), (e.getAttribute("stroke") || "").toUpperCase(), e.getAttribute("fill")])""")
+    by_group = {label.split("group_label: ")[1].split(";")[0]: (stroke, fill) for label, stroke, fill in drawn}
+    excludes = VERDICT_COLOURS[EXCLUDES].upper()
+    for group in ("darker", "darker, female-presenting", "darker, male-presenting"):
+        assert by_group[group][0] == excludes, (group, by_group[group])  # the origin study's main finding
+    assert by_group["darker, female-presenting"][1] == "white"  # unreliable (NCHS): hollow, still orange
     text = page.inner_text('[data-testid="stMain"]')
     assert "221 annotated images with a person" in text
     assert "Read these intervals as rough" in text
