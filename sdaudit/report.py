@@ -34,6 +34,8 @@ LIMITATIONS = (
     "sampling of images, not the uncertainty of the labels.",
     "Intervals flagged as unreliable rest on few images in a group; at such counts the interval "
     "can be too narrow. Annotate more images before drawing conclusions from them.",
+    "With several raters, the intervals are about the raters' average share of each group: if raters "
+    "err, that average differs from the true share and the intervals do not correct for it.",
 )
 
 
