@@ -19,11 +19,21 @@ def create_study() -> None:
     """Create the study named in the sidebar and make it current (a callback: runs before the rerun).
     Admins only when a password is set: the popover is not drawn for raters, and this checks again."""
     name = (st.session_state.get("new_study_name") or "").strip()
-    if name and is_admin():
-        mode = "binary" if st.session_state.get("new_study_mode") == BINARY_MODE else "mst"
+    if not is_admin():
+        return
+    if not name:
+        st.session_state["new_study_problem"] = "Type a name for the new study first."
+        return
+    mode = "binary" if st.session_state.get("new_study_mode") == BINARY_MODE else "mst"
+    try:
         open_store(current_home()).ensure_study(name, skin_tone_mode=mode)
-        st.session_state["study"] = name
-        st.session_state["new_study_name"] = ""
+    except ValueError as error:  # a name the rules refuse: said in the popover, which stays open
+        st.session_state["new_study_problem"] = str(error)
+        return
+    st.session_state["study"] = name
+    st.session_state["new_study_name"] = ""
+    st.session_state["new_study_popover"] = False  # close it
+    st.session_state["new_study_created"] = name
 
 
 MST_MODE = "Monk Skin Tone, MST 1–10"
@@ -58,12 +68,16 @@ with st.sidebar:
         st.session_state["study"] = DEFAULT_STUDY if DEFAULT_STUDY in studies else studies[0]
     st.selectbox("Study", studies, key="study", help="The study new runs belong to and that is annotated.")
     if is_admin():
-        with st.popover("New study"):
+        with st.popover("New study", key="new_study_popover", on_change="rerun"):
             st.text_input("Name of the new study", key="new_study_name")
             st.radio("Skin tone is rated as", [MST_MODE, BINARY_MODE], key="new_study_mode",
                      help="The Monk scale keeps the raw value, so the lighter/darker cut can move later; "
                           "lighter/darker directly is how the origin study's rater worked.")
             st.button("Create study", on_click=create_study)
+            if problem := st.session_state.pop("new_study_problem", None):
+                st.error(plain(problem), icon=":material/error:")
+        if created := st.session_state.pop("new_study_created", None):
+            st.success(f"Created study “{plain(created)}”; it is the current study now.", icon=":material/check_circle:")
     st.text_input("Rater", key="rater", help="Your name: every annotation is saved under it.")
     st.caption(f"Data home: {plain(current_home())}")
 

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app.resources import current_home, open_store
+from app.resources import current_home, current_study, open_store
 from app.widgets import plain
 from sdaudit.charts import comparison_chart, differences_chart, shares_chart, to_png, to_svg
 from sdaudit.report import LIMITATIONS, audit_card, render_report
@@ -18,7 +18,8 @@ if not studies:
             "`python -m sdaudit import-annotations SHEET.csv --study NAME --rater NAME`.", icon=":material/info:")
     st.stop()
 
-study = st.selectbox("Study", studies)
+study = current_study()  # the sidebar's: one study at a time across the pages
+st.caption(f"Study “{plain(study)}” (choose another in the sidebar).")
 run_labels = run_choices(store, study)
 chosen_runs = st.multiselect("Runs", list(run_labels), default=list(run_labels), format_func=run_labels.get)
 left, middle, right = st.columns(3)

@@ -81,7 +81,8 @@ def test_results_show_the_chart_with_parity_rules(origin_home):
     # the default (Clopper–Pearson) flags by the NCHS rules: 8/221 is over 130% of its share wide
     assert at.warning[0].value.startswith("Read these intervals as rough")
     assert "“darker, female-presenting” (skin tone × gender presentation)" in at.warning[0].value
-    assert "one rater" in at.caption[0].value and "*perceived*" in at.caption[0].value
+    summary = next(caption.value for caption in at.caption if "annotated images with a person" in caption.value)
+    assert "one rater" in summary and "*perceived*" in summary
 
 
 def test_switching_the_method_changes_the_intervals(origin_home):
@@ -142,6 +143,20 @@ def test_two_runs_can_be_compared(home):
     reference.set_value("run-b" if reference.value == "run-a" else "run-a").run()
     flipped = at.dataframe[-1].value.set_index("Group").loc["female-presenting", "Run − reference"]
     assert flipped == ("−20.0 points" if expected.startswith("+") else "+20.0 points")
+
+
+def test_results_follow_the_study_chosen_in_the_sidebar(home):
+    with Store.open(home) as store:
+        add_annotated_run(store, "run-a", "first", {("female", 2): 30, ("male", 2): 70})
+        add_annotated_run(store, "run-b", "second", {("female", 2): 45, ("male", 2): 55})
+    at = AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run()
+    for study in ("second", "first"):
+        next(box for box in at.selectbox if box.label == "Study").set_value(study).run()
+        results_page(at)
+        assert not [box for box in at.selectbox if box.label == "Study" and box.key != "study"], "one selector"
+        assert any(f"Study “{study}”" in caption.value for caption in at.caption)
+        female = at.dataframe[0].value.set_index("Group").loc["female-presenting", "Share"]
+        assert female == ("45.0%" if study == "second" else "30.0%")
 
 
 def test_the_results_tables_speak_in_peoples_words(origin_home):

@@ -170,8 +170,24 @@ def test_a_new_study_becomes_the_current_one(home):
     widget(at.button, "Create study").click().run()
     assert widget(at.selectbox, "Study").value == "nurses"
     assert "nurses" in widget(at.selectbox, "Study").options
+    assert at.session_state["new_study_popover"] is False, "the popover closes"
+    assert any("Created study “nurses”" in box.value for box in at.sidebar.success)
     with Store.open(home) as store:
         assert "nurses" in store.study_names()
+
+
+@pytest.mark.parametrize("name", ["", "a/b", "x" * 500])
+def test_a_refused_study_name_is_said_in_the_popover_and_writes_nothing(home, name):
+    at = app()
+    with Store.open(home) as store:
+        before = store.study_names()
+    widget(at.text_input, "Name of the new study").input(name)
+    widget(at.button, "Create study").click().run()
+    assert not at.exception
+    assert len(at.sidebar.error) == 1 and "\n" not in at.sidebar.error[0].value
+    assert not at.sidebar.success
+    with Store.open(home) as store:
+        assert store.study_names() == before
 
 
 def test_a_study_can_record_skin_tone_as_lighter_or_darker(home, four_images):
