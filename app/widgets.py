@@ -31,16 +31,23 @@ def plain(text) -> str:
 JOBS_SHOWN = 20
 
 
+ERROR_SHOWN = 90  # characters of a job's error in the table; a page-long one stretched it
+
+
 def jobs_table(jobs: list[Job]) -> str:
     """The newest jobs as a Markdown table, user text made inert. (Not st.dataframe: on the
     landing page its data grid and pandas took ~0.7 s of the first load after a restart.)"""
     def cell(text) -> str:
         return plain(text or "")
 
+    def error(text) -> str:  # its first sentence: the details are below the table, not in it
+        first = (text or "").split("\n", 1)[0]
+        return cell(first if len(first) <= ERROR_SHOWN else first[:ERROR_SHOWN - 1] + "…")
+
     lines = ["| job | status | images done | seeds | model | prompt | error |",
              "|---:|---|---:|---|---|---|---|"]
     lines += [f"| {job.job_id} | {job.status} | {job.images_done} of {job.images_total} | {job.seeds} | "
-              f"{cell(job.model)} | {cell(job.prompt)} | {cell(job.error)} |" for job in jobs[:JOBS_SHOWN]]
+              f"{cell(job.model)} | {cell(job.prompt)} | {error(job.error)} |" for job in jobs[:JOBS_SHOWN]]
     if len(jobs) > JOBS_SHOWN:
         lines.append(f"\n{len(jobs) - JOBS_SHOWN} older jobs are not shown; their runs are on the Runs page.")
     return "\n".join(lines)

@@ -1,6 +1,7 @@
 """Generate: queue a generation run; it goes on in the background while you work elsewhere."""
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import streamlit as st
 
@@ -11,6 +12,8 @@ from sdaudit.gallery import newest_images
 from sdaudit.generation_form import check_form
 from sdaudit.jobs import ACTIVE, RESUMABLE, progress_text
 from sdaudit.spec import SCHEDULERS, GenerationSpec
+
+ANNOTATE = Path(__file__).resolve().parent / "annotate.py"
 
 st.title("Generate")
 home = current_home()
@@ -79,6 +82,21 @@ if model.strip() == DEMO_MODEL:
             icon=":material/info:")
 
 
+def pace(run_key: str | None) -> float | None:
+    """Seconds per image of the run's images so far (the model's loading left out); None before any."""
+    if not run_key:
+        return None
+    seconds = store.images(run_key=run_key)["seconds"].dropna()
+    return float(seconds.mean()) if len(seconds) else None
+
+
+def thumbnails(run_key: str | None) -> None:
+    if run_key:
+        newest = newest_images(store, home, run_key)
+        if newest.files:
+            st.image(list(newest.files), width=96, caption=list(newest.captions))
+
+
 @st.fragment(run_every=1.5)
 def jobs_panel() -> None:
     jobs = runner.queue.jobs()
@@ -90,19 +108,22 @@ def jobs_panel() -> None:
     if not active:
         last = jobs[0]
         if last.status == "failed":
-            st.error(f"Job {last.job_id} failed: {plain(last.error)}", icon=":material/error:")
+            sentence, _, detail = (last.error or "failed").partition("\n")
+            st.error(f"Job {last.job_id} failed: {plain(sentence)}", icon=":material/error:")
+            if detail:
+                with st.expander("Details"):
+                    st.text(detail)
         else:
-            st.caption(f"Last job {last.job_id}: {last.status}, {last.images_done} of {last.images_total} images. "
-                       "Annotate them on the Annotate page.")
+            st.caption(f"Last job {last.job_id}: {last.status}, {last.images_done} of {last.images_total} images.")
+            thumbnails(last.run_key)
+            if last.images_done:
+                st.page_link(str(ANNOTATE), label="Annotate them", icon=":material/label:")
     for job in active:
-        fraction, words = progress_text(job, now)
+        fraction, words = progress_text(job, now, seconds_per_image=pace(job.run_key))
         st.progress(fraction, text=f"Job {job.job_id} ({job.status}): {words}")
         if st.button("Cancel", key=f"cancel-{job.job_id}"):
             runner.cancel(job.job_id)
-        if job.run_key:
-            newest = newest_images(store, home, job.run_key)
-            if newest.files:
-                st.image(list(newest.files), width=96, caption=list(newest.captions))
+        thumbnails(job.run_key)
     st.subheader("Jobs")
     st.markdown(jobs_table(jobs))
     for job in jobs:

@@ -14,7 +14,12 @@ class StoreError(SdauditError):
 
 
 class ModelLoadError(SdauditError):
-    """A model id or folder that cannot be loaded as a text-to-image pipeline."""
+    """A model id or folder that cannot be loaded as a text-to-image pipeline. ``detail`` keeps the
+    underlying library's own text for a "details" view; the message alone is what people read."""
+
+    def __init__(self, message: str, *, detail: str = ""):
+        super().__init__(message)
+        self.detail = detail
 
 
 class RunFolderError(SdauditError):

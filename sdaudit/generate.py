@@ -263,8 +263,9 @@ def generate(
     def on_step(pipeline, step: int, timestep, callback_kwargs: dict) -> dict:
         if should_cancel is not None and should_cancel():
             pipeline._interrupt = True  # diffusers' own way to stop a denoising loop
-        report(GenerationProgress(len(saved), len(missing), step + 1,
-                                  len(pipeline.scheduler.timesteps), time.perf_counter() - started, run_key))
+        # steps as the user asked for them: PNDM runs one more timestep than asked (its warm-up)
+        report(GenerationProgress(len(saved), len(missing), min(step + 1, spec.steps), spec.steps,
+                                  time.perf_counter() - started, run_key))
         return callback_kwargs
 
     def save(batch: list[int], images, nsfw, seconds: float) -> None:

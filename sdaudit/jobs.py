@@ -221,6 +221,8 @@ class JobRunner:
                               on_progress=on_progress, should_cancel=should_cancel)
         except Exception as error:  # a job's failure is recorded for its page, never raised in the thread
             message = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            if detail := getattr(error, "detail", ""):
+                message += "\n" + detail  # the first line is the sentence people read; the rest, details
             self.queue.update(job_id, status="failed", error=message, finished=True)
             return
         status = "cancelled" if result.cancelled else "done"
@@ -235,17 +237,26 @@ def _clock(seconds: float) -> str:
         f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def progress_text(job: Job, now: datetime) -> tuple[float, str]:
-    """A job's progress as (fraction, words): images, step, elapsed time and an estimate of
-    the time left (from the pace so far, once an image is done)."""
+def progress_text(job: Job, now: datetime, *, seconds_per_image: float | None = None) -> tuple[float, str]:
+    """A job's progress as (fraction, words), in its phase: waiting for the worker, loading the
+    model (nothing reported yet), or generating: images, the denoising step as asked, elapsed
+    time, and the time left once an image is done — from ``seconds_per_image`` (the pace of the
+    images made so far, which leaves the model's loading time out)."""
     done, total, step, steps = job.images_done, job.images_total, job.step, job.steps_total
     fraction = 0.0 if total == 0 else min(1.0, (done + (step / steps if steps else 0)) / total)
+    elapsed = max(0.0, (now - job.started_at).total_seconds()) if job.started_at is not None else None
+    if job.status == "queued":
+        return fraction, f"waiting for the worker · {done} of {total} images" if total else "waiting for the worker"
+    if job.status == "running" and steps == 0 and done < total or job.status == "running" and total == 0:
+        words = ["loading the model"]
+        if elapsed is not None:
+            words.append(f"{_clock(elapsed)} elapsed")
+        return fraction, " · ".join(words)
     words = [f"{done} of {total} images"]
     if job.status == "running" and steps:
         words.append(f"step {step} of {steps}")
-    if job.started_at is not None:
-        elapsed = max(0.0, (now - job.started_at).total_seconds())
+    if elapsed is not None:
         words.append(f"{_clock(elapsed)} elapsed")
-        if job.status == "running" and fraction > 0:
-            words.append(f"about {_clock(elapsed / fraction - elapsed)} left")
+    if job.status == "running" and seconds_per_image and done > 0:
+        words.append(f"about {_clock(seconds_per_image * (total - done - (step / steps if steps else 0)))} left")
     return fraction, " · ".join(words)

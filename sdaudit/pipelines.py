@@ -36,6 +36,26 @@ MISSING_COMPONENTS = ("could not load model {model!r}: {folder} lacks the folder
 BAD_MODEL_INDEX = "could not load model {model!r}: {path} is not a valid JSON object ({reason}); fix or replace it."
 
 
+def hub_failure(model: str, error: BaseException) -> str:
+    """Why the hub could not give ``model``, as one plain sentence (the hub client's own text is a
+    page of advice about stack traces; it goes to the detail)."""
+    names = set()
+    while error is not None:
+        names.update(kind.__name__ for kind in type(error).__mro__)
+        error = error.__cause__ or error.__context__
+    if names & {"RepositoryNotFoundError", "GatedRepoError"}:
+        return f"could not load model {model!r}: the hub has no such model, or it is gated or private"
+    if "RevisionNotFoundError" in names:
+        return f"could not load model {model!r}: the hub has no such revision of it"
+    return f"could not load model {model!r}: it is not on this machine and the hub is unreachable"
+
+
+def error_detail(error: BaseException) -> str:
+    """An error's own text, for a "details" view: its type and message, without Markdown quotes."""
+    text = " ".join(str(error).split()).replace("`", "'")
+    return f"{type(error).__name__}: {text}"[:2000]
+
+
 @dataclass(frozen=True)
 class ResolvedModel:
     """Where a model's files are and which exact version they are."""
@@ -88,8 +108,7 @@ def resolve_model(model: str, *, revision: str | None = None, home=None) -> Reso
     except Exception as error:  # the hub client raises many types; all mean "cannot load"
         if constants.HF_HUB_OFFLINE:  # offline, every failure is "not in the cache"; its text is a page long
             raise ModelLoadError(NOT_CACHED_OFFLINE.format(model=model)) from None
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise ModelLoadError(f"could not load model {model!r} ({reason}); {MODEL_HINT}") from None
+        raise ModelLoadError(f"{hub_failure(model, error)}; {MODEL_HINT}", detail=error_detail(error)) from None
     commit = folder.name if folder.parent.name == "snapshots" else (revision or "unknown")
     return ResolvedModel(model, folder, commit, False)
 

@@ -191,6 +191,22 @@ def test_an_unreachable_hub_id_names_the_model_and_the_way_out(home, store):
     assert store.count("runs") == 0
 
 
+def test_a_hub_failure_is_one_plain_sentence_and_keeps_the_clients_text_as_detail():
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    from sdaudit.pipelines import error_detail, hub_failure
+
+    offline = OSError("We couldn't connect to `https://huggingface.co`.\nCheck out the root cause in the stacktrace above.")
+    assert hub_failure("a/b", offline) == "could not load model 'a/b': it is not on this machine and the hub is unreachable"
+    try:
+        raise OSError("wrapped") from RepositoryNotFoundError.__new__(RepositoryNotFoundError)  # its __init__ wants an HTTP response
+    except OSError as wrapped:
+        assert hub_failure("a/b", wrapped) == ("could not load model 'a/b': the hub has no such model, or it is "
+                                               "gated or private")
+    detail = error_detail(offline)
+    assert detail.startswith("OSError: We couldn't connect") and "`" not in detail and "\n" not in detail
+
+
 def test_a_folder_that_is_not_a_pipeline_is_named(tmp_path, home, store):
     (tmp_path / "weights").mkdir()
     with pytest.raises(ModelLoadError) as caught:

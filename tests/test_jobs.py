@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -106,14 +107,24 @@ def test_jobs_left_running_by_a_dead_process_become_interrupted(tmp_path):
             runner.resume(job_id)
 
 
-def test_progress_counts_the_step_in_hand_and_estimates_the_time_left():
+def test_progress_speaks_in_phases_and_estimates_from_the_pace_of_images():
     started = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
     job = Job(job_id=1, kind="generate", spec={}, status="running", run_key="r", images_done=1, images_total=4,
               step=5, steps_total=10, error=None, pid=1, created_at=started, started_at=started, finished_at=None)
-    fraction, words = progress_text(job, started + timedelta(seconds=100))
-    # 1 image and half of the next of 4 = 0.375; 100 s / 0.375 = 266.7 s in all, so 166.7 s (2:47) left
+    later = started + timedelta(seconds=100)
+    # 1 image and half of the next of 4 = 0.375; at 20 s an image, 2.5 images are left: 50 s
+    fraction, words = progress_text(job, later, seconds_per_image=20.0)
     assert fraction == 0.375
-    assert words == "1 of 4 images · step 5 of 10 · 1:40 elapsed · about 2:47 left"
-    queued = progress_text(Job(**{**job.__dict__, "status": "queued", "started_at": None, "images_done": 0,
-                                  "step": 0}), started)
-    assert queued == (0.0, "0 of 4 images")
+    assert words == "1 of 4 images · step 5 of 10 · 1:40 elapsed · about 0:50 left"
+    # no pace yet (nothing finished): no guess, rather than one swollen by the model's loading
+    assert progress_text(job, later)[1] == "1 of 4 images · step 5 of 10 · 1:40 elapsed"
+    first = replace(job, images_done=0)
+    assert progress_text(first, later, seconds_per_image=None)[1] == "0 of 4 images · step 5 of 10 · 1:40 elapsed"
+    loading = replace(job, images_done=0, step=0, steps_total=0, run_key=None)
+    assert progress_text(loading, started + timedelta(seconds=12)) == (0.0, "loading the model · 0:12 elapsed")
+    unknown = replace(loading, images_total=0)
+    assert progress_text(unknown, started + timedelta(seconds=3))[1] == "loading the model · 0:03 elapsed"
+    queued = replace(job, status="queued", started_at=None, images_done=0, step=0)
+    assert progress_text(queued, started) == (0.0, "waiting for the worker · 0 of 4 images")
+    done = replace(job, status="done", images_done=4, step=0, steps_total=0)
+    assert progress_text(done, later) == (1.0, "4 of 4 images · 1:40 elapsed")

@@ -150,6 +150,9 @@ def test_the_form_queues_a_job_that_the_worker_finishes(home):
                         "job 1 to finish", poll=0.5)
     assert newest[:4] == ["1", "done", "4 of 4", "0–3"] and newest[4:6] == ["demo", "a doctor sitting behind a desk"]
     assert any(caption.value.startswith("Last job 1: done, 4 of 4 images.") for caption in at.caption)
+    assert len(at.get("image")) == 1 and len(at.get("image")[0].proto.imgs) == 4, "its thumbnails stay"
+    link = at.get("page_link")[0].proto
+    assert link.label == "Annotate them" and link.page.endswith("annotate")
 
 
 def test_a_model_that_cannot_be_loaded_shows_the_cores_message(home):
@@ -159,6 +162,20 @@ def test_a_model_that_cannot_be_loaded_shows_the_cores_message(home):
     wait_until(lambda: at.run().error, "the failed job's message", poll=0.5)
     assert at.error[0].value.startswith("Job 1 failed: " + plain("could not load model 'nobody/no-such-model'"))
     assert "demo" in at.error[0].value and not at.exception
+
+
+def test_a_failed_load_reads_as_one_sentence_with_the_details_folded_away(home):
+    sentence = "could not load model 'someone/sd': it is not on this machine and the hub is unreachable; use `demo`"
+    detail = "OSError: We couldn't connect to 'https://huggingface.co' ... check out the root cause in the stacktrace above"
+    with Store.open(home) as store:
+        queue = JobQueue(store)
+        job_id = queue.add("generate", {"model": "someone/sd", "prompt": "p", "first_seed": 0, "last_seed": 3})
+        queue.update(job_id, status="failed", error=f"{sentence}\n{detail}", finished=True)
+    at = app()
+    assert at.error[0].value == f"Job 1 failed: {plain(sentence)}"
+    assert at.expander[0].label == "Details" and at.expander[0].text[0].value == detail
+    error_cell = job_rows(at)[0][-1]
+    assert error_cell.endswith("…") and len(error_cell) < 150 and "stacktrace" not in error_cell
 
 
 # -- the sidebar ------------------------------------------------------------------------------
