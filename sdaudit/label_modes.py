@@ -79,10 +79,22 @@ class DawidSkeneLabels(Labels):
     errors: pd.DataFrame = field(repr=False)  # per rater: P(answer | true group), crowd-kit's errors_
     prevalence: np.ndarray = field(repr=False)  # crowd-kit's priors_, in group order
 
+    @property
+    def disagreement(self) -> bool:
+        """Whether some image's raters gave different answers."""
+        return bool((self.answers.groupby("task")["label"].nunique() > 1).any())
+
     def bootstrap(self, alpha: float, rng: np.random.Generator,
-                  resamples: int = DAWID_SKENE_RESAMPLES) -> tuple[np.ndarray, np.ndarray]:
-        """Percentile interval of the prevalences over ``resamples`` refits on images drawn with
-        replacement (each drawn image keeps all its raters' answers)."""
+                  resamples: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Percentile interval of the prevalences over ``resamples`` (default
+        ``DAWID_SKENE_RESAMPLES``) refits on images drawn with replacement (each drawn image keeps
+        all its raters' answers). Where no two raters disagree the model has nothing to correct and
+        its posteriors are the answers themselves, so the plain bootstrap of those is used."""
+        resamples = resamples or DAWID_SKENE_RESAMPLES
+        if not self.disagreement:
+            draws = rng.multinomial(self.n, self.frequency / self.n, size=resamples)
+            means = draws @ self.rows / self.n
+            return np.quantile(means, alpha / 2, axis=0), np.quantile(means, 1 - alpha / 2, axis=0)
         tasks = self.answers["task"].to_numpy()
         order = np.argsort(tasks, kind="stable")
         starts = np.searchsorted(tasks[order], np.arange(self.n + 1))
