@@ -19,6 +19,7 @@ entry in ``LABEL_MODES`` and one more branch in ``family_labels``.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -120,7 +121,11 @@ def _fit(answers: pd.DataFrame, groups: int):
     """crowd-kit's DawidSkene on ``answers``: (posteriors images × groups, prevalences, errors)."""
     from crowdkit.aggregation import DawidSkene
 
-    model = DawidSkene(n_iter=DAWID_SKENE_ITERATIONS).fit(answers)
+    with warnings.catch_warnings():
+        # crowd-kit 1.4.2 uses pandas keywords (inplace=, copy=) that pandas 3.1 deprecates; nothing here
+        # can change that, and the fit is unaffected
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"crowdkit\.")
+        model = DawidSkene(n_iter=DAWID_SKENE_ITERATIONS).fit(answers)
     posteriors = model.probas_.reindex(columns=range(groups), fill_value=0.0).sort_index().to_numpy()
     prevalence = model.priors_.reindex(range(groups), fill_value=0.0).to_numpy()
     return posteriors, prevalence, model.errors_
