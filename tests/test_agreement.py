@@ -9,7 +9,7 @@ from itertools import permutations
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import ORIGIN, sheet
+from helpers import ORIGIN, sheet, three_raters
 
 from sdaudit.agreement import (
     CONFIDENCE_TEXT,
@@ -123,22 +123,6 @@ def test_the_bootstrap_kernel_equals_the_package_on_the_whole_sample(level):
 
 
 # -- agreement on annotations ----------------------------------------------------------------------
-
-
-def three_raters(images: int = 60, seed: int = 4) -> pd.DataFrame:
-    """Three raters over the same images; each changes a few answers; one image one rater saw no person in."""
-    rng = np.random.default_rng(seed)
-    gender = rng.choice(["female", "male"], images)
-    mst = rng.integers(1, 9, images)  # MST 9 and 10 never used: the ordinal domain must still be 1–10
-    frames = []
-    for rater in ("ana", "ben", "cai"):
-        rows = pd.DataFrame({"image_id": np.arange(images), "rater": rater, "person_present": True,
-                             "gender": np.where(rng.random(images) < 0.15, "unclear", gender),
-                             "mst": np.clip(mst + rng.integers(-1, 2, images), 1, 8).astype(float),
-                             "skin_binary": None})
-        frames.append(rows)
-    frames[0].loc[0, ["person_present", "gender", "mst"]] = [False, None, NAN]
-    return pd.concat(frames, ignore_index=True)
 
 
 def reference_matrices(annotations: pd.DataFrame, skin_cut: int = 5) -> dict[str, np.ndarray]:
@@ -364,3 +348,29 @@ def test_one_rater_says_agreement_is_not_available(cli, tmp_path):
     cli("import-annotations", str(ORIGIN_SHEET), "--study", "origin", "--rater", "r", "--home", str(home), check=True)
     result = cli("agreement", "--study", "origin", "--home", str(home), check=True)
     assert result.stdout.startswith("single rater: agreement not available")
+
+
+# -- the report --------------------------------------------------------------------------------------
+
+
+def test_the_report_shows_agreement_or_says_why_not(tmp_path):
+    from helpers import ORIGIN_SHEET, make_images, make_run
+
+    from sdaudit.report import audit_card, render_report
+    from sdaudit.sheets import import_annotations
+    from sdaudit.store import Store
+
+    annotations = three_raters(30)
+    with Store() as store:
+        store.add_run(make_run(study="team"))
+        store.add_images(make_images(seeds=range(30)))
+        annotations["image_id"] = store.images()["image_id"].to_numpy()[annotations["image_id"]]
+        annotations["confidence"] = "high"
+        store.save_annotations(annotations)
+        team = store.annotations(study="team")
+        page = render_report(estimate(team), audit_card(store, "team"))
+        import_annotations(ORIGIN_SHEET, store, study="origin", rater="origin-rater")
+        single = render_report(estimate(store.annotations(study="origin")), audit_card(store, "origin"))
+    assert "<h2>Agreement between raters</h2>" in page
+    assert f"<td>{agreement(team, seed=0).value('mst', 'krippendorff_alpha'):.3f}</td>" in page
+    assert "Single rater: agreement not available" in single
