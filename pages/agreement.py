@@ -50,5 +50,5 @@ st.dataframe(raters_table(view.result), hide_index=True)
 st.subheader("Shares corrected for rater error")
 st.caption(view.assumption)
 if st.toggle("Show the shares corrected for rater error (Dawid–Skene)",
-             help="Refits the model on every bootstrap resample of the images: can take a minute."):
+             help="Refits the model on each of 100 bootstrap resamples of the images, per family: a minute or two."):
     st.dataframe(corrected(str(current_home()), study, skin_cut, view.fingerprint), hide_index=True)
