@@ -15,9 +15,9 @@ if not studies:
     st.stop()
 
 left, right = st.columns(2)
-study = left.selectbox("Study", studies, index=studies.index(st.session_state.get("study", studies[0]))
-                       if st.session_state.get("study") in studies else 0, key="agreement_study")
-skin_cut = right.slider("Skin-tone cut: MST 1 to this value counts as lighter", 1, 9, 5, key="agreement_skin_cut")
+current = st.session_state.get("study")  # the sidebar's study, when it has one
+study = left.selectbox("Study", studies, index=studies.index(current) if current in studies else 0)
+skin_cut = right.slider("Skin-tone cut: MST 1 to this value counts as lighter", 1, 9, 5)
 
 
 @st.cache_data(show_spinner="Refitting the Dawid–Skene model on resamples of the images…", max_entries=8)
