@@ -249,17 +249,16 @@ def estimate(
     targets_by_group, include_unclear = _estimate_iv(annotations, method, confidence, skin_cut, targets,
                                                      include_unclear)
     check_label_mode(labels)
-    label_mode = labels
     stated = float(confidence)
     if simultaneous:
         confidence = 1 - (1 - confidence) / NAMED_GROUPS
     alpha = 1 - confidence
     z = z_value(confidence)
     rng = np.random.default_rng(seed)
-    labels, images = labels_of_mode(annotations, int(skin_cut), include_unclear, label_mode)
+    by_family, images = labels_of_mode(annotations, int(skin_cut), include_unclear, labels)
 
     parts: dict[str, list] = {name: [] for name in RESULT_COLUMNS}
-    for family, family_labels in labels.items():
+    for family, family_labels in by_family.items():
         groups = (*FAMILIES[family], UNCLEAR) if include_unclear else FAMILIES[family]
         n = family_labels.n
         count = family_labels.counts if n else np.zeros(len(groups))
@@ -303,7 +302,7 @@ def estimate(
             "excludes_target": (low > target) | (high < target),
             "method": [method] * len(groups),
             "n_eff": n_eff,
-            "labels": [label_mode] * len(groups),
+            "labels": [labels] * len(groups),
         }
         for name, values in columns.items():
             parts[name].append(values)
@@ -312,7 +311,7 @@ def estimate(
     table.insert(RESULT_COLUMNS.index("reliable"), "reliable", ~(table["small_count"] | table["degenerate"]))
     raters = _count_distinct(annotations["rater"])
     return Estimate(table, method, stated, "z", int(skin_cut), include_unclear, images, raters,
-                    bool(simultaneous), label_mode)
+                    bool(simultaneous), labels)
 
 
 def _count_distinct(column: pd.Series) -> int:
