@@ -18,7 +18,8 @@ Krippendorff's alpha-reliability"); Gwet's AC1 for several raters with missing r
 Handbook of Inter-Rater Reliability): pa over images with at least two ratings,
 pe = Σ_k π_k(1 − π_k)/(q − 1) with π_k the mean over images of r_ik/r_i and q the size of the
 field's full domain; percent agreement, Gwet's pa (the share of agreeing rater pairs, per image,
-averaged over images with two or more ratings).
+averaged over images with two or more ratings). AC1 and percent agreement treat MST tones as
+categories (one tone apart is a disagreement); only α reads them as ordinal.
 
 Intervals: percentile bootstrap over images. Every statistic is a sum over images, so an image
 contributes a fixed coincidence matrix and agreement term; images with the same ratings are
