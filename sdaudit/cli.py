@@ -221,7 +221,8 @@ def _study_estimate(store, args):
 
 def _estimate_settings(args) -> dict:
     return dict(method=args.method, confidence=args.confidence, skin_cut=args.skin_cut,
-                include_unclear=not args.exclude_unclear, seed=args.seed, simultaneous=args.simultaneous)
+                include_unclear=not args.exclude_unclear, seed=args.seed, simultaneous=args.simultaneous,
+                labels=getattr(args, "labels", "soft"))
 
 
 def _compare(args) -> str:
@@ -290,6 +291,26 @@ def _estimate(args) -> str:
     return header + "\n" + display_table(result).to_string(index=False)
 
 
+def _agreement(args) -> str:
+    import json
+
+    from sdaudit.agreement import agreement
+    from sdaudit.agreement_view import SINGLE_RATER, agreement_text
+
+    with _existing_store(args) as store:
+        if args.study not in (studies := store.study_names()):
+            known = ", ".join(sorted(studies)) or "none"
+            raise UsageError(f"there is no study {args.study!r} in the store; studies: {known}.")
+        annotations = store.annotations(study=args.study)
+    result = agreement(annotations, skin_cut=args.skin_cut, confidence=args.confidence, seed=args.seed)
+    if args.json:
+        table = result.table
+        return json.dumps(table.astype(object).where(table.notna(), None).to_dict("records"), indent=1)
+    if result.single_rater:
+        return SINGLE_RATER
+    return agreement_text(result)
+
+
 def _export(args) -> str:
     from sdaudit.sheets import export_annotations, export_estimates
 
@@ -345,6 +366,7 @@ COMMANDS = {
     "import-annotations": _import_annotations,
     "estimate": _estimate,
     "compare": _compare,
+    "agreement": _agreement,
     "export": _export,
     "report": _report,
     "snapshot": _snapshot,

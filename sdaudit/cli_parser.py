@@ -11,6 +11,7 @@ import argparse
 
 from sdaudit.config import DEFAULT_MODEL, DEVICES, DTYPES, setting
 from sdaudit.errors import SdauditError
+from sdaudit.label_modes import DEFAULT_LABELS, LABEL_MODES
 from sdaudit.sheets import SHEET_FORMATS
 from sdaudit.spec import MAX_SEED, SCHEDULERS, GenerationSpec, is_ascii_digits
 
@@ -125,7 +126,25 @@ def build_parser() -> argparse.ArgumentParser:
         description="Estimate each perceived group's share among annotated images with a person.",
     )
     _estimate_options(est)
+    est.add_argument("--labels", default=DEFAULT_LABELS, choices=LABEL_MODES,
+                     help="how an image's label is formed from its raters' answers: soft (the share of its raters "
+                     "choosing each group; the default), majority (the group most chose), or dawid-skene "
+                     "(corrected for rater error; with --method bootstrap the model is refitted per resample: slow)")
     est.add_argument("--json", action="store_true", help="print the rows as a JSON array")
+
+    agree = commands.add_parser(
+        "agreement",
+        help="how well the raters agree, per field (person, gender, MST, lighter/darker)",
+        description="Krippendorff's alpha (ordinal for MST), Gwet's AC1 and percent agreement per field, with "
+        "bootstrap intervals over images; every pair of raters; each rater against the others.",
+    )
+    agree.add_argument("--study", required=True, help="the study whose raters to compare")
+    agree.add_argument("--confidence", type=float, default=0.95, help="interval confidence (default: 0.95)")
+    agree.add_argument("--skin-cut", type=int, default=5, help="MST 1..cut is lighter (default: 5)")
+    agree.add_argument("--seed", type=_bootstrap_seed, default=None, help="random seed for the bootstrap")
+    agree.add_argument("--json", action="store_true",
+                       help="print one object per field × statistic (field, statistic, value, low, high, images, raters)")
+    agree.add_argument("--home", help=HOME_HELP)
 
     export = commands.add_parser("export", help="export a study's annotations and estimates (CSV and Parquet)",
                                  description="Export a study's annotations and estimates as CSV and Parquet.")

@@ -77,6 +77,14 @@ def _joint_cells(annotations: pd.DataFrame, skin_cut: int) -> np.ndarray:
     return gender
 
 
+def answer_codes(annotations: pd.DataFrame, skin_cut: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per annotation row, its gender answer (0 none, then 1 + the index in ``GENDER_CELLS``) and its
+    skin-tone answer (0 none, then 1 + the index in ``SKIN_CELLS``: MST cut at ``skin_cut``, or the
+    stored lighter/darker/unclear): the same reading of a row as the estimates'."""
+    cells = _joint_cells(annotations, skin_cut)
+    return cells // 4, cells % 4
+
+
 def _family_counts(table: np.ndarray, include_unclear: bool) -> dict[str, np.ndarray]:
     """Counts per family × group from (…, 4, 4) gender-by-skin tables."""
     gender = table[..., 1:, :].sum(axis=-1)  # female, male, unclear

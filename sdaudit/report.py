@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -48,6 +48,7 @@ class AuditCard:
     images_without_person: int
     raters: tuple[str, ...]
     versions: dict[str, str]
+    annotations: pd.DataFrame | None = field(default=None, repr=False)  # for the agreement section
 
 
 def audit_card(store: Store, study: str) -> AuditCard:
@@ -68,6 +69,7 @@ def audit_card(store: Store, study: str) -> AuditCard:
         images_without_person=decisions.without_person,
         raters=tuple(sorted(annotations["rater"].unique())),
         versions=versions,
+        annotations=annotations,
     )
 
 
@@ -132,6 +134,22 @@ def _card_html(card: AuditCard, result: Estimate) -> str:
 <tbody>{"".join(run_rows)}</tbody></table>"""
 
 
+def _agreement_html(card: AuditCard, result: Estimate) -> str:
+    """How well the raters agree, per field; or why that cannot be said."""
+    from sdaudit.agreement import agreement
+    from sdaudit.agreement_view import READING, SINGLE_RATER, summary_table
+
+    if card.annotations is None or card.annotations.empty or card.annotations["rater"].nunique() < 2:
+        return f"<p>{html.escape(SINGLE_RATER[0].upper() + SINGLE_RATER[1:])}</p>"
+    table = summary_table(agreement(card.annotations, skin_cut=result.skin_cut, seed=0))
+    head = "".join(f"<th>{html.escape(str(name))}</th>" for name in table.columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(value))}</td>" for value in row) + "</tr>"
+                   for row in table.itertuples(index=False))
+    return (f"<p>{html.escape(READING)}</p>\n<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+            "<p>Intervals: 95% percentile bootstrap over images. <code>python -m sdaudit agreement</code> adds every pair of "
+            "raters and each rater against the others.</p>")
+
+
 def _headline(result: Estimate) -> str:
     parts = []
     for family, group in (("gender", "female"), ("skin_tone", "darker"),
@@ -177,6 +195,8 @@ footer {{ color: #6b7280; font-size: 0.8rem; margin-top: 2rem; }}
 <figure>{svg}</figure>
 <h2>Shares and intervals</h2>
 {_table_html(result)}
+<h2>Agreement between raters</h2>
+{_agreement_html(card, result)}
 <h2>Audit card</h2>
 {_card_html(card, result)}
 <h2>Limits of this method</h2>

@@ -182,3 +182,15 @@ TABLE_HEADERS = {
     "device": "Device",
     "created_at": "Created",
 }
+
+# Agreement between raters (sdaudit/agreement.py): the fields compared and the statistics.
+AGREEMENT_FIELD_LABELS = {"person": "Person present", "gender": "Perceived gender presentation",
+                          "mst": "Monk Skin Tone (1–10, ordinal)", "skin_binary": "Skin tone, lighter / darker"}
+AGREEMENT_STATISTIC_LABELS = {"krippendorff_alpha": "Krippendorff's α", "gwet_ac1": "Gwet's AC1",
+                              "percent_agreement": "Agreement"}
+AGREEMENT_HEADERS = {
+    "field": "Field", "statistic": "Statistic", "value": "Value", "interval": "Interval", "images": "Images",
+    "raters": "Raters", "rater_a": "Rater", "rater_b": "Other rater", "percent_agreement": "Agreement",
+    "krippendorff_alpha": "Krippendorff's α", "gwet_ac1": "Gwet's AC1", "rater": "Rater",
+    "agreement_with_others": "Agreement with the others", "alpha_without_rater": "α without this rater",
+}

@@ -35,7 +35,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from sdaudit.labels import Labels, labels_by_family
+from sdaudit.label_modes import DEFAULT_LABELS, DawidSkeneLabels, LabelMode, check_label_mode
+from sdaudit.label_modes import family_labels as labels_of_mode
+from sdaudit.labels import Labels
 from sdaudit.scheme import DEFAULT_SKIN_CUT, FAMILIES, UNCLEAR
 
 Method = Literal["clopper-pearson", "jackknife", "wilson", "bootstrap"]
@@ -70,7 +72,7 @@ COLUMNS_TEXT = "annotations need the columns {needed}; missing: {missing}."
 
 RESULT_COLUMNS = [
     "family", "group", "count", "n", "share", "se", "low", "high", "target", "difference", "ratio",
-    "small_count", "degenerate", "excludes_target", "method", "n_eff", "reliable",
+    "small_count", "degenerate", "excludes_target", "method", "n_eff", "reliable", "labels",
 ]  # fmt: skip
 
 
@@ -92,6 +94,7 @@ class Estimate:
     images: int  # images with a person
     raters: int
     simultaneous: bool = False  # Bonferroni: every named group's interval at once
+    labels: str = DEFAULT_LABELS  # how an image's label is formed (label_modes.LABEL_MODES)
 
     @property
     def interval_confidence(self) -> float:
@@ -243,6 +246,7 @@ def estimate(
     include_unclear: bool = True,
     seed: int | None = None,
     simultaneous: bool = False,
+    labels: LabelMode = DEFAULT_LABELS,
 ) -> Estimate:
     """Each group's share among annotated images with a person, with a ``confidence`` interval.
 
@@ -252,20 +256,23 @@ def estimate(
     and replaces parity (1/k of a family's k groups) for that group. With ``include_unclear``
     false, `unclear` answers leave the denominator. ``seed`` drives the bootstrap only. With
     ``simultaneous``, the intervals are Bonferroni-adjusted across the named groups, so that all of
-    them hold together with ``confidence``.
+    them hold together with ``confidence``. ``labels`` says how an image's label is formed from its
+    raters' answers (``label_modes``): ``soft`` shares, the ``majority`` group, or ``dawid-skene``
+    posteriors corrected for rater error (its bootstrap refits the model on each resample).
     """
     targets_by_group, include_unclear = _estimate_iv(annotations, method, confidence, skin_cut, targets,
                                                      include_unclear)
+    check_label_mode(labels)
     stated = float(confidence)
     if simultaneous:
         confidence = 1 - (1 - confidence) / NAMED_GROUPS
     alpha = 1 - confidence
     z = z_value(confidence)
     rng = np.random.default_rng(seed)
-    labels, images = labels_by_family(annotations, int(skin_cut), include_unclear)
+    by_family, images = labels_of_mode(annotations, int(skin_cut), include_unclear, labels)
 
     parts: dict[str, list] = {name: [] for name in RESULT_COLUMNS}
-    for family, family_labels in labels.items():
+    for family, family_labels in by_family.items():
         groups = (*FAMILIES[family], UNCLEAR) if include_unclear else FAMILIES[family]
         n = family_labels.n
         count = family_labels.counts if n else np.zeros(len(groups))
@@ -280,6 +287,8 @@ def estimate(
             low, high = _wilson(count, n, z)
         elif method == "clopper-pearson":
             low, high = _clopper_pearson(share * n_eff, n_eff, alpha)
+        elif isinstance(family_labels, DawidSkeneLabels):  # refit on each resample of images
+            low, high = family_labels.bootstrap(alpha, rng)
         else:
             low, high = _bootstrap(family_labels, alpha, rng)
         rarer = np.minimum(count, n - count)
@@ -306,15 +315,16 @@ def estimate(
             "excludes_target": (low > target) | (high < target),
             "method": [method] * len(groups),
             "n_eff": n_eff,
+            "labels": [labels] * len(groups),
         }
         for name, values in columns.items():
             parts[name].append(values)
     # One DataFrame at the end: building one per family costs more than the estimate itself.
     table = pd.DataFrame({name: np.concatenate(values) for name, values in parts.items() if name != "reliable"})
-    table["reliable"] = ~(table["small_count"] | table["degenerate"])
+    table.insert(RESULT_COLUMNS.index("reliable"), "reliable", ~(table["small_count"] | table["degenerate"]))
     raters = _count_distinct(annotations["rater"])
     return Estimate(table, method, stated, "z", int(skin_cut), include_unclear, images, raters,
-                    bool(simultaneous))
+                    bool(simultaneous), labels)
 
 
 def _count_distinct(column: pd.Series) -> int:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from sdaudit.store import ImageRecord, RunRecord
@@ -105,6 +106,22 @@ def sheet(groups: dict[tuple[str, int | str | None], int], *, rater: str = "r1",
             })
             image_id += 1
     return pd.DataFrame(rows, columns=["image_id", "rater", "person_present", "gender", "mst", "skin_binary"])
+
+
+def three_raters(images: int = 60, seed: int = 4) -> pd.DataFrame:
+    """Three raters over the same images; each changes a few answers; one image one rater saw no person in."""
+    rng = np.random.default_rng(seed)
+    gender = rng.choice(["female", "male"], images)
+    mst = rng.integers(1, 9, images)  # MST 9 and 10 never used: the ordinal domain must still be 1–10
+    frames = []
+    for rater in ("ana", "ben", "cai"):
+        rows = pd.DataFrame({"image_id": np.arange(images), "rater": rater, "person_present": True,
+                             "gender": np.where(rng.random(images) < 0.15, "unclear", gender),
+                             "mst": np.clip(mst + rng.integers(-1, 2, images), 1, 8).astype(float),
+                             "skin_binary": None})
+        frames.append(rows)
+    frames[0].loc[0, ["person_present", "gender", "mst"]] = [False, None, np.nan]
+    return pd.concat(frames, ignore_index=True)
 
 
 # The origin study: 221 images with a person; 36% female, 6% darker (MST >= 6), 4% darker female,

@@ -212,6 +212,8 @@ COMMANDS_THAT_OPEN_THE_STORE = [
     ["ingest", "{root}/runfolder"],
     ["import-annotations", str(ORIGIN_SHEET), "--study", "origin", "--rater", "r"],
     ["estimate", "--study", "origin"],
+    ["estimate", "--study", "origin", "--labels", "dawid-skene"],
+    ["agreement", "--study", "origin"],
     ["export", "--study", "origin", "--out", "{root}/exp"],
     ["report", "--study", "origin", "--out", "{root}/report.html"],
     ["snapshot", "--to", "{root}/snap"],

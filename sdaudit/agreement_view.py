@@ -1,0 +1,142 @@
+"""Agreement in people's words: the tables the Agreement page, the report and the CLI show, and the
+Dawid–Skene corrected shares beside the soft-label ones (``corrected_table``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from sdaudit.agreement import Agreement, agreement
+from sdaudit.label_modes import ASSUMPTION
+from sdaudit.scheme import (
+    AGREEMENT_FIELD_LABELS,
+    AGREEMENT_HEADERS,
+    AGREEMENT_STATISTIC_LABELS,
+    FAMILY_LABELS,
+    GROUP_LABELS,
+    NO_INTERVAL,
+)
+from sdaudit.stats import Estimate, estimate
+from sdaudit.store import Store
+
+BOOTSTRAP_SEED = 0  # the page's intervals stay put across reruns
+NEEDS_RATERS = "Agreement needs at least two raters on the same images"
+SINGLE_RATER = "single rater: agreement not available (it needs at least two raters on the same images)."
+READING = ("Krippendorff's α and Gwet's AC1 are 1 for perfect agreement and 0 for agreement no better than "
+           "chance; Krippendorff advises relying on data with α ≥ 0.800 and drawing only tentative conclusions "
+           "from 0.667 to 0.800. AC1 is less affected when one answer is far more common than the others. "
+           "Agreement is the share of rater pairs on an image that gave the same answer (for MST, the same tone).")
+SOFT_ROW = "soft labels (raters' average)"
+CORRECTED_ROW = "corrected for rater error (Dawid–Skene)"
+
+
+def _number(value: float, percent: bool) -> str:
+    if pd.isna(value):
+        return NO_INTERVAL
+    return f"{100 * value:.1f}%" if percent else f"{value:.3f}"
+
+
+def summary_table(result: Agreement) -> pd.DataFrame:
+    """One row per field × statistic: value, interval, images and raters, in people's words."""
+    table = result.table
+    percent = table["statistic"] == "percent_agreement"
+    shown = pd.DataFrame({
+        "field": table["field"].map(AGREEMENT_FIELD_LABELS),
+        "statistic": table["statistic"].map(AGREEMENT_STATISTIC_LABELS),
+        "value": [_number(value, is_percent) for value, is_percent in zip(table["value"], percent)],
+        "interval": [NO_INTERVAL if pd.isna(low) else f"{_number(low, p)} – {_number(high, p)}"
+                     for low, high, p in zip(table["low"], table["high"], percent)],
+        "images": table["images"],
+        "raters": table["raters"],
+    })
+    return shown.rename(columns=AGREEMENT_HEADERS)
+
+
+def pairs_table(result: Agreement) -> pd.DataFrame:
+    """Every pair of raters per field, on the images both rated."""
+    pairs = result.pairs
+    shown = pd.DataFrame({
+        "field": pairs["field"].map(AGREEMENT_FIELD_LABELS),
+        "rater_a": pairs["rater_a"],
+        "rater_b": pairs["rater_b"],
+        "images": pairs["images"],
+        "percent_agreement": [_number(value, True) for value in pairs["percent_agreement"]],
+        "krippendorff_alpha": [_number(value, False) for value in pairs["krippendorff_alpha"]],
+        "gwet_ac1": [_number(value, False) for value in pairs["gwet_ac1"]],
+    })
+    return shown.rename(columns=AGREEMENT_HEADERS)
+
+
+def raters_table(result: Agreement) -> pd.DataFrame:
+    """Each rater against the others per field: how often they gave the same answer, and α without them."""
+    by_rater = result.by_rater
+    shown = pd.DataFrame({
+        "field": by_rater["field"].map(AGREEMENT_FIELD_LABELS),
+        "rater": by_rater["rater"],
+        "images": by_rater["images"],
+        "agreement_with_others": [_number(value, True) for value in by_rater["agreement_with_others"]],
+        "alpha_without_rater": [_number(value, False) for value in by_rater["alpha_without_rater"]],
+    })
+    return shown.rename(columns=AGREEMENT_HEADERS)
+
+
+def agreement_text(result: Agreement) -> str:
+    """The three tables as plain text (the CLI's output)."""
+    header = (f"{len(result.raters)} raters; {result.confidence:.0%} bootstrap intervals over images; "
+              f"MST 1–{result.skin_cut} lighter.")
+    return "\n\n".join([header, summary_table(result).to_string(index=False),
+                        "every pair of raters\n" + pairs_table(result).to_string(index=False),
+                        "each rater against the others\n" + raters_table(result).to_string(index=False)])
+
+
+def corrected_table(soft: Estimate, corrected: Estimate) -> pd.DataFrame:
+    """Per named group, the soft-label share and the Dawid–Skene corrected one, each with its interval."""
+    rows = []
+    for family, group in ((row.family, row.group) for row in soft.table.itertuples() if row.group != "unclear"):
+        for name, result in ((SOFT_ROW, soft), (CORRECTED_ROW, corrected)):
+            row = result.row(family, group)
+            rows.append({"Family": FAMILY_LABELS[family], "Group": GROUP_LABELS.get(group, group), "Labels": name,
+                         "Share": _number(row["share"], True),
+                         "Interval": NO_INTERVAL if pd.isna(row["low"]) else
+                         f"{_number(row['low'], True)} – {_number(row['high'], True)}"})
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class AgreementView:
+    """What the Agreement page shows for one study: the agreement (None when nothing is annotated)
+    and, on request, the Dawid–Skene corrected shares."""
+
+    study: str
+    skin_cut: int
+    annotations: pd.DataFrame = field(repr=False)
+    result: Agreement | None = field(repr=False)
+
+    @property
+    def raters(self) -> int:
+        return 0 if self.result is None else len(self.result.raters)
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes whenever an annotation is added or edited (for caching the slow correction)."""
+        rows = self.annotations
+        latest = rows["updated_at"].max() if "updated_at" in rows and len(rows) else ""
+        return f"{len(rows)}:{latest}"
+
+    def corrected(self) -> pd.DataFrame:
+        """Each named group's soft-label share beside its Dawid–Skene corrected share, both with a
+        bootstrap interval over images (the model refitted on each resample)."""
+        options = dict(method="bootstrap", skin_cut=self.skin_cut, seed=BOOTSTRAP_SEED)
+        return corrected_table(estimate(self.annotations, **options),
+                               estimate(self.annotations, labels="dawid-skene", **options))
+
+    assumption = ASSUMPTION
+
+
+def agreement_view(store: Store, study: str, *, skin_cut: int, confidence: float = 0.95) -> AgreementView:
+    """Agreement between the raters of ``study`` (``ValueError`` for an option ``agreement`` refuses)."""
+    annotations = store.annotations(study=study)
+    result = None if annotations.empty else agreement(annotations, skin_cut=skin_cut, confidence=confidence,
+                                                       seed=BOOTSTRAP_SEED)
+    return AgreementView(study=study, skin_cut=skin_cut, annotations=annotations, result=result)

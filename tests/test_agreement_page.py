@@ -1,0 +1,76 @@
+"""The Agreement page in AppTest: its empty states, the agreement tables, the corrected shares."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import ORIGIN_SHEET, WAIT_LIMIT_S, make_images, make_run, three_raters
+from streamlit.testing.v1 import AppTest
+
+from sdaudit.agreement import agreement
+from sdaudit.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app" / "router.py")
+
+
+def agreement_page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run()
+    at.switch_page(str(ROOT / "pages" / "agreement.py")).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_without_studies_the_page_says_what_to_do(app_home):
+    at = agreement_page()
+    assert [title.value for title in at.title] == ["Agreement"]
+    assert "No study yet" in at.info[0].value and "import-annotations" in at.info[0].value
+
+
+def test_one_rater_is_told_agreement_needs_two(app_home):
+    from sdaudit.sheets import import_annotations
+
+    with Store.open(app_home) as store:
+        import_annotations(ORIGIN_SHEET, store, study="origin", rater="origin-rater")
+    at = agreement_page()
+    assert "Agreement needs at least two raters on the same images" in at.info[0].value
+    assert not at.dataframe
+
+
+@pytest.fixture
+def team_home(app_home):
+    annotations = three_raters(40)
+    with Store.open(app_home) as store:
+        store.add_run(make_run(study="team"))
+        store.add_images(make_images(seeds=range(40)))
+        ids = store.images()["image_id"].to_numpy()
+        annotations["image_id"] = ids[annotations["image_id"]]
+        annotations["confidence"] = "high"
+        store.save_annotations(annotations)
+        stored = store.annotations(study="team")
+    return app_home, stored
+
+
+def test_three_raters_see_each_statistic_pairs_and_raters(team_home, monkeypatch):
+    _, stored = team_home
+    at = agreement_page()
+    summary, pairs, raters = (frame.value for frame in at.dataframe)
+    expected = agreement(stored, seed=0)
+    shown = summary.set_index(["Field", "Statistic"])
+    assert shown.loc[("Perceived gender presentation", "Krippendorff's α"), "Value"] == \
+        f"{expected.value('gender', 'krippendorff_alpha'):.3f}"
+    assert shown.loc[("Monk Skin Tone (1–10, ordinal)", "Gwet's AC1"), "Value"] == \
+        f"{expected.value('mst', 'gwet_ac1'):.3f}"
+    assert len(pairs) == 3 * 4 and len(raters) == 3 * 4
+    assert set(raters["Rater"]) == {"ana", "ben", "cai"}
+
+    import sdaudit.label_modes
+
+    monkeypatch.setattr(sdaudit.label_modes, "DAWID_SKENE_RESAMPLES", 5)  # each resample is a refit
+    next(toggle for toggle in at.toggle if "rater error" in toggle.label).set_value(True).run()
+    assert not at.exception, at.exception
+    corrected = at.dataframe[-1].value
+    assert set(corrected["Labels"]) == {"soft labels (raters' average)", "corrected for rater error (Dawid–Skene)"}
+    assert len(corrected) == 2 * 8, "both rows for each of the eight named groups"
+    assert any("Dawid–Skene" in caption.value and "assumes" in caption.value for caption in at.caption)
