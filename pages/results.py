@@ -4,7 +4,7 @@ import streamlit as st
 
 from app.resources import current_home, current_study, open_store
 from app.widgets import plain
-from sdaudit.charts import comparison_chart, differences_chart, shares_chart, to_png, to_svg
+from sdaudit.charts import across_runs_chart, comparison_chart, differences_chart, shares_chart, to_png, to_svg
 from sdaudit.report import LIMITATIONS, audit_card, render_report
 from sdaudit.results import results_view, run_choices
 from sdaudit.scheme import METHOD_LABELS
@@ -63,6 +63,16 @@ with st.expander("How many more images would settle it?"):
                "interval needs to lie wholly on one side of the target with an 80% chance (in all, and more "
                "than today), and how many for an interval of ±5 percentage points.")
     st.dataframe(view.plan, hide_index=True)
+
+if len(view.runs) > 1:
+    st.subheader("Across runs")
+    family, group = st.selectbox("Group to follow across the runs", list(view.groups), format_func=view.groups.get,
+                                 key="across_runs_group")
+    rows = view.across_runs(family, group)
+    if rows.empty:
+        st.info("Only one of the chosen runs has annotations.", icon=":material/info:")
+    else:
+        st.altair_chart(across_runs_chart(rows), width="content")
 
 if len(view.runs) > 1 and st.toggle("Compare the chosen runs side by side"):
     left, right = st.columns([3, 1])

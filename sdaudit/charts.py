@@ -132,6 +132,46 @@ def comparison_chart(tables: dict[str, pd.DataFrame], *, title: str = "Shares co
     )
 
 
+def across_runs_chart(rows: pd.DataFrame, *, width: int = 420):
+    """A forest chart of one group's share in every run (``ResultsView.across_runs`` rows, one per
+    run, labelled by ``source``): the share with its interval, the verdict in colour, reliability
+    as fill, parity as a dashed rule and each run's own target as a tick."""
+    rows = _chart_rows(rows)
+    family, group = rows["family_title"].iloc[0], rows["group_label"].iloc[0]
+    base = alt.Chart(rows)
+    y = alt.Y("source:N", title=None, sort=list(rows["source"]), axis=alt.Axis(labelLimit=320))
+    colour = alt.Color("verdict:N", title="Verdict", legend=alt.Legend(orient="bottom", direction="vertical",
+                       labelLimit=400), scale=alt.Scale(domain=list(VERDICT_COLOURS), range=list(VERDICT_COLOURS.values())))
+    tooltip = [alt.Tooltip("source:N", title="run"), alt.Tooltip("share:Q", format=".1%"),
+               alt.Tooltip("low:Q", format=".1%", title="interval low"),
+               alt.Tooltip("high:Q", format=".1%", title="interval high"),
+               alt.Tooltip("count_text:N", title="images"), alt.Tooltip("target:Q", format=".0%"),
+               alt.Tooltip("verdict:N"), alt.Tooltip("reliability:N", title="interval")]
+    bars = base.mark_rule(strokeWidth=3).encode(
+        x=alt.X("low:Q", title=f"share of images with a person: {group}", scale=alt.Scale(domain=[0, 1]),
+                axis=alt.Axis(format="%")),
+        x2="high:Q", y=y, color=colour, tooltip=tooltip,
+        opacity=alt.Opacity("reliability:N", title="Interval", scale=alt.Scale(domain=[RELIABLE, UNRELIABLE],
+                            range=[1.0, 0.35]), legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=400)))
+    points = base.mark_point(size=90, strokeWidth=2).encode(
+        x="share:Q", y=y, color=colour, tooltip=tooltip,
+        fill=alt.condition(alt.datum.reliability == RELIABLE, "verdict:N", alt.value("white"), legend=None,
+                           scale=alt.Scale(domain=list(VERDICT_COLOURS), range=list(VERDICT_COLOURS.values()))))
+    marker_scale = alt.Scale(domain=[PARITY, CUSTOM_TARGET], range=[[6, 4], [1, 0]])
+    marker_legend = alt.Legend(orient="bottom", direction="vertical", symbolType="stroke", symbolSize=400,
+                               symbolStrokeWidth=2, labelLimit=400)
+    parity = base.mark_rule(color="#111827").encode(
+        x="mean(parity):Q", strokeDash=alt.StrokeDash("parity_marker:N", title="Markers", scale=marker_scale,
+                                                      legend=marker_legend))
+    targets = base.mark_tick(color="#111827", thickness=2, size=18).encode(
+        x="custom_target:Q", y=y,
+        strokeDash=alt.StrokeDash("target_marker:N", title="Markers", scale=marker_scale, legend=marker_legend))
+    return alt.layer(bars, points, parity, targets).properties(width=width, title=alt.Title(
+        f"{group} ({family.lower()}) in every run", subtitle=[
+            "Sorted by share. Colour: does the interval exclude the target? Hollow point, faded bar: too few "
+            "images to trust the interval."]))
+
+
 ZERO = "no difference"
 DIFFERS = "interval excludes no difference"
 MAY_NOT_DIFFER = "interval includes no difference"

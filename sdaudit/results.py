@@ -135,15 +135,30 @@ class ResultsView:
         shown = gallery(self.home, list(members["path"]), [""] * len(members), limit=IMAGES_SHOWN)
         return GroupImages(images=len(members), files=shown.files, missing=shown.missing)
 
+    def per_run(self) -> dict[str, Estimate]:
+        """Each chosen run's own estimate with the same options, by run key (annotated runs only)."""
+        result = self.estimate
+        return estimate_each(self.annotations, "run_key", method=result.method, confidence=result.confidence,
+                             skin_cut=result.skin_cut, include_unclear=result.include_unclear,
+                             seed=BOOTSTRAP_SEED, simultaneous=result.simultaneous)
+
+    def across_runs(self, family: str, group: str) -> pd.DataFrame:
+        """One group's estimate row in every chosen run, with the run's label in ``source``,
+        sorted by share (largest first); empty with fewer than two annotated runs."""
+        by_key = self.per_run() if len(self.runs) > 1 else {}
+        if len(by_key) < 2:
+            return pd.DataFrame()
+        rows = [each.table[(each.table["family"] == family) & (each.table["group"] == group)].assign(
+            source=self.run_labels[key]) for key, each in by_key.items()]
+        return pd.concat(rows, ignore_index=True).sort_values("share", ascending=False, kind="stable")
+
     def comparison(self, reference: str | None = None, *, adjust_holm: bool = False) -> RunComparison | None:
         """The chosen runs side by side, each against ``reference`` (a run key; default the first
         chosen run with annotations); None with fewer than two annotated runs."""
         if len(self.runs) < 2:
             return None
         result = self.estimate
-        by_key = estimate_each(self.annotations, "run_key", method=result.method, confidence=result.confidence,
-                               skin_cut=result.skin_cut, include_unclear=result.include_unclear,
-                               seed=BOOTSTRAP_SEED, simultaneous=result.simultaneous)
+        by_key = self.per_run()
         if len(by_key) < 2:
             return None
         reference = reference if reference in by_key else next(key for key in self.runs if key in by_key)

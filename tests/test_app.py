@@ -127,8 +127,9 @@ def test_two_runs_can_be_compared(home):
     next(toggle for toggle in at.toggle if toggle.label.startswith("Compare")).set_value(True).run()
     assert not at.exception
     charts = at.get("vega_lite_chart")
-    assert len(charts) == 3  # the shares, the forest chart of differences, the runs side by side
-    forest = charts[1].proto
+    # the shares, one group across the runs, the forest chart of differences, the runs side by side
+    assert len(charts) == 4
+    forest = charts[2].proto
     assert json.loads(forest.spec)["title"]["text"] == "Each run against the reference"
     rows = pa.ipc.open_stream(forest.datasets[0].data.data).read_all().to_pandas()
     reference_key = next(box for box in at.selectbox if box.label == "Compare each run with").value
@@ -143,6 +144,23 @@ def test_two_runs_can_be_compared(home):
     reference.set_value("run-b" if reference.value == "run-a" else "run-a").run()
     flipped = at.dataframe[-1].value.set_index("Group").loc["female-presenting", "Run − reference"]
     assert flipped == ("−20.0 points" if expected.startswith("+") else "+20.0 points")
+
+
+def test_one_group_is_followed_across_every_run_sorted_by_share(home):
+    shares = {"run-a": 30, "run-b": 55, "run-c": 42}
+    with Store.open(home) as store:
+        for key, female in shares.items():
+            add_annotated_run(store, key, "three", {("female", 2): female, ("male", 2): 100 - female})
+    at = results_page(AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run())
+    group = next(box for box in at.selectbox if box.label == "Group to follow across the runs")
+    group.set_value(("gender", "female")).run()
+    chart = next(chart.proto for chart in at.get("vega_lite_chart")
+                 if json.loads(chart.proto.spec)["title"]["text"].endswith("in every run"))
+    rows = pa.ipc.open_stream(chart.datasets[0].data.data).read_all().to_pandas()
+    assert [source.split(" · ")[0] for source in rows["source"]] == ["prompt run-b", "prompt run-c", "prompt run-a"]
+    assert list(rows["share"]) == [0.55, 0.42, 0.30] and set(rows["group"]) == {"female"}
+    assert list(rows["verdict"]) == ["interval includes the target", "interval includes the target",
+                                     "interval excludes the target"]
 
 
 def test_results_follow_the_study_chosen_in_the_sidebar(home):
