@@ -9,7 +9,7 @@ from app.resources import current_home, current_study, job_runner, open_store
 from app.widgets import admin_unlocked, jobs_table, plain
 from sdaudit.config import DEMO_MODEL, gpu_present
 from sdaudit.gallery import newest_images
-from sdaudit.generation_form import check_form
+from sdaudit.generation_form import DEMO_VALUES, check_form, remembered
 from sdaudit.jobs import ACTIVE, RESUMABLE, progress_text
 from sdaudit.spec import SCHEDULERS, GenerationSpec
 
@@ -33,28 +33,52 @@ except ValueError as error:
     st.error(plain(error), icon=":material/error:")
     st.stop()
 
+FORM_FIELDS = ("model", "prompt", "negative_prompt", "first_seed", "batch_size", "scheduler", "steps", "guidance",
+               "width", "height", "safety_checker")
+
+
+def fill_form(values: dict) -> None:
+    """Put ``values`` (form field -> value) into the form's widgets (a callback, or before they are drawn)."""
+    for name, value in values.items():
+        st.session_state[f"form_{name}"] = float(value) if name == "guidance" else value
+
+
+def use_demo() -> None:
+    fill_form(DEMO_VALUES)
+
+
+study = current_study()
+if st.session_state.get("form_study") != study or "form_model" not in st.session_state:
+    # a first visit, a return to the page, or another study: its last job's settings, else the defaults
+    remembered_spec, remembered_count = remembered(defaults, runner.queue.jobs(), study)
+    fill_form({**{name: getattr(remembered_spec, name) for name in FORM_FIELDS}, "batch_count": remembered_count})
+    st.session_state["form_study"] = study
+
+st.button("Try the offline demo model", icon=":material/science:", on_click=use_demo,
+          help="Fills the form with the tiny `demo` model: 8 images of 64×64 noise in 10 steps, in seconds, "
+               "to try Generate → Annotate → Results without a GPU or network.")
 with st.form("generate"):
-    model = st.text_input("Model", value=defaults.model,
+    model = st.text_input("Model", key="form_model",
                           help="A diffusers text-to-image model: a hub id, a local folder, or `demo` — a tiny "
                                "offline model with random weights whose images are noise, for trying the flow.")
-    prompt = st.text_input("Prompt", value=defaults.prompt)
-    negative_prompt = st.text_input("Negative prompt", value=defaults.negative_prompt)
+    prompt = st.text_input("Prompt", key="form_prompt")
+    negative_prompt = st.text_input("Negative prompt", key="form_negative_prompt")
     # No min/max on the numbers: a browser field holding an out-of-range value turns red and is never
     # sent, so Generate did nothing silently. Every value is sent and checked with the spec's messages.
     first, size, count = st.columns(3)
-    first_seed = first.number_input("First seed", value=defaults.first_seed, step=1)
-    batch_size = size.number_input("Batch size", value=defaults.batch_size, step=1)
-    batch_count = count.number_input("Batch count", value=1, step=1)
+    first_seed = first.number_input("First seed", key="form_first_seed", step=1)
+    batch_size = size.number_input("Batch size", key="form_batch_size", step=1)
+    batch_count = count.number_input("Batch count", key="form_batch_count", step=1)
     left, middle, right = st.columns(3)
     schedulers = list(SCHEDULERS)
-    scheduler = left.selectbox("Scheduler", schedulers, index=schedulers.index(defaults.scheduler),
+    scheduler = left.selectbox("Scheduler", schedulers, key="form_scheduler",
                                format_func=lambda name: f"{name} (default)" if name == defaults.scheduler else name)
-    steps = middle.number_input("Steps", value=defaults.steps, step=1)
-    guidance = right.number_input("Guidance", value=float(defaults.guidance), step=0.5)
+    steps = middle.number_input("Steps", key="form_steps", step=1)
+    guidance = right.number_input("Guidance", key="form_guidance", step=0.5)
     width_column, height_column = st.columns(2)
-    width = width_column.number_input("Width", value=defaults.width, step=8)
-    height = height_column.number_input("Height", value=defaults.height, step=8)
-    safety_checker = st.toggle("Safety checker", value=defaults.safety_checker,
+    width = width_column.number_input("Width", key="form_width", step=8)
+    height = height_column.number_input("Height", key="form_height", step=8)
+    safety_checker = st.toggle("Safety checker", key="form_safety_checker",
                                help="Off by default for auditing: it blacks out flagged images, which would then "
                                     "count silently as “no person”. When on, each image's flag is recorded.")
     submitted = st.form_submit_button("Generate", type="primary")

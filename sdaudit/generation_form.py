@@ -7,8 +7,10 @@ is built only when every field passes. Nothing here clamps or fixes a value.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, fields
 
+from sdaudit.records import Job
 from sdaudit.spec import GenerationSpec
 
 BATCH_COUNT = "`batch_count` must be a whole number of at least 1 but is {value!r}."
@@ -44,3 +46,24 @@ def check_form(defaults: GenerationSpec, *, batch_count: int, **values) -> FormC
         return FormCheck(GenerationSpec(**{**base, **values, "last_seed": last_seed}))
     except ValueError as error:
         return FormCheck(None, {"seeds": str(error)})
+
+
+# What the "Try the demo model" button puts in the form: a run of 8 noise images in seconds.
+DEMO_VALUES = {"model": "demo", "steps": 10, "width": 64, "height": 64, "batch_size": 4, "batch_count": 2}
+
+
+def remembered(defaults: GenerationSpec, jobs: list[Job], study: str) -> tuple[GenerationSpec, int]:
+    """The form's starting values for ``study``: its newest job's settings (the last ones used in
+    it), else ``defaults``; with the batch count that job implies. A stored spec that no longer
+    passes (an older sdaudit's) falls back to the defaults."""
+    names = {item.name for item in fields(GenerationSpec)}
+    for job in jobs:  # newest first
+        if job.kind != "generate" or job.spec.get("study") != study:
+            continue
+        try:
+            spec = GenerationSpec(**{**defaults.to_dict(), **{k: v for k, v in job.spec.items() if k in names}})
+        except (TypeError, ValueError):
+            break
+        images = spec.last_seed - spec.first_seed + 1
+        return spec, max(1, math.ceil(images / spec.batch_size))
+    return defaults, 1

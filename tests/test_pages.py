@@ -164,6 +164,31 @@ def test_a_model_that_cannot_be_loaded_shows_the_cores_message(home):
     assert "demo" in at.error[0].value and not at.exception
 
 
+def test_the_form_starts_from_the_last_job_of_the_current_study(home):
+    with Store.open(home) as store:
+        store.ensure_study()
+        store.ensure_study("nurses")
+        JobQueue(store).add("generate", GenerationSpec(model="demo", prompt="a nurse", first_seed=10, last_seed=17,
+                                                       batch_size=4, steps=7, width=64, height=64,
+                                                       study="nurses").to_dict())
+    at = app()
+    assert widget(at.text_input, "Model").value == GenerationSpec().model, "the default study has no job yet"
+    widget(at.selectbox, "Study").set_value("nurses").run()
+    assert (widget(at.text_input, "Model").value, widget(at.text_input, "Prompt").value) == ("demo", "a nurse")
+    assert [widget(at.number_input, label).value for label in ("First seed", "Batch size", "Batch count", "Steps",
+                                                               "Width")] == [10, 4, 2, 7, 64]
+
+
+def test_the_demo_model_is_one_click_away(home):
+    at = app()
+    widget(at.button, "Try the offline demo model").click().run()
+    assert widget(at.text_input, "Model").value == "demo"
+    assert [widget(at.number_input, label).value for label in ("Steps", "Width", "Height", "Batch size",
+                                                               "Batch count")] == [10, 64, 64, 4, 2]
+    widget(at.button, "Generate").click().run()
+    assert at.success[0].value.startswith("Queued job 1: seeds 0–7 for study default.")
+
+
 def test_a_failed_load_reads_as_one_sentence_with_the_details_folded_away(home):
     sentence = "could not load model 'someone/sd': it is not on this machine and the hub is unreachable; use `demo`"
     detail = "OSError: We couldn't connect to 'https://huggingface.co' ... check out the root cause in the stacktrace above"
