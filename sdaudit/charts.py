@@ -46,6 +46,47 @@ def _chart_rows(table: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
+def _legend() -> alt.Legend:
+    return alt.Legend(orient="bottom", direction="vertical", labelLimit=400)
+
+
+def _interval_marks(base, *, y, x_title: str, domain: list[str], palette: list[str], tooltip: list,
+                    point: str = "share", shares: bool = True):
+    """An interval as a bar and its estimate as a point: colour is the verdict (``domain`` →
+    ``palette``), a faded bar and a hollow point (white inside) say the interval is unreliable."""
+    colour = alt.Color("verdict:N", title="Verdict", scale=alt.Scale(domain=domain, range=palette), legend=_legend())
+    opacity = alt.Opacity("reliability:N", title="Interval", legend=_legend(),
+                          scale=alt.Scale(domain=[RELIABLE, UNRELIABLE], range=[1.0, 0.35]))
+    x = alt.X("low:Q", title=x_title, scale=alt.Scale(domain=[0, 1]) if shares else alt.Undefined,
+              axis=alt.Axis(format="%" if shares else "+%"))
+    bars = base.mark_rule(strokeWidth=3).encode(x=x, x2="high:Q", y=y, color=colour, opacity=opacity, tooltip=tooltip)
+    points = base.mark_point(size=90, strokeWidth=2).encode(
+        x=f"{point}:Q", y=y, color=colour, tooltip=tooltip,
+        fill=alt.condition(alt.datum.reliability == RELIABLE, "verdict:N", alt.value("white"), legend=None,
+                           scale=alt.Scale(domain=domain, range=palette)))
+    return bars, points
+
+
+def _target_marks(base, *, y):
+    """Parity as a dashed rule and any custom target as a tick, both in the "Markers" legend."""
+    scale = alt.Scale(domain=[PARITY, CUSTOM_TARGET], range=[[6, 4], [1, 0]])
+    legend = alt.Legend(orient="bottom", direction="vertical", symbolType="stroke", symbolSize=400,
+                        symbolStrokeWidth=2, labelLimit=400)
+    parity = base.mark_rule(color="#111827").encode(
+        x="mean(parity):Q", strokeDash=alt.StrokeDash("parity_marker:N", title="Markers", scale=scale, legend=legend))
+    targets = base.mark_tick(color="#111827", thickness=2, size=18).encode(
+        x="custom_target:Q", y=y,
+        strokeDash=alt.StrokeDash("target_marker:N", title="Markers", scale=scale, legend=legend))
+    return parity, targets
+
+
+def _share_tooltip(first: alt.Tooltip) -> list:
+    return [first, alt.Tooltip("share:Q", format=".1%"), alt.Tooltip("low:Q", format=".1%", title="interval low"),
+            alt.Tooltip("high:Q", format=".1%", title="interval high"), alt.Tooltip("count_text:N", title="images"),
+            alt.Tooltip("target:Q", format=".0%"), alt.Tooltip("verdict:N"),
+            alt.Tooltip("reliability:N", title="interval")]
+
+
 def shares_chart(table: pd.DataFrame, *, title: str = "Share of images by perceived group", width: int = 420,
                  intervals: str = "95% intervals, each on its own"):
     """One panel per family: shares, intervals, parity rules and custom-target ticks; ``intervals``
@@ -53,46 +94,10 @@ def shares_chart(table: pd.DataFrame, *, title: str = "Share of images by percei
     rows = _chart_rows(table)
     base = alt.Chart(rows)
     y = alt.Y("group_label:N", title=None, sort=None, axis=alt.Axis(labelLimit=260))
-    colour = alt.Color(
-        "verdict:N", title="Verdict",
-        scale=alt.Scale(domain=list(VERDICT_COLOURS), range=list(VERDICT_COLOURS.values())),
-        legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=400),
-    )
-    reliability = alt.Opacity(
-        "reliability:N", title="Interval",
-        scale=alt.Scale(domain=[RELIABLE, UNRELIABLE], range=[1.0, 0.35]),
-        legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=400),
-    )
-    marker_scale = alt.Scale(domain=[PARITY, CUSTOM_TARGET], range=[[6, 4], [1, 0]])
-    marker_legend = alt.Legend(orient="bottom", direction="vertical", symbolType="stroke", symbolSize=400,
-                               symbolStrokeWidth=2, labelLimit=400)
-    tooltip = [
-        alt.Tooltip("group_label:N", title="group"),
-        alt.Tooltip("share:Q", format=".1%"),
-        alt.Tooltip("low:Q", format=".1%", title="interval low"),
-        alt.Tooltip("high:Q", format=".1%", title="interval high"),
-        alt.Tooltip("count_text:N", title="images"),
-        alt.Tooltip("target:Q", format=".0%"),
-        alt.Tooltip("verdict:N"),
-        alt.Tooltip("reliability:N", title="interval"),
-    ]
-    bars = base.mark_rule(strokeWidth=3).encode(
-        x=alt.X("low:Q", title="share of images with a person", scale=alt.Scale(domain=[0, 1]),
-                axis=alt.Axis(format="%")),
-        x2="high:Q", y=y, color=colour, opacity=reliability, tooltip=tooltip,
-    )
-    # a filled point where the interval is reliable, a hollow one (white inside) where it is not
-    points = base.mark_point(size=90, strokeWidth=2).encode(
-        x="share:Q", y=y, color=colour, tooltip=tooltip,
-        fill=alt.condition(alt.datum.reliability == RELIABLE, "verdict:N", alt.value("white"), legend=None,
-                           scale=alt.Scale(domain=list(VERDICT_COLOURS), range=list(VERDICT_COLOURS.values()))),
-    )
-    parity = base.mark_rule(color="#111827").encode(
-        x="mean(parity):Q", strokeDash=alt.StrokeDash("parity_marker:N", title="Markers", scale=marker_scale,
-                                                      legend=marker_legend))
-    targets = base.mark_tick(color="#111827", thickness=2, size=18).encode(
-        x="custom_target:Q", y=y,
-        strokeDash=alt.StrokeDash("target_marker:N", title="Markers", scale=marker_scale, legend=marker_legend))
+    bars, points = _interval_marks(base, y=y, x_title="share of images with a person", domain=list(VERDICT_COLOURS),
+                                   palette=list(VERDICT_COLOURS.values()),
+                                   tooltip=_share_tooltip(alt.Tooltip("group_label:N", title="group")))
+    parity, targets = _target_marks(base, y=y)
     layered = alt.layer(bars, points, parity, targets).properties(width=width)
     return (
         layered.facet(row=alt.Row("family_title:N", title=None, sort=list(FAMILY_LABELS.values()),
@@ -140,32 +145,10 @@ def across_runs_chart(rows: pd.DataFrame, *, width: int = 420):
     family, group = rows["family_title"].iloc[0], rows["group_label"].iloc[0]
     base = alt.Chart(rows)
     y = alt.Y("source:N", title=None, sort=list(rows["source"]), axis=alt.Axis(labelLimit=320))
-    colour = alt.Color("verdict:N", title="Verdict", legend=alt.Legend(orient="bottom", direction="vertical",
-                       labelLimit=400), scale=alt.Scale(domain=list(VERDICT_COLOURS), range=list(VERDICT_COLOURS.values())))
-    tooltip = [alt.Tooltip("source:N", title="run"), alt.Tooltip("share:Q", format=".1%"),
-               alt.Tooltip("low:Q", format=".1%", title="interval low"),
-               alt.Tooltip("high:Q", format=".1%", title="interval high"),
-               alt.Tooltip("count_text:N", title="images"), alt.Tooltip("target:Q", format=".0%"),
-               alt.Tooltip("verdict:N"), alt.Tooltip("reliability:N", title="interval")]
-    bars = base.mark_rule(strokeWidth=3).encode(
-        x=alt.X("low:Q", title=f"share of images with a person: {group}", scale=alt.Scale(domain=[0, 1]),
-                axis=alt.Axis(format="%")),
-        x2="high:Q", y=y, color=colour, tooltip=tooltip,
-        opacity=alt.Opacity("reliability:N", title="Interval", scale=alt.Scale(domain=[RELIABLE, UNRELIABLE],
-                            range=[1.0, 0.35]), legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=400)))
-    points = base.mark_point(size=90, strokeWidth=2).encode(
-        x="share:Q", y=y, color=colour, tooltip=tooltip,
-        fill=alt.condition(alt.datum.reliability == RELIABLE, "verdict:N", alt.value("white"), legend=None,
-                           scale=alt.Scale(domain=list(VERDICT_COLOURS), range=list(VERDICT_COLOURS.values()))))
-    marker_scale = alt.Scale(domain=[PARITY, CUSTOM_TARGET], range=[[6, 4], [1, 0]])
-    marker_legend = alt.Legend(orient="bottom", direction="vertical", symbolType="stroke", symbolSize=400,
-                               symbolStrokeWidth=2, labelLimit=400)
-    parity = base.mark_rule(color="#111827").encode(
-        x="mean(parity):Q", strokeDash=alt.StrokeDash("parity_marker:N", title="Markers", scale=marker_scale,
-                                                      legend=marker_legend))
-    targets = base.mark_tick(color="#111827", thickness=2, size=18).encode(
-        x="custom_target:Q", y=y,
-        strokeDash=alt.StrokeDash("target_marker:N", title="Markers", scale=marker_scale, legend=marker_legend))
+    bars, points = _interval_marks(base, y=y, x_title=f"share of images with a person: {group}",
+                                   domain=list(VERDICT_COLOURS), palette=list(VERDICT_COLOURS.values()),
+                                   tooltip=_share_tooltip(alt.Tooltip("source:N", title="run")))
+    parity, targets = _target_marks(base, y=y)
     return alt.layer(bars, points, parity, targets).properties(width=width, title=alt.Title(
         f"{group} ({family.lower()}) in every run", subtitle=[
             "Sorted by share. Colour: does the interval exclude the target? Hollow point, faded bar: too few "
@@ -189,8 +172,6 @@ def differences_chart(differences: pd.DataFrame, *, reference: str, width: int =
     rows["zero"] = 0.0
     rows["zero_marker"] = ZERO
     domain, palette = [DIFFERS, MAY_NOT_DIFFER], [VERDICT_COLOURS[EXCLUDES], VERDICT_COLOURS[INCLUDES]]
-    colour = alt.Color("verdict:N", title="Verdict", scale=alt.Scale(domain=domain, range=palette),
-                       legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=400))
     y = alt.Y("run:N", title=None, sort=None, axis=alt.Axis(labelLimit=260))
     tooltip = [alt.Tooltip("run:N"), alt.Tooltip("panel:N", title="group"),
                alt.Tooltip("share_first:Q", format=".1%", title="share in run"),
@@ -198,15 +179,8 @@ def differences_chart(differences: pd.DataFrame, *, reference: str, width: int =
                alt.Tooltip("difference:Q", format="+.1%"), alt.Tooltip("low:Q", format="+.1%"),
                alt.Tooltip("high:Q", format="+.1%"), alt.Tooltip("verdict:N"), alt.Tooltip("reliability:N", title="interval")]
     base = alt.Chart(rows)
-    bars = base.mark_rule(strokeWidth=3).encode(
-        x=alt.X("low:Q", title=f"difference of shares, run minus “{reference}”", axis=alt.Axis(format="+%")),
-        x2="high:Q", y=y, color=colour, tooltip=tooltip,
-        opacity=alt.Opacity("reliability:N", title="Interval", scale=alt.Scale(domain=[RELIABLE, UNRELIABLE],
-                            range=[1.0, 0.35]), legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=400)))
-    points = base.mark_point(size=90, strokeWidth=2).encode(
-        x="difference:Q", y=y, color=colour, tooltip=tooltip,
-        fill=alt.condition(alt.datum.reliability == RELIABLE, "verdict:N", alt.value("white"), legend=None,
-                           scale=alt.Scale(domain=domain, range=palette)))
+    bars, points = _interval_marks(base, y=y, x_title=f"difference of shares, run minus “{reference}”",
+                                   domain=domain, palette=palette, tooltip=tooltip, point="difference", shares=False)
     zero = base.mark_rule(color="#111827").encode(
         x="mean(zero):Q", strokeDash=alt.StrokeDash("zero_marker:N", title="Markers", scale=alt.Scale(
             domain=[ZERO], range=[[6, 4]]), legend=alt.Legend(orient="bottom", symbolType="stroke")))
