@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from sdaudit.cli_parser import UsageError, build_parser
-from sdaudit.config import DEMO_MODEL, data_home, home_folder, resolve_device, store_path, writable_folder
+from sdaudit.config import DEMO_MODEL, data_home, home_folder, resolve_device, setting, store_path, writable_folder
 from sdaudit.spec import GenerationSpec, parse_seed_range
 
 EXIT_BAD_INPUT = 2
@@ -29,15 +29,29 @@ OS_ERROR = "could not use {path}: {reason}."
 def _demo_model(args) -> str:
     from sdaudit.demo import write_demo_model
 
-    path = write_demo_model(writable_folder(args.path, what="the demo model's folder"))
+    path = write_demo_model(writable_folder(args.path, what="the demo model's folder"), seed=args.seed)
     return f"wrote the demo model (tiny, random weights: its images are noise) to {path}"
+
+
+def _specs(args) -> list[GenerationSpec]:
+    """One spec per (prompt, model): a prompt set's prompts (or the one prompt) × every --model."""
+    from sdaudit.promptsets import PromptSet, read_prompt_list, study_specs
+
+    if (args.prompt_template is None) != (args.prompt_list is None):
+        raise UsageError("--prompt-template and --prompt-list go together; give both, or --prompt alone.")
+    if args.prompt_template is not None and args.prompt is not None:
+        raise UsageError("give --prompt, or --prompt-template with --prompt-list, not both.")
+    prompt_set = None
+    if args.prompt_template is not None:
+        prompt_set = PromptSet(args.prompt_template, read_prompt_list(args.prompt_list))
+    return study_specs(_spec(args), args.model or [setting("model")], prompt_set)
 
 
 def _spec(args) -> GenerationSpec:
     first, last = parse_seed_range(args.seeds)
     return GenerationSpec(
-        model=args.model,
-        prompt=args.prompt,
+        model=(args.model or [setting("model")])[0],
+        prompt=args.prompt if args.prompt is not None else GenerationSpec.prompt,
         negative_prompt=args.negative_prompt,
         first_seed=first,
         last_seed=last,
@@ -100,8 +114,9 @@ def _generate(args) -> str:
     from sdaudit.runfolder import RunFolder
     from sdaudit.store import Store
 
-    # 1. Validate everything before any file is touched: the spec, the device, where to write
-    spec = _spec(args)
+    # 1. Validate everything before any file is touched: the specs, the device, where to write
+    specs = _specs(args)
+    spec = specs[0]
     if _world_size() > 1 and not args.out:
         raise UsageError(
             f"{_world_size()} processes cannot share one store; give --out DIR and `ingest DIR` afterwards."
@@ -113,27 +128,42 @@ def _generate(args) -> str:
         writable_folder(args.out, what="--out")
     else:
         store_path(args.home)  # a --home that is a file is refused here
+    models = list(dict.fromkeys(one.model for one in specs))
+    if len(models) > 1:  # a model that cannot load is refused before another model's images are made
+        from sdaudit.pipelines import resolve_model
 
-    # 2. Generate this process's seeds into the run folder or the store
+        for model in models:
+            resolve_model(model, revision=spec.revision, home=args.home)
+
+    # 2. Generate this process's seeds of each run (one per prompt × model) into the run folder or the store
     bar = _ProgressBar("generating" if group is None else f"process {group.process_index}")
     store = None
+    results = []
     try:
-        if args.out:
-            folder = RunFolder(args.out, rank=group.process_index if group else 0, spec=spec.to_dict())
-            sink = folder
-        else:
+        if not args.out:
             home = data_home(args.home)
             store = Store.open(home)
-            sink = StoreSink(store, home)
-        common = dict(home=args.home, on_progress=bar)
-        if group is None:
-            result = generate(spec, sink, **common)
-        else:
-            # whole batches, not seeds, are shared out, so each image keeps the batch company
-            # it has in a one-process run (and with it its pixels)
-            with group.split_between_processes(batch_grid(spec)) as batches:
-                mine = [seed for batch in batches for seed in batch]
-                result = generate(spec, sink, seeds=mine, device=str(group.device), **common)
+        for number, one in enumerate(specs, start=1):
+            if len(specs) > 1:
+                bar.label = f"run {number} of {len(specs)}"
+            if args.out:
+                folder = RunFolder(args.out, rank=group.process_index if group else 0, spec=one.to_dict())
+                sink = folder
+            else:
+                sink = StoreSink(store, home)
+            common = dict(home=args.home, on_progress=bar)
+            if group is None:
+                results.append(generate(one, sink, **common))
+            else:
+                # whole batches, not seeds, are shared out, so each image keeps the batch company
+                # it has in a one-process run (and with it its pixels)
+                with group.split_between_processes(batch_grid(one)) as batches:
+                    mine = [seed for batch in batches for seed in batch]
+                    results.append(generate(one, sink, seeds=mine, device=str(group.device), **common))
+            bar.close()
+            bar.bar = None
+            if results[-1].cancelled:
+                break
     finally:
         bar.close()
         if store is not None:
@@ -150,14 +180,20 @@ def _generate(args) -> str:
             group.wait_for_everyone()
             if not group.is_main_process:
                 return ""
-    flagged = f", {result.nsfw_flagged} flagged NSFW and blacked out by the safety checker" if result.nsfw_flagged else ""
-    stopped = " (stopped early)" if result.cancelled else ""
+    generated = sum(result.generated for result in results)
+    present = sum(result.already_present for result in results)
+    nsfw = sum(result.nsfw_flagged for result in results)
+    flagged = f", {nsfw} flagged NSFW and blacked out by the safety checker" if nsfw else ""
+    stopped = " (stopped early)" if any(result.cancelled for result in results) else ""
     who = "" if group is None else f" on process {group.process_index} of {group.num_processes}"
     where = f"run folder {args.out} now holds {_images(total)}" if args.out else f"home {data_home(args.home)}"
-    noise = " (demo model: random weights, the images are noise)" if spec.model == DEMO_MODEL else ""
+    noise = " (demo model: random weights, the images are noise)" if DEMO_MODEL in {s.model for s in specs} else ""
+    seconds = sum(result.seconds for result in results)
+    runs = (f"run {results[0].run_key}" if len(specs) == 1
+            else f"{len(results)} of {len(specs)} runs ({', '.join(result.run_key for result in results)})")
     return (
-        f"generated {_images(result.generated)}{noise}{who} ({result.already_present} already present{flagged}){stopped} "
-        f"in {result.seconds:.1f} s; run {result.run_key}, study {spec.study}; {where}"
+        f"generated {_images(generated)}{noise}{who} ({present} already present{flagged}){stopped} "
+        f"in {seconds:.1f} s; {runs}, study {spec.study}; {where}"
     )
 
 

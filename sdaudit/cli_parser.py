@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
         "with save_pretrained. Its images are noise: it is for trying sdaudit and for tests.",
     )
     demo.add_argument("path", help="folder to create (must be new or empty)")
+    demo.add_argument("--seed", type=_bootstrap_seed, default=0,
+                      help="seed of the random weights (default: 0); another seed makes another model")
 
     gen = commands.add_parser(
         "generate",
@@ -51,10 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
         "Seeds already generated with identical settings are skipped.",
     )
     defaults = GenerationSpec()  # the generation defaults are the spec's own, written once
-    gen.add_argument("--model", default=setting("model"),
-                     help=f"hub id, local diffusers folder, or `demo` (default: {DEFAULT_MODEL})")
+    gen.add_argument("--model", action="append", default=None,
+                     help=f"hub id, local diffusers folder, or `demo` (default: {DEFAULT_MODEL}); give it "
+                     "more than once to generate every prompt with each model in one command")
     gen.add_argument("--revision", default=None, help="hub revision (branch, tag or commit)")
-    gen.add_argument("--prompt", default=defaults.prompt, help=f"prompt (default: {defaults.prompt!r})")
+    gen.add_argument("--prompt", default=None, help=f"prompt (default: {defaults.prompt!r})")
+    gen.add_argument("--prompt-template", default=None,
+                     help="a prompt with one slot {}, e.g. 'a photo of a {}'; needs --prompt-list")
+    gen.add_argument("--prompt-list", default=None,
+                     help="a text file with one slot value a line (doctor, nurse, ...): one run per value and model")
     gen.add_argument("--negative-prompt", default="", help="negative prompt (default: none)")
     gen.add_argument("--seeds", required=True, help="inclusive seed range A-B, e.g. 0-99")
     gen.add_argument("--batch-size", type=int, default=defaults.batch_size,

@@ -17,6 +17,7 @@ from sdaudit.scheme import Annotation
 
 DEFAULT_STUDY = "default"
 IMPORTED = "external"  # the model and scheduler of a run that holds an imported sheet's images
+REFERENCE = "reference"  # the model and scheduler of a run that holds a reference set of real images
 MAX_STUDY_NAME = 64
 STUDY_NAME = (
     "a study name must be 1 to 64 letters, digits, spaces, '-', '_' or '.', starting with a letter, digit or '_', "
@@ -71,6 +72,7 @@ class RunRecord:
     batch_size: int | None
     safety_checker: bool
     versions: dict[str, str]
+    slot: str | None = None  # the prompt set's value filled into its template ("doctor"), if any
 
 
 @dataclass(frozen=True)

@@ -152,10 +152,26 @@ MIGRATIONS: list[str] = [
     ALTER TABLE images ADD COLUMN external BOOLEAN NOT NULL DEFAULT false;
     ALTER TABLE images ADD COLUMN source_name VARCHAR;
     """,
+    # 3: studies beyond one prompt: a run's slot value ("doctor" of "a photo of a {}"), a reference
+    # image's file size, and targets from data (``targets.py``): one share per prompt or slot value
+    """
+    ALTER TABLE runs ADD COLUMN slot VARCHAR;
+    ALTER TABLE images ADD COLUMN size_bytes BIGINT;
+    CREATE TABLE targets (
+        study_id   INTEGER NOT NULL,
+        applies_to VARCHAR NOT NULL,
+        value      VARCHAR NOT NULL,
+        family     VARCHAR NOT NULL,
+        group_name VARCHAR NOT NULL,
+        target     DOUBLE NOT NULL,
+        source     VARCHAR NOT NULL,
+        PRIMARY KEY (study_id, applies_to, value, family, group_name)
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 # The tables above, and the id sequence that numbers each table's rows (name -> (table, column)).
-TABLES = ("studies", "runs", "images", "annotations", "annotation_history", "jobs")
+TABLES = ("studies", "runs", "images", "annotations", "annotation_history", "jobs", "targets")
 SEQUENCES = {"study_ids": ("studies", "study_id"), "image_ids": ("images", "image_id"),
              "annotation_event_ids": ("annotation_history", "event_id"), "job_ids": ("jobs", "job_id")}
 
@@ -342,7 +358,14 @@ class Store:
             f"VALUES ({', '.join('?' * len(RUN_COLUMNS))}, ?) ON CONFLICT (run_key) DO NOTHING "
             "RETURNING run_key"
         )
-        return self._write(lambda cursor: cursor.execute(sql, [*values, study_id]).fetchone() is not None)
+
+        def work(cursor: duckdb.DuckDBPyConnection) -> bool:
+            added = cursor.execute(sql, [*values, study_id]).fetchone() is not None
+            if not added and run.slot is not None:  # the same prompt made earlier outside a prompt set
+                cursor.execute("UPDATE runs SET slot = ? WHERE run_key = ? AND slot IS NULL", [run.slot, run.run_key])
+            return added
+
+        return self._write(work)
 
     def run(self, run_key: str) -> dict | None:
         """The run's row as a dict (``versions`` decoded), or None."""
@@ -361,7 +384,7 @@ class Store:
         sql = (
             "SELECT r.run_key, s.name AS study, r.model, r.model_revision, r.prompt, r.negative_prompt, "
             "r.scheduler, r.steps, r.guidance, r.width, r.height, r.dtype, r.device, r.batch_size, "
-            "r.safety_checker, r.versions, r.created_at, count(i.image_id) AS images, "
+            "r.safety_checker, r.versions, r.slot, r.created_at, count(i.image_id) AS images, "
             "count(*) FILTER (WHERE i.nsfw) AS nsfw_images "
             "FROM runs r JOIN studies s USING (study_id) LEFT JOIN images i USING (run_key) "
         )
@@ -404,7 +427,7 @@ class Store:
     def images(self, *, run_key: str | None = None, study: str | None = None) -> pd.DataFrame:
         """Image rows (with their run's study and prompt), ordered by run and seed."""
         sql = (
-            "SELECT i.*, s.name AS study, r.prompt, r.model FROM images i "
+            "SELECT i.*, s.name AS study, r.prompt, r.model, r.slot FROM images i "
             "JOIN runs r USING (run_key) JOIN studies s USING (study_id) WHERE true "
         )
         params: list = []
