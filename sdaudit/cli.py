@@ -221,6 +221,19 @@ def _ingest(args) -> str:
     )
 
 
+def _ingest_images(args) -> str:
+    from sdaudit.reference import ingest_images
+    from sdaudit.store import Store
+
+    home = home_folder(args.home)
+    with Store.open(home) as store:
+        result = ingest_images(args.folder, store, home, name=args.name, study=args.study, source=args.source,
+                               license=args.license)
+    skipped = (f"; skipped {len(result.skipped)}: {', '.join(map(str, result.skipped))}" if result.skipped else "")
+    return (f"ingested reference set {result.name!r} into study {result.study}: {_images(result.added)} added, "
+            f"{result.already_present} already present{skipped}; run {result.run_key}; home {home}")
+
+
 def _runs(args) -> str:
     from sdaudit.store import Store
 
@@ -377,6 +390,7 @@ COMMANDS = {
     "demo-model": _demo_model,
     "generate": _generate,
     "ingest": _ingest,
+    "ingest-images": _ingest_images,
     "runs": _runs,
     "import-annotations": _import_annotations,
     "estimate": _estimate,

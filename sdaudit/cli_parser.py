@@ -95,6 +95,20 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("folder", help="run folder written by `generate --out`")
     ingest.add_argument("--home", help=HOME_HELP)
 
+    real = commands.add_parser(
+        "ingest-images",
+        help="add a folder of real images (JPEG, PNG, WebP) to a study as a reference run",
+        description="Copy the JPEG, PNG and WebP files directly in a folder under the data home as a reference "
+        "run of a study, each with its sha256, original file name and size. Unreadable, duplicate, oversized "
+        "and other files are named and skipped; ingesting again adds only new files.",
+    )
+    real.add_argument("folder", help="the folder of images (its sub-folders are not read)")
+    real.add_argument("--name", required=True, help="the reference set's name, e.g. 'labour-force photos 2024'")
+    real.add_argument("--study", default=defaults.study, help=f"study to add it to (default: {defaults.study})")
+    real.add_argument("--source", help="where the images come from (kept with the run)")
+    real.add_argument("--license", help="the images' license (kept with the run)")
+    real.add_argument("--home", help=HOME_HELP)
+
     runs = commands.add_parser("runs", help="list the store's runs", description="List the store's runs.")
     runs.add_argument("--home", help=HOME_HELP)
 

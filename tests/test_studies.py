@@ -75,3 +75,113 @@ def test_prompt_set_messages_are_the_module_constants():
     assert str(caught.value) == DUPLICATE.format(where="occupations.txt", value="doctor", first=1, second=3)
     # values are filled by plain replacement: a brace in a value is not a format field
     assert PromptSet("a photo of a {}", ("{0.__class__}",)).prompts() == [("a photo of a {0.__class__}", "{0.__class__}")]
+
+
+def _photo(colour: tuple[int, int, int], image_format: str, size=(24, 16)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, format=image_format)
+    return buffer.getvalue()
+
+
+def _reference_folder(folder, outside) -> dict[str, bytes]:
+    """20 entries: 14 good JPEG/PNG/WebP files, and 6 that must be skipped. Returns the good ones."""
+    folder.mkdir()
+    good = {}
+    for number in range(14):
+        image_format, suffix = [("JPEG", "jpg"), ("PNG", "png"), ("WEBP", "webp"), ("JPEG", "JPEG")][number % 4]
+        good[f"photo-{number:02d}.{suffix}"] = _photo((10 * number, 200 - 10 * number, 60), image_format)
+    for name, data in good.items():
+        (folder / name).write_bytes(data)
+    (folder / "photo-99-copy.png").write_bytes(good["photo-01.png"])  # a duplicate
+    (folder / "cut.png").write_bytes(good["photo-05.png"][:40])  # truncated
+    (folder / "cut.jpg").write_bytes(_photo((1, 2, 3), "JPEG", size=(200, 200))[:300])
+    (folder / "notes.jpg").write_text("not an image\n")
+    (folder / "huge.png").write_bytes(b"\0" * (20 * 1024 * 1024 + 1))  # over the size cap: never read
+    outside.write_bytes(_photo((9, 9, 9), "PNG"))
+    (folder / "linked.png").symlink_to(outside)
+    assert len(list(folder.iterdir())) == 20
+    return good
+
+
+def test_a_folder_of_real_images_becomes_a_reference_run_with_exactly_the_good_files(cli, tmp_path):
+    import hashlib
+
+    folder, home = tmp_path / "photos", tmp_path / "home"
+    good = _reference_folder(folder, tmp_path / "elsewhere.png")
+    result = cli("ingest-images", str(folder), "--name", "labour photos", "--study", "occupations",
+                 "--source", "national photo archive", "--license", "CC BY 4.0", "--home", str(home), check=True)
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1 and "14 images added, 0 already present; skipped 6:" in lines[0]
+    for name, reason in [("photo-99-copy.png", "duplicate of photo-01.png"), ("cut.png", "unreadable"),
+                         ("cut.jpg", "unreadable"), ("notes.jpg", "unreadable"), ("huge.png", "over"),
+                         ("linked.png", "symbolic link")]:
+        assert f"'{name}' (" in lines[0] and reason in lines[0].split(f"'{name}' (")[1].split(")")[0], name
+
+    with Store.open(home) as store:
+        runs = store.runs(study="occupations")
+        images = store.images(study="occupations")
+        run = store.run(runs.loc[0, "run_key"])
+    assert len(runs) == 1 and run["model"] == "reference"
+    assert run["versions"] == {"reference": "labour photos", "source": "national photo archive", "license": "CC BY 4.0"}
+    assert sorted(images["source_name"]) == sorted(good)
+    for row in images.itertuples():
+        stored = (home / row.path).read_bytes()
+        assert stored == good[row.source_name]  # copied unchanged
+        assert row.sha256 == hashlib.sha256(stored).hexdigest() and row.size_bytes == len(stored)
+    assert sorted(images["seed"]) == list(range(14))
+
+    again = cli("ingest-images", str(folder), "--name", "labour photos", "--study", "occupations",
+                "--home", str(home), check=True)
+    assert "0 images added, 14 already present" in again.stdout
+    with Store.open(home) as store:
+        assert store.count("images") == 14 and store.count("runs") == 1
+
+
+def test_reference_images_are_annotated_beside_generated_ones_in_one_shuffled_queue(tmp_path):
+    from helpers import make_images, make_run
+
+    from sdaudit.reference import ingest_images
+
+    folder, home = tmp_path / "photos", tmp_path / "home"
+    good = _reference_folder(folder, tmp_path / "elsewhere.png")
+    with Store.open(home) as store:
+        store.add_run(make_run("generated", study="occupations"))
+        store.add_images(make_images("generated", seeds=range(14)))
+        ingest_images(folder, store, home, name="photos", study="occupations")
+        queue = store.annotation_queue("occupations", "r1", only_missing=True, shuffled=True)
+    kinds = ["generated" if image.run_key == "generated" else "reference" for image in queue]
+    assert Counter(kinds) == {"generated": 14, "reference": len(good)}
+    # shuffled together: the reference images are not one block at either end
+    first_reference = kinds.index("reference")
+    assert "generated" in kinds[first_reference:] and kinds[:14] != ["generated"] * 14
+
+
+@pytest.mark.parametrize(("arguments", "contains"), [
+    (["--name", "../evil"], "a reference set's name must be"),
+    (["--name", "ok", "--license", "line one\nline two"], "`license` must be a text"),
+    (["--name", "ok", "FOLDER_IS_LINK"], "is a symbolic link"),
+    (["--name", "ok", "NO_FOLDER"], "there is no folder"),
+    (["--name", "ok", "EMPTY"], "no image in"),
+])
+def test_a_bad_reference_set_is_one_line_and_nothing_is_written(cli, tmp_path, arguments, contains):
+    photos, empty = tmp_path / "photos", tmp_path / "empty"
+    photos.mkdir()
+    empty.mkdir()
+    (photos / "a.png").write_bytes(_photo((1, 2, 3), "PNG"))
+    (empty / "notes.txt").write_text("no images here")
+    (tmp_path / "link").symlink_to(photos)
+    folders = {"FOLDER_IS_LINK": tmp_path / "link", "NO_FOLDER": tmp_path / "nowhere", "EMPTY": empty}
+    folder = next((folders[word] for word in arguments if word in folders), photos)
+    arguments = [word for word in arguments if word not in folders]
+    home = tmp_path / "home"
+    with Store.open(home):
+        pass
+    before = (home / "sdaudit.duckdb").read_bytes()
+    result = cli("ingest-images", str(folder), *arguments, "--home", str(home))
+    assert_one_error_line(result, contains=contains)
+    assert (home / "sdaudit.duckdb").read_bytes() == before
+    assert not (home / "images").exists()
