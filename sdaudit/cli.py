@@ -111,6 +111,7 @@ class _ProgressBar:
 
 def _generate(args) -> str:
     from sdaudit.generate import StoreSink, batch_grid, generate
+    from sdaudit.promptsets import check_models
     from sdaudit.runfolder import RunFolder
     from sdaudit.store import Store
 
@@ -128,12 +129,7 @@ def _generate(args) -> str:
         writable_folder(args.out, what="--out")
     else:
         store_path(args.home)  # a --home that is a file is refused here
-    models = list(dict.fromkeys(one.model for one in specs))
-    if len(models) > 1:  # a model that cannot load is refused before another model's images are made
-        from sdaudit.pipelines import resolve_model
-
-        for model in models:
-            resolve_model(model, revision=spec.revision, home=args.home)
+    check_models(specs, home=args.home)  # a model that cannot load is refused before another's images are made
 
     # 2. Generate this process's seeds of each run (one per prompt × model) into the run folder or the store
     bar = _ProgressBar("generating" if group is None else f"process {group.process_index}")
@@ -321,9 +317,36 @@ def _import_annotations(args) -> str:
             f"{external}; home {data_home(args.home)}")
 
 
+def _import_targets(args) -> str:
+    from sdaudit.store import Store
+    from sdaudit.targets import import_targets, read_targets
+
+    read_targets(args.csv)  # a bad file fails before the store is opened
+    with Store.open(args.home) as store:
+        result = import_targets(args.csv, store, study=args.study)
+    return (f"imported {result.rows} targets into study {result.study} ({result.replaced} replaced ones it held); "
+            f"home {data_home(args.home)}")
+
+
+def _estimate_by_run(args) -> str:
+    import json
+
+    from sdaudit.targets import by_run_text, estimates_by_run
+
+    with _existing_store(args) as store:
+        if args.study not in (studies := store.study_names()):
+            raise UsageError(f"there is no study {args.study!r} in the store; studies: {', '.join(sorted(studies))}.")
+        table = estimates_by_run(store, args.study, **_estimate_settings(args))
+    if args.json:
+        return json.dumps(table.astype(object).where(table.notna(), None).to_dict("records"), indent=1)
+    return by_run_text(table, args.study)
+
+
 def _estimate(args) -> str:
     import json
 
+    if args.by == "run":
+        return _estimate_by_run(args)
     with _existing_store(args) as store:
         result = _study_estimate(store, args)
     if args.json:
@@ -393,6 +416,7 @@ COMMANDS = {
     "ingest-images": _ingest_images,
     "runs": _runs,
     "import-annotations": _import_annotations,
+    "import-targets": _import_targets,
     "estimate": _estimate,
     "compare": _compare,
     "export": _export,

@@ -126,6 +126,17 @@ def build_parser() -> argparse.ArgumentParser:
                        "sdaudit: this tool's export (default: origin)")
     sheet.add_argument("--home", help=HOME_HELP)
 
+    goals = commands.add_parser(
+        "import-targets",
+        help="import a study's targets from data (CSV: prompt or slot, family, group, target, source)",
+        description="Import targets for a study's estimates: one row per prompt or slot value × family × group, "
+        "with the share (0 to 1) and its source, e.g. the female share of an occupation from labour statistics. "
+        "A bad row refuses the whole file and nothing is written; a row for a target already held replaces it.",
+    )
+    goals.add_argument("csv", help="the targets file")
+    goals.add_argument("--study", required=True, help="study the targets belong to (created if new)")
+    goals.add_argument("--home", help=HOME_HELP)
+
     comparison = commands.add_parser(
         "compare",
         help="each run's shares against a reference run's, with Newcombe's interval",
@@ -147,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _estimate_options(est)
     est.add_argument("--json", action="store_true", help="print the rows as a JSON array")
+    est.add_argument("--by", choices=["run"], default=None,
+                     help="run: one estimate per run, each against its own targets (import-targets), "
+                     "with the run's key, prompt, model and slot value")
 
     export = commands.add_parser("export", help="export a study's annotations and estimates (CSV and Parquet)",
                                  description="Export a study's annotations and estimates as CSV and Parquet.")

@@ -111,3 +111,14 @@ def study_specs(base: GenerationSpec, models: Sequence[str], prompt_set: PromptS
         raise SdauditError(DUPLICATE_MODEL.format(model=twice))
     prompts = prompt_set.prompts() if prompt_set is not None else [(base.prompt, base.slot)]
     return [replace(base, model=model, prompt=prompt, slot=slot) for model in models for prompt, slot in prompts]
+
+
+def check_models(specs: Sequence[GenerationSpec], *, home=None) -> None:
+    """With several models, find each one (``resolve_model``) before any is used, so a model that
+    cannot load is refused before another model's images are made."""
+    models = list(dict.fromkeys(spec.model for spec in specs))
+    if len(models) > 1:
+        from sdaudit.pipelines import resolve_model
+
+        for model in models:
+            resolve_model(model, revision=specs[0].revision, home=home)

@@ -185,3 +185,106 @@ def test_a_bad_reference_set_is_one_line_and_nothing_is_written(cli, tmp_path, a
     assert_one_error_line(result, contains=contains)
     assert (home / "sdaudit.duckdb").read_bytes() == before
     assert not (home / "images").exists()
+
+
+TARGETS_CSV = """slot,prompt,family,group,target,source
+doctor,,gender,female,0.46,ONS Labour Force Survey 2023
+doctor,,gender,male,0.54,ONS Labour Force Survey 2023
+
+nurse,,gender,female,0.80,ONS Labour Force Survey 2023
+,a photo of a nurse,gender,female,0.89,NHS workforce statistics 2023
+"""
+GROUPS = {"doctor": {("female", 2): 12, ("male", 3): 28}, "nurse": {("female", 8): 30, ("male", 2): 10},
+          "reference": {("female", 7): 9, ("male", 1): 11}}
+
+
+def _annotated_study(home) -> dict[str, str]:
+    """Three runs of study 'occupations' (two of a prompt set, one not), annotated; slot -> run key."""
+    from dataclasses import replace
+
+    from helpers import make_images, make_run, sheet
+
+    keys = {}
+    with Store.open(home) as store:
+        for slot, groups in GROUPS.items():
+            run = make_run(f"run-{slot}", study="occupations", prompt=f"a photo of a {slot}")
+            store.add_run(replace(run, slot=None if slot == "reference" else slot))
+            store.add_images(make_images(run.run_key, seeds=range(sum(groups.values()))))
+            rows = sheet(groups)
+            rows["image_id"] = store.images(run_key=run.run_key)["image_id"].to_numpy()
+            rows["confidence"] = "high"
+            store.save_annotations(rows)
+            keys[slot] = run.run_key
+    return keys
+
+
+def test_targets_from_data_are_each_runs_own_targets_in_estimate_by_run(cli, tmp_path):
+    from scipy.stats import binomtest
+
+    home, targets = tmp_path / "home", tmp_path / "targets.csv"
+    keys = _annotated_study(home)
+    targets.write_text(TARGETS_CSV)
+    imported = cli("import-targets", str(targets), "--study", "occupations", "--home", str(home), check=True)
+    assert imported.stdout.startswith("imported 4 targets into study occupations (0 replaced")
+
+    result = cli("estimate", "--study", "occupations", "--by", "run", "--json", "--home", str(home), check=True)
+    rows = json.loads(result.stdout)
+    per_run = Counter(row["run_key"] for row in rows)
+    assert set(per_run) == set(keys.values()) and len(set(per_run.values())) == 1
+    assert len({(row["run_key"], row["family"], row["group"]) for row in rows}) == len(rows)
+    by = {(row["run_key"], row["family"], row["group"]): row for row in rows}
+    expected = {  # slot -> (female target, its source): the prompt's row beats the slot's; else parity
+        "doctor": (0.46, "ONS Labour Force Survey 2023"), "nurse": (0.89, "NHS workforce statistics 2023"),
+        "reference": (0.5, None)}
+    for slot, (target, source) in expected.items():
+        row = by[(keys[slot], "gender", "female")]
+        assert (row["prompt"], row["model"], row["slot"]) == (f"a photo of a {slot}", "demo",
+                                                               None if slot == "reference" else slot)
+        female = sum(count for (gender, _), count in GROUPS[slot].items() if gender == "female")
+        n = sum(GROUPS[slot].values())
+        interval = binomtest(female, n).proportion_ci(0.95, method="exact")  # Clopper–Pearson, independently
+        assert row["share"] == pytest.approx(female / n)
+        assert (row["low"], row["high"]) == pytest.approx((interval.low, interval.high))
+        assert (row["target"], row["target_source"]) == (pytest.approx(target), source)
+        assert row["excludes_target"] == (not interval.low <= target <= interval.high)
+    assert by[(keys["doctor"], "gender", "male")]["target"] == pytest.approx(0.54)
+    assert by[(keys["nurse"], "gender", "male")]["target_source"] is None  # no row: parity
+
+    text = cli("estimate", "--study", "occupations", "--by", "run", "--home", str(home), check=True).stdout
+    assert "46.0% (ONS Labour Force Survey 2023)" in text and "50.0% (parity)" in text
+
+    # importing again replaces what it names and adds nothing
+    again = cli("import-targets", str(targets), "--study", "occupations", "--home", str(home), check=True)
+    assert again.stdout.startswith("imported 4 targets into study occupations (4 replaced")
+    with Store.open(home) as store:
+        assert store.count("targets") == 4
+
+
+@pytest.mark.parametrize(("content", "contains"), [
+    ("slot,family,group,target,source\ndoctor,gender,female,46%,ONS\n", "row 1 (line 2): target must be a share"),
+    ("slot,family,group,target,source\ndoctor,gender,female,0.4,ONS\ndoctor,gender,woman,0.4,ONS\n",
+     "row 2 (line 3): group must be one of female, male for family gender but is 'woman'"),
+    ("slot,family,group,target,source\ndoctor,gender,female,0.4,\n", "row 1 (line 2): source must say"),
+    ("slot,prompt,family,group,target,source\ndoctor,a photo,gender,female,0.4,ONS\n", "row 1 (line 2): give a prompt or"),
+    ("slot,family,group,target,source\ndoctor,gender,female,0.4,ONS\n\ndoctor,gender,female,0.5,ONS\n",
+     "row 2 (line 4): slot 'doctor', gender female is also given on row 1"),
+    ("slot,family,group,target,source\ndoctor,gender,female,0.6,ONS\ndoctor,gender,male,0.6,ONS\n",
+     "add up to 1.200, more than 1 (rows 1, 2)"),
+    ("slot,family,group,target,source\ndoctor,hair,long,0.4,ONS\n", "row 1 (line 2): family must be one of"),
+    ("slot,family,group,target\ndoctor,gender,female,0.4\n", "needs the columns"),
+    ("slot,family,group,target,source\n", "no rows"),
+    (b"slot,family\xff\n", "not UTF-8"),
+])
+def test_a_bad_targets_file_is_one_line_naming_the_row_and_the_store_is_unchanged(cli, tmp_path, content, contains):
+    home, targets = tmp_path / "home", tmp_path / "targets.csv"
+    _annotated_study(home)
+    good = tmp_path / "good.csv"
+    good.write_text(TARGETS_CSV)
+    cli("import-targets", str(good), "--study", "occupations", "--home", str(home), check=True)
+    before = cli("estimate", "--study", "occupations", "--by", "run", "--json", "--home", str(home), check=True).stdout
+    store_bytes = (home / "sdaudit.duckdb").read_bytes()
+    targets.write_bytes(content if isinstance(content, bytes) else content.encode())
+    result = cli("import-targets", str(targets), "--study", "occupations", "--home", str(home))
+    assert_one_error_line(result, contains=contains)
+    assert (home / "sdaudit.duckdb").read_bytes() == store_bytes
+    assert cli("estimate", "--study", "occupations", "--by", "run", "--json", "--home", str(home)).stdout == before
