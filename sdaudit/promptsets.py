@@ -122,3 +122,25 @@ def check_models(specs: Sequence[GenerationSpec], *, home=None) -> None:
 
         for model in models:
             resolve_model(model, revision=specs[0].revision, home=home)
+
+
+def study_job(base: GenerationSpec, models: Sequence[str] = (), prompt_set: PromptSet | None = None) -> dict:
+    """What a job stores: ``base``'s spec, plus the study's models and prompt set when it has several
+    runs (``job_specs`` makes its specs again)."""
+    payload = base.to_dict()
+    if len(models) > 1:
+        payload["models"] = list(models)
+    if prompt_set is not None:
+        payload["prompt_template"] = prompt_set.template
+        payload["slot_values"] = list(prompt_set.values)
+    job_specs(payload)  # a study that cannot be made is refused before it is queued
+    return payload
+
+
+def job_specs(payload: dict) -> list[GenerationSpec]:
+    """The specs of a stored job, one per (prompt, model); a job of one run is its one spec."""
+    fields = dict(payload)
+    models = fields.pop("models", None) or [fields["model"]]
+    template, values = fields.pop("prompt_template", None), fields.pop("slot_values", None)
+    prompt_set = PromptSet(template, tuple(values)) if template is not None else None
+    return study_specs(GenerationSpec(**fields), models, prompt_set)

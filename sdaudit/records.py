@@ -128,10 +128,12 @@ class Job:
 
     @property
     def model(self) -> str:
-        return self.spec["model"]
+        return ", ".join(self.spec.get("models") or [self.spec["model"]])
 
     @property
     def prompt(self) -> str:
+        if "prompt_template" in self.spec:  # a prompt set: "a photo of a {} × doctor, nurse"
+            return f"{self.spec['prompt_template']} × {', '.join(self.spec['slot_values'])}"
         return self.spec["prompt"]
 
 

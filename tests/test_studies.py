@@ -7,7 +7,7 @@ import json
 from collections import Counter
 
 import pytest
-from test_cli import assert_one_error_line
+from helpers import assert_one_error_line
 
 from sdaudit.promptsets import DUPLICATE, TEMPLATE, PromptSet, parse_values
 from sdaudit.store import Store
@@ -288,3 +288,76 @@ def test_a_bad_targets_file_is_one_line_naming_the_row_and_the_store_is_unchange
     assert_one_error_line(result, contains=contains)
     assert (home / "sdaudit.duckdb").read_bytes() == store_bytes
     assert cli("estimate", "--study", "occupations", "--by", "run", "--json", "--home", str(home)).stdout == before
+
+
+def test_a_prompt_set_goes_into_a_run_folder_and_ingests_with_its_slots(cli, tiny_model, tmp_path):
+    home, out, values = tmp_path / "home", tmp_path / "runs", tmp_path / "values.txt"
+    values.write_text("doctor\nnurse\n")
+    made = cli("generate", "--prompt-template", "a photo of a {}", "--prompt-list", str(values), "--model",
+               str(tiny_model), "--seeds", "0-1", *TINY, "--out", str(out), check=True)
+    assert "2 of 2 runs" in made.stdout and "holds 4 images" in made.stdout
+    cli("ingest", str(out), "--home", str(home), check=True)
+    with Store.open(home) as store:
+        runs = store.runs()
+    assert sorted(zip(runs["slot"], runs["prompt"], runs["images"])) == [
+        ("doctor", "a photo of a doctor", 2), ("nurse", "a photo of a nurse", 2)]
+
+
+def test_one_job_makes_every_run_of_a_study_and_counts_them_all(tmp_path, tiny_model, second_tiny_model):
+    from helpers import wait_until
+
+    from sdaudit.jobs import JobRunner
+    from sdaudit.spec import GenerationSpec
+
+    home = tmp_path / "home"
+    spec = GenerationSpec(model=str(tiny_model), first_seed=0, last_seed=2, batch_size=2, steps=2, height=64,
+                          width=64, device="cpu", study="occupations")
+    with Store.open(home) as store:
+        runner = JobRunner(store, home)
+        try:
+            job_id = runner.submit(spec, models=[str(tiny_model), str(second_tiny_model)],
+                                   prompt_set=PromptSet("a photo of a {}", ("doctor", "nurse")))
+            job = wait_until(lambda: (found := runner.queue.job(job_id)).status in ("done", "failed") and found,
+                             "the study's job to finish")
+        finally:
+            runner.stop()
+        runs, images = store.runs(study="occupations"), store.images(study="occupations")
+    assert (job.status, job.images_done, job.images_total) == ("done", 12, 12), job.error
+    assert job.model == f"{tiny_model}, {second_tiny_model}" and job.prompt == "a photo of a {} × doctor, nurse"
+    assert Counter(runs["slot"]) == {"doctor": 2, "nurse": 2}
+    assert images.groupby("run_key")["seed"].apply(sorted).map(tuple).unique().tolist() == [(0, 1, 2)]
+
+
+def test_the_generate_form_queues_a_prompt_set_with_two_models(app_home, tiny_model, second_tiny_model):
+    from helpers import ROOT, WAIT_LIMIT_S, wait_until
+    from streamlit.testing.v1 import AppTest
+
+    from app.widgets import plain
+    from sdaudit.jobs import JobQueue
+
+    def widget(elements, label):
+        return next(element for element in elements if element.label == label)
+
+    at = AppTest.from_file(str(ROOT / "app" / "router.py"), default_timeout=WAIT_LIMIT_S).run()
+    widget(at.text_input, "Model").input(str(tiny_model))
+    widget(at.text_input, "Prompt template").input("a photo of a {}")
+    widget(at.text_area, "Slot values, one a line").input("doctor\nnurse\n\nnurse")
+    widget(at.button, "Generate").click().run()
+    assert [error.value for error in at.error] == [
+        plain("the prompt list in the form names 'nurse' twice (lines 2 and 4); give each value once.")]
+
+    widget(at.text_area, "Slot values, one a line").input("doctor\nnurse")
+    widget(at.text_area, "More models, one a line").input(str(second_tiny_model))
+    for label, value in (("Steps", 2), ("Width", 64), ("Height", 64), ("Batch size", 2)):
+        widget(at.number_input, label).set_value(value)
+    widget(at.button, "Generate").click().run()
+    assert at.success[0].value.startswith("Queued job 1: seeds 0–1 in each of 4 runs (prompt × model)")
+    wait_until(lambda: any(caption.value.startswith("Last job 1: done, 8 of 8 images")
+                           for caption in at.run().caption), "the study's job to finish", poll=0.5)
+    with Store.open(app_home) as store:
+        job = JobQueue(store).job(1)
+        runs = store.runs()
+    assert job.spec["models"] == [str(tiny_model), str(second_tiny_model)]
+    assert (job.spec["prompt_template"], job.spec["slot_values"]) == ("a photo of a {}", ["doctor", "nurse"])
+    assert Counter(zip(runs["model"], runs["slot"])) == Counter(
+        (str(model), slot) for model in (tiny_model, second_tiny_model) for slot in ("doctor", "nurse"))
