@@ -375,6 +375,7 @@ def _export(args) -> str:
 
 def _report(args) -> str:
     from sdaudit.report import audit_card, render_report
+    from sdaudit.targets import estimates_by_run
 
     out = Path(args.out)
     if out.is_dir():
@@ -383,8 +384,9 @@ def _report(args) -> str:
     with _existing_store(args) as store:
         result = _study_estimate(store, args)
         card = audit_card(store, args.study)
+        by_run = estimates_by_run(store, args.study, **_estimate_settings(args))
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_report(result, card), encoding="utf-8")
+    out.write_text(render_report(result, card, by_run=by_run), encoding="utf-8")
     return f"wrote the report for study {args.study} to {out}"
 
 

@@ -144,3 +144,12 @@ def imported_sheet_label(versions: str | dict | None) -> str:
     found = json.loads(versions or "{}") if isinstance(versions, str) else (versions or {})
     name = found.get("imported_from")
     return f"imported sheet {name}" if name else "imported sheet"
+
+
+def reference_label(versions: str | dict | None) -> str:
+    """How people read a reference run: "reference set NAME (SOURCE; LICENSE)"."""
+    import json
+
+    found = json.loads(versions or "{}") if isinstance(versions, str) else (versions or {})
+    notes = "; ".join(found[key] for key in ("source", "license") if found.get(key))
+    return f"reference set {found.get('reference', '')}" + (f" ({notes})" if notes else "")

@@ -16,7 +16,7 @@ import pandas as pd
 from sdaudit.gallery import gallery
 from sdaudit.labels import group_images
 from sdaudit.planning import compare_runs, plan
-from sdaudit.records import IMPORTED, imported_sheet_label
+from sdaudit.records import IMPORTED, REFERENCE, imported_sheet_label, reference_label
 from sdaudit.scheme import (
     DEFAULT_SKIN_CUT,
     FAMILY_LABELS,
@@ -38,6 +38,7 @@ UNKNOWN_RUNS = "`runs` must be runs of study {study!r}, but {unknown} are not."
 def run_choices(store: Store, study: str) -> dict[str, str]:
     """Every run of ``study``, newest first: run key -> "prompt · model · N images"."""
     return {row.run_key: (f"{imported_sheet_label(row.versions)} · {row.images} images" if row.model == IMPORTED
+                          else f"{reference_label(row.versions)} · {row.images} images" if row.model == REFERENCE
                           else f"{row.prompt} · {row.model} · {row.images} images")
             for row in store.runs(study=study).itertuples()}
 

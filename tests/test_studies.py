@@ -361,3 +361,31 @@ def test_the_generate_form_queues_a_prompt_set_with_two_models(app_home, tiny_mo
     assert (job.spec["prompt_template"], job.spec["slot_values"]) == ("a photo of a {}", ["doctor", "nurse"])
     assert Counter(zip(runs["model"], runs["slot"])) == Counter(
         (str(model), slot) for model in (tiny_model, second_tiny_model) for slot in ("doctor", "nurse"))
+
+
+def test_the_report_and_its_chart_show_each_target_with_its_source(cli, tmp_path):
+    from sdaudit.charts import PARITY_SOURCE, targets_chart
+    from sdaudit.targets import estimates_by_run
+
+    home, targets, report = tmp_path / "home", tmp_path / "targets.csv", tmp_path / "report.html"
+    keys = _annotated_study(home)
+    targets.write_text(TARGETS_CSV)
+    cli("import-targets", str(targets), "--study", "occupations", "--home", str(home), check=True)
+    cli("report", "--study", "occupations", "--out", str(report), "--home", str(home), check=True)
+    text = report.read_text()
+    section = text.split("<h2>Each run against its own target</h2>")[1].split("<h2>")[0]
+    assert "<svg" in section
+    for source in ("ONS Labour Force Survey 2023", "NHS workforce statistics 2023", PARITY_SOURCE):
+        assert source in section
+
+    with Store.open(home) as store:
+        by_run = estimates_by_run(store, "occupations")
+    data = next(iter(targets_chart(by_run).to_dict()["datasets"].values()))
+    shown = {(row["run_key"], row["panel"]): (row["target"], row["source"]) for row in data}
+    # only the groups that have a target from data get a panel: female and male of gender
+    assert {panel for _, panel in shown} == {"Perceived gender presentation: female-presenting",
+                                             "Perceived gender presentation: male-presenting"}
+    assert shown[(keys["nurse"], "Perceived gender presentation: female-presenting")] == (
+        pytest.approx(0.89), "NHS workforce statistics 2023")
+    assert shown[(keys["reference"], "Perceived gender presentation: female-presenting")] == (
+        pytest.approx(0.5), PARITY_SOURCE)
