@@ -225,9 +225,7 @@ def _ingest_images(args) -> str:
     with Store.open(home) as store:
         result = ingest_images(args.folder, store, home, name=args.name, study=args.study, source=args.source,
                                license=args.license)
-    skipped = (f"; skipped {len(result.skipped)}: {', '.join(map(str, result.skipped))}" if result.skipped else "")
-    return (f"ingested reference set {result.name!r} into study {result.study}: {_images(result.added)} added, "
-            f"{result.already_present} already present{skipped}; run {result.run_key}; home {home}")
+    return f"{result.summary}; run {result.run_key}; home {home}"
 
 
 def _runs(args) -> str:

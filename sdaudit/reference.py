@@ -38,7 +38,9 @@ NO_FOLDER = "there is no folder at {path!r} to ingest images from."
 FOLDER_IS_LINK = "{path!r} is a symbolic link; give the folder itself."
 TOO_MANY_FILES = "the folder {path!r} holds {count} files; at most {max} are read at once."
 NOTE = "`{name}` must be a text of at most {max} characters on one line but is {value!r}."
-NOTHING_GOOD = "no image in {path!r} could be ingested ({skipped}); nothing was written."
+NOTHING_GOOD = "no image in {path} could be ingested ({skipped}); nothing was written."
+NOT_AN_IMAGE_NAME = "not a .jpg, .jpeg, .png or .webp file"
+TOO_LARGE = "{size:,} bytes, over {max:,}"
 NAME_TAKEN = "the run {run_key} of study {study!r} is not a reference set; choose another name."
 
 _NAME = re.compile(r"\w[\w .-]{0,63}")
@@ -72,6 +74,14 @@ class ReferenceResult:
     already_present: int
     skipped: tuple[Skipped, ...]
     run_added: bool
+
+    @property
+    def summary(self) -> str:
+        """One line: what was added, and each skipped file with why."""
+        skipped = f"; skipped {len(self.skipped)}: {', '.join(map(str, self.skipped))}" if self.skipped else ""
+        added = f"{self.added} image" if self.added == 1 else f"{self.added} images"
+        return (f"ingested reference set {self.name!r} into study {self.study}: {added} added, "
+                f"{self.already_present} already present{skipped}")
 
 
 def reference_key(study: str, name: str) -> str:
@@ -107,11 +117,11 @@ def _decode(data: bytes) -> str:
         raise ValueError(f"unreadable: {str(error).rstrip('.') or type(error).__name__}") from None
 
 
-def _scan(folder: Path) -> tuple[list[_GoodImage], list[Skipped]]:
-    """Every file directly in ``folder``, in name order: the good images, and the rest with why."""
-    good: list[_GoodImage] = []
+def _scan(folder: Path) -> tuple[list[tuple[str, bytes]], list[Skipped]]:
+    """Every file directly in ``folder``, in name order: (name, bytes) of the files that may be
+    images, and the rest with why."""
+    files: list[tuple[str, bytes]] = []
     skipped: list[Skipped] = []
-    seen: dict[str, str] = {}
     entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
     if len(entries) > MAX_FILES:
         raise SdauditError(TOO_MANY_FILES.format(path=str(folder), count=len(entries), max=MAX_FILES))
@@ -126,24 +136,42 @@ def _scan(folder: Path) -> tuple[list[_GoodImage], list[Skipped]]:
             skipped.append(Skipped(entry.name, "a folder" if stat.S_ISDIR(mode) else "not a regular file"))
             continue
         if not entry.name.lower().endswith(SUFFIXES):
-            skipped.append(Skipped(entry.name, "not a .jpg, .jpeg, .png or .webp file"))
+            skipped.append(Skipped(entry.name, NOT_AN_IMAGE_NAME))
             continue
         size = entry.stat(follow_symlinks=False).st_size
         if size > MAX_IMAGE_BYTES:
-            skipped.append(Skipped(entry.name, f"{size:,} bytes, over {MAX_IMAGE_BYTES:,}"))
+            skipped.append(Skipped(entry.name, TOO_LARGE.format(size=size, max=MAX_IMAGE_BYTES)))
             continue
         try:
-            data = read_regular(folder, entry.name, what="image")
-            suffix = _decode(data)
-        except (UnsafeFileError, ValueError) as error:
+            files.append((entry.name, read_regular(folder, entry.name, what="image")))
+        except UnsafeFileError as error:
             skipped.append(Skipped(entry.name, str(error)))
+    return files, skipped
+
+
+def _check_images(files: list[tuple[str, bytes]]) -> tuple[list[_GoodImage], list[Skipped]]:
+    """The files that decode in full as JPEG, PNG or WebP within the caps, each once; the rest with why."""
+    good: list[_GoodImage] = []
+    skipped: list[Skipped] = []
+    seen: dict[str, str] = {}
+    for name, data in files:
+        if not name.lower().endswith(SUFFIXES):
+            skipped.append(Skipped(name, NOT_AN_IMAGE_NAME))
+            continue
+        if len(data) > MAX_IMAGE_BYTES:
+            skipped.append(Skipped(name, TOO_LARGE.format(size=len(data), max=MAX_IMAGE_BYTES)))
+            continue
+        try:
+            suffix = _decode(data)
+        except ValueError as error:
+            skipped.append(Skipped(name, str(error)))
             continue
         digest = hashlib.sha256(data).hexdigest()
         if digest in seen:
-            skipped.append(Skipped(entry.name, f"a duplicate of {seen[digest]}"))
+            skipped.append(Skipped(name, f"a duplicate of {seen[digest]}"))
             continue
-        seen[digest] = entry.name
-        good.append(_GoodImage(entry.name, data, digest, suffix))
+        seen[digest] = name
+        good.append(_GoodImage(name, data, digest, suffix))
     return good, skipped
 
 
@@ -153,29 +181,53 @@ def ingest_images(folder: str | os.PathLike, store: Store, home: str | os.PathLi
 
     Ingesting the same folder again adds nothing; new files in it are added to the same run.
     """
-    # 1. Check the set's name, notes and study, and the folder itself
-    if not (isinstance(name, str) and _NAME.fullmatch(name)):
-        raise SdauditError(NAME.format(value=name))
-    source, license = _check_note("source", source), _check_note("license", license)
-    if study not in store.study_names():
-        check_study_name(study)
+    _check_set(store, name, study, source, license)
     root = Path(folder)
     if root.is_symlink():
         raise SdauditError(FOLDER_IS_LINK.format(path=str(root)))
     if not root.is_dir():
         raise SdauditError(NO_FOLDER.format(path=str(root)))
+    files, skipped = _scan(root)
+    return _add_reference_set(store, home, files, skipped, name=name, study=study, source=source,
+                              license=license, where=repr(str(root)))
+
+
+def ingest_uploaded_images(files: list[tuple[str, bytes]], store: Store, home: str | os.PathLike, *, name: str,
+                           study: str, source: str | None = None, license: str | None = None) -> ReferenceResult:
+    """As ``ingest_images``, for files already in memory (the app's upload): ``(file name, bytes)``."""
+    _check_set(store, name, study, source, license)
+    if len(files) > MAX_FILES:
+        raise SdauditError(TOO_MANY_FILES.format(path="the upload", count=len(files), max=MAX_FILES))
+    return _add_reference_set(store, home, files, [], name=name, study=study, source=source, license=license,
+                              where="the upload")
+
+
+def _check_set(store: Store, name: str, study: str, source: str | None, license: str | None) -> None:
+    if not (isinstance(name, str) and _NAME.fullmatch(name)):
+        raise SdauditError(NAME.format(value=name))
+    _check_note("source", source)
+    _check_note("license", license)
+    if study not in store.study_names():
+        check_study_name(study)
     run_key = reference_key(study, name)
     stored = store.run(run_key)
     if stored is not None and stored["model"] != REFERENCE:
         raise SdauditError(NAME_TAKEN.format(run_key=run_key, study=study))
 
-    # 2. Read and decode every file; keep the good ones that the run does not hold yet
-    good, skipped = _scan(root)
+
+def _add_reference_set(store: Store, home: str | os.PathLike, files: list[tuple[str, bytes]], skipped: list[Skipped],
+                       *, name: str, study: str, source: str | None, license: str | None,
+                       where: str) -> ReferenceResult:
+    # 1. Decode every file; keep the good ones that the run does not hold yet
+    source, license = _check_note("source", source), _check_note("license", license)
+    run_key = reference_key(study, name)
+    good, bad = _check_images(files)
+    skipped = sorted([*skipped, *bad], key=lambda item: item.name)
     present = store.images(run_key=run_key)
     known = set(present["sha256"])
     new = [image for image in good if image.sha256 not in known]
     if not good:
-        raise SdauditError(NOTHING_GOOD.format(path=str(root), skipped=", ".join(map(str, skipped)) or "it is empty"))
+        raise SdauditError(NOTHING_GOOD.format(path=where, skipped=", ".join(map(str, skipped)) or "it is empty"))
     first_seed = int(present["seed"].max()) + 1 if len(present) else 0
     home = Path(home)
     rows = []
@@ -186,7 +238,7 @@ def ingest_images(folder: str | os.PathLike, store: Store, home: str | os.PathLi
             raise SdauditError(f"{target} already exists with other content and is not in the store; move it away first.")
         rows.append((image, seed, relpath, target))
 
-    # 3. Copy the files, then write the run and its rows in one transaction (a row always has its file)
+    # 2. Copy the files, then write the run and its rows in one transaction (a row always has its file)
     for image, _, _, target in rows:
         if not target.exists():
             write_new(target, image.data)

@@ -389,3 +389,39 @@ def test_the_report_and_its_chart_show_each_target_with_its_source(cli, tmp_path
         pytest.approx(0.89), "NHS workforce statistics 2023")
     assert shown[(keys["reference"], "Perceived gender presentation: female-presenting")] == (
         pytest.approx(0.5), PARITY_SOURCE)
+
+
+def test_uploaded_images_become_the_same_reference_run_as_the_folder_would(tmp_path):
+    from sdaudit.reference import ingest_images, ingest_uploaded_images
+
+    folder = tmp_path / "photos"
+    good = _reference_folder(folder, tmp_path / "elsewhere.png")
+    uploads = [(path.name, path.read_bytes()) for path in sorted(folder.iterdir())
+               if not path.is_symlink() and path.name != "huge.png"]
+    with Store.open(tmp_path / "uploaded") as store:
+        uploaded = ingest_uploaded_images(uploads, store, tmp_path / "uploaded", name="photos", study="occupations",
+                                          source="archive", license="CC0")
+        from_upload = store.images(run_key=uploaded.run_key)[["seed", "sha256", "source_name", "size_bytes"]]
+    with Store.open(tmp_path / "folder") as store:
+        ingested = ingest_images(folder, store, tmp_path / "folder", name="photos", study="occupations")
+        from_folder = store.images(run_key=ingested.run_key)[["seed", "sha256", "source_name", "size_bytes"]]
+    assert uploaded.run_key == ingested.run_key and uploaded.added == len(good) == 14
+    assert from_upload.equals(from_folder)
+    assert [item.name for item in uploaded.skipped] == ["cut.jpg", "cut.png", "notes.jpg", "photo-99-copy.png"]
+    assert uploaded.summary.startswith("ingested reference set 'photos' into study occupations: 14 images added")
+
+
+def test_the_generate_page_offers_a_reference_set_upload_to_an_admin(app_home):
+    from helpers import ROOT, WAIT_LIMIT_S
+    from streamlit.testing.v1 import AppTest
+
+    from app.widgets import plain
+    from sdaudit.reference import NAME
+
+    at = AppTest.from_file(str(ROOT / "app" / "router.py"), default_timeout=WAIT_LIMIT_S).run()
+    assert "Add a reference set of real images" in [expander.label for expander in at.expander]
+    # nothing uploaded and no name: the core's message, as text, and nothing written
+    next(button for button in at.button if button.label == "Add reference set").click().run()
+    assert [error.value for error in at.error] == [plain(NAME.format(value=""))]
+    with Store.open(app_home) as store:
+        assert store.count("runs") == 0
