@@ -176,17 +176,16 @@ def _generate(args) -> str:
             group.wait_for_everyone()
             if not group.is_main_process:
                 return ""
-    generated = sum(result.generated for result in results)
-    present = sum(result.already_present for result in results)
-    nsfw = sum(result.nsfw_flagged for result in results)
+    generated, present, nsfw, seconds = (sum(getattr(result, name) for result in results)
+                                         for name in ("generated", "already_present", "nsfw_flagged", "seconds"))
     flagged = f", {nsfw} flagged NSFW and blacked out by the safety checker" if nsfw else ""
     stopped = " (stopped early)" if any(result.cancelled for result in results) else ""
     who = "" if group is None else f" on process {group.process_index} of {group.num_processes}"
     where = f"run folder {args.out} now holds {_images(total)}" if args.out else f"home {data_home(args.home)}"
     noise = " (demo model: random weights, the images are noise)" if DEMO_MODEL in {s.model for s in specs} else ""
-    seconds = sum(result.seconds for result in results)
-    runs = (f"run {results[0].run_key}" if len(specs) == 1
-            else f"{len(results)} of {len(specs)} runs ({', '.join(result.run_key for result in results)})")
+    keys = [result.run_key for result in results]
+    runs = (f"run {keys[0]}" if len(specs) == 1 else
+            f"{len(keys)} of {len(specs)} runs ({', '.join(keys[:6])}{', … (see `runs`)' if len(keys) > 6 else ''})")
     return (
         f"generated {_images(generated)}{noise}{who} ({present} already present{flagged}){stopped} "
         f"in {seconds:.1f} s; {runs}, study {spec.study}; {where}"

@@ -52,10 +52,11 @@ def test_a_prompt_set_with_two_models_makes_one_run_per_prompt_and_model(cli, ti
     (["--prompt-template", "a {}", "--prompt-list", "MISSING"], "no prompt list"),
     (["--prompt-template", "a {}", "--prompt-list", "LINK"], "not a file"),
     (["--prompt-template", "a {}", "--prompt-list", "DUPLICATES"], "twice (lines 1 and 3)"),
+    (["--model", "NO_MODEL"], "could not load model"),  # found before the first model's images are made
 ])
 def test_a_bad_prompt_set_is_one_line_and_the_store_is_untouched(cli, tiny_model, tmp_path, extra, contains):
     files = {"LIST": tmp_path / "list.txt", "MISSING": tmp_path / "missing.txt", "LINK": tmp_path / "link.txt",
-             "DUPLICATES": tmp_path / "duplicates.txt"}
+             "DUPLICATES": tmp_path / "duplicates.txt", "NO_MODEL": tmp_path / "no-model"}
     files["LIST"].write_text("doctor\nnurse\n")
     files["DUPLICATES"].write_text("doctor\nnurse\ndoctor\n")
     files["LINK"].symlink_to(files["LIST"])
@@ -63,7 +64,7 @@ def test_a_bad_prompt_set_is_one_line_and_the_store_is_untouched(cli, tiny_model
     home = tmp_path / "home"
     result = cli("generate", "--model", str(tiny_model), "--seeds", "0-1", *TINY, *extra, "--home", str(home))
     assert_one_error_line(result, contains=contains)
-    assert not home.exists()
+    assert not home.exists()  # no store, no image
 
 
 def test_prompt_set_messages_are_the_module_constants():
