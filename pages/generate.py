@@ -10,7 +10,6 @@ from sdaudit.config import DEMO_MODEL, gpu_present
 from sdaudit.gallery import newest_images
 from sdaudit.generation_form import check_form
 from sdaudit.jobs import ACTIVE, RESUMABLE, progress_text
-from sdaudit.reference import ingest_uploaded_images
 from sdaudit.spec import SCHEDULERS, GenerationSpec
 
 st.title("Generate")
@@ -88,24 +87,6 @@ if submitted:
 if model.strip() == DEMO_MODEL:
     st.info("`demo` is a tiny model with random weights: its images are noise, for trying sdaudit offline.",
             icon=":material/info:")
-
-with st.expander("Add a reference set of real images"), st.form("reference"):
-    uploads = st.file_uploader("Real images (JPEG, PNG or WebP)", type=["jpg", "jpeg", "png", "webp"],
-                               accept_multiple_files=True)
-    set_name = st.text_input("Reference set name", placeholder="occupation photos 2024")
-    set_source = st.text_input("Source", help="Where the images come from; kept with the run.")
-    set_license = st.text_input("License", placeholder="CC BY 4.0")
-    if st.form_submit_button("Add reference set"):
-        try:
-            added = ingest_uploaded_images([(upload.name, upload.getvalue()) for upload in uploads or []], store,
-                                           home, name=set_name.strip(), study=current_study(),
-                                           source=set_source or None, license=set_license or None)
-        except ValueError as error:
-            st.error(plain(error), icon=":material/error:")
-        else:
-            st.success(plain(added.summary) + ". Annotate them beside the generated images.",
-                       icon=":material/check_circle:")
-
 
 @st.fragment(run_every=1.5)
 def jobs_panel() -> None:

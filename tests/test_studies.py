@@ -412,7 +412,7 @@ def test_uploaded_images_become_the_same_reference_run_as_the_folder_would(tmp_p
     assert uploaded.summary.startswith("ingested reference set 'photos' into study occupations: 14 images added")
 
 
-def test_the_generate_page_offers_a_reference_set_upload_to_an_admin(app_home):
+def test_the_runs_page_offers_a_reference_set_upload_to_an_admin(app_home):
     from helpers import ROOT, WAIT_LIMIT_S
     from streamlit.testing.v1 import AppTest
 
@@ -420,7 +420,8 @@ def test_the_generate_page_offers_a_reference_set_upload_to_an_admin(app_home):
     from sdaudit.reference import NAME
 
     at = AppTest.from_file(str(ROOT / "app" / "router.py"), default_timeout=WAIT_LIMIT_S).run()
-    assert "Add a reference set of real images" in [expander.label for expander in at.expander]
+    at.switch_page(str(ROOT / "pages" / "runs.py")).run()
+    assert "Add a reference set of real images" in [header.value for header in at.subheader]
     # nothing uploaded and no name: the core's message, as text, and nothing written
     next(button for button in at.button if button.label == "Add reference set").click().run()
     assert [error.value for error in at.error] == [plain(NAME.format(value=""))]
