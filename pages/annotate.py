@@ -50,7 +50,8 @@ st.caption("Label what the image *shows*: perceived gender presentation and skin
 if not binary:
     mst_swatches()
 
-queue = store.annotation_queue(study, rater, only_missing=only_missing, shuffled=shuffled)
+# blind mode always shuffles: a reference set's real images and generated ones are mixed, not in blocks
+queue = store.annotation_queue(study, rater, only_missing=only_missing, shuffled=shuffled or blind)
 if not queue:
     st.success("You have annotated every image in this study. Switch to “All” to review your labels.",
                icon=":material/check_circle:")

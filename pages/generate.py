@@ -63,6 +63,15 @@ with st.form("generate"):
                                "offline model with random weights whose images are noise, for trying the flow.")
     prompt = st.text_input("Prompt", key="form_prompt")
     negative_prompt = st.text_input("Negative prompt", key="form_negative_prompt")
+    with st.expander("A study: a prompt set and more models (optional)"):
+        prompt_template = st.text_input(
+            "Prompt template", placeholder="a photo of a {}",
+            help="A prompt with one slot {}. When given, it replaces the Prompt above: each slot value makes "
+                 "one run, and each run remembers its value.")
+        slot_values = st.text_area("Slot values, one a line", placeholder="doctor\nnurse\nCEO\njanitor")
+        more_models = st.text_area("More models, one a line",
+                                   help="Every prompt is generated with the Model above and with each of these, "
+                                        "over the same seeds, in one job.")
     # No min/max on the numbers: a browser field holding an out-of-range value turns red and is never
     # sent, so Generate did nothing silently. Every value is sent and checked with the spec's messages.
     first, size, count = st.columns(3)
@@ -88,18 +97,19 @@ if submitted:
         defaults, batch_count=int(batch_count), model=model.strip(), prompt=prompt, negative_prompt=negative_prompt,
         first_seed=int(first_seed), batch_size=int(batch_size), steps=int(steps), guidance=float(guidance),
         height=int(height), width=int(width), scheduler=scheduler, safety_checker=safety_checker,
-        study=current_study(),
+        study=current_study(), prompt_template=prompt_template, slot_values=slot_values, more_models=more_models,
     )
     if checked.problems:  # one message, naming each bad field
         st.error("\n\n".join(plain(problem) for problem in checked.problems.values()), icon=":material/error:")
     else:
         spec = checked.spec
         try:
-            job_id = runner.submit(spec)
+            job_id = runner.submit(spec, models=checked.models, prompt_set=checked.prompt_set)
         except ValueError as error:
             st.error(plain(error), icon=":material/error:")
             st.stop()
-        st.success(f"Queued job {job_id}: seeds {spec.first_seed}–{spec.last_seed} for study {plain(spec.study)}. "
+        runs = f" in each of {checked.runs} runs (prompt × model)" if checked.runs > 1 else ""
+        st.success(f"Queued job {job_id}: seeds {spec.first_seed}–{spec.last_seed}{runs} for study {plain(spec.study)}. "
                    "It runs in the background; you can switch pages or close this tab.", icon=":material/check_circle:")
 if model.strip() == DEMO_MODEL:
     st.info("`demo` is a tiny model with random weights: its images are noise, for trying sdaudit offline.",

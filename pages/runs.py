@@ -5,6 +5,7 @@ import streamlit as st
 from app.resources import auto_snapshot, current_home, current_rater, current_study, open_store
 from app.widgets import admin_unlocked, plain
 from sdaudit.config import int_setting
+from sdaudit.reference import ingest_uploaded_images
 from sdaudit.results import runs_table
 from sdaudit.sheets import import_uploaded_sheet
 
@@ -41,6 +42,26 @@ if admin:
         else:
             st.success(f"Imported {result.rows} annotations into study {plain(result.study)}.",
                        icon=":material/check_circle:")
+
+st.subheader("Add a reference set of real images")
+st.caption("Real photographs (JPEG, PNG or WebP) to annotate beside the generated images, as a reference run of "
+           "this study. Unreadable and duplicate files are named and skipped. In blind mode they are shuffled in.")
+if admin:
+    with st.form("reference"):
+        uploads = st.file_uploader("Real images", type=["jpg", "jpeg", "png", "webp"], accept_multiple_files=True,
+                                   max_upload_size=limit_mb)
+        set_name = st.text_input("Reference set name", placeholder="occupation photos 2024")
+        set_source = st.text_input("Source", help="Where the images come from; kept with the run.")
+        set_license = st.text_input("License", placeholder="CC BY 4.0")
+        if st.form_submit_button("Add reference set"):
+            try:
+                added = ingest_uploaded_images([(upload.name, upload.getvalue()) for upload in uploads or []],
+                                               open_store(current_home()), current_home(), name=set_name.strip(),
+                                               study=current_study(), source=set_source, license=set_license)
+            except ValueError as error:
+                st.error(plain(error), icon=":material/error:")
+            else:
+                st.success(plain(added.summary) + ".", icon=":material/check_circle:")
 
 st.subheader("Snapshot")
 keeper = auto_snapshot(current_home())

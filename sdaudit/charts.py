@@ -195,6 +195,62 @@ def differences_chart(differences: pd.DataFrame, *, reference: str, width: int =
     )
 
 
+PARITY_SOURCE = "parity (no target from data)"
+
+
+def run_label(row) -> str:
+    """How a run is named in charts of a study: its slot value (or prompt) and its model."""
+    what = row.slot if isinstance(row.slot, str) and row.slot else (row.prompt or "reference set")
+    return f"{what} · {row.model}"
+
+
+def targets_chart(by_run: pd.DataFrame, *, width: int = 420, title: str = "Each run against its own target"):
+    """``targets.estimates_by_run`` rows of the groups that have a target from data: one panel per
+    group, one row per run, the share with its interval and a tick at the run's target, whose source
+    the tooltip names (parity where the run has none). Colour and fill as in ``shares_chart``."""
+    named = by_run[by_run["target_source"].notna()][["family", "group"]].drop_duplicates()
+    rows = _chart_rows(by_run.merge(named, on=["family", "group"]))
+    rows["panel"] = rows["family_title"] + ": " + rows["group_label"]
+    rows["run"] = [run_label(row) for row in rows.itertuples()]
+    rows["source"] = rows["target_source"].fillna(PARITY_SOURCE)
+    rows["target_marker"] = "the run's target"
+    # only what is drawn: a missing slot or source in an object column would be NaN, which is not JSON
+    rows = rows[["run_key", "run", "panel", "share", "low", "high", "target", "source", "verdict", "reliability",
+                 "target_marker"]]
+    colour = alt.Color("verdict:N", title="Verdict",
+                       scale=alt.Scale(domain=list(VERDICT_COLOURS), range=list(VERDICT_COLOURS.values())),
+                       legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=400))
+    y = alt.Y("run:N", title=None, sort=None, axis=alt.Axis(labelLimit=260))
+    tooltip = [alt.Tooltip("run:N"), alt.Tooltip("panel:N", title="group"), alt.Tooltip("share:Q", format=".1%"),
+               alt.Tooltip("low:Q", format=".1%", title="interval low"),
+               alt.Tooltip("high:Q", format=".1%", title="interval high"),
+               alt.Tooltip("target:Q", format=".1%"), alt.Tooltip("source:N", title="target's source"),
+               alt.Tooltip("verdict:N"), alt.Tooltip("reliability:N", title="interval")]
+    base = alt.Chart(rows)
+    bars = base.mark_rule(strokeWidth=3).encode(
+        x=alt.X("low:Q", title="share of images with a person", scale=alt.Scale(domain=[0, 1]),
+                axis=alt.Axis(format="%")),
+        x2="high:Q", y=y, color=colour, tooltip=tooltip,
+        opacity=alt.Opacity("reliability:N", title="Interval", scale=alt.Scale(domain=[RELIABLE, UNRELIABLE],
+                            range=[1.0, 0.35]), legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=400)))
+    points = base.mark_point(size=90, strokeWidth=2).encode(
+        x="share:Q", y=y, color=colour, tooltip=tooltip,
+        fill=alt.condition(alt.datum.reliability == RELIABLE, "verdict:N", alt.value("white"), legend=None,
+                           scale=alt.Scale(domain=list(VERDICT_COLOURS), range=list(VERDICT_COLOURS.values()))))
+    ticks = base.mark_tick(color="#111827", thickness=2, size=18).encode(
+        x="target:Q", y=y, tooltip=tooltip,
+        strokeDash=alt.StrokeDash("target_marker:N", title="Markers", legend=alt.Legend(orient="bottom", symbolType="stroke")))
+    return (
+        alt.layer(bars, points, ticks).properties(width=width)
+        .facet(row=alt.Row("panel:N", title=None, sort=list(dict.fromkeys(rows["panel"])),
+                           header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold")))
+        .resolve_scale(y="independent")
+        .properties(title=alt.Title(title, subtitle=[
+            "Tick: the run's target (its source in the tooltip and the table). Colour: does the interval exclude it? "
+            "Hollow point, faded bar: too few images to trust the interval."]))
+    )
+
+
 def to_svg(chart) -> str:
     import vl_convert
 

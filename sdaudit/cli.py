@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from sdaudit.cli_parser import UsageError, build_parser
-from sdaudit.config import DEMO_MODEL, data_home, home_folder, resolve_device, store_path, writable_folder
+from sdaudit.config import DEMO_MODEL, data_home, home_folder, resolve_device, setting, store_path, writable_folder
 from sdaudit.spec import GenerationSpec, parse_seed_range
 
 EXIT_BAD_INPUT = 2
@@ -29,15 +29,29 @@ OS_ERROR = "could not use {path}: {reason}."
 def _demo_model(args) -> str:
     from sdaudit.demo import write_demo_model
 
-    path = write_demo_model(writable_folder(args.path, what="the demo model's folder"))
+    path = write_demo_model(writable_folder(args.path, what="the demo model's folder"), seed=args.seed)
     return f"wrote the demo model (tiny, random weights: its images are noise) to {path}"
+
+
+def _specs(args) -> list[GenerationSpec]:
+    """One spec per (prompt, model): a prompt set's prompts (or the one prompt) × every --model."""
+    from sdaudit.promptsets import PromptSet, read_prompt_list, study_specs
+
+    if (args.prompt_template is None) != (args.prompt_list is None):
+        raise UsageError("--prompt-template and --prompt-list go together; give both, or --prompt alone.")
+    if args.prompt_template is not None and args.prompt is not None:
+        raise UsageError("give --prompt, or --prompt-template with --prompt-list, not both.")
+    prompt_set = None
+    if args.prompt_template is not None:
+        prompt_set = PromptSet(args.prompt_template, read_prompt_list(args.prompt_list))
+    return study_specs(_spec(args), args.model or [setting("model")], prompt_set)
 
 
 def _spec(args) -> GenerationSpec:
     first, last = parse_seed_range(args.seeds)
     return GenerationSpec(
-        model=args.model,
-        prompt=args.prompt,
+        model=(args.model or [setting("model")])[0],
+        prompt=args.prompt if args.prompt is not None else GenerationSpec.prompt,
         negative_prompt=args.negative_prompt,
         first_seed=first,
         last_seed=last,
@@ -97,11 +111,13 @@ class _ProgressBar:
 
 def _generate(args) -> str:
     from sdaudit.generate import StoreSink, batch_grid, generate
+    from sdaudit.promptsets import check_models
     from sdaudit.runfolder import RunFolder
     from sdaudit.store import Store
 
-    # 1. Validate everything before any file is touched: the spec, the device, where to write
-    spec = _spec(args)
+    # 1. Validate everything before any file is touched: the specs, the device, where to write
+    specs = _specs(args)
+    spec = specs[0]
     if _world_size() > 1 and not args.out:
         raise UsageError(
             f"{_world_size()} processes cannot share one store; give --out DIR and `ingest DIR` afterwards."
@@ -113,27 +129,37 @@ def _generate(args) -> str:
         writable_folder(args.out, what="--out")
     else:
         store_path(args.home)  # a --home that is a file is refused here
+    check_models(specs, home=args.home)  # a model that cannot load is refused before another's images are made
 
-    # 2. Generate this process's seeds into the run folder or the store
+    # 2. Generate this process's seeds of each run (one per prompt × model) into the run folder or the store
     bar = _ProgressBar("generating" if group is None else f"process {group.process_index}")
     store = None
+    results = []
     try:
-        if args.out:
-            folder = RunFolder(args.out, rank=group.process_index if group else 0, spec=spec.to_dict())
-            sink = folder
-        else:
+        if not args.out:
             home = data_home(args.home)
             store = Store.open(home)
-            sink = StoreSink(store, home)
-        common = dict(home=args.home, on_progress=bar)
-        if group is None:
-            result = generate(spec, sink, **common)
-        else:
-            # whole batches, not seeds, are shared out, so each image keeps the batch company
-            # it has in a one-process run (and with it its pixels)
-            with group.split_between_processes(batch_grid(spec)) as batches:
-                mine = [seed for batch in batches for seed in batch]
-                result = generate(spec, sink, seeds=mine, device=str(group.device), **common)
+        for number, one in enumerate(specs, start=1):
+            if len(specs) > 1:
+                bar.label = f"run {number} of {len(specs)}"
+            if args.out:
+                folder = RunFolder(args.out, rank=group.process_index if group else 0, spec=one.to_dict())
+                sink = folder
+            else:
+                sink = StoreSink(store, home)
+            common = dict(home=args.home, on_progress=bar)
+            if group is None:
+                results.append(generate(one, sink, **common))
+            else:
+                # whole batches, not seeds, are shared out, so each image keeps the batch company
+                # it has in a one-process run (and with it its pixels)
+                with group.split_between_processes(batch_grid(one)) as batches:
+                    mine = [seed for batch in batches for seed in batch]
+                    results.append(generate(one, sink, seeds=mine, device=str(group.device), **common))
+            bar.close()
+            bar.bar = None
+            if results[-1].cancelled:
+                break
     finally:
         bar.close()
         if store is not None:
@@ -150,14 +176,19 @@ def _generate(args) -> str:
             group.wait_for_everyone()
             if not group.is_main_process:
                 return ""
-    flagged = f", {result.nsfw_flagged} flagged NSFW and blacked out by the safety checker" if result.nsfw_flagged else ""
-    stopped = " (stopped early)" if result.cancelled else ""
+    generated, present, nsfw, seconds = (sum(getattr(result, name) for result in results)
+                                         for name in ("generated", "already_present", "nsfw_flagged", "seconds"))
+    flagged = f", {nsfw} flagged NSFW and blacked out by the safety checker" if nsfw else ""
+    stopped = " (stopped early)" if any(result.cancelled for result in results) else ""
     who = "" if group is None else f" on process {group.process_index} of {group.num_processes}"
     where = f"run folder {args.out} now holds {_images(total)}" if args.out else f"home {data_home(args.home)}"
-    noise = " (demo model: random weights, the images are noise)" if spec.model == DEMO_MODEL else ""
+    noise = " (demo model: random weights, the images are noise)" if DEMO_MODEL in {s.model for s in specs} else ""
+    keys = [result.run_key for result in results]
+    runs = (f"run {keys[0]}" if len(specs) == 1 else
+            f"{len(keys)} of {len(specs)} runs ({', '.join(keys[:6])}{', … (see `runs`)' if len(keys) > 6 else ''})")
     return (
-        f"generated {_images(result.generated)}{noise}{who} ({result.already_present} already present{flagged}){stopped} "
-        f"in {result.seconds:.1f} s; run {result.run_key}, study {spec.study}; {where}"
+        f"generated {_images(generated)}{noise}{who} ({present} already present{flagged}){stopped} "
+        f"in {seconds:.1f} s; {runs}, study {spec.study}; {where}"
     )
 
 
@@ -183,6 +214,17 @@ def _ingest(args) -> str:
         f"ingested {args.folder}: {_images(result.images_added)} added, {result.already_present} already "
         f"present, {result.runs_added} runs added{conflicts}; home {home}"
     )
+
+
+def _ingest_images(args) -> str:
+    from sdaudit.reference import ingest_images
+    from sdaudit.store import Store
+
+    home = home_folder(args.home)
+    with Store.open(home) as store:
+        result = ingest_images(args.folder, store, home, name=args.name, study=args.study, source=args.source,
+                               license=args.license)
+    return f"{result.summary}; run {result.run_key}; home {home}"
 
 
 def _runs(args) -> str:
@@ -273,9 +315,36 @@ def _import_annotations(args) -> str:
             f"{external}; home {data_home(args.home)}")
 
 
+def _import_targets(args) -> str:
+    from sdaudit.store import Store
+    from sdaudit.targets import import_targets, read_targets
+
+    read_targets(args.csv)  # a bad file fails before the store is opened
+    with Store.open(args.home) as store:
+        result = import_targets(args.csv, store, study=args.study)
+    return (f"imported {result.rows} targets into study {result.study} ({result.replaced} replaced ones it held); "
+            f"home {data_home(args.home)}")
+
+
+def _estimate_by_run(args) -> str:
+    import json
+
+    from sdaudit.targets import by_run_text, estimates_by_run
+
+    with _existing_store(args) as store:
+        if args.study not in (studies := store.study_names()):
+            raise UsageError(f"there is no study {args.study!r} in the store; studies: {', '.join(sorted(studies))}.")
+        table = estimates_by_run(store, args.study, **_estimate_settings(args))
+    if args.json:
+        return json.dumps(table.astype(object).where(table.notna(), None).to_dict("records"), indent=1)
+    return by_run_text(table, args.study)
+
+
 def _estimate(args) -> str:
     import json
 
+    if args.by == "run":
+        return _estimate_by_run(args)
     with _existing_store(args) as store:
         result = _study_estimate(store, args)
     if args.json:
@@ -324,6 +393,7 @@ def _export(args) -> str:
 
 def _report(args) -> str:
     from sdaudit.report import audit_card, render_report
+    from sdaudit.targets import estimates_by_run
 
     out = Path(args.out)
     if out.is_dir():
@@ -332,8 +402,9 @@ def _report(args) -> str:
     with _existing_store(args) as store:
         result = _study_estimate(store, args)
         card = audit_card(store, args.study)
+        by_run = estimates_by_run(store, args.study, **_estimate_settings(args))
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_report(result, card), encoding="utf-8")
+    out.write_text(render_report(result, card, by_run=by_run), encoding="utf-8")
     return f"wrote the report for study {args.study} to {out}"
 
 
@@ -362,8 +433,10 @@ COMMANDS = {
     "demo-model": _demo_model,
     "generate": _generate,
     "ingest": _ingest,
+    "ingest-images": _ingest_images,
     "runs": _runs,
     "import-annotations": _import_annotations,
+    "import-targets": _import_targets,
     "estimate": _estimate,
     "compare": _compare,
     "agreement": _agreement,

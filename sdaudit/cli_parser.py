@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
         "with save_pretrained. Its images are noise: it is for trying sdaudit and for tests.",
     )
     demo.add_argument("path", help="folder to create (must be new or empty)")
+    demo.add_argument("--seed", type=_bootstrap_seed, default=0,
+                      help="seed of the random weights (default: 0); another seed makes another model")
 
     gen = commands.add_parser(
         "generate",
@@ -52,10 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
         "Seeds already generated with identical settings are skipped.",
     )
     defaults = GenerationSpec()  # the generation defaults are the spec's own, written once
-    gen.add_argument("--model", default=setting("model"),
-                     help=f"hub id, local diffusers folder, or `demo` (default: {DEFAULT_MODEL})")
+    gen.add_argument("--model", action="append", default=None,
+                     help=f"hub id, local diffusers folder, or `demo` (default: {DEFAULT_MODEL}); give it "
+                     "more than once to generate every prompt with each model in one command")
     gen.add_argument("--revision", default=None, help="hub revision (branch, tag or commit)")
-    gen.add_argument("--prompt", default=defaults.prompt, help=f"prompt (default: {defaults.prompt!r})")
+    gen.add_argument("--prompt", default=None, help=f"prompt (default: {defaults.prompt!r})")
+    gen.add_argument("--prompt-template", default=None,
+                     help="a prompt with one slot {}, e.g. 'a photo of a {}'; needs --prompt-list")
+    gen.add_argument("--prompt-list", default=None,
+                     help="a text file with one slot value a line (doctor, nurse, ...): one run per value and model")
     gen.add_argument("--negative-prompt", default="", help="negative prompt (default: none)")
     gen.add_argument("--seeds", required=True, help="inclusive seed range A-B, e.g. 0-99")
     gen.add_argument("--batch-size", type=int, default=defaults.batch_size,
@@ -89,6 +96,20 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("folder", help="run folder written by `generate --out`")
     ingest.add_argument("--home", help=HOME_HELP)
 
+    real = commands.add_parser(
+        "ingest-images",
+        help="add a folder of real images (JPEG, PNG, WebP) to a study as a reference run",
+        description="Copy the JPEG, PNG and WebP files directly in a folder under the data home as a reference "
+        "run of a study, each with its sha256, original file name and size. Unreadable, duplicate, oversized "
+        "and other files are named and skipped; ingesting again adds only new files.",
+    )
+    real.add_argument("folder", help="the folder of images (its sub-folders are not read)")
+    real.add_argument("--name", required=True, help="the reference set's name, e.g. 'labour-force photos 2024'")
+    real.add_argument("--study", default=defaults.study, help=f"study to add it to (default: {defaults.study})")
+    real.add_argument("--source", help="where the images come from (kept with the run)")
+    real.add_argument("--license", help="the images' license (kept with the run)")
+    real.add_argument("--home", help=HOME_HELP)
+
     runs = commands.add_parser("runs", help="list the store's runs", description="List the store's runs.")
     runs.add_argument("--home", help=HOME_HELP)
 
@@ -105,6 +126,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="origin: male_presenting, female_presenting, monk_binary (1 = MST >= 6), confidence; "
                        "sdaudit: this tool's export (default: origin)")
     sheet.add_argument("--home", help=HOME_HELP)
+
+    goals = commands.add_parser(
+        "import-targets",
+        help="import a study's targets from data (CSV: prompt or slot, family, group, target, source)",
+        description="Import targets for a study's estimates: one row per prompt or slot value × family × group, "
+        "with the share (0 to 1) and its source, e.g. the female share of an occupation from labour statistics. "
+        "A bad row refuses the whole file and nothing is written; a row for a target already held replaces it.",
+    )
+    goals.add_argument("csv", help="the targets file")
+    goals.add_argument("--study", required=True, help="study the targets belong to (created if new)")
+    goals.add_argument("--home", help=HOME_HELP)
 
     comparison = commands.add_parser(
         "compare",
@@ -131,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "choosing each group; the default), majority (the group most chose), or dawid-skene "
                      "(corrected for rater error; with --method bootstrap the model is refitted per resample: slow)")
     est.add_argument("--json", action="store_true", help="print the rows as a JSON array")
+    est.add_argument("--by", choices=["run"], default=None,
+                     help="run: one estimate per run, each against its own targets (import-targets), "
+                     "with the run's key, prompt, model and slot value")
 
     agree = commands.add_parser(
         "agreement",

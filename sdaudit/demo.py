@@ -39,8 +39,9 @@ def _byte_vocab() -> dict[str, int]:
     return {token: index for index, token in enumerate(tokens)}
 
 
-def build_demo_pipeline():
-    """Build the tiny random pipeline in memory (deterministic: the same weights every time)."""
+def build_demo_pipeline(seed: int = DEMO_SEED):
+    """Build the tiny random pipeline in memory (deterministic: the same weights for one ``seed``;
+    another seed gives another model, e.g. a second model for a study that compares models)."""
     torch, _ = import_diffusers()
     from diffusers import (
         AutoencoderKL,
@@ -54,7 +55,7 @@ def build_demo_pipeline():
     # Without model_max_length the pipeline pads to a huge length and the encoder overflows.
     tokenizer = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
 
-    torch.manual_seed(DEMO_SEED)
+    torch.manual_seed(seed)
     unet = UNet2DConditionModel(
         block_out_channels=(4, 8),
         layers_per_block=1,
@@ -113,7 +114,7 @@ def build_demo_pipeline():
     )
 
 
-def write_demo_model(path: str | os.PathLike) -> Path:
+def write_demo_model(path: str | os.PathLike, *, seed: int = DEMO_SEED) -> Path:
     """Build the demo pipeline and ``save_pretrained`` it into ``path`` (created; must be empty).
 
     The folder is written beside its destination and renamed into place, so a half-written
@@ -125,7 +126,7 @@ def write_demo_model(path: str | os.PathLike) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".demo-model-", dir=target.parent))
     try:
-        build_demo_pipeline().save_pretrained(staging)
+        build_demo_pipeline(seed).save_pretrained(staging)
         if target.exists():
             target.rmdir()
         os.replace(staging, target)

@@ -147,6 +147,7 @@ def png_parameters(run: RunRecord, seed: int) -> dict[str, str]:
         "run_key": run.run_key,
         "study": run.study,
         "generator": f"sdaudit {sdaudit.__version__}",
+        **({"slot": run.slot} if run.slot is not None else {}),
     }
 
 
@@ -239,6 +240,7 @@ def generate(
         batch_size=spec.batch_size,
         safety_checker=spec.safety_checker,
         versions=library_versions(device),
+        slot=spec.slot,
     )
     present = sink.begin(run)
     missing = [seed for seed in wanted if seed not in present]

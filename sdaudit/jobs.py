@@ -16,7 +16,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,6 +24,7 @@ import duckdb
 
 from sdaudit.config import int_setting
 from sdaudit.generate import GenerationProgress, StoreSink, generate
+from sdaudit.promptsets import PromptSet, job_specs, study_job
 from sdaudit.records import Job
 from sdaudit.spec import GenerationSpec
 from sdaudit.store import Store
@@ -136,16 +137,18 @@ class JobRunner:
 
     # -- what pages call --------------------------------------------------------------------
 
-    def submit(self, spec: GenerationSpec) -> int:
-        """Queue ``spec`` within the hosted limits; returns the job id."""
-        images, limit = len(spec.seeds), int_setting("max_images_per_job")
+    def submit(self, spec: GenerationSpec, *, models: Sequence[str] = (), prompt_set: PromptSet | None = None) -> int:
+        """Queue ``spec`` within the hosted limits — with several ``models`` or a ``prompt_set``, one
+        job of one run per (prompt, model) over the spec's seeds; returns the job id."""
+        payload = study_job(spec, models, prompt_set)
+        images, limit = len(spec.seeds) * len(job_specs(payload)), int_setting("max_images_per_job")
         if images > limit:
             raise ValueError(TOO_MANY_IMAGES.format(count=images, limit=limit))
         waiting = sum(job.status == "queued" for job in self.queue.jobs())
         limit = int_setting("max_queued_jobs")
         if waiting >= limit:
             raise ValueError(QUEUE_FULL.format(count=waiting, limit=limit))
-        job_id = self.queue.add("generate", spec.to_dict())
+        job_id = self.queue.add("generate", payload)
         self._wake.set()
         return job_id
 
@@ -200,7 +203,8 @@ class JobRunner:
         images with 144 made reads "144 of 200" at its start, not "0 of 56"."""
         job_id = job.job_id
         last_write = 0.0
-        total = len(range(job.spec["first_seed"], job.spec["last_seed"] + 1))
+        per_run = len(range(job.spec["first_seed"], job.spec["last_seed"] + 1))
+        finished = 0  # images of the job's earlier runs (a study's runs are made one after another)
 
         def on_progress(progress: GenerationProgress) -> None:
             nonlocal last_write
@@ -208,17 +212,23 @@ class JobRunner:
             first = progress.step == 0 and progress.images_done == 0
             if first or progress.step == progress.steps_total or now - last_write >= PROGRESS_INTERVAL:
                 last_write = now
-                present = total - progress.images_total  # made before this call: a resume's earlier images
-                self.queue.update(job_id, run_key=progress.run_key, images_done=present + progress.images_done,
-                                  images_total=total, step=progress.step, steps_total=progress.steps_total)
+                present = per_run - progress.images_total  # made before this call: a resume's earlier images
+                self.queue.update(job_id, run_key=progress.run_key,
+                                  images_done=finished + present + progress.images_done, images_total=total,
+                                  step=progress.step, steps_total=progress.steps_total)
 
         def should_cancel() -> bool:
             return job_id in self._cancelled or self._stop.is_set()
 
         try:
-            spec = GenerationSpec(**job.spec)
-            result = generate(spec, StoreSink(self.store, self.home), home=self.home,
-                              on_progress=on_progress, should_cancel=should_cancel)
+            specs = job_specs(job.spec)
+            total = per_run * len(specs)
+            for spec in specs:
+                result = generate(spec, StoreSink(self.store, self.home), home=self.home,
+                                  on_progress=on_progress, should_cancel=should_cancel)
+                finished += result.generated + result.already_present
+                if result.cancelled:
+                    break
         except Exception as error:  # a job's failure is recorded for its page, never raised in the thread
             message = (str(error).strip().splitlines() or [type(error).__name__])[0]
             if detail := getattr(error, "detail", ""):
@@ -226,8 +236,7 @@ class JobRunner:
             self.queue.update(job_id, status="failed", error=message, finished=True)
             return
         status = "cancelled" if result.cancelled else "done"
-        self.queue.update(job_id, status=status, run_key=result.run_key,
-                          images_done=result.generated + result.already_present, images_total=total,
+        self.queue.update(job_id, status=status, run_key=result.run_key, images_done=finished, images_total=total,
                           step=0, steps_total=0, finished=True)
 
 

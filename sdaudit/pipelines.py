@@ -66,8 +66,19 @@ class ResolvedModel:
     local: bool
 
 
+FINGERPRINT_WHOLE = 1 << 20  # weight files up to this size are hashed whole
+FINGERPRINT_SAMPLES = 32  # larger ones: this many evenly spaced pieces ...
+FINGERPRINT_PIECE = 1 << 16  # ... of this many bytes each, plus the size
+
+
 def _folder_fingerprint(folder: Path) -> str:
-    """A cheap, content-based id of a local model folder: its config texts and weight sizes."""
+    """A cheap, content-based id of a local model folder: its config texts, and its weights' sizes
+    and sampled bytes.
+
+    Sizes alone are not enough: two fine-tunes of one architecture (or two demo models with other
+    seeds) have weight files of equal size, and would be taken for one model, so the second's
+    images would count as already made. Sampling reads ~2 MiB a file instead of gigabytes.
+    """
     digest = hashlib.sha256()
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         relative = path.relative_to(folder).as_posix()
@@ -76,8 +87,17 @@ def _folder_fingerprint(folder: Path) -> str:
         digest.update(relative.encode())
         if path.suffix in {".json", ".txt"}:
             digest.update(path.read_bytes())
-        else:
-            digest.update(str(path.stat().st_size).encode())
+            continue
+        size = path.stat().st_size
+        digest.update(str(size).encode())
+        with path.open("rb") as handle:
+            if size <= FINGERPRINT_WHOLE:
+                digest.update(handle.read())
+                continue
+            stride = (size - FINGERPRINT_PIECE) // (FINGERPRINT_SAMPLES - 1)
+            for piece in range(FINGERPRINT_SAMPLES):
+                handle.seek(piece * stride)
+                digest.update(handle.read(FINGERPRINT_PIECE))
     return "local-" + digest.hexdigest()[:16]
 
 

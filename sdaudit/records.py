@@ -17,6 +17,7 @@ from sdaudit.scheme import Annotation
 
 DEFAULT_STUDY = "default"
 IMPORTED = "external"  # the model and scheduler of a run that holds an imported sheet's images
+REFERENCE = "reference"  # the model and scheduler of a run that holds a reference set of real images
 MAX_STUDY_NAME = 64
 STUDY_NAME = (
     "a study name must be 1 to 64 letters, digits, spaces, '-', '_' or '.', starting with a letter, digit or '_', "
@@ -71,6 +72,7 @@ class RunRecord:
     batch_size: int | None
     safety_checker: bool
     versions: dict[str, str]
+    slot: str | None = None  # the prompt set's value filled into its template ("doctor"), if any
 
 
 @dataclass(frozen=True)
@@ -126,10 +128,12 @@ class Job:
 
     @property
     def model(self) -> str:
-        return self.spec["model"]
+        return ", ".join(self.spec.get("models") or [self.spec["model"]])
 
     @property
     def prompt(self) -> str:
+        if "prompt_template" in self.spec:  # a prompt set: "a photo of a {} × doctor, nurse"
+            return f"{self.spec['prompt_template']} × {', '.join(self.spec['slot_values'])}"
         return self.spec["prompt"]
 
 
@@ -140,3 +144,12 @@ def imported_sheet_label(versions: str | dict | None) -> str:
     found = json.loads(versions or "{}") if isinstance(versions, str) else (versions or {})
     name = found.get("imported_from")
     return f"imported sheet {name}" if name else "imported sheet"
+
+
+def reference_label(versions: str | dict | None) -> str:
+    """How people read a reference run: "reference set NAME (SOURCE; LICENSE)"."""
+    import json
+
+    found = json.loads(versions or "{}") if isinstance(versions, str) else (versions or {})
+    notes = "; ".join(found[key] for key in ("source", "license") if found.get(key))
+    return f"reference set {found.get('reference', '')}" + (f" ({notes})" if notes else "")

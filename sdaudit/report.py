@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 import pandas as pd
 
 import sdaudit
-from sdaudit.charts import shares_chart, to_svg
+from sdaudit.charts import PARITY_SOURCE, run_label, shares_chart, targets_chart, to_svg
 from sdaudit.labels import image_decisions
-from sdaudit.records import IMPORTED, imported_sheet_label
+from sdaudit.records import IMPORTED, REFERENCE, imported_sheet_label, reference_label
 from sdaudit.scheme import FAMILY_LABELS, GROUP_LABELS, reliability_note
 from sdaudit.stats import Estimate
 from sdaudit.store import Store
@@ -59,12 +59,12 @@ def audit_card(store: Store, study: str) -> AuditCard:
     runs = runs.join(seeds, on="run_key")
     annotations = store.annotations(study=study)
     decisions = image_decisions(annotations)
-    generated = runs[runs["model"] != IMPORTED]
+    generated = runs[~runs["model"].isin([IMPORTED, REFERENCE])]
     versions = store.run(generated.iloc[0]["run_key"])["versions"] if len(generated) else {}
     return AuditCard(
         study=study,
         runs=runs,
-        images_generated=int((~images["external"]).sum()) if len(images) else 0,
+        images_generated=int((~images["external"] & (images["model"] != REFERENCE)).sum()) if len(images) else 0,
         images_annotated=int(annotations["image_id"].nunique()),
         images_without_person=decisions.without_person,
         raters=tuple(sorted(annotations["rater"].unique())),
@@ -103,8 +103,9 @@ def _card_html(card: AuditCard, result: Estimate) -> str:
     run_rows = []
     for run in card.runs.itertuples():
         seeds = "–" if pd.isna(run.min) else f"{int(run.min)}–{int(run.max)}"
-        if run.model == IMPORTED:
-            run_rows.append(f"<tr><td colspan=\"9\">{html.escape(imported_sheet_label(run.versions))}</td>"
+        if run.model in (IMPORTED, REFERENCE):
+            label = imported_sheet_label(run.versions) if run.model == IMPORTED else reference_label(run.versions)
+            run_rows.append(f"<tr><td colspan=\"9\">{html.escape(label)}</td>"
                             f"<td>{seeds}</td><td>{run.images}</td></tr>")
             continue
         run_rows.append(
@@ -163,8 +164,36 @@ def _headline(result: Estimate) -> str:
     return f"Of {result.images} annotated images with a person: " + "; ".join(parts) + "."
 
 
-def render_report(result: Estimate, card: AuditCard, *, title: str | None = None) -> str:
-    """The whole report as one HTML document with the chart inline."""
+def _targets_html(by_run: pd.DataFrame | None, confidence: float) -> str:
+    """Each run against its own targets, with their sources; empty when the study has no target
+    from data (``targets.estimates_by_run`` rows)."""
+    if by_run is None or by_run.empty or by_run["target_source"].isna().all():
+        return ""
+    named = by_run[by_run["target_source"].notna()][["family", "group"]].drop_duplicates()
+    rows = by_run.merge(named, on=["family", "group"])
+    lines = ["<table><thead><tr><th>run</th><th>group</th><th>images</th><th>share</th>"
+             f"<th>{confidence:.0%} interval</th><th>target</th><th>target's source</th><th>note</th></tr></thead><tbody>"]
+    for row in rows.itertuples():
+        notes = [reliability_note(row.method, row.degenerate, row.small_count)] if not row.reliable else []
+        if row.excludes_target:
+            notes.append("the interval lies wholly away from the target")
+        lines.append(
+            f"<tr><td>{html.escape(run_label(row))}</td>"
+            f"<td>{html.escape(FAMILY_LABELS[row.family])}: {html.escape(GROUP_LABELS.get(row.group, row.group))}</td>"
+            f"<td>{row.count:g} of {row.n}</td><td>{_percent(row.share)}</td>"
+            f"<td>{'none' if pd.isna(row.low) else f'{_percent(row.low)} – {_percent(row.high)}'}</td>"
+            f"<td>{_percent(row.target)}</td><td>{html.escape(row.target_source if isinstance(row.target_source, str) else PARITY_SOURCE)}</td>"
+            f"<td>{html.escape('; '.join(notes))}</td></tr>")
+    lines.append("</tbody></table>")
+    svg = to_svg(targets_chart(by_run, width=620))
+    return ("<h2>Each run against its own target</h2>\n<p>Targets from data, imported for this study; a group "
+            "without one keeps parity.</p>\n" f"<figure>{svg}</figure>\n" + "\n".join(lines))
+
+
+def render_report(result: Estimate, card: AuditCard, *, title: str | None = None,
+                  by_run: pd.DataFrame | None = None) -> str:
+    """The whole report as one HTML document with the chart inline; with ``by_run``
+    (``targets.estimates_by_run``), each run against its targets from data, with their sources."""
     prompts = sorted({str(prompt) for prompt in card.runs["prompt"] if str(prompt)})
     question = (
         "When prompted with " + ", ".join(f"“{html.escape(p)}”" for p in prompts) + ", whom does the model draw?"
@@ -197,6 +226,7 @@ footer {{ color: #6b7280; font-size: 0.8rem; margin-top: 2rem; }}
 {_table_html(result)}
 <h2>Agreement between raters</h2>
 {_agreement_html(card, result)}
+{_targets_html(by_run, result.confidence)}
 <h2>Audit card</h2>
 {_card_html(card, result)}
 <h2>Limits of this method</h2>

@@ -16,7 +16,7 @@ import pandas as pd
 from sdaudit.gallery import gallery
 from sdaudit.labels import group_images
 from sdaudit.planning import compare_runs, plan
-from sdaudit.records import IMPORTED, imported_sheet_label
+from sdaudit.records import IMPORTED, REFERENCE, imported_sheet_label, reference_label
 from sdaudit.scheme import (
     DEFAULT_SKIN_CUT,
     FAMILY_LABELS,
@@ -38,6 +38,7 @@ UNKNOWN_RUNS = "`runs` must be runs of study {study!r}, but {unknown} are not."
 def run_choices(store: Store, study: str) -> dict[str, str]:
     """Every run of ``study``, newest first: run key -> "prompt · model · N images"."""
     return {row.run_key: (f"{imported_sheet_label(row.versions)} · {row.images} images" if row.model == IMPORTED
+                          else f"{reference_label(row.versions)} · {row.images} images" if row.model == REFERENCE
                           else f"{row.prompt} · {row.model} · {row.images} images")
             for row in store.runs(study=study).itertuples()}
 
@@ -253,20 +254,22 @@ def plan_table(result: Estimate) -> pd.DataFrame:
 def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
     """``Store.runs()`` as people read it: one row per run, headed by ``TABLE_HEADERS``, user text
     (prompts, model ids, study names) left as plain values for a table's cells."""
-    imported = (runs["model"] == IMPORTED).to_numpy()
+    imported = runs["model"].isin([IMPORTED, REFERENCE]).to_numpy()
+    labels = {IMPORTED: imported_sheet_label, REFERENCE: reference_label}
 
     def generated(values) -> list:
-        """A generation setting, blank for an imported sheet's run (it has none)."""
+        """A generation setting, blank for an imported sheet's or a reference set's run (it has none)."""
         return ["" if sheet else value for sheet, value in zip(imported, values)]
 
     shown = pd.DataFrame({
         "study": runs["study"],
         "run_images": runs["images"],
         "nsfw_images": runs["nsfw_images"],
-        "model": [imported_sheet_label(versions) if sheet else model
-                  for sheet, model, versions in zip(imported, runs["model"], runs["versions"])],
+        "model": [labels[model](versions) if model in labels else model
+                  for model, versions in zip(runs["model"], runs["versions"])],
         "model_revision": runs["model_revision"].fillna(""),
         "prompt": runs["prompt"],
+        "slot": runs["slot"].fillna("") if "slot" in runs else "",
         "negative_prompt": runs["negative_prompt"],
         "scheduler": generated(runs["scheduler"]),
         "steps": generated(runs["steps"].astype(str)),

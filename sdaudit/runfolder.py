@@ -32,6 +32,7 @@ FORMAT = "sdaudit-run-folder"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 PARTS = "parts"
+OPTIONAL_RUN_FIELDS = {"slot"}
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -55,7 +56,7 @@ class RunFolderContents:
 
 def _run_from(row: dict, where: str) -> RunRecord:
     names = {f.name for f in fields(RunRecord)}
-    if set(row) != names:
+    if not names - OPTIONAL_RUN_FIELDS <= set(row) <= names:  # a folder written before `slot` has none
         raise RunFolderError(f"{where}: a run has fields {sorted(set(row) ^ names)} that do not fit the format.")
     return RunRecord(**row)
 

@@ -173,6 +173,7 @@ TABLE_HEADERS = {
     "model": "Model",
     "model_revision": "Model revision",
     "prompt": "Prompt",
+    "slot": "Slot value",
     "negative_prompt": "Negative prompt",
     "scheduler": "Scheduler",
     "steps": "Steps",

@@ -75,6 +75,7 @@ class GenerationSpec:
     device: str = "auto"
     revision: str | None = None
     study: str = DEFAULT_STUDY
+    slot: str | None = None  # the prompt set's value this prompt was made from ("doctor"), if any
 
     def __post_init__(self) -> None:
         check_spec(self)
@@ -138,6 +139,8 @@ def check_spec(spec: GenerationSpec) -> None:
         raise ValueError(f"`safety_checker` must be true or false but is {s.safety_checker!r}.")
     if s.revision is not None and (not isinstance(s.revision, str) or not s.revision.strip()):
         raise ValueError(EMPTY_TEXT.format(name="revision", value=s.revision))
+    if s.slot is not None and (not isinstance(s.slot, str) or not s.slot.strip()):
+        raise ValueError(EMPTY_TEXT.format(name="slot", value=s.slot))
 
 
 def parse_seed_range(text: str) -> tuple[int, int]:

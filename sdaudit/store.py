@@ -11,7 +11,7 @@ Every write goes through ``Store._write`` (one transaction, one lock, retried on
 job queue (``jobs.JobQueue``) and snapshots (``snapshot.py``) keep their own SQL but read through
 ``Store._cursor`` and write through ``Store._write``. Plain records live in ``records.py``.
 
-At ~530 lines this module is over the package's ~400-line mark on purpose: about 110 of them are
+At ~590 lines this module is over the package's ~400-line mark on purpose: about 125 of them are
 the schema's migrations, kept beside the ``_migrate`` that applies them and the queries that
 depend on their columns.
 """
@@ -152,10 +152,26 @@ MIGRATIONS: list[str] = [
     ALTER TABLE images ADD COLUMN external BOOLEAN NOT NULL DEFAULT false;
     ALTER TABLE images ADD COLUMN source_name VARCHAR;
     """,
+    # 3: studies beyond one prompt: a run's slot value ("doctor" of "a photo of a {}"), a reference
+    # image's file size, and targets from data (``targets.py``): one share per prompt or slot value
+    """
+    ALTER TABLE runs ADD COLUMN slot VARCHAR;
+    ALTER TABLE images ADD COLUMN size_bytes BIGINT;
+    CREATE TABLE targets (
+        study_id   INTEGER NOT NULL,
+        applies_to VARCHAR NOT NULL,
+        value      VARCHAR NOT NULL,
+        family     VARCHAR NOT NULL,
+        group_name VARCHAR NOT NULL,
+        target     DOUBLE NOT NULL,
+        source     VARCHAR NOT NULL,
+        PRIMARY KEY (study_id, applies_to, value, family, group_name)
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 # The tables above, and the id sequence that numbers each table's rows (name -> (table, column)).
-TABLES = ("studies", "runs", "images", "annotations", "annotation_history", "jobs")
+TABLES = ("studies", "runs", "images", "annotations", "annotation_history", "jobs", "targets")
 SEQUENCES = {"study_ids": ("studies", "study_id"), "image_ids": ("images", "image_id"),
              "annotation_event_ids": ("annotation_history", "event_id"), "job_ids": ("jobs", "job_id")}
 
@@ -333,6 +349,31 @@ class Store:
 
     def add_run(self, run: RunRecord) -> bool:
         """Record ``run`` unless its key is already present. True when it was added."""
+        return self._write(self._run_insert(run))
+
+    def add_reference_images(self, run: RunRecord, images: list[tuple[int, str, str, str, int]]) -> bool:
+        """Record a reference run (unless present) and its images, each ``(seed, path, sha256,
+        original file name, size in bytes)``, in one transaction. True when the run was added."""
+        import pandas as pd
+
+        frame = pd.DataFrame(images, columns=["seed", "path", "sha256", "source_name", "size_bytes"])
+        insert_run = self._run_insert(run)
+
+        def work(cursor: duckdb.DuckDBPyConnection) -> bool:
+            added = insert_run(cursor)
+            cursor.register("incoming_reference", frame)
+            try:
+                cursor.execute(
+                    "INSERT INTO images (run_key, seed, path, sha256, source_name, size_bytes) "
+                    "SELECT ?, seed, path, sha256, source_name, size_bytes FROM incoming_reference", [run.run_key])
+            finally:
+                cursor.unregister("incoming_reference")
+            return added
+
+        return self._write(work)
+
+    def _run_insert(self, run: RunRecord) -> Callable[[duckdb.DuckDBPyConnection], bool]:
+        """The write that records ``run`` unless present (its study is created first, if new)."""
         study_id = self.ensure_study(run.study)
         row = asdict(run)
         row["versions"] = json.dumps(run.versions, sort_keys=True)
@@ -342,7 +383,14 @@ class Store:
             f"VALUES ({', '.join('?' * len(RUN_COLUMNS))}, ?) ON CONFLICT (run_key) DO NOTHING "
             "RETURNING run_key"
         )
-        return self._write(lambda cursor: cursor.execute(sql, [*values, study_id]).fetchone() is not None)
+
+        def work(cursor: duckdb.DuckDBPyConnection) -> bool:
+            added = cursor.execute(sql, [*values, study_id]).fetchone() is not None
+            if not added and run.slot is not None:  # the same prompt made earlier outside a prompt set
+                cursor.execute("UPDATE runs SET slot = ? WHERE run_key = ? AND slot IS NULL", [run.slot, run.run_key])
+            return added
+
+        return work
 
     def run(self, run_key: str) -> dict | None:
         """The run's row as a dict (``versions`` decoded), or None."""
@@ -361,7 +409,7 @@ class Store:
         sql = (
             "SELECT r.run_key, s.name AS study, r.model, r.model_revision, r.prompt, r.negative_prompt, "
             "r.scheduler, r.steps, r.guidance, r.width, r.height, r.dtype, r.device, r.batch_size, "
-            "r.safety_checker, r.versions, r.created_at, count(i.image_id) AS images, "
+            "r.safety_checker, r.versions, r.slot, r.created_at, count(i.image_id) AS images, "
             "count(*) FILTER (WHERE i.nsfw) AS nsfw_images "
             "FROM runs r JOIN studies s USING (study_id) LEFT JOIN images i USING (run_key) "
         )
@@ -404,7 +452,7 @@ class Store:
     def images(self, *, run_key: str | None = None, study: str | None = None) -> pd.DataFrame:
         """Image rows (with their run's study and prompt), ordered by run and seed."""
         sql = (
-            "SELECT i.*, s.name AS study, r.prompt, r.model FROM images i "
+            "SELECT i.*, s.name AS study, r.prompt, r.model, r.slot FROM images i "
             "JOIN runs r USING (run_key) JOIN studies s USING (study_id) WHERE true "
         )
         params: list = []

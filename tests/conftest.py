@@ -22,6 +22,14 @@ def tiny_model(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def second_tiny_model(tmp_path_factory) -> Path:
+    """A second offline demo model with other random weights (seed 1), for studies of several models."""
+    path = tmp_path_factory.mktemp("models") / "tiny-sd-seed-1"
+    run_cli("demo-model", str(path), "--seed", "1", check=True)
+    return path
+
+
+@pytest.fixture(scope="session")
 def tiny_model_with_safety_checker(tmp_path_factory) -> Path:
     """The tiny model plus a tiny random safety checker whose thresholds flag every image.
 

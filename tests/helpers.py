@@ -161,6 +161,16 @@ def run_cli(*args: str, cwd: Path | None = None, check: bool = False, env: dict 
     return result
 
 
+def assert_one_error_line(result, *, contains: str = "") -> str:
+    """A CLI result that failed as bad input must: exit 2, one `error:` line, no traceback."""
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ") and "Traceback" not in result.stderr
+    assert contains in lines[0]
+    return lines[0]
+
+
 def png(colour: int = 0) -> bytes:
     from PIL import Image
 

@@ -43,7 +43,7 @@ def test_runs_are_listed_with_their_settings(home):
     at = runs_page()
     table = at.dataframe[0].value
     assert list(table.columns) == [TABLE_HEADERS[name] for name in (
-        "study", "run_images", "nsfw_images", "model", "model_revision", "prompt", "negative_prompt", "scheduler",
+        "study", "run_images", "nsfw_images", "model", "model_revision", "prompt", "slot", "negative_prompt", "scheduler",
         "steps", "guidance", "size", "dtype", "device", "created_at")], "people's headers, not column names"
     assert list(table["Images"]) == [4] and list(table["Size (width × height)"]) == ["64 × 64"]
     assert list(table["Prompt"]) == ["a doctor sitting behind a desk"]

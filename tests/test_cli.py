@@ -10,21 +10,12 @@ import textwrap
 
 import numpy as np
 import pytest
-from helpers import add_annotated_run
+from helpers import add_annotated_run, assert_one_error_line
 from PIL import Image
 
 from sdaudit.store import LOCKED, Store
 
 TINY = ["--prompt", "a doctor sitting behind a desk", "--steps", "5", "--height", "64", "--width", "64"]
-
-
-def assert_one_error_line(result, *, contains: str = "") -> str:
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ") and "Traceback" not in result.stderr
-    assert contains in lines[0]
-    return lines[0]
 
 
 def test_the_must_show_sequence(cli, tiny_model, tmp_path):

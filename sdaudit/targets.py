@@ -1,0 +1,251 @@
+"""Targets from data: the share each group would have if a model drew people as the world is.
+
+Parity (1/k of a family's k groups) is the default target. A study may instead hold targets read
+from a CSV — say the female share of each occupation from national labour statistics — one row
+per prompt or slot value × family × group, each with its source::
+
+    slot,family,group,target,source
+    doctor,gender,female,0.46,ONS Labour Force Survey 2023 table 9
+    nurse,gender,female,0.89,ONS Labour Force Survey 2023 table 9
+
+A row names either a ``prompt`` (the whole prompt text) or a ``slot`` value (the prompt set's
+value, e.g. ``doctor``); where both match a run, the prompt's row wins. ``import_targets`` checks
+the whole file first: a bad row refuses the file with one line naming the row, and the store is
+unchanged. Importing again replaces the targets it names and keeps the others.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sdaudit.errors import SdauditError
+from sdaudit.records import check_study_name
+from sdaudit.safefiles import read_regular
+from sdaudit.scheme import FAMILIES
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from sdaudit.store import Store
+
+REQUIRED = ("family", "group", "target", "source")
+KEYS = ("prompt", "slot")
+MAX_BYTES = 2_000_000
+MAX_ROWS = 20_000
+MAX_TEXT = 500
+
+NO_FILE = "there is no targets file at {path}."
+NOT_A_FILE = "the targets file {path} is a symbolic link or not a regular file; give the file itself."
+TOO_BIG = "the targets file {path} is {size:,} bytes; at most {max:,} are read."
+NOT_TEXT = "the targets file {path} is not UTF-8 text."
+BAD_CSV = "the targets file {path} is not a readable CSV ({reason})."
+COLUMNS = ("the targets file {path} needs the columns family, group, target, source and prompt or slot; "
+           "its header is {header!r}.")
+EMPTY = "the targets file {path} has a header but no rows."
+TOO_MANY = "the targets file {path} has over {max:,} rows."
+ROW = "the targets file {path}, row {row} (line {line}): {problem}"
+KEY = "give a prompt or a slot value, exactly one of them, but prompt is {prompt!r} and slot is {slot!r}."
+FAMILY = "family must be one of {choices} but is {value!r}."
+GROUP = "group must be one of {choices} for family {family} but is {value!r}."
+TARGET = "target must be a share from 0 to 1 (e.g. 0.46 for 46%) but is {value!r}."
+SOURCE = "source must say where the target comes from (1 to {max} characters) but is {value!r}."
+TEXT = "{name} must be at most {max} characters on one line but is {length} long."
+DUPLICATE = "{kind} {value!r}, {family} {group} is also given on row {first}."
+OVER_ONE = "the targets of {kind} {value!r} in family {family} add up to {total:.3f}, more than 1 (rows {rows})."
+
+
+@dataclass(frozen=True)
+class Target:
+    """One target: a group's share for the runs with a given prompt or slot value, and its source."""
+
+    applies_to: str  # "prompt" or "slot"
+    value: str
+    family: str
+    group: str
+    target: float
+    source: str
+
+
+@dataclass(frozen=True)
+class TargetImport:
+    study: str
+    rows: int
+    replaced: int  # rows that replaced a target the study held already
+
+
+def _read_text(path: Path) -> str:
+    if not os.path.lexists(path):
+        raise SdauditError(NO_FILE.format(path=path))
+    if path.is_symlink() or not path.is_file():
+        raise SdauditError(NOT_A_FILE.format(path=path))
+    if (size := path.stat().st_size) > MAX_BYTES:
+        raise SdauditError(TOO_BIG.format(path=path, size=size, max=MAX_BYTES))
+    try:
+        return read_regular(path.parent, path.name, what="the targets file").decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise SdauditError(NOT_TEXT.format(path=path)) from None
+
+
+def _share(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if 0 <= value <= 1 else None  # NaN and infinities fail the comparison
+
+
+def read_targets(path: str | os.PathLike) -> list[Target]:
+    """Every row of a targets CSV, checked; ``SdauditError`` naming the first bad row."""
+    path = Path(path)
+    text = _read_text(path)
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+        header = [name.strip().lower() for name in (reader.fieldnames or [])]
+        rows, lines = [], []
+        for raw in reader:
+            rows.append(raw)
+            lines.append(reader.line_num)  # the file line a row ends on (blank lines are skipped)
+            if len(rows) > MAX_ROWS:
+                raise SdauditError(TOO_MANY.format(path=path, max=MAX_ROWS))
+    except csv.Error as error:
+        raise SdauditError(BAD_CSV.format(path=path, reason=error)) from None
+    if not set(REQUIRED) <= set(header) or not set(KEYS) & set(header) or len(set(header)) != len(header):
+        raise SdauditError(COLUMNS.format(path=path, header=",".join(reader.fieldnames or [])))
+    if not rows:
+        raise SdauditError(EMPTY.format(path=path))
+
+    def refuse(row: int, problem: str) -> SdauditError:
+        return SdauditError(ROW.format(path=path, row=row, line=lines[row - 1], problem=problem))
+
+    targets: list[Target] = []
+    first_row: dict[tuple, int] = {}
+    for number, raw in enumerate(rows, start=1):
+        if None in raw:  # more cells than the header names
+            raise refuse(number, f"it has {len(raw) - 1 + len(raw[None])} cells, more than the header's {len(header)}.")
+        cells = {name.strip().lower(): (value or "").strip() for name, value in raw.items()}
+        for name, value in cells.items():
+            if len(value) > MAX_TEXT or "\n" in value or "\r" in value:
+                raise refuse(number, TEXT.format(name=name, max=MAX_TEXT, length=len(value)))
+        given = [(kind, cells.get(kind, "")) for kind in KEYS if cells.get(kind, "")]
+        if len(given) != 1:
+            raise refuse(number, KEY.format(prompt=cells.get("prompt", ""), slot=cells.get("slot", "")))
+        (kind, value), family, group = given[0], cells["family"], cells["group"]
+        if family not in FAMILIES:
+            raise refuse(number, FAMILY.format(choices=", ".join(FAMILIES), value=family))
+        if group not in FAMILIES[family]:
+            raise refuse(number, GROUP.format(choices=", ".join(FAMILIES[family]), family=family, value=group))
+        if (share := _share(cells["target"])) is None:
+            raise refuse(number, TARGET.format(value=cells["target"]))
+        if not cells["source"]:
+            raise refuse(number, SOURCE.format(max=MAX_TEXT, value=cells["source"]))
+        key = (kind, value, family, group)
+        if key in first_row:
+            raise refuse(number, DUPLICATE.format(kind=kind, value=value, family=family, group=group, first=first_row[key]))
+        first_row[key] = number
+        targets.append(Target(kind, value, family, group, share, cells["source"]))
+
+    totals: dict[tuple, list[int]] = {}
+    for number, target in enumerate(targets, start=1):
+        totals.setdefault((target.applies_to, target.value, target.family), []).append(number)
+    for (kind, value, family), numbers in totals.items():
+        total = sum(targets[n - 1].target for n in numbers)
+        if total > 1 + 1e-9:
+            raise refuse(numbers[-1], OVER_ONE.format(kind=kind, value=value, family=family, total=total,
+                                                      rows=", ".join(map(str, numbers))))
+    return targets
+
+
+def import_targets(path: str | os.PathLike, store: Store, *, study: str) -> TargetImport:
+    """Read and check a targets CSV, then store its rows for ``study`` (created if new) in one
+    transaction; a row for a target the study already holds replaces it."""
+    targets = read_targets(path)
+    if study not in store.study_names():
+        check_study_name(study)
+    study_id = store.ensure_study(study)
+    rows = [[study_id, t.applies_to, t.value, t.family, t.group, t.target, t.source] for t in targets]
+
+    def work(cursor) -> int:
+        replaced = 0
+        for row in rows:
+            replaced += cursor.execute(
+                "SELECT count(*) FROM targets WHERE study_id = ? AND applies_to = ? AND value = ? AND family = ? "
+                "AND group_name = ?", row[:5]).fetchone()[0]
+            cursor.execute(
+                "INSERT INTO targets (study_id, applies_to, value, family, group_name, target, source) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (study_id, applies_to, value, family, group_name) DO UPDATE SET target = excluded.target, "
+                "source = excluded.source", row)
+        return replaced
+
+    return TargetImport(study, len(rows), store._write(work))
+
+
+def study_targets(store: Store, study: str) -> pd.DataFrame:
+    """The study's targets: applies_to, value, family, group, target, source."""
+    return store._query(
+        "SELECT t.applies_to, t.value, t.family, t.group_name AS \"group\", t.target, t.source FROM targets t "
+        "JOIN studies s USING (study_id) WHERE s.name = ? ORDER BY t.applies_to, t.value, t.family, t.group_name",
+        [study])
+
+
+def run_targets(runs: pd.DataFrame, targets: pd.DataFrame) -> dict[str, dict[tuple[str, str], tuple[float, str]]]:
+    """Each run's targets, ``(family, group) -> (target, source)``, from ``runs`` (run_key, prompt,
+    slot) and ``study_targets``: a slot value's rows, overridden by the run's prompt's rows."""
+    found: dict[str, dict[tuple[str, str], tuple[float, str]]] = {}
+    by_key = {(kind, value): rows for (kind, value), rows in targets.groupby(["applies_to", "value"])}
+    for run in runs.itertuples():
+        chosen: dict[tuple[str, str], tuple[float, str]] = {}
+        for kind, value in (("slot", run.slot), ("prompt", run.prompt)):
+            if isinstance(value, str) and (kind, value) in by_key:
+                for row in by_key[(kind, value)].itertuples():
+                    chosen[(row.family, row.group)] = (float(row.target), row.source)
+        found[run.run_key] = chosen
+    return found
+
+
+def estimates_by_run(store: Store, study: str, **options) -> pd.DataFrame:
+    """One ``estimate`` per run of ``study``, each against its own targets (parity where none is
+    given): the estimate's rows with the run's ``run_key``, ``prompt``, ``model`` and ``slot`` first
+    and each target's ``target_source`` (None for parity). Runs without annotations have no rows."""
+    import pandas as pd
+
+    from sdaudit.stats import RESULT_COLUMNS, estimate
+
+    runs = store.runs(study=study).iloc[::-1]  # oldest first
+    annotations = store.annotations(study=study)
+    targets = run_targets(runs, study_targets(store, study))
+    tables = []
+    for run in runs.itertuples():
+        rows = annotations[annotations["run_key"] == run.run_key]
+        if rows.empty:
+            continue
+        chosen = targets[run.run_key]
+        table = estimate(rows, targets={key: target for key, (target, _) in chosen.items()}, **options).table
+        sources = [chosen.get((family, group), (None, None))[1] for family, group in zip(table["family"], table["group"])]
+        table = table.assign(target_source=sources)
+        for position, (name, value) in enumerate([("run_key", run.run_key), ("prompt", run.prompt),
+                                                  ("model", run.model), ("slot", run.slot)]):
+            table.insert(position, name, None if pd.isna(value) else value)
+        tables.append(table)
+    columns = ["run_key", "prompt", "model", "slot", *RESULT_COLUMNS, "target_source"]
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=columns)
+
+
+def by_run_text(table: pd.DataFrame, study: str) -> str:
+    """``estimates_by_run``'s rows as the CLI prints them: a header line and one line per row."""
+    if table.empty:
+        return f"no run of study {study} has annotations yet."
+    shown = table.assign(
+        share=[f"{100 * share:.1f}%" if share == share else "none" for share in table["share"]],
+        interval=[f"{100 * low:.1f}–{100 * high:.1f}%" if low == low else "none"
+                  for low, high in zip(table["low"], table["high"])],
+        target=[f"{100 * target:.1f}% ({source or 'parity'})" if target == target else "none"
+                for target, source in zip(table["target"], table["target_source"])],
+        slot=table["slot"].fillna(""))
+    columns = ["run_key", "model", "slot", "family", "group", "n", "share", "interval", "target", "excludes_target"]
+    header = f"one estimate per run of study {study}; each share against its run's target (its source in brackets)"
+    return header + "\n" + shown[columns].to_string(index=False)
