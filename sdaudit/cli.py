@@ -13,13 +13,20 @@ import os
 import sys
 from pathlib import Path
 
+from sdaudit.cli_analysis import (
+    agreement_command,
+    compare_command,
+    estimate_command,
+    existing_store,
+    export_command,
+    report_command,
+)
 from sdaudit.cli_parser import UsageError, build_parser
 from sdaudit.config import DEMO_MODEL, data_home, home_folder, resolve_device, setting, store_path, writable_folder
 from sdaudit.spec import GenerationSpec, parse_seed_range
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
-REPORT_IS_FOLDER = "--out {path} is a folder; give the report's file name, e.g. {path}/report.html."
 OS_ERROR = "could not use {path}: {reason}."
 
 
@@ -243,66 +250,6 @@ def _runs(args) -> str:
     return runs[columns].to_string(index=False)
 
 
-def _existing_store(args):
-    from sdaudit.store import Store
-
-    path = store_path(args.home)
-    if not Path(path).is_file():
-        raise UsageError(f"there is no store at {path}; generate or import something first.")
-    return Store(path)
-
-
-def _study_estimate(store, args):
-    from sdaudit.stats import estimate
-
-    if args.study not in (studies := store.study_names()):
-        known = ", ".join(sorted(studies)) or "none"
-        raise UsageError(f"there is no study {args.study!r} in the store; studies: {known}.")
-    return estimate(store.annotations(study=args.study), **_estimate_settings(args))
-
-
-def _estimate_settings(args) -> dict:
-    return dict(method=args.method, confidence=args.confidence, skin_cut=args.skin_cut,
-                include_unclear=not args.exclude_unclear, seed=args.seed, simultaneous=args.simultaneous,
-                labels=getattr(args, "labels", "soft"))
-
-
-def _compare(args) -> str:
-    import json
-
-    from sdaudit.planning import compare_runs
-    from sdaudit.stats import estimate_each
-
-    with _existing_store(args) as store:
-        if args.study not in (studies := store.study_names()):
-            raise UsageError(f"there is no study {args.study!r} in the store; studies: {', '.join(sorted(studies))}.")
-        annotations = store.annotations(study=args.study)
-        run_keys = list(store.runs(study=args.study)["run_key"])[::-1]  # oldest first
-    chosen = args.runs or run_keys
-    unknown = [key for key in [*chosen, *([args.reference] if args.reference else [])] if key not in run_keys]
-    if unknown:
-        raise UsageError(f"study {args.study!r} has no run {', '.join(map(repr, unknown))}; its runs: "
-                         f"{', '.join(run_keys)}.")
-    reference = args.reference or chosen[0]
-    keep = annotations["run_key"].isin({*chosen, reference})
-    estimates = estimate_each(annotations[keep], "run_key", **_estimate_settings(args))
-    try:
-        table = compare_runs(estimates, reference=reference, confidence=args.confidence, adjust_holm=args.holm)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
-    if args.json:
-        return json.dumps(table.astype(object).where(table.notna(), None).to_dict("records"), indent=1)
-    shown = table.copy()
-    for column in ("share_first", "share_second"):
-        shown[column] = shown[column].map(lambda v: f"{100 * v:.1f}%")
-    for column in ("difference", "low", "high"):
-        shown[column] = shown[column].map(lambda v: f"{100 * v:+.1f}")
-    header = (f"each run minus the reference run {reference}, in percentage points; Newcombe's "
-              f"{args.confidence:.0%} interval" + (", Holm-adjusted tests" if args.holm else ""))
-    columns = ["run", "family", "group", "share_first", "share_second", "difference", "low", "high", "excludes_zero"]
-    return header + "\n" + shown[columns].to_string(index=False)
-
-
 def _import_annotations(args) -> str:
     from sdaudit.sheets import import_annotations
     from sdaudit.store import Store
@@ -326,93 +273,11 @@ def _import_targets(args) -> str:
             f"home {data_home(args.home)}")
 
 
-def _estimate_by_run(args) -> str:
-    import json
-
-    from sdaudit.targets import by_run_text, estimates_by_run
-
-    with _existing_store(args) as store:
-        if args.study not in (studies := store.study_names()):
-            raise UsageError(f"there is no study {args.study!r} in the store; studies: {', '.join(sorted(studies))}.")
-        table = estimates_by_run(store, args.study, **_estimate_settings(args))
-    if args.json:
-        return json.dumps(table.astype(object).where(table.notna(), None).to_dict("records"), indent=1)
-    return by_run_text(table, args.study)
-
-
-def _estimate(args) -> str:
-    import json
-
-    if args.by == "run":
-        return _estimate_by_run(args)
-    with _existing_store(args) as store:
-        result = _study_estimate(store, args)
-    if args.json:
-        rows = result.table.astype(object).where(result.table.notna(), None).to_dict("records")
-        return json.dumps(rows, indent=1)
-    from sdaudit.results import display_table
-    from sdaudit.scheme import METHOD_LABELS
-
-    rater_word = "one rater" if result.raters == 1 else f"{result.raters} raters"
-    header = (f"{result.images} images with a person, {rater_word}; {result.interval_note}, "
-              f"{METHOD_LABELS[result.method]}; MST 1–{result.skin_cut} lighter. Shares of perceived "
-              "presentation; gender is a binary simplification (plus unclear).")
-    return header + "\n" + display_table(result).to_string(index=False)
-
-
-def _agreement(args) -> str:
-    import json
-
-    from sdaudit.agreement import agreement
-    from sdaudit.agreement_view import SINGLE_RATER, agreement_text
-
-    with _existing_store(args) as store:
-        if args.study not in (studies := store.study_names()):
-            known = ", ".join(sorted(studies)) or "none"
-            raise UsageError(f"there is no study {args.study!r} in the store; studies: {known}.")
-        annotations = store.annotations(study=args.study)
-    result = agreement(annotations, skin_cut=args.skin_cut, confidence=args.confidence, seed=args.seed)
-    if args.json:
-        table = result.table
-        return json.dumps(table.astype(object).where(table.notna(), None).to_dict("records"), indent=1)
-    if result.single_rater:
-        return SINGLE_RATER
-    return agreement_text(result)
-
-
-def _export(args) -> str:
-    from sdaudit.sheets import export_annotations, export_estimates
-
-    writable_folder(args.out, what="--out")
-    with _existing_store(args) as store:
-        result = _study_estimate(store, args)
-        written = export_annotations(store, args.study, args.out)
-    written += export_estimates(result.table, args.out, args.study)
-    return "wrote " + ", ".join(str(path) for path in written)
-
-
-def _report(args) -> str:
-    from sdaudit.report import audit_card, render_report
-    from sdaudit.targets import estimates_by_run
-
-    out = Path(args.out)
-    if out.is_dir():
-        raise UsageError(REPORT_IS_FOLDER.format(path=out))
-    writable_folder(out.parent, what="the folder of --out")
-    with _existing_store(args) as store:
-        result = _study_estimate(store, args)
-        card = audit_card(store, args.study)
-        by_run = estimates_by_run(store, args.study, **_estimate_settings(args))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_report(result, card, by_run=by_run), encoding="utf-8")
-    return f"wrote the report for study {args.study} to {out}"
-
-
 def _snapshot(args) -> str:
     from sdaudit.snapshot import snapshot
 
     home = home_folder(args.home)
-    with _existing_store(args) as store:
+    with existing_store(args) as store:
         result = snapshot(store, home, args.target)
     return (f"snapshot of {home} written to {result.target}: {result.rows.get('annotations', 0)} annotations, "
             f"{result.rows.get('images', 0)} image rows, {result.images} image files")
@@ -437,11 +302,11 @@ COMMANDS = {
     "runs": _runs,
     "import-annotations": _import_annotations,
     "import-targets": _import_targets,
-    "estimate": _estimate,
-    "compare": _compare,
-    "agreement": _agreement,
-    "export": _export,
-    "report": _report,
+    "estimate": estimate_command,
+    "compare": compare_command,
+    "agreement": agreement_command,
+    "export": export_command,
+    "report": report_command,
     "snapshot": _snapshot,
     "restore": _restore,
 }

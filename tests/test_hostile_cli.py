@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from helpers import ORIGIN_SHEET, add_study_as_an_older_store_did, run_cli
 
-from sdaudit.cli import REPORT_IS_FOLDER
+from sdaudit.cli_analysis import REPORT_IS_FOLDER
 from sdaudit.cli_parser import BOOTSTRAP_SEED
 from sdaudit.config import DEVICE_ABSENT, FOLDER_BLOCKED, HOME_NOT_FOLDER
 from sdaudit.generate import StoreSink, generate

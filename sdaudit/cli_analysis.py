@@ -1,0 +1,156 @@
+"""The CLI's analysis commands over an existing store: estimate, compare, agreement, export, report.
+
+cli.py parses and dispatches; these read a study and print or write what it shows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sdaudit.cli_parser import UsageError
+from sdaudit.config import store_path, writable_folder
+
+REPORT_IS_FOLDER = "--out {path} is a folder; give the report's file name, e.g. {path}/report.html."
+
+
+def _known_study(store, study: str) -> None:
+    """Refuse a study the store does not hold, naming the ones it does."""
+    if study not in (studies := store.study_names()):
+        known = ", ".join(sorted(studies)) or "none"
+        raise UsageError(f"there is no study {study!r} in the store; studies: {known}.")
+
+
+def existing_store(args):
+    from sdaudit.store import Store
+
+    path = store_path(args.home)
+    if not Path(path).is_file():
+        raise UsageError(f"there is no store at {path}; generate or import something first.")
+    return Store(path)
+
+
+def _study_estimate(store, args):
+    from sdaudit.stats import estimate
+
+    _known_study(store, args.study)
+    return estimate(store.annotations(study=args.study), **_estimate_settings(args))
+
+
+def _estimate_settings(args) -> dict:
+    return dict(method=args.method, confidence=args.confidence, skin_cut=args.skin_cut,
+                include_unclear=not args.exclude_unclear, seed=args.seed, simultaneous=args.simultaneous,
+                labels=getattr(args, "labels", "soft"))
+
+
+def compare_command(args) -> str:
+    import json
+
+    from sdaudit.planning import compare_runs
+    from sdaudit.stats import estimate_each
+
+    with existing_store(args) as store:
+        _known_study(store, args.study)
+        annotations = store.annotations(study=args.study)
+        run_keys = list(store.runs(study=args.study)["run_key"])[::-1]  # oldest first
+    chosen = args.runs or run_keys
+    unknown = [key for key in [*chosen, *([args.reference] if args.reference else [])] if key not in run_keys]
+    if unknown:
+        raise UsageError(f"study {args.study!r} has no run {', '.join(map(repr, unknown))}; its runs: "
+                         f"{', '.join(run_keys)}.")
+    reference = args.reference or chosen[0]
+    keep = annotations["run_key"].isin({*chosen, reference})
+    estimates = estimate_each(annotations[keep], "run_key", **_estimate_settings(args))
+    try:
+        table = compare_runs(estimates, reference=reference, confidence=args.confidence, adjust_holm=args.holm)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    if args.json:
+        return json.dumps(table.astype(object).where(table.notna(), None).to_dict("records"), indent=1)
+    shown = table.copy()
+    for column in ("share_first", "share_second"):
+        shown[column] = shown[column].map(lambda v: f"{100 * v:.1f}%")
+    for column in ("difference", "low", "high"):
+        shown[column] = shown[column].map(lambda v: f"{100 * v:+.1f}")
+    header = (f"each run minus the reference run {reference}, in percentage points; Newcombe's "
+              f"{args.confidence:.0%} interval" + (", Holm-adjusted tests" if args.holm else ""))
+    columns = ["run", "family", "group", "share_first", "share_second", "difference", "low", "high", "excludes_zero"]
+    return header + "\n" + shown[columns].to_string(index=False)
+
+
+def _estimate_by_run(args) -> str:
+    import json
+
+    from sdaudit.targets import by_run_text, estimates_by_run
+
+    with existing_store(args) as store:
+        _known_study(store, args.study)
+        table = estimates_by_run(store, args.study, **_estimate_settings(args))
+    if args.json:
+        return json.dumps(table.astype(object).where(table.notna(), None).to_dict("records"), indent=1)
+    return by_run_text(table, args.study)
+
+
+def estimate_command(args) -> str:
+    import json
+
+    if args.by == "run":
+        return _estimate_by_run(args)
+    with existing_store(args) as store:
+        result = _study_estimate(store, args)
+    if args.json:
+        rows = result.table.astype(object).where(result.table.notna(), None).to_dict("records")
+        return json.dumps(rows, indent=1)
+    from sdaudit.results import display_table
+    from sdaudit.scheme import METHOD_LABELS
+
+    rater_word = "one rater" if result.raters == 1 else f"{result.raters} raters"
+    header = (f"{result.images} images with a person, {rater_word}; {result.interval_note}, "
+              f"{METHOD_LABELS[result.method]}; MST 1–{result.skin_cut} lighter. Shares of perceived "
+              "presentation; gender is a binary simplification (plus unclear).")
+    return header + "\n" + display_table(result).to_string(index=False)
+
+
+def agreement_command(args) -> str:
+    import json
+
+    from sdaudit.agreement import agreement
+    from sdaudit.agreement_view import SINGLE_RATER, agreement_text
+
+    with existing_store(args) as store:
+        _known_study(store, args.study)
+        annotations = store.annotations(study=args.study)
+    result = agreement(annotations, skin_cut=args.skin_cut, confidence=args.confidence, seed=args.seed)
+    if args.json:
+        table = result.table
+        return json.dumps(table.astype(object).where(table.notna(), None).to_dict("records"), indent=1)
+    if result.single_rater:
+        return SINGLE_RATER
+    return agreement_text(result)
+
+
+def export_command(args) -> str:
+    from sdaudit.sheets import export_annotations, export_estimates
+
+    writable_folder(args.out, what="--out")
+    with existing_store(args) as store:
+        result = _study_estimate(store, args)
+        written = export_annotations(store, args.study, args.out)
+    written += export_estimates(result.table, args.out, args.study)
+    return "wrote " + ", ".join(str(path) for path in written)
+
+
+def report_command(args) -> str:
+    from sdaudit.report import audit_card, render_report
+    from sdaudit.targets import estimates_by_run
+
+    out = Path(args.out)
+    if out.is_dir():
+        raise UsageError(REPORT_IS_FOLDER.format(path=out))
+    writable_folder(out.parent, what="the folder of --out")
+    with existing_store(args) as store:
+        result = _study_estimate(store, args)
+        card = audit_card(store, args.study)
+        by_run = estimates_by_run(store, args.study, **_estimate_settings(args))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_report(result, card, by_run=by_run), encoding="utf-8")
+    return f"wrote the report for study {args.study} to {out}"
