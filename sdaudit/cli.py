@@ -216,7 +216,12 @@ def _study_estimate(store, args):
     if args.study not in (studies := store.study_names()):
         known = ", ".join(sorted(studies)) or "none"
         raise UsageError(f"there is no study {args.study!r} in the store; studies: {known}.")
-    return estimate(store.annotations(study=args.study), **_estimate_settings(args))
+    settings = _estimate_settings(args)
+    if settings["labels"] == "adjudicated":
+        from sdaudit.team import Team
+
+        settings["adjudications"] = Team(store).adjudications(args.study)
+    return estimate(store.annotations(study=args.study), **settings)
 
 
 def _estimate_settings(args) -> dict:
@@ -286,7 +291,7 @@ def _estimate(args) -> str:
 
     rater_word = "one rater" if result.raters == 1 else f"{result.raters} raters"
     header = (f"{result.images} images with a person, {rater_word}; {result.interval_note}, "
-              f"{METHOD_LABELS[result.method]}; MST 1–{result.skin_cut} lighter. Shares of perceived "
+              f"{METHOD_LABELS[result.method]}; {result.label_note}; MST 1–{result.skin_cut} lighter. Shares of perceived "
               "presentation; gender is a binary simplification (plus unclear).")
     return header + "\n" + display_table(result).to_string(index=False)
 

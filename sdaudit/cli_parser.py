@@ -128,8 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     _estimate_options(est)
     est.add_argument("--labels", default=DEFAULT_LABELS, choices=LABEL_MODES,
                      help="how an image's label is formed from its raters' answers: soft (the share of its raters "
-                     "choosing each group; the default), majority (the group most chose), or dawid-skene "
-                     "(corrected for rater error; with --method bootstrap the model is refitted per resample: slow)")
+                     "choosing each group; the default), majority (the group most chose), dawid-skene "
+                     "(corrected for rater error; with --method bootstrap the model is refitted per resample: slow), "
+                     "or adjudicated (an admin's final label where one is recorded, soft elsewhere)")
     est.add_argument("--json", action="store_true", help="print the rows as a JSON array")
 
     agree = commands.add_parser(

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from sdaudit.gallery import gallery
+from sdaudit.label_modes import DEFAULT_LABELS
 from sdaudit.labels import group_images
 from sdaudit.planning import compare_runs, plan
 from sdaudit.records import IMPORTED, imported_sheet_label
@@ -29,6 +30,7 @@ from sdaudit.scheme import (
 )
 from sdaudit.stats import DEFAULT_METHOD, Estimate, estimate, estimate_each
 from sdaudit.store import Store
+from sdaudit.team import Team
 
 IMAGES_SHOWN = 24
 BOOTSTRAP_SEED = 0  # the page's bootstrap intervals stay put across reruns
@@ -77,6 +79,7 @@ class ResultsView:
     annotated: int  # annotation rows of the study in any run
     estimate: Estimate | None
     annotations: pd.DataFrame = field(repr=False)
+    adjudications: pd.DataFrame | None = field(default=None, repr=False)  # read for ``labels="adjudicated"``
 
     @property
     def table(self) -> pd.DataFrame:
@@ -143,7 +146,8 @@ class ResultsView:
         result = self.estimate
         by_key = estimate_each(self.annotations, "run_key", method=result.method, confidence=result.confidence,
                                skin_cut=result.skin_cut, include_unclear=result.include_unclear,
-                               seed=BOOTSTRAP_SEED, simultaneous=result.simultaneous)
+                               seed=BOOTSTRAP_SEED, simultaneous=result.simultaneous, labels=result.labels,
+                               adjudications=self.adjudications)
         if len(by_key) < 2:
             return None
         reference = reference if reference in by_key else next(key for key in self.runs if key in by_key)
@@ -157,10 +161,12 @@ class ResultsView:
 
 def results_view(store: Store, study: str, *, runs: list[str] | None = None, method: str = DEFAULT_METHOD,
                  confidence: float = 0.95, skin_cut: int = DEFAULT_SKIN_CUT,
-                 include_unclear: bool = True, simultaneous: bool = False) -> ResultsView:
+                 include_unclear: bool = True, simultaneous: bool = False, labels: str = DEFAULT_LABELS) -> ResultsView:
     """Estimate ``study`` over the chosen ``runs`` (all when None) and gather what the page shows.
 
-    Raises ``ValueError`` for a run that is not the study's, or for an option ``estimate`` refuses.
+    ``labels`` says how each image's label is formed (``label_modes``); ``adjudicated`` reads the
+    study's final labels from the store. Raises ``ValueError`` for a run that is not the study's, or for
+    an option ``estimate`` refuses.
     """
     run_labels = run_choices(store, study)
     chosen = tuple(run_labels) if runs is None else tuple(runs)
@@ -171,12 +177,14 @@ def results_view(store: Store, study: str, *, runs: list[str] | None = None, met
     annotated = len(annotations)
     annotations = annotations[annotations["run_key"].isin(chosen)].reset_index(drop=True)
     result = None
+    adjudications = Team(store).adjudications(study) if labels == "adjudicated" else None
     if not annotations.empty:
         result = estimate(annotations, method=method, confidence=confidence, skin_cut=skin_cut,
-                          include_unclear=include_unclear, seed=BOOTSTRAP_SEED, simultaneous=simultaneous)
+                          include_unclear=include_unclear, seed=BOOTSTRAP_SEED, simultaneous=simultaneous,
+                          labels=labels, adjudications=adjudications)
     # Image paths are stored relative to the data home, where the store file lives.
     return ResultsView(study=study, home=str(Path(store.path).parent), run_labels=run_labels, runs=chosen, annotated=annotated, estimate=result,
-                       annotations=annotations)
+                       annotations=annotations, adjudications=adjudications)
 
 
 # -- tables in people's words -------------------------------------------------------------------

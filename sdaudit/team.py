@@ -230,7 +230,7 @@ class Team:
         self.store._write(lambda cursor: cursor.execute(
             "INSERT INTO rater_profiles (study_id, rater, consented, answers) "
             "SELECT study_id, ?, ?, ? FROM studies WHERE name = ? ON CONFLICT (study_id, rater) DO UPDATE SET "
-            "consented = excluded.consented, answers = excluded.answers, answered_at = current_timestamp",
+            "consented = excluded.consented, answers = excluded.answers, answered_at = now()",
             [rater, bool(consented), json.dumps(kept, sort_keys=True), study]))
 
     def rater_groups(self, study: str) -> dict[str, dict[str, str]]:

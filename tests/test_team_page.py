@@ -1,0 +1,101 @@
+"""The Team page in AppTest: admins only; the adjudication queue lists the images whose raters disagree
+with every rater's answer, records a final label with a note, and Results then says and uses it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import WAIT_LIMIT_S, make_images, make_run
+from streamlit.testing.v1 import AppTest
+
+from sdaudit.scheme import Annotation
+from sdaudit.stats import estimate
+from sdaudit.store import Store
+from sdaudit.team import Team, TeamSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app" / "router.py")
+ANSWERS = {  # image -> rater -> labels; image 1 agrees, 2 splits on gender, 3 on MST (spread 3), 4 on person
+    1: {"ana": Annotation(True, "female", 3), "ben": Annotation(True, "female", 3)},
+    2: {"ana": Annotation(True, "female", 3), "ben": Annotation(True, "male", 3)},
+    3: {"ana": Annotation(True, "male", 2), "ben": Annotation(True, "male", 5)},
+    4: {"ana": Annotation(True, "male", 8), "ben": Annotation(False)},
+}
+
+
+@pytest.fixture
+def locked(app_home, monkeypatch):
+    monkeypatch.setenv("SDAUDIT_ADMIN_PASSWORD", "s3cret")
+    with Store.open(app_home) as store:
+        store.add_run(make_run())
+        store.add_images(make_images())
+        Team(store).set_settings("default", TeamSettings(raters_per_image=2))
+        for image_id, answers in ANSWERS.items():
+            for rater, labels in answers.items():
+                store.save_annotation(image_id, rater, labels)
+    return app_home
+
+
+def page(name: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run()
+    at.switch_page(str(ROOT / "pages" / name)).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def unlock(at: AppTest) -> None:
+    next(box for box in at.text_input if box.label == "Admin password").input("s3cret")
+    next(button for button in at.button if button.label == "Unlock").click().run()
+    assert not at.exception, at.exception
+
+
+def widget(elements, label):
+    return next(element for element in elements if element.label == label)
+
+
+def test_raters_see_only_the_password_prompt(locked):
+    at = page("team.py")
+    assert any(box.label == "Admin password" for box in at.text_input)
+    assert not any(box.label == "Image to adjudicate" for box in at.selectbox)
+    assert not at.dataframe and not any(button.label == "Record the final label" for button in at.button)
+
+
+def test_an_admin_adjudicates_a_disagreement_and_results_use_it(locked):
+    at = page("team.py")
+    unlock(at)
+    chooser = widget(at.selectbox, "Image to adjudicate")
+    assert chooser.options == ["image 2 · seed 1 · gender differs · open", "image 3 · seed 2 · MST spread 3 · open",
+                               "image 4 · seed 3 · person present split · open"]
+    answers = at.dataframe[0].value
+    assert list(answers["Rater"]) == ["ana", "ben"]
+    assert list(answers["Gender presentation"]) == ["Female-presenting", "Male-presenting"]
+
+    widget(at.radio, "Person").set_value("Person")
+    widget(at.radio, "Gender presentation").set_value("Male-presenting")
+    widget(at.radio, "Skin tone").set_value("MST 3")
+    widget(at.button, "Record the final label").click().run()  # no note yet: refused, nothing stored
+    assert "needs a note" in at.error[0].value
+    with Store.open(locked) as store:
+        assert Team(store).adjudications("default").empty
+    widget(at.text_area, "Note (why this label)").input("broad shoulders, short hair; both raters agree on MST 3")
+    widget(at.button, "Record the final label").click().run()
+    assert not at.exception and "Recorded the final label of image 2" in at.success[0].value
+    with Store.open(locked) as store:
+        final = Team(store).adjudications("default")
+        annotations = store.annotations()
+    assert final[["image_id", "gender", "mst"]].values.tolist() == [[2, "male", 3]]
+    assert final.iloc[0]["note"].startswith("broad shoulders")
+    assert widget(at.selectbox, "Image to adjudicate").options[-1] == "image 2 · seed 1 · gender differs · adjudicated"
+
+    # Results: the labels selector, said in the chart's subtitle; image 2 now counts as male-presenting
+    results = page("results.py")
+    widget(results.selectbox, "Labels").set_value("adjudicated").run()
+    assert not results.exception
+    subtitle = json.loads(results.get("vega_lite_chart")[0].proto.spec)["title"]["subtitle"]
+    assert "adjudicated labels where an admin recorded one, soft labels elsewhere" in subtitle[0]
+    female = results.dataframe[0].value.set_index("Group").loc["female-presenting", "Images in group"]
+    # independently: images 1 (female by both), 2 (now male), 3 (male), 4 (one rater saw a person: male)
+    expected = estimate(annotations.assign(gender=annotations["gender"].where(annotations["image_id"] != 2, "male")))
+    assert female == f"{expected.row('gender', 'female')['count']:g} of {expected.images}" == "1 of 4"
