@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from app.rater_groups import ask_once
 from app.resources import current_home, current_rater, current_study, open_store
 from app.widgets import mst_swatches, plain
 from sdaudit.gallery import load_image
@@ -30,6 +31,7 @@ if not rater:
             "and nothing is saved without it.", icon=":material/info:")
     st.stop()
 
+ask_once(store, study, rater)  # the study's optional rater-group questions, once
 progress = store.annotation_progress(study, rater)
 if progress.images == 0:
     st.info(f"Study “{plain(study)}” has no images yet. Generate some on the Generate page, or ingest a run folder "

@@ -10,6 +10,8 @@ from sdaudit.report import LIMITATIONS, audit_card, render_report
 from sdaudit.results import results_view, run_choices
 from sdaudit.scheme import METHOD_LABELS
 from sdaudit.stats import METHODS
+from sdaudit.team import Team
+from sdaudit.team_view import GROUPS_CAVEAT, rater_groups_view
 
 st.title("Results")
 store = open_store(current_home())
@@ -80,6 +82,18 @@ if len(view.runs) > 1 and st.toggle("Compare the chosen runs side by side"):
                    "difference of two shares" + (" (clearly different: Holm-adjusted test)." if adjust else "."))
         st.dataframe(comparison.differences, hide_index=True)
         st.altair_chart(comparison_chart(comparison.tables), width="content")
+
+if rater_fields := Team(store).settings(study).rater_fields:
+    with st.expander("Shares as seen by each rater group"):
+        field_name = st.selectbox("Rater-group field", rater_fields)
+        try:
+            groups = rater_groups_view(store, study, field_name, method=method, confidence=confidence,
+                                       skin_cut=skin_cut, with_agreement=False)
+        except ValueError as error:
+            st.info(plain(error), icon=":material/info:")
+        else:
+            st.caption(f"Each group minus “{plain(groups.reference)}”, all runs, soft labels. {GROUPS_CAVEAT}")
+            st.dataframe(groups.differences, hide_index=True)
 
 with st.expander("Limits of this method"):
     for item in LIMITATIONS:

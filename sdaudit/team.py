@@ -102,10 +102,11 @@ class Team:
     # -- settings -------------------------------------------------------------------------------
 
     def settings(self, study: str) -> TeamSettings:
+        """The study's team settings; the defaults for a study not created yet (the sidebar's first)."""
         with self.store._cursor() as cursor:
             row = cursor.execute(f"SELECT {', '.join(SETTING_COLUMNS)} FROM studies WHERE name = ?", [study]).fetchone()
         if row is None:
-            raise ValueError(NO_STUDY.format(study=study))
+            return TeamSettings()
         return TeamSettings(*row[:5], rater_fields=tuple(json.loads(row[5])))
 
     def set_settings(self, study: str, settings: TeamSettings) -> None:

@@ -28,6 +28,8 @@ MATCH_HEADERS = {"person": "Person", "gender": "Gender presentation", "mst_exact
                  "mst_within_one": "MST within one", "skin_binary": "Lighter / darker"}
 COUNT_HEADERS = {"gold_images": "Gold images rated", "repeats": "Repeats answered"}
 BOOTSTRAP_SEED = 0
+GROUPS_CAVEAT = ("The groups often rated the same images, and the interval treats their shares as independent "
+                 "samples, so it is wider than it needs to be when raters agree.")
 
 
 def match_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -116,20 +118,22 @@ class RaterGroupsView:
 
 def rater_groups_view(store: Store, study: str, field_name: str, *, reference: str | None = None,
                       method: str = "wilson", confidence: float = 0.95, skin_cut: int = 5,
-                      labels: str = "soft") -> RaterGroupsView:
-    """``ValueError`` when the field has fewer than two groups of raters (or an option is refused)."""
+                      with_agreement: bool = True) -> RaterGroupsView:
+    """The study's shares as seen by each group of raters in ``field_name`` (soft labels: an
+    adjudicated label belongs to no group), and, ``with_agreement``, agreement within each group.
+    ``ValueError`` when the field has fewer than two groups of raters (or an option is refused)."""
     groups = Team(store).rater_groups(study)
     annotations = store.annotations(study=study)
     column = rater_group_column(annotations, groups, field_name)
     raters = {name: sorted(annotations.loc[column == name, "rater"].unique()) for name in sorted(column.unique())}
     compared = group_comparison(annotations, groups, field_name, reference=reference, method=method,
-                                confidence=confidence, skin_cut=skin_cut, labels=labels, seed=BOOTSTRAP_SEED)
+                                confidence=confidence, skin_cut=skin_cut, seed=BOOTSTRAP_SEED)
     table = comparison_table(compared.differences)
     table = table.rename(columns={table.columns[0]: "Rater group"})
     frames = []
     for name, members in raters.items():
         rows = annotations[column == name]
-        if len(members) < 2:
+        if len(members) < 2 or not with_agreement:
             continue
         summary = summary_table(agreement(rows, skin_cut=skin_cut, confidence=confidence, seed=BOOTSTRAP_SEED))
         summary.insert(0, "Rater group", name)

@@ -99,3 +99,83 @@ def test_an_admin_adjudicates_a_disagreement_and_results_use_it(locked):
     # independently: images 1 (female by both), 2 (now male), 3 (male), 4 (one rater saw a person: male)
     expected = estimate(annotations.assign(gender=annotations["gender"].where(annotations["image_id"] != 2, "male")))
     assert female == f"{expected.row('gender', 'female')['count']:g} of {expected.images}" == "1 of 4"
+
+
+# -- the raters' side: repeats, rater groups; and what the Agreement page shows ----------------------
+
+
+@pytest.fixture
+def open_home(app_home):
+    with Store.open(app_home) as store:
+        store.add_run(make_run())
+        store.add_images(make_images())
+    return app_home
+
+
+def annotate(rater: str = "ana") -> AppTest:
+    at = page("annotate.py")
+    widget(at.text_input, "Rater").input(rater).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_a_due_repeat_is_shown_blind_and_its_answer_kept_apart(open_home):
+    with Store.open(open_home) as store:
+        Team(store).set_settings("default", TeamSettings(repeat_every=1))
+        store.save_annotation(1, "ana", Annotation(True, "female", 3))
+    at = annotate()
+    keys = [radio.key for radio in at.radio if radio.label == "Person"]
+    assert sorted(keys) == ["person-2", "person-3", "person-4", "person-repeat-1"], "the repeat beside the to-do images"
+    assert next(radio for radio in at.radio if radio.key == "person-repeat-1").value is None, "blind: nothing shown"
+    assert sum("doctor" in caption.value for caption in at.caption) == 3, "no prompt under the repeat"
+    next(radio for radio in at.radio if radio.key == "gender-repeat-1").set_value("Male-presenting").run()
+    assert not at.exception
+    with Store.open(open_home) as store:
+        assert store.annotations()[["image_id", "gender"]].values.tolist() == [[1, "female"]]
+        repeats = Team(store).repeats("default")
+    assert repeats[["image_id", "rater", "gender_first", "gender_repeat"]].values.tolist() == [[1, "ana", "female", "male"]]
+
+
+def test_rater_groups_are_asked_once_and_only_kept_with_consent(open_home):
+    with Store.open(open_home) as store:
+        Team(store).set_settings("default", TeamSettings(rater_fields=("region", "expertise")))
+    at = annotate()
+    widget(at.text_input, "region").input("A")
+    widget(at.button, "Save my answers").click().run()
+    assert at.error[0].value == "Tick “I agree” to share your answers, or choose “No thanks”."
+    widget(at.checkbox, "I agree").check()
+    widget(at.button, "Save my answers").click().run()
+    assert not at.exception and not any(box.label == "region" for box in at.text_input), "asked once"
+    again = annotate()
+    assert not any(box.label == "region" for box in again.text_input)
+    ben = annotate("ben")
+    widget(ben.text_input, "region").input("B")
+    widget(ben.button, "No thanks").click().run()
+    with Store.open(open_home) as store:
+        assert Team(store).rater_groups("default") == {"ana": {"region": "A"}}
+        assert store.count("annotations") == 0
+
+
+def test_the_agreement_page_shows_gold_repeats_and_rater_groups(open_home):
+    with Store.open(open_home) as store:
+        team = Team(store)
+        team.set_settings("default", TeamSettings(rater_fields=("region",)))
+        for rater, genders in (("ana", "ffmm"), ("ben", "fmmm"), ("cai", "ffmf")):
+            for image_id, gender in zip(range(1, 5), genders):
+                store.save_annotation(image_id, rater, Annotation(True, {"f": "female", "m": "male"}[gender], 3))
+            team.save_profile("default", rater, {"region": "A" if rater != "ben" else "B"}, consented=True)
+        team.set_gold("default", 1, Annotation(True, "female", 3))
+        team.set_gold("default", 2, Annotation(True, "female", 3))
+        team.save_repeat(1, "ana", Annotation(True, "male", 3))
+    at = page("agreement.py")
+    tables = [frame.value for frame in at.dataframe]
+    gold = next(table for table in tables if "Gold images rated" in table.columns).set_index("Rater")
+    # ana and cai: female on both gold images; ben: female on image 1, male on image 2
+    assert gold["Gender presentation"].to_dict() == {"ana": "100%", "ben": "50%", "cai": "100%"}
+    repeats = next(table for table in tables if "Repeats answered" in table.columns)
+    assert repeats[["Rater", "Repeats answered", "Gender presentation"]].values.tolist() == [["ana", 1, "0%"]]
+    groups = next(table for table in tables if "Rater group" in table.columns and "Run" not in table.columns
+                  and "Statistic" not in table.columns)
+    assert set(groups["Rater group"]) == {"B"}, "B minus A, the first group by name"
+    within = next(table for table in tables if "Rater group" in table.columns and "Statistic" in table.columns)
+    assert set(within["Rater group"]) == {"A"}, "agreement needs two raters in a group: only A has them"
