@@ -28,7 +28,7 @@ from sdaudit.sheets import (
     import_annotations,
 )
 from sdaudit.spec import MAX_SEED, SEED_BOUNDS, SEED_TEXT, GenerationSpec
-from sdaudit.store import DAMAGED, NOT_DUCKDB, TABLES, TOO_NEW, Store
+from sdaudit.store import DAMAGED, NOT_DUCKDB, SCHEMA_VERSION, TABLES, TOO_NEW, Store
 
 TINY = ["--steps", "2", "--height", "64", "--width", "64", "--batch-size", "2"]
 ODD_STUDIES = ("a/b", "../../escaped")  # as a store written before study names were checked may hold
@@ -238,7 +238,7 @@ def test_a_newer_store_tells_runs_to_upgrade_sdaudit(place):
     with Store(place.store) as store:
         store._write(lambda cursor: cursor.execute("UPDATE schema_info SET version = 99"))
     result = run_cli("runs", "--home", str(place.home), cwd=place.root)
-    assert_refused(result, TOO_NEW.format(path=place.store, found=99, known=2))
+    assert_refused(result, TOO_NEW.format(path=place.store, found=99, known=SCHEMA_VERSION))
 
 
 @pytest.mark.parametrize("study", ODD_STUDIES)
