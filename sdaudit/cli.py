@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from sdaudit.cli_parser import UsageError, build_parser
+from sdaudit.cli_team import rater_groups_command, team_command
 from sdaudit.config import DEMO_MODEL, data_home, home_folder, resolve_device, store_path, writable_folder
 from sdaudit.spec import GenerationSpec, parse_seed_range
 
@@ -301,19 +302,20 @@ def _agreement(args) -> str:
 
     from sdaudit.agreement import agreement
     from sdaudit.agreement_view import SINGLE_RATER, agreement_text
+    from sdaudit.team_view import quality_text, quality_view
 
     with _existing_store(args) as store:
         if args.study not in (studies := store.study_names()):
             known = ", ".join(sorted(studies)) or "none"
             raise UsageError(f"there is no study {args.study!r} in the store; studies: {known}.")
         annotations = store.annotations(study=args.study)
+        quality = quality_text(quality_view(store, args.study, skin_cut=args.skin_cut))
     result = agreement(annotations, skin_cut=args.skin_cut, confidence=args.confidence, seed=args.seed)
     if args.json:
         table = result.table
         return json.dumps(table.astype(object).where(table.notna(), None).to_dict("records"), indent=1)
-    if result.single_rater:
-        return SINGLE_RATER
-    return agreement_text(result)
+    text = SINGLE_RATER if result.single_rater else agreement_text(result)
+    return "\n\n".join(part for part in (text, quality) if part)
 
 
 def _export(args) -> str:
@@ -372,6 +374,8 @@ COMMANDS = {
     "estimate": _estimate,
     "compare": _compare,
     "agreement": _agreement,
+    "team": team_command,
+    "rater-groups": rater_groups_command,
     "export": _export,
     "report": _report,
     "snapshot": _snapshot,

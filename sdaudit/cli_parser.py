@@ -147,6 +147,33 @@ def build_parser() -> argparse.ArgumentParser:
                        help="print one object per field × statistic (field, statistic, value, low, high, images, raters)")
     agree.add_argument("--home", help=HOME_HELP)
 
+    team = commands.add_parser(
+        "team",
+        help="show or change a study's rater-team settings",
+        description="Show a study's rater-team settings, or change those given: raters per image, repeats, when "
+        "raters disagree enough to adjudicate, and the rater-group fields asked of each rater.",
+    )
+    team.add_argument("--study", required=True, help="the study")
+    team.add_argument("--raters-per-image", type=int, help="ratings each image needs (k)")
+    team.add_argument("--repeat-every", type=int, help="show one blind repeat after every N annotations (0: never)")
+    team.add_argument("--mst-spread", type=int, help="adjudicate when raters' MST answers span at least this")
+    team.add_argument("--gender-rule", choices=("on", "off"), help="adjudicate when gender answers differ")
+    team.add_argument("--person-rule", choices=("on", "off"), help="adjudicate when person present is split")
+    team.add_argument("--rater-fields", help="comma-separated rater-group fields, e.g. 'region, expertise' ('' for none)")
+    team.add_argument("--json", action="store_true", help="print the settings as a JSON object")
+    team.add_argument("--home", help=HOME_HELP)
+
+    groups = commands.add_parser(
+        "rater-groups",
+        help="shares as seen by each group of raters, against a reference group",
+        description="Estimate the shares from each rater group's annotations (by one rater-group field) and "
+        "compare each group with a reference group: the difference with Newcombe's interval.",
+    )
+    _estimate_options(groups)
+    groups.add_argument("--field", required=True, help="the rater-group field, e.g. region")
+    groups.add_argument("--reference", help="the group to compare with (default: the first by name)")
+    groups.add_argument("--json", action="store_true", help="print the rows as a JSON array")
+
     export = commands.add_parser("export", help="export a study's annotations and estimates (CSV and Parquet)",
                                  description="Export a study's annotations and estimates as CSV and Parquet.")
     _estimate_options(export)

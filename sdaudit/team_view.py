@@ -48,6 +48,14 @@ class QualityView:
     repeats: pd.DataFrame = field(repr=False)
 
 
+def quality_text(view: QualityView) -> str:
+    """The gold and repeat tables as plain text for the CLI, each only when it has rows."""
+    parts = [f"{title}\n{table.to_string(index=False)}" for title, table in (
+        ("each rater against the gold images", view.gold), ("each rater against their own repeats", view.repeats))
+        if not table.empty]
+    return "\n\n".join(parts)
+
+
 def quality_view(store: Store, study: str, *, skin_cut: int) -> QualityView:
     team = Team(store)
     annotations = store.annotations(study=study)
