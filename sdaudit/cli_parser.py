@@ -126,11 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Estimate each perceived group's share among annotated images with a person.",
     )
     _estimate_options(est)
-    est.add_argument("--labels", default=DEFAULT_LABELS, choices=LABEL_MODES,
-                     help="how an image's label is formed from its raters' answers: soft (the share of its raters "
-                     "choosing each group; the default), majority (the group most chose), dawid-skene "
-                     "(corrected for rater error; with --method bootstrap the model is refitted per resample: slow), "
-                     "or adjudicated (an admin's final label where one is recorded, soft elsewhere)")
+    _labels_option(est)
     est.add_argument("--json", action="store_true", help="print the rows as a JSON array")
 
     agree = commands.add_parser(
@@ -177,11 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="export a study's annotations and estimates (CSV and Parquet)",
                                  description="Export a study's annotations and estimates as CSV and Parquet.")
     _estimate_options(export)
+    _labels_option(export)
     export.add_argument("--out", required=True, help="folder to write into")
 
     report = commands.add_parser("report", help="write a self-contained HTML report for stakeholders",
                                  description="Write one HTML file (chart inline) that opens offline.")
     _estimate_options(report)
+    _labels_option(report)
     report.add_argument("--out", required=True, help="the HTML file to write")
 
     snap = commands.add_parser("snapshot", help="write the whole store and its images to a folder or HF dataset",
@@ -194,6 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
     back.add_argument("--from", required=True, dest="source", help="folder or hf://datasets/OWNER/NAME")
     back.add_argument("--home", help=HOME_HELP)
     return parser
+
+
+def _labels_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--labels", default=DEFAULT_LABELS, choices=LABEL_MODES,
+                        help="how an image's label is formed from its raters' answers: soft (the share of its raters "
+                        "choosing each group; the default), majority (the group most chose), dawid-skene "
+                        "(corrected for rater error; with --method bootstrap the model is refitted per resample: slow), "
+                        "or adjudicated (an admin's final label where one is recorded, soft elsewhere)")
 
 
 def _estimate_options(parser: argparse.ArgumentParser) -> None:

@@ -24,13 +24,14 @@ from sdaudit.team import TeamSettings
 
 MATCH_FIELDS = ("person", "gender", "mst_exact", "mst_within_one", "skin_binary")
 NOT_GIVEN = "(not given)"
-REASON_WORDS = {"person": "person present split", "gender": "gender differs", "mst": "MST spread {spread}"}
+REASON_WORDS = {"person": "person present split", "gender": "gender differs", "mst": "MST spread {spread}",
+                "skin_binary": "lighter / darker differs"}
 
 
 def disagreements(annotations: pd.DataFrame, settings: TeamSettings) -> pd.DataFrame:
     """Images (rated by two or more raters) whose raters disagree by the study's rules: some saw a
-    person and some did not; those who saw one named different genders; or their MST answers span
-    ``disagree_mst_spread`` or more. One row per image: ``image_id``, ``run_key``, ``seed``,
+    person and some did not; those who saw one named different genders; their MST answers span
+    ``disagree_mst_spread`` or more; or (a study that records lighter/darker) those answers differ. One row per image: ``image_id``, ``run_key``, ``seed``,
     ``raters`` and ``reasons`` (in words), in image order."""
     columns = ["image_id", "run_key", "seed", "raters", "reasons"]
     if annotations.empty:
@@ -40,12 +41,14 @@ def disagreements(annotations: pd.DataFrame, settings: TeamSettings) -> pd.DataF
     by_image = rows.assign(
         said_yes=person.fillna(False).astype(bool), said_no=(~person.fillna(True)).astype(bool),
         gender_seen=rows["gender"].where(person.fillna(False).astype(bool)),
+        binary_seen=rows["skin_binary"].where(person.fillna(False).astype(bool) & rows["mst"].isna()),
     ).groupby("image_id", sort=True)
     summary = pd.DataFrame({
         "raters": by_image["rater"].nunique(),
         "person_split": by_image["said_yes"].any() & by_image["said_no"].any(),
         "genders": by_image["gender_seen"].nunique(),
         "spread": by_image["mst"].max() - by_image["mst"].min(),
+        "sides": by_image["binary_seen"].nunique(),
     })
     reasons = pd.Series([[] for _ in range(len(summary))], index=summary.index, dtype=object)
     rules = []
@@ -55,6 +58,7 @@ def disagreements(annotations: pd.DataFrame, settings: TeamSettings) -> pd.DataF
         rules.append((summary["genders"] > 1, lambda spread: REASON_WORDS["gender"]))
     rules.append((summary["spread"] >= settings.disagree_mst_spread,
                   lambda spread: REASON_WORDS["mst"].format(spread=f"{spread:g}")))
+    rules.append((summary["sides"] > 1, lambda spread: REASON_WORDS["skin_binary"]))
     for flagged, words in rules:
         for image_id in summary.index[flagged.fillna(False).to_numpy(bool) & (summary["raters"] > 1).to_numpy()]:
             reasons[image_id].append(words(summary.at[image_id, "spread"]))

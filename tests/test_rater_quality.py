@@ -51,6 +51,9 @@ def test_disagreements_follow_the_studys_rules():
     looser = disagreements(TEAM, TeamSettings(disagree_mst_spread=3, disagree_gender=False))
     assert looser["image_id"].tolist() == [3]
     assert disagreements(TEAM.iloc[0:0], TeamSettings()).empty
+    binary = TEAM.assign(mst=np.nan, skin_binary=["lighter"] * 3 + ["lighter", "darker"] + ["lighter"] * 3 + [None, "lighter"])
+    assert disagreements(binary, TeamSettings())[["image_id", "reasons"]].values.tolist() == [
+        [1, "gender differs; lighter / darker differs"], [3, "person present split"]]
 
 
 def test_adjudicated_labels_replace_only_the_decided_images():
@@ -148,3 +151,7 @@ def test_estimate_cli_says_and_uses_adjudicated_labels(tmp_path):
     assert table.set_index(["family", "group"]).loc[("gender", "female"), "count"] == 1  # soft would give 0.5
     text = run_cli("estimate", "--study", "default", "--labels", "adjudicated", "--home", str(home), check=True)
     assert "adjudicated labels where an admin recorded one, soft labels elsewhere" in text.stdout
+    report = tmp_path / "report.html"
+    run_cli("report", "--study", "default", "--labels", "adjudicated", "--out", str(report), "--home", str(home),
+            check=True)
+    assert "Labels: adjudicated labels where an admin recorded one, soft labels elsewhere." in report.read_text()

@@ -179,3 +179,25 @@ def test_the_agreement_page_shows_gold_repeats_and_rater_groups(open_home):
     assert set(groups["Rater group"]) == {"B"}, "B minus A, the first group by name"
     within = next(table for table in tables if "Rater group" in table.columns and "Statistic" in table.columns)
     assert set(within["Rater group"]) == {"A"}, "agreement needs two raters in a group: only A has them"
+
+
+def test_an_admin_sets_the_team_and_marks_gold(locked):
+    at = page("team.py")
+    unlock(at)
+    widget(at.number_input, "Raters per image").set_value(3)
+    widget(at.text_input, "Rater-group fields (comma-separated, optional)").input("region, own MST range")
+    widget(at.button, "Save settings").click().run()
+    assert not at.exception and "Saved the team settings." in [success.value for success in at.success]
+    with Store.open(locked) as store:
+        assert Team(store).settings("default") == TeamSettings(raters_per_image=3,
+                                                               rater_fields=("region", "own MST range"))
+    widget(at.selectbox, "Image").set_value(2).run()
+    radios = [radio for radio in at.radio if radio.key and radio.key.endswith("gold-2")]
+    for radio, value in zip(radios, ("Person", "Female-presenting", "MST 4")):
+        radio.set_value(value)
+    widget(at.button, "Save as gold").click().run()
+    assert not at.exception and "Image 2 is gold." in [success.value for success in at.success]
+    with Store.open(locked) as store:
+        gold = Team(store).gold("default")
+    assert gold[["image_id", "gender", "mst"]].values.tolist() == [[2, "female", 4]]
+    assert widget(at.selectbox, "Image").format_func(2) == "image 2 · seed 1 · gold"
