@@ -494,13 +494,14 @@ class Store:
 
         def work(cursor: duckdb.DuckDBPyConnection) -> bool:
             if overlap:
-                found = cursor.execute(
-                    "SELECT count(*) FILTER (WHERE a.rater = ?), count(a.rater), any_value(s.raters_per_image) "
-                    "FROM images i JOIN runs r USING (run_key) JOIN studies s USING (study_id) "
-                    "LEFT JOIN annotations a ON a.image_id = i.image_id WHERE i.image_id = ?",
+                own, ratings = cursor.execute(
+                    "SELECT count(*) FILTER (WHERE rater = ?), count(*) FROM annotations WHERE image_id = ?",
                     [rater, image_id],
                 ).fetchone()
-                own, ratings, needed = found
+                found = cursor.execute(
+                    "SELECT s.raters_per_image FROM images i JOIN runs r USING (run_key) "
+                    "JOIN studies s USING (study_id) WHERE i.image_id = ?", [image_id]).fetchone()
+                needed = found[0] if found else None
                 if needed is not None and own == 0 and ratings >= needed:
                     return False
             _upsert_annotations(cursor, ONE_ANNOTATION, values)
