@@ -61,10 +61,7 @@ adjudication, settings_tab, gold_tab = st.tabs(["Adjudication", "Settings", "Gol
 
 with adjudication:
     queue = adjudication_queue(store, study)
-    spread = settings.disagree_mst_spread
-    rules = "; ".join(rule for rule, on in (("person present split", settings.disagree_person),
-                                            ("gender differs", settings.disagree_gender),
-                                            (f"MST spread {spread} or more", True)) if on)
+    rules = settings.disagreement_rules
     if not queue.items:
         st.info(f"No image has raters who disagree ({rules}). An image is listed here once two or more raters "
                 "have rated it and disagree; set the raters per image under Settings.", icon=":material/info:")

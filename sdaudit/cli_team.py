@@ -29,12 +29,9 @@ def _store_with_study(args):
 
 def settings_text(study: str, settings) -> str:
     fields = ", ".join(settings.rater_fields) or "none"
-    rules = [rule for rule, on in (("person present split", settings.disagree_person),
-                                   ("gender differs", settings.disagree_gender)) if on]
-    rules.append(f"MST spread {settings.disagree_mst_spread} or more")
     repeats = f"one after every {settings.repeat_every} annotations" if settings.repeat_every else "none"
     return (f"study {study}: {settings.raters_per_image} raters per image; repeats: {repeats}; "
-            f"adjudicate when {'; '.join(rules)}; rater-group fields: {fields}")
+            f"adjudicate when {settings.disagreement_rules}; rater-group fields: {fields}")
 
 
 def team_command(args) -> str:

@@ -61,6 +61,13 @@ class TeamSettings:
     disagree_person: bool = True  # some raters saw a person and some did not
     rater_fields: tuple[str, ...] = ()
 
+    @property
+    def disagreement_rules(self) -> str:
+        """When an image is listed for adjudication, in words."""
+        rules = [rule for rule, on in (("person present split", self.disagree_person),
+                                       ("gender differs", self.disagree_gender)) if on]
+        return "; ".join([*rules, f"MST spread {self.disagree_mst_spread} or more", "lighter / darker differs"])
+
     def check(self) -> TeamSettings:
         def whole(value, low, high) -> bool:
             return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
