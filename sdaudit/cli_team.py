@@ -30,7 +30,8 @@ def _store_with_study(args):
 def settings_text(study: str, settings) -> str:
     fields = ", ".join(settings.rater_fields) or "none"
     repeats = f"one after every {settings.repeat_every} annotations" if settings.repeat_every else "none"
-    return (f"study {study}: {settings.raters_per_image} raters per image; repeats: {repeats}; "
+    raters = "1 rater" if settings.raters_per_image == 1 else f"{settings.raters_per_image} raters"
+    return (f"study {study}: {raters} per image; repeats: {repeats}; "
             f"adjudicate when {settings.disagreement_rules}; rater-group fields: {fields}")
 
 

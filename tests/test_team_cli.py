@@ -35,7 +35,7 @@ def home(tmp_path):
 
 def test_team_shows_and_changes_the_settings(home):
     shown = run_cli("team", "--study", "default", "--home", str(home), check=True).stdout.strip()
-    assert shown == ("study default: 1 raters per image; repeats: none; adjudicate when person present split; "
+    assert shown == ("study default: 1 rater per image; repeats: none; adjudicate when person present split; "
                      "gender differs; MST spread 2 or more; lighter / darker differs; rater-group fields: region")
     changed = run_cli("team", "--study", "default", "--raters-per-image", "3", "--repeat-every", "20",
                       "--gender-rule", "off", "--json", "--home", str(home), check=True)
