@@ -54,6 +54,7 @@ navigation = st.navigation([
     st.Page(PAGES / "annotate.py", title="Annotate", icon=":material/label:"),
     st.Page(PAGES / "results.py", title="Results", icon=":material/bar_chart:"),
     st.Page(PAGES / "agreement.py", title="Agreement", icon=":material/groups:"),
+    st.Page(PAGES / "team.py", title="Team", icon=":material/diversity_3:"),
     st.Page(PAGES / "runs.py", title="Runs", icon=":material/photo_library:"),
 ])
 

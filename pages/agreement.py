@@ -5,6 +5,8 @@ import streamlit as st
 from app.resources import current_home, open_store
 from app.widgets import plain
 from sdaudit.agreement_view import NEEDS_RATERS, READING, agreement_view, pairs_table, raters_table, summary_table
+from sdaudit.team import Team
+from sdaudit.team_view import GROUPS_CAVEAT, quality_view, rater_groups_view
 
 st.title("Agreement")
 store = open_store(current_home())
@@ -38,17 +40,51 @@ if view.result is None:
 if view.result.single_rater:
     st.info(f"{NEEDS_RATERS}; study “{plain(study)}” has one ({plain(view.result.raters[0])}). Ask a second rater "
             "to annotate the same images on the Annotate page, or import their sheet.", icon=":material/info:")
-    st.stop()
+else:
+    st.caption(f"{view.raters} raters; {view.result.confidence:.0%} bootstrap intervals over images. {READING}")
+    st.dataframe(summary_table(view.result), hide_index=True)
+    st.subheader("Every pair of raters")
+    st.dataframe(pairs_table(view.result), hide_index=True)
+    st.subheader("Each rater against the others")
+    st.dataframe(raters_table(view.result), hide_index=True)
 
-st.caption(f"{view.raters} raters; {view.result.confidence:.0%} bootstrap intervals over images. {READING}")
-st.dataframe(summary_table(view.result), hide_index=True)
-st.subheader("Every pair of raters")
-st.dataframe(pairs_table(view.result), hide_index=True)
-st.subheader("Each rater against the others")
-st.dataframe(raters_table(view.result), hide_index=True)
+    st.subheader("Shares corrected for rater error")
+    st.caption(view.assumption)
+    if st.toggle("Show the shares corrected for rater error (Dawid–Skene)",
+                 help="Refits the model on each of 100 bootstrap resamples of the images, per family: a minute or two."):
+        st.dataframe(corrected(str(current_home()), study, skin_cut, view.fingerprint), hide_index=True)
 
-st.subheader("Shares corrected for rater error")
-st.caption(view.assumption)
-if st.toggle("Show the shares corrected for rater error (Dawid–Skene)",
-             help="Refits the model on each of 100 bootstrap resamples of the images, per family: a minute or two."):
-    st.dataframe(corrected(str(current_home()), study, skin_cut, view.fingerprint), hide_index=True)
+quality = quality_view(store, study, skin_cut=skin_cut)
+st.subheader("Each rater against the gold images")
+if quality.gold.empty:
+    st.info("No rater has answered a gold image yet. An admin marks gold images, with reference labels, on the Team "
+            "page.", icon=":material/info:")
+else:
+    st.caption("The share of each rater's answers on gold images that match the reference labels, per field.")
+    st.dataframe(quality.gold, hide_index=True)
+st.subheader("Each rater against their own repeats")
+if quality.repeats.empty:
+    st.info("No repeats answered yet. An admin can have images shown again, blind, on the Team page (Settings).",
+            icon=":material/info:")
+else:
+    st.caption("The share of repeats on which each rater gave the same answer as the first time, per field. Repeat "
+               "answers never count in the results.")
+    st.dataframe(quality.repeats, hide_index=True)
+
+st.subheader("By rater group")
+fields = Team(store).settings(study).rater_fields
+if not fields:
+    st.info("No rater groups: an admin can ask raters to describe themselves (e.g. region, expertise) on the Team "
+            "page.", icon=":material/info:")
+else:
+    field_name = st.selectbox("Rater-group field", fields)
+    try:
+        groups = rater_groups_view(store, study, field_name, skin_cut=skin_cut)
+    except ValueError as error:
+        st.info(plain(error), icon=":material/info:")
+    else:
+        st.caption(f"Agreement within each group of raters by “{plain(field_name)}” (groups of two or more raters).")
+        st.dataframe(groups.agreement, hide_index=True)
+        st.caption(f"Shares as seen by each group minus those seen by “{plain(groups.reference)}”, with Newcombe's "
+                   f"interval. {GROUPS_CAVEAT}")
+        st.dataframe(groups.differences, hide_index=True)

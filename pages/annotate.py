@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from app.rater_groups import ask_once
 from app.resources import current_home, current_rater, current_study, open_store
 from app.widgets import mst_swatches, plain
 from sdaudit.gallery import load_image
@@ -15,6 +16,7 @@ from sdaudit.scheme import (
     annotation_from_choices,
     choices_from_annotation,
 )
+from sdaudit.team import Team
 
 FIELDS = ("person", "gender", "skin", "confidence")
 
@@ -29,16 +31,20 @@ if not rater:
             "and nothing is saved without it.", icon=":material/info:")
     st.stop()
 
-done, total = store.annotated_count(study, rater)
-if total == 0:
+ask_once(store, study, rater)  # the study's optional rater-group questions, once
+progress = store.annotation_progress(study, rater)
+if progress.images == 0:
     st.info(f"Study “{plain(study)}” has no images yet. Generate some on the Generate page, or ingest a run folder "
             "(`python -m sdaudit ingest DIR`) — or import a rater sheet to go straight to Results.",
             icon=":material/info:")
     st.stop()
-st.progress(done / total, text=f"{done} of {total} annotated by you")
+st.progress(progress.yours / progress.images, text=progress.text)
 
 controls = st.columns(4)
-only_missing = controls[0].radio("Show", ["Not yet annotated by me", "All"], horizontal=True) != "All"
+only_missing = controls[0].radio(
+    "Show", ["To do", "All"], horizontal=True,
+    help=f"To do: the images you have not annotated that still need ratings (this study asks for "
+         f"{progress.needed} per image). All: every image, yours to review.") != "All"
 shuffled = controls[1].radio("Order", ["By seed", "Shuffled"], horizontal=True) == "Shuffled"
 page_size = controls[2].selectbox("Per page", [12, 24, 48], index=0)
 blind = controls[3].toggle("Blind mode", value=False, help="Hide prompt, model and seed so they cannot prime you.")
@@ -53,52 +59,65 @@ if not binary:
 # blind mode always shuffles: a reference set's real images and generated ones are mixed, not in blocks
 queue = store.annotation_queue(study, rater, only_missing=only_missing, shuffled=shuffled or blind)
 if not queue:
-    st.success("You have annotated every image in this study. Switch to “All” to review your labels.",
-               icon=":material/check_circle:")
+    st.success("Nothing left to do: every image you have not annotated has its ratings. Switch to “All” to "
+               "review your labels.", icon=":material/check_circle:")
     st.stop()
 pages = max(1, -(-len(queue) // page_size))
 page = st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1, step=1) if pages > 1 else 1
 shown = queue[(page - 1) * page_size: page * page_size]
 
 
-def save(image_id: int) -> None:
-    """Save one card's choices (a radio's on_change: runs before the card reruns)."""
-    values = {field: st.session_state.get(f"{field}-{image_id}") for field in FIELDS}
+def save(image: QueuedImage) -> None:
+    """Save one card's choices (a radio's on_change: runs before the card reruns). A repeat's answer is
+    kept apart; a first answer on an image that reached its ratings meanwhile is refused and said so."""
+    key = image.card_key
+    values = {field: st.session_state.get(f"{field}-{key}") for field in FIELDS}
     if values["person"] == "No person":
         for field in ("gender", "skin"):
-            st.session_state[f"{field}-{image_id}"] = None
+            st.session_state[f"{field}-{key}"] = None
     annotation = annotation_from_choices(**values)
-    store.save_annotation(image_id, current_rater(), annotation)
+    if image.repeat:
+        Team(store).save_repeat(image.image_id, current_rater(), annotation)
+    elif not store.save_annotation(image.image_id, current_rater(), annotation, overlap=True):
+        for field in FIELDS:
+            st.session_state[f"{field}-{key}"] = None
+        st.session_state[f"full-{key}"] = True
+        return
     # the sign lists what the store now holds ("No person" clears gender and skin tone)
-    st.session_state[f"saved-{image_id}"] = " · ".join(
+    st.session_state[f"saved-{key}"] = " · ".join(
         label for label in choices_from_annotation(annotation).values() if label)
 
 
 @st.fragment
 def card(image: QueuedImage) -> None:
-    image_id = image.image_id
+    key = image.card_key
     loaded = load_image(home, image.path)  # a decodable image, read from inside the data home only
     if loaded.data is not None:
         st.image(loaded.data, width="stretch")
     else:
         st.warning(plain(loaded.problem), icon=":material/warning:")
-    if not blind:
+    if not (blind or image.repeat):  # a repeat is always blind
         st.caption(f"seed {image.seed} · {plain(image.model)} · {plain(image.prompt)}")
     saved = choices_from_annotation(image.saved)
+    full = image.full or st.session_state.get(f"full-{key}", False)
+    if full:
+        with st.container(key=f"full-{key}"):
+            st.info(f"Complete: this image has its {image.needed} ratings from other raters, so your answer is not "
+                    "needed and was not saved. Go on to the next image.", icon=":material/done_all:")
     for field in FIELDS:  # show what is saved, once; afterwards the widgets keep their state
-        st.session_state.setdefault(f"{field}-{image_id}", saved[field])
-    no_person = st.session_state[f"person-{image_id}"] == "No person"
-    st.radio("Person", list(PERSON_CHOICES), key=f"person-{image_id}", horizontal=True,
-             on_change=save, args=(image_id,))
-    st.radio("Gender presentation", list(GENDER_CHOICES), key=f"gender-{image_id}", horizontal=True,
-             disabled=no_person, on_change=save, args=(image_id,))
-    st.radio("Skin tone", skin_choices, key=f"skin-{image_id}", horizontal=True, disabled=no_person,
-             on_change=save, args=(image_id,))
-    st.radio("Confidence", list(CONFIDENCE_CHOICES), key=f"confidence-{image_id}", horizontal=True,
-             on_change=save, args=(image_id,))
-    saved_now = st.session_state.get(f"saved-{image_id}")
+        st.session_state.setdefault(f"{field}-{key}", saved[field])
+    no_person = full or st.session_state[f"person-{key}"] == "No person"
+    st.radio("Person", list(PERSON_CHOICES), key=f"person-{key}", horizontal=True, disabled=full,
+             on_change=save, args=(image,))
+    st.radio("Gender presentation", list(GENDER_CHOICES), key=f"gender-{key}", horizontal=True,
+             disabled=no_person, on_change=save, args=(image,))
+    st.radio("Skin tone", skin_choices, key=f"skin-{key}", horizontal=True, disabled=no_person,
+             on_change=save, args=(image,))
+    st.radio("Confidence", list(CONFIDENCE_CHOICES), key=f"confidence-{key}", horizontal=True, disabled=full,
+             on_change=save, args=(image,))
+    saved_now = st.session_state.get(f"saved-{key}")
     if saved_now:  # drawn by the rerun that follows the save: the rater sees the click was kept
-        with st.container(key=f"saved-{image_id}"):
+        with st.container(key=f"saved-{key}"):
             st.caption(f":material/check: Saved: {plain(saved_now)}")
 
 

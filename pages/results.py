@@ -5,10 +5,13 @@ import streamlit as st
 from app.resources import current_home, current_study, open_store
 from app.widgets import plain
 from sdaudit.charts import across_runs_chart, comparison_chart, differences_chart, shares_chart, to_png, to_svg
+from sdaudit.label_modes import LABEL_TITLES, RESULTS_LABELS
 from sdaudit.report import LIMITATIONS, audit_card, render_report
 from sdaudit.results import results_view, run_choices
 from sdaudit.scheme import METHOD_LABELS
 from sdaudit.stats import METHODS
+from sdaudit.team import Team
+from sdaudit.team_view import GROUPS_CAVEAT, rater_groups_view
 
 st.title("Results")
 store = open_store(current_home())
@@ -22,8 +25,10 @@ study = current_study()  # the sidebar's: one study at a time across the pages
 st.caption(f"Study “{plain(study)}” (choose another in the sidebar).")
 run_labels = run_choices(store, study)
 chosen_runs = st.multiselect("Runs", list(run_labels), default=list(run_labels), format_func=run_labels.get)
-left, middle, right = st.columns(3)
+left, labels_column, middle, right = st.columns(4)
 method = left.selectbox("Interval method", METHODS, format_func=METHOD_LABELS.get)
+labels = labels_column.selectbox("Labels", RESULTS_LABELS, format_func=LABEL_TITLES.get,
+                                 help="How each image's label is formed from its raters' answers.")
 confidence = middle.select_slider("Confidence", options=[0.80, 0.90, 0.95, 0.99], value=0.95,
                                   format_func=lambda value: f"{value:.0%}")
 skin_cut = right.slider("Skin-tone cut: MST 1 to this value counts as lighter", 1, 9, 5,
@@ -35,7 +40,7 @@ simultaneous = st.toggle("Simultaneous intervals (Bonferroni across the named gr
 
 try:
     view = results_view(store, study, runs=chosen_runs, method=method, confidence=confidence, skin_cut=skin_cut,
-                        include_unclear=include_unclear, simultaneous=simultaneous)
+                        include_unclear=include_unclear, simultaneous=simultaneous, labels=labels)
 except ValueError as error:
     st.error(plain(error), icon=":material/error:")
     st.stop()
@@ -52,7 +57,7 @@ if view.estimate.images == 0:
             icon=":material/info:")
     st.stop()
 
-chart = shares_chart(view.estimate.table, intervals=view.estimate.interval_note)
+chart = shares_chart(view.estimate.table, intervals=view.estimate.chart_note)
 st.altair_chart(chart, width="content")
 if view.unreliable_warning:
     st.warning(view.unreliable_warning, icon=":material/warning:")
@@ -87,6 +92,18 @@ if len(view.runs) > 1 and st.toggle("Compare the chosen runs side by side"):
                    "difference of two shares" + (" (clearly different: Holm-adjusted test)." if adjust else "."))
         st.dataframe(comparison.differences, hide_index=True)
         st.altair_chart(comparison_chart(comparison.tables), width="content")
+
+if rater_fields := Team(store).settings(study).rater_fields:
+    with st.expander("Shares as seen by each rater group"):
+        field_name = st.selectbox("Rater-group field", rater_fields)
+        try:
+            groups = rater_groups_view(store, study, field_name, method=method, confidence=confidence,
+                                       skin_cut=skin_cut, with_agreement=False)
+        except ValueError as error:
+            st.info(plain(error), icon=":material/info:")
+        else:
+            st.caption(f"Each group minus “{plain(groups.reference)}”, all runs, soft labels. {GROUPS_CAVEAT}")
+            st.dataframe(groups.differences, hide_index=True)
 
 with st.expander("Limits of this method"):
     for item in LIMITATIONS:

@@ -22,6 +22,7 @@ from sdaudit.cli_analysis import (
     report_command,
 )
 from sdaudit.cli_parser import UsageError, build_parser
+from sdaudit.cli_team import rater_groups_command, team_command
 from sdaudit.config import DEMO_MODEL, data_home, home_folder, resolve_device, setting, store_path, writable_folder
 from sdaudit.spec import GenerationSpec, parse_seed_range
 
@@ -305,6 +306,8 @@ COMMANDS = {
     "estimate": estimate_command,
     "compare": compare_command,
     "agreement": agreement_command,
+    "team": team_command,
+    "rater-groups": rater_groups_command,
     "export": export_command,
     "report": report_command,
     "snapshot": _snapshot,

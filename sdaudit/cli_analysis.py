@@ -33,7 +33,12 @@ def _study_estimate(store, args):
     from sdaudit.stats import estimate
 
     _known_study(store, args.study)
-    return estimate(store.annotations(study=args.study), **_estimate_settings(args))
+    settings = _estimate_settings(args)
+    if settings["labels"] == "adjudicated":
+        from sdaudit.team import Team
+
+        settings["adjudications"] = Team(store).adjudications(args.study)
+    return estimate(store.annotations(study=args.study), **settings)
 
 
 def _estimate_settings(args) -> dict:
@@ -105,7 +110,8 @@ def estimate_command(args) -> str:
 
     rater_word = "one rater" if result.raters == 1 else f"{result.raters} raters"
     header = (f"{result.images} images with a person, {rater_word}; {result.interval_note}, "
-              f"{METHOD_LABELS[result.method]}; MST 1–{result.skin_cut} lighter. Shares of perceived "
+              f"{METHOD_LABELS[result.method]}; {result.label_note}; MST 1–{result.skin_cut} lighter. Shares of "
+              "perceived "
               "presentation; gender is a binary simplification (plus unclear).")
     return header + "\n" + display_table(result).to_string(index=False)
 
@@ -115,17 +121,18 @@ def agreement_command(args) -> str:
 
     from sdaudit.agreement import agreement
     from sdaudit.agreement_view import SINGLE_RATER, agreement_text
+    from sdaudit.team_view import quality_text, quality_view
 
     with existing_store(args) as store:
         _known_study(store, args.study)
         annotations = store.annotations(study=args.study)
+        quality = quality_text(quality_view(store, args.study, skin_cut=args.skin_cut))
     result = agreement(annotations, skin_cut=args.skin_cut, confidence=args.confidence, seed=args.seed)
     if args.json:
         table = result.table
         return json.dumps(table.astype(object).where(table.notna(), None).to_dict("records"), indent=1)
-    if result.single_rater:
-        return SINGLE_RATER
-    return agreement_text(result)
+    text = SINGLE_RATER if result.single_rater else agreement_text(result)
+    return "\n\n".join(part for part in (text, quality) if part)
 
 
 def export_command(args) -> str:

@@ -158,10 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Estimate each perceived group's share among annotated images with a person.",
     )
     _estimate_options(est)
-    est.add_argument("--labels", default=DEFAULT_LABELS, choices=LABEL_MODES,
-                     help="how an image's label is formed from its raters' answers: soft (the share of its raters "
-                     "choosing each group; the default), majority (the group most chose), or dawid-skene "
-                     "(corrected for rater error; with --method bootstrap the model is refitted per resample: slow)")
+    _labels_option(est)
     est.add_argument("--json", action="store_true", help="print the rows as a JSON array")
     est.add_argument("--by", choices=["run"], default=None,
                      help="run: one estimate per run, each against its own targets (import-targets), "
@@ -181,14 +178,43 @@ def build_parser() -> argparse.ArgumentParser:
                        help="print one object per field × statistic (field, statistic, value, low, high, images, raters)")
     agree.add_argument("--home", help=HOME_HELP)
 
+    team = commands.add_parser(
+        "team",
+        help="show or change a study's rater-team settings",
+        description="Show a study's rater-team settings, or change those given: raters per image, repeats, when "
+        "raters disagree enough to adjudicate, and the rater-group fields asked of each rater.",
+    )
+    team.add_argument("--study", required=True, help="the study")
+    team.add_argument("--raters-per-image", type=int, help="ratings each image needs (k)")
+    team.add_argument("--repeat-every", type=int, help="show one blind repeat after every N annotations (0: never)")
+    team.add_argument("--mst-spread", type=int, help="adjudicate when raters' MST answers span at least this")
+    team.add_argument("--gender-rule", choices=("on", "off"), help="adjudicate when gender answers differ")
+    team.add_argument("--person-rule", choices=("on", "off"), help="adjudicate when person present is split")
+    team.add_argument("--rater-fields", help="comma-separated rater-group fields, e.g. 'region, expertise' ('' for none)")
+    team.add_argument("--json", action="store_true", help="print the settings as a JSON object")
+    team.add_argument("--home", help=HOME_HELP)
+
+    groups = commands.add_parser(
+        "rater-groups",
+        help="shares as seen by each group of raters, against a reference group",
+        description="Estimate the shares from each rater group's annotations (by one rater-group field) and "
+        "compare each group with a reference group: the difference with Newcombe's interval.",
+    )
+    _estimate_options(groups)
+    groups.add_argument("--field", required=True, help="the rater-group field, e.g. region")
+    groups.add_argument("--reference", help="the group to compare with (default: the first by name)")
+    groups.add_argument("--json", action="store_true", help="print the rows as a JSON array")
+
     export = commands.add_parser("export", help="export a study's annotations and estimates (CSV and Parquet)",
                                  description="Export a study's annotations and estimates as CSV and Parquet.")
     _estimate_options(export)
+    _labels_option(export)
     export.add_argument("--out", required=True, help="folder to write into")
 
     report = commands.add_parser("report", help="write a self-contained HTML report for stakeholders",
                                  description="Write one HTML file (chart inline) that opens offline.")
     _estimate_options(report)
+    _labels_option(report)
     report.add_argument("--out", required=True, help="the HTML file to write")
 
     snap = commands.add_parser("snapshot", help="write the whole store and its images to a folder or HF dataset",
@@ -201,6 +227,14 @@ def build_parser() -> argparse.ArgumentParser:
     back.add_argument("--from", required=True, dest="source", help="folder or hf://datasets/OWNER/NAME")
     back.add_argument("--home", help=HOME_HELP)
     return parser
+
+
+def _labels_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--labels", default=DEFAULT_LABELS, choices=LABEL_MODES,
+                        help="how an image's label is formed from its raters' answers: soft (the share of its raters "
+                        "choosing each group; the default), majority (the group most chose), dawid-skene "
+                        "(corrected for rater error; with --method bootstrap the model is refitted per resample: slow), "
+                        "or adjudicated (an admin's final label where one is recorded, soft elsewhere)")
 
 
 def _estimate_options(parser: argparse.ArgumentParser) -> None:

@@ -3,6 +3,8 @@
 - ``soft`` (the default) — the share of the image's raters choosing each group
   (``labels.labels_by_family``, the one labelling rule);
 - ``majority`` — the group most of its raters chose, a tie split evenly between the tied groups;
+- ``adjudicated`` — an admin's final label (``team.Team.adjudicate``) where one is recorded, as if
+  one rater had given it, and ``soft`` elsewhere (``apply_adjudications``);
 - ``dawid-skene`` — corrected for rater error: a Dawid–Skene latent-class model (crowd-kit's
   ``DawidSkene``) learns each rater's confusion matrix and the groups' prevalences, and an image's
   label is its posterior probability of each group. Their mean is the model's prevalence. It
@@ -13,8 +15,7 @@ Every mode keeps the same images (``image_decisions``: images with a person, fro
 saw one) and gives ``Labels``, so every interval method works on it. For ``dawid-skene`` the
 Wilson, Clopper–Pearson and jackknife intervals treat the fitted error rates as known; the
 bootstrap refits the model on each resample of images (``DawidSkeneLabels.bootstrap``), so its
-interval carries the uncertainty of the error rates too. A later mode (``adjudicated``) is one more
-entry in ``LABEL_MODES`` and one more branch in ``family_labels``.
+interval carries the uncertainty of the error rates too.
 """
 
 from __future__ import annotations
@@ -29,8 +30,22 @@ import pandas as pd
 from sdaudit.labels import Labels, answer_codes, image_decisions, labels_by_family
 from sdaudit.scheme import FAMILIES, UNCLEAR
 
-LabelMode = Literal["soft", "majority", "dawid-skene"]
-LABEL_MODES: tuple[str, ...] = ("soft", "majority", "dawid-skene")
+LabelMode = Literal["soft", "majority", "dawid-skene", "adjudicated"]
+LABEL_MODES: tuple[str, ...] = ("soft", "majority", "dawid-skene", "adjudicated")
+# How each mode is named in a chart's subtitle, the report and the CLI's header.
+LABEL_NOTES = {
+    "soft": "soft labels (each image: the share of its raters choosing each group)",
+    "majority": "majority labels (each image: the group most of its raters chose)",
+    "dawid-skene": "labels corrected for rater error (Dawid–Skene)",
+    "adjudicated": "adjudicated labels where an admin recorded one, soft labels elsewhere",
+}
+# The Results page's choices (Dawid–Skene's refitting bootstrap is too slow for a page; the Agreement page
+# and `estimate --labels dawid-skene` offer it).
+RESULTS_LABELS = ("soft", "majority", "adjudicated")
+LABEL_TITLES = {"soft": "Soft (raters' average)", "majority": "Majority", "dawid-skene": "Dawid–Skene",
+                "adjudicated": "Adjudicated (soft elsewhere)"}
+ADJUDICATED_RATER = "(adjudicated)"
+NEEDS_ADJUDICATIONS = "`labels='adjudicated'` needs the study's adjudications (a frame, empty when there are none)."
 DEFAULT_LABELS = "soft"
 LABELS_TEXT = "`labels` must be one of {choices} but is {value!r}."
 DAWID_SKENE_RESAMPLES = 100  # each resample is a full refit (~0.1–0.5 s each), so far fewer than the plain bootstrap
@@ -47,15 +62,41 @@ def check_label_mode(mode) -> str:
 
 
 def family_labels(annotations: pd.DataFrame, skin_cut: int, include_unclear: bool,
-                  mode: str = DEFAULT_LABELS) -> tuple[dict[str, Labels], int]:
-    """Per family, the per-image labels under ``mode``; and the number of images with a person."""
+                  mode: str = DEFAULT_LABELS, adjudications: pd.DataFrame | None = None) -> tuple[dict[str, Labels], int]:
+    """Per family, the per-image labels under ``mode``; and the number of images with a person.
+    ``adjudications`` (``Team.adjudications``) is needed by, and only read by, ``adjudicated``."""
     check_label_mode(mode)
     if mode == "soft":
         return labels_by_family(annotations, skin_cut, include_unclear)
+    if mode == "adjudicated":
+        if adjudications is None:
+            raise ValueError(NEEDS_ADJUDICATIONS)
+        return labels_by_family(apply_adjudications(annotations, adjudications), skin_cut, include_unclear)
     if mode == "majority":
         soft, images = labels_by_family(annotations, skin_cut, include_unclear)
         return {family: _majority(labels) for family, labels in soft.items()}, images
     return _dawid_skene_labels(annotations, skin_cut, include_unclear)
+
+
+def apply_adjudications(annotations: pd.DataFrame, adjudications: pd.DataFrame) -> pd.DataFrame:
+    """``annotations`` with every adjudicated image's rows replaced by one row holding its final label
+    (rater ``ADJUDICATED_RATER``, the image's other columns kept); images without a final label keep
+    their raters' rows. An adjudication of an image not among ``annotations`` adds nothing."""
+    final = adjudications[adjudications["image_id"].isin(annotations["image_id"])]
+    if final.empty:
+        return annotations
+    decided = annotations["image_id"].isin(final["image_id"])
+    first = annotations[decided].drop_duplicates("image_id").set_index("image_id")
+    replaced = first.copy()
+    replaced["rater"] = ADJUDICATED_RATER
+    labels = final.set_index("image_id")[["person_present", "gender", "mst", "skin_binary"]]
+    for column in labels.columns:
+        replaced[column] = labels[column].reindex(replaced.index).astype(object)
+    rows = pd.concat([annotations[~decided].astype(object), replaced.reset_index().astype(object)],
+                     ignore_index=True)
+    rows["mst"] = pd.to_numeric(rows["mst"], errors="coerce")
+    rows["image_id"] = rows["image_id"].astype("int64")
+    return rows.sort_values(["image_id", "rater"], kind="stable").reset_index(drop=True)
 
 
 def _majority(labels: Labels) -> Labels:

@@ -101,6 +101,35 @@ class QueuedImage:
     negative_prompt: str
     model: str
     saved: Annotation | None  # None: this rater has not annotated the image yet
+    ratings: int = 0  # raters who have annotated the image, this one included
+    needed: int = 1  # the study's raters per image
+    repeat: bool = False  # shown again, blind, to measure the rater's self-consistency
+
+    @property
+    def full(self) -> bool:
+        """The image has its raters per image from other raters: this rater's answer is not needed."""
+        return self.saved is None and not self.repeat and self.ratings >= self.needed
+
+    @property
+    def card_key(self) -> str:
+        """What the card's widget keys end with: a repeat is a card of its own beside the image's."""
+        return f"repeat-{self.image_id}" if self.repeat else str(self.image_id)
+
+
+@dataclass(frozen=True)
+class AnnotationProgress:
+    """How far one rater, and the team, are with a study's images (those with files)."""
+
+    yours: int  # images this rater has annotated
+    images: int
+    complete: int  # images with at least ``needed`` ratings
+    needed: int  # the study's raters per image
+
+    @property
+    def text(self) -> str:
+        rating = "rating" if self.needed == 1 else "ratings"
+        return (f"{self.yours} of {self.images} annotated by you · "
+                f"{self.complete} of {self.images} images have {self.needed} {rating}")
 
 
 @dataclass(frozen=True)

@@ -200,7 +200,7 @@ def render_report(result: Estimate, card: AuditCard, *, title: str | None = None
         if prompts else "Whom does the model draw?"
     )
     title = title or f"Representation audit: {card.study}"
-    svg = to_svg(shares_chart(result.table, width=620, intervals=result.interval_note)) if result.images else "<p>No chart: nothing annotated yet.</p>"
+    svg = to_svg(shares_chart(result.table, width=620, intervals=result.chart_note)) if result.images else "<p>No chart: nothing annotated yet.</p>"
     data = json.dumps(result.table.to_dict("records"), default=str).replace("</", "<\\/")
     created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     limitations = "".join(f"<li>{item}</li>" for item in LIMITATIONS)
@@ -223,6 +223,7 @@ footer {{ color: #6b7280; font-size: 0.8rem; margin-top: 2rem; }}
 <p class="lead"><strong>{html.escape(_headline(result))}</strong></p>
 <figure>{svg}</figure>
 <h2>Shares and intervals</h2>
+<p>Labels: {html.escape(result.label_note)}.</p>
 {_table_html(result)}
 <h2>Agreement between raters</h2>
 {_agreement_html(card, result)}

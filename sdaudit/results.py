@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from sdaudit.gallery import gallery
+from sdaudit.label_modes import DEFAULT_LABELS
 from sdaudit.labels import group_images
 from sdaudit.planning import compare_runs, plan
 from sdaudit.records import IMPORTED, REFERENCE, imported_sheet_label, reference_label
@@ -29,6 +30,7 @@ from sdaudit.scheme import (
 )
 from sdaudit.stats import DEFAULT_METHOD, Estimate, estimate, estimate_each
 from sdaudit.store import Store
+from sdaudit.team import Team
 
 IMAGES_SHOWN = 24
 BOOTSTRAP_SEED = 0  # the page's bootstrap intervals stay put across reruns
@@ -78,6 +80,7 @@ class ResultsView:
     annotated: int  # annotation rows of the study in any run
     estimate: Estimate | None
     annotations: pd.DataFrame = field(repr=False)
+    adjudications: pd.DataFrame | None = field(default=None, repr=False)  # read for ``labels="adjudicated"``
 
     @property
     def table(self) -> pd.DataFrame:
@@ -141,7 +144,8 @@ class ResultsView:
         result = self.estimate
         return estimate_each(self.annotations, "run_key", method=result.method, confidence=result.confidence,
                              skin_cut=result.skin_cut, include_unclear=result.include_unclear,
-                             seed=BOOTSTRAP_SEED, simultaneous=result.simultaneous)
+                             seed=BOOTSTRAP_SEED, simultaneous=result.simultaneous, labels=result.labels,
+                             adjudications=self.adjudications)
 
     def across_runs(self, family: str, group: str) -> pd.DataFrame:
         """One group's estimate row in every chosen run, with the run's label in ``source``,
@@ -173,10 +177,12 @@ class ResultsView:
 
 def results_view(store: Store, study: str, *, runs: list[str] | None = None, method: str = DEFAULT_METHOD,
                  confidence: float = 0.95, skin_cut: int = DEFAULT_SKIN_CUT,
-                 include_unclear: bool = True, simultaneous: bool = False) -> ResultsView:
+                 include_unclear: bool = True, simultaneous: bool = False, labels: str = DEFAULT_LABELS) -> ResultsView:
     """Estimate ``study`` over the chosen ``runs`` (all when None) and gather what the page shows.
 
-    Raises ``ValueError`` for a run that is not the study's, or for an option ``estimate`` refuses.
+    ``labels`` says how each image's label is formed (``label_modes``); ``adjudicated`` reads the
+    study's final labels from the store. Raises ``ValueError`` for a run that is not the study's, or for
+    an option ``estimate`` refuses.
     """
     run_labels = run_choices(store, study)
     chosen = tuple(run_labels) if runs is None else tuple(runs)
@@ -187,12 +193,14 @@ def results_view(store: Store, study: str, *, runs: list[str] | None = None, met
     annotated = len(annotations)
     annotations = annotations[annotations["run_key"].isin(chosen)].reset_index(drop=True)
     result = None
+    adjudications = Team(store).adjudications(study) if labels == "adjudicated" else None
     if not annotations.empty:
         result = estimate(annotations, method=method, confidence=confidence, skin_cut=skin_cut,
-                          include_unclear=include_unclear, seed=BOOTSTRAP_SEED, simultaneous=simultaneous)
+                          include_unclear=include_unclear, seed=BOOTSTRAP_SEED, simultaneous=simultaneous,
+                          labels=labels, adjudications=adjudications)
     # Image paths are stored relative to the data home, where the store file lives.
     return ResultsView(study=study, home=str(Path(store.path).parent), run_labels=run_labels, runs=chosen, annotated=annotated, estimate=result,
-                       annotations=annotations)
+                       annotations=annotations, adjudications=adjudications)
 
 
 # -- tables in people's words -------------------------------------------------------------------

@@ -35,7 +35,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from sdaudit.label_modes import DEFAULT_LABELS, DawidSkeneLabels, LabelMode, check_label_mode
+from sdaudit.label_modes import DEFAULT_LABELS, LABEL_NOTES, DawidSkeneLabels, LabelMode, check_label_mode
 from sdaudit.label_modes import family_labels as labels_of_mode
 from sdaudit.labels import Labels
 from sdaudit.scheme import DEFAULT_SKIN_CUT, FAMILIES, UNCLEAR
@@ -101,6 +101,16 @@ class Estimate:
         """Each interval's own confidence: ``confidence``, or with ``simultaneous`` the Bonferroni
         level that makes all the named groups' intervals hold together with ``confidence``."""
         return 1 - (1 - self.confidence) / NAMED_GROUPS if self.simultaneous else self.confidence
+
+    @property
+    def label_note(self) -> str:
+        """How each image's label was formed, in words."""
+        return LABEL_NOTES[self.labels]
+
+    @property
+    def chart_note(self) -> str:
+        """A chart's subtitle: how to read the intervals, and which labels they rest on."""
+        return f"{self.interval_note}; {self.label_note}"
 
     @property
     def interval_note(self) -> str:
@@ -247,6 +257,7 @@ def estimate(
     seed: int | None = None,
     simultaneous: bool = False,
     labels: LabelMode = DEFAULT_LABELS,
+    adjudications: pd.DataFrame | None = None,
 ) -> Estimate:
     """Each group's share among annotated images with a person, with a ``confidence`` interval.
 
@@ -258,7 +269,8 @@ def estimate(
     ``simultaneous``, the intervals are Bonferroni-adjusted across the named groups, so that all of
     them hold together with ``confidence``. ``labels`` says how an image's label is formed from its
     raters' answers (``label_modes``): ``soft`` shares, the ``majority`` group, or ``dawid-skene``
-    posteriors corrected for rater error (its bootstrap refits the model on each resample).
+    posteriors corrected for rater error (its bootstrap refits the model on each resample), or
+    ``adjudicated`` final labels where ``adjudications`` (``Team.adjudications``) has one, soft elsewhere.
     """
     targets_by_group, include_unclear = _estimate_iv(annotations, method, confidence, skin_cut, targets,
                                                      include_unclear)
@@ -269,7 +281,7 @@ def estimate(
     alpha = 1 - confidence
     z = z_value(confidence)
     rng = np.random.default_rng(seed)
-    by_family, images = labels_of_mode(annotations, int(skin_cut), include_unclear, labels)
+    by_family, images = labels_of_mode(annotations, int(skin_cut), include_unclear, labels, adjudications)
 
     parts: dict[str, list] = {name: [] for name in RESULT_COLUMNS}
     for family, family_labels in by_family.items():

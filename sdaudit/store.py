@@ -11,9 +11,9 @@ Every write goes through ``Store._write`` (one transaction, one lock, retried on
 job queue (``jobs.JobQueue``) and snapshots (``snapshot.py``) keep their own SQL but read through
 ``Store._cursor`` and write through ``Store._write``. Plain records live in ``records.py``.
 
-At ~590 lines this module is over the package's ~400-line mark on purpose: about 125 of them are
+At ~710 lines this module is over the package's ~400-line mark on purpose: about 175 of them are
 the schema's migrations, kept beside the ``_migrate`` that applies them and the queries that
-depend on their columns.
+depend on their columns (the rater team's own queries live in ``team.py``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,14 @@ import duckdb
 
 from sdaudit.config import store_path, writable_folder
 from sdaudit.errors import StoreError
-from sdaudit.records import DEFAULT_STUDY, ImageRecord, QueuedImage, RunRecord, check_study_name
+from sdaudit.records import (
+    DEFAULT_STUDY,
+    AnnotationProgress,
+    ImageRecord,
+    QueuedImage,
+    RunRecord,
+    check_study_name,
+)
 from sdaudit.scheme import SKIN_TONE_MODES, Annotation
 
 if TYPE_CHECKING:  # pandas is imported where a frame is built: the Annotate and Generate pages read
@@ -168,10 +175,63 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (study_id, applies_to, value, family, group_name)
     );
     """,
+    # 4: a rater team (issue 13). A study's team settings (raters per image, repeats, when raters
+    # disagree enough to adjudicate, the rater-group fields it asks about); admins' gold reference
+    # labels and final (adjudicated) labels; raters' blind repeat answers, kept apart from their
+    # annotations so they never count in estimates; raters' self-described group answers, kept
+    # apart from the labels.
+    """
+    ALTER TABLE studies ADD COLUMN raters_per_image INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE studies ADD COLUMN repeat_every INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE studies ADD COLUMN disagree_mst_spread INTEGER NOT NULL DEFAULT 2;
+    ALTER TABLE studies ADD COLUMN disagree_gender BOOLEAN NOT NULL DEFAULT true;
+    ALTER TABLE studies ADD COLUMN disagree_person BOOLEAN NOT NULL DEFAULT true;
+    ALTER TABLE studies ADD COLUMN rater_fields VARCHAR NOT NULL DEFAULT '[]';
+
+    CREATE TABLE gold_labels (
+        image_id       INTEGER PRIMARY KEY,
+        person_present BOOLEAN,
+        gender         VARCHAR,
+        mst            INTEGER,
+        skin_binary    VARCHAR,
+        set_by         VARCHAR,
+        updated_at     TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
+    );
+    CREATE TABLE adjudications (
+        image_id       INTEGER PRIMARY KEY,
+        person_present BOOLEAN,
+        gender         VARCHAR,
+        mst            INTEGER,
+        skin_binary    VARCHAR,
+        note           VARCHAR NOT NULL,
+        adjudicator    VARCHAR,
+        updated_at     TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
+    );
+    CREATE TABLE repeat_answers (
+        image_id       INTEGER NOT NULL,
+        rater          VARCHAR NOT NULL,
+        person_present BOOLEAN,
+        gender         VARCHAR,
+        mst            INTEGER,
+        skin_binary    VARCHAR,
+        confidence     VARCHAR,
+        updated_at     TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+        PRIMARY KEY (image_id, rater)
+    );
+    CREATE TABLE rater_profiles (
+        study_id    INTEGER NOT NULL,
+        rater       VARCHAR NOT NULL,
+        consented   BOOLEAN NOT NULL,
+        answers     VARCHAR NOT NULL,
+        answered_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+        PRIMARY KEY (study_id, rater)
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 # The tables above, and the id sequence that numbers each table's rows (name -> (table, column)).
-TABLES = ("studies", "runs", "images", "annotations", "annotation_history", "jobs", "targets")
+TABLES = ("studies", "runs", "images", "annotations", "annotation_history", "jobs", "targets", "gold_labels",
+          "adjudications", "repeat_answers", "rater_profiles")
 SEQUENCES = {"study_ids": ("studies", "study_id"), "image_ids": ("images", "image_id"),
              "annotation_event_ids": ("annotation_history", "event_id"), "job_ids": ("jobs", "job_id")}
 
@@ -466,14 +526,36 @@ class Store:
 
     # -- annotations ------------------------------------------------------------------------
 
-    def save_annotation(self, image_id: int, rater: str, annotation: Annotation) -> None:
-        """Set ``rater``'s current labels for an image and append them to the history."""
+    def save_annotation(self, image_id: int, rater: str, annotation: Annotation, *, overlap: bool = False) -> bool:
+        """Set ``rater``'s current labels for an image and append them to the history; True when saved.
+
+        With ``overlap`` (the Annotate page), a rater's first answer on an image that already has
+        its study's raters per image from other raters is refused (False, nothing written). The
+        count and the write are one transaction under the store's write lock, so of two raters who
+        save at once only one can take an image's last place. Edits of one's own answer always save.
+        """
         rater = rater.strip() if isinstance(rater, str) else rater
         if not rater:
             raise ValueError(f"an annotation needs a rater's name but got {rater!r}.")
         values = [image_id, rater, annotation.person_present, annotation.gender, annotation.mst,
                   annotation.skin_binary, annotation.confidence]
-        self._write(lambda cursor: _upsert_annotations(cursor, ONE_ANNOTATION, values))
+
+        def work(cursor: duckdb.DuckDBPyConnection) -> bool:
+            if overlap:
+                own, ratings = cursor.execute(
+                    "SELECT count(*) FILTER (WHERE rater = ?), count(*) FROM annotations WHERE image_id = ?",
+                    [rater, image_id],
+                ).fetchone()
+                found = cursor.execute(
+                    "SELECT s.raters_per_image FROM images i JOIN runs r USING (run_key) "
+                    "JOIN studies s USING (study_id) WHERE i.image_id = ?", [image_id]).fetchone()
+                needed = found[0] if found else None
+                if needed is not None and own == 0 and ratings >= needed:
+                    return False
+            _upsert_annotations(cursor, ONE_ANNOTATION, values)
+            return True
+
+        return self._write(work)
 
     def save_annotations(self, rows: pd.DataFrame) -> int:
         """Save many annotations in one transaction (all or nothing); returns rows saved.
@@ -550,38 +632,66 @@ class Store:
     def annotation_queue(self, study: str, rater: str, *, only_missing: bool, shuffled: bool) -> list[QueuedImage]:
         """The study's images (with files) for ``rater`` to annotate, with the rater's saved labels.
 
-        Shuffled order is stable per rater (a hash of rater and image), so a page reload or a
-        second session shows the same order, and different raters see different orders.
+        With ``only_missing`` it is the rater's to-do list: the images they have not annotated that
+        still need ratings (fewer than the study's raters per image), those closest to complete
+        first, so a team reaches that many ratings per image with no wasted work; plus the repeats
+        now due (``team.due_repeats``), placed among them and shown blind. Without it, every image
+        in the chosen order (``QueuedImage.full`` marks those complete without this rater). Shuffled order is stable per rater (a hash of rater and image), so a page
+        reload or a second session shows the same order, and different raters see different orders.
         """
+        from sdaudit.team import due_repeats
+
         order = "md5(? || ':' || CAST(i.image_id AS VARCHAR))" if shuffled else "i.run_key, i.seed"
+        to_do = "(a.image_id IS NULL AND coalesce(c.ratings, 0) < s.raters_per_image)"
         sql = (
+            "WITH counted AS (SELECT image_id, count(*) AS ratings FROM annotations GROUP BY image_id) "
             "SELECT i.image_id, i.run_key, i.seed, i.path, r.prompt, r.negative_prompt, r.model, "
-            "a.image_id IS NOT NULL, a.person_present, a.gender, a.mst, a.skin_binary, a.confidence "
+            "a.image_id IS NOT NULL, a.person_present, a.gender, a.mst, a.skin_binary, a.confidence, "
+            "coalesce(c.ratings, 0), s.raters_per_image "
             "FROM images i JOIN runs r USING (run_key) JOIN studies s USING (study_id) "
             "LEFT JOIN annotations a ON a.image_id = i.image_id AND a.rater = ? "
+            "LEFT JOIN counted c ON c.image_id = i.image_id "
             "WHERE s.name = ? AND NOT i.external "
         )
         params: list = [rater, study]
-        if only_missing:
-            sql += "AND a.image_id IS NULL "
-        sql += f"ORDER BY {order}"
+        if only_missing:  # the closest to complete first; "All" keeps its order, so cards do not move on a rerun
+            sql += f"AND {to_do} ORDER BY coalesce(c.ratings, 0) DESC, {order}"
+        else:
+            sql += f"ORDER BY {order}"
         if shuffled:
             params.append(rater)
         with self._cursor() as cursor:
             rows = cursor.execute(sql, params).fetchall()
-        # columns 0-6: the image; 7: whether the rater has a row; 8-12: Annotation's fields in order
-        return [QueuedImage(*row[:7], saved=Annotation(*row[8:]) if row[7] else None) for row in rows]
+        # columns 0-6: the image; 7: whether the rater has a row; 8-12: Annotation's fields in order;
+        # 13: the image's ratings; 14: the study's raters per image
+        queue = [QueuedImage(*row[:7], saved=Annotation(*row[8:13]) if row[7] else None, ratings=row[13],
+                             needed=row[14]) for row in rows]
+        if only_missing:
+            for position, image in enumerate(due_repeats(self, study, rater)):
+                queue.insert(min(len(queue), 1 + 2 * position), image)
+        return queue
+
+    def annotation_progress(self, study: str, rater: str) -> AnnotationProgress:
+        """How many of ``study``'s images (with files) ``rater`` has annotated, and how many have
+        the study's raters per image."""
+        with self._cursor() as cursor:
+            row = cursor.execute(
+                "WITH counted AS (SELECT image_id, count(*) AS ratings, count(*) FILTER (WHERE rater = ?) AS yours "
+                "FROM annotations GROUP BY image_id) "
+                "SELECT coalesce(sum(c.yours), 0), count(*), count(*) FILTER (WHERE c.ratings >= s.raters_per_image), "
+                "any_value(s.raters_per_image) FROM images i JOIN runs r USING (run_key) "
+                "JOIN studies s USING (study_id) LEFT JOIN counted c ON c.image_id = i.image_id "
+                "WHERE s.name = ? AND NOT i.external",
+                [rater, study],
+            ).fetchone()
+            needed = row[3] if row[3] is not None else cursor.execute(
+                "SELECT coalesce(any_value(raters_per_image), 1) FROM studies WHERE name = ?", [study]).fetchone()[0]
+        return AnnotationProgress(yours=int(row[0]), images=int(row[1]), complete=int(row[2]), needed=int(needed))
 
     def annotated_count(self, study: str, rater: str) -> tuple[int, int]:
         """(images ``rater`` has annotated, images with files) in ``study``."""
-        with self._cursor() as cursor:
-            done, total = cursor.execute(
-                "SELECT count(a.image_id), count(*) FROM images i JOIN runs r USING (run_key) "
-                "JOIN studies s USING (study_id) LEFT JOIN annotations a ON a.image_id = i.image_id "
-                "AND a.rater = ? WHERE s.name = ? AND NOT i.external",
-                [rater, study],
-            ).fetchone()
-        return int(done), int(total)
+        progress = self.annotation_progress(study, rater)
+        return progress.yours, progress.images
 
     def count(self, table: str) -> int:
         """Rows in one of the store's tables (for summaries and tests)."""

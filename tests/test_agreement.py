@@ -239,8 +239,8 @@ def test_majority_labels_take_the_most_chosen_group_and_split_ties():
 
 def test_an_unknown_label_mode_is_named():
     with pytest.raises(ValueError) as caught:
-        estimate(sheet(ORIGIN), labels="adjudicated")
-    assert str(caught.value) == LABELS_TEXT.format(choices="soft, majority, dawid-skene", value="adjudicated")
+        estimate(sheet(ORIGIN), labels="adjusted")
+    assert str(caught.value) == LABELS_TEXT.format(choices="soft, majority, dawid-skene, adjudicated", value="adjusted")
 
 
 def simulated_raters(seed: int, images: int = 200, raters: int = 3, darker: float = 0.10, flip: float = 0.10):

@@ -24,6 +24,7 @@ from helpers import Deadline, add_study_as_an_older_store_did, app_command, wait
 from sdaudit.charts import EXCLUDES, VERDICT_COLOURS
 from sdaudit.jobs import JobQueue
 from sdaudit.store import Store
+from sdaudit.team import Team, TeamSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMIT = Deadline()  # replaced by each test's own (the fixture below)
@@ -299,6 +300,8 @@ def test_every_acknowledged_click_survives_kill_9(app, page):
 
 def test_four_raters_at_once_lose_nothing(app, page):
     seed_images(app, 4)
+    with Store.open(app.home) as store:  # all four rate every image: the study asks for four per image
+        Team(store).set_settings("default", TeamSettings(raters_per_image=4))
     url = app.start()
     browser = page.context.browser
     pages = [new_page(browser) for _ in range(4)]
@@ -359,3 +362,44 @@ def test_a_job_cut_off_by_a_crash_is_interrupted_and_resumes_only_missing_seeds(
         assert store.count("images") == 12
         job = JobQueue(store).job(1)
     assert job.status == "done" and job.images_done <= 12 - made_before + 2
+
+
+def test_three_raters_with_two_per_image_give_every_image_exactly_two(app, page):
+    """k = 2, three raters at once, each clicking through every card of their to-do list without
+    waiting: each image gets three clicks, the store keeps exactly two, and the third rater's card
+    says the image is complete. Afterwards every to-do list is empty."""
+    seed_images(app, 6)
+    with Store.open(app.home) as store:
+        Team(store).set_settings("default", TeamSettings(raters_per_image=2))
+    url = app.start()
+    browser = page.context.browser
+    pages = [new_page(browser) for _ in range(3)]
+    cards = {}
+    for each, rater in zip(pages, ("ana", "ben", "cai")):
+        each.goto(url)
+        wait_for_script(each)
+        cards[rater] = open_annotate(each, rater)
+        assert each.get_by_text("0 of 6 images have 2 ratings").count() == 1
+    assert all(sorted(keys) == sorted(cards["ana"]) and len(keys) == 6 for keys in cards.values())
+    for position in range(6):  # the three sessions' clicks on one image overlap on the server
+        for each, keys in zip(pages, cards.values()):
+            choose(each, "person", keys[position], "Person", wait=False)
+    outcomes = {}
+    for (rater, keys), each in zip(cards.items(), pages):
+        for image_id in keys:
+            sign = each.locator(f".st-key-saved-{image_id}, .st-key-full-{image_id}")
+            sign.first.wait_for(timeout=LIMIT.left_ms())
+            outcomes[rater, image_id] = "saved" if each.locator(f".st-key-saved-{image_id}").count() else "full"
+        assert each.locator('[data-testid="stException"]').count() == 0
+    for image_id in cards["ana"]:
+        assert sorted(outcomes[rater, image_id] for rater in cards) == ["full", "saved", "saved"], image_id
+    for each, rater in zip(pages, cards):
+        each.reload()
+        wait_for_script(each)
+        fill(each, "Rater", rater)
+        each.get_by_text("Nothing left to do").wait_for(timeout=LIMIT.left_ms())
+        assert each.get_by_text("6 of 6 images have 2 ratings").count() == 1
+    app.stop()
+    with Store.open(app.home) as store:
+        per_image = store.annotations().groupby("image_id").size()
+    assert len(per_image) == 6 and set(per_image) == {2}, per_image.to_dict()

@@ -16,7 +16,7 @@ from sdaudit.store import DAMAGED, NOT_DUCKDB, TOO_NEW, Store
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app" / "router.py")
-PAGES = ("generate", "annotate", "results", "runs")
+PAGES = ("generate", "annotate", "results", "agreement", "team", "runs")
 
 
 def open_page(name: str, *, rater: str | None = "ana") -> AppTest:
@@ -75,6 +75,8 @@ STUDY = f"study {URL}"
 PROMPT = f"a doctor\n===\n{DECIMAL_URL} www.evil.example :material/delete:"
 MODEL = f"{URL}/model"
 RATER = f"ana {URL}"
+OTHER_RATER = f"ben {URL}"
+FIELD = f"region {URL}"
 
 
 def rendered(at: AppTest) -> list[str]:
@@ -107,6 +109,20 @@ def hostile_home(app_home):
         for image_id, gender in zip(range(1, 9), ["female", "male"] * 4, strict=True):
             store.save_annotation(image_id, RATER, Annotation(person_present=True, gender=gender, mst=3,
                                                                confidence="high"))
+        # a second hostile rater who disagrees on every image; both describe themselves in hostile words;
+        # every disagreement adjudicated with a hostile note; one gold image
+        from sdaudit.team import Team, TeamSettings
+
+        for image_id, gender in zip(range(1, 9), ["male", "female"] * 4, strict=True):
+            store.save_annotation(image_id, OTHER_RATER, Annotation(person_present=True, gender=gender, mst=3))
+        team = Team(store)
+        team.set_settings(STUDY, TeamSettings(raters_per_image=2, rater_fields=(FIELD,)))
+        for rater, group in ((RATER, f"north {URL}"), (OTHER_RATER, f"south {URL}")):
+            team.save_profile(STUDY, rater, {FIELD: group}, consented=True)
+        for image_id in range(1, 9):
+            team.adjudicate(STUDY, image_id, Annotation(person_present=True, gender="female", mst=3),
+                            note=f"why\n===\n{URL}", by="admin")
+        team.set_gold(STUDY, 1, Annotation(person_present=True, gender="female", mst=3))
         queue = JobQueue(store)
         job_id = queue.add("generate", {"model": MODEL, "prompt": PROMPT, "first_seed": 0, "last_seed": 3,
                                         "study": STUDY})

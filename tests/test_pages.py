@@ -286,7 +286,7 @@ def test_an_empty_study_says_how_to_get_images(home):
 
 def test_a_click_saves_the_right_row_at_once(home_with_images):
     at = annotate_page(show="All")
-    assert at.get("progress")[0].proto.text == "0 of 4 annotated by you"
+    assert at.get("progress")[0].proto.text == "0 of 4 annotated by you · 0 of 4 images have 1 rating"
     person = radios(at, "Person")[0]
     image_id = int(person.key.split("-")[1])
     person.set_value("Person").run()
@@ -344,7 +344,7 @@ def test_saved_labels_show_when_the_rater_comes_back(home_with_images):
     radios(at, "Skin tone")[0].set_value("MST 2").run()
     again = annotate_page(show="All")
     assert "MST 2" in [radio.value for radio in radios(again, "Skin tone")]
-    assert again.get("progress")[0].proto.text == "1 of 4 annotated by you"
+    assert again.get("progress")[0].proto.text == "1 of 4 annotated by you · 1 of 4 images have 1 rating"
 
 
 def test_annotating_never_imports_pandas_or_torch(home_with_images):

@@ -201,7 +201,8 @@ def test_the_queue_gives_each_image_with_this_raters_saved_labels_only(store):
     assert queue[0].saved == Annotation(person_present=True, gender="female", mst=8, confidence="low")
     assert [image.saved for image in queue[1:]] == [None, None, None], "ben's labels are not ana's"
     missing = store.annotation_queue("default", "ana", only_missing=True, shuffled=False)
-    assert [image.image_id for image in missing] == [image.image_id for image in queue[1:]]
+    # ben's image has the study's one rating per image: it is not on ana's to-do list
+    assert [image.image_id for image in missing] == [image.image_id for image in queue[2:]]
     shuffled = store.annotation_queue("default", "ana", only_missing=False, shuffled=True)
     assert sorted(image.image_id for image in shuffled) == sorted(image.image_id for image in queue)
     assert shuffled == store.annotation_queue("default", "ana", only_missing=False, shuffled=True), "stable per rater"

@@ -1,0 +1,86 @@
+"""The rater team's commands of ``python -m sdaudit`` (what each does; ``cli_parser.py`` says what
+they accept): ``team`` shows or changes a study's team settings, ``rater-groups`` compares the shares
+as seen by each group of raters. Kept apart from ``cli.py`` so each file reads on its own."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, replace
+
+from sdaudit.cli_parser import UsageError
+from sdaudit.config import store_path
+
+
+def _store_with_study(args):
+    from pathlib import Path
+
+    from sdaudit.store import Store
+
+    path = store_path(args.home)
+    if not Path(path).is_file():
+        raise UsageError(f"there is no store at {path}; generate or import something first.")
+    store = Store(path)
+    if args.study not in (studies := store.study_names()):
+        store.close()
+        raise UsageError(f"there is no study {args.study!r} in the store; studies: "
+                         f"{', '.join(sorted(studies)) or 'none'}.")
+    return store
+
+
+def settings_text(study: str, settings) -> str:
+    fields = ", ".join(settings.rater_fields) or "none"
+    repeats = f"one after every {settings.repeat_every} annotations" if settings.repeat_every else "none"
+    raters = "1 rater" if settings.raters_per_image == 1 else f"{settings.raters_per_image} raters"
+    return (f"study {study}: {raters} per image; repeats: {repeats}; "
+            f"adjudicate when {settings.disagreement_rules}; rater-group fields: {fields}")
+
+
+def team_command(args) -> str:
+    from sdaudit.team import Team, parse_fields
+
+    changes = {name: value for name, value in (
+        ("raters_per_image", args.raters_per_image), ("repeat_every", args.repeat_every),
+        ("disagree_mst_spread", args.mst_spread),
+        ("disagree_gender", None if args.gender_rule is None else args.gender_rule == "on"),
+        ("disagree_person", None if args.person_rule is None else args.person_rule == "on"),
+        ("rater_fields", None if args.rater_fields is None else parse_fields(args.rater_fields)),
+    ) if value is not None}
+    with _store_with_study(args) as store:
+        team = Team(store)
+        settings = team.settings(args.study)
+        if changes:
+            settings = replace(settings, **changes)
+            team.set_settings(args.study, settings)
+    if args.json:
+        return json.dumps({"study": args.study, **asdict(settings)}, indent=1)
+    return settings_text(args.study, settings)
+
+
+def rater_groups_command(args) -> str:
+    from sdaudit.rater_quality import group_comparison
+    from sdaudit.team import Team
+
+    with _store_with_study(args) as store:
+        groups = Team(store).rater_groups(args.study)
+        fields = Team(store).settings(args.study).rater_fields
+        annotations = store.annotations(study=args.study)
+    if args.field not in fields:
+        raise UsageError(f"study {args.study!r} asks no rater-group field {args.field!r}; its fields: "
+                         f"{', '.join(fields) or 'none (set them with `team --rater-fields`)'}.")
+    compared = group_comparison(annotations, groups, args.field, reference=args.reference, method=args.method,
+                                confidence=args.confidence, skin_cut=args.skin_cut, seed=args.seed,
+                                include_unclear=not args.exclude_unclear, simultaneous=args.simultaneous)
+    table = compared.differences.rename(columns={"run": "rater_group"})
+    if args.json:
+        return json.dumps(table.astype(object).where(table.notna(), None).to_dict("records"), indent=1)
+    shown = table.copy()
+    for column in ("share_first", "share_second"):
+        shown[column] = shown[column].map(lambda v: f"{100 * v:.1f}%")
+    for column in ("difference", "low", "high"):
+        shown[column] = shown[column].map(lambda v: f"{100 * v:+.1f}")
+    header = (f"shares as seen by each group of raters by {args.field!r} minus those seen by {compared.reference!r}, "
+              f"in percentage points, soft labels; Newcombe's {args.confidence:.0%} interval (the groups often rated "
+              "the same images: the interval treats them as independent and is wider than it needs to be)")
+    columns = ["rater_group", "family", "group", "share_first", "share_second", "difference", "low", "high",
+               "excludes_zero"]
+    return header + "\n" + shown[columns].to_string(index=False)

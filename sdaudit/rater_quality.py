@@ -1,0 +1,193 @@
+"""What a rater team's extra data says: where raters disagree (``disagreements``), how each rater
+matches the gold labels (``gold_accuracy``) and their own earlier answers (``self_consistency``),
+and the shares as seen by each rater group (``group_estimates``, ``group_comparison``).
+
+Answers are compared field by field, each over the pairs where both sides answered it:
+
+- ``person`` — person present or not;
+- ``gender`` — the same gender answer (female, male, unclear), where both saw a person;
+- ``mst_exact`` / ``mst_within_one`` — the same Monk Skin Tone, or one tone apart;
+- ``skin_binary`` — the same side of the study's lighter/darker cut (MST, or a lighter/darker answer).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from sdaudit.planning import compare_runs
+from sdaudit.scheme import DEFAULT_SKIN_CUT, Annotation, choices_from_annotation
+from sdaudit.stats import Estimate, estimate
+from sdaudit.team import TeamSettings
+
+MATCH_FIELDS = ("person", "gender", "mst_exact", "mst_within_one", "skin_binary")
+NOT_GIVEN = "(not given)"
+REASON_WORDS = {"person": "person present split", "gender": "gender differs", "mst": "MST spread {spread}",
+                "skin_binary": "lighter / darker differs"}
+
+
+def disagreements(annotations: pd.DataFrame, settings: TeamSettings) -> pd.DataFrame:
+    """Images (rated by two or more raters) whose raters disagree by the study's rules: some saw a
+    person and some did not; those who saw one named different genders; their MST answers span
+    ``disagree_mst_spread`` or more; or (a study that records lighter/darker) those answers differ. One row per image: ``image_id``, ``run_key``, ``seed``,
+    ``raters`` and ``reasons`` (in words), in image order."""
+    columns = ["image_id", "run_key", "seed", "raters", "reasons"]
+    if annotations.empty:
+        return pd.DataFrame(columns=columns)
+    rows = annotations.assign(mst=pd.to_numeric(annotations["mst"], errors="coerce"))
+    person = rows["person_present"].astype("boolean")
+    by_image = rows.assign(
+        said_yes=person.fillna(False).astype(bool), said_no=(~person.fillna(True)).astype(bool),
+        gender_seen=rows["gender"].where(person.fillna(False).astype(bool)),
+        binary_seen=rows["skin_binary"].where(person.fillna(False).astype(bool) & rows["mst"].isna()),
+    ).groupby("image_id", sort=True)
+    summary = pd.DataFrame({
+        "raters": by_image["rater"].nunique(),
+        "person_split": by_image["said_yes"].any() & by_image["said_no"].any(),
+        "genders": by_image["gender_seen"].nunique(),
+        "spread": by_image["mst"].max() - by_image["mst"].min(),
+        "sides": by_image["binary_seen"].nunique(),
+    })
+    reasons = pd.Series([[] for _ in range(len(summary))], index=summary.index, dtype=object)
+    rules = []
+    if settings.disagree_person:
+        rules.append((summary["person_split"], lambda spread: REASON_WORDS["person"]))
+    if settings.disagree_gender:
+        rules.append((summary["genders"] > 1, lambda spread: REASON_WORDS["gender"]))
+    rules.append((summary["spread"] >= settings.disagree_mst_spread,
+                  lambda spread: REASON_WORDS["mst"].format(spread=f"{spread:g}")))
+    rules.append((summary["sides"] > 1, lambda spread: REASON_WORDS["skin_binary"]))
+    for flagged, words in rules:
+        for image_id in summary.index[flagged.fillna(False).to_numpy(bool) & (summary["raters"] > 1).to_numpy()]:
+            reasons[image_id].append(words(summary.at[image_id, "spread"]))
+    listed = summary[reasons.map(bool)].copy()
+    listed["reasons"] = reasons[listed.index].map("; ".join)
+    places = rows.drop_duplicates("image_id").set_index("image_id")[["run_key", "seed"]]
+    listed = listed.join(places)
+    return listed.reset_index()[columns]
+
+
+def annotation_of(row) -> Annotation | None:
+    """A stored row's labels (an annotation, a gold or final label; a Series or a named tuple) as an
+    ``Annotation``; None for no row."""
+    if row is None:
+        return None
+
+    def value(name):
+        found = getattr(row, name, None)
+        return None if found is None or (not isinstance(found, str) and pd.isna(found)) else found
+
+    mst = value("mst")
+    return Annotation(person_present=None if value("person_present") is None else bool(value("person_present")),
+                      gender=value("gender"), mst=None if mst is None else int(mst),
+                      skin_binary=value("skin_binary"), confidence=value("confidence"))
+
+
+def answers_in_words(rows: pd.DataFrame) -> pd.DataFrame:
+    """Each rater's answer (rows of one image) as the Annotate page's choices say it."""
+    shown = []
+    for row in rows.itertuples():
+        words = choices_from_annotation(annotation_of(row))
+        shown.append({"Rater": row.rater, "Person": words["person"] or "", "Gender presentation": words["gender"] or "",
+                      "Skin tone": words["skin"] or "", "Confidence": words["confidence"] or ""})
+    return pd.DataFrame(shown, columns=["Rater", "Person", "Gender presentation", "Skin tone", "Confidence"])
+
+
+def _skin_side(mst: pd.Series, binary: pd.Series, skin_cut: int) -> pd.Series:
+    """lighter / darker from MST at the cut, else the stored lighter/darker answer, else NA."""
+    side = pd.Series(np.where(mst <= skin_cut, "lighter", "darker"), index=mst.index).where(mst.notna())
+    return side.fillna(binary.where(binary.isin(["lighter", "darker"])))
+
+
+def _matches(first: pd.DataFrame, second: pd.DataFrame, skin_cut: int) -> pd.DataFrame:
+    """Row by row, whether two answers match in each field (NA where either side did not answer it)."""
+    def same(a: pd.Series, b: pd.Series) -> pd.Series:
+        return (a == b).astype("boolean").where(a.notna() & b.notna())
+
+    p1, p2 = first["person_present"].astype("boolean"), second["person_present"].astype("boolean")
+    both_saw = (p1.fillna(False) & p2.fillna(False)).astype(bool)
+    m1, m2 = pd.to_numeric(first["mst"], errors="coerce"), pd.to_numeric(second["mst"], errors="coerce")
+    return pd.DataFrame({
+        "person": same(p1, p2),
+        "gender": same(first["gender"], second["gender"]).where(both_saw),
+        "mst_exact": same(m1, m2),
+        "mst_within_one": ((m1 - m2).abs() <= 1).astype("boolean").where(m1.notna() & m2.notna()),
+        "skin_binary": same(_skin_side(m1, first["skin_binary"], skin_cut),
+                            _skin_side(m2, second["skin_binary"], skin_cut)),
+    })
+
+
+def _per_rater(raters: pd.Series, matches: pd.DataFrame, count_name: str) -> pd.DataFrame:
+    table = matches.astype("Float64").assign(rater=raters.to_numpy()).groupby("rater", sort=True)
+    shares = table[list(MATCH_FIELDS)].mean().astype(float)
+    shares.insert(0, count_name, table.size())
+    return shares.reset_index()
+
+
+def gold_accuracy(annotations: pd.DataFrame, gold: pd.DataFrame, *, skin_cut: int = DEFAULT_SKIN_CUT) -> pd.DataFrame:
+    """Per rater: gold images they rated (``gold_images``) and the share of them on which each field
+    matches the reference (``MATCH_FIELDS``; NaN where no pair answered it)."""
+    paired = annotations.merge(gold[["image_id", "person_present", "gender", "mst", "skin_binary"]],
+                               on="image_id", suffixes=("", "_gold"))
+    reference = paired[[f"{c}_gold" for c in ("person_present", "gender", "mst", "skin_binary")]]
+    reference.columns = ["person_present", "gender", "mst", "skin_binary"]
+    return _per_rater(paired["rater"], _matches(paired, reference, skin_cut), "gold_images")
+
+
+def self_consistency(repeats: pd.DataFrame, *, skin_cut: int = DEFAULT_SKIN_CUT) -> pd.DataFrame:
+    """Per rater: repeats answered and the share on which each field matches their first answer
+    (``Team.repeats`` gives the pairs)."""
+    def side(suffix: str) -> pd.DataFrame:
+        frame = repeats[[f"{c}_{suffix}" for c in ("person_present", "gender", "mst", "skin_binary")]]
+        frame.columns = ["person_present", "gender", "mst", "skin_binary"]
+        return frame
+
+    return _per_rater(repeats["rater"], _matches(side("first"), side("repeat"), skin_cut), "repeats")
+
+
+# -- rater groups ----------------------------------------------------------------------------------
+
+
+def rater_group_column(annotations: pd.DataFrame, groups: dict[str, dict[str, str]], field: str) -> pd.Series:
+    """Each annotation row's rater group in ``field`` (``NOT_GIVEN`` for raters who gave none)."""
+    answers = {rater: answers.get(field) for rater, answers in groups.items()}
+    return annotations["rater"].map(lambda rater: answers.get(rater) or NOT_GIVEN)
+
+
+def group_estimates(annotations: pd.DataFrame, groups: dict[str, dict[str, str]], field: str,
+                    **options) -> dict[str, Estimate]:
+    """The study's shares as seen by each rater group in ``field``: one ``estimate`` per group, from
+    that group's raters' annotations only (``options`` go to ``estimate``)."""
+    column = rater_group_column(annotations, groups, field)
+    return {name: estimate(annotations[column == name], **options) for name in sorted(column.unique())}
+
+
+@dataclass(frozen=True)
+class GroupComparison:
+    """Every rater group's shares against a reference group's, per named group."""
+
+    field: str
+    reference: str
+    estimates: dict[str, Estimate]
+    differences: pd.DataFrame  # compare_runs's rows, ``run`` naming the rater group
+
+
+def group_comparison(annotations: pd.DataFrame, groups: dict[str, dict[str, str]], field: str, *,
+                     reference: str | None = None, confidence: float = 0.95, **options) -> GroupComparison:
+    """Each rater group's shares minus ``reference``'s (default: the first group in name order that
+    is not ``NOT_GIVEN``), with Newcombe's interval (``planning.compare``). The groups often rated the
+    same images, so the two shares are not independent samples; Newcombe's interval treats them as
+    independent, which for raters who agree more than chance makes it wider than it needs to be."""
+    estimates = group_estimates(annotations, groups, field, confidence=confidence, **options)
+    named = [name for name in estimates if name != NOT_GIVEN] or list(estimates)
+    if reference is None:
+        reference = named[0] if named else ""
+    if reference not in estimates:
+        raise ValueError(f"`reference` must be one of the rater groups {sorted(estimates)} but is {reference!r}.")
+    if len(estimates) < 2:
+        raise ValueError(f"rater-group field {field!r} has only one group of raters ({', '.join(estimates)}); "
+                         "a comparison needs two.")
+    differences = compare_runs(estimates, reference=reference, confidence=confidence)
+    return GroupComparison(field, reference, estimates, differences)

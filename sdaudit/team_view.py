@@ -1,0 +1,150 @@
+"""A rater team in people's words: what the Team page (admins), the Agreement page and the Results
+page show of gold, repeats, adjudication and rater groups. Computation is in ``rater_quality.py``;
+the tables here only word it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from sdaudit.agreement import agreement
+from sdaudit.agreement_view import summary_table
+from sdaudit.rater_quality import (
+    MATCH_FIELDS,
+    answers_in_words,
+    disagreements,
+    gold_accuracy,
+    group_comparison,
+    rater_group_column,
+    self_consistency,
+)
+from sdaudit.results import comparison_table
+from sdaudit.scheme import NO_INTERVAL
+from sdaudit.store import Store
+from sdaudit.team import Team, TeamSettings
+
+MATCH_HEADERS = {"person": "Person", "gender": "Gender presentation", "mst_exact": "Same MST",
+                 "mst_within_one": "MST within one", "skin_binary": "Lighter / darker"}
+COUNT_HEADERS = {"gold_images": "Gold images rated", "repeats": "Repeats answered"}
+BOOTSTRAP_SEED = 0
+GROUPS_CAVEAT = ("The groups often rated the same images, and the interval treats their shares as independent "
+                 "samples, so it is wider than it needs to be when raters agree.")
+
+
+def match_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """``gold_accuracy`` or ``self_consistency`` with shares as percentages."""
+    shown = frame.copy()
+    for column in MATCH_FIELDS:
+        shown[column] = [NO_INTERVAL if pd.isna(value) else f"{100 * value:.0f}%" for value in shown[column]]
+    return shown.rename(columns={"rater": "Rater", **COUNT_HEADERS, **MATCH_HEADERS})
+
+
+@dataclass(frozen=True)
+class QualityView:
+    """Per rater: accuracy on gold images and self-consistency on repeats (empty tables when none)."""
+
+    gold: pd.DataFrame = field(repr=False)
+    repeats: pd.DataFrame = field(repr=False)
+
+
+def quality_text(view: QualityView) -> str:
+    """The gold and repeat tables as plain text for the CLI, each only when it has rows."""
+    parts = [f"{title}\n{table.to_string(index=False)}" for title, table in (
+        ("each rater against the gold images", view.gold), ("each rater against their own repeats", view.repeats))
+        if not table.empty]
+    return "\n\n".join(parts)
+
+
+def quality_view(store: Store, study: str, *, skin_cut: int) -> QualityView:
+    team = Team(store)
+    annotations = store.annotations(study=study)
+    gold = gold_accuracy(annotations, team.gold(study), skin_cut=skin_cut)
+    repeats = self_consistency(team.repeats(study), skin_cut=skin_cut)
+    return QualityView(gold=match_table(gold), repeats=match_table(repeats))
+
+
+@dataclass(frozen=True)
+class AdjudicationItem:
+    image_id: int
+    run_key: str
+    seed: int
+    path: str
+    reasons: str
+    answers: pd.DataFrame = field(repr=False)  # every rater's answer, in words
+    final: pd.Series | None = field(default=None, repr=False)  # the recorded final label, if any
+
+
+@dataclass(frozen=True)
+class AdjudicationQueue:
+    """The images of a study whose raters disagree (by its settings), each with its answers."""
+
+    study: str
+    settings: TeamSettings
+    items: tuple[AdjudicationItem, ...]
+
+    @property
+    def open(self) -> int:
+        return sum(item.final is None for item in self.items)
+
+    def label(self, item: AdjudicationItem) -> str:
+        done = "adjudicated" if item.final is not None else "open"
+        return f"image {item.image_id} · seed {item.seed} · {item.reasons} · {done}"
+
+
+def adjudication_queue(store: Store, study: str) -> AdjudicationQueue:
+    """Open disagreements first, then those already adjudicated, each in image order."""
+    team = Team(store)
+    settings = team.settings(study)
+    annotations = store.annotations(study=study)
+    listed = disagreements(annotations, settings)
+    final = team.adjudications(study).set_index("image_id")
+    paths = annotations.drop_duplicates("image_id").set_index("image_id")["path"]
+    items = [AdjudicationItem(int(row.image_id), row.run_key, int(row.seed), paths[row.image_id], row.reasons,
+                              answers_in_words(annotations[annotations["image_id"] == row.image_id]),
+                              final.loc[row.image_id] if row.image_id in final.index else None)
+             for row in listed.itertuples()]
+    items.sort(key=lambda item: item.final is not None)
+    return AdjudicationQueue(study, settings, tuple(items))
+
+
+# -- rater groups ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RaterGroupsView:
+    """One rater-group field: each group's raters, their shares against the reference group's with
+    Newcombe's interval, and agreement within each group."""
+
+    field: str
+    raters: dict[str, list[str]]
+    reference: str
+    differences: pd.DataFrame = field(repr=False)  # comparison_table, headed "Rater group"
+    raw: pd.DataFrame = field(repr=False)
+    agreement: pd.DataFrame = field(repr=False)
+
+
+def rater_groups_view(store: Store, study: str, field_name: str, *, reference: str | None = None,
+                      method: str = "wilson", confidence: float = 0.95, skin_cut: int = 5,
+                      with_agreement: bool = True) -> RaterGroupsView:
+    """The study's shares as seen by each group of raters in ``field_name`` (soft labels: an
+    adjudicated label belongs to no group), and, ``with_agreement``, agreement within each group.
+    ``ValueError`` when the field has fewer than two groups of raters (or an option is refused)."""
+    groups = Team(store).rater_groups(study)
+    annotations = store.annotations(study=study)
+    column = rater_group_column(annotations, groups, field_name)
+    raters = {name: sorted(annotations.loc[column == name, "rater"].unique()) for name in sorted(column.unique())}
+    compared = group_comparison(annotations, groups, field_name, reference=reference, method=method,
+                                confidence=confidence, skin_cut=skin_cut, seed=BOOTSTRAP_SEED)
+    table = comparison_table(compared.differences)
+    table = table.rename(columns={table.columns[0]: "Rater group"})
+    frames = []
+    for name, members in raters.items():
+        rows = annotations[column == name]
+        if len(members) < 2 or not with_agreement:
+            continue
+        summary = summary_table(agreement(rows, skin_cut=skin_cut, confidence=confidence, seed=BOOTSTRAP_SEED))
+        summary.insert(0, "Rater group", name)
+        frames.append(summary)
+    together = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["Rater group"])
+    return RaterGroupsView(field_name, raters, compared.reference, table, compared.differences, together)

@@ -1,0 +1,157 @@
+"""Disagreements, adjudicated labels, gold accuracy, self-consistency and rater groups, each checked
+against a count made by hand or an independent computation (statsmodels' Newcombe interval)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import make_images, make_run, run_cli, three_raters
+from statsmodels.stats.proportion import confint_proportions_2indep
+
+from sdaudit.label_modes import ADJUDICATED_RATER, NEEDS_ADJUDICATIONS, apply_adjudications
+from sdaudit.rater_quality import (
+    NOT_GIVEN,
+    disagreements,
+    gold_accuracy,
+    group_comparison,
+    self_consistency,
+)
+from sdaudit.scheme import Annotation
+from sdaudit.stats import estimate
+from sdaudit.store import Store
+from sdaudit.team import FIELDS_TEXT, Team, TeamSettings
+
+
+def rows(answers: dict[int, dict[str, tuple]]) -> pd.DataFrame:
+    """Annotation rows from {image: {rater: (person, gender, mst)}}."""
+    frame = pd.DataFrame([{"image_id": image_id, "rater": rater, "person_present": person, "gender": gender,
+                           "mst": mst, "skin_binary": None, "run_key": "r", "seed": image_id}
+                          for image_id, by_rater in answers.items() for rater, (person, gender, mst) in by_rater.items()])
+    frame["mst"] = frame["mst"].astype(float)
+    return frame
+
+
+TEAM = rows({
+    0: {"ana": (True, "female", 3), "ben": (True, "female", 4), "cai": (True, "female", 3)},  # agree
+    1: {"ana": (True, "female", 3), "ben": (True, "male", 3)},  # gender differs
+    2: {"ana": (True, "male", 2), "ben": (True, "male", 4)},  # MST spread 2
+    3: {"ana": (True, "male", 2), "ben": (False, None, None)},  # person split
+    4: {"ana": (True, "unclear", 9)},  # one rater: nothing to disagree with
+})
+
+
+def test_disagreements_follow_the_studys_rules():
+    found = disagreements(TEAM, TeamSettings())
+    assert found[["image_id", "reasons"]].values.tolist() == [
+        [1, "gender differs"], [2, "MST spread 2"], [3, "person present split"]]
+    assert list(found["raters"]) == [2, 2, 2]
+    looser = disagreements(TEAM, TeamSettings(disagree_mst_spread=3, disagree_gender=False))
+    assert looser["image_id"].tolist() == [3]
+    assert disagreements(TEAM.iloc[0:0], TeamSettings()).empty
+    binary = TEAM.assign(mst=np.nan, skin_binary=["lighter"] * 3 + ["lighter", "darker"] + ["lighter"] * 3 + [None, "lighter"])
+    assert disagreements(binary, TeamSettings())[["image_id", "reasons"]].values.tolist() == [
+        [1, "gender differs; lighter / darker differs"], [3, "person present split"]]
+
+
+def test_adjudicated_labels_replace_only_the_decided_images():
+    final = pd.DataFrame({"image_id": [1, 3], "person_present": [True, False], "gender": ["male", None],
+                          "mst": [3, None], "skin_binary": [None, None]})
+    replaced = apply_adjudications(TEAM, final)
+    assert replaced.groupby("image_id").size().to_dict() == {0: 3, 1: 1, 2: 2, 3: 1, 4: 1}
+    assert replaced.loc[replaced["image_id"] == 1, "rater"].tolist() == [ADJUDICATED_RATER]
+    adjudicated = estimate(TEAM, labels="adjudicated", adjudications=final)
+    # by hand: images with a person 0 (female), 1 (male, adjudicated), 2 (male), 4 (unclear); image 3 has none
+    assert adjudicated.images == 4
+    assert adjudicated.row("gender", "female")["count"] == 1 and adjudicated.row("gender", "male")["count"] == 2
+    assert set(adjudicated.table["labels"]) == {"adjudicated"}
+    soft = estimate(TEAM)
+    assert soft.row("gender", "female")["count"] == pytest.approx(1.5)  # image 1 split half and half
+    assert estimate(TEAM, labels="adjudicated", adjudications=final.iloc[0:0]).table.drop(columns="labels").equals(
+        soft.table.drop(columns="labels")), "no final label anywhere: the soft labels"
+    with pytest.raises(ValueError) as caught:
+        estimate(TEAM, labels="adjudicated")
+    assert str(caught.value) == NEEDS_ADJUDICATIONS
+
+
+def test_gold_accuracy_counts_each_field_where_both_answered():
+    gold = pd.DataFrame({"image_id": [0, 1, 3], "person_present": [True, True, True], "gender": ["female", "male", "male"],
+                         "mst": [3.0, 3.0, 2.0], "skin_binary": [None, None, None]})
+    table = gold_accuracy(TEAM, gold, skin_cut=5).set_index("rater")
+    # ana: 0 ✓ female/3, 1 ✗ female≠male, 3 ✓ — person 3/3, gender 2/3, MST 3/3
+    assert table.loc["ana"].tolist() == [3, 1.0, pytest.approx(2 / 3), 1.0, 1.0, 1.0]
+    # ben: 0 (female, 4): MST one off; 1 (male, 3) ✓; 3 no person: person ✗ and nothing else to compare
+    assert table.loc["ben"].tolist() == [3, pytest.approx(2 / 3), 1.0, 0.5, 1.0, 1.0]
+    assert table.loc["cai"].tolist() == [1, 1.0, 1.0, 1.0, 1.0, 1.0]
+
+
+def test_self_consistency_compares_a_repeat_with_the_first_answer():
+    repeats = pd.DataFrame({"image_id": [0, 1, 2], "rater": ["ana", "ana", "ben"],
+                            "person_present_first": [True, True, True], "gender_first": ["female", "male", "male"],
+                            "mst_first": [3, 5, 2], "skin_binary_first": [None, None, None],
+                            "person_present_repeat": [True, True, False], "gender_repeat": ["female", "female", None],
+                            "mst_repeat": [3, 6, None], "skin_binary_repeat": [None, None, None]})
+    table = self_consistency(repeats, skin_cut=5).set_index("rater")
+    # ana: gender 1/2; MST exact 1/2, within one 2/2; lighter/darker 1/2 (5 | 6 straddles the cut)
+    assert table.loc["ana"].tolist() == [2, 1.0, 0.5, 0.5, 1.0, 0.5]
+    ben = table.loc["ben"]
+    assert ben["repeats"] == 1 and ben["person"] == 0.0 and np.isnan(ben["gender"]) and np.isnan(ben["mst_exact"])
+
+
+def test_rater_groups_compare_shares_with_newcombes_interval():
+    annotations = three_raters(80)
+    groups = {"ana": {"region": "A"}, "ben": {"region": "B"}, "cai": {"region": "B"}}
+    compared = group_comparison(annotations, groups, "region", method="wilson")
+    assert compared.reference == "A" and set(compared.estimates) == {"A", "B"}
+    row = compared.differences.set_index(["family", "group"]).loc[("gender", "female")]
+    a, b = compared.estimates["A"].row("gender", "female"), compared.estimates["B"].row("gender", "female")
+    # statsmodels' Newcombe interval at the effective counts (two raters: Korn–Graubard's n_eff)
+    low, high = confint_proportions_2indep(b["share"] * b["n_eff"], b["n_eff"], a["share"] * a["n_eff"], a["n_eff"],
+                                           method="newcomb", compare="diff")
+    assert (row["low"], row["high"]) == (pytest.approx(low), pytest.approx(high))
+    unnamed = group_comparison(annotations, {"ana": {"region": "A"}}, "region")
+    assert set(unnamed.estimates) == {"A", NOT_GIVEN}
+    with pytest.raises(ValueError, match="only one group of raters"):
+        group_comparison(annotations, {rater: {"region": "A"} for rater in ("ana", "ben", "cai")}, "region")
+
+
+def test_rater_profiles_are_kept_apart_and_only_with_consent():
+    with Store() as store:
+        store.ensure_study("default")
+        team = Team(store)
+        team.set_settings("default", TeamSettings(rater_fields=("region", "expertise")))
+        assert not team.profile_asked("default", "ana")
+        team.save_profile("default", "ana", {"region": " A ", "expertise": ""}, consented=True)
+        team.save_profile("default", "ben", {"region": "B"}, consented=False)
+        assert team.profile_asked("default", "ben")
+        assert team.rater_groups("default") == {"ana": {"region": "A"}}, "ben declined: nothing of his is kept"
+        with pytest.raises(ValueError, match="asks no rater-group field 'age'"):
+            team.save_profile("default", "cai", {"age": "40"}, consented=True)
+        with pytest.raises(ValueError) as caught:
+            team.set_settings("default", TeamSettings(rater_fields=("region", "region")))
+        assert str(caught.value) == FIELDS_TEXT.format(most=8, length=40, value=("region", "region"))
+        assert store.count("annotations") == 0 and store.count("rater_profiles") == 2
+
+
+def test_estimate_cli_says_and_uses_adjudicated_labels(tmp_path):
+    home = tmp_path / "home"
+    with Store.open(home) as store:
+        store.add_run(make_run())
+        store.add_images(make_images())
+        store.save_annotation(1, "ana", Annotation(True, "female", 3))
+        store.save_annotation(1, "ben", Annotation(True, "male", 3))
+        store.save_annotation(2, "ana", Annotation(True, "male", 8))
+        Team(store).adjudicate("default", 1, Annotation(True, "female", 3), note="long hair, dress", by="admin")
+    result = run_cli("estimate", "--study", "default", "--labels", "adjudicated", "--json", "--home", str(home),
+                     check=True)
+    table = pd.DataFrame(json.loads(result.stdout))
+    assert set(table["labels"]) == {"adjudicated"}
+    assert table.set_index(["family", "group"]).loc[("gender", "female"), "count"] == 1  # soft would give 0.5
+    text = run_cli("estimate", "--study", "default", "--labels", "adjudicated", "--home", str(home), check=True)
+    assert "adjudicated labels where an admin recorded one, soft labels elsewhere" in text.stdout
+    report = tmp_path / "report.html"
+    run_cli("report", "--study", "default", "--labels", "adjudicated", "--out", str(report), "--home", str(home),
+            check=True)
+    assert "Labels: adjudicated labels where an admin recorded one, soft labels elsewhere." in report.read_text()

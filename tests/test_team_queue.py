@@ -1,0 +1,135 @@
+"""A rater team's queue: k raters per image, a save that cannot take an image's last place twice,
+blind repeats kept apart from the annotations, the team settings and their migration."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from helpers import make_images, make_run
+
+from sdaudit import store as store_module
+from sdaudit.scheme import Annotation
+from sdaudit.stats import estimate
+from sdaudit.store import Store
+from sdaudit.team import RATERS_TEXT, REPEAT_TEXT, Team, TeamSettings
+
+FEMALE = Annotation(True, "female", 3, None, "high")
+MALE = Annotation(True, "male", 8, None, "high")
+
+
+@pytest.fixture
+def store():
+    with Store() as memory_store:
+        memory_store.add_run(make_run())
+        memory_store.add_images(make_images(seeds=range(6)))
+        yield memory_store
+
+
+def settings(store: Store, **changes) -> None:
+    Team(store).set_settings("default", TeamSettings(**changes))
+
+
+def queued(store: Store, rater: str, **options) -> list[int]:
+    options = {"only_missing": True, "shuffled": False, **options}
+    return [image.image_id for image in store.annotation_queue("default", rater, **options)]
+
+
+def test_the_to_do_queue_holds_what_still_needs_ratings_closest_to_complete_first(store):
+    settings(store, raters_per_image=2)
+    assert queued(store, "cai") == [1, 2, 3, 4, 5, 6]
+    for rater, image_id in (("ana", 1), ("ben", 1), ("ana", 4), ("ben", 6)):
+        assert store.save_annotation(image_id, rater, FEMALE, overlap=True)
+    # image 1 is complete; 4 and 6 have one rating each and come first; ana's own image 4 is not hers to do
+    assert queued(store, "cai") == [4, 6, 2, 3, 5]
+    assert queued(store, "ana") == [6, 2, 3, 5]
+    everything = store.annotation_queue("default", "cai", only_missing=False, shuffled=False)
+    assert [image.image_id for image in everything] == [1, 2, 3, 4, 5, 6], "to review, in the chosen order"
+    assert [image.full for image in everything] == [True] + [False] * 5
+    progress = store.annotation_progress("default", "ana")
+    assert (progress.yours, progress.images, progress.complete, progress.needed) == (2, 6, 1, 2)
+    assert progress.text == "2 of 6 annotated by you · 1 of 6 images have 2 ratings"
+
+
+def test_a_first_answer_on_a_complete_image_is_refused_but_an_edit_is_kept(store):
+    settings(store, raters_per_image=2)
+    assert store.save_annotation(1, "ana", FEMALE, overlap=True)
+    assert store.save_annotation(1, "ben", FEMALE, overlap=True)
+    assert not store.save_annotation(1, "cai", FEMALE, overlap=True)
+    assert store.save_annotation(1, "ana", MALE, overlap=True), "a rater may always change their own answer"
+    rows = store.annotations()
+    assert sorted(rows["rater"]) == ["ana", "ben"] and len(store.annotation_history()) == 3
+    assert store.save_annotation(1, "cai", FEMALE), "without overlap (imports, scripts) nothing is refused"
+
+
+def test_raters_saving_at_once_never_give_an_image_more_than_k_ratings(store):
+    """Six raters on threads race for every image of a study that wants three ratings each."""
+    settings(store, raters_per_image=3)
+    start = threading.Barrier(6)
+    taken: dict[str, list[int]] = {}
+
+    def rater(name: str) -> None:
+        start.wait()
+        taken[name] = [image_id for image_id in range(1, 7) if store.save_annotation(image_id, name, FEMALE,
+                                                                                     overlap=True)]
+
+    threads = [threading.Thread(target=rater, args=(f"r{n}",)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    per_image = store.annotations().groupby("image_id").size()
+    assert per_image.to_dict() == {image_id: 3 for image_id in range(1, 7)}
+    assert sum(len(images) for images in taken.values()) == 18, "every accepted save is one row; the rest refused"
+
+
+def test_repeats_come_due_blind_and_never_count_in_estimates(store):
+    settings(store, repeat_every=2)
+    assert [image.repeat for image in store.annotation_queue("default", "ana", only_missing=True,
+                                                             shuffled=False)] == [False] * 6
+    for image_id, labels in ((1, FEMALE), (2, MALE), (3, FEMALE)):
+        store.save_annotation(image_id, "ana", labels, overlap=True)
+    queue = store.annotation_queue("default", "ana", only_missing=True, shuffled=False)
+    repeats = [image for image in queue if image.repeat]
+    assert len(repeats) == 1 and repeats[0].image_id in (1, 2, 3) and repeats[0].saved is None
+    assert repeats[0].card_key == f"repeat-{repeats[0].image_id}" and queue[1] is repeats[0]
+    before = estimate(store.annotations()).table
+    answer = MALE if repeats[0].image_id != 2 else FEMALE  # the rater contradicts themselves
+    Team(store).save_repeat(repeats[0].image_id, "ana", answer)
+    assert store.count("annotations") == 3 and store.count("repeat_answers") == 1
+    assert estimate(store.annotations()).table.equals(before), "a repeat answer is not an annotation"
+    assert not any(image.repeat for image in store.annotation_queue("default", "ana", only_missing=True,
+                                                                    shuffled=False)), "due again after 2 more"
+    pairs = Team(store).repeats("default")
+    assert len(pairs) == 1 and pairs.iloc[0]["gender_first"] != pairs.iloc[0]["gender_repeat"]
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"raters_per_image": 0}, RATERS_TEXT.format(most=50, value=0)),
+    ({"raters_per_image": 2.5}, RATERS_TEXT.format(most=50, value=2.5)),
+    ({"repeat_every": -1}, REPEAT_TEXT.format(most=1000, value=-1)),
+])
+def test_bad_settings_are_named_and_change_nothing(store, changes, message):
+    with pytest.raises(ValueError) as caught:
+        settings(store, **changes)
+    assert str(caught.value) == message
+    assert Team(store).settings("default") == TeamSettings()
+
+
+def test_a_store_from_before_the_team_opens_with_one_rater_per_image(tmp_path, monkeypatch):
+    path = tmp_path / "v2.duckdb"
+    full_migrations, full_tables = store_module.MIGRATIONS, store_module.TABLES
+    monkeypatch.setattr(store_module, "MIGRATIONS", full_migrations[:2])
+    monkeypatch.setattr(store_module, "TABLES", full_tables[:6])
+    with Store(path) as old:
+        old.add_run(make_run())
+        old.add_images(make_images())
+        old.save_annotation(1, "ana", FEMALE)
+        assert old.schema_version == 2
+    monkeypatch.setattr(store_module, "MIGRATIONS", full_migrations)
+    monkeypatch.setattr(store_module, "TABLES", full_tables)
+    with Store(path) as upgraded:
+        assert upgraded.schema_version == len(full_migrations)
+        assert Team(upgraded).settings("default") == TeamSettings()
+        assert upgraded.count("annotations") == 1 and upgraded.count("gold_labels") == 0
+        assert queued(upgraded, "ben") == [2, 3, 4], "k = 1: ana's image is complete"
