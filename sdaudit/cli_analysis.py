@@ -33,12 +33,17 @@ def _study_estimate(store, args):
     from sdaudit.stats import estimate
 
     _known_study(store, args.study)
+    return estimate(store.annotations(study=args.study), **_study_settings(store, args))
+
+
+def _study_settings(store, args) -> dict:
+    """``estimate``'s options from the command line, with the study's final labels when asked for."""
     settings = _estimate_settings(args)
     if settings["labels"] == "adjudicated":
         from sdaudit.team import Team
 
         settings["adjudications"] = Team(store).adjudications(args.study)
-    return estimate(store.annotations(study=args.study), **settings)
+    return settings
 
 
 def _estimate_settings(args) -> dict:
@@ -57,6 +62,7 @@ def compare_command(args) -> str:
         _known_study(store, args.study)
         annotations = store.annotations(study=args.study)
         run_keys = list(store.runs(study=args.study)["run_key"])[::-1]  # oldest first
+        settings = _study_settings(store, args)
     chosen = args.runs or run_keys
     unknown = [key for key in [*chosen, *([args.reference] if args.reference else [])] if key not in run_keys]
     if unknown:
@@ -64,7 +70,7 @@ def compare_command(args) -> str:
                          f"{', '.join(run_keys)}.")
     reference = args.reference or chosen[0]
     keep = annotations["run_key"].isin({*chosen, reference})
-    estimates = estimate_each(annotations[keep], "run_key", **_estimate_settings(args))
+    estimates = estimate_each(annotations[keep], "run_key", **settings)
     try:
         table = compare_runs(estimates, reference=reference, confidence=args.confidence, adjust_holm=args.holm)
     except ValueError as error:
@@ -89,7 +95,7 @@ def _estimate_by_run(args) -> str:
 
     with existing_store(args) as store:
         _known_study(store, args.study)
-        table = estimates_by_run(store, args.study, **_estimate_settings(args))
+        table = estimates_by_run(store, args.study, **_study_settings(store, args))
     if args.json:
         return json.dumps(table.astype(object).where(table.notna(), None).to_dict("records"), indent=1)
     return by_run_text(table, args.study)
@@ -157,7 +163,7 @@ def report_command(args) -> str:
     with existing_store(args) as store:
         result = _study_estimate(store, args)
         card = audit_card(store, args.study)
-        by_run = estimates_by_run(store, args.study, **_estimate_settings(args))
+        by_run = estimates_by_run(store, args.study, **_study_settings(store, args))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_report(result, card, by_run=by_run), encoding="utf-8")
     return f"wrote the report for study {args.study} to {out}"

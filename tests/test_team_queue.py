@@ -121,6 +121,8 @@ def test_a_store_from_before_the_team_opens_with_one_rater_per_image(tmp_path, m
     full_migrations, full_tables = store_module.MIGRATIONS, store_module.TABLES
     monkeypatch.setattr(store_module, "MIGRATIONS", full_migrations[:2])
     monkeypatch.setattr(store_module, "TABLES", full_tables[:6])
+    full_run_columns = store_module.RUN_COLUMNS
+    monkeypatch.setattr(store_module, "RUN_COLUMNS", [c for c in full_run_columns if c != "slot"])
     with Store(path) as old:
         old.add_run(make_run())
         old.add_images(make_images())
@@ -128,6 +130,7 @@ def test_a_store_from_before_the_team_opens_with_one_rater_per_image(tmp_path, m
         assert old.schema_version == 2
     monkeypatch.setattr(store_module, "MIGRATIONS", full_migrations)
     monkeypatch.setattr(store_module, "TABLES", full_tables)
+    monkeypatch.setattr(store_module, "RUN_COLUMNS", full_run_columns)
     with Store(path) as upgraded:
         assert upgraded.schema_version == len(full_migrations)
         assert Team(upgraded).settings("default") == TeamSettings()
