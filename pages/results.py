@@ -119,8 +119,12 @@ if members.files:
 
 st.subheader("Downloads")
 first, second, third, fourth = st.columns(4)
-first.download_button("Estimates (CSV)", view.estimate.table.to_csv(index=False), f"{study}-estimates.csv", "text/csv")
-second.download_button("Chart (PNG)", lambda: to_png(chart), f"{study}-chart.png", "image/png")
-third.download_button("Chart (SVG)", lambda: to_svg(chart), f"{study}-chart.svg", "image/svg+xml")
+# on_click="ignore": a click does not rerun the page. With the default rerun, the rerun could drop
+# the deferred file's id before the browser fetched it ("Deferred file ... not found"), so a first
+# click did nothing; and every download recomputed the page.
+first.download_button("Estimates (CSV)", view.estimate.table.to_csv(index=False), f"{study}-estimates.csv", "text/csv",
+                      on_click="ignore")
+second.download_button("Chart (PNG)", lambda: to_png(chart), f"{study}-chart.png", "image/png", on_click="ignore")
+third.download_button("Chart (SVG)", lambda: to_svg(chart), f"{study}-chart.svg", "image/svg+xml", on_click="ignore")
 fourth.download_button("Report (HTML)", lambda: render_report(view.estimate, audit_card(store, study)),
-                       f"{study}-report.html", "text/html")
+                       f"{study}-report.html", "text/html", on_click="ignore")

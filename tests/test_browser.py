@@ -155,6 +155,24 @@ def test_the_results_page_draws_the_chart_with_parity_markers(app_with_origin_st
     assert (tmp_path / "results.png").stat().st_size > 20_000
 
 
+def test_every_download_on_results_works_on_the_first_click(app_with_origin_study, page, tmp_path):
+    """Each download button gives its file at the first click (a deferred chart once answered
+    'file not found' when the click's own rerun had already replaced it)."""
+    page.goto(f"{app_with_origin_study}/results")
+    page.get_by_role("heading", name="Results").wait_for(timeout=LIMIT.left_ms())
+    wait_for_script(page)
+    expected = {"Estimates (CSV)": b"family,", "Chart (PNG)": b"\x89PNG", "Chart (SVG)": b"<svg",
+                "Report (HTML)": b"<!DOCTYPE html>"}
+    for label, start in expected.items():
+        button = page.locator('[data-testid="stDownloadButton"]').get_by_text(label, exact=True)
+        with page.expect_download(timeout=LIMIT.left_ms()) as download:
+            button.click()
+        saved = tmp_path / download.value.suggested_filename
+        download.value.save_as(saved)
+        assert saved.read_bytes().lstrip()[:len(start)] == start, label
+        wait_for_script(page)
+
+
 def test_a_deep_link_after_a_restart_gets_the_page_with_the_apps_shell(app_with_origin_study, page):
     """Streamlit runs its old pages/ discovery (beside the main script, app/router.py) until a
     script calls st.navigation; app/pages/results.py hands that first visit to the router, so a
