@@ -204,14 +204,17 @@ def run_label(row) -> str:
     return f"{what} · {row.model}"
 
 
-def targets_chart(by_run: pd.DataFrame, *, width: int = 420, title: str = "Each run against its own target"):
-    """``targets.estimates_by_run`` rows of the groups that have a target from data: one panel per
-    group, one row per run, the share with its interval and a tick at the run's target, whose source
-    the tooltip names (parity where the run has none). Colour and fill as in ``shares_chart``."""
-    named = by_run[by_run["target_source"].notna()][["family", "group"]].drop_duplicates()
+def targets_chart(by_run: pd.DataFrame, *, width: int = 420, title: str = "Each run against its own target",
+                  groups: pd.DataFrame | None = None):
+    """``targets.estimates_by_run`` rows of ``groups`` (family, group; default the groups that have a
+    target from data): one panel per group, one row per run (named by a ``run`` column where given),
+    the share with its interval and a tick at the run's target, whose source the tooltip names
+    (parity where the run has none). Colour and fill as in ``shares_chart``."""
+    named = by_run[by_run["target_source"].notna()][["family", "group"]].drop_duplicates() if groups is None else groups
     rows = _chart_rows(by_run.merge(named, on=["family", "group"]))
     rows["panel"] = rows["family_title"] + ": " + rows["group_label"]
-    rows["run"] = [run_label(row) for row in rows.itertuples()]
+    if "run" not in rows:
+        rows["run"] = [run_label(row) for row in rows.itertuples()]
     rows["source"] = rows["target_source"].fillna(PARITY_SOURCE)
     rows["target_marker"] = "the run's target"
     # only what is drawn: a missing slot or source in an object column would be NaN, which is not JSON

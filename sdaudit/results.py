@@ -410,3 +410,16 @@ def reference_differences_table(rows: pd.DataFrame) -> pd.DataFrame:
                  for note, reliable in zip(rows["note"], rows["reliable"])],
     })
     return shown.rename(columns=TABLE_HEADERS)
+
+
+def study_report(store: Store, view: ResultsView) -> str:
+    """The stakeholder report of ``view``'s estimate, covering every run of the study (each against
+    its own targets, with the view's options): ``report.render_report`` with ``by_run``."""
+    from sdaudit.report import audit_card, render_report
+    from sdaudit.targets import estimates_by_run
+
+    result = view.estimate
+    by_run = estimates_by_run(store, view.study, method=result.method, confidence=result.confidence,
+                              skin_cut=result.skin_cut, include_unclear=result.include_unclear, seed=BOOTSTRAP_SEED,
+                              simultaneous=result.simultaneous, labels=result.labels, adjudications=view.adjudications)
+    return render_report(result, audit_card(store, view.study), by_run=by_run)

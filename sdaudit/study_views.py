@@ -41,6 +41,10 @@ NO_CLEAR_DIFFERENCE = "no clear difference"
 DIFFERENCE_WORDS = (AMPLIFIED, REDUCED, EQUALLY_FAR, NO_CLEAR_DIFFERENCE)
 REFERENCE_AWAY = "the real images are themselves away from the target"
 STRIP_IMAGES = 6
+READING_RULE = ("Each generated run minus its reference set, with Newcombe's score interval; both shares are "
+                "measured against the run's target. Amplified: the generated share is further from the target than "
+                "the real images'; reduced: closer; as far, other side: equally far on the other side. These words "
+                "are used only where the interval excludes zero; otherwise “no clear difference”.")
 TIE = 1e-12  # distances closer than this are equal (shares are ratios of small counts)
 
 

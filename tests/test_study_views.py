@@ -188,3 +188,70 @@ def test_strips_show_a_few_images_per_run_grouped_by_prompt_and_skip_those_witho
     assert len(by_key[run_key].files) == 6 and by_key[run_key].captions[0] == "seed 0"
     assert by_key[run_key].missing == 92  # 100 images, 8 files, 6 shown
     assert by_key[keys[("ceo", "model-a")]].files == () and by_key[keys[("ceo", "model-a")]].missing == 100
+
+
+def test_the_report_covers_every_run_forest_chart_first_then_differences_then_one_section_per_run(study):
+    from sdaudit.results import results_view, study_report
+
+    home, _ = study
+    with Store.open(home) as store:
+        text = study_report(store, results_view(store, STUDY, method="wilson"))  # what the page's download gives
+    section = text.split("<h2>Each run against its own target</h2>")[1].split("<h2>")[0]
+    assert section.count("<h2") == 0 and text.count("<h2>Each run against its own target</h2>") == 1
+    # the forest chart first, then generated minus reference, then one section per prompt and model
+    figure, differences, runs = section.index("<figure><svg"), section.index("Generated minus the reference"), \
+        section.index("<h3>ceo · model-a</h3>")
+    assert figure < differences < runs
+    headings = [part.split("</h3>")[0] for part in section.split("<h3>")[1:]]
+    assert headings == ["Generated minus the reference set of real images", "ceo · model-a", "ceo · model-b",
+                        "doctor · model-a", "doctor · model-b", "nurse · model-a", "nurse · model-b",
+                        "reference set labour photos (archive)"]
+    for word in (AMPLIFIED, REDUCED, EQUALLY_FAR, NO_CLEAR_DIFFERENCE):
+        assert f"<td>{word}</td>" in section
+    doctor = section.split("<h3>doctor · model-b</h3>")[1].split("<h3>")[0]
+    assert "<td>46.0%</td><td>ONS Labour Force Survey 2023</td>" in doctor
+
+
+def test_a_study_without_targets_or_reference_still_reports_each_run_against_parity(tmp_path):
+    from sdaudit.report import audit_card, render_report
+    from sdaudit.results import results_view
+    from sdaudit.targets import estimates_by_run
+
+    home = tmp_path / "home"
+    build_study(home, with_reference=False, with_targets=False)
+    with Store.open(home) as store:
+        text = render_report(results_view(store, STUDY).estimate, audit_card(store, STUDY),
+                             by_run=estimates_by_run(store, STUDY))
+    section = text.split("<h2>Each run against its own target</h2>")[1].split("<h2>")[0]
+    assert "every run is read against parity" in section and "<svg" in section
+    assert section.count("<h3>") == 6 and "Generated minus the reference" not in section
+
+
+def test_the_results_page_shows_each_run_against_its_target_and_the_reference_differences(app_home):
+    import json
+
+    import pyarrow as pa
+    from helpers import ROOT, WAIT_LIMIT_S
+    from streamlit.testing.v1 import AppTest
+
+    from sdaudit.scheme import TABLE_HEADERS
+
+    build_study(app_home)
+    at = AppTest.from_file(str(ROOT / "app" / "router.py"), default_timeout=WAIT_LIMIT_S).run()
+    at.switch_page(str(ROOT / "pages" / "results.py")).run()
+    assert not at.exception, at.exception
+    assert "different targets from data" in " ".join(caption.value for caption in at.caption)
+    charts = {json.loads(chart.proto.spec)["title"]["text"]: chart.proto for chart in at.get("vega_lite_chart")
+              if "title" in json.loads(chart.proto.spec) and isinstance(json.loads(chart.proto.spec)["title"], dict)}
+    across = charts["female-presenting (perceived gender presentation) in every run"]
+    rows = pa.ipc.open_stream(across.datasets[0].data.data).read_all().to_pandas()
+    assert len(rows) == 7 and set(rows["target_source"]) == {"ONS Labour Force Survey 2023",
+                                                            "parity (no target from data)"}
+    differences = charts["Generated minus the reference set of real images: female-presenting "
+                         "(perceived gender presentation)"]
+    words = pa.ipc.open_stream(differences.datasets[0].data.data).read_all().to_pandas()
+    assert sorted(words["verdict"]) == sorted(READINGS.values())
+    tables = [frame.value for frame in at.dataframe]
+    readings = next(table for table in tables if TABLE_HEADERS["reading"] in table.columns)
+    assert sorted(readings[TABLE_HEADERS["reading"]]) == sorted(READINGS.values())
+    assert any(TABLE_HEADERS["target_source"] in table.columns and len(table) == 7 for table in tables)
