@@ -103,6 +103,8 @@ if len(view.runs) > 1:
                        "further from the run's target than the real images'; reduced: closer; only where the "
                        "interval excludes zero, else “no clear difference”.")
             st.dataframe(reference_differences_table(differences), hide_index=True)
+        elif group != "unclear":  # differences are read for the named groups only
+            st.caption(view.reference_hint)
     with st.expander("A few images of each run"):
         prompt = None
         for strip in view.strips():

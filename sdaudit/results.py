@@ -32,7 +32,7 @@ from sdaudit.scheme import (
 )
 from sdaudit.stats import DEFAULT_METHOD, Estimate, estimate
 from sdaudit.store import Store
-from sdaudit.study_views import RunStrip, reference_differences, run_strips
+from sdaudit.study_views import DIFFERENCE_COLUMNS, RunStrip, reference_differences, run_strips
 from sdaudit.targets import run_targets, study_targets
 from sdaudit.team import Team
 
@@ -197,10 +197,22 @@ class ResultsView:
         """Each chosen generated run minus its reference set (``study_views.reference_differences``,
         whose docstring holds the rule for the words), with ``run`` and ``reference`` labels; empty
         when no chosen run has its reference among the chosen runs."""
-        if self.study_runs is None or len(self.runs) < 2:
-            return pd.DataFrame()
-        rows = reference_differences(self.by_run(), self.study_runs, confidence=self.estimate.confidence)
+        by_run = self.by_run() if self.study_runs is not None and len(self.runs) > 1 else pd.DataFrame()
+        if by_run.empty:
+            return pd.DataFrame(columns=DIFFERENCE_COLUMNS)
+        rows = reference_differences(by_run, self.study_runs, confidence=self.estimate.confidence)
         return rows.assign(run=rows["run_key"].map(self.run_labels), reference=rows["reference_key"].map(self.run_labels))
+
+    @property
+    def reference_hint(self) -> str:
+        """What to do to see generated − reference when ``reference_differences`` is empty."""
+        references = self.study_runs[self.study_runs["model"] == REFERENCE] if self.study_runs is not None else ()
+        if not len(references):
+            return ("To compare each prompt's images with real ones, add a reference set of real images "
+                    "(Runs page, or `python -m sdaudit ingest-images`) and annotate it.")
+        if not set(references["run_key"]) & set(self.per_run()):
+            return "Choose an annotated reference set among the runs to compare each generated run with it."
+        return "No chosen generated run has a reference set here (one named after its prompt, or the study's only one)."
 
     def strips(self) -> list[RunStrip]:
         """A few images of every chosen run, grouped by prompt then model."""
@@ -383,7 +395,7 @@ def across_runs_table(rows: pd.DataFrame) -> pd.DataFrame:
         "share": [_percent(share) for share in rows["share"]],
         "interval": [_interval(row.low, row.high) for row in rows.itertuples()],
         "target": [NO_TARGET if pd.isna(target) else _percent(target) for target in rows["target"]],
-        "target_source": rows["target_source"],
+        "target_source": ["" if pd.isna(target) else source for target, source in zip(rows["target"], rows["target_source"])],
         "verdict": ["" if pd.isna(row.target) or pd.isna(row.low) else
                     "excludes the target" if row.excludes_target else "includes the target"
                     for row in rows.itertuples()],

@@ -45,6 +45,8 @@ READING_RULE = ("Each generated run minus its reference set, with Newcombe's sco
                 "measured against the run's target. Amplified: the generated share is further from the target than "
                 "the real images'; reduced: closer; as far, other side: equally far on the other side. These words "
                 "are used only where the interval excludes zero; otherwise “no clear difference”.")
+DIFFERENCE_COLUMNS = ["run_key", "reference_key", "family", "group", "share_first", "share_second", "difference",
+                      "low", "high", "target", "target_source", "excludes_zero", "reliable", "word", "note"]
 TIE = 1e-12  # distances closer than this are equal (shares are ratios of small counts)
 
 
@@ -87,8 +89,6 @@ def reference_differences(by_run: pd.DataFrame, runs: pd.DataFrame, *, confidenc
     the generated run's ``target`` and ``target_source``, ``word`` and ``note`` (module docstring),
     ``reliable``. ``by_run`` holds estimate rows with ``run_key`` and ``target_source`` (as
     ``targets.estimates_by_run`` gives them); empty when no run has its reference there."""
-    columns = ["run_key", "reference_key", "family", "group", "share_first", "share_second", "difference", "low",
-               "high", "target", "target_source", "excludes_zero", "reliable", "word", "note"]
     tables = {key: rows for key, rows in by_run.groupby("run_key", sort=False)}
     parts = []
     for run_key, reference_key in reference_runs(runs).items():
@@ -102,14 +102,14 @@ def reference_differences(by_run: pd.DataFrame, runs: pd.DataFrame, *, confidenc
             columns={"low": "reference_low", "high": "reference_high"}), on=["family", "group"])
         parts.append(rows.assign(run_key=run_key, reference_key=reference_key))
     if not parts:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=DIFFERENCE_COLUMNS)
     table = pd.concat(parts, ignore_index=True)
     table["word"] = [difference_word(row.share_first, row.share_second, row.target, row.low, row.high)
                      for row in table.itertuples()]
     away = (table["reference_low"] > table["target"]) | (table["reference_high"] < table["target"])
     table["note"] = [REFERENCE_AWAY if word == NO_CLEAR_DIFFERENCE and is_away else ""
                      for word, is_away in zip(table["word"], away)]
-    return table[columns]
+    return table[DIFFERENCE_COLUMNS]
 
 
 @dataclass(frozen=True)

@@ -225,6 +225,9 @@ def test_a_study_without_targets_or_reference_still_reports_each_run_against_par
     section = text.split("<h2>Each run against its own target</h2>")[1].split("<h2>")[0]
     assert "every run is read against parity" in section and "<svg" in section
     assert section.count("<h3>") == 6 and "Generated minus the reference" not in section
+    with Store.open(home) as store:
+        view = results_view(store, STUDY)
+    assert view.reference_differences().empty and "add a reference set of real images" in view.reference_hint
 
 
 def test_the_results_page_shows_each_run_against_its_target_and_the_reference_differences(app_home):
@@ -255,3 +258,19 @@ def test_the_results_page_shows_each_run_against_its_target_and_the_reference_di
     readings = next(table for table in tables if TABLE_HEADERS["reading"] in table.columns)
     assert sorted(readings[TABLE_HEADERS["reading"]]) == sorted(READINGS.values())
     assert any(TABLE_HEADERS["target_source"] in table.columns and len(table) == 7 for table in tables)
+
+
+def test_a_prompt_that_looks_like_markdown_is_shown_as_text_above_its_strip(app_home):
+    from helpers import ROOT, WAIT_LIMIT_S
+    from streamlit.testing.v1 import AppTest
+
+    hostile = "[click](http://evil.example) # heading"
+    with Store.open(app_home) as store:
+        for model in ("model-a", "model-b"):
+            run = replace(make_run(f"hostile-{model}", study=STUDY, prompt="p"), slot=hostile, model=model)
+            _add_run(store, run, 3, 6)
+    at = AppTest.from_file(str(ROOT / "app" / "router.py"), default_timeout=WAIT_LIMIT_S).run()
+    at.switch_page(str(ROOT / "pages" / "results.py")).run()
+    assert not at.exception, at.exception
+    headings = [block.value for block in at.markdown if "evil" in block.value]
+    assert headings and all("](" not in value and "\\[" in value for value in headings), headings
