@@ -27,6 +27,9 @@ UNRELIABLE = "unreliable: few images, or none or all in the group"
 PARITY = "parity (1/k of k groups)"
 CUSTOM_TARGET = "custom target"
 PARITY_SOURCE = "parity (no target from data)"
+# A single (unfaceted) chart is given Streamlit's "fit" autosize otherwise, which squeezes axis labels,
+# plot and legends into ``width`` pixels: long run labels left the plot a few pixels wide.
+CONTENT_SIZE = alt.AutoSizeParams(type="pad", contains="padding")
 
 
 def _chart_rows(table: pd.DataFrame) -> pd.DataFrame:
@@ -152,7 +155,7 @@ def across_runs_chart(rows: pd.DataFrame, *, width: int = 420):
                                    domain=list(VERDICT_COLOURS), palette=list(VERDICT_COLOURS.values()),
                                    tooltip=tooltip)
     parity, targets = _target_marks(base, y=y)
-    return alt.layer(bars, points, parity, targets).properties(width=width, title=alt.Title(
+    return alt.layer(bars, points, parity, targets).properties(width=width, autosize=CONTENT_SIZE, title=alt.Title(
         f"{group} ({family.lower()}) in every run", subtitle=[
             "Sorted by share. Tick: the run's own target from data. Colour: does the interval exclude the run's "
             "target? Hollow point, faded bar: too few images to trust the interval."]))
@@ -288,7 +291,7 @@ def reference_differences_chart(rows: pd.DataFrame, *, width: int = 420,
     zero = base.mark_rule(color="#111827").encode(
         x="mean(zero):Q", strokeDash=alt.StrokeDash("zero_marker:N", title="Markers", scale=alt.Scale(
             domain=[ZERO], range=[[6, 4]]), legend=alt.Legend(orient="bottom", symbolType="stroke")))
-    return alt.layer(bars, points, zero).properties(width=width, title=alt.Title(
+    return alt.layer(bars, points, zero).properties(width=width, autosize=CONTENT_SIZE, title=alt.Title(
         f"{title}: {group} ({family.lower()})", subtitle=[
             "Amplified: further from the run's target than the real images; reduced: closer. Only where the "
             "interval excludes zero."]))
