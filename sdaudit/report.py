@@ -16,7 +16,14 @@ from datetime import UTC, datetime
 import pandas as pd
 
 import sdaudit
-from sdaudit.charts import PARITY_SOURCE, run_label, shares_chart, targets_chart, to_svg
+from sdaudit.charts import (
+    PARITY_SOURCE,
+    reference_differences_chart,
+    run_label,
+    shares_chart,
+    targets_chart,
+    to_svg,
+)
 from sdaudit.labels import image_decisions
 from sdaudit.records import IMPORTED, REFERENCE, imported_sheet_label, reference_label
 from sdaudit.scheme import FAMILY_LABELS, GROUP_LABELS, reliability_note
@@ -198,21 +205,32 @@ def _run_table_html(rows: pd.DataFrame, confidence: float) -> str:
     return "\n".join(lines)
 
 
-def _differences_html(differences: pd.DataFrame, names: dict[str, str]) -> str:
-    """Generated minus reference per named group, with the reading (``study_views``' rule)."""
+def _points(value: float) -> str:
+    return f"{100 * value:+.1f}".replace("-", "−")
+
+
+def _differences_html(differences: pd.DataFrame, names: dict[str, str], groups: pd.DataFrame) -> str:
+    """Generated minus reference for the charted ``groups``: a forest chart per group, then a table
+    with the reading (``study_views``' rule)."""
+    differences = differences.merge(groups, on=["family", "group"])
     if differences.empty:
         return ""
+    differences = differences.assign(run=differences["run_key"].map(names),
+                                     reference=differences["reference_key"].map(names))
+    differences = differences.sort_values(["family", "group", "run"], kind="stable")
+    charts = [f"<figure>{to_svg(reference_differences_chart(rows, width=620))}</figure>"
+              for _, rows in differences.groupby(["family", "group"], sort=False)]
     lines = ["<h3>Generated minus the reference set of real images</h3>",
-             f"<p>{html.escape(READING_RULE)}</p>",
+             f"<p>{html.escape(READING_RULE)} The groups of the chart above; each run's section below has all its groups.</p>",
+             *charts,
              "<table><thead><tr><th>run</th><th>reference set</th><th>group</th><th>generated</th><th>reference</th>"
-             "<th>difference</th><th>interval (Newcombe)</th><th>target</th><th>reading</th><th>note</th></tr></thead><tbody>"]
+             "<th>difference (points)</th><th>interval (Newcombe)</th><th>target</th><th>reading</th><th>note</th></tr></thead><tbody>"]
     for row in differences.itertuples():
         notes = [note for note in (row.note, "" if row.reliable else "too few images to trust the interval") if note]
         lines.append(_cells([
-            names[row.run_key], names[row.reference_key],
-            f"{FAMILY_LABELS[row.family]}: {GROUP_LABELS.get(row.group, row.group)}", _percent(row.share_first),
-            _percent(row.share_second), f"{100 * row.difference:+.1f} points",
-            f"{100 * row.low:+.1f} to {100 * row.high:+.1f} points", _percent(row.target), row.word, "; ".join(notes)]))
+            row.run, row.reference, f"{FAMILY_LABELS[row.family]}: {GROUP_LABELS.get(row.group, row.group)}",
+            _percent(row.share_first), _percent(row.share_second), _points(row.difference),
+            f"{_points(row.low)} to {_points(row.high)}", _percent(row.target), row.word, "; ".join(notes)]))
     lines.append("</tbody></table>")
     return "\n".join(lines)
 
@@ -229,7 +247,8 @@ def _runs_html(by_run: pd.DataFrame | None, card: AuditCard, confidence: float) 
         return ""
     names = _run_names(card)
     rows = by_run.assign(run=by_run["run_key"].map(names))
-    groups = None if from_data else HEADLINE_GROUPS
+    groups = by_run[by_run["target_source"].notna()][["family", "group"]].drop_duplicates() if from_data \
+        else HEADLINE_GROUPS
     svg = to_svg(targets_chart(rows, width=620, groups=groups))
     differences = reference_differences(by_run, card.runs, confidence=confidence)
     sections = [f"<h3>{html.escape(names[key])}</h3>\n" + _run_table_html(rows[rows["run_key"] == key], confidence)
@@ -237,7 +256,7 @@ def _runs_html(by_run: pd.DataFrame | None, card: AuditCard, confidence: float) 
     intro = ("Targets from data, imported for this study; a group without one keeps parity." if from_data
              else "No targets from data: every run is read against parity.")
     return ("<h2>Each run against its own target</h2>\n" f"<p>{intro} One row per prompt and model.</p>\n"
-            f"<figure>{svg}</figure>\n" + _differences_html(differences, names) + "\n" + "\n".join(sections))
+            f"<figure>{svg}</figure>\n" + _differences_html(differences, names, groups) + "\n" + "\n".join(sections))
 
 
 def render_report(result: Estimate, card: AuditCard, *, title: str | None = None,
