@@ -105,7 +105,7 @@ if len(view.runs) > 1:
             st.dataframe(reference_differences_table(differences), hide_index=True)
         elif group != "unclear":  # differences are read for the named groups only
             st.caption(view.reference_hint)
-    with st.expander("A few images of each run"):
+    if st.toggle("Show a few images of each run", help="Up to six images per run, grouped by prompt."):
         prompt = None
         for strip in view.strips():
             if strip.prompt != prompt:

@@ -274,5 +274,7 @@ def test_a_prompt_that_looks_like_markdown_is_shown_as_text_above_its_strip(app_
     at = AppTest.from_file(str(ROOT / "app" / "router.py"), default_timeout=WAIT_LIMIT_S).run()
     at.switch_page(str(ROOT / "pages" / "results.py")).run()
     assert not at.exception, at.exception
+    assert not [block for block in at.markdown if "evil" in block.value]  # no strips until asked for
+    next(toggle for toggle in at.toggle if toggle.label == "Show a few images of each run").set_value(True).run()
     headings = [block.value for block in at.markdown if "evil" in block.value]
     assert headings and all("](" not in value and "\\[" in value for value in headings), headings
