@@ -44,10 +44,14 @@ RunTargets = dict[tuple[str, str], tuple[float, str]]  # (family, group) -> (tar
 
 def run_choices(store: Store, study: str) -> dict[str, str]:
     """Every run of ``study``, newest first: run key -> "prompt · model · N images"."""
+    return _run_labels(store.runs(study=study))
+
+
+def _run_labels(runs: pd.DataFrame) -> dict[str, str]:
     return {row.run_key: (f"{imported_sheet_label(row.versions)} · {row.images} images" if row.model == IMPORTED
                           else f"{reference_label(row.versions)} · {row.images} images" if row.model == REFERENCE
                           else f"{row.prompt} · {row.model} · {row.images} images")
-            for row in store.runs(study=study).itertuples()}
+            for row in runs.itertuples()}
 
 
 @dataclass(frozen=True)
@@ -201,7 +205,8 @@ class ResultsView:
         if by_run.empty:
             return pd.DataFrame(columns=DIFFERENCE_COLUMNS)
         rows = reference_differences(by_run, self.study_runs, confidence=self.estimate.confidence)
-        return rows.assign(run=rows["run_key"].map(self.run_labels), reference=rows["reference_key"].map(self.run_labels))
+        rows = rows.assign(run=rows["run_key"].map(self.run_labels), reference=rows["reference_key"].map(self.run_labels))
+        return rows.sort_values(["family", "group", "run"], kind="stable").reset_index(drop=True)
 
     @property
     def reference_hint(self) -> str:
@@ -247,8 +252,8 @@ def results_view(store: Store, study: str, *, runs: list[str] | None = None, met
     study's final labels from the store. Raises ``ValueError`` for a run that is not the study's, or for
     an option ``estimate`` refuses.
     """
-    run_labels = run_choices(store, study)
     study_runs = store.runs(study=study)
+    run_labels = _run_labels(study_runs)
     chosen = tuple(run_labels) if runs is None else tuple(runs)
     unknown = [key for key in chosen if key not in run_labels]
     if unknown:
