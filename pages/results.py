@@ -94,8 +94,7 @@ if len(view.runs) > 1:
     else:
         st.altair_chart(across_runs_chart(rows), width="content")
         st.dataframe(across_runs_table(rows), hide_index=True)
-        differences = view.reference_differences()
-        differences = differences[(differences["family"] == family) & (differences["group"] == group)]
+        differences = view.reference_differences(family, group)
         if not differences.empty:
             st.altair_chart(reference_differences_chart(differences), width="content")
             st.caption("Each generated run minus its reference set of real images (the set named after its prompt, "

@@ -197,15 +197,18 @@ class ResultsView:
         rows = rows[(rows["family"] == family) & (rows["group"] == group)]
         return rows.sort_values("share", ascending=False, kind="stable").reset_index(drop=True)
 
-    def reference_differences(self) -> pd.DataFrame:
+    def reference_differences(self, family: str | None = None, group: str | None = None) -> pd.DataFrame:
         """Each chosen generated run minus its reference set (``study_views.reference_differences``,
-        whose docstring holds the rule for the words), with ``run`` and ``reference`` labels; empty
-        when no chosen run has its reference among the chosen runs."""
+        whose docstring holds the rule for the words), with ``run`` and ``reference`` labels, for
+        every named group or only ``family`` × ``group``; empty when no chosen run has its
+        reference among the chosen runs."""
         by_run = self.by_run() if self.study_runs is not None and len(self.runs) > 1 else pd.DataFrame()
         if by_run.empty:
             return pd.DataFrame(columns=DIFFERENCE_COLUMNS)
         rows = reference_differences(by_run, self.study_runs, confidence=self.estimate.confidence)
         rows = rows.assign(run=rows["run_key"].map(self.run_labels), reference=rows["reference_key"].map(self.run_labels))
+        if family is not None:
+            rows = rows[(rows["family"] == family) & (rows["group"] == group)]
         return rows.sort_values(["family", "group", "run"], kind="stable").reset_index(drop=True)
 
     @property
