@@ -4,10 +4,24 @@ import streamlit as st
 
 from app.resources import current_home, current_study, open_store
 from app.widgets import plain
-from sdaudit.charts import across_runs_chart, comparison_chart, differences_chart, shares_chart, to_png, to_svg
+from sdaudit.charts import (
+    across_runs_chart,
+    comparison_chart,
+    differences_chart,
+    reference_differences_chart,
+    shares_chart,
+    to_png,
+    to_svg,
+)
 from sdaudit.label_modes import LABEL_TITLES, RESULTS_LABELS
-from sdaudit.report import LIMITATIONS, audit_card, render_report
-from sdaudit.results import results_view, run_choices
+from sdaudit.report import LIMITATIONS
+from sdaudit.results import (
+    across_runs_table,
+    reference_differences_table,
+    results_view,
+    run_choices,
+    study_report,
+)
 from sdaudit.scheme import METHOD_LABELS
 from sdaudit.stats import METHODS
 from sdaudit.team import Team
@@ -62,6 +76,7 @@ st.altair_chart(chart, width="content")
 if view.unreliable_warning:
     st.warning(view.unreliable_warning, icon=":material/warning:")
 st.dataframe(view.table, hide_index=True)
+st.caption(view.target_note)
 
 with st.expander("How many more images would settle it?"):
     st.caption("If each true share is today's estimate: how many annotated images with a person the chosen "
@@ -78,6 +93,27 @@ if len(view.runs) > 1:
         st.info("Only one of the chosen runs has annotations.", icon=":material/info:")
     else:
         st.altair_chart(across_runs_chart(rows), width="content")
+        st.dataframe(across_runs_table(rows), hide_index=True)
+        differences = view.reference_differences(family, group)
+        if not differences.empty:
+            st.altair_chart(reference_differences_chart(differences), width="content")
+            st.caption("Each generated run minus its reference set of real images (the set named after its prompt, "
+                       "or the study's only one), with Newcombe's score interval. Amplified: the generated share is "
+                       "further from the run's target than the real images'; reduced: closer; only where the "
+                       "interval excludes zero, else “no clear difference”.")
+            st.dataframe(reference_differences_table(differences), hide_index=True)
+        elif group != "unclear":  # differences are read for the named groups only
+            st.caption(view.reference_hint)
+    if st.toggle("Show a few images of each run", help="Up to six images per run, grouped by prompt."):
+        prompt = None
+        for strip in view.strips():
+            if strip.prompt != prompt:
+                prompt = strip.prompt
+                st.markdown(f"**{plain(prompt)}**")
+            st.caption(plain(strip.label) + (f" — {strip.missing} images without a file here are skipped."
+                                             if strip.missing else ""))
+            if strip.files:
+                st.image(list(strip.files), caption=list(strip.captions), width=96)
 
 if len(view.runs) > 1 and st.toggle("Compare the chosen runs side by side"):
     left, right = st.columns([3, 1])
@@ -126,5 +162,5 @@ first.download_button("Estimates (CSV)", view.estimate.table.to_csv(index=False)
                       on_click="ignore")
 second.download_button("Chart (PNG)", lambda: to_png(chart), f"{study}-chart.png", "image/png", on_click="ignore")
 third.download_button("Chart (SVG)", lambda: to_svg(chart), f"{study}-chart.svg", "image/svg+xml", on_click="ignore")
-fourth.download_button("Report (HTML)", lambda: render_report(view.estimate, audit_card(store, study)),
-                       f"{study}-report.html", "text/html", on_click="ignore")
+fourth.download_button("Report (HTML)", lambda: study_report(store, view), f"{study}-report.html", "text/html",
+                       on_click="ignore")

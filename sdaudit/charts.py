@@ -26,6 +26,10 @@ RELIABLE = "reliable"
 UNRELIABLE = "unreliable: few images, or none or all in the group"
 PARITY = "parity (1/k of k groups)"
 CUSTOM_TARGET = "custom target"
+PARITY_SOURCE = "parity (no target from data)"
+# A single (unfaceted) chart is given Streamlit's "fit" autosize otherwise, which squeezes axis labels,
+# plot and legends into ``width`` pixels: long run labels left the plot a few pixels wide.
+CONTENT_SIZE = alt.AutoSizeParams(type="pad", contains="padding")
 
 
 def _chart_rows(table: pd.DataFrame) -> pd.DataFrame:
@@ -140,19 +144,21 @@ def comparison_chart(tables: dict[str, pd.DataFrame], *, title: str = "Shares co
 def across_runs_chart(rows: pd.DataFrame, *, width: int = 420):
     """A forest chart of one group's share in every run (``ResultsView.across_runs`` rows, one per
     run, labelled by ``source``): the share with its interval, the verdict in colour, reliability
-    as fill, parity as a dashed rule and each run's own target as a tick."""
+    as fill, parity as a dashed rule and each run's own target as a tick (its source in the tooltip)."""
     rows = _chart_rows(rows)
+    rows["target_source"] = rows["target_source"].fillna(PARITY_SOURCE) if "target_source" in rows else PARITY_SOURCE
     family, group = rows["family_title"].iloc[0], rows["group_label"].iloc[0]
     base = alt.Chart(rows)
     y = alt.Y("source:N", title=None, sort=list(rows["source"]), axis=alt.Axis(labelLimit=320))
+    tooltip = [*_share_tooltip(alt.Tooltip("source:N", title="run")), alt.Tooltip("target_source:N", title="target's source")]
     bars, points = _interval_marks(base, y=y, x_title=f"share of images with a person: {group}",
                                    domain=list(VERDICT_COLOURS), palette=list(VERDICT_COLOURS.values()),
-                                   tooltip=_share_tooltip(alt.Tooltip("source:N", title="run")))
+                                   tooltip=tooltip)
     parity, targets = _target_marks(base, y=y)
-    return alt.layer(bars, points, parity, targets).properties(width=width, title=alt.Title(
+    return alt.layer(bars, points, parity, targets).properties(width=width, autosize=CONTENT_SIZE, title=alt.Title(
         f"{group} ({family.lower()}) in every run", subtitle=[
-            "Sorted by share. Colour: does the interval exclude the target? Hollow point, faded bar: too few "
-            "images to trust the interval."]))
+            "Sorted by share. Tick: the run's own target from data. Colour: does the interval exclude the run's "
+            "target? Hollow point, faded bar: too few images to trust the interval."]))
 
 
 ZERO = "no difference"
@@ -195,23 +201,23 @@ def differences_chart(differences: pd.DataFrame, *, reference: str, width: int =
     )
 
 
-PARITY_SOURCE = "parity (no target from data)"
-
-
 def run_label(row) -> str:
     """How a run is named in charts of a study: its slot value (or prompt) and its model."""
     what = row.slot if isinstance(row.slot, str) and row.slot else (row.prompt or "reference set")
     return f"{what} · {row.model}"
 
 
-def targets_chart(by_run: pd.DataFrame, *, width: int = 420, title: str = "Each run against its own target"):
-    """``targets.estimates_by_run`` rows of the groups that have a target from data: one panel per
-    group, one row per run, the share with its interval and a tick at the run's target, whose source
-    the tooltip names (parity where the run has none). Colour and fill as in ``shares_chart``."""
-    named = by_run[by_run["target_source"].notna()][["family", "group"]].drop_duplicates()
+def targets_chart(by_run: pd.DataFrame, *, width: int = 420, title: str = "Each run against its own target",
+                  groups: pd.DataFrame | None = None):
+    """``targets.estimates_by_run`` rows of ``groups`` (family, group; default the groups that have a
+    target from data): one panel per group, one row per run (named by a ``run`` column where given),
+    the share with its interval and a tick at the run's target, whose source the tooltip names
+    (parity where the run has none). Colour and fill as in ``shares_chart``."""
+    named = by_run[by_run["target_source"].notna()][["family", "group"]].drop_duplicates() if groups is None else groups
     rows = _chart_rows(by_run.merge(named, on=["family", "group"]))
     rows["panel"] = rows["family_title"] + ": " + rows["group_label"]
-    rows["run"] = [run_label(row) for row in rows.itertuples()]
+    if "run" not in rows:
+        rows["run"] = [run_label(row) for row in rows.itertuples()]
     rows["source"] = rows["target_source"].fillna(PARITY_SOURCE)
     rows["target_marker"] = "the run's target"
     # only what is drawn: a missing slot or source in an object column would be NaN, which is not JSON
@@ -249,6 +255,46 @@ def targets_chart(by_run: pd.DataFrame, *, width: int = 420, title: str = "Each 
             "Tick: the run's target (its source in the tooltip and the table). Colour: does the interval exclude it? "
             "Hollow point, faded bar: too few images to trust the interval."]))
     )
+
+
+WORD_COLOURS = {"amplified": "#D55E00", "reduced": "#009E73", "as far, other side": "#CC79A7",
+                "no clear difference": "#999999"}  # Okabe–Ito; keys are study_views.DIFFERENCE_WORDS
+
+
+def reference_differences_chart(rows: pd.DataFrame, *, width: int = 420,
+                                title: str = "Generated minus the reference set of real images"):
+    """A forest chart of ``ResultsView.reference_differences`` rows of one group: one row per
+    generated run, the difference of shares with Newcombe's interval, a rule at zero; colour is
+    the reading (amplified / reduced / as far, other side / no clear difference), a hollow point
+    and faded bar say the interval cannot be trusted as stated."""
+    rows = rows.copy()
+    family, group = FAMILY_LABELS[rows["family"].iloc[0]], GROUP_LABELS.get(rows["group"].iloc[0], rows["group"].iloc[0])
+    rows["verdict"] = rows["word"]
+    rows["reliability"] = [RELIABLE if value else UNRELIABLE for value in rows["reliable"]]
+    rows["zero"] = 0.0
+    rows["zero_marker"] = ZERO
+    rows["target_source"] = rows["target_source"].fillna(PARITY_SOURCE)
+    rows = rows[["run", "reference", "share_first", "share_second", "difference", "low", "high", "target",
+                 "target_source", "verdict", "reliability", "note", "zero", "zero_marker"]]
+    y = alt.Y("run:N", title=None, sort=None, axis=alt.Axis(labelLimit=320))
+    tooltip = [alt.Tooltip("run:N"), alt.Tooltip("reference:N", title="reference set"),
+               alt.Tooltip("share_first:Q", format=".1%", title="share in run"),
+               alt.Tooltip("share_second:Q", format=".1%", title="share in reference"),
+               alt.Tooltip("difference:Q", format="+.1%"), alt.Tooltip("low:Q", format="+.1%"),
+               alt.Tooltip("high:Q", format="+.1%"), alt.Tooltip("target:Q", format=".1%"),
+               alt.Tooltip("target_source:N", title="target's source"), alt.Tooltip("verdict:N", title="reading"),
+               alt.Tooltip("note:N"), alt.Tooltip("reliability:N", title="interval")]
+    base = alt.Chart(rows)
+    bars, points = _interval_marks(base, y=y, x_title=f"difference of shares, generated minus real: {group}",
+                                   domain=list(WORD_COLOURS), palette=list(WORD_COLOURS.values()), tooltip=tooltip,
+                                   point="difference", shares=False)
+    zero = base.mark_rule(color="#111827").encode(
+        x="mean(zero):Q", strokeDash=alt.StrokeDash("zero_marker:N", title="Markers", scale=alt.Scale(
+            domain=[ZERO], range=[[6, 4]]), legend=alt.Legend(orient="bottom", symbolType="stroke")))
+    return alt.layer(bars, points, zero).properties(width=width, autosize=CONTENT_SIZE, title=alt.Title(
+        f"{title}: {group} ({family.lower()})", subtitle=[
+            "Amplified: further from the run's target than the real images; reduced: closer. Only where the "
+            "interval excludes zero."]))
 
 
 def to_svg(chart) -> str:

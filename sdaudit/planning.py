@@ -129,9 +129,15 @@ def compare(first: Estimate, second: Estimate, *, confidence: float = 0.95) -> p
     either share's own interval is flagged; ``p_value`` is the test of no difference that the
     interval inverts.
     """
+    return compare_tables(first.table, second.table, confidence=confidence)
+
+
+def compare_tables(first: pd.DataFrame, second: pd.DataFrame, *, confidence: float = 0.95) -> pd.DataFrame:
+    """``compare`` on two estimate tables (``Estimate.table`` rows: family, group, share, n_eff,
+    reliable), for callers that hold tables rather than estimates (one run of ``estimates_by_run``)."""
     keys = ["family", "group"]
     columns = [*keys, "share", "n_eff", "reliable"]
-    merged = first.table[columns].merge(second.table[columns], on=keys, suffixes=("_first", "_second"))
+    merged = first[columns].merge(second[columns], on=keys, suffixes=("_first", "_second"))
     p1, n1 = merged["share_first"].to_numpy(float), merged["n_eff_first"].to_numpy(float)
     p2, n2 = merged["share_second"].to_numpy(float), merged["n_eff_second"].to_numpy(float)
     merged["difference"] = p1 - p2

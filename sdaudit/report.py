@@ -16,12 +16,20 @@ from datetime import UTC, datetime
 import pandas as pd
 
 import sdaudit
-from sdaudit.charts import PARITY_SOURCE, run_label, shares_chart, targets_chart, to_svg
+from sdaudit.charts import (
+    PARITY_SOURCE,
+    reference_differences_chart,
+    run_label,
+    shares_chart,
+    targets_chart,
+    to_svg,
+)
 from sdaudit.labels import image_decisions
 from sdaudit.records import IMPORTED, REFERENCE, imported_sheet_label, reference_label
 from sdaudit.scheme import FAMILY_LABELS, GROUP_LABELS, reliability_note
 from sdaudit.stats import Estimate
 from sdaudit.store import Store
+from sdaudit.study_views import READING_RULE, reference_differences
 
 LIMITATIONS = (
     "Labels are <em>perceived</em> gender presentation and skin tone, judged by raters from "
@@ -164,36 +172,98 @@ def _headline(result: Estimate) -> str:
     return f"Of {result.images} annotated images with a person: " + "; ".join(parts) + "."
 
 
-def _targets_html(by_run: pd.DataFrame | None, confidence: float) -> str:
-    """Each run against its own targets, with their sources; empty when the study has no target
-    from data (``targets.estimates_by_run`` rows)."""
-    if by_run is None or by_run.empty or by_run["target_source"].isna().all():
-        return ""
-    named = by_run[by_run["target_source"].notna()][["family", "group"]].drop_duplicates()
-    rows = by_run.merge(named, on=["family", "group"])
-    lines = ["<table><thead><tr><th>run</th><th>group</th><th>images</th><th>share</th>"
+HEADLINE_GROUPS = pd.DataFrame({"family": ["gender", "skin_tone"], "group": ["female", "darker"]})
+
+
+def _run_names(card: AuditCard) -> dict[str, str]:
+    """How the report names each run: slot value (or prompt) · model, or the reference set's name."""
+    return {run.run_key: reference_label(run.versions) if run.model == REFERENCE
+            else imported_sheet_label(run.versions) if run.model == IMPORTED else run_label(run)
+            for run in card.runs.itertuples()}
+
+
+def _cells(values) -> str:
+    return "<tr>" + "".join(f"<td>{html.escape(str(value))}</td>" for value in values) + "</tr>"
+
+
+def _run_table_html(rows: pd.DataFrame, confidence: float) -> str:
+    """One run's shares, each against the run's own target with its source."""
+    lines = ["<table><thead><tr><th>group</th><th>images</th><th>share</th>"
              f"<th>{confidence:.0%} interval</th><th>target</th><th>target's source</th><th>note</th></tr></thead><tbody>"]
     for row in rows.itertuples():
+        if row.group == "unclear" and row.count == 0:
+            continue
         notes = [reliability_note(row.method, row.degenerate, row.small_count)] if not row.reliable else []
         if row.excludes_target:
             notes.append("the interval lies wholly away from the target")
-        lines.append(
-            f"<tr><td>{html.escape(run_label(row))}</td>"
-            f"<td>{html.escape(FAMILY_LABELS[row.family])}: {html.escape(GROUP_LABELS.get(row.group, row.group))}</td>"
-            f"<td>{row.count:g} of {row.n}</td><td>{_percent(row.share)}</td>"
-            f"<td>{'none' if pd.isna(row.low) else f'{_percent(row.low)} – {_percent(row.high)}'}</td>"
-            f"<td>{_percent(row.target)}</td><td>{html.escape(row.target_source if isinstance(row.target_source, str) else PARITY_SOURCE)}</td>"
-            f"<td>{html.escape('; '.join(notes))}</td></tr>")
+        source = row.target_source if isinstance(row.target_source, str) else PARITY_SOURCE
+        lines.append(_cells([
+            f"{FAMILY_LABELS[row.family]}: {GROUP_LABELS.get(row.group, row.group)}", f"{row.count:g} of {row.n}",
+            _percent(row.share), "none" if pd.isna(row.low) else f"{_percent(row.low)} – {_percent(row.high)}",
+            _percent(row.target), "–" if pd.isna(row.target) else source, "; ".join(notes)]))
     lines.append("</tbody></table>")
-    svg = to_svg(targets_chart(by_run, width=620))
-    return ("<h2>Each run against its own target</h2>\n<p>Targets from data, imported for this study; a group "
-            "without one keeps parity.</p>\n" f"<figure>{svg}</figure>\n" + "\n".join(lines))
+    return "\n".join(lines)
+
+
+def _points(value: float) -> str:
+    return f"{100 * value:+.1f}".replace("-", "−")
+
+
+def _differences_html(differences: pd.DataFrame, names: dict[str, str], groups: pd.DataFrame) -> str:
+    """Generated minus reference for the charted ``groups``: a forest chart per group, then a table
+    with the reading (``study_views``' rule)."""
+    differences = differences.merge(groups, on=["family", "group"])
+    if differences.empty:
+        return ""
+    differences = differences.assign(run=differences["run_key"].map(names),
+                                     reference=differences["reference_key"].map(names))
+    differences = differences.sort_values(["family", "group", "run"], kind="stable")
+    charts = [f"<figure>{to_svg(reference_differences_chart(rows, width=620))}</figure>"
+              for _, rows in differences.groupby(["family", "group"], sort=False)]
+    lines = ["<h3>Generated minus the reference set of real images</h3>",
+             f"<p>{html.escape(READING_RULE)} The groups of the chart above; each run's section below has all its groups.</p>",
+             *charts,
+             "<table><thead><tr><th>run</th><th>reference set</th><th>group</th><th>generated</th><th>reference</th>"
+             "<th>difference (points)</th><th>interval (Newcombe)</th><th>target</th><th>reading</th><th>note</th></tr></thead><tbody>"]
+    for row in differences.itertuples():
+        notes = [note for note in (row.note, "" if row.reliable else "too few images to trust the interval") if note]
+        lines.append(_cells([
+            row.run, row.reference, f"{FAMILY_LABELS[row.family]}: {GROUP_LABELS.get(row.group, row.group)}",
+            _percent(row.share_first), _percent(row.share_second), _points(row.difference),
+            f"{_points(row.low)} to {_points(row.high)}", _percent(row.target), row.word, "; ".join(notes)]))
+    lines.append("</tbody></table>")
+    return "\n".join(lines)
+
+
+def _runs_html(by_run: pd.DataFrame | None, card: AuditCard, confidence: float) -> str:
+    """Every run of the study: the forest chart of the groups with targets from data (else female
+    and darker) across the runs first, then generated minus reference, then one section per
+    prompt/model with its shares against its own targets. Empty for a study of one run without
+    targets from data (the report's main table says it all)."""
+    if by_run is None or by_run.empty:
+        return ""
+    from_data = by_run["target_source"].notna().any()
+    if by_run["run_key"].nunique() < 2 and not from_data:
+        return ""
+    names = _run_names(card)
+    rows = by_run.assign(run=by_run["run_key"].map(names))
+    groups = by_run[by_run["target_source"].notna()][["family", "group"]].drop_duplicates() if from_data \
+        else HEADLINE_GROUPS
+    svg = to_svg(targets_chart(rows, width=620, groups=groups))
+    differences = reference_differences(by_run, card.runs, confidence=confidence)
+    sections = [f"<h3>{html.escape(names[key])}</h3>\n" + _run_table_html(rows[rows["run_key"] == key], confidence)
+                for key in dict.fromkeys(rows.sort_values(["run"], kind="stable")["run_key"])]
+    intro = ("Targets from data, imported for this study; a group without one keeps parity." if from_data
+             else "No targets from data: every run is read against parity.")
+    return ("<h2>Each run against its own target</h2>\n" f"<p>{intro} One row per prompt and model.</p>\n"
+            f"<figure>{svg}</figure>\n" + _differences_html(differences, names, groups) + "\n" + "\n".join(sections))
 
 
 def render_report(result: Estimate, card: AuditCard, *, title: str | None = None,
                   by_run: pd.DataFrame | None = None) -> str:
     """The whole report as one HTML document with the chart inline; with ``by_run``
-    (``targets.estimates_by_run``), each run against its targets from data, with their sources."""
+    (``targets.estimates_by_run``), every run of the study: the forest chart across the runs first,
+    generated minus reference, and one section per prompt/model against its own targets."""
     prompts = sorted({str(prompt) for prompt in card.runs["prompt"] if str(prompt)})
     question = (
         "When prompted with " + ", ".join(f"“{html.escape(p)}”" for p in prompts) + ", whom does the model draw?"
@@ -227,7 +297,7 @@ footer {{ color: #6b7280; font-size: 0.8rem; margin-top: 2rem; }}
 {_table_html(result)}
 <h2>Agreement between raters</h2>
 {_agreement_html(card, result)}
-{_targets_html(by_run, result.confidence)}
+{_runs_html(by_run, card, result.confidence)}
 <h2>Audit card</h2>
 {_card_html(card, result)}
 <h2>Limits of this method</h2>

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
 
+from sdaudit.charts import PARITY_SOURCE
 from sdaudit.gallery import gallery
 from sdaudit.label_modes import DEFAULT_LABELS
 from sdaudit.labels import group_images
@@ -28,21 +30,28 @@ from sdaudit.scheme import (
     UNRELIABLE_NOTE,
     reliability_note,
 )
-from sdaudit.stats import DEFAULT_METHOD, Estimate, estimate, estimate_each
+from sdaudit.stats import DEFAULT_METHOD, Estimate, estimate
 from sdaudit.store import Store
+from sdaudit.study_views import DIFFERENCE_COLUMNS, RunStrip, reference_differences, run_strips
+from sdaudit.targets import run_targets, study_targets
 from sdaudit.team import Team
 
 IMAGES_SHOWN = 24
 BOOTSTRAP_SEED = 0  # the page's bootstrap intervals stay put across reruns
 UNKNOWN_RUNS = "`runs` must be runs of study {study!r}, but {unknown} are not."
+RunTargets = dict[tuple[str, str], tuple[float, str]]  # (family, group) -> (target, its source)
 
 
 def run_choices(store: Store, study: str) -> dict[str, str]:
     """Every run of ``study``, newest first: run key -> "prompt · model · N images"."""
+    return _run_labels(store.runs(study=study))
+
+
+def _run_labels(runs: pd.DataFrame) -> dict[str, str]:
     return {row.run_key: (f"{imported_sheet_label(row.versions)} · {row.images} images" if row.model == IMPORTED
                           else f"{reference_label(row.versions)} · {row.images} images" if row.model == REFERENCE
                           else f"{row.prompt} · {row.model} · {row.images} images")
-            for row in store.runs(study=study).itertuples()}
+            for row in runs.itertuples()}
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,20 @@ class ResultsView:
     estimate: Estimate | None
     annotations: pd.DataFrame = field(repr=False)
     adjudications: pd.DataFrame | None = field(default=None, repr=False)  # read for ``labels="adjudicated"``
+    run_targets: dict[str, RunTargets] = field(default_factory=dict, repr=False)  # each run's targets from data
+    study_runs: pd.DataFrame | None = field(default=None, repr=False)  # ``Store.runs`` rows of the study
+    images: pd.DataFrame | None = field(default=None, repr=False)  # ``Store.images`` rows of the chosen runs
+
+    @property
+    def target_note(self) -> str:
+        """Which targets the pooled table is read against, in one sentence."""
+        sources = sorted({source for key in self.runs for _, source in self.run_targets.get(key, {}).values()})
+        if not sources:
+            return "Targets: parity (1/k of a family's k groups)."
+        if pooled_targets(self.run_targets, self.runs) is None:
+            return ("The chosen runs have different targets from data, so the table above is read against parity; "
+                    "“Across runs” shows each run against its own targets.")
+        return "Targets from data: " + "; ".join(sources) + ". A group without one keeps parity."
 
     @property
     def table(self) -> pd.DataFrame:
@@ -140,22 +163,70 @@ class ResultsView:
         return GroupImages(images=len(members), files=shown.files, missing=shown.missing)
 
     def per_run(self) -> dict[str, Estimate]:
-        """Each chosen run's own estimate with the same options, by run key (annotated runs only)."""
+        """Each chosen run's own estimate with the same options, against the run's own targets
+        (parity where it has none), by run key (annotated runs only)."""
+        return self._per_run
+
+    @cached_property
+    def _per_run(self) -> dict[str, Estimate]:
         result = self.estimate
-        return estimate_each(self.annotations, "run_key", method=result.method, confidence=result.confidence,
-                             skin_cut=result.skin_cut, include_unclear=result.include_unclear,
-                             seed=BOOTSTRAP_SEED, simultaneous=result.simultaneous, labels=result.labels,
-                             adjudications=self.adjudications)
+        return {key: estimate(rows, method=result.method, confidence=result.confidence, skin_cut=result.skin_cut,
+                              include_unclear=result.include_unclear, seed=BOOTSTRAP_SEED,
+                              simultaneous=result.simultaneous, labels=result.labels,
+                              adjudications=self.adjudications, targets=_shares(self.run_targets.get(key, {})))
+                for key, rows in self.annotations.groupby("run_key", sort=False)}
+
+    def by_run(self) -> pd.DataFrame:
+        """``per_run``'s tables in one, each row with its ``run_key``, the run's label in ``source``
+        and its target's source in ``target_source`` (``PARITY_SOURCE`` where the run has none)."""
+        tables = []
+        for key, each in self.per_run().items():
+            chosen = self.run_targets.get(key, {})
+            tables.append(each.table.assign(run_key=key, source=self.run_labels[key], target_source=[
+                chosen.get((family, group), (None, PARITY_SOURCE))[1]
+                for family, group in zip(each.table["family"], each.table["group"])]))
+        return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
     def across_runs(self, family: str, group: str) -> pd.DataFrame:
-        """One group's estimate row in every chosen run, with the run's label in ``source``,
-        sorted by share (largest first); empty with fewer than two annotated runs."""
-        by_key = self.per_run() if len(self.runs) > 1 else {}
-        if len(by_key) < 2:
+        """One group's estimate row in every chosen run, against the run's own target (its source in
+        ``target_source``), with the run's label in ``source``, sorted by share (largest first);
+        empty with fewer than two annotated runs."""
+        rows = self.by_run() if len(self.runs) > 1 else pd.DataFrame()
+        if rows.empty or rows["run_key"].nunique() < 2:
             return pd.DataFrame()
-        rows = [each.table[(each.table["family"] == family) & (each.table["group"] == group)].assign(
-            source=self.run_labels[key]) for key, each in by_key.items()]
-        return pd.concat(rows, ignore_index=True).sort_values("share", ascending=False, kind="stable")
+        rows = rows[(rows["family"] == family) & (rows["group"] == group)]
+        return rows.sort_values("share", ascending=False, kind="stable").reset_index(drop=True)
+
+    def reference_differences(self, family: str | None = None, group: str | None = None) -> pd.DataFrame:
+        """Each chosen generated run minus its reference set (``study_views.reference_differences``,
+        whose docstring holds the rule for the words), with ``run`` and ``reference`` labels, for
+        every named group or only ``family`` × ``group``; empty when no chosen run has its
+        reference among the chosen runs."""
+        by_run = self.by_run() if self.study_runs is not None and len(self.runs) > 1 else pd.DataFrame()
+        if by_run.empty:
+            return pd.DataFrame(columns=DIFFERENCE_COLUMNS)
+        rows = reference_differences(by_run, self.study_runs, confidence=self.estimate.confidence)
+        rows = rows.assign(run=rows["run_key"].map(self.run_labels), reference=rows["reference_key"].map(self.run_labels))
+        if family is not None:
+            rows = rows[(rows["family"] == family) & (rows["group"] == group)]
+        return rows.sort_values(["family", "group", "run"], kind="stable").reset_index(drop=True)
+
+    @property
+    def reference_hint(self) -> str:
+        """What to do to see generated − reference when ``reference_differences`` is empty."""
+        references = self.study_runs[self.study_runs["model"] == REFERENCE] if self.study_runs is not None else ()
+        if not len(references):
+            return ("To compare each prompt's images with real ones, add a reference set of real images "
+                    "(Runs page, or `python -m sdaudit ingest-images`) and annotate it.")
+        if not set(references["run_key"]) & set(self.per_run()):
+            return "Choose an annotated reference set among the runs to compare each generated run with it."
+        return "No chosen generated run has a reference set here (one named after its prompt, or the study's only one)."
+
+    def strips(self) -> list[RunStrip]:
+        """A few images of every chosen run, grouped by prompt then model."""
+        if self.study_runs is None or self.images is None:
+            return []
+        return run_strips(self.images, self.study_runs, {key: self.run_labels[key] for key in self.runs}, self.home)
 
     def comparison(self, reference: str | None = None, *, adjust_holm: bool = False) -> RunComparison | None:
         """The chosen runs side by side, each against ``reference`` (a run key; default the first
@@ -184,7 +255,8 @@ def results_view(store: Store, study: str, *, runs: list[str] | None = None, met
     study's final labels from the store. Raises ``ValueError`` for a run that is not the study's, or for
     an option ``estimate`` refuses.
     """
-    run_labels = run_choices(store, study)
+    study_runs = store.runs(study=study)
+    run_labels = _run_labels(study_runs)
     chosen = tuple(run_labels) if runs is None else tuple(runs)
     unknown = [key for key in chosen if key not in run_labels]
     if unknown:
@@ -194,13 +266,29 @@ def results_view(store: Store, study: str, *, runs: list[str] | None = None, met
     annotations = annotations[annotations["run_key"].isin(chosen)].reset_index(drop=True)
     result = None
     adjudications = Team(store).adjudications(study) if labels == "adjudicated" else None
+    targets = run_targets(study_runs, study_targets(store, study))
     if not annotations.empty:
         result = estimate(annotations, method=method, confidence=confidence, skin_cut=skin_cut,
                           include_unclear=include_unclear, seed=BOOTSTRAP_SEED, simultaneous=simultaneous,
-                          labels=labels, adjudications=adjudications)
+                          labels=labels, adjudications=adjudications,
+                          targets=_shares(pooled_targets(targets, chosen) or {}))
+    images = store.images(study=study)
     # Image paths are stored relative to the data home, where the store file lives.
-    return ResultsView(study=study, home=str(Path(store.path).parent), run_labels=run_labels, runs=chosen, annotated=annotated, estimate=result,
-                       annotations=annotations, adjudications=adjudications)
+    return ResultsView(study=study, home=str(Path(store.path).parent), run_labels=run_labels, runs=chosen,
+                       annotated=annotated, estimate=result, annotations=annotations, adjudications=adjudications,
+                       run_targets=targets, study_runs=study_runs,
+                       images=images[images["run_key"].isin(chosen)].reset_index(drop=True))
+
+
+def _shares(targets: RunTargets) -> dict[tuple[str, str], float]:
+    return {key: target for key, (target, _) in targets.items()}
+
+
+def pooled_targets(targets: dict[str, RunTargets], runs: tuple[str, ...]) -> RunTargets | None:
+    """The targets all ``runs`` share (empty: parity), or None when their targets from data differ:
+    a pooled estimate of runs with different targets has no one target, so it is read against parity."""
+    found = {tuple(sorted(targets.get(key, {}).items())) for key in runs}
+    return dict(found.pop()) if len(found) == 1 else None
 
 
 # -- tables in people's words -------------------------------------------------------------------
@@ -304,3 +392,54 @@ def comparison_table(differences: pd.DataFrame) -> pd.DataFrame:
         "note": ["" if value else UNRELIABLE_NOTE for value in differences["reliable"]],
     })
     return shown.rename(columns=TABLE_HEADERS)
+
+
+def across_runs_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """``ResultsView.across_runs`` in people's words: one row per run, each against its own target
+    with that target's source."""
+    shown = pd.DataFrame({
+        "run": rows["source"],
+        "images": [f"{row.count:g} of {row.n}" for row in rows.itertuples()],
+        "share": [_percent(share) for share in rows["share"]],
+        "interval": [_interval(row.low, row.high) for row in rows.itertuples()],
+        "target": [NO_TARGET if pd.isna(target) else _percent(target) for target in rows["target"]],
+        "target_source": ["" if pd.isna(target) else source for target, source in zip(rows["target"], rows["target_source"])],
+        "verdict": ["" if pd.isna(row.target) or pd.isna(row.low) else
+                    "excludes the target" if row.excludes_target else "includes the target"
+                    for row in rows.itertuples()],
+        "note": [reliability_note(row.method, row.degenerate, row.small_count) for row in rows.itertuples()],
+    })
+    return shown.rename(columns=TABLE_HEADERS)
+
+
+def reference_differences_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """``ResultsView.reference_differences`` in people's words."""
+    shown = pd.DataFrame({
+        "run": rows["run"],
+        "reference_set": rows["reference"],
+        "family": rows["family"].map(FAMILY_LABELS),
+        "group": rows["group"].map(GROUP_LABELS).fillna(rows["group"]),
+        "share_first": [_percent(value) for value in rows["share_first"]],
+        "share_second": [_percent(value) for value in rows["share_second"]],
+        "generated_difference": [_points(value) for value in rows["difference"]],
+        "interval": [f"{_points(low)} to {_points(high)}" for low, high in zip(rows["low"], rows["high"])],
+        "target": [_percent(value) for value in rows["target"]],
+        "target_source": rows["target_source"],
+        "reading": rows["word"],
+        "note": ["; ".join(part for part in (note, "" if reliable else UNRELIABLE_NOTE) if part)
+                 for note, reliable in zip(rows["note"], rows["reliable"])],
+    })
+    return shown.rename(columns=TABLE_HEADERS)
+
+
+def study_report(store: Store, view: ResultsView) -> str:
+    """The stakeholder report of ``view``'s estimate, covering every run of the study (each against
+    its own targets, with the view's options): ``report.render_report`` with ``by_run``."""
+    from sdaudit.report import audit_card, render_report
+    from sdaudit.targets import estimates_by_run
+
+    result = view.estimate
+    by_run = estimates_by_run(store, view.study, method=result.method, confidence=result.confidence,
+                              skin_cut=result.skin_cut, include_unclear=result.include_unclear, seed=BOOTSTRAP_SEED,
+                              simultaneous=result.simultaneous, labels=result.labels, adjudications=view.adjudications)
+    return render_report(result, audit_card(store, view.study), by_run=by_run)

@@ -182,6 +182,10 @@ TABLE_HEADERS = {
     "dtype": "Precision",
     "device": "Device",
     "created_at": "Created",
+    "target_source": "Target's source",
+    "reference_set": "Reference set",
+    "generated_difference": "Generated − reference",
+    "reading": "Reading",
 }
 
 # Agreement between raters (sdaudit/agreement.py): the fields compared and the statistics.

@@ -421,3 +421,38 @@ def test_three_raters_with_two_per_image_give_every_image_exactly_two(app, page)
     with Store.open(app.home) as store:
         per_image = store.annotations().groupby("image_id").size()
     assert len(per_image) == 6 and set(per_image) == {2}, per_image.to_dict()
+
+
+def test_results_draw_one_forest_row_per_prompt_and_model_of_a_study(app, page):
+    """A study of 3 prompts × 2 models: the "Across runs" forest chart has one point per run."""
+    from dataclasses import replace
+
+    from helpers import make_images, make_run, sheet
+
+    with Store.open(app.home) as store:
+        for index, (slot, model) in enumerate((slot, model) for slot in ("doctor", "nurse", "ceo")
+                                              for model in ("model-a", "model-b")):
+            run = replace(make_run(f"{slot}-{model}", study="occupations", prompt=f"a photo of a {slot}"),
+                          slot=slot, model=model)
+            store.add_run(run)
+            store.add_images(make_images(run.run_key, seeds=range(20)))
+            rows = sheet({("female", 2): 2 + 3 * index, ("male", 7): 18 - 3 * index})
+            rows["image_id"] = store.images(run_key=run.run_key)["image_id"].to_numpy()
+            rows["confidence"] = "high"
+            store.save_annotations(rows)
+    url = app.start()
+    page.goto(f"{url}/results")
+    page.get_by_role("heading", name="Across runs").wait_for(timeout=LIMIT.left_ms())
+    wait_for_script(page)
+    # Vega labels each mark with its data; the across-runs points carry the run ("source") and the share
+    points = "[data-testid=stVegaLiteChart] svg path[aria-label^='share: '][aria-label*='source: ']"
+    page.wait_for_function(f"() => document.querySelectorAll(\"{points}\").length >= 6", timeout=LIMIT.left_ms())
+    labels = page.evaluate(f"""() => Array.from(document.querySelectorAll("{points}")).map(
+        e => e.getAttribute("aria-label"))""")
+    runs = sorted(label.split("source: ")[1].split(" · ")[0] + " · " + label.split(" · ")[1] for label in labels)
+    assert len(labels) == 6, labels
+    # drawn at its own width, not squeezed: the shares (10% to 85%) lie far apart on the page
+    lefts = [page.locator(points).nth(index).bounding_box()["x"] for index in range(6)]
+    assert max(lefts) - min(lefts) > 200, lefts
+    assert runs == sorted(f"a photo of a {slot} · {model}" for slot in ("doctor", "nurse", "ceo")
+                          for model in ("model-a", "model-b"))

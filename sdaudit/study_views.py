@@ -1,0 +1,141 @@
+"""Views of a study's runs side by side: each generated run against the reference set of real
+images that goes with its prompt, and a strip of a few images per run.
+
+**Which reference goes with a run.** A reference set whose name is the run's slot value (or its
+whole prompt) is that prompt's reference; otherwise, when the study holds exactly one reference
+set, it is every generated run's reference; otherwise the run has none (and no difference is
+shown for it).
+
+**The difference and its words.** Per named group (`unclear` is left out), the generated share g
+minus the reference share r, with Newcombe's hybrid score interval (``planning.compare_tables``).
+Both are measured against the generated run's own target t (its target from data, else parity):
+
+- the interval includes zero → ``no clear difference`` (never one of the words below);
+- it excludes zero and |g − t| > |r − t| → ``amplified``: the generated images lie further from the
+  target than the real ones;
+- it excludes zero and |g − t| < |r − t| → ``reduced``: they lie closer to it;
+- it excludes zero and |g − t| = |r − t| (the other side, as far) → ``as far, other side``.
+
+"Inherited" is never a label: it would claim that the generated share equals the reference's, and
+an interval that includes zero shows only that no difference was found, not that there is none.
+Where the difference is unclear and the reference's own interval excludes the target, the row's
+note says the real images are themselves away from the target, which is what a reader asking
+"did the model inherit this?" needs to know.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pandas as pd
+
+from sdaudit.gallery import gallery
+from sdaudit.planning import compare_tables
+from sdaudit.records import IMPORTED, REFERENCE
+
+AMPLIFIED = "amplified"
+REDUCED = "reduced"
+EQUALLY_FAR = "as far, other side"
+NO_CLEAR_DIFFERENCE = "no clear difference"
+DIFFERENCE_WORDS = (AMPLIFIED, REDUCED, EQUALLY_FAR, NO_CLEAR_DIFFERENCE)
+REFERENCE_AWAY = "the real images are themselves away from the target"
+STRIP_IMAGES = 6
+READING_RULE = ("Each generated run minus its reference set, with Newcombe's score interval; both shares are "
+                "measured against the run's target. Amplified: the generated share is further from the target than "
+                "the real images'; reduced: closer; as far, other side: equally far on the other side. These words "
+                "are used only where the interval excludes zero; otherwise “no clear difference”.")
+DIFFERENCE_COLUMNS = ["run_key", "reference_key", "family", "group", "share_first", "share_second", "difference",
+                      "low", "high", "target", "target_source", "excludes_zero", "reliable", "word", "note"]
+TIE = 1e-12  # distances closer than this are equal (shares are ratios of small counts)
+
+
+def difference_word(generated: float, reference: float, target: float, low: float, high: float) -> str:
+    """The word for generated − reference (module docstring): never amplified, reduced or as far
+    while the interval ``low``–``high`` includes zero."""
+    if not (low > 0 or high < 0):
+        return NO_CLEAR_DIFFERENCE
+    further = abs(generated - target) - abs(reference - target)
+    if further > TIE:
+        return AMPLIFIED
+    if further < -TIE:
+        return REDUCED
+    return EQUALLY_FAR
+
+
+def _reference_name(versions) -> str:
+    found = json.loads(versions or "{}") if isinstance(versions, str) else (versions or {})
+    return str(found.get("reference", ""))
+
+
+def reference_runs(runs: pd.DataFrame) -> dict[str, str]:
+    """Each generated run's reference run (``Store.runs`` rows), by run key; runs without one are
+    left out (the rule is in the module docstring)."""
+    references = runs[runs["model"] == REFERENCE]
+    by_name = {_reference_name(row.versions): row.run_key for row in references.itertuples()}
+    only = references["run_key"].iloc[0] if len(references) == 1 else None
+    found = {}
+    for run in runs[~runs["model"].isin([REFERENCE, IMPORTED])].itertuples():
+        names = [value for value in (run.slot, run.prompt) if isinstance(value, str) and value in by_name]
+        chosen = by_name[names[0]] if names else only
+        if chosen is not None:
+            found[run.run_key] = chosen
+    return found
+
+
+def reference_differences(by_run: pd.DataFrame, runs: pd.DataFrame, *, confidence: float = 0.95) -> pd.DataFrame:
+    """Every generated run with a reference among ``by_run``'s runs, per named group: ``run_key``,
+    ``reference_key``, family, group, the two shares, ``difference`` with Newcombe's ``low``–``high``,
+    the generated run's ``target`` and ``target_source``, ``word`` and ``note`` (module docstring),
+    ``reliable``. ``by_run`` holds estimate rows with ``run_key`` and ``target_source`` (as
+    ``targets.estimates_by_run`` gives them); empty when no run has its reference there."""
+    tables = {key: rows for key, rows in by_run.groupby("run_key", sort=False)}
+    parts = []
+    for run_key, reference_key in reference_runs(runs).items():
+        if run_key not in tables or reference_key not in tables:
+            continue
+        generated, reference = tables[run_key], tables[reference_key]
+        rows = compare_tables(generated, reference, confidence=confidence)
+        rows = rows[(rows["group"] != "unclear") & rows["share_first"].notna() & rows["share_second"].notna()]
+        rows = rows.merge(generated[["family", "group", "target", "target_source"]], on=["family", "group"])
+        rows = rows.merge(reference[["family", "group", "low", "high"]].rename(
+            columns={"low": "reference_low", "high": "reference_high"}), on=["family", "group"])
+        parts.append(rows.assign(run_key=run_key, reference_key=reference_key))
+    if not parts:
+        return pd.DataFrame(columns=DIFFERENCE_COLUMNS)
+    table = pd.concat(parts, ignore_index=True)
+    table["word"] = [difference_word(row.share_first, row.share_second, row.target, row.low, row.high)
+                     for row in table.itertuples()]
+    away = (table["reference_low"] > table["target"]) | (table["reference_high"] < table["target"])
+    table["note"] = [REFERENCE_AWAY if word == NO_CLEAR_DIFFERENCE and is_away else ""
+                     for word, is_away in zip(table["word"], away)]
+    return table[DIFFERENCE_COLUMNS]
+
+
+@dataclass(frozen=True)
+class RunStrip:
+    """A few images of one run, to see what a prompt and model drew."""
+
+    run_key: str
+    prompt: str  # the slot value, the prompt, or the reference set's name: what the strips are grouped by
+    label: str  # how the run is named elsewhere on the page
+    files: tuple[bytes, ...]
+    captions: tuple[str, ...]
+    missing: int  # images of the run that have no file here (or are not images) and are skipped
+
+
+def run_strips(images: pd.DataFrame, runs: pd.DataFrame, labels: dict[str, str], home: str, *,
+               count: int = STRIP_IMAGES) -> list[RunStrip]:
+    """The first ``count`` images with a file of every run in ``labels`` (``Store.images`` and
+    ``Store.runs`` rows), grouped by prompt (slot value, prompt, or reference set) then model."""
+    chosen = runs[runs["run_key"].isin(list(labels))].copy()
+    chosen["what"] = [run.slot if isinstance(run.slot, str) and run.slot else
+                      f"reference set {_reference_name(run.versions)}" if run.model == REFERENCE else run.prompt
+                      for run in chosen.itertuples()]
+    strips = []
+    for run in chosen.sort_values(["what", "model"], kind="stable").itertuples():
+        rows = images[images["run_key"] == run.run_key].sort_values("seed")
+        shown = gallery(home, list(rows["path"].fillna("")), [f"seed {seed}" for seed in rows["seed"]], limit=count)
+        strips.append(RunStrip(run.run_key, str(run.what), labels[run.run_key], shown.files, shown.captions,
+                               shown.missing))
+    return strips
