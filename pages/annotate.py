@@ -1,8 +1,10 @@
-"""Annotate: a grid of images; every click is saved at once under the rater's name."""
+"""Annotate: a grid of images, or focus mode (one image, one key per choice: app/focus.py); every
+click or key press is saved at once under the rater's name."""
 
 import streamlit as st
 
-from app.resources import current_home, current_rater, current_study, open_store
+from app.focus import focus_view, keep_view_in_address
+from app.resources import STORE_ERRORS, current_home, current_rater, current_study, open_store
 from app.widgets import mst_swatches, plain
 from sdaudit.gallery import load_image
 from sdaudit.records import QueuedImage
@@ -29,24 +31,42 @@ if not rater:
             "and nothing is saved without it.", icon=":material/info:")
     st.stop()
 
-done, total = store.annotated_count(study, rater)
-if total == 0:
+if store.annotated_count(study, rater)[1] == 0:
     st.info(f"Study “{plain(study)}” has no images yet. Generate some on the Generate page, or ingest a run folder "
             "(`python -m sdaudit ingest DIR`) — or import a rater sheet to go straight to Results.",
             icon=":material/info:")
     st.stop()
-st.progress(done / total, text=f"{done} of {total} annotated by you")
 
-controls = st.columns(4)
-only_missing = controls[0].radio("Show", ["Not yet annotated by me", "All"], horizontal=True) != "All"
+
+@st.fragment(key="progress")
+def progress() -> None:
+    """The rater's count; every save reruns it (the saves' callbacks name it), not just the card."""
+    done, total = store.annotated_count(study, current_rater())
+    st.progress(done / total, text=f"{done} of {total} annotated by you")
+
+
+progress()
+
+controls = st.columns([1, 1, 1, 1, 1])
+st.session_state.setdefault("focus-mode", st.query_params.get("view") == "focus")  # a link may open it
+focus = controls[0].toggle("Focus mode", key="focus-mode",
+                           help="One large image at a time and a key for every choice: no mouse needed.")
+keep_view_in_address(focus)
 shuffled = controls[1].radio("Order", ["By seed", "Shuffled"], horizontal=True) == "Shuffled"
-page_size = controls[2].selectbox("Per page", [12, 24, 48], index=0)
-blind = controls[3].toggle("Blind mode", value=False, help="Hide prompt, model and seed so they cannot prime you.")
+blind = controls[2].toggle("Blind mode", value=False, help="Hide prompt, model and seed so they cannot prime you.")
+if not focus:
+    only_missing = controls[3].radio("Show", ["Not yet annotated by me", "All"], horizontal=True) != "All"
+    page_size = controls[4].selectbox("Per page", [12, 24, 48], index=0)
 
 binary = store.study_skin_tone_mode(study) == "binary"
 skin_choices = list(BINARY_SKIN_CHOICES if binary else MST_CHOICES)
 st.caption("Label what the image *shows*: perceived gender presentation and skin tone, not anyone's identity. "
            "Choose “Unclear” when you cannot tell.")
+if focus:
+    st.caption("Keys: each choice's key is on its button. ← and → move between images, Backspace undoes your "
+               "last save. The next image comes up once every question is answered.")
+    focus_view(home, study, rater, shuffled=shuffled, blind=blind, binary=binary)
+    st.stop()
 if not binary:
     mst_swatches()
 
@@ -66,14 +86,19 @@ def save(image_id: int) -> None:
     if values["person"] == "No person":
         for field in ("gender", "skin"):
             st.session_state[f"{field}-{image_id}"] = None
-    annotation = annotation_from_choices(**values)
-    store.save_annotation(image_id, current_rater(), annotation)
+    try:
+        annotation = annotation_from_choices(**values)
+        store.save_annotation(image_id, current_rater(), annotation)
+    except (*STORE_ERRORS, ValueError) as error:
+        st.session_state[f"problem-{image_id}"] = f"Not saved: {error}"
+        st.rerun([f"card-{image_id}"])
+    st.session_state.pop(f"problem-{image_id}", None)
     # the sign lists what the store now holds ("No person" clears gender and skin tone)
     st.session_state[f"saved-{image_id}"] = " · ".join(
         label for label in choices_from_annotation(annotation).values() if label)
+    st.rerun([f"card-{image_id}", "progress"])  # the card and the count, not the whole page
 
 
-@st.fragment
 def card(image: QueuedImage) -> None:
     image_id = image.image_id
     loaded = load_image(home, image.path)  # a decodable image, read from inside the data home only
@@ -95,6 +120,8 @@ def card(image: QueuedImage) -> None:
              on_change=save, args=(image_id,))
     st.radio("Confidence", list(CONFIDENCE_CHOICES), key=f"confidence-{image_id}", horizontal=True,
              on_change=save, args=(image_id,))
+    if problem := st.session_state.get(f"problem-{image_id}"):
+        st.error(plain(problem), icon=":material/error:")
     saved_now = st.session_state.get(f"saved-{image_id}")
     if saved_now:  # drawn by the rerun that follows the save: the rater sees the click was kept
         with st.container(key=f"saved-{image_id}"):
@@ -104,4 +131,4 @@ def card(image: QueuedImage) -> None:
 columns = st.columns(3)
 for position, image in enumerate(shown):
     with columns[position % 3], st.container(border=True):
-        card(image)
+        st.fragment(card, key=f"card-{image.image_id}")(image)  # a click reruns only its card (and the count)
