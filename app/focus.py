@@ -80,10 +80,10 @@ def signs(labels: dict[str, str | None]) -> str:
     return " · ".join(label for label in labels.values() if label)
 
 
-def choose(field: str, label: str) -> None:
-    """A key press (or click) on a choice: save the shown image's labels with it at once; when the
-    image is complete, move to the next one that misses a label."""
-    image_id, rater = st.session_state[SHOWN], current_rater()
+def choose(image_id: int, field: str, label: str) -> None:
+    """A key press (or click) on a choice for the image it was drawn beside: save that image's
+    labels with it at once; when the image is complete, move to the next one that misses a label."""
+    rater = current_rater()
     store = open_store(current_home())
     try:
         labels = choices_from_annotation(store.annotation(image_id, rater))  # the store's, not a stale copy
@@ -170,7 +170,7 @@ def choice_buttons(image: QueuedImage, *, binary: bool) -> None:
                 chosen = saved[field] == label
                 st.button(label, key=f"focus-{field}-{number}", shortcut=key, type="primary" if chosen else "secondary",
                           icon=":material/check:" if chosen else None,
-                          disabled=no_person and field in ("gender", "skin"), on_click=choose, args=(field, label))
+                          disabled=no_person and field in ("gender", "skin"), on_click=choose, args=(image.image_id, field, label))
     with st.container(horizontal=True, gap="small"):
         st.button("Previous", key="focus-previous", shortcut=PREVIOUS, on_click=move, args=(-1,))
         st.button("Next", key="focus-next", shortcut=NEXT, on_click=move, args=(1,))
