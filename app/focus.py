@@ -76,6 +76,27 @@ def swatch_style() -> str:
     return "<style>" + "".join(rules) + "</style>"
 
 
+NAVIGATION = ("focus-previous", "focus-next", "focus-undo")
+BUTTONS = [*NAVIGATION, *(f"focus-{field}-{number}" for field in ("person", "gender", "skin", "confidence")
+                          for number in range(1, 11))]
+TOO_FAST = ("{count} keys arrived before the page could answer the first, so their order is unknown: none was "
+            "taken. Press them again, one at a time.")
+
+
+def keys_at_once() -> int:
+    """How many of the view's keys this run answers. Keys pressed faster than a rerun reach one run
+    together, and Streamlit calls their callbacks in the buttons' order, not the presses': "E" (which
+    moves on) then "N" for the next image would mark the finished image "no person"."""
+    return sum(st.session_state.get(key) is True for key in BUTTONS)
+
+
+def refuse_keys_at_once() -> None:
+    """Save nothing when several keys arrive in one run, and say so (a callback's first step)."""
+    if (count := keys_at_once()) > 1:
+        st.session_state[PROBLEM] = TOO_FAST.format(count=count)
+        st.rerun(["focus"])
+
+
 def signs(labels: dict[str, str | None]) -> str:
     return " · ".join(label for label in labels.values() if label)
 
@@ -83,6 +104,7 @@ def signs(labels: dict[str, str | None]) -> str:
 def choose(image_id: int, field: str, label: str) -> None:
     """A key press (or click) on a choice for the image it was drawn beside: save that image's
     labels with it at once; when the image is complete, move to the next one that misses a label."""
+    refuse_keys_at_once()
     rater = current_rater()
     store = open_store(current_home())
     try:
@@ -103,6 +125,7 @@ def choose(image_id: int, field: str, label: str) -> None:
 
 
 def move(by: int) -> None:
+    refuse_keys_at_once()
     st.session_state[SHOWN] = step([image_id for image_id, _ in st.session_state.get(ORDER, [])],
                                    st.session_state[SHOWN], by)
     st.rerun(["focus"])
@@ -110,6 +133,7 @@ def move(by: int) -> None:
 
 def undo() -> None:
     """Put back the labels of this session's newest save that is not undone yet, and show its image."""
+    refuse_keys_at_once()
     stack = st.session_state.get(UNDO_STACK, [])
     if not stack:
         st.session_state[PROBLEM] = "Nothing to undo: this session has saved nothing yet."
@@ -172,9 +196,9 @@ def choice_buttons(image: QueuedImage, *, binary: bool) -> None:
                           icon=":material/check:" if chosen else None,
                           disabled=no_person and field in ("gender", "skin"), on_click=choose, args=(image.image_id, field, label))
     with st.container(horizontal=True, gap="small"):
-        st.button("Previous", key="focus-previous", shortcut=PREVIOUS, on_click=move, args=(-1,))
-        st.button("Next", key="focus-next", shortcut=NEXT, on_click=move, args=(1,))
-        st.button("Undo last save", key="focus-undo", shortcut=UNDO, on_click=undo)
+        st.button("Previous", key=NAVIGATION[0], shortcut=PREVIOUS, on_click=move, args=(-1,))
+        st.button("Next", key=NAVIGATION[1], shortcut=NEXT, on_click=move, args=(1,))
+        st.button("Undo last save", key=NAVIGATION[2], shortcut=UNDO, on_click=undo)
     if problem := st.session_state.get(PROBLEM):
         st.error(plain(problem), icon=":material/error:")
     with st.container(key="focus-saved"):

@@ -14,7 +14,7 @@ from helpers import WAIT_LIMIT_S, add_annotated_run, make_images, make_run, png
 from streamlit.elements.lib.shortcut_utils import normalize_shortcut
 from streamlit.testing.v1 import AppTest
 
-from app.focus import NEXT, PREVIOUS, UNDO, field_keys
+from app.focus import NEXT, PREVIOUS, TOO_FAST, UNDO, field_keys
 from app.widgets import plain
 from sdaudit.progress import StudyProgress, next_to_label, step, study_progress
 from sdaudit.scheme import Annotation
@@ -301,3 +301,20 @@ def test_next_to_label_goes_round_and_ends_when_all_are_done():
     assert next_to_label([(1, True), (2, False)], 2) is None, "only the image just finished was left"
     assert next_to_label([(1, True), (2, True)], 1) is None
     assert (step([5, 6, 7], 6, 1), step([5, 6, 7], 7, 1), step([5, 6, 7], 5, -1), step([5, 6, 7], 9, 1)) == (7, 7, 5, 5)
+
+
+def test_keys_that_reach_one_run_together_save_nothing_and_say_so(three_images):
+    """Two keys within one rerun: Streamlit runs their callbacks in the buttons' order, so "High"
+    (which completes image 1) then "No person" meant for image 2 would mark image 1 "no person"."""
+    home, ids = three_images
+    at = focus_mode()
+    for label in ("Person", "Female-presenting", "MST 4"):
+        press(at, label)
+    for label in ("High", "No person"):
+        next(button for button in at.button if button.label == label).click()
+    at.run()
+    assert [error.value for error in at.error] == [plain(TOO_FAST.format(count=2))]
+    assert labels(home, ids[0]) == Annotation(person_present=True, gender="female", mst=4), "image 1 is unchanged"
+    assert shown(at.run()).startswith("Image 1 of 3")
+    press(at, "High")
+    assert not at.error and shown(at).startswith("Image 2 of 3"), "one key at a time is taken again"
