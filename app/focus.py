@@ -126,6 +126,7 @@ def choose(image_id: int, field: str, label: str) -> None:
 
 def move(by: int) -> None:
     refuse_keys_at_once()
+    st.session_state.pop(PROBLEM, None)
     st.session_state[SHOWN] = step([image_id for image_id, _ in st.session_state.get(ORDER, [])],
                                    st.session_state[SHOWN], by)
     st.rerun(["focus"])
