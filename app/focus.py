@@ -108,7 +108,8 @@ def choose(image_id: int, field: str, label: str) -> None:
     rater = current_rater()
     store = open_store(current_home())
     try:
-        labels = choices_from_annotation(store.annotation(image_id, rater))  # the store's, not a stale copy
+        before = store.annotation(image_id, rater)  # the store's labels, not a stale copy
+        labels = choices_from_annotation(before)
         labels[field] = label
         annotation = annotation_from_choices(**labels)
         event = store.save_annotation(image_id, rater, annotation)
@@ -121,7 +122,7 @@ def choose(image_id: int, field: str, label: str) -> None:
     if annotation.complete:
         order = [(shown, done or shown == image_id) for shown, done in st.session_state.get(ORDER, [])]
         st.session_state[SHOWN] = next_to_label(order, image_id) or image_id
-    st.rerun(["focus", "progress"])
+    st.rerun(["focus", "progress"] if before is None else ["focus"])  # the count moves with a first save only
 
 
 def move(by: int) -> None:

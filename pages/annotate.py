@@ -88,6 +88,7 @@ def save(image_id: int) -> None:
             st.session_state[f"{field}-{image_id}"] = None
     try:
         annotation = annotation_from_choices(**values)
+        first = store.annotation(image_id, current_rater()) is None
         store.save_annotation(image_id, current_rater(), annotation)
     except (*STORE_ERRORS, ValueError) as error:
         st.session_state[f"problem-{image_id}"] = f"Not saved: {error}"
@@ -96,7 +97,8 @@ def save(image_id: int) -> None:
     # the sign lists what the store now holds ("No person" clears gender and skin tone)
     st.session_state[f"saved-{image_id}"] = " · ".join(
         label for label in choices_from_annotation(annotation).values() if label)
-    st.rerun([f"card-{image_id}", "progress"])  # the card and the count, not the whole page
+    # the card, and the count when it moved (a first save): never the whole page
+    st.rerun([f"card-{image_id}", "progress"] if first else [f"card-{image_id}"])
 
 
 def card(image: QueuedImage) -> None:
