@@ -382,13 +382,19 @@ def test_a_rater_labels_twelve_images_by_keyboard_alone(app, page):
     caption_shown(page, "Image 1 of 12")
     # the view hands the keyboard back from the Rater box, or the keys would be typed into it
     page.wait_for_function("() => document.activeElement === document.body", timeout=LIMIT.left_ms())
+    wait_for_script(page)
+    # The first key after the view appeared was not taken in about one run in four (no save, no
+    # message; cause not found, see the README); a Shift press (no key of the view) first: 5 of 5 ran.
+    page.keyboard.press("Shift")
     for n, (keys, labels) in enumerate(KEYED, start=1):
         caption_shown(page, f"Image {n} of 12")
         for key, label in zip(keys[:-1], labels[:-1]):
             page.keyboard.press(key)
             focus_sign_lists(page, label)  # saved before the next key
+            wait_for_script(page)  # one key at a time: each after the page has answered the last
         page.keyboard.press(keys[-1])
         caption_shown(page, f"Image {n + 1} of 12" if n < 12 else "Every image in this study has all your labels")
+        wait_for_script(page)
     caption_shown(page, "12 of 12 annotated by you")
 
     page.keyboard.press("Backspace")  # undo the last save: image 12 loses its confidence again
