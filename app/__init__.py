@@ -4,6 +4,8 @@
     app/router.py      the main script: st.navigation over pages/*.py, and the sidebar
     app/resources.py   what one process shares, cached with st.cache_resource: store, worker, snapshots
     app/widgets.py     what pages show alike: `plain` text, the jobs table, MST swatches, the admin form
+    app/focus.py       Annotate's focus mode: one image, a key per choice (button shortcuts), undo
+    app/address.py     the sidebar's rater and study kept in the page's address
     app/pages/*.py     a fresh server's first deep link (/results, ...) handed to the router
     pages/*.py         the page bodies: widgets -> one sdaudit call -> render
 

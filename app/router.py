@@ -10,6 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from app.address import adopt_address, keep_in_address
 from app.resources import STORE_ERRORS, current_home, open_store, store_problem
 from app.widgets import is_admin, plain
 from sdaudit.records import DEFAULT_STUDY
@@ -43,14 +44,11 @@ st.set_page_config(page_title="sdaudit", page_icon=":material/balance:", layout=
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
 # The default page is served at "/" and st.navigation matches a deep link only against each page's
-# public path, which is "" for the default page: /generate found no page ("Page not found"). A hidden
-# page with the path "generate" serves that link; the default page's own path is "start" so the two
-# do not clash (Streamlit names pages by their path).
+# public path, which is "" for the default page: that is why the default is Home, and Generate keeps
+# its own path, so /generate finds it.
 navigation = st.navigation([
-    st.Page(PAGES / "generate.py", title="Generate", icon=":material/add_photo_alternate:", default=True,
-            url_path="start"),
-    st.Page(PAGES / "generate.py", title="Generate", icon=":material/add_photo_alternate:", url_path="generate",
-            visibility="hidden"),
+    st.Page(PAGES / "home.py", title="Home", icon=":material/home:", default=True),
+    st.Page(PAGES / "generate.py", title="Generate", icon=":material/add_photo_alternate:"),
     st.Page(PAGES / "annotate.py", title="Annotate", icon=":material/label:"),
     st.Page(PAGES / "results.py", title="Results", icon=":material/bar_chart:"),
     st.Page(PAGES / "agreement.py", title="Agreement", icon=":material/groups:"),
@@ -66,6 +64,7 @@ except STORE_ERRORS as error:  # not DuckDB, truncated, newer schema, locked: on
     st.stop()
 
 with st.sidebar:
+    adopt_address(studies)  # ?rater=…&study=… on a session's first run: a reload or a handed-out link
     if st.session_state.get("study") not in studies:
         st.session_state["study"] = DEFAULT_STUDY if DEFAULT_STUDY in studies else studies[0]
     st.selectbox("Study", studies, key="study", help="The study new runs belong to and that is annotated.")
@@ -81,6 +80,7 @@ with st.sidebar:
         if created := st.session_state.pop("new_study_created", None):
             st.success(f"Created study “{plain(created)}”; it is the current study now.", icon=":material/check_circle:")
     st.text_input("Rater", key="rater", help="Your name: every annotation is saved under it.")
+    keep_in_address()
     st.caption(f"Data home: {plain(current_home())}")
 
 try:

@@ -22,6 +22,12 @@ images in a temporary data home with one generation job, as the app makes them, 
    machine competes with the server for the CPU. The replay checks that the copy holds the rows
    the clicks should have written. The store's own save time is measured beside them, in this
    process, as the baseline.
+3. Focus mode, by keyboard (BENCH_PARTS=focus runs this part alone): (a) server side, a key press
+   until its rerun has finished (the row is committed before it), by the same replay of the
+   browser's frames to a second server on an untouched copy, against the store's own save as the
+   baseline; (b) in the browser, from an image's last key to the next image shown. Its baseline,
+   measured in turn on this machine: a bare Streamlit page whose only button has a key, from the
+   key to the page showing the count it raised (the floor Streamlit and the browser set).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's sdaudit, as the servers it launches use, not an installed one
 CLICKS = 40
 COLD_STARTS = 3
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -150,6 +157,105 @@ def cold_start(browser, home: Path, *, by_link: bool = False, app: Path = ROOT, 
     return server, page, cold
 
 
+FOCUS_IMAGES = 12
+PRESSES = 24
+
+
+def bare_key_app() -> Path:
+    """The focus baseline: a bare page with one button that has a key, and the count it raises."""
+    folder = Path(tempfile.mkdtemp(prefix="sdaudit-bare-keys-"))
+    (folder / "streamlit_app.py").write_text(
+        "import streamlit as st\n\n"
+        "st.session_state.setdefault('presses', 0)\n\n\n"
+        "def press():\n    st.session_state['presses'] += 1\n\n\n"
+        "st.button('Next', shortcut='K', on_click=press)\n"
+        "st.caption(f\"Image {st.session_state['presses'] + 1} shown\")\n")
+    shutil.copytree(ROOT / ".streamlit", folder / ".streamlit")
+    return folder
+
+
+def text_shown(page, text: str) -> None:
+    page.wait_for_function("(text) => document.querySelector('[data-testid=\"stMain\"]')?.innerText.includes(text)",
+                           arg=text, timeout=60_000)
+
+
+def focus_keys(browser, home: Path, untouched: Path) -> tuple[list[float], list[float], list[float]]:
+    """Label FOCUS_IMAGES images of ``home`` by keyboard in focus mode; returns the browser's times
+    from each image's last key to the next image, the server-side times of every key (replayed to
+    ``untouched``), and the bare page's key-to-render times."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+
+    from sdaudit.store import Store
+
+    sent: list[bytes] = []
+
+    def on_websocket(socket_) -> None:
+        socket_.on("framesent", lambda payload: sent.append(payload) if isinstance(payload, bytes) else None)
+
+    server, url = launch(home)
+    advances = []
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        page.on("websocket", on_websocket)
+        page.goto(f"{url}/annotate?view=focus")
+        settle(page)
+        page.get_by_label("Rater", exact=True).fill("bench")  # as a rater does; the keys follow
+        page.get_by_label("Rater", exact=True).press("Enter")
+        text_shown(page, "Image 1 of 48")
+        page.wait_for_function("() => document.activeElement === document.body", timeout=60_000)
+        settle(page)
+        page.keyboard.press("Shift")  # the first key after the view appeared was now and then lost (README)
+        first_key = len(sent)
+        for n in range(FOCUS_IMAGES):
+            for key, label in (("p", "Person"), ("f", "Female-presenting"), (str((n + 1) % 10), f"MST {n % 10 + 1}")):
+                page.keyboard.press(key)
+                page.wait_for_function(
+                    "(label) => document.querySelector('.st-key-focus-saved')?.innerText.split('Saved: ')[1]"
+                    "?.split(' · ').includes(label)", arg=label, timeout=60_000)
+                settle(page)  # one key at a time: each after the page has answered the last
+            began = time.perf_counter()
+            page.keyboard.press("e")
+            text_shown(page, f"Image {n + 2} of 48")
+            advances.append(time.perf_counter() - began)
+            settle(page)
+        settle(page)
+        page.close()
+    finally:
+        stop(server)
+    keys = [frame for frame in sent[first_key:] if BackMsg.FromString(frame).WhichOneof("type") == "rerun_script"]
+    if len(keys) != 4 * FOCUS_IMAGES:
+        raise SystemExit(f"the browser sent {len(keys)} reruns for {4 * FOCUS_IMAGES} key presses")
+
+    server, url = launch(untouched)
+    try:
+        replayed = replay(url, sent, first_key)
+    finally:
+        stop(server)
+    with Store(untouched / "sdaudit.duckdb") as store:
+        done = store.annotated_count(store.study_names()[0], "bench")[0]
+    if done != FOCUS_IMAGES:
+        raise SystemExit(f"the replay should have saved {FOCUS_IMAGES} annotations but the store holds {done}")
+
+    bare_app = bare_key_app()
+    server, url = launch(home, bare_app)
+    floor = []
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        page.goto(url)
+        text_shown(page, "Image 1 shown")
+        settle(page)
+        for n in range(PRESSES):
+            began = time.perf_counter()
+            page.keyboard.press("k")
+            text_shown(page, f"Image {n + 2} shown")
+            floor.append(time.perf_counter() - began)
+        page.close()
+    finally:
+        stop(server)
+        shutil.rmtree(bare_app, ignore_errors=True)
+    return advances, replayed, floor
+
+
 def main() -> None:
     from playwright.sync_api import sync_playwright
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
@@ -172,6 +278,10 @@ def main() -> None:
             raise SystemExit(f"the demo job ended {runner.queue.job(job_id).status}: {runner.queue.job(job_id).error}")
     untouched = home.parent / f"{home.name}-replay"
     shutil.copytree(home, untouched)
+    focus_home, focus_untouched = (home.parent / f"{home.name}-{name}" for name in ("focus", "focus-replay"))
+    for copy_ in (focus_home, focus_untouched):
+        shutil.copytree(home, copy_)
+    parts = os.environ.get("BENCH_PARTS", "all")
 
     # the baseline: the store's own save, in this process, on a copy of the same store
     copy = home.parent / f"{home.name}-copy.duckdb"
@@ -188,6 +298,18 @@ def main() -> None:
     playwright_context = sync_playwright()
     playwright = playwright_context.__enter__()
     browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=FLAGS)  # before the clock
+    try:
+        focus = focus_keys(browser, focus_home, focus_untouched)
+    finally:
+        for copy_ in (focus_home, focus_untouched):
+            shutil.rmtree(copy_, ignore_errors=True)
+    if parts == "focus":
+        browser.close()
+        playwright_context.__exit__(None, None, None)
+        shutil.rmtree(home, ignore_errors=True)
+        shutil.rmtree(untouched, ignore_errors=True)
+        print_focus(*focus, saves)
+        return
     colds, linked, bare = [], [], []
     bare_app = bare_streamlit_app()
     for n in range(3 * COLD_STARTS):  # interleaved, so that a busy spell of the machine hits all three
@@ -291,6 +413,19 @@ def main() -> None:
     print(f"click on a {size}-image page, browser-observed until the card's rerun ends: {summary(clicks)}")
     print(f"baseline, the store's save alone: median {1000 * statistics.median(saves):.1f} ms; "
           f"the server-side click costs {statistics.median(replayed) / statistics.median(saves):.0f}x the save")
+    print_focus(*focus, saves)
+
+
+def print_focus(advances: list[float], keys: list[float], floor: list[float], saves: list[float]) -> None:
+    save, bare = statistics.median(saves), statistics.median(floor)
+    print(f"focus mode, key press to its rerun finished, server side (the browser's frames replayed to a second "
+          f"server on a copy of the store; the row is committed before it): {summary(keys).replace('clicks', 'keys')} "
+          f"(goal <= 30 ms median); {statistics.median(keys) / save:.1f}x the store's save alone "
+          f"(median {1000 * save:.1f} ms)")
+    print(f"focus mode, an image's last key to the next image shown in the browser: "
+          f"{summary(advances).replace('clicks', 'images')} (goal <= 150 ms median); "
+          f"{statistics.median(advances) / bare:.2f}x the baseline")
+    print(f"baseline, a bare Streamlit page's key to the count it raised shown: {summary(floor).replace('clicks', 'keys')}")
 
 
 if __name__ == "__main__":

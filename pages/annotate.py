@@ -1,9 +1,11 @@
-"""Annotate: a grid of images; every click is saved at once under the rater's name."""
+"""Annotate: a grid of images, or focus mode (one image, one key per choice: app/focus.py); every
+click or key press is saved at once under the rater's name."""
 
 import streamlit as st
 
+from app.focus import focus_view, keep_view_in_address
 from app.rater_groups import ask_once
-from app.resources import current_home, current_rater, current_study, open_store
+from app.resources import STORE_ERRORS, current_home, current_rater, current_study, open_store
 from app.widgets import mst_swatches, plain
 from sdaudit.gallery import load_image
 from sdaudit.records import QueuedImage
@@ -32,31 +34,50 @@ if not rater:
     st.stop()
 
 ask_once(store, study, rater)  # the study's optional rater-group questions, once
-progress = store.annotation_progress(study, rater)
-if progress.images == 0:
+needed = store.annotation_progress(study, rater)
+if needed.images == 0:
     st.info(f"Study “{plain(study)}” has no images yet. Generate some on the Generate page, or ingest a run folder "
             "(`python -m sdaudit ingest DIR`) — or import a rater sheet to go straight to Results.",
             icon=":material/info:")
     st.stop()
-st.progress(progress.yours / progress.images, text=progress.text)
 
-controls = st.columns(4)
-only_missing = controls[0].radio(
-    "Show", ["To do", "All"], horizontal=True,
-    help=f"To do: the images you have not annotated that still need ratings (this study asks for "
-         f"{progress.needed} per image). All: every image, yours to review.") != "All"
+
+@st.fragment(key="progress")
+def progress() -> None:
+    """The rater's count and the team's; a save that moves them reruns this (the saves' callbacks name it)."""
+    now = store.annotation_progress(study, current_rater())
+    st.progress(now.yours / now.images, text=now.text)
+
+
+progress()
+
+controls = st.columns([1, 1, 1, 1, 1])
+st.session_state.setdefault("focus-mode", st.query_params.get("view") == "focus")  # a link may open it
+focus = controls[0].toggle("Focus mode", key="focus-mode",
+                           help="One large image at a time and a key for every choice: no mouse needed.")
+keep_view_in_address(focus)
 shuffled = controls[1].radio("Order", ["By seed", "Shuffled"], horizontal=True) == "Shuffled"
-page_size = controls[2].selectbox("Per page", [12, 24, 48], index=0)
-blind = controls[3].toggle("Blind mode", value=False, help="Hide prompt, model and seed so they cannot prime you.")
+blind = controls[2].toggle("Blind mode", value=False, help="Hide prompt, model and seed so they cannot prime you.")
+if not focus:
+    only_missing = controls[3].radio(
+        "Show", ["To do", "All"], horizontal=True,
+        help=f"To do: the images you have not annotated that still need ratings (this study asks for "
+             f"{needed.needed} per image). All: every image, yours to review.") != "All"
+    page_size = controls[4].selectbox("Per page", [12, 24, 48], index=0)
 
 binary = store.study_skin_tone_mode(study) == "binary"
 skin_choices = list(BINARY_SKIN_CHOICES if binary else MST_CHOICES)
 st.caption("Label what the image *shows*: perceived gender presentation and skin tone, not anyone's identity. "
            "Choose “Unclear” when you cannot tell.")
+if focus:
+    st.caption("Keys: each choice's key is on its button. ← and → move between images, Backspace undoes your "
+               "last save. The next image comes up once every question is answered.")
+    # blind mode always shuffles: a reference set's real images and generated ones are mixed, not in blocks
+    focus_view(home, study, rater, shuffled=shuffled or blind, blind=blind, binary=binary)
+    st.stop()
 if not binary:
     mst_swatches()
 
-# blind mode always shuffles: a reference set's real images and generated ones are mixed, not in blocks
 queue = store.annotation_queue(study, rater, only_missing=only_missing, shuffled=shuffled or blind)
 if not queue:
     st.success("Nothing left to do: every image you have not annotated has its ratings. Switch to “All” to "
@@ -75,20 +96,29 @@ def save(image: QueuedImage) -> None:
     if values["person"] == "No person":
         for field in ("gender", "skin"):
             st.session_state[f"{field}-{key}"] = None
-    annotation = annotation_from_choices(**values)
-    if image.repeat:
-        Team(store).save_repeat(image.image_id, current_rater(), annotation)
-    elif not store.save_annotation(image.image_id, current_rater(), annotation, overlap=True):
-        for field in FIELDS:
-            st.session_state[f"{field}-{key}"] = None
-        st.session_state[f"full-{key}"] = True
-        return
+    first = False
+    try:
+        annotation = annotation_from_choices(**values)
+        if image.repeat:
+            Team(store).save_repeat(image.image_id, current_rater(), annotation)
+        else:
+            first = store.annotation(image.image_id, current_rater()) is None
+            if store.save_annotation(image.image_id, current_rater(), annotation, overlap=True) is None:
+                for field in FIELDS:
+                    st.session_state[f"{field}-{key}"] = None
+                st.session_state[f"full-{key}"] = True
+                st.rerun([f"card-{key}"])
+    except (*STORE_ERRORS, ValueError) as error:
+        st.session_state[f"problem-{key}"] = f"Not saved: {error}"
+        st.rerun([f"card-{key}"])
+    st.session_state.pop(f"problem-{key}", None)
     # the sign lists what the store now holds ("No person" clears gender and skin tone)
     st.session_state[f"saved-{key}"] = " · ".join(
         label for label in choices_from_annotation(annotation).values() if label)
+    # the card, and the count when it moved (a first save): never the whole page
+    st.rerun([f"card-{key}", "progress"] if first else [f"card-{key}"])
 
 
-@st.fragment
 def card(image: QueuedImage) -> None:
     key = image.card_key
     loaded = load_image(home, image.path)  # a decodable image, read from inside the data home only
@@ -115,6 +145,8 @@ def card(image: QueuedImage) -> None:
              on_change=save, args=(image,))
     st.radio("Confidence", list(CONFIDENCE_CHOICES), key=f"confidence-{key}", horizontal=True, disabled=full,
              on_change=save, args=(image,))
+    if problem := st.session_state.get(f"problem-{key}"):
+        st.error(plain(problem), icon=":material/error:")
     saved_now = st.session_state.get(f"saved-{key}")
     if saved_now:  # drawn by the rerun that follows the save: the rater sees the click was kept
         with st.container(key=f"saved-{key}"):
@@ -124,4 +156,4 @@ def card(image: QueuedImage) -> None:
 columns = st.columns(3)
 for position, image in enumerate(shown):
     with columns[position % 3], st.container(border=True):
-        card(image)
+        st.fragment(card, key=f"card-{image.card_key}")(image)  # a click reruns only its card (and the count)

@@ -57,6 +57,15 @@ class Annotation:
     def __post_init__(self) -> None:
         check_annotation(self)
 
+    @property
+    def complete(self) -> bool:
+        """Every question answered: person present (or not) and confidence; for a person, also
+        gender presentation and skin tone (MST or lighter/darker)."""
+        if self.person_present is None or self.confidence is None:
+            return False
+        return self.person_present is False or (
+            self.gender is not None and (self.mst is not None or self.skin_binary is not None))
+
 
 def check_annotation(annotation: Annotation) -> None:
     """Raise ``ValueError`` naming the first field whose value is not in the scheme."""

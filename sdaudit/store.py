@@ -5,15 +5,17 @@ threads of one process (the app's sessions and its generation worker). DuckDB le
 process open a file for writing, and while it does no other process can open it at all; that
 case becomes a ``StoreError`` that says what to do instead. Values go in only through ``?``
 parameters. Nothing is ever deleted implicitly: annotations are upserted with an append-only
-history, and images and runs are only ever added.
+history (a rater's undo of an image's first save removes its current row, never its history),
+and images and runs are only ever added.
 
 Every write goes through ``Store._write`` (one transaction, one lock, retried on conflict); the
 job queue (``jobs.JobQueue``) and snapshots (``snapshot.py``) keep their own SQL but read through
 ``Store._cursor`` and write through ``Store._write``. Plain records live in ``records.py``.
 
-At ~710 lines this module is over the package's ~400-line mark on purpose: about 175 of them are
+At ~760 lines this module is over the package's ~400-line mark on purpose: about 175 of them are
 the schema's migrations, kept beside the ``_migrate`` that applies them and the queries that
-depend on their columns (the rater team's own queries live in ``team.py``).
+depend on their columns (the rater team's own queries live in ``team.py``), and the annotation
+writes (save, bulk save, undo) share one upsert.
 """
 
 from __future__ import annotations
@@ -244,10 +246,10 @@ ONE_ANNOTATION = (f"(VALUES ({', '.join('?' * len(ANNOTATION_COLUMNS))})) "
                   f"AS incoming({', '.join(ANNOTATION_COLUMNS)})")
 
 
-def _upsert_annotations(cursor: duckdb.DuckDBPyConnection, incoming: str, params: list) -> None:
+def _upsert_annotations(cursor: duckdb.DuckDBPyConnection, incoming: str, params: list) -> list[int]:
     """The one annotation upsert: each row of the relation ``incoming`` (ANNOTATION_COLUMNS)
-    becomes its image × rater's current labels and is appended to the history. An image id
-    that is not in the store refuses them all."""
+    becomes its image × rater's current labels and is appended to the history; returns the
+    history's new event ids. An image id that is not in the store refuses them all."""
     columns = ", ".join(ANNOTATION_COLUMNS)
     unknown = cursor.execute(
         f"SELECT min(image_id) FROM {incoming} WHERE image_id NOT IN (SELECT image_id FROM images)", params
@@ -261,7 +263,10 @@ def _upsert_annotations(cursor: duckdb.DuckDBPyConnection, incoming: str, params
         "confidence = excluded.confidence, updated_at = excluded.updated_at",
         params,
     )
-    cursor.execute(f"INSERT INTO annotation_history ({columns}) SELECT {columns} FROM {incoming}", params)
+    added = cursor.execute(
+        f"INSERT INTO annotation_history ({columns}) SELECT {columns} FROM {incoming} RETURNING event_id", params
+    ).fetchall()
+    return [int(event_id) for (event_id,) in added]
 
 
 class Store:
@@ -526,11 +531,13 @@ class Store:
 
     # -- annotations ------------------------------------------------------------------------
 
-    def save_annotation(self, image_id: int, rater: str, annotation: Annotation, *, overlap: bool = False) -> bool:
-        """Set ``rater``'s current labels for an image and append them to the history; True when saved.
+    def save_annotation(self, image_id: int, rater: str, annotation: Annotation, *,
+                        overlap: bool = False) -> int | None:
+        """Set ``rater``'s current labels for an image and append them to the history; returns the
+        save's event id in the history (what ``undo_save`` takes), or None when refused.
 
         With ``overlap`` (the Annotate page), a rater's first answer on an image that already has
-        its study's raters per image from other raters is refused (False, nothing written). The
+        its study's raters per image from other raters is refused (None, nothing written). The
         count and the write are one transaction under the store's write lock, so of two raters who
         save at once only one can take an image's last place. Edits of one's own answer always save.
         """
@@ -540,7 +547,7 @@ class Store:
         values = [image_id, rater, annotation.person_present, annotation.gender, annotation.mst,
                   annotation.skin_binary, annotation.confidence]
 
-        def work(cursor: duckdb.DuckDBPyConnection) -> bool:
+        def work(cursor: duckdb.DuckDBPyConnection) -> int | None:
             if overlap:
                 own, ratings = cursor.execute(
                     "SELECT count(*) FILTER (WHERE rater = ?), count(*) FROM annotations WHERE image_id = ?",
@@ -551,11 +558,46 @@ class Store:
                     "JOIN studies s USING (study_id) WHERE i.image_id = ?", [image_id]).fetchone()
                 needed = found[0] if found else None
                 if needed is not None and own == 0 and ratings >= needed:
-                    return False
-            _upsert_annotations(cursor, ONE_ANNOTATION, values)
-            return True
+                    return None
+            return _upsert_annotations(cursor, ONE_ANNOTATION, values)[0]
 
         return self._write(work)
+
+    def undo_save(self, event_id: int, rater: str) -> int:
+        """Put ``rater``'s labels for an image back to what they were before save ``event_id``
+        (an id ``save_annotation`` returned), appending the restored labels to the history;
+        returns the image's id. Undoing a session's saves newest first walks back through them.
+
+        Before the image's first save there was no row: the current row goes and the history
+        records the undo as a row with no labels (so a later undo reads it as "no row" too).
+        """
+        def work(cursor: duckdb.DuckDBPyConnection) -> int:
+            saved = cursor.execute("SELECT image_id FROM annotation_history WHERE event_id = ? AND rater = ?",
+                                   [event_id, rater]).fetchone()
+            if saved is None:
+                raise ValueError(f"there is no save {event_id!r} by rater {rater!r} to undo.")
+            image_id = int(saved[0])
+            before = cursor.execute(
+                "SELECT person_present, gender, mst, skin_binary, confidence FROM annotation_history "
+                "WHERE image_id = ? AND rater = ? AND event_id < ? ORDER BY event_id DESC LIMIT 1",
+                [image_id, rater, event_id],
+            ).fetchone()
+            if before is None or all(value is None for value in before):
+                cursor.execute("DELETE FROM annotations WHERE image_id = ? AND rater = ?", [image_id, rater])
+                cursor.execute("INSERT INTO annotation_history (image_id, rater) VALUES (?, ?)", [image_id, rater])
+            else:
+                _upsert_annotations(cursor, ONE_ANNOTATION, [image_id, rater, *before])
+            return image_id
+
+        return self._write(work)
+
+    def annotation(self, image_id: int, rater: str) -> Annotation | None:
+        """``rater``'s current labels for one image, or None when the rater has none."""
+        with self._cursor() as cursor:
+            row = cursor.execute(
+                "SELECT person_present, gender, mst, skin_binary, confidence FROM annotations "
+                "WHERE image_id = ? AND rater = ?", [image_id, rater]).fetchone()
+        return Annotation(*row) if row else None
 
     def save_annotations(self, rows: pd.DataFrame) -> int:
         """Save many annotations in one transaction (all or nothing); returns rows saved.

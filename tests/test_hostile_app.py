@@ -21,8 +21,7 @@ PAGES = ("generate", "annotate", "results", "agreement", "team", "runs")
 
 def open_page(name: str, *, rater: str | None = "ana") -> AppTest:
     at = AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run()
-    if name != "generate":
-        at.switch_page(str(ROOT / "pages" / f"{name}.py")).run()
+    at.switch_page(str(ROOT / "pages" / f"{name}.py")).run()
     if rater and any(box.label == "Rater" for box in at.text_input):
         next(box for box in at.text_input if box.label == "Rater").input(rater).run()
     assert not at.exception, at.exception

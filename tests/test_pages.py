@@ -61,8 +61,11 @@ def job_rows(at: AppTest) -> list[list[str]]:
     return [[cell.strip() for cell in line.strip("|").split(" | ")] for line in table.splitlines()[2:] if line]
 
 
-def app() -> AppTest:
+def app(page: str | None = "generate") -> AppTest:
+    """The app, opened at its landing page (Home) and switched to ``page`` (None: stay on Home)."""
     at = AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run()
+    if page:
+        at.switch_page(str(PAGES / f"{page}.py")).run()
     assert not at.exception, at.exception
     return at
 
@@ -70,7 +73,7 @@ def app() -> AppTest:
 # -- Generate ---------------------------------------------------------------------------------
 
 
-def test_generate_is_the_landing_page_with_the_origin_defaults(home):
+def test_generate_shows_the_origin_defaults(home):
     at = app()
     assert [title.value for title in at.title] == ["Generate"]
     assert widget(at.text_input, "Model").value == "CompVis/stable-diffusion-v1-4"
@@ -258,13 +261,12 @@ def test_a_study_can_record_skin_tone_as_lighter_or_darker(home, four_images):
 
 
 def annotate_page(rater: str | None = "ana", *, show: str | None = None) -> AppTest:
-    at = app()
-    at.switch_page(str(PAGES / "annotate.py")).run()
+    at = app("annotate")
     if rater:
         widget(at.text_input, "Rater").input(rater).run()
     if show:
-        # AppTest reruns the whole page on a click (a browser reruns only the card), so an
-        # annotated card would leave the "not yet annotated" grid under the test's feet.
+        # The next full run (a later AppTest.run()) would drop an annotated card from the
+        # "not yet annotated" grid under the test's feet.
         widget(at.radio, "Show").set_value(show).run()
     assert not at.exception, at.exception
     return at
@@ -359,7 +361,8 @@ def test_annotating_never_imports_pandas_or_torch(home_with_images):
         at = AppTest.from_file({APP!r}, default_timeout={WAIT_LIMIT_S})
         at.switch_page({str(PAGES / "annotate.py")!r}).run()  # opened at its address, as raters do
         next(e for e in at.text_input if e.label == "Rater").input("ana").run()
-        next(e for e in at.radio if e.label == "Skin tone").set_value("MST 4").run()
+        next(e for e in at.radio if e.label == "Skin tone").set_value("MST 4").run()  # reruns the card alone
+        at.run()  # the page again, as after a reload
         assert not at.exception, at.exception
         print(len([e for e in at.radio if e.label == "Person"]),
               sorted(name for name in ("pandas", "torch") if name in sys.modules))  # numpy: st.image's own

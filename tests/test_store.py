@@ -112,6 +112,44 @@ def test_an_edit_overwrites_the_current_row_and_keeps_the_history(store):
     assert list(history["gender"].fillna("-")) == ["female", "male", "-"]
 
 
+def test_undo_puts_back_the_labels_before_each_save_newest_first(store):
+    first, second = (int(image_id) for image_id in store.images()["image_id"][:2])
+    saves = [store.save_annotation(first, "ana", Annotation(person_present=True)),
+             store.save_annotation(second, "ana", Annotation(person_present=False)),
+             store.save_annotation(first, "ana", Annotation(person_present=True, gender="male")),
+             store.save_annotation(first, "ben", Annotation(person_present=True, gender="female"))]
+    assert store.undo_save(saves[2], "ana") == first
+    assert store.annotation(first, "ana") == Annotation(person_present=True)
+    assert store.annotation(first, "ben") == Annotation(person_present=True, gender="female"), "others' labels stay"
+    assert store.undo_save(saves[1], "ana") == second
+    assert store.annotation(second, "ana") is None, "before its first save the image had no row"
+    store.undo_save(saves[0], "ana")
+    assert store.annotation(first, "ana") is None and store.count("annotations") == 1
+    history = store.annotation_history()
+    assert len(history) == 7, "every save and every undo is kept"
+    assert history.iloc[-1][["person_present", "gender", "mst", "skin_binary", "confidence"]].isna().all()
+
+
+def test_an_undo_after_an_undo_and_a_new_save_restores_the_undone_state(store):
+    image_id = int(store.images().loc[0, "image_id"])
+    first = store.save_annotation(image_id, "ana", Annotation(person_present=True))
+    second = store.save_annotation(image_id, "ana", Annotation(person_present=True, gender="male"))
+    store.undo_save(second, "ana")
+    third = store.save_annotation(image_id, "ana", Annotation(person_present=True, gender="unclear"))
+    store.undo_save(third, "ana")
+    assert store.annotation(image_id, "ana") == Annotation(person_present=True)
+    store.undo_save(first, "ana")
+    assert store.annotation(image_id, "ana") is None
+
+
+def test_only_a_raters_own_save_can_be_undone(store):
+    event = store.save_annotation(1, "ana", Annotation(person_present=True))
+    with pytest.raises(ValueError) as caught:
+        store.undo_save(event, "ben")
+    assert str(caught.value) == f"there is no save {event} by rater 'ben' to undo."
+    assert store.annotation(1, "ana") == Annotation(person_present=True) and store.count("annotation_history") == 1
+
+
 @pytest.mark.parametrize(
     ("labels", "message"),
     [

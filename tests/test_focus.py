@@ -1,0 +1,320 @@
+"""Labelling at keyboard speed, in AppTest: focus mode's keys and saves, undo, the live count, a
+failed save on its card, the rater and study in the address, and the Home page's next step.
+
+The keys themselves reach Streamlit only in a browser (tests/test_browser.py presses them); here
+each key's button is clicked, which runs the very callback a key press runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import WAIT_LIMIT_S, add_annotated_run, make_images, make_run, png
+from streamlit.elements.lib.shortcut_utils import normalize_shortcut
+from streamlit.testing.v1 import AppTest
+
+from app.focus import NEXT, PREVIOUS, TOO_FAST, UNDO, field_keys
+from app.widgets import plain
+from sdaudit.progress import StudyProgress, next_to_label, step, study_progress
+from sdaudit.scheme import Annotation
+from sdaudit.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app" / "router.py")
+PAGES = ROOT / "pages"
+
+
+def add_pictures(store: Store, home: Path, count: int, *, run_key: str = "run-a", study: str = "default") -> list[int]:
+    """``count`` small PNG images of one run in ``study``; returns their ids in seed order."""
+    store.add_run(make_run(run_key=run_key, study=study))
+    images = make_images(run_key=run_key, seeds=range(count))
+    for image in images:
+        (home / image.path).parent.mkdir(parents=True, exist_ok=True)
+        (home / image.path).write_bytes(png(image.seed))
+    store.add_images(images)
+    return [int(image_id) for image_id in store.images(run_key=run_key)["image_id"]]
+
+
+@pytest.fixture
+def three_images(app_home) -> tuple[Path, list[int]]:
+    with Store.open(app_home) as store:
+        return app_home, add_pictures(store, app_home, 3)
+
+
+def opened(page: str, *, rater: str | None = "ana", query: dict[str, str] | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S)
+    for name, value in (query or {}).items():
+        at.query_params[name] = value
+    at.run()
+    if page != "home":
+        at.switch_page(str(PAGES / f"{page}.py")).run()
+    if rater:
+        next(box for box in at.text_input if box.label == "Rater").input(rater).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def focus_mode(rater: str = "ana") -> AppTest:
+    at = opened("annotate", rater=rater)
+    next(toggle for toggle in at.toggle if toggle.label == "Focus mode").set_value(True).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def press(at: AppTest, label: str) -> AppTest:
+    """Click the button of one choice (what its key does) and draw the whole page again."""
+    next(button for button in at.button if button.label == label).click().run()
+    assert not at.exception, at.exception
+    return at.run()
+
+
+def shown(at: AppTest) -> str:
+    return next(caption.value for caption in at.caption if caption.value.startswith("Image "))
+
+
+def count(at: AppTest) -> str:
+    return at.get("progress")[0].proto.text
+
+
+def labels(home: Path, image_id: int, rater: str = "ana") -> Annotation | None:
+    with Store.open(home) as store:
+        return store.annotation(image_id, rater)
+
+
+# -- the keys -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_every_choice_has_a_key_of_its_own_that_streamlit_accepts(binary):
+    keys = [key for _, _, choices in field_keys(binary) for key in choices.values()] + [PREVIOUS, NEXT, UNDO]
+    normalised = [normalize_shortcut(key) for key in keys]  # raises on "C", "R", punctuation
+    assert len(set(normalised)) == len(keys) == (2 + 3 + (2 if binary else 10) + 3 + 3)
+    mst = dict(field_keys(False)[2][2])
+    assert (mst["MST 1"], mst["MST 9"], mst["MST 10"]) == ("1", "9", "0")
+
+
+def test_each_button_shows_its_key(three_images):
+    at = focus_mode()
+    shortcuts = {button.label: button.proto.shortcut for button in at.button if button.proto.shortcut}  # normalised
+    assert shortcuts["Person"] == "p" and shortcuts["Female-presenting"] == "f" and shortcuts["MST 10"] == "0"
+    assert shortcuts["High"] == "e" and shortcuts["Undo last save"] == "backspace" and shortcuts["Next"] == "right"
+    assert len(shortcuts) == 2 + 3 + 10 + 3 + 3
+
+
+# -- focus mode -----------------------------------------------------------------------------------
+
+
+def test_each_key_saves_at_once_and_a_complete_image_moves_on(three_images):
+    home, ids = three_images
+    at = focus_mode()
+    assert shown(at).startswith("Image 1 of 3") and count(at) == "0 of 3 annotated by you"
+    press(at, "Person")
+    assert labels(home, ids[0]) == Annotation(person_present=True), "saved with the first key"
+    for label in ("Female-presenting", "MST 4"):
+        press(at, label)
+        assert shown(at).startswith("Image 1 of 3"), "an image stays until every question is answered"
+    press(at, "High")
+    assert labels(home, ids[0]) == Annotation(person_present=True, gender="female", mst=4, confidence="high")
+    assert shown(at).startswith("Image 2 of 3") and count(at) == "1 of 3 annotated by you"
+    assert any(caption.value.startswith("Previous image saved: Person") for caption in at.caption)
+
+
+def test_no_person_needs_only_a_confidence(three_images):
+    home, ids = three_images
+    at = focus_mode()
+    press(at, "No person")
+    assert all(button.disabled for button in at.button if button.label in ("Female-presenting", "MST 3"))
+    press(at, "Low")
+    assert labels(home, ids[0]) == Annotation(person_present=False, confidence="low")
+    assert shown(at).startswith("Image 2 of 3")
+
+
+def test_a_binary_study_asks_lighter_or_darker(app_home):
+    with Store.open(app_home) as store:
+        store.ensure_study("binary", skin_tone_mode="binary")
+        ids = add_pictures(store, app_home, 2, study="binary")
+    at = opened("annotate", query={"study": "binary"})
+    next(toggle for toggle in at.toggle if toggle.label == "Focus mode").set_value(True).run()
+    assert {button.label: button.proto.shortcut for button in at.button if button.label.startswith(("Lighter",
+            "Darker"))} == {"Lighter (MST 1–5)": "l", "Darker (MST 6–10)": "d"}
+    assert not any(button.label == "MST 1" for button in at.button)
+    for label in ("Person", "Male-presenting", "Darker (MST 6–10)", "Medium"):
+        press(at, label)
+    assert labels(app_home, ids[0]) == Annotation(person_present=True, gender="male", skin_binary="darker",
+                                                  confidence="medium")
+
+
+def test_left_and_right_walk_the_study_and_stop_at_its_ends(three_images):
+    at = focus_mode()
+    press(at, "Previous")
+    assert shown(at).startswith("Image 1 of 3")
+    for expected in (2, 3, 3):
+        press(at, "Next")
+        assert shown(at).startswith(f"Image {expected} of 3")
+
+
+def test_undo_walks_back_this_sessions_saves_newest_first(three_images):
+    home, ids = three_images
+    at = focus_mode()
+    for label in ("Person", "Female-presenting", "MST 4", "High", "No person"):
+        press(at, label)
+    assert labels(home, ids[1]) == Annotation(person_present=False)
+    press(at, "Undo last save")
+    assert labels(home, ids[1]) is None and shown(at).startswith("Image 2 of 3"), "its first save: no row again"
+    press(at, "Undo last save")
+    assert labels(home, ids[0]) == Annotation(person_present=True, gender="female", mst=4)
+    assert shown(at).startswith("Image 1 of 3") and count(at) == "1 of 3 annotated by you"
+    for _ in range(3):
+        press(at, "Undo last save")
+    assert labels(home, ids[0]) is None and count(at) == "0 of 3 annotated by you"
+    press(at, "Undo last save")
+    assert [error.value for error in at.error] == [plain("Nothing to undo: this session has saved nothing yet.")]
+    with Store.open(home) as store:
+        assert store.count("annotation_history") == 10, "five saves and five undos, all kept"
+
+
+def test_the_last_label_of_the_study_says_everything_is_done(three_images):
+    at = focus_mode()
+    for _ in range(3):
+        for label in ("No person", "High"):
+            press(at, label)
+    assert "Every image in this study has all your labels" in at.success[0].value
+    assert count(at) == "3 of 3 annotated by you"
+
+
+# -- the grid: live count, failed saves -------------------------------------------------------------
+
+
+def test_the_count_follows_each_click_without_a_new_page(three_images):
+    at = opened("annotate")
+    next(radio for radio in at.radio if radio.label == "Person").set_value("Person").run()
+    # only the card and the count reran: the page's own widgets are not in this rerun's tree
+    assert count(at) == "1 of 3 annotated by you" and not at.toggle
+    assert [caption.value for caption in at.caption if "Saved:" in caption.value] == [":material/check: Saved: Person"]
+
+
+def test_a_save_that_fails_says_so_on_its_card(three_images):
+    home, ids = three_images
+    at = opened("annotate")
+    with Store.open(home) as store:  # the image goes away under the rater's card
+        store._write(lambda cursor: cursor.execute("DELETE FROM images WHERE image_id = ?", [ids[0]]))
+    next(radio for radio in at.radio if radio.label == "Person").set_value("Person").run()
+    assert not at.exception
+    assert [error.value for error in at.error] == [plain(f"Not saved: there is no image with id {ids[0]} in the store.")]
+    assert not [caption for caption in at.caption if "Saved:" in caption.value]
+    with Store.open(home) as store:
+        assert store.count("annotations") == 0
+
+
+# -- the address ------------------------------------------------------------------------------------
+
+
+def test_the_address_gives_the_rater_and_the_study(app_home):
+    with Store.open(app_home) as store:
+        store.ensure_study("nurses")
+    at = opened("annotate", rater=None, query={"rater": "bea", "study": "nurses"})
+    assert next(box for box in at.text_input if box.label == "Rater").value == "bea"
+    assert next(box for box in at.selectbox if box.label == "Study").value == "nurses"
+    next(box for box in at.text_input if box.label == "Rater").input("cy").run()
+    assert (at.query_params["rater"], at.query_params["study"]) == ("cy", "nurses")
+
+
+def test_an_unknown_study_in_the_address_falls_back_without_an_error(app_home):
+    at = opened("annotate", rater=None, query={"rater": "bea", "study": "no-such-study"})
+    assert next(box for box in at.selectbox if box.label == "Study").value == "default"
+    assert not at.error and not at.exception
+    assert at.query_params["study"] == "default"
+
+
+# -- Home -------------------------------------------------------------------------------------------
+
+
+def next_step(at: AppTest) -> tuple[str, str]:
+    link = at.page_link[0]
+    return link.value, link.proto.page
+
+
+def test_home_sends_an_empty_study_to_generate(app_home):
+    at = opened("home")
+    assert [title.value for title in at.title] == ["sdaudit"]
+    assert next_step(at) == ("Next: generate images", "generate")
+    assert [metric.value for metric in at.metric] == ["0", "0", "0", "0"]
+
+
+def test_home_sends_a_study_with_unlabelled_images_to_annotate(three_images):
+    home, ids = three_images
+    with Store.open(home) as store:
+        store.save_annotation(ids[0], "bea", Annotation(person_present=False))
+    at = opened("home")
+    assert next_step(at) == ("Next: annotate images", "annotate")
+    assert [metric.label for metric in at.metric] == ["Images", "Annotated by you", "Annotated by anyone", "Raters"]
+    assert [metric.value for metric in at.metric] == ["3", "0", "1", "1"]
+
+
+def test_home_sends_an_annotated_study_to_results(three_images):
+    home, ids = three_images
+    with Store.open(home) as store:
+        for image_id in ids:
+            store.save_annotation(image_id, "ana", Annotation(person_present=False))
+    at = opened("home")
+    assert next_step(at) == ("Next: see the results", "results")
+    assert [metric.value for metric in at.metric] == ["3", "3", "3", "1"]
+
+
+# -- the rules beneath ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rater", "images", "imported", "by_you", "files_by_anyone", "expected"),
+    [
+        ("ana", 0, 0, 0, 0, "generate"),
+        ("ana", 4, 0, 3, 4, "annotate"),  # others finished; this rater has one left
+        ("ana", 4, 0, 4, 4, "results"),
+        ("", 4, 0, 0, 3, "annotate"),  # no rater named: an image nobody labelled waits
+        ("", 4, 0, 0, 4, "results"),
+        ("ana", 0, 221, 0, 0, "results"),  # an imported sheet: labels without files
+    ],
+)
+def test_the_next_step(rater, images, imported, by_you, files_by_anyone, expected):
+    progress = StudyProgress(study="s", rater=rater, images=images, imported=imported, annotated_by_you=by_you,
+                             annotated_by_anyone=files_by_anyone + imported,
+                             files_annotated_by_anyone=files_by_anyone, raters=1)
+    assert progress.next_step == expected
+
+
+def test_study_progress_counts_an_imported_sheet_and_raters():
+    store = Store()
+    add_annotated_run(store, "sheet", "origin", {("female", 2): 3, ("male", 8): 2}, rater="r1")
+    store._write(lambda cursor: cursor.execute("UPDATE images SET external = true"))
+    add_annotated_run(store, "more", "origin", {("male", 3): 1}, rater="r2")
+    progress = study_progress(store, "origin", "r2")
+    assert (progress.images, progress.imported, progress.annotated_by_you, progress.annotated_by_anyone,
+            progress.files_annotated_by_anyone, progress.raters) == (1, 5, 1, 6, 1, 2)
+    assert study_progress(store, "other", "r2").images == 0
+
+
+def test_next_to_label_goes_round_and_ends_when_all_are_done():
+    order = [(1, True), (2, False), (3, True), (4, False)]
+    assert next_to_label(order, 2) == 4
+    assert next_to_label(order, 4) == 2
+    assert next_to_label([(1, True), (2, False)], 2) is None, "only the image just finished was left"
+    assert next_to_label([(1, True), (2, True)], 1) is None
+    assert (step([5, 6, 7], 6, 1), step([5, 6, 7], 7, 1), step([5, 6, 7], 5, -1), step([5, 6, 7], 9, 1)) == (7, 7, 5, 5)
+
+
+def test_keys_that_reach_one_run_together_save_nothing_and_say_so(three_images):
+    """Two keys within one rerun: Streamlit runs their callbacks in the buttons' order, so "High"
+    (which completes image 1) then "No person" meant for image 2 would mark image 1 "no person"."""
+    home, ids = three_images
+    at = focus_mode()
+    for label in ("Person", "Female-presenting", "MST 4"):
+        press(at, label)
+    for label in ("High", "No person"):
+        next(button for button in at.button if button.label == label).click()
+    at.run()
+    assert [error.value for error in at.error] == [plain(TOO_FAST.format(count=2))]
+    assert labels(home, ids[0]) == Annotation(person_present=True, gender="female", mst=4), "image 1 is unchanged"
+    assert shown(at.run()).startswith("Image 1 of 3")
+    press(at, "High")
+    assert not at.error and shown(at).startswith("Image 2 of 3"), "one key at a time is taken again"
