@@ -74,7 +74,8 @@ def shown(at: AppTest) -> str:
 
 
 def count(at: AppTest) -> str:
-    return at.get("progress")[0].proto.text
+    """The rater's own part of the progress line (the team's part follows a " · ")."""
+    return at.get("progress")[0].proto.text.split(" · ")[0]
 
 
 def labels(home: Path, image_id: int, rater: str = "ana") -> Annotation | None:
@@ -118,6 +119,28 @@ def test_each_key_saves_at_once_and_a_complete_image_moves_on(three_images):
     assert labels(home, ids[0]) == Annotation(person_present=True, gender="female", mst=4, confidence="high")
     assert shown(at).startswith("Image 2 of 3") and count(at) == "1 of 3 annotated by you"
     assert any(caption.value.startswith("Previous image saved: Person") for caption in at.caption)
+
+
+def test_focus_mode_keeps_the_teams_overlap(three_images):
+    """With two raters per image, an image two others have rated is passed over, and one the team
+    completes while it is on screen refuses the key and moves on: no image gets a third rating."""
+    from sdaudit.team import Team, TeamSettings
+
+    home, ids = three_images
+    done = Annotation(person_present=True, gender="male", mst=3, confidence="high")
+    with Store.open(home) as store:
+        Team(store).set_settings("default", TeamSettings(raters_per_image=2))
+        for rater in ("ben", "cai"):
+            store.save_annotation(ids[0], rater, done)
+    at = focus_mode()
+    assert shown(at).startswith("Image 2 of 3"), "image 1 has its two ratings: not offered first"
+    with Store.open(home) as store:  # meanwhile two others complete image 2
+        for rater in ("ben", "cai"):
+            store.save_annotation(ids[1], rater, done)
+    press(at, "Person")
+    assert labels(home, ids[1]) is None, "the third rating is refused"
+    assert shown(at).startswith("Image 3 of 3")
+    assert at.error[0].value.startswith(plain("Complete: this image has its ratings from other raters"))
 
 
 def test_no_person_needs_only_a_confidence(three_images):
