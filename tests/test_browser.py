@@ -398,6 +398,7 @@ def test_three_raters_with_two_per_image_give_every_image_exactly_two(app, page)
         each.goto(url)
         wait_for_script(each)
         cards[rater] = open_annotate(each, rater)
+        each.get_by_text("0 of 6 images have 2 ratings").wait_for(timeout=LIMIT.left_ms())  # the count's fragment
         assert each.get_by_text("0 of 6 images have 2 ratings").count() == 1
     assert all(sorted(keys) == sorted(cards["ana"]) and len(keys) == 6 for keys in cards.values())
     for position in range(6):  # the three sessions' clicks on one image overlap on the server

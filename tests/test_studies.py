@@ -343,6 +343,7 @@ def test_the_generate_form_queues_a_prompt_set_with_two_models(app_home, tiny_mo
         return next(element for element in elements if element.label == label)
 
     at = AppTest.from_file(str(ROOT / "app" / "router.py"), default_timeout=WAIT_LIMIT_S).run()
+    at.switch_page(str(ROOT / "pages" / "generate.py")).run()  # Home is the landing page
     widget(at.text_input, "Model").input(str(tiny_model))
     widget(at.text_input, "Prompt template").input("a photo of a {}")
     widget(at.text_area, "Slot values, one a line").input("doctor\nnurse\n\nnurse")
