@@ -418,6 +418,7 @@ def test_three_raters_with_two_per_image_give_every_image_exactly_two(app, page)
         wait_for_script(each)
         fill(each, "Rater", rater)
         each.get_by_text("Nothing left to do").wait_for(timeout=LIMIT.left_ms())
+        each.get_by_text("6 of 6 images have 2 ratings").wait_for(timeout=LIMIT.left_ms())
         assert each.get_by_text("6 of 6 images have 2 ratings").count() == 1
     app.stop()
     with Store.open(app.home) as store:
