@@ -13,6 +13,25 @@ from sdaudit.config import store_path, writable_folder
 REPORT_IS_FOLDER = "--out {path} is a folder; give the report's file name, e.g. {path}/report.html."
 
 
+def json_rows(table) -> str:
+    """A table as a JSON list of objects, blank cells as null."""
+    import json
+
+    return json.dumps(table.astype(object).where(table.notna(), None).to_dict("records"), indent=1)
+
+
+def differences_text(table, *, first: str, header: str) -> str:
+    """Differences of two shares (``planning.compare`` rows) in percentage points, one row each,
+    the column ``first`` naming what was compared, under ``header``."""
+    shown = table.copy()
+    for column in ("share_first", "share_second"):
+        shown[column] = shown[column].map(lambda v: f"{100 * v:.1f}%")
+    for column in ("difference", "low", "high"):
+        shown[column] = shown[column].map(lambda v: f"{100 * v:+.1f}")
+    columns = [first, "family", "group", "share_first", "share_second", "difference", "low", "high", "excludes_zero"]
+    return header + "\n" + shown[columns].to_string(index=False)
+
+
 def _known_study(store, study: str) -> None:
     """Refuse a study the store does not hold, naming the ones it does."""
     if study not in (studies := store.study_names()):
@@ -53,7 +72,6 @@ def _estimate_settings(args) -> dict:
 
 
 def compare_command(args) -> str:
-    import json
 
     from sdaudit.planning import compare_runs
     from sdaudit.stats import estimate_each
@@ -76,20 +94,13 @@ def compare_command(args) -> str:
     except ValueError as error:
         raise UsageError(str(error)) from None
     if args.json:
-        return json.dumps(table.astype(object).where(table.notna(), None).to_dict("records"), indent=1)
-    shown = table.copy()
-    for column in ("share_first", "share_second"):
-        shown[column] = shown[column].map(lambda v: f"{100 * v:.1f}%")
-    for column in ("difference", "low", "high"):
-        shown[column] = shown[column].map(lambda v: f"{100 * v:+.1f}")
+        return json_rows(table)
     header = (f"each run minus the reference run {reference}, in percentage points; Newcombe's "
               f"{args.confidence:.0%} interval" + (", Holm-adjusted tests" if args.holm else ""))
-    columns = ["run", "family", "group", "share_first", "share_second", "difference", "low", "high", "excludes_zero"]
-    return header + "\n" + shown[columns].to_string(index=False)
+    return differences_text(table, first="run", header=header)
 
 
 def _estimate_by_run(args) -> str:
-    import json
 
     from sdaudit.targets import by_run_text, estimates_by_run
 
@@ -97,7 +108,7 @@ def _estimate_by_run(args) -> str:
         _known_study(store, args.study)
         table = estimates_by_run(store, args.study, **_study_settings(store, args))
     if args.json:
-        return json.dumps(table.astype(object).where(table.notna(), None).to_dict("records"), indent=1)
+        return json_rows(table)
     return by_run_text(table, args.study)
 
 
@@ -123,7 +134,6 @@ def estimate_command(args) -> str:
 
 
 def agreement_command(args) -> str:
-    import json
 
     from sdaudit.agreement import agreement
     from sdaudit.agreement_view import SINGLE_RATER, agreement_text
@@ -136,7 +146,7 @@ def agreement_command(args) -> str:
     result = agreement(annotations, skin_cut=args.skin_cut, confidence=args.confidence, seed=args.seed)
     if args.json:
         table = result.table
-        return json.dumps(table.astype(object).where(table.notna(), None).to_dict("records"), indent=1)
+        return json_rows(table)
     text = SINGLE_RATER if result.single_rater else agreement_text(result)
     return "\n\n".join(part for part in (text, quality) if part)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, replace
 
+from sdaudit.cli_analysis import differences_text, json_rows
 from sdaudit.cli_parser import UsageError
 from sdaudit.config import store_path
 
@@ -72,15 +73,8 @@ def rater_groups_command(args) -> str:
                                 include_unclear=not args.exclude_unclear, simultaneous=args.simultaneous)
     table = compared.differences.rename(columns={"run": "rater_group"})
     if args.json:
-        return json.dumps(table.astype(object).where(table.notna(), None).to_dict("records"), indent=1)
-    shown = table.copy()
-    for column in ("share_first", "share_second"):
-        shown[column] = shown[column].map(lambda v: f"{100 * v:.1f}%")
-    for column in ("difference", "low", "high"):
-        shown[column] = shown[column].map(lambda v: f"{100 * v:+.1f}")
+        return json_rows(table)
     header = (f"shares as seen by each group of raters by {args.field!r} minus those seen by {compared.reference!r}, "
               f"in percentage points, soft labels; Newcombe's {args.confidence:.0%} interval (the groups often rated "
               "the same images: the interval treats them as independent and is wider than it needs to be)")
-    columns = ["rater_group", "family", "group", "share_first", "share_second", "difference", "low", "high",
-               "excludes_zero"]
-    return header + "\n" + shown[columns].to_string(index=False)
+    return differences_text(table, first="rater_group", header=header)
