@@ -72,7 +72,6 @@ def _estimate_settings(args) -> dict:
 
 
 def compare_command(args) -> str:
-
     from sdaudit.planning import compare_runs
     from sdaudit.stats import estimate_each
 
@@ -101,7 +100,6 @@ def compare_command(args) -> str:
 
 
 def _estimate_by_run(args) -> str:
-
     from sdaudit.targets import by_run_text, estimates_by_run
 
     with existing_store(args) as store:
