@@ -238,8 +238,9 @@ def queue_demo_job(page, **fields: str) -> None:
     page.get_by_text("Queued job 1").wait_for(timeout=LIMIT.left_ms())
 
 
-def open_annotate(page, rater: str) -> list[str]:
-    """Go to Annotate as ``rater``; returns the image ids of the cards shown."""
+def open_annotate(page, rater: str, *, cards_expected: int | None = None) -> list[str]:
+    """Go to Annotate as ``rater``; returns the image ids of the cards shown (with
+    ``cards_expected``, once that many are drawn: a loaded browser draws them one by one)."""
     page.locator('[data-testid="stSidebarNav"]').get_by_text("Annotate", exact=True).click()
     page.get_by_role("heading", name="Annotate").wait_for(timeout=LIMIT.left_ms())
     wait_for_script(page)
@@ -247,6 +248,10 @@ def open_annotate(page, rater: str) -> list[str]:
     assert page.get_by_label("Rater", exact=True).input_value() == rater, "the rater's name must stick"
     cards = page.locator('[class*="st-key-person-"]')
     cards.first.wait_for(timeout=LIMIT.left_ms())
+    if cards_expected is not None:
+        page.wait_for_function(f"() => document.querySelectorAll('[class*=\"st-key-person-\"]').length "
+                               f"=== {cards_expected}", timeout=LIMIT.left_ms())
+    wait_for_script(page)
     return [cards.nth(i).get_attribute("class").split("st-key-person-")[1].split()[0] for i in range(cards.count())]
 
 
@@ -275,8 +280,9 @@ def test_generate_four_images_then_annotate_them_all(app, page, tmp_path):
     # the progress fragment polls the worker; its line changes when the job is done
     page.get_by_text("Last job 1: done, 4 of 4 images").wait_for(timeout=LIMIT.left_ms())
 
-    keys = open_annotate(page, "ana")
-    assert page.get_by_text("0 of 4 annotated by you").is_visible() and len(keys) == 4
+    keys = open_annotate(page, "ana", cards_expected=4)
+    page.get_by_text("0 of 4 annotated by you").wait_for(timeout=LIMIT.left_ms())  # the count's own fragment
+    assert len(keys) == 4
     for image_id in keys:
         for field, label in (("person", "Person"), ("gender", "Female-presenting"), ("skin", "MST 4"),
                              ("confidence", "High")):
@@ -304,7 +310,7 @@ def test_every_acknowledged_click_survives_kill_9(app, page):
     seed_images(app, 3)
     page.goto(app.start())
     wait_for_script(page)
-    keys = open_annotate(page, "ana")
+    keys = open_annotate(page, "ana", cards_expected=3)
     for image_id in keys:
         for field, label in (("person", "Person"), ("gender", "Female-presenting")):
             choose(page, field, image_id, label)
@@ -328,7 +334,7 @@ def test_four_raters_at_once_lose_nothing(app, page):
     for each, rater in zip(pages, raters):
         each.goto(url)
         wait_for_script(each)
-        keys = open_annotate(each, rater)
+        keys = open_annotate(each, rater, cards_expected=4)
     # interleave the four sessions' clicks without waiting, so their saves overlap on the server
     for image_id in keys:
         for each in pages:
@@ -397,7 +403,7 @@ def test_three_raters_with_two_per_image_give_every_image_exactly_two(app, page)
     for each, rater in zip(pages, ("ana", "ben", "cai")):
         each.goto(url)
         wait_for_script(each)
-        cards[rater] = open_annotate(each, rater)
+        cards[rater] = open_annotate(each, rater, cards_expected=6)
         each.get_by_text("0 of 6 images have 2 ratings").wait_for(timeout=LIMIT.left_ms())  # the count's fragment
         assert each.get_by_text("0 of 6 images have 2 ratings").count() == 1
     assert all(sorted(keys) == sorted(cards["ana"]) and len(keys) == 6 for keys in cards.values())
