@@ -390,9 +390,9 @@ def test_a_job_cut_off_by_a_crash_is_interrupted_and_resumes_only_missing_seeds(
 
 
 def test_three_raters_with_two_per_image_give_every_image_exactly_two(app, page):
-    """k = 2, three raters at once, each clicking through every card of their to-do list without
-    waiting: each image gets three clicks, the store keeps exactly two, and the third rater's card
-    says the image is complete. Afterwards every to-do list is empty."""
+    """k = 2, three raters at once, all clicking the same card at the same moment, card after card:
+    each image gets three clicks, the store keeps exactly two, and the third rater's card says the
+    image is complete. Afterwards every to-do list is empty."""
     seed_images(app, 6)
     with Store.open(app.home) as store:
         Team(store).set_settings("default", TeamSettings(raters_per_image=2))
@@ -407,15 +407,17 @@ def test_three_raters_with_two_per_image_give_every_image_exactly_two(app, page)
         each.get_by_text("0 of 6 images have 2 ratings").wait_for(timeout=LIMIT.left_ms())  # the count's fragment
         assert each.get_by_text("0 of 6 images have 2 ratings").count() == 1
     assert all(sorted(keys) == sorted(cards["ana"]) and len(keys) == 6 for keys in cards.values())
-    for position in range(6):  # the three sessions' clicks on one image overlap on the server
+    outcomes = {}
+    for position in range(6):
+        # the three sessions' clicks on one image overlap on the server (the race for its last place);
+        # each session then waits for its card's answer before its next click, as a rater would
         for each, keys in zip(pages, cards.values()):
             choose(each, "person", keys[position], "Person", wait=False)
-    outcomes = {}
-    for (rater, keys), each in zip(cards.items(), pages):
-        for image_id in keys:
-            sign = each.locator(f".st-key-saved-{image_id}, .st-key-full-{image_id}")
-            sign.first.wait_for(timeout=LIMIT.left_ms())
+        for (rater, keys), each in zip(cards.items(), pages):
+            image_id = keys[position]
+            each.locator(f".st-key-saved-{image_id}, .st-key-full-{image_id}").first.wait_for(timeout=LIMIT.left_ms())
             outcomes[rater, image_id] = "saved" if each.locator(f".st-key-saved-{image_id}").count() else "full"
+    for each in pages:
         assert each.locator('[data-testid="stException"]').count() == 0
     for image_id in cards["ana"]:
         assert sorted(outcomes[rater, image_id] for rater in cards) == ["full", "saved", "saved"], image_id
