@@ -91,6 +91,16 @@ def _share_tooltip(first: alt.Tooltip) -> list:
             alt.Tooltip("reliability:N", title="interval")]
 
 
+def _by_panel(layered, rows: pd.DataFrame, title: str, subtitle: str):
+    """One row of panels per ``panel`` value (a family and group), in the rows' order, titled."""
+    return (
+        layered.facet(row=alt.Row("panel:N", title=None, sort=list(dict.fromkeys(rows["panel"])),
+                                  header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold")))
+        .resolve_scale(y="independent")
+        .properties(title=alt.Title(title, subtitle=[subtitle]))
+    )
+
+
 def shares_chart(table: pd.DataFrame, *, title: str = "Share of images by perceived group", width: int = 420,
                  intervals: str = "95% intervals, each on its own"):
     """One panel per family: shares, intervals, parity rules and custom-target ticks; ``intervals``
@@ -190,15 +200,9 @@ def differences_chart(differences: pd.DataFrame, *, reference: str, width: int =
     zero = base.mark_rule(color="#111827").encode(
         x="mean(zero):Q", strokeDash=alt.StrokeDash("zero_marker:N", title="Markers", scale=alt.Scale(
             domain=[ZERO], range=[[6, 4]]), legend=alt.Legend(orient="bottom", symbolType="stroke")))
-    return (
-        alt.layer(bars, points, zero).properties(width=width)
-        .facet(row=alt.Row("panel:N", title=None, sort=list(dict.fromkeys(rows["panel"])),
-                           header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold")))
-        .resolve_scale(y="independent")
-        .properties(title=alt.Title(title, subtitle=[
-            "Colour: does the interval of the difference exclude zero? Hollow point, faded bar: too few images "
-            "to trust the interval."]))
-    )
+    return _by_panel(alt.layer(bars, points, zero).properties(width=width), rows, title,
+                     "Colour: does the interval of the difference exclude zero? Hollow point, faded bar: too few "
+                     "images to trust the interval.")
 
 
 def run_label(row) -> str:
@@ -223,9 +227,6 @@ def targets_chart(by_run: pd.DataFrame, *, width: int = 420, title: str = "Each 
     # only what is drawn: a missing slot or source in an object column would be NaN, which is not JSON
     rows = rows[["run_key", "run", "panel", "share", "low", "high", "target", "source", "verdict", "reliability",
                  "target_marker"]]
-    colour = alt.Color("verdict:N", title="Verdict",
-                       scale=alt.Scale(domain=list(VERDICT_COLOURS), range=list(VERDICT_COLOURS.values())),
-                       legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=400))
     y = alt.Y("run:N", title=None, sort=None, axis=alt.Axis(labelLimit=260))
     tooltip = [alt.Tooltip("run:N"), alt.Tooltip("panel:N", title="group"), alt.Tooltip("share:Q", format=".1%"),
                alt.Tooltip("low:Q", format=".1%", title="interval low"),
@@ -233,28 +234,14 @@ def targets_chart(by_run: pd.DataFrame, *, width: int = 420, title: str = "Each 
                alt.Tooltip("target:Q", format=".1%"), alt.Tooltip("source:N", title="target's source"),
                alt.Tooltip("verdict:N"), alt.Tooltip("reliability:N", title="interval")]
     base = alt.Chart(rows)
-    bars = base.mark_rule(strokeWidth=3).encode(
-        x=alt.X("low:Q", title="share of images with a person", scale=alt.Scale(domain=[0, 1]),
-                axis=alt.Axis(format="%")),
-        x2="high:Q", y=y, color=colour, tooltip=tooltip,
-        opacity=alt.Opacity("reliability:N", title="Interval", scale=alt.Scale(domain=[RELIABLE, UNRELIABLE],
-                            range=[1.0, 0.35]), legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=400)))
-    points = base.mark_point(size=90, strokeWidth=2).encode(
-        x="share:Q", y=y, color=colour, tooltip=tooltip,
-        fill=alt.condition(alt.datum.reliability == RELIABLE, "verdict:N", alt.value("white"), legend=None,
-                           scale=alt.Scale(domain=list(VERDICT_COLOURS), range=list(VERDICT_COLOURS.values()))))
+    bars, points = _interval_marks(base, y=y, x_title="share of images with a person", domain=list(VERDICT_COLOURS),
+                                   palette=list(VERDICT_COLOURS.values()), tooltip=tooltip)
     ticks = base.mark_tick(color="#111827", thickness=2, size=18).encode(
         x="target:Q", y=y, tooltip=tooltip,
         strokeDash=alt.StrokeDash("target_marker:N", title="Markers", legend=alt.Legend(orient="bottom", symbolType="stroke")))
-    return (
-        alt.layer(bars, points, ticks).properties(width=width)
-        .facet(row=alt.Row("panel:N", title=None, sort=list(dict.fromkeys(rows["panel"])),
-                           header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold")))
-        .resolve_scale(y="independent")
-        .properties(title=alt.Title(title, subtitle=[
-            "Tick: the run's target (its source in the tooltip and the table). Colour: does the interval exclude it? "
-            "Hollow point, faded bar: too few images to trust the interval."]))
-    )
+    return _by_panel(alt.layer(bars, points, ticks).properties(width=width), rows, title,
+                     "Tick: the run's target (its source in the tooltip and the table). Colour: does the interval "
+                     "exclude it? Hollow point, faded bar: too few images to trust the interval.")
 
 
 WORD_COLOURS = {"amplified": "#D55E00", "reduced": "#009E73", "as far, other side": "#CC79A7",
