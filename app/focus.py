@@ -16,8 +16,8 @@ import streamlit as st
 
 from app.resources import STORE_ERRORS, current_home, current_rater, open_store
 from app.widgets import plain
-from sdaudit.gallery import load_image
-from sdaudit.progress import next_to_label, step
+from sdaudit.files.gallery import load_image
+from sdaudit.present.progress import next_to_label, step
 from sdaudit.records import QueuedImage
 from sdaudit.scheme import (
     BINARY_SKIN_CHOICES,

@@ -8,7 +8,7 @@ import streamlit as st
 
 from app.widgets import plain
 from sdaudit.store import Store
-from sdaudit.team import CONSENT, MAX_ANSWER, Team
+from sdaudit.store.team import CONSENT, MAX_ANSWER, Team
 
 NEEDS_CONSENT = "Tick “I agree” to share your answers, or choose “No thanks”."
 

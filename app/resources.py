@@ -10,10 +10,10 @@ import streamlit as st
 
 from sdaudit.config import data_home, int_setting, setting, store_path
 from sdaudit.errors import StoreError
-from sdaudit.jobs import JobRunner
+from sdaudit.files.snapshot import AutoSnapshot
+from sdaudit.generation.jobs import JobRunner
 from sdaudit.records import DEFAULT_STUDY
 from sdaudit.roles import AdminGate
-from sdaudit.snapshot import AutoSnapshot
 from sdaudit.store import Store
 
 # A store file that opens but fails on reading (truncated, overwritten in place) raises DuckDB's own

@@ -21,7 +21,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from sdaudit.agreement import agreement, field_ratings
+from sdaudit.analysis.agreement import agreement, field_ratings
 
 
 def median_seconds(work, repeats: int) -> float:
@@ -63,8 +63,8 @@ def main() -> None:
           f"2,000 bootstrap resamples, 10 pairs): {ours:.2f} s (goal <= 2 s); one krippendorff.alpha "
           f"(ordinal MST): {baseline * 1000:.1f} ms; ratio {ours / baseline:.0f}x")
 
-    from sdaudit.label_modes import DAWID_SKENE_RESAMPLES
-    from sdaudit.stats import estimate
+    from sdaudit.analysis.estimate import estimate
+    from sdaudit.analysis.label_modes import DAWID_SKENE_RESAMPLES
 
     small = annotations(200, 3, rng)
     estimate(small, labels="dawid-skene")  # warm-up (crowd-kit's import)

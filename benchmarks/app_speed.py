@@ -260,9 +260,9 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-    from sdaudit.jobs import FINISHED, JobRunner
+    from sdaudit.generation.jobs import FINISHED, JobRunner
+    from sdaudit.generation.spec import DEFAULT_PROMPT, GenerationSpec
     from sdaudit.scheme import Annotation
-    from sdaudit.spec import DEFAULT_PROMPT, GenerationSpec
     from sdaudit.store import Store
 
     size = int(os.environ.get("BENCH_PAGE", "48"))

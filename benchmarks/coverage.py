@@ -36,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from sdaudit import stats as sd_stats
+from sdaudit.analysis import estimate as sd_stats
 
 CONFIDENCE = 0.95
 ALPHA = 1 - CONFIDENCE

@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from sdaudit.stats import estimate
+from sdaudit.analysis.estimate import estimate
 
 STUDIES = 40
 IMAGES = 200

@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 
 from sdaudit.config import import_diffusers, resolve_device
-from sdaudit.generate import StoreSink, generate
-from sdaudit.pipelines import load_pipeline, resolve_model, scheduler_for
-from sdaudit.spec import GenerationSpec
+from sdaudit.generation.generate import StoreSink, generate
+from sdaudit.generation.pipelines import load_pipeline, resolve_model, scheduler_for
+from sdaudit.generation.spec import GenerationSpec
 from sdaudit.store import Store
 
 
@@ -88,7 +88,7 @@ def write_sd14_random(folder: Path) -> Path:
     torch, diffusers = import_diffusers()
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from sdaudit.demo import build_demo_pipeline
+    from sdaudit.generation.demo import build_demo_pipeline
 
     tiny = build_demo_pipeline()  # for its offline tokenizer and SD v1.x PNDM scheduler
     unet = diffusers.UNet2DConditionModel(

@@ -27,7 +27,7 @@ from helpers import make_images, make_run  # noqa: E402
 from sdaudit.records import QueuedImage  # noqa: E402
 from sdaudit.scheme import Annotation  # noqa: E402
 from sdaudit.store import Store  # noqa: E402
-from sdaudit.team import Team, TeamSettings  # noqa: E402
+from sdaudit.store.team import Team, TeamSettings  # noqa: E402
 
 IMAGES = int(os.environ.get("BENCH_IMAGES", "20000"))
 OLD_QUEUE = (

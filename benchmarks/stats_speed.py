@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from sdaudit.stats import estimate
+from sdaudit.analysis.estimate import estimate
 
 
 def median_seconds(work, repeats: int) -> float:

@@ -4,9 +4,16 @@ import streamlit as st
 
 from app.resources import current_home, open_store
 from app.widgets import plain
-from sdaudit.agreement_view import NEEDS_RATERS, READING, agreement_view, pairs_table, raters_table, summary_table
-from sdaudit.team import Team
-from sdaudit.team_view import GROUPS_CAVEAT, quality_view, rater_groups_view
+from sdaudit.present.agreement_tables import (
+    NEEDS_RATERS,
+    READING,
+    agreement_view,
+    pairs_table,
+    raters_table,
+    summary_table,
+)
+from sdaudit.present.team_tables import GROUPS_CAVEAT, quality_view, rater_groups_view
+from sdaudit.store.team import Team
 
 st.title("Agreement")
 store = open_store(current_home())

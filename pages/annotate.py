@@ -7,7 +7,7 @@ from app.focus import focus_view, keep_view_in_address
 from app.rater_groups import ask_once
 from app.resources import STORE_ERRORS, current_home, current_rater, current_study, open_store
 from app.widgets import mst_swatches, plain
-from sdaudit.gallery import load_image
+from sdaudit.files.gallery import load_image
 from sdaudit.records import QueuedImage
 from sdaudit.scheme import (
     BINARY_SKIN_CHOICES,
@@ -18,7 +18,7 @@ from sdaudit.scheme import (
     annotation_from_choices,
     choices_from_annotation,
 )
-from sdaudit.team import Team
+from sdaudit.store.team import Team
 
 FIELDS = ("person", "gender", "skin", "confidence")
 

@@ -8,10 +8,10 @@ import streamlit as st
 from app.resources import current_home, current_study, job_runner, open_store
 from app.widgets import admin_unlocked, jobs_table, plain
 from sdaudit.config import DEMO_MODEL, gpu_present
-from sdaudit.gallery import newest_images
-from sdaudit.generation_form import DEMO_VALUES, check_form, remembered
-from sdaudit.jobs import ACTIVE, RESUMABLE, progress_text
-from sdaudit.spec import SCHEDULERS, GenerationSpec
+from sdaudit.files.gallery import newest_images
+from sdaudit.generation.form import DEMO_VALUES, check_form, remembered
+from sdaudit.generation.jobs import ACTIVE, RESUMABLE, progress_text
+from sdaudit.generation.spec import SCHEDULERS, GenerationSpec
 
 ANNOTATE = Path(__file__).resolve().parent / "annotate.py"
 

@@ -6,7 +6,7 @@ import streamlit as st
 
 from app.resources import current_home, current_rater, current_study, open_store
 from app.widgets import plain
-from sdaudit.progress import study_progress
+from sdaudit.present.progress import study_progress
 
 PAGES = Path(__file__).resolve().parent
 NEXT = {

@@ -4,7 +4,9 @@ import streamlit as st
 
 from app.resources import current_home, current_study, open_store
 from app.widgets import plain
-from sdaudit.charts import (
+from sdaudit.analysis.estimate import METHODS
+from sdaudit.analysis.label_modes import LABEL_TITLES, RESULTS_LABELS
+from sdaudit.present.charts import (
     across_runs_chart,
     comparison_chart,
     differences_chart,
@@ -13,19 +15,17 @@ from sdaudit.charts import (
     to_png,
     to_svg,
 )
-from sdaudit.label_modes import LABEL_TITLES, RESULTS_LABELS
-from sdaudit.report import LIMITATIONS
-from sdaudit.results import (
+from sdaudit.present.report import LIMITATIONS
+from sdaudit.present.results import (
     across_runs_table,
     reference_differences_table,
     results_view,
     run_choices,
     study_report,
 )
+from sdaudit.present.team_tables import GROUPS_CAVEAT, rater_groups_view
 from sdaudit.scheme import METHOD_LABELS
-from sdaudit.stats import METHODS
-from sdaudit.team import Team
-from sdaudit.team_view import GROUPS_CAVEAT, rater_groups_view
+from sdaudit.store.team import Team
 
 st.title("Results")
 store = open_store(current_home())

@@ -5,9 +5,9 @@ import streamlit as st
 from app.resources import auto_snapshot, current_home, current_rater, current_study, open_store
 from app.widgets import admin_unlocked, plain
 from sdaudit.config import int_setting
-from sdaudit.reference import ingest_uploaded_images
-from sdaudit.results import runs_table
-from sdaudit.sheets import import_uploaded_sheet
+from sdaudit.files.reference import ingest_uploaded_images
+from sdaudit.files.sheets import import_uploaded_sheet
+from sdaudit.present.results import runs_table
 
 st.title("Runs")
 runs = open_store(current_home()).runs()

@@ -5,8 +5,9 @@ import streamlit as st
 
 from app.resources import current_home, current_study, open_store
 from app.widgets import admin_unlocked, plain
-from sdaudit.gallery import load_image
-from sdaudit.rater_quality import annotation_of
+from sdaudit.analysis.rater_quality import annotation_of
+from sdaudit.files.gallery import load_image
+from sdaudit.present.team_tables import adjudication_queue
 from sdaudit.scheme import (
     BINARY_SKIN_CHOICES,
     GENDER_CHOICES,
@@ -16,8 +17,7 @@ from sdaudit.scheme import (
     annotation_from_choices,
     choices_from_annotation,
 )
-from sdaudit.team import Team, TeamSettings, parse_fields
-from sdaudit.team_view import adjudication_queue
+from sdaudit.store.team import Team, TeamSettings, parse_fields
 
 st.title("Team")
 home = current_home()

@@ -1,7 +1,7 @@
-"""``python -m sdaudit``; see ``sdaudit.cli``."""
+"""``python -m sdaudit``; see ``sdaudit.cli.commands``."""
 
 import sys
 
-from sdaudit.cli import main
+from sdaudit.cli.commands import main
 
 sys.exit(main())

@@ -197,7 +197,7 @@ TABLE_HEADERS = {
     "reading": "Reading",
 }
 
-# Agreement between raters (sdaudit/agreement.py): the fields compared and the statistics.
+# Agreement between raters (sdaudit/analysis/agreement.py): the fields compared and the statistics.
 AGREEMENT_FIELD_LABELS = {"person": "Person present", "gender": "Perceived gender presentation",
                           "mst": "Monk Skin Tone (1–10, ordinal)", "skin_binary": "Skin tone, lighter / darker"}
 AGREEMENT_STATISTIC_LABELS = {"krippendorff_alpha": "Krippendorff's α", "gwet_ac1": "Gwet's AC1",

@@ -42,7 +42,7 @@ def tiny_model_with_safety_checker(tmp_path_factory) -> Path:
     )
     from transformers import CLIPConfig, CLIPImageProcessor
 
-    from sdaudit.demo import build_demo_pipeline
+    from sdaudit.generation.demo import build_demo_pipeline
 
     pipe = build_demo_pipeline()
     config = CLIPConfig(

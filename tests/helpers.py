@@ -182,7 +182,7 @@ def png(colour: int = 0) -> bytes:
 def run_folder(folder: Path, files: dict[int, bytes | Path | str], *, study: str = "default") -> Path:
     """A run folder of run ``R``: seed -> PNG bytes, a path its image links to (with that file's
     sha256 in the manifest, as an attacker would write it), or "fifo" for a named pipe."""
-    from sdaudit.runfolder import RunFolder
+    from sdaudit.files.runfolder import RunFolder
 
     sink = RunFolder(folder)
     sink.begin(make_run("R", study=study))

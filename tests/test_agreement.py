@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from helpers import ORIGIN, sheet, three_raters
 
-from sdaudit.agreement import (
+from sdaudit.analysis.agreement import (
     CONFIDENCE_TEXT,
     _kernel,
     _patterns,
@@ -19,8 +19,8 @@ from sdaudit.agreement import (
     field_ratings,
     krippendorff_alpha,
 )
-from sdaudit.label_modes import LABELS_TEXT, family_labels
-from sdaudit.stats import estimate
+from sdaudit.analysis.estimate import estimate
+from sdaudit.analysis.label_modes import LABELS_TEXT, family_labels
 
 NAN = np.nan
 # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", section C: 4 observers × 12 units
@@ -356,8 +356,8 @@ def test_one_rater_says_agreement_is_not_available(cli, tmp_path):
 def test_the_report_shows_agreement_or_says_why_not(tmp_path):
     from helpers import ORIGIN_SHEET, make_images, make_run
 
-    from sdaudit.report import audit_card, render_report
-    from sdaudit.sheets import import_annotations
+    from sdaudit.files.sheets import import_annotations
+    from sdaudit.present.report import audit_card, render_report
     from sdaudit.store import Store
 
     annotations = three_raters(30)

@@ -8,7 +8,7 @@ import pytest
 from helpers import ORIGIN_SHEET, WAIT_LIMIT_S, make_images, make_run, three_raters
 from streamlit.testing.v1 import AppTest
 
-from sdaudit.agreement import agreement
+from sdaudit.analysis.agreement import agreement
 from sdaudit.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,7 +29,7 @@ def test_without_studies_the_page_says_what_to_do(app_home):
 
 
 def test_one_rater_is_told_agreement_needs_two(app_home):
-    from sdaudit.sheets import import_annotations
+    from sdaudit.files.sheets import import_annotations
 
     with Store.open(app_home) as store:
         import_annotations(ORIGIN_SHEET, store, study="origin", rater="origin-rater")
@@ -65,9 +65,9 @@ def test_three_raters_see_each_statistic_pairs_and_raters(team_home, monkeypatch
     assert len(pairs) == 3 * 4 and len(raters) == 3 * 4
     assert set(raters["Rater"]) == {"ana", "ben", "cai"}
 
-    import sdaudit.label_modes
+    import sdaudit.analysis.label_modes
 
-    monkeypatch.setattr(sdaudit.label_modes, "DAWID_SKENE_RESAMPLES", 5)  # each resample is a refit
+    monkeypatch.setattr(sdaudit.analysis.label_modes, "DAWID_SKENE_RESAMPLES", 5)  # each resample is a refit
     next(toggle for toggle in at.toggle if "rater error" in toggle.label).set_value(True).run()
     assert not at.exception, at.exception
     corrected = at.dataframe[-1].value

@@ -51,7 +51,7 @@ def test_runs_are_listed_with_their_settings(home):
 
 @pytest.fixture
 def origin_home(home):
-    from sdaudit.sheets import import_annotations
+    from sdaudit.files.sheets import import_annotations
 
     with Store.open(home) as store:
         import_annotations(ORIGIN_SHEET, store, study="origin", rater="origin-rater")

@@ -22,10 +22,10 @@ from urllib.parse import urlsplit
 import pytest
 from helpers import Deadline, add_study_as_an_older_store_did, app_command, wait_until
 
-from sdaudit.charts import EXCLUDES, VERDICT_COLOURS
-from sdaudit.jobs import JobQueue
+from sdaudit.generation.jobs import JobQueue
+from sdaudit.present.charts import EXCLUDES, VERDICT_COLOURS
 from sdaudit.store import Store
-from sdaudit.team import Team, TeamSettings
+from sdaudit.store.team import Team, TeamSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMIT = Deadline()  # replaced by each test's own (the fixture below)

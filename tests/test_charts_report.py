@@ -8,7 +8,10 @@ import json
 import pytest
 from helpers import ORIGIN, ORIGIN_SHEET, sheet
 
-from sdaudit.charts import (
+from sdaudit.analysis.estimate import estimate
+from sdaudit.analysis.planning import compare_runs
+from sdaudit.files.sheets import import_annotations
+from sdaudit.present.charts import (
     DIFFERS,
     EXCLUDES,
     INCLUDES,
@@ -23,11 +26,8 @@ from sdaudit.charts import (
     to_png,
     to_svg,
 )
-from sdaudit.planning import compare_runs
-from sdaudit.report import LIMITATIONS, audit_card, render_report
+from sdaudit.present.report import LIMITATIONS, audit_card, render_report
 from sdaudit.scheme import UNRELIABLE_NOTE
-from sdaudit.sheets import import_annotations
-from sdaudit.stats import estimate
 from sdaudit.store import Store
 
 
@@ -143,7 +143,7 @@ def test_the_audit_card_counts_what_the_estimate_rests_on(origin_store):
 
 
 def test_an_imported_sheets_run_reads_as_one_in_the_report_and_runs_table(origin_store):
-    from sdaudit.results import run_choices, runs_table
+    from sdaudit.present.results import run_choices, runs_table
 
     document = render_report(estimate(origin_store.annotations(study="origin")), audit_card(origin_store, "origin"))
     assert "imported sheet origin_sheet.csv" in document and "0×0" not in document

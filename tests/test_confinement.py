@@ -10,11 +10,11 @@ import pytest
 from helpers import png, run_folder
 
 from sdaudit.errors import SdauditError
-from sdaudit.gallery import CANNOT_SHOW, NO_FILE, gallery, load_image
+from sdaudit.files.gallery import CANNOT_SHOW, NO_FILE, gallery, load_image
+from sdaudit.files.runfolder import ingest
+from sdaudit.files.safe import LINK, SPECIAL, UnsafeFileError, is_regular, read_regular
+from sdaudit.files.snapshot import SnapshotError, restore, snapshot
 from sdaudit.records import STUDY_NAME
-from sdaudit.runfolder import ingest
-from sdaudit.safefiles import LINK, SPECIAL, UnsafeFileError, is_regular, read_regular
-from sdaudit.snapshot import SnapshotError, restore, snapshot
 from sdaudit.store import TABLES, Store
 
 SECRET = Path("/etc/passwd")

@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from sdaudit.errors import RunFolderError
-from sdaudit.generate import StoreSink, generate, image_relpath
-from sdaudit.runfolder import MANIFEST, RunFolder, ingest, read_run_folder
-from sdaudit.spec import GenerationSpec
+from sdaudit.files.runfolder import MANIFEST, RunFolder, ingest, read_run_folder
+from sdaudit.generation.generate import StoreSink, generate, image_relpath
+from sdaudit.generation.spec import GenerationSpec
 from sdaudit.store import Store
 
 

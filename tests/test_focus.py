@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from app.focus import NEXT, PREVIOUS, TOO_FAST, UNDO, field_keys
 from app.widgets import plain
-from sdaudit.progress import StudyProgress, next_to_label, step, study_progress
+from sdaudit.present.progress import StudyProgress, next_to_label, step, study_progress
 from sdaudit.scheme import Annotation
 from sdaudit.store import Store
 
@@ -124,7 +124,7 @@ def test_each_key_saves_at_once_and_a_complete_image_moves_on(three_images):
 def test_focus_mode_keeps_the_teams_overlap(three_images):
     """With two raters per image, an image two others have rated is passed over, and one the team
     completes while it is on screen refuses the key and moves on: no image gets a third rating."""
-    from sdaudit.team import Team, TeamSettings
+    from sdaudit.store.team import Team, TeamSettings
 
     home, ids = three_images
     done = Annotation(person_present=True, gender="male", mst=3, confidence="high")

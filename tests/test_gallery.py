@@ -1,10 +1,10 @@
-"""sdaudit.gallery: which stored image rows have an image to show, and in what order."""
+"""sdaudit.files.gallery: which stored image rows have an image to show, and in what order."""
 
 from __future__ import annotations
 
 from helpers import png
 
-from sdaudit.gallery import gallery
+from sdaudit.files.gallery import gallery
 
 
 def test_only_images_inside_the_home_are_shown_in_order_with_their_captions(tmp_path):

@@ -10,14 +10,14 @@ import pytest
 from PIL import Image
 
 from sdaudit.errors import ModelLoadError
-from sdaudit.generate import (
+from sdaudit.generation.generate import (
     StoreSink,
     batch_grid,
     generate,
     image_relpath,
 )
-from sdaudit.pipelines import MODEL_HINT, NOT_CACHED_OFFLINE
-from sdaudit.spec import GenerationSpec
+from sdaudit.generation.pipelines import MODEL_HINT, NOT_CACHED_OFFLINE
+from sdaudit.generation.spec import GenerationSpec
 from sdaudit.store import Store
 
 PROMPT = "a doctor sitting behind a desk"
@@ -195,7 +195,7 @@ def test_an_unreachable_hub_id_names_the_model_and_the_way_out(home, store):
 def test_a_hub_failure_is_one_plain_sentence_and_keeps_the_clients_text_as_detail():
     from huggingface_hub.errors import RepositoryNotFoundError
 
-    from sdaudit.pipelines import error_detail, hub_failure
+    from sdaudit.generation.pipelines import error_detail, hub_failure
 
     offline = OSError("We couldn't connect to `https://huggingface.co`.\nCheck out the root cause in the stacktrace above.")
     assert hub_failure("a/b", offline) == "could not load model 'a/b': it is not on this machine and the hub is unreachable"

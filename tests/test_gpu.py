@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sdaudit.generate import StoreSink, generate, image_relpath
-from sdaudit.spec import GenerationSpec
+from sdaudit.generation.generate import StoreSink, generate, image_relpath
+from sdaudit.generation.spec import GenerationSpec
 from sdaudit.store import Store
 
 pytestmark = pytest.mark.gpu

@@ -97,7 +97,7 @@ def hostile_home(app_home):
     a hostile rater, and a failed job whose error text is hostile too."""
     from helpers import make_images, make_run
 
-    from sdaudit.jobs import JobQueue
+    from sdaudit.generation.jobs import JobQueue
     from sdaudit.scheme import Annotation
 
     with Store.open(app_home) as store:
@@ -110,7 +110,7 @@ def hostile_home(app_home):
                                                                confidence="high"))
         # a second hostile rater who disagrees on every image; both describe themselves in hostile words;
         # every disagreement adjudicated with a hostile note; one gold image
-        from sdaudit.team import Team, TeamSettings
+        from sdaudit.store.team import Team, TeamSettings
 
         for image_id, gender in zip(range(1, 9), ["male", "female"] * 4, strict=True):
             store.save_annotation(image_id, OTHER_RATER, Annotation(person_present=True, gender=gender, mst=3))
@@ -170,8 +170,8 @@ def test_plain_breaks_autolinks_headings_and_shortcodes(text):
 def test_a_non_image_file_gets_a_placeholder_and_the_other_cards_still_show(app_home, tmp_path):
     from helpers import png, run_folder
 
-    from sdaudit.gallery import CANNOT_SHOW
-    from sdaudit.runfolder import ingest
+    from sdaudit.files.gallery import CANNOT_SHOW
+    from sdaudit.files.runfolder import ingest
 
     with Store.open(app_home) as store:
         ingest(run_folder(tmp_path / "run", {seed: png(seed) for seed in range(4)}), store, app_home)
@@ -187,8 +187,8 @@ def test_a_non_image_file_gets_a_placeholder_and_the_other_cards_still_show(app_
 
 
 def test_out_of_range_form_values_get_one_message_per_field_and_queue_nothing(app_home):
-    from sdaudit.generation_form import BATCH_COUNT
-    from sdaudit.spec import GUIDANCE, MAX_STEPS, SEED_BOUNDS, STEPS
+    from sdaudit.generation.form import BATCH_COUNT
+    from sdaudit.generation.spec import GUIDANCE, MAX_STEPS, SEED_BOUNDS, STEPS
 
     at = open_page("generate")
     for label, value in (("Steps", 5000), ("First seed", -1), ("Guidance", 51.0), ("Batch count", 0)):
@@ -204,7 +204,7 @@ def test_out_of_range_form_values_get_one_message_per_field_and_queue_nothing(ap
 
 
 def test_a_seed_range_past_the_largest_seed_is_named(app_home, monkeypatch):
-    from sdaudit.spec import MAX_SEED, SEED_BOUNDS
+    from sdaudit.generation.spec import MAX_SEED, SEED_BOUNDS
 
     assert MAX_SEED == 2**53 - 1, "the largest seed a browser's number field holds exactly, as the CLI's"
     at = open_page("generate")

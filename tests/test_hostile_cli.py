@@ -11,15 +11,11 @@ from pathlib import Path
 import pytest
 from helpers import ORIGIN_SHEET, add_study_as_an_older_store_did, run_cli
 
-from sdaudit.cli_analysis import REPORT_IS_FOLDER
-from sdaudit.cli_parser import BOOTSTRAP_SEED
+from sdaudit.cli.analysis import REPORT_IS_FOLDER
+from sdaudit.cli.parser import BOOTSTRAP_SEED
 from sdaudit.config import DEVICE_ABSENT, FOLDER_BLOCKED, HOME_NOT_FOLDER
-from sdaudit.generate import StoreSink, generate
-from sdaudit.jobs import JobQueue
-from sdaudit.pipelines import BAD_MODEL_INDEX, MISSING_COMPONENTS, MODEL_HINT, NOT_CACHED_OFFLINE
-from sdaudit.records import STUDY_NAME
-from sdaudit.runfolder import RunFolder
-from sdaudit.sheets import (
+from sdaudit.files.runfolder import RunFolder
+from sdaudit.files.sheets import (
     DUPLICATE_ANNOTATION,
     DUPLICATE_IMAGE,
     ROW_WIDTH,
@@ -27,7 +23,11 @@ from sdaudit.sheets import (
     SHEET_PROBLEM,
     import_annotations,
 )
-from sdaudit.spec import MAX_SEED, SEED_BOUNDS, SEED_TEXT, GenerationSpec
+from sdaudit.generation.generate import StoreSink, generate
+from sdaudit.generation.jobs import JobQueue
+from sdaudit.generation.pipelines import BAD_MODEL_INDEX, MISSING_COMPONENTS, MODEL_HINT, NOT_CACHED_OFFLINE
+from sdaudit.generation.spec import MAX_SEED, SEED_BOUNDS, SEED_TEXT, GenerationSpec
+from sdaudit.records import STUDY_NAME
 from sdaudit.store import DAMAGED, NOT_DUCKDB, SCHEMA_VERSION, TABLES, TOO_NEW, Store
 
 TINY = ["--steps", "2", "--height", "64", "--width", "64", "--batch-size", "2"]

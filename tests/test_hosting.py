@@ -10,11 +10,11 @@ import pytest
 from helpers import ORIGIN_SHEET, WAIT_LIMIT_S, add_study_as_an_older_store_did, app_command, dockerfile_command
 from streamlit.testing.v1 import AppTest
 
-from sdaudit.jobs import QUEUE_FULL, TOO_MANY_IMAGES, JobQueue, JobRunner
+from sdaudit.files.sheets import SheetError, import_uploaded_sheet
+from sdaudit.files.snapshot import AutoSnapshot, snapshot
+from sdaudit.generation.jobs import QUEUE_FULL, TOO_MANY_IMAGES, JobQueue, JobRunner
+from sdaudit.generation.spec import GenerationSpec
 from sdaudit.roles import WRONG_PASSWORD
-from sdaudit.sheets import SheetError, import_uploaded_sheet
-from sdaudit.snapshot import AutoSnapshot, snapshot
-from sdaudit.spec import GenerationSpec
 from sdaudit.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,8 @@ import pytest
 from helpers import ORIGIN, ORIGIN_SHEET, make_images, make_run, sheet
 from scipy.stats import binomtest
 
-from sdaudit.sheets import (
+from sdaudit.analysis.estimate import estimate
+from sdaudit.files.sheets import (
     DUPLICATE_ANNOTATION,
     DUPLICATE_IMAGE,
     ROW_WIDTH,
@@ -19,7 +20,6 @@ from sdaudit.sheets import (
     export_annotations,
     import_annotations,
 )
-from sdaudit.stats import estimate
 from sdaudit.store import Store
 
 
@@ -114,7 +114,7 @@ def test_the_origin_format_needs_a_rater(store):
 
 def test_the_origin_studys_format_is_named_origin_and_is_the_default(store):
     """"seed" means the random seed only: the origin study's sheet format is called ``origin``."""
-    from sdaudit.cli import build_parser
+    from sdaudit.cli.commands import build_parser
 
     args = build_parser().parse_args(["import-annotations", "sheet.csv", "--study", "s"])
     assert args.sheet_format == "origin"

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from helpers import wait_until
 
-from sdaudit.jobs import JobQueue, JobRunner, progress_text
+from sdaudit.generation.jobs import JobQueue, JobRunner, progress_text
+from sdaudit.generation.spec import GenerationSpec
 from sdaudit.records import Job
-from sdaudit.spec import GenerationSpec
 from sdaudit.store import Store
 
 

@@ -37,8 +37,8 @@ def test_the_checker_would_see_a_streamlit_import(tmp_path):
 def test_store_and_cli_import_without_torch():
     """The store, scheme and CLI parser must not pay torch's (or scipy's, altair's) import time."""
     code = (
-        "import sys; import sdaudit.store, sdaudit.scheme, sdaudit.cli, sdaudit.runfolder, sdaudit.sheets; "
-        "sdaudit.cli.build_parser(); "
+        "import sys; import sdaudit.store, sdaudit.scheme, sdaudit.cli.commands, sdaudit.files.runfolder, sdaudit.files.sheets; "
+        "sdaudit.cli.commands.build_parser(); "
         "print(sorted(m for m in ('torch', 'diffusers', 'transformers', 'streamlit', 'scipy', 'altair') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)

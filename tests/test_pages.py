@@ -15,11 +15,11 @@ from helpers import WAIT_LIMIT_S, wait_until
 from streamlit.testing.v1 import AppTest
 
 from app.widgets import jobs_table, plain
-from sdaudit.generate import generate
-from sdaudit.jobs import JobQueue
+from sdaudit.files.runfolder import RunFolder, ingest
+from sdaudit.generation.generate import generate
+from sdaudit.generation.jobs import JobQueue
+from sdaudit.generation.spec import DEVICE, GenerationSpec
 from sdaudit.records import Job
-from sdaudit.runfolder import RunFolder, ingest
-from sdaudit.spec import DEVICE, GenerationSpec
 from sdaudit.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -331,7 +331,7 @@ def test_the_grid_is_paginated(home_with_images, tmp_path, tiny_model):
     with Store.open(home_with_images) as store:  # 16 more images: 20 in all
         spec = GenerationSpec(model=str(tiny_model), prompt="a nurse", first_seed=0, last_seed=15, steps=2,
                               height=64, width=64, device="cpu")
-        from sdaudit.generate import StoreSink
+        from sdaudit.generation.generate import StoreSink
 
         generate(spec, StoreSink(store, home_with_images), home=home_with_images)
     at = annotate_page()

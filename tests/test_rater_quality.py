@@ -11,8 +11,9 @@ import pytest
 from helpers import make_images, make_run, run_cli, three_raters
 from statsmodels.stats.proportion import confint_proportions_2indep
 
-from sdaudit.label_modes import ADJUDICATED_RATER, NEEDS_ADJUDICATIONS, apply_adjudications
-from sdaudit.rater_quality import (
+from sdaudit.analysis.estimate import estimate
+from sdaudit.analysis.label_modes import ADJUDICATED_RATER, NEEDS_ADJUDICATIONS, apply_adjudications
+from sdaudit.analysis.rater_quality import (
     NOT_GIVEN,
     disagreements,
     gold_accuracy,
@@ -20,9 +21,8 @@ from sdaudit.rater_quality import (
     self_consistency,
 )
 from sdaudit.scheme import Annotation
-from sdaudit.stats import estimate
 from sdaudit.store import Store
-from sdaudit.team import FIELDS_TEXT, Team, TeamSettings
+from sdaudit.store.team import FIELDS_TEXT, Team, TeamSettings
 
 
 def rows(answers: dict[int, dict[str, tuple]]) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""sdaudit.results: what the Results page shows, against direct calls of the statistics."""
+"""sdaudit.present.results: what the Results page shows, against direct calls of the statistics."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 from helpers import TWO_RUNS, add_annotated_run
 
-from sdaudit.results import UNKNOWN_RUNS, display_table, results_view, run_choices
+from sdaudit.analysis.estimate import estimate
+from sdaudit.present.results import UNKNOWN_RUNS, display_table, results_view, run_choices
 from sdaudit.scheme import DEGENERATE_NOTE, UNRELIABLE_NOTE
-from sdaudit.stats import estimate
 from sdaudit.store import Store
 
 

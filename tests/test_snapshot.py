@@ -6,13 +6,13 @@ import pandas as pd
 import pytest
 from helpers import ORIGIN_SHEET
 
-from sdaudit import snapshot as snapshot_module
-from sdaudit.generate import StoreSink, generate
-from sdaudit.jobs import JobQueue
+from sdaudit.files import snapshot as snapshot_module
+from sdaudit.files.sheets import import_annotations
+from sdaudit.files.snapshot import SnapshotError, restore, snapshot
+from sdaudit.generation.generate import StoreSink, generate
+from sdaudit.generation.jobs import JobQueue
+from sdaudit.generation.spec import GenerationSpec
 from sdaudit.scheme import Annotation
-from sdaudit.sheets import import_annotations
-from sdaudit.snapshot import SnapshotError, restore, snapshot
-from sdaudit.spec import GenerationSpec
 from sdaudit.store import TABLES, Store
 
 

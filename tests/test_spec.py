@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sdaudit.spec import MAX_SEED, GenerationSpec, parse_seed_range
+from sdaudit.generation.spec import MAX_SEED, GenerationSpec, parse_seed_range
 
 VALID = dict(model="demo", prompt="a doctor sitting behind a desk", first_seed=0, last_seed=7)
 

@@ -12,16 +12,16 @@ import pytest
 from helpers import ORIGIN, sheet
 from scipy import stats as scipy_stats
 
-from sdaudit import stats
-from sdaudit.planning import (
+from sdaudit.analysis import estimate as stats
+from sdaudit.analysis.estimate import estimate
+from sdaudit.analysis.planning import (
     compare,
     images_for_half_width,
     images_for_power,
     method_intervals,
     separation_power,
 )
-from sdaudit.results import display_table
-from sdaudit.stats import estimate
+from sdaudit.present.results import display_table
 
 ROOT = Path(__file__).resolve().parents[1]
 Z95 = 1.959963984540054
@@ -361,7 +361,7 @@ def test_a_comparison_is_flagged_where_either_share_is(origin):
 
 
 def test_group_images_are_those_most_raters_put_in_the_group(origin):
-    from sdaudit.labels import group_images
+    from sdaudit.analysis.labels import group_images
 
     darker_women = group_images(origin, "intersection", "darker_female")
     assert len(darker_women) == 8 and set(darker_women["mst"]) == {8}
@@ -377,7 +377,7 @@ def test_group_images_are_those_most_raters_put_in_the_group(origin):
 def test_the_images_listed_under_a_group_are_exactly_those_counted(origin):
     """One labelling rule: with one rater, each group lists as many images as its count; with three
     raters an image only one of them saw a person in is neither counted nor listed."""
-    from sdaudit.labels import group_images
+    from sdaudit.analysis.labels import group_images
 
     result = estimate(origin)
     for row in result.table.itertuples():
@@ -392,7 +392,7 @@ def test_the_images_listed_under_a_group_are_exactly_those_counted(origin):
 
 
 def test_the_plan_uses_the_chosen_method_and_power(origin):
-    from sdaudit.planning import plan
+    from sdaudit.analysis.planning import plan
 
     rows = plan(estimate(origin)).set_index("group")  # the default, Clopper–Pearson
     assert rows.loc["female", "more_images"] == 0  # [29.9%, 42.9%] already lies clear of 50%
@@ -416,7 +416,7 @@ def test_raters_are_counted_whatever_the_column_type(raters, expected):
 
 
 def test_estimate_each_splits_by_run(origin):
-    from sdaudit.stats import estimate_each
+    from sdaudit.analysis.estimate import estimate_each
 
     data = pd.concat([origin.assign(run_key="a"), sheet({("female", 2): 10}, start=1000).assign(run_key="b")])
     each = estimate_each(data, "run_key")
@@ -465,7 +465,7 @@ def test_simultaneous_intervals_are_bonferroni_across_the_named_groups(origin):
 def test_holm_matches_statsmodels():
     from statsmodels.stats.multitest import multipletests
 
-    from sdaudit.planning import holm
+    from sdaudit.analysis.planning import holm
 
     p_values = np.array([0.01, 0.04, 0.03, 0.005, 0.5, 0.04])
     assert holm(p_values) == pytest.approx(multipletests(p_values, method="holm")[1], abs=1e-12)

@@ -264,7 +264,7 @@ def test_a_saved_annotation_shows_as_the_radio_choices_that_save_it_again(annota
 
 
 def test_image_paths_never_leave_the_data_home(tmp_path):
-    from sdaudit.safefiles import is_regular
+    from sdaudit.files.safe import is_regular
 
     home = tmp_path / "home"
     (home / "images" / "r").mkdir(parents=True)

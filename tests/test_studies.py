@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 from helpers import assert_one_error_line
 
-from sdaudit.promptsets import DUPLICATE, TEMPLATE, PromptSet, parse_values
+from sdaudit.generation.promptsets import DUPLICATE, TEMPLATE, PromptSet, parse_values
 from sdaudit.store import Store
 
 TINY = ["--steps", "2", "--height", "64", "--width", "64", "--batch-size", "4"]
@@ -145,7 +145,7 @@ def test_a_folder_of_real_images_becomes_a_reference_run_with_exactly_the_good_f
 def test_reference_images_are_annotated_beside_generated_ones_in_one_shuffled_queue(tmp_path):
     from helpers import make_images, make_run
 
-    from sdaudit.reference import ingest_images
+    from sdaudit.files.reference import ingest_images
 
     folder, home = tmp_path / "photos", tmp_path / "home"
     good = _reference_folder(folder, tmp_path / "elsewhere.png")
@@ -277,7 +277,7 @@ def test_targets_from_data_are_each_runs_own_targets_in_estimate_by_run(cli, tmp
     (b"slot,family\xff\n", "not UTF-8"),
 ])
 def test_a_bad_targets_file_is_one_line_naming_the_row_and_the_store_is_unchanged(cli, tmp_path, content, contains):
-    from sdaudit.targets import import_targets, study_targets
+    from sdaudit.analysis.targets import import_targets, study_targets
 
     home, targets, good = tmp_path / "home", tmp_path / "targets.csv", tmp_path / "good.csv"
     _annotated_study(home)
@@ -310,8 +310,8 @@ def test_a_prompt_set_goes_into_a_run_folder_and_ingests_with_its_slots(cli, tin
 def test_one_job_makes_every_run_of_a_study_and_counts_them_all(tmp_path, tiny_model, second_tiny_model):
     from helpers import wait_until
 
-    from sdaudit.jobs import JobRunner
-    from sdaudit.spec import GenerationSpec
+    from sdaudit.generation.jobs import JobRunner
+    from sdaudit.generation.spec import GenerationSpec
 
     home = tmp_path / "home"
     spec = GenerationSpec(model=str(tiny_model), first_seed=0, last_seed=2, batch_size=2, steps=2, height=64,
@@ -337,7 +337,7 @@ def test_the_generate_form_queues_a_prompt_set_with_two_models(app_home, tiny_mo
     from streamlit.testing.v1 import AppTest
 
     from app.widgets import plain
-    from sdaudit.jobs import JobQueue
+    from sdaudit.generation.jobs import JobQueue
 
     def widget(elements, label):
         return next(element for element in elements if element.label == label)
@@ -369,8 +369,8 @@ def test_the_generate_form_queues_a_prompt_set_with_two_models(app_home, tiny_mo
 
 
 def test_the_report_and_its_chart_show_each_target_with_its_source(cli, tmp_path):
-    from sdaudit.charts import PARITY_SOURCE, targets_chart
-    from sdaudit.targets import estimates_by_run
+    from sdaudit.analysis.targets import estimates_by_run
+    from sdaudit.present.charts import PARITY_SOURCE, targets_chart
 
     home, targets, report = tmp_path / "home", tmp_path / "targets.csv", tmp_path / "report.html"
     keys = _annotated_study(home)
@@ -397,7 +397,7 @@ def test_the_report_and_its_chart_show_each_target_with_its_source(cli, tmp_path
 
 
 def test_uploaded_images_become_the_same_reference_run_as_the_folder_would(tmp_path):
-    from sdaudit.reference import ingest_images, ingest_uploaded_images
+    from sdaudit.files.reference import ingest_images, ingest_uploaded_images
 
     folder = tmp_path / "photos"
     good = _reference_folder(folder, tmp_path / "elsewhere.png")
@@ -421,7 +421,7 @@ def test_the_runs_page_offers_a_reference_set_upload_to_an_admin(app_home):
     from streamlit.testing.v1 import AppTest
 
     from app.widgets import plain
-    from sdaudit.reference import NAME
+    from sdaudit.files.reference import NAME
 
     at = AppTest.from_file(str(ROOT / "app" / "router.py"), default_timeout=WAIT_LIMIT_S).run()
     at.switch_page(str(ROOT / "pages" / "runs.py")).run()

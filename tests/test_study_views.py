@@ -2,7 +2,7 @@
 set with Newcombe's interval and its reading, image strips per prompt, and the report's sections.
 
 The differences are checked against statsmodels' Newcombe interval (an independent
-implementation); the readings against the rule written in sdaudit/study_views.py and the README.
+implementation); the readings against the rule written in sdaudit/present/study_views.py and the README.
 """
 
 from __future__ import annotations
@@ -12,9 +12,7 @@ from dataclasses import replace
 import pytest
 from helpers import make_images, make_run, png, sheet
 
-from sdaudit.records import REFERENCE
-from sdaudit.store import Store
-from sdaudit.study_views import (
+from sdaudit.present.study_views import (
     AMPLIFIED,
     EQUALLY_FAR,
     NO_CLEAR_DIFFERENCE,
@@ -23,6 +21,8 @@ from sdaudit.study_views import (
     difference_word,
     reference_runs,
 )
+from sdaudit.records import REFERENCE
+from sdaudit.store import Store
 
 STUDY = "occupations"
 # (slot, model) -> (female-presenting images, images); every image MST 2 (lighter)
@@ -50,7 +50,7 @@ def _add_run(store: Store, run, female: int, images: int, *, start_seed: int = 0
 
 def build_study(home, *, with_reference: bool = True, with_targets: bool = True) -> dict[tuple[str, str], str]:
     """Study 'occupations': 3 prompts × 2 models (+ a reference set), annotated; (slot, model) -> run key."""
-    from sdaudit.targets import import_targets
+    from sdaudit.analysis.targets import import_targets
 
     keys = {}
     with Store.open(home) as store:
@@ -78,7 +78,7 @@ def study(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def view(study):
-    from sdaudit.results import results_view
+    from sdaudit.present.results import results_view
 
     home, _ = study
     with Store.open(home) as store:
@@ -136,8 +136,8 @@ def test_generated_minus_reference_matches_an_independent_newcombe_interval_and_
 def test_across_runs_each_run_is_read_against_its_own_target_with_its_source(study, view):
     from statsmodels.stats.proportion import proportion_confint
 
-    from sdaudit.charts import PARITY_SOURCE, across_runs_chart
-    from sdaudit.results import across_runs_table
+    from sdaudit.present.charts import PARITY_SOURCE, across_runs_chart
+    from sdaudit.present.results import across_runs_table
 
     _, keys = study
     rows = view.across_runs("gender", "female")
@@ -162,7 +162,7 @@ def test_across_runs_each_run_is_read_against_its_own_target_with_its_source(stu
 
 
 def test_the_pooled_table_uses_shared_targets_and_parity_when_the_runs_targets_differ(study):
-    from sdaudit.results import results_view
+    from sdaudit.present.results import results_view
 
     home, keys = study
     with Store.open(home) as store:
@@ -191,7 +191,7 @@ def test_strips_show_a_few_images_per_run_grouped_by_prompt_and_skip_those_witho
 
 
 def test_the_report_covers_every_run_forest_chart_first_then_differences_then_one_section_per_run(study):
-    from sdaudit.results import results_view, study_report
+    from sdaudit.present.results import results_view, study_report
 
     home, _ = study
     with Store.open(home) as store:
@@ -215,9 +215,9 @@ def test_the_report_covers_every_run_forest_chart_first_then_differences_then_on
 
 
 def test_a_study_without_targets_or_reference_still_reports_each_run_against_parity(tmp_path):
-    from sdaudit.report import audit_card, render_report
-    from sdaudit.results import results_view
-    from sdaudit.targets import estimates_by_run
+    from sdaudit.analysis.targets import estimates_by_run
+    from sdaudit.present.report import audit_card, render_report
+    from sdaudit.present.results import results_view
 
     home = tmp_path / "home"
     build_study(home, with_reference=False, with_targets=False)

@@ -8,10 +8,10 @@ import json
 import pytest
 from helpers import make_images, make_run, run_cli, three_raters
 
-from sdaudit.rater_quality import group_comparison
+from sdaudit.analysis.rater_quality import group_comparison
 from sdaudit.scheme import Annotation
 from sdaudit.store import Store
-from sdaudit.team import RATERS_TEXT, Team, TeamSettings
+from sdaudit.store.team import RATERS_TEXT, Team, TeamSettings
 
 
 @pytest.fixture

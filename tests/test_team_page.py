@@ -10,10 +10,10 @@ import pytest
 from helpers import WAIT_LIMIT_S, make_images, make_run
 from streamlit.testing.v1 import AppTest
 
+from sdaudit.analysis.estimate import estimate
 from sdaudit.scheme import Annotation
-from sdaudit.stats import estimate
 from sdaudit.store import Store
-from sdaudit.team import Team, TeamSettings
+from sdaudit.store.team import Team, TeamSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app" / "router.py")

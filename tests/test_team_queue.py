@@ -9,10 +9,10 @@ import pytest
 from helpers import make_images, make_run
 
 from sdaudit import store as store_module
+from sdaudit.analysis.estimate import estimate
 from sdaudit.scheme import Annotation
-from sdaudit.stats import estimate
 from sdaudit.store import Store
-from sdaudit.team import RATERS_TEXT, REPEAT_TEXT, Team, TeamSettings
+from sdaudit.store.team import RATERS_TEXT, REPEAT_TEXT, Team, TeamSettings
 
 FEMALE = Annotation(True, "female", 3, None, "high")
 MALE = Annotation(True, "male", 8, None, "high")

@@ -8,9 +8,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from sdaudit.agreement import agreement
-from sdaudit.agreement_view import summary_table
-from sdaudit.rater_quality import (
+from sdaudit.analysis.agreement import agreement
+from sdaudit.analysis.rater_quality import (
     MATCH_FIELDS,
     answers_in_words,
     disagreements,
@@ -19,10 +18,11 @@ from sdaudit.rater_quality import (
     rater_group_column,
     self_consistency,
 )
-from sdaudit.results import comparison_table
+from sdaudit.present.agreement_tables import summary_table
+from sdaudit.present.results import comparison_table
 from sdaudit.scheme import NO_INTERVAL
 from sdaudit.store import Store
-from sdaudit.team import Team, TeamSettings
+from sdaudit.store.team import Team, TeamSettings
 
 MATCH_HEADERS = {"person": "Person", "gender": "Gender presentation", "mst_exact": "Same MST",
                  "mst_within_one": "MST within one", "skin_binary": "Lighter / darker"}

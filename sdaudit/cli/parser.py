@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 
+from sdaudit.analysis.label_modes import DEFAULT_LABELS, LABEL_MODES
 from sdaudit.config import DEFAULT_MODEL, DEVICES, DTYPES, setting
 from sdaudit.errors import SdauditError
-from sdaudit.label_modes import DEFAULT_LABELS, LABEL_MODES
-from sdaudit.sheets import SHEET_FORMATS
-from sdaudit.spec import MAX_SEED, SCHEDULERS, GenerationSpec, is_ascii_digits
+from sdaudit.files.sheets import SHEET_FORMATS
+from sdaudit.generation.spec import MAX_SEED, SCHEDULERS, GenerationSpec, is_ascii_digits
 
 HOME_HELP = "data home (default: $SDAUDIT_HOME or ./sdaudit-data)"
 BOOTSTRAP_SEED = "must be a whole number from 0 to {max} but is {value!r}"
@@ -238,7 +238,7 @@ def _labels_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _estimate_options(parser: argparse.ArgumentParser) -> None:
-    from sdaudit.stats import DEFAULT_METHOD, METHODS
+    from sdaudit.analysis.estimate import DEFAULT_METHOD, METHODS
 
     parser.add_argument("--study", required=True, help="the study to estimate")
     parser.add_argument("--method", default=DEFAULT_METHOD, choices=METHODS,

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from sdaudit.agreement import Agreement, agreement
-from sdaudit.label_modes import ASSUMPTION
+from sdaudit.analysis.agreement import Agreement, agreement
+from sdaudit.analysis.estimate import Estimate, estimate
+from sdaudit.analysis.label_modes import ASSUMPTION
 from sdaudit.scheme import (
     AGREEMENT_FIELD_LABELS,
     AGREEMENT_HEADERS,
@@ -17,7 +18,6 @@ from sdaudit.scheme import (
     GROUP_LABELS,
     NO_INTERVAL,
 )
-from sdaudit.stats import Estimate, estimate
 from sdaudit.store import Store
 
 BOOTSTRAP_SEED = 0  # the page's intervals stay put across reruns

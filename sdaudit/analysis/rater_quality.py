@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sdaudit.planning import compare_runs
+from sdaudit.analysis.estimate import Estimate, estimate
+from sdaudit.analysis.planning import compare_runs
 from sdaudit.scheme import DEFAULT_SKIN_CUT, Annotation, choices_from_annotation
-from sdaudit.stats import Estimate, estimate
-from sdaudit.team import TeamSettings
+from sdaudit.store.team import TeamSettings
 
 MATCH_FIELDS = ("person", "gender", "mst_exact", "mst_within_one", "skin_binary")
 NOT_GIVEN = "(not given)"

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, replace
 
-from sdaudit.cli_analysis import differences_text, json_rows
-from sdaudit.cli_parser import UsageError
+from sdaudit.cli.analysis import differences_text, json_rows
+from sdaudit.cli.parser import UsageError
 from sdaudit.config import store_path
 
 
@@ -37,7 +37,7 @@ def settings_text(study: str, settings) -> str:
 
 
 def team_command(args) -> str:
-    from sdaudit.team import Team, parse_fields
+    from sdaudit.store.team import Team, parse_fields
 
     changes = {name: value for name, value in (
         ("raters_per_image", args.raters_per_image), ("repeat_every", args.repeat_every),
@@ -58,8 +58,8 @@ def team_command(args) -> str:
 
 
 def rater_groups_command(args) -> str:
-    from sdaudit.rater_quality import group_comparison
-    from sdaudit.team import Team
+    from sdaudit.analysis.rater_quality import group_comparison
+    from sdaudit.store.team import Team
 
     with _store_with_study(args) as store:
         groups = Team(store).rater_groups(args.study)

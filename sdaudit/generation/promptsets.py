@@ -14,8 +14,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sdaudit.errors import SdauditError
-from sdaudit.safefiles import read_regular
-from sdaudit.spec import GenerationSpec
+from sdaudit.files.safe import read_regular
+from sdaudit.generation.spec import GenerationSpec
 
 SLOT = "{}"
 MAX_VALUES = 500
@@ -118,7 +118,7 @@ def check_models(specs: Sequence[GenerationSpec], *, home=None) -> None:
     cannot load is refused before another model's images are made."""
     models = list(dict.fromkeys(spec.model for spec in specs))
     if len(models) > 1:
-        from sdaudit.pipelines import resolve_model
+        from sdaudit.generation.pipelines import resolve_model
 
         for model in models:
             resolve_model(model, revision=specs[0].revision, home=home)

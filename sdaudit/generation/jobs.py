@@ -23,10 +23,10 @@ from pathlib import Path
 import duckdb
 
 from sdaudit.config import int_setting
-from sdaudit.generate import GenerationProgress, StoreSink, generate
-from sdaudit.promptsets import PromptSet, job_specs, study_job
+from sdaudit.generation.generate import GenerationProgress, StoreSink, generate
+from sdaudit.generation.promptsets import PromptSet, job_specs, study_job
+from sdaudit.generation.spec import GenerationSpec
 from sdaudit.records import Job
-from sdaudit.spec import GenerationSpec
 from sdaudit.store import Store
 
 PROGRESS_INTERVAL = 0.5  # seconds between progress writes: a step can take milliseconds

@@ -23,7 +23,7 @@ from typing import Protocol
 import sdaudit
 from sdaudit.config import import_diffusers, resolve_device, resolve_dtype
 from sdaudit.errors import SdauditError
-from sdaudit.pipelines import (
+from sdaudit.generation.pipelines import (
     ResolvedModel,
     library_versions,
     load_pipeline,
@@ -31,8 +31,8 @@ from sdaudit.pipelines import (
     resolve_model,
     scheduler_for,
 )
+from sdaudit.generation.spec import GenerationSpec
 from sdaudit.records import ImageRecord, RunRecord
-from sdaudit.spec import GenerationSpec
 
 # -- identity and sinks -----------------------------------------------------------------------
 

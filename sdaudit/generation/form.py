@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields
 
-from sdaudit.promptsets import DUPLICATE_MODEL, PromptSet, check_template, parse_values
+from sdaudit.generation.promptsets import DUPLICATE_MODEL, PromptSet, check_template, parse_values
+from sdaudit.generation.spec import GenerationSpec
 from sdaudit.records import Job
-from sdaudit.spec import GenerationSpec
 
 BATCH_COUNT = "`batch_count` must be a whole number of at least 1 but is {value!r}."
 

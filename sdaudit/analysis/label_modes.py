@@ -27,7 +27,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from sdaudit.labels import Labels, answer_codes, image_decisions, labels_by_family
+from sdaudit.analysis.labels import Labels, answer_codes, image_decisions, labels_by_family
 from sdaudit.scheme import FAMILIES, UNCLEAR
 
 LabelMode = Literal["soft", "majority", "dawid-skene", "adjudicated"]

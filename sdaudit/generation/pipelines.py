@@ -18,9 +18,9 @@ from pathlib import Path
 
 import sdaudit
 from sdaudit.config import DEMO_MODEL, import_diffusers
-from sdaudit.demo import MODEL_INDEX, demo_model_path
 from sdaudit.errors import ModelLoadError
-from sdaudit.spec import SCHEDULERS
+from sdaudit.generation.demo import MODEL_INDEX, demo_model_path
+from sdaudit.generation.spec import SCHEDULERS
 
 MODEL_HINT = (
     "without hub access, give a local diffusers folder "

@@ -14,11 +14,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from sdaudit.charts import PARITY_SOURCE
-from sdaudit.gallery import gallery
-from sdaudit.label_modes import DEFAULT_LABELS
-from sdaudit.labels import group_images
-from sdaudit.planning import compare_runs, plan
+from sdaudit.analysis.estimate import DEFAULT_METHOD, Estimate, estimate
+from sdaudit.analysis.label_modes import DEFAULT_LABELS
+from sdaudit.analysis.labels import group_images
+from sdaudit.analysis.planning import compare_runs, plan
+from sdaudit.analysis.targets import run_targets, study_targets
+from sdaudit.files.gallery import gallery
+from sdaudit.present.charts import PARITY_SOURCE
+from sdaudit.present.study_views import DIFFERENCE_COLUMNS, RunStrip, reference_differences, run_strips
 from sdaudit.records import IMPORTED, REFERENCE, imported_sheet_label, reference_label
 from sdaudit.scheme import (
     DEFAULT_SKIN_CUT,
@@ -30,11 +33,8 @@ from sdaudit.scheme import (
     UNRELIABLE_NOTE,
     reliability_note,
 )
-from sdaudit.stats import DEFAULT_METHOD, Estimate, estimate
 from sdaudit.store import Store
-from sdaudit.study_views import DIFFERENCE_COLUMNS, RunStrip, reference_differences, run_strips
-from sdaudit.targets import run_targets, study_targets
-from sdaudit.team import Team
+from sdaudit.store.team import Team
 
 IMAGES_SHOWN = 24
 BOOTSTRAP_SEED = 0  # the page's bootstrap intervals stay put across reruns
@@ -435,8 +435,8 @@ def reference_differences_table(rows: pd.DataFrame) -> pd.DataFrame:
 def study_report(store: Store, view: ResultsView) -> str:
     """The stakeholder report of ``view``'s estimate, covering every run of the study (each against
     its own targets, with the view's options): ``report.render_report`` with ``by_run``."""
-    from sdaudit.report import audit_card, render_report
-    from sdaudit.targets import estimates_by_run
+    from sdaudit.analysis.targets import estimates_by_run
+    from sdaudit.present.report import audit_card, render_report
 
     result = view.estimate
     by_run = estimates_by_run(store, view.study, method=result.method, confidence=result.confidence,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sdaudit.cli_parser import UsageError
+from sdaudit.cli.parser import UsageError
 from sdaudit.config import store_path, writable_folder
 
 REPORT_IS_FOLDER = "--out {path} is a folder; give the report's file name, e.g. {path}/report.html."
@@ -49,7 +49,7 @@ def existing_store(args):
 
 
 def _study_estimate(store, args):
-    from sdaudit.stats import estimate
+    from sdaudit.analysis.estimate import estimate
 
     _known_study(store, args.study)
     return estimate(store.annotations(study=args.study), **_study_settings(store, args))
@@ -59,7 +59,7 @@ def _study_settings(store, args) -> dict:
     """``estimate``'s options from the command line, with the study's final labels when asked for."""
     settings = _estimate_settings(args)
     if settings["labels"] == "adjudicated":
-        from sdaudit.team import Team
+        from sdaudit.store.team import Team
 
         settings["adjudications"] = Team(store).adjudications(args.study)
     return settings
@@ -72,8 +72,8 @@ def _estimate_settings(args) -> dict:
 
 
 def compare_command(args) -> str:
-    from sdaudit.planning import compare_runs
-    from sdaudit.stats import estimate_each
+    from sdaudit.analysis.estimate import estimate_each
+    from sdaudit.analysis.planning import compare_runs
 
     with existing_store(args) as store:
         _known_study(store, args.study)
@@ -100,7 +100,7 @@ def compare_command(args) -> str:
 
 
 def _estimate_by_run(args) -> str:
-    from sdaudit.targets import by_run_text, estimates_by_run
+    from sdaudit.analysis.targets import by_run_text, estimates_by_run
 
     with existing_store(args) as store:
         _known_study(store, args.study)
@@ -120,7 +120,7 @@ def estimate_command(args) -> str:
     if args.json:
         rows = result.table.astype(object).where(result.table.notna(), None).to_dict("records")
         return json.dumps(rows, indent=1)
-    from sdaudit.results import display_table
+    from sdaudit.present.results import display_table
     from sdaudit.scheme import METHOD_LABELS
 
     rater_word = "one rater" if result.raters == 1 else f"{result.raters} raters"
@@ -133,9 +133,9 @@ def estimate_command(args) -> str:
 
 def agreement_command(args) -> str:
 
-    from sdaudit.agreement import agreement
-    from sdaudit.agreement_view import SINGLE_RATER, agreement_text
-    from sdaudit.team_view import quality_text, quality_view
+    from sdaudit.analysis.agreement import agreement
+    from sdaudit.present.agreement_tables import SINGLE_RATER, agreement_text
+    from sdaudit.present.team_tables import quality_text, quality_view
 
     with existing_store(args) as store:
         _known_study(store, args.study)
@@ -150,7 +150,7 @@ def agreement_command(args) -> str:
 
 
 def export_command(args) -> str:
-    from sdaudit.sheets import export_annotations, export_estimates
+    from sdaudit.files.sheets import export_annotations, export_estimates
 
     writable_folder(args.out, what="--out")
     with existing_store(args) as store:
@@ -161,8 +161,8 @@ def export_command(args) -> str:
 
 
 def report_command(args) -> str:
-    from sdaudit.report import audit_card, render_report
-    from sdaudit.targets import estimates_by_run
+    from sdaudit.analysis.targets import estimates_by_run
+    from sdaudit.present.report import audit_card, render_report
 
     out = Path(args.out)
     if out.is_dir():

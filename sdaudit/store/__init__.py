@@ -681,7 +681,7 @@ class Store:
         in the chosen order (``QueuedImage.full`` marks those complete without this rater). Shuffled order is stable per rater (a hash of rater and image), so a page
         reload or a second session shows the same order, and different raters see different orders.
         """
-        from sdaudit.team import due_repeats
+        from sdaudit.store.team import due_repeats
 
         order = "md5(? || ':' || CAST(i.image_id AS VARCHAR))" if shuffled else "i.run_key, i.seed"
         to_do = "(a.image_id IS NULL AND coalesce(c.ratings, 0) < s.raters_per_image)"

@@ -17,8 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from sdaudit.errors import SdauditError
+from sdaudit.generation.spec import MAX_SEED
 from sdaudit.records import IMPORTED, RunRecord, check_study_name, study_file_stem
-from sdaudit.spec import MAX_SEED
 from sdaudit.store import Store
 
 SHEET_FORMATS = ("origin", "sdaudit")

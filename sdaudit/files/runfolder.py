@@ -24,8 +24,8 @@ from pathlib import Path, PurePosixPath
 
 import sdaudit
 from sdaudit.errors import RunFolderError
+from sdaudit.files.safe import read_regular, writable_target, write_new
 from sdaudit.records import ImageRecord, RunRecord, check_study_name
-from sdaudit.safefiles import read_regular, writable_target, write_new
 from sdaudit.store import Store
 
 FORMAT = "sdaudit-run-folder"

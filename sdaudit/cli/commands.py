@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from sdaudit.cli_analysis import (
+from sdaudit.cli.analysis import (
     agreement_command,
     compare_command,
     estimate_command,
@@ -21,10 +21,10 @@ from sdaudit.cli_analysis import (
     export_command,
     report_command,
 )
-from sdaudit.cli_parser import UsageError, build_parser
-from sdaudit.cli_team import rater_groups_command, team_command
+from sdaudit.cli.parser import UsageError, build_parser
+from sdaudit.cli.team import rater_groups_command, team_command
 from sdaudit.config import DEMO_MODEL, data_home, home_folder, resolve_device, setting, store_path, writable_folder
-from sdaudit.spec import GenerationSpec, parse_seed_range
+from sdaudit.generation.spec import GenerationSpec, parse_seed_range
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -35,7 +35,7 @@ OS_ERROR = "could not use {path}: {reason}."
 
 
 def _demo_model(args) -> str:
-    from sdaudit.demo import write_demo_model
+    from sdaudit.generation.demo import write_demo_model
 
     path = write_demo_model(writable_folder(args.path, what="the demo model's folder"), seed=args.seed)
     return f"wrote the demo model (tiny, random weights: its images are noise) to {path}"
@@ -43,7 +43,7 @@ def _demo_model(args) -> str:
 
 def _specs(args) -> list[GenerationSpec]:
     """One spec per (prompt, model): a prompt set's prompts (or the one prompt) × every --model."""
-    from sdaudit.promptsets import PromptSet, read_prompt_list, study_specs
+    from sdaudit.generation.promptsets import PromptSet, read_prompt_list, study_specs
 
     if (args.prompt_template is None) != (args.prompt_list is None):
         raise UsageError("--prompt-template and --prompt-list go together; give both, or --prompt alone.")
@@ -118,9 +118,9 @@ class _ProgressBar:
 
 
 def _generate(args) -> str:
-    from sdaudit.generate import StoreSink, batch_grid, generate
-    from sdaudit.promptsets import check_models
-    from sdaudit.runfolder import RunFolder
+    from sdaudit.files.runfolder import RunFolder
+    from sdaudit.generation.generate import StoreSink, batch_grid, generate
+    from sdaudit.generation.promptsets import check_models
     from sdaudit.store import Store
 
     # 1. Validate everything before any file is touched: the specs, the device, where to write
@@ -205,7 +205,7 @@ def _images(count: int) -> str:
 
 
 def _ingest(args) -> str:
-    from sdaudit.runfolder import ingest, read_run_folder
+    from sdaudit.files.runfolder import ingest, read_run_folder
     from sdaudit.store import Store
 
     home = home_folder(args.home)
@@ -225,7 +225,7 @@ def _ingest(args) -> str:
 
 
 def _ingest_images(args) -> str:
-    from sdaudit.reference import ingest_images
+    from sdaudit.files.reference import ingest_images
     from sdaudit.store import Store
 
     home = home_folder(args.home)
@@ -252,7 +252,7 @@ def _runs(args) -> str:
 
 
 def _import_annotations(args) -> str:
-    from sdaudit.sheets import import_annotations
+    from sdaudit.files.sheets import import_annotations
     from sdaudit.store import Store
 
     with Store.open(args.home) as store:
@@ -264,8 +264,8 @@ def _import_annotations(args) -> str:
 
 
 def _import_targets(args) -> str:
+    from sdaudit.analysis.targets import import_targets, read_targets
     from sdaudit.store import Store
-    from sdaudit.targets import import_targets, read_targets
 
     read_targets(args.csv)  # a bad file fails before the store is opened
     with Store.open(args.home) as store:
@@ -275,7 +275,7 @@ def _import_targets(args) -> str:
 
 
 def _snapshot(args) -> str:
-    from sdaudit.snapshot import snapshot
+    from sdaudit.files.snapshot import snapshot
 
     home = home_folder(args.home)
     with existing_store(args) as store:
@@ -285,7 +285,7 @@ def _snapshot(args) -> str:
 
 
 def _restore(args) -> str:
-    from sdaudit.snapshot import restore
+    from sdaudit.files.snapshot import restore
     from sdaudit.store import Store
 
     home = home_folder(args.home)

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sdaudit.errors import SdauditError
+from sdaudit.files.safe import read_regular
 from sdaudit.records import check_study_name
-from sdaudit.safefiles import read_regular
 from sdaudit.scheme import FAMILIES
 
 if TYPE_CHECKING:
@@ -213,7 +213,7 @@ def estimates_by_run(store: Store, study: str, **options) -> pd.DataFrame:
     and each target's ``target_source`` (None for parity). Runs without annotations have no rows."""
     import pandas as pd
 
-    from sdaudit.stats import RESULT_COLUMNS, estimate
+    from sdaudit.analysis.estimate import RESULT_COLUMNS, estimate
 
     runs = store.runs(study=study).iloc[::-1]  # oldest first
     annotations = store.annotations(study=study)

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from sdaudit.gallery import gallery
-from sdaudit.planning import compare_tables
+from sdaudit.analysis.planning import compare_tables
+from sdaudit.files.gallery import gallery
 from sdaudit.records import IMPORTED, REFERENCE
 
 AMPLIFIED = "amplified"

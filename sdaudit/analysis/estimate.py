@@ -35,9 +35,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from sdaudit.label_modes import DEFAULT_LABELS, LABEL_NOTES, DawidSkeneLabels, LabelMode, check_label_mode
-from sdaudit.label_modes import family_labels as labels_of_mode
-from sdaudit.labels import Labels
+from sdaudit.analysis.label_modes import DEFAULT_LABELS, LABEL_NOTES, DawidSkeneLabels, LabelMode, check_label_mode
+from sdaudit.analysis.label_modes import family_labels as labels_of_mode
+from sdaudit.analysis.labels import Labels
 from sdaudit.scheme import DEFAULT_SKIN_CUT, FAMILIES, UNCLEAR
 
 Method = Literal["clopper-pearson", "jackknife", "wilson", "bootstrap"]

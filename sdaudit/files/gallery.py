@@ -9,7 +9,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sdaudit.safefiles import UnsafeFileError, is_regular, read_regular
+from sdaudit.files.safe import UnsafeFileError, is_regular, read_regular
 from sdaudit.store import Store
 
 NEWEST_SHOWN = 12

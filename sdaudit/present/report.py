@@ -16,7 +16,9 @@ from datetime import UTC, datetime
 import pandas as pd
 
 import sdaudit
-from sdaudit.charts import (
+from sdaudit.analysis.estimate import Estimate
+from sdaudit.analysis.labels import image_decisions
+from sdaudit.present.charts import (
     PARITY_SOURCE,
     reference_differences_chart,
     run_label,
@@ -24,12 +26,10 @@ from sdaudit.charts import (
     targets_chart,
     to_svg,
 )
-from sdaudit.labels import image_decisions
+from sdaudit.present.study_views import READING_RULE, reference_differences
 from sdaudit.records import IMPORTED, REFERENCE, imported_sheet_label, reference_label
 from sdaudit.scheme import FAMILY_LABELS, GROUP_LABELS, reliability_note
-from sdaudit.stats import Estimate
 from sdaudit.store import Store
-from sdaudit.study_views import READING_RULE, reference_differences
 
 LIMITATIONS = (
     "Labels are <em>perceived</em> gender presentation and skin tone, judged by raters from "
@@ -145,8 +145,8 @@ def _card_html(card: AuditCard, result: Estimate) -> str:
 
 def _agreement_html(card: AuditCard, result: Estimate) -> str:
     """How well the raters agree, per field; or why that cannot be said."""
-    from sdaudit.agreement import agreement
-    from sdaudit.agreement_view import READING, SINGLE_RATER, summary_table
+    from sdaudit.analysis.agreement import agreement
+    from sdaudit.present.agreement_tables import READING, SINGLE_RATER, summary_table
 
     if card.annotations is None or card.annotations.empty or card.annotations["rater"].nunique() < 2:
         return f"<p>{html.escape(SINGLE_RATER[0].upper() + SINGLE_RATER[1:])}</p>"

@@ -36,7 +36,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from sdaudit.labels import answer_codes, image_decisions
+from sdaudit.analysis.labels import answer_codes, image_decisions
 from sdaudit.scheme import DEFAULT_SKIN_CUT, GENDERS, MST_LEVELS, SKIN_BINARY
 
 FIELDS = ("person", "gender", "mst", "skin_binary")

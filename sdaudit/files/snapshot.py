@@ -24,8 +24,8 @@ import duckdb
 import sdaudit
 from sdaudit.config import writable_folder
 from sdaudit.errors import SdauditError
+from sdaudit.files.safe import UnsafeFileError, is_regular, read_regular, writable_target, write_new
 from sdaudit.records import Job
-from sdaudit.safefiles import UnsafeFileError, is_regular, read_regular, writable_target, write_new
 from sdaudit.store import SCHEMA_VERSION, SEQUENCES, TABLES, Store
 
 MANIFEST = "snapshot.json"

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sdaudit.errors import SdauditError
+from sdaudit.files.safe import UnsafeFileError, read_regular, writable_target, write_new
 from sdaudit.records import REFERENCE, RunRecord, check_study_name
-from sdaudit.safefiles import UnsafeFileError, read_regular, writable_target, write_new
 from sdaudit.store import Store
 
 FORMATS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}  # PIL's format name -> the stored suffix

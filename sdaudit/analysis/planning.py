@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from sdaudit.stats import Estimate, _clopper_pearson, _wilson, z_value
+from sdaudit.analysis.estimate import Estimate, _clopper_pearson, _wilson, z_value
 
 POWER = 0.8
 MAX_IMAGES = 1_000_000  # a plan that needs more says so rather than searching on

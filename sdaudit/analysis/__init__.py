@@ -1,0 +1,1 @@
+"""Analysis: labels from raters' answers, shares with intervals, comparisons, planning, agreement."""

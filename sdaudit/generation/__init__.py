@@ -1,0 +1,1 @@
+"""Generation: what to generate (the spec), the models, the diffusers loop and the background jobs."""

@@ -1,0 +1,1 @@
+"""What people read: words and number formats, tables, charts, the Results view and the report."""
