@@ -35,8 +35,8 @@ ERROR_SHOWN = 90  # characters of a job's error in the table; a page-long one st
 
 
 def jobs_table(jobs: list[Job]) -> str:
-    """The newest jobs as a Markdown table, user text made inert. (Not st.dataframe: on the
-    landing page its data grid and pandas took ~0.7 s of the first load after a restart.)"""
+    """The newest jobs as a Markdown table, user text made inert. (Not st.dataframe: its data grid
+    and pandas slow the first load after a restart; see benchmarks/results/README.md.)"""
     def cell(text) -> str:
         return plain(text or "")
 

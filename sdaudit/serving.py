@@ -1,19 +1,14 @@
 """TCP settings for the app server: Nagle's algorithm off on its sockets.
 
-Streamlit 1.67's Starlette server binds its listening socket itself, with ``proto`` 0, and asyncio
-turns TCP_NODELAY on only for accepted sockets that report ``IPPROTO_TCP`` (the same bug as
-uvicorn issue #3149). So Nagle's algorithm stays on for every browser connection. An annotation
-click's rerun answers with several small websocket frames; after the first, each is held until
-the browser acknowledges it, and browsers delay that acknowledgement (40 ms on Linux, up to
-200 ms on Windows). Measured on a 48-image Annotate page (`python benchmarks/app_speed.py`,
-server side): a click took 44 ms median with the stall and 18-25 ms without.
+Streamlit's server binds its listening socket itself, with ``proto`` 0, and asyncio turns
+TCP_NODELAY on only for accepted sockets that report ``IPPROTO_TCP`` (the same bug as uvicorn
+issue #3149). So Nagle's algorithm stays on for every browser connection, and a click's rerun,
+several small websocket frames, waits on the browser's delayed acknowledgements. What that cost
+is measured in benchmarks/results/README.md.
 
 `disable_nagle` turns TCP_NODELAY on for every TCP socket the process holds. On Linux, sockets
 accepted later inherit it from the listening socket, so `lifespan`, the app server's start-up hook,
-calls it once, before any browser connects. A page load also waits on the stall: Streamlit sends
-its JavaScript in small writes. A fresh server's first load of /annotate took 0.11 s less with
-it off from the start than with it turned off at the first script run (median of 7 interleaved
-launches each, 2.16 s against 2.27 s).
+calls it once, before any browser connects (a page load waits on the stall too).
 """
 
 from __future__ import annotations
