@@ -95,7 +95,7 @@ def test_switching_the_method_changes_the_intervals(origin_home):
     method.set_value("jackknife").run()
     jackknife = interval()
     method.set_value("wilson").run()
-    # DESIGN.md's 6/221 reference: jackknife 0.6–4.9%, Wilson 1.3–5.8%
+    # at 6/221: jackknife p ± 1.96·√(p(1−p)/(n−1)) = 0.6–4.9%; scipy's binomtest(6, 221) Wilson 1.3–5.8%
     assert (exact, jackknife, interval()) == ("1.0% – 5.8%", "0.6% – 4.9%", "1.3% – 5.8%")
 
 

@@ -37,7 +37,7 @@ def test_the_origin_sheet_reproduces_the_published_shares(store):
             [("gender", "female"), ("skin_tone", "darker"), ("intersection", "darker_female"),
              ("intersection", "darker_male")]] == [36, 6, 4, 3]
     low, high = estimate(store.annotations(study="origin"), method="jackknife").interval("intersection", "darker_male")
-    assert (round(100 * low, 1), round(100 * high, 1)) == (0.6, 4.9)  # DESIGN.md's 6/221 reference
+    assert (round(100 * low, 1), round(100 * high, 1)) == (0.6, 4.9)  # 6/221: p ± 1.96·√(p(1−p)/(n−1))
     names = store.annotations(study="origin")["source_name"]
     assert names.iloc[0] == "doctor_000.png"
 

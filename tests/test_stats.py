@@ -43,7 +43,8 @@ def test_the_origin_study_is_reproduced(origin):
 
 
 def test_origin_jackknife_intervals_match_the_published_reference(origin):
-    # DESIGN.md's checked reference at 6/221: jackknife 0.6–4.9%, Wilson 1.3–5.8%.
+    # At 6/221: the jackknife is p ± 1.96·√(p(1−p)/(n−1)) = 0.6–4.9% by hand; Wilson is scipy's
+    # binomtest(6, 221).proportion_ci(method="wilson") = 1.3–5.8%.
     low, high = estimate(origin, method="jackknife").interval("intersection", "darker_male")
     assert (round(100 * low, 1), round(100 * high, 1)) == (0.6, 4.9)
     low, high = estimate(origin, method="wilson").interval("intersection", "darker_male")
