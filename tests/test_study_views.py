@@ -2,7 +2,7 @@
 set with Newcombe's interval and its reading, image strips per prompt, and the report's sections.
 
 The differences are checked against statsmodels' Newcombe interval (an independent
-implementation); the readings against the rule written in sdaudit/present/study_views.py and the README.
+implementation); the readings against the rule written in sdaudit/present/study_views.py and docs/statistics.md.
 """
 
 from __future__ import annotations
