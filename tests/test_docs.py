@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = ("README.md", "docs/*.md", "benchmarks/results/README.md", "examples/README.md")
+DOCS = ("README.md", "docs/*.md", "benchmarks/results/README.md", "examples/README.md", "space/README.md")
 README_MOST_LINES = 260
 README_HEAD_LINES = 15
 FIRST_COMMANDS = ("pip install -r requirements.txt && streamlit run streamlit_app.py", "bash scripts/test.sh")
