@@ -6,11 +6,10 @@ opened once per process and shared by every session; DuckDB lets one process wri
 so while the app runs, generate from the command line with `--out DIR` and ingest the folder later.
 """
 
-from pathlib import Path
-
 import streamlit as st
 
 from app.address import adopt_address, keep_in_address
+from app.page_list import PAGES
 from app.resources import STORE_ERRORS, current_home, open_store, store_problem
 from app.widgets import is_admin, plain
 from sdaudit.records import DEFAULT_STUDY
@@ -42,18 +41,9 @@ BINARY_MODE = "Lighter / darker (MST 1–5 / 6–10)"
 
 st.set_page_config(page_title="sdaudit", page_icon=":material/balance:", layout="wide")
 
-PAGES = Path(__file__).resolve().parents[1] / "pages"
-# The default page is served at "/" and st.navigation matches a deep link only against each page's
-# public path, which is "" for the default page: that is why the default is Home, and Generate keeps
-# its own path, so /generate finds it.
 navigation = st.navigation([
-    st.Page(PAGES / "home.py", title="Home", icon=":material/home:", default=True),
-    st.Page(PAGES / "generate.py", title="Generate", icon=":material/add_photo_alternate:"),
-    st.Page(PAGES / "annotate.py", title="Annotate", icon=":material/label:"),
-    st.Page(PAGES / "results.py", title="Results", icon=":material/bar_chart:"),
-    st.Page(PAGES / "agreement.py", title="Agreement", icon=":material/groups:"),
-    st.Page(PAGES / "team.py", title="Team", icon=":material/diversity_3:"),
-    st.Page(PAGES / "runs.py", title="Runs", icon=":material/photo_library:"),
+    st.Page(page.body, title=page.title, icon=page.icon, url_path=page.url_path, default=page.default)
+    for page in PAGES
 ])
 
 try:

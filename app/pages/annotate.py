@@ -1,5 +1,0 @@
-"""/annotate on a fresh server's first visit, handed to the router; the page is pages/annotate.py."""
-
-from app import hand_over_to_the_router
-
-hand_over_to_the_router()
