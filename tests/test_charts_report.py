@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import html.parser
 import json
+from dataclasses import replace
 
 import pytest
-from helpers import ORIGIN, ORIGIN_SHEET, sheet
+from helpers import ORIGIN, ORIGIN_SHEET, make_images, make_run, sheet
 
 from sdaudit.analysis.estimate import estimate
 from sdaudit.analysis.planning import compare_runs
@@ -151,3 +152,38 @@ def test_an_imported_sheets_run_reads_as_one_in_the_report_and_runs_table(origin
     assert row["Model"] == "imported sheet origin_sheet.csv"
     assert (row["Steps"], row["Guidance"], row["Size (width × height)"], row["Scheduler"]) == ("", "", "", "")
     assert list(run_choices(origin_store, "origin").values()) == ["imported sheet origin_sheet.csv · 221 images"]
+
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+def test_text_from_users_is_escaped_everywhere_in_the_report():
+    """Prompts, model ids, slots and rater names from the store, a study name as an older store may
+    hold one, and a title: each reaches the report as text, never as markup."""
+    from sdaudit.analysis.targets import estimates_by_run
+
+    with Store() as store:
+        for key, model, female in (("plain", "model-a", 30), ("hostile", HOSTILE, 60)):
+            run = replace(make_run(key, study="hostile", prompt=f"{HOSTILE} {key}"), model=model, slot=HOSTILE,
+                          negative_prompt=HOSTILE)
+            store.add_run(run)
+            store.add_images(make_images(key, seeds=range(100)))
+            rows = sheet({("female", 2): female, ("male", 2): 100 - female}, rater=HOSTILE)
+            rows["image_id"] = store.images(run_key=key)["image_id"].to_numpy()
+            rows["confidence"] = "high"
+            store.save_annotations(rows)
+        card = replace(audit_card(store, "hostile"), study=HOSTILE)
+        result = estimate(store.annotations(study="hostile"))
+        document = render_report(result, card, by_run=estimates_by_run(store, "hostile"))
+        titled = render_report(result, card, title=HOSTILE)
+    for page in (document, titled):
+        parser = _Collector()
+        parser.feed(page)
+        assert "img" not in parser.tags and "<img" not in page
+    shown = "&lt;img src=x onerror=alert(1)&gt;"
+    assert f"<h1>Representation audit: {shown}</h1>" in document and f"<title>{shown}</title>" in titled
+    assert f"When prompted with “{shown} hostile”, “{shown} plain”, whom" in document
+    assert f"<tr><th>study</th><td>{shown}</td></tr>" in document
+    assert f"<td>1: {shown}</td>" in document, "the rater"
+    assert f"<td>{shown}</td><td>local-0</td><td>{shown} hostile</td><td>{shown}</td>" in document
+    assert f"<h3>{shown} · {shown}</h3>" in document and f"<h3>{shown} · model-a</h3>" in document

@@ -2,18 +2,19 @@
 
 It answers the audit's question in plain words, shows the chart (inline SVG), the table of
 shares and intervals with plain-words warnings, an audit card (what was generated, how it was
-annotated, how it was estimated) and the method's limits. Every text from users (prompts,
-model ids, rater names) is escaped.
+annotated, how it was estimated) and the method's limits. This module computes and formats every
+value; the Jinja2 templates in ``templates/`` lay them out and autoescape every text, so text from
+users (study names, prompts, model ids, rater names) is escaped.
 """
 
 from __future__ import annotations
 
-import html
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pandas as pd
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
 import sdaudit
 from sdaudit.analysis.estimate import Estimate
@@ -45,6 +46,14 @@ LIMITATIONS = (
     "With several raters, the intervals are about the raters' average share of each group: if raters "
     "err, that average differs from the true share and the intervals do not correct for it.",
 )
+
+
+# Every template is HTML, so autoescape is on for all of them (select_autoescape would miss ".html.j2").
+TEMPLATES = Environment(loader=PackageLoader("sdaudit.present", "templates"), autoescape=True,
+                        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+# the estimates' JSON as json.dumps wrote it before (timestamps as text, keys in the table's order);
+# ``tojson`` still escapes <, >, & and ' so the data cannot close its <script>
+TEMPLATES.policies["json.dumps_kwargs"] = {"default": str}
 
 
 @dataclass(frozen=True)
@@ -85,25 +94,22 @@ def _percent(value: float) -> str:
     return "–" if pd.isna(value) else f"{100 * value:.1f}%"
 
 
-def _table_html(result: Estimate) -> str:
-    lines = ["<table><thead><tr><th>family</th><th>group</th><th>images</th><th>share</th>"
-             f"<th>{result.confidence:.0%} interval</th><th>target</th><th>note</th></tr></thead><tbody>"]
+def _shares_rows(result: Estimate) -> list[list[str]]:
+    """The main table's cells: family, group, images, share, interval, target, note."""
+    rows = []
     for row in result.table.itertuples():
         notes = [reliability_note(row.method, row.degenerate, row.small_count)] if not row.reliable else []
         if row.excludes_target:  # a reliability note never hides the verdict
             notes.append("the interval lies wholly away from the target")
-        lines.append(
-            f"<tr><td>{html.escape(FAMILY_LABELS[row.family])}</td><td>{html.escape(GROUP_LABELS.get(row.group, row.group))}</td>"
-            f"<td>{row.count:g} of {row.n}</td><td>{_percent(row.share)}</td>"
-            f"<td>{'none' if pd.isna(row.low) else f'{_percent(row.low)} – {_percent(row.high)}'}</td>"
-            f"<td>{_percent(row.target)}</td>"
-            f"<td>{html.escape('; '.join(notes))}</td></tr>"
-        )
-    lines.append("</tbody></table>")
-    return "\n".join(lines)
+        rows.append([
+            FAMILY_LABELS[row.family], GROUP_LABELS.get(row.group, row.group), f"{row.count:g} of {row.n}",
+            _percent(row.share), "none" if pd.isna(row.low) else f"{_percent(row.low)} – {_percent(row.high)}",
+            _percent(row.target), "; ".join(notes)])
+    return rows
 
 
-def _card_html(card: AuditCard, result: Estimate) -> str:
+def _card(card: AuditCard, result: Estimate) -> dict:
+    """The audit card's values, and one row per run (an imported or reference run by its name)."""
     method = {"jackknife": "leave-one-image-out jackknife, normal (z) critical value (as in the origin study)",
               "wilson": "Wilson score",
               "clopper-pearson": "Clopper–Pearson (exact; with several raters Korn–Graubard's effective sample size)",
@@ -113,50 +119,37 @@ def _card_html(card: AuditCard, result: Estimate) -> str:
         seeds = "–" if pd.isna(run.min) else f"{int(run.min)}–{int(run.max)}"
         if run.model in (IMPORTED, REFERENCE):
             label = imported_sheet_label(run.versions) if run.model == IMPORTED else reference_label(run.versions)
-            run_rows.append(f"<tr><td colspan=\"9\">{html.escape(label)}</td>"
-                            f"<td>{seeds}</td><td>{run.images}</td></tr>")
+            run_rows.append({"label": label, "cells": [seeds, str(run.images)]})
             continue
-        run_rows.append(
-            f"<tr><td>{html.escape(str(run.model))}</td><td>{html.escape(str(run.model_revision or '–'))}</td>"
-            f"<td>{html.escape(str(run.prompt))}</td><td>{html.escape(str(run.negative_prompt or '–'))}</td>"
-            f"<td>{html.escape(str(run.scheduler))}</td><td>{run.steps}</td><td>{run.guidance:g}</td>"
-            f"<td>{run.width}×{run.height}</td><td>{html.escape(str(run.dtype))}</td><td>{seeds}</td>"
-            f"<td>{run.images}</td></tr>"
-        )
-    versions = ", ".join(f"{html.escape(k)} {html.escape(str(v))}" for k, v in sorted(card.versions.items()))
-    raters = ", ".join(html.escape(rater) for rater in card.raters) or "–"
-    return f"""
-<table class="card">
-<tr><th>study</th><td>{html.escape(card.study)}</td></tr>
-<tr><th>images generated</th><td>{card.images_generated}</td></tr>
-<tr><th>images annotated</th><td>{card.images_annotated} ({card.images_without_person} without a person, excluded)</td></tr>
-<tr><th>images in the estimate</th><td>{result.images}</td></tr>
-<tr><th>raters</th><td>{len(card.raters)}: {raters}</td></tr>
-<tr><th>interval</th><td>{result.confidence:.0%}, {html.escape(method)}</td></tr>
-<tr><th>skin-tone cut</th><td>MST 1–{result.skin_cut} lighter, {result.skin_cut + 1}–10 darker</td></tr>
-<tr><th>unclear answers</th><td>{"their own row, inside the denominator" if result.include_unclear else "left out of the denominator"}</td></tr>
-<tr><th>library versions</th><td>{versions or "–"}</td></tr>
-</table>
-<h3>Runs</h3>
-<table><thead><tr><th>model</th><th>revision</th><th>prompt</th><th>negative prompt</th><th>scheduler</th>
-<th>steps</th><th>guidance</th><th>size</th><th>dtype</th><th>seeds</th><th>images</th></tr></thead>
-<tbody>{"".join(run_rows)}</tbody></table>"""
+        run_rows.append({"label": None, "cells": [
+            str(run.model), str(run.model_revision or "–"), str(run.prompt), str(run.negative_prompt or "–"),
+            str(run.scheduler), str(run.steps), f"{run.guidance:g}", f"{run.width}×{run.height}", str(run.dtype),
+            seeds, str(run.images)]})
+    return {
+        "study": card.study,
+        "images_generated": card.images_generated,
+        "images_annotated": card.images_annotated,
+        "images_without_person": card.images_without_person,
+        "images_in_estimate": result.images,
+        "raters": card.raters,
+        "method": method,
+        "skin_cut": f"MST 1–{result.skin_cut} lighter, {result.skin_cut + 1}–10 darker",
+        "unclear": "their own row, inside the denominator" if result.include_unclear else "left out of the denominator",
+        "versions": ", ".join(f"{name} {version}" for name, version in sorted(card.versions.items())),
+        "runs": run_rows,
+    }
 
 
-def _agreement_html(card: AuditCard, result: Estimate) -> str:
-    """How well the raters agree, per field; or why that cannot be said."""
+def _agreement(card: AuditCard, result: Estimate) -> dict:
+    """How well the raters agree, per field (a reading and a table); or why that cannot be said (no rows)."""
     from sdaudit.analysis.agreement import agreement
     from sdaudit.present.agreement_tables import READING, SINGLE_RATER, summary_table
 
     if card.annotations is None or card.annotations.empty or card.annotations["rater"].nunique() < 2:
-        return f"<p>{html.escape(SINGLE_RATER[0].upper() + SINGLE_RATER[1:])}</p>"
+        return {"reading": SINGLE_RATER[0].upper() + SINGLE_RATER[1:], "head": [], "rows": []}
     table = summary_table(agreement(card.annotations, skin_cut=result.skin_cut, seed=0))
-    head = "".join(f"<th>{html.escape(str(name))}</th>" for name in table.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(value))}</td>" for value in row) + "</tr>"
-                   for row in table.itertuples(index=False))
-    return (f"<p>{html.escape(READING)}</p>\n<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-            "<p>Intervals: 95% percentile bootstrap over images. <code>python -m sdaudit agreement</code> adds every pair of "
-            "raters and each rater against the others.</p>")
+    return {"reading": READING, "head": [str(name) for name in table.columns],
+            "rows": [[str(value) for value in row] for row in table.itertuples(index=False)]}
 
 
 def _headline(result: Estimate) -> str:
@@ -182,14 +175,15 @@ def _run_names(card: AuditCard) -> dict[str, str]:
             for run in card.runs.itertuples()}
 
 
-def _cells(values) -> str:
-    return "<tr>" + "".join(f"<td>{html.escape(str(value))}</td>" for value in values) + "</tr>"
+def _chart(svg: str) -> Markup:
+    """A chart sdaudit drew (Vega's SVG from our own spec), placed as it is: Vega escapes the text it
+    draws, user text included, so the SVG needs no escaping and escaping it would break it."""
+    return Markup(svg)
 
 
-def _run_table_html(rows: pd.DataFrame, confidence: float) -> str:
+def _run_rows(rows: pd.DataFrame) -> list[list[str]]:
     """One run's shares, each against the run's own target with its source."""
-    lines = ["<table><thead><tr><th>group</th><th>images</th><th>share</th>"
-             f"<th>{confidence:.0%} interval</th><th>target</th><th>target's source</th><th>note</th></tr></thead><tbody>"]
+    cells = []
     for row in rows.itertuples():
         if row.group == "unclear" and row.count == 0:
             continue
@@ -197,66 +191,60 @@ def _run_table_html(rows: pd.DataFrame, confidence: float) -> str:
         if row.excludes_target:
             notes.append("the interval lies wholly away from the target")
         source = row.target_source if isinstance(row.target_source, str) else PARITY_SOURCE
-        lines.append(_cells([
+        cells.append([
             f"{FAMILY_LABELS[row.family]}: {GROUP_LABELS.get(row.group, row.group)}", f"{row.count:g} of {row.n}",
             _percent(row.share), "none" if pd.isna(row.low) else f"{_percent(row.low)} – {_percent(row.high)}",
-            _percent(row.target), "–" if pd.isna(row.target) else source, "; ".join(notes)]))
-    lines.append("</tbody></table>")
-    return "\n".join(lines)
+            _percent(row.target), "–" if pd.isna(row.target) else source, "; ".join(notes)])
+    return cells
 
 
 def _points(value: float) -> str:
     return f"{100 * value:+.1f}".replace("-", "−")
 
 
-def _differences_html(differences: pd.DataFrame, names: dict[str, str], groups: pd.DataFrame) -> str:
+def _differences(differences: pd.DataFrame, names: dict[str, str], groups: pd.DataFrame) -> dict | None:
     """Generated minus reference for the charted ``groups``: a forest chart per group, then a table
-    with the reading (``study_views``' rule)."""
+    with the reading (``study_views``' rule); None without a reference set."""
     differences = differences.merge(groups, on=["family", "group"])
     if differences.empty:
-        return ""
+        return None
     differences = differences.assign(run=differences["run_key"].map(names),
                                      reference=differences["reference_key"].map(names))
     differences = differences.sort_values(["family", "group", "run"], kind="stable")
-    charts = [f"<figure>{to_svg(reference_differences_chart(rows, width=620))}</figure>"
+    charts = [_chart(to_svg(reference_differences_chart(rows, width=620)))
               for _, rows in differences.groupby(["family", "group"], sort=False)]
-    lines = ["<h3>Generated minus the reference set of real images</h3>",
-             f"<p>{html.escape(READING_RULE)} The groups of the chart above; each run's section below has all its groups.</p>",
-             *charts,
-             "<table><thead><tr><th>run</th><th>reference set</th><th>group</th><th>generated</th><th>reference</th>"
-             "<th>difference (points)</th><th>interval (Newcombe)</th><th>target</th><th>reading</th><th>note</th></tr></thead><tbody>"]
+    rows = []
     for row in differences.itertuples():
         notes = [note for note in (row.note, "" if row.reliable else "too few images to trust the interval") if note]
-        lines.append(_cells([
+        rows.append([
             row.run, row.reference, f"{FAMILY_LABELS[row.family]}: {GROUP_LABELS.get(row.group, row.group)}",
             _percent(row.share_first), _percent(row.share_second), _points(row.difference),
-            f"{_points(row.low)} to {_points(row.high)}", _percent(row.target), row.word, "; ".join(notes)]))
-    lines.append("</tbody></table>")
-    return "\n".join(lines)
+            f"{_points(row.low)} to {_points(row.high)}", _percent(row.target), row.word, "; ".join(notes)])
+    return {"charts": charts, "rows": rows}
 
 
-def _runs_html(by_run: pd.DataFrame | None, card: AuditCard, confidence: float) -> str:
+def _runs(by_run: pd.DataFrame | None, card: AuditCard, confidence: float) -> dict | None:
     """Every run of the study: the forest chart of the groups with targets from data (else female
     and darker) across the runs first, then generated minus reference, then one section per
-    prompt/model with its shares against its own targets. Empty for a study of one run without
+    prompt/model with its shares against its own targets. None for a study of one run without
     targets from data (the report's main table says it all)."""
     if by_run is None or by_run.empty:
-        return ""
+        return None
     from_data = by_run["target_source"].notna().any()
     if by_run["run_key"].nunique() < 2 and not from_data:
-        return ""
+        return None
     names = _run_names(card)
     rows = by_run.assign(run=by_run["run_key"].map(names))
     groups = by_run[by_run["target_source"].notna()][["family", "group"]].drop_duplicates() if from_data \
         else HEADLINE_GROUPS
     svg = to_svg(targets_chart(rows, width=620, groups=groups))
     differences = reference_differences(by_run, card.runs, confidence=confidence)
-    sections = [f"<h3>{html.escape(names[key])}</h3>\n" + _run_table_html(rows[rows["run_key"] == key], confidence)
+    sections = [{"name": names[key], "rows": _run_rows(rows[rows["run_key"] == key])}
                 for key in dict.fromkeys(rows.sort_values(["run"], kind="stable")["run_key"])]
     intro = ("Targets from data, imported for this study; a group without one keeps parity." if from_data
              else "No targets from data: every run is read against parity.")
-    return ("<h2>Each run against its own target</h2>\n" f"<p>{intro} One row per prompt and model.</p>\n"
-            f"<figure>{svg}</figure>\n" + _differences_html(differences, names, groups) + "\n" + "\n".join(sections))
+    return {"intro": intro, "chart": _chart(svg), "reading_rule": READING_RULE,
+            "differences": _differences(differences, names, groups), "sections": sections}
 
 
 def render_report(result: Estimate, card: AuditCard, *, title: str | None = None,
@@ -264,45 +252,21 @@ def render_report(result: Estimate, card: AuditCard, *, title: str | None = None
     """The whole report as one HTML document with the chart inline; with ``by_run``
     (``targets.estimates_by_run``), every run of the study: the forest chart across the runs first,
     generated minus reference, and one section per prompt/model against its own targets."""
-    prompts = sorted({str(prompt) for prompt in card.runs["prompt"] if str(prompt)})
-    question = (
-        "When prompted with " + ", ".join(f"“{html.escape(p)}”" for p in prompts) + ", whom does the model draw?"
-        if prompts else "Whom does the model draw?"
+    chart = _chart(to_svg(shares_chart(result.table, width=620, intervals=result.chart_note))) if result.images else None
+    return TEMPLATES.get_template("report.html.j2").render(
+        title=title or f"Representation audit: {card.study}",
+        prompts=sorted({str(prompt) for prompt in card.runs["prompt"] if str(prompt)}),
+        headline=_headline(result),
+        chart=chart,
+        label_note=result.label_note,
+        confidence=f"{result.confidence:.0%}",
+        shares=_shares_rows(result),
+        agreement=_agreement(card, result),
+        runs=_runs(by_run, card, result.confidence),
+        card=_card(card, result),
+        # sdaudit's own sentences, whose only markup is their <em>; no user text in them
+        limitations=[Markup(item) for item in LIMITATIONS],
+        version=sdaudit.__version__,
+        created=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        estimates=result.table.to_dict("records"),
     )
-    title = title or f"Representation audit: {card.study}"
-    svg = to_svg(shares_chart(result.table, width=620, intervals=result.chart_note)) if result.images else "<p>No chart: nothing annotated yet.</p>"
-    data = json.dumps(result.table.to_dict("records"), default=str).replace("</", "<\\/")
-    created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    limitations = "".join(f"<li>{item}</li>" for item in LIMITATIONS)
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{html.escape(title)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 1100px; margin: 2rem auto; padding: 0 1rem; color: #111827; }}
-table {{ border-collapse: collapse; margin: 1rem 0; font-size: 0.9rem; }}
-th, td {{ border-bottom: 1px solid #e5e7eb; padding: 0.3rem 0.6rem; text-align: left; vertical-align: top; }}
-.card th {{ width: 12rem; }}
-.lead {{ font-size: 1.15rem; }}
-figure {{ margin: 1rem 0; overflow-x: auto; }}
-footer {{ color: #6b7280; font-size: 0.8rem; margin-top: 2rem; }}
-</style></head>
-<body>
-<h1>{html.escape(title)}</h1>
-<p class="lead">{question}</p>
-<p class="lead"><strong>{html.escape(_headline(result))}</strong></p>
-<figure>{svg}</figure>
-<h2>Shares and intervals</h2>
-<p>Labels: {html.escape(result.label_note)}.</p>
-{_table_html(result)}
-<h2>Agreement between raters</h2>
-{_agreement_html(card, result)}
-{_runs_html(by_run, card, result.confidence)}
-<h2>Audit card</h2>
-{_card_html(card, result)}
-<h2>Limits of this method</h2>
-<ul>{limitations}</ul>
-<footer>Made with sdaudit {html.escape(sdaudit.__version__)} on {created}.</footer>
-<script type="application/json" id="estimates">{data}</script>
-</body></html>
-"""
