@@ -21,13 +21,12 @@ from sdaudit.analysis.labels import image_decisions
 from sdaudit.present.charts import (
     PARITY_SOURCE,
     reference_differences_chart,
-    run_label,
     shares_chart,
     targets_chart,
     to_svg,
 )
 from sdaudit.present.study_views import READING_RULE, reference_differences
-from sdaudit.records import IMPORTED, REFERENCE, imported_sheet_label, reference_label
+from sdaudit.records import run_kind, run_label, run_labels
 from sdaudit.scheme import FAMILY_LABELS, GROUP_LABELS, reliability_note
 from sdaudit.store import Store
 
@@ -67,12 +66,12 @@ def audit_card(store: Store, study: str) -> AuditCard:
     runs = runs.join(seeds, on="run_key")
     annotations = store.annotations(study=study)
     decisions = image_decisions(annotations)
-    generated = runs[~runs["model"].isin([IMPORTED, REFERENCE])]
+    generated = runs[runs["model"].map(run_kind) == "generated"]
     versions = store.run(generated.iloc[0]["run_key"])["versions"] if len(generated) else {}
     return AuditCard(
         study=study,
         runs=runs,
-        images_generated=int((~images["external"] & (images["model"] != REFERENCE)).sum()) if len(images) else 0,
+        images_generated=int((images["model"].map(run_kind) == "generated").sum()) if len(images) else 0,
         images_annotated=int(annotations["image_id"].nunique()),
         images_without_person=decisions.without_person,
         raters=tuple(sorted(annotations["rater"].unique())),
@@ -111,9 +110,8 @@ def _card_html(card: AuditCard, result: Estimate) -> str:
     run_rows = []
     for run in card.runs.itertuples():
         seeds = "–" if pd.isna(run.min) else f"{int(run.min)}–{int(run.max)}"
-        if run.model in (IMPORTED, REFERENCE):
-            label = imported_sheet_label(run.versions) if run.model == IMPORTED else reference_label(run.versions)
-            run_rows.append(f"<tr><td colspan=\"9\">{html.escape(label)}</td>"
+        if run_kind(run.model) != "generated":
+            run_rows.append(f"<tr><td colspan=\"9\">{html.escape(run_label(run))}</td>"
                             f"<td>{seeds}</td><td>{run.images}</td></tr>")
             continue
         run_rows.append(
@@ -176,10 +174,8 @@ HEADLINE_GROUPS = pd.DataFrame({"family": ["gender", "skin_tone"], "group": ["fe
 
 
 def _run_names(card: AuditCard) -> dict[str, str]:
-    """How the report names each run: slot value (or prompt) · model, or the reference set's name."""
-    return {run.run_key: reference_label(run.versions) if run.model == REFERENCE
-            else imported_sheet_label(run.versions) if run.model == IMPORTED else run_label(run)
-            for run in card.runs.itertuples()}
+    """How the report names each run: ``records.run_labels``, as every face does."""
+    return run_labels(card.runs)
 
 
 def _cells(values) -> str:
