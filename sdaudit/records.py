@@ -162,7 +162,7 @@ class QueuedImage:
 
     image_id: int
     run_key: str
-    seed: int
+    seed: int  # the store's ``seed`` column: a reference set's image has a position there, not a seed
     path: str
     prompt: str
     negative_prompt: str
@@ -176,6 +176,11 @@ class QueuedImage:
     def full(self) -> bool:
         """The image has its raters per image from other raters: this rater's answer is not needed."""
         return self.saved is None and not self.repeat and self.ratings >= self.needed
+
+    @property
+    def number(self) -> str:
+        """The image's number as people read it: "seed 3", or "position 3" in a reference set."""
+        return image_number(self.model, self.seed)
 
     @property
     def card_key(self) -> str:
@@ -237,6 +242,12 @@ def run_kind(model: str) -> RunKind:
     """A run's kind from its stored ``model`` column (``Store.runs``, ``Store.images`` and
     ``Store.run`` rows, ``RunRecord.model``): the one place that reads the store's markers."""
     return _KIND_MARKERS.get(model, "generated")
+
+
+def image_number(model: str, number: int) -> str:
+    """How an image's number reads beside it: "seed 3" for a generated image, "position 3" for an
+    imported sheet's or a reference set's (it has no seed). ``model`` is its run's stored model."""
+    return f"seed {number}" if run_kind(model) == "generated" else f"position {number}"
 
 
 def _versions(versions: str | dict | None) -> dict:

@@ -3,12 +3,11 @@ rater's name. Each face relies on these, so each is checked here on its own and 
 
 from __future__ import annotations
 
-import io
 from dataclasses import replace
 
 import pandas as pd
 import pytest
-from helpers import ORIGIN_SHEET, make_images, make_run, sheet
+from helpers import ORIGIN_SHEET, make_images, make_run, png, sheet
 
 from sdaudit.errors import SdauditError
 from sdaudit.files.reference import ingest_uploaded_images
@@ -36,14 +35,6 @@ def store():
         yield memory_store
 
 
-def _png(shade: int) -> bytes:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.new("RGB", (8, 8), (shade, shade, shade)).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 @pytest.mark.parametrize(("run", "kind", "label"), [
     (make_run(prompt="a photo of a nurse"), "generated", "a photo of a nurse · demo"),
     (replace(make_run(prompt="a photo of a nurse"), slot="nurse"), "generated", "nurse · demo"),
@@ -64,7 +55,7 @@ def test_runs_without_settings_carry_none():
 def test_the_kind_and_the_name_survive_the_store(store, tmp_path):
     """Runs come back from the store as rows: the kind is read from them as from a RunRecord."""
     import_annotations(ORIGIN_SHEET, store, study="s", rater="r1")
-    ingest_uploaded_images([("a.png", _png(10)), ("b.png", _png(200))], store, tmp_path, name="labour photos",
+    ingest_uploaded_images([("a.png", png(10)), ("b.png", png(200))], store, tmp_path, name="labour photos",
                            study="s", source="archive", license="CC BY 4.0")
     store.add_run(make_run("run-a", study="s", prompt="a photo of a nurse"))
     runs = store.runs(study="s")
@@ -78,7 +69,7 @@ def test_the_kind_and_the_name_survive_the_store(store, tmp_path):
 
 def test_an_imported_or_reference_image_is_numbered_by_its_position(store, tmp_path):
     import_annotations(ORIGIN_SHEET, store, study="s", rater="r1")
-    result = ingest_uploaded_images([("b.png", _png(200)), ("a.png", _png(10))], store, tmp_path, name="photos",
+    result = ingest_uploaded_images([("b.png", png(200)), ("a.png", png(10))], store, tmp_path, name="photos",
                                     study="s")
     images = store.images(study="s")
     imported = images[images["model"].map(run_kind) == "imported"]
@@ -142,3 +133,13 @@ def test_an_answer_needs_a_raters_name(value):
 
 def test_a_raters_name_is_stripped():
     assert rater_name("  ana ") == "ana"
+
+
+def test_an_image_on_the_annotate_page_reads_seed_or_position_by_its_runs_kind():
+    from sdaudit.records import QueuedImage
+
+    def queued(run: RunRecord) -> QueuedImage:
+        return QueuedImage(image_id=1, run_key=run.run_key, seed=3, path="images/x/3.png", prompt=run.prompt,
+                           negative_prompt="", model=run.model, saved=None)
+
+    assert (queued(make_run()).number, queued(REFERENCE_RUN).number) == ("seed 3", "position 3")
