@@ -40,7 +40,6 @@ STUDY_NAME = (
 RATER_NAME = "{what} needs a rater's name but got {value!r}."
 
 RunKind = Literal["generated", "imported", "reference"]
-RUN_KINDS: tuple[RunKind, ...] = ("generated", "imported", "reference")
 # What the store's ``model`` (and ``scheduler``, ``dtype``) column holds for a run without
 # generation settings. Read only by ``run_kind``, written only by ``RunRecord.imported/reference``.
 _KIND_MARKERS: dict[str, RunKind] = {"external": "imported", "reference": "reference"}
