@@ -12,7 +12,7 @@ from app.address import adopt_address, keep_in_address
 from app.page_list import PAGES
 from app.resources import STORE_ERRORS, current_home, open_store, store_problem
 from app.widgets import is_admin, plain
-from sdaudit.records import DEFAULT_STUDY
+from sdaudit.records import DEFAULT_STUDY, require_new_study
 
 
 def create_study() -> None:
@@ -26,7 +26,9 @@ def create_study() -> None:
         return
     mode = "binary" if st.session_state.get("new_study_mode") == BINARY_MODE else "mst"
     try:
-        open_store(current_home()).ensure_study(name, skin_tone_mode=mode)
+        store = open_store(current_home())
+        require_new_study(name, store.study_names())
+        store.ensure_study(name, skin_tone_mode=mode)
     except ValueError as error:  # a name the rules refuse: said in the popover, which stays open
         st.session_state["new_study_problem"] = str(error)
         return

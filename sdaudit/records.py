@@ -1,28 +1,49 @@
 """Plain records that pass between generation, the store, run folders and the pages.
 
-Kept apart from ``store.py`` so that code handling records (generation, run folders) does not
-import the database to name them. The rule for a study's name lives here too: every face that
-creates a study checks it with ``check_study_name``, and every file named after a study takes
-``study_file_stem``, so a name from an older store can never steer a file elsewhere.
+Kept apart from ``store/`` so that code handling records (generation, run folders) does not
+import the database to name them. Rules about these records live here, once:
+
+- **A run's kind** (``run_kind``): generated, imported (an imported sheet's images) or reference
+  (a reference set of real images). The store keeps the kind as a marker in the run's ``model``
+  column; only ``run_kind`` reads that marker, and only ``RunRecord.imported`` and
+  ``RunRecord.reference`` write it.
+- **A run's name** (``run_label``, ``run_labels``): how every face (pages, CLI, report, charts)
+  names a run.
+- **A study's name**: every face that may create a study checks it with ``require_new_study``,
+  and every file named after a study takes ``study_file_stem``, so a name from an older store can
+  never steer a file elsewhere.
+- **A rater's name** (``rater_name``): what may be saved as the rater of an answer.
+
+"Seed" means an image's random seed only. An imported sheet's or a reference set's image has no
+seed: its number in its set is its ``position`` (the store keeps it in the ``seed`` column).
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from sdaudit.errors import SdauditError
 from sdaudit.scheme import Annotation
 
 DEFAULT_STUDY = "default"
-IMPORTED = "external"  # the model and scheduler of a run that holds an imported sheet's images
-REFERENCE = "reference"  # the model and scheduler of a run that holds a reference set of real images
 MAX_STUDY_NAME = 64
 STUDY_NAME = (
     "a study name must be 1 to 64 letters, digits, spaces, '-', '_' or '.', starting with a letter, digit or '_', "
     "but is {value!r}."
 )
+RATER_NAME = "{what} needs a rater's name but got {value!r}."
+
+RunKind = Literal["generated", "imported", "reference"]
+# What the store's ``model`` (and ``scheduler``, ``dtype``) column holds for a run without
+# generation settings. Read only by ``run_kind``, written only by ``RunRecord.imported/reference``.
+_KIND_MARKERS: dict[str, RunKind] = {"external": "imported", "reference": "reference"}
+_MARKER_OF = {kind: marker for marker, kind in _KIND_MARKERS.items()}
 _STUDY_NAME = re.compile(r"\w[\w .-]*")
 _UNSAFE_IN_FILE_NAME = re.compile(r"[^\w .-]+")
 
@@ -35,6 +56,24 @@ def check_study_name(name: object) -> str:
     """
     if not (isinstance(name, str) and len(name) <= MAX_STUDY_NAME and _STUDY_NAME.fullmatch(name)):
         raise SdauditError(STUDY_NAME.format(value=name))
+    return name
+
+
+def require_new_study(name: object, studies: Collection[str]) -> str:
+    """``name`` if a study of that name may be written to: one of ``studies`` (the store's study
+    names, found whatever their name), or a name a new study may take (``check_study_name``); else
+    a ``SdauditError`` naming it. Every face that may create a study calls this before it writes."""
+    if isinstance(name, str) and name in studies:
+        return name
+    return check_study_name(name)
+
+
+def rater_name(value: object, *, what: str = "an annotation") -> str:
+    """The rater's name ``value`` stripped, or a ``SdauditError`` saying that ``what`` needs one
+    (``RATER_NAME``): an answer is never saved under an empty name."""
+    name = value.strip() if isinstance(value, str) else value
+    if not (isinstance(name, str) and name):
+        raise SdauditError(RATER_NAME.format(what=what, value=name))
     return name
 
 
@@ -74,6 +113,33 @@ class RunRecord:
     versions: dict[str, str]
     slot: str | None = None  # the prompt set's value filled into its template ("doctor"), if any
 
+    @property
+    def kind(self) -> RunKind:
+        """generated, imported (an imported sheet's images) or reference (a reference set's)."""
+        return run_kind(self.model)
+
+    @classmethod
+    def imported(cls, *, run_key: str, study: str, sheet: str, sha256: str) -> RunRecord:
+        """The run that holds the images of the imported sheet ``sheet`` (file name), whose
+        content has ``sha256``; its images have no files and no generation settings."""
+        return cls._without_settings("imported", run_key, study, {"imported_from": sheet, "sha256": sha256})
+
+    @classmethod
+    def reference(cls, *, run_key: str, study: str, name: str, source: str | None = None,
+                  license: str | None = None) -> RunRecord:
+        """The run that holds the reference set ``name`` of real images, with where they come
+        from and their license where given."""
+        versions = {"reference": name, **({"source": source} if source else {}),
+                    **({"license": license} if license else {})}
+        return cls._without_settings("reference", run_key, study, versions)
+
+    @classmethod
+    def _without_settings(cls, kind: RunKind, run_key: str, study: str, versions: dict[str, str]) -> RunRecord:
+        marker = _MARKER_OF[kind]
+        return cls(run_key=run_key, study=study, model=marker, model_revision=None, pipeline_class=None, prompt="",
+                   negative_prompt="", scheduler=marker, steps=0, guidance=0.0, width=0, height=0, dtype=marker,
+                   device=None, batch_size=None, safety_checker=False, versions=versions)
+
 
 @dataclass(frozen=True)
 class ImageRecord:
@@ -95,7 +161,7 @@ class QueuedImage:
 
     image_id: int
     run_key: str
-    seed: int
+    seed: int  # the store's ``seed`` column: a reference set's image has a position there, not a seed
     path: str
     prompt: str
     negative_prompt: str
@@ -109,6 +175,11 @@ class QueuedImage:
     def full(self) -> bool:
         """The image has its raters per image from other raters: this rater's answer is not needed."""
         return self.saved is None and not self.repeat and self.ratings >= self.needed
+
+    @property
+    def number(self) -> str:
+        """The image's number as people read it: "seed 3", or "position 3" in a reference set."""
+        return image_number(self.model, self.seed)
 
     @property
     def card_key(self) -> str:
@@ -166,19 +237,54 @@ class Job:
         return self.spec["prompt"]
 
 
-def imported_sheet_label(versions: str | dict | None) -> str:
-    """How people read a run that holds an imported sheet's images: "imported sheet FILE"."""
-    import json
-
-    found = json.loads(versions or "{}") if isinstance(versions, str) else (versions or {})
-    name = found.get("imported_from")
-    return f"imported sheet {name}" if name else "imported sheet"
+def run_kind(model: str) -> RunKind:
+    """A run's kind from its stored ``model`` column (``Store.runs``, ``Store.images`` and
+    ``Store.run`` rows, ``RunRecord.model``): the one place that reads the store's markers."""
+    return _KIND_MARKERS.get(model, "generated")
 
 
-def reference_label(versions: str | dict | None) -> str:
-    """How people read a reference run: "reference set NAME (SOURCE; LICENSE)"."""
-    import json
+def image_number(model: str, number: int) -> str:
+    """How an image's number reads beside it: "seed 3" for a generated image, "position 3" for an
+    imported sheet's or a reference set's (it has no seed). ``model`` is its run's stored model."""
+    return f"seed {number}" if run_kind(model) == "generated" else f"position {number}"
 
-    found = json.loads(versions or "{}") if isinstance(versions, str) else (versions or {})
-    notes = "; ".join(found[key] for key in ("source", "license") if found.get(key))
-    return f"reference set {found.get('reference', '')}" + (f" ({notes})" if notes else "")
+
+def _versions(versions: str | dict | None) -> dict:
+    return json.loads(versions or "{}") if isinstance(versions, str) else dict(versions or {})
+
+
+def run_subject(run) -> str:
+    """What a run shows, as its name starts: the slot value (or the whole prompt) of a generated
+    run, "imported sheet FILE", or "reference set NAME". ``run`` is a ``RunRecord`` or a
+    ``Store.runs`` row (``model``, ``prompt``, ``slot``, ``versions``)."""
+    kind = run_kind(run.model)
+    versions = _versions(getattr(run, "versions", None))
+    if kind == "imported":
+        name = versions.get("imported_from")
+        return f"imported sheet {name}" if name else "imported sheet"
+    if kind == "reference":
+        return f"reference set {versions.get('reference', '')}".rstrip()
+    slot = getattr(run, "slot", None)
+    return slot if isinstance(slot, str) and slot else str(run.prompt)
+
+
+def run_label(run) -> str:
+    """How every face names a run: "SLOT-OR-PROMPT · MODEL" for a generated run, "imported sheet
+    FILE", or "reference set NAME (SOURCE; LICENSE)". ``run`` as for ``run_subject``."""
+    kind = run_kind(run.model)
+    if kind == "generated":
+        return f"{run_subject(run)} · {run.model}"
+    if kind == "reference":
+        versions = _versions(getattr(run, "versions", None))
+        notes = "; ".join(versions[key] for key in ("source", "license") if versions.get(key))
+        return run_subject(run) + (f" ({notes})" if notes else "")
+    return run_subject(run)
+
+
+def run_labels(runs) -> dict[str, str]:
+    """Every run of ``runs`` (``Store.runs`` rows) by run key, named by ``run_label``; runs that
+    would share a name (one prompt and model, other settings) each end with " · run KEY", so no
+    two runs of a table, chart or comparison are taken for one."""
+    names = {run.run_key: run_label(run) for run in runs.itertuples()}
+    shared = Counter(names.values())
+    return {key: f"{name} · run {key}" if shared[name] > 1 else name for key, name in names.items()}

@@ -13,6 +13,8 @@ import pytest
 from helpers import add_annotated_run, assert_one_error_line
 from PIL import Image
 
+from sdaudit.cli.analysis import NO_STORE, NO_STUDY
+from sdaudit.config import store_path
 from sdaudit.store import LOCKED, Store
 
 TINY = ["--prompt", "a doctor sitting behind a desk", "--steps", "5", "--height", "64", "--width", "64"]
@@ -114,12 +116,57 @@ def test_runs_on_an_empty_home_says_what_to_do(cli, tmp_path):
     assert not (tmp_path / "nothing").exists()
 
 
+def test_runs_lists_each_runs_kind_and_the_name_every_face_gives_it(cli, tmp_path):
+    from helpers import ORIGIN_SHEET, make_run
+
+    from sdaudit.files.sheets import import_annotations
+
+    with Store.open(tmp_path / "h") as store:
+        store.add_run(make_run("run-a", study="s", prompt="a photo of a nurse"))
+        import_annotations(ORIGIN_SHEET, store, study="s", rater="r1")
+    lines = [line.strip() for line in cli("runs", "--home", str(tmp_path / "h"), check=True).stdout.splitlines()]
+    assert lines[0].split()[:3] == ["run_key", "study", "kind"] and lines[0].split()[-1] == "run"
+    generated = next(line for line in lines if line.startswith("run-a"))
+    assert " generated " in generated and generated.endswith("a photo of a nurse · demo")
+    imported = next(line for line in lines if line.startswith("external-"))
+    assert " imported " in imported and imported.endswith("imported sheet origin_sheet.csv")
+    assert "external" not in imported.split(maxsplit=1)[1], "the store's marker is not shown as a model"
+
+
 def test_demo_model_refuses_a_non_empty_folder(cli, tmp_path):
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "keep.txt").write_text("mine")
     result = cli("demo-model", str(tmp_path / "busy"))
     assert_one_error_line(result, contains="must be new or empty")
     assert (tmp_path / "busy" / "keep.txt").read_text() == "mine"
+
+
+def _unet_weights(model) -> bytes:
+    return (model / "unet" / "diffusion_pytorch_model.safetensors").read_bytes()
+
+
+def test_the_demo_models_weights_have_their_own_seed_flag_and_the_old_one_still_works(
+        cli, tiny_model, second_tiny_model, tmp_path):
+    """`--weights-seed 1` builds what the old spelling `--seed 1` built (``second_tiny_model``), another
+    model than the default; `--seed` still works but is no longer offered: "seed" means an image's seed."""
+    cli("demo-model", str(tmp_path / "m"), "--weights-seed", "1", check=True)
+    assert _unet_weights(tmp_path / "m") == _unet_weights(second_tiny_model) != _unet_weights(tiny_model)
+    shown = cli("demo-model", "--help", check=True).stdout
+    assert "--weights-seed" in shown and "--seed" not in shown
+    bad = cli("demo-model", str(tmp_path / "n"), "--weights-seed", "-1")
+    assert_one_error_line(bad, contains="argument --weights-seed: must be a whole number")
+    assert not (tmp_path / "n").exists()
+
+
+@pytest.mark.parametrize("command", [["team"], ["rater-groups", "--field", "region"], ["estimate"]])
+def test_every_command_refuses_a_missing_store_or_study_in_the_same_words(cli, tmp_path, command):
+    with Store.open(tmp_path / "h") as store:
+        store.ensure_study("kept")
+    missing = assert_one_error_line(cli(*command, "--study", "nope", "--home", str(tmp_path / "h")))
+    assert missing == "error: " + NO_STUDY.format(study="nope", known="kept")
+    nowhere = assert_one_error_line(cli(*command, "--study", "kept", "--home", str(tmp_path / "none")))
+    assert nowhere == "error: " + NO_STORE.format(path=store_path(tmp_path / "none"))
+    assert not (tmp_path / "none").exists()
 
 
 def test_the_demo_model_says_its_images_are_noise(cli, tmp_path):

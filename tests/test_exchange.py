@@ -158,3 +158,21 @@ def test_conflicting_pixels_keep_what_the_store_has(run_folder, tmp_path):
         assert outcome.images_added == 0
         stored = store.images(run_key=result.run_key)
         assert stored.loc[stored["seed"] == 0, "sha256"].item() != manifest["images"][0]["sha256"]
+
+
+def test_a_link_planted_at_a_partial_file_is_never_written_through(tiny_model, run_folder, tmp_path):
+    """The manifest and each image are written through a partial file and a rename (``safe.write_new``,
+    the one atomic write); a link waiting at a partial file's name is refused, not followed."""
+    folder, result = run_folder
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine")
+    (folder / f".{MANIFEST}.partial").symlink_to(victim)
+    with pytest.raises(OSError):
+        RunFolder(folder).finalize()
+    (folder / f".{MANIFEST}.partial").unlink()
+    (folder / "images" / result.run_key / ".4.png.partial").symlink_to(victim)
+    spec = spec_for(tiny_model, first=4, last=4)
+    with pytest.raises(OSError):
+        generate(spec, RunFolder(folder, spec=spec.to_dict()), home=tmp_path / "unused-home")
+    assert victim.read_text() == "mine"
+    assert not (folder / "images" / result.run_key / "4.png").exists()

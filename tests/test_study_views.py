@@ -21,7 +21,7 @@ from sdaudit.present.study_views import (
     difference_word,
     reference_runs,
 )
-from sdaudit.records import REFERENCE
+from sdaudit.records import RunRecord
 from sdaudit.store import Store
 
 STUDY = "occupations"
@@ -30,6 +30,7 @@ GENERATED = {("doctor", "model-a"): (5, 100), ("doctor", "model-b"): (33, 100),
              ("nurse", "model-a"): (90, 200), ("nurse", "model-b"): (70, 100),
              ("ceo", "model-a"): (10, 100), ("ceo", "model-b"): (30, 100)}
 REFERENCE_COUNTS = (30, 100)
+REFERENCE_SET = RunRecord.reference(run_key="photos", study=STUDY, name="labour photos", source="archive")
 TARGETS_CSV = "slot,family,group,target,source\ndoctor,gender,female,0.46,ONS Labour Force Survey 2023\n"
 # The readings the rule gives, worked by hand: reference 30%; doctor's target 46%, the others parity 50%.
 READINGS = {("doctor", "model-a"): AMPLIFIED,  # 5% vs 30%: 41 points from 46%, the reference 16
@@ -59,10 +60,8 @@ def build_study(home, *, with_reference: bool = True, with_targets: bool = True)
             _add_run(store, run, female, images)
             keys[(slot, model)] = run.run_key
         if with_reference:
-            run = replace(make_run("photos", study=STUDY, prompt=""), model=REFERENCE, scheduler=REFERENCE,
-                          versions={"reference": "labour photos", "source": "archive"})
-            _add_run(store, run, *REFERENCE_COUNTS)
-            keys[("reference", REFERENCE)] = run.run_key
+            _add_run(store, REFERENCE_SET, *REFERENCE_COUNTS)
+            keys[("reference", REFERENCE_SET.model)] = REFERENCE_SET.run_key
         if with_targets:
             targets = home / "targets.csv"
             targets.write_text(TARGETS_CSV)
@@ -103,11 +102,11 @@ def test_each_generated_run_is_paired_with_the_reference_set_named_for_its_promp
     with Store.open(home) as store:
         runs = store.runs(study=STUDY)
     only = reference_runs(runs)
-    assert only == {key: keys[("reference", REFERENCE)] for (slot, _), key in keys.items() if slot != "reference"}
+    assert only == {key: keys[("reference", REFERENCE_SET.model)] for (slot, _), key in keys.items() if slot != "reference"}
     # a second set named for the slot "nurse" becomes the nurse runs' reference; the others then have none
     import pandas as pd
 
-    named = pd.DataFrame([{"run_key": "nurse-photos", "model": REFERENCE, "versions": '{"reference": "nurse"}',
+    named = pd.DataFrame([{"run_key": "nurse-photos", "model": REFERENCE_SET.model, "versions": '{"reference": "nurse"}',
                            "slot": None, "prompt": ""}])
     runs = pd.concat([runs, named], ignore_index=True)
     assert reference_runs(runs) == {keys[("nurse", "model-a")]: "nurse-photos", keys[("nurse", "model-b")]: "nurse-photos"}

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from sdaudit.errors import SdauditError
 from sdaudit.files.safe import read_regular
-from sdaudit.records import check_study_name
+from sdaudit.records import require_new_study
 from sdaudit.scheme import FAMILIES
 
 if TYPE_CHECKING:
@@ -164,8 +164,7 @@ def import_targets(path: str | os.PathLike, store: Store, *, study: str) -> Targ
     """Read and check a targets CSV, then store its rows for ``study`` (created if new) in one
     transaction; a row for a target the study already holds replaces it."""
     targets = read_targets(path)
-    if study not in store.study_names():
-        check_study_name(study)
+    require_new_study(study, store.study_names())
     study_id = store.ensure_study(study)
     rows = [[study_id, t.applies_to, t.value, t.family, t.group, t.target, t.source] for t in targets]
 

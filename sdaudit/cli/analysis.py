@@ -11,6 +11,8 @@ from sdaudit.cli.parser import UsageError
 from sdaudit.config import store_path, writable_folder
 
 REPORT_IS_FOLDER = "--out {path} is a folder; give the report's file name, e.g. {path}/report.html."
+NO_STORE = "there is no store at {path}; generate or import something first."
+NO_STUDY = "there is no study {study!r} in the store; studies: {known}."
 
 
 def json_rows(table) -> str:
@@ -35,17 +37,29 @@ def differences_text(table, *, first: str, header: str) -> str:
 def _known_study(store, study: str) -> None:
     """Refuse a study the store does not hold, naming the ones it does."""
     if study not in (studies := store.study_names()):
-        known = ", ".join(sorted(studies)) or "none"
-        raise UsageError(f"there is no study {study!r} in the store; studies: {known}.")
+        raise UsageError(NO_STUDY.format(study=study, known=", ".join(sorted(studies)) or "none"))
 
 
 def existing_store(args):
+    """The store of ``args.home``, refused (``NO_STORE``) where there is none yet."""
     from sdaudit.store import Store
 
     path = store_path(args.home)
     if not Path(path).is_file():
-        raise UsageError(f"there is no store at {path}; generate or import something first.")
+        raise UsageError(NO_STORE.format(path=path))
     return Store(path)
+
+
+def store_with_study(args):
+    """``existing_store`` that also holds ``args.study``, else refused (``NO_STUDY``): the CLI's
+    one check for commands that read or change a study that must exist."""
+    store = existing_store(args)
+    try:
+        _known_study(store, args.study)
+    except UsageError:
+        store.close()
+        raise
+    return store
 
 
 def _study_estimate(store, args):

@@ -37,7 +37,7 @@ OS_ERROR = "could not use {path}: {reason}."
 def _demo_model(args) -> str:
     from sdaudit.generation.demo import write_demo_model
 
-    path = write_demo_model(writable_folder(args.path, what="the demo model's folder"), seed=args.seed)
+    path = write_demo_model(writable_folder(args.path, what="the demo model's folder"), weights_seed=args.weights_seed)
     return f"wrote the demo model (tiny, random weights: its images are noise) to {path}"
 
 
@@ -245,9 +245,14 @@ def _runs(args) -> str:
         runs = store.runs()
     if runs.empty:
         return f"no runs in {path} yet."
+    from sdaudit.records import run_kind, run_labels
+
+    runs["kind"] = runs["model"].map(run_kind)
     runs["size"] = runs["width"].astype(str) + "x" + runs["height"].astype(str)
-    columns = ["run_key", "study", "images", "nsfw_images", "model", "scheduler", "steps", "guidance",
-               "size", "dtype", "prompt"]
+    runs["run"] = runs["run_key"].map(run_labels(runs))  # the name every face gives the run
+    settings = ["model", "scheduler", "steps", "guidance", "size", "dtype", "prompt"]
+    runs[settings] = runs[settings].astype(str).where(runs["kind"] == "generated", "")  # an imported run has none
+    columns = ["run_key", "study", "kind", "images", "nsfw_images", *settings, "run"]
     return runs[columns].to_string(index=False)
 
 

@@ -13,10 +13,12 @@ from sdaudit.analysis.label_modes import DEFAULT_LABELS, LABEL_MODES
 from sdaudit.config import DEFAULT_MODEL, DEVICES, DTYPES, setting
 from sdaudit.errors import SdauditError
 from sdaudit.files.sheets import SHEET_FORMATS
+from sdaudit.generation.demo import DEMO_WEIGHTS_SEED
 from sdaudit.generation.spec import MAX_SEED, SCHEDULERS, GenerationSpec, is_ascii_digits
 
 HOME_HELP = "data home (default: $SDAUDIT_HOME or ./sdaudit-data)"
 BOOTSTRAP_SEED = "must be a whole number from 0 to {max} but is {value!r}"
+WEIGHTS_SEED = "must be a whole number from 0 to {max} but is {value!r}"
 
 
 class UsageError(SdauditError):
@@ -44,8 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
         "with save_pretrained. Its images are noise: it is for trying sdaudit and for tests.",
     )
     demo.add_argument("path", help="folder to create (must be new or empty)")
-    demo.add_argument("--seed", type=_bootstrap_seed, default=0,
-                      help="seed of the random weights (default: 0); another seed makes another model")
+    demo.add_argument("--weights-seed", type=_weights_seed, default=DEMO_WEIGHTS_SEED,
+                      help=f"seed of the random weights (default: {DEMO_WEIGHTS_SEED}); another makes another model")
+    # the flag's old spelling, hidden ("seed" now means an image's seed only) and still accepted
+    demo.add_argument("--seed", type=_weights_seed, dest="weights_seed", help=argparse.SUPPRESS)
 
     gen = commands.add_parser(
         "generate",
@@ -258,4 +262,11 @@ def _bootstrap_seed(text: str) -> int:
     """``--seed``: numpy refuses a negative seed with words that do not name the flag."""
     if not (is_ascii_digits(text.strip()) and int(text) <= MAX_SEED):
         raise argparse.ArgumentTypeError(BOOTSTRAP_SEED.format(max=MAX_SEED, value=text))
+    return int(text)
+
+
+def _weights_seed(text: str) -> int:
+    """``demo-model --weights-seed``: a whole number from 0 to ``MAX_SEED``, or argparse's error naming the flag."""
+    if not (is_ascii_digits(text.strip()) and int(text) <= MAX_SEED):
+        raise argparse.ArgumentTypeError(WEIGHTS_SEED.format(max=MAX_SEED, value=text))
     return int(text)

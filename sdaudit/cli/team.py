@@ -7,25 +7,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, replace
 
-from sdaudit.cli.analysis import differences_text, json_rows
+from sdaudit.cli.analysis import differences_text, json_rows, store_with_study
 from sdaudit.cli.parser import UsageError
-from sdaudit.config import store_path
-
-
-def _store_with_study(args):
-    from pathlib import Path
-
-    from sdaudit.store import Store
-
-    path = store_path(args.home)
-    if not Path(path).is_file():
-        raise UsageError(f"there is no store at {path}; generate or import something first.")
-    store = Store(path)
-    if args.study not in (studies := store.study_names()):
-        store.close()
-        raise UsageError(f"there is no study {args.study!r} in the store; studies: "
-                         f"{', '.join(sorted(studies)) or 'none'}.")
-    return store
 
 
 def settings_text(study: str, settings) -> str:
@@ -46,7 +29,7 @@ def team_command(args) -> str:
         ("disagree_person", None if args.person_rule is None else args.person_rule == "on"),
         ("rater_fields", None if args.rater_fields is None else parse_fields(args.rater_fields)),
     ) if value is not None}
-    with _store_with_study(args) as store:
+    with store_with_study(args) as store:
         team = Team(store)
         settings = team.settings(args.study)
         if changes:
@@ -61,7 +44,7 @@ def rater_groups_command(args) -> str:
     from sdaudit.analysis.rater_quality import group_comparison
     from sdaudit.store.team import Team
 
-    with _store_with_study(args) as store:
+    with store_with_study(args) as store:
         groups = Team(store).rater_groups(args.study)
         fields = Team(store).settings(args.study).rater_fields
         annotations = store.annotations(study=args.study)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sdaudit.files.safe import UnsafeFileError, is_regular, read_regular
+from sdaudit.records import image_number
 from sdaudit.store import Store
 
 NEWEST_SHOWN = 12
@@ -76,6 +77,8 @@ def gallery(home: str | os.PathLike, paths: Sequence[str], captions: Sequence[st
 
 
 def newest_images(store: Store, home: str | os.PathLike, run_key: str, *, count: int = NEWEST_SHOWN) -> Gallery:
-    """The last ``count`` images of a run (by seed), captioned with their seeds."""
+    """The last ``count`` images of a run (by seed or position), captioned with their seeds (a
+    reference set's images with their positions)."""
     images = store.images(run_key=run_key).tail(count)
-    return gallery(home, list(images["path"]), [f"seed {seed}" for seed in images["seed"]])
+    return gallery(home, list(images["path"]), [image_number(model, number) for model, number
+                                                in zip(images["model"], images["seed"])])

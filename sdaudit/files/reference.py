@@ -22,7 +22,7 @@ from pathlib import Path
 
 from sdaudit.errors import SdauditError
 from sdaudit.files.safe import UnsafeFileError, read_regular, writable_target, write_new
-from sdaudit.records import REFERENCE, RunRecord, check_study_name
+from sdaudit.records import RunRecord, require_new_study, run_kind
 from sdaudit.store import Store
 
 FORMATS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}  # PIL's format name -> the stored suffix
@@ -86,7 +86,8 @@ class ReferenceResult:
 
 def reference_key(study: str, name: str) -> str:
     """A reference run's key: the same study and name always name the same run."""
-    return hashlib.sha256(f"{REFERENCE}\0{study}\0{name}".encode()).hexdigest()[:16]
+    # "reference" is part of every stored reference set's key: changing it would orphan them
+    return hashlib.sha256(f"reference\0{study}\0{name}".encode()).hexdigest()[:16]
 
 
 def _check_note(name: str, value: str | None) -> str | None:
@@ -207,11 +208,10 @@ def _check_set(store: Store, name: str, study: str, source: str | None, license:
         raise SdauditError(NAME.format(value=name))
     _check_note("source", source)
     _check_note("license", license)
-    if study not in store.study_names():
-        check_study_name(study)
+    require_new_study(study, store.study_names())
     run_key = reference_key(study, name)
     stored = store.run(run_key)
-    if stored is not None and stored["model"] != REFERENCE:
+    if stored is not None and run_kind(stored["model"]) != "reference":
         raise SdauditError(NAME_TAKEN.format(run_key=run_key, study=study))
 
 
@@ -228,26 +228,22 @@ def _add_reference_set(store: Store, home: str | os.PathLike, files: list[tuple[
     new = [image for image in good if image.sha256 not in known]
     if not good:
         raise SdauditError(NOTHING_GOOD.format(path=where, skipped=", ".join(map(str, skipped)) or "it is empty"))
-    first_seed = int(present["seed"].max()) + 1 if len(present) else 0
+    # a real image has no seed: it is numbered by its position in the set (the store's ``seed`` column)
+    first_position = int(present["seed"].max()) + 1 if len(present) else 0
     home = Path(home)
     rows = []
-    for seed, image in enumerate(new, start=first_seed):
-        relpath = f"images/{run_key}/{seed}{image.suffix}"
+    for position, image in enumerate(new, start=first_position):
+        relpath = f"images/{run_key}/{position}{image.suffix}"
         target = writable_target(home, relpath, what="image")
         if target.exists() and hashlib.sha256(read_regular(home, relpath, what="image")).hexdigest() != image.sha256:
             raise SdauditError(f"{target} already exists with other content and is not in the store; move it away first.")
-        rows.append((image, seed, relpath, target))
+        rows.append((image, position, relpath, target))
 
     # 2. Copy the files, then write the run and its rows in one transaction (a row always has its file)
     for image, _, _, target in rows:
         if not target.exists():
             write_new(target, image.data)
-    run = RunRecord(
-        run_key=run_key, study=study, model=REFERENCE, model_revision=None, pipeline_class=None, prompt="",
-        negative_prompt="", scheduler=REFERENCE, steps=0, guidance=0.0, width=0, height=0, dtype=REFERENCE,
-        device=None, batch_size=None, safety_checker=False,
-        versions={"reference": name, **({"source": source} if source else {}), **({"license": license} if license else {})},
-    )
+    run = RunRecord.reference(run_key=run_key, study=study, name=name, source=source, license=license)
     run_added = store.add_reference_images(run, [
-        (seed, relpath, image.sha256, image.name, len(image.data)) for image, seed, relpath, _ in rows])
+        (position, relpath, image.sha256, image.name, len(image.data)) for image, position, relpath, _ in rows])
     return ReferenceResult(run_key, study, name, len(rows), len(good) - len(new), tuple(skipped), run_added)

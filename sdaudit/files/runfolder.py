@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 import sdaudit
 from sdaudit.errors import RunFolderError
 from sdaudit.files.safe import read_regular, writable_target, write_new
-from sdaudit.records import ImageRecord, RunRecord, check_study_name
+from sdaudit.records import ImageRecord, RunRecord, require_new_study
 from sdaudit.store import Store
 
 FORMAT = "sdaudit-run-folder"
@@ -33,12 +33,6 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 PARTS = "parts"
 OPTIONAL_RUN_FIELDS = {"slot"}
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
 
 
 def _sha256(data: bytes) -> str:
@@ -122,7 +116,7 @@ class RunFolder:
             "images": [asdict(image) for _, image in sorted(contents.images.items())],
         }
         self.root.mkdir(parents=True, exist_ok=True)
-        _atomic_write_text(self.manifest_path, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        write_new(self.manifest_path, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
         parts = self.root / PARTS
         if parts.is_dir():
             for part in parts.glob("rank-*.jsonl"):
@@ -230,8 +224,7 @@ def ingest(folder: str | os.PathLike, store: Store, home: str | os.PathLike) -> 
     # regular file inside the folder, present and intact
     known = set(store.study_names())
     for run in contents.runs.values():
-        if run.study not in known:
-            check_study_name(run.study)
+        require_new_study(run.study, known)
     for image in contents.images.values():
         source_bytes(image)
 

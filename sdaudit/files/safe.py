@@ -132,8 +132,12 @@ def writable_target(root: str | os.PathLike, relpath: str, *, what: str = "the f
 
 
 def write_new(target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` (checked with ``writable_target``) through a partial file and a
-    rename, so a reader never sees half a file."""
+    """Write ``data`` to ``target`` (under a folder sdaudit does not trust, checked first with
+    ``writable_target``) through a partial file and a rename, so a reader never sees half a file.
+
+    sdaudit's one atomic file write: images, run folders' manifests and reference sets all use it.
+    The partial file is opened without following a link, so a link planted at its name is refused
+    rather than written through."""
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
     descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | NOFOLLOW, 0o644)

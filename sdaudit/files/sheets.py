@@ -18,7 +18,7 @@ import pandas as pd
 
 from sdaudit.errors import SdauditError
 from sdaudit.generation.spec import MAX_SEED
-from sdaudit.records import IMPORTED, RunRecord, check_study_name, study_file_stem
+from sdaudit.records import RunRecord, require_new_study, study_file_stem
 from sdaudit.store import Store
 
 SHEET_FORMATS = ("origin", "sdaudit")
@@ -195,8 +195,7 @@ def import_annotations(path: str | os.PathLike, store: Store, *, study: str, rat
     if sheet_format == "origin" and not (rater and rater.strip()):
         raise SheetError("a sheet in the origin study's format needs the rater's name (--rater).")
     # 1. Parse and check every row before anything is written
-    if study not in store.study_names():
-        check_study_name(study)
+    require_new_study(study, store.study_names())
     rows = parse_origin_sheet(path) if sheet_format == "origin" else parse_sdaudit_sheet(path)
     if rows.empty:
         raise SheetError(f"{path.name} has no rows to import.")
@@ -204,7 +203,7 @@ def import_annotations(path: str | os.PathLike, store: Store, *, study: str, rat
     if sheet_format == "origin":
         rows["rater"] = rater.strip()
 
-    # 2. Attach rows to images in the store, or to external image rows
+    # 2. Attach rows to images in the store, or to external image rows (numbered by position)
     content = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     external_key = f"external-{content}"
     image_ids = pd.Series(pd.NA, index=rows.index, dtype="Int64")
@@ -215,22 +214,18 @@ def import_annotations(path: str | os.PathLike, store: Store, *, study: str, rat
     external = image_ids.isna()
     store.ensure_study(study)
     if external.any():
-        store.add_run(RunRecord(
-            run_key=external_key, study=study, model=IMPORTED, model_revision=None, pipeline_class=None,
-            prompt="", negative_prompt="", scheduler=IMPORTED, steps=0, guidance=0.0, width=0, height=0,
-            dtype=IMPORTED, device=None, batch_size=None, safety_checker=False,
-            versions={"imported_from": path.name, "sha256": content},
-        ))
+        store.add_run(RunRecord.imported(run_key=external_key, study=study, sheet=path.name, sha256=content))
         # One external image per image of the sheet: an sdaudit export names an image by its run
         # and seed, whatever the number of raters (one row each); the origin format is one row an image.
+        # The images are numbered by position in this order (0, 1, ...), never by a seed.
         keys = (rows.loc[external, "run_key"] + "\x00" + rows.loc[external, "seed"].astype(str)
                 if sheet_format == "sdaudit" else pd.Series(rows.index[external].astype(str), index=rows.index[external]))
         distinct = list(dict.fromkeys(keys))
         first_row = {key: index for index, key in reversed(list(keys.items()))}
         names = [rows.loc[first_row[key], "name"] or key.replace("\x00", " seed ") for key in distinct]
-        ids = store.add_external_images(external_key, names)
-        position = {key: ids[number] for number, key in enumerate(distinct)}
-        image_ids.loc[external] = [position[key] for key in keys]
+        ids = store.add_external_images(external_key, names)  # one id per name, by position
+        image_id = {key: ids[position] for position, key in enumerate(distinct)}
+        image_ids.loc[external] = [image_id[key] for key in keys]
     rows["image_id"] = image_ids.astype("int64")
     saved = store.save_annotations(rows)
     return ImportResult(study, saved, tuple(sorted(rows["rater"].unique())), int(external.sum()))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sdaudit.config import data_home, import_diffusers
 
-DEMO_SEED = 0
+DEMO_WEIGHTS_SEED = 0  # the seed of the demo model's random weights (not an image's seed)
 TEXT_DIM = 32
 MODEL_INDEX = "model_index.json"
 
@@ -39,9 +39,10 @@ def _byte_vocab() -> dict[str, int]:
     return {token: index for index, token in enumerate(tokens)}
 
 
-def build_demo_pipeline(seed: int = DEMO_SEED):
-    """Build the tiny random pipeline in memory (deterministic: the same weights for one ``seed``;
-    another seed gives another model, e.g. a second model for a study that compares models)."""
+def build_demo_pipeline(weights_seed: int = DEMO_WEIGHTS_SEED):
+    """Build the tiny random pipeline in memory (deterministic: the same weights for one
+    ``weights_seed``; another gives another model, e.g. a second model for a study that compares
+    models)."""
     torch, _ = import_diffusers()
     from diffusers import (
         AutoencoderKL,
@@ -55,7 +56,7 @@ def build_demo_pipeline(seed: int = DEMO_SEED):
     # Without model_max_length the pipeline pads to a huge length and the encoder overflows.
     tokenizer = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
 
-    torch.manual_seed(seed)
+    torch.manual_seed(weights_seed)
     unet = UNet2DConditionModel(
         block_out_channels=(4, 8),
         layers_per_block=1,
@@ -114,7 +115,7 @@ def build_demo_pipeline(seed: int = DEMO_SEED):
     )
 
 
-def write_demo_model(path: str | os.PathLike, *, seed: int = DEMO_SEED) -> Path:
+def write_demo_model(path: str | os.PathLike, *, weights_seed: int = DEMO_WEIGHTS_SEED) -> Path:
     """Build the demo pipeline and ``save_pretrained`` it into ``path`` (created; must be empty).
 
     The folder is written beside its destination and renamed into place, so a half-written
@@ -126,7 +127,7 @@ def write_demo_model(path: str | os.PathLike, *, seed: int = DEMO_SEED) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".demo-model-", dir=target.parent))
     try:
-        build_demo_pipeline(seed).save_pretrained(staging)
+        build_demo_pipeline(weights_seed).save_pretrained(staging)
         if target.exists():
             target.rmdir()
         os.replace(staging, target)

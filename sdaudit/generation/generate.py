@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,6 +22,7 @@ from typing import Protocol
 import sdaudit
 from sdaudit.config import import_diffusers, resolve_device, resolve_dtype
 from sdaudit.errors import SdauditError
+from sdaudit.files.safe import write_new
 from sdaudit.generation.pipelines import (
     ResolvedModel,
     library_versions,
@@ -152,7 +152,7 @@ def png_parameters(run: RunRecord, seed: int) -> dict[str, str]:
 
 
 def _write_png(image, path: Path, parameters: dict[str, str]) -> str:
-    """Write ``image`` as a PNG with text chunks, atomically; return its sha256."""
+    """Write ``image`` as a PNG with text chunks, atomically (``safe.write_new``); return its sha256."""
     from PIL.PngImagePlugin import PngInfo
 
     info = PngInfo()
@@ -161,10 +161,7 @@ def _write_png(image, path: Path, parameters: dict[str, str]) -> str:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", pnginfo=info)
     data = buffer.getvalue()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_bytes(data)
-    os.replace(partial, path)
+    write_new(path, data)
     return hashlib.sha256(data).hexdigest()
 
 

@@ -76,7 +76,7 @@ def _folder_fingerprint(folder: Path) -> str:
     and sampled bytes.
 
     Sizes alone are not enough: two fine-tunes of one architecture (or two demo models with other
-    seeds) have weight files of equal size, and would be taken for one model, so the second's
+    weights seeds) have weight files of equal size, and would be taken for one model, so the second's
     images would count as already made. Sampling reads ~2 MiB a file instead of gigabytes.
     """
     digest = hashlib.sha256()

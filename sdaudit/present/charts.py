@@ -16,6 +16,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from sdaudit.records import run_label
 from sdaudit.scheme import FAMILIES, FAMILY_LABELS, GROUP_LABELS
 
 EXCLUDES = "interval excludes the target"
@@ -203,12 +204,6 @@ def differences_chart(differences: pd.DataFrame, *, reference: str, width: int =
     return _by_panel(alt.layer(bars, points, zero).properties(width=width), rows, title,
                      "Colour: does the interval of the difference exclude zero? Hollow point, faded bar: too few "
                      "images to trust the interval.")
-
-
-def run_label(row) -> str:
-    """How a run is named in charts of a study: its slot value (or prompt) and its model."""
-    what = row.slot if isinstance(row.slot, str) and row.slot else (row.prompt or "reference set")
-    return f"{what} · {row.model}"
 
 
 def targets_chart(by_run: pd.DataFrame, *, width: int = 420, title: str = "Each run against its own target",

@@ -22,13 +22,12 @@ from sdaudit.analysis.labels import image_decisions
 from sdaudit.present.charts import (
     PARITY_SOURCE,
     reference_differences_chart,
-    run_label,
     shares_chart,
     targets_chart,
     to_svg,
 )
 from sdaudit.present.study_views import READING_RULE, reference_differences
-from sdaudit.records import IMPORTED, REFERENCE, imported_sheet_label, reference_label
+from sdaudit.records import run_kind, run_label, run_labels
 from sdaudit.scheme import FAMILY_LABELS, GROUP_LABELS, reliability_note
 from sdaudit.store import Store
 
@@ -76,12 +75,12 @@ def audit_card(store: Store, study: str) -> AuditCard:
     runs = runs.join(seeds, on="run_key")
     annotations = store.annotations(study=study)
     decisions = image_decisions(annotations)
-    generated = runs[~runs["model"].isin([IMPORTED, REFERENCE])]
+    generated = runs[runs["model"].map(run_kind) == "generated"]
     versions = store.run(generated.iloc[0]["run_key"])["versions"] if len(generated) else {}
     return AuditCard(
         study=study,
         runs=runs,
-        images_generated=int((~images["external"] & (images["model"] != REFERENCE)).sum()) if len(images) else 0,
+        images_generated=int((images["model"].map(run_kind) == "generated").sum()) if len(images) else 0,
         images_annotated=int(annotations["image_id"].nunique()),
         images_without_person=decisions.without_person,
         raters=tuple(sorted(annotations["rater"].unique())),
@@ -117,9 +116,8 @@ def _card(card: AuditCard, result: Estimate) -> dict:
     run_rows = []
     for run in card.runs.itertuples():
         seeds = "–" if pd.isna(run.min) else f"{int(run.min)}–{int(run.max)}"
-        if run.model in (IMPORTED, REFERENCE):
-            label = imported_sheet_label(run.versions) if run.model == IMPORTED else reference_label(run.versions)
-            run_rows.append({"label": label, "cells": [seeds, str(run.images)]})
+        if run_kind(run.model) != "generated":
+            run_rows.append({"label": run_label(run), "cells": [seeds, str(run.images)]})
             continue
         run_rows.append({"label": None, "cells": [
             str(run.model), str(run.model_revision or "–"), str(run.prompt), str(run.negative_prompt or "–"),
@@ -169,10 +167,8 @@ HEADLINE_GROUPS = pd.DataFrame({"family": ["gender", "skin_tone"], "group": ["fe
 
 
 def _run_names(card: AuditCard) -> dict[str, str]:
-    """How the report names each run: slot value (or prompt) · model, or the reference set's name."""
-    return {run.run_key: reference_label(run.versions) if run.model == REFERENCE
-            else imported_sheet_label(run.versions) if run.model == IMPORTED else run_label(run)
-            for run in card.runs.itertuples()}
+    """How the report names each run: ``records.run_labels``, as every face does."""
+    return run_labels(card.runs)
 
 
 def _chart(svg: str) -> Markup:

@@ -22,7 +22,7 @@ from sdaudit.analysis.targets import run_targets, study_targets
 from sdaudit.files.gallery import gallery
 from sdaudit.present.charts import PARITY_SOURCE
 from sdaudit.present.study_views import DIFFERENCE_COLUMNS, RunStrip, reference_differences, run_strips
-from sdaudit.records import IMPORTED, REFERENCE, imported_sheet_label, reference_label
+from sdaudit.records import run_kind, run_label, run_labels
 from sdaudit.scheme import (
     DEFAULT_SKIN_CUT,
     FAMILY_LABELS,
@@ -48,10 +48,9 @@ def run_choices(store: Store, study: str) -> dict[str, str]:
 
 
 def _run_labels(runs: pd.DataFrame) -> dict[str, str]:
-    return {row.run_key: (f"{imported_sheet_label(row.versions)} · {row.images} images" if row.model == IMPORTED
-                          else f"{reference_label(row.versions)} · {row.images} images" if row.model == REFERENCE
-                          else f"{row.prompt} · {row.model} · {row.images} images")
-            for row in runs.itertuples()}
+    """Each run's name (``records.run_labels``) with its number of images."""
+    return {key: f"{name} · {images} images"
+            for (key, name), images in zip(run_labels(runs).items(), runs["images"])}
 
 
 @dataclass(frozen=True)
@@ -214,7 +213,8 @@ class ResultsView:
     @property
     def reference_hint(self) -> str:
         """What to do to see generated − reference when ``reference_differences`` is empty."""
-        references = self.study_runs[self.study_runs["model"] == REFERENCE] if self.study_runs is not None else ()
+        references = (self.study_runs[self.study_runs["model"].map(run_kind) == "reference"]
+                      if self.study_runs is not None else ())
         if not len(references):
             return ("To compare each prompt's images with real ones, add a reference set of real images "
                     "(Runs page, or `python -m sdaudit ingest-images`) and annotate it.")
@@ -350,8 +350,7 @@ def plan_table(result: Estimate) -> pd.DataFrame:
 def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
     """``Store.runs()`` as people read it: one row per run, headed by ``TABLE_HEADERS``, user text
     (prompts, model ids, study names) left as plain values for a table's cells."""
-    imported = runs["model"].isin([IMPORTED, REFERENCE]).to_numpy()
-    labels = {IMPORTED: imported_sheet_label, REFERENCE: reference_label}
+    imported = (runs["model"].map(run_kind) != "generated").to_numpy()
 
     def generated(values) -> list:
         """A generation setting, blank for an imported sheet's or a reference set's run (it has none)."""
@@ -361,8 +360,7 @@ def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
         "study": runs["study"],
         "run_images": runs["images"],
         "nsfw_images": runs["nsfw_images"],
-        "model": [labels[model](versions) if model in labels else model
-                  for model, versions in zip(runs["model"], runs["versions"])],
+        "model": [run_label(run) if sheet else run.model for sheet, run in zip(imported, runs.itertuples())],
         "model_revision": runs["model_revision"].fillna(""),
         "prompt": runs["prompt"],
         "slot": runs["slot"].fillna("") if "slot" in runs else "",

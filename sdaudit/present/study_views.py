@@ -32,7 +32,7 @@ import pandas as pd
 
 from sdaudit.analysis.planning import compare_tables
 from sdaudit.files.gallery import gallery
-from sdaudit.records import IMPORTED, REFERENCE
+from sdaudit.records import run_kind, run_subject
 
 AMPLIFIED = "amplified"
 REDUCED = "reduced"
@@ -71,11 +71,12 @@ def _reference_name(versions) -> str:
 def reference_runs(runs: pd.DataFrame) -> dict[str, str]:
     """Each generated run's reference run (``Store.runs`` rows), by run key; runs without one are
     left out (the rule is in the module docstring)."""
-    references = runs[runs["model"] == REFERENCE]
+    kinds = runs["model"].map(run_kind)
+    references = runs[kinds == "reference"]
     by_name = {_reference_name(row.versions): row.run_key for row in references.itertuples()}
     only = references["run_key"].iloc[0] if len(references) == 1 else None
     found = {}
-    for run in runs[~runs["model"].isin([REFERENCE, IMPORTED])].itertuples():
+    for run in runs[kinds == "generated"].itertuples():
         names = [value for value in (run.slot, run.prompt) if isinstance(value, str) and value in by_name]
         chosen = by_name[names[0]] if names else only
         if chosen is not None:
@@ -129,9 +130,7 @@ def run_strips(images: pd.DataFrame, runs: pd.DataFrame, labels: dict[str, str],
     """The first ``count`` images with a file of every run in ``labels`` (``Store.images`` and
     ``Store.runs`` rows), grouped by prompt (slot value, prompt, or reference set) then model."""
     chosen = runs[runs["run_key"].isin(list(labels))].copy()
-    chosen["what"] = [run.slot if isinstance(run.slot, str) and run.slot else
-                      f"reference set {_reference_name(run.versions)}" if run.model == REFERENCE else run.prompt
-                      for run in chosen.itertuples()]
+    chosen["what"] = [run_subject(run) for run in chosen.itertuples()]
     strips = []
     for run in chosen.sort_values(["what", "model"], kind="stable").itertuples():
         rows = images[images["run_key"] == run.run_key].sort_values("seed")
