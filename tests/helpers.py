@@ -23,6 +23,9 @@ from sdaudit.store import ImageRecord, RunRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 ORIGIN_SHEET = ROOT / "examples" / "origin_sheet.csv"
+APP = str(ROOT / "app" / "router.py")  # the app's entry script, as AppTest runs it
+PAGES = ROOT / "pages"
+ADMIN_PASSWORD = "s3cret"  # the ``locked`` fixture's admin password
 
 # One generous limit for all the waiting a test does. A 2-core machine with other work on it is
 # many times slower than a quiet one; a wait on a state ends as soon as the state is there, so a
@@ -59,6 +62,26 @@ def wait_until(condition: Callable[[], object], what: str, *, deadline: Deadline
         if deadline.expired():
             raise AssertionError(f"waited {deadline.seconds:.0f} s for {what}; it never came")
         time.sleep(poll)
+
+
+def open_page(page: str | None = None, *, rater: str | None = None, query: dict[str, str] | None = None):
+    """The app in an ``AppTest``, opened at its landing page (Home) with ``query`` in its address,
+    then switched to ``page`` (a page file's stem; None or "home": stay on Home). With ``rater``,
+    the name is typed into the sidebar's Rater box where the page has one. Fails on any exception."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S)
+    for name, value in (query or {}).items():
+        at.query_params[name] = value
+    at.run()
+    if page not in (None, "home"):
+        at.switch_page(str(PAGES / f"{page}.py")).run()
+    if rater:
+        box = next((box for box in at.text_input if box.label == "Rater"), None)
+        if box is not None:
+            box.input(rater).run()
+    assert not at.exception, at.exception
+    return at
 
 
 def make_run(run_key="run-a", study="default", prompt="a doctor sitting behind a desk") -> RunRecord:
