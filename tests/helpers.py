@@ -10,9 +10,11 @@ import hashlib
 import io
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -165,6 +167,52 @@ def dockerfile_command() -> list[str]:
     text = (ROOT / "Dockerfile").read_text()
     line = [line for line in text.splitlines() if line.startswith("CMD ")][-1]
     return json.loads(line[4:])
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class App:
+    """`streamlit run streamlit_app.py` (the Dockerfile's command) on a free port over ``home``, for
+    browser tests. Its waits take what is left of ``deadline``; its output goes to ``log`` (beside
+    the home), shown if it dies before answering."""
+
+    def __init__(self, home: Path, deadline: Deadline):
+        self.home = home
+        self.deadline = deadline
+        self.log = home.parent / f"{home.name}-app.log"
+        self.env = {**os.environ, "SDAUDIT_HOME": str(home), "PYTHONPATH": str(ROOT)}
+        self.server: subprocess.Popen | None = None
+        self.url = ""
+
+    def start(self) -> str:
+        port = free_port()
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as log:  # a file, not a pipe nobody reads, which fills and stalls the app
+            self.server = subprocess.Popen(app_command(port), cwd=ROOT, env=self.env, stdout=log,
+                                           stderr=subprocess.STDOUT)
+        self.url = f"http://127.0.0.1:{port}"
+        wait_until(self.healthy, "the app to answer its health check", deadline=self.deadline, poll=0.2)
+        return self.url
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=self.deadline.left()) as answer:
+                return answer.read() == b"ok"
+        except OSError:
+            assert self.server.poll() is None, self.log.read_text(errors="replace")
+            return False
+
+    def stop(self, *, kill: bool = False) -> None:
+        if self.server and self.server.poll() is None:
+            if kill:
+                self.server.kill()
+            else:
+                self.server.terminate()
+            self.server.wait(timeout=self.deadline.left())
 
 
 def run_cli(*args: str, cwd: Path | None = None, check: bool = False, env: dict | None = None):

@@ -16,11 +16,7 @@ afterwards, which the running app holds locked.
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import urllib.request
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -28,9 +24,9 @@ from urllib.parse import quote, urlsplit
 import pytest
 from helpers import (
     ORIGIN_SHEET,
+    App,
     Deadline,
     add_study_as_an_older_store_did,
-    app_command,
     make_images,
     make_run,
     sheet,
@@ -61,58 +57,10 @@ def deadline():
     return LIMIT
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class App:
-    """`streamlit run streamlit_app.py` (the README's command) on a free port over ``home``.
-
-    Its waits take what is left of ``deadline``: the test's own limit for a test's app, one of its
-    own for the module's shared app."""
-
-    def __init__(self, home: Path, deadline: Deadline | None = None):
-        self.home = home
-        self.deadline = deadline
-        self.env = {**os.environ, "SDAUDIT_HOME": str(home), "PYTHONPATH": str(ROOT)}
-        self.server: subprocess.Popen | None = None
-        self.url = ""
-
-    @property
-    def limit(self) -> Deadline:
-        return self.deadline or LIMIT
-
-    def start(self) -> str:
-        port = free_port()
-        self.server = subprocess.Popen(app_command(port), cwd=ROOT, env=self.env, stdout=subprocess.PIPE,
-                                       stderr=subprocess.STDOUT)
-        self.url = f"http://127.0.0.1:{port}"
-        wait_until(self.healthy, "the app to answer its health check", deadline=self.limit, poll=0.2)
-        return self.url
-
-    def healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=self.limit.left()) as answer:
-                return answer.read() == b"ok"
-        except OSError:
-            assert self.server.poll() is None, self.server.stdout.read().decode(errors="replace")
-            return False
-
-    def stop(self, *, kill: bool = False) -> None:
-        if self.server and self.server.poll() is None:
-            if kill:
-                self.server.kill()
-            else:
-                self.server.terminate()
-            self.server.wait(timeout=self.limit.left())
-
-
 @pytest.fixture
-def app(tmp_path):
+def app(tmp_path, deadline):
     """An app of this test's own over a fresh data home (not started: the test fills the home first)."""
-    running = App(tmp_path / "home")
+    running = App(tmp_path / "home", deadline)
     yield running
     running.stop()
 
