@@ -6,6 +6,7 @@ Fixtures live in conftest.py; everything here is an ordinary function or constan
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -207,12 +208,17 @@ class App:
             return False
 
     def stop(self, *, kill: bool = False) -> None:
-        if self.server and self.server.poll() is None:
-            if kill:
-                self.server.kill()
-            else:
-                self.server.terminate()
-            self.server.wait(timeout=self.deadline.left())
+        """SIGTERM, waiting what is left of the deadline; SIGKILL with ``kill``, or when that runs out
+        (a teardown after a test that used up its time must still end the server)."""
+        if not self.server or self.server.poll() is not None:
+            return
+        if not kill:
+            self.server.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.server.wait(timeout=self.deadline.left())
+        if self.server.poll() is None:
+            self.server.kill()
+            self.server.wait()
 
 
 def run_cli(*args: str, cwd: Path | None = None, check: bool = False, env: dict | None = None):
