@@ -1,6 +1,7 @@
-"""Plain helpers the tests share: paths, the origin study's data, small records, the CLI.
+"""Plain helpers the tests share: paths, the origin study's data, small records, the CLI, the app (a page
+in AppTest, a server for the browser).
 
-Fixtures live in conftest.py; everything here is an ordinary function or constant, imported as
+Fixtures live in conftest.py; everything here is an ordinary function, class or constant, imported as
 ``from helpers import ...``.
 """
 
