@@ -10,7 +10,11 @@ import pytest
 # No machine that runs these tests reaches a model hub; fail fast instead of waiting on one.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_VERBOSITY"] = "error"
-from helpers import run_cli
+# The tiny demo model gains nothing from several threads, and on a busy 2-core machine torch's
+# OpenMP threads spin against the other work (12 demo images: 59 s with 2 threads, 3 s with 1).
+# Set before torch is imported, and inherited by every CLI and app process a test starts.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+from helpers import ADMIN_PASSWORD, run_cli
 
 
 @pytest.fixture(scope="session")
@@ -90,6 +94,13 @@ def app_home(tmp_path, monkeypatch):
     job_runner.clear()
     auto_snapshot.clear()
     st.cache_resource.clear()
+
+
+@pytest.fixture
+def locked(app_home, monkeypatch):
+    """``app_home`` with the admin password (``helpers.ADMIN_PASSWORD``) set, as a hosted team's app has it."""
+    monkeypatch.setenv("SDAUDIT_ADMIN_PASSWORD", ADMIN_PASSWORD)
+    return app_home
 
 
 def gpu_available() -> bool:

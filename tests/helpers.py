@@ -1,18 +1,22 @@
-"""Plain helpers the tests share: paths, the origin study's data, small records, the CLI.
+"""Plain helpers the tests share: paths, the origin study's data, small records, the CLI, the app (a page
+in AppTest, a server for the browser).
 
-Fixtures live in conftest.py; everything here is an ordinary function or constant, imported as
+Fixtures live in conftest.py; everything here is an ordinary function, class or constant, imported as
 ``from helpers import ...``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +27,9 @@ from sdaudit.store import ImageRecord, RunRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 ORIGIN_SHEET = ROOT / "examples" / "origin_sheet.csv"
+APP = str(ROOT / "app" / "router.py")  # the app's entry script, as AppTest runs it
+PAGES = ROOT / "pages"
+ADMIN_PASSWORD = "s3cret"  # the ``locked`` fixture's admin password
 
 # One generous limit for all the waiting a test does. A 2-core machine with other work on it is
 # many times slower than a quiet one; a wait on a state ends as soon as the state is there, so a
@@ -59,6 +66,26 @@ def wait_until(condition: Callable[[], object], what: str, *, deadline: Deadline
         if deadline.expired():
             raise AssertionError(f"waited {deadline.seconds:.0f} s for {what}; it never came")
         time.sleep(poll)
+
+
+def open_page(page: str | None = None, *, rater: str | None = None, query: dict[str, str] | None = None):
+    """The app in an ``AppTest``, opened at its landing page (Home) with ``query`` in its address,
+    then switched to ``page`` (a page file's stem; None or "home": stay on Home). With ``rater``,
+    the name is typed into the sidebar's Rater box where the page has one. Fails on any exception."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S)
+    for name, value in (query or {}).items():
+        at.query_params[name] = value
+    at.run()
+    if page not in (None, "home"):
+        at.switch_page(str(PAGES / f"{page}.py")).run()
+    if rater:
+        box = next((box for box in at.text_input if box.label == "Rater"), None)
+        if box is not None:
+            box.input(rater).run()
+    assert not at.exception, at.exception
+    return at
 
 
 def make_run(run_key="run-a", study="default", prompt="a doctor sitting behind a desk") -> RunRecord:
@@ -142,6 +169,57 @@ def dockerfile_command() -> list[str]:
     text = (ROOT / "Dockerfile").read_text()
     line = [line for line in text.splitlines() if line.startswith("CMD ")][-1]
     return json.loads(line[4:])
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class App:
+    """`streamlit run streamlit_app.py` (the Dockerfile's command) on a free port over ``home``, for
+    browser tests. Its waits take what is left of ``deadline``; its output goes to ``log`` (beside
+    the home), shown if it dies before answering."""
+
+    def __init__(self, home: Path, deadline: Deadline):
+        self.home = home
+        self.deadline = deadline
+        self.log = home.parent / f"{home.name}-app.log"
+        self.env = {**os.environ, "SDAUDIT_HOME": str(home), "PYTHONPATH": str(ROOT)}
+        self.server: subprocess.Popen | None = None
+        self.url = ""
+
+    def start(self) -> str:
+        port = free_port()
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as log:  # a file, not a pipe nobody reads, which fills and stalls the app
+            self.server = subprocess.Popen(app_command(port), cwd=ROOT, env=self.env, stdout=log,
+                                           stderr=subprocess.STDOUT)
+        self.url = f"http://127.0.0.1:{port}"
+        wait_until(self.healthy, "the app to answer its health check", deadline=self.deadline, poll=0.2)
+        return self.url
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=self.deadline.left()) as answer:
+                return answer.read() == b"ok"
+        except OSError:
+            assert self.server.poll() is None, self.log.read_text(errors="replace")
+            return False
+
+    def stop(self, *, kill: bool = False) -> None:
+        """SIGTERM, waiting what is left of the deadline; SIGKILL with ``kill``, or when that runs out
+        (a teardown after a test that used up its time must still end the server)."""
+        if not self.server or self.server.poll() is not None:
+            return
+        if not kill:
+            self.server.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.server.wait(timeout=self.deadline.left())
+        if self.server.poll() is None:
+            self.server.kill()
+            self.server.wait()
 
 
 def run_cli(*args: str, cwd: Path | None = None, check: bool = False, env: dict | None = None):

@@ -5,16 +5,12 @@ who cannot create studies."""
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
-import pytest
-from helpers import WAIT_LIMIT_S
+from helpers import open_page
 from streamlit.testing.v1 import AppTest
 
 from sdaudit.roles import LOCKOUT_S, MAX_WRONG, TOKEN_S, WINDOW_S, WRONG_PASSWORD, AdminGate
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app" / "router.py")
 LOCKED_PREFIX = "Too many wrong admin passwords on this server"
 
 
@@ -90,22 +86,6 @@ def test_tokens_are_signed_expire_and_belong_to_one_process():
 # -- in the app --------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def locked(app_home, monkeypatch):
-    monkeypatch.setenv("SDAUDIT_ADMIN_PASSWORD", "s3cret")
-    return app_home
-
-
-def runs_page(query: dict[str, str] | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S)
-    for name, value in (query or {}).items():
-        at.query_params[name] = value
-    at.run()
-    at.switch_page(str(ROOT / "pages" / "runs.py")).run()
-    assert not at.exception, at.exception
-    return at
-
-
 def try_password(at: AppTest, password: str) -> list[str]:
     next(box for box in at.text_input if box.label == "Admin password").input(password)
     next(button for button in at.button if button.label == "Unlock").click().run()
@@ -114,31 +94,31 @@ def try_password(at: AppTest, password: str) -> list[str]:
 
 
 def test_four_app_sessions_share_one_limit(locked):
-    sessions = [runs_page() for _ in range(4)]
+    sessions = [open_page("runs") for _ in range(4)]
     answers = [answer for _ in range(2) for at in sessions for answer in try_password(at, "guess")]
     assert answers[: MAX_WRONG - 1] == [WRONG_PASSWORD] * (MAX_WRONG - 1)
     assert all(answer.startswith(LOCKED_PREFIX) for answer in answers[MAX_WRONG - 1:])
-    fifth = runs_page()
+    fifth = open_page("runs")
     assert try_password(fifth, "s3cret")[0].startswith(LOCKED_PREFIX), "the right password waits too"
     assert not fifth.get("file_uploader")
 
 
 def test_unlocking_survives_a_reload_and_a_tampered_token_does_not(locked):
-    at = runs_page()
+    at = open_page("runs")
     assert try_password(at, "s3cret") == []
     token = at.query_params["admin"]
     token = token[0] if isinstance(token, list) else token
     assert at.get("file_uploader") and "s3cret" not in token
-    reloaded = runs_page({"admin": token})  # a new session, as a browser reload makes
+    reloaded = open_page("runs", query={"admin": token})  # a new session, as a browser reload makes
     assert reloaded.get("file_uploader") and not any(box.label == "Admin password" for box in reloaded.text_input)
     expiry, signature = token.split(".")
-    tampered = runs_page({"admin": f"{int(expiry) + 3600}.{signature}"})
+    tampered = open_page("runs", query={"admin": f"{int(expiry) + 3600}.{signature}"})
     assert not tampered.get("file_uploader") and any(box.label == "Admin password" for box in tampered.text_input)
     assert "admin" not in tampered.query_params
 
 
 def test_raters_cannot_create_studies_when_a_password_is_set(locked):
-    at = runs_page()
+    at = open_page("runs")
     assert not any(box.label == "Name of the new study" for box in at.text_input)
     try_password(at, "s3cret")
     assert any(box.label == "Name of the new study" for box in at.text_input)

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from helpers import ORIGIN_SHEET, WAIT_LIMIT_S, make_images, make_run, three_raters
+from helpers import ORIGIN_SHEET, make_images, make_run, open_page, three_raters
 from streamlit.testing.v1 import AppTest
 
 from sdaudit.analysis.agreement import agreement
 from sdaudit.store import Store
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app" / "router.py")
-
 
 def agreement_page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run()
-    at.switch_page(str(ROOT / "pages" / "agreement.py")).run()
-    assert not at.exception, at.exception
-    return at
+    return open_page("agreement")
 
 
 def test_without_studies_the_page_says_what_to_do(app_home):

@@ -7,7 +7,17 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from helpers import ORIGIN, ORIGIN_SHEET, TWO_RUNS, WAIT_LIMIT_S, add_annotated_run, make_images, make_run, sheet
+from helpers import (
+    ORIGIN,
+    ORIGIN_SHEET,
+    TWO_RUNS,
+    WAIT_LIMIT_S,
+    add_annotated_run,
+    make_images,
+    make_run,
+    open_page,
+    sheet,
+)
 from streamlit.testing.v1 import AppTest
 
 from sdaudit.scheme import TABLE_HEADERS
@@ -24,10 +34,7 @@ def home(app_home):
 
 
 def runs_page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run()
-    at.switch_page(str(PAGES / "runs.py")).run()
-    assert not at.exception, at.exception
-    return at
+    return open_page("runs")
 
 
 def test_an_empty_home_says_how_to_generate(home):

@@ -6,26 +6,42 @@ navigation) is checked here once, end to end.
 Every wait is for a state (a health answer, a finished script, a "Saved" sign on a card, a job's
 line) and takes what is left of one generous limit per test (``helpers.WAIT_LIMIT_S``), never a
 fixed sleep: a loaded machine is slower, not wrong.
+
+One browser serves the module (each test gets its own tab in its own context, so no cookies or
+session are shared), and one app server serves every test that only reads or writes a study of its
+own (``shared_app``, its studies made before it starts). A test gets a fresh server (``app``) only
+where it must: it kills the server, needs a server no page has run on yet, or reads the store file
+afterwards, which the running app holds locked.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import urllib.request
+from dataclasses import replace
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
-from helpers import Deadline, add_study_as_an_older_store_did, app_command, wait_until
+from helpers import (
+    ORIGIN_SHEET,
+    App,
+    Deadline,
+    add_study_as_an_older_store_did,
+    make_images,
+    make_run,
+    sheet,
+    wait_until,
+)
 
+from sdaudit.files.sheets import import_annotations
+from sdaudit.generation.generate import StoreSink, generate
 from sdaudit.generation.jobs import JobQueue
+from sdaudit.generation.spec import GenerationSpec
 from sdaudit.present.charts import EXCLUDES, VERDICT_COLOURS
 from sdaudit.store import Store
 from sdaudit.store.team import Team, TeamSettings
+
+pytestmark = pytest.mark.slow  # every test here drives a real browser against a real server
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMIT = Deadline()  # replaced by each test's own (the fixture below)
@@ -41,54 +57,10 @@ def deadline():
     return LIMIT
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class App:
-    """`streamlit run streamlit_app.py` (the README's command) on a free port over ``home``."""
-
-    def __init__(self, home: Path):
-        self.home = home
-        self.env = {**os.environ, "SDAUDIT_HOME": str(home), "PYTHONPATH": str(ROOT)}
-        self.server: subprocess.Popen | None = None
-        self.url = ""
-
-    def start(self) -> str:
-        port = free_port()
-        self.server = subprocess.Popen(app_command(port), cwd=ROOT, env=self.env, stdout=subprocess.PIPE,
-                                       stderr=subprocess.STDOUT)
-        self.url = f"http://127.0.0.1:{port}"
-        wait_until(self.healthy, "the app to answer its health check", deadline=LIMIT, poll=0.2)
-        return self.url
-
-    def healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=LIMIT.left()) as answer:
-                return answer.read() == b"ok"
-        except OSError:
-            assert self.server.poll() is None, self.server.stdout.read().decode(errors="replace")
-            return False
-
-    def cli(self, *args: str) -> None:
-        """`python -m sdaudit ARGS` over this app's data home (before the app starts: it holds the store)."""
-        subprocess.run([sys.executable, "-m", "sdaudit", *args], env=self.env, check=True, capture_output=True,
-                       timeout=LIMIT.left())
-
-    def stop(self, *, kill: bool = False) -> None:
-        if self.server and self.server.poll() is None:
-            if kill:
-                self.server.kill()
-            else:
-                self.server.terminate()
-            self.server.wait(timeout=LIMIT.left())
-
-
 @pytest.fixture
-def app(tmp_path):
-    running = App(tmp_path / "home")
+def app(tmp_path, deadline):
+    """An app of this test's own over a fresh data home (not started: the test fills the home first)."""
+    running = App(tmp_path / "home", deadline)
     yield running
     running.stop()
 
@@ -96,25 +68,68 @@ def app(tmp_path):
 @pytest.fixture
 def app_with_origin_study(app):
     """The app over a fresh data home holding the origin sheet's study."""
-    app.cli("import-annotations", str(ROOT / "examples" / "origin_sheet.csv"), "--study", "origin",
-            "--rater", "origin-rater")
+    with Store.open(app.home) as store:
+        import_annotations(ORIGIN_SHEET, store, study="origin", rater="origin-rater")
     return app.start()
 
 
-@pytest.fixture
-def page():
+# the shared app's studies, each used by the tests named beside it
+ORIGIN = "origin"  # the origin sheet: the chart test, the downloads test
+OCCUPATIONS = "occupations"  # 3 prompts × 2 models: the forest chart test
+NURSES = "nurses"  # an empty study: the reload test
+HOSTILE = "s http://localhost:18999/x www.evil.example"  # a name with a URL: the user-text test
+
+
+@pytest.fixture(scope="module")
+def shared_app(tmp_path_factory):
+    """One app for the module's tests that need no server of their own: every study they use is
+    made here, before it starts (it then holds the store), and each test opens its own study."""
+    shared = App(tmp_path_factory.mktemp("shared") / "home", Deadline())
+    with Store.open(shared.home) as store:
+        store.ensure_study()  # the default study comes first: the one a fresh session shows
+        store.ensure_study(NURSES)
+        import_annotations(ORIGIN_SHEET, store, study=ORIGIN, rater="origin-rater")
+        add_study_as_an_older_store_did(store, HOSTILE)  # today's rule refuses such a name
+        for index, (slot, model) in enumerate((slot, model) for slot in ("doctor", "nurse", "ceo")
+                                              for model in ("model-a", "model-b")):
+            run = replace(make_run(f"{slot}-{model}", study=OCCUPATIONS, prompt=f"a photo of a {slot}"),
+                          slot=slot, model=model)
+            store.add_run(run)
+            store.add_images(make_images(run.run_key, seeds=range(20)))
+            rows = sheet({("female", 2): 2 + 3 * index, ("male", 7): 18 - 3 * index})
+            rows["image_id"] = store.images(run_key=run.run_key)["image_id"].to_numpy()
+            rows["confidence"] = "high"
+            store.save_annotations(rows)
+    shared.start()
+    yield shared
+    shared.deadline = Deadline()
+    shared.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One chromium for the module; each test opens its own tabs in contexts of their own."""
     playwright_api = pytest.importorskip("playwright.sync_api", reason="requirements-dev.txt installs playwright")
     chromium = shutil.which("chromium")
     assert chromium, "Debian's chromium must be installed (scripts/test.sh installs it)"
     with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-        page = new_page(browser)
-        yield page
-        browser.close()
+        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A tab of this test's own; every tab the test opened is closed afterwards."""
+    before = set(browser.contexts)
+    yield new_page(browser)
+    for context in set(browser.contexts) - before:
+        context.close()
 
 
 def new_page(browser):
-    """A tab whose every Playwright wait defaults to what is left of the test's limit."""
+    """A tab in a context of its own (its own cookies and session) whose every Playwright wait
+    defaults to what is left of the test's limit."""
     page = browser.new_page(viewport={"width": 1400, "height": 1800})
     page.set_default_timeout(LIMIT.left_ms())
     return page
@@ -124,8 +139,8 @@ def wait_for_script(page) -> None:
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=LIMIT.left_ms())
 
 
-def test_the_results_page_draws_the_chart_with_parity_markers(app_with_origin_study, page, tmp_path):
-    page.goto(app_with_origin_study)
+def test_the_results_page_draws_the_chart_with_parity_markers(shared_app, page, tmp_path):
+    page.goto(f"{shared_app.url}/?study={ORIGIN}")
     wait_for_script(page)
     page.locator('[data-testid="stSidebarNav"]').get_by_text("Results", exact=True).click()
     page.get_by_role("heading", name="Results").wait_for(timeout=LIMIT.left_ms())
@@ -156,10 +171,10 @@ def test_the_results_page_draws_the_chart_with_parity_markers(app_with_origin_st
     assert (tmp_path / "results.png").stat().st_size > 20_000
 
 
-def test_every_download_on_results_works_on_the_first_click(app_with_origin_study, page, tmp_path):
+def test_every_download_on_results_works_on_the_first_click(shared_app, page, tmp_path):
     """Each download button gives its file at the first click (a deferred chart once answered
     'file not found' when the click's own rerun had already replaced it)."""
-    page.goto(f"{app_with_origin_study}/results")
+    page.goto(f"{shared_app.url}/results?study={ORIGIN}")
     page.get_by_role("heading", name="Results").wait_for(timeout=LIMIT.left_ms())
     wait_for_script(page)
     expected = {"Estimates (CSV)": b"family,", "Chart (PNG)": b"\x89PNG", "Chart (SVG)": b"<svg",
@@ -174,23 +189,10 @@ def test_every_download_on_results_works_on_the_first_click(app_with_origin_stud
         wait_for_script(page)
 
 
-def test_a_deep_link_after_a_restart_gets_the_page_with_the_apps_shell(app_with_origin_study, page):
-    """Streamlit runs its old pages/ discovery (beside the main script, app/router.py) until a
-    script calls st.navigation; app/pages/results.py hands that first visit to the router, so a
-    first visitor's /results link gets the page with its sidebar and no "Page not found"."""
-    page.goto(f"{app_with_origin_study}/results")
-    page.get_by_role("heading", name="Results").wait_for(timeout=LIMIT.left_ms())
-    wait_for_script(page)
-    sidebar = page.inner_text('[data-testid="stSidebar"]')
-    assert "Data home" in sidebar and "Runs" in sidebar
-    assert page.get_by_text("Page not found").count() == 0
-    assert urlsplit(page.url).path == "/results"  # the query keeps the study (?study=origin)
-
-
-def test_a_deep_link_to_a_page_after_the_first_visit_finds_it(app, page):
+def test_a_deep_link_to_a_page_after_the_first_visit_finds_it(shared_app, page):
     """Once the router has run, Streamlit matches a link against the pages' public paths, and the
     default page's is "": while Generate was the default, /generate said "Page not found"."""
-    url = app.start()
+    url = shared_app.url
     page.goto(url)
     page.get_by_role("heading", name="sdaudit").wait_for(timeout=LIMIT.left_ms())  # Home
     wait_for_script(page)
@@ -202,18 +204,73 @@ def test_a_deep_link_to_a_page_after_the_first_visit_finds_it(app, page):
         assert urlsplit(page.url).path == f"/{name}"
 
 
-def test_user_text_is_never_a_link_in_the_browser(app, page):
+def test_user_text_is_never_a_link_in_the_browser(shared_app, page):
     """Streamlit's Markdown autolinks bare URLs even when Markdown characters are escaped; a study
     named with one is shown, and the page holds no link to it."""
-    with Store.open(app.home) as store:  # the only study, so the current one
-        add_study_as_an_older_store_did(store, "s http://localhost:18999/x www.evil.example")
-    url = app.start()
-    page.goto(f"{url}/annotate")
+    page.goto(f"{shared_app.url}/annotate?study={quote(HOSTILE, safe='')}")
     wait_for_script(page)
     fill(page, "Rater", "ana")
     page.get_by_text("has no images yet").wait_for(timeout=LIMIT.left_ms())
     assert "18999" in page.inner_text('[data-testid="stMain"]')
     assert page.locator('a[href*="18999"], a[href*="evil"]').count() == 0
+
+
+def test_results_draw_one_forest_row_per_prompt_and_model_of_a_study(shared_app, page):
+    """A study of 3 prompts × 2 models: the "Across runs" forest chart has one point per run."""
+    page.goto(f"{shared_app.url}/results?study={OCCUPATIONS}")
+    page.get_by_role("heading", name="Across runs").wait_for(timeout=LIMIT.left_ms())
+    wait_for_script(page)
+    # Vega labels each mark with its data; the across-runs points carry the run ("source") and the share
+    points = "[data-testid=stVegaLiteChart] svg path[aria-label^='share: '][aria-label*='source: ']"
+    page.wait_for_function(f"() => document.querySelectorAll(\"{points}\").length >= 6", timeout=LIMIT.left_ms())
+    labels = page.evaluate(f"""() => Array.from(document.querySelectorAll("{points}")).map(
+        e => e.getAttribute("aria-label"))""")
+    runs = sorted(label.split("source: ")[1].split(" · ")[0] + " · " + label.split(" · ")[1] for label in labels)
+    assert len(labels) == 6, labels
+    # drawn at its own width, not squeezed: the shares (10% to 85%) lie far apart on the page
+    lefts = [page.locator(points).nth(index).bounding_box()["x"] for index in range(6)]
+    assert max(lefts) - min(lefts) > 200, lefts
+    assert runs == sorted(f"a photo of a {slot} · {model}" for slot in ("doctor", "nurse", "ceo")
+                          for model in ("model-a", "model-b"))
+
+
+def test_a_reload_keeps_the_rater_and_the_study(shared_app, page):
+    page.goto(f"{shared_app.url}/annotate")
+    wait_for_script(page)
+    page.locator('[data-testid="stSidebar"]').get_by_role("combobox", name="Study").click()
+    page.get_by_role("option", name="nurses", exact=True).click()
+    wait_for_script(page)
+    fill(page, "Rater", "bea")
+    page.wait_for_url("**/annotate?*rater=bea*", timeout=LIMIT.left_ms())
+    assert "study=nurses" in page.url
+    page.reload()
+    page.get_by_role("heading", name="Annotate").wait_for(timeout=LIMIT.left_ms())
+    wait_for_script(page)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('input')].some("
+        "  input => input.getAttribute('aria-label') === 'Rater' && input.value === 'bea')", timeout=LIMIT.left_ms())
+    assert page.locator('[data-testid="stSidebar"]').get_by_role("combobox", name="Study").input_value() == "nurses"
+    assert "has no images yet" in page.inner_text('[data-testid="stMain"]') and "nurses" in page.inner_text(
+        '[data-testid="stMain"]')
+
+
+# -- tests with an app of their own ---------------------------------------------------------------
+# Each says why it cannot use the shared app.
+
+
+def test_a_deep_link_after_a_restart_gets_the_page_with_the_apps_shell(app_with_origin_study, page):
+    """Streamlit runs its old pages/ discovery (beside the main script, app/router.py) until a
+    script calls st.navigation; app/pages/results.py hands that first visit to the router, so a
+    first visitor's /results link gets the page with its sidebar and no "Page not found".
+
+    Its own app: the link must be the first visit a server ever has."""
+    page.goto(f"{app_with_origin_study}/results")
+    page.get_by_role("heading", name="Results").wait_for(timeout=LIMIT.left_ms())
+    wait_for_script(page)
+    sidebar = page.inner_text('[data-testid="stSidebar"]')
+    assert "Data home" in sidebar and "Runs" in sidebar
+    assert page.get_by_text("Page not found").count() == 0
+    assert urlsplit(page.url).path == "/results"  # the query keeps the study (?study=origin)
 
 
 def fill(page, label: str, value: str) -> None:
@@ -273,7 +330,9 @@ def wait_saved(page, image_id: str, label: str) -> None:
 
 def test_generate_four_images_then_annotate_them_all(app, page, tmp_path):
     """The whole flow a newcomer follows, with no GPU and no network: demo model, four images,
-    four annotations, all by clicking."""
+    four annotations, all by clicking.
+
+    Its own app: a newcomer's (no demo model yet, job 1), and it reads the store file afterwards."""
     page.goto(f"{app.start()}/generate")
     wait_for_script(page)
     queue_demo_job(page, Steps="2", Batch_size="4")
@@ -296,18 +355,28 @@ def test_generate_four_images_then_annotate_them_all(app, page, tmp_path):
     assert set(rows["gender"]) == {"female"} and set(rows["mst"]) == {4} and set(rows["confidence"]) == {"high"}
 
 
-def seed_images(app: App, count: int) -> None:
-    """A study of ``count`` demo images, made before the app starts (the CLI, as a user would)."""
-    app.cli("generate", "--model", "demo", "--seeds", f"0-{count - 1}", "--steps", "2", "--height", "64",
-            "--width", "64")
+@pytest.fixture
+def seed_images(app, tiny_model):
+    """``seed_images(count)``: a study of ``count`` demo images in the test's app home, made before the
+    app starts, as `generate --model demo --seeds 0-N` makes them (in this process: no second
+    interpreter to start; the demo model is the session's copy, not built again)."""
+
+    def seed(count: int) -> None:
+        shutil.copytree(tiny_model, app.home / "models" / "demo")
+        spec = GenerationSpec(model="demo", first_seed=0, last_seed=count - 1, steps=2, height=64, width=64)
+        with Store.open(app.home) as store:
+            generate(spec, StoreSink(store, app.home), home=app.home)
+
+    return seed
 
 
 def pngs(app: App) -> int:
     return len(list(app.home.glob("images/*/*.png")))
 
 
-def test_every_acknowledged_click_survives_kill_9(app, page):
-    seed_images(app, 3)
+def test_every_acknowledged_click_survives_kill_9(app, seed_images, page):
+    """Its own app: it kills the server."""
+    seed_images(3)
     page.goto(app.start())
     wait_for_script(page)
     keys = open_annotate(page, "ana", cards_expected=3)
@@ -323,8 +392,9 @@ def test_every_acknowledged_click_survives_kill_9(app, page):
         assert store.count("annotation_history") == 2 * len(keys)
 
 
-def test_four_raters_at_once_lose_nothing(app, page):
-    seed_images(app, 4)
+def test_four_raters_at_once_lose_nothing(app, seed_images, page):
+    """Its own app: it reads the store file afterwards."""
+    seed_images(4)
     with Store.open(app.home) as store:  # all four rate every image: the study asks for four per image
         Team(store).set_settings("default", TeamSettings(raters_per_image=4))
     url = app.start()
@@ -351,6 +421,7 @@ def test_four_raters_at_once_lose_nothing(app, page):
 
 
 def test_closing_the_tab_does_not_stop_generation(app, page):
+    """Its own app: it counts the home's image files and reads the store file afterwards."""
     page.goto(f"{app.start()}/generate")
     wait_for_script(page)
     queue_demo_job(page, Steps="20", Batch_size="2", Batch_count="6")  # 12 images, a few seconds
@@ -368,6 +439,7 @@ def test_closing_the_tab_does_not_stop_generation(app, page):
 
 
 def test_a_job_cut_off_by_a_crash_is_interrupted_and_resumes_only_missing_seeds(app, page):
+    """Its own app: it kills the server."""
     page.goto(f"{app.start()}/generate")
     wait_for_script(page)
     queue_demo_job(page, Steps="20", Batch_size="2", Batch_count="6")  # 12 images, a few seconds
@@ -389,11 +461,13 @@ def test_a_job_cut_off_by_a_crash_is_interrupted_and_resumes_only_missing_seeds(
     assert job.status == "done" and job.images_done <= 12 - made_before + 2
 
 
-def test_three_raters_with_two_per_image_give_every_image_exactly_two(app, page):
+def test_three_raters_with_two_per_image_give_every_image_exactly_two(app, seed_images, page):
     """k = 2, three raters at once, all clicking the same card at the same moment, card after card:
     each image gets three clicks, the store keeps exactly two, and the third rater's card says the
-    image is complete. Afterwards every to-do list is empty."""
-    seed_images(app, 6)
+    image is complete. Afterwards every to-do list is empty.
+
+    Its own app: it reads the store file afterwards."""
+    seed_images(6)
     with Store.open(app.home) as store:
         Team(store).set_settings("default", TeamSettings(raters_per_image=2))
     url = app.start()
@@ -434,41 +508,6 @@ def test_three_raters_with_two_per_image_give_every_image_exactly_two(app, page)
     assert len(per_image) == 6 and set(per_image) == {2}, per_image.to_dict()
 
 
-def test_results_draw_one_forest_row_per_prompt_and_model_of_a_study(app, page):
-    """A study of 3 prompts × 2 models: the "Across runs" forest chart has one point per run."""
-    from dataclasses import replace
-
-    from helpers import make_images, make_run, sheet
-
-    with Store.open(app.home) as store:
-        for index, (slot, model) in enumerate((slot, model) for slot in ("doctor", "nurse", "ceo")
-                                              for model in ("model-a", "model-b")):
-            run = replace(make_run(f"{slot}-{model}", study="occupations", prompt=f"a photo of a {slot}"),
-                          slot=slot, model=model)
-            store.add_run(run)
-            store.add_images(make_images(run.run_key, seeds=range(20)))
-            rows = sheet({("female", 2): 2 + 3 * index, ("male", 7): 18 - 3 * index})
-            rows["image_id"] = store.images(run_key=run.run_key)["image_id"].to_numpy()
-            rows["confidence"] = "high"
-            store.save_annotations(rows)
-    url = app.start()
-    page.goto(f"{url}/results")
-    page.get_by_role("heading", name="Across runs").wait_for(timeout=LIMIT.left_ms())
-    wait_for_script(page)
-    # Vega labels each mark with its data; the across-runs points carry the run ("source") and the share
-    points = "[data-testid=stVegaLiteChart] svg path[aria-label^='share: '][aria-label*='source: ']"
-    page.wait_for_function(f"() => document.querySelectorAll(\"{points}\").length >= 6", timeout=LIMIT.left_ms())
-    labels = page.evaluate(f"""() => Array.from(document.querySelectorAll("{points}")).map(
-        e => e.getAttribute("aria-label"))""")
-    runs = sorted(label.split("source: ")[1].split(" · ")[0] + " · " + label.split(" · ")[1] for label in labels)
-    assert len(labels) == 6, labels
-    # drawn at its own width, not squeezed: the shares (10% to 85%) lie far apart on the page
-    lefts = [page.locator(points).nth(index).bounding_box()["x"] for index in range(6)]
-    assert max(lefts) - min(lefts) > 200, lefts
-    assert runs == sorted(f"a photo of a {slot} · {model}" for slot in ("doctor", "nurse", "ceo")
-                          for model in ("model-a", "model-b"))
-
-
 def caption_shown(page, text: str) -> None:
     """Wait until the main area shows ``text`` (the focus view's "Image n of m" line, a saved sign)."""
     page.wait_for_function("(text) => document.querySelector('[data-testid=\"stMain\"]')?.innerText.includes(text)",
@@ -489,11 +528,13 @@ KEYED = [(("p", "fmu"[n % 3], str((n + 1) % 10), "e"),
            "High")) for n in range(10)] + [(("n", "w"), ("No person", "Medium"))] * 2
 
 
-def test_a_rater_labels_twelve_images_by_keyboard_alone(app, page):
+def test_a_rater_labels_twelve_images_by_keyboard_alone(app, seed_images, page):
     """Focus mode from a handed-out link: the rater types a name and presses Enter, then never
     clicks — one key per choice; each image moves on by itself once complete, and Backspace undoes
-    the last save."""
-    seed_images(app, 12)
+    the last save.
+
+    Its own app: it reads the store file (and its history) afterwards."""
+    seed_images(12)
     page.goto(f"{app.start()}/annotate?view=focus")
     wait_for_script(page)
     fill(page, "Rater", "ana")
@@ -530,27 +571,3 @@ def test_a_rater_labels_twelve_images_by_keyboard_alone(app, page):
     assert list(rows["gender"][:10]) == [("female", "male", "unclear")[n % 3] for n in range(10)]
     assert list(rows["confidence"].fillna("-")) == ["high"] * 10 + ["medium", "-"], "the undo restored image 12"
     assert len(history) == 10 * 4 + 2 * 2 + 1, "every key press and the undo are in the history"
-
-
-def test_a_reload_keeps_the_rater_and_the_study(app, page):
-    with Store.open(app.home) as store:
-        store.ensure_study()  # the default study comes first: the one a fresh session shows
-        store.ensure_study("nurses")
-    url = app.start()
-    page.goto(f"{url}/annotate")
-    wait_for_script(page)
-    page.locator('[data-testid="stSidebar"]').get_by_role("combobox", name="Study").click()
-    page.get_by_role("option", name="nurses", exact=True).click()
-    wait_for_script(page)
-    fill(page, "Rater", "bea")
-    page.wait_for_url("**/annotate?*rater=bea*", timeout=LIMIT.left_ms())
-    assert "study=nurses" in page.url
-    page.reload()
-    page.get_by_role("heading", name="Annotate").wait_for(timeout=LIMIT.left_ms())
-    wait_for_script(page)
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('input')].some("
-        "  input => input.getAttribute('aria-label') === 'Rater' && input.value === 'bea')", timeout=LIMIT.left_ms())
-    assert page.locator('[data-testid="stSidebar"]').get_by_role("combobox", name="Study").input_value() == "nurses"
-    assert "has no images yet" in page.inner_text('[data-testid="stMain"]') and "nurses" in page.inner_text(
-        '[data-testid="stMain"]')

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import WAIT_LIMIT_S, add_annotated_run, make_images, make_run, png
+from helpers import add_annotated_run, make_images, make_run, open_page, png
 from streamlit.elements.lib.shortcut_utils import normalize_shortcut
 from streamlit.testing.v1 import AppTest
 
@@ -19,10 +19,6 @@ from app.widgets import plain
 from sdaudit.present.progress import StudyProgress, next_to_label, step, study_progress
 from sdaudit.scheme import Annotation
 from sdaudit.store import Store
-
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app" / "router.py")
-PAGES = ROOT / "pages"
 
 
 def add_pictures(store: Store, home: Path, count: int, *, run_key: str = "run-a", study: str = "default") -> list[int]:
@@ -42,21 +38,8 @@ def three_images(app_home) -> tuple[Path, list[int]]:
         return app_home, add_pictures(store, app_home, 3)
 
 
-def opened(page: str, *, rater: str | None = "ana", query: dict[str, str] | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S)
-    for name, value in (query or {}).items():
-        at.query_params[name] = value
-    at.run()
-    if page != "home":
-        at.switch_page(str(PAGES / f"{page}.py")).run()
-    if rater:
-        next(box for box in at.text_input if box.label == "Rater").input(rater).run()
-    assert not at.exception, at.exception
-    return at
-
-
 def focus_mode(rater: str = "ana") -> AppTest:
-    at = opened("annotate", rater=rater)
+    at = open_page("annotate", rater=rater)
     next(toggle for toggle in at.toggle if toggle.label == "Focus mode").set_value(True).run()
     assert not at.exception, at.exception
     return at
@@ -157,7 +140,7 @@ def test_a_binary_study_asks_lighter_or_darker(app_home):
     with Store.open(app_home) as store:
         store.ensure_study("binary", skin_tone_mode="binary")
         ids = add_pictures(store, app_home, 2, study="binary")
-    at = opened("annotate", query={"study": "binary"})
+    at = open_page("annotate", rater="ana", query={"study": "binary"})
     next(toggle for toggle in at.toggle if toggle.label == "Focus mode").set_value(True).run()
     assert {button.label: button.proto.shortcut for button in at.button if button.label.startswith(("Lighter",
             "Darker"))} == {"Lighter (MST 1–5)": "l", "Darker (MST 6–10)": "d"}
@@ -210,7 +193,7 @@ def test_the_last_label_of_the_study_says_everything_is_done(three_images):
 
 
 def test_the_count_follows_each_click_without_a_new_page(three_images):
-    at = opened("annotate")
+    at = open_page("annotate", rater="ana")
     next(radio for radio in at.radio if radio.label == "Person").set_value("Person").run()
     # only the card and the count reran: the page's own widgets are not in this rerun's tree
     assert count(at) == "1 of 3 annotated by you" and not at.toggle
@@ -219,7 +202,7 @@ def test_the_count_follows_each_click_without_a_new_page(three_images):
 
 def test_a_save_that_fails_says_so_on_its_card(three_images):
     home, ids = three_images
-    at = opened("annotate")
+    at = open_page("annotate", rater="ana")
     with Store.open(home) as store:  # the image goes away under the rater's card
         store._write(lambda cursor: cursor.execute("DELETE FROM images WHERE image_id = ?", [ids[0]]))
     next(radio for radio in at.radio if radio.label == "Person").set_value("Person").run()
@@ -236,7 +219,7 @@ def test_a_save_that_fails_says_so_on_its_card(three_images):
 def test_the_address_gives_the_rater_and_the_study(app_home):
     with Store.open(app_home) as store:
         store.ensure_study("nurses")
-    at = opened("annotate", rater=None, query={"rater": "bea", "study": "nurses"})
+    at = open_page("annotate", query={"rater": "bea", "study": "nurses"})
     assert next(box for box in at.text_input if box.label == "Rater").value == "bea"
     assert next(box for box in at.selectbox if box.label == "Study").value == "nurses"
     next(box for box in at.text_input if box.label == "Rater").input("cy").run()
@@ -244,7 +227,7 @@ def test_the_address_gives_the_rater_and_the_study(app_home):
 
 
 def test_an_unknown_study_in_the_address_falls_back_without_an_error(app_home):
-    at = opened("annotate", rater=None, query={"rater": "bea", "study": "no-such-study"})
+    at = open_page("annotate", query={"rater": "bea", "study": "no-such-study"})
     assert next(box for box in at.selectbox if box.label == "Study").value == "default"
     assert not at.error and not at.exception
     assert at.query_params["study"] == "default"
@@ -259,7 +242,7 @@ def next_step(at: AppTest) -> tuple[str, str]:
 
 
 def test_home_sends_an_empty_study_to_generate(app_home):
-    at = opened("home")
+    at = open_page("home", rater="ana")
     assert [title.value for title in at.title] == ["sdaudit"]
     assert next_step(at) == ("Next: generate images", "generate")
     assert [metric.value for metric in at.metric] == ["0", "0", "0", "0"]
@@ -269,7 +252,7 @@ def test_home_sends_a_study_with_unlabelled_images_to_annotate(three_images):
     home, ids = three_images
     with Store.open(home) as store:
         store.save_annotation(ids[0], "bea", Annotation(person_present=False))
-    at = opened("home")
+    at = open_page("home", rater="ana")
     assert next_step(at) == ("Next: annotate images", "annotate")
     assert [metric.label for metric in at.metric] == ["Images", "Annotated by you", "Annotated by anyone", "Raters"]
     assert [metric.value for metric in at.metric] == ["3", "0", "1", "1"]
@@ -280,7 +263,7 @@ def test_home_sends_an_annotated_study_to_results(three_images):
     with Store.open(home) as store:
         for image_id in ids:
             store.save_annotation(image_id, "ana", Annotation(person_present=False))
-    at = opened("home")
+    at = open_page("home", rater="ana")
     assert next_step(at) == ("Next: see the results", "results")
     assert [metric.value for metric in at.metric] == ["3", "3", "3", "1"]
 

@@ -8,24 +8,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from helpers import WAIT_LIMIT_S, add_study_as_an_older_store_did
+from helpers import add_study_as_an_older_store_did, open_page
 from streamlit.testing.v1 import AppTest
 
 from app.widgets import plain
 from sdaudit.store import DAMAGED, NOT_DUCKDB, TOO_NEW, Store
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app" / "router.py")
 PAGES = ("generate", "annotate", "results", "agreement", "team", "runs")
-
-
-def open_page(name: str, *, rater: str | None = "ana") -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run()
-    at.switch_page(str(ROOT / "pages" / f"{name}.py")).run()
-    if rater and any(box.label == "Rater" for box in at.text_input):
-        next(box for box in at.text_input if box.label == "Rater").input(rater).run()
-    assert not at.exception, at.exception
-    return at
 
 
 # -- a store that is not one ---------------------------------------------------------------------
@@ -59,7 +48,7 @@ def test_a_broken_store_gives_every_page_one_message(app_home, damage, name):
 
     expected = damage(app_home)
     before = (app_home / "sdaudit.duckdb").read_bytes()
-    at = open_page(name)
+    at = open_page(name, rater="ana")
     shown = [error.value for error in at.error]
     assert len(shown) == 1, shown
     assert shown == [plain(expected)]
@@ -176,7 +165,7 @@ def test_a_non_image_file_gets_a_placeholder_and_the_other_cards_still_show(app_
     with Store.open(app_home) as store:
         ingest(run_folder(tmp_path / "run", {seed: png(seed) for seed in range(4)}), store, app_home)
     (app_home / "images" / "R" / "0.png").write_text("not a png at all")
-    at = open_page("annotate")
+    at = open_page("annotate", rater="ana")
     assert len([radio for radio in at.radio if radio.label == "Person"]) == 4, "every card is drawn"
     assert len(at.get("image")) == 3
     warnings = [warning.value for warning in at.warning]
@@ -190,7 +179,7 @@ def test_out_of_range_form_values_get_one_message_per_field_and_queue_nothing(ap
     from sdaudit.generation.form import BATCH_COUNT
     from sdaudit.generation.spec import GUIDANCE, MAX_STEPS, SEED_BOUNDS, STEPS
 
-    at = open_page("generate")
+    at = open_page("generate", rater="ana")
     for label, value in (("Steps", 5000), ("First seed", -1), ("Guidance", 51.0), ("Batch count", 0)):
         next(box for box in at.number_input if box.label == label).set_value(value)
     next(button for button in at.button if button.label == "Generate").click().run()
@@ -207,7 +196,7 @@ def test_a_seed_range_past_the_largest_seed_is_named(app_home, monkeypatch):
     from sdaudit.generation.spec import MAX_SEED, SEED_BOUNDS
 
     assert MAX_SEED == 2**53 - 1, "the largest seed a browser's number field holds exactly, as the CLI's"
-    at = open_page("generate")
+    at = open_page("generate", rater="ana")
     next(box for box in at.number_input if box.label == "First seed").set_value(MAX_SEED)
     next(button for button in at.button if button.label == "Generate").click().run()
     assert [error.value for error in at.error] == [plain(SEED_BOUNDS.format(first=MAX_SEED, last=MAX_SEED + 3))]

@@ -7,7 +7,15 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from helpers import ORIGIN_SHEET, WAIT_LIMIT_S, add_study_as_an_older_store_did, app_command, dockerfile_command
+from helpers import (
+    APP,
+    ORIGIN_SHEET,
+    WAIT_LIMIT_S,
+    add_study_as_an_older_store_did,
+    app_command,
+    dockerfile_command,
+    open_page,
+)
 from streamlit.testing.v1 import AppTest
 
 from sdaudit.files.sheets import SheetError, import_uploaded_sheet
@@ -18,7 +26,6 @@ from sdaudit.roles import WRONG_PASSWORD
 from sdaudit.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app" / "router.py")
 
 
 def dockerfile_instructions() -> dict[str, list[str]]:
@@ -68,22 +75,8 @@ def test_the_space_front_matter_matches_the_dockerfile():
 # -- roles ------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def locked(app_home, monkeypatch):
-    monkeypatch.setenv("SDAUDIT_ADMIN_PASSWORD", "s3cret")
-    monkeypatch.setattr("sdaudit.roles.time.sleep", lambda seconds: None)
-    return app_home
-
-
-def page(path: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run()
-    at.switch_page(path).run()
-    assert not at.exception, at.exception
-    return at
-
-
 def test_with_a_password_generate_asks_for_it_and_refuses_a_wrong_one(locked):
-    at = page(str(ROOT / "pages" / "generate.py"))
+    at = open_page("generate")
     assert not [b for b in at.button if b.label == "Generate"], "raters cannot generate"
     password = next(box for box in at.text_input if box.label == "Admin password")
     password.input("guess")
@@ -96,17 +89,17 @@ def test_with_a_password_generate_asks_for_it_and_refuses_a_wrong_one(locked):
 
 
 def test_with_a_password_raters_cannot_import_but_can_annotate(locked):
-    runs = page(str(ROOT / "pages" / "runs.py"))
+    runs = open_page("runs")
     assert not runs.get("file_uploader") and any(box.label == "Admin password" for box in runs.text_input)
-    annotate = page(str(ROOT / "pages" / "annotate.py"))
+    annotate = open_page("annotate")
     assert not any(box.label == "Admin password" for box in annotate.text_input)
 
 
 def test_without_a_password_everything_is_open(app_home, monkeypatch):
     monkeypatch.delenv("SDAUDIT_ADMIN_PASSWORD", raising=False)
-    at = page(str(ROOT / "pages" / "generate.py"))
+    at = open_page("generate")
     assert [b for b in at.button if b.label == "Generate"]
-    assert page(str(ROOT / "pages" / "runs.py")).get("file_uploader")
+    assert open_page("runs").get("file_uploader")
 
 
 def test_names_from_users_are_shown_as_text(app_home):
@@ -215,7 +208,7 @@ def test_user_text_cannot_become_markdown():
 def test_the_runs_page_works_locked_and_unlocked_with_a_snapshot_target(locked, monkeypatch, tmp_path, unlock):
     """The README's Space setup (a password and a snapshot target): the admin form is drawn once."""
     monkeypatch.setenv("SDAUDIT_SNAPSHOT_TARGET", str(tmp_path / "snapshots"))
-    at = page(str(ROOT / "pages" / "runs.py"))
+    at = open_page("runs")
     assert [box.label for box in at.text_input].count("Admin password") == 1
     assert not [b for b in at.button if b.label == "Snapshot now"]
     if unlock:

@@ -11,10 +11,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from helpers import ROOT
 from PIL import Image
 
 
+@pytest.mark.slow  # three generating processes
 def test_two_processes_split_whole_batches_and_match_one_process(tiny_model, tmp_path):
     # The launcher installed beside this interpreter (a pyenv shim may not exist before a rehash).
     beside = Path(sys.executable).parent / "accelerate"

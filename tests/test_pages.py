@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import WAIT_LIMIT_S, wait_until
+from helpers import WAIT_LIMIT_S, open_page, wait_until
 from streamlit.testing.v1 import AppTest
 
 from app.widgets import jobs_table, plain
@@ -63,11 +63,7 @@ def job_rows(at: AppTest) -> list[list[str]]:
 
 def app(page: str | None = "generate") -> AppTest:
     """The app, opened at its landing page (Home) and switched to ``page`` (None: stay on Home)."""
-    at = AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run()
-    if page:
-        at.switch_page(str(PAGES / f"{page}.py")).run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(page)
 
 
 # -- Generate ---------------------------------------------------------------------------------

@@ -4,10 +4,9 @@ with every rater's answer, records a final label with a note, and Results then s
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-from helpers import WAIT_LIMIT_S, make_images, make_run
+from helpers import make_images, make_run, open_page
 from streamlit.testing.v1 import AppTest
 
 from sdaudit.analysis.estimate import estimate
@@ -15,8 +14,6 @@ from sdaudit.scheme import Annotation
 from sdaudit.store import Store
 from sdaudit.store.team import Team, TeamSettings
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app" / "router.py")
 ANSWERS = {  # image -> rater -> labels; image 1 agrees, 2 splits on gender, 3 on MST (spread 3), 4 on person
     1: {"ana": Annotation(True, "female", 3), "ben": Annotation(True, "female", 3)},
     2: {"ana": Annotation(True, "female", 3), "ben": Annotation(True, "male", 3)},
@@ -26,23 +23,20 @@ ANSWERS = {  # image -> rater -> labels; image 1 agrees, 2 splits on gender, 3 o
 
 
 @pytest.fixture
-def locked(app_home, monkeypatch):
-    monkeypatch.setenv("SDAUDIT_ADMIN_PASSWORD", "s3cret")
-    with Store.open(app_home) as store:
+def locked(locked):
+    """conftest's locked home, holding four images that two raters answered (``ANSWERS``)."""
+    with Store.open(locked) as store:
         store.add_run(make_run())
         store.add_images(make_images())
         Team(store).set_settings("default", TeamSettings(raters_per_image=2))
         for image_id, answers in ANSWERS.items():
             for rater, labels in answers.items():
                 store.save_annotation(image_id, rater, labels)
-    return app_home
+    return locked
 
 
 def page(name: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run()
-    at.switch_page(str(ROOT / "pages" / name)).run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(name.removesuffix(".py"))
 
 
 def unlock(at: AppTest) -> None:
@@ -113,10 +107,7 @@ def open_home(app_home):
 
 
 def annotate(rater: str = "ana") -> AppTest:
-    at = page("annotate.py")
-    widget(at.text_input, "Rater").input(rater).run()
-    assert not at.exception, at.exception
-    return at
+    return open_page("annotate", rater=rater)
 
 
 def test_a_due_repeat_is_shown_blind_and_its_answer_kept_apart(open_home):
