@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -27,9 +28,9 @@ def tiny_model(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def second_tiny_model(tmp_path_factory) -> Path:
-    """A second offline demo model with other random weights (seed 1), for studies of several models."""
+    """A second offline demo model with other random weights (weights seed 1), for studies of several models."""
     path = tmp_path_factory.mktemp("models") / "tiny-sd-seed-1"
-    run_cli("demo-model", str(path), "--seed", "1", check=True)
+    run_cli("demo-model", str(path), "--weights-seed", "1", check=True)
     return path
 
 
@@ -118,3 +119,19 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One chromium for a browser-test module; each test opens its own tabs in contexts of their own."""
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="requirements-dev.txt installs playwright")
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium must be installed (scripts/test.sh installs it)"
+    with playwright_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        yield launched
+        launched.close()

@@ -191,13 +191,20 @@ class App:
         self.url = ""
 
     def start(self) -> str:
+        """Launch and wait until it answers its health check."""
+        self.launch()
+        wait_until(self.healthy, "the app to answer its health check", deadline=self.deadline, poll=0.2)
+        return self.url
+
+    def launch(self) -> str:
+        """Launch without waiting (several servers can start together); no script runs until a
+        browser visits, so the server stays fresh."""
         port = free_port()
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:  # a file, not a pipe nobody reads, which fills and stalls the app
             self.server = subprocess.Popen(app_command(port), cwd=ROOT, env=self.env, stdout=log,
                                            stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{port}"
-        wait_until(self.healthy, "the app to answer its health check", deadline=self.deadline, poll=0.2)
         return self.url
 
     def healthy(self) -> bool:

@@ -45,8 +45,6 @@ pytestmark = pytest.mark.slow  # every test here drives a real browser against a
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMIT = Deadline()  # replaced by each test's own (the fixture below)
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture(autouse=True)
@@ -104,18 +102,6 @@ def shared_app(tmp_path_factory):
     yield shared
     shared.deadline = Deadline()
     shared.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """One chromium for the module; each test opens its own tabs in contexts of their own."""
-    playwright_api = pytest.importorskip("playwright.sync_api", reason="requirements-dev.txt installs playwright")
-    chromium = shutil.which("chromium")
-    assert chromium, "Debian's chromium must be installed (scripts/test.sh installs it)"
-    with playwright_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

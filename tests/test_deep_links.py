@@ -5,34 +5,21 @@ sits beside the main script, the first script run matches the address against th
 (its older multipage mode) and says "Page not found" for one missing there, even though the router
 then shows the page. So each address gets a server of its own whose first browser visit is that
 address; the servers start together, and one chromium serves every test.
-
-The server and browser set-up is copied from tests/test_browser.py and tests/helpers.py for now
-(those files are being reshaped into shared fixtures at the same time).
 """
 
 from __future__ import annotations
 
 import ast
-import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from helpers import WAIT_LIMIT_S, App, Deadline, wait_until
 
 from app.page_list import PAGES, AppPage
 
 ROOT = Path(__file__).resolve().parents[1]
 ROUTER = ROOT / "app" / "router.py"
-WAIT_LIMIT_S = 600.0  # generous: a wait ends as soon as its state is there, so this costs nothing
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"]
 SCRIPT_DONE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 
@@ -63,68 +50,24 @@ def heading_of(page: AppPage) -> str:
     return titles[0]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def app_command(port: int) -> list[str]:
-    """The Dockerfile's own command (its last CMD, exec form), on ``port``, with this interpreter."""
-    line = [line for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("CMD ")][-1]
-    command = json.loads(line[4:])
-    command[command.index("--server.port") + 1] = str(port)
-    return [sys.executable, "-m", *command]
-
-
-def healthy(url: str, server: subprocess.Popen) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=10) as answer:
-            return answer.read() == b"ok"
-    except OSError:
-        assert server.poll() is None, server.stdout.read().decode(errors="replace")
-        return False
-
-
 @pytest.fixture(scope="module")
 def fresh_servers(tmp_path_factory):
-    """One server per page address, each over its own empty data home, started together; a
+    """One server per page address, each over its own empty data home, launched together; a
     health check runs no script, so each is still fresh when its test opens its address."""
-    servers: dict[str, tuple[str, subprocess.Popen]] = {}
+    deadline = Deadline()
+    servers = {page.address: App(tmp_path_factory.mktemp("home"), deadline) for page in PAGES}
     try:
-        for page in PAGES:
-            port = free_port()
-            env = {**os.environ, "SDAUDIT_HOME": str(tmp_path_factory.mktemp("home")), "PYTHONPATH": str(ROOT)}
-            server = subprocess.Popen(app_command(port), cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT)
-            servers[page.address] = (f"http://127.0.0.1:{port}", server)
-        waiting = dict(servers)
-        end = time.monotonic() + WAIT_LIMIT_S
-        while waiting:
-            waiting = {address: (url, server) for address, (url, server) in waiting.items()
-                       if not healthy(url, server)}
-            assert time.monotonic() < end, f"waited {WAIT_LIMIT_S:.0f} s for the servers of {sorted(waiting)}"
-            if waiting:
-                time.sleep(0.2)
-        yield {address: url for address, (url, _) in servers.items()}
+        for server in servers.values():
+            server.launch()
+        for server in servers.values():
+            wait_until(server.healthy, "the app to answer its health check", deadline=deadline, poll=0.2)
+        yield {address: server.url for address, server in servers.items()}
     finally:
-        for _, server in servers.values():
-            server.terminate()
-        for _, server in servers.values():
-            server.wait(timeout=60)
+        for server in servers.values():
+            server.stop()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    playwright_api = pytest.importorskip("playwright.sync_api", reason="requirements-dev.txt installs playwright")
-    chromium = shutil.which("chromium")
-    assert chromium, "Debian's chromium must be installed (scripts/test.sh installs it)"
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
-
-
+@pytest.mark.slow  # a real server per page address, driven by a real browser
 @pytest.mark.parametrize("page", PAGES, ids=[page.title for page in PAGES])
 def test_a_fresh_servers_first_visit_to_a_pages_address_shows_that_page(page, browser, fresh_servers):
     tab = browser.new_page(viewport={"width": 1400, "height": 1000})
