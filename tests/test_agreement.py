@@ -171,6 +171,27 @@ def test_agreement_equals_the_independent_computations():
     assert set(table["images"]) == {60} and set(table["raters"]) == {3}
 
 
+def two_raters_on_some_images() -> pd.DataFrame:
+    """Rater a labels 31 images; rater b labels 15 of them, and on the last three sees no person.
+    (The Agreement page once said "Images 31" for every field here.)"""
+    first = sheet({("female", 2): 16, ("male", 7): 15}, rater="a")
+    second = sheet({("female", 2): 6, ("male", 3): 6, ("unclear", 8): 3}, rater="b")
+    second.loc[12:, ["person_present", "gender", "mst"]] = [False, None, None]
+    return pd.concat([first, second], ignore_index=True)
+
+
+def test_a_fields_images_are_those_with_two_or_more_ratings_of_it():
+    """One rule for the summary and the pairs: an image counts in a field when two raters rated it there."""
+    annotations = two_raters_on_some_images()
+    result = agreement(annotations, seed=0)
+    reference = reference_matrices(annotations)
+    images = result.table.groupby("field")["images"].first()
+    for name, matrix in reference.items():
+        assert images[name] == np.count_nonzero((~np.isnan(matrix)).sum(axis=0) >= 2), name
+    assert dict(images) == {"person": 15, "gender": 12, "mst": 12, "skin_binary": 12}
+    assert dict(result.pairs.set_index("field")["images"]) == dict(images), "the summary and the pairs agree"
+
+
 def test_unused_tones_still_count_in_the_domain():
     """AC1's chance term divides by q − 1: with MST 9 and 10 unused, q is still 10."""
     annotations = three_raters()

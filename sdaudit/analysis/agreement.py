@@ -77,8 +77,19 @@ class FieldRatings:
         return self.ratings.shape[1]
 
     @property
-    def active_raters(self) -> int:
-        return int(np.count_nonzero((~np.isnan(self.ratings)).any(axis=1)))
+    def paired(self) -> np.ndarray:
+        """Per image: rated by two or more raters. Agreement is seen only on these images, so they are
+        the images every table counts (the summary, every pair, each rater against the others)."""
+        return (~np.isnan(self.ratings)).sum(axis=0) >= 2
+
+    @property
+    def compared_images(self) -> int:
+        return int(np.count_nonzero(self.paired))
+
+    @property
+    def compared_raters(self) -> int:
+        """Raters who rated any of the ``paired`` images."""
+        return int(np.count_nonzero((~np.isnan(self.ratings[:, self.paired])).any(axis=1)))
 
     def counts(self) -> np.ndarray:
         """images × q: how many raters gave each value to each image."""
@@ -92,8 +103,9 @@ class FieldRatings:
 class Agreement:
     """Agreement per field and statistic, computed once.
 
-    ``table``: one row per field × statistic (``TABLE_COLUMNS``), ``images`` the images with at
-    least one rating in that field and ``raters`` the raters who rated any of them; ``value`` is NaN
+    ``table``: one row per field × statistic (``TABLE_COLUMNS``), ``images`` the images with two or
+    more ratings in that field (``FieldRatings.paired``, as in ``pairs`` and ``by_rater``) and
+    ``raters`` the raters who rated any of them; ``value`` is NaN
     where the statistic is undefined (fewer than two ratings on every image, or one value only).
     ``pairs``: every pair of raters per field, on the images both rated. ``by_rater``: each
     rater's share of agreeing answers with the other raters on the same images, and α without them.
@@ -234,7 +246,7 @@ def field_statistics(ratings: FieldRatings, *, confidence: float = 0.95, rng: np
         rows.append({"field": ratings.field, "statistic": statistic, "value": value,
                      "low": float(low.get(statistic, np.nan)) if defined else np.nan,
                      "high": float(high.get(statistic, np.nan)) if defined else np.nan,
-                     "images": ratings.images, "raters": ratings.active_raters})
+                     "images": ratings.compared_images, "raters": ratings.compared_raters})
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
@@ -247,7 +259,7 @@ def _pairs(ratings: FieldRatings) -> list[dict]:
         patterns, frequency = _patterns(pair.counts())
         point = _kernel(patterns, frequency[None, :], pair.level) if len(patterns) else {}
         rows.append({"field": ratings.field, "rater_a": ratings.raters[a], "rater_b": ratings.raters[b],
-                     "images": int(both.sum()),
+                     "images": pair.compared_images,
                      "percent_agreement": float(point["percent_agreement"][0]) if point else np.nan,
                      "krippendorff_alpha": krippendorff_alpha(pair),
                      "gwet_ac1": float(point["gwet_ac1"][0]) if point else np.nan})
@@ -263,7 +275,7 @@ def _by_rater(ratings: FieldRatings) -> list[dict]:
         mine = rated[index]
         same = (matrix[others] == matrix[index]) & rated[others] & mine  # NaN never equals
         compared = rated[others] & mine
-        images = int(np.count_nonzero(compared.any(axis=0)))
+        images = int(np.count_nonzero(ratings.paired & mine))
         rest = matrix[others]
         rows.append({"field": ratings.field, "rater": rater, "images": images,
                      "agreement_with_others": same.sum() / compared.sum() if compared.any() else np.nan,
