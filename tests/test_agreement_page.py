@@ -57,7 +57,7 @@ def test_three_raters_see_each_statistic_pairs_and_raters(team_home, monkeypatch
     _, stored = team_home
     at = agreement_page()
     summary, pairs, raters = (frame.value for frame in at.dataframe)
-    expected = agreement(stored, seed=0)
+    expected = agreement(stored, bootstrap_rng_seed=0)
     shown = summary.set_index(["Field", "Statistic"])
     assert shown.loc[("Perceived gender presentation", "Krippendorff's α"), "Value"] == \
         f"{expected.value('gender', 'krippendorff_alpha'):.3f}"

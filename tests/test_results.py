@@ -7,7 +7,9 @@ import pytest
 from helpers import TWO_RUNS, add_annotated_run
 
 from sdaudit.analysis.estimate import estimate
-from sdaudit.present.results import UNKNOWN_RUNS, display_table, results_view, run_choices
+from sdaudit.analysis.options import EstimateOptions
+from sdaudit.present.estimate_tables import display_table
+from sdaudit.present.results import UNKNOWN_RUNS, results_view, run_choices
 from sdaudit.scheme import DEGENERATE_NOTE, UNRELIABLE_NOTE
 from sdaudit.store import Store
 
@@ -25,9 +27,9 @@ def two_runs(tmp_path):
 def test_the_view_holds_the_estimate_of_the_chosen_runs(two_runs, method):
     annotations = two_runs.annotations(study="two")
     direct = estimate(annotations[annotations["run_key"] == "run-a"], method=method, confidence=0.9, skin_cut=4,
-                      include_unclear=False, seed=0)
-    view = results_view(two_runs, "two", runs=["run-a"], method=method, confidence=0.9, skin_cut=4,
-                        include_unclear=False)
+                      include_unclear=False, bootstrap_rng_seed=0)
+    options = EstimateOptions(method=method, confidence=0.9, skin_cut=4, include_unclear=False)
+    view = results_view(two_runs, "two", options, runs=["run-a"])
     pd.testing.assert_frame_equal(view.estimate.table, direct.table)
     assert view.estimate.share("gender", "female") == pytest.approx(0.3)
     assert (view.runs, view.annotated) == (("run-a",), 200)

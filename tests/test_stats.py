@@ -21,7 +21,7 @@ from sdaudit.analysis.planning import (
     method_intervals,
     separation_power,
 )
-from sdaudit.present.results import display_table
+from sdaudit.present.estimate_tables import display_table
 
 ROOT = Path(__file__).resolve().parents[1]
 Z95 = 1.959963984540054
@@ -212,7 +212,7 @@ def test_each_flag_rule_holds_at_its_edges(method, images, rarer, flagged):
 
 
 def test_every_bootstrap_interval_is_flagged_but_keeps_its_verdict():
-    result = estimate(sheet({("female", 2): 300, ("male", 2): 700}), method="bootstrap", seed=0)
+    result = estimate(sheet({("female", 2): 300, ("male", 2): 700}), method="bootstrap", bootstrap_rng_seed=0)
     female = result.row("gender", "female")
     assert bool(female["small_count"]) and not bool(female["reliable"])
     assert bool(female["excludes_target"])  # 30% of 1000 against parity: the verdict stays
@@ -237,7 +237,7 @@ def test_the_rater_simulation_computes_what_estimate_computes(coverage):
 
 @pytest.mark.parametrize("method", ["jackknife", "bootstrap"])
 def test_a_share_of_zero_gets_no_confident_zero_width_interval(method):
-    result = estimate(sheet({("male", 2): 40}), method=method, seed=0)
+    result = estimate(sheet({("male", 2): 40}), method=method, bootstrap_rng_seed=0)
     female = result.row("gender", "female")
     assert female["share"] == 0 and bool(female["degenerate"]) and bool(female["small_count"])
     assert math.isnan(female["low"]) and math.isnan(female["high"])
@@ -260,8 +260,8 @@ def test_no_data_gives_nan_and_flags():
 
 def test_the_bootstrap_is_seeded_and_agrees_with_the_jackknife_at_large_n():
     data = sheet({("female", 2): 400, ("male", 8): 600})
-    first = estimate(data, method="bootstrap", seed=7)
-    again = estimate(data, method="bootstrap", seed=7)
+    first = estimate(data, method="bootstrap", bootstrap_rng_seed=7)
+    again = estimate(data, method="bootstrap", bootstrap_rng_seed=7)
     pd.testing.assert_frame_equal(first.table, again.table)
     jackknife = estimate(data)
     assert first.interval("gender", "female") == pytest.approx(jackknife.interval("gender", "female"), abs=0.006)
@@ -417,12 +417,15 @@ def test_raters_are_counted_whatever_the_column_type(raters, expected):
 
 def test_estimate_each_splits_by_run(origin):
     from sdaudit.analysis.estimate import estimate_each
+    from sdaudit.analysis.options import EstimateOptions
 
     data = pd.concat([origin.assign(run_key="a"), sheet({("female", 2): 10}, start=1000).assign(run_key="b")])
-    each = estimate_each(data, "run_key")
+    each = estimate_each(data, EstimateOptions(method="wilson"), targets={"b": {("gender", "female"): 0.9}})
     assert list(each) == ["a", "b"]
     assert each["a"].share("gender", "female") == pytest.approx(80 / 221)
     assert each["b"].share("gender", "female") == 1.0
+    assert {result.method for result in each.values()} == {"wilson"}
+    assert (each["a"].row("gender", "female")["target"], each["b"].row("gender", "female")["target"]) == (0.5, 0.9)
 
 
 def test_several_raters_get_korn_graubards_effective_size_clopper_pearson():

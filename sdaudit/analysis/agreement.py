@@ -37,7 +37,8 @@ import numpy as np
 import pandas as pd
 
 from sdaudit.analysis.labels import answer_codes, image_decisions
-from sdaudit.scheme import DEFAULT_SKIN_CUT, GENDERS, MST_LEVELS, SKIN_BINARY
+from sdaudit.analysis.options import check_confidence
+from sdaudit.scheme import DEFAULT_SKIN_CUT, GENDERS, LABEL_COLUMNS, MST_LEVELS, SKIN_BINARY, check_skin_cut
 
 FIELDS = ("person", "gender", "mst", "skin_binary")
 LEVELS = {"person": "nominal", "gender": "nominal", "mst": "ordinal", "skin_binary": "nominal"}
@@ -49,10 +50,8 @@ TABLE_COLUMNS = ["field", "statistic", "value", "low", "high", "images", "raters
 PAIR_COLUMNS = ["field", "rater_a", "rater_b", "images", "percent_agreement", "krippendorff_alpha", "gwet_ac1"]
 RATER_COLUMNS = ["field", "rater", "images", "agreement_with_others", "alpha_without_rater"]
 
-CONFIDENCE_TEXT = "`confidence` must be a number strictly between 0 and 1 but is {value!r}."
-SKIN_CUT_TEXT = "`skin_cut` must be a whole number from 1 to 9 (MST 1..cut is lighter) but is {value!r}."
 COLUMNS_TEXT = "annotations need the columns {needed}; missing: {missing}."
-NEEDED = ("image_id", "rater", "person_present", "gender", "mst", "skin_binary")
+NEEDED = ("image_id", "rater", *LABEL_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -133,10 +132,8 @@ class Agreement:
 
 
 def _agreement_iv(annotations, confidence, skin_cut):
-    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
-        raise ValueError(CONFIDENCE_TEXT.format(value=confidence))
-    if isinstance(skin_cut, bool) or not isinstance(skin_cut, (int, np.integer)) or not 1 <= skin_cut <= 9:
-        raise ValueError(SKIN_CUT_TEXT.format(value=skin_cut))
+    check_confidence(confidence)
+    check_skin_cut(skin_cut)
     missing = [column for column in NEEDED if column not in annotations.columns]
     if missing:
         raise ValueError(COLUMNS_TEXT.format(needed=", ".join(NEEDED), missing=", ".join(missing)))
@@ -288,12 +285,12 @@ def _by_rater(ratings: FieldRatings) -> list[dict]:
 
 
 def agreement(annotations: pd.DataFrame, *, skin_cut: int = DEFAULT_SKIN_CUT, confidence: float = 0.95,
-              seed: int | None = None, resamples: int = RESAMPLES) -> Agreement:
+              bootstrap_rng_seed: int | None = None, resamples: int = RESAMPLES) -> Agreement:
     """Agreement between the raters of ``annotations`` (one row per image × rater, the store's
     ``annotations()``) on every field, with ``confidence`` bootstrap intervals over images
-    (``seed`` drives the bootstrap)."""
+    (``bootstrap_rng_seed`` drives the bootstrap)."""
     _agreement_iv(annotations, confidence, skin_cut)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(bootstrap_rng_seed)
     by_field = field_ratings(annotations, skin_cut=int(skin_cut))
     tables, pairs, by_rater = [], [], []
     for ratings in by_field.values():

@@ -19,7 +19,7 @@ import pandas as pd
 
 from sdaudit.analysis.estimate import Estimate, estimate
 from sdaudit.analysis.planning import compare_runs
-from sdaudit.scheme import DEFAULT_SKIN_CUT, Annotation, choices_from_annotation
+from sdaudit.scheme import DEFAULT_SKIN_CUT, LABEL_COLUMNS, Annotation, choices_from_annotation, is_darker
 from sdaudit.store.team import TeamSettings
 
 MATCH_FIELDS = ("person", "gender", "mst_exact", "mst_within_one", "skin_binary")
@@ -97,7 +97,7 @@ def answers_in_words(rows: pd.DataFrame) -> pd.DataFrame:
 
 def _skin_side(mst: pd.Series, binary: pd.Series, skin_cut: int) -> pd.Series:
     """lighter / darker from MST at the cut, else the stored lighter/darker answer, else NA."""
-    side = pd.Series(np.where(mst <= skin_cut, "lighter", "darker"), index=mst.index).where(mst.notna())
+    side = pd.Series(np.where(is_darker(mst, skin_cut), "darker", "lighter"), index=mst.index).where(mst.notna())
     return side.fillna(binary.where(binary.isin(["lighter", "darker"])))
 
 
@@ -129,10 +129,10 @@ def _per_rater(raters: pd.Series, matches: pd.DataFrame, count_name: str) -> pd.
 def gold_accuracy(annotations: pd.DataFrame, gold: pd.DataFrame, *, skin_cut: int = DEFAULT_SKIN_CUT) -> pd.DataFrame:
     """Per rater: gold images they rated (``gold_images``) and the share of them on which each field
     matches the reference (``MATCH_FIELDS``; NaN where no pair answered it)."""
-    paired = annotations.merge(gold[["image_id", "person_present", "gender", "mst", "skin_binary"]],
+    paired = annotations.merge(gold[["image_id", *LABEL_COLUMNS]],
                                on="image_id", suffixes=("", "_gold"))
-    reference = paired[[f"{c}_gold" for c in ("person_present", "gender", "mst", "skin_binary")]]
-    reference.columns = ["person_present", "gender", "mst", "skin_binary"]
+    reference = paired[[f"{c}_gold" for c in LABEL_COLUMNS]]
+    reference.columns = list(LABEL_COLUMNS)
     return _per_rater(paired["rater"], _matches(paired, reference, skin_cut), "gold_images")
 
 
@@ -140,8 +140,8 @@ def self_consistency(repeats: pd.DataFrame, *, skin_cut: int = DEFAULT_SKIN_CUT)
     """Per rater: repeats answered and the share on which each field matches their first answer
     (``Team.repeats`` gives the pairs)."""
     def side(suffix: str) -> pd.DataFrame:
-        frame = repeats[[f"{c}_{suffix}" for c in ("person_present", "gender", "mst", "skin_binary")]]
-        frame.columns = ["person_present", "gender", "mst", "skin_binary"]
+        frame = repeats[[f"{c}_{suffix}" for c in LABEL_COLUMNS]]
+        frame.columns = list(LABEL_COLUMNS)
         return frame
 
     return _per_rater(repeats["rater"], _matches(side("first"), side("repeat"), skin_cut), "repeats")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, replace
 
-from sdaudit.cli.analysis import differences_text, json_rows
+from sdaudit.cli.analysis import differences_text, estimate_options, json_rows
 from sdaudit.cli.parser import UsageError
 from sdaudit.config import store_path
 
@@ -68,9 +68,8 @@ def rater_groups_command(args) -> str:
     if args.field not in fields:
         raise UsageError(f"study {args.study!r} asks no rater-group field {args.field!r}; its fields: "
                          f"{', '.join(fields) or 'none (set them with `team --rater-fields`)'}.")
-    compared = group_comparison(annotations, groups, args.field, reference=args.reference, method=args.method,
-                                confidence=args.confidence, skin_cut=args.skin_cut, seed=args.seed,
-                                include_unclear=not args.exclude_unclear, simultaneous=args.simultaneous)
+    compared = group_comparison(annotations, groups, args.field, reference=args.reference,
+                                **estimate_options(args).arguments)
     table = compared.differences.rename(columns={"run": "rater_group"})
     if args.json:
         return json_rows(table)

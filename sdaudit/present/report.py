@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 import pandas as pd
 
 import sdaudit
-from sdaudit.analysis.estimate import Estimate
+from sdaudit.analysis.estimate import Estimate, shown_rows
 from sdaudit.analysis.labels import image_decisions
+from sdaudit.analysis.options import BOOTSTRAP_RNG_SEED
 from sdaudit.present.charts import (
     PARITY_SOURCE,
     reference_differences_chart,
@@ -27,6 +28,7 @@ from sdaudit.present.charts import (
     to_svg,
 )
 from sdaudit.present.study_views import READING_RULE, reference_differences
+from sdaudit.present.words import EXCLUDES, METHOD_DESCRIPTIONS, interval, percent, points
 from sdaudit.records import IMPORTED, REFERENCE, imported_sheet_label, reference_label
 from sdaudit.scheme import FAMILY_LABELS, GROUP_LABELS, reliability_note
 from sdaudit.store import Store
@@ -81,8 +83,7 @@ def audit_card(store: Store, study: str) -> AuditCard:
     )
 
 
-def _percent(value: float) -> str:
-    return "–" if pd.isna(value) else f"{100 * value:.1f}%"
+_percent = percent
 
 
 def _table_html(result: Estimate) -> str:
@@ -91,11 +92,11 @@ def _table_html(result: Estimate) -> str:
     for row in result.table.itertuples():
         notes = [reliability_note(row.method, row.degenerate, row.small_count)] if not row.reliable else []
         if row.excludes_target:  # a reliability note never hides the verdict
-            notes.append("the interval lies wholly away from the target")
+            notes.append(EXCLUDES)
         lines.append(
             f"<tr><td>{html.escape(FAMILY_LABELS[row.family])}</td><td>{html.escape(GROUP_LABELS.get(row.group, row.group))}</td>"
             f"<td>{row.count:g} of {row.n}</td><td>{_percent(row.share)}</td>"
-            f"<td>{'none' if pd.isna(row.low) else f'{_percent(row.low)} – {_percent(row.high)}'}</td>"
+            f"<td>{interval(row.low, row.high)}</td>"
             f"<td>{_percent(row.target)}</td>"
             f"<td>{html.escape('; '.join(notes))}</td></tr>"
         )
@@ -104,10 +105,7 @@ def _table_html(result: Estimate) -> str:
 
 
 def _card_html(card: AuditCard, result: Estimate) -> str:
-    method = {"jackknife": "leave-one-image-out jackknife, normal (z) critical value (as in the origin study)",
-              "wilson": "Wilson score",
-              "clopper-pearson": "Clopper–Pearson (exact; with several raters Korn–Graubard's effective sample size)",
-              "bootstrap": "percentile bootstrap over images"}[result.method]
+    method = METHOD_DESCRIPTIONS[result.method]
     run_rows = []
     for run in card.runs.itertuples():
         seeds = "–" if pd.isna(run.min) else f"{int(run.min)}–{int(run.max)}"
@@ -150,7 +148,7 @@ def _agreement_html(card: AuditCard, result: Estimate) -> str:
 
     if card.annotations is None or card.annotations.empty or card.annotations["rater"].nunique() < 2:
         return f"<p>{html.escape(SINGLE_RATER[0].upper() + SINGLE_RATER[1:])}</p>"
-    table = summary_table(agreement(card.annotations, skin_cut=result.skin_cut, seed=0))
+    table = summary_table(agreement(card.annotations, skin_cut=result.skin_cut, bootstrap_rng_seed=BOOTSTRAP_RNG_SEED))
     head = "".join(f"<th>{html.escape(str(name))}</th>" for name in table.columns)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(value))}</td>" for value in row) + "</tr>"
                    for row in table.itertuples(index=False))
@@ -190,23 +188,21 @@ def _run_table_html(rows: pd.DataFrame, confidence: float) -> str:
     """One run's shares, each against the run's own target with its source."""
     lines = ["<table><thead><tr><th>group</th><th>images</th><th>share</th>"
              f"<th>{confidence:.0%} interval</th><th>target</th><th>target's source</th><th>note</th></tr></thead><tbody>"]
-    for row in rows.itertuples():
-        if row.group == "unclear" and row.count == 0:
-            continue
+    for row in shown_rows(rows).itertuples():
         notes = [reliability_note(row.method, row.degenerate, row.small_count)] if not row.reliable else []
         if row.excludes_target:
-            notes.append("the interval lies wholly away from the target")
+            notes.append(EXCLUDES)
         source = row.target_source if isinstance(row.target_source, str) else PARITY_SOURCE
         lines.append(_cells([
             f"{FAMILY_LABELS[row.family]}: {GROUP_LABELS.get(row.group, row.group)}", f"{row.count:g} of {row.n}",
-            _percent(row.share), "none" if pd.isna(row.low) else f"{_percent(row.low)} – {_percent(row.high)}",
+            _percent(row.share), interval(row.low, row.high),
             _percent(row.target), "–" if pd.isna(row.target) else source, "; ".join(notes)]))
     lines.append("</tbody></table>")
     return "\n".join(lines)
 
 
 def _points(value: float) -> str:
-    return f"{100 * value:+.1f}".replace("-", "−")
+    return points(value, unit="")
 
 
 def _differences_html(differences: pd.DataFrame, names: dict[str, str], groups: pd.DataFrame) -> str:
