@@ -173,6 +173,10 @@ def reliability_note(method: str, degenerate: bool, small_count: bool) -> str:
     return ""
 
 
+# Why raters disagree on an image (rater_quality.disagreements' reasons; the team settings' rules).
+DISAGREEMENT_WORDS = {"person": "person present split", "gender": "gender differs", "mst": "MST spread {spread}",
+                      "skin_binary": "lighter / darker differs"}
+
 # Column headers of the tables people read (the estimates, the plan, run comparisons, the runs).
 TABLE_HEADERS = {
     "family": "Family",

@@ -8,6 +8,7 @@ from helpers import TWO_RUNS, add_annotated_run
 
 from sdaudit.analysis.estimate import estimate
 from sdaudit.analysis.options import EstimateOptions
+from sdaudit.present import words
 from sdaudit.present.estimate_tables import display_table
 from sdaudit.present.results import UNKNOWN_RUNS, results_view, run_choices
 from sdaudit.scheme import DEGENERATE_NOTE, UNRELIABLE_NOTE
@@ -75,3 +76,20 @@ def test_the_display_table_names_notes_once(two_runs):
     table = display_table(estimate(few)).set_index("Group")
     assert table.loc["female-presenting", "Note"] == UNRELIABLE_NOTE
     assert table.loc["darker", "Note"] == DEGENERATE_NOTE
+
+
+@pytest.mark.parametrize(("shown", "expected"), [
+    (words.percent(80 / 221), "36.2%"), (words.percent(float("nan")), words.EMPTY), (words.percent(None), words.EMPTY),
+    (words.percent(0.5, digits=0), "50%"), (words.points(-0.2), "−20.0 points"), (words.points(0.2, unit=""), "+20.0"),
+    (words.interval(0.01, 0.058), "1.0% – 5.8%"), (words.interval(float("nan"), float("nan")), words.EMPTY),
+    (words.interval(-0.3, -0.1, to=" to ", number=words.points), "−30.0 points to −10.0 points"),
+    (words.count_of(14.0, 221), "14 of 221"), (words.count_of(2.5, 4), "2.5 of 4"), (words.level(0.95), "95%"),
+])
+def test_numbers_are_written_one_way(shown, expected):
+    assert shown == expected
+
+
+def test_a_missing_share_and_interval_read_as_the_one_empty_marker(two_runs):
+    empty = estimate(two_runs.annotations(study="two").head(0))  # no image: every share is missing
+    table = display_table(empty)
+    assert set(table["Share"]) == set(table["Interval"]) == {words.EMPTY}

@@ -14,6 +14,8 @@ from scipy import stats as scipy_stats
 
 from sdaudit.analysis import estimate as stats
 from sdaudit.analysis.estimate import estimate
+from sdaudit.analysis.label_modes import LABEL_MODES, LABELS_TEXT
+from sdaudit.analysis.options import CONFIDENCE_TEXT, METHOD_TEXT, METHODS, EstimateOptions
 from sdaudit.analysis.planning import (
     compare,
     images_for_half_width,
@@ -22,6 +24,7 @@ from sdaudit.analysis.planning import (
     separation_power,
 )
 from sdaudit.present.estimate_tables import display_table
+from sdaudit.scheme import SKIN_CUT_TEXT
 
 ROOT = Path(__file__).resolve().parents[1]
 Z95 = 1.959963984540054
@@ -89,6 +92,22 @@ def test_wilson_and_clopper_pearson_equal_scipy(k, n, confidence):
     assert (low[0], high[0]) == pytest.approx((wilson.low, wilson.high), abs=1e-12)
     low, high = stats._clopper_pearson(np.array([float(k)]), n, alpha)
     assert (low[0], high[0]) == pytest.approx((exact.low, exact.high), abs=1e-12)
+
+
+@pytest.mark.parametrize(("k1", "n1", "k2", "n2"), [(56, 70, 48, 80), (9, 10, 3, 10), (0, 30, 5, 200)])
+def test_newcombes_interval_rests_on_the_one_wilson(k1, n1, k2, n2):
+    """planning's Newcombe interval (method 10) takes its Wilson limits from estimate's one Wilson:
+    formed here from scipy's binomtest(...).proportion_ci(method="wilson") alone, it is the same."""
+    from sdaudit.analysis.planning import _newcombe
+
+    (l1, u1), (l2, u2) = (scipy_stats.binomtest(k, n).proportion_ci(method="wilson") for k, n in ((k1, n1), (k2, n2)))
+    p1, p2 = k1 / n1, k2 / n2
+    expected = (p1 - p2 - math.hypot(p1 - l1, u2 - p2), p1 - p2 + math.hypot(u1 - p1, p2 - l2))
+    low, high = _newcombe(np.array([p1]), np.array([float(n1)]), np.array([p2]), np.array([float(n2)]),
+                          scipy_stats.norm.ppf(0.975))
+    assert (low[0], high[0]) == pytest.approx(expected, abs=1e-12)
+    if (k1, n1, k2, n2) == (56, 70, 48, 80):  # Newcombe (1998), Stat Med 17:873, table II, example (a), method 10
+        assert (round(low[0], 4), round(high[0], 4)) == (0.0524, 0.3339)
 
 
 def test_a_second_rater_who_agrees_changes_nothing(origin):
@@ -479,3 +498,38 @@ def test_the_comparison_p_value_is_where_the_interval_touches_zero():
     row = compare(estimate(first), estimate(second)).set_index("group").loc["female"]
     at_p = compare(estimate(first), estimate(second), confidence=1 - row["p_value"]).set_index("group").loc["female"]
     assert 0 < row["p_value"] < 0.05 and at_p["low"] == pytest.approx(0, abs=1e-9)
+
+
+# -- the options, written once -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"method": "exact"}, METHOD_TEXT.format(choices=", ".join(METHODS), value="exact")),
+    ({"confidence": 1.0}, CONFIDENCE_TEXT.format(value=1.0)),
+    ({"confidence": True}, CONFIDENCE_TEXT.format(value=True)),
+    ({"skin_cut": 10}, SKIN_CUT_TEXT.format(value=10)),
+    ({"skin_cut": 5.0}, SKIN_CUT_TEXT.format(value=5.0)),
+    ({"labels": "mean"}, LABELS_TEXT.format(choices=", ".join(LABEL_MODES), value="mean")),
+])
+def test_the_options_refuse_a_bad_value_with_its_name(options, message):
+    with pytest.raises(ValueError) as caught:
+        EstimateOptions(**options)
+    assert str(caught.value) == message
+    with pytest.raises(ValueError) as caught:
+        estimate(sheet(ORIGIN), **options)
+    assert str(caught.value) == message
+
+
+def test_an_estimate_keeps_its_options_and_the_cli_builds_the_same(origin):
+    from sdaudit.cli import build_parser
+    from sdaudit.cli.analysis import estimate_options
+
+    chosen = EstimateOptions(method="wilson", skin_cut=4, bootstrap_rng_seed=3)
+    assert estimate(origin, **chosen.arguments).options == chosen
+    with pytest.raises(TypeError):
+        EstimateOptions("wilson")  # keyword-only: an option is always named
+    parse = build_parser().parse_args
+    assert estimate_options(parse(["estimate", "--study", "s"])) == EstimateOptions()
+    for flag in ("--bootstrap-rng-seed", "--seed"):  # --seed: the flag's earlier spelling still works
+        args = parse(["estimate", "--study", "s", "--method", "wilson", "--skin-cut", "4", flag, "3"])
+        assert estimate_options(args) == chosen

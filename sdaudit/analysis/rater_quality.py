@@ -19,13 +19,18 @@ import pandas as pd
 
 from sdaudit.analysis.estimate import Estimate, estimate
 from sdaudit.analysis.planning import compare_runs
-from sdaudit.scheme import DEFAULT_SKIN_CUT, LABEL_COLUMNS, Annotation, choices_from_annotation, is_darker
+from sdaudit.scheme import (
+    DEFAULT_SKIN_CUT,
+    DISAGREEMENT_WORDS,
+    LABEL_COLUMNS,
+    Annotation,
+    choices_from_annotation,
+    is_darker,
+)
 from sdaudit.store.team import TeamSettings
 
 MATCH_FIELDS = ("person", "gender", "mst_exact", "mst_within_one", "skin_binary")
 NOT_GIVEN = "(not given)"
-REASON_WORDS = {"person": "person present split", "gender": "gender differs", "mst": "MST spread {spread}",
-                "skin_binary": "lighter / darker differs"}
 
 
 def disagreements(annotations: pd.DataFrame, settings: TeamSettings) -> pd.DataFrame:
@@ -53,12 +58,12 @@ def disagreements(annotations: pd.DataFrame, settings: TeamSettings) -> pd.DataF
     reasons = pd.Series([[] for _ in range(len(summary))], index=summary.index, dtype=object)
     rules = []
     if settings.disagree_person:
-        rules.append((summary["person_split"], lambda spread: REASON_WORDS["person"]))
+        rules.append((summary["person_split"], lambda spread: DISAGREEMENT_WORDS["person"]))
     if settings.disagree_gender:
-        rules.append((summary["genders"] > 1, lambda spread: REASON_WORDS["gender"]))
+        rules.append((summary["genders"] > 1, lambda spread: DISAGREEMENT_WORDS["gender"]))
     rules.append((summary["spread"] >= settings.disagree_mst_spread,
-                  lambda spread: REASON_WORDS["mst"].format(spread=f"{spread:g}")))
-    rules.append((summary["sides"] > 1, lambda spread: REASON_WORDS["skin_binary"]))
+                  lambda spread: DISAGREEMENT_WORDS["mst"].format(spread=f"{spread:g}")))
+    rules.append((summary["sides"] > 1, lambda spread: DISAGREEMENT_WORDS["skin_binary"]))
     for flagged, words in rules:
         for image_id in summary.index[flagged.fillna(False).to_numpy(bool) & (summary["raters"] > 1).to_numpy()]:
             reasons[image_id].append(words(summary.at[image_id, "spread"]))
