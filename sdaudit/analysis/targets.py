@@ -237,20 +237,3 @@ def estimates_by_run(store: Store, study: str, options: EstimateOptions | None =
         tables.append(table)
     columns = ["run_key", "prompt", "model", "slot", *RESULT_COLUMNS, "target_source"]
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=columns)
-
-
-def by_run_text(table: pd.DataFrame, study: str) -> str:
-    """``estimates_by_run``'s rows as the CLI prints them: a header line and one line per row."""
-    if table.empty:
-        return f"no run of study {study} has annotations yet."
-    from sdaudit.present.words import EMPTY, interval, percent
-
-    shown = table.assign(
-        share=[percent(share) for share in table["share"]],
-        interval=[interval(low, high) for low, high in zip(table["low"], table["high"])],
-        target=[f"{percent(target)} ({source or 'parity'})" if target == target else EMPTY
-                for target, source in zip(table["target"], table["target_source"])],
-        slot=table["slot"].fillna(""))
-    columns = ["run_key", "model", "slot", "family", "group", "n", "share", "interval", "target", "excludes_target"]
-    header = f"one estimate per run of study {study}; each share against its run's target (its source in brackets)"
-    return header + "\n" + shown[columns].to_string(index=False)

@@ -109,7 +109,8 @@ def compare_command(args) -> str:
 
 
 def _estimate_by_run(args) -> str:
-    from sdaudit.analysis.targets import by_run_text, estimates_by_run
+    from sdaudit.analysis.targets import estimates_by_run
+    from sdaudit.present.estimate_tables import by_run_text
 
     with existing_store(args) as store:
         _known_study(store, args.study)

@@ -9,7 +9,7 @@ import pandas as pd
 
 from sdaudit.analysis.estimate import Estimate
 from sdaudit.analysis.planning import plan
-from sdaudit.present.words import CLEARLY_DIFFERENT, NO_TARGET, count_of, interval, percent, points, verdict
+from sdaudit.present.words import CLEARLY_DIFFERENT, EMPTY, NO_TARGET, count_of, interval, percent, points, verdict
 from sdaudit.scheme import FAMILY_LABELS, GROUP_LABELS, TABLE_HEADERS, UNRELIABLE_NOTE, reliability_note
 
 
@@ -115,3 +115,18 @@ def reference_differences_table(rows: pd.DataFrame) -> pd.DataFrame:
                  for note, reliable in zip(rows["note"], rows["reliable"])],
     })
     return shown.rename(columns=TABLE_HEADERS)
+
+
+def by_run_text(table: pd.DataFrame, study: str) -> str:
+    """``targets.estimates_by_run``'s rows as the CLI prints them: a header line and one line per row."""
+    if table.empty:
+        return f"no run of study {study} has annotations yet."
+    shown = table.assign(
+        share=[percent(share) for share in table["share"]],
+        interval=[interval(low, high) for low, high in zip(table["low"], table["high"])],
+        target=[EMPTY if pd.isna(target) else f"{percent(target)} ({source or 'parity'})"
+                for target, source in zip(table["target"], table["target_source"])],
+        slot=table["slot"].fillna(""))
+    columns = ["run_key", "model", "slot", "family", "group", "n", "share", "interval", "target", "excludes_target"]
+    header = f"one estimate per run of study {study}; each share against its run's target (its source in brackets)"
+    return header + "\n" + shown[columns].to_string(index=False)

@@ -37,8 +37,9 @@ def interval(low, high, *, to: str = " – ", number=percent) -> str:
 
 
 def count_of(count, n) -> str:
-    """A (possibly soft) count of images out of ``n``: ``14 of 221``."""
-    return f"{count:g} of {n}"
+    """A (possibly soft) count of images out of ``n``: ``14 of 221``, ``2.5 of 4``."""
+    whole = float(count).is_integer()
+    return f"{int(count) if whole else format(count, 'g')} of {n}"
 
 
 def level(confidence: float) -> str:
