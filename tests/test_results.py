@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import pytest
 from helpers import TWO_RUNS, add_annotated_run
 
 from sdaudit.analysis.estimate import estimate
-from sdaudit.analysis.options import EstimateOptions
+from sdaudit.analysis.options import BOOTSTRAP_RNG_SEED, EstimateOptions
 from sdaudit.present import words
 from sdaudit.present.estimate_tables import display_table
 from sdaudit.present.results import UNKNOWN_RUNS, results_view, run_choices
@@ -32,6 +34,7 @@ def test_the_view_holds_the_estimate_of_the_chosen_runs(two_runs, method):
     options = EstimateOptions(method=method, confidence=0.9, skin_cut=4, include_unclear=False)
     view = results_view(two_runs, "two", options, runs=["run-a"])
     pd.testing.assert_frame_equal(view.estimate.table, direct.table)
+    assert view.options == view.estimate.options == replace(options, bootstrap_rng_seed=BOOTSTRAP_RNG_SEED)
     assert view.estimate.share("gender", "female") == pytest.approx(0.3)
     assert (view.runs, view.annotated) == (("run-a",), 200)
 

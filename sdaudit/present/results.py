@@ -84,6 +84,7 @@ class ResultsView:
     run_targets: dict[str, RunTargets] = field(default_factory=dict, repr=False)  # each run's targets from data
     study_runs: pd.DataFrame | None = field(default=None, repr=False)  # ``Store.runs`` rows of the study
     images: pd.DataFrame | None = field(default=None, repr=False)  # ``Store.images`` rows of the chosen runs
+    options: EstimateOptions = field(default_factory=EstimateOptions)  # every estimate's: pooled, per run, the report's
 
     @property
     def target_note(self) -> str:
@@ -123,11 +124,6 @@ class ResultsView:
     def plan(self) -> pd.DataFrame:
         """Per group with a target: how many more images until the interval leaves the target."""
         return plan_table(self.estimate)
-
-    @property
-    def options(self) -> EstimateOptions:
-        """The options every estimate of this view is formed with (per run, the report's)."""
-        return self.estimate.options
 
     @property
     def summary(self) -> str:
@@ -265,7 +261,7 @@ def results_view(store: Store, study: str, options: EstimateOptions | None = Non
     # Image paths are stored relative to the data home, where the store file lives.
     return ResultsView(study=study, home=str(Path(store.path).parent), run_labels=run_labels, runs=chosen,
                        annotated=annotated, estimate=result, annotations=annotations, adjudications=adjudications,
-                       run_targets=targets, study_runs=study_runs,
+                       run_targets=targets, study_runs=study_runs, options=options,
                        images=images[images["run_key"].isin(chosen)].reset_index(drop=True))
 
 
