@@ -59,6 +59,7 @@ def team_command(args) -> str:
 
 def rater_groups_command(args) -> str:
     from sdaudit.analysis.rater_quality import group_comparison
+    from sdaudit.present.words import level
     from sdaudit.store.team import Team
 
     with _store_with_study(args) as store:
@@ -74,6 +75,6 @@ def rater_groups_command(args) -> str:
     if args.json:
         return json_rows(table)
     header = (f"shares as seen by each group of raters by {args.field!r} minus those seen by {compared.reference!r}, "
-              f"in percentage points, soft labels; Newcombe's {args.confidence:.0%} interval (the groups often rated "
+              f"in percentage points, soft labels; Newcombe's {level(args.confidence)} interval (the groups often rated "
               "the same images: the interval treats them as independent and is wider than it needs to be)")
     return differences_text(table, first="rater_group", header=header)

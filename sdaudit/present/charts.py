@@ -97,7 +97,7 @@ def _target_marks(base, *, y):
 def _share_tooltip(first: alt.Tooltip) -> list:
     return [first, alt.Tooltip("share:Q", format=CHART_PERCENT), alt.Tooltip("low:Q", format=CHART_PERCENT, title="interval low"),
             alt.Tooltip("high:Q", format=CHART_PERCENT, title="interval high"), alt.Tooltip("count_text:N", title="images"),
-            alt.Tooltip("target:Q", format=".0%"), alt.Tooltip("verdict:N"),
+            alt.Tooltip("target:Q", format=CHART_PERCENT), alt.Tooltip("verdict:N"),
             alt.Tooltip("reliability:N", title="interval")]
 
 
