@@ -113,7 +113,8 @@ def check_annotation(annotation: Annotation) -> None:
 PERSON_CHOICES = {"Person": True, "No person": False}
 GENDER_CHOICES = {"Female-presenting": "female", "Male-presenting": "male", "Unclear": "unclear"}
 MST_CHOICES = {f"MST {level}": level for level in MST_LEVELS}
-BINARY_SKIN_CHOICES = {"Lighter (MST 1–5)": "lighter", "Darker (MST 6–10)": "darker"}
+BINARY_SKIN_CHOICES = {f"Lighter (MST 1–{DEFAULT_SKIN_CUT})": "lighter",
+                       f"Darker (MST {DEFAULT_SKIN_CUT + 1}–10)": "darker"}
 CONFIDENCE_CHOICES = {"Low": "low", "Medium": "medium", "High": "high"}
 
 
