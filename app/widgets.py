@@ -7,6 +7,7 @@ import re
 import streamlit as st
 
 from app.resources import admin_gate
+from sdaudit.present.words import count_of
 from sdaudit.records import Job
 from sdaudit.scheme import MST_SWATCHES
 
@@ -46,7 +47,7 @@ def jobs_table(jobs: list[Job]) -> str:
 
     lines = ["| job | status | images done | seeds | model | prompt | error |",
              "|---:|---|---:|---|---|---|---|"]
-    lines += [f"| {job.job_id} | {job.status} | {job.images_done} of {job.images_total} | {job.seeds} | "
+    lines += [f"| {job.job_id} | {job.status} | {count_of(job.images_done, job.images_total)} | {job.seeds} | "
               f"{cell(job.model)} | {cell(job.prompt)} | {error(job.error)} |" for job in jobs[:JOBS_SHOWN]]
     if len(jobs) > JOBS_SHOWN:
         lines.append(f"\n{len(jobs) - JOBS_SHOWN} older jobs are not shown; their runs are on the Runs page.")

@@ -55,8 +55,8 @@ def main() -> None:
     rng = np.random.default_rng(0)
     frame = annotations(5000, 5, rng)
     mst = field_ratings(frame)["mst"].ratings
-    agreement(frame, seed=0)  # warm-up (imports)
-    ours = median_seconds(lambda: agreement(frame, seed=0), 5)
+    agreement(frame, bootstrap_rng_seed=0)  # warm-up (imports)
+    ours = median_seconds(lambda: agreement(frame, bootstrap_rng_seed=0), 5)
     baseline = median_seconds(lambda: krippendorff.alpha(reliability_data=mst, level_of_measurement="ordinal",
                                                          value_domain=list(range(10))), 5)
     print(f"agreement, 5,000 images x 5 raters ({len(frame):,} annotations, 4 fields, 3 statistics, "
@@ -73,7 +73,7 @@ def main() -> None:
     print(f"Dawid-Skene shares, 200 images x 3 raters, 3 families: {corrected:.2f} s; soft-label estimate: "
           f"{soft * 1000:.1f} ms; ratio {corrected / soft:.0f}x")
     started = time.perf_counter()
-    estimate(small, labels="dawid-skene", method="bootstrap", seed=0)
+    estimate(small, labels="dawid-skene", method="bootstrap", bootstrap_rng_seed=0)
     print(f"Dawid-Skene with its refitting bootstrap ({DAWID_SKENE_RESAMPLES} refits per family with "
           f"disagreement): {time.perf_counter() - started:.1f} s")
 

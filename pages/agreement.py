@@ -4,6 +4,7 @@ import streamlit as st
 
 from app.resources import current_home, open_store
 from app.widgets import plain
+from sdaudit.analysis.options import EstimateOptions
 from sdaudit.present.agreement_tables import (
     NEEDS_RATERS,
     READING,
@@ -13,6 +14,8 @@ from sdaudit.present.agreement_tables import (
     summary_table,
 )
 from sdaudit.present.team_tables import GROUPS_CAVEAT, quality_view, rater_groups_view
+from sdaudit.present.words import level
+from sdaudit.scheme import DEFAULT_SKIN_CUT
 from sdaudit.store.team import Team
 
 st.title("Agreement")
@@ -26,7 +29,7 @@ if not studies:
 left, right = st.columns(2)
 current = st.session_state.get("study")  # the sidebar's study, when it has one
 study = left.selectbox("Study", studies, index=studies.index(current) if current in studies else 0)
-skin_cut = right.slider("Skin-tone cut: MST 1 to this value counts as lighter", 1, 9, 5)
+skin_cut = right.slider("Skin-tone cut: MST 1 to this value counts as lighter", 1, 9, DEFAULT_SKIN_CUT)
 
 
 @st.cache_data(show_spinner="Refitting the Dawid–Skene model on resamples of the images…", max_entries=8)
@@ -48,7 +51,7 @@ if view.result.single_rater:
     st.info(f"{NEEDS_RATERS}; study “{plain(study)}” has one ({plain(view.result.raters[0])}). Ask a second rater "
             "to annotate the same images on the Annotate page, or import their sheet.", icon=":material/info:")
 else:
-    st.caption(f"{view.raters} raters; {view.result.confidence:.0%} bootstrap intervals over images. {READING}")
+    st.caption(f"{view.raters} raters; {level(view.result.confidence)} bootstrap intervals over images. {READING}")
     st.dataframe(summary_table(view.result), hide_index=True)
     st.subheader("Every pair of raters")
     st.dataframe(pairs_table(view.result), hide_index=True)
@@ -86,7 +89,7 @@ if not fields:
 else:
     field_name = st.selectbox("Rater-group field", fields)
     try:
-        groups = rater_groups_view(store, study, field_name, skin_cut=skin_cut)
+        groups = rater_groups_view(store, study, field_name, EstimateOptions(skin_cut=skin_cut))
     except ValueError as error:
         st.info(plain(error), icon=":material/info:")
     else:

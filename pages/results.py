@@ -4,8 +4,8 @@ import streamlit as st
 
 from app.resources import current_home, current_study, open_store
 from app.widgets import plain
-from sdaudit.analysis.estimate import METHODS
 from sdaudit.analysis.label_modes import LABEL_TITLES, RESULTS_LABELS
+from sdaudit.analysis.options import DEFAULT_CONFIDENCE, METHODS, EstimateOptions
 from sdaudit.present.charts import (
     across_runs_chart,
     comparison_chart,
@@ -15,16 +15,12 @@ from sdaudit.present.charts import (
     to_png,
     to_svg,
 )
+from sdaudit.present.estimate_tables import across_runs_table, reference_differences_table
 from sdaudit.present.report import LIMITATIONS
-from sdaudit.present.results import (
-    across_runs_table,
-    reference_differences_table,
-    results_view,
-    run_choices,
-    study_report,
-)
+from sdaudit.present.results import results_view, run_choices, study_report
 from sdaudit.present.team_tables import GROUPS_CAVEAT, rater_groups_view
-from sdaudit.scheme import METHOD_LABELS
+from sdaudit.present.words import METHOD_LABELS, level
+from sdaudit.scheme import DEFAULT_SKIN_CUT
 from sdaudit.store.team import Team
 
 st.title("Results")
@@ -43,9 +39,9 @@ left, labels_column, middle, right = st.columns(4)
 method = left.selectbox("Interval method", METHODS, format_func=METHOD_LABELS.get)
 labels = labels_column.selectbox("Labels", RESULTS_LABELS, format_func=LABEL_TITLES.get,
                                  help="How each image's label is formed from its raters' answers.")
-confidence = middle.select_slider("Confidence", options=[0.80, 0.90, 0.95, 0.99], value=0.95,
-                                  format_func=lambda value: f"{value:.0%}")
-skin_cut = right.slider("Skin-tone cut: MST 1 to this value counts as lighter", 1, 9, 5,
+confidence = middle.select_slider("Confidence", options=[0.80, 0.90, 0.95, 0.99], value=DEFAULT_CONFIDENCE,
+                                  format_func=level)
+skin_cut = right.slider("Skin-tone cut: MST 1 to this value counts as lighter", 1, 9, DEFAULT_SKIN_CUT,
                         help="The origin study used 5 (MST 1–5 lighter, 6–10 darker); Google groups MST as "
                              "1–3 / 4–6 / 7–10. Move it to see how the conclusions depend on the cut.")
 include_unclear = st.toggle("Count “unclear” answers in the denominator", value=True)
@@ -53,8 +49,9 @@ simultaneous = st.toggle("Simultaneous intervals (Bonferroni across the named gr
                          help="Each interval is widened so that all of them hold together with the chosen confidence.")
 
 try:
-    view = results_view(store, study, runs=chosen_runs, method=method, confidence=confidence, skin_cut=skin_cut,
-                        include_unclear=include_unclear, simultaneous=simultaneous, labels=labels)
+    options = EstimateOptions(method=method, confidence=confidence, skin_cut=skin_cut, labels=labels,
+                              include_unclear=include_unclear, simultaneous=simultaneous)
+    view = results_view(store, study, options, runs=chosen_runs)
 except ValueError as error:
     st.error(plain(error), icon=":material/error:")
     st.stop()
@@ -133,8 +130,7 @@ if rater_fields := Team(store).settings(study).rater_fields:
     with st.expander("Shares as seen by each rater group"):
         field_name = st.selectbox("Rater-group field", rater_fields)
         try:
-            groups = rater_groups_view(store, study, field_name, method=method, confidence=confidence,
-                                       skin_cut=skin_cut, with_agreement=False)
+            groups = rater_groups_view(store, study, field_name, view.options, with_agreement=False)
         except ValueError as error:
             st.info(plain(error), icon=":material/info:")
         else:

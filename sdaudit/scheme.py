@@ -1,6 +1,6 @@
 """The annotation scheme: the one place that names labels, Monk Skin Tone swatches and groups,
-and the words every face shows people for them (group and family names, interval methods,
-notes on unreliable intervals, table headers).
+and the words every face shows people for them (group and family names, notes on unreliable
+intervals, table headers). Number formats, verdicts and method names are ``present.words``'.
 
 Raw observations are stored (MST 1–10, per rater); the binary lighter/darker view is derived
 with a cut that is a setting, so changing the cut never needs re-annotation.
@@ -9,6 +9,7 @@ with a cut that is a setting, so changing the cut never needs re-annotation.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Integral
 from typing import Literal
 
 GENDERS = ("female", "male", "unclear")
@@ -18,7 +19,10 @@ SKIN_ANSWERS = (*SKIN_BINARY, "unclear")  # what `skin_binary` may hold
 UNCLEAR = "unclear"
 SKIN_TONE_MODES = ("mst", "binary")
 MST_LEVELS = tuple(range(1, 11))
-DEFAULT_SKIN_CUT = 5  # the origin study: MST 1–5 lighter, 6–10 darker
+DEFAULT_SKIN_CUT = 5  # the origin study: MST 1–5 lighter, 6–10 darker; every face's default
+SKIN_CUT_TEXT = "`skin_cut` must be a whole number from 1 to 9 (MST 1..cut is lighter) but is {value!r}."
+# A rater's labels of one image, as the store, sheets and every analysis name them.
+LABEL_COLUMNS = ("person_present", "gender", "mst", "skin_binary")
 
 # The groups whose shares an audit estimates, by family. Parity is 1/k of a family's k groups;
 # `unclear` answers form their own row and have no parity target.
@@ -27,6 +31,25 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "skin_tone": SKIN_BINARY,
     "intersection": ("lighter_female", "lighter_male", "darker_female", "darker_male"),
 }
+
+
+
+def family_groups(family: str, include_unclear: bool = True) -> tuple[str, ...]:
+    """A family's groups in table order: its named groups, then `unclear` when it is counted."""
+    return (*FAMILIES[family], UNCLEAR) if include_unclear else FAMILIES[family]
+
+
+def check_skin_cut(skin_cut) -> int:
+    """The skin-tone cut as an int; ``ValueError`` (``SKIN_CUT_TEXT``) for anything but 1–9."""
+    if isinstance(skin_cut, bool) or not isinstance(skin_cut, Integral) or not 1 <= skin_cut <= 9:
+        raise ValueError(SKIN_CUT_TEXT.format(value=skin_cut))
+    return int(skin_cut)
+
+
+def is_darker(mst, skin_cut: int):
+    """The one skin-tone cut: MST above ``skin_cut`` is darker, 1..cut lighter (NaN: neither)."""
+    return mst > skin_cut
+
 
 # The official Monk Skin Tone scale, MST 1 (lightest) to MST 10 (darkest).
 MST_SWATCHES = (
@@ -90,7 +113,8 @@ def check_annotation(annotation: Annotation) -> None:
 PERSON_CHOICES = {"Person": True, "No person": False}
 GENDER_CHOICES = {"Female-presenting": "female", "Male-presenting": "male", "Unclear": "unclear"}
 MST_CHOICES = {f"MST {level}": level for level in MST_LEVELS}
-BINARY_SKIN_CHOICES = {"Lighter (MST 1–5)": "lighter", "Darker (MST 6–10)": "darker"}
+BINARY_SKIN_CHOICES = {f"Lighter (MST 1–{DEFAULT_SKIN_CUT})": "lighter",
+                       f"Darker (MST {DEFAULT_SKIN_CUT + 1}–10)": "darker"}
 CONFIDENCE_CHOICES = {"Low": "low", "Medium": "medium", "High": "high"}
 
 
@@ -136,12 +160,6 @@ GROUP_LABELS = {
     "lighter_female": "lighter, female-presenting", "lighter_male": "lighter, male-presenting",
     "darker_female": "darker, female-presenting", "darker_male": "darker, male-presenting",
 }  # fmt: skip
-METHOD_LABELS = {
-    "jackknife": "Jackknife (the origin study's method)",
-    "wilson": "Wilson score",
-    "clopper-pearson": "Clopper–Pearson (exact; Korn–Graubard with several raters)",
-    "bootstrap": "Bootstrap (percentile)",
-}
 UNRELIABLE_NOTE = "too few images to trust this interval as stated: read it as rough"
 DEGENERATE_NOTE = "no images in this group (or all): no interval can be trusted"
 BOOTSTRAP_NOTE = "bootstrap intervals carry resampling noise and are never guaranteed: read as rough"
@@ -154,8 +172,11 @@ def reliability_note(method: str, degenerate: bool, small_count: bool) -> str:
     if small_count:
         return BOOTSTRAP_NOTE if method == "bootstrap" else UNRELIABLE_NOTE
     return ""
-NO_TARGET = "no target"
-NO_INTERVAL = "none"
+
+
+# Why raters disagree on an image (rater_quality.disagreements' reasons; the team settings' rules).
+DISAGREEMENT_WORDS = {"person": "person present split", "gender": "gender differs", "mst": "MST spread {spread}",
+                      "skin_binary": "lighter / darker differs"}
 
 # Column headers of the tables people read (the estimates, the plan, run comparisons, the runs).
 TABLE_HEADERS = {

@@ -12,7 +12,6 @@ import pytest
 from helpers import ORIGIN, sheet, three_raters
 
 from sdaudit.analysis.agreement import (
-    CONFIDENCE_TEXT,
     _kernel,
     _patterns,
     agreement,
@@ -21,6 +20,7 @@ from sdaudit.analysis.agreement import (
 )
 from sdaudit.analysis.estimate import estimate
 from sdaudit.analysis.label_modes import LABELS_TEXT, family_labels
+from sdaudit.analysis.options import CONFIDENCE_TEXT
 
 NAN = np.nan
 # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", section C: 4 observers × 12 units
@@ -157,7 +157,7 @@ def test_each_field_reads_the_annotations_as_the_labelling_rule_does():
 
 def test_agreement_equals_the_independent_computations():
     annotations = three_raters()
-    result = agreement(annotations, seed=0)
+    result = agreement(annotations, bootstrap_rng_seed=0)
     for name, matrix in reference_matrices(annotations).items():
         q = DOMAIN_SIZES[name]
         level = "ordinal" if name == "mst" else "nominal"
@@ -171,6 +171,27 @@ def test_agreement_equals_the_independent_computations():
     assert set(table["images"]) == {60} and set(table["raters"]) == {3}
 
 
+def two_raters_on_some_images() -> pd.DataFrame:
+    """Rater a labels 31 images; rater b labels 15 of them, and on the last three sees no person.
+    (The Agreement page once said "Images 31" for every field here.)"""
+    first = sheet({("female", 2): 16, ("male", 7): 15}, rater="a")
+    second = sheet({("female", 2): 6, ("male", 3): 6, ("unclear", 8): 3}, rater="b")
+    second.loc[12:, ["person_present", "gender", "mst"]] = [False, None, None]
+    return pd.concat([first, second], ignore_index=True)
+
+
+def test_a_fields_images_are_those_with_two_or_more_ratings_of_it():
+    """One rule for the summary and the pairs: an image counts in a field when two raters rated it there."""
+    annotations = two_raters_on_some_images()
+    result = agreement(annotations, bootstrap_rng_seed=0)
+    reference = reference_matrices(annotations)
+    images = result.table.groupby("field")["images"].first()
+    for name, matrix in reference.items():
+        assert images[name] == np.count_nonzero((~np.isnan(matrix)).sum(axis=0) >= 2), name
+    assert dict(images) == {"person": 15, "gender": 12, "mst": 12, "skin_binary": 12}
+    assert dict(result.pairs.set_index("field")["images"]) == dict(images), "the summary and the pairs agree"
+
+
 def test_unused_tones_still_count_in_the_domain():
     """AC1's chance term divides by q − 1: with MST 9 and 10 unused, q is still 10."""
     annotations = three_raters()
@@ -178,12 +199,12 @@ def test_unused_tones_still_count_in_the_domain():
     ac1_with_ten = ac1_by_formula(matrix, list(range(10)))[2]
     ac1_with_eight = ac1_by_formula(matrix, list(range(8)))[2]
     assert ac1_with_ten != pytest.approx(ac1_with_eight)
-    assert agreement(annotations, seed=0).value("mst", "gwet_ac1") == pytest.approx(ac1_with_ten, abs=1e-9)
+    assert agreement(annotations, bootstrap_rng_seed=0).value("mst", "gwet_ac1") == pytest.approx(ac1_with_ten, abs=1e-9)
 
 
 def test_pairs_and_each_rater_against_the_others():
     annotations = three_raters()
-    result = agreement(annotations, seed=0)
+    result = agreement(annotations, bootstrap_rng_seed=0)
     matrix = reference_matrices(annotations)["gender"]
     pair = result.pairs[(result.pairs["field"] == "gender") & (result.pairs["rater_a"] == "ana")
                         & (result.pairs["rater_b"] == "cai")].iloc[0]
@@ -200,15 +221,15 @@ def test_pairs_and_each_rater_against_the_others():
     assert ben["alpha_without_rater"] == pytest.approx(alpha_by_coincidences(matrix[[0, 2]], [0, 1, 2], "nominal"))
 
 
-def test_the_bootstrap_is_seeded():
+def test_the_bootstrap_draws_from_its_rng_seed():
     annotations = three_raters()
-    first, second = agreement(annotations, seed=3).table, agreement(annotations, seed=3).table
+    first, second = agreement(annotations, bootstrap_rng_seed=3).table, agreement(annotations, bootstrap_rng_seed=3).table
     pd.testing.assert_frame_equal(first, second)
-    assert not agreement(annotations, seed=4).table["low"].equals(first["low"])
+    assert not agreement(annotations, bootstrap_rng_seed=4).table["low"].equals(first["low"])
 
 
 def test_one_rater_has_no_agreement_to_show():
-    result = agreement(sheet(ORIGIN), seed=0)
+    result = agreement(sheet(ORIGIN), bootstrap_rng_seed=0)
     assert result.single_rater
     assert result.table["value"].isna().all() and result.table["low"].isna().all()
 
@@ -372,5 +393,5 @@ def test_the_report_shows_agreement_or_says_why_not(tmp_path):
         import_annotations(ORIGIN_SHEET, store, study="origin", rater="origin-rater")
         single = render_report(estimate(store.annotations(study="origin")), audit_card(store, "origin"))
     assert "<h2>Agreement between raters</h2>" in page
-    assert f"<td>{agreement(team, seed=0).value('mst', 'krippendorff_alpha'):.3f}</td>" in page
+    assert f"<td>{agreement(team, bootstrap_rng_seed=0).value('mst', 'krippendorff_alpha'):.3f}</td>" in page
     assert "Single rater: agreement not available" in single

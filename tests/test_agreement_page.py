@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from helpers import ORIGIN_SHEET, make_images, make_run, open_page, three_raters
 from streamlit.testing.v1 import AppTest
@@ -48,7 +49,7 @@ def test_three_raters_see_each_statistic_pairs_and_raters(team_home, monkeypatch
     _, stored = team_home
     at = agreement_page()
     summary, pairs, raters = (frame.value for frame in at.dataframe)
-    expected = agreement(stored, seed=0)
+    expected = agreement(stored, bootstrap_rng_seed=0)
     shown = summary.set_index(["Field", "Statistic"])
     assert shown.loc[("Perceived gender presentation", "Krippendorff's α"), "Value"] == \
         f"{expected.value('gender', 'krippendorff_alpha'):.3f}"
@@ -66,3 +67,27 @@ def test_three_raters_see_each_statistic_pairs_and_raters(team_home, monkeypatch
     assert set(corrected["Labels"]) == {"soft labels (raters' average)", "corrected for rater error (Dawid–Skene)"}
     assert len(corrected) == 2 * 8, "both rows for each of the eight named groups"
     assert any("Dawid–Skene" in caption.value and "assumes" in caption.value for caption in at.caption)
+
+
+def test_the_summarys_images_are_the_pairs_images(app_home):
+    """Drift bug: the summary said "Images 31" for every field while 15 images had two ratings and the
+    pairs table said 15/12/12/12. Both now count, per field, the images with two or more ratings of it."""
+    from helpers import sheet
+
+    first = sheet({("female", 2): 16, ("male", 7): 15}, rater="a")
+    second = sheet({("female", 2): 6, ("male", 3): 6, ("unclear", 8): 3}, rater="b")
+    second.loc[12:, ["person_present", "gender", "mst"]] = [False, None, None]
+    annotations = pd.concat([first, second], ignore_index=True)
+    with Store.open(app_home) as store:
+        store.add_run(make_run(study="pairs"))
+        store.add_images(make_images(seeds=range(31)))
+        ids = store.images()["image_id"].to_numpy()
+        annotations["image_id"] = ids[annotations["image_id"]]
+        annotations["confidence"] = "high"
+        store.save_annotations(annotations)
+    at = agreement_page()
+    summary, pairs = at.dataframe[0].value, at.dataframe[1].value
+    by_field = summary.groupby("Field", sort=False)["Images"].unique().map(list)
+    assert by_field.to_dict() == {"Person present": [15], "Perceived gender presentation": [12],
+                                  "Monk Skin Tone (1–10, ordinal)": [12], "Skin tone, lighter / darker": [12]}
+    assert pairs.set_index("Field")["Images"].to_dict() == {field: images[0] for field, images in by_field.items()}

@@ -13,11 +13,6 @@ from sdaudit.analysis.estimate import estimate
 from sdaudit.analysis.planning import compare_runs
 from sdaudit.files.sheets import import_annotations
 from sdaudit.present.charts import (
-    DIFFERS,
-    EXCLUDES,
-    INCLUDES,
-    MAY_NOT_DIFFER,
-    NO_TARGET,
     RELIABLE,
     UNRELIABLE,
     VERDICT_COLOURS,
@@ -28,6 +23,7 @@ from sdaudit.present.charts import (
     to_svg,
 )
 from sdaudit.present.report import LIMITATIONS, audit_card, render_report
+from sdaudit.present.words import DIFFERS, EXCLUDES, INCLUDES, MAY_NOT_DIFFER, NO_TARGET
 from sdaudit.scheme import UNRELIABLE_NOTE
 from sdaudit.store import Store
 
@@ -64,6 +60,15 @@ def test_the_chart_has_a_panel_per_family_and_dashed_parity_rules():
             layers_of(spec)[3]["encoding"]["strokeDash"]["field"]} == {"parity_marker", "target_marker"}
     tooltip_fields = {item["field"] for item in layers_of(spec)[1]["encoding"]["tooltip"]}
     assert {"share", "low", "high", "count_text"} <= tooltip_fields
+
+
+def test_the_chart_draws_the_estimates_own_reliability():
+    """Reliability is the estimate's ``reliable`` column, not recomputed from its flags by the chart."""
+    table = estimate(sheet(ORIGIN)).table.copy()
+    assert table.set_index("group").loc["male", "reliable"]
+    table.loc[table["group"] == "male", "reliable"] = False
+    rows = next(iter(shares_chart(table).to_dict()["datasets"].values()))
+    assert {row["group"]: row["reliability"] for row in rows}["male"] == UNRELIABLE
 
 
 def test_charts_export_to_svg_and_png_without_a_browser():
@@ -130,7 +135,7 @@ def test_the_report_is_one_html_file_with_the_chart_inline(origin_store):
     text = " ".join(parser.text)
     assert "female-presenting 36.2% (parity 50.0%)" in text
     # darker female (8/221) is flagged by the NCHS rules, and its verdict is still said beside it
-    assert f"{UNRELIABLE_NOTE}; the interval lies wholly away from the target" in text
+    assert f"{UNRELIABLE_NOTE}; {EXCLUDES}" in text  # the reliability note never hides the verdict
     assert all(item.split("<em>")[0][:30] in document for item in LIMITATIONS)
     assert "&lt;b&gt;rater&lt;/b&gt;" in document and "<b>rater</b>" not in document
     data = json.loads(document.split('id="estimates">', 1)[1].split("</script>", 1)[0])

@@ -92,6 +92,7 @@ def test_runs_that_would_share_a_name_are_told_apart_by_their_key():
 def test_the_results_comparison_keeps_two_runs_of_one_prompt_and_model_apart(store):
     """Named by prompt and model only, the two runs had one name, and the comparison, keyed by the
     name, compared one run with itself."""
+    from sdaudit.analysis.options import EstimateOptions
     from sdaudit.present.results import results_view
 
     for key, steps, female in (("run-a", 5, 10), ("run-b", 50, 30)):
@@ -101,7 +102,7 @@ def test_the_results_comparison_keeps_two_runs_of_one_prompt_and_model_apart(sto
         rows["image_id"] = store.images(run_key=key)["image_id"].to_numpy()
         rows["confidence"] = "high"
         store.save_annotations(rows)
-    view = results_view(store, "s", method="wilson")
+    view = results_view(store, "s", EstimateOptions(method="wilson"))
     compared = view.comparison("run-a")
     assert compared is not None and len(compared.tables) == 2
     assert len(set(view.run_labels.values())) == 2

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import pytest
 from helpers import TWO_RUNS, add_annotated_run
 
 from sdaudit.analysis.estimate import estimate
-from sdaudit.present.results import UNKNOWN_RUNS, display_table, results_view, run_choices
+from sdaudit.analysis.options import BOOTSTRAP_RNG_SEED, EstimateOptions
+from sdaudit.present import words
+from sdaudit.present.estimate_tables import display_table
+from sdaudit.present.results import UNKNOWN_RUNS, results_view, run_choices
 from sdaudit.scheme import DEGENERATE_NOTE, UNRELIABLE_NOTE
 from sdaudit.store import Store
 
@@ -25,10 +30,11 @@ def two_runs(tmp_path):
 def test_the_view_holds_the_estimate_of_the_chosen_runs(two_runs, method):
     annotations = two_runs.annotations(study="two")
     direct = estimate(annotations[annotations["run_key"] == "run-a"], method=method, confidence=0.9, skin_cut=4,
-                      include_unclear=False, seed=0)
-    view = results_view(two_runs, "two", runs=["run-a"], method=method, confidence=0.9, skin_cut=4,
-                        include_unclear=False)
+                      include_unclear=False, bootstrap_rng_seed=0)
+    options = EstimateOptions(method=method, confidence=0.9, skin_cut=4, include_unclear=False)
+    view = results_view(two_runs, "two", options, runs=["run-a"])
     pd.testing.assert_frame_equal(view.estimate.table, direct.table)
+    assert view.options == view.estimate.options == replace(options, bootstrap_rng_seed=BOOTSTRAP_RNG_SEED)
     assert view.estimate.share("gender", "female") == pytest.approx(0.3)
     assert (view.runs, view.annotated) == (("run-a",), 200)
 
@@ -73,3 +79,21 @@ def test_the_display_table_names_notes_once(two_runs):
     table = display_table(estimate(few)).set_index("Group")
     assert table.loc["female-presenting", "Note"] == UNRELIABLE_NOTE
     assert table.loc["darker", "Note"] == DEGENERATE_NOTE
+
+
+@pytest.mark.parametrize(("shown", "expected"), [
+    (words.percent(80 / 221), "36.2%"), (words.percent(float("nan")), words.EMPTY), (words.percent(None), words.EMPTY),
+    (words.percent(0.5, digits=0), "50%"), (words.points(-0.2), "−20.0 points"), (words.points(0.2, unit=""), "+20.0"),
+    (words.interval(0.01, 0.058), "1.0% – 5.8%"), (words.interval(float("nan"), float("nan")), words.EMPTY),
+    (words.interval(-0.3, -0.1, to=" to ", number=words.points), "−30.0 points to −10.0 points"),
+    (words.count_of(14.0, 221), "14 of 221"), (words.count_of(2.5, 4), "2.5 of 4"),
+    (words.count_of(2_000_000, 2_000_000), "2000000 of 2000000"), (words.level(0.95), "95%"),
+])
+def test_numbers_are_written_one_way(shown, expected):
+    assert shown == expected
+
+
+def test_a_missing_share_and_interval_read_as_the_one_empty_marker(two_runs):
+    empty = estimate(two_runs.annotations(study="two").head(0))  # no image: every share is missing
+    table = display_table(empty)
+    assert set(table["Share"]) == set(table["Interval"]) == {words.EMPTY}

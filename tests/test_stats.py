@@ -14,6 +14,8 @@ from scipy import stats as scipy_stats
 
 from sdaudit.analysis import estimate as stats
 from sdaudit.analysis.estimate import estimate
+from sdaudit.analysis.label_modes import LABEL_MODES, LABELS_TEXT
+from sdaudit.analysis.options import CONFIDENCE_TEXT, METHOD_TEXT, METHODS, EstimateOptions
 from sdaudit.analysis.planning import (
     compare,
     images_for_half_width,
@@ -21,7 +23,8 @@ from sdaudit.analysis.planning import (
     method_intervals,
     separation_power,
 )
-from sdaudit.present.results import display_table
+from sdaudit.present.estimate_tables import display_table
+from sdaudit.scheme import SKIN_CUT_TEXT
 
 ROOT = Path(__file__).resolve().parents[1]
 Z95 = 1.959963984540054
@@ -90,6 +93,22 @@ def test_wilson_and_clopper_pearson_equal_scipy(k, n, confidence):
     assert (low[0], high[0]) == pytest.approx((wilson.low, wilson.high), abs=1e-12)
     low, high = stats._clopper_pearson(np.array([float(k)]), n, alpha)
     assert (low[0], high[0]) == pytest.approx((exact.low, exact.high), abs=1e-12)
+
+
+@pytest.mark.parametrize(("k1", "n1", "k2", "n2"), [(56, 70, 48, 80), (9, 10, 3, 10), (0, 30, 5, 200)])
+def test_newcombes_interval_rests_on_the_one_wilson(k1, n1, k2, n2):
+    """planning's Newcombe interval (method 10) takes its Wilson limits from estimate's one Wilson:
+    formed here from scipy's binomtest(...).proportion_ci(method="wilson") alone, it is the same."""
+    from sdaudit.analysis.planning import _newcombe
+
+    (l1, u1), (l2, u2) = (scipy_stats.binomtest(k, n).proportion_ci(method="wilson") for k, n in ((k1, n1), (k2, n2)))
+    p1, p2 = k1 / n1, k2 / n2
+    expected = (p1 - p2 - math.hypot(p1 - l1, u2 - p2), p1 - p2 + math.hypot(u1 - p1, p2 - l2))
+    low, high = _newcombe(np.array([p1]), np.array([float(n1)]), np.array([p2]), np.array([float(n2)]),
+                          scipy_stats.norm.ppf(0.975))
+    assert (low[0], high[0]) == pytest.approx(expected, abs=1e-12)
+    if (k1, n1, k2, n2) == (56, 70, 48, 80):  # Newcombe (1998), Stat Med 17:873, table II, example (a), method 10
+        assert (round(low[0], 4), round(high[0], 4)) == (0.0524, 0.3339)
 
 
 def test_a_second_rater_who_agrees_changes_nothing(origin):
@@ -213,7 +232,7 @@ def test_each_flag_rule_holds_at_its_edges(method, images, rarer, flagged):
 
 
 def test_every_bootstrap_interval_is_flagged_but_keeps_its_verdict():
-    result = estimate(sheet({("female", 2): 300, ("male", 2): 700}), method="bootstrap", seed=0)
+    result = estimate(sheet({("female", 2): 300, ("male", 2): 700}), method="bootstrap", bootstrap_rng_seed=0)
     female = result.row("gender", "female")
     assert bool(female["small_count"]) and not bool(female["reliable"])
     assert bool(female["excludes_target"])  # 30% of 1000 against parity: the verdict stays
@@ -238,7 +257,7 @@ def test_the_rater_simulation_computes_what_estimate_computes(coverage):
 
 @pytest.mark.parametrize("method", ["jackknife", "bootstrap"])
 def test_a_share_of_zero_gets_no_confident_zero_width_interval(method):
-    result = estimate(sheet({("male", 2): 40}), method=method, seed=0)
+    result = estimate(sheet({("male", 2): 40}), method=method, bootstrap_rng_seed=0)
     female = result.row("gender", "female")
     assert female["share"] == 0 and bool(female["degenerate"]) and bool(female["small_count"])
     assert math.isnan(female["low"]) and math.isnan(female["high"])
@@ -261,8 +280,8 @@ def test_no_data_gives_nan_and_flags():
 
 def test_the_bootstrap_is_seeded_and_agrees_with_the_jackknife_at_large_n():
     data = sheet({("female", 2): 400, ("male", 8): 600})
-    first = estimate(data, method="bootstrap", seed=7)
-    again = estimate(data, method="bootstrap", seed=7)
+    first = estimate(data, method="bootstrap", bootstrap_rng_seed=7)
+    again = estimate(data, method="bootstrap", bootstrap_rng_seed=7)
     pd.testing.assert_frame_equal(first.table, again.table)
     jackknife = estimate(data)
     assert first.interval("gender", "female") == pytest.approx(jackknife.interval("gender", "female"), abs=0.006)
@@ -418,12 +437,15 @@ def test_raters_are_counted_whatever_the_column_type(raters, expected):
 
 def test_estimate_each_splits_by_run(origin):
     from sdaudit.analysis.estimate import estimate_each
+    from sdaudit.analysis.options import EstimateOptions
 
     data = pd.concat([origin.assign(run_key="a"), sheet({("female", 2): 10}, start=1000).assign(run_key="b")])
-    each = estimate_each(data, "run_key")
+    each = estimate_each(data, EstimateOptions(method="wilson"), targets={"b": {("gender", "female"): 0.9}})
     assert list(each) == ["a", "b"]
     assert each["a"].share("gender", "female") == pytest.approx(80 / 221)
     assert each["b"].share("gender", "female") == 1.0
+    assert {result.method for result in each.values()} == {"wilson"}
+    assert (each["a"].row("gender", "female")["target"], each["b"].row("gender", "female")["target"]) == (0.5, 0.9)
 
 
 def test_several_raters_get_korn_graubards_effective_size_clopper_pearson():
@@ -477,3 +499,38 @@ def test_the_comparison_p_value_is_where_the_interval_touches_zero():
     row = compare(estimate(first), estimate(second)).set_index("group").loc["female"]
     at_p = compare(estimate(first), estimate(second), confidence=1 - row["p_value"]).set_index("group").loc["female"]
     assert 0 < row["p_value"] < 0.05 and at_p["low"] == pytest.approx(0, abs=1e-9)
+
+
+# -- the options, written once -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"method": "exact"}, METHOD_TEXT.format(choices=", ".join(METHODS), value="exact")),
+    ({"confidence": 1.0}, CONFIDENCE_TEXT.format(value=1.0)),
+    ({"confidence": True}, CONFIDENCE_TEXT.format(value=True)),
+    ({"skin_cut": 10}, SKIN_CUT_TEXT.format(value=10)),
+    ({"skin_cut": 5.0}, SKIN_CUT_TEXT.format(value=5.0)),
+    ({"labels": "mean"}, LABELS_TEXT.format(choices=", ".join(LABEL_MODES), value="mean")),
+])
+def test_the_options_refuse_a_bad_value_with_its_name(options, message):
+    with pytest.raises(ValueError) as caught:
+        EstimateOptions(**options)
+    assert str(caught.value) == message
+    with pytest.raises(ValueError) as caught:
+        estimate(sheet(ORIGIN), **options)
+    assert str(caught.value) == message
+
+
+def test_an_estimate_keeps_its_options_and_the_cli_builds_the_same(origin):
+    from sdaudit.cli import build_parser
+    from sdaudit.cli.analysis import estimate_options
+
+    chosen = EstimateOptions(method="wilson", skin_cut=4, bootstrap_rng_seed=3)
+    assert estimate(origin, **chosen.arguments).options == chosen
+    with pytest.raises(TypeError):
+        EstimateOptions("wilson")  # keyword-only: an option is always named
+    parse = build_parser().parse_args
+    assert estimate_options(parse(["estimate", "--study", "s"])) == EstimateOptions()
+    for flag in ("--bootstrap-rng-seed", "--seed"):  # --seed: the flag's earlier spelling still works
+        args = parse(["estimate", "--study", "s", "--method", "wilson", "--skin-cut", "4", flag, "3"])
+        assert estimate_options(args) == chosen

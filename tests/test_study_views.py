@@ -12,15 +12,13 @@ from dataclasses import replace
 import pytest
 from helpers import make_images, make_run, png, sheet
 
+from sdaudit.analysis.options import EstimateOptions
 from sdaudit.present.study_views import (
-    AMPLIFIED,
-    EQUALLY_FAR,
-    NO_CLEAR_DIFFERENCE,
-    REDUCED,
     REFERENCE_AWAY,
     difference_word,
     reference_runs,
 )
+from sdaudit.present.words import AMPLIFIED, EQUALLY_FAR, NO_CLEAR_DIFFERENCE, REDUCED
 from sdaudit.records import RunRecord
 from sdaudit.store import Store
 
@@ -81,7 +79,7 @@ def view(study):
 
     home, _ = study
     with Store.open(home) as store:
-        return results_view(store, STUDY, method="wilson")
+        return results_view(store, STUDY, EstimateOptions(method="wilson"))
 
 
 @pytest.mark.parametrize(("generated", "reference", "target", "low", "high", "word"), [
@@ -136,7 +134,7 @@ def test_across_runs_each_run_is_read_against_its_own_target_with_its_source(stu
     from statsmodels.stats.proportion import proportion_confint
 
     from sdaudit.present.charts import PARITY_SOURCE, across_runs_chart
-    from sdaudit.present.results import across_runs_table
+    from sdaudit.present.estimate_tables import across_runs_table
 
     _, keys = study
     rows = view.across_runs("gender", "female")
@@ -194,7 +192,7 @@ def test_the_report_covers_every_run_forest_chart_first_then_differences_then_on
 
     home, _ = study
     with Store.open(home) as store:
-        text = study_report(store, results_view(store, STUDY, method="wilson"))  # what the page's download gives
+        text = study_report(store, results_view(store, STUDY, EstimateOptions(method="wilson")))  # what the page's download gives
     section = text.split("<h2>Each run against its own target</h2>")[1].split("<h2>")[0]
     assert section.count("<h2") == 0 and text.count("<h2>Each run against its own target</h2>") == 1
     # the forest chart first, then generated minus reference, then one section per prompt and model

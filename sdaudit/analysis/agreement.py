@@ -37,7 +37,8 @@ import numpy as np
 import pandas as pd
 
 from sdaudit.analysis.labels import answer_codes, image_decisions
-from sdaudit.scheme import DEFAULT_SKIN_CUT, GENDERS, MST_LEVELS, SKIN_BINARY
+from sdaudit.analysis.options import check_confidence
+from sdaudit.scheme import DEFAULT_SKIN_CUT, GENDERS, LABEL_COLUMNS, MST_LEVELS, SKIN_BINARY, check_skin_cut
 
 FIELDS = ("person", "gender", "mst", "skin_binary")
 LEVELS = {"person": "nominal", "gender": "nominal", "mst": "ordinal", "skin_binary": "nominal"}
@@ -49,10 +50,8 @@ TABLE_COLUMNS = ["field", "statistic", "value", "low", "high", "images", "raters
 PAIR_COLUMNS = ["field", "rater_a", "rater_b", "images", "percent_agreement", "krippendorff_alpha", "gwet_ac1"]
 RATER_COLUMNS = ["field", "rater", "images", "agreement_with_others", "alpha_without_rater"]
 
-CONFIDENCE_TEXT = "`confidence` must be a number strictly between 0 and 1 but is {value!r}."
-SKIN_CUT_TEXT = "`skin_cut` must be a whole number from 1 to 9 (MST 1..cut is lighter) but is {value!r}."
 COLUMNS_TEXT = "annotations need the columns {needed}; missing: {missing}."
-NEEDED = ("image_id", "rater", "person_present", "gender", "mst", "skin_binary")
+NEEDED = ("image_id", "rater", *LABEL_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -77,8 +76,19 @@ class FieldRatings:
         return self.ratings.shape[1]
 
     @property
-    def active_raters(self) -> int:
-        return int(np.count_nonzero((~np.isnan(self.ratings)).any(axis=1)))
+    def paired(self) -> np.ndarray:
+        """Per image: rated by two or more raters. Agreement is seen only on these images, so they are
+        the images every table counts (the summary, every pair, each rater against the others)."""
+        return (~np.isnan(self.ratings)).sum(axis=0) >= 2
+
+    @property
+    def compared_images(self) -> int:
+        return int(np.count_nonzero(self.paired))
+
+    @property
+    def compared_raters(self) -> int:
+        """Raters who rated any of the ``paired`` images."""
+        return int(np.count_nonzero((~np.isnan(self.ratings[:, self.paired])).any(axis=1)))
 
     def counts(self) -> np.ndarray:
         """images × q: how many raters gave each value to each image."""
@@ -92,8 +102,9 @@ class FieldRatings:
 class Agreement:
     """Agreement per field and statistic, computed once.
 
-    ``table``: one row per field × statistic (``TABLE_COLUMNS``), ``images`` the images with at
-    least one rating in that field and ``raters`` the raters who rated any of them; ``value`` is NaN
+    ``table``: one row per field × statistic (``TABLE_COLUMNS``), ``images`` the images with two or
+    more ratings in that field (``FieldRatings.paired``, as in ``pairs`` and ``by_rater``) and
+    ``raters`` the raters who rated any of them; ``value`` is NaN
     where the statistic is undefined (fewer than two ratings on every image, or one value only).
     ``pairs``: every pair of raters per field, on the images both rated. ``by_rater``: each
     rater's share of agreeing answers with the other raters on the same images, and α without them.
@@ -121,10 +132,8 @@ class Agreement:
 
 
 def _agreement_iv(annotations, confidence, skin_cut):
-    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
-        raise ValueError(CONFIDENCE_TEXT.format(value=confidence))
-    if isinstance(skin_cut, bool) or not isinstance(skin_cut, (int, np.integer)) or not 1 <= skin_cut <= 9:
-        raise ValueError(SKIN_CUT_TEXT.format(value=skin_cut))
+    check_confidence(confidence)
+    check_skin_cut(skin_cut)
     missing = [column for column in NEEDED if column not in annotations.columns]
     if missing:
         raise ValueError(COLUMNS_TEXT.format(needed=", ".join(NEEDED), missing=", ".join(missing)))
@@ -234,7 +243,7 @@ def field_statistics(ratings: FieldRatings, *, confidence: float = 0.95, rng: np
         rows.append({"field": ratings.field, "statistic": statistic, "value": value,
                      "low": float(low.get(statistic, np.nan)) if defined else np.nan,
                      "high": float(high.get(statistic, np.nan)) if defined else np.nan,
-                     "images": ratings.images, "raters": ratings.active_raters})
+                     "images": ratings.compared_images, "raters": ratings.compared_raters})
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
@@ -247,7 +256,7 @@ def _pairs(ratings: FieldRatings) -> list[dict]:
         patterns, frequency = _patterns(pair.counts())
         point = _kernel(patterns, frequency[None, :], pair.level) if len(patterns) else {}
         rows.append({"field": ratings.field, "rater_a": ratings.raters[a], "rater_b": ratings.raters[b],
-                     "images": int(both.sum()),
+                     "images": pair.compared_images,
                      "percent_agreement": float(point["percent_agreement"][0]) if point else np.nan,
                      "krippendorff_alpha": krippendorff_alpha(pair),
                      "gwet_ac1": float(point["gwet_ac1"][0]) if point else np.nan})
@@ -263,7 +272,7 @@ def _by_rater(ratings: FieldRatings) -> list[dict]:
         mine = rated[index]
         same = (matrix[others] == matrix[index]) & rated[others] & mine  # NaN never equals
         compared = rated[others] & mine
-        images = int(np.count_nonzero(compared.any(axis=0)))
+        images = int(np.count_nonzero(ratings.paired & mine))
         rest = matrix[others]
         rows.append({"field": ratings.field, "rater": rater, "images": images,
                      "agreement_with_others": same.sum() / compared.sum() if compared.any() else np.nan,
@@ -276,12 +285,12 @@ def _by_rater(ratings: FieldRatings) -> list[dict]:
 
 
 def agreement(annotations: pd.DataFrame, *, skin_cut: int = DEFAULT_SKIN_CUT, confidence: float = 0.95,
-              seed: int | None = None, resamples: int = RESAMPLES) -> Agreement:
+              bootstrap_rng_seed: int | None = None, resamples: int = RESAMPLES) -> Agreement:
     """Agreement between the raters of ``annotations`` (one row per image × rater, the store's
     ``annotations()``) on every field, with ``confidence`` bootstrap intervals over images
-    (``seed`` drives the bootstrap)."""
+    (``bootstrap_rng_seed`` drives the bootstrap)."""
     _agreement_iv(annotations, confidence, skin_cut)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(bootstrap_rng_seed)
     by_field = field_ratings(annotations, skin_cut=int(skin_cut))
     tables, pairs, by_rater = [], [], []
     for ratings in by_field.values():

@@ -30,19 +30,16 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from sdaudit.analysis.label_modes import DEFAULT_LABELS, LABEL_NOTES, DawidSkeneLabels, LabelMode, check_label_mode
+from sdaudit.analysis.label_modes import DEFAULT_LABELS, LABEL_NOTES, DawidSkeneLabels, LabelMode
 from sdaudit.analysis.label_modes import family_labels as labels_of_mode
 from sdaudit.analysis.labels import Labels
-from sdaudit.scheme import DEFAULT_SKIN_CUT, FAMILIES, UNCLEAR
+from sdaudit.analysis.options import DEFAULT_CONFIDENCE, DEFAULT_METHOD, EstimateOptions, Method, check_confidence
+from sdaudit.scheme import DEFAULT_SKIN_CUT, FAMILIES, LABEL_COLUMNS, UNCLEAR, family_groups
 
-Method = Literal["clopper-pearson", "jackknife", "wilson", "bootstrap"]
-METHODS: tuple[str, ...] = ("clopper-pearson", "jackknife", "wilson", "bootstrap")
-DEFAULT_METHOD = "clopper-pearson"
 NAMED_GROUPS = sum(len(groups) for groups in FAMILIES.values())  # 2 + 2 + 4, each with a target
 BOOTSTRAP_RESAMPLES = 4000
 
@@ -64,9 +61,6 @@ NCHS_MAX_WIDTH = 0.30
 NCHS_SMALL_WIDTH = 0.05
 NCHS_MAX_RELATIVE_WIDTH = 1.30
 
-METHOD_TEXT = "`method` must be one of {choices} but is {value!r}."
-CONFIDENCE_TEXT = "`confidence` must be a number strictly between 0 and 1 but is {value!r}."
-SKIN_CUT_TEXT = "`skin_cut` must be a whole number from 1 to 9 (MST 1..cut is lighter) but is {value!r}."
 TARGET_TEXT = "a target must name a family and group as (family, group) with a share from 0 to 1, but got {key!r}: {value!r}."
 COLUMNS_TEXT = "annotations need the columns {needed}; missing: {missing}."
 
@@ -85,16 +79,37 @@ class Estimate:
     that family. ``se`` is the jackknife standard error, whatever the method.
     """
 
-    table: pd.DataFrame = field(repr=False)
-    method: str  # `reliable` is False where `small_count` or `degenerate` is True
-    confidence: float
+    table: pd.DataFrame = field(repr=False)  # `reliable` is False where `small_count` or `degenerate` is True
+    options: EstimateOptions  # how it was formed: the same options give the same estimate
     critical: str  # how the jackknife interval is formed: "z" (normal), as in the origin study
-    skin_cut: int
-    include_unclear: bool
     images: int  # images with a person
     raters: int
-    simultaneous: bool = False  # Bonferroni: every named group's interval at once
-    labels: str = DEFAULT_LABELS  # how an image's label is formed (label_modes.LABEL_MODES)
+
+    @property
+    def method(self) -> str:
+        return self.options.method
+
+    @property
+    def confidence(self) -> float:
+        return self.options.confidence
+
+    @property
+    def skin_cut(self) -> int:
+        return self.options.skin_cut
+
+    @property
+    def include_unclear(self) -> bool:
+        return self.options.include_unclear
+
+    @property
+    def simultaneous(self) -> bool:
+        """Bonferroni: every named group's interval at once."""
+        return self.options.simultaneous
+
+    @property
+    def labels(self) -> str:
+        """How an image's label is formed (``label_modes.LABEL_MODES``)."""
+        return self.options.labels
 
     @property
     def interval_confidence(self) -> float:
@@ -138,23 +153,22 @@ class Estimate:
 
     @property
     def unreliable(self) -> pd.DataFrame:
-        """Rows whose interval should not be trusted as stated (small counts or degenerate),
-        leaving out `unclear` rows that no rater chose."""
-        table = self.table
-        unused = (table["group"] == UNCLEAR) & (table["count"] == 0)
-        return table[(table["small_count"] | table["degenerate"]) & ~unused].reset_index(drop=True)
+        """Rows whose interval should not be trusted as stated, leaving out `unclear` rows that no
+        rater chose (``shown_rows``)."""
+        table = shown_rows(self.table)
+        return table[~table["reliable"]].reset_index(drop=True)
+
+
+def shown_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """Estimate rows as charts, warnings and the report show them: an `unclear` row that no rater
+    chose would only add an empty line, so it is left out."""
+    return table[~((table["group"] == UNCLEAR) & (table["count"] == 0))]
 
 
 # -- validation -------------------------------------------------------------------------------
 
 
-def _estimate_iv(annotations, method, confidence, skin_cut, targets, include_unclear):
-    if method not in METHODS:
-        raise ValueError(METHOD_TEXT.format(choices=", ".join(METHODS), value=method))
-    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
-        raise ValueError(CONFIDENCE_TEXT.format(value=confidence))
-    if isinstance(skin_cut, bool) or not isinstance(skin_cut, (int, np.integer)) or not 1 <= skin_cut <= 9:
-        raise ValueError(SKIN_CUT_TEXT.format(value=skin_cut))
+def _estimate_iv(annotations, targets):
     resolved_targets = {
         (family, group): 1 / len(groups) for family, groups in FAMILIES.items() for group in groups
     }
@@ -164,11 +178,11 @@ def _estimate_iv(annotations, method, confidence, skin_cut, targets, include_unc
         if not (valid_key and valid_value):
             raise ValueError(TARGET_TEXT.format(key=key, value=value))
         resolved_targets[key] = float(value)
-    needed = ["image_id", "rater", "person_present", "gender", "mst", "skin_binary"]
+    needed = ["image_id", "rater", *LABEL_COLUMNS]
     missing = [column for column in needed if column not in annotations.columns]
     if missing:
         raise ValueError(COLUMNS_TEXT.format(needed=", ".join(needed), missing=", ".join(missing)))
-    return resolved_targets, bool(include_unclear)
+    return resolved_targets
 
 
 # -- interval kernels -------------------------------------------------------------------------
@@ -188,10 +202,13 @@ def _jackknife_se(labels: Labels) -> np.ndarray:
     return np.sqrt(variance / n)
 
 
-def _wilson(count: np.ndarray, n: int, z: float) -> tuple[np.ndarray, np.ndarray]:
-    p = count / n
-    center = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+def _wilson(count: np.ndarray, n, z: float) -> tuple[np.ndarray, np.ndarray]:
+    """The Wilson score limits of ``count`` out of ``n`` (either may be arrays, and non-integer:
+    effective counts); the one Wilson, also behind Newcombe's interval (``planning``)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = count / n
+        center = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
     return center - half, center + half
 
 
@@ -250,11 +267,11 @@ def estimate(
     annotations: pd.DataFrame,
     *,
     method: Method = DEFAULT_METHOD,
-    confidence: float = 0.95,
+    confidence: float = DEFAULT_CONFIDENCE,
     skin_cut: int = DEFAULT_SKIN_CUT,
     targets: dict[tuple[str, str], float] | None = None,
     include_unclear: bool = True,
-    seed: int | None = None,
+    bootstrap_rng_seed: int | None = None,
     simultaneous: bool = False,
     labels: LabelMode = DEFAULT_LABELS,
     adjudications: pd.DataFrame | None = None,
@@ -265,27 +282,30 @@ def estimate(
     ``rater``, ``person_present``, ``gender``, ``mst`` (1–10) and ``skin_binary``. ``skin_cut``
     makes MST 1..cut lighter and the rest darker. ``targets`` maps ``(family, group)`` to a share
     and replaces parity (1/k of a family's k groups) for that group. With ``include_unclear``
-    false, `unclear` answers leave the denominator. ``seed`` drives the bootstrap only. With
+    false, `unclear` answers leave the denominator. ``bootstrap_rng_seed`` drives the bootstrap only. With
     ``simultaneous``, the intervals are Bonferroni-adjusted across the named groups, so that all of
     them hold together with ``confidence``. ``labels`` says how an image's label is formed from its
     raters' answers (``label_modes``): ``soft`` shares, the ``majority`` group, or ``dawid-skene``
     posteriors corrected for rater error (its bootstrap refits the model on each resample), or
     ``adjudicated`` final labels where ``adjudications`` (``Team.adjudications``) has one, soft elsewhere.
+    The options are checked as ``EstimateOptions``, which the estimate keeps.
     """
-    targets_by_group, include_unclear = _estimate_iv(annotations, method, confidence, skin_cut, targets,
-                                                     include_unclear)
-    check_label_mode(labels)
-    stated = float(confidence)
-    if simultaneous:
+    options = EstimateOptions(method=method, confidence=confidence, skin_cut=skin_cut, labels=labels,
+                              simultaneous=simultaneous, include_unclear=include_unclear,
+                              bootstrap_rng_seed=bootstrap_rng_seed)
+    targets_by_group = _estimate_iv(annotations, targets)
+    include_unclear = options.include_unclear
+    confidence = options.confidence
+    if options.simultaneous:
         confidence = 1 - (1 - confidence) / NAMED_GROUPS
     alpha = 1 - confidence
     z = z_value(confidence)
-    rng = np.random.default_rng(seed)
-    by_family, images = labels_of_mode(annotations, int(skin_cut), include_unclear, labels, adjudications)
+    rng = np.random.default_rng(bootstrap_rng_seed)
+    by_family, images = labels_of_mode(annotations, options.skin_cut, include_unclear, labels, adjudications)
 
     parts: dict[str, list] = {name: [] for name in RESULT_COLUMNS}
     for family, family_labels in by_family.items():
-        groups = (*FAMILIES[family], UNCLEAR) if include_unclear else FAMILIES[family]
+        groups = family_groups(family, include_unclear)
         n = family_labels.n
         count = family_labels.counts if n else np.zeros(len(groups))
         share = count / n if n else np.full(len(groups), np.nan)
@@ -335,8 +355,7 @@ def estimate(
     table = pd.DataFrame({name: np.concatenate(values) for name, values in parts.items() if name != "reliable"})
     table.insert(RESULT_COLUMNS.index("reliable"), "reliable", ~(table["small_count"] | table["degenerate"]))
     raters = _count_distinct(annotations["rater"])
-    return Estimate(table, method, stated, "z", int(skin_cut), include_unclear, images, raters,
-                    bool(simultaneous), labels)
+    return Estimate(table, options, "z", images, raters)
 
 
 def _count_distinct(column: pd.Series) -> int:
@@ -351,9 +370,13 @@ def _count_distinct(column: pd.Series) -> int:
     return int(column.nunique())
 
 
-def estimate_each(annotations: pd.DataFrame, by: str = "run_key", **options) -> dict:
-    """One ``estimate`` per value of column ``by`` (runs, prompts, models), in order of appearance."""
-    return {key: estimate(rows, **options) for key, rows in annotations.groupby(by, sort=False)}
+def estimate_each(annotations: pd.DataFrame, options: EstimateOptions | None = None, *, by: str = "run_key",
+                  targets: dict | None = None, adjudications: pd.DataFrame | None = None) -> dict[str, Estimate]:
+    """One ``estimate`` per value of column ``by`` (runs, prompts, models), in order of appearance,
+    all with ``options``; ``targets`` maps a value to its own targets (parity where it has none)."""
+    options = options or EstimateOptions()
+    return {key: estimate(rows, **options.arguments, targets=(targets or {}).get(key), adjudications=adjudications)
+            for key, rows in annotations.groupby(by, sort=False)}
 
 
 # -- planning and comparison ------------------------------------------------------------------
@@ -364,6 +387,5 @@ def z_value(confidence: float) -> float:
     """The normal critical value of a two-sided interval (scipy is imported only when needed)."""
     from scipy import stats
 
-    if not 0 < confidence < 1:
-        raise ValueError(CONFIDENCE_TEXT.format(value=confidence))
+    check_confidence(confidence)
     return float(stats.norm.ppf(1 - (1 - confidence) / 2))

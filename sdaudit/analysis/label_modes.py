@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from sdaudit.analysis.labels import Labels, answer_codes, image_decisions, labels_by_family
-from sdaudit.scheme import FAMILIES, UNCLEAR
+from sdaudit.scheme import FAMILIES, LABEL_COLUMNS
 
 LabelMode = Literal["soft", "majority", "dawid-skene", "adjudicated"]
 LABEL_MODES: tuple[str, ...] = ("soft", "majority", "dawid-skene", "adjudicated")
@@ -89,7 +89,7 @@ def apply_adjudications(annotations: pd.DataFrame, adjudications: pd.DataFrame) 
     first = annotations[decided].drop_duplicates("image_id").set_index("image_id")
     replaced = first.copy()
     replaced["rater"] = ADJUDICATED_RATER
-    labels = final.set_index("image_id")[["person_present", "gender", "mst", "skin_binary"]]
+    labels = final.set_index("image_id")[list(LABEL_COLUMNS)]
     for column in labels.columns:
         replaced[column] = labels[column].reindex(replaced.index).astype(object)
     rows = pd.concat([annotations[~decided].astype(object), replaced.reset_index().astype(object)],
@@ -214,6 +214,3 @@ def _dawid_skene_labels(annotations: pd.DataFrame, skin_cut: int,
         labels[family] = DawidSkeneLabels(compressed.rows, compressed.frequency, rows, groups, errors, prevalence)
     return labels, images
 
-
-def group_names(family: str, include_unclear: bool) -> tuple[str, ...]:
-    return (*FAMILIES[family], UNCLEAR) if include_unclear else FAMILIES[family]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sdaudit.scheme import DEFAULT_SKIN_CUT, FAMILIES, UNCLEAR
+from sdaudit.scheme import DEFAULT_SKIN_CUT, FAMILIES, UNCLEAR, family_groups, is_darker
 
 
 @dataclass(frozen=True)
@@ -66,12 +66,12 @@ def _joint_cells(annotations: pd.DataFrame, skin_cut: int) -> np.ndarray:
     gender = _codes(annotations["gender"], GENDER_CELLS)
     column = annotations["mst"]
     if column.dtype.kind in "iu" and not column.hasnans:  # every row has an MST value: no text to look at
-        skin = (column.to_numpy() > skin_cut).astype(np.int8) + np.int8(1)
+        skin = is_darker(column.to_numpy(), skin_cut).astype(np.int8) + np.int8(1)
     else:
         binary = _codes(annotations["skin_binary"], SKIN_CELLS)
         mst = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float32)
         with np.errstate(invalid="ignore"):
-            skin = np.where(np.isnan(mst), binary, 1 + (mst > skin_cut)).astype(np.int8)
+            skin = np.where(np.isnan(mst), binary, 1 + is_darker(mst, skin_cut)).astype(np.int8)
     gender *= np.int8(4)
     gender += skin
     return gender
@@ -188,7 +188,9 @@ def group_images(annotations: pd.DataFrame, family: str, group: str, *, skin_cut
                  include_unclear: bool = True) -> pd.DataFrame:
     """The annotation rows (one per image) of images with a person (``image_decisions``) that most
     of their raters who saw one put in ``group``."""
-    groups = (*FAMILIES.get(family, ()), UNCLEAR) if include_unclear else FAMILIES.get(family, ())
+    if family not in FAMILIES:
+        raise ValueError(f"`family` must be one of {', '.join(FAMILIES)} but is {family!r}.")
+    groups = family_groups(family, include_unclear)
     if group not in groups:
         raise ValueError(f"`group` must be one of {', '.join(groups)} for family {family!r} but is {group!r}.")
     if annotations.empty:

@@ -12,6 +12,7 @@ import pandas as pd
 from scipy import stats
 
 from sdaudit.analysis.estimate import Estimate, _clopper_pearson, _wilson, z_value
+from sdaudit.scheme import UNCLEAR
 
 POWER = 0.8
 MAX_IMAGES = 1_000_000  # a plan that needs more says so rather than searching on
@@ -87,19 +88,10 @@ def images_for_half_width(share: float, half_width: float, *, method: str, confi
     return math.ceil(effective * design_effect) if math.isfinite(effective) else math.inf
 
 
-def _wilson_limits(count: np.ndarray, n: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score limits at (possibly non-integer) effective counts; never zero width."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = count / n
-        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-        half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return centre - half, centre + half
-
-
 def _newcombe(p1, n1, p2, n2, z) -> tuple[np.ndarray, np.ndarray]:
     """Newcombe's hybrid score interval (method 10) for p₁ − p₂; ``z`` may be an array."""
-    l1, u1 = _wilson_limits(p1 * n1, n1, z)
-    l2, u2 = _wilson_limits(p2 * n2, n2, z)
+    l1, u1 = _wilson(p1 * n1, n1, z)  # Wilson limits at the effective counts: never zero width
+    l2, u2 = _wilson(p2 * n2, n2, z)
     difference = p1 - p2
     return (difference - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2),
             difference + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2))
@@ -173,7 +165,7 @@ def compare_runs(estimates: dict[str, Estimate], *, reference: str, confidence: 
         if run == reference:
             continue
         rows = compare(result, estimates[reference], confidence=confidence)
-        rows = rows[rows["group"] != "unclear"]
+        rows = rows[rows["group"] != UNCLEAR]
         parts.append(rows.assign(run=run, reference=reference))
     if not parts:
         raise ValueError("comparing needs at least two runs with annotations.")

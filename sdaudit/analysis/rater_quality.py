@@ -19,13 +19,18 @@ import pandas as pd
 
 from sdaudit.analysis.estimate import Estimate, estimate
 from sdaudit.analysis.planning import compare_runs
-from sdaudit.scheme import DEFAULT_SKIN_CUT, Annotation, choices_from_annotation
+from sdaudit.scheme import (
+    DEFAULT_SKIN_CUT,
+    DISAGREEMENT_WORDS,
+    LABEL_COLUMNS,
+    Annotation,
+    choices_from_annotation,
+    is_darker,
+)
 from sdaudit.store.team import TeamSettings
 
 MATCH_FIELDS = ("person", "gender", "mst_exact", "mst_within_one", "skin_binary")
 NOT_GIVEN = "(not given)"
-REASON_WORDS = {"person": "person present split", "gender": "gender differs", "mst": "MST spread {spread}",
-                "skin_binary": "lighter / darker differs"}
 
 
 def disagreements(annotations: pd.DataFrame, settings: TeamSettings) -> pd.DataFrame:
@@ -53,12 +58,12 @@ def disagreements(annotations: pd.DataFrame, settings: TeamSettings) -> pd.DataF
     reasons = pd.Series([[] for _ in range(len(summary))], index=summary.index, dtype=object)
     rules = []
     if settings.disagree_person:
-        rules.append((summary["person_split"], lambda spread: REASON_WORDS["person"]))
+        rules.append((summary["person_split"], lambda spread: DISAGREEMENT_WORDS["person"]))
     if settings.disagree_gender:
-        rules.append((summary["genders"] > 1, lambda spread: REASON_WORDS["gender"]))
+        rules.append((summary["genders"] > 1, lambda spread: DISAGREEMENT_WORDS["gender"]))
     rules.append((summary["spread"] >= settings.disagree_mst_spread,
-                  lambda spread: REASON_WORDS["mst"].format(spread=f"{spread:g}")))
-    rules.append((summary["sides"] > 1, lambda spread: REASON_WORDS["skin_binary"]))
+                  lambda spread: DISAGREEMENT_WORDS["mst"].format(spread=f"{spread:g}")))
+    rules.append((summary["sides"] > 1, lambda spread: DISAGREEMENT_WORDS["skin_binary"]))
     for flagged, words in rules:
         for image_id in summary.index[flagged.fillna(False).to_numpy(bool) & (summary["raters"] > 1).to_numpy()]:
             reasons[image_id].append(words(summary.at[image_id, "spread"]))
@@ -97,7 +102,7 @@ def answers_in_words(rows: pd.DataFrame) -> pd.DataFrame:
 
 def _skin_side(mst: pd.Series, binary: pd.Series, skin_cut: int) -> pd.Series:
     """lighter / darker from MST at the cut, else the stored lighter/darker answer, else NA."""
-    side = pd.Series(np.where(mst <= skin_cut, "lighter", "darker"), index=mst.index).where(mst.notna())
+    side = pd.Series(np.where(is_darker(mst, skin_cut), "darker", "lighter"), index=mst.index).where(mst.notna())
     return side.fillna(binary.where(binary.isin(["lighter", "darker"])))
 
 
@@ -129,10 +134,10 @@ def _per_rater(raters: pd.Series, matches: pd.DataFrame, count_name: str) -> pd.
 def gold_accuracy(annotations: pd.DataFrame, gold: pd.DataFrame, *, skin_cut: int = DEFAULT_SKIN_CUT) -> pd.DataFrame:
     """Per rater: gold images they rated (``gold_images``) and the share of them on which each field
     matches the reference (``MATCH_FIELDS``; NaN where no pair answered it)."""
-    paired = annotations.merge(gold[["image_id", "person_present", "gender", "mst", "skin_binary"]],
+    paired = annotations.merge(gold[["image_id", *LABEL_COLUMNS]],
                                on="image_id", suffixes=("", "_gold"))
-    reference = paired[[f"{c}_gold" for c in ("person_present", "gender", "mst", "skin_binary")]]
-    reference.columns = ["person_present", "gender", "mst", "skin_binary"]
+    reference = paired[[f"{c}_gold" for c in LABEL_COLUMNS]]
+    reference.columns = list(LABEL_COLUMNS)
     return _per_rater(paired["rater"], _matches(paired, reference, skin_cut), "gold_images")
 
 
@@ -140,8 +145,8 @@ def self_consistency(repeats: pd.DataFrame, *, skin_cut: int = DEFAULT_SKIN_CUT)
     """Per rater: repeats answered and the share on which each field matches their first answer
     (``Team.repeats`` gives the pairs)."""
     def side(suffix: str) -> pd.DataFrame:
-        frame = repeats[[f"{c}_{suffix}" for c in ("person_present", "gender", "mst", "skin_binary")]]
-        frame.columns = ["person_present", "gender", "mst", "skin_binary"]
+        frame = repeats[[f"{c}_{suffix}" for c in LABEL_COLUMNS]]
+        frame.columns = list(LABEL_COLUMNS)
         return frame
 
     return _per_rater(repeats["rater"], _matches(side("first"), side("repeat"), skin_cut), "repeats")

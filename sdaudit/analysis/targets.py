@@ -31,6 +31,7 @@ from sdaudit.scheme import FAMILIES
 if TYPE_CHECKING:
     import pandas as pd
 
+    from sdaudit.analysis.options import EstimateOptions
     from sdaudit.store import Store
 
 REQUIRED = ("family", "group", "target", "source")
@@ -206,24 +207,27 @@ def run_targets(runs: pd.DataFrame, targets: pd.DataFrame) -> dict[str, dict[tup
     return found
 
 
-def estimates_by_run(store: Store, study: str, **options) -> pd.DataFrame:
-    """One ``estimate`` per run of ``study``, each against its own targets (parity where none is
-    given): the estimate's rows with the run's ``run_key``, ``prompt``, ``model`` and ``slot`` first
-    and each target's ``target_source`` (None for parity). Runs without annotations have no rows."""
+def estimates_by_run(store: Store, study: str, options: EstimateOptions | None = None, *,
+                     adjudications: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One ``estimate`` per run of ``study`` with ``options``, each against its own targets (parity
+    where none is given): the estimate's rows with the run's ``run_key``, ``prompt``, ``model`` and
+    ``slot`` first and each target's ``target_source`` (None for parity). Runs without annotations
+    have no rows. ``adjudications`` is read only by ``labels="adjudicated"``."""
     import pandas as pd
 
-    from sdaudit.analysis.estimate import RESULT_COLUMNS, estimate
+    from sdaudit.analysis.estimate import RESULT_COLUMNS, estimate_each
 
     runs = store.runs(study=study).iloc[::-1]  # oldest first
     annotations = store.annotations(study=study)
     targets = run_targets(runs, study_targets(store, study))
+    shares = {key: {group: target for group, (target, _) in chosen.items()} for key, chosen in targets.items()}
+    each = estimate_each(annotations, options, targets=shares, adjudications=adjudications)
     tables = []
     for run in runs.itertuples():
-        rows = annotations[annotations["run_key"] == run.run_key]
-        if rows.empty:
+        if run.run_key not in each:
             continue
         chosen = targets[run.run_key]
-        table = estimate(rows, targets={key: target for key, (target, _) in chosen.items()}, **options).table
+        table = each[run.run_key].table
         sources = [chosen.get((family, group), (None, None))[1] for family, group in zip(table["family"], table["group"])]
         table = table.assign(target_source=sources)
         for position, (name, value) in enumerate([("run_key", run.run_key), ("prompt", run.prompt),
@@ -232,19 +236,3 @@ def estimates_by_run(store: Store, study: str, **options) -> pd.DataFrame:
         tables.append(table)
     columns = ["run_key", "prompt", "model", "slot", *RESULT_COLUMNS, "target_source"]
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=columns)
-
-
-def by_run_text(table: pd.DataFrame, study: str) -> str:
-    """``estimates_by_run``'s rows as the CLI prints them: a header line and one line per row."""
-    if table.empty:
-        return f"no run of study {study} has annotations yet."
-    shown = table.assign(
-        share=[f"{100 * share:.1f}%" if share == share else "none" for share in table["share"]],
-        interval=[f"{100 * low:.1f}–{100 * high:.1f}%" if low == low else "none"
-                  for low, high in zip(table["low"], table["high"])],
-        target=[f"{100 * target:.1f}% ({source or 'parity'})" if target == target else "none"
-                for target, source in zip(table["target"], table["target_source"])],
-        slot=table["slot"].fillna(""))
-    columns = ["run_key", "model", "slot", "family", "group", "n", "share", "interval", "target", "excludes_target"]
-    header = f"one estimate per run of study {study}; each share against its run's target (its source in brackets)"
-    return header + "\n" + shown[columns].to_string(index=False)

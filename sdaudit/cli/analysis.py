@@ -25,11 +25,13 @@ def json_rows(table) -> str:
 def differences_text(table, *, first: str, header: str) -> str:
     """Differences of two shares (``planning.compare`` rows) in percentage points, one row each,
     the column ``first`` naming what was compared, under ``header``."""
+    from sdaudit.present.words import percent, points
+
     shown = table.copy()
     for column in ("share_first", "share_second"):
-        shown[column] = shown[column].map(lambda v: f"{100 * v:.1f}%")
+        shown[column] = shown[column].map(percent)
     for column in ("difference", "low", "high"):
-        shown[column] = shown[column].map(lambda v: f"{100 * v:+.1f}")
+        shown[column] = shown[column].map(lambda value: points(value, unit=""))
     columns = [first, "family", "group", "share_first", "share_second", "difference", "low", "high", "excludes_zero"]
     return header + "\n" + shown[columns].to_string(index=False)
 
@@ -66,34 +68,41 @@ def _study_estimate(store, args):
     from sdaudit.analysis.estimate import estimate
 
     _known_study(store, args.study)
-    return estimate(store.annotations(study=args.study), **_study_settings(store, args))
+    options = estimate_options(args)
+    return estimate(store.annotations(study=args.study), **options.arguments,
+                    adjudications=_adjudications(store, args.study, options))
 
 
-def _study_settings(store, args) -> dict:
-    """``estimate``'s options from the command line, with the study's final labels when asked for."""
-    settings = _estimate_settings(args)
-    if settings["labels"] == "adjudicated":
-        from sdaudit.store.team import Team
+def estimate_options(args):
+    """The command line's ``EstimateOptions`` (a ``ValueError`` naming the option it refuses)."""
+    from sdaudit.analysis.label_modes import DEFAULT_LABELS
+    from sdaudit.analysis.options import EstimateOptions
 
-        settings["adjudications"] = Team(store).adjudications(args.study)
-    return settings
+    return EstimateOptions(method=args.method, confidence=args.confidence, skin_cut=args.skin_cut,
+                           include_unclear=not args.exclude_unclear, simultaneous=args.simultaneous,
+                           labels=getattr(args, "labels", DEFAULT_LABELS), bootstrap_rng_seed=args.bootstrap_rng_seed)
 
 
-def _estimate_settings(args) -> dict:
-    return dict(method=args.method, confidence=args.confidence, skin_cut=args.skin_cut,
-                include_unclear=not args.exclude_unclear, seed=args.seed, simultaneous=args.simultaneous,
-                labels=getattr(args, "labels", "soft"))
+def _adjudications(store, study: str, options):
+    """The study's final labels, read only when the options ask for them."""
+    if options.labels != "adjudicated":
+        return None
+    from sdaudit.store.team import Team
+
+    return Team(store).adjudications(study)
 
 
 def compare_command(args) -> str:
     from sdaudit.analysis.estimate import estimate_each
     from sdaudit.analysis.planning import compare_runs
+    from sdaudit.present.words import level
 
     with existing_store(args) as store:
         _known_study(store, args.study)
         annotations = store.annotations(study=args.study)
         run_keys = list(store.runs(study=args.study)["run_key"])[::-1]  # oldest first
-        settings = _study_settings(store, args)
+        options = estimate_options(args)
+        adjudications = _adjudications(store, args.study, options)
     chosen = args.runs or run_keys
     unknown = [key for key in [*chosen, *([args.reference] if args.reference else [])] if key not in run_keys]
     if unknown:
@@ -101,7 +110,7 @@ def compare_command(args) -> str:
                          f"{', '.join(run_keys)}.")
     reference = args.reference or chosen[0]
     keep = annotations["run_key"].isin({*chosen, reference})
-    estimates = estimate_each(annotations[keep], "run_key", **settings)
+    estimates = estimate_each(annotations[keep], options, adjudications=adjudications)
     try:
         table = compare_runs(estimates, reference=reference, confidence=args.confidence, adjust_holm=args.holm)
     except ValueError as error:
@@ -109,16 +118,18 @@ def compare_command(args) -> str:
     if args.json:
         return json_rows(table)
     header = (f"each run minus the reference run {reference}, in percentage points; Newcombe's "
-              f"{args.confidence:.0%} interval" + (", Holm-adjusted tests" if args.holm else ""))
+              f"{level(args.confidence)} interval" + (", Holm-adjusted tests" if args.holm else ""))
     return differences_text(table, first="run", header=header)
 
 
 def _estimate_by_run(args) -> str:
-    from sdaudit.analysis.targets import by_run_text, estimates_by_run
+    from sdaudit.analysis.targets import estimates_by_run
+    from sdaudit.present.estimate_tables import by_run_text
 
     with existing_store(args) as store:
         _known_study(store, args.study)
-        table = estimates_by_run(store, args.study, **_study_settings(store, args))
+        options = estimate_options(args)
+        table = estimates_by_run(store, args.study, options, adjudications=_adjudications(store, args.study, options))
     if args.json:
         return json_rows(table)
     return by_run_text(table, args.study)
@@ -134,11 +145,10 @@ def estimate_command(args) -> str:
     if args.json:
         rows = result.table.astype(object).where(result.table.notna(), None).to_dict("records")
         return json.dumps(rows, indent=1)
-    from sdaudit.present.results import display_table
-    from sdaudit.scheme import METHOD_LABELS
+    from sdaudit.present.estimate_tables import display_table
+    from sdaudit.present.words import METHOD_LABELS, raters
 
-    rater_word = "one rater" if result.raters == 1 else f"{result.raters} raters"
-    header = (f"{result.images} images with a person, {rater_word}; {result.interval_note}, "
+    header = (f"{result.images} images with a person, {raters(result.raters)}; {result.interval_note}, "
               f"{METHOD_LABELS[result.method]}; {result.label_note}; MST 1–{result.skin_cut} lighter. Shares of "
               "perceived "
               "presentation; gender is a binary simplification (plus unclear).")
@@ -155,7 +165,8 @@ def agreement_command(args) -> str:
         _known_study(store, args.study)
         annotations = store.annotations(study=args.study)
         quality = quality_text(quality_view(store, args.study, skin_cut=args.skin_cut))
-    result = agreement(annotations, skin_cut=args.skin_cut, confidence=args.confidence, seed=args.seed)
+    result = agreement(annotations, skin_cut=args.skin_cut, confidence=args.confidence,
+                       bootstrap_rng_seed=args.bootstrap_rng_seed)
     if args.json:
         table = result.table
         return json_rows(table)
@@ -185,7 +196,8 @@ def report_command(args) -> str:
     with existing_store(args) as store:
         result = _study_estimate(store, args)
         card = audit_card(store, args.study)
-        by_run = estimates_by_run(store, args.study, **_study_settings(store, args))
+        by_run = estimates_by_run(store, args.study, result.options, adjudications=_adjudications(
+            store, args.study, result.options))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_report(result, card, by_run=by_run), encoding="utf-8")
     return f"wrote the report for study {args.study} to {out}"

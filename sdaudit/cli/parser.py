@@ -175,9 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
         "bootstrap intervals over images; every pair of raters; each rater against the others.",
     )
     agree.add_argument("--study", required=True, help="the study whose raters to compare")
-    agree.add_argument("--confidence", type=float, default=0.95, help="interval confidence (default: 0.95)")
-    agree.add_argument("--skin-cut", type=int, default=5, help="MST 1..cut is lighter (default: 5)")
-    agree.add_argument("--seed", type=_bootstrap_seed, default=None, help="random seed for the bootstrap")
+    _confidence_and_cut(agree)
+    _bootstrap_rng_seed_option(agree)
     agree.add_argument("--json", action="store_true",
                        help="print one object per field × statistic (field, statistic, value, low, high, images, raters)")
     agree.add_argument("--home", help=HOME_HELP)
@@ -242,20 +241,37 @@ def _labels_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _estimate_options(parser: argparse.ArgumentParser) -> None:
-    from sdaudit.analysis.estimate import DEFAULT_METHOD, METHODS
+    """``EstimateOptions``' flags (``cli.analysis.estimate_options`` reads them), defaults from it."""
+    from sdaudit.analysis.options import DEFAULT_METHOD, METHODS
 
     parser.add_argument("--study", required=True, help="the study to estimate")
     parser.add_argument("--method", default=DEFAULT_METHOD, choices=METHODS,
                         help=f"interval method (default: {DEFAULT_METHOD}; with several raters, Korn–Graubard's "
                         "effective-size version; jackknife is the origin study's)")
-    parser.add_argument("--confidence", type=float, default=0.95, help="interval confidence (default: 0.95)")
-    parser.add_argument("--skin-cut", type=int, default=5, help="MST 1..cut is lighter (default: 5)")
+    _confidence_and_cut(parser)
     parser.add_argument("--exclude-unclear", action="store_true",
                         help="leave `unclear` answers out of the denominator")
-    parser.add_argument("--seed", type=_bootstrap_seed, default=None, help="random seed for the bootstrap")
+    _bootstrap_rng_seed_option(parser)
     parser.add_argument("--simultaneous", action="store_true",
                         help="Bonferroni-adjust the intervals so all named groups' hold together")
     parser.add_argument("--home", help=HOME_HELP)
+
+
+def _confidence_and_cut(parser: argparse.ArgumentParser) -> None:
+    from sdaudit.analysis.options import DEFAULT_CONFIDENCE
+    from sdaudit.scheme import DEFAULT_SKIN_CUT
+
+    parser.add_argument("--confidence", type=float, default=DEFAULT_CONFIDENCE,
+                        help=f"interval confidence (default: {DEFAULT_CONFIDENCE})")
+    parser.add_argument("--skin-cut", type=int, default=DEFAULT_SKIN_CUT,
+                        help=f"MST 1..cut is lighter (default: {DEFAULT_SKIN_CUT})")
+
+
+def _bootstrap_rng_seed_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bootstrap-rng-seed", dest="bootstrap_rng_seed", type=_bootstrap_seed, default=None,
+                        help="seed of the bootstrap's random numbers (default: fresh each run)")
+    # the flag's earlier spelling, kept working (and its errors naming it); "seed" alone means an image's seed
+    parser.add_argument("--seed", dest="bootstrap_rng_seed", type=_bootstrap_seed, help=argparse.SUPPRESS)
 
 
 def _bootstrap_seed(text: str) -> int:

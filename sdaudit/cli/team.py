@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, replace
 
-from sdaudit.cli.analysis import differences_text, json_rows, store_with_study
+from sdaudit.cli.analysis import differences_text, estimate_options, json_rows, store_with_study
 from sdaudit.cli.parser import UsageError
 
 
@@ -42,6 +42,7 @@ def team_command(args) -> str:
 
 def rater_groups_command(args) -> str:
     from sdaudit.analysis.rater_quality import group_comparison
+    from sdaudit.present.words import level
     from sdaudit.store.team import Team
 
     with store_with_study(args) as store:
@@ -51,13 +52,12 @@ def rater_groups_command(args) -> str:
     if args.field not in fields:
         raise UsageError(f"study {args.study!r} asks no rater-group field {args.field!r}; its fields: "
                          f"{', '.join(fields) or 'none (set them with `team --rater-fields`)'}.")
-    compared = group_comparison(annotations, groups, args.field, reference=args.reference, method=args.method,
-                                confidence=args.confidence, skin_cut=args.skin_cut, seed=args.seed,
-                                include_unclear=not args.exclude_unclear, simultaneous=args.simultaneous)
+    compared = group_comparison(annotations, groups, args.field, reference=args.reference,
+                                **estimate_options(args).arguments)
     table = compared.differences.rename(columns={"run": "rater_group"})
     if args.json:
         return json_rows(table)
     header = (f"shares as seen by each group of raters by {args.field!r} minus those seen by {compared.reference!r}, "
-              f"in percentage points, soft labels; Newcombe's {args.confidence:.0%} interval (the groups often rated "
+              f"in percentage points, soft labels; Newcombe's {level(args.confidence)} interval (the groups often rated "
               "the same images: the interval treats them as independent and is wider than it needs to be)")
     return differences_text(table, first="rater_group", header=header)

@@ -10,17 +10,18 @@ import pandas as pd
 from sdaudit.analysis.agreement import Agreement, agreement
 from sdaudit.analysis.estimate import Estimate, estimate
 from sdaudit.analysis.label_modes import ASSUMPTION
+from sdaudit.analysis.options import BOOTSTRAP_RNG_SEED
+from sdaudit.present.words import EMPTY, interval, level, percent
 from sdaudit.scheme import (
     AGREEMENT_FIELD_LABELS,
     AGREEMENT_HEADERS,
     AGREEMENT_STATISTIC_LABELS,
     FAMILY_LABELS,
     GROUP_LABELS,
-    NO_INTERVAL,
+    UNCLEAR,
 )
 from sdaudit.store import Store
 
-BOOTSTRAP_SEED = 0  # the page's intervals stay put across reruns
 NEEDS_RATERS = "Agreement needs at least two raters on the same images"
 SINGLE_RATER = "single rater: agreement not available (it needs at least two raters on the same images)."
 READING = ("Krippendorff's α and Gwet's AC1 are 1 for perfect agreement and 0 for agreement no better than "
@@ -31,22 +32,25 @@ SOFT_ROW = "soft labels (raters' average)"
 CORRECTED_ROW = "corrected for rater error (Dawid–Skene)"
 
 
-def _number(value: float, percent: bool) -> str:
-    if pd.isna(value):
-        return NO_INTERVAL
-    return f"{100 * value:.1f}%" if percent else f"{value:.3f}"
+def _statistic(value: float) -> str:
+    """α and AC1 to three places (their scale is −1 to 1, not a share)."""
+    return EMPTY if pd.isna(value) else f"{value:.3f}"
+
+
+def _number(value: float, is_percent: bool) -> str:
+    return percent(value) if is_percent else _statistic(value)
 
 
 def summary_table(result: Agreement) -> pd.DataFrame:
     """One row per field × statistic: value, interval, images and raters, in people's words."""
     table = result.table
-    percent = table["statistic"] == "percent_agreement"
+    percent_rows = table["statistic"] == "percent_agreement"
     shown = pd.DataFrame({
         "field": table["field"].map(AGREEMENT_FIELD_LABELS),
         "statistic": table["statistic"].map(AGREEMENT_STATISTIC_LABELS),
-        "value": [_number(value, is_percent) for value, is_percent in zip(table["value"], percent)],
-        "interval": [NO_INTERVAL if pd.isna(low) else f"{_number(low, p)} – {_number(high, p)}"
-                     for low, high, p in zip(table["low"], table["high"], percent)],
+        "value": [_number(value, is_percent) for value, is_percent in zip(table["value"], percent_rows)],
+        "interval": [interval(low, high, number=percent if is_percent else _statistic)
+                     for low, high, is_percent in zip(table["low"], table["high"], percent_rows)],
         "images": table["images"],
         "raters": table["raters"],
     })
@@ -61,9 +65,9 @@ def pairs_table(result: Agreement) -> pd.DataFrame:
         "rater_a": pairs["rater_a"],
         "rater_b": pairs["rater_b"],
         "images": pairs["images"],
-        "percent_agreement": [_number(value, True) for value in pairs["percent_agreement"]],
-        "krippendorff_alpha": [_number(value, False) for value in pairs["krippendorff_alpha"]],
-        "gwet_ac1": [_number(value, False) for value in pairs["gwet_ac1"]],
+        "percent_agreement": [percent(value) for value in pairs["percent_agreement"]],
+        "krippendorff_alpha": [_statistic(value) for value in pairs["krippendorff_alpha"]],
+        "gwet_ac1": [_statistic(value) for value in pairs["gwet_ac1"]],
     })
     return shown.rename(columns=AGREEMENT_HEADERS)
 
@@ -75,15 +79,15 @@ def raters_table(result: Agreement) -> pd.DataFrame:
         "field": by_rater["field"].map(AGREEMENT_FIELD_LABELS),
         "rater": by_rater["rater"],
         "images": by_rater["images"],
-        "agreement_with_others": [_number(value, True) for value in by_rater["agreement_with_others"]],
-        "alpha_without_rater": [_number(value, False) for value in by_rater["alpha_without_rater"]],
+        "agreement_with_others": [percent(value) for value in by_rater["agreement_with_others"]],
+        "alpha_without_rater": [_statistic(value) for value in by_rater["alpha_without_rater"]],
     })
     return shown.rename(columns=AGREEMENT_HEADERS)
 
 
 def agreement_text(result: Agreement) -> str:
     """The three tables as plain text (the CLI's output)."""
-    header = (f"{len(result.raters)} raters; {result.confidence:.0%} bootstrap intervals over images; "
+    header = (f"{len(result.raters)} raters; {level(result.confidence)} bootstrap intervals over images; "
               f"MST 1–{result.skin_cut} lighter.")
     return "\n\n".join([header, summary_table(result).to_string(index=False),
                         "every pair of raters\n" + pairs_table(result).to_string(index=False),
@@ -93,13 +97,11 @@ def agreement_text(result: Agreement) -> str:
 def corrected_table(soft: Estimate, corrected: Estimate) -> pd.DataFrame:
     """Per named group, the soft-label share and the Dawid–Skene corrected one, each with its interval."""
     rows = []
-    for family, group in ((row.family, row.group) for row in soft.table.itertuples() if row.group != "unclear"):
+    for family, group in ((row.family, row.group) for row in soft.table.itertuples() if row.group != UNCLEAR):
         for name, result in ((SOFT_ROW, soft), (CORRECTED_ROW, corrected)):
             row = result.row(family, group)
             rows.append({"Family": FAMILY_LABELS[family], "Group": GROUP_LABELS.get(group, group), "Labels": name,
-                         "Share": _number(row["share"], True),
-                         "Interval": NO_INTERVAL if pd.isna(row["low"]) else
-                         f"{_number(row['low'], True)} – {_number(row['high'], True)}"})
+                         "Share": percent(row["share"]), "Interval": interval(row["low"], row["high"])})
     return pd.DataFrame(rows)
 
 
@@ -127,7 +129,7 @@ class AgreementView:
     def corrected(self) -> pd.DataFrame:
         """Each named group's soft-label share beside its Dawid–Skene corrected share, both with a
         bootstrap interval over images (the model refitted on each resample)."""
-        options = dict(method="bootstrap", skin_cut=self.skin_cut, seed=BOOTSTRAP_SEED)
+        options = dict(method="bootstrap", skin_cut=self.skin_cut, bootstrap_rng_seed=BOOTSTRAP_RNG_SEED)
         return corrected_table(estimate(self.annotations, **options),
                                estimate(self.annotations, labels="dawid-skene", **options))
 
@@ -138,5 +140,5 @@ def agreement_view(store: Store, study: str, *, skin_cut: int, confidence: float
     """Agreement between the raters of ``study`` (``ValueError`` for an option ``agreement`` refuses)."""
     annotations = store.annotations(study=study)
     result = None if annotations.empty else agreement(annotations, skin_cut=skin_cut, confidence=confidence,
-                                                       seed=BOOTSTRAP_SEED)
+                                                       bootstrap_rng_seed=BOOTSTRAP_RNG_SEED)
     return AgreementView(study=study, skin_cut=skin_cut, annotations=annotations, result=result)

@@ -16,12 +16,25 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from sdaudit.analysis.estimate import shown_rows
+from sdaudit.present.words import (
+    AMPLIFIED,
+    CHART_PERCENT,
+    CHART_POINTS,
+    DIFFERS,
+    EQUALLY_FAR,
+    EXCLUDES,
+    INCLUDES,
+    MAY_NOT_DIFFER,
+    NO_CLEAR_DIFFERENCE,
+    NO_TARGET,
+    REDUCED,
+    count_of,
+    verdict,
+)
 from sdaudit.records import run_label
 from sdaudit.scheme import FAMILIES, FAMILY_LABELS, GROUP_LABELS
 
-EXCLUDES = "interval excludes the target"
-INCLUDES = "interval includes the target"
-NO_TARGET = "no target"
 VERDICT_COLOURS = {EXCLUDES: "#D55E00", INCLUDES: "#0072B2", NO_TARGET: "#000000"}  # Okabe–Ito
 RELIABLE = "reliable"
 UNRELIABLE = "unreliable: few images, or none or all in the group"
@@ -34,20 +47,17 @@ CONTENT_SIZE = alt.AutoSizeParams(type="pad", contains="padding")
 
 
 def _chart_rows(table: pd.DataFrame) -> pd.DataFrame:
-    # An `unclear` row nobody chose would only add an empty line to each panel.
-    rows = table[~((table["group"] == "unclear") & (table["count"] == 0))].copy()
+    rows = shown_rows(table).copy()
     rows["family_title"] = rows["family"].map(FAMILY_LABELS)
     rows["group_label"] = rows["group"].map(GROUP_LABELS).fillna(rows["group"])
-    rows["verdict"] = INCLUDES
-    rows.loc[rows["excludes_target"].astype(bool), "verdict"] = EXCLUDES
-    rows.loc[rows["target"].isna(), "verdict"] = NO_TARGET
-    rows["reliability"] = RELIABLE
-    rows.loc[rows["small_count"] | rows["degenerate"], "reliability"] = UNRELIABLE
+    # a share without an interval is drawn as one whose interval includes the target
+    rows["verdict"] = [verdict(excludes, target, 0.0) for excludes, target in zip(rows["excludes_target"], rows["target"])]
+    rows["reliability"] = [RELIABLE if reliable else UNRELIABLE for reliable in rows["reliable"]]
     rows["parity"] = rows["family"].map({family: 1 / len(groups) for family, groups in FAMILIES.items()})
     rows["parity_marker"] = PARITY
     rows["custom_target"] = rows["target"].where((rows["target"] - rows["parity"]).abs() > 1e-12)
     rows["target_marker"] = CUSTOM_TARGET
-    rows["count_text"] = rows["count"].round(2).astype(str) + " of " + rows["n"].astype(str)
+    rows["count_text"] = [count_of(round(count, 2), n) for count, n in zip(rows["count"], rows["n"])]
     return rows
 
 
@@ -86,9 +96,9 @@ def _target_marks(base, *, y):
 
 
 def _share_tooltip(first: alt.Tooltip) -> list:
-    return [first, alt.Tooltip("share:Q", format=".1%"), alt.Tooltip("low:Q", format=".1%", title="interval low"),
-            alt.Tooltip("high:Q", format=".1%", title="interval high"), alt.Tooltip("count_text:N", title="images"),
-            alt.Tooltip("target:Q", format=".0%"), alt.Tooltip("verdict:N"),
+    return [first, alt.Tooltip("share:Q", format=CHART_PERCENT), alt.Tooltip("low:Q", format=CHART_PERCENT, title="interval low"),
+            alt.Tooltip("high:Q", format=CHART_PERCENT, title="interval high"), alt.Tooltip("count_text:N", title="images"),
+            alt.Tooltip("target:Q", format=CHART_PERCENT), alt.Tooltip("verdict:N"),
             alt.Tooltip("reliability:N", title="interval")]
 
 
@@ -132,8 +142,8 @@ def comparison_chart(tables: dict[str, pd.DataFrame], *, title: str = "Shares co
     y = alt.Y("group_label:N", title=None, sort=None, axis=alt.Axis(labelLimit=260))
     y_offset = alt.YOffset("source:N")
     colour = alt.Color("source:N", title=None, legend=alt.Legend(orient="bottom"))
-    tooltip = ["source:N", alt.Tooltip("group_label:N", title="group"), alt.Tooltip("share:Q", format=".1%"),
-               alt.Tooltip("low:Q", format=".1%"), alt.Tooltip("high:Q", format=".1%"),
+    tooltip = ["source:N", alt.Tooltip("group_label:N", title="group"), alt.Tooltip("share:Q", format=CHART_PERCENT),
+               alt.Tooltip("low:Q", format=CHART_PERCENT), alt.Tooltip("high:Q", format=CHART_PERCENT),
                alt.Tooltip("count_text:N", title="images")]
     bars = base.mark_rule(strokeWidth=3).encode(
         x=alt.X("low:Q", title="share of images with a person", scale=alt.Scale(domain=[0, 1]),
@@ -173,8 +183,6 @@ def across_runs_chart(rows: pd.DataFrame, *, width: int = 420):
 
 
 ZERO = "no difference"
-DIFFERS = "interval excludes no difference"
-MAY_NOT_DIFFER = "interval includes no difference"
 
 
 def differences_chart(differences: pd.DataFrame, *, reference: str, width: int = 420,
@@ -191,10 +199,10 @@ def differences_chart(differences: pd.DataFrame, *, reference: str, width: int =
     domain, palette = [DIFFERS, MAY_NOT_DIFFER], [VERDICT_COLOURS[EXCLUDES], VERDICT_COLOURS[INCLUDES]]
     y = alt.Y("run:N", title=None, sort=None, axis=alt.Axis(labelLimit=260))
     tooltip = [alt.Tooltip("run:N"), alt.Tooltip("panel:N", title="group"),
-               alt.Tooltip("share_first:Q", format=".1%", title="share in run"),
-               alt.Tooltip("share_second:Q", format=".1%", title="share in reference"),
-               alt.Tooltip("difference:Q", format="+.1%"), alt.Tooltip("low:Q", format="+.1%"),
-               alt.Tooltip("high:Q", format="+.1%"), alt.Tooltip("verdict:N"), alt.Tooltip("reliability:N", title="interval")]
+               alt.Tooltip("share_first:Q", format=CHART_PERCENT, title="share in run"),
+               alt.Tooltip("share_second:Q", format=CHART_PERCENT, title="share in reference"),
+               alt.Tooltip("difference:Q", format=CHART_POINTS), alt.Tooltip("low:Q", format=CHART_POINTS),
+               alt.Tooltip("high:Q", format=CHART_POINTS), alt.Tooltip("verdict:N"), alt.Tooltip("reliability:N", title="interval")]
     base = alt.Chart(rows)
     bars, points = _interval_marks(base, y=y, x_title=f"difference of shares, run minus “{reference}”",
                                    domain=domain, palette=palette, tooltip=tooltip, point="difference", shares=False)
@@ -223,10 +231,10 @@ def targets_chart(by_run: pd.DataFrame, *, width: int = 420, title: str = "Each 
     rows = rows[["run_key", "run", "panel", "share", "low", "high", "target", "source", "verdict", "reliability",
                  "target_marker"]]
     y = alt.Y("run:N", title=None, sort=None, axis=alt.Axis(labelLimit=260))
-    tooltip = [alt.Tooltip("run:N"), alt.Tooltip("panel:N", title="group"), alt.Tooltip("share:Q", format=".1%"),
-               alt.Tooltip("low:Q", format=".1%", title="interval low"),
-               alt.Tooltip("high:Q", format=".1%", title="interval high"),
-               alt.Tooltip("target:Q", format=".1%"), alt.Tooltip("source:N", title="target's source"),
+    tooltip = [alt.Tooltip("run:N"), alt.Tooltip("panel:N", title="group"), alt.Tooltip("share:Q", format=CHART_PERCENT),
+               alt.Tooltip("low:Q", format=CHART_PERCENT, title="interval low"),
+               alt.Tooltip("high:Q", format=CHART_PERCENT, title="interval high"),
+               alt.Tooltip("target:Q", format=CHART_PERCENT), alt.Tooltip("source:N", title="target's source"),
                alt.Tooltip("verdict:N"), alt.Tooltip("reliability:N", title="interval")]
     base = alt.Chart(rows)
     bars, points = _interval_marks(base, y=y, x_title="share of images with a person", domain=list(VERDICT_COLOURS),
@@ -239,8 +247,8 @@ def targets_chart(by_run: pd.DataFrame, *, width: int = 420, title: str = "Each 
                      "exclude it? Hollow point, faded bar: too few images to trust the interval.")
 
 
-WORD_COLOURS = {"amplified": "#D55E00", "reduced": "#009E73", "as far, other side": "#CC79A7",
-                "no clear difference": "#999999"}  # Okabe–Ito; keys are study_views.DIFFERENCE_WORDS
+WORD_COLOURS = {AMPLIFIED: "#D55E00", REDUCED: "#009E73", EQUALLY_FAR: "#CC79A7",
+                NO_CLEAR_DIFFERENCE: "#999999"}  # Okabe–Ito
 
 
 def reference_differences_chart(rows: pd.DataFrame, *, width: int = 420,
@@ -260,10 +268,10 @@ def reference_differences_chart(rows: pd.DataFrame, *, width: int = 420,
                  "target_source", "verdict", "reliability", "note", "zero", "zero_marker"]]
     y = alt.Y("run:N", title=None, sort=None, axis=alt.Axis(labelLimit=320))
     tooltip = [alt.Tooltip("run:N"), alt.Tooltip("reference:N", title="reference set"),
-               alt.Tooltip("share_first:Q", format=".1%", title="share in run"),
-               alt.Tooltip("share_second:Q", format=".1%", title="share in reference"),
-               alt.Tooltip("difference:Q", format="+.1%"), alt.Tooltip("low:Q", format="+.1%"),
-               alt.Tooltip("high:Q", format="+.1%"), alt.Tooltip("target:Q", format=".1%"),
+               alt.Tooltip("share_first:Q", format=CHART_PERCENT, title="share in run"),
+               alt.Tooltip("share_second:Q", format=CHART_PERCENT, title="share in reference"),
+               alt.Tooltip("difference:Q", format=CHART_POINTS), alt.Tooltip("low:Q", format=CHART_POINTS),
+               alt.Tooltip("high:Q", format=CHART_POINTS), alt.Tooltip("target:Q", format=CHART_PERCENT),
                alt.Tooltip("target_source:N", title="target's source"), alt.Tooltip("verdict:N", title="reading"),
                alt.Tooltip("note:N"), alt.Tooltip("reliability:N", title="interval")]
     base = alt.Chart(rows)

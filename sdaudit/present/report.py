@@ -17,8 +17,9 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 import sdaudit
-from sdaudit.analysis.estimate import Estimate
+from sdaudit.analysis.estimate import Estimate, shown_rows
 from sdaudit.analysis.labels import image_decisions
+from sdaudit.analysis.options import BOOTSTRAP_RNG_SEED
 from sdaudit.present.charts import (
     PARITY_SOURCE,
     reference_differences_chart,
@@ -27,6 +28,7 @@ from sdaudit.present.charts import (
     to_svg,
 )
 from sdaudit.present.study_views import READING_RULE, reference_differences
+from sdaudit.present.words import EXCLUDES, METHOD_DESCRIPTIONS, interval, percent, points
 from sdaudit.records import run_kind, run_label, run_labels
 from sdaudit.scheme import FAMILY_LABELS, GROUP_LABELS, reliability_note
 from sdaudit.store import Store
@@ -89,8 +91,7 @@ def audit_card(store: Store, study: str) -> AuditCard:
     )
 
 
-def _percent(value: float) -> str:
-    return "–" if pd.isna(value) else f"{100 * value:.1f}%"
+_percent = percent
 
 
 def _shares_rows(result: Estimate) -> list[list[str]]:
@@ -99,20 +100,17 @@ def _shares_rows(result: Estimate) -> list[list[str]]:
     for row in result.table.itertuples():
         notes = [reliability_note(row.method, row.degenerate, row.small_count)] if not row.reliable else []
         if row.excludes_target:  # a reliability note never hides the verdict
-            notes.append("the interval lies wholly away from the target")
+            notes.append(EXCLUDES)
         rows.append([
             FAMILY_LABELS[row.family], GROUP_LABELS.get(row.group, row.group), f"{row.count:g} of {row.n}",
-            _percent(row.share), "none" if pd.isna(row.low) else f"{_percent(row.low)} – {_percent(row.high)}",
+            _percent(row.share), interval(row.low, row.high),
             _percent(row.target), "; ".join(notes)])
     return rows
 
 
 def _card(card: AuditCard, result: Estimate) -> dict:
     """The audit card's values, and one row per run (an imported or reference run by its name)."""
-    method = {"jackknife": "leave-one-image-out jackknife, normal (z) critical value (as in the origin study)",
-              "wilson": "Wilson score",
-              "clopper-pearson": "Clopper–Pearson (exact; with several raters Korn–Graubard's effective sample size)",
-              "bootstrap": "percentile bootstrap over images"}[result.method]
+    method = METHOD_DESCRIPTIONS[result.method]
     run_rows = []
     for run in card.runs.itertuples():
         seeds = "–" if pd.isna(run.min) else f"{int(run.min)}–{int(run.max)}"
@@ -145,7 +143,7 @@ def _agreement(card: AuditCard, result: Estimate) -> dict:
 
     if card.annotations is None or card.annotations.empty or card.annotations["rater"].nunique() < 2:
         return {"reading": SINGLE_RATER[0].upper() + SINGLE_RATER[1:], "head": [], "rows": []}
-    table = summary_table(agreement(card.annotations, skin_cut=result.skin_cut, seed=0))
+    table = summary_table(agreement(card.annotations, skin_cut=result.skin_cut, bootstrap_rng_seed=BOOTSTRAP_RNG_SEED))
     return {"reading": READING, "head": [str(name) for name in table.columns],
             "rows": [[str(value) for value in row] for row in table.itertuples(index=False)]}
 
@@ -180,22 +178,20 @@ def _chart(svg: str) -> Markup:
 def _run_rows(rows: pd.DataFrame) -> list[list[str]]:
     """One run's shares, each against the run's own target with its source."""
     cells = []
-    for row in rows.itertuples():
-        if row.group == "unclear" and row.count == 0:
-            continue
+    for row in shown_rows(rows).itertuples():
         notes = [reliability_note(row.method, row.degenerate, row.small_count)] if not row.reliable else []
         if row.excludes_target:
-            notes.append("the interval lies wholly away from the target")
+            notes.append(EXCLUDES)
         source = row.target_source if isinstance(row.target_source, str) else PARITY_SOURCE
         cells.append([
             f"{FAMILY_LABELS[row.family]}: {GROUP_LABELS.get(row.group, row.group)}", f"{row.count:g} of {row.n}",
-            _percent(row.share), "none" if pd.isna(row.low) else f"{_percent(row.low)} – {_percent(row.high)}",
+            _percent(row.share), interval(row.low, row.high),
             _percent(row.target), "–" if pd.isna(row.target) else source, "; ".join(notes)])
     return cells
 
 
 def _points(value: float) -> str:
-    return f"{100 * value:+.1f}".replace("-", "−")
+    return points(value, unit="")
 
 
 def _differences(differences: pd.DataFrame, names: dict[str, str], groups: pd.DataFrame) -> dict | None:

@@ -7,37 +7,28 @@ files. ``run_choices`` gives the run picker its options. Labels come from ``sdau
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
 
-from sdaudit.analysis.estimate import DEFAULT_METHOD, Estimate, estimate
-from sdaudit.analysis.label_modes import DEFAULT_LABELS
+from sdaudit.analysis.estimate import Estimate, estimate, estimate_each
 from sdaudit.analysis.labels import group_images
-from sdaudit.analysis.planning import compare_runs, plan
+from sdaudit.analysis.options import BOOTSTRAP_RNG_SEED, EstimateOptions
+from sdaudit.analysis.planning import compare_runs
 from sdaudit.analysis.targets import run_targets, study_targets
 from sdaudit.files.gallery import gallery
+from sdaudit.present import words
 from sdaudit.present.charts import PARITY_SOURCE
+from sdaudit.present.estimate_tables import comparison_table, display_table, plan_table
 from sdaudit.present.study_views import DIFFERENCE_COLUMNS, RunStrip, reference_differences, run_strips
 from sdaudit.records import run_kind, run_label, run_labels
-from sdaudit.scheme import (
-    DEFAULT_SKIN_CUT,
-    FAMILY_LABELS,
-    GROUP_LABELS,
-    NO_INTERVAL,
-    NO_TARGET,
-    TABLE_HEADERS,
-    UNRELIABLE_NOTE,
-    reliability_note,
-)
+from sdaudit.scheme import FAMILY_LABELS, GROUP_LABELS, TABLE_HEADERS
 from sdaudit.store import Store
 from sdaudit.store.team import Team
 
 IMAGES_SHOWN = 24
-BOOTSTRAP_SEED = 0  # the page's bootstrap intervals stay put across reruns
 UNKNOWN_RUNS = "`runs` must be runs of study {study!r}, but {unknown} are not."
 RunTargets = dict[tuple[str, str], tuple[float, str]]  # (family, group) -> (target, its source)
 
@@ -92,6 +83,7 @@ class ResultsView:
     run_targets: dict[str, RunTargets] = field(default_factory=dict, repr=False)  # each run's targets from data
     study_runs: pd.DataFrame | None = field(default=None, repr=False)  # ``Store.runs`` rows of the study
     images: pd.DataFrame | None = field(default=None, repr=False)  # ``Store.images`` rows of the chosen runs
+    options: EstimateOptions = field(default_factory=EstimateOptions)  # every estimate's: pooled, per run, the report's
 
     @property
     def target_note(self) -> str:
@@ -136,7 +128,7 @@ class ResultsView:
     def summary(self) -> str:
         """What the estimate rests on, in one caption (Markdown)."""
         result = self.estimate
-        raters = "one rater" if result.raters == 1 else f"{result.raters} raters"
+        raters = words.raters(result.raters)
         cut = result.skin_cut
         text = (f"{result.images} annotated images with a person, {raters}. Shares of *perceived* gender "
                 f"presentation and skin tone; gender is a binary simplification (plus “unclear”); skin tone is "
@@ -168,12 +160,8 @@ class ResultsView:
 
     @cached_property
     def _per_run(self) -> dict[str, Estimate]:
-        result = self.estimate
-        return {key: estimate(rows, method=result.method, confidence=result.confidence, skin_cut=result.skin_cut,
-                              include_unclear=result.include_unclear, seed=BOOTSTRAP_SEED,
-                              simultaneous=result.simultaneous, labels=result.labels,
-                              adjudications=self.adjudications, targets=_shares(self.run_targets.get(key, {})))
-                for key, rows in self.annotations.groupby("run_key", sort=False)}
+        return estimate_each(self.annotations, self.options, adjudications=self.adjudications,
+                             targets={key: _shares(chosen) for key, chosen in self.run_targets.items()})
 
     def by_run(self) -> pd.DataFrame:
         """``per_run``'s tables in one, each row with its ``run_key``, the run's label in ``source``
@@ -246,15 +234,14 @@ class ResultsView:
                              raw=differences)
 
 
-def results_view(store: Store, study: str, *, runs: list[str] | None = None, method: str = DEFAULT_METHOD,
-                 confidence: float = 0.95, skin_cut: int = DEFAULT_SKIN_CUT,
-                 include_unclear: bool = True, simultaneous: bool = False, labels: str = DEFAULT_LABELS) -> ResultsView:
-    """Estimate ``study`` over the chosen ``runs`` (all when None) and gather what the page shows.
-
-    ``labels`` says how each image's label is formed (``label_modes``); ``adjudicated`` reads the
-    study's final labels from the store. Raises ``ValueError`` for a run that is not the study's, or for
-    an option ``estimate`` refuses.
+def results_view(store: Store, study: str, options: EstimateOptions | None = None, *,
+                 runs: list[str] | None = None) -> ResultsView:
+    """Estimate ``study`` with ``options`` over the chosen ``runs`` (all when None) and gather what
+    the page shows. A bootstrap draws from ``BOOTSTRAP_RNG_SEED``, so a rerun shows the same
+    intervals. ``options.labels == "adjudicated"`` reads the study's final labels from the store.
+    Raises ``ValueError`` for a run that is not the study's.
     """
+    options = replace(options or EstimateOptions(), bootstrap_rng_seed=BOOTSTRAP_RNG_SEED)
     study_runs = store.runs(study=study)
     run_labels = _run_labels(study_runs)
     chosen = tuple(run_labels) if runs is None else tuple(runs)
@@ -265,18 +252,16 @@ def results_view(store: Store, study: str, *, runs: list[str] | None = None, met
     annotated = len(annotations)
     annotations = annotations[annotations["run_key"].isin(chosen)].reset_index(drop=True)
     result = None
-    adjudications = Team(store).adjudications(study) if labels == "adjudicated" else None
+    adjudications = Team(store).adjudications(study) if options.labels == "adjudicated" else None
     targets = run_targets(study_runs, study_targets(store, study))
     if not annotations.empty:
-        result = estimate(annotations, method=method, confidence=confidence, skin_cut=skin_cut,
-                          include_unclear=include_unclear, seed=BOOTSTRAP_SEED, simultaneous=simultaneous,
-                          labels=labels, adjudications=adjudications,
+        result = estimate(annotations, **options.arguments, adjudications=adjudications,
                           targets=_shares(pooled_targets(targets, chosen) or {}))
     images = store.images(study=study)
     # Image paths are stored relative to the data home, where the store file lives.
     return ResultsView(study=study, home=str(Path(store.path).parent), run_labels=run_labels, runs=chosen,
                        annotated=annotated, estimate=result, annotations=annotations, adjudications=adjudications,
-                       run_targets=targets, study_runs=study_runs,
+                       run_targets=targets, study_runs=study_runs, options=options,
                        images=images[images["run_key"].isin(chosen)].reset_index(drop=True))
 
 
@@ -291,60 +276,7 @@ def pooled_targets(targets: dict[str, RunTargets], runs: tuple[str, ...]) -> Run
     return dict(found.pop()) if len(found) == 1 else None
 
 
-# -- tables in people's words -------------------------------------------------------------------
-
-
-def _percent(value: float) -> str:
-    return NO_INTERVAL if pd.isna(value) else f"{100 * value:.1f}%"
-
-
-def _points(value: float) -> str:
-    return f"{100 * value:+.1f} points".replace("-", "−")
-
-
-def _interval(low: float, high: float) -> str:
-    return NO_INTERVAL if pd.isna(low) else f"{_percent(low)} – {_percent(high)}"
-
-
-def display_table(result: Estimate) -> pd.DataFrame:
-    """One row per family × group, every cell in people's words and headed by ``TABLE_HEADERS``."""
-    table = result.table
-    notes = [reliability_note(row.method, row.degenerate, row.small_count) for row in table.itertuples()]
-    shown = pd.DataFrame({
-        "family": table["family"].map(FAMILY_LABELS),
-        "group": table["group"].map(GROUP_LABELS).fillna(table["group"]),
-        "images": [f"{row.count:g} of {row.n}" for row in table.itertuples()],
-        "share": [_percent(share) for share in table["share"]],
-        "interval": [_interval(row.low, row.high) for row in table.itertuples()],
-        "target": [NO_TARGET if pd.isna(target) else _percent(target) for target in table["target"]],
-        "difference": ["" if pd.isna(value) else _points(value) for value in table["difference"]],
-        "verdict": ["" if pd.isna(row.target) or pd.isna(row.low) else
-                    "excludes the target" if row.excludes_target else "includes the target"
-                    for row in table.itertuples()],
-        "note": notes,
-    })
-    return shown.rename(columns=TABLE_HEADERS)
-
-
-def plan_table(result: Estimate) -> pd.DataFrame:
-    """``stats.plan`` in people's words: more images needed, or why none can be said."""
-    planned = plan(result)
-
-    def images(value: float) -> str:
-        if math.isnan(value):
-            return "share is 0 or 1: cannot say"
-        return "never (the share equals the target)" if math.isinf(value) else f"{value:,.0f}"
-
-    shown = pd.DataFrame({
-        "family": planned["family"].map(FAMILY_LABELS),
-        "group": planned["group"].map(GROUP_LABELS),
-        "share": [_percent(share) for share in planned["share"]],
-        "target": [_percent(target) for target in planned["target"]],
-        "images_for_power": [images(value) for value in planned["images_for_power"]],
-        "more_images": [images(value) for value in planned["more_images"]],
-        "images_for_half_width": [images(value) for value in planned["images_for_half_width"]],
-    })
-    return shown.rename(columns=TABLE_HEADERS)
+# -- the runs in people's words -------------------------------------------------------------------
 
 
 def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -376,68 +308,11 @@ def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
     return shown.rename(columns=TABLE_HEADERS)
 
 
-def comparison_table(differences: pd.DataFrame) -> pd.DataFrame:
-    """``stats.compare`` in people's words."""
-    shown = pd.DataFrame({
-        "run": differences["run"],
-        "family": differences["family"].map(FAMILY_LABELS),
-        "group": differences["group"].map(GROUP_LABELS).fillna(differences["group"]),
-        "share_first": [_percent(value) for value in differences["share_first"]],
-        "share_second": [_percent(value) for value in differences["share_second"]],
-        "run_difference": [_points(value) for value in differences["difference"]],
-        "interval": [f"{_points(low)} to {_points(high)}" for low, high in zip(differences["low"], differences["high"])],
-        "excludes_zero": ["yes" if value else "no" for value in differences["excludes_zero"]],
-        "note": ["" if value else UNRELIABLE_NOTE for value in differences["reliable"]],
-    })
-    return shown.rename(columns=TABLE_HEADERS)
-
-
-def across_runs_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """``ResultsView.across_runs`` in people's words: one row per run, each against its own target
-    with that target's source."""
-    shown = pd.DataFrame({
-        "run": rows["source"],
-        "images": [f"{row.count:g} of {row.n}" for row in rows.itertuples()],
-        "share": [_percent(share) for share in rows["share"]],
-        "interval": [_interval(row.low, row.high) for row in rows.itertuples()],
-        "target": [NO_TARGET if pd.isna(target) else _percent(target) for target in rows["target"]],
-        "target_source": ["" if pd.isna(target) else source for target, source in zip(rows["target"], rows["target_source"])],
-        "verdict": ["" if pd.isna(row.target) or pd.isna(row.low) else
-                    "excludes the target" if row.excludes_target else "includes the target"
-                    for row in rows.itertuples()],
-        "note": [reliability_note(row.method, row.degenerate, row.small_count) for row in rows.itertuples()],
-    })
-    return shown.rename(columns=TABLE_HEADERS)
-
-
-def reference_differences_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """``ResultsView.reference_differences`` in people's words."""
-    shown = pd.DataFrame({
-        "run": rows["run"],
-        "reference_set": rows["reference"],
-        "family": rows["family"].map(FAMILY_LABELS),
-        "group": rows["group"].map(GROUP_LABELS).fillna(rows["group"]),
-        "share_first": [_percent(value) for value in rows["share_first"]],
-        "share_second": [_percent(value) for value in rows["share_second"]],
-        "generated_difference": [_points(value) for value in rows["difference"]],
-        "interval": [f"{_points(low)} to {_points(high)}" for low, high in zip(rows["low"], rows["high"])],
-        "target": [_percent(value) for value in rows["target"]],
-        "target_source": rows["target_source"],
-        "reading": rows["word"],
-        "note": ["; ".join(part for part in (note, "" if reliable else UNRELIABLE_NOTE) if part)
-                 for note, reliable in zip(rows["note"], rows["reliable"])],
-    })
-    return shown.rename(columns=TABLE_HEADERS)
-
-
 def study_report(store: Store, view: ResultsView) -> str:
     """The stakeholder report of ``view``'s estimate, covering every run of the study (each against
     its own targets, with the view's options): ``report.render_report`` with ``by_run``."""
     from sdaudit.analysis.targets import estimates_by_run
     from sdaudit.present.report import audit_card, render_report
 
-    result = view.estimate
-    by_run = estimates_by_run(store, view.study, method=result.method, confidence=result.confidence,
-                              skin_cut=result.skin_cut, include_unclear=result.include_unclear, seed=BOOTSTRAP_SEED,
-                              simultaneous=result.simultaneous, labels=result.labels, adjudications=view.adjudications)
-    return render_report(result, audit_card(store, view.study), by_run=by_run)
+    by_run = estimates_by_run(store, view.study, view.options, adjudications=view.adjudications)
+    return render_report(view.estimate, audit_card(store, view.study), by_run=by_run)

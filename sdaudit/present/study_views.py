@@ -32,13 +32,10 @@ import pandas as pd
 
 from sdaudit.analysis.planning import compare_tables
 from sdaudit.files.gallery import gallery
+from sdaudit.present.words import AMPLIFIED, EQUALLY_FAR, NO_CLEAR_DIFFERENCE, REDUCED
 from sdaudit.records import run_kind, run_subject
+from sdaudit.scheme import UNCLEAR
 
-AMPLIFIED = "amplified"
-REDUCED = "reduced"
-EQUALLY_FAR = "as far, other side"
-NO_CLEAR_DIFFERENCE = "no clear difference"
-DIFFERENCE_WORDS = (AMPLIFIED, REDUCED, EQUALLY_FAR, NO_CLEAR_DIFFERENCE)
 REFERENCE_AWAY = "the real images are themselves away from the target"
 STRIP_IMAGES = 6
 READING_RULE = ("Each generated run minus its reference set, with Newcombe's score interval; both shares are "
@@ -97,7 +94,7 @@ def reference_differences(by_run: pd.DataFrame, runs: pd.DataFrame, *, confidenc
             continue
         generated, reference = tables[run_key], tables[reference_key]
         rows = compare_tables(generated, reference, confidence=confidence)
-        rows = rows[(rows["group"] != "unclear") & rows["share_first"].notna() & rows["share_second"].notna()]
+        rows = rows[(rows["group"] != UNCLEAR) & rows["share_first"].notna() & rows["share_second"].notna()]
         rows = rows.merge(generated[["family", "group", "target", "target_source"]], on=["family", "group"])
         rows = rows.merge(reference[["family", "group", "low", "high"]].rename(
             columns={"low": "reference_low", "high": "reference_high"}), on=["family", "group"])

@@ -4,11 +4,13 @@ the tables here only word it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
 from sdaudit.analysis.agreement import agreement
+from sdaudit.analysis.label_modes import DEFAULT_LABELS
+from sdaudit.analysis.options import BOOTSTRAP_RNG_SEED, EstimateOptions
 from sdaudit.analysis.rater_quality import (
     MATCH_FIELDS,
     answers_in_words,
@@ -19,15 +21,14 @@ from sdaudit.analysis.rater_quality import (
     self_consistency,
 )
 from sdaudit.present.agreement_tables import summary_table
-from sdaudit.present.results import comparison_table
-from sdaudit.scheme import NO_INTERVAL
+from sdaudit.present.estimate_tables import comparison_table
+from sdaudit.present.words import percent
 from sdaudit.store import Store
 from sdaudit.store.team import Team, TeamSettings
 
 MATCH_HEADERS = {"person": "Person", "gender": "Gender presentation", "mst_exact": "Same MST",
                  "mst_within_one": "MST within one", "skin_binary": "Lighter / darker"}
 COUNT_HEADERS = {"gold_images": "Gold images rated", "repeats": "Repeats answered"}
-BOOTSTRAP_SEED = 0
 GROUPS_CAVEAT = ("The groups often rated the same images, and the interval treats their shares as independent "
                  "samples, so it is wider than it needs to be when raters agree.")
 
@@ -36,7 +37,7 @@ def match_table(frame: pd.DataFrame) -> pd.DataFrame:
     """``gold_accuracy`` or ``self_consistency`` with shares as percentages."""
     shown = frame.copy()
     for column in MATCH_FIELDS:
-        shown[column] = [NO_INTERVAL if pd.isna(value) else f"{100 * value:.0f}%" for value in shown[column]]
+        shown[column] = [percent(value, digits=0) for value in shown[column]]
     return shown.rename(columns={"rater": "Rater", **COUNT_HEADERS, **MATCH_HEADERS})
 
 
@@ -124,18 +125,18 @@ class RaterGroupsView:
     agreement: pd.DataFrame = field(repr=False)
 
 
-def rater_groups_view(store: Store, study: str, field_name: str, *, reference: str | None = None,
-                      method: str = "wilson", confidence: float = 0.95, skin_cut: int = 5,
-                      with_agreement: bool = True) -> RaterGroupsView:
-    """The study's shares as seen by each group of raters in ``field_name`` (soft labels: an
-    adjudicated label belongs to no group), and, ``with_agreement``, agreement within each group.
-    ``ValueError`` when the field has fewer than two groups of raters (or an option is refused)."""
+def rater_groups_view(store: Store, study: str, field_name: str, options: EstimateOptions | None = None, *,
+                      reference: str | None = None, with_agreement: bool = True) -> RaterGroupsView:
+    """The study's shares as seen by each group of raters in ``field_name`` with ``options`` (but soft
+    labels: an adjudicated label belongs to no group), and, ``with_agreement``, agreement within each
+    group. ``ValueError`` when the field has fewer than two groups of raters."""
+    options = replace(options or EstimateOptions(), labels=DEFAULT_LABELS, bootstrap_rng_seed=BOOTSTRAP_RNG_SEED)
+    skin_cut, confidence = options.skin_cut, options.confidence
     groups = Team(store).rater_groups(study)
     annotations = store.annotations(study=study)
     column = rater_group_column(annotations, groups, field_name)
     raters = {name: sorted(annotations.loc[column == name, "rater"].unique()) for name in sorted(column.unique())}
-    compared = group_comparison(annotations, groups, field_name, reference=reference, method=method,
-                                confidence=confidence, skin_cut=skin_cut, seed=BOOTSTRAP_SEED)
+    compared = group_comparison(annotations, groups, field_name, reference=reference, **options.arguments)
     table = comparison_table(compared.differences)
     table = table.rename(columns={table.columns[0]: "Rater group"})
     frames = []
@@ -143,7 +144,8 @@ def rater_groups_view(store: Store, study: str, field_name: str, *, reference: s
         rows = annotations[column == name]
         if len(members) < 2 or not with_agreement:
             continue
-        summary = summary_table(agreement(rows, skin_cut=skin_cut, confidence=confidence, seed=BOOTSTRAP_SEED))
+        summary = summary_table(agreement(rows, skin_cut=skin_cut, confidence=confidence,
+                                          bootstrap_rng_seed=BOOTSTRAP_RNG_SEED))
         summary.insert(0, "Rater group", name)
         frames.append(summary)
     together = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["Rater group"])

@@ -1,0 +1,132 @@
+"""Estimates in people's words: the tables the Results page, the CLI and the report show of shares,
+plans and differences, each cell formatted by ``present.words`` and headed by ``TABLE_HEADERS``."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from sdaudit.analysis.estimate import Estimate
+from sdaudit.analysis.planning import plan
+from sdaudit.present.words import CLEARLY_DIFFERENT, EMPTY, NO_TARGET, count_of, interval, percent, points, verdict
+from sdaudit.scheme import FAMILY_LABELS, GROUP_LABELS, TABLE_HEADERS, UNRELIABLE_NOTE, reliability_note
+
+
+def _groups(column: pd.Series) -> pd.Series:
+    return column.map(GROUP_LABELS).fillna(column)
+
+
+def _target(value) -> str:
+    return NO_TARGET if pd.isna(value) else percent(value)
+
+
+def display_table(result: Estimate) -> pd.DataFrame:
+    """One row per family × group, every cell in people's words and headed by ``TABLE_HEADERS``."""
+    table = result.table
+    shown = pd.DataFrame({
+        "family": table["family"].map(FAMILY_LABELS),
+        "group": _groups(table["group"]),
+        "images": [count_of(row.count, row.n) for row in table.itertuples()],
+        "share": [percent(share) for share in table["share"]],
+        "interval": [interval(row.low, row.high) for row in table.itertuples()],
+        "target": [_target(target) for target in table["target"]],
+        "difference": ["" if pd.isna(value) else points(value) for value in table["difference"]],
+        "verdict": _verdicts(table),
+        "note": [reliability_note(row.method, row.degenerate, row.small_count) for row in table.itertuples()],
+    })
+    return shown.rename(columns=TABLE_HEADERS)
+
+
+def _verdicts(rows: pd.DataFrame) -> list[str]:
+    """The verdict column: empty where there is no target or no interval (the target column says which)."""
+    return ["" if pd.isna(row.target) else verdict(row.excludes_target, row.target, row.low) for row in rows.itertuples()]
+
+
+def plan_table(result: Estimate) -> pd.DataFrame:
+    """``planning.plan`` in people's words: more images needed, or why none can be said."""
+    planned = plan(result)
+
+    def images(value: float) -> str:
+        if math.isnan(value):
+            return "share is 0 or 1: cannot say"
+        return "never (the share equals the target)" if math.isinf(value) else f"{value:,.0f}"
+
+    shown = pd.DataFrame({
+        "family": planned["family"].map(FAMILY_LABELS),
+        "group": planned["group"].map(GROUP_LABELS),
+        "share": [percent(share) for share in planned["share"]],
+        "target": [percent(target) for target in planned["target"]],
+        "images_for_power": [images(value) for value in planned["images_for_power"]],
+        "more_images": [images(value) for value in planned["more_images"]],
+        "images_for_half_width": [images(value) for value in planned["images_for_half_width"]],
+    })
+    return shown.rename(columns=TABLE_HEADERS)
+
+
+def comparison_table(differences: pd.DataFrame) -> pd.DataFrame:
+    """``planning.compare_runs`` in people's words."""
+    shown = pd.DataFrame({
+        "run": differences["run"],
+        "family": differences["family"].map(FAMILY_LABELS),
+        "group": _groups(differences["group"]),
+        "share_first": [percent(value) for value in differences["share_first"]],
+        "share_second": [percent(value) for value in differences["share_second"]],
+        "run_difference": [points(value) for value in differences["difference"]],
+        "interval": [interval(low, high, to=" to ", number=points)
+                     for low, high in zip(differences["low"], differences["high"])],
+        "excludes_zero": [CLEARLY_DIFFERENT[bool(value)] for value in differences["excludes_zero"]],
+        "note": ["" if value else UNRELIABLE_NOTE for value in differences["reliable"]],
+    })
+    return shown.rename(columns=TABLE_HEADERS)
+
+
+def across_runs_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """``ResultsView.across_runs`` in people's words: one row per run, each against its own target
+    with that target's source."""
+    shown = pd.DataFrame({
+        "run": rows["source"],
+        "images": [count_of(row.count, row.n) for row in rows.itertuples()],
+        "share": [percent(share) for share in rows["share"]],
+        "interval": [interval(row.low, row.high) for row in rows.itertuples()],
+        "target": [_target(target) for target in rows["target"]],
+        "target_source": ["" if pd.isna(target) else source for target, source in zip(rows["target"], rows["target_source"])],
+        "verdict": _verdicts(rows),
+        "note": [reliability_note(row.method, row.degenerate, row.small_count) for row in rows.itertuples()],
+    })
+    return shown.rename(columns=TABLE_HEADERS)
+
+
+def reference_differences_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """``ResultsView.reference_differences`` in people's words."""
+    shown = pd.DataFrame({
+        "run": rows["run"],
+        "reference_set": rows["reference"],
+        "family": rows["family"].map(FAMILY_LABELS),
+        "group": _groups(rows["group"]),
+        "share_first": [percent(value) for value in rows["share_first"]],
+        "share_second": [percent(value) for value in rows["share_second"]],
+        "generated_difference": [points(value) for value in rows["difference"]],
+        "interval": [interval(low, high, to=" to ", number=points) for low, high in zip(rows["low"], rows["high"])],
+        "target": [percent(value) for value in rows["target"]],
+        "target_source": rows["target_source"],
+        "reading": rows["word"],
+        "note": ["; ".join(part for part in (note, "" if reliable else UNRELIABLE_NOTE) if part)
+                 for note, reliable in zip(rows["note"], rows["reliable"])],
+    })
+    return shown.rename(columns=TABLE_HEADERS)
+
+
+def by_run_text(table: pd.DataFrame, study: str) -> str:
+    """``targets.estimates_by_run``'s rows as the CLI prints them: a header line and one line per row."""
+    if table.empty:
+        return f"no run of study {study} has annotations yet."
+    shown = table.assign(
+        share=[percent(share) for share in table["share"]],
+        interval=[interval(low, high) for low, high in zip(table["low"], table["high"])],
+        target=[EMPTY if pd.isna(target) else f"{percent(target)} ({source or 'parity'})"
+                for target, source in zip(table["target"], table["target_source"])],
+        slot=table["slot"].fillna(""))
+    columns = ["run_key", "model", "slot", "family", "group", "n", "share", "interval", "target", "excludes_target"]
+    header = f"one estimate per run of study {study}; each share against its run's target (its source in brackets)"
+    return header + "\n" + shown[columns].to_string(index=False)

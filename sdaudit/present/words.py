@@ -1,0 +1,95 @@
+"""The words and number formats people read, written once: every table, chart, report and CLI
+text takes them from here, so the app, the report and the terminal say the same thing the same way.
+
+Group and family names, table headers and notes on unreliable intervals are the label scheme's
+(``sdaudit.scheme``); this module holds how numbers are shown and the verdicts read from them.
+"""
+
+from __future__ import annotations
+
+import math
+
+EMPTY = "–"  # a number that does not exist (no share, no interval, nothing to plan)
+
+# -- numbers ---------------------------------------------------------------------------------------
+
+CHART_PERCENT = ".1%"  # ``percent`` as Vega-Lite (d3-format) writes it, for chart axes and tooltips
+CHART_POINTS = "+.1%"  # a signed difference of shares, likewise
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value != value
+
+
+def percent(value, digits: int = 1) -> str:
+    """A share as a percentage: ``0.3617`` → ``36.2%``; ``EMPTY`` when there is none."""
+    return EMPTY if _missing(value) else f"{100 * value:.{digits}f}%"
+
+
+def points(value, unit: str = " points") -> str:
+    """A difference of shares in percentage points, signed with a true minus: ``−20.0 points``."""
+    return EMPTY if _missing(value) else f"{100 * value:+.1f}{unit}".replace("-", "−")
+
+
+def interval(low, high, *, to: str = " – ", number=percent) -> str:
+    """An interval's two ends (``36.2% – 41.0%``); ``EMPTY`` when there is none."""
+    return EMPTY if _missing(low) else f"{number(low)}{to}{number(high)}"
+
+
+def count_of(count, n) -> str:
+    """A (possibly soft) count of images out of ``n``: ``14 of 221``, ``2.5 of 4``."""
+    whole = float(count).is_integer()
+    return f"{int(count) if whole else format(count, 'g')} of {n}"
+
+
+def level(confidence: float) -> str:
+    """A confidence level: ``95%``."""
+    return f"{confidence:.0%}"
+
+
+def raters(count: int) -> str:
+    return "one rater" if count == 1 else f"{count} raters"
+
+
+# -- verdicts: does an interval exclude the target, or zero ----------------------------------------
+
+EXCLUDES = "interval excludes the target"
+INCLUDES = "interval includes the target"
+NO_TARGET = "no target"
+DIFFERS = "interval excludes no difference"
+MAY_NOT_DIFFER = "interval includes no difference"
+CLEARLY_DIFFERENT = {True: "yes", False: "no"}
+
+
+def verdict(excludes_target: bool, target, low) -> str:
+    """The verdict on a share: its interval excludes the target or includes it; ``NO_TARGET``
+    when it has no target, and empty when it has no interval."""
+    if _missing(target):
+        return NO_TARGET
+    if _missing(low):
+        return ""
+    return EXCLUDES if excludes_target else INCLUDES
+
+
+# -- generated minus reference: the words of study_views.difference_word ---------------------------
+
+AMPLIFIED = "amplified"
+REDUCED = "reduced"
+EQUALLY_FAR = "as far, other side"
+NO_CLEAR_DIFFERENCE = "no clear difference"
+DIFFERENCE_WORDS = (AMPLIFIED, REDUCED, EQUALLY_FAR, NO_CLEAR_DIFFERENCE)
+
+# -- interval methods ------------------------------------------------------------------------------
+
+METHOD_LABELS = {  # a method's name, where it is chosen (the Results page, the CLI's header)
+    "jackknife": "Jackknife (the origin study's method)",
+    "wilson": "Wilson score",
+    "clopper-pearson": "Clopper–Pearson (exact; Korn–Graubard with several raters)",
+    "bootstrap": "Bootstrap (percentile)",
+}
+METHOD_DESCRIPTIONS = {  # how it is formed, where the estimate is described in full (the report's audit card)
+    "jackknife": "leave-one-image-out jackknife, normal (z) critical value (as in the origin study)",
+    "wilson": "Wilson score",
+    "clopper-pearson": "Clopper–Pearson (exact; with several raters Korn–Graubard's effective sample size)",
+    "bootstrap": "percentile bootstrap over images",
+}
