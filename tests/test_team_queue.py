@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from helpers import make_images, make_run
 
-from sdaudit import store as store_module
 from sdaudit.analysis.estimate import estimate
 from sdaudit.scheme import Annotation
 from sdaudit.store import Store
+from sdaudit.store import runs as runs_module
+from sdaudit.store import schema as schema_module
 from sdaudit.store.team import RATERS_TEXT, REPEAT_TEXT, Team, TeamSettings
 
 FEMALE = Annotation(True, "female", 3, None, "high")
@@ -119,19 +120,19 @@ def test_bad_settings_are_named_and_change_nothing(store, changes, message):
 
 def test_a_store_from_before_the_team_opens_with_one_rater_per_image(tmp_path, monkeypatch):
     path = tmp_path / "v2.duckdb"
-    full_migrations, full_tables = store_module.MIGRATIONS, store_module.TABLES
-    monkeypatch.setattr(store_module, "MIGRATIONS", full_migrations[:2])
-    monkeypatch.setattr(store_module, "TABLES", full_tables[:6])
-    full_run_columns = store_module.RUN_COLUMNS
-    monkeypatch.setattr(store_module, "RUN_COLUMNS", [c for c in full_run_columns if c != "slot"])
+    full_migrations, full_tables = schema_module.MIGRATIONS, schema_module.TABLES
+    monkeypatch.setattr(schema_module, "MIGRATIONS", full_migrations[:2])
+    monkeypatch.setattr(schema_module, "TABLES", full_tables[:6])
+    full_run_columns = runs_module.RUN_COLUMNS
+    monkeypatch.setattr(runs_module, "RUN_COLUMNS", [c for c in full_run_columns if c != "slot"])
     with Store(path) as old:
         old.add_run(make_run())
         old.add_images(make_images())
         old.save_annotation(1, "ana", FEMALE)
         assert old.schema_version == 2
-    monkeypatch.setattr(store_module, "MIGRATIONS", full_migrations)
-    monkeypatch.setattr(store_module, "TABLES", full_tables)
-    monkeypatch.setattr(store_module, "RUN_COLUMNS", full_run_columns)
+    monkeypatch.setattr(schema_module, "MIGRATIONS", full_migrations)
+    monkeypatch.setattr(schema_module, "TABLES", full_tables)
+    monkeypatch.setattr(runs_module, "RUN_COLUMNS", full_run_columns)
     with Store(path) as upgraded:
         assert upgraded.schema_version == len(full_migrations)
         assert Team(upgraded).settings("default") == TeamSettings()
@@ -192,7 +193,7 @@ def test_home_waits_for_the_ratings_the_study_asks_and_counts_only_raters_who_ra
     for rater in ("", "ana", "cai"):
         progress = study_progress(store, "default", rater)
         assert progress.next_step == "annotate", f"34 of 52 images still need ratings ({rater or 'no rater'})"
-        assert progress.raters == 2, "a key pressed once is not a rating"
+        assert progress.counts.raters == 2, "a key pressed once is not a rating"
 
 
 def test_the_home_page_does_not_call_a_half_rated_study_ready(app_home):
