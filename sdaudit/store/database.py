@@ -23,8 +23,8 @@ import duckdb
 
 from sdaudit.errors import StoreError
 
-if TYPE_CHECKING:  # pandas is imported where a frame is built: the Annotate and Generate pages read
-    import pandas as pd  # records and start without it (~0.3 s of a cold start; benchmarks/app_speed.py)
+if TYPE_CHECKING:  # pandas is imported where a frame is built: the Annotate and Generate pages read records
+    import pandas as pd  # and start without it (benchmarks/results/store.md)
 
 MEMORY = ":memory:"
 ATTEMPTS = 20
