@@ -363,6 +363,8 @@ def test_annotating_never_imports_pandas_or_torch(home_with_images):
         at.switch_page({str(PAGES / "annotate.py")!r}).run()  # opened at its address, as raters do
         next(e for e in at.text_input if e.label == "Rater").input("ana").run()
         next(e for e in at.radio if e.label == "Skin tone").set_value("MST 4").run()  # reruns the card alone
+        for label, value in (("Person", "Person"), ("Gender presentation", "Male-presenting"), ("Confidence", "High")):
+            next(e for e in at.radio if e.label == label).set_value(value).run()  # every question: a rating
         at.run()  # the page again, as after a reload
         assert not at.exception, at.exception
         print(len([e for e in at.radio if e.label == "Person"]),
