@@ -159,6 +159,20 @@ def test_an_answer_without_a_confidence_is_no_rating_so_a_second_rater_still_get
     assert 1 not in queued(store, "dan") and store.annotation_progress("default", "dan").complete == 1
 
 
+def test_raters_who_started_an_image_together_cannot_all_finish_it(store):
+    """Unfinished answers take no place, so three raters may start an image that asks two ratings;
+    the save that would give it a third rating is refused, and the third rater's start stays unrated."""
+    settings(store, raters_per_image=2)
+    for rater in ("ana", "ben", "cai"):
+        assert store.save_annotation(1, rater, Annotation(True), overlap=True), "an unfinished answer takes no place"
+    assert store.save_annotation(1, "ana", FEMALE, overlap=True)
+    assert store.save_annotation(1, "ben", MALE, overlap=True)
+    assert store.save_annotation(1, "cai", FEMALE, overlap=True) is None, "a third rating is refused"
+    assert store.annotation(1, "cai") == Annotation(True)
+    assert store.save_annotation(1, "ben", FEMALE, overlap=True), "a rater may always change their own rating"
+    assert store.annotation_progress("default", "cai").complete == 1 and 1 not in queued(store, "cai")
+
+
 def test_the_rule_is_annotation_complete_for_every_kind_of_answer(store):
     """The store's count agrees with ``Annotation.complete`` on answers with each question left out."""
     answers = [Annotation(), Annotation(True), Annotation(True, "male"), Annotation(True, "male", 4),

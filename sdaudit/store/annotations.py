@@ -64,11 +64,11 @@ class AnnotationTables(TableGroup):
         """Set ``rater``'s current labels for an image and append them to the history; returns the
         save's event id in the history (what ``undo_save`` takes), or None when refused.
 
-        With ``overlap`` (the Annotate page), a rater's first answer on an image that already has
-        its study's raters per image in ratings from other raters is refused (None, nothing
-        written). The count and the write are one transaction under the store's write lock, so of
-        two raters who save at once only one can take an image's last place. Edits of one's own
-        answer always save.
+        With ``overlap`` (the Annotate page), once an image has its study's raters per image in
+        ratings from other raters, a save by a rater who has not rated it (no answer yet, or an
+        unfinished one) is refused (None, nothing written). The count and the write are one
+        transaction under the store's write lock, so of two raters who finish an image at once only
+        one takes its last place. Edits of one's own rating always save.
         """
         rater = rater.strip() if isinstance(rater, str) else rater
         if not rater:
@@ -79,8 +79,8 @@ class AnnotationTables(TableGroup):
         def work(cursor: Cursor) -> int | None:
             if overlap:
                 own, others = cursor.execute(
-                    f"SELECT count(*) FILTER (WHERE rater = ?), count(*) FILTER (WHERE rater <> ? AND {rated('a')}) "
-                    "FROM annotations a WHERE image_id = ?",
+                    f"SELECT count(*) FILTER (WHERE rater = ? AND {rated('a')}), "
+                    f"count(*) FILTER (WHERE rater <> ? AND {rated('a')}) FROM annotations a WHERE image_id = ?",
                     [rater, rater, image_id],
                 ).fetchone()
                 found = cursor.execute(f"SELECT s.raters_per_image FROM {STUDY_IMAGES} WHERE i.image_id = ?",
