@@ -4,8 +4,8 @@ Hugging Face Spaces have no persistent disk: the live DuckDB file sits on local 
 on restart unless it is snapshotted somewhere that lasts. A target is a local folder, or
 ``hf://datasets/OWNER/NAME`` — a Hugging Face dataset repo, written with ``huggingface_hub`` when
 a token is configured (``HF_TOKEN``). A snapshot reads the tables in one DuckDB read transaction
-(``Store.export_tables``), which does not block writers, so annotation clicks go on while it runs. ``restore`` rebuilds an *empty*
-store and never overwrites one that holds data.
+(``Store.export_tables``), which does not block writers, so annotation clicks go on while it runs.
+``restore`` rebuilds an *empty* store and never overwrites one that holds data.
 """
 
 from __future__ import annotations
