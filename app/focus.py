@@ -128,7 +128,8 @@ def choose(image_id: int, field: str, label: str) -> None:
     if annotation.complete:
         order = [(shown, done or shown == image_id) for shown, done in st.session_state.get(ORDER, [])]
         st.session_state[SHOWN] = next_to_label(order, image_id) or image_id
-    st.rerun(["focus", "progress"] if before is None else ["focus"])  # the count moves with a first save only
+    moved = (before is not None and before.complete) != annotation.complete  # the count counts rated images
+    st.rerun(["focus", "progress"] if moved else ["focus"])
 
 
 def move(by: int) -> None:

@@ -62,8 +62,7 @@ def main() -> None:
 
     def old_queue() -> list[QueuedImage]:
         """The queue as ``Store.annotation_queue`` read it before the team: the query and the records."""
-        with store._cursor() as cursor:
-            found = cursor.execute(OLD_QUEUE, ["dan", "default"]).fetchall()
+        found = store.db.read(OLD_QUEUE, ["dan", "default"])
         return [QueuedImage(*row[:7], saved=Annotation(*row[8:]) if row[7] else None) for row in found]
 
     baseline = median_ms(old_queue)

@@ -96,13 +96,14 @@ def save(image: QueuedImage) -> None:
     if values["person"] == "No person":
         for field in ("gender", "skin"):
             st.session_state[f"{field}-{key}"] = None
-    first = False
+    rated_before = None  # a repeat's answer never moves the count
     try:
         annotation = annotation_from_choices(**values)
         if image.repeat:
             Team(store).save_repeat(image.image_id, current_rater(), annotation)
         else:
-            first = store.annotation(image.image_id, current_rater()) is None
+            before = store.annotation(image.image_id, current_rater())
+            rated_before = before is not None and before.complete
             if store.save_annotation(image.image_id, current_rater(), annotation, overlap=True) is None:
                 for field in FIELDS:
                     st.session_state[f"{field}-{key}"] = None
@@ -115,8 +116,9 @@ def save(image: QueuedImage) -> None:
     # the sign lists what the store now holds ("No person" clears gender and skin tone)
     st.session_state[f"saved-{key}"] = " · ".join(
         label for label in choices_from_annotation(annotation).values() if label)
-    # the card, and the count when it moved (a first save): never the whole page
-    st.rerun([f"card-{key}", "progress"] if first else [f"card-{key}"])
+    # the card, and the count when it moved (the image became rated, or stopped being): never the whole page
+    moved = rated_before is not None and rated_before != annotation.complete
+    st.rerun([f"card-{key}", "progress"] if moved else [f"card-{key}"])
 
 
 def card(image: QueuedImage) -> None:

@@ -12,8 +12,13 @@ PAGES = Path(__file__).resolve().parent
 NEXT = {
     "generate": ("generate.py", "Next: generate images", "This study has no images yet."),
     "annotate": ("annotate.py", "Next: annotate images", "Some images are waiting for labels."),
+    "others": ("results.py", "Next: see the results so far",
+               "You have rated every image you can; {waiting} of {images} images wait for other raters "
+               "(this study asks {needed} ratings per image)."),
     "results": ("results.py", "Next: see the results", "Every image has labels: the shares are ready."),
 }
+RATED = "An image counts once every question is answered (a person or not, and confidence; for a person, " \
+        "also gender presentation and skin tone)."
 
 st.title("sdaudit")
 st.markdown(
@@ -24,15 +29,16 @@ st.markdown(
 
 study, rater = current_study(), current_rater()
 progress = study_progress(open_store(current_home()), study, rater)
+counts = progress.counts
 st.subheader(f"Study “{plain(study)}”")
-counts = st.columns(4)
-counts[0].metric("Images", progress.images + progress.imported,
-                 help="Imported sheets' images count too; they have labels but no files." if progress.imported else None)
-counts[1].metric("Annotated by you", progress.annotated_by_you if rater else "–",
-                 help=None if rater else "Enter your name as Rater in the sidebar.")
-counts[2].metric("Annotated by anyone", progress.annotated_by_anyone)
-counts[3].metric("Raters", progress.raters)
+columns = st.columns(4)
+columns[0].metric("Images", counts.images + counts.imported,
+                  help="Imported sheets' images count too; they have labels but no files." if counts.imported else None)
+columns[1].metric("Annotated by you", counts.rated_by_you if rater else "–",
+                  help=RATED if rater else "Enter your name as Rater in the sidebar.")
+columns[2].metric("Annotated by anyone", counts.rated_by_anyone, help=RATED)
+columns[3].metric("Raters", counts.raters, help="People who have rated at least one image. " + RATED)
 
 page, label, why = NEXT[progress.next_step]
-st.caption(why)
+st.caption(why.format(waiting=counts.images - counts.complete, images=counts.images, needed=counts.needed))
 st.page_link(str(PAGES / page), label=label, icon=":material/arrow_forward:")

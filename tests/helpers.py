@@ -117,7 +117,7 @@ TWO_RUNS = {"run-a": {("female", 2): 30, ("male", 2): 70}, "run-b": {("female", 
 
 def add_study_as_an_older_store_did(store, name: str) -> None:
     """A study whose name today's rule refuses, as a store written before the rule may hold one."""
-    store._write(lambda cursor: cursor.execute("INSERT INTO studies (name) VALUES (?)", [name]))
+    store.db.write(lambda cursor: cursor.execute("INSERT INTO studies (name) VALUES (?)", [name]))
 
 
 def sheet(groups: dict[tuple[str, int | str | None], int], *, rater: str = "r1", start: int = 0) -> pd.DataFrame:

@@ -18,7 +18,7 @@ from app.focus import NEXT, PREVIOUS, TOO_FAST, UNDO, field_keys
 from app.widgets import plain
 from sdaudit.present.progress import StudyProgress, next_to_label, step, study_progress
 from sdaudit.scheme import Annotation
-from sdaudit.store import Store
+from sdaudit.store import Store, StudyCounts
 
 
 def add_pictures(store: Store, home: Path, count: int, *, run_key: str = "run-a", study: str = "default") -> list[int]:
@@ -170,7 +170,7 @@ def test_undo_walks_back_this_sessions_saves_newest_first(three_images):
     assert labels(home, ids[1]) is None and shown(at).startswith("Image 2 of 3"), "its first save: no row again"
     press(at, "Undo last save")
     assert labels(home, ids[0]) == Annotation(person_present=True, gender="female", mst=4)
-    assert shown(at).startswith("Image 1 of 3") and count(at) == "1 of 3 annotated by you"
+    assert shown(at).startswith("Image 1 of 3") and count(at) == "0 of 3 annotated by you", "no confidence: unrated"
     for _ in range(3):
         press(at, "Undo last save")
     assert labels(home, ids[0]) is None and count(at) == "0 of 3 annotated by you"
@@ -194,17 +194,20 @@ def test_the_last_label_of_the_study_says_everything_is_done(three_images):
 
 def test_the_count_follows_each_click_without_a_new_page(three_images):
     at = open_page("annotate", rater="ana")
-    next(radio for radio in at.radio if radio.label == "Person").set_value("Person").run()
-    # only the card and the count reran: the page's own widgets are not in this rerun's tree
+    next(radio for radio in at.radio if radio.label == "Person").set_value("No person").run()
+    # only the card reran (the image is not rated yet: no confidence): the count is not in this rerun's tree
+    assert not at.get("progress") and not at.toggle
+    assert [caption.value for caption in at.caption if "Saved:" in caption.value] == [":material/check: Saved: No person"]
+    next(radio for radio in at.radio if radio.label == "Confidence").set_value("High").run()
+    # every question answered: the card and the count reran, and nothing else
     assert count(at) == "1 of 3 annotated by you" and not at.toggle
-    assert [caption.value for caption in at.caption if "Saved:" in caption.value] == [":material/check: Saved: Person"]
 
 
 def test_a_save_that_fails_says_so_on_its_card(three_images):
     home, ids = three_images
     at = open_page("annotate", rater="ana")
     with Store.open(home) as store:  # the image goes away under the rater's card
-        store._write(lambda cursor: cursor.execute("DELETE FROM images WHERE image_id = ?", [ids[0]]))
+        store.db.write(lambda cursor: cursor.execute("DELETE FROM images WHERE image_id = ?", [ids[0]]))
     next(radio for radio in at.radio if radio.label == "Person").set_value("Person").run()
     assert not at.exception
     assert [error.value for error in at.error] == [plain(f"Not saved: there is no image with id {ids[0]} in the store.")]
@@ -251,7 +254,7 @@ def test_home_sends_an_empty_study_to_generate(app_home):
 def test_home_sends_a_study_with_unlabelled_images_to_annotate(three_images):
     home, ids = three_images
     with Store.open(home) as store:
-        store.save_annotation(ids[0], "bea", Annotation(person_present=False))
+        store.save_annotation(ids[0], "bea", Annotation(person_present=False, confidence="high"))
     at = open_page("home", rater="ana")
     assert next_step(at) == ("Next: annotate images", "annotate")
     assert [metric.label for metric in at.metric] == ["Images", "Annotated by you", "Annotated by anyone", "Raters"]
@@ -262,7 +265,7 @@ def test_home_sends_an_annotated_study_to_results(three_images):
     home, ids = three_images
     with Store.open(home) as store:
         for image_id in ids:
-            store.save_annotation(image_id, "ana", Annotation(person_present=False))
+            store.save_annotation(image_id, "ana", Annotation(person_present=False, confidence="high"))
     at = open_page("home", rater="ana")
     assert next_step(at) == ("Next: see the results", "results")
     assert [metric.value for metric in at.metric] == ["3", "3", "3", "1"]
@@ -272,32 +275,31 @@ def test_home_sends_an_annotated_study_to_results(three_images):
 
 
 @pytest.mark.parametrize(
-    ("rater", "images", "imported", "by_you", "files_by_anyone", "expected"),
+    ("images", "imported", "complete", "to_do", "expected"),
     [
-        ("ana", 0, 0, 0, 0, "generate"),
-        ("ana", 4, 0, 3, 4, "annotate"),  # others finished; this rater has one left
-        ("ana", 4, 0, 4, 4, "results"),
-        ("", 4, 0, 0, 3, "annotate"),  # no rater named: an image nobody labelled waits
-        ("", 4, 0, 0, 4, "results"),
-        ("ana", 0, 221, 0, 0, "results"),  # an imported sheet: labels without files
+        (0, 0, 0, 0, "generate"),
+        (4, 0, 4, 1, "annotate"),  # others finished; this rater may still add one
+        (4, 0, 3, 1, "annotate"),
+        (4, 0, 4, 0, "results"),
+        (4, 0, 2, 0, "others"),  # this rater has rated what they can; two images wait for other raters
+        (0, 221, 0, 0, "results"),  # an imported sheet: labels without files
     ],
 )
-def test_the_next_step(rater, images, imported, by_you, files_by_anyone, expected):
-    progress = StudyProgress(study="s", rater=rater, images=images, imported=imported, annotated_by_you=by_you,
-                             annotated_by_anyone=files_by_anyone + imported,
-                             files_annotated_by_anyone=files_by_anyone, raters=1)
-    assert progress.next_step == expected
+def test_the_next_step(images, imported, complete, to_do, expected):
+    counts = StudyCounts(images=images, imported=imported, rated_by_you=0, rated_by_anyone=complete + imported,
+                         complete=complete, to_do=to_do, raters=1, needed=2)
+    assert StudyProgress(study="s", rater="ana", counts=counts).next_step == expected
 
 
 def test_study_progress_counts_an_imported_sheet_and_raters():
     store = Store()
     add_annotated_run(store, "sheet", "origin", {("female", 2): 3, ("male", 8): 2}, rater="r1")
-    store._write(lambda cursor: cursor.execute("UPDATE images SET external = true"))
+    store.db.write(lambda cursor: cursor.execute("UPDATE images SET external = true"))
     add_annotated_run(store, "more", "origin", {("male", 3): 1}, rater="r2")
-    progress = study_progress(store, "origin", "r2")
-    assert (progress.images, progress.imported, progress.annotated_by_you, progress.annotated_by_anyone,
-            progress.files_annotated_by_anyone, progress.raters) == (1, 5, 1, 6, 1, 2)
-    assert study_progress(store, "other", "r2").images == 0
+    counts = study_progress(store, "origin", "r2").counts
+    assert (counts.images, counts.imported, counts.rated_by_you, counts.rated_by_anyone, counts.complete,
+            counts.raters) == (1, 5, 1, 6, 1, 2)
+    assert study_progress(store, "other", "r2").counts.images == 0
 
 
 def test_next_to_label_goes_round_and_ends_when_all_are_done():

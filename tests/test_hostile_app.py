@@ -28,7 +28,7 @@ def random_bytes(home: Path) -> str:
 
 def newer_schema(home: Path) -> str:
     with Store.open(home) as store:
-        store._write(lambda cursor: cursor.execute("UPDATE schema_info SET version = 99"))
+        store.db.write(lambda cursor: cursor.execute("UPDATE schema_info SET version = 99"))
     return TOO_NEW.format(path=home / "sdaudit.duckdb", found=99, known=Store(":memory:").schema_version)
 
 

@@ -236,7 +236,7 @@ def test_a_damaged_store_is_named_by_every_command(place, command, damage, templ
 
 def test_a_newer_store_tells_runs_to_upgrade_sdaudit(place):
     with Store(place.store) as store:
-        store._write(lambda cursor: cursor.execute("UPDATE schema_info SET version = 99"))
+        store.db.write(lambda cursor: cursor.execute("UPDATE schema_info SET version = 99"))
     result = run_cli("runs", "--home", str(place.home), cwd=place.root)
     assert_refused(result, TOO_NEW.format(path=place.store, found=99, known=SCHEMA_VERSION))
 

@@ -241,7 +241,7 @@ def test_a_study_can_record_skin_tone_as_lighter_or_darker(home, four_images):
         assert store.study_skin_tone_mode("binary") == "binary"
         # put the four images in that study, as a run folder generated for it would
         ingest(four_images, store, home)
-        store._write(lambda cursor: cursor.execute(
+        store.db.write(lambda cursor: cursor.execute(
             "UPDATE runs SET study_id = (SELECT study_id FROM studies WHERE name = 'binary')"))
     at.switch_page(str(PAGES / "annotate.py")).run()
     widget(at.text_input, "Rater").input("ana").run()
@@ -343,7 +343,8 @@ def test_saved_labels_show_when_the_rater_comes_back(home_with_images):
     radios(at, "Skin tone")[0].set_value("MST 2").run()
     again = annotate_page(show="All")
     assert "MST 2" in [radio.value for radio in radios(again, "Skin tone")]
-    assert again.get("progress")[0].proto.text == "1 of 4 annotated by you · 1 of 4 images have 1 rating"
+    # a skin tone alone is no rating (every question must be answered): the counts stay at 0
+    assert again.get("progress")[0].proto.text == "0 of 4 annotated by you · 0 of 4 images have 1 rating"
 
 
 def test_annotating_never_imports_pandas_or_torch(home_with_images):
@@ -358,6 +359,8 @@ def test_annotating_never_imports_pandas_or_torch(home_with_images):
         at.switch_page({str(PAGES / "annotate.py")!r}).run()  # opened at its address, as raters do
         next(e for e in at.text_input if e.label == "Rater").input("ana").run()
         next(e for e in at.radio if e.label == "Skin tone").set_value("MST 4").run()  # reruns the card alone
+        for label, value in (("Person", "Person"), ("Gender presentation", "Male-presenting"), ("Confidence", "High")):
+            next(e for e in at.radio if e.label == label).set_value(value).run()  # every question: a rating
         at.run()  # the page again, as after a reload
         assert not at.exception, at.exception
         print(len([e for e in at.radio if e.label == "Person"]),

@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 from helpers import ORIGIN_SHEET
 
-from sdaudit.files import snapshot as snapshot_module
 from sdaudit.files.sheets import import_annotations
 from sdaudit.files.snapshot import SnapshotError, restore, snapshot
 from sdaudit.generation.generate import StoreSink, generate
@@ -14,6 +13,7 @@ from sdaudit.generation.jobs import JobQueue
 from sdaudit.generation.spec import GenerationSpec
 from sdaudit.scheme import Annotation
 from sdaudit.store import TABLES, Store
+from sdaudit.store import parquet as parquet_module
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def full_home(tmp_path, tiny_model):
 
 def tables_of(home) -> dict[str, pd.DataFrame]:
     with Store.open(home) as store:
-        return {table: store._query(f"SELECT * FROM {table} ORDER BY ALL") for table in TABLES}
+        return {table: store.db.read_frame(f"SELECT * FROM {table} ORDER BY ALL") for table in TABLES}
 
 
 def test_a_snapshot_round_trips_every_row_and_image(full_home, tmp_path):
@@ -47,7 +47,7 @@ def test_a_snapshot_round_trips_every_row_and_image(full_home, tmp_path):
         # ids keep counting after the restored ones
         new_job = JobQueue(empty).add("generate", {"x": 1})
         assert new_job == 2
-        empty._write(lambda cursor: cursor.execute("DELETE FROM jobs WHERE job_id = 2"))
+        empty.db.write(lambda cursor: cursor.execute("DELETE FROM jobs WHERE job_id = 2"))
     before, after = tables_of(full_home), tables_of(restored_home)
     for table in TABLES:
         pd.testing.assert_frame_equal(before[table], after[table], check_dtype=False)
@@ -81,7 +81,7 @@ def test_a_snapshot_does_not_hold_the_write_lock(full_home, tmp_path, monkeypatc
     while the snapshot is halfway through commits at once and the snapshot stays consistent."""
     with Store.open(full_home) as store:
         saved_during = []
-        original = snapshot_module._copy_table_out
+        original = parquet_module._copy_table_out
 
         def save_midway(cursor, table: str, folder) -> int:
             if table == "annotations" and not saved_during:  # the snapshot is reading table by table
@@ -89,7 +89,7 @@ def test_a_snapshot_does_not_hold_the_write_lock(full_home, tmp_path, monkeypatc
                 saved_during.append(store.count("annotations"))
             return original(cursor, table, folder)
 
-        monkeypatch.setattr(snapshot_module, "_copy_table_out", save_midway)
+        monkeypatch.setattr(parquet_module, "_copy_table_out", save_midway)
         result = snapshot(store, full_home, str(tmp_path / "snap"))
         assert saved_during == [4 + 221 + 1], "the save committed while the snapshot was running"
         assert result.rows["annotations"] == 4 + 221, "the snapshot is one consistent read, from before the save"

@@ -11,11 +11,11 @@ import duckdb
 import pytest
 from helpers import add_study_as_an_older_store_did, make_images, make_run
 
-from sdaudit import store as store_module
 from sdaudit.errors import StoreError
 from sdaudit.records import STUDY_NAME
 from sdaudit.scheme import Annotation
 from sdaudit.store import LOCKED, NOT_DUCKDB, TOO_NEW, Store
+from sdaudit.store import schema as schema_module
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def store():
 
 def test_a_new_store_has_every_table_at_the_latest_schema_version():
     with Store() as fresh:
-        assert fresh.schema_version == len(store_module.MIGRATIONS) == store_module.SCHEMA_VERSION
+        assert fresh.schema_version == len(schema_module.MIGRATIONS) == schema_module.SCHEMA_VERSION
         for table in ("studies", "runs", "images", "annotations", "annotation_history", "jobs"):
             assert fresh.count(table) == 0
 
@@ -39,9 +39,9 @@ def test_migrations_upgrade_an_old_file_and_keep_its_rows(tmp_path, monkeypatch)
         old.add_run(make_run())
         old.add_images(make_images())
     added = "ALTER TABLE studies ADD COLUMN description VARCHAR DEFAULT ''"
-    monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, added])
+    monkeypatch.setattr(schema_module, "MIGRATIONS", [*schema_module.MIGRATIONS, added])
     with Store(path) as upgraded:
-        assert upgraded.schema_version == len(store_module.MIGRATIONS)
+        assert upgraded.schema_version == len(schema_module.MIGRATIONS)
         assert upgraded.count("images") == 4
     with duckdb.connect(str(path), read_only=True) as raw:
         assert ("description",) in raw.execute(
@@ -51,10 +51,10 @@ def test_migrations_upgrade_an_old_file_and_keep_its_rows(tmp_path, monkeypatch)
 def test_a_store_from_a_newer_sdaudit_is_refused(tmp_path):
     path = tmp_path / "new.duckdb"
     with Store(path) as current:
-        current._write(lambda cursor: cursor.execute("UPDATE schema_info SET version = 99"))
+        current.db.write(lambda cursor: cursor.execute("UPDATE schema_info SET version = 99"))
     with pytest.raises(StoreError) as caught:
         Store(path)
-    assert str(caught.value) == TOO_NEW.format(path=path, found=99, known=store_module.SCHEMA_VERSION)
+    assert str(caught.value) == TOO_NEW.format(path=path, found=99, known=schema_module.SCHEMA_VERSION)
 
 
 def test_a_file_that_is_not_duckdb_is_named(tmp_path):
@@ -231,7 +231,7 @@ def test_study_names_and_modes_are_checked():
 def test_the_queue_gives_each_image_with_this_raters_saved_labels_only(store):
     first, second = (int(image_id) for image_id in store.images()["image_id"][:2])
     store.save_annotation(first, "ana", Annotation(person_present=True, gender="female", mst=8, confidence="low"))
-    store.save_annotation(second, "ben", Annotation(person_present=False))
+    store.save_annotation(second, "ben", Annotation(person_present=False, confidence="high"))
     queue = store.annotation_queue("default", "ana", only_missing=False, shuffled=False)
     assert [image.seed for image in queue] == [0, 1, 2, 3]
     assert (queue[0].image_id, queue[0].path, queue[0].model, queue[0].prompt) == (

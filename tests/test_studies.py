@@ -436,19 +436,20 @@ def test_the_runs_page_offers_a_reference_set_upload_to_an_admin(app_home):
 def test_a_store_written_before_studies_opens_with_no_slots_and_no_targets(tmp_path, monkeypatch):
     from helpers import make_images, make_run
 
-    from sdaudit import store as store_module
+    from sdaudit.store import runs as runs_module
+    from sdaudit.store import schema as schema_module
 
     path = tmp_path / "v2.duckdb"
     with monkeypatch.context() as older:
-        older.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:2])
-        older.setattr(store_module, "TABLES", store_module.TABLES[:6])
-        older.setattr(store_module, "RUN_COLUMNS", [c for c in store_module.RUN_COLUMNS if c != "slot"])
+        older.setattr(schema_module, "MIGRATIONS", schema_module.MIGRATIONS[:2])
+        older.setattr(schema_module, "TABLES", schema_module.TABLES[:6])
+        older.setattr(runs_module, "RUN_COLUMNS", [c for c in runs_module.RUN_COLUMNS if c != "slot"])
         with Store(path) as old:
             assert old.schema_version == 2
             old.add_run(make_run("old-run"))
             old.add_images(make_images("old-run"))
     with Store(path) as upgraded:
-        assert upgraded.schema_version == store_module.SCHEMA_VERSION
+        assert upgraded.schema_version == schema_module.SCHEMA_VERSION
         runs = upgraded.runs()
         assert runs.loc[0, "run_key"] == "old-run" and runs.loc[0, "images"] == 4
         assert runs["slot"].isna().all() and upgraded.images()["size_bytes"].isna().all()

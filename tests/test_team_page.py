@@ -113,7 +113,7 @@ def annotate(rater: str = "ana") -> AppTest:
 def test_a_due_repeat_is_shown_blind_and_its_answer_kept_apart(open_home):
     with Store.open(open_home) as store:
         Team(store).set_settings("default", TeamSettings(repeat_every=1))
-        store.save_annotation(1, "ana", Annotation(True, "female", 3))
+        store.save_annotation(1, "ana", Annotation(True, "female", 3, None, "high"))
     at = annotate()
     keys = [radio.key for radio in at.radio if radio.label == "Person"]
     assert sorted(keys) == ["person-2", "person-3", "person-4", "person-repeat-1"], "the repeat beside the to-do images"

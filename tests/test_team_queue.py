@@ -4,14 +4,16 @@ blind repeats kept apart from the annotations, the team settings and their migra
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 from helpers import make_images, make_run
 
-from sdaudit import store as store_module
 from sdaudit.analysis.estimate import estimate
 from sdaudit.scheme import Annotation
 from sdaudit.store import Store
+from sdaudit.store import runs as runs_module
+from sdaudit.store import schema as schema_module
 from sdaudit.store.team import RATERS_TEXT, REPEAT_TEXT, Team, TeamSettings
 
 FEMALE = Annotation(True, "female", 3, None, "high")
@@ -118,21 +120,105 @@ def test_bad_settings_are_named_and_change_nothing(store, changes, message):
 
 def test_a_store_from_before_the_team_opens_with_one_rater_per_image(tmp_path, monkeypatch):
     path = tmp_path / "v2.duckdb"
-    full_migrations, full_tables = store_module.MIGRATIONS, store_module.TABLES
-    monkeypatch.setattr(store_module, "MIGRATIONS", full_migrations[:2])
-    monkeypatch.setattr(store_module, "TABLES", full_tables[:6])
-    full_run_columns = store_module.RUN_COLUMNS
-    monkeypatch.setattr(store_module, "RUN_COLUMNS", [c for c in full_run_columns if c != "slot"])
+    full_migrations, full_tables = schema_module.MIGRATIONS, schema_module.TABLES
+    monkeypatch.setattr(schema_module, "MIGRATIONS", full_migrations[:2])
+    monkeypatch.setattr(schema_module, "TABLES", full_tables[:6])
+    full_run_columns = runs_module.RUN_COLUMNS
+    monkeypatch.setattr(runs_module, "RUN_COLUMNS", [c for c in full_run_columns if c != "slot"])
     with Store(path) as old:
         old.add_run(make_run())
         old.add_images(make_images())
         old.save_annotation(1, "ana", FEMALE)
         assert old.schema_version == 2
-    monkeypatch.setattr(store_module, "MIGRATIONS", full_migrations)
-    monkeypatch.setattr(store_module, "TABLES", full_tables)
-    monkeypatch.setattr(store_module, "RUN_COLUMNS", full_run_columns)
+    monkeypatch.setattr(schema_module, "MIGRATIONS", full_migrations)
+    monkeypatch.setattr(schema_module, "TABLES", full_tables)
+    monkeypatch.setattr(runs_module, "RUN_COLUMNS", full_run_columns)
     with Store(path) as upgraded:
         assert upgraded.schema_version == len(full_migrations)
         assert Team(upgraded).settings("default") == TeamSettings()
         assert upgraded.count("annotations") == 1 and upgraded.count("gold_labels") == 0
         assert queued(upgraded, "ben") == [2, 3, 4], "k = 1: ana's image is complete"
+
+
+# -- one rule for "an image is rated": every question the study asks is answered -----------------
+
+UNFINISHED = Annotation(True, "female", 3, None, None)  # person, gender, MST: no confidence yet
+
+
+def test_an_answer_without_a_confidence_is_no_rating_so_a_second_rater_still_gets_the_image(store):
+    """The drift bug: ana's person/gender/MST without a confidence counted toward the study's two
+    raters per image, so ben's to-do list skipped the image once a third rater had finished it."""
+    settings(store, raters_per_image=2)
+    assert store.save_annotation(1, "ana", UNFINISHED, overlap=True)
+    assert store.save_annotation(1, "cai", FEMALE, overlap=True)
+    assert 1 in queued(store, "ben"), "one rating so far: the image still needs a second"
+    assert queued(store, "ana")[0] == 1, "ana's own unfinished image stays on her list, first"
+    progress = store.annotation_progress("default", "ana")
+    assert (progress.yours, progress.complete) == (0, 0)
+    assert store.save_annotation(1, "ben", MALE, overlap=True), "ben's answer takes the second place"
+    assert 1 not in queued(store, "dan") and store.annotation_progress("default", "dan").complete == 1
+
+
+def test_raters_who_started_an_image_together_cannot_all_finish_it(store):
+    """Unfinished answers take no place, so three raters may start an image that asks two ratings;
+    the save that would give it a third rating is refused, and the third rater's start stays unrated."""
+    settings(store, raters_per_image=2)
+    for rater in ("ana", "ben", "cai"):
+        assert store.save_annotation(1, rater, Annotation(True), overlap=True), "an unfinished answer takes no place"
+    assert store.save_annotation(1, "ana", FEMALE, overlap=True)
+    assert store.save_annotation(1, "ben", MALE, overlap=True)
+    assert store.save_annotation(1, "cai", FEMALE, overlap=True) is None, "a third rating is refused"
+    assert store.annotation(1, "cai") == Annotation(True)
+    assert store.save_annotation(1, "ben", FEMALE, overlap=True), "a rater may always change their own rating"
+    assert store.annotation_progress("default", "cai").complete == 1 and 1 not in queued(store, "cai")
+
+
+def test_the_rule_is_annotation_complete_for_every_kind_of_answer(store):
+    """The store's count agrees with ``Annotation.complete`` on answers with each question left out."""
+    answers = [Annotation(), Annotation(True), Annotation(True, "male"), Annotation(True, "male", 4),
+               Annotation(True, "male", 4, None, "low"), Annotation(True, "male", None, "darker", "low"),
+               Annotation(True, "male", None, None, "low"), Annotation(True, None, 4, None, "low"),
+               Annotation(False), Annotation(False, confidence="high")]
+    store.add_images(make_images(seeds=range(6, len(answers))))
+    for image_id, answer in enumerate(answers, start=1):
+        store.save_annotation(image_id, "ana", answer)
+    rated = [image_id for image_id, answer in enumerate(answers, start=1) if answer.complete]
+    assert rated == [5, 6, 10]
+    assert store.annotation_progress("default", "ana").yours == len(rated)
+    assert queued(store, "ana") == [image_id for image_id in range(1, 11) if image_id not in rated]
+
+
+def half_rated_study(store: Store) -> None:
+    """The issue's study: 52 images, two ratings asked per image, 18 with both; three more people
+    pressed one key on each of the others."""
+    store.add_images(make_images(seeds=range(6, 52)))
+    settings(store, raters_per_image=2)
+    for image_id in range(1, 19):
+        for rater, answer in (("ana", FEMALE), ("ben", MALE)):
+            store.save_annotation(image_id, rater, answer, overlap=True)
+    for image_id in range(19, 53):
+        store.save_annotation(image_id, ("cai", "dan", "eve")[image_id % 3], Annotation(True), overlap=True)
+
+
+def test_home_waits_for_the_ratings_the_study_asks_and_counts_only_raters_who_rated(store):
+    from sdaudit.present.progress import study_progress
+
+    half_rated_study(store)
+    for rater in ("", "ana", "cai"):
+        progress = study_progress(store, "default", rater)
+        assert progress.next_step == "annotate", f"34 of 52 images still need ratings ({rater or 'no rater'})"
+        assert progress.counts.raters == 2, "a key pressed once is not a rating"
+
+
+def test_the_home_page_does_not_call_a_half_rated_study_ready(app_home):
+    from streamlit.testing.v1 import AppTest
+
+    with Store.open(app_home) as home_store:
+        home_store.add_run(make_run())
+        home_store.add_images(make_images(seeds=range(6)))
+        half_rated_study(home_store)
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app" / "router.py"), default_timeout=600).run()
+    assert not at.exception, at.exception
+    assert "Every image has labels" not in " ".join(caption.value for caption in at.caption)
+    assert at.page_link[0].value == "Next: annotate images"
+    assert {metric.label: metric.value for metric in at.metric}["Raters"] == "2"

@@ -166,30 +166,14 @@ def import_targets(path: str | os.PathLike, store: Store, *, study: str) -> Targ
     transaction; a row for a target the study already holds replaces it."""
     targets = read_targets(path)
     require_new_study(study, store.study_names())
-    study_id = store.ensure_study(study)
-    rows = [[study_id, t.applies_to, t.value, t.family, t.group, t.target, t.source] for t in targets]
-
-    def work(cursor) -> int:
-        replaced = 0
-        for row in rows:
-            replaced += cursor.execute(
-                "SELECT count(*) FROM targets WHERE study_id = ? AND applies_to = ? AND value = ? AND family = ? "
-                "AND group_name = ?", row[:5]).fetchone()[0]
-            cursor.execute(
-                "INSERT INTO targets (study_id, applies_to, value, family, group_name, target, source) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (study_id, applies_to, value, family, group_name) DO UPDATE SET target = excluded.target, "
-                "source = excluded.source", row)
-        return replaced
-
-    return TargetImport(study, len(rows), store._write(work))
+    store.ensure_study(study)
+    rows = [(t.applies_to, t.value, t.family, t.group, t.target, t.source) for t in targets]
+    return TargetImport(study, len(rows), store.save_targets(study, rows))
 
 
 def study_targets(store: Store, study: str) -> pd.DataFrame:
     """The study's targets: applies_to, value, family, group, target, source."""
-    return store._query(
-        "SELECT t.applies_to, t.value, t.family, t.group_name AS \"group\", t.target, t.source FROM targets t "
-        "JOIN studies s USING (study_id) WHERE s.name = ? ORDER BY t.applies_to, t.value, t.family, t.group_name",
-        [study])
+    return store.targets(study)
 
 
 def run_targets(runs: pd.DataFrame, targets: pd.DataFrame) -> dict[str, dict[tuple[str, str], tuple[float, str]]]:

@@ -3,9 +3,9 @@
 Hugging Face Spaces have no persistent disk: the live DuckDB file sits on local disk and is lost
 on restart unless it is snapshotted somewhere that lasts. A target is a local folder, or
 ``hf://datasets/OWNER/NAME`` — a Hugging Face dataset repo, written with ``huggingface_hub`` when
-a token is configured (``HF_TOKEN``). A snapshot reads in one DuckDB read transaction, which does
-not block writers, so annotation clicks go on while it runs. ``restore`` rebuilds an *empty*
-store and never overwrites one that holds data.
+a token is configured (``HF_TOKEN``). A snapshot reads the tables in one DuckDB read transaction
+(``Store.export_tables``), which does not block writers, so annotation clicks go on while it runs.
+``restore`` rebuilds an *empty* store and never overwrites one that holds data.
 """
 
 from __future__ import annotations
@@ -19,14 +19,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
-
 import sdaudit
 from sdaudit.config import writable_folder
 from sdaudit.errors import SdauditError
 from sdaudit.files.safe import UnsafeFileError, is_regular, read_regular, writable_target, write_new
 from sdaudit.records import Job
-from sdaudit.store import SCHEMA_VERSION, SEQUENCES, TABLES, Store
+from sdaudit.store import SCHEMA_VERSION, TABLES, Store
 
 MANIFEST = "snapshot.json"
 HF_PREFIX = "hf://datasets/"
@@ -47,52 +45,11 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _quote(text: str) -> str:
-    """A path inside a SQL string literal (COPY takes no parameters for its file name)."""
-    return text.replace("'", "''")
-
-
-def _copy_table_out(cursor: duckdb.DuckDBPyConnection, table: str, folder: Path) -> int:
-    """Write one table to ``folder/<table>.parquet``; returns its row count."""
-    path = str(folder / f"{table}.parquet")
-    cursor.execute(f"COPY (SELECT * FROM {table}) TO '{_quote(path)}' (FORMAT parquet)")
-    return int(cursor.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-
-
-def _export_tables(store: Store, folder: Path) -> dict[str, int]:
-    """Write every table to ``folder/<table>.parquet`` from one consistent read; row counts."""
-    with store._cursor() as cursor:
-        cursor.begin()  # one snapshot of every table; readers do not block writers
-        try:
-            return {table: _copy_table_out(cursor, table, folder) for table in TABLES}
-        finally:
-            cursor.rollback()
-
-
-def _import_tables(store: Store, folder: Path) -> dict[str, int]:
-    """Load ``folder/<table>.parquet`` into each (empty) table in one transaction through the
-    store's write path, then move each id sequence past the largest id restored."""
-    def work(cursor: duckdb.DuckDBPyConnection) -> dict[str, int]:
-        rows = {}
-        for table in TABLES:
-            path = folder / f"{table}.parquet"
-            if not path.is_file():
-                raise ValueError(f"the snapshot lacks {path.name}.")
-            cursor.execute(f"INSERT INTO {table} BY NAME SELECT * FROM read_parquet('{_quote(str(path))}')")
-            rows[table] = int(cursor.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-        for sequence, (table, column) in SEQUENCES.items():
-            highest = cursor.execute(f"SELECT coalesce(max({column}), 0) FROM {table}").fetchone()[0]
-            cursor.execute(f"SELECT count(nextval('{sequence}')) FROM range(?)", [int(highest)])
-        return rows
-
-    return store._write(work)
-
-
 def _write_local(store: Store, home: Path, folder: Path) -> SnapshotResult:
     folder.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".snapshot-", dir=folder))
     try:
-        rows = _export_tables(store, staging)
+        rows = store.export_tables(staging)
         images = store.images()
         copied = 0
         for relpath in images.loc[~images["external"], "path"]:
@@ -207,7 +164,7 @@ def _restore_folder(store: Store, home: Path, folder: Path, source: str) -> Snap
             write_new(target, read_regular(folder, relpath, what="image"))
         except UnsafeFileError as error:
             raise SnapshotError(f"the snapshot at {source!r} changed while it was restored: {error}") from None
-    rows = _import_tables(store, folder)
+    rows = store.import_tables(folder)
     return SnapshotResult(source, rows, manifest.get("images", 0))
 
 

@@ -1,5 +1,5 @@
-"""Background generation: the job queue (``JobQueue``, the store's ``jobs`` table) and one worker
-thread per process (``JobRunner``).
+"""Background generation: one worker thread per process (``JobRunner``) that runs the jobs of the
+store's queue (``JobQueue``, the ``jobs`` table: ``sdaudit/store/jobs.py``).
 
 The app owns one ``JobRunner`` (through ``st.cache_resource``), so a job outlives page switches
 and closed tabs: Streamlit stops a page's script when its browser goes away, but not this
@@ -12,15 +12,12 @@ process that died becomes ``interrupted`` when the next one starts, and ``resume
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-
-import duckdb
 
 from sdaudit.config import int_setting
 from sdaudit.generation.generate import GenerationProgress, StoreSink, generate
@@ -28,6 +25,7 @@ from sdaudit.generation.promptsets import PromptSet, job_specs, study_job
 from sdaudit.generation.spec import GenerationSpec
 from sdaudit.records import Job
 from sdaudit.store import Store
+from sdaudit.store.jobs import JobQueue
 
 PROGRESS_INTERVAL = 0.5  # seconds between progress writes: a step can take milliseconds
 IDLE_CHECK = 30.0  # seconds: jobs are queued in this process, which wakes the worker at once
@@ -38,83 +36,6 @@ TOO_MANY_IMAGES = ("this job asks for {count} images; this server allows at most
                    "(SDAUDIT_MAX_IMAGES_PER_JOB).")
 QUEUE_FULL = ("{count} jobs are already waiting; this server queues at most {limit} "
               "(SDAUDIT_MAX_QUEUED_JOBS). Try again when one has finished.")
-
-
-# The jobs table's columns in Job's order; times as epoch seconds (DuckDB needs pytz to return
-# TIMESTAMPTZ values as datetimes).
-JOB_COLUMNS = ("job_id, kind, spec, status, run_key, images_done, images_total, step, steps_total, error, pid, "
-               "epoch(created_at), epoch(started_at), epoch(finished_at)")
-UPDATABLE = ("status", "run_key", "images_done", "images_total", "step", "steps_total", "error")
-
-
-def _job(row: tuple) -> Job:
-    *values, created, started, finished = row
-    values[2] = json.loads(values[2])
-    return Job(*values, *(None if t is None else datetime.fromtimestamp(t, UTC) for t in (created, started, finished)))
-
-
-class JobQueue:
-    """The store's ``jobs`` table: queue, claim, read and update jobs.
-
-    Reads take the store's cursors and writes go through its one write path (``Store._write``),
-    so the queue shares the store's connection, lock and retries.
-    """
-
-    def __init__(self, store: Store):
-        self.store = store
-
-    def add(self, kind: str, spec: dict) -> int:
-        """Queue a job; returns its id."""
-        return self.store._write(lambda cursor: int(cursor.execute(
-            "INSERT INTO jobs (kind, spec, status) VALUES (?, ?, 'queued') RETURNING job_id",
-            [kind, json.dumps(spec, sort_keys=True)],
-        ).fetchone()[0]))
-
-    def claim_next(self, pid: int) -> Job | None:
-        """Mark the oldest queued job running (for process ``pid``) and return it, or None."""
-        def work(cursor: duckdb.DuckDBPyConnection) -> int | None:
-            row = cursor.execute(
-                "UPDATE jobs SET status = 'running', pid = ?, started_at = current_timestamp, error = NULL, "
-                "finished_at = NULL WHERE job_id = (SELECT min(job_id) FROM jobs WHERE status = 'queued') "
-                "RETURNING job_id", [pid],
-            ).fetchone()
-            return None if row is None else int(row[0])
-
-        job_id = self.store._write(work)
-        return None if job_id is None else self.job(job_id)
-
-    def job(self, job_id: int) -> Job | None:
-        with self.store._cursor() as cursor:
-            row = cursor.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?", [job_id]).fetchone()
-        return None if row is None else _job(row)
-
-    def jobs(self) -> list[Job]:
-        """Every job, newest first."""
-        with self.store._cursor() as cursor:
-            return [_job(row) for row in cursor.execute(f"SELECT {JOB_COLUMNS} FROM jobs ORDER BY job_id DESC").fetchall()]
-
-    def update(self, job_id: int, **values) -> None:
-        """Set some of a job's columns (status, progress, run_key, error, finished)."""
-        unknown = set(values) - set(UPDATABLE) - {"finished"}
-        if unknown:
-            raise ValueError(f"jobs have no column(s) {sorted(unknown)}.")
-        finished = values.pop("finished", False)
-        assignments = [f"{name} = ?" for name in values] + (["finished_at = current_timestamp"] if finished else [])
-        if not assignments:
-            return
-        self.store._write(lambda cursor: cursor.execute(
-            f"UPDATE jobs SET {', '.join(assignments)} WHERE job_id = ?", [*values.values(), job_id]
-        ))
-
-    def mark_interrupted(self) -> int:
-        """Jobs left running by a process that is gone become `interrupted`; returns how many.
-
-        Only one process can hold the store file, so at start-up no other process is running them.
-        """
-        return self.store._write(lambda cursor: len(cursor.execute(
-            "UPDATE jobs SET status = 'interrupted', finished_at = current_timestamp "
-            "WHERE status = 'running' RETURNING job_id"
-        ).fetchall()))
 
 
 class JobRunner:

@@ -1,8 +1,8 @@
 """A rater team's part of the store: study settings, blind repeats, gold and adjudicated labels, and
 raters' self-described groups.
 
-``Team(store)`` reads through ``Store._cursor`` and writes through ``Store._write`` (the one write
-path), as ``jobs.JobQueue`` does. What each table holds:
+``Team(store)`` reads and writes through the store's database (``database.py``), as
+``jobs.JobQueue`` does. What each table holds:
 
 - ``studies``' team columns (``TeamSettings``): raters per image (k), how often a repeat is shown,
   when raters disagree enough to list an image for adjudication, the rater-group fields it asks;
@@ -23,13 +23,12 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sdaudit.records import QueuedImage
 from sdaudit.scheme import Annotation
+from sdaudit.store.database import TableGroup
+from sdaudit.store.runs import STUDY_IMAGES, TO_STUDY
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from sdaudit.store import Store
 
 MAX_RATERS_PER_IMAGE = 50
 MAX_REPEAT_EVERY = 1000
@@ -103,15 +102,14 @@ def _label_values(annotation: Annotation) -> list:
 class Team:
     """The team tables of one store."""
 
-    def __init__(self, store: Store):
-        self.store = store
+    def __init__(self, store: TableGroup):
+        self.db = store.db
 
     # -- settings -------------------------------------------------------------------------------
 
     def settings(self, study: str) -> TeamSettings:
         """The study's team settings; the defaults for a study not created yet (the sidebar's first)."""
-        with self.store._cursor() as cursor:
-            row = cursor.execute(f"SELECT {', '.join(SETTING_COLUMNS)} FROM studies WHERE name = ?", [study]).fetchone()
+        row = self.db.read_one(f"SELECT {', '.join(SETTING_COLUMNS)} FROM studies WHERE name = ?", [study])
         if row is None:
             return TeamSettings()
         return TeamSettings(*row[:5], rater_fields=tuple(json.loads(row[5])))
@@ -127,12 +125,11 @@ class Team:
                                   [*values, study]).fetchall():
                 raise ValueError(NO_STUDY.format(study=study))
 
-        self.store._write(work)
+        self.db.write(work)
 
     def _image_in_study(self, cursor, image_id: int, study: str) -> None:
-        found = cursor.execute(
-            "SELECT 1 FROM images i JOIN runs r USING (run_key) JOIN studies s USING (study_id) "
-            "WHERE i.image_id = ? AND s.name = ?", [image_id, study]).fetchone()
+        found = cursor.execute(f"SELECT 1 FROM {STUDY_IMAGES} WHERE i.image_id = ? AND s.name = ?",
+                               [image_id, study]).fetchone()
         if found is None:
             raise ValueError(NO_IMAGE.format(image_id=image_id, study=study))
 
@@ -144,7 +141,7 @@ class Team:
         if not rater:
             raise ValueError(f"a repeat answer needs a rater's name but got {rater!r}.")
         values = [image_id, rater, *_label_values(annotation), annotation.confidence]
-        self.store._write(lambda cursor: cursor.execute(
+        self.db.write(lambda cursor: cursor.execute(
             "INSERT INTO repeat_answers (image_id, rater, person_present, gender, mst, skin_binary, confidence) "
             "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (image_id, rater) DO UPDATE SET "
             "person_present = excluded.person_present, gender = excluded.gender, mst = excluded.mst, "
@@ -155,11 +152,11 @@ class Team:
         """Every repeat answer of ``study`` beside the rater's annotation of the same image
         (columns ``image_id, rater`` and each label column twice: ``_first`` and ``_repeat``)."""
         columns = ", ".join(f"a.{c} AS {c}_first, x.{c} AS {c}_repeat" for c in LABEL_COLUMNS)
-        return self.store._query(
+        return self.db.read_frame(
             f"SELECT x.image_id, x.rater, {columns} FROM repeat_answers x "
             "JOIN annotations a ON a.image_id = x.image_id AND a.rater = x.rater "
-            "JOIN images i ON i.image_id = x.image_id JOIN runs r USING (run_key) JOIN studies s USING (study_id) "
-            "WHERE s.name = ? ORDER BY x.rater, x.image_id", [study])
+            f"JOIN images i ON i.image_id = x.image_id {TO_STUDY} WHERE s.name = ? ORDER BY x.rater, x.image_id",
+            [study])
 
     # -- gold -----------------------------------------------------------------------------------
 
@@ -174,16 +171,16 @@ class Team:
                 "skin_binary = excluded.skin_binary, set_by = excluded.set_by, updated_at = now()",
                 [image_id, *_label_values(reference), by])
 
-        self.store._write(work)
+        self.db.write(work)
 
     def remove_gold(self, image_id: int) -> None:
-        self.store._write(lambda cursor: cursor.execute("DELETE FROM gold_labels WHERE image_id = ?", [image_id]))
+        self.db.write(lambda cursor: cursor.execute("DELETE FROM gold_labels WHERE image_id = ?", [image_id]))
 
     def gold(self, study: str) -> pd.DataFrame:
         """The study's gold images with their reference labels."""
-        return self.store._query(
-            "SELECT g.*, i.run_key, i.seed FROM gold_labels g JOIN images i USING (image_id) JOIN runs r USING (run_key) "
-            "JOIN studies s USING (study_id) WHERE s.name = ? ORDER BY g.image_id", [study])
+        return self.db.read_frame(
+            f"SELECT g.*, i.run_key, i.seed FROM gold_labels g JOIN images i USING (image_id) {TO_STUDY} "
+            "WHERE s.name = ? ORDER BY g.image_id", [study])
 
     # -- adjudication ---------------------------------------------------------------------------
 
@@ -203,22 +200,21 @@ class Team:
                 "updated_at = now()",
                 [image_id, *_label_values(final), note, by])
 
-        self.store._write(work)
+        self.db.write(work)
 
     def adjudications(self, study: str) -> pd.DataFrame:
         """The study's final labels, one row per adjudicated image."""
-        return self.store._query(
-            "SELECT a.* FROM adjudications a JOIN images i USING (image_id) JOIN runs r USING (run_key) "
-            "JOIN studies s USING (study_id) WHERE s.name = ? ORDER BY a.image_id", [study])
+        return self.db.read_frame(
+            f"SELECT a.* FROM adjudications a JOIN images i USING (image_id) {TO_STUDY} "
+            "WHERE s.name = ? ORDER BY a.image_id", [study])
 
     # -- rater groups ---------------------------------------------------------------------------
 
     def profile_asked(self, study: str, rater: str) -> bool:
         """Whether ``rater`` has answered (or declined) the study's rater-group questions."""
-        with self.store._cursor() as cursor:
-            return cursor.execute(
-                "SELECT 1 FROM rater_profiles p JOIN studies s USING (study_id) WHERE s.name = ? AND p.rater = ?",
-                [study, rater]).fetchone() is not None
+        return self.db.read_one(
+            "SELECT 1 FROM rater_profiles p JOIN studies s USING (study_id) WHERE s.name = ? AND p.rater = ?",
+            [study, rater]) is not None
 
     def save_profile(self, study: str, rater: str, answers: dict[str, str], *, consented: bool) -> None:
         """``rater``'s answers to the study's fields; without consent nothing but the refusal is kept."""
@@ -235,7 +231,7 @@ class Team:
                 raise ValueError(ANSWER_TEXT.format(field=name, length=MAX_ANSWER, value=value))
             if value:
                 kept[name] = value
-        self.store._write(lambda cursor: cursor.execute(
+        self.db.write(lambda cursor: cursor.execute(
             "INSERT INTO rater_profiles (study_id, rater, consented, answers) "
             "SELECT study_id, ?, ?, ? FROM studies WHERE name = ? ON CONFLICT (study_id, rater) DO UPDATE SET "
             "consented = excluded.consented, answers = excluded.answers, answered_at = now()",
@@ -243,36 +239,7 @@ class Team:
 
     def rater_groups(self, study: str) -> dict[str, dict[str, str]]:
         """Consenting raters' answers: rater -> {field: answer}."""
-        with self.store._cursor() as cursor:
-            rows = cursor.execute(
-                "SELECT p.rater, p.answers FROM rater_profiles p JOIN studies s USING (study_id) "
-                "WHERE s.name = ? AND p.consented ORDER BY p.rater", [study]).fetchall()
+        rows = self.db.read(
+            "SELECT p.rater, p.answers FROM rater_profiles p JOIN studies s USING (study_id) "
+            "WHERE s.name = ? AND p.consented ORDER BY p.rater", [study])
         return {rater: json.loads(answers) for rater, answers in rows}
-
-
-def due_repeats(store: Store, study: str, rater: str) -> list[QueuedImage]:
-    """The repeats ``rater`` is due: one per ``repeat_every`` of their annotations in ``study``, less
-    those answered; each an image they annotated and have not seen repeated (a stable hash picks
-    which), carried without their saved labels so it is answered blind."""
-    with store._cursor() as cursor:
-        found = cursor.execute(
-            "SELECT repeat_every, "
-            "(SELECT count(*) FROM annotations a JOIN images i USING (image_id) JOIN runs r USING (run_key) "
-            " WHERE r.study_id = s.study_id AND a.rater = ? AND NOT i.external), "
-            "(SELECT count(*) FROM repeat_answers x JOIN images i USING (image_id) JOIN runs r USING (run_key) "
-            " WHERE r.study_id = s.study_id AND x.rater = ?) FROM studies s WHERE s.name = ?",
-            [rater, rater, study]).fetchone()
-        if found is None or not found[0]:
-            return []
-        every, annotated, answered = found
-        due = annotated // every - answered
-        if due <= 0:
-            return []
-        rows = cursor.execute(
-            "SELECT i.image_id, i.run_key, i.seed, i.path, r.prompt, r.negative_prompt, r.model "
-            "FROM annotations a JOIN images i USING (image_id) JOIN runs r USING (run_key) "
-            "JOIN studies s USING (study_id) WHERE s.name = ? AND a.rater = ? AND NOT i.external "
-            "AND i.image_id NOT IN (SELECT image_id FROM repeat_answers WHERE rater = ?) "
-            "ORDER BY md5('repeat:' || ? || ':' || CAST(i.image_id AS VARCHAR)) LIMIT ?",
-            [study, rater, rater, rater, due]).fetchall()
-    return [QueuedImage(*row, saved=None, repeat=True) for row in rows]

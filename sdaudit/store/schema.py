@@ -1,0 +1,221 @@
+"""The store's schema: the migrations that build it, version by version, and the tables they make.
+
+Each migration moves the schema from version i to i + 1 and never drops data; a store opened for
+writing is migrated to the latest version at once (``migrate``), and one opened read-only must
+already be there.
+"""
+
+from __future__ import annotations
+
+from sdaudit.errors import StoreError
+from sdaudit.store.database import Database
+
+TOO_NEW = "the store {path} has schema version {found}, newer than this sdaudit knows ({known}); upgrade sdaudit."
+TOO_OLD_TO_READ = ("the store {path} has schema version {found}, older than this sdaudit's ({known}); open it once "
+                   "for writing (any command that writes, e.g. `import-annotations`, or the app) to migrate it.")
+
+# Each migration moves the schema from version i to i + 1 and never drops data.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE schema_info (version INTEGER NOT NULL);
+    INSERT INTO schema_info VALUES (0);
+
+    CREATE SEQUENCE study_ids START 1;
+    CREATE TABLE studies (
+        study_id       INTEGER PRIMARY KEY DEFAULT nextval('study_ids'),
+        name           VARCHAR NOT NULL UNIQUE,
+        skin_tone_mode VARCHAR NOT NULL DEFAULT 'mst',
+        created_at     TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
+    );
+
+    CREATE TABLE runs (
+        run_key         VARCHAR PRIMARY KEY,
+        study_id        INTEGER NOT NULL,
+        model           VARCHAR NOT NULL,
+        model_revision  VARCHAR,
+        pipeline_class  VARCHAR,
+        prompt          VARCHAR NOT NULL,
+        negative_prompt VARCHAR NOT NULL,
+        scheduler       VARCHAR NOT NULL,
+        steps           INTEGER NOT NULL,
+        guidance        DOUBLE NOT NULL,
+        width           INTEGER NOT NULL,
+        height          INTEGER NOT NULL,
+        dtype           VARCHAR NOT NULL,
+        device          VARCHAR,
+        batch_size      INTEGER,
+        safety_checker  BOOLEAN NOT NULL,
+        versions        VARCHAR,
+        created_at      TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
+    );
+
+    CREATE SEQUENCE image_ids START 1;
+    CREATE TABLE images (
+        image_id   INTEGER PRIMARY KEY DEFAULT nextval('image_ids'),
+        run_key    VARCHAR NOT NULL,
+        seed       BIGINT NOT NULL,
+        path       VARCHAR NOT NULL,
+        sha256     VARCHAR NOT NULL,
+        nsfw       BOOLEAN,
+        seconds    DOUBLE,
+        batch_size INTEGER,
+        device     VARCHAR,
+        created_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+        UNIQUE (run_key, seed)
+    );
+
+    CREATE TABLE annotations (
+        image_id       INTEGER NOT NULL,
+        rater          VARCHAR NOT NULL,
+        person_present BOOLEAN,
+        gender         VARCHAR,
+        mst            INTEGER,
+        skin_binary    VARCHAR,
+        confidence     VARCHAR,
+        updated_at     TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+        PRIMARY KEY (image_id, rater)
+    );
+
+    CREATE SEQUENCE annotation_event_ids START 1;
+    CREATE TABLE annotation_history (
+        event_id       BIGINT PRIMARY KEY DEFAULT nextval('annotation_event_ids'),
+        image_id       INTEGER NOT NULL,
+        rater          VARCHAR NOT NULL,
+        person_present BOOLEAN,
+        gender         VARCHAR,
+        mst            INTEGER,
+        skin_binary    VARCHAR,
+        confidence     VARCHAR,
+        recorded_at    TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
+    );
+
+    CREATE SEQUENCE job_ids START 1;
+    CREATE TABLE jobs (
+        job_id       INTEGER PRIMARY KEY DEFAULT nextval('job_ids'),
+        kind         VARCHAR NOT NULL,
+        spec         VARCHAR NOT NULL,
+        status       VARCHAR NOT NULL,
+        run_key      VARCHAR,
+        images_done  INTEGER NOT NULL DEFAULT 0,
+        images_total INTEGER NOT NULL DEFAULT 0,
+        step         INTEGER NOT NULL DEFAULT 0,
+        steps_total  INTEGER NOT NULL DEFAULT 0,
+        error        VARCHAR,
+        pid          INTEGER,
+        created_at   TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+        started_at   TIMESTAMPTZ,
+        finished_at  TIMESTAMPTZ
+    );
+    """,
+    # 2: annotations imported without their images (the origin study's sheet) hang on
+    # "external" image rows that have no file.
+    """
+    ALTER TABLE images ADD COLUMN external BOOLEAN NOT NULL DEFAULT false;
+    ALTER TABLE images ADD COLUMN source_name VARCHAR;
+    """,
+    # 3: studies beyond one prompt: a run's slot value ("doctor" of "a photo of a {}"), a reference
+    # image's file size, and targets from data (``targets.py``): one share per prompt or slot value
+    """
+    ALTER TABLE runs ADD COLUMN slot VARCHAR;
+    ALTER TABLE images ADD COLUMN size_bytes BIGINT;
+    CREATE TABLE targets (
+        study_id   INTEGER NOT NULL,
+        applies_to VARCHAR NOT NULL,
+        value      VARCHAR NOT NULL,
+        family     VARCHAR NOT NULL,
+        group_name VARCHAR NOT NULL,
+        target     DOUBLE NOT NULL,
+        source     VARCHAR NOT NULL,
+        PRIMARY KEY (study_id, applies_to, value, family, group_name)
+    );
+    """,
+    # 4: a rater team (issue 13). A study's team settings (raters per image, repeats, when raters
+    # disagree enough to adjudicate, the rater-group fields it asks about); admins' gold reference
+    # labels and final (adjudicated) labels; raters' blind repeat answers, kept apart from their
+    # annotations so they never count in estimates; raters' self-described group answers, kept
+    # apart from the labels.
+    """
+    ALTER TABLE studies ADD COLUMN raters_per_image INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE studies ADD COLUMN repeat_every INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE studies ADD COLUMN disagree_mst_spread INTEGER NOT NULL DEFAULT 2;
+    ALTER TABLE studies ADD COLUMN disagree_gender BOOLEAN NOT NULL DEFAULT true;
+    ALTER TABLE studies ADD COLUMN disagree_person BOOLEAN NOT NULL DEFAULT true;
+    ALTER TABLE studies ADD COLUMN rater_fields VARCHAR NOT NULL DEFAULT '[]';
+
+    CREATE TABLE gold_labels (
+        image_id       INTEGER PRIMARY KEY,
+        person_present BOOLEAN,
+        gender         VARCHAR,
+        mst            INTEGER,
+        skin_binary    VARCHAR,
+        set_by         VARCHAR,
+        updated_at     TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
+    );
+    CREATE TABLE adjudications (
+        image_id       INTEGER PRIMARY KEY,
+        person_present BOOLEAN,
+        gender         VARCHAR,
+        mst            INTEGER,
+        skin_binary    VARCHAR,
+        note           VARCHAR NOT NULL,
+        adjudicator    VARCHAR,
+        updated_at     TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
+    );
+    CREATE TABLE repeat_answers (
+        image_id       INTEGER NOT NULL,
+        rater          VARCHAR NOT NULL,
+        person_present BOOLEAN,
+        gender         VARCHAR,
+        mst            INTEGER,
+        skin_binary    VARCHAR,
+        confidence     VARCHAR,
+        updated_at     TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+        PRIMARY KEY (image_id, rater)
+    );
+    CREATE TABLE rater_profiles (
+        study_id    INTEGER NOT NULL,
+        rater       VARCHAR NOT NULL,
+        consented   BOOLEAN NOT NULL,
+        answers     VARCHAR NOT NULL,
+        answered_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+        PRIMARY KEY (study_id, rater)
+    );
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+# The tables above, and the id sequence that numbers each table's rows (name -> (table, column)).
+TABLES = ("studies", "runs", "images", "annotations", "annotation_history", "jobs", "targets", "gold_labels",
+          "adjudications", "repeat_answers", "rater_profiles")
+SEQUENCES = {"study_ids": ("studies", "study_id"), "image_ids": ("images", "image_id"),
+             "annotation_event_ids": ("annotation_history", "event_id"), "job_ids": ("jobs", "job_id")}
+
+
+def schema_version(db: Database) -> int:
+    """The version the store's file is at (0: a new file)."""
+    if not db.read_one("SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_info'")[0]:
+        return 0
+    return int(db.read_one("SELECT version FROM schema_info")[0])
+
+
+def migrate(db: Database) -> None:
+    """Bring the store to the latest version, one migration (one transaction) at a time."""
+    found = schema_version(db)
+    if found > len(MIGRATIONS):
+        raise StoreError(TOO_NEW.format(path=db.path, found=found, known=len(MIGRATIONS)))
+    for version in range(found, len(MIGRATIONS)):
+        db.write(lambda cursor, version=version: (cursor.execute(MIGRATIONS[version]),
+                                                  cursor.execute("UPDATE schema_info SET version = ?", [version + 1])))
+
+
+def check_readable(db: Database) -> None:
+    """A store opened read-only must already be at this sdaudit's version."""
+    if (found := schema_version(db)) != SCHEMA_VERSION:
+        template = TOO_NEW if found > SCHEMA_VERSION else TOO_OLD_TO_READ
+        raise StoreError(template.format(path=db.path, found=found, known=SCHEMA_VERSION))
+
+
+def count_rows(db: Database, table: str) -> int:
+    """Rows in one of the store's tables (for summaries, tests, and to find a truncated file)."""
+    if table not in TABLES:
+        raise ValueError(f"`table` must be one of the store's tables but is {table!r}.")
+    return int(db.read_one(f"SELECT count(*) FROM {table}")[0])
