@@ -190,7 +190,7 @@ def show_image(home: str, image: QueuedImage, position: int, count: int, *, blin
     else:
         st.warning(plain(loaded.problem), icon=":material/warning:")
     about = f"Image {position + 1} of {count}"
-    st.caption(about if blind else f"{about} · seed {image.seed} · {plain(image.model)} · {plain(image.prompt)}")
+    st.caption(about if blind else f"{about} · {image.number} · {plain(image.model)} · {plain(image.prompt)}")
 
 
 def choice_buttons(image: QueuedImage, *, binary: bool) -> None:

@@ -129,7 +129,7 @@ def card(image: QueuedImage) -> None:
     else:
         st.warning(plain(loaded.problem), icon=":material/warning:")
     if not (blind or image.repeat):  # a repeat is always blind
-        st.caption(f"seed {image.seed} · {plain(image.model)} · {plain(image.prompt)}")
+        st.caption(f"{image.number} · {plain(image.model)} · {plain(image.prompt)}")
     saved = choices_from_annotation(image.saved)
     full = image.full or st.session_state.get(f"full-{key}", False)
     if full:

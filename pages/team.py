@@ -10,6 +10,7 @@ from sdaudit.files.gallery import load_image
 from sdaudit.present.team_tables import adjudication_queue
 from sdaudit.scheme import (
     BINARY_SKIN_CHOICES,
+    DISAGREEMENT_WORDS,
     GENDER_CHOICES,
     MST_CHOICES,
     PERSON_CHOICES,
@@ -100,7 +101,7 @@ with settings_tab, st.form("team-settings"):
                                   "self-consistency; the answer never counts in the results.")
     mst_spread = st.number_input("Disagreement: MST spread of at least", 1, 9, settings.disagree_mst_spread)
     gender = st.checkbox("Disagreement: gender answers differ", settings.disagree_gender)
-    person = st.checkbox("Disagreement: person present split", settings.disagree_person)
+    person = st.checkbox(f"Disagreement: {DISAGREEMENT_WORDS['person']}", settings.disagree_person)
     fields = st.text_input("Rater-group fields (comma-separated, optional)", ", ".join(settings.rater_fields),
                            help="Asked once of each rater, with consent, e.g. region, own MST range, expertise.")
     if st.form_submit_button("Save settings"):

@@ -20,6 +20,7 @@ from sdaudit.store import LOCKED, Store
 TINY = ["--prompt", "a doctor sitting behind a desk", "--steps", "5", "--height", "64", "--width", "64"]
 
 
+@pytest.mark.slow  # over 5 s: several CLI processes, each loading torch
 def test_the_must_show_sequence(cli, tiny_model, tmp_path):
     home, out = tmp_path / "h", tmp_path / "r"
     first = cli("generate", "--model", str(tiny_model), *TINY, "--seeds", "0-7", "--batch-size", "4",
@@ -145,6 +146,7 @@ def _unet_weights(model) -> bytes:
     return (model / "unet" / "diffusion_pytorch_model.safetensors").read_bytes()
 
 
+@pytest.mark.slow  # over 5 s: several CLI processes, each loading torch
 def test_the_demo_models_weights_have_their_own_seed_flag_and_the_old_one_still_works(
         cli, tiny_model, second_tiny_model, tmp_path):
     """`--weights-seed 1` builds what the old spelling `--seed 1` built (``second_tiny_model``), another
@@ -169,6 +171,7 @@ def test_every_command_refuses_a_missing_store_or_study_in_the_same_words(cli, t
     assert not (tmp_path / "none").exists()
 
 
+@pytest.mark.slow  # over 5 s: several CLI processes, each loading torch
 def test_the_demo_model_says_its_images_are_noise(cli, tmp_path):
     result = cli("generate", "--model", "demo", *TINY, "--seeds", "0-0", "--home", str(tmp_path / "h"), check=True)
     assert "demo model: random weights, the images are noise" in result.stdout

@@ -16,6 +16,7 @@ TINY = ["--steps", "2", "--height", "64", "--width", "64", "--batch-size", "4"]
 OCCUPATIONS = ["doctor", "nurse", "CEO"]
 
 
+@pytest.mark.slow  # over 5 s: several CLI processes, each loading torch
 def test_a_prompt_set_with_two_models_makes_one_run_per_prompt_and_model(cli, tiny_model, second_tiny_model, tmp_path):
     home, values = tmp_path / "home", tmp_path / "occupations.txt"
     values.write_text("doctor\n\nnurse\nCEO\n")
@@ -294,6 +295,7 @@ def test_a_bad_targets_file_is_one_line_naming_the_row_and_the_store_is_unchange
         assert study_targets(store, "occupations").equals(before) and len(before) == 4
 
 
+@pytest.mark.slow  # over 5 s: several CLI processes, each loading torch
 def test_a_prompt_set_goes_into_a_run_folder_and_ingests_with_its_slots(cli, tiny_model, tmp_path):
     home, out, values = tmp_path / "home", tmp_path / "runs", tmp_path / "values.txt"
     values.write_text("doctor\nnurse\n")

@@ -33,7 +33,7 @@ import pandas as pd
 from sdaudit.analysis.planning import compare_tables
 from sdaudit.files.gallery import gallery
 from sdaudit.present.words import AMPLIFIED, EQUALLY_FAR, NO_CLEAR_DIFFERENCE, REDUCED
-from sdaudit.records import run_kind, run_subject
+from sdaudit.records import image_number, run_kind, run_subject
 from sdaudit.scheme import UNCLEAR
 
 REFERENCE_AWAY = "the real images are themselves away from the target"
@@ -131,7 +131,7 @@ def run_strips(images: pd.DataFrame, runs: pd.DataFrame, labels: dict[str, str],
     strips = []
     for run in chosen.sort_values(["what", "model"], kind="stable").itertuples():
         rows = images[images["run_key"] == run.run_key].sort_values("seed")
-        shown = gallery(home, list(rows["path"].fillna("")), [f"seed {seed}" for seed in rows["seed"]], limit=count)
+        shown = gallery(home, list(rows["path"].fillna("")), [image_number(run.model, seed) for seed in rows["seed"]], limit=count)
         strips.append(RunStrip(run.run_key, str(run.what), labels[run.run_key], shown.files, shown.captions,
                                shown.missing))
     return strips

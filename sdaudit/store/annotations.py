@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sdaudit.records import rater_name
 from sdaudit.scheme import Annotation
 from sdaudit.store.database import Cursor, TableGroup
 from sdaudit.store.runs import STUDY_IMAGES, TO_STUDY
@@ -70,9 +71,7 @@ class AnnotationTables(TableGroup):
         transaction under the store's write lock, so of two raters who finish an image at once only
         one takes its last place. Edits of one's own rating always save.
         """
-        rater = rater.strip() if isinstance(rater, str) else rater
-        if not rater:
-            raise ValueError(f"an annotation needs a rater's name but got {rater!r}.")
+        rater = rater_name(rater, what="an annotation")
         values = [image_id, rater, annotation.person_present, annotation.gender, annotation.mst,
                   annotation.skin_binary, annotation.confidence]
 

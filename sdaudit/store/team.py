@@ -23,7 +23,8 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sdaudit.scheme import Annotation
+from sdaudit.records import rater_name
+from sdaudit.scheme import DISAGREEMENT_WORDS, LABEL_COLUMNS, Annotation
 from sdaudit.store.database import TableGroup
 from sdaudit.store.runs import STUDY_IMAGES, TO_STUDY
 
@@ -63,9 +64,10 @@ class TeamSettings:
     @property
     def disagreement_rules(self) -> str:
         """When an image is listed for adjudication, in words."""
-        rules = [rule for rule, on in (("person present split", self.disagree_person),
-                                       ("gender differs", self.disagree_gender)) if on]
-        return "; ".join([*rules, f"MST spread {self.disagree_mst_spread} or more", "lighter / darker differs"])
+        words = DISAGREEMENT_WORDS
+        rules = [words[field] for field, on in (("person", self.disagree_person), ("gender", self.disagree_gender)) if on]
+        spread = words["mst"].format(spread=self.disagree_mst_spread)
+        return "; ".join([*rules, f"{spread} or more", words["skin_binary"]])
 
     def check(self) -> TeamSettings:
         def whole(value, low, high) -> bool:
@@ -92,7 +94,6 @@ def parse_fields(text: str) -> tuple[str, ...]:
 
 SETTING_COLUMNS = ("raters_per_image", "repeat_every", "disagree_mst_spread", "disagree_gender", "disagree_person",
                    "rater_fields")
-LABEL_COLUMNS = ("person_present", "gender", "mst", "skin_binary")
 
 
 def _label_values(annotation: Annotation) -> list:
@@ -137,9 +138,7 @@ class Team:
 
     def save_repeat(self, image_id: int, rater: str, annotation: Annotation) -> None:
         """``rater``'s answer to a repeat of an image (kept apart from their annotation of it)."""
-        rater = rater.strip() if isinstance(rater, str) else rater
-        if not rater:
-            raise ValueError(f"a repeat answer needs a rater's name but got {rater!r}.")
+        rater = rater_name(rater, what="a repeat answer")
         values = [image_id, rater, *_label_values(annotation), annotation.confidence]
         self.db.write(lambda cursor: cursor.execute(
             "INSERT INTO repeat_answers (image_id, rater, person_present, gender, mst, skin_binary, confidence) "
@@ -218,9 +217,7 @@ class Team:
 
     def save_profile(self, study: str, rater: str, answers: dict[str, str], *, consented: bool) -> None:
         """``rater``'s answers to the study's fields; without consent nothing but the refusal is kept."""
-        rater = rater.strip() if isinstance(rater, str) else rater
-        if not rater:
-            raise ValueError(f"a rater profile needs a rater's name but got {rater!r}.")
+        rater = rater_name(rater, what="a rater profile")
         fields = self.settings(study).rater_fields
         kept = {}
         for name, value in (answers or {}).items() if consented else ():
