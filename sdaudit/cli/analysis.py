@@ -36,12 +36,6 @@ def differences_text(table, *, first: str, header: str) -> str:
     return header + "\n" + shown[columns].to_string(index=False)
 
 
-def _known_study(store, study: str) -> None:
-    """Refuse a study the store does not hold, naming the ones it does."""
-    if study not in (studies := store.study_names()):
-        raise UsageError(NO_STUDY.format(study=study, known=", ".join(sorted(studies)) or "none"))
-
-
 def existing_store(args):
     """The store of ``args.home``, refused (``NO_STORE``) where there is none yet."""
     from sdaudit.store import Store
@@ -56,18 +50,15 @@ def store_with_study(args):
     """``existing_store`` that also holds ``args.study``, else refused (``NO_STUDY``): the CLI's
     one check for commands that read or change a study that must exist."""
     store = existing_store(args)
-    try:
-        _known_study(store, args.study)
-    except UsageError:
+    if args.study not in (studies := store.study_names()):
         store.close()
-        raise
+        raise UsageError(NO_STUDY.format(study=args.study, known=", ".join(sorted(studies)) or "none"))
     return store
 
 
 def _study_estimate(store, args):
     from sdaudit.analysis.estimate import estimate
 
-    _known_study(store, args.study)
     options = estimate_options(args)
     return estimate(store.annotations(study=args.study), **options.arguments,
                     adjudications=_adjudications(store, args.study, options))
@@ -97,8 +88,7 @@ def compare_command(args) -> str:
     from sdaudit.analysis.planning import compare_runs
     from sdaudit.present.words import level
 
-    with existing_store(args) as store:
-        _known_study(store, args.study)
+    with store_with_study(args) as store:
         annotations = store.annotations(study=args.study)
         run_keys = list(store.runs(study=args.study)["run_key"])[::-1]  # oldest first
         options = estimate_options(args)
@@ -126,8 +116,7 @@ def _estimate_by_run(args) -> str:
     from sdaudit.analysis.targets import estimates_by_run
     from sdaudit.present.estimate_tables import by_run_text
 
-    with existing_store(args) as store:
-        _known_study(store, args.study)
+    with store_with_study(args) as store:
         options = estimate_options(args)
         table = estimates_by_run(store, args.study, options, adjudications=_adjudications(store, args.study, options))
     if args.json:
@@ -140,7 +129,7 @@ def estimate_command(args) -> str:
 
     if args.by == "run":
         return _estimate_by_run(args)
-    with existing_store(args) as store:
+    with store_with_study(args) as store:
         result = _study_estimate(store, args)
     if args.json:
         rows = result.table.astype(object).where(result.table.notna(), None).to_dict("records")
@@ -161,8 +150,7 @@ def agreement_command(args) -> str:
     from sdaudit.present.agreement_tables import SINGLE_RATER, agreement_text
     from sdaudit.present.team_tables import quality_text, quality_view
 
-    with existing_store(args) as store:
-        _known_study(store, args.study)
+    with store_with_study(args) as store:
         annotations = store.annotations(study=args.study)
         quality = quality_text(quality_view(store, args.study, skin_cut=args.skin_cut))
     result = agreement(annotations, skin_cut=args.skin_cut, confidence=args.confidence,
@@ -178,7 +166,7 @@ def export_command(args) -> str:
     from sdaudit.files.sheets import export_annotations, export_estimates
 
     writable_folder(args.out, what="--out")
-    with existing_store(args) as store:
+    with store_with_study(args) as store:
         result = _study_estimate(store, args)
         written = export_annotations(store, args.study, args.out)
     written += export_estimates(result.table, args.out, args.study)
@@ -193,7 +181,7 @@ def report_command(args) -> str:
     if out.is_dir():
         raise UsageError(REPORT_IS_FOLDER.format(path=out))
     writable_folder(out.parent, what="the folder of --out")
-    with existing_store(args) as store:
+    with store_with_study(args) as store:
         result = _study_estimate(store, args)
         card = audit_card(store, args.study)
         by_run = estimates_by_run(store, args.study, result.options, adjudications=_adjudications(
