@@ -35,6 +35,9 @@ ADMIN_PASSWORD = "s3cret"  # the ``locked`` fixture's admin password
 # many times slower than a quiet one; a wait on a state ends as soon as the state is there, so a
 # generous limit costs nothing when things work.
 WAIT_LIMIT_S = 600.0
+# Now and then (twice in about six runs of the closing-tab test) a Streamlit server with a tab
+# still open does not exit on SIGTERM; cause not found. Past this grace it is killed.
+STOP_GRACE_S = 30.0
 
 
 class Deadline:
@@ -216,14 +219,15 @@ class App:
             return False
 
     def stop(self, *, kill: bool = False) -> None:
-        """SIGTERM, waiting what is left of the deadline; SIGKILL with ``kill``, or when that runs out
-        (a teardown after a test that used up its time must still end the server)."""
+        """SIGTERM, waiting up to ``STOP_GRACE_S``; SIGKILL with ``kill``, or when that runs out (a
+        teardown after a test that used up its time must still end the server). Every answer the app
+        acknowledged is committed, so a store read after a SIGKILL is complete."""
         if not self.server or self.server.poll() is not None:
             return
         if not kill:
             self.server.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
-                self.server.wait(timeout=self.deadline.left())
+                self.server.wait(timeout=min(STOP_GRACE_S, self.deadline.left()))
         if self.server.poll() is None:
             self.server.kill()
             self.server.wait()

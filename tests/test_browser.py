@@ -417,6 +417,7 @@ def test_closing_the_tab_does_not_stop_generation(app, page):
     later = new_page(browser)  # the user comes back later
     later.goto(f"{app.url}/generate")
     later.get_by_text("Last job 1: done, 12 of 12 images").wait_for(timeout=LIMIT.left_ms())
+    later.close()  # no session left polling the jobs panel while the server stops
     app.stop()
     with Store.open(app.home) as store:
         job = JobQueue(store).job(1)
