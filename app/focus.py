@@ -33,11 +33,11 @@ from sdaudit.scheme import (
 PERSON_KEYS = {"Person": "P", "No person": "N"}
 GENDER_KEYS = {"Female-presenting": "F", "Male-presenting": "M", "Unclear": "U"}
 MST_KEYS = {label: str(level % 10) for label, level in MST_CHOICES.items()}
-BINARY_KEYS = {"Lighter (MST 1–5)": "L", "Darker (MST 6–10)": "D"}
+BINARY_KEYS = dict(zip(BINARY_SKIN_CHOICES, "LD"))  # their labels name scheme.DEFAULT_SKIN_CUT
 CONFIDENCE_KEYS = {"Low": "Q", "Medium": "W", "High": "E"}
 PREVIOUS, NEXT, UNDO = "Left", "Right", "Backspace"
 assert list(PERSON_KEYS) == list(PERSON_CHOICES) and list(GENDER_KEYS) == list(GENDER_CHOICES)
-assert list(BINARY_KEYS) == list(BINARY_SKIN_CHOICES) and list(CONFIDENCE_KEYS) == list(CONFIDENCE_CHOICES)
+assert list(CONFIDENCE_KEYS) == list(CONFIDENCE_CHOICES)
 
 SHOWN = "focus-image"  # the id of the image on screen
 ORDER = "focus-order"  # [(image id, complete)] as last drawn, for the callbacks to move on

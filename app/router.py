@@ -13,6 +13,7 @@ from app.page_list import PAGES
 from app.resources import STORE_ERRORS, current_home, open_store, store_problem
 from app.widgets import is_admin, plain
 from sdaudit.records import DEFAULT_STUDY, require_new_study
+from sdaudit.scheme import DEFAULT_SKIN_CUT
 
 
 def create_study() -> None:
@@ -39,7 +40,7 @@ def create_study() -> None:
 
 
 MST_MODE = "Monk Skin Tone, MST 1–10"
-BINARY_MODE = "Lighter / darker (MST 1–5 / 6–10)"
+BINARY_MODE = f"Lighter / darker (MST 1–{DEFAULT_SKIN_CUT} / {DEFAULT_SKIN_CUT + 1}–10)"
 
 st.set_page_config(page_title="sdaudit", page_icon=":material/balance:", layout="wide")
 

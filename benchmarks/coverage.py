@@ -65,9 +65,9 @@ def intervals(method: str, n: int, ks: np.ndarray, rng=None) -> tuple[np.ndarray
         se = np.sqrt(p * (1 - p) / (n - 1))
         low, high = p - z * se, p + z * se
     elif method == "wilson":
-        low, high = sd_stats._wilson(counts, n, z)
+        low, high = sd_stats.wilson_interval(counts, n, z)
     elif method == "clopper-pearson":  # one rater per image: n_eff = n
-        low, high = sd_stats._clopper_pearson(counts, np.full(len(counts), float(n)), ALPHA)
+        low, high = sd_stats.clopper_pearson_interval(counts, np.full(len(counts), float(n)), ALPHA)
     elif rng is None:
         low = stats.binom.ppf(ALPHA / 2, n, counts / n) / n
         high = stats.binom.ppf(1 - ALPHA / 2, n, counts / n) / n
@@ -165,7 +165,7 @@ def simulate_raters(share: float, flips: tuple[float, ...], *, images: int = RAT
     estimate = labels.mean(axis=1)
     se = np.sqrt(labels.var(axis=1, ddof=1) / images)
     n_eff = sd_stats._effective_size(estimate, se, images)
-    low, high = sd_stats._clopper_pearson(estimate * n_eff, n_eff, ALPHA)
+    low, high = sd_stats.clopper_pearson_interval(estimate * n_eff, n_eff, ALPHA)
     flagged = sd_stats._nchs_unreliable(estimate, low, high, n_eff) | (estimate == 0) | (estimate == 1)
     return {"labels": labels, "share": estimate, "low": low, "high": high, "n_eff": n_eff, "flagged": flagged}
 

@@ -7,6 +7,7 @@ import streamlit as st
 from app.resources import current_home, current_rater, current_study, open_store
 from app.widgets import plain
 from sdaudit.present.progress import study_progress
+from sdaudit.present.words import EMPTY
 
 PAGES = Path(__file__).resolve().parent
 NEXT = {
@@ -34,7 +35,7 @@ st.subheader(f"Study “{plain(study)}”")
 columns = st.columns(4)
 columns[0].metric("Images", counts.images + counts.imported,
                   help="Imported sheets' images count too; they have labels but no files." if counts.imported else None)
-columns[1].metric("Annotated by you", counts.rated_by_you if rater else "–",
+columns[1].metric("Annotated by you", counts.rated_by_you if rater else EMPTY,
                   help=RATED if rater else "Enter your name as Rater in the sidebar.")
 columns[2].metric("Annotated by anyone", counts.rated_by_anyone, help=RATED)
 columns[3].metric("Raters", counts.raters, help="People who have rated at least one image. " + RATED)

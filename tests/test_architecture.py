@@ -2,12 +2,14 @@
 checker catches a planted offender:
 
 - SQL lives only in ``sdaudit/store/``: no string literal elsewhere in sdaudit/, app/ or pages/ holds
-  an SQL statement;
+  an SQL statement, in any letter case;
 - nothing outside ``sdaudit/store/`` reaches a private member of the store's classes (``_cursor``,
-  ``_write``, ``_query``, ``_con``, or any other ``_name`` they define): the store's door is
-  ``Store``'s public methods and ``store.db.read``/``write``;
-- no import circle among sdaudit's modules, counting every import: at module level, inside
-  functions, and under ``if TYPE_CHECKING``.
+  ``_write``, ``_query``, ``_con``, or any other ``_name`` they define), by attribute or by name
+  (``getattr(store, "_write")``), nor imports a store module's private name
+  (``from sdaudit.store.runs import _x``): the store's door is ``Store``'s public methods and
+  ``store.db.read``/``write``;
+- no import circle among the modules of sdaudit/ and app/ (app imports sdaudit and itself),
+  counting every import: at module level, inside functions, and under ``if TYPE_CHECKING``.
 """
 
 from __future__ import annotations
@@ -19,11 +21,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 STORE = ROOT / "sdaudit" / "store"
 
-# An SQL statement as this project writes it (upper-case keywords), e.g. "SELECT ... FROM",
-# "INSERT INTO", "UPDATE jobs SET", "CREATE TABLE"; English prose ("select a model") does not match.
+# An SQL statement, e.g. "SELECT ... FROM", "INSERT INTO", "INSERT OR REPLACE", "UPDATE jobs SET",
+# "DELETE FROM", "TRUNCATE", "CREATE / ALTER / DROP TABLE", in any letter case. English prose
+# ("Select a model from the list, then update the settings", "truncate the prompt") does not match:
+# in upper case any SELECT ... FROM counts, as this project writes SQL; in lower or mixed case a
+# SELECT counts when its shape is SQL's (``*``, a function, a column list, or ``FROM table`` then a
+# clause or the end), and a lower-case TRUNCATE only with TABLE.
 SQL = re.compile(
-    r"\bSELECT\s+\S.*\bFROM\b|\bSELECT\s+(count|coalesce|\d)|\bINSERT\s+INTO\b|\bUPDATE\s+\w+\s+SET\b"
-    r"|\bDELETE\s+FROM\b|\b(CREATE|ALTER|DROP)\s+(TABLE|SEQUENCE|INDEX|VIEW)\b|\bCOPY\s*\(|\bON\s+CONFLICT\b",
+    r"\bSELECT\s+\S.*\bFROM\b|\bTRUNCATE\s+\w+|\bDELETE\s+FROM\b|\bCOPY\s*\("
+    r"|(?i:\bselect\s+(distinct\s+)?(\*|\d|(count|coalesce|sum|min|max|avg)\s*\()"
+    r"|\bselect\s+[\w.]+(\s*,\s*[\w.*]+)+\s+from\b"
+    r"|\bselect\s+[\w.]+\s+from\s+[\w.{}\"]+\s*(\bwhere\b|\bjoin\b|\bgroup\s+by\b|\border\s+by\b|\blimit\b|;|\)|$)"
+    r"|\binsert\s+(or\s+(replace|ignore)\s+)?into\b|\binsert\s+or\s+replace\b|\bupdate\s+\w+\s+set\b"
+    r"|\bdelete\s+from\s+[\w.{}\"]+\s*(\bwhere\b|;|\)|$)|\btruncate\s+table\b"
+    r"|\b(create|alter|drop)\s+(or\s+replace\s+)?(temp(orary)?\s+)?(table|sequence|index|view)\b"
+    r"|\bon\s+conflict\s*(\(|do\b))",
     re.S,
 )
 # The private members every store class is known to have had, plus whatever ``_name`` they define now.
@@ -86,15 +98,55 @@ def private_calls(paths: list[Path], private: set[str]) -> list[str]:
     return [where for *_, where in sorted(found)]
 
 
+NAME_ACCESS = {"getattr", "setattr", "hasattr", "delattr", "attrgetter", "methodcaller"}
+
+
+def private_names(paths: list[Path], private: set[str]) -> list[str]:
+    """``file:line "name"`` of each reach to one of ``private`` by its name as a string:
+    ``getattr(store, "_write")`` and the like, ``operator.attrgetter("_cursor")``."""
+    found = []
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            called = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
+            if called not in NAME_ACCESS:
+                continue
+            for argument in node.args:
+                if isinstance(argument, ast.Constant) and argument.value in private:
+                    found.append((node.lineno, f'{path.name}:{node.lineno} "{argument.value}"'))
+    return [where for _, where in sorted(found)]
+
+
+def private_imports(paths: list[Path]) -> list[str]:
+    """``file:line module._name`` of each import of a store module's private name
+    (``from sdaudit.store.runs import _x``), or of a private store module itself."""
+    found = []
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").split(".")[:2] == [
+                    "sdaudit", "store"]:
+                names = [alias.name for alias in node.names]
+                found += [(node.lineno, f"{path.name}:{node.lineno} {node.module}.{name}") for name in names
+                          if name.startswith("_") and not name.endswith("__")]
+                if any(part.startswith("_") for part in node.module.split(".")):
+                    found.append((node.lineno, f"{path.name}:{node.lineno} {node.module}"))
+            elif isinstance(node, ast.Import):
+                found += [(node.lineno, f"{path.name}:{node.lineno} {alias.name}") for alias in node.names
+                          if alias.name.split(".")[:2] == ["sdaudit", "store"]
+                          and any(part.startswith("_") for part in alias.name.split("."))]
+    return [where for _, where in sorted(found)]
+
+
 def module_name(path: Path, root: Path) -> str:
     parts = list(path.relative_to(root).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def import_graph(package: Path) -> dict[str, set[str]]:
-    """Each module of ``package`` -> the package's modules it imports, anywhere in the file."""
-    root = package.parent
-    modules = {module_name(path, root): path for path in python_files(package)}
+def import_graph(*packages: Path) -> dict[str, set[str]]:
+    """Each module of ``packages`` (folders side by side) -> those packages' modules it imports,
+    anywhere in the file."""
+    modules = {module_name(path, package.parent): path for package in packages for path in python_files(package)}
 
     def known(name: str) -> str | None:
         while name and name not in modules:
@@ -160,6 +212,10 @@ def circles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def test_no_sql_outside_the_store():
+    """sdaudit/, app/, pages/ and streamlit_app.py. tests/ and benchmarks/ are left out on purpose:
+    tests build stores as an older sdaudit left them and plant rows the store's API refuses
+    (tests/helpers.py writes an older store's tables), and benchmarks/queue_speed.py times the old
+    query against the store's new one; neither is the app's own code."""
     paths = python_files(ROOT / "sdaudit", ROOT / "app", ROOT / "pages", ROOT / "streamlit_app.py", leave_out=STORE)
     assert len(paths) >= 40, "the modules were not found"
     assert sql_strings(python_files(STORE)), "the checker finds the store's own SQL"
@@ -172,11 +228,19 @@ def test_nothing_outside_the_store_reaches_its_private_members():
     paths = python_files(ROOT / "sdaudit", ROOT / "app", ROOT / "pages", ROOT / "tests", ROOT / "benchmarks",
                          ROOT / "streamlit_app.py", leave_out=STORE)
     assert private_calls(paths, private) == []
+    assert private_names(paths, private) == []
+    assert private_imports(paths) == []
 
 
 def test_no_import_circle_among_sdauditss_modules():
     graph = import_graph(ROOT / "sdaudit")
     assert "sdaudit.store.runs" in graph["sdaudit.store"], "the graph was not read"
+    assert circles(graph) == []
+
+
+def test_no_import_circle_among_the_apps_and_sdauditss_modules():
+    graph = import_graph(ROOT / "sdaudit", ROOT / "app")
+    assert {"app.resources", "sdaudit.store"} <= graph["app.focus"] | graph["app.resources"], "app/ was not read"
     assert circles(graph) == []
 
 
@@ -233,3 +297,60 @@ def test_the_circle_checker_sees_circles_through_function_and_type_checking_impo
     assert circles(graph) == [["pkg.a", "pkg.inner.b"]]
     (package / "a.py").write_text("import os\n")
     assert circles(import_graph(package)) == []
+
+
+def test_the_sql_checker_sees_sql_in_any_case_and_every_statement(tmp_path):
+    planted = tmp_path / "planted.py"
+    planted.write_text(
+        'HELP = "Select a model from the list, then update the settings."\n'  # 1 prose
+        'TIP = "Truncate the prompt, or delete from the list what you do not need."\n'  # 2 prose
+        'A = "select image_id, rater from annotations"\n'  # 3
+        'B = "select * from jobs"\n'  # 4
+        'C = f"select rater from {table} where image_id = ?"\n'  # 5
+        'D = "Insert Or Replace INTO jobs VALUES (?)"\n'  # 6
+        'E = "insert or replace into jobs values (?)"\n'  # 7
+        'F = "TRUNCATE jobs"\n'  # 8
+        'G = "truncate table jobs"\n'  # 9
+        'H = "drop table jobs"\n'  # 10
+        'I = "Alter Table jobs ADD COLUMN x INTEGER"\n'  # 11
+        'J = "delete from jobs where id = ?"\n'  # 12
+        'K = "update jobs set status = ?"\n'  # 13
+        'L = "select count(*) from images"\n'  # 14
+        'M = "insert into x values (1) on conflict do nothing"\n'  # 15
+        'N = "Pick the images you want: select images from the run."\n'  # 16 prose
+    )
+    assert sql_strings([planted]) == sorted(f"{tmp_path.name}/planted.py:{line}" for line in range(3, 16))
+
+
+def test_the_private_member_checker_sees_a_reach_by_name_and_a_private_import(tmp_path):
+    private = {"_write", "_cursor", "_run_insert"}
+    outside = tmp_path / "page.py"
+    outside.write_text(
+        "import operator\n"
+        "from sdaudit.store.runs import STUDY_IMAGES, _hidden_rule\n"
+        "from sdaudit.store import Store\n"
+        "import sdaudit.store._private\n"
+        "def page(store):\n"
+        "    write = getattr(store, '_write')\n"
+        "    hasattr(store.runs, '_run_insert'), getattr(store, 'db'), getattr(store, '_other')\n"
+        "    return operator.attrgetter('_cursor')(store)\n")
+    assert private_names([outside], private) == ['page.py:6 "_write"', 'page.py:7 "_run_insert"',
+                                                 'page.py:8 "_cursor"']
+    assert private_imports([outside]) == ["page.py:2 sdaudit.store.runs._hidden_rule",
+                                          "page.py:4 sdaudit.store._private"]
+
+
+def test_the_circle_checker_sees_circles_across_the_app_and_the_package(tmp_path):
+    for path, text in {
+        "pkg/__init__.py": "",
+        "pkg/core.py": "thing = 1\n",
+        "face/__init__.py": "",
+        "face/page.py": "from pkg.core import thing\ndef draw():\n    from face import widgets\n",
+        "face/widgets.py": "import face.page\nfrom pkg import core\n",
+    }.items():
+        (tmp_path / path).parent.mkdir(exist_ok=True)
+        (tmp_path / path).write_text(text)
+    graph = import_graph(tmp_path / "pkg", tmp_path / "face")
+    assert graph["face.page"] == {"pkg.core", "face.widgets"} and graph["face.widgets"] == {"face.page", "pkg.core"}
+    assert circles(graph) == [["face.page", "face.widgets"]]
+    assert circles(import_graph(tmp_path / "pkg")) == []

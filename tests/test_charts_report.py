@@ -192,3 +192,20 @@ def test_text_from_users_is_escaped_everywhere_in_the_report():
     assert f"<td>1: {shown}</td>" in document, "the rater"
     assert f"<td>{shown}</td><td>local-0</td><td>{shown} hostile</td><td>{shown}</td>" in document
     assert f"<h3>{shown} · {shown}</h3>" in document and f"<h3>{shown} · model-a</h3>" in document
+
+
+def test_a_run_without_a_revision_or_negative_prompt_shows_the_empty_mark_not_nan():
+    """A revision the store holds as NULL comes back as NaN beside a run that has one (a truthy float)."""
+    from sdaudit.present.words import EMPTY
+
+    with Store() as store:
+        for key, revision, negative in (("bare", None, ""), ("pinned", "abc123", "blurry")):
+            store.add_run(replace(make_run(key, study="cells"), model_revision=revision, negative_prompt=negative))
+            store.add_images(make_images(key, seeds=range(10)))
+            rows = sheet({("female", 2): 5, ("male", 2): 5})
+            rows["image_id"] = store.images(run_key=key)["image_id"].to_numpy()
+            rows["confidence"] = "high"
+            store.save_annotations(rows)
+        document = render_report(estimate(store.annotations(study="cells")), audit_card(store, "cells"))
+    assert ">nan<" not in document and ">None<" not in document
+    assert f"<td>{EMPTY}</td>" in document and "<td>abc123</td>" in document and "<td>blurry</td>" in document

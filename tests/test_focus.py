@@ -7,6 +7,7 @@ each key's button is clicked, which runs the very callback a key press runs.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -134,6 +135,48 @@ def test_no_person_needs_only_a_confidence(three_images):
     press(at, "Low")
     assert labels(home, ids[0]) == Annotation(person_present=False, confidence="low")
     assert shown(at).startswith("Image 2 of 3")
+
+
+OTHER_CUT = """
+import sys, types
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+import sdaudit
+
+path = Path(sdaudit.__file__).parent / "scheme.py"
+source = path.read_text(encoding="utf-8")
+assert "DEFAULT_SKIN_CUT = 5" in source
+scheme = types.ModuleType("sdaudit.scheme")
+scheme.__file__ = str(path)
+sys.modules["sdaudit.scheme"] = sdaudit.scheme = scheme
+exec(compile(source.replace("DEFAULT_SKIN_CUT = 5", "DEFAULT_SKIN_CUT = 4"), str(path), "exec"), scheme.__dict__)
+
+from app.focus import BINARY_KEYS
+
+print(sorted(BINARY_KEYS.items()))
+at = AppTest.from_file(sys.argv[1], default_timeout=600).run()
+assert not at.exception, at.exception
+print([option for radio in at.radio if radio.label == "Skin tone is rated as" for option in radio.options])
+"""
+
+
+def test_the_app_names_whatever_skin_cut_the_scheme_sets(tmp_path):
+    """The cut is typed once, in ``scheme.DEFAULT_SKIN_CUT``: with 4 there, the app still imports and
+    its keys and the new-study choice say MST 1–4 / 5–10 (a fresh interpreter, so nothing else sees it)."""
+    import subprocess
+    import sys
+
+    from helpers import APP, ROOT
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SDAUDIT_HOME": str(tmp_path / "home")}
+    done = subprocess.run([sys.executable, "-c", OTHER_CUT, APP], capture_output=True, text=True, cwd=tmp_path,
+                          env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    keys, modes = done.stdout.splitlines()[-2:]
+    assert keys == str([("Darker (MST 5–10)", "D"), ("Lighter (MST 1–4)", "L")])
+    assert "Lighter / darker (MST 1–4 / 5–10)" in modes
 
 
 def test_a_binary_study_asks_lighter_or_darker(app_home):

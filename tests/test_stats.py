@@ -89,9 +89,9 @@ def test_wilson_and_clopper_pearson_equal_scipy(k, n, confidence):
     reference = scipy_stats.binomtest(k, n)
     wilson = reference.proportion_ci(confidence_level=confidence, method="wilson")
     exact = reference.proportion_ci(confidence_level=confidence, method="exact")
-    low, high = stats._wilson(np.array([float(k)]), n, z)
+    low, high = stats.wilson_interval(np.array([float(k)]), n, z)
     assert (low[0], high[0]) == pytest.approx((wilson.low, wilson.high), abs=1e-12)
-    low, high = stats._clopper_pearson(np.array([float(k)]), n, alpha)
+    low, high = stats.clopper_pearson_interval(np.array([float(k)]), n, alpha)
     assert (low[0], high[0]) == pytest.approx((exact.low, exact.high), abs=1e-12)
 
 

@@ -202,7 +202,7 @@ def _jackknife_se(labels: Labels) -> np.ndarray:
     return np.sqrt(variance / n)
 
 
-def _wilson(count: np.ndarray, n, z: float) -> tuple[np.ndarray, np.ndarray]:
+def wilson_interval(count: np.ndarray, n, z: float) -> tuple[np.ndarray, np.ndarray]:
     """The Wilson score limits of ``count`` out of ``n`` (either may be arrays, and non-integer:
     effective counts); the one Wilson, also behind Newcombe's interval (``planning``)."""
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -212,7 +212,9 @@ def _wilson(count: np.ndarray, n, z: float) -> tuple[np.ndarray, np.ndarray]:
     return center - half, center + half
 
 
-def _clopper_pearson(count: np.ndarray, n: int, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+def clopper_pearson_interval(count: np.ndarray, n: int, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """The Clopper–Pearson (exact) limits of ``count`` out of ``n`` at level ``1 - alpha`` (either may
+    be arrays, and non-integer: effective counts); also behind ``planning``'s exact plans."""
     from scipy import special
 
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -316,9 +318,9 @@ def estimate(
         elif method == "jackknife":
             low, high = share - z * se, share + z * se
         elif method == "wilson":
-            low, high = _wilson(count, n, z)
+            low, high = wilson_interval(count, n, z)
         elif method == "clopper-pearson":
-            low, high = _clopper_pearson(share * n_eff, n_eff, alpha)
+            low, high = clopper_pearson_interval(share * n_eff, n_eff, alpha)
         elif isinstance(family_labels, DawidSkeneLabels):  # refit on each resample of images
             low, high = family_labels.bootstrap(alpha, rng)
         else:

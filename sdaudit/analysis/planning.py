@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from sdaudit.analysis.estimate import Estimate, _clopper_pearson, _wilson, z_value
+from sdaudit.analysis.estimate import Estimate, clopper_pearson_interval, wilson_interval, z_value
 from sdaudit.scheme import UNCLEAR
 
 POWER = 0.8
@@ -23,10 +23,10 @@ def method_intervals(method: str, counts: np.ndarray, n: float, confidence: floa
     ``estimate`` forms it (the bootstrap is planned with its normal approximation, the jackknife)."""
     counts = np.asarray(counts, dtype=float)
     if method == "clopper-pearson":
-        return _clopper_pearson(counts, np.full(counts.shape, float(n)), 1 - confidence)
+        return clopper_pearson_interval(counts, np.full(counts.shape, float(n)), 1 - confidence)
     z = z_value(confidence)
     if method == "wilson":
-        return _wilson(counts, n, z)
+        return wilson_interval(counts, n, z)
     share = counts / n
     half = z * np.sqrt(share * (1 - share) / max(n - 1, 1))
     inside = (counts > 0) & (counts < n)  # estimate shows no zero-width jackknife interval
@@ -90,8 +90,8 @@ def images_for_half_width(share: float, half_width: float, *, method: str, confi
 
 def _newcombe(p1, n1, p2, n2, z) -> tuple[np.ndarray, np.ndarray]:
     """Newcombe's hybrid score interval (method 10) for p₁ − p₂; ``z`` may be an array."""
-    l1, u1 = _wilson(p1 * n1, n1, z)  # Wilson limits at the effective counts: never zero width
-    l2, u2 = _wilson(p2 * n2, n2, z)
+    l1, u1 = wilson_interval(p1 * n1, n1, z)  # Wilson limits at the effective counts: never zero width
+    l2, u2 = wilson_interval(p2 * n2, n2, z)
     difference = p1 - p2
     return (difference - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2),
             difference + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2))

@@ -19,11 +19,12 @@ import pandas as pd
 from sdaudit.errors import SdauditError
 from sdaudit.generation.spec import MAX_SEED
 from sdaudit.records import RunRecord, require_new_study, study_file_stem
+from sdaudit.scheme import LABEL_COLUMNS
 from sdaudit.store import Store
 
 SHEET_FORMATS = ("origin", "sdaudit")
 ORIGIN_COLUMNS = ("male_presenting", "female_presenting", "monk_binary", "confidence")
-SDAUDIT_COLUMNS = ("run_key", "seed", "rater", "person_present", "gender", "mst", "skin_binary", "confidence")
+SDAUDIT_COLUMNS = ("run_key", "seed", "rater", *LABEL_COLUMNS, "confidence")
 IMAGE_NAME_COLUMNS = ("image", "image_name", "file_name", "filename", "file")
 CONFIDENCE_WORDS = {"low": "low", "medium": "medium", "high": "high", "1": "low", "2": "medium", "3": "high"}
 MAX_SHEET_BYTES = 50 * 1024 * 1024
@@ -252,8 +253,7 @@ def export_annotations(store: Store, study: str, folder: str | os.PathLike) -> l
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     frame = store.annotations(study=study)[
-        ["run_key", "seed", "rater", "person_present", "gender", "mst", "skin_binary", "confidence",
-         "updated_at", "path", "external", "source_name"]
+        [*SDAUDIT_COLUMNS, "updated_at", "path", "external", "source_name"]
     ]
     stem = study_file_stem(study)  # an older store's study may be named '../x': files stay in ``folder``
     csv_path, parquet_path = folder / f"{stem}-annotations.csv", folder / f"{stem}-annotations.parquet"

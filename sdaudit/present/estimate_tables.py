@@ -17,6 +17,12 @@ def _groups(column: pd.Series) -> pd.Series:
     return column.map(GROUP_LABELS).fillna(column)
 
 
+def _source(value) -> str:
+    """A target's source as text: "" for parity, which a table holds as None or, once pandas has
+    joined tables, as NaN (a float, and truthy)."""
+    return value if isinstance(value, str) else ""
+
+
 def _target(value) -> str:
     return NO_TARGET if pd.isna(value) else percent(value)
 
@@ -90,7 +96,8 @@ def across_runs_table(rows: pd.DataFrame) -> pd.DataFrame:
         "share": [percent(share) for share in rows["share"]],
         "interval": [interval(row.low, row.high) for row in rows.itertuples()],
         "target": [_target(target) for target in rows["target"]],
-        "target_source": ["" if pd.isna(target) else source for target, source in zip(rows["target"], rows["target_source"])],
+        "target_source": ["" if pd.isna(target) else _source(source)
+                          for target, source in zip(rows["target"], rows["target_source"])],
         "verdict": _verdicts(rows),
         "note": [reliability_note(row.method, row.degenerate, row.small_count) for row in rows.itertuples()],
     })
@@ -124,7 +131,7 @@ def by_run_text(table: pd.DataFrame, study: str) -> str:
     shown = table.assign(
         share=[percent(share) for share in table["share"]],
         interval=[interval(low, high) for low, high in zip(table["low"], table["high"])],
-        target=[EMPTY if pd.isna(target) else f"{percent(target)} ({source or 'parity'})"
+        target=[EMPTY if pd.isna(target) else f"{percent(target)} ({_source(source) or 'parity'})"
                 for target, source in zip(table["target"], table["target_source"])],
         slot=table["slot"].fillna(""))
     columns = ["run_key", "model", "slot", "family", "group", "n", "share", "interval", "target", "excludes_target"]

@@ -28,7 +28,7 @@ from sdaudit.present.charts import (
     to_svg,
 )
 from sdaudit.present.study_views import READING_RULE, reference_differences
-from sdaudit.present.words import EXCLUDES, METHOD_DESCRIPTIONS, interval, percent, points
+from sdaudit.present.words import EMPTY, EXCLUDES, METHOD_DESCRIPTIONS, interval, level, percent, points
 from sdaudit.records import run_kind, run_label, run_labels
 from sdaudit.scheme import FAMILY_LABELS, GROUP_LABELS, reliability_note
 from sdaudit.store import Store
@@ -108,17 +108,23 @@ def _shares_rows(result: Estimate) -> list[list[str]]:
     return rows
 
 
+def _text(value) -> str:
+    """A run's optional text (a revision, a negative prompt); ``EMPTY`` when it has none (None, "",
+    or the NaN a joined table holds, which is truthy)."""
+    return value if isinstance(value, str) and value else EMPTY
+
+
 def _card(card: AuditCard, result: Estimate) -> dict:
     """The audit card's values, and one row per run (an imported or reference run by its name)."""
     method = METHOD_DESCRIPTIONS[result.method]
     run_rows = []
     for run in card.runs.itertuples():
-        seeds = "–" if pd.isna(run.min) else f"{int(run.min)}–{int(run.max)}"
+        seeds = EMPTY if pd.isna(run.min) else f"{int(run.min)}–{int(run.max)}"
         if run_kind(run.model) != "generated":
             run_rows.append({"label": run_label(run), "cells": [seeds, str(run.images)]})
             continue
         run_rows.append({"label": None, "cells": [
-            str(run.model), str(run.model_revision or "–"), str(run.prompt), str(run.negative_prompt or "–"),
+            str(run.model), _text(run.model_revision), str(run.prompt), _text(run.negative_prompt),
             str(run.scheduler), str(run.steps), f"{run.guidance:g}", f"{run.width}×{run.height}", str(run.dtype),
             seeds, str(run.images)]})
     return {
@@ -186,7 +192,7 @@ def _run_rows(rows: pd.DataFrame) -> list[list[str]]:
         cells.append([
             f"{FAMILY_LABELS[row.family]}: {GROUP_LABELS.get(row.group, row.group)}", f"{row.count:g} of {row.n}",
             _percent(row.share), interval(row.low, row.high),
-            _percent(row.target), "–" if pd.isna(row.target) else source, "; ".join(notes)])
+            _percent(row.target), EMPTY if pd.isna(row.target) else source, "; ".join(notes)])
     return cells
 
 
@@ -251,7 +257,8 @@ def render_report(result: Estimate, card: AuditCard, *, title: str | None = None
         headline=_headline(result),
         chart=chart,
         label_note=result.label_note,
-        confidence=f"{result.confidence:.0%}",
+        confidence=level(result.confidence),
+        empty=EMPTY,
         shares=_shares_rows(result),
         agreement=_agreement(card, result),
         runs=_runs(by_run, card, result.confidence),

@@ -10,14 +10,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sdaudit.records import rater_name
-from sdaudit.scheme import Annotation
+from sdaudit.scheme import LABEL_COLUMNS, Annotation
 from sdaudit.store.database import Cursor, TableGroup
 from sdaudit.store.runs import STUDY_IMAGES, TO_STUDY
 
 if TYPE_CHECKING:
     import pandas as pd
 
-ANNOTATION_COLUMNS = ("image_id", "rater", "person_present", "gender", "mst", "skin_binary", "confidence")
+ANNOTATION_COLUMNS = ("image_id", "rater", *LABEL_COLUMNS, "confidence")
 # One annotation as a relation of ANNOTATION_COLUMNS, its values as ``?`` parameters.
 ONE_ANNOTATION = (f"(VALUES ({', '.join('?' * len(ANNOTATION_COLUMNS))})) "
                   f"AS incoming({', '.join(ANNOTATION_COLUMNS)})")
