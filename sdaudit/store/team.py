@@ -96,6 +96,14 @@ SETTING_COLUMNS = ("raters_per_image", "repeat_every", "disagree_mst_spread", "d
                    "rater_fields")
 
 
+def _label_upsert(table: str, *extra: str) -> str:
+    """Insert or replace one image's labels (``LABEL_COLUMNS``, then ``extra``) in ``table``, keyed by image."""
+    columns = [*LABEL_COLUMNS, *extra]
+    updates = ", ".join(f"{column} = excluded.{column}" for column in columns)
+    return (f"INSERT INTO {table} (image_id, {', '.join(columns)}) VALUES ({', '.join('?' * (len(columns) + 1))}) "
+            f"ON CONFLICT (image_id) DO UPDATE SET {updates}, updated_at = now()")
+
+
 def _label_values(annotation: Annotation) -> list:
     return [annotation.person_present, annotation.gender, annotation.mst, annotation.skin_binary]
 
@@ -163,12 +171,7 @@ class Team:
         """Mark an image of ``study`` as gold with ``reference`` labels (replacing earlier ones)."""
         def work(cursor) -> None:
             self._image_in_study(cursor, image_id, study)
-            cursor.execute(
-                "INSERT INTO gold_labels (image_id, person_present, gender, mst, skin_binary, set_by) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (image_id) DO UPDATE SET "
-                "person_present = excluded.person_present, gender = excluded.gender, mst = excluded.mst, "
-                "skin_binary = excluded.skin_binary, set_by = excluded.set_by, updated_at = now()",
-                [image_id, *_label_values(reference), by])
+            cursor.execute(_label_upsert("gold_labels", "set_by"), [image_id, *_label_values(reference), by])
 
         self.db.write(work)
 
@@ -191,13 +194,8 @@ class Team:
 
         def work(cursor) -> None:
             self._image_in_study(cursor, image_id, study)
-            cursor.execute(
-                "INSERT INTO adjudications (image_id, person_present, gender, mst, skin_binary, note, adjudicator) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (image_id) DO UPDATE SET "
-                "person_present = excluded.person_present, gender = excluded.gender, mst = excluded.mst, "
-                "skin_binary = excluded.skin_binary, note = excluded.note, adjudicator = excluded.adjudicator, "
-                "updated_at = now()",
-                [image_id, *_label_values(final), note, by])
+            cursor.execute(_label_upsert("adjudications", "note", "adjudicator"),
+                           [image_id, *_label_values(final), note, by])
 
         self.db.write(work)
 
