@@ -3,10 +3,9 @@
 Kept apart from ``store/`` so that code handling records (generation, run folders) does not
 import the database to name them. Rules about these records live here, once:
 
-- **A run's kind** (``run_kind``): generated, imported (an imported sheet's images) or reference
-  (a reference set of real images). The store keeps the kind as a marker in the run's ``model``
-  column; only ``run_kind`` reads that marker, and only ``RunRecord.imported`` and
-  ``RunRecord.reference`` write it.
+- **A run's kind** (``RunRecord.kind``, the store's ``runs.kind`` column): generated, imported (an
+  imported sheet's images) or reference (a reference set of real images). Only ``RunRecord.imported``
+  and ``RunRecord.reference`` make a run of another kind than generated.
 - **A run's name** (``run_label``, ``run_labels``): how every face (pages, CLI, report, charts)
   names a run.
 - **A study's name**: every face that may create a study checks it with ``require_new_study``,
@@ -40,10 +39,10 @@ STUDY_NAME = (
 RATER_NAME = "{what} needs a rater's name but got {value!r}."
 
 RunKind = Literal["generated", "imported", "reference"]
-# What the store's ``model`` (and ``scheduler``, ``dtype``) column holds for a run without
-# generation settings. Read only by ``run_kind``, written only by ``RunRecord.imported/reference``.
-_KIND_MARKERS: dict[str, RunKind] = {"external": "imported", "reference": "reference"}
-_MARKER_OF = {kind: marker for marker, kind in _KIND_MARKERS.items()}
+RUN_KINDS: tuple[RunKind, ...] = ("generated", "imported", "reference")
+# What the ``model`` (and ``scheduler``, ``dtype``) of a run without generation settings says
+# (the kind itself is ``RunRecord.kind``; stores before schema 5 knew it by these words alone).
+_NO_SETTINGS: dict[RunKind, str] = {"imported": "external", "reference": "reference"}
 _STUDY_NAME = re.compile(r"\w[\w .-]*")
 _UNSAFE_IN_FILE_NAME = re.compile(r"[^\w .-]+")
 
@@ -112,11 +111,7 @@ class RunRecord:
     safety_checker: bool
     versions: dict[str, str]
     slot: str | None = None  # the prompt set's value filled into its template ("doctor"), if any
-
-    @property
-    def kind(self) -> RunKind:
-        """generated, imported (an imported sheet's images) or reference (a reference set's)."""
-        return run_kind(self.model)
+    kind: RunKind = "generated"  # or imported (an imported sheet's images), or reference (a reference set's)
 
     @classmethod
     def imported(cls, *, run_key: str, study: str, sheet: str, sha256: str) -> RunRecord:
@@ -135,10 +130,10 @@ class RunRecord:
 
     @classmethod
     def _without_settings(cls, kind: RunKind, run_key: str, study: str, versions: dict[str, str]) -> RunRecord:
-        marker = _MARKER_OF[kind]
-        return cls(run_key=run_key, study=study, model=marker, model_revision=None, pipeline_class=None, prompt="",
-                   negative_prompt="", scheduler=marker, steps=0, guidance=0.0, width=0, height=0, dtype=marker,
-                   device=None, batch_size=None, safety_checker=False, versions=versions)
+        none = _NO_SETTINGS[kind]
+        return cls(run_key=run_key, study=study, model=none, model_revision=None, pipeline_class=None, prompt="",
+                   negative_prompt="", scheduler=none, steps=0, guidance=0.0, width=0, height=0, dtype=none,
+                   device=None, batch_size=None, safety_checker=False, versions=versions, kind=kind)
 
 
 @dataclass(frozen=True)
@@ -166,6 +161,7 @@ class QueuedImage:
     prompt: str
     negative_prompt: str
     model: str
+    kind: RunKind  # its run's kind
     saved: Annotation | None  # None: this rater has not annotated the image yet
     ratings: int = 0  # raters who have annotated the image, this one included
     needed: int = 1  # the study's raters per image
@@ -179,7 +175,7 @@ class QueuedImage:
     @property
     def number(self) -> str:
         """The image's number as people read it: "seed 3", or "position 3" in a reference set."""
-        return image_number(self.model, self.seed)
+        return image_number(self.kind, self.seed)
 
     @property
     def card_key(self) -> str:
@@ -237,16 +233,10 @@ class Job:
         return self.spec["prompt"]
 
 
-def run_kind(model: str) -> RunKind:
-    """A run's kind from its stored ``model`` column (``Store.runs``, ``Store.images`` and
-    ``Store.run`` rows, ``RunRecord.model``): the one place that reads the store's markers."""
-    return _KIND_MARKERS.get(model, "generated")
-
-
-def image_number(model: str, number: int) -> str:
+def image_number(kind: RunKind, number: int) -> str:
     """How an image's number reads beside it: "seed 3" for a generated image, "position 3" for an
-    imported sheet's or a reference set's (it has no seed). ``model`` is its run's stored model."""
-    return f"seed {number}" if run_kind(model) == "generated" else f"position {number}"
+    imported sheet's or a reference set's (it has no seed). ``kind`` is its run's kind."""
+    return f"seed {number}" if kind == "generated" else f"position {number}"
 
 
 def _versions(versions: str | dict | None) -> dict:
@@ -256,8 +246,8 @@ def _versions(versions: str | dict | None) -> dict:
 def run_subject(run) -> str:
     """What a run shows, as its name starts: the slot value (or the whole prompt) of a generated
     run, "imported sheet FILE", or "reference set NAME". ``run`` is a ``RunRecord`` or a
-    ``Store.runs`` row (``model``, ``prompt``, ``slot``, ``versions``)."""
-    kind = run_kind(run.model)
+    ``Store.runs`` row (``kind``, ``model``, ``prompt``, ``slot``, ``versions``)."""
+    kind = run.kind
     versions = _versions(getattr(run, "versions", None))
     if kind == "imported":
         name = versions.get("imported_from")
@@ -271,7 +261,7 @@ def run_subject(run) -> str:
 def run_label(run) -> str:
     """How every face names a run: "SLOT-OR-PROMPT · MODEL" for a generated run, "imported sheet
     FILE", or "reference set NAME (SOURCE; LICENSE)". ``run`` as for ``run_subject``."""
-    kind = run_kind(run.model)
+    kind = run.kind
     if kind == "generated":
         return f"{run_subject(run)} · {run.model}"
     if kind == "reference":

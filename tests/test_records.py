@@ -16,9 +16,9 @@ from sdaudit.records import (
     RATER_NAME,
     STUDY_NAME,
     RunRecord,
+    image_number,
     rater_name,
     require_new_study,
-    run_kind,
     run_label,
     run_labels,
 )
@@ -43,7 +43,7 @@ def store():
     (RunRecord.reference(run_key="ref-2", study="s", name="bare"), "reference", "reference set bare"),
 ])
 def test_each_kind_of_run_has_its_kind_and_its_name(run, kind, label):
-    assert run.kind == kind and run_kind(run.model) == kind
+    assert run.kind == kind
     assert run_label(run) == label
 
 
@@ -53,18 +53,19 @@ def test_runs_without_settings_carry_none():
 
 
 def test_the_kind_and_the_name_survive_the_store(store, tmp_path):
-    """Runs come back from the store as rows: the kind is read from them as from a RunRecord."""
+    """Runs come back from the store as rows with their kind, named as a RunRecord is."""
     import_annotations(ORIGIN_SHEET, store, study="s", rater="r1")
     ingest_uploaded_images([("a.png", png(10)), ("b.png", png(200))], store, tmp_path, name="labour photos",
                            study="s", source="archive", license="CC BY 4.0")
     store.add_run(make_run("run-a", study="s", prompt="a photo of a nurse"))
     runs = store.runs(study="s")
-    kinds = dict(zip(runs["run_key"], runs["model"].map(run_kind)))
+    kinds = dict(zip(runs["run_key"], runs["kind"]))
     assert sorted(kinds.values()) == ["generated", "imported", "reference"]
     names = run_labels(runs)
     assert sorted(names.values()) == ["a photo of a nurse · demo", "imported sheet origin_sheet.csv",
                                       "reference set labour photos (archive; CC BY 4.0)"]
-    assert {run_kind(store.run(key)["model"]) for key in kinds} == set(kinds.values())
+    assert {store.run(key)["kind"] for key in kinds} == set(kinds.values())
+    assert set(store.images(study="s")["kind"]) == {"imported", "reference"}
 
 
 def test_an_imported_or_reference_image_is_numbered_by_its_position(store, tmp_path):
@@ -72,7 +73,7 @@ def test_an_imported_or_reference_image_is_numbered_by_its_position(store, tmp_p
     result = ingest_uploaded_images([("b.png", png(200)), ("a.png", png(10))], store, tmp_path, name="photos",
                                     study="s")
     images = store.images(study="s")
-    imported = images[images["model"].map(run_kind) == "imported"]
+    imported = images[images["kind"] == "imported"]
     assert list(imported["seed"]) == list(range(221))  # the store's column keeps the position
     reference = images[images["run_key"] == result.run_key]
     # an upload's files are numbered in the order they came (a folder's in name order)
@@ -141,6 +142,46 @@ def test_an_image_on_the_annotate_page_reads_seed_or_position_by_its_runs_kind()
 
     def queued(run: RunRecord) -> QueuedImage:
         return QueuedImage(image_id=1, run_key=run.run_key, seed=3, path="images/x/3.png", prompt=run.prompt,
-                           negative_prompt="", model=run.model, saved=None)
+                           negative_prompt="", model=run.model, kind=run.kind, saved=None)
 
     assert (queued(make_run()).number, queued(REFERENCE_RUN).number) == ("seed 3", "position 3")
+
+
+@pytest.mark.parametrize("model", ["reference", "external"])
+def test_a_generated_run_whose_model_id_is_a_kind_word_stays_generated(store, model):
+    """The kind was read from the model column, so a model id "reference" (a local folder of that
+    name) made a generated run a reference set: its images read "position", its settings were blanked."""
+    store.add_run(replace(make_run("run-r", study="s", prompt="a photo of a nurse"), model=model))
+    store.add_images(make_images("run-r", seeds=[3]))
+    run = store.runs(study="s").iloc[0]
+    assert run["kind"] == "generated" and store.run("run-r")["kind"] == "generated"
+    assert run_label(run) == f"a photo of a nurse · {model}"
+    image = store.images(run_key="run-r").iloc[0]
+    assert image_number(image["kind"], image["seed"]) == "seed 3"
+    queued = store.annotation_queue("s", "ana", only_missing=False, shuffled=False)
+    assert [image.number for image in queued] == ["seed 3"]
+
+
+def test_schema_5_gives_an_older_stores_runs_their_kind(tmp_path, monkeypatch):
+    """A store made before the kind column knew an imported or reference run by the word in its model,
+    scheduler and dtype columns; migration 5 reads all three, so a generated run whose model id alone
+    is such a word stays generated."""
+    from sdaudit.store import schema
+
+    path = tmp_path / "old.duckdb"
+    with monkeypatch.context() as old:
+        old.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:4])
+        with Store(path) as store:
+            study_id = store.ensure_study("s")
+            for run in (IMPORTED_RUN, REFERENCE_RUN, replace(make_run("run-g", study="s"), model="reference")):
+                store.db.write(lambda cursor, run=run: cursor.execute(
+                    "INSERT INTO runs (run_key, study_id, model, prompt, negative_prompt, scheduler, steps, "
+                    "guidance, width, height, dtype, safety_checker, versions) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{}')",
+                    [run.run_key, study_id, run.model, run.prompt, run.negative_prompt, run.scheduler, run.steps,
+                     run.guidance, run.width, run.height, run.dtype, run.safety_checker]))
+            assert store.schema_version == 4
+    with Store(path) as upgraded:
+        assert upgraded.schema_version == 5
+        kinds = dict(zip(upgraded.runs()["run_key"], upgraded.runs()["kind"]))
+    assert kinds == {IMPORTED_RUN.run_key: "imported", REFERENCE_RUN.run_key: "reference", "run-g": "generated"}

@@ -447,7 +447,7 @@ def test_a_store_written_before_studies_opens_with_no_slots_and_no_targets(tmp_p
     with monkeypatch.context() as older:
         older.setattr(schema_module, "MIGRATIONS", schema_module.MIGRATIONS[:2])
         older.setattr(schema_module, "TABLES", schema_module.TABLES[:6])
-        older.setattr(runs_module, "RUN_COLUMNS", [c for c in runs_module.RUN_COLUMNS if c != "slot"])
+        older.setattr(runs_module, "RUN_COLUMNS", [c for c in runs_module.RUN_COLUMNS if c not in ("slot", "kind")])
         with Store(path) as old:
             assert old.schema_version == 2
             old.add_run(make_run("old-run"))
@@ -458,3 +458,4 @@ def test_a_store_written_before_studies_opens_with_no_slots_and_no_targets(tmp_p
         assert runs.loc[0, "run_key"] == "old-run" and runs.loc[0, "images"] == 4
         assert runs["slot"].isna().all() and upgraded.images()["size_bytes"].isna().all()
         assert upgraded.count("targets") == 0
+        assert (runs["kind"] == "generated").all()

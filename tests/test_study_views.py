@@ -104,7 +104,7 @@ def test_each_generated_run_is_paired_with_the_reference_set_named_for_its_promp
     # a second set named for the slot "nurse" becomes the nurse runs' reference; the others then have none
     import pandas as pd
 
-    named = pd.DataFrame([{"run_key": "nurse-photos", "model": REFERENCE_SET.model, "versions": '{"reference": "nurse"}',
+    named = pd.DataFrame([{"run_key": "nurse-photos", "model": REFERENCE_SET.model, "kind": "reference", "versions": '{"reference": "nurse"}',
                            "slot": None, "prompt": ""}])
     runs = pd.concat([runs, named], ignore_index=True)
     assert reference_runs(runs) == {keys[("nurse", "model-a")]: "nurse-photos", keys[("nurse", "model-b")]: "nurse-photos"}

@@ -124,7 +124,7 @@ def test_a_store_from_before_the_team_opens_with_one_rater_per_image(tmp_path, m
     monkeypatch.setattr(schema_module, "MIGRATIONS", full_migrations[:2])
     monkeypatch.setattr(schema_module, "TABLES", full_tables[:6])
     full_run_columns = runs_module.RUN_COLUMNS
-    monkeypatch.setattr(runs_module, "RUN_COLUMNS", [c for c in full_run_columns if c != "slot"])
+    monkeypatch.setattr(runs_module, "RUN_COLUMNS", [c for c in full_run_columns if c not in ("slot", "kind")])
     with Store(path) as old:
         old.add_run(make_run())
         old.add_images(make_images())

@@ -215,8 +215,8 @@ def estimates_by_run(store: Store, study: str, options: EstimateOptions | None =
         sources = [chosen.get((family, group), (None, None))[1] for family, group in zip(table["family"], table["group"])]
         table = table.assign(target_source=sources)
         for position, (name, value) in enumerate([("run_key", run.run_key), ("prompt", run.prompt),
-                                                  ("model", run.model), ("slot", run.slot)]):
+                                                  ("model", run.model), ("slot", run.slot), ("kind", run.kind)]):
             table.insert(position, name, None if pd.isna(value) else value)
         tables.append(table)
-    columns = ["run_key", "prompt", "model", "slot", *RESULT_COLUMNS, "target_source"]
+    columns = ["run_key", "prompt", "model", "slot", "kind", *RESULT_COLUMNS, "target_source"]
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=columns)

@@ -245,9 +245,8 @@ def _runs(args) -> str:
         runs = store.runs()
     if runs.empty:
         return f"no runs in {path} yet."
-    from sdaudit.records import run_kind, run_labels
+    from sdaudit.records import run_labels
 
-    runs["kind"] = runs["model"].map(run_kind)
     runs["size"] = runs["width"].astype(str) + "x" + runs["height"].astype(str)
     runs["run"] = runs["run_key"].map(run_labels(runs))  # the name every face gives the run
     settings = ["model", "scheduler", "steps", "guidance", "size", "dtype", "prompt"]

@@ -80,5 +80,5 @@ def newest_images(store: Store, home: str | os.PathLike, run_key: str, *, count:
     """The last ``count`` images of a run (by seed or position), captioned with their seeds (a
     reference set's images with their positions)."""
     images = store.images(run_key=run_key).tail(count)
-    return gallery(home, list(images["path"]), [image_number(model, number) for model, number
-                                                in zip(images["model"], images["seed"])])
+    return gallery(home, list(images["path"]), [image_number(kind, number) for kind, number
+                                                in zip(images["kind"], images["seed"])])

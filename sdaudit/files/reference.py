@@ -22,7 +22,7 @@ from pathlib import Path
 
 from sdaudit.errors import SdauditError
 from sdaudit.files.safe import UnsafeFileError, read_regular, writable_target, write_new
-from sdaudit.records import RunRecord, require_new_study, run_kind
+from sdaudit.records import RunRecord, require_new_study
 from sdaudit.store import Store
 
 FORMATS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}  # PIL's format name -> the stored suffix
@@ -211,7 +211,7 @@ def _check_set(store: Store, name: str, study: str, source: str | None, license:
     require_new_study(study, store.study_names())
     run_key = reference_key(study, name)
     stored = store.run(run_key)
-    if stored is not None and run_kind(stored["model"]) != "reference":
+    if stored is not None and stored["kind"] != "reference":
         raise SdauditError(NAME_TAKEN.format(run_key=run_key, study=study))
 
 

@@ -32,7 +32,7 @@ FORMAT = "sdaudit-run-folder"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 PARTS = "parts"
-OPTIONAL_RUN_FIELDS = {"slot"}
+OPTIONAL_RUN_FIELDS = {"slot", "kind"}
 
 
 def _sha256(data: bytes) -> str:

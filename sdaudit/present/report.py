@@ -29,7 +29,7 @@ from sdaudit.present.charts import (
 )
 from sdaudit.present.study_views import READING_RULE, reference_differences
 from sdaudit.present.words import EMPTY, EXCLUDES, METHOD_DESCRIPTIONS, interval, level, percent, points
-from sdaudit.records import run_kind, run_label, run_labels
+from sdaudit.records import run_label, run_labels
 from sdaudit.scheme import FAMILY_LABELS, GROUP_LABELS, reliability_note
 from sdaudit.store import Store
 
@@ -77,12 +77,12 @@ def audit_card(store: Store, study: str) -> AuditCard:
     runs = runs.join(seeds, on="run_key")
     annotations = store.annotations(study=study)
     decisions = image_decisions(annotations)
-    generated = runs[runs["model"].map(run_kind) == "generated"]
+    generated = runs[runs["kind"] == "generated"]
     versions = store.run(generated.iloc[0]["run_key"])["versions"] if len(generated) else {}
     return AuditCard(
         study=study,
         runs=runs,
-        images_generated=int((images["model"].map(run_kind) == "generated").sum()) if len(images) else 0,
+        images_generated=int((images["kind"] == "generated").sum()) if len(images) else 0,
         images_annotated=int(annotations["image_id"].nunique()),
         images_without_person=decisions.without_person,
         raters=tuple(sorted(annotations["rater"].unique())),
@@ -120,7 +120,7 @@ def _card(card: AuditCard, result: Estimate) -> dict:
     run_rows = []
     for run in card.runs.itertuples():
         seeds = EMPTY if pd.isna(run.min) else f"{int(run.min)}–{int(run.max)}"
-        if run_kind(run.model) != "generated":
+        if run.kind != "generated":
             run_rows.append({"label": run_label(run), "cells": [seeds, str(run.images)]})
             continue
         run_rows.append({"label": None, "cells": [

@@ -23,7 +23,7 @@ from sdaudit.present import words
 from sdaudit.present.charts import PARITY_SOURCE
 from sdaudit.present.estimate_tables import comparison_table, display_table, plan_table
 from sdaudit.present.study_views import DIFFERENCE_COLUMNS, RunStrip, reference_differences, run_strips
-from sdaudit.records import run_kind, run_label, run_labels
+from sdaudit.records import run_label, run_labels
 from sdaudit.scheme import FAMILY_LABELS, GROUP_LABELS, TABLE_HEADERS
 from sdaudit.store import Store
 from sdaudit.store.team import Team
@@ -201,7 +201,7 @@ class ResultsView:
     @property
     def reference_hint(self) -> str:
         """What to do to see generated − reference when ``reference_differences`` is empty."""
-        references = (self.study_runs[self.study_runs["model"].map(run_kind) == "reference"]
+        references = (self.study_runs[self.study_runs["kind"] == "reference"]
                       if self.study_runs is not None else ())
         if not len(references):
             return ("To compare each prompt's images with real ones, add a reference set of real images "
@@ -282,7 +282,7 @@ def pooled_targets(targets: dict[str, RunTargets], runs: tuple[str, ...]) -> Run
 def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
     """``Store.runs()`` as people read it: one row per run, headed by ``TABLE_HEADERS``, user text
     (prompts, model ids, study names) left as plain values for a table's cells."""
-    imported = (runs["model"].map(run_kind) != "generated").to_numpy()
+    imported = (runs["kind"] != "generated").to_numpy()
 
     def generated(values) -> list:
         """A generation setting, blank for an imported sheet's or a reference set's run (it has none)."""

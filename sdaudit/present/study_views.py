@@ -33,7 +33,7 @@ import pandas as pd
 from sdaudit.analysis.planning import compare_tables
 from sdaudit.files.gallery import gallery
 from sdaudit.present.words import AMPLIFIED, EQUALLY_FAR, NO_CLEAR_DIFFERENCE, REDUCED
-from sdaudit.records import image_number, run_kind, run_subject
+from sdaudit.records import image_number, run_subject
 from sdaudit.scheme import UNCLEAR
 
 REFERENCE_AWAY = "the real images are themselves away from the target"
@@ -68,12 +68,11 @@ def _reference_name(versions) -> str:
 def reference_runs(runs: pd.DataFrame) -> dict[str, str]:
     """Each generated run's reference run (``Store.runs`` rows), by run key; runs without one are
     left out (the rule is in the module docstring)."""
-    kinds = runs["model"].map(run_kind)
-    references = runs[kinds == "reference"]
+    references = runs[runs["kind"] == "reference"]
     by_name = {_reference_name(row.versions): row.run_key for row in references.itertuples()}
     only = references["run_key"].iloc[0] if len(references) == 1 else None
     found = {}
-    for run in runs[kinds == "generated"].itertuples():
+    for run in runs[runs["kind"] == "generated"].itertuples():
         names = [value for value in (run.slot, run.prompt) if isinstance(value, str) and value in by_name]
         chosen = by_name[names[0]] if names else only
         if chosen is not None:
@@ -131,7 +130,7 @@ def run_strips(images: pd.DataFrame, runs: pd.DataFrame, labels: dict[str, str],
     strips = []
     for run in chosen.sort_values(["what", "model"], kind="stable").itertuples():
         rows = images[images["run_key"] == run.run_key].sort_values("seed")
-        shown = gallery(home, list(rows["path"].fillna("")), [image_number(run.model, seed) for seed in rows["seed"]], limit=count)
+        shown = gallery(home, list(rows["path"].fillna("")), [image_number(run.kind, seed) for seed in rows["seed"]], limit=count)
         strips.append(RunStrip(run.run_key, str(run.what), labels[run.run_key], shown.files, shown.captions,
                                shown.missing))
     return strips

@@ -47,7 +47,7 @@ class RaterQueue(TableGroup):
         sql = (
             f"WITH counted AS (SELECT image_id, count(*) AS ratings FROM annotations a WHERE {rated('a')} "
             "GROUP BY image_id) "
-            "SELECT i.image_id, i.run_key, i.seed, i.path, r.prompt, r.negative_prompt, r.model, "
+            "SELECT i.image_id, i.run_key, i.seed, i.path, r.prompt, r.negative_prompt, r.model, r.kind, "
             "a.image_id IS NOT NULL, a.person_present, a.gender, a.mst, a.skin_binary, a.confidence, "
             "coalesce(c.ratings, 0), s.raters_per_image "
             f"FROM {STUDY_IMAGES} "
@@ -62,10 +62,10 @@ class RaterQueue(TableGroup):
             sql += f"ORDER BY {order}"
         if shuffled:
             params.append(rater)
-        # columns 0-6: the image; 7: whether the rater has a row; 8-12: Annotation's fields in order;
-        # 13: the image's ratings; 14: the study's raters per image
-        queue = [QueuedImage(*row[:7], saved=Annotation(*row[8:13]) if row[7] else None, ratings=row[13],
-                             needed=row[14]) for row in self.db.read(sql, params)]
+        # columns 0-7: the image; 8: whether the rater has a row; 9-13: Annotation's fields in order;
+        # 14: the image's ratings; 15: the study's raters per image
+        queue = [QueuedImage(*row[:8], saved=Annotation(*row[9:14]) if row[8] else None, ratings=row[14],
+                             needed=row[15]) for row in self.db.read(sql, params)]
         if only_missing:
             for position, image in enumerate(self.due_repeats(study, rater)):
                 queue.insert(min(len(queue), 1 + 2 * position), image)
@@ -117,7 +117,7 @@ class RaterQueue(TableGroup):
         if due <= 0:
             return []
         rows = self.db.read(
-            "SELECT i.image_id, i.run_key, i.seed, i.path, r.prompt, r.negative_prompt, r.model "
+            "SELECT i.image_id, i.run_key, i.seed, i.path, r.prompt, r.negative_prompt, r.model, r.kind "
             f"FROM annotations a JOIN images i USING (image_id) {TO_STUDY} "
             f"WHERE s.name = ? AND a.rater = ? AND NOT i.external AND {rated('a')} "
             "AND i.image_id NOT IN (SELECT image_id FROM repeat_answers WHERE rater = ?) "

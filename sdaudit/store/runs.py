@@ -127,7 +127,7 @@ class RunTables(StudyTables):
         sql = (
             "SELECT r.run_key, s.name AS study, r.model, r.model_revision, r.prompt, r.negative_prompt, "
             "r.scheduler, r.steps, r.guidance, r.width, r.height, r.dtype, r.device, r.batch_size, "
-            "r.safety_checker, r.versions, r.slot, r.created_at, count(i.image_id) AS images, "
+            "r.safety_checker, r.versions, r.slot, r.kind, r.created_at, count(i.image_id) AS images, "
             "count(*) FILTER (WHERE i.nsfw) AS nsfw_images "
             "FROM runs r JOIN studies s USING (study_id) LEFT JOIN images i USING (run_key) "
         )
@@ -194,7 +194,7 @@ class RunTables(StudyTables):
 
     def images(self, *, run_key: str | None = None, study: str | None = None) -> pd.DataFrame:
         """Image rows (with their run's study and prompt), ordered by run and seed."""
-        sql = f"SELECT i.*, s.name AS study, r.prompt, r.model, r.slot FROM {STUDY_IMAGES} WHERE true "
+        sql = f"SELECT i.*, s.name AS study, r.prompt, r.model, r.slot, r.kind FROM {STUDY_IMAGES} WHERE true "
         params: list = []
         if run_key is not None:
             sql += "AND i.run_key = ? "

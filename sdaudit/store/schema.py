@@ -14,6 +14,11 @@ TOO_NEW = "the store {path} has schema version {found}, newer than this sdaudit 
 TOO_OLD_TO_READ = ("the store {path} has schema version {found}, older than this sdaudit's ({known}); open it once "
                    "for writing (any command that writes, e.g. `import-annotations`, or the app) to migrate it.")
 
+# How migration 5 (and the restore of a snapshot made before it) tells an older run's kind.
+KIND_FROM_MARKERS = """
+    UPDATE runs SET kind = CASE model WHEN 'external' THEN 'imported' ELSE 'reference' END
+    WHERE model IN ('external', 'reference') AND scheduler = model AND dtype = model;
+"""
 # Each migration moves the schema from version i to i + 1 and never drops data.
 MIGRATIONS: list[str] = [
     """
@@ -180,6 +185,15 @@ MIGRATIONS: list[str] = [
         answered_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
         PRIMARY KEY (study_id, rater)
     );
+    """,
+    # 5: a run's kind as a column of its own. Before it, a run without generation settings carried
+    # a marker in its model, scheduler and dtype columns ("external": an imported sheet's images;
+    # "reference": a reference set's), so a generated run whose model id was literally "reference"
+    # was taken for a reference set. The markers fill the column once (all three must agree, which a
+    # generated run's scheduler class never does); afterwards only the column says what a run is.
+    f"""
+    ALTER TABLE runs ADD COLUMN kind VARCHAR NOT NULL DEFAULT 'generated';
+    {KIND_FROM_MARKERS}
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
