@@ -14,7 +14,7 @@ from sdaudit.present.agreement_tables import (
     summary_table,
 )
 from sdaudit.present.team_tables import GROUPS_CAVEAT, quality_view, rater_groups_view
-from sdaudit.present.words import level
+from sdaudit.present.words import ANSWERS, level
 from sdaudit.scheme import DEFAULT_SKIN_CUT
 from sdaudit.store.team import Team
 
@@ -51,7 +51,8 @@ if view.result.single_rater:
     st.info(f"{NEEDS_RATERS}; study “{plain(study)}” has one ({plain(view.result.raters[0])}). Ask a second rater "
             "to annotate the same images on the Annotate page, or import their sheet.", icon=":material/info:")
 else:
-    st.caption(f"{view.raters} raters; {level(view.result.confidence)} bootstrap intervals over images. {READING}")
+    st.caption(f"{view.raters} raters answered; {level(view.result.confidence)} bootstrap intervals over images. "
+               f"{ANSWERS} {READING}")
     st.dataframe(summary_table(view.result), hide_index=True)
     st.subheader("Every pair of raters")
     st.dataframe(pairs_table(view.result), hide_index=True)

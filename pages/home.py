@@ -7,7 +7,7 @@ import streamlit as st
 from app.resources import current_home, current_rater, current_study, open_store
 from app.widgets import plain
 from sdaudit.present.progress import study_progress
-from sdaudit.present.words import EMPTY
+from sdaudit.present.words import ANSWERS, EMPTY, RATED
 
 PAGES = Path(__file__).resolve().parent
 NEXT = {
@@ -18,8 +18,6 @@ NEXT = {
                "(this study asks {needed} ratings per image)."),
     "results": ("results.py", "Next: see the results", "Every image has labels: the shares are ready."),
 }
-RATED = "An image counts once every question is answered (a person or not, and confidence; for a person, " \
-        "also gender presentation and skin tone)."
 
 st.title("sdaudit")
 st.markdown(
@@ -38,7 +36,7 @@ columns[0].metric("Images", counts.images + counts.imported,
 columns[1].metric("Annotated by you", counts.rated_by_you if rater else EMPTY,
                   help=RATED if rater else "Enter your name as Rater in the sidebar.")
 columns[2].metric("Annotated by anyone", counts.rated_by_anyone, help=RATED)
-columns[3].metric("Raters", counts.raters, help="People who have rated at least one image. " + RATED)
+columns[3].metric("Raters", counts.raters, help=f"People who have rated at least one image. {RATED} {ANSWERS}")
 
 page, label, why = NEXT[progress.next_step]
 st.caption(why.format(waiting=counts.images - counts.complete, images=counts.images, needed=counts.needed))

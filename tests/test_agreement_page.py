@@ -91,3 +91,21 @@ def test_the_summarys_images_are_the_pairs_images(app_home):
     assert by_field.to_dict() == {"Person present": [15], "Perceived gender presentation": [12],
                                   "Monk Skin Tone (1–10, ordinal)": [12], "Skin tone, lighter / darker": [12]}
     assert pairs.set_index("Field")["Images"].to_dict() == {field: images[0] for field, images in by_field.items()}
+
+
+def test_home_counts_raters_who_finished_and_agreement_those_who_answered_and_each_says_so(team_home):
+    """A fourth rater who pressed one key on one image: Home counts ratings (every question answered),
+    so three raters; Agreement reads every answer for the questions it answers, so four raters answered.
+    The two counts differ on purpose, and each page says what it counts."""
+    from sdaudit.present.words import ANSWERS, RATED
+    from sdaudit.scheme import Annotation
+
+    home, stored = team_home
+    with Store.open(home) as store:
+        store.save_annotation(int(stored["image_id"].iloc[0]), "dee", Annotation(person_present=True))
+    at = agreement_page()
+    caption = next(caption.value for caption in at.caption if "raters answered" in caption.value)
+    assert caption.startswith("4 raters answered;") and ANSWERS in caption
+    home_page = open_page("home")
+    raters = next(metric for metric in home_page.metric if metric.label == "Raters")
+    assert raters.value == "3" and RATED in raters.help and ANSWERS in raters.help

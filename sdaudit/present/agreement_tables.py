@@ -11,7 +11,7 @@ from sdaudit.analysis.agreement import Agreement, agreement
 from sdaudit.analysis.estimate import Estimate, estimate
 from sdaudit.analysis.label_modes import ASSUMPTION
 from sdaudit.analysis.options import BOOTSTRAP_RNG_SEED
-from sdaudit.present.words import EMPTY, interval, level, percent
+from sdaudit.present.words import ANSWERS, EMPTY, interval, level, percent
 from sdaudit.scheme import (
     AGREEMENT_FIELD_LABELS,
     AGREEMENT_HEADERS,
@@ -87,8 +87,8 @@ def raters_table(result: Agreement) -> pd.DataFrame:
 
 def agreement_text(result: Agreement) -> str:
     """The three tables as plain text (the CLI's output)."""
-    header = (f"{len(result.raters)} raters; {level(result.confidence)} bootstrap intervals over images; "
-              f"MST 1–{result.skin_cut} lighter.")
+    header = (f"{len(result.raters)} raters answered; {level(result.confidence)} bootstrap intervals over images; "
+              f"MST 1–{result.skin_cut} lighter. {ANSWERS}")
     return "\n\n".join([header, summary_table(result).to_string(index=False),
                         "every pair of raters\n" + pairs_table(result).to_string(index=False),
                         "each rater against the others\n" + raters_table(result).to_string(index=False)])

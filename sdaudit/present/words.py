@@ -11,6 +11,15 @@ import math
 
 EMPTY = "–"  # a number that does not exist (no share, no interval, nothing to plan)
 
+# -- what is counted -------------------------------------------------------------------------------
+
+# A rating (the store's ``rated`` rule): what the to-do lists, progress bars and Home count.
+RATED = ("An image counts as rated by someone once they answered every question (a person or not, and "
+         "confidence; for a person, also gender presentation and skin tone).")
+# What shares and agreement read: every answer, for the questions it answers (an imported sheet may
+# leave confidence blank, and a rater's unfinished card still says what they saw).
+ANSWERS = "Shares and agreement use every answer, finished or not, for each question it answers."
+
 # -- numbers ---------------------------------------------------------------------------------------
 
 CHART_PERCENT = ".1%"  # ``percent`` as Vega-Lite (d3-format) writes it, for chart axes and tooltips

@@ -26,9 +26,11 @@ ONE_ANNOTATION = (f"(VALUES ({', '.join('?' * len(ANNOTATION_COLUMNS))})) "
 def rated(alias: str) -> str:
     """SQL that is true when the annotation row ``alias`` is a rating: every question the study asks
     is answered — whether a person is shown, and the rater's confidence; for a person, also gender
-    presentation and skin tone (MST or lighter / darker, as the study asks). ``Annotation.complete``
+    presentation and skin tone (an MST value or lighter / darker: a sheet imported into an MST study
+    may carry only the coarser answer, and it still answers the question). ``Annotation.complete``
     is the same rule for one annotation in Python (tests/test_team_queue.py holds them together).
-    The rater queue, its progress, Home and the team's repeats all count ratings by this rule."""
+    The rater queue, its progress, Home and the team's repeats all count ratings by this rule;
+    shares and agreement read every answer for the questions it answers (``present.words.ANSWERS``)."""
     a = alias
     return (f"({a}.person_present IS NOT NULL AND {a}.confidence IS NOT NULL AND (NOT {a}.person_present "
             f"OR ({a}.gender IS NOT NULL AND ({a}.mst IS NOT NULL OR {a}.skin_binary IS NOT NULL))))")
