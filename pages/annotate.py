@@ -21,6 +21,7 @@ from sdaudit.scheme import (
 from sdaudit.store.team import Team
 
 FIELDS = ("person", "gender", "skin", "confidence")
+PROGRESS_EVERY_S = 2
 
 st.title("Annotate")
 home = current_home()
@@ -42,9 +43,10 @@ if needed.images == 0:
     st.stop()
 
 
-@st.fragment(key="progress")
+@st.fragment(key="progress", run_every=PROGRESS_EVERY_S)
 def progress() -> None:
-    """The rater's count and the team's; a save that moves them reruns this (the saves' callbacks name it)."""
+    """The rater's count and the team's, read again every few seconds: it follows this rater's saves
+    and the other raters' too. (A save does not rerun it: see ``save``.)"""
     now = store.annotation_progress(study, current_rater())
     st.progress(now.yours / now.images, text=now.text)
 
@@ -90,25 +92,28 @@ shown = queue[(page - 1) * page_size: page * page_size]
 
 def save(image: QueuedImage) -> None:
     """Save one card's choices (a radio's on_change: runs before the card reruns). A repeat's answer is
-    kept apart; a first answer on an image that reached its ratings meanwhile is refused and said so."""
+    kept apart; a first answer on an image that reached its ratings meanwhile is refused and said so.
+
+    A save that lands calls no ``st.rerun``: the click's own rerun redraws just its card, with the sign.
+    A rerun named from a callback preempts the run in progress, and that run may be the one drawing
+    the card clicked a moment before (its rerun folded into this one): that card then never showed
+    "Saved" while the store had its row (four raters clicking at once on a busy machine,
+    tests/test_browser.py). Only a refusal names its card, so that its message is drawn on the card
+    by any runner (AppTest reruns the whole page for a click otherwise)."""
     key = image.card_key
     values = {field: st.session_state.get(f"{field}-{key}") for field in FIELDS}
     if values["person"] == "No person":
         for field in ("gender", "skin"):
             st.session_state[f"{field}-{key}"] = None
-    rated_before = None  # a repeat's answer never moves the count
     try:
         annotation = annotation_from_choices(**values)
         if image.repeat:
             Team(store).save_repeat(image.image_id, current_rater(), annotation)
-        else:
-            before = store.annotation(image.image_id, current_rater())
-            rated_before = before is not None and before.complete
-            if store.save_annotation(image.image_id, current_rater(), annotation, overlap=True) is None:
-                for field in FIELDS:
-                    st.session_state[f"{field}-{key}"] = None
-                st.session_state[f"full-{key}"] = True
-                st.rerun([f"card-{key}"])
+        elif store.save_annotation(image.image_id, current_rater(), annotation, overlap=True) is None:
+            for field in FIELDS:
+                st.session_state[f"{field}-{key}"] = None
+            st.session_state[f"full-{key}"] = True
+            st.rerun([f"card-{key}"])
     except (*STORE_ERRORS, ValueError) as error:
         st.session_state[f"problem-{key}"] = f"Not saved: {error}"
         st.rerun([f"card-{key}"])
@@ -116,9 +121,6 @@ def save(image: QueuedImage) -> None:
     # the sign lists what the store now holds ("No person" clears gender and skin tone)
     st.session_state[f"saved-{key}"] = " · ".join(
         label for label in choices_from_annotation(annotation).values() if label)
-    # the card, and the count when it moved (the image became rated, or stopped being): never the whole page
-    moved = rated_before is not None and rated_before != annotation.complete
-    st.rerun([f"card-{key}", "progress"] if moved else [f"card-{key}"])
 
 
 def card(image: QueuedImage) -> None:
