@@ -332,6 +332,8 @@ def test_generate_four_images_then_annotate_them_all(app, page, tmp_path):
         for field, label in (("person", "Person"), ("gender", "Female-presenting"), ("skin", "MST 4"),
                              ("confidence", "High")):
             choose(page, field, image_id, label)
+    # the count follows the clicks on the same page (its fragment reads the store every few seconds)
+    page.get_by_text("4 of 4 annotated by you").wait_for(timeout=LIMIT.left_ms())
 
     page.screenshot(path=str(tmp_path / "annotate.png"), full_page=True)
     app.stop()  # the app holds the store; read it once the app is gone
