@@ -12,6 +12,9 @@ history). The keys, none shared within a mode ("C" and "R" are Streamlit's own):
     Q / W / E      confidence low / medium / high  (the top row's first three keys)
 """
 
+import time
+from typing import NoReturn
+
 import streamlit as st
 
 from app.resources import STORE_ERRORS, current_home, current_rater, open_store
@@ -69,42 +72,89 @@ def field_keys(binary: bool) -> list[tuple[str, str, dict[str, str]]]:
 
 def swatch_style() -> str:
     """CSS that paints each MST choice in its official swatch colour (white text from MST 6 on)."""
-    rules = [f".st-key-focus-skin-{level} button {{background:{colour};color:{'#fff' if level > 5 else '#222'};"
-             f"border:1px solid #9e9e9e}}" for level, colour in enumerate(MST_SWATCHES, start=1)]
-    rules.append('[class*="st-key-focus-skin-"] [data-testid="stBaseButton-primary"] '
+    rules = [f'[class*="st-key-{KEYED}skin-{level}-"] button {{background:{colour};'
+             f"color:{'#fff' if level > 5 else '#222'};border:1px solid #9e9e9e}}"
+             for level, colour in enumerate(MST_SWATCHES, start=1)]
+    rules.append(f'[class*="st-key-{KEYED}skin-"] [data-testid="stBaseButton-primary"] '
                  "{outline:3px solid #ff4b4b;outline-offset:2px}")
     return "<style>" + "".join(rules) + "</style>"
 
 
-NAVIGATION = ("focus-previous", "focus-next", "focus-undo")
-BUTTONS = [*NAVIGATION, *(f"focus-{field}-{number}" for field in ("person", "gender", "skin", "confidence")
-                          for number in range(1, 11))]
+# Every button's key names the view it is drawn in: the image on screen and how many refusals the
+# rater has been shown (``EPOCH``). A key is taken only for the view that is on screen when the
+# server answers it: keys typed fast after the last answer of image 1 (image 2 not drawn yet), or
+# after a refused key (its message not drawn yet), are refused and said, never saved on image 1 or
+# on whatever image happens to be shown. (With one key per choice for every image, image 1 ended with
+# the labels typed for image 2.) Once a newer view is drawn, the old view's buttons are gone and a
+# late press of one is dropped.
+KEYED = "focus-key-"
+EPOCH = "focus-epoch"
+# After a refusal no key is taken until the keyboard has been quiet this long: keys typed faster than
+# a person reads the message were meant for an image the view did not move to, and would land on the
+# one still shown.
+QUIET_S = 1.0
+REFUSED_AT = "focus-refused-at"
+QUIET = ("Not saved: after a refused key, keys are taken again once the keyboard has paused for a second, so "
+         "that nothing typed before you could read this lands on the wrong image. Press it again.")
+MOVED_ON = ("Not saved: that key was typed before this image, or the last message, was on screen, so it was "
+            "not taken. Press it again.")
 TOO_FAST = ("{count} keys arrived before the page could answer the first, so their order is unknown: none was "
             "taken. Press them again, one at a time.")
+COMPLETE = ("Complete: this image has its ratings from other raters, so your answer was not saved. Here is the "
+            "next image that needs you.")
+
+
+def current_view() -> tuple[int | None, int]:
+    """(image on screen, refusals shown so far): what a key must have been typed in to be taken."""
+    return st.session_state.get(SHOWN), st.session_state.get(EPOCH, 0)
+
+
+def button_key(name: str, view: tuple[int | None, int]) -> str:
+    image_id, epoch = view
+    return f"{KEYED}{name}-{image_id}-{epoch}"
 
 
 def keys_at_once() -> int:
     """How many of the view's keys this run answers. Keys pressed faster than a rerun reach one run
     together, and Streamlit calls their callbacks in the buttons' order, not the presses': "E" (which
     moves on) then "N" for the next image would mark the finished image "no person"."""
-    return sum(st.session_state.get(key) is True for key in BUTTONS)
+    return sum(st.session_state[key] is True for key in st.session_state if str(key).startswith(KEYED))
 
 
-def refuse_keys_at_once() -> None:
-    """Save nothing when several keys arrive in one run, and say so (a callback's first step)."""
+def refuse(problem: str) -> NoReturn:
+    """Save nothing, say why, and refuse every key typed before the rater can read it."""
+    st.session_state[PROBLEM] = problem
+    st.session_state[EPOCH] = current_view()[1] + 1
+    st.session_state[REFUSED_AT] = time.monotonic()
+    st.rerun(["focus"])
+
+
+def take(view: tuple[int | None, int]) -> None:
+    """A callback's first step: refuse keys that reached one run together, a key typed in a view that
+    is no longer on screen, and keys typed without a pause after a refusal."""
     if (count := keys_at_once()) > 1:
-        st.session_state[PROBLEM] = TOO_FAST.format(count=count)
-        st.rerun(["focus"])
+        refuse(TOO_FAST.format(count=count))
+    if view != current_view():
+        refuse(MOVED_ON)
+    if time.monotonic() - st.session_state.get(REFUSED_AT, -QUIET_S) < QUIET_S:
+        refuse(QUIET)
 
 
 def signs(labels: dict[str, str | None]) -> str:
     return " · ".join(label for label in labels.values() if label)
 
 
-def choose(image_id: int, field: str, label: str) -> None:
-    """A key press (or click) on a choice for the image it was drawn beside: save that image's
-    labels with it at once; when the image is complete, move to the next one that misses a label."""
-    refuse_keys_at_once()
+def next_image(image_id: int) -> int:
+    """The image to show once ``image_id`` is done: the next one that misses a label."""
+    order = [(shown, done or shown == image_id) for shown, done in st.session_state.get(ORDER, [])]
+    return next_to_label(order, image_id) or image_id
+
+
+def choose(view: tuple[int, int], field: str, label: str) -> None:
+    """A key press (or click) on a choice, in the view it was drawn in: save that image's labels with it
+    at once; when the image is complete, move to the next one that misses a label."""
+    take(view)
+    image_id = view[0]
     rater = current_rater()
     store = open_store(current_home())
     try:
@@ -114,44 +164,37 @@ def choose(image_id: int, field: str, label: str) -> None:
         annotation = annotation_from_choices(**labels)
         event = store.save_annotation(image_id, rater, annotation, overlap=True)
     except (*STORE_ERRORS, ValueError) as error:
-        st.session_state[PROBLEM] = f"Not saved: {error}"
-        st.rerun(["focus"])
+        refuse(f"Not saved: {error}")
     if event is None:  # other raters gave the image its ratings meanwhile: move on to one that needs yours
-        st.session_state[PROBLEM] = ("Complete: this image has its ratings from other raters, so your answer was "
-                                     "not saved. Here is the next image that needs you.")
-        order = [(shown, done or shown == image_id) for shown, done in st.session_state.get(ORDER, [])]
-        st.session_state[SHOWN] = next_to_label(order, image_id) or image_id
-        st.rerun(["focus"])
+        st.session_state[SHOWN] = next_image(image_id)
+        refuse(COMPLETE)
     st.session_state.pop(PROBLEM, None)
     st.session_state[UNDO_STACK] = [*st.session_state.get(UNDO_STACK, []), event]
     st.session_state[LAST_SAVE] = (image_id, signs(choices_from_annotation(annotation)))
     if annotation.complete:
-        order = [(shown, done or shown == image_id) for shown, done in st.session_state.get(ORDER, [])]
-        st.session_state[SHOWN] = next_to_label(order, image_id) or image_id
+        st.session_state[SHOWN] = next_image(image_id)
     moved = (before is not None and before.complete) != annotation.complete  # the count counts rated images
     st.rerun(["focus", "progress"] if moved else ["focus"])
 
 
-def move(by: int) -> None:
-    refuse_keys_at_once()
+def move(view: tuple[int, int], by: int) -> None:
+    """Left or Right: the image ``by`` places from the one on screen."""
+    take(view)
     st.session_state.pop(PROBLEM, None)
-    st.session_state[SHOWN] = step([image_id for image_id, _ in st.session_state.get(ORDER, [])],
-                                   st.session_state[SHOWN], by)
+    st.session_state[SHOWN] = step([shown for shown, _ in st.session_state.get(ORDER, [])], view[0], by)
     st.rerun(["focus"])
 
 
-def undo() -> None:
+def undo(view: tuple[int, int]) -> None:
     """Put back the labels of this session's newest save that is not undone yet, and show its image."""
-    refuse_keys_at_once()
+    take(view)
     stack = st.session_state.get(UNDO_STACK, [])
     if not stack:
-        st.session_state[PROBLEM] = "Nothing to undo: this session has saved nothing yet."
-        st.rerun(["focus"])
+        refuse("Nothing to undo: this session has saved nothing yet.")
     try:
         image_id = open_store(current_home()).undo_save(stack[-1], current_rater())
     except (*STORE_ERRORS, ValueError) as error:
-        st.session_state[PROBLEM] = f"Not undone: {error}"
-        st.rerun(["focus"])
+        refuse(f"Not undone: {error}")
     st.session_state[UNDO_STACK] = stack[:-1]
     st.session_state.pop(PROBLEM, None)
     st.session_state[SHOWN] = image_id
@@ -180,7 +223,7 @@ def focus_view(home: str, study: str, rater: str, *, shuffled: bool, blind: bool
     with picture:
         show_image(home, image, position, len(queue), blind=blind)
     with labels:
-        choice_buttons(image, binary=binary)
+        choice_buttons(image, current_view(), binary=binary)
 
 
 def show_image(home: str, image: QueuedImage, position: int, count: int, *, blind: bool) -> None:
@@ -193,8 +236,9 @@ def show_image(home: str, image: QueuedImage, position: int, count: int, *, blin
     st.caption(about if blind else f"{about} · {image.number} · {plain(image.model)} · {plain(image.prompt)}")
 
 
-def choice_buttons(image: QueuedImage, *, binary: bool) -> None:
-    """Every question as a row of buttons, each with its key; the saved choice is marked."""
+def choice_buttons(image: QueuedImage, view: tuple[int, int], *, binary: bool) -> None:
+    """Every question as a row of buttons, each with its key, drawn in ``view`` (the image on screen,
+    the refusals shown: ``current_view``); the saved choice is marked."""
     saved = choices_from_annotation(image.saved)
     no_person = saved["person"] == "No person"
     for field, heading, keys in field_keys(binary):
@@ -202,13 +246,14 @@ def choice_buttons(image: QueuedImage, *, binary: bool) -> None:
         with st.container(horizontal=True, gap="small"):
             for number, (label, key) in enumerate(keys.items(), start=1):
                 chosen = saved[field] == label
-                st.button(label, key=f"focus-{field}-{number}", shortcut=key, type="primary" if chosen else "secondary",
+                st.button(label, key=button_key(f"{field}-{number}", view), shortcut=key,
+                          type="primary" if chosen else "secondary",
                           icon=":material/check:" if chosen else None,
-                          disabled=no_person and field in ("gender", "skin"), on_click=choose, args=(image.image_id, field, label))
+                          disabled=no_person and field in ("gender", "skin"), on_click=choose, args=(view, field, label))
     with st.container(horizontal=True, gap="small"):
-        st.button("Previous", key=NAVIGATION[0], shortcut=PREVIOUS, on_click=move, args=(-1,))
-        st.button("Next", key=NAVIGATION[1], shortcut=NEXT, on_click=move, args=(1,))
-        st.button("Undo last save", key=NAVIGATION[2], shortcut=UNDO, on_click=undo)
+        st.button("Previous", key=button_key("previous", view), shortcut=PREVIOUS, on_click=move, args=(view, -1))
+        st.button("Next", key=button_key("next", view), shortcut=NEXT, on_click=move, args=(view, 1))
+        st.button("Undo last save", key=button_key("undo", view), shortcut=UNDO, on_click=undo, args=(view,))
     if problem := st.session_state.get(PROBLEM):
         st.error(plain(problem), icon=":material/error:")
     with st.container(key="focus-saved"):

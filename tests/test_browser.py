@@ -16,6 +16,7 @@ afterwards, which the running app holds locked.
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -568,3 +569,56 @@ def test_a_rater_labels_twelve_images_by_keyboard_alone(app, seed_images, page):
     assert list(rows["gender"][:10]) == [("female", "male", "unclear")[n % 3] for n in range(10)]
     assert list(rows["confidence"].fillna("-")) == ["high"] * 10 + ["medium", "-"], "the undo restored image 12"
     assert len(history) == 10 * 4 + 2 * 2 + 1, "every key press and the undo are in the history"
+
+
+# image n of 4: the keys typed for it and the labels they mean (the last key answers the last question)
+FAST = [("pf1q", dict(person_present=True, gender="female", mst=1, confidence="low")),
+        ("pm8w", dict(person_present=True, gender="male", mst=8, confidence="medium")),
+        ("pu3e", dict(person_present=True, gender="unclear", mst=3, confidence="high")),
+        ("pf9q", dict(person_present=True, gender="female", mst=9, confidence="low"))]
+
+
+def shown_image(page) -> int:
+    """The number n of the focus view's "Image n of m" line."""
+    return int(re.search(r"Image (\d+) of \d+", page.locator('[data-testid="stMain"]').inner_text()).group(1))
+
+
+def test_keys_typed_fast_never_land_on_another_image(app, seed_images, page):
+    """Twice, eight keys without waiting for the page, 40 ms apart, then 10 ms apart: the keys of the
+    image on screen and of the one after it. A key may be refused (the view says so), but no label may
+    land on another image than the one it was typed for. With one button per choice for every image,
+    image 1 ended with image 2's labels (keys typed after the last answer of image 1 reached image 1's
+    callbacks); with buttons per image, keys typed after a refusal landed on the image still shown.
+
+    Its own app: it reads the store file afterwards."""
+    seed_images(4)
+    page.goto(f"{app.start()}/annotate?view=focus")
+    wait_for_script(page)
+    fill(page, "Rater", "ana")
+    caption_shown(page, "Image 1 of 4")
+    page.wait_for_function("() => document.activeElement === document.body", timeout=LIMIT.left_ms())
+    wait_for_script(page)
+    page.keyboard.press("Shift")  # the first key after the view appears (see the twelve-images test)
+    refused = 0
+    for gap_ms in (40, 10):
+        first = shown_image(page) - 1
+        for keys, _ in FAST[first:first + 2]:
+            for key in keys:
+                page.keyboard.press(key)
+                page.wait_for_timeout(gap_ms)  # the typing's pace, not a wait for a state
+        wait_for_script(page)
+        refused += page.locator('[data-testid="stAlert"]').filter(has_text="Not saved").count()
+    assert page.locator('[data-testid="stException"]').count() == 0
+    app.stop()
+    with Store.open(app.home) as store:
+        rows = store.annotations().set_index("seed")
+    for seed, (_, meant) in enumerate(FAST):
+        if seed not in rows.index:
+            continue  # every key for it refused: nothing saved, which the view said
+        saved = rows.loc[seed]
+        wrong = {field: saved[field] for field, value in meant.items() if saved[field] is not None
+                 and saved[field] == saved[field] and saved[field] != value}
+        assert not wrong, f"image {seed + 1} holds labels typed for another image: {wrong}"
+    complete = sum(all(rows.loc[seed, field] == value for field, value in meant.items())
+                   for seed, (_, meant) in enumerate(FAST) if seed in rows.index)
+    assert complete + refused >= 2, "each burst either completes an image or says what it refused"

@@ -15,7 +15,7 @@ from helpers import add_annotated_run, make_images, make_run, open_page, png
 from streamlit.elements.lib.shortcut_utils import normalize_shortcut
 from streamlit.testing.v1 import AppTest
 
-from app.focus import NEXT, PREVIOUS, TOO_FAST, UNDO, field_keys
+from app.focus import NEXT, PREVIOUS, QUIET, QUIET_S, REFUSED_AT, TOO_FAST, UNDO, field_keys
 from app.widgets import plain
 from sdaudit.present.progress import StudyProgress, next_to_label, step, study_progress
 from sdaudit.scheme import Annotation
@@ -368,5 +368,9 @@ def test_keys_that_reach_one_run_together_save_nothing_and_say_so(three_images):
     assert [error.value for error in at.error] == [plain(TOO_FAST.format(count=2))]
     assert labels(home, ids[0]) == Annotation(person_present=True, gender="female", mst=4), "image 1 is unchanged"
     assert shown(at.run()).startswith("Image 1 of 3")
+    press(at, "High")  # at once: typed before the rater could read the refusal
+    assert [error.value for error in at.error] == [plain(QUIET)]
+    assert labels(home, ids[0]).confidence is None and shown(at).startswith("Image 1 of 3")
+    at.session_state[REFUSED_AT] -= QUIET_S  # the rater pauses for a second
     press(at, "High")
     assert not at.error and shown(at).startswith("Image 2 of 3"), "one key at a time is taken again"
