@@ -19,7 +19,7 @@ from sdaudit.errors import SdauditError
 from sdaudit.files.csvfile import ROW_WIDTH as ROW_WIDTH  # sheets name their rows with the reader's message
 from sdaudit.files.csvfile import CsvFileError, read_csv
 from sdaudit.generation.spec import MAX_SEED
-from sdaudit.records import RunRecord, require_new_study, study_file_stem
+from sdaudit.records import RunRecord, rater_name, require_new_study, study_file_stem
 from sdaudit.scheme import LABEL_COLUMNS
 from sdaudit.store import Store
 
@@ -177,6 +177,8 @@ def import_annotations(path: str | os.PathLike, store: Store, *, study: str, rat
         raise SheetError(f"`format` must be one of {', '.join(SHEET_FORMATS)} but is {sheet_format!r}.")
     if sheet_format == "origin" and not (rater and rater.strip()):
         raise SheetError("a sheet in the origin study's format needs the rater's name (--rater).")
+    if sheet_format == "origin":
+        rater = rater_name(rater, what="a sheet in the origin study's format")
     # 1. Parse and check every row before anything is written
     require_new_study(study, store.study_names())
     rows = parse_origin_sheet(path) if sheet_format == "origin" else parse_sdaudit_sheet(path)
