@@ -1,5 +1,5 @@
-"""The one strict CSV reader: every CSV sdaudit reads (annotation sheets, targets) comes through
-``read_csv``.
+"""CSV files in and out. The one strict CSV reader: every CSV sdaudit reads (annotation sheets,
+targets) comes through ``read_csv``; every CSV it writes for people goes through ``spreadsheet_safe``.
 
 The file is opened through ``safe.read_regular``: a symbolic link or a special file is refused
 before a byte of it is read, so a link to a secret can never be quoted back in an error. The
@@ -17,9 +17,13 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sdaudit.errors import SdauditError
 from sdaudit.files.safe import read_regular
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 NO_FILE = "there is no {what} at {path!r}."
 TOO_BIG = "{name} is {size:,} bytes; at most {max:,} are read."
@@ -100,3 +104,23 @@ def read_csv(path: str | os.PathLike, *, what: str, label: str, max_bytes: int,
             if _CONTROL.search(cell):
                 raise CsvFileError(CONTROL.format(name=label, row=line, column=name[:MAX_CELL_SHOWN], cell=_cell(cell)))
     return CsvTable(header, tuple(tuple(row) for _, row in body), tuple(line for line, _ in body))
+
+
+# -- writing ------------------------------------------------------------------------------------
+
+# OWASP's rule for CSV injection: a cell starting with one of these is read as a formula by a
+# spreadsheet (=HYPERLINK(...), @SUM(...)|cmd), so such a text cell is written with a leading "'".
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` fit to write as CSV for people who open it in a spreadsheet: every text
+    cell that starts with ``FORMULA_STARTS`` gains a leading ``'``. Numbers stay numbers (a negative
+    difference is a number, not a formula); Parquet exports keep the raw text."""
+    safe = frame.copy()
+    for column in safe.columns:
+        if safe[column].dtype.kind in "biufcmM":  # numbers, booleans and times cannot hold a formula
+            continue
+        safe[column] = safe[column].map(
+            lambda value: "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value)
+    return safe

@@ -17,7 +17,7 @@ import pandas as pd
 
 from sdaudit.errors import SdauditError
 from sdaudit.files.csvfile import ROW_WIDTH as ROW_WIDTH  # sheets name their rows with the reader's message
-from sdaudit.files.csvfile import CsvFileError, read_csv
+from sdaudit.files.csvfile import CsvFileError, read_csv, spreadsheet_safe
 from sdaudit.generation.spec import MAX_SEED
 from sdaudit.records import RunRecord, rater_name, require_new_study, study_file_stem
 from sdaudit.scheme import LABEL_COLUMNS
@@ -241,7 +241,7 @@ def export_annotations(store: Store, study: str, folder: str | os.PathLike) -> l
     ]
     stem = study_file_stem(study)  # an older store's study may be named '../x': files stay in ``folder``
     csv_path, parquet_path = folder / f"{stem}-annotations.csv", folder / f"{stem}-annotations.parquet"
-    frame.to_csv(csv_path, index=False)
+    spreadsheet_safe(frame).to_csv(csv_path, index=False)  # Parquet keeps the raw text
     frame.to_parquet(parquet_path, index=False)
     return [csv_path, parquet_path]
 
@@ -252,7 +252,7 @@ def export_estimates(table: pd.DataFrame, folder: str | os.PathLike, stem: str) 
     folder.mkdir(parents=True, exist_ok=True)
     stem = study_file_stem(stem)
     csv_path, parquet_path = folder / f"{stem}-estimates.csv", folder / f"{stem}-estimates.parquet"
-    table.to_csv(csv_path, index=False)
+    spreadsheet_safe(table).to_csv(csv_path, index=False)
     table.to_parquet(parquet_path, index=False)
     return [csv_path, parquet_path]
 
