@@ -18,10 +18,9 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from sdaudit.config import DEVICES, DTYPES
 from sdaudit.errors import RunFolderError
-from sdaudit.generation.spec import MAX_BATCH_SIZE, MAX_SEED, MAX_SIDE, MAX_STEPS, SCHEDULERS
+from sdaudit.generation.spec import MAX_BATCH_SIZE, MAX_SEED, MAX_SIDE, MAX_STEPS, MAX_TEXT, SCHEDULERS
 from sdaudit.records import MAX_STUDY_NAME, ImageRecord, RunRecord
 
-MAX_TEXT = 10_000  # characters of a prompt or a model's name or path
 MAX_NAME = 200  # characters of a revision, a class name, a device, a version
 MAX_VERSIONS = 50
 MAX_ITEMS = 10_000_000  # images or runs in one manifest
@@ -31,8 +30,10 @@ FIELD = "{where}: {field} must be {rule} but is {value}."
 UNKNOWN = "{where}: {field} has the field {name}, which the run folder format does not name."
 LACKS = "{where}: {field} lacks the field {name!r}."
 
-# Text on one line or several, without NUL or other control characters (tab and line breaks allowed).
-_TEXT = r"\A[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*\Z"
+# What a user may type (a prompt, a model, a revision, a slot): any text without NUL, as
+# ``check_spec`` accepts it. What sdaudit itself writes (a device, a version, a path): one line
+# without control characters.
+_TEXT = r"\A[^\x00]*\Z"
 _LINE = r"\A[^\x00-\x1f\x7f-\x9f]*\Z"
 
 
@@ -42,8 +43,8 @@ def _whole(low: int, high: int, *, null: bool = False) -> dict:
 
 
 def _text(max_length: int, *, null: bool = False, empty: bool = True, one_line: bool = False) -> dict:
-    rule = (f"a text of {0 if empty else 1} to {max_length} characters without control characters"
-            + (" on one line" if one_line else "") + (" or null" if null else ""))
+    rule = (f"a text of {0 if empty else 1} to {max_length} characters "
+            + ("on one line without control characters" if one_line else "without NUL") + (" or null" if null else ""))
     return {"type": ["string", "null"] if null else "string", "minLength": 0 if empty else 1,
             "maxLength": max_length, "pattern": _LINE if one_line else _TEXT, "description": rule}
 
@@ -73,9 +74,9 @@ RUN = {
         "run_key": _RUN_KEY,
         "study": {"type": "string", "maxLength": MAX_STUDY_NAME, "pattern": r"\A\w[\w .-]*\Z",
                   "description": f"a study name of 1 to {MAX_STUDY_NAME} letters, digits, spaces, '-', '_' or '.'"},
-        "model": _text(MAX_TEXT, empty=False, one_line=True),
-        "model_revision": _text(MAX_NAME, null=True, one_line=True),
-        "pipeline_class": _text(MAX_NAME, null=True, one_line=True),
+        "model": _text(MAX_TEXT, empty=False),
+        "model_revision": _text(MAX_TEXT, null=True),
+        "pipeline_class": _text(MAX_TEXT, null=True),
         "prompt": _text(MAX_TEXT, empty=False),
         "negative_prompt": _text(MAX_TEXT),
         "scheduler": _one_of(SCHEDULERS),
@@ -88,7 +89,7 @@ RUN = {
         "batch_size": _whole(1, MAX_BATCH_SIZE, null=True),
         "safety_checker": _BOOLEAN,
         "versions": _VERSIONS,
-        "slot": _text(MAX_NAME, null=True, one_line=True),
+        "slot": _text(MAX_TEXT, null=True),
     },
     "required": [f.name for f in fields(RunRecord) if f.name != "slot"],  # a folder written before `slot` has none
     "additionalProperties": False,
@@ -114,7 +115,7 @@ IMAGE = {
 SPEC = {
     "type": ["object", "null"], "description": "a generation spec",
     "properties": {
-        "model": _text(MAX_TEXT, empty=False, one_line=True),
+        "model": _text(MAX_TEXT, empty=False),
         "prompt": _text(MAX_TEXT, empty=False),
         "negative_prompt": _text(MAX_TEXT),
         "first_seed": _whole(0, MAX_SEED),
@@ -128,9 +129,9 @@ SPEC = {
         "safety_checker": _BOOLEAN,
         "dtype": _one_of(DTYPES),
         "device": _one_of(DEVICES),
-        "revision": _text(MAX_NAME, null=True, one_line=True),
+        "revision": _text(MAX_TEXT, null=True),
         "study": RUN["properties"]["study"],
-        "slot": _text(MAX_NAME, null=True, one_line=True),
+        "slot": _text(MAX_TEXT, null=True),
     },
     "additionalProperties": False,
 }

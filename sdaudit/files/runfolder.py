@@ -35,6 +35,9 @@ MANIFEST = "manifest.json"
 PARTS = "parts"
 MAX_MANIFEST_BYTES = 1024**3  # about 3 million images' rows
 
+NESTED = "{where} is nested too deeply to be a run folder manifest."
+TOO_BIG = "{where} is {size:,} bytes; at most {max:,} are read."
+
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
@@ -130,11 +133,11 @@ def _parse_json(data: bytes, where: str) -> object:
     """``data`` parsed as JSON; ``RunFolderError`` for anything else, NaN and Infinity included,
     and for nesting too deep to parse (a RecursionError, caught here before it reaches a face)."""
     if len(data) > MAX_MANIFEST_BYTES:
-        raise RunFolderError(f"{where} is {len(data):,} bytes; at most {MAX_MANIFEST_BYTES:,} are read.")
+        raise RunFolderError(TOO_BIG.format(where=where, size=len(data), max=MAX_MANIFEST_BYTES))
     try:
         return json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
     except RecursionError:
-        raise RunFolderError(f"{where} is nested too deeply to be a run folder manifest.") from None
+        raise RunFolderError(NESTED.format(where=where)) from None
     except (ValueError, UnicodeDecodeError) as error:  # JSONDecodeError is a ValueError
         raise RunFolderError(f"{where} is not valid JSON ({error}).") from None
 

@@ -50,6 +50,9 @@ SCHEDULER = "`scheduler` must be one of {choices} but is {value!r}."
 DTYPE = "`dtype` must be one of {choices} but is {value!r}."
 DEVICE = "`device` must be one of {choices} but is {value!r}."
 EMPTY_TEXT = "`{name}` must be a non-empty text but is {value!r}."
+NUL_TEXT = "`{name}` must not hold a NUL character but is {value!r}."
+LONG_TEXT = "`{name}` must be at most {max:,} characters long but is {length:,}."
+MAX_TEXT = 100_000  # characters of a prompt, a model, a revision or a slot: run folders hold no more
 
 
 def _is_whole(value) -> bool:
@@ -148,6 +151,12 @@ def check_spec(spec: GenerationSpec) -> None:
         raise ValueError(EMPTY_TEXT.format(name="revision", value=s.revision))
     if s.slot is not None and (not isinstance(s.slot, str) or not s.slot.strip()):
         raise ValueError(EMPTY_TEXT.format(name="slot", value=s.slot))
+    for name in ("model", "prompt", "negative_prompt", "revision", "slot"):
+        value = getattr(s, name)
+        if value is not None and "\x00" in value:  # a run folder's schema refuses it (and a C library cuts there)
+            raise ValueError(NUL_TEXT.format(name=name, value=value))
+        if value is not None and len(value) > MAX_TEXT:
+            raise ValueError(LONG_TEXT.format(name=name, max=MAX_TEXT, length=len(value)))
 
 
 def parse_seed_range(text: str) -> tuple[int, int]:
