@@ -32,7 +32,7 @@ from sdaudit.files.sheets import import_annotations
 from sdaudit.generation.generate import StoreSink, generate
 from sdaudit.generation.promptsets import CONTROL as PROMPT_LIST_CONTROL
 from sdaudit.generation.spec import MAX_SEEDS, SEED_COUNT, GenerationSpec
-from sdaudit.records import RATER_CONTROL
+from sdaudit.records import RATER_CONTROL, STUDY_NAME
 from sdaudit.store import TABLES, Store
 
 TINY = ["--steps", "2", "--height", "64", "--width", "64", "--batch-size", "2"]
@@ -138,7 +138,6 @@ MANIFEST_CASES = {
     "prompt is a number": _run_field("prompt", 123),
     "prompt holds NUL": _run_field("prompt", "a doctor\x00"),
     "versions is text": _run_field("versions", "zz"),
-    "study escapes": _run_field("study", "../../x"),
     "width not a multiple of 8": _run_field("width", 65),
 }
 
@@ -150,6 +149,14 @@ def test_a_manifest_field_out_of_its_schema_is_one_line_and_ingests_nothing(plac
     before = home_state(place.home)
     result = run_cli("ingest", str(folder), "--home", str(place.home), cwd=place.root)
     assert_refused(result, FIELD.format(where=folder / MANIFEST, field=field, rule=rule, value=shown(value)))
+    assert home_state(place.home) == before
+
+
+def test_a_manifest_study_name_is_checked_by_todays_rule(place):
+    folder = place.manifest(_set("runs", "study", "../../x"))
+    before = home_state(place.home)
+    result = run_cli("ingest", str(folder), "--home", str(place.home), cwd=place.root)
+    assert_refused(result, STUDY_NAME.format(value="../../x"))
     assert home_state(place.home) == before
 
 

@@ -72,8 +72,8 @@ RUN = {
     "type": "object", "description": "an object describing a run",
     "properties": {
         "run_key": _RUN_KEY,
-        "study": {"type": "string", "maxLength": MAX_STUDY_NAME, "pattern": r"\A\w[\w .-]*\Z",
-                  "description": f"a study name of 1 to {MAX_STUDY_NAME} letters, digits, spaces, '-', '_' or '.'"},
+        # the name's rule is require_new_study's, applied by ingest (a store may hold an older name)
+        "study": _text(MAX_STUDY_NAME * 4, empty=False, one_line=True),
         "model": _text(MAX_TEXT, empty=False),
         "model_revision": _text(MAX_TEXT, null=True),
         "pipeline_class": _text(MAX_TEXT, null=True),
