@@ -21,7 +21,7 @@ from sdaudit.errors import RunFolderError
 from sdaudit.generation.spec import MAX_BATCH_SIZE, MAX_SEED, MAX_SIDE, MAX_STEPS, MAX_TEXT, SCHEDULERS
 from sdaudit.records import MAX_STUDY_NAME, ImageRecord, RunRecord
 
-MAX_NAME = 200  # characters of a revision, a class name, a device, a version
+MAX_NAME = 200  # characters of a device, a version, a timestamp (sdaudit writes them)
 MAX_VERSIONS = 50
 MAX_ITEMS = 10_000_000  # images or runs in one manifest
 MAX_SHOWN = 60  # characters of a refused text quoted in the error
