@@ -6,6 +6,7 @@ from app.resources import current_home, current_study, open_store
 from app.widgets import plain
 from sdaudit.analysis.label_modes import LABEL_TITLES, RESULTS_LABELS
 from sdaudit.analysis.options import DEFAULT_CONFIDENCE, METHODS, EstimateOptions
+from sdaudit.files.csvfile import spreadsheet_safe
 from sdaudit.present.charts import (
     across_runs_chart,
     comparison_chart,
@@ -154,7 +155,7 @@ first, second, third, fourth = st.columns(4)
 # on_click="ignore": a click does not rerun the page. With the default rerun, the rerun could drop
 # the deferred file's id before the browser fetched it ("Deferred file ... not found"), so a first
 # click did nothing; and every download recomputed the page.
-first.download_button("Estimates (CSV)", view.estimate.table.to_csv(index=False), f"{study}-estimates.csv", "text/csv",
+first.download_button("Estimates (CSV)", spreadsheet_safe(view.estimate.table).to_csv(index=False), f"{study}-estimates.csv", "text/csv",
                       on_click="ignore")
 second.download_button("Chart (PNG)", lambda: to_png(chart), f"{study}-chart.png", "image/png", on_click="ignore")
 third.download_button("Chart (SVG)", lambda: to_svg(chart), f"{study}-chart.svg", "image/svg+xml", on_click="ignore")

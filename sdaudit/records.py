@@ -37,6 +37,8 @@ STUDY_NAME = (
     "but is {value!r}."
 )
 RATER_NAME = "{what} needs a rater's name but got {value!r}."
+RATER_CONTROL = ("a rater's name must not hold NUL, escape, line breaks or other control characters "
+                 "but is {value!r}.")
 
 RunKind = Literal["generated", "imported", "reference"]
 RUN_KINDS: tuple[RunKind, ...] = ("generated", "imported", "reference")
@@ -45,6 +47,7 @@ RUN_KINDS: tuple[RunKind, ...] = ("generated", "imported", "reference")
 _NO_SETTINGS: dict[RunKind, str] = {"imported": "external", "reference": "reference"}
 _STUDY_NAME = re.compile(r"\w[\w .-]*")
 _UNSAFE_IN_FILE_NAME = re.compile(r"[^\w .-]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0 and C1 control characters and DEL
 
 
 def check_study_name(name: object) -> str:
@@ -69,10 +72,13 @@ def require_new_study(name: object, studies: Collection[str]) -> str:
 
 def rater_name(value: object, *, what: str = "an annotation") -> str:
     """The rater's name ``value`` stripped, or a ``SdauditError`` saying that ``what`` needs one
-    (``RATER_NAME``): an answer is never saved under an empty name."""
+    (``RATER_NAME``): an answer is never saved under an empty name, nor under one holding a control
+    character (``RATER_CONTROL``)."""
     name = value.strip() if isinstance(value, str) else value
     if not (isinstance(name, str) and name):
         raise SdauditError(RATER_NAME.format(what=what, value=name))
+    if _CONTROL.search(name):  # a NUL is stored as given; an escape sequence retitles a terminal that prints it
+        raise SdauditError(RATER_CONTROL.format(value=name))
     return name
 
 

@@ -16,15 +16,13 @@ unchanged. Importing again replaces the targets it names and keeps the others.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sdaudit.errors import SdauditError
-from sdaudit.files.safe import read_regular
+from sdaudit.files.csvfile import CsvFileError, read_csv
 from sdaudit.records import require_new_study
 from sdaudit.scheme import FAMILIES
 
@@ -40,11 +38,6 @@ MAX_BYTES = 2_000_000
 MAX_ROWS = 20_000
 MAX_TEXT = 500
 
-NO_FILE = "there is no targets file at {path}."
-NOT_A_FILE = "the targets file {path} is a symbolic link or not a regular file; give the file itself."
-TOO_BIG = "the targets file {path} is {size:,} bytes; at most {max:,} are read."
-NOT_TEXT = "the targets file {path} is not UTF-8 text."
-BAD_CSV = "the targets file {path} is not a readable CSV ({reason})."
 COLUMNS = ("the targets file {path} needs the columns family, group, target, source and prompt or slot; "
            "its header is {header!r}.")
 EMPTY = "the targets file {path} has a header but no rows."
@@ -79,19 +72,6 @@ class TargetImport:
     replaced: int  # rows that replaced a target the study held already
 
 
-def _read_text(path: Path) -> str:
-    if not os.path.lexists(path):
-        raise SdauditError(NO_FILE.format(path=path))
-    if path.is_symlink() or not path.is_file():
-        raise SdauditError(NOT_A_FILE.format(path=path))
-    if (size := path.stat().st_size) > MAX_BYTES:
-        raise SdauditError(TOO_BIG.format(path=path, size=size, max=MAX_BYTES))
-    try:
-        return read_regular(path.parent, path.name, what="the targets file").decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise SdauditError(NOT_TEXT.format(path=path)) from None
-
-
 def _share(text: str) -> float | None:
     try:
         value = float(text)
@@ -103,22 +83,18 @@ def _share(text: str) -> float | None:
 def read_targets(path: str | os.PathLike) -> list[Target]:
     """Every row of a targets CSV, checked; ``SdauditError`` naming the first bad row."""
     path = Path(path)
-    text = _read_text(path)
     try:
-        reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
-        header = [name.strip().lower() for name in (reader.fieldnames or [])]
-        rows, lines = [], []
-        for raw in reader:
-            rows.append(raw)
-            lines.append(reader.line_num)  # the file line a row ends on (blank lines are skipped)
-            if len(rows) > MAX_ROWS:
-                raise SdauditError(TOO_MANY.format(path=path, max=MAX_ROWS))
-    except csv.Error as error:
-        raise SdauditError(BAD_CSV.format(path=path, reason=error)) from None
-    if not set(REQUIRED) <= set(header) or not set(KEYS) & set(header) or len(set(header)) != len(header):
-        raise SdauditError(COLUMNS.format(path=path, header=",".join(reader.fieldnames or [])))
-    if not rows:
+        table = read_csv(path, what="targets file", label=f"the targets file {path}", max_bytes=MAX_BYTES)
+    except CsvFileError as error:
+        raise SdauditError(str(error)) from None
+    header = list(table.header)
+    if len(table.rows) > MAX_ROWS:
+        raise SdauditError(TOO_MANY.format(path=path, max=MAX_ROWS))
+    if not set(REQUIRED) <= set(header) or not set(KEYS) & set(header):
+        raise SdauditError(COLUMNS.format(path=path, header=",".join(header)))
+    if not table.rows:
         raise SdauditError(EMPTY.format(path=path))
+    rows, lines = [dict(zip(header, row)) for row in table.rows], table.row_numbers
 
     def refuse(row: int, problem: str) -> SdauditError:
         return SdauditError(ROW.format(path=path, row=row, line=lines[row - 1], problem=problem))
@@ -126,11 +102,9 @@ def read_targets(path: str | os.PathLike) -> list[Target]:
     targets: list[Target] = []
     first_row: dict[tuple, int] = {}
     for number, raw in enumerate(rows, start=1):
-        if None in raw:  # more cells than the header names
-            raise refuse(number, f"it has {len(raw) - 1 + len(raw[None])} cells, more than the header's {len(header)}.")
-        cells = {name.strip().lower(): (value or "").strip() for name, value in raw.items()}
+        cells = {name: value.strip() for name, value in raw.items()}
         for name, value in cells.items():
-            if len(value) > MAX_TEXT or "\n" in value or "\r" in value:
+            if len(value) > MAX_TEXT:
                 raise refuse(number, TEXT.format(name=name, max=MAX_TEXT, length=len(value)))
         given = [(kind, cells.get(kind, "")) for kind in KEYS if cells.get(kind, "")]
         if len(given) != 1:

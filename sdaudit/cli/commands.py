@@ -23,6 +23,7 @@ from sdaudit.cli.analysis import (
 )
 from sdaudit.cli.parser import UsageError, build_parser
 from sdaudit.cli.team import rater_groups_command, team_command
+from sdaudit.cli.terminal import printable
 from sdaudit.config import DEMO_MODEL, data_home, home_folder, resolve_device, setting, store_path, writable_folder
 from sdaudit.generation.spec import GenerationSpec, parse_seed_range
 
@@ -324,10 +325,11 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         output = COMMANDS[args.command](args)
     except ValueError as error:  # sdaudit's errors are ValueErrors with a user-facing message
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {printable(str(error), one_line=True)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as error:  # a file that could not be read or written, not met by a check above
-        print(f"error: {OS_ERROR.format(path=error.filename, reason=error.strerror or error)}", file=sys.stderr)
+        message = OS_ERROR.format(path=error.filename, reason=error.strerror or error)
+        print(f"error: {printable(message, one_line=True)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted: every finished batch is saved; run the same command again to resume.",
@@ -335,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     if output:
         try:
-            print(output, flush=True)
+            print(printable(output), flush=True)  # prompts and names are the users' text
         except BrokenPipeError:  # `... | head` stopped reading: not an error; Python's own report is silenced
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0

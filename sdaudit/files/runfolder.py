@@ -18,12 +18,13 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 import sdaudit
 from sdaudit.errors import RunFolderError
+from sdaudit.files.manifest_schema import check_manifest, check_part_line, shown
 from sdaudit.files.safe import read_regular, writable_target, write_new
 from sdaudit.records import ImageRecord, RunRecord, require_new_study
 from sdaudit.store import Store
@@ -32,7 +33,10 @@ FORMAT = "sdaudit-run-folder"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 PARTS = "parts"
-OPTIONAL_RUN_FIELDS = {"slot", "kind"}
+MAX_MANIFEST_BYTES = 1024**3  # about 3 million images' rows
+
+NESTED = "{where} is nested too deeply to be a run folder manifest."
+TOO_BIG = "{where} is {size:,} bytes; at most {max:,} are read."
 
 
 def _sha256(data: bytes) -> str:
@@ -49,16 +53,12 @@ class RunFolderContents:
 
 
 def _run_from(row: dict, where: str) -> RunRecord:
-    names = {f.name for f in fields(RunRecord)}
-    if not names - OPTIONAL_RUN_FIELDS <= set(row) <= names:  # a folder written before `slot` has none
-        raise RunFolderError(f"{where}: a run has fields {sorted(set(row) ^ names)} that do not fit the format.")
+    """A run row already checked against the schema (``manifest_schema``)."""
     return RunRecord(**row)
 
 
 def _image_from(row: dict, where: str) -> ImageRecord:
-    names = {f.name for f in fields(ImageRecord)}
-    if set(row) != names:
-        raise RunFolderError(f"{where}: an image row has fields {sorted(set(row) ^ names)} that do not fit the format.")
+    """An image row already checked against the schema, whose path lies under images/."""
     path = PurePosixPath(row["path"])
     if path.is_absolute() or ".." in path.parts or not path.parts or path.parts[0] != "images":
         raise RunFolderError(f"{where}: image path {row['path']!r} must lie under images/ inside the folder.")
@@ -125,6 +125,23 @@ class RunFolder:
         return contents
 
 
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _parse_json(data: bytes, where: str) -> object:
+    """``data`` parsed as JSON; ``RunFolderError`` for anything else, NaN and Infinity included,
+    and for nesting too deep to parse (a RecursionError, caught here before it reaches a face)."""
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise RunFolderError(TOO_BIG.format(where=where, size=len(data), max=MAX_MANIFEST_BYTES))
+    try:
+        return json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
+    except RecursionError:
+        raise RunFolderError(NESTED.format(where=where)) from None
+    except (ValueError, UnicodeDecodeError) as error:  # JSONDecodeError is a ValueError
+        raise RunFolderError(f"{where} is not valid JSON ({error}).") from None
+
+
 def read_run_folder(folder: str | os.PathLike, *, allow_empty: bool = False) -> RunFolderContents:
     """Read a run folder's manifest and unmerged parts; raise ``RunFolderError`` if malformed."""
     root = Path(folder)
@@ -143,16 +160,14 @@ def read_run_folder(folder: str | os.PathLike, *, allow_empty: bool = False) -> 
     manifest = root / MANIFEST
     if os.path.lexists(manifest):  # a link or special file here is refused, not followed
         where = str(manifest)
-        try:
-            data = json.loads(read_regular(root, MANIFEST, what="the manifest").decode("utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise RunFolderError(f"{where} is not valid JSON ({error}).") from None
+        data = _parse_json(read_regular(root, MANIFEST, what="the manifest"), where)
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise RunFolderError(f"{where} is not an sdaudit run folder manifest (no format {FORMAT!r}).")
         if data.get("format_version") != FORMAT_VERSION:
             raise RunFolderError(
-                f"{where} has format version {data.get('format_version')!r}; this sdaudit reads {FORMAT_VERSION}."
+                f"{where} has format version {shown(data.get('format_version'))}; this sdaudit reads {FORMAT_VERSION}."
             )
+        check_manifest(data, where)
         for spec in data.get("specs", []):
             add_spec(spec)
         for row in data.get("runs", []):
@@ -169,13 +184,14 @@ def read_run_folder(folder: str | os.PathLike, *, allow_empty: bool = False) -> 
             if not line.strip():
                 continue
             try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
+                entry = _parse_json(line.encode(), where)
+            except RunFolderError:
                 # A process killed mid-line leaves at most its last line torn; the image is
                 # regenerated on resume because its row never landed.
                 if number == len(lines):
                     continue
-                raise RunFolderError(f"{where} is not valid JSON.") from None
+                raise
+            check_part_line(entry, where)
             if "run" in entry:
                 run = _run_from(entry["run"], where)
                 runs.setdefault(run.run_key, run)

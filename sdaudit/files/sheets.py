@@ -7,7 +7,6 @@ column of its first problem, and an accepted one is saved in one transaction.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import os
 import tempfile
@@ -17,8 +16,10 @@ from pathlib import Path
 import pandas as pd
 
 from sdaudit.errors import SdauditError
+from sdaudit.files.csvfile import ROW_WIDTH as ROW_WIDTH  # sheets name their rows with the reader's message
+from sdaudit.files.csvfile import CsvFileError, read_csv, spreadsheet_safe
 from sdaudit.generation.spec import MAX_SEED
-from sdaudit.records import RunRecord, require_new_study, study_file_stem
+from sdaudit.records import RunRecord, rater_name, require_new_study, study_file_stem
 from sdaudit.scheme import LABEL_COLUMNS
 from sdaudit.store import Store
 
@@ -30,7 +31,6 @@ CONFIDENCE_WORDS = {"low": "low", "medium": "medium", "high": "high", "1": "low"
 MAX_SHEET_BYTES = 50 * 1024 * 1024
 
 SHEET_PROBLEM = "{name} row {row}, column {column}: {problem}"
-ROW_WIDTH = "{name} row {row} has {fields} fields where the header has {header}; remove the extra fields."
 DUPLICATE_ANNOTATION = ("{name} rows {first} and {second} both label run {run_key}, seed {seed} for rater {rater!r}; "
                         "keep one of them.")
 DUPLICATE_IMAGE = "{name} rows {first} and {second} both label the image {image!r}; keep one of them."
@@ -50,32 +50,14 @@ class ImportResult:
 
 
 def _read_sheet(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise SheetError(f"there is no annotation sheet at {str(path)!r}.")
-    if path.stat().st_size > MAX_SHEET_BYTES:
-        raise SheetError(f"{path.name} is {path.stat().st_size} bytes; sheets over {MAX_SHEET_BYTES} bytes are refused.")
+    """The sheet's cells as text, through the one strict CSV reader (``files.csvfile``): every value
+    is then checked with its row and column."""
     try:
-        _check_row_widths(path)
-        # Everything as text first: every value is then checked, with its row and column.
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, index_col=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError, csv.Error) as error:
-        raise SheetError(f"{path.name} is not a readable CSV file ({str(error).splitlines()[0]}).") from None
-    frame.columns = [str(column).strip().lower() for column in frame.columns]
-    return frame
-
-
-def _check_row_widths(path: Path) -> None:
-    """Refuse a row with more fields than the header: pandas would shift it under the wrong columns
-    (or take its first field as an index), and the problem would be blamed on a column it is not in."""
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle, skipinitialspace=True)
-        header = next(reader, None)
-        if header is None:
-            return
-        for row in reader:
-            if len(row) > len(header):
-                raise SheetError(ROW_WIDTH.format(name=path.name, row=reader.line_num, fields=len(row),
-                                                  header=len(header)))
+        table = read_csv(path, what="annotation sheet", label=path.name, max_bytes=MAX_SHEET_BYTES,
+                         skip_initial_space=True)
+    except CsvFileError as error:
+        raise SheetError(str(error)) from None
+    return pd.DataFrame(list(table.rows), columns=list(table.header), dtype=str)
 
 
 def _first_duplicate(rows: pd.DataFrame, columns: list[str]) -> tuple[int, int] | None:
@@ -195,6 +177,8 @@ def import_annotations(path: str | os.PathLike, store: Store, *, study: str, rat
         raise SheetError(f"`format` must be one of {', '.join(SHEET_FORMATS)} but is {sheet_format!r}.")
     if sheet_format == "origin" and not (rater and rater.strip()):
         raise SheetError("a sheet in the origin study's format needs the rater's name (--rater).")
+    if sheet_format == "origin":
+        rater = rater_name(rater, what="a sheet in the origin study's format")
     # 1. Parse and check every row before anything is written
     require_new_study(study, store.study_names())
     rows = parse_origin_sheet(path) if sheet_format == "origin" else parse_sdaudit_sheet(path)
@@ -257,7 +241,7 @@ def export_annotations(store: Store, study: str, folder: str | os.PathLike) -> l
     ]
     stem = study_file_stem(study)  # an older store's study may be named '../x': files stay in ``folder``
     csv_path, parquet_path = folder / f"{stem}-annotations.csv", folder / f"{stem}-annotations.parquet"
-    frame.to_csv(csv_path, index=False)
+    spreadsheet_safe(frame).to_csv(csv_path, index=False)  # Parquet keeps the raw text
     frame.to_parquet(parquet_path, index=False)
     return [csv_path, parquet_path]
 
@@ -268,7 +252,7 @@ def export_estimates(table: pd.DataFrame, folder: str | os.PathLike, stem: str) 
     folder.mkdir(parents=True, exist_ok=True)
     stem = study_file_stem(stem)
     csv_path, parquet_path = folder / f"{stem}-estimates.csv", folder / f"{stem}-estimates.parquet"
-    table.to_csv(csv_path, index=False)
+    spreadsheet_safe(table).to_csv(csv_path, index=False)
     table.to_parquet(parquet_path, index=False)
     return [csv_path, parquet_path]
 

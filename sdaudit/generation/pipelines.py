@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -186,7 +187,11 @@ def _load_pipeline(resolved: ResolvedModel, *, dtype: str, device: str, safety_c
         # silently become "no person".
         kwargs.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
     try:
-        pipe = diffusers.AutoPipelineForText2Image.from_pretrained(resolved.folder, **kwargs)
+        # A component folder with a broken config makes diffusers warn (a FutureWarning about
+        # `from_config`) before it fails: the user's one error line below says all there is.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            pipe = diffusers.AutoPipelineForText2Image.from_pretrained(resolved.folder, **kwargs)
     except Exception as error:  # diffusers raises ValueError/OSError/KeyError for unusable folders
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise ModelLoadError(

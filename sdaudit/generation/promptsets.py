@@ -9,6 +9,7 @@ messages are constants, asserted verbatim in tests.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,9 +29,12 @@ DUPLICATE = "the prompt list {where} names {value!r} twice (lines {first} and {s
 TOO_MANY = "the prompt list {where} holds {count} values; at most {max} are allowed."
 TOO_LONG = "line {line} of the prompt list {where} is {length} characters long; at most {max} are allowed."
 HAS_SLOT = "line {line} of the prompt list {where} holds the slot {{}} itself: {value!r}."
+CONTROL = "line {line} of the prompt list {where} holds a NUL, escape or other control character: {value!r}."
 NOT_TEXT = "the prompt list {where} is not UTF-8 text."
 TOO_BIG = "the prompt list {where} is {size} bytes; at most {max} are read."
 NOT_A_FILE = "the prompt list {where} is not a file."
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")  # control characters but tab
+
 DUPLICATE_MODEL = "the model {model!r} is named twice; name each model once."
 
 
@@ -64,9 +68,14 @@ def fill(template: str, value: str) -> str:
 
 def parse_values(text: str, *, where: str = "given") -> tuple[str, ...]:
     """One value a line, stripped; blank lines are skipped. Each value must be new, short and free
-    of the slot itself."""
+    of the slot itself and of control characters."""
     seen: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Lines end at "\n" (or "\r\n") only: splitlines would also break at separators such as
+    # "\x1c", and strip would drop them, so a control character could pass unseen.
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
+        if _CONTROL.search(line):
+            raise SdauditError(CONTROL.format(line=number, where=where, value=line[:MAX_VALUE_LENGTH]))
         value = line.strip()
         if not value:
             continue

