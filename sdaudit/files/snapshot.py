@@ -5,33 +5,58 @@ on restart unless it is snapshotted somewhere that lasts. A target is a local fo
 ``hf://datasets/OWNER/NAME`` — a Hugging Face dataset repo, written with ``huggingface_hub`` when
 a token is configured (``HF_TOKEN``). A snapshot reads the tables in one DuckDB read transaction
 (``Store.export_tables``), which does not block writers, so annotation clicks go on while it runs.
-``restore`` rebuilds an *empty* store and never overwrites one that holds data.
+
+A snapshot never touches a file it did not write. It writes only into a folder that is new, empty,
+or holds a snapshot sdaudit made (``MARKER`` lists every file of it), never into the data home or
+a folder inside it, never through a link. It is built in a staging folder beside the target and
+renamed into place once complete (the old snapshot renamed aside first, then removed), so a crash
+at any moment leaves the old snapshot whole or the new one. ``restore`` checks every table and
+image first (``snapshot_check.py``), then builds the new home in a staging folder beside it and
+renames it into place: only into a new or empty home (or one whose store has no rows).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import secrets
 import shutil
+import socket
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import sdaudit
-from sdaudit.config import writable_folder
-from sdaudit.errors import SdauditError
+from sdaudit.config import store_path, writable_folder
 from sdaudit.files.safe import UnsafeFileError, is_regular, read_regular, writable_target, write_new
+from sdaudit.files.snapshot_check import MANIFEST, SnapshotError, check_snapshot
 from sdaudit.records import Job
 from sdaudit.store import SCHEMA_VERSION, TABLES, Store
+from sdaudit.store.parquet import new_store_with
 
-MANIFEST = "snapshot.json"
+__all__ = ["MANIFEST", "MARKER", "AutoSnapshot", "SnapshotError", "SnapshotResult", "restore", "restore_home",
+           "snapshot"]
+
 HF_PREFIX = "hf://datasets/"
+MARKER = ".sdaudit-snapshot"  # in every snapshot folder sdaudit made: its format and every file it wrote
+MARKER_FORMAT = 1
+STAGING_MARKER = ".sdaudit-staging"  # in a folder being built: which process builds it
 
-
-class SnapshotError(SdauditError):
-    """A snapshot that cannot be written or restored; the message says why."""
+TARGET_IS_LINK = "the snapshot target {path} is a symbolic link; give the folder itself."
+TARGET_IN_HOME = ("the snapshot target {path} is the data home {home} or a folder inside it; a snapshot goes to a "
+                  "folder outside the data home.")
+TARGET_NOT_OURS = ("the snapshot target {path} holds {found!r}, which no sdaudit snapshot wrote there; give a new or "
+                   "empty folder, or the folder of an earlier snapshot.")
+TARGET_UNMARKED = ("the snapshot target {path} holds a snapshot written before sdaudit marked its snapshots (no "
+                   f"{MARKER}); sdaudit cannot tell its files from yours there: move it away or give a new folder.")
+HOLDS_DATA = "the store {path} already holds data; restore only into an empty store."
+HOME_NOT_EMPTY = ("the data home {path} is not empty (it holds {found!r}); restore only into a new or empty folder, "
+                  "e.g. --home {path}-restored.")
+CHANGED = "the snapshot at {source!r} changed while it was restored: {path!r} is not the file that was checked."
 
 
 @dataclass(frozen=True)
@@ -41,55 +66,14 @@ class SnapshotResult:
     images: int
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _write_local(store: Store, home: Path, folder: Path) -> SnapshotResult:
-    folder.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".snapshot-", dir=folder))
-    try:
-        rows = store.export_tables(staging)
-        images = store.images()
-        copied = 0
-        for relpath in images.loc[~images["external"], "path"]:
-            if os.path.lexists(home / relpath):  # a missing file is left out; a link is refused
-                try:
-                    data = read_regular(home, relpath, what="image")
-                except UnsafeFileError as error:
-                    raise SnapshotError(f"the data home holds an image sdaudit will not copy: {error}") from None
-                target = staging / relpath
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
-                copied += 1
-        manifest = {
-            "format": "sdaudit-snapshot",
-            "schema_version": SCHEMA_VERSION,
-            "written_by": f"sdaudit {sdaudit.__version__}",
-            "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "rows": rows,
-            "images": copied,
-        }
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        # Replace the previous snapshot only once the new one is complete.
-        for name in [*(f"{table}.parquet" for table in TABLES), "images", MANIFEST]:
-            old = folder / name
-            if old.is_dir():
-                shutil.rmtree(old)
-            elif old.exists():
-                old.unlink()
-            if (staging / name).exists():
-                os.replace(staging / name, old)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return SnapshotResult(str(folder), rows, copied)
+# -- writing a snapshot -------------------------------------------------------------------------
 
 
 def snapshot(store: Store, home: str | os.PathLike, target: str) -> SnapshotResult:
     """Write the whole store and its images to ``target`` (a folder or ``hf://datasets/…``)."""
     home = Path(home)
-    if not target.startswith(HF_PREFIX):  # a target that is (or lies under) a file is refused first
-        return _write_local(store, home, writable_folder(target, what="the snapshot target"))
+    if not target.startswith(HF_PREFIX):
+        return _write_local(store, home, _snapshot_folder(target, home))
     repo = target.removeprefix(HF_PREFIX).strip("/")
     with tempfile.TemporaryDirectory(prefix="sdaudit-snapshot-") as scratch:
         result = _write_local(store, home, Path(scratch))
@@ -104,18 +88,176 @@ def snapshot(store: Store, home: str | os.PathLike, target: str) -> SnapshotResu
     return SnapshotResult(target, result.rows, result.images)
 
 
-def restore(store: Store, home: str | os.PathLike, source: str) -> SnapshotResult:
-    """Rebuild an empty store (and its images) from a snapshot at ``source``.
+def _snapshot_folder(target: str, home: Path) -> Path:
+    """The target folder, refused when it is (or lies under) a file, is a link, or is (inside) the home."""
+    folder = writable_folder(target, what="the snapshot target")  # a file in the way is refused first
+    if folder.is_symlink():
+        raise SnapshotError(TARGET_IS_LINK.format(path=folder))
+    where, home_place = folder.resolve(), home.resolve()
+    if where == home_place or where.is_relative_to(home_place):
+        raise SnapshotError(TARGET_IN_HOME.format(path=folder, home=home))
+    return folder
 
-    Only regular files inside the snapshot are read: a manifest, table or image that is a symbolic
-    link (or lies behind one) or a special file refuses the whole snapshot before anything is
-    written, and so does a link in the data home where an image would go.
-    """
-    home = Path(home)
-    if any(store.count(table) for table in TABLES):
-        raise SnapshotError(f"the store {store.path} already holds data; restore only into an empty store.")
+
+def _write_local(store: Store, home: Path, folder: Path) -> SnapshotResult:
+    # 1. Check the target: new, empty, or a snapshot sdaudit made; tidy what a killed run left
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    _tidy_snapshots(folder)
+    _files_of_our_snapshot(folder)
+    # 2. Build the new snapshot beside it: tables, images, manifest, and the marker last
+    staging = _staging_folder(folder.parent, f".{folder.name}.snapshot-")
+    try:
+        rows = store.export_tables(staging)
+        written = [f"{table}.parquet" for table in TABLES]
+        images = store.images()
+        for relpath in images.loc[~images["external"], "path"]:
+            if os.path.lexists(home / relpath):  # a missing file is left out; a link is refused
+                try:
+                    data = read_regular(home, relpath, what="image")
+                except UnsafeFileError as error:
+                    raise SnapshotError(f"the data home holds an image sdaudit will not copy: {error}") from None
+                (staging / relpath).parent.mkdir(parents=True, exist_ok=True)
+                (staging / relpath).write_bytes(data)
+                written.append(relpath)
+        copied = len(written) - len(TABLES)
+        manifest = {
+            "format": "sdaudit-snapshot",
+            "schema_version": SCHEMA_VERSION,
+            "written_by": f"sdaudit {sdaudit.__version__}",
+            "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "rows": rows,
+            "images": copied,
+        }
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        marker = {"format": "sdaudit-snapshot", "marker_format": MARKER_FORMAT, "files": [*written, MANIFEST]}
+        (staging / MARKER).write_text(json.dumps(marker), encoding="utf-8")
+        # 3. Swap it in by renames: the old one aside, the new one in, the old one removed
+        _swap_snapshot(staging, folder)
+    except BaseException:
+        if os.path.lexists(staging):
+            shutil.rmtree(staging)
+        raise
+    return SnapshotResult(str(folder), rows, copied)
+
+
+def _files_of_our_snapshot(folder: Path) -> list[str]:
+    """The files of the snapshot at ``folder`` as its marker lists them (none for a new or empty
+    folder); ``SnapshotError`` when the folder holds anything else: a file the marker does not
+    list, a link, a special file, or no marker at all."""
+    if not os.path.lexists(folder):
+        return []
+    if folder.is_symlink() or not folder.is_dir():
+        raise SnapshotError(TARGET_IS_LINK.format(path=folder))
+    found = _walk(folder)
+    if not found:
+        return []
+    try:
+        marker = json.loads(read_regular(folder, MARKER, what="the snapshot marker").decode("utf-8"))
+        listed = marker["files"] if isinstance(marker, dict) and marker.get("format") == "sdaudit-snapshot" else None
+    except (UnsafeFileError, UnicodeDecodeError, json.JSONDecodeError, KeyError, RecursionError):
+        listed = None
+    if not isinstance(listed, list) or not all(isinstance(name, str) for name in listed):
+        if os.path.lexists(folder / MANIFEST) and not os.path.lexists(folder / MARKER):
+            raise SnapshotError(TARGET_UNMARKED.format(path=folder))
+        raise SnapshotError(TARGET_NOT_OURS.format(path=folder, found=found[0]))
+    ours = {*listed, MARKER, STAGING_MARKER}
+    for relpath in found:
+        if relpath not in ours or not is_regular(folder, relpath):
+            raise SnapshotError(TARGET_NOT_OURS.format(path=folder, found=relpath))
+    return listed
+
+
+def _walk(folder: Path) -> list[str]:
+    """Every entry under ``folder`` that is not a real folder (files, links, special files), and
+    every link to a folder, relative to ``folder``, without following links."""
+    found = []
+    for parent, folders, files in os.walk(folder, followlinks=False):
+        found += [os.path.join(parent, name) for name in folders if os.path.islink(os.path.join(parent, name))]
+        found += [os.path.join(parent, name) for name in files]
+    return sorted(Path(path).relative_to(folder).as_posix() for path in found)
+
+
+def _swap_snapshot(staging: Path, folder: Path) -> None:
+    if not os.path.lexists(folder) or not any(os.scandir(folder)):
+        os.rename(staging, folder)  # onto a missing or empty folder: one step (POSIX replaces an empty folder)
+    else:
+        listed = _files_of_our_snapshot(folder)
+        aside = folder.with_name(f".{folder.name}.replaced-{secrets.token_hex(4)}")
+        os.rename(folder, aside)
+        try:
+            os.rename(staging, folder)
+        except BaseException:
+            os.rename(aside, folder)
+            raise
+        _remove_files(aside, listed)
+    (folder / STAGING_MARKER).unlink(missing_ok=True)
+
+
+def _tidy_snapshots(folder: Path) -> None:
+    """What a snapshot killed half-way left beside ``folder``: its staging folder is removed; a
+    previous snapshot renamed aside goes back if the target is missing, else is removed."""
+    for entry in os.scandir(folder.parent):
+        if not entry.is_dir(follow_symlinks=False):
+            continue
+        if entry.name.startswith(f".{folder.name}.snapshot-") and _abandoned(Path(entry.path)):
+            shutil.rmtree(entry.path)
+        elif entry.name.startswith(f".{folder.name}.replaced-"):
+            listed = _files_of_our_snapshot(Path(entry.path))
+            if not os.path.lexists(folder):
+                os.rename(entry.path, folder)
+            else:
+                _remove_files(Path(entry.path), listed)
+
+
+def _remove_files(folder: Path, listed: list[str]) -> None:
+    """Remove the files ``listed`` (and the markers) from ``folder``, then each folder they emptied;
+    anything else stays, with the folders that hold it."""
+    for relpath in [*listed, MARKER, STAGING_MARKER]:
+        if is_regular(folder, relpath):
+            (folder / relpath).unlink()
+    parents = {parent for relpath in listed for parent in Path(relpath).parents if parent != Path(".")}
+    for parent in sorted(parents, key=lambda path: len(path.parts), reverse=True):
+        with contextlib.suppress(OSError):  # not empty: it holds something sdaudit did not write
+            (folder / parent).rmdir()
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
+def _staging_folder(parent: Path, prefix: str) -> Path:
+    """A new folder ``parent/PREFIX<random>`` carrying ``STAGING_MARKER`` (this process and host)."""
+    staging = parent / f"{prefix}{secrets.token_hex(6)}"
+    staging.mkdir()
+    (staging / STAGING_MARKER).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+    return staging
+
+
+def _abandoned(staging: Path) -> bool:
+    """A staging folder whose process, on this host, is gone (one still running is left alone)."""
+    try:
+        owner = json.loads(read_regular(staging, STAGING_MARKER, what="the staging marker"))
+        pid, host = int(owner["pid"]), owner["host"]
+    except (UnsafeFileError, ValueError, KeyError, TypeError):
+        return False  # not a staging folder sdaudit made: ignored
+    if host != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # another user's live process
+        return False
+    return False
+
+
+# -- restoring ----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _fetched(source: str) -> Iterator[Path]:
+    """The snapshot's folder: ``source`` itself, or a download of ``hf://datasets/…``."""
     if not source.startswith(HF_PREFIX):
-        return _restore_folder(store, home, Path(source), source)
+        yield Path(source)
+        return
     repo = source.removeprefix(HF_PREFIX).strip("/")
     with tempfile.TemporaryDirectory(prefix="sdaudit-restore-") as scratch:
         try:
@@ -126,62 +268,117 @@ def restore(store: Store, home: str | os.PathLike, source: str) -> SnapshotResul
         except Exception as error:  # the hub client raises many types
             reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
             raise SnapshotError(f"the snapshot at {source} could not be downloaded ({reason}).") from None
-        return _restore_folder(store, home, folder, source)
+        yield folder
 
 
-def _restore_folder(store: Store, home: Path, folder: Path, source: str) -> SnapshotResult:
-    # 1. Check everything first: the manifest, every table and every image a regular file inside
-    # the snapshot, and every image's place in the data home free of links
-    try:
-        manifest = json.loads(read_regular(folder, MANIFEST, what="the manifest").decode("utf-8"))
-    except UnsafeFileError as error:
-        if not os.path.lexists(folder / MANIFEST):
-            raise SnapshotError(f"there is no sdaudit snapshot at {source!r} (no {MANIFEST}).") from None
-        raise SnapshotError(str(error)) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise SnapshotError(f"the snapshot manifest at {source!r} is not valid JSON ({error}).") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != "sdaudit-snapshot" \
-            or manifest.get("schema_version") != SCHEMA_VERSION:
-        found = manifest.get("schema_version") if isinstance(manifest, dict) else None
-        raise SnapshotError(
-            f"the snapshot at {source!r} has schema version {found!r}; this sdaudit restores {SCHEMA_VERSION}."
-        )
-    for table in TABLES:
-        name = f"{table}.parquet"
-        if os.path.lexists(folder / name) and not is_regular(folder, name):
-            raise SnapshotError(f"the snapshot's {name} is a symbolic link or a special file; it is not restored.")
-    try:
-        relpaths = _image_paths(folder)
-        targets = {relpath: writable_target(home, relpath, what="image") for relpath in relpaths}
-        for relpath in relpaths:
-            read_regular(folder, relpath, what="image")
-    except UnsafeFileError as error:
-        raise SnapshotError(f"the snapshot at {source!r} cannot be restored: {error}") from None
-
-    # 2. Copy the images, then load the rows (rows last: a row always has its file)
-    for relpath, target in targets.items():
+def restore(store: Store, home: str | os.PathLike, source: str) -> SnapshotResult:
+    """Rebuild an empty, open store (and its images) from a snapshot at ``source``: every table and
+    image is checked first; then the images are copied and the rows loaded in one transaction. The
+    app restores this way on start; the CLI uses ``restore_home``."""
+    home = Path(home)
+    if any(store.count(table) for table in TABLES):
+        raise SnapshotError(HOLDS_DATA.format(path=store.path))
+    with _fetched(source) as folder:
+        checked = check_snapshot(folder, source)
+        targets = {}
+        for relpath in checked.images:
+            try:
+                targets[relpath] = writable_target(home, relpath, what="image")
+            except UnsafeFileError as error:
+                raise SnapshotError(f"the snapshot at {source!r} cannot be restored: {error}") from None
+        written: list[Path] = []
         try:
-            write_new(target, read_regular(folder, relpath, what="image"))
-        except UnsafeFileError as error:
-            raise SnapshotError(f"the snapshot at {source!r} changed while it was restored: {error}") from None
-    rows = store.import_tables(folder)
-    return SnapshotResult(source, rows, manifest.get("images", 0))
+            for relpath, target in targets.items():
+                data = _checked_bytes(folder, relpath, checked.images[relpath], source)
+                if not target.exists():
+                    written += [target, target.with_name(f".{target.name}.partial")]  # write_new's partial file
+                write_new(target, data)
+            rows = store.import_tables(checked.tables)  # rows last: a row always has its file
+        except BaseException:
+            for target in written:
+                target.unlink(missing_ok=True)
+            raise
+    return SnapshotResult(source, rows, len(checked.images))
 
 
-def _image_paths(folder: Path) -> list[str]:
-    """Every file under the snapshot's images/ (without following links), relative to ``folder``.
-    A link or special file among them is listed too, so that the check refuses it."""
-    images = folder / "images"
-    if not os.path.lexists(images):
-        return []
-    if not images.is_dir() or images.is_symlink():
-        raise UnsafeFileError(f"the snapshot's images folder {str(images)!r} is a symbolic link or not a folder.")
-    found = []
-    for parent, folders, files in os.walk(images, followlinks=False):
-        # os.walk lists a link to a folder among the folders and does not enter it: refuse it here
-        found += [os.path.join(parent, name) for name in folders if os.path.islink(os.path.join(parent, name))]
-        found += [os.path.join(parent, name) for name in files]
-    return sorted(Path(path).relative_to(folder).as_posix() for path in found)
+def restore_home(home: str | os.PathLike, source: str) -> SnapshotResult:
+    """Rebuild the data home ``home`` (new, empty, or holding a store with no rows) from the
+    snapshot at ``source``. Every table and image is checked before anything is written; the new
+    home is built in a staging folder beside it and renamed into place, so a refusal, a crash or a
+    full disk leaves the home as it was."""
+    given = Path(home)
+    home = given.resolve()
+    _check_home(given, home)
+    with _fetched(source) as folder:
+        checked = check_snapshot(folder, source)
+        home.parent.mkdir(parents=True, exist_ok=True)
+        _tidy_restores(home)
+        staging = _staging_folder(home.parent, f".{home.name}.restore-")
+        try:
+            rows = new_store_with(store_path(staging), checked.tables)
+            for relpath, digest in checked.images.items():
+                (staging / relpath).parent.mkdir(parents=True, exist_ok=True)
+                (staging / relpath).write_bytes(_checked_bytes(folder, relpath, digest, source))
+            _swap_home(staging, home)
+        except BaseException:
+            if os.path.lexists(staging):
+                shutil.rmtree(staging)
+            raise
+    return SnapshotResult(source, rows, len(checked.images))
+
+
+def _check_home(given: Path, home: Path) -> None:
+    """A home may be restored into when it is missing, empty, or holds only a store with no rows."""
+    if not os.path.lexists(home):
+        return
+    entries = sorted(os.listdir(home))
+    if store_path(home).name in entries:  # the store's own refusals first: damaged, locked, holding data
+        with Store(store_path(home), read_only=True) as store:
+            if any(store.count(table) for table in TABLES):
+                raise SnapshotError(HOLDS_DATA.format(path=store_path(given)))
+    others = [name for name in entries if name not in _store_files(home)]
+    if others:
+        raise SnapshotError(HOME_NOT_EMPTY.format(path=given, found=others[0]))
+
+
+def _swap_home(staging: Path, home: Path) -> None:
+    if not os.path.lexists(home) or not any(os.scandir(home)):
+        os.rename(staging, home)
+    else:  # the home holds only a store with no rows: it goes aside, the new home comes in
+        aside = home.with_name(f".{home.name}.emptied-{secrets.token_hex(4)}")
+        os.rename(home, aside)
+        try:
+            os.rename(staging, home)
+        except BaseException:
+            os.rename(aside, home)
+            raise
+        _remove_files(aside, _store_files(home))
+    (home / STAGING_MARKER).unlink(missing_ok=True)
+
+
+def _store_files(home: Path) -> list[str]:
+    """The names of a home's store file and its write-ahead log."""
+    name = store_path(home).name
+    return [name, f"{name}.wal"]
+
+
+def _tidy_restores(home: Path) -> None:
+    """Staging folders of restores into ``home`` killed half-way, whose process is gone."""
+    for entry in os.scandir(home.parent):
+        if entry.name.startswith(f".{home.name}.restore-") and entry.is_dir(follow_symlinks=False) \
+                and _abandoned(Path(entry.path)):
+            shutil.rmtree(entry.path)
+
+
+def _checked_bytes(folder: Path, relpath: str, digest: str, source: str) -> bytes:
+    """The image file as it was checked (read again without links; its sha256 unchanged)."""
+    try:
+        data = read_regular(folder, relpath, what="image")
+    except UnsafeFileError:
+        raise SnapshotError(CHANGED.format(source=source, path=relpath)) from None
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise SnapshotError(CHANGED.format(source=source, path=relpath))
+    return data
 
 
 class AutoSnapshot:
