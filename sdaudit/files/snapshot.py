@@ -227,12 +227,15 @@ def _staging_folder(parent: Path, prefix: str) -> Path:
     """A new folder ``parent/PREFIX<random>`` carrying ``STAGING_MARKER`` (this process and host)."""
     staging = parent / f"{prefix}{secrets.token_hex(6)}"
     staging.mkdir()
-    (staging / STAGING_MARKER).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+    write_new(staging / STAGING_MARKER, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode())
     return staging
 
 
 def _abandoned(staging: Path) -> bool:
-    """A staging folder whose process, on this host, is gone (one still running is left alone)."""
+    """A staging folder whose process, on this host, is gone (one still running is left alone), or
+    one killed before its marker was whole (it holds nothing else)."""
+    if {entry.name for entry in os.scandir(staging)} <= {f".{STAGING_MARKER}.partial"}:
+        return True
     try:
         owner = json.loads(read_regular(staging, STAGING_MARKER, what="the staging marker"))
         pid, host = int(owner["pid"]), owner["host"]
@@ -315,10 +318,10 @@ def restore_home(home: str | os.PathLike, source: str) -> SnapshotResult:
         _tidy_restores(home)
         staging = _staging_folder(home.parent, f".{home.name}.restore-")
         try:
-            rows = new_store_with(store_path(staging), checked.tables)
             for relpath, digest in checked.images.items():
                 (staging / relpath).parent.mkdir(parents=True, exist_ok=True)
                 (staging / relpath).write_bytes(_checked_bytes(folder, relpath, digest, source))
+            rows = new_store_with(store_path(staging), checked.tables)
             _swap_home(staging, home)
         except BaseException:
             if os.path.lexists(staging):

@@ -120,9 +120,10 @@ def _read_table(folder: Path, source: str, table: str, columns: dict[str, str], 
     except UnsafeFileError as error:
         raise SnapshotError(UNSAFE.format(source=source, reason=error)) from None
     try:
-        rows = pq.read_table(pa.BufferReader(data))
+        rows = pq.read_table(pa.BufferReader(data), use_threads=False)
     except (pa.ArrowException, ValueError, OSError) as error:
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0].rstrip(".")
+        reason = reason.removeprefix("Could not open Parquet input source '<Buffer>': ")
         raise SnapshotError(NOT_PARQUET.format(name=name, reason=reason)) from None
     found = rows.column_names
     extra = [column for column in found if column not in columns]
