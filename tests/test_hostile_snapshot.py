@@ -27,16 +27,9 @@ import pytest
 from helpers import ORIGIN_SHEET, ROOT, Deadline, assert_one_error_line, make_images, make_run, png, run_cli
 
 from sdaudit.files.sheets import import_annotations
-from sdaudit.files.snapshot import (
-    HOLDS_DATA,
-    HOME_NOT_EMPTY,
-    MARKER,
-    TARGET_IN_HOME,
-    TARGET_IS_LINK,
-    TARGET_NOT_OURS,
-    TARGET_UNMARKED,
-)
+from sdaudit.files.snapshot import HOLDS_DATA, HOME_NOT_EMPTY, TARGET_IN_HOME
 from sdaudit.files.snapshot_check import COLUMN_TYPE, COLUMNS, IMAGE, MAX_ID, NOT_PARQUET, TABLE_MISSING, VALUE
+from sdaudit.files.staging import MARKER, TARGET_IS_LINK, TARGET_NOT_OURS, TARGET_UNMARKED
 from sdaudit.records import STUDY_NAME
 from sdaudit.scheme import Annotation
 from sdaudit.store import TABLES, Store
@@ -270,7 +263,7 @@ def test_a_snapshot_killed_at_any_moment_leaves_the_old_one_whole(place, moment)
 
 # Where each limit stops a snapshot: at its staging marker, at a table (runs.parquet is about 5 kB),
 # at the first image (about 49 kB; every table is under 40 kB)
-SNAPSHOT_LIMITS = {"staging marker": 40, "tables": 2_000, "images": 40_000}
+SNAPSHOT_LIMITS = {"staging marker": 10, "tables": 2_000, "images": 40_000}
 
 
 @pytest.mark.parametrize("limit", SNAPSHOT_LIMITS.values(), ids=list(SNAPSHOT_LIMITS))
@@ -458,7 +451,7 @@ def test_a_restore_killed_at_any_moment_leaves_no_home(place, moment):
 
 # Where each limit stops a restore: at its staging marker, at the first image (about 49 kB), at the
 # store (DuckDB grows by 256 kB blocks; the images come first)
-RESTORE_LIMITS = {"staging marker": 40, "images": 20_000, "store": 100_000}
+RESTORE_LIMITS = {"staging marker": 10, "images": 20_000, "store": 100_000}
 
 
 @pytest.mark.parametrize("limit", RESTORE_LIMITS.values(), ids=list(RESTORE_LIMITS))

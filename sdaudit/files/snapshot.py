@@ -21,9 +21,7 @@ import contextlib
 import hashlib
 import json
 import os
-import secrets
 import shutil
-import socket
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,27 +30,30 @@ from pathlib import Path
 
 import sdaudit
 from sdaudit.config import store_path, writable_folder
-from sdaudit.files.safe import UnsafeFileError, is_regular, read_regular, writable_target, write_new
+from sdaudit.files.safe import UnsafeFileError, read_regular, writable_target, write_new
 from sdaudit.files.snapshot_check import MANIFEST, SnapshotError, check_snapshot
+from sdaudit.files.staging import (
+    MARKER,
+    MARKER_FORMAT,
+    TARGET_IS_LINK,
+    files_of_our_snapshot,
+    staging_folder,
+    store_files,
+    swap_home,
+    swap_snapshot,
+    tidy_restores,
+    tidy_snapshots,
+)
 from sdaudit.records import Job
 from sdaudit.store import SCHEMA_VERSION, TABLES, Store
-from sdaudit.store.parquet import new_store_with
+from sdaudit.store.parquet import fill_new_store
 
 __all__ = ["MANIFEST", "MARKER", "AutoSnapshot", "SnapshotError", "SnapshotResult", "restore", "restore_home",
            "snapshot"]
 
 HF_PREFIX = "hf://datasets/"
-MARKER = ".sdaudit-snapshot"  # in every snapshot folder sdaudit made: its format and every file it wrote
-MARKER_FORMAT = 1
-STAGING_MARKER = ".sdaudit-staging"  # in a folder being built: which process builds it
-
-TARGET_IS_LINK = "the snapshot target {path} is a symbolic link; give the folder itself."
 TARGET_IN_HOME = ("the snapshot target {path} is the data home {home} or a folder inside it; a snapshot goes to a "
                   "folder outside the data home.")
-TARGET_NOT_OURS = ("the snapshot target {path} holds {found!r}, which no sdaudit snapshot wrote there; give a new or "
-                   "empty folder, or the folder of an earlier snapshot.")
-TARGET_UNMARKED = ("the snapshot target {path} holds a snapshot written before sdaudit marked its snapshots (no "
-                   f"{MARKER}); sdaudit cannot tell its files from yours there: move it away or give a new folder.")
 HOLDS_DATA = "the store {path} already holds data; restore only into an empty store."
 HOME_NOT_EMPTY = ("the data home {path} is not empty (it holds {found!r}); restore only into a new or empty folder, "
                   "e.g. --home {path}-restored.")
@@ -102,10 +103,10 @@ def _snapshot_folder(target: str, home: Path) -> Path:
 def _write_local(store: Store, home: Path, folder: Path) -> SnapshotResult:
     # 1. Check the target: new, empty, or a snapshot sdaudit made; tidy what a killed run left
     folder.parent.mkdir(parents=True, exist_ok=True)
-    _tidy_snapshots(folder)
-    _files_of_our_snapshot(folder)
+    tidy_snapshots(folder)
+    files_of_our_snapshot(folder)
     # 2. Build the new snapshot beside it: tables, images, manifest, and the marker last
-    staging = _staging_folder(folder.parent, f".{folder.name}.snapshot-")
+    staging = staging_folder(folder.parent, f".{folder.name}.snapshot-")
     try:
         rows = store.export_tables(staging)
         written = [f"{table}.parquet" for table in TABLES]
@@ -132,124 +133,12 @@ def _write_local(store: Store, home: Path, folder: Path) -> SnapshotResult:
         marker = {"format": "sdaudit-snapshot", "marker_format": MARKER_FORMAT, "files": [*written, MANIFEST]}
         (staging / MARKER).write_text(json.dumps(marker), encoding="utf-8")
         # 3. Swap it in by renames: the old one aside, the new one in, the old one removed
-        _swap_snapshot(staging, folder)
+        swap_snapshot(staging, folder)
     except BaseException:
         if os.path.lexists(staging):
             shutil.rmtree(staging)
         raise
     return SnapshotResult(str(folder), rows, copied)
-
-
-def _files_of_our_snapshot(folder: Path) -> list[str]:
-    """The files of the snapshot at ``folder`` as its marker lists them (none for a new or empty
-    folder); ``SnapshotError`` when the folder holds anything else: a file the marker does not
-    list, a link, a special file, or no marker at all."""
-    if not os.path.lexists(folder):
-        return []
-    if folder.is_symlink() or not folder.is_dir():
-        raise SnapshotError(TARGET_IS_LINK.format(path=folder))
-    found = _walk(folder)
-    if not found:
-        return []
-    try:
-        marker = json.loads(read_regular(folder, MARKER, what="the snapshot marker").decode("utf-8"))
-        listed = marker["files"] if isinstance(marker, dict) and marker.get("format") == "sdaudit-snapshot" else None
-    except (UnsafeFileError, UnicodeDecodeError, json.JSONDecodeError, KeyError, RecursionError):
-        listed = None
-    if not isinstance(listed, list) or not all(isinstance(name, str) for name in listed):
-        if os.path.lexists(folder / MANIFEST) and not os.path.lexists(folder / MARKER):
-            raise SnapshotError(TARGET_UNMARKED.format(path=folder))
-        raise SnapshotError(TARGET_NOT_OURS.format(path=folder, found=found[0]))
-    ours = {*listed, MARKER, STAGING_MARKER}
-    for relpath in found:
-        if relpath not in ours or not is_regular(folder, relpath):
-            raise SnapshotError(TARGET_NOT_OURS.format(path=folder, found=relpath))
-    return listed
-
-
-def _walk(folder: Path) -> list[str]:
-    """Every entry under ``folder`` that is not a real folder (files, links, special files), and
-    every link to a folder, relative to ``folder``, without following links."""
-    found = []
-    for parent, folders, files in os.walk(folder, followlinks=False):
-        found += [os.path.join(parent, name) for name in folders if os.path.islink(os.path.join(parent, name))]
-        found += [os.path.join(parent, name) for name in files]
-    return sorted(Path(path).relative_to(folder).as_posix() for path in found)
-
-
-def _swap_snapshot(staging: Path, folder: Path) -> None:
-    if not os.path.lexists(folder) or not any(os.scandir(folder)):
-        os.rename(staging, folder)  # onto a missing or empty folder: one step (POSIX replaces an empty folder)
-    else:
-        listed = _files_of_our_snapshot(folder)
-        aside = folder.with_name(f".{folder.name}.replaced-{secrets.token_hex(4)}")
-        os.rename(folder, aside)
-        try:
-            os.rename(staging, folder)
-        except BaseException:
-            os.rename(aside, folder)
-            raise
-        _remove_files(aside, listed)
-    (folder / STAGING_MARKER).unlink(missing_ok=True)
-
-
-def _tidy_snapshots(folder: Path) -> None:
-    """What a snapshot killed half-way left beside ``folder``: its staging folder is removed; a
-    previous snapshot renamed aside goes back if the target is missing, else is removed."""
-    for entry in os.scandir(folder.parent):
-        if not entry.is_dir(follow_symlinks=False):
-            continue
-        if entry.name.startswith(f".{folder.name}.snapshot-") and _abandoned(Path(entry.path)):
-            shutil.rmtree(entry.path)
-        elif entry.name.startswith(f".{folder.name}.replaced-"):
-            listed = _files_of_our_snapshot(Path(entry.path))
-            if not os.path.lexists(folder):
-                os.rename(entry.path, folder)
-            else:
-                _remove_files(Path(entry.path), listed)
-
-
-def _remove_files(folder: Path, listed: list[str]) -> None:
-    """Remove the files ``listed`` (and the markers) from ``folder``, then each folder they emptied;
-    anything else stays, with the folders that hold it."""
-    for relpath in [*listed, MARKER, STAGING_MARKER]:
-        if is_regular(folder, relpath):
-            (folder / relpath).unlink()
-    parents = {parent for relpath in listed for parent in Path(relpath).parents if parent != Path(".")}
-    for parent in sorted(parents, key=lambda path: len(path.parts), reverse=True):
-        with contextlib.suppress(OSError):  # not empty: it holds something sdaudit did not write
-            (folder / parent).rmdir()
-    with contextlib.suppress(OSError):
-        folder.rmdir()
-
-
-def _staging_folder(parent: Path, prefix: str) -> Path:
-    """A new folder ``parent/PREFIX<random>`` carrying ``STAGING_MARKER`` (this process and host)."""
-    staging = parent / f"{prefix}{secrets.token_hex(6)}"
-    staging.mkdir()
-    write_new(staging / STAGING_MARKER, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode())
-    return staging
-
-
-def _abandoned(staging: Path) -> bool:
-    """A staging folder whose process, on this host, is gone (one still running is left alone), or
-    one killed before its marker was whole (it holds nothing else)."""
-    if {entry.name for entry in os.scandir(staging)} <= {f".{STAGING_MARKER}.partial"}:
-        return True
-    try:
-        owner = json.loads(read_regular(staging, STAGING_MARKER, what="the staging marker"))
-        pid, host = int(owner["pid"]), owner["host"]
-    except (UnsafeFileError, ValueError, KeyError, TypeError):
-        return False  # not a staging folder sdaudit made: ignored
-    if host != socket.gethostname():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # another user's live process
-        return False
-    return False
 
 
 # -- restoring ----------------------------------------------------------------------------------
@@ -315,14 +204,14 @@ def restore_home(home: str | os.PathLike, source: str) -> SnapshotResult:
     with _fetched(source) as folder:
         checked = check_snapshot(folder, source)
         home.parent.mkdir(parents=True, exist_ok=True)
-        _tidy_restores(home)
-        staging = _staging_folder(home.parent, f".{home.name}.restore-")
+        tidy_restores(home)
+        staging = staging_folder(home.parent, f".{home.name}.restore-")
         try:
             for relpath, digest in checked.images.items():
                 (staging / relpath).parent.mkdir(parents=True, exist_ok=True)
                 (staging / relpath).write_bytes(_checked_bytes(folder, relpath, digest, source))
-            rows = new_store_with(store_path(staging), checked.tables)
-            _swap_home(staging, home)
+            rows = fill_new_store(store_path(staging), Store, checked.tables)
+            swap_home(staging, home)
         except BaseException:
             if os.path.lexists(staging):
                 shutil.rmtree(staging)
@@ -339,38 +228,9 @@ def _check_home(given: Path, home: Path) -> None:
         with Store(store_path(home), read_only=True) as store:
             if any(store.count(table) for table in TABLES):
                 raise SnapshotError(HOLDS_DATA.format(path=store_path(given)))
-    others = [name for name in entries if name not in _store_files(home)]
+    others = [name for name in entries if name not in store_files(home)]
     if others:
         raise SnapshotError(HOME_NOT_EMPTY.format(path=given, found=others[0]))
-
-
-def _swap_home(staging: Path, home: Path) -> None:
-    if not os.path.lexists(home) or not any(os.scandir(home)):
-        os.rename(staging, home)
-    else:  # the home holds only a store with no rows: it goes aside, the new home comes in
-        aside = home.with_name(f".{home.name}.emptied-{secrets.token_hex(4)}")
-        os.rename(home, aside)
-        try:
-            os.rename(staging, home)
-        except BaseException:
-            os.rename(aside, home)
-            raise
-        _remove_files(aside, _store_files(home))
-    (home / STAGING_MARKER).unlink(missing_ok=True)
-
-
-def _store_files(home: Path) -> list[str]:
-    """The names of a home's store file and its write-ahead log."""
-    name = store_path(home).name
-    return [name, f"{name}.wal"]
-
-
-def _tidy_restores(home: Path) -> None:
-    """Staging folders of restores into ``home`` killed half-way, whose process is gone."""
-    for entry in os.scandir(home.parent):
-        if entry.name.startswith(f".{home.name}.restore-") and entry.is_dir(follow_symlinks=False) \
-                and _abandoned(Path(entry.path)):
-            shutil.rmtree(entry.path)
 
 
 def _checked_bytes(folder: Path, relpath: str, digest: str, source: str) -> bytes:

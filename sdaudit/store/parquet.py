@@ -3,7 +3,8 @@ the manifest, ``files/snapshot_check.py`` checks a snapshot's tables before they
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:  # pyarrow is imported by whoever reads a snapshot's tables
     import pyarrow as pa
 
 NOT_STORED = "the snapshot's rows could not be stored in {path}: {reason}."
+NOT_WRITTEN = "the snapshot's table {path} could not be written: {reason}."
 
 
 def _quote(text: str) -> str:
@@ -27,7 +29,10 @@ def _quote(text: str) -> str:
 def _copy_table_out(cursor: Cursor, table: str, folder: Path) -> int:
     """Write one table to ``folder/<table>.parquet``; returns its row count."""
     path = str(folder / f"{table}.parquet")
-    cursor.execute(f"COPY (SELECT * FROM {table}) TO '{_quote(path)}' (FORMAT parquet)")
+    try:
+        cursor.execute(f"COPY (SELECT * FROM {table}) TO '{_quote(path)}' (FORMAT parquet)")
+    except duckdb.IOException as error:  # a full disk: not the store's fault (the cursor would call it damaged)
+        raise StoreError(NOT_WRITTEN.format(path=path, reason=_first_line(error))) from None
     return int(cursor.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
 
@@ -78,13 +83,13 @@ class ParquetCopies(TableGroup):
             raise StoreError(NOT_STORED.format(path=self.db.path, reason=_first_line(error))) from None
 
 
-def new_store_with(path: Path, tables: Mapping[str, pa.Table]) -> dict[str, int]:
-    """A new store file at ``path`` holding ``tables`` (as ``import_tables``), closed again; any
-    DuckDB failure on the way, a full disk included, is a ``StoreError``."""
-    from sdaudit.store import Store
-
+def fill_new_store(path: Path, open_store: Callable[[Path], AbstractContextManager],
+                   tables: Mapping[str, pa.Table]) -> dict[str, int]:
+    """Create the store ``open_store(path)`` (``Store``: this module cannot import it), load
+    ``tables`` into it (as ``import_tables``) and close it; any DuckDB failure on the way, a full
+    disk included, is a ``StoreError``."""
     try:
-        with Store(path) as store:
+        with open_store(path) as store:
             return store.import_tables(tables)
     except duckdb.Error as error:
         raise StoreError(NOT_STORED.format(path=path, reason=_first_line(error))) from None
