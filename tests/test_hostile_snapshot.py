@@ -147,7 +147,11 @@ def kill_when(args: list[str], moment: Callable[[], bool]) -> bool:
 
 
 def staging_of(folder: Path, kind: str) -> list[Path]:
-    return sorted(folder.parent.glob(f".{folder.name}.{kind}-*"))
+    """The staging folder a snapshot or restore into ``folder`` builds: beside it, or (as sdaudit
+    did before issue 21) inside it, or the folder itself (a restore that writes into the home)."""
+    beside = sorted(folder.parent.glob(f".{folder.name}.{kind}-*"))
+    inside = sorted(folder.glob(f".{kind}-*")) if kind == "snapshot" else [folder] * folder.exists()
+    return beside or inside
 
 
 # -- snapshot: refused without touching a file ---------------------------------------------------
@@ -203,6 +207,8 @@ SNAPSHOT_REFUSALS = {
 def test_a_snapshot_into_a_folder_it_did_not_make_is_refused_and_touches_nothing(place, case):
     make_target, message = SNAPSHOT_REFUSALS[case]
     target = make_target(place)
+    with Store.open(place.home) as store:  # a snapshot that wrote anything would show it
+        store.save_annotation(2, "ben", Annotation(person_present=False, confidence="low"))
     before = listing(place.root)
     result = cli("snapshot", "--to", str(target), "--home", str(place.home))
     assert assert_one_error_line(result) == f"error: {message(place, target)}"
