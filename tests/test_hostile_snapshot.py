@@ -363,11 +363,11 @@ RESTORE_REFUSALS = {
     "a study named with HTML": (
         lambda p: rewrite(p, "studies", lambda t: set_value(t, "name", XSS)),
         lambda p: VALUE.format(name="studies.parquet", row=1, column="name", value=XSS,
-                               problem=STUDY_NAME.format(value=XSS))),
+                               problem=STUDY_NAME.format(value=XSS).rstrip("."))),
     "a blank rater": (
         lambda p: rewrite(p, "annotations", lambda t: set_value(t, "rater", "  ")),
         lambda p: VALUE.format(name="annotations.parquet", row=1, column="rater", value="  ",
-                               problem="a restored answer needs a rater's name but got ''.")),
+                               problem="a restored answer needs a rater's name but got ''")),
     "an MST of 11": (
         lambda p: rewrite(p, "annotation_history", lambda t: set_value(t, "mst", 11)),
         lambda p: VALUE.format(name="annotation_history.parquet", row=1, column="mst", value=11,

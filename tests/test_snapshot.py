@@ -21,11 +21,12 @@ from sdaudit.generation.spec import GenerationSpec
 from sdaudit.scheme import Annotation
 from sdaudit.store import TABLES, Store
 from sdaudit.store import parquet as parquet_module
+from sdaudit.store.team import Team
 
 
 @pytest.fixture
 def full_home(tmp_path, tiny_model):
-    """A store with a generated run, annotations with history, an imported sheet and a job."""
+    """A store with a generated run, annotations with history, an imported sheet, a job and a gold label."""
     home = tmp_path / "home"
     with Store.open(home) as store:
         spec = GenerationSpec(model=str(tiny_model), prompt="a doctor", first_seed=0, last_seed=3, steps=2,
@@ -36,6 +37,7 @@ def full_home(tmp_path, tiny_model):
             store.save_annotation(int(image_id), "ana", Annotation(person_present=True, mst=7, gender="female"))
         import_annotations(ORIGIN_SHEET, store, study="origin", rater="origin-rater")
         JobQueue(store).add("generate", spec.to_dict())
+        Team(store).set_gold("default", 1, Annotation(person_present=True, mst=3))  # set by no one named
     return home
 
 

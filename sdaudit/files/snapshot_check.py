@@ -40,8 +40,9 @@ ID_COLUMNS = {"studies": ("study_id",), "runs": ("study_id",), "images": ("image
               "annotations": ("image_id",), "annotation_history": ("event_id", "image_id"), "jobs": ("job_id",),
               "targets": ("study_id",), "gold_labels": ("image_id",), "adjudications": ("image_id",),
               "repeat_answers": ("image_id",), "rater_profiles": ("study_id",)}
+# (gold labels' ``set_by`` and adjudications' ``adjudicator`` may be empty: not raters' answers)
 RATER_COLUMNS = {"annotations": "rater", "annotation_history": "rater", "repeat_answers": "rater",
-                 "rater_profiles": "rater", "gold_labels": "set_by", "adjudications": "adjudicator"}
+                 "rater_profiles": "rater"}
 LABEL_TABLES = ("annotations", "annotation_history", "repeat_answers", "gold_labels", "adjudications")
 
 NO_SNAPSHOT = "there is no sdaudit snapshot at {source!r} (no {manifest})."
@@ -187,7 +188,7 @@ def _each(tables: dict, table: str, column: str, problem_of: Callable[[object], 
     for row, value in enumerate(tables[table].column(column).to_pylist(), start=1):
         if value is not None and (problem := problem_of(value)):
             raise SnapshotError(VALUE.format(name=f"{table}.parquet", row=row, column=column, value=value,
-                                             problem=problem))
+                                             problem=problem.rstrip(".")))
 
 
 def _id(value) -> str | None:
