@@ -290,12 +290,10 @@ def _snapshot(args) -> str:
 
 
 def _restore(args) -> str:
-    from sdaudit.files.snapshot import restore
-    from sdaudit.store import Store
+    from sdaudit.files.snapshot import restore_home
 
     home = home_folder(args.home)
-    with Store.open(home) as store:
-        result = restore(store, home, args.source)
+    result = restore_home(home, args.source)  # opens no store in the home: a refusal leaves it as it was
     return f"restored {home} from {args.source}: " + ", ".join(
         f"{count} {table}" for table, count in result.rows.items())
 

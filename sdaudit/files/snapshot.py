@@ -5,33 +5,59 @@ on restart unless it is snapshotted somewhere that lasts. A target is a local fo
 ``hf://datasets/OWNER/NAME`` — a Hugging Face dataset repo, written with ``huggingface_hub`` when
 a token is configured (``HF_TOKEN``). A snapshot reads the tables in one DuckDB read transaction
 (``Store.export_tables``), which does not block writers, so annotation clicks go on while it runs.
-``restore`` rebuilds an *empty* store and never overwrites one that holds data.
+
+A snapshot never touches a file it did not write. It writes only into a folder that is new, empty,
+or holds a snapshot sdaudit made (``MARKER`` lists every file of it), never into the data home or
+a folder inside it, never through a link. It is built in a staging folder beside the target and
+renamed into place once complete (the old snapshot renamed aside first, then removed), so a crash
+at any moment leaves the old snapshot whole or the new one. ``restore`` checks every table and
+image first (``snapshot_check.py``), then builds the new home in a staging folder beside it and
+renames it into place: only into a new or empty home (or one whose store has no rows).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import sdaudit
-from sdaudit.config import writable_folder
-from sdaudit.errors import SdauditError
-from sdaudit.files.safe import UnsafeFileError, is_regular, read_regular, writable_target, write_new
+from sdaudit.config import store_path, writable_folder
+from sdaudit.files.safe import UnsafeFileError, read_regular, writable_target, write_new
+from sdaudit.files.snapshot_check import MANIFEST, SnapshotError, check_snapshot
+from sdaudit.files.staging import (
+    MARKER,
+    MARKER_FORMAT,
+    TARGET_IS_LINK,
+    files_of_our_snapshot,
+    staging_folder,
+    store_files,
+    swap_home,
+    swap_snapshot,
+    tidy_restores,
+    tidy_snapshots,
+)
 from sdaudit.records import Job
 from sdaudit.store import SCHEMA_VERSION, TABLES, Store
+from sdaudit.store.parquet import fill_new_store
 
-MANIFEST = "snapshot.json"
+__all__ = ["MANIFEST", "MARKER", "AutoSnapshot", "SnapshotError", "SnapshotResult", "restore", "restore_home",
+           "snapshot"]
+
 HF_PREFIX = "hf://datasets/"
-
-
-class SnapshotError(SdauditError):
-    """A snapshot that cannot be written or restored; the message says why."""
+TARGET_IN_HOME = ("the snapshot target {path} is the data home {home} or a folder inside it; a snapshot goes to a "
+                  "folder outside the data home.")
+HOLDS_DATA = "the store {path} already holds data; restore only into an empty store."
+HOME_NOT_EMPTY = ("the data home {path} is not empty (it holds {found!r}); restore only into a new or empty folder, "
+                  "e.g. --home {path}-restored.")
+CHANGED = "the snapshot at {source!r} changed while it was restored: {path!r} is not the file that was checked."
 
 
 @dataclass(frozen=True)
@@ -41,55 +67,14 @@ class SnapshotResult:
     images: int
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _write_local(store: Store, home: Path, folder: Path) -> SnapshotResult:
-    folder.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".snapshot-", dir=folder))
-    try:
-        rows = store.export_tables(staging)
-        images = store.images()
-        copied = 0
-        for relpath in images.loc[~images["external"], "path"]:
-            if os.path.lexists(home / relpath):  # a missing file is left out; a link is refused
-                try:
-                    data = read_regular(home, relpath, what="image")
-                except UnsafeFileError as error:
-                    raise SnapshotError(f"the data home holds an image sdaudit will not copy: {error}") from None
-                target = staging / relpath
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
-                copied += 1
-        manifest = {
-            "format": "sdaudit-snapshot",
-            "schema_version": SCHEMA_VERSION,
-            "written_by": f"sdaudit {sdaudit.__version__}",
-            "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "rows": rows,
-            "images": copied,
-        }
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        # Replace the previous snapshot only once the new one is complete.
-        for name in [*(f"{table}.parquet" for table in TABLES), "images", MANIFEST]:
-            old = folder / name
-            if old.is_dir():
-                shutil.rmtree(old)
-            elif old.exists():
-                old.unlink()
-            if (staging / name).exists():
-                os.replace(staging / name, old)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return SnapshotResult(str(folder), rows, copied)
+# -- writing a snapshot -------------------------------------------------------------------------
 
 
 def snapshot(store: Store, home: str | os.PathLike, target: str) -> SnapshotResult:
     """Write the whole store and its images to ``target`` (a folder or ``hf://datasets/…``)."""
     home = Path(home)
-    if not target.startswith(HF_PREFIX):  # a target that is (or lies under) a file is refused first
-        return _write_local(store, home, writable_folder(target, what="the snapshot target"))
+    if not target.startswith(HF_PREFIX):
+        return _write_local(store, home, _snapshot_folder(target, home))
     repo = target.removeprefix(HF_PREFIX).strip("/")
     with tempfile.TemporaryDirectory(prefix="sdaudit-snapshot-") as scratch:
         result = _write_local(store, home, Path(scratch))
@@ -104,18 +89,67 @@ def snapshot(store: Store, home: str | os.PathLike, target: str) -> SnapshotResu
     return SnapshotResult(target, result.rows, result.images)
 
 
-def restore(store: Store, home: str | os.PathLike, source: str) -> SnapshotResult:
-    """Rebuild an empty store (and its images) from a snapshot at ``source``.
+def _snapshot_folder(target: str, home: Path) -> Path:
+    """The target folder, refused when it is (or lies under) a file, is a link, or is (inside) the home."""
+    folder = writable_folder(target, what="the snapshot target")  # a file in the way is refused first
+    if folder.is_symlink():
+        raise SnapshotError(TARGET_IS_LINK.format(path=folder))
+    where, home_place = folder.resolve(), home.resolve()
+    if where == home_place or where.is_relative_to(home_place):
+        raise SnapshotError(TARGET_IN_HOME.format(path=folder, home=home))
+    return folder
 
-    Only regular files inside the snapshot are read: a manifest, table or image that is a symbolic
-    link (or lies behind one) or a special file refuses the whole snapshot before anything is
-    written, and so does a link in the data home where an image would go.
-    """
-    home = Path(home)
-    if any(store.count(table) for table in TABLES):
-        raise SnapshotError(f"the store {store.path} already holds data; restore only into an empty store.")
+
+def _write_local(store: Store, home: Path, folder: Path) -> SnapshotResult:
+    # 1. Check the target: new, empty, or a snapshot sdaudit made; tidy what a killed run left
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tidy_snapshots(folder)
+    files_of_our_snapshot(folder)
+    # 2. Build the new snapshot beside it: tables, images, manifest, and the marker last
+    staging = staging_folder(folder.parent, f".{folder.name}.snapshot-")
+    try:
+        rows = store.export_tables(staging)
+        written = [f"{table}.parquet" for table in TABLES]
+        images = store.images()
+        for relpath in images.loc[~images["external"], "path"]:
+            if os.path.lexists(home / relpath):  # a missing file is left out; a link is refused
+                try:
+                    data = read_regular(home, relpath, what="image")
+                except UnsafeFileError as error:
+                    raise SnapshotError(f"the data home holds an image sdaudit will not copy: {error}") from None
+                (staging / relpath).parent.mkdir(parents=True, exist_ok=True)
+                (staging / relpath).write_bytes(data)
+                written.append(relpath)
+        copied = len(written) - len(TABLES)
+        manifest = {
+            "format": "sdaudit-snapshot",
+            "schema_version": SCHEMA_VERSION,
+            "written_by": f"sdaudit {sdaudit.__version__}",
+            "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "rows": rows,
+            "images": copied,
+        }
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        marker = {"format": "sdaudit-snapshot", "marker_format": MARKER_FORMAT, "files": [*written, MANIFEST]}
+        (staging / MARKER).write_text(json.dumps(marker), encoding="utf-8")
+        # 3. Swap it in by renames: the old one aside, the new one in, the old one removed
+        swap_snapshot(staging, folder)
+    except BaseException:
+        if os.path.lexists(staging):
+            shutil.rmtree(staging)
+        raise
+    return SnapshotResult(str(folder), rows, copied)
+
+
+# -- restoring ----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _fetched(source: str) -> Iterator[Path]:
+    """The snapshot's folder: ``source`` itself, or a download of ``hf://datasets/…``."""
     if not source.startswith(HF_PREFIX):
-        return _restore_folder(store, home, Path(source), source)
+        yield Path(source)
+        return
     repo = source.removeprefix(HF_PREFIX).strip("/")
     with tempfile.TemporaryDirectory(prefix="sdaudit-restore-") as scratch:
         try:
@@ -126,62 +160,88 @@ def restore(store: Store, home: str | os.PathLike, source: str) -> SnapshotResul
         except Exception as error:  # the hub client raises many types
             reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
             raise SnapshotError(f"the snapshot at {source} could not be downloaded ({reason}).") from None
-        return _restore_folder(store, home, folder, source)
+        yield folder
 
 
-def _restore_folder(store: Store, home: Path, folder: Path, source: str) -> SnapshotResult:
-    # 1. Check everything first: the manifest, every table and every image a regular file inside
-    # the snapshot, and every image's place in the data home free of links
-    try:
-        manifest = json.loads(read_regular(folder, MANIFEST, what="the manifest").decode("utf-8"))
-    except UnsafeFileError as error:
-        if not os.path.lexists(folder / MANIFEST):
-            raise SnapshotError(f"there is no sdaudit snapshot at {source!r} (no {MANIFEST}).") from None
-        raise SnapshotError(str(error)) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise SnapshotError(f"the snapshot manifest at {source!r} is not valid JSON ({error}).") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != "sdaudit-snapshot" \
-            or manifest.get("schema_version") != SCHEMA_VERSION:
-        found = manifest.get("schema_version") if isinstance(manifest, dict) else None
-        raise SnapshotError(
-            f"the snapshot at {source!r} has schema version {found!r}; this sdaudit restores {SCHEMA_VERSION}."
-        )
-    for table in TABLES:
-        name = f"{table}.parquet"
-        if os.path.lexists(folder / name) and not is_regular(folder, name):
-            raise SnapshotError(f"the snapshot's {name} is a symbolic link or a special file; it is not restored.")
-    try:
-        relpaths = _image_paths(folder)
-        targets = {relpath: writable_target(home, relpath, what="image") for relpath in relpaths}
-        for relpath in relpaths:
-            read_regular(folder, relpath, what="image")
-    except UnsafeFileError as error:
-        raise SnapshotError(f"the snapshot at {source!r} cannot be restored: {error}") from None
-
-    # 2. Copy the images, then load the rows (rows last: a row always has its file)
-    for relpath, target in targets.items():
+def restore(store: Store, home: str | os.PathLike, source: str) -> SnapshotResult:
+    """Rebuild an empty, open store (and its images) from a snapshot at ``source``: every table and
+    image is checked first; then the images are copied and the rows loaded in one transaction. The
+    app restores this way on start; the CLI uses ``restore_home``."""
+    home = Path(home)
+    if any(store.count(table) for table in TABLES):
+        raise SnapshotError(HOLDS_DATA.format(path=store.path))
+    with _fetched(source) as folder:
+        checked = check_snapshot(folder, source)
+        targets = {}
+        for relpath in checked.images:
+            try:
+                targets[relpath] = writable_target(home, relpath, what="image")
+            except UnsafeFileError as error:
+                raise SnapshotError(f"the snapshot at {source!r} cannot be restored: {error}") from None
+        written: list[Path] = []
         try:
-            write_new(target, read_regular(folder, relpath, what="image"))
-        except UnsafeFileError as error:
-            raise SnapshotError(f"the snapshot at {source!r} changed while it was restored: {error}") from None
-    rows = store.import_tables(folder)
-    return SnapshotResult(source, rows, manifest.get("images", 0))
+            for relpath, target in targets.items():
+                data = _checked_bytes(folder, relpath, checked.images[relpath], source)
+                if not target.exists():
+                    written += [target, target.with_name(f".{target.name}.partial")]  # write_new's partial file
+                write_new(target, data)
+            rows = store.import_tables(checked.tables)  # rows last: a row always has its file
+        except BaseException:
+            for target in written:
+                target.unlink(missing_ok=True)
+            raise
+    return SnapshotResult(source, rows, len(checked.images))
 
 
-def _image_paths(folder: Path) -> list[str]:
-    """Every file under the snapshot's images/ (without following links), relative to ``folder``.
-    A link or special file among them is listed too, so that the check refuses it."""
-    images = folder / "images"
-    if not os.path.lexists(images):
-        return []
-    if not images.is_dir() or images.is_symlink():
-        raise UnsafeFileError(f"the snapshot's images folder {str(images)!r} is a symbolic link or not a folder.")
-    found = []
-    for parent, folders, files in os.walk(images, followlinks=False):
-        # os.walk lists a link to a folder among the folders and does not enter it: refuse it here
-        found += [os.path.join(parent, name) for name in folders if os.path.islink(os.path.join(parent, name))]
-        found += [os.path.join(parent, name) for name in files]
-    return sorted(Path(path).relative_to(folder).as_posix() for path in found)
+def restore_home(home: str | os.PathLike, source: str) -> SnapshotResult:
+    """Rebuild the data home ``home`` (new, empty, or holding a store with no rows) from the
+    snapshot at ``source``. Every table and image is checked before anything is written; the new
+    home is built in a staging folder beside it and renamed into place, so a refusal, a crash or a
+    full disk leaves the home as it was."""
+    given = Path(home)
+    home = given.resolve()
+    _check_home(given, home)
+    with _fetched(source) as folder:
+        checked = check_snapshot(folder, source)
+        home.parent.mkdir(parents=True, exist_ok=True)
+        tidy_restores(home)
+        staging = staging_folder(home.parent, f".{home.name}.restore-")
+        try:
+            for relpath, digest in checked.images.items():
+                (staging / relpath).parent.mkdir(parents=True, exist_ok=True)
+                (staging / relpath).write_bytes(_checked_bytes(folder, relpath, digest, source))
+            rows = fill_new_store(store_path(staging), Store, checked.tables)
+            swap_home(staging, home)
+        except BaseException:
+            if os.path.lexists(staging):
+                shutil.rmtree(staging)
+            raise
+    return SnapshotResult(source, rows, len(checked.images))
+
+
+def _check_home(given: Path, home: Path) -> None:
+    """A home may be restored into when it is missing, empty, or holds only a store with no rows."""
+    if not os.path.lexists(home):
+        return
+    entries = sorted(os.listdir(home))
+    if store_path(home).name in entries:  # the store's own refusals first: damaged, locked, holding data
+        with Store(store_path(home), read_only=True) as store:
+            if any(store.count(table) for table in TABLES):
+                raise SnapshotError(HOLDS_DATA.format(path=store_path(given)))
+    others = [name for name in entries if name not in store_files(home)]
+    if others:
+        raise SnapshotError(HOME_NOT_EMPTY.format(path=given, found=others[0]))
+
+
+def _checked_bytes(folder: Path, relpath: str, digest: str, source: str) -> bytes:
+    """The image file as it was checked (read again without links; its sha256 unchanged)."""
+    try:
+        data = read_regular(folder, relpath, what="image")
+    except UnsafeFileError:
+        raise SnapshotError(CHANGED.format(source=source, path=relpath)) from None
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise SnapshotError(CHANGED.format(source=source, path=relpath))
+    return data
 
 
 class AutoSnapshot:

@@ -1,12 +1,24 @@
 """Every table to Parquet files and back, for snapshots (``files/snapshot.py`` adds the images and
-the manifest)."""
+the manifest, ``files/snapshot_check.py`` checks a snapshot's tables before they come back)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import duckdb
+
+from sdaudit.errors import StoreError
 from sdaudit.store import schema
 from sdaudit.store.database import Cursor, TableGroup
+
+if TYPE_CHECKING:  # pyarrow is imported by whoever reads a snapshot's tables
+    import pyarrow as pa
+
+NOT_STORED = "the snapshot's rows could not be stored in {path}: {reason}."
+NOT_WRITTEN = "the snapshot's table {path} could not be written: {reason}."
 
 
 def _quote(text: str) -> str:
@@ -17,7 +29,10 @@ def _quote(text: str) -> str:
 def _copy_table_out(cursor: Cursor, table: str, folder: Path) -> int:
     """Write one table to ``folder/<table>.parquet``; returns its row count."""
     path = str(folder / f"{table}.parquet")
-    cursor.execute(f"COPY (SELECT * FROM {table}) TO '{_quote(path)}' (FORMAT parquet)")
+    try:
+        cursor.execute(f"COPY (SELECT * FROM {table}) TO '{_quote(path)}' (FORMAT parquet)")
+    except duckdb.IOException as error:  # a full disk: not the store's fault (the cursor would call it damaged)
+        raise StoreError(NOT_WRITTEN.format(path=path, reason=_first_line(error))) from None
     return int(cursor.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
 
@@ -28,20 +43,57 @@ class ParquetCopies(TableGroup):
         return self.db.read_together(
             lambda cursor: {table: _copy_table_out(cursor, table, folder) for table in schema.TABLES})
 
-    def import_tables(self, folder: Path) -> dict[str, int]:
-        """Load ``folder/<table>.parquet`` into each (empty) table in one transaction, then move each
-        id sequence past the largest id restored; returns each table's row count."""
+    def table_columns(self) -> dict[str, dict[str, str]]:
+        """Every table's columns in order, each with its DuckDB type (``INTEGER``, ``VARCHAR``, …)."""
+        rows = self.db.read("SELECT table_name, column_name, data_type FROM information_schema.columns "
+                            "ORDER BY table_name, ordinal_position")
+        columns: dict[str, dict[str, str]] = {table: {} for table in schema.TABLES}
+        for table, column, data_type in rows:
+            if table in columns:
+                columns[table][column] = data_type
+        return columns
+
+    def import_tables(self, tables: Mapping[str, pa.Table]) -> dict[str, int]:
+        """Load each table's rows (Arrow tables, checked by the caller) into the empty store in one
+        transaction, then move each id sequence past the largest id restored; returns each table's
+        row count. A column this store does not have is left out (the caller allows only those a
+        later sdaudit adds); one it has and the rows lack takes its default."""
+        known = self.table_columns()
+
         def work(cursor: Cursor) -> dict[str, int]:
             rows = {}
             for table in schema.TABLES:
-                path = folder / f"{table}.parquet"
-                if not path.is_file():
-                    raise ValueError(f"the snapshot lacks {path.name}.")
-                cursor.execute(f"INSERT INTO {table} BY NAME SELECT * FROM read_parquet('{_quote(str(path))}')")
-                rows[table] = int(cursor.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+                incoming = tables[table]
+                names = ", ".join(f'"{name}"' for name in incoming.column_names if name in known[table])
+                cursor.register("incoming", incoming)
+                try:
+                    cursor.execute(f"INSERT INTO {table} BY NAME SELECT {names} FROM incoming").fetchall()
+                finally:
+                    cursor.unregister("incoming")
+                # fetchall, not fetchone: DuckDB refuses the next register while a result is unfinished
+                rows[table] = int(cursor.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
             for sequence, (table, column) in schema.SEQUENCES.items():
                 highest = cursor.execute(f"SELECT coalesce(max({column}), 0) FROM {table}").fetchone()[0]
                 cursor.execute(f"SELECT count(nextval('{sequence}')) FROM range(?)", [int(highest)])
             return rows
 
-        return self.db.write(work)
+        try:
+            return self.db.write(work)
+        except duckdb.Error as error:  # a row the checks let through that the schema refuses, or a full disk
+            raise StoreError(NOT_STORED.format(path=self.db.path, reason=_first_line(error))) from None
+
+
+def fill_new_store(path: Path, open_store: Callable[[Path], AbstractContextManager],
+                   tables: Mapping[str, pa.Table]) -> dict[str, int]:
+    """Create the store ``open_store(path)`` (``Store``: this module cannot import it), load
+    ``tables`` into it (as ``import_tables``) and close it; any DuckDB failure on the way, a full
+    disk included, is a ``StoreError``."""
+    try:
+        with open_store(path) as store:
+            return store.import_tables(tables)
+    except duckdb.Error as error:
+        raise StoreError(NOT_STORED.format(path=path, reason=_first_line(error))) from None
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0].rstrip(".")

@@ -1,0 +1,262 @@
+"""What ``restore`` checks in a snapshot before it writes anything, and what it reads back.
+
+A snapshot comes from a folder or a dataset repo that anyone with write access may have changed,
+so nothing in it is trusted: the manifest, every table and every image is a regular file inside
+the snapshot (read without following links); each table holds exactly this sdaudit's columns
+(one that a later sdaudit adds may be missing: ``OPTIONAL_COLUMNS``), each column the type the
+store gives it, ids and seeds within their ranges, labels among the scheme's answers, study and
+rater names under today's rules, and image paths relative and inside the data home's ``images/``;
+every image file decodes under the caps of ``ingest-images``. The first problem refuses the whole
+snapshot with one line that names it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+from sdaudit.errors import SdauditError
+from sdaudit.files.reference import MAX_IMAGE_BYTES, _decode
+from sdaudit.files.safe import UnsafeFileError, read_regular
+from sdaudit.generation.spec import MAX_SEED
+from sdaudit.records import check_study_name, rater_name
+from sdaudit.scheme import CONFIDENCES, GENDERS, MST_LEVELS, SKIN_ANSWERS
+from sdaudit.store import SCHEMA_VERSION, TABLES, Store
+
+MANIFEST = "snapshot.json"
+# A snapshot written at schema 4 holds every table this sdaudit restores; columns added since are
+# optional (their rows take the store's default or the migration's value).
+OLDEST_RESTORABLE = 4
+OPTIONAL_COLUMNS = {"runs": {"kind"}}  # migration 5: 'generated' | 'imported' | 'reference'
+RUN_KINDS = ("generated", "imported", "reference")
+# Ids come from the store's sequences, which a restore moves past the largest id one step at a
+# time: a hundred million is more than any audit makes, and a restore that takes seconds, not hours.
+MAX_ID = 100_000_000
+ID_COLUMNS = {"studies": ("study_id",), "runs": ("study_id",), "images": ("image_id",),
+              "annotations": ("image_id",), "annotation_history": ("event_id", "image_id"), "jobs": ("job_id",),
+              "targets": ("study_id",), "gold_labels": ("image_id",), "adjudications": ("image_id",),
+              "repeat_answers": ("image_id",), "rater_profiles": ("study_id",)}
+# (gold labels' ``set_by`` and adjudications' ``adjudicator`` may be empty: not raters' answers)
+RATER_COLUMNS = {"annotations": "rater", "annotation_history": "rater", "repeat_answers": "rater",
+                 "rater_profiles": "rater"}
+LABEL_TABLES = ("annotations", "annotation_history", "repeat_answers", "gold_labels", "adjudications")
+
+NO_SNAPSHOT = "there is no sdaudit snapshot at {source!r} (no {manifest})."
+BAD_MANIFEST = "the snapshot manifest at {source!r} is not valid JSON ({reason})."
+WRONG_VERSION = ("the snapshot at {source!r} has schema version {found!r}; this sdaudit restores versions "
+                 f"{OLDEST_RESTORABLE} to {SCHEMA_VERSION}.")
+UNSAFE = "the snapshot at {source!r} cannot be restored: {reason}"
+TABLE_MISSING = "the snapshot at {source!r} lacks {name}; nothing was restored."
+NOT_PARQUET = "the snapshot's {name} is not a Parquet table ({reason}); nothing was restored."
+COLUMNS = "the snapshot's {name} does not hold the {table} table's columns ({problem}); nothing was restored."
+COLUMN_TYPE = "the snapshot's {name} column {column!r} holds {found}, not {expected}; nothing was restored."
+ROW_COUNT = "the snapshot's {name} holds {found} rows but its manifest says {expected}; nothing was restored."
+VALUE = "the snapshot's {name} row {row} has {column} = {value!r}: {problem}; nothing was restored."
+IMAGE = "the snapshot's image {path!r} cannot be restored ({reason}); nothing was restored."
+
+
+class SnapshotError(SdauditError):
+    """A snapshot that cannot be written or restored; the message says why."""
+
+
+@dataclass(frozen=True)
+class CheckedSnapshot:
+    """A snapshot's manifest, its tables (Arrow, checked) and the sha256 of each image file to copy
+    (by its path relative to the snapshot and the data home)."""
+
+    manifest: dict
+    tables: dict
+    images: dict[str, str]
+
+
+def check_snapshot(folder: Path, source: str) -> CheckedSnapshot:
+    """Every table and image of the snapshot in ``folder`` (named ``source`` in messages), checked;
+    a ``SnapshotError`` names the first problem."""
+    manifest = _read_manifest(folder, source)
+    expected = _expected_columns()
+    tables = {table: _read_table(folder, source, table, expected[table], manifest) for table in TABLES}
+    _check_values(tables)
+    return CheckedSnapshot(manifest, tables, _check_images(folder, source, tables["images"]))
+
+
+def _read_manifest(folder: Path, source: str) -> dict:
+    try:
+        manifest = json.loads(read_regular(folder, MANIFEST, what="the manifest").decode("utf-8"))
+    except UnsafeFileError as error:
+        if not os.path.lexists(folder / MANIFEST):
+            raise SnapshotError(NO_SNAPSHOT.format(source=source, manifest=MANIFEST)) from None
+        raise SnapshotError(str(error)) from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise SnapshotError(BAD_MANIFEST.format(source=source, reason=error)) from None
+    version = manifest.get("schema_version") if isinstance(manifest, dict) else None
+    if not isinstance(manifest, dict) or manifest.get("format") != "sdaudit-snapshot" or isinstance(version, bool) \
+            or not isinstance(version, int) or not OLDEST_RESTORABLE <= version <= SCHEMA_VERSION:
+        raise SnapshotError(WRONG_VERSION.format(source=source, found=version))
+    return manifest
+
+
+def _expected_columns() -> dict[str, dict[str, str]]:
+    """This sdaudit's columns and their types, as a new store has them."""
+    with Store(":memory:") as store:
+        columns = store.table_columns()
+    for table, optional in OPTIONAL_COLUMNS.items():
+        for column in optional:
+            columns[table].setdefault(column, "VARCHAR")
+    return columns
+
+
+def _read_table(folder: Path, source: str, table: str, columns: dict[str, str], manifest: dict):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    name = f"{table}.parquet"
+    if not os.path.lexists(folder / name):
+        raise SnapshotError(TABLE_MISSING.format(source=source, name=name))
+    try:
+        data = read_regular(folder, name, what=f"the snapshot's {name}")
+    except UnsafeFileError as error:
+        raise SnapshotError(UNSAFE.format(source=source, reason=error)) from None
+    try:
+        rows = pq.read_table(pa.BufferReader(data), use_threads=False)
+    except (pa.ArrowException, ValueError, OSError) as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0].rstrip(".")
+        reason = reason.removeprefix("Could not open Parquet input source '<Buffer>': ")
+        raise SnapshotError(NOT_PARQUET.format(name=name, reason=reason)) from None
+    found = rows.column_names
+    extra = [column for column in found if column not in columns]
+    missing = [column for column in columns if column not in found and column not in OPTIONAL_COLUMNS.get(table, ())]
+    if extra or missing or len(set(found)) != len(found):
+        problem = "; ".join(part for part in (f"unknown: {', '.join(extra)}" if extra else "",
+                                              f"missing: {', '.join(missing)}" if missing else "",
+                                              "a column named twice" if len(set(found)) != len(found) else "") if part)
+        raise SnapshotError(COLUMNS.format(name=name, table=table, problem=problem))
+    for field in rows.schema:
+        if not _fits(field.type, columns[field.name]):
+            raise SnapshotError(COLUMN_TYPE.format(name=name, column=field.name, found=field.type,
+                                                   expected=columns[field.name]))
+    expected_rows = manifest.get("rows", {}).get(table) if isinstance(manifest.get("rows"), dict) else None
+    if expected_rows is not None and expected_rows != rows.num_rows:
+        raise SnapshotError(ROW_COUNT.format(name=name, found=rows.num_rows, expected=expected_rows))
+    return rows
+
+
+def _fits(arrow_type, store_type: str) -> bool:
+    """Whether values of ``arrow_type`` go into a store column of ``store_type`` as they are."""
+    import pyarrow as pa
+
+    if pa.types.is_null(arrow_type):  # a column of nulls only; NOT NULL is the store's own check
+        return True
+    if store_type in ("INTEGER", "BIGINT"):
+        return pa.types.is_integer(arrow_type)
+    if store_type == "DOUBLE":
+        return pa.types.is_floating(arrow_type) or pa.types.is_integer(arrow_type)
+    if store_type == "VARCHAR":
+        return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
+    if store_type == "BOOLEAN":
+        return pa.types.is_boolean(arrow_type)
+    if store_type.startswith("TIMESTAMP"):
+        return pa.types.is_timestamp(arrow_type)
+    return False
+
+
+def _check_values(tables: dict) -> None:
+    for table, columns in ID_COLUMNS.items():
+        for column in columns:
+            _each(tables, table, column, _id)
+    _each(tables, "images", "seed", _seed)
+    _check_image_paths(tables["images"])
+    _each(tables, "studies", "name", _study_name)
+    _each(tables, "runs", "kind", _among(RUN_KINDS))
+    for table, column in RATER_COLUMNS.items():
+        _each(tables, table, column, _rater)
+    for table in LABEL_TABLES:
+        _each(tables, table, "mst", _among(MST_LEVELS))
+        _each(tables, table, "gender", _among(GENDERS))
+        _each(tables, table, "skin_binary", _among(SKIN_ANSWERS))
+    for table in ("annotations", "annotation_history", "repeat_answers"):
+        _each(tables, table, "confidence", _among(CONFIDENCES))
+
+
+def _each(tables: dict, table: str, column: str, problem_of: Callable[[object], str | None]) -> None:
+    """Refuse the first non-null value of ``table.column`` for which ``problem_of`` names a problem."""
+    if column not in tables[table].column_names:
+        return
+    for row, value in enumerate(tables[table].column(column).to_pylist(), start=1):
+        if value is not None and (problem := problem_of(value)):
+            raise SnapshotError(VALUE.format(name=f"{table}.parquet", row=row, column=column, value=value,
+                                             problem=problem.rstrip(".")))
+
+
+def _id(value) -> str | None:
+    return None if 1 <= value <= MAX_ID else f"an id must be a whole number from 1 to {MAX_ID:,}"
+
+
+def _seed(value) -> str | None:
+    return None if 0 <= value <= MAX_SEED else f"a seed must be a whole number from 0 to {MAX_SEED}"
+
+
+def _check_image_paths(images) -> None:
+    """An image with a file has a path inside the data home's images/; an imported sheet's image
+    (``external``, no file) has none."""
+    for row, (value, external) in enumerate(zip(images.column("path").to_pylist(),
+                                                images.column("external").to_pylist(), strict=True), start=1):
+        problem = (None if value == "" else "an imported sheet's image has no file") if external \
+            else _image_path(value)
+        if problem:
+            raise SnapshotError(VALUE.format(name="images.parquet", row=row, column="path", value=value,
+                                             problem=problem))
+
+
+def _image_path(value: str) -> str | None:
+    path = PurePosixPath(value)
+    if ("\\" in value or "\0" in value or path.is_absolute() or PureWindowsPath(value).drive or ".." in path.parts
+            or path.parts[:1] != ("images",) or len(path.parts) < 2):
+        return "an image path must be a relative path inside the data home's images/ folder (no '..', not absolute)"
+    return None
+
+
+def _study_name(value) -> str | None:
+    try:
+        check_study_name(value)
+    except SdauditError as error:
+        return str(error)
+    return None
+
+
+def _rater(value) -> str | None:
+    try:
+        name = rater_name(value, what="a restored answer")
+    except SdauditError as error:
+        return str(error)
+    return None if name == value else "a rater's name does not start or end with a space"
+
+
+def _among(allowed) -> Callable[[object], str | None]:
+    return lambda value: None if value in allowed else f"not one of {', '.join(map(str, allowed))}"
+
+
+def _check_images(folder: Path, source: str, images) -> dict[str, str]:
+    """The sha256 of each image file the snapshot holds for a row with a file (an imported
+    sheet's rows have none; a file the snapshot left out stays missing), each read without links
+    and decoded under the caps of ``ingest-images``."""
+    rows = images.select(["path", "external"]).to_pylist()
+    digests = {}
+    for relpath in sorted({row["path"] for row in rows if not row["external"]}):
+        if not os.path.lexists(folder / relpath):
+            continue
+        try:
+            data = read_regular(folder, relpath, what="the image")
+        except UnsafeFileError as error:
+            raise SnapshotError(UNSAFE.format(source=source, reason=error)) from None
+        if len(data) > MAX_IMAGE_BYTES:
+            raise SnapshotError(IMAGE.format(path=relpath, reason=f"{len(data):,} bytes, over {MAX_IMAGE_BYTES:,}"))
+        try:
+            _decode(data)
+        except ValueError as error:
+            raise SnapshotError(IMAGE.format(path=relpath, reason=error)) from None
+        digests[relpath] = hashlib.sha256(data).hexdigest()
+    return digests
