@@ -13,7 +13,7 @@ import pytest
 from helpers import ORIGIN_SHEET
 
 from sdaudit.files.sheets import import_annotations
-from sdaudit.files.snapshot import AutoSnapshot, SnapshotError, restore, snapshot
+from sdaudit.files.snapshot import MANIFEST, AutoSnapshot, SnapshotError, restore, snapshot
 from sdaudit.files.staging import STAGING_MARKER, TARGET_NOT_OURS
 from sdaudit.generation.generate import StoreSink, generate
 from sdaudit.generation.jobs import JobQueue
@@ -157,3 +157,22 @@ def test_a_restore_into_an_open_store_checks_everything_before_it_writes(full_ho
             restore(empty, restored_home, str(tmp_path / "snap"))
         assert not any(empty.count(table) for table in TABLES)
     assert [path.name for path in restored_home.iterdir()] == ["sdaudit.duckdb"], "no image was copied"
+
+
+def test_a_snapshot_from_before_the_kind_column_restores_each_runs_kind(full_home, tmp_path):
+    """Schema 4 knew an imported run by the word in its model, scheduler and dtype columns; its
+    snapshot has no runs.kind. Restored, each run gets the kind migration 5 would have given it."""
+    import pyarrow.parquet as pq
+
+    with Store.open(full_home) as store:
+        snapshot(store, full_home, str(tmp_path / "snap"))
+        kinds = dict(zip(store.runs()["run_key"], store.runs()["kind"]))
+    assert sorted(kinds.values()) == ["generated", "imported"]
+    runs = tmp_path / "snap" / "runs.parquet"
+    pq.write_table(pq.read_table(runs).drop_columns(["kind"]), runs)  # as schema 4 wrote it
+    manifest = json.loads((tmp_path / "snap" / MANIFEST).read_text())
+    (tmp_path / "snap" / MANIFEST).write_text(json.dumps({**manifest, "schema_version": 4}))
+    restored_home = tmp_path / "restored"
+    with Store.open(restored_home) as empty:
+        restore(empty, restored_home, str(tmp_path / "snap"))
+        assert dict(zip(empty.runs()["run_key"], empty.runs()["kind"])) == kinds

@@ -72,6 +72,8 @@ class ParquetCopies(TableGroup):
                     cursor.unregister("incoming")
                 # fetchall, not fetchone: DuckDB refuses the next register while a result is unfinished
                 rows[table] = int(cursor.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
+            if "kind" not in tables["runs"].column_names:  # a snapshot from before migration 5
+                cursor.execute(schema.KIND_FROM_MARKERS)
             for sequence, (table, column) in schema.SEQUENCES.items():
                 highest = cursor.execute(f"SELECT coalesce(max({column}), 0) FROM {table}").fetchone()[0]
                 cursor.execute(f"SELECT count(nextval('{sequence}')) FROM range(?)", [int(highest)])
