@@ -84,9 +84,9 @@ def verdict(excludes_target: bool, target, low) -> str:
 
 AMPLIFIED = "amplified"
 REDUCED = "reduced"
-EQUALLY_FAR = "as far, other side"
+OTHER_SIDE = "other side of the target"  # opposite sides, and which is further is not clear
 NO_CLEAR_DIFFERENCE = "no clear difference"
-DIFFERENCE_WORDS = (AMPLIFIED, REDUCED, EQUALLY_FAR, NO_CLEAR_DIFFERENCE)
+DIFFERENCE_WORDS = (AMPLIFIED, REDUCED, OTHER_SIDE, NO_CLEAR_DIFFERENCE)
 
 # -- interval methods ------------------------------------------------------------------------------
 
