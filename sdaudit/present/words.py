@@ -60,6 +60,20 @@ def raters(count: int) -> str:
     return "one rater" if count == 1 else f"{count} raters"
 
 
+# -- a rater against gold labels or their own repeats ----------------------------------------------
+
+MATCH_NOTE = ("each cell: the share of matching answers, how many of the images both answered, and its exact "
+              "95% interval (Clopper–Pearson) — 3 of 3 is 100%, yet only 29.2% – 100.0% can be said")
+
+
+def match_cell(share, pairs, low, high) -> str:
+    """A rater's share of matches with its count and exact interval: ``67% (2 of 3; 9.4% – 99.2%)``;
+    ``EMPTY`` where no pair answered the field."""
+    if _missing(share) or not pairs:
+        return EMPTY
+    return f"{percent(share, digits=0)} ({count_of(round(share * pairs), int(pairs))}; {interval(low, high)})"
+
+
 # -- verdicts: does an interval exclude the target, or zero ----------------------------------------
 
 EXCLUDES = "interval excludes the target"
