@@ -19,7 +19,7 @@ from sdaudit.present.estimate_tables import across_runs_table, reference_differe
 from sdaudit.present.report import LIMITATIONS
 from sdaudit.present.results import results_view, run_choices, study_report
 from sdaudit.present.team_tables import GROUPS_CAVEAT, rater_groups_view
-from sdaudit.present.words import METHOD_LABELS, level
+from sdaudit.present.words import HOLM_INTERVALS, METHOD_LABELS, level, reliability_rule
 from sdaudit.scheme import DEFAULT_SKIN_CUT
 from sdaudit.store.team import Team
 
@@ -70,6 +70,8 @@ if view.estimate.images == 0:
 
 chart = shares_chart(view.estimate.table, intervals=view.estimate.chart_note)
 st.altair_chart(chart, width="content")
+if rule := reliability_rule(view.estimate.method):
+    st.caption(rule)
 if view.unreliable_warning:
     st.warning(view.unreliable_warning, icon=":material/warning:")
 st.dataframe(view.table, hide_index=True)
@@ -122,7 +124,7 @@ if len(view.runs) > 1 and st.toggle("Compare the chosen runs side by side"):
     else:
         st.altair_chart(differences_chart(comparison.raw, reference=comparison.reference), width="content")
         st.caption(f"Each run minus “{plain(comparison.reference)}”, with Newcombe's score interval for a "
-                   "difference of two shares" + (" (clearly different: Holm-adjusted test)." if adjust else "."))
+                   "difference of two shares" + (f". {HOLM_INTERVALS}." if adjust else "."))
         st.dataframe(comparison.differences, hide_index=True)
         st.altair_chart(comparison_chart(comparison.tables), width="content")
 

@@ -62,7 +62,7 @@ def test_the_effective_size_rule_holds_on_its_own():
 
 
 @pytest.mark.parametrize(("counts", "confidence", "simultaneous", "flagged"), [
-    ((8, 221), 0.80, False, True),  # the 80% interval is 0.035 wide, but the standard judges the 95% one
+    ((8, 221), 0.80, False, True),  # the 80% interval is 0.037 wide, but the standard judges the 95% one
     ((12, 100), 0.99, False, False),  # the 99% interval is 162% of 12%, the 95% one 114%: presented
     ((12, 100), 0.95, True, False),  # Bonferroni's 99.4% interval likewise
     ((213, 221), 0.80, False, True),

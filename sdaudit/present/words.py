@@ -82,6 +82,8 @@ NO_TARGET = "no target"
 DIFFERS = "interval excludes no difference"
 MAY_NOT_DIFFER = "interval includes no difference"
 CLEARLY_DIFFERENT = {True: "yes", False: "no"}
+HOLM_INTERVALS = ("Holm-adjusted: each row's interval is at the level at which Holm's step-down tests it, so it "
+                  "excludes zero exactly where the adjusted test finds a difference (not simultaneous intervals)")
 
 
 def verdict(excludes_target: bool, target, low) -> str:
@@ -101,6 +103,20 @@ REDUCED = "reduced"
 OTHER_SIDE = "other side of the target"  # opposite sides, and which is further is not clear
 NO_CLEAR_DIFFERENCE = "no clear difference"
 DIFFERENCE_WORDS = (AMPLIFIED, REDUCED, OTHER_SIDE, NO_CLEAR_DIFFERENCE)
+
+# -- reliability: which rule flags an interval -----------------------------------------------------
+
+NCHS_RULE = ("Reliability follows the NCHS standard for proportions and is judged on the 95% interval, whatever "
+             "confidence or simultaneous setting is shown: an interval is flagged (hollow, “rough”) with an effective "
+             "sample under 30, a width of 0.30 or more, or a width over 0.05 that is over 130% of the share or of "
+             "its complement.")
+
+
+def reliability_rule(method: str) -> str:
+    """The one sentence that says how ``method``'s intervals are flagged, where it needs saying
+    beside a chart or table (the default's NCHS rule); empty for the other methods."""
+    return NCHS_RULE if method == "clopper-pearson" else ""
+
 
 # -- interval methods ------------------------------------------------------------------------------
 
