@@ -18,6 +18,7 @@ from sdaudit.present.charts import (
 from sdaudit.present.estimate_tables import across_runs_table, reference_differences_table
 from sdaudit.present.report import LIMITATIONS
 from sdaudit.present.results import results_view, run_choices, study_report
+from sdaudit.present.study_views import READING_RULE
 from sdaudit.present.team_tables import GROUPS_CAVEAT, rater_groups_view
 from sdaudit.present.words import HOLM_INTERVALS, METHOD_LABELS, level, reliability_rule
 from sdaudit.scheme import DEFAULT_SKIN_CUT
@@ -96,10 +97,7 @@ if len(view.runs) > 1:
         differences = view.reference_differences(family, group)
         if not differences.empty:
             st.altair_chart(reference_differences_chart(differences), width="content")
-            st.caption("Each generated run minus its reference set of real images (the set named after its prompt, "
-                       "or the study's only one), with Newcombe's score interval. Amplified: the generated share is "
-                       "further from the run's target than the real images'; reduced: closer; only where the "
-                       "interval excludes zero, else “no clear difference”.")
+            st.caption(f"The reference set is the one named after the run's prompt, or the study's only one. {READING_RULE}")
             st.dataframe(reference_differences_table(differences), hide_index=True)
         elif group != "unclear":  # differences are read for the named groups only
             st.caption(view.reference_hint)

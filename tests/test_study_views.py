@@ -18,7 +18,7 @@ from sdaudit.present.study_views import (
     difference_word,
     reference_runs,
 )
-from sdaudit.present.words import AMPLIFIED, NO_CLEAR_DIFFERENCE, OTHER_SIDE, REDUCED
+from sdaudit.present.words import AMPLIFIED, DISTANCE_HEADER, NO_CLEAR_DIFFERENCE, OTHER_SIDE, REDUCED
 from sdaudit.records import RunRecord
 from sdaudit.store import Store
 
@@ -152,6 +152,7 @@ def test_the_distance_interval_matches_wilson_limits_and_covers_in_simulation():
 def test_opposite_sides_in_a_study_read_other_side_not_amplified(tmp_path):
     """Issue 22's case through the store: 72% of 1,000 generated against 30% of 1,000 real images,
     target parity: the difference is clear, which lies further from 50% is not."""
+    from sdaudit.present.estimate_tables import reference_differences_table
     from sdaudit.present.results import results_view
 
     home = tmp_path / "home"
@@ -164,6 +165,8 @@ def test_opposite_sides_in_a_study_read_other_side_not_amplified(tmp_path):
     assert bool(female["excludes_zero"]) and female["word"] == OTHER_SIDE
     assert female["distance"] == pytest.approx(0.02)
     assert female["distance_low"] < 0 < female["distance_high"]
+    shown = reference_differences_table(view.reference_differences("gender", "female")).iloc[0]
+    assert (shown["Reading"], shown[DISTANCE_HEADER]) == (OTHER_SIDE, "−2.0 points to +6.0 points")
 
 
 def test_each_generated_run_is_paired_with_the_reference_set_named_for_its_prompt_or_the_only_one(study):

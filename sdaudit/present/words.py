@@ -103,6 +103,7 @@ REDUCED = "reduced"
 OTHER_SIDE = "other side of the target"  # opposite sides, and which is further is not clear
 NO_CLEAR_DIFFERENCE = "no clear difference"
 DIFFERENCE_WORDS = (AMPLIFIED, REDUCED, OTHER_SIDE, NO_CLEAR_DIFFERENCE)
+DISTANCE_HEADER = "Further from target than reference"  # the interval of |g − t| − |r − t|, in points
 
 # -- reliability: which rule flags an interval -----------------------------------------------------
 
