@@ -279,7 +279,7 @@ def test_the_report_covers_every_run_forest_chart_first_then_differences_then_on
                         "reference set labour photos (archive)"]
     compared = section.split("<h3>Generated minus the reference set of real images</h3>")[1].split("<h3>")[0]
     assert compared.count("<figure><svg") == 1  # one forest chart per charted group: female, the one with a target
-    readings = [row.split("<td>")[9].split("</td>")[0] for row in compared.split("<tr>")[2:]]
+    readings = [row.split("<td>")[10].split("</td>")[0] for row in compared.split("<tr>")[2:]]
     assert sorted(readings) == sorted(READINGS.values())
     doctor = section.split("<h3>doctor · model-b</h3>")[1].split("<h3>")[0]
     assert "<td>46.0%</td><td>ONS Labour Force Survey 2023</td>" in doctor

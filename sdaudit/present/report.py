@@ -226,7 +226,8 @@ def _differences(differences: pd.DataFrame, names: dict[str, str], groups: pd.Da
         rows.append([
             row.run, row.reference, f"{FAMILY_LABELS[row.family]}: {GROUP_LABELS.get(row.group, row.group)}",
             _percent(row.share_first), _percent(row.share_second), _points(row.difference),
-            f"{_points(row.low)} to {_points(row.high)}", _percent(row.target), row.word, "; ".join(notes)])
+            f"{_points(row.low)} to {_points(row.high)}", _percent(row.target),
+            f"{_points(row.distance_low)} to {_points(row.distance_high)}", row.word, "; ".join(notes)])
     return {"charts": charts, "rows": rows}
 
 
