@@ -18,7 +18,7 @@ from sdaudit.present.study_views import (
     difference_word,
     reference_runs,
 )
-from sdaudit.present.words import AMPLIFIED, DISTANCE_HEADER, NO_CLEAR_DIFFERENCE, OTHER_SIDE, REDUCED
+from sdaudit.present.words import AMPLIFIED, DISTANCE_HEADER, NCHS_RULE, NO_CLEAR_DIFFERENCE, OTHER_SIDE, REDUCED
 from sdaudit.records import RunRecord
 from sdaudit.store import Store
 
@@ -317,6 +317,7 @@ def test_the_results_page_shows_each_run_against_its_target_and_the_reference_di
     at.switch_page(str(ROOT / "pages" / "results.py")).run()
     assert not at.exception, at.exception
     assert "different targets from data" in " ".join(caption.value for caption in at.caption)
+    assert NCHS_RULE in [caption.value for caption in at.caption], "the default's rule is said beside its chart"
     charts = {json.loads(chart.proto.spec)["title"]["text"]: chart.proto for chart in at.get("vega_lite_chart")
               if "title" in json.loads(chart.proto.spec) and isinstance(json.loads(chart.proto.spec)["title"], dict)}
     across = charts["female-presenting (perceived gender presentation) in every run"]
