@@ -33,12 +33,12 @@ def _nchs_by_hand(count: int, images: int) -> bool:
 # (female images, images) -> flagged, one case per rule of the standard at its edge
 NCHS_CASES = [
     ((15, 30), True),  # rule 2: [31.3%, 68.7%] is 0.374 wide, at least 0.30
-    ((150, 300), False),  # 0.115 wide, 23% of 50%: presented
+    ((150, 300), False),  # 0.116 wide, 23% of 50%: presented
     ((8, 221), True),  # rule 3: [1.6%, 7.0%], 0.054 wide and 150% of 3.6%
     ((6, 221), False),  # 0.048 wide: at most 0.05 presents it, though 177% of 2.7%
     ((213, 221), True),  # rule 4, the complement: 0.054 wide and 150% of 1 − 96.4% (new)
     ((215, 221), False),  # 0.048 wide: at most 0.05, the complement rule does not apply
-    ((12, 100), False),  # [6.4%, 20.0%], 114% of 12%: presented
+    ((12, 100), False),  # [6.4%, 20.0%], 0.137 wide and 114% of 12%: presented
     ((88, 100), False),  # its complement: 114% of 12%, presented too
     ((5, 50), True),  # rule 3: [3.3%, 21.8%], 185% of 10%
     ((45, 50), True),  # rule 4: the same interval against 1 − 90%
