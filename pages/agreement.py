@@ -14,7 +14,7 @@ from sdaudit.present.agreement_tables import (
     summary_table,
 )
 from sdaudit.present.team_tables import GROUPS_CAVEAT, quality_view, rater_groups_view
-from sdaudit.present.words import ANSWERS, level
+from sdaudit.present.words import ANSWERS, MATCH_NOTE, level
 from sdaudit.scheme import DEFAULT_SKIN_CUT
 from sdaudit.store.team import Team
 
@@ -71,15 +71,15 @@ if quality.gold.empty:
     st.info("No rater has answered a gold image yet. An admin marks gold images, with reference labels, on the Team "
             "page.", icon=":material/info:")
 else:
-    st.caption("The share of each rater's answers on gold images that match the reference labels, per field.")
+    st.caption(f"The share of each rater's answers on gold images that match the reference labels, per field; {MATCH_NOTE}.")
     st.dataframe(quality.gold, hide_index=True)
 st.subheader("Each rater against their own repeats")
 if quality.repeats.empty:
     st.info("No repeats answered yet. An admin can have images shown again, blind, on the Team page (Settings).",
             icon=":material/info:")
 else:
-    st.caption("The share of repeats on which each rater gave the same answer as the first time, per field. Repeat "
-               "answers never count in the results.")
+    st.caption("The share of repeats on which each rater gave the same answer as the first time, per field "
+               f"({MATCH_NOTE}). Repeat answers never count in the results.")
     st.dataframe(quality.repeats, hide_index=True)
 
 st.subheader("By rater group")

@@ -19,8 +19,9 @@ from sdaudit.present.charts import (
 from sdaudit.present.estimate_tables import across_runs_table, reference_differences_table
 from sdaudit.present.report import LIMITATIONS
 from sdaudit.present.results import results_view, run_choices, study_report
+from sdaudit.present.study_views import READING_RULE
 from sdaudit.present.team_tables import GROUPS_CAVEAT, rater_groups_view
-from sdaudit.present.words import METHOD_LABELS, level
+from sdaudit.present.words import HOLM_INTERVALS, METHOD_LABELS, level, reliability_rule
 from sdaudit.scheme import DEFAULT_SKIN_CUT
 from sdaudit.store.team import Team
 
@@ -71,6 +72,8 @@ if view.estimate.images == 0:
 
 chart = shares_chart(view.estimate.table, intervals=view.estimate.chart_note)
 st.altair_chart(chart, width="content")
+if rule := reliability_rule(view.estimate.method):
+    st.caption(rule)
 if view.unreliable_warning:
     st.warning(view.unreliable_warning, icon=":material/warning:")
 st.dataframe(view.table, hide_index=True)
@@ -95,10 +98,7 @@ if len(view.runs) > 1:
         differences = view.reference_differences(family, group)
         if not differences.empty:
             st.altair_chart(reference_differences_chart(differences), width="content")
-            st.caption("Each generated run minus its reference set of real images (the set named after its prompt, "
-                       "or the study's only one), with Newcombe's score interval. Amplified: the generated share is "
-                       "further from the run's target than the real images'; reduced: closer; only where the "
-                       "interval excludes zero, else “no clear difference”.")
+            st.caption(f"The reference set is the one named after the run's prompt, or the study's only one. {READING_RULE}")
             st.dataframe(reference_differences_table(differences), hide_index=True)
         elif group != "unclear":  # differences are read for the named groups only
             st.caption(view.reference_hint)
@@ -123,7 +123,7 @@ if len(view.runs) > 1 and st.toggle("Compare the chosen runs side by side"):
     else:
         st.altair_chart(differences_chart(comparison.raw, reference=comparison.reference), width="content")
         st.caption(f"Each run minus “{plain(comparison.reference)}”, with Newcombe's score interval for a "
-                   "difference of two shares" + (" (clearly different: Holm-adjusted test)." if adjust else "."))
+                   "difference of two shares" + (f". {HOLM_INTERVALS}." if adjust else "."))
         st.dataframe(comparison.differences, hide_index=True)
         st.altair_chart(comparison_chart(comparison.tables), width="content")
 

@@ -23,7 +23,7 @@ from sdaudit.present.charts import (
     to_svg,
 )
 from sdaudit.present.report import LIMITATIONS, audit_card, render_report
-from sdaudit.present.words import DIFFERS, EXCLUDES, INCLUDES, MAY_NOT_DIFFER, NO_TARGET
+from sdaudit.present.words import DIFFERS, EXCLUDES, INCLUDES, MAY_NOT_DIFFER, NCHS_RULE, NO_TARGET
 from sdaudit.scheme import UNRELIABLE_NOTE
 from sdaudit.store import Store
 
@@ -136,6 +136,7 @@ def test_the_report_is_one_html_file_with_the_chart_inline(origin_store):
     assert "female-presenting 36.2% (parity 50.0%)" in text
     # darker female (8/221) is flagged by the NCHS rules, and its verdict is still said beside it
     assert f"{UNRELIABLE_NOTE}; {EXCLUDES}" in text  # the reliability note never hides the verdict
+    assert NCHS_RULE in text, "the report says which rule flags the default, and that it judges the 95% interval"
     assert all(item.split("<em>")[0][:30] in document for item in LIMITATIONS)
     assert "&lt;b&gt;rater&lt;/b&gt;" in document and "<b>rater</b>" not in document
     data = json.loads(document.split('id="estimates">', 1)[1].split("</script>", 1)[0])

@@ -14,6 +14,7 @@ from statsmodels.stats.proportion import confint_proportions_2indep
 from sdaudit.analysis.estimate import estimate
 from sdaudit.analysis.label_modes import ADJUDICATED_RATER, NEEDS_ADJUDICATIONS, apply_adjudications
 from sdaudit.analysis.rater_quality import (
+    MATCH_FIELDS,
     NOT_GIVEN,
     disagreements,
     gold_accuracy,
@@ -80,11 +81,37 @@ def test_gold_accuracy_counts_each_field_where_both_answered():
     gold = pd.DataFrame({"image_id": [0, 1, 3], "person_present": [True, True, True], "gender": ["female", "male", "male"],
                          "mst": [3.0, 3.0, 2.0], "skin_binary": [None, None, None]})
     table = gold_accuracy(TEAM, gold, skin_cut=5).set_index("rater")
+    shares = table[["gold_images", *MATCH_FIELDS]]
     # ana: 0 ✓ female/3, 1 ✗ female≠male, 3 ✓ — person 3/3, gender 2/3, MST 3/3
-    assert table.loc["ana"].tolist() == [3, 1.0, pytest.approx(2 / 3), 1.0, 1.0, 1.0]
+    assert shares.loc["ana"].tolist() == [3, 1.0, pytest.approx(2 / 3), 1.0, 1.0, 1.0]
     # ben: 0 (female, 4): MST one off; 1 (male, 3) ✓; 3 no person: person ✗ and nothing else to compare
-    assert table.loc["ben"].tolist() == [3, pytest.approx(2 / 3), 1.0, 0.5, 1.0, 1.0]
-    assert table.loc["cai"].tolist() == [1, 1.0, 1.0, 1.0, 1.0, 1.0]
+    assert shares.loc["ben"].tolist() == [3, pytest.approx(2 / 3), 1.0, 0.5, 1.0, 1.0]
+    assert shares.loc["cai"].tolist() == [1, 1.0, 1.0, 1.0, 1.0, 1.0]
+    pairs = table[[f"{field}_pairs" for field in MATCH_FIELDS]]
+    assert pairs.loc["ben"].tolist() == [3, 2, 2, 2, 2], "ben saw no person on image 3: only person is compared"
+
+
+@pytest.mark.parametrize(("matches", "gold_images"), [(3, 3), (2, 3), (0, 1), (17, 20)])
+def test_gold_accuracy_has_the_exact_interval_of_its_count(matches, gold_images):
+    """Issue 22: 3 of 3 is 100% but the exact 95% interval is [29.2%, 100%]; every share comes with
+    its count and Clopper–Pearson interval, checked against scipy's exact binomial interval."""
+    from scipy.stats import binomtest
+
+    from sdaudit.present.team_tables import match_table
+
+    images = range(gold_images)
+    answers = rows({image: {"ana": (True, "female" if image < matches else "male", 3)} for image in images})
+    gold = pd.DataFrame({"image_id": list(images), "person_present": True, "gender": "female", "mst": 3.0,
+                         "skin_binary": None})
+    ana = gold_accuracy(answers, gold, skin_cut=5).set_index("rater").loc["ana"]
+    expected = binomtest(matches, gold_images).proportion_ci(confidence_level=0.95, method="exact")
+    assert (ana["gender"], ana["gender_pairs"]) == (pytest.approx(matches / gold_images), gold_images)
+    assert (ana["gender_low"], ana["gender_high"]) == pytest.approx((expected.low, expected.high), abs=1e-12)
+    cell = match_table(gold_accuracy(answers, gold, skin_cut=5))["Gender presentation"].iloc[0]
+    assert cell == (f"{100 * matches / gold_images:.0f}% ({matches} of {gold_images}; "
+                    f"{100 * expected.low:.1f}% – {100 * expected.high:.1f}%)")
+    if (matches, gold_images) == (3, 3):
+        assert cell == "100% (3 of 3; 29.2% – 100.0%)"
 
 
 def test_self_consistency_compares_a_repeat_with_the_first_answer():
@@ -95,7 +122,7 @@ def test_self_consistency_compares_a_repeat_with_the_first_answer():
                             "mst_repeat": [3, 6, None], "skin_binary_repeat": [None, None, None]})
     table = self_consistency(repeats, skin_cut=5).set_index("rater")
     # ana: gender 1/2; MST exact 1/2, within one 2/2; lighter/darker 1/2 (5 | 6 straddles the cut)
-    assert table.loc["ana"].tolist() == [2, 1.0, 0.5, 0.5, 1.0, 0.5]
+    assert table.loc["ana", ["repeats", *MATCH_FIELDS]].tolist() == [2, 1.0, 0.5, 0.5, 1.0, 0.5]
     ben = table.loc["ben"]
     assert ben["repeats"] == 1 and ben["person"] == 0.0 and np.isnan(ben["gender"]) and np.isnan(ben["mst_exact"])
 

@@ -18,7 +18,7 @@ from sdaudit.present.study_views import (
     difference_word,
     reference_runs,
 )
-from sdaudit.present.words import AMPLIFIED, EQUALLY_FAR, NO_CLEAR_DIFFERENCE, REDUCED
+from sdaudit.present.words import AMPLIFIED, DISTANCE_HEADER, NCHS_RULE, NO_CLEAR_DIFFERENCE, OTHER_SIDE, REDUCED
 from sdaudit.records import RunRecord
 from sdaudit.store import Store
 
@@ -34,7 +34,7 @@ TARGETS_CSV = "slot,family,group,target,source\ndoctor,gender,female,0.46,ONS La
 READINGS = {("doctor", "model-a"): AMPLIFIED,  # 5% vs 30%: 41 points from 46%, the reference 16
             ("doctor", "model-b"): NO_CLEAR_DIFFERENCE,  # 33% vs 30%
             ("nurse", "model-a"): REDUCED,  # 45% is 5 points from parity, the reference 20
-            ("nurse", "model-b"): EQUALLY_FAR,  # 70% and 30%: both 20 points from parity
+            ("nurse", "model-b"): OTHER_SIDE,  # 70% and 30%: both 20 points from parity, on either side
             ("ceo", "model-a"): AMPLIFIED, ("ceo", "model-b"): NO_CLEAR_DIFFERENCE}
 
 
@@ -82,17 +82,91 @@ def view(study):
         return results_view(store, STUDY, EstimateOptions(method="wilson"))
 
 
-@pytest.mark.parametrize(("generated", "reference", "target", "low", "high", "word"), [
-    (0.10, 0.30, 0.50, -0.30, -0.10, AMPLIFIED),
-    (0.45, 0.30, 0.50, 0.05, 0.25, REDUCED),
-    (0.70, 0.30, 0.50, 0.30, 0.50, EQUALLY_FAR),
-    (0.80, 0.30, 0.50, 0.40, 0.60, AMPLIFIED),  # the other side and further: still further from the target
-    (0.10, 0.30, 0.50, -0.30, 0.01, NO_CLEAR_DIFFERENCE),  # never a word while the interval includes zero
-    (0.45, 0.30, 0.50, 0.00, 0.25, NO_CLEAR_DIFFERENCE),  # a limit at zero includes it
-    (0.10, 0.30, 0.05, -0.30, -0.10, REDUCED),  # the target decides, not parity
+@pytest.mark.parametrize(("low", "high", "distance_low", "distance_high", "word"), [
+    (-0.30, -0.10, 0.10, 0.30, AMPLIFIED),
+    (0.05, 0.25, -0.25, -0.05, REDUCED),
+    (0.30, 0.50, -0.10, 0.10, OTHER_SIDE),  # a clear difference, but which share is further is not
+    (-0.30, 0.01, 0.10, 0.30, NO_CLEAR_DIFFERENCE),  # never a word while the difference's interval includes zero
+    (0.00, 0.25, -0.25, 0.00, NO_CLEAR_DIFFERENCE),  # a limit at zero includes it
+    (0.30, 0.50, 0.00, 0.20, OTHER_SIDE),  # so does a distance limit at zero
 ])
-def test_the_reading_of_a_difference_follows_the_written_rule(generated, reference, target, low, high, word):
-    assert difference_word(generated, reference, target, low, high) == word
+def test_the_reading_of_a_difference_follows_the_written_rule(low, high, distance_low, distance_high, word):
+    assert difference_word(low, high, distance_low, distance_high) == word
+
+
+# (generated count, images, reference count, images, target) -> the reading; one rater per image
+READING_CASES = [
+    # the same side of the target: today's rule, the test of g − r alone decides
+    ((10, 100, 30, 100, 0.50), AMPLIFIED),  # 10% and 30% below parity: further
+    ((45, 100, 30, 100, 0.50), REDUCED),  # 45% is closer to 50% than 30%
+    ((10, 100, 30, 100, 0.05), REDUCED),  # the target decides, not parity: both above 5%, 10% closer
+    ((33, 100, 30, 100, 0.50), NO_CLEAR_DIFFERENCE),
+    ((900, 1000, 600, 1000, 0.50), AMPLIFIED),  # both above: further
+    # opposite sides: the difference of distances |g − t| − |r − t| = ±(g + r − 2t) decides
+    ((720, 1000, 300, 1000, 0.50), OTHER_SIDE),  # the issue's case: +0.02 ± 0.04, not amplified
+    ((70, 100, 30, 100, 0.50), OTHER_SIDE),  # as far on either side
+    ((950, 1000, 100, 1000, 0.50), AMPLIFIED),  # 45 points above against 40 below, ± 3: further
+    ((550, 1000, 200, 1000, 0.50), REDUCED),  # 5 points above against 30 below: closer
+    ((80, 100, 50, 100, 0.50), AMPLIFIED),  # the reference on the target: any clear distance is further
+]
+
+
+@pytest.mark.parametrize(("counts", "word"), READING_CASES)
+def test_readings_on_either_side_of_the_target_follow_their_own_test(counts, word):
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
+    from sdaudit.analysis.planning import distance_difference
+
+    generated, generated_n, reference, reference_n, target = counts
+    g, r = generated / generated_n, reference / reference_n
+    low, high = confint_proportions_2indep(generated, generated_n, reference, reference_n, method="newcomb")
+    distance, distance_low, distance_high = distance_difference(g, generated_n, r, reference_n, target)
+    assert float(distance) == pytest.approx(abs(g - target) - abs(r - target))
+    assert difference_word(low, high, distance_low, distance_high) == word
+
+
+def test_the_distance_interval_matches_wilson_limits_and_covers_in_simulation():
+    """The opposite-side interval of |g − t| − |r − t| = g + r − 2t: the MOVER sum (Zou & Donner 2008)
+    of statsmodels' Wilson limits, and by simulation it covers the true difference of distances about
+    95% of the time (2,000 studies at g = 0.7, r = 0.3, t = 0.5, 1,000 images each)."""
+    import numpy as np
+    from statsmodels.stats.proportion import proportion_confint
+
+    from sdaudit.analysis.planning import distance_difference
+
+    g, r = 0.72, 0.30
+    l1, u1 = proportion_confint(720, 1000, method="wilson")
+    l2, u2 = proportion_confint(300, 1000, method="wilson")
+    expected = (g + r - 1 - np.hypot(g - l1, r - l2), g + r - 1 + np.hypot(u1 - g, u2 - r))
+    _, low, high = distance_difference(g, 1000, r, 1000, 0.5)
+    assert (float(low), float(high)) == pytest.approx(expected, abs=1e-12)
+    assert float(low) < 0 < float(high) and float(high - low) / 2 == pytest.approx(0.04, abs=0.001)
+
+    rng = np.random.default_rng(7)
+    generated, reference = rng.binomial(1000, 0.7, 2000) / 1000, rng.binomial(1000, 0.3, 2000) / 1000
+    _, low, high = distance_difference(generated, 1000, reference, 1000, 0.5)
+    covered = np.mean((low <= 0) & (high >= 0))  # the true distances are equal: 0.2 each
+    assert 0.935 <= covered <= 0.965
+
+
+def test_opposite_sides_in_a_study_read_other_side_not_amplified(tmp_path):
+    """Issue 22's case through the store: 72% of 1,000 generated against 30% of 1,000 real images,
+    target parity: the difference is clear, which lies further from 50% is not."""
+    from sdaudit.present.estimate_tables import reference_differences_table
+    from sdaudit.present.results import results_view
+
+    home = tmp_path / "home"
+    with Store.open(home) as store:
+        run = replace(make_run("wide", study=STUDY, prompt="a photo of a pilot"), slot="pilot")
+        _add_run(store, run, 720, 1000)
+        _add_run(store, REFERENCE_SET, 300, 1000, start_seed=5000)
+        view = results_view(store, STUDY)
+    female = view.reference_differences("gender", "female").iloc[0]
+    assert bool(female["excludes_zero"]) and female["word"] == OTHER_SIDE
+    assert female["distance"] == pytest.approx(0.02)
+    assert female["distance_low"] < 0 < female["distance_high"]
+    shown = reference_differences_table(view.reference_differences("gender", "female")).iloc[0]
+    assert (shown["Reading"], shown[DISTANCE_HEADER]) == (OTHER_SIDE, "−2.0 points to +6.0 points")
 
 
 def test_each_generated_run_is_paired_with_the_reference_set_named_for_its_prompt_or_the_only_one(study):
@@ -205,7 +279,7 @@ def test_the_report_covers_every_run_forest_chart_first_then_differences_then_on
                         "reference set labour photos (archive)"]
     compared = section.split("<h3>Generated minus the reference set of real images</h3>")[1].split("<h3>")[0]
     assert compared.count("<figure><svg") == 1  # one forest chart per charted group: female, the one with a target
-    readings = [row.split("<td>")[9].split("</td>")[0] for row in compared.split("<tr>")[2:]]
+    readings = [row.split("<td>")[10].split("</td>")[0] for row in compared.split("<tr>")[2:]]
     assert sorted(readings) == sorted(READINGS.values())
     doctor = section.split("<h3>doctor · model-b</h3>")[1].split("<h3>")[0]
     assert "<td>46.0%</td><td>ONS Labour Force Survey 2023</td>" in doctor
@@ -243,6 +317,7 @@ def test_the_results_page_shows_each_run_against_its_target_and_the_reference_di
     at.switch_page(str(ROOT / "pages" / "results.py")).run()
     assert not at.exception, at.exception
     assert "different targets from data" in " ".join(caption.value for caption in at.caption)
+    assert NCHS_RULE in [caption.value for caption in at.caption], "the default's rule is said beside its chart"
     charts = {json.loads(chart.proto.spec)["title"]["text"]: chart.proto for chart in at.get("vega_lite_chart")
               if "title" in json.loads(chart.proto.spec) and isinstance(json.loads(chart.proto.spec)["title"], dict)}
     across = charts["female-presenting (perceived gender presentation) in every run"]

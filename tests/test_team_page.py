@@ -162,9 +162,13 @@ def test_the_agreement_page_shows_gold_repeats_and_rater_groups(open_home):
     tables = [frame.value for frame in at.dataframe]
     gold = next(table for table in tables if "Gold images rated" in table.columns).set_index("Rater")
     # ana and cai: female on both gold images; ben: female on image 1, male on image 2
-    assert gold["Gender presentation"].to_dict() == {"ana": "100%", "ben": "50%", "cai": "100%"}
+    # each share with its count and exact 95% interval (Clopper–Pearson: 2 of 2 is [15.8%, 100%])
+    assert gold["Gender presentation"].to_dict() == {"ana": "100% (2 of 2; 15.8% – 100.0%)",
+                                                     "ben": "50% (1 of 2; 1.3% – 98.7%)",
+                                                     "cai": "100% (2 of 2; 15.8% – 100.0%)"}
     repeats = next(table for table in tables if "Repeats answered" in table.columns)
-    assert repeats[["Rater", "Repeats answered", "Gender presentation"]].values.tolist() == [["ana", 1, "0%"]]
+    assert repeats[["Rater", "Repeats answered", "Gender presentation"]].values.tolist() == [
+        ["ana", 1, "0% (0 of 1; 0.0% – 97.5%)"]]
     groups = next(table for table in tables if "Rater group" in table.columns and "Run" not in table.columns
                   and "Statistic" not in table.columns)
     assert set(groups["Rater group"]) == {"B"}, "B minus A, the first group by name"

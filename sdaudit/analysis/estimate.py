@@ -18,7 +18,8 @@ Methods:
   Clopper–Pearson interval at the effective sample size n_eff = p(1 − p)/V, V the
   image-clustered (jackknife) variance with divisor n, n_eff capped at the image count, and the
   effective count p·n_eff. One rater per image gives V = p(1 − p)/n, so n_eff = n: exactly
-  Clopper–Pearson.
+  Clopper–Pearson. So do soft labels, always: a label in [0, 1] varies no more than a 0/1 label
+  of the same mean (V ≤ p(1 − p)/n), so n_eff reaches its cap n: the adjustment never widens it.
 - ``bootstrap`` — percentile bootstrap over images, vectorised: images with equal labels are
   pooled and each resample is one multinomial draw over the distinct labels.
 
@@ -50,12 +51,13 @@ BOOTSTRAP_RESAMPLES = 4000
 # achieve that these flag least. The bootstrap is always flagged: its resampling noise (4000
 # resamples) leaves cells at every size where an unflagged miss would be over 6% likely, and a
 # rule chosen on one resampling fails on the next. The default (Clopper–Pearson / Korn–Graubard)
-# covers at least its nominal level everywhere and is flagged by the NCHS rules (_nchs_unreliable).
+# covers at least its nominal level everywhere and is flagged by the NCHS rules (nchs_unreliable).
 MIN_COUNT: dict[str, int] = {"jackknife": 55, "wilson": 27}
 MIN_IMAGES: dict[str, int] = {"jackknife": 199, "wilson": 110}
-# NCHS Data Presentation Standards for Proportions (Parker et al. 2017, Vital Health Stat 2(175)):
-# a proportion is not presented as reliable when its effective sample size is under 30, its
-# interval is 0.30 wide or more, or its interval is over 0.05 wide and over 130% of the share.
+# NCHS Data Presentation Standards for Proportions (Parker et al. 2017, Vital Health Stat 2(175)) on its
+# 95% interval, whatever is shown: unreliable when (1) n_eff < 30, (2) width ≥ 0.30, or width > 0.05 and
+# > 130% of (3) the share or (4) its complement (a review in the standard, CDC surveytable's "Pc" flag).
+NCHS_CONFIDENCE = 0.95
 NCHS_MIN_N_EFF = 30
 NCHS_MAX_WIDTH = 0.30
 NCHS_SMALL_WIDTH = 0.05
@@ -234,20 +236,25 @@ def _effective_size(share: np.ndarray, se: np.ndarray, n: int) -> np.ndarray:
     return np.where(n_eff > n * (1 - 1e-9), float(n), n_eff)
 
 
+def nchs_unreliable(share: np.ndarray, n_eff: np.ndarray) -> np.ndarray:
+    """True where a share fails an NCHS rule (above ``NCHS_CONFIDENCE``), judged on the 95%
+    Clopper–Pearson / Korn–Graubard interval at ``n_eff`` whatever interval is displayed."""
+    return _nchs_unreliable(share, *clopper_pearson_interval(share * n_eff, n_eff, 1 - NCHS_CONFIDENCE), n_eff)
+
+
 def _nchs_unreliable(share: np.ndarray, low: np.ndarray, high: np.ndarray, n_eff: np.ndarray) -> np.ndarray:
-    """The NCHS standard's presentation rules (Parker et al. 2017, rules on the effective sample
-    size and on the absolute and relative interval width); True where a share fails them."""
+    """The four rules on a given 95% interval ``low``–``high`` (``nchs_unreliable`` forms it)."""
     width = high - low
     with np.errstate(invalid="ignore", divide="ignore"):
-        relative = np.where(share > 0, width / share, np.inf)
+        relative = width / np.minimum(share, 1 - share)  # of the share or its complement: the larger
     return ((n_eff < NCHS_MIN_N_EFF) | (width >= NCHS_MAX_WIDTH)
             | ((width > NCHS_SMALL_WIDTH) & (relative > NCHS_MAX_RELATIVE_WIDTH)))
 
 
-def _flagged(method, share, low, high, n_eff, rarer, n) -> np.ndarray:
+def _flagged(method, share, n_eff, rarer, n) -> np.ndarray:
     """The method's reliability flag (True: not to be trusted as stated); see MIN_COUNT."""
     if method == "clopper-pearson":
-        return _nchs_unreliable(share, low, high, n_eff)
+        return nchs_unreliable(share, n_eff)
     if method == "bootstrap":
         return np.ones(len(share), dtype=bool)
     return (rarer < MIN_COUNT[method]) | (n < MIN_IMAGES[method])
@@ -344,7 +351,7 @@ def estimate(
             "target": target,
             "difference": share - target,
             "ratio": np.divide(share, target, out=np.full(len(groups), np.nan), where=target > 0),
-            "small_count": _flagged(method, share, low, high, n_eff, rarer, n),
+            "small_count": _flagged(method, share, n_eff, rarer, n),
             "degenerate": np.broadcast_to(degenerate, len(groups)),
             "excludes_target": (low > target) | (high < target),
             "method": [method] * len(groups),

@@ -124,20 +124,67 @@ def compare(first: Estimate, second: Estimate, *, confidence: float = 0.95) -> p
     return compare_tables(first.table, second.table, confidence=confidence)
 
 
+def distance_difference(first, n_first, second, n_second, target, *,
+                        confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """How much further ``first`` lies from ``target`` than ``second`` does, |p₁ − t| − |p₂ − t|, with
+    an interval at ``confidence``; each share enters at its effective size (``n_first``, ``n_second``).
+
+    On the same side of the target the difference of distances is ±(p₁ − p₂), and its interval is
+    Newcombe's for p₁ − p₂ with that sign. On opposite sides (or one share on the target) it is
+    ±(p₁ + p₂ − 2t), the sign that of p₁ − p₂, and the interval is the MOVER interval for the sum
+    p₁ + p₂ from the two Wilson intervals (Zou & Donner 2008, the construction behind Newcombe's):
+    low = S − √((p₁ − l₁)² + (p₂ − l₂)²), high = S + √((u₁ − p₁)² + (u₂ − p₂)²), minus 2t.
+    """
+    p1, n1, p2, n2, t = np.broadcast_arrays(*(np.asarray(value, dtype=float)
+                                             for value in (first, n_first, second, n_second, target)))
+    z = z_value(confidence)
+    l1, u1 = wilson_interval(p1 * n1, n1, z)
+    l2, u2 = wilson_interval(p2 * n2, n2, z)
+    same_side = (p1 - t) * (p2 - t) > 0
+    sign = np.where(same_side, np.sign(p1 - t), np.where(p1 >= p2, 1.0, -1.0))
+    low_difference, high_difference = _newcombe(p1, n1, p2, n2, z)
+    total = p1 + p2 - 2 * t
+    low_sum = total - np.sqrt((p1 - l1) ** 2 + (p2 - l2) ** 2)
+    high_sum = total + np.sqrt((u1 - p1) ** 2 + (u2 - p2) ** 2)
+    low = np.where(same_side, low_difference, low_sum)
+    high = np.where(same_side, high_difference, high_sum)
+    centre = np.where(same_side, p1 - p2, total)
+    return sign * centre, np.where(sign > 0, low, -high), np.where(sign > 0, high, -low)
+
+
 def compare_tables(first: pd.DataFrame, second: pd.DataFrame, *, confidence: float = 0.95) -> pd.DataFrame:
     """``compare`` on two estimate tables (``Estimate.table`` rows: family, group, share, n_eff,
     reliable), for callers that hold tables rather than estimates (one run of ``estimates_by_run``)."""
+    return _with_interval(_paired(first, second), confidence).drop(columns=["n_eff_first", "n_eff_second"])
+
+
+def _paired(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
+    """The two tables' shares side by side per family × group, with the difference, ``reliable``
+    and the p-value of the test of no difference; the effective sizes are kept for the interval."""
     keys = ["family", "group"]
     columns = [*keys, "share", "n_eff", "reliable"]
     merged = first[columns].merge(second[columns], on=keys, suffixes=("_first", "_second"))
     p1, n1 = merged["share_first"].to_numpy(float), merged["n_eff_first"].to_numpy(float)
     p2, n2 = merged["share_second"].to_numpy(float), merged["n_eff_second"].to_numpy(float)
     merged["difference"] = p1 - p2
-    merged["low"], merged["high"] = _newcombe(p1, n1, p2, n2, z_value(confidence))
-    merged["excludes_zero"] = (merged["low"] > 0) | (merged["high"] < 0)
     merged["reliable"] = merged.pop("reliable_first") & merged.pop("reliable_second")
     merged["p_value"] = _newcombe_p_value(p1, n1, p2, n2)
-    return merged.drop(columns=["n_eff_first", "n_eff_second"])
+    return merged
+
+
+def _with_interval(rows: pd.DataFrame, confidence: float | np.ndarray) -> pd.DataFrame:
+    """``rows`` (``_paired``) with Newcombe's ``low``–``high`` at ``confidence`` (one level, or one
+    per row) and ``excludes_zero`` read from that very interval, placed after ``difference``."""
+    p1, n1 = rows["share_first"].to_numpy(float), rows["n_eff_first"].to_numpy(float)
+    p2, n2 = rows["share_second"].to_numpy(float), rows["n_eff_second"].to_numpy(float)
+    z = z_value(confidence) if np.ndim(confidence) == 0 else stats.norm.ppf(1 - (1 - np.asarray(confidence)) / 2)
+    low, high = _newcombe(p1, n1, p2, n2, z)
+    place = list(rows.columns).index("difference") + 1
+    rows = rows.copy()
+    rows.insert(place, "low", low)
+    rows.insert(place + 1, "high", high)
+    rows.insert(place + 2, "excludes_zero", (low > 0) | (high < 0))
+    return rows
 
 
 def holm(p_values: np.ndarray) -> np.ndarray:
@@ -151,12 +198,32 @@ def holm(p_values: np.ndarray) -> np.ndarray:
     return adjusted
 
 
+def holm_levels(p_values: np.ndarray, alpha: float) -> np.ndarray:
+    """Each test's level in Holm's step-down at family-wise ``alpha``: the k-th smallest p-value is
+    tested at α/(m − k + 1) while every smaller one was rejected; from the first that is not, every
+    later test keeps that first unrejected level (Holm stops there, and their p-values are larger)."""
+    p_values = np.asarray(p_values, dtype=float)
+    m = len(p_values)
+    order = np.argsort(p_values, kind="stable")
+    stepped = alpha / (m - np.arange(m))
+    stop = int(np.cumprod(p_values[order] <= stepped).sum())  # rank of the first unrejected; m if none
+    levels = np.empty(m)
+    levels[order] = np.where(np.arange(m) < stop, stepped, stepped[min(stop, m - 1)])
+    return levels
+
+
 def compare_runs(estimates: dict[str, Estimate], *, reference: str, confidence: float = 0.95,
                  adjust_holm: bool = False) -> pd.DataFrame:
     """Every run in ``estimates`` but ``reference`` against ``reference``, per named group (the
     groups with a target; `unclear` is left out), one row each: ``run``, ``reference``, the two
-    shares, the difference with Newcombe's interval, ``p_value`` and, with ``adjust_holm``,
-    ``p_holm`` across all the rows, which then decides ``excludes_zero``."""
+    shares, the difference with Newcombe's interval, ``excludes_zero`` (read from that interval)
+    and ``p_value``.
+
+    With ``adjust_holm``, ``p_holm`` is Holm's adjusted p-value across all the rows, and each row's
+    interval is Newcombe's at the level at which Holm's step-down tests it (``holm_levels``; the
+    level is in ``interval_confidence``): the interval excludes zero exactly where Holm rejects, so
+    a row never contradicts itself. They are not simultaneous intervals: unlike Bonferroni's, they
+    are not promised to cover every difference at once with ``confidence``."""
     if reference not in estimates:
         raise ValueError(f"the reference run {reference!r} is not among the runs compared: "
                          f"{', '.join(map(repr, estimates))}.")
@@ -164,7 +231,7 @@ def compare_runs(estimates: dict[str, Estimate], *, reference: str, confidence: 
     for run, result in estimates.items():
         if run == reference:
             continue
-        rows = compare(result, estimates[reference], confidence=confidence)
+        rows = _paired(result.table, estimates[reference].table)
         rows = rows[rows["group"] != UNCLEAR]
         parts.append(rows.assign(run=run, reference=reference))
     if not parts:
@@ -172,7 +239,11 @@ def compare_runs(estimates: dict[str, Estimate], *, reference: str, confidence: 
     table = pd.concat(parts, ignore_index=True)
     if adjust_holm:
         table["p_holm"] = holm(table["p_value"].to_numpy())
-        table["excludes_zero"] = table["p_holm"] < 1 - confidence
+        table["interval_confidence"] = 1 - holm_levels(table["p_value"].to_numpy(), 1 - confidence)
+        table = _with_interval(table, table["interval_confidence"].to_numpy())
+    else:
+        table = _with_interval(table, confidence)
+    table = table.drop(columns=["n_eff_first", "n_eff_second"])
     first = ["run", "reference", "family", "group"]
     return table[first + [column for column in table.columns if column not in first]]
 

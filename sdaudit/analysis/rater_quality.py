@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sdaudit.analysis.estimate import Estimate, estimate
+from sdaudit.analysis.estimate import Estimate, clopper_pearson_interval, estimate
 from sdaudit.analysis.planning import compare_runs
 from sdaudit.scheme import (
     DEFAULT_SKIN_CUT,
@@ -30,6 +30,7 @@ from sdaudit.scheme import (
 from sdaudit.store.team import TeamSettings
 
 MATCH_FIELDS = ("person", "gender", "mst_exact", "mst_within_one", "skin_binary")
+ACCURACY_CONFIDENCE = 0.95  # a rater's accuracy on gold (or repeats) comes with its exact interval at this level
 NOT_GIVEN = "(not given)"
 
 
@@ -125,15 +126,28 @@ def _matches(first: pd.DataFrame, second: pd.DataFrame, skin_cut: int) -> pd.Dat
 
 
 def _per_rater(raters: pd.Series, matches: pd.DataFrame, count_name: str) -> pd.DataFrame:
+    """Per rater: ``count_name`` (rows), then each field's share of matches (``MATCH_FIELDS``), then
+    per field the pairs that answered it (``{field}_pairs``) and the exact (Clopper–Pearson) 95%
+    interval of the share (``{field}_low``, ``{field}_high``; NaN where no pair answered it)."""
     table = matches.astype("Float64").assign(rater=raters.to_numpy()).groupby("rater", sort=True)
     shares = table[list(MATCH_FIELDS)].mean().astype(float)
     shares.insert(0, count_name, table.size())
+    pairs = table[list(MATCH_FIELDS)].count()
+    matched = table[list(MATCH_FIELDS)].sum().astype(float)
+    for field in MATCH_FIELDS:
+        answered = pairs[field].to_numpy(float)
+        low, high = clopper_pearson_interval(matched[field].to_numpy(float), answered, 1 - ACCURACY_CONFIDENCE)
+        shares[f"{field}_pairs"] = pairs[field].astype(int)
+        shares[f"{field}_low"] = np.where(answered > 0, low, np.nan)
+        shares[f"{field}_high"] = np.where(answered > 0, high, np.nan)
     return shares.reset_index()
 
 
 def gold_accuracy(annotations: pd.DataFrame, gold: pd.DataFrame, *, skin_cut: int = DEFAULT_SKIN_CUT) -> pd.DataFrame:
     """Per rater: gold images they rated (``gold_images``) and the share of them on which each field
-    matches the reference (``MATCH_FIELDS``; NaN where no pair answered it)."""
+    matches the reference (``MATCH_FIELDS``; NaN where no pair answered it), with the number of gold
+    images that answered the field and the share's exact 95% interval (``_per_rater``): 3 of 3 is
+    100%, but only [29.2%, 100%] can be said of the rater."""
     paired = annotations.merge(gold[["image_id", *LABEL_COLUMNS]],
                                on="image_id", suffixes=("", "_gold"))
     reference = paired[[f"{c}_gold" for c in LABEL_COLUMNS]]

@@ -86,7 +86,7 @@ def _adjudications(store, study: str, options):
 def compare_command(args) -> str:
     from sdaudit.analysis.estimate import estimate_each
     from sdaudit.analysis.planning import compare_runs
-    from sdaudit.present.words import level
+    from sdaudit.present.words import HOLM_INTERVALS, level
 
     with store_with_study(args) as store:
         annotations = store.annotations(study=args.study)
@@ -108,7 +108,7 @@ def compare_command(args) -> str:
     if args.json:
         return json_rows(table)
     header = (f"each run minus the reference run {reference}, in percentage points; Newcombe's "
-              f"{level(args.confidence)} interval" + (", Holm-adjusted tests" if args.holm else ""))
+              f"{level(args.confidence)} interval" + (f"; {HOLM_INTERVALS}" if args.holm else ""))
     return differences_text(table, first="run", header=header)
 
 

@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     comparison.add_argument("--runs", nargs="+", metavar="RUN_KEY",
                             help="the runs to compare (default: every run of the study)")
     comparison.add_argument("--holm", action="store_true",
-                            help="Holm-adjust the tests across all runs and groups (decides excludes_zero)")
+                            help="Holm-adjust the tests across all runs and groups, each interval at its Holm level")
     comparison.add_argument("--json", action="store_true", help="print the rows as a JSON array")
 
     est = commands.add_parser(

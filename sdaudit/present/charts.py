@@ -22,12 +22,12 @@ from sdaudit.present.words import (
     CHART_PERCENT,
     CHART_POINTS,
     DIFFERS,
-    EQUALLY_FAR,
     EXCLUDES,
     INCLUDES,
     MAY_NOT_DIFFER,
     NO_CLEAR_DIFFERENCE,
     NO_TARGET,
+    OTHER_SIDE,
     REDUCED,
     count_of,
     verdict,
@@ -247,7 +247,7 @@ def targets_chart(by_run: pd.DataFrame, *, width: int = 420, title: str = "Each 
                      "exclude it? Hollow point, faded bar: too few images to trust the interval.")
 
 
-WORD_COLOURS = {AMPLIFIED: "#D55E00", REDUCED: "#009E73", EQUALLY_FAR: "#CC79A7",
+WORD_COLOURS = {AMPLIFIED: "#D55E00", REDUCED: "#009E73", OTHER_SIDE: "#CC79A7",
                 NO_CLEAR_DIFFERENCE: "#999999"}  # Okabe–Ito
 
 
@@ -255,7 +255,7 @@ def reference_differences_chart(rows: pd.DataFrame, *, width: int = 420,
                                 title: str = "Generated minus the reference set of real images"):
     """A forest chart of ``ResultsView.reference_differences`` rows of one group: one row per
     generated run, the difference of shares with Newcombe's interval, a rule at zero; colour is
-    the reading (amplified / reduced / as far, other side / no clear difference), a hollow point
+    the reading (amplified / reduced / other side of the target / no clear difference), a hollow point
     and faded bar say the interval cannot be trusted as stated."""
     rows = rows.copy()
     family, group = FAMILY_LABELS[rows["family"].iloc[0]], GROUP_LABELS.get(rows["group"].iloc[0], rows["group"].iloc[0])

@@ -9,7 +9,17 @@ import pandas as pd
 
 from sdaudit.analysis.estimate import Estimate
 from sdaudit.analysis.planning import plan
-from sdaudit.present.words import CLEARLY_DIFFERENT, EMPTY, NO_TARGET, count_of, interval, percent, points, verdict
+from sdaudit.present.words import (
+    CLEARLY_DIFFERENT,
+    DISTANCE_HEADER,
+    EMPTY,
+    NO_TARGET,
+    count_of,
+    interval,
+    percent,
+    points,
+    verdict,
+)
 from sdaudit.scheme import FAMILY_LABELS, GROUP_LABELS, TABLE_HEADERS, UNRELIABLE_NOTE, reliability_note
 
 
@@ -118,6 +128,8 @@ def reference_differences_table(rows: pd.DataFrame) -> pd.DataFrame:
         "target": [percent(value) for value in rows["target"]],
         "target_source": rows["target_source"],
         "reading": rows["word"],
+        DISTANCE_HEADER: [interval(low, high, to=" to ", number=points)
+                          for low, high in zip(rows["distance_low"], rows["distance_high"])],
         "note": ["; ".join(part for part in (note, "" if reliable else UNRELIABLE_NOTE) if part)
                  for note, reliable in zip(rows["note"], rows["reliable"])],
     })

@@ -28,7 +28,16 @@ from sdaudit.present.charts import (
     to_svg,
 )
 from sdaudit.present.study_views import READING_RULE, reference_differences
-from sdaudit.present.words import EMPTY, EXCLUDES, METHOD_DESCRIPTIONS, interval, level, percent, points
+from sdaudit.present.words import (
+    EMPTY,
+    EXCLUDES,
+    METHOD_DESCRIPTIONS,
+    interval,
+    level,
+    percent,
+    points,
+    reliability_rule,
+)
 from sdaudit.records import run_label, run_labels
 from sdaudit.scheme import FAMILY_LABELS, GROUP_LABELS, reliability_note
 from sdaudit.store import Store
@@ -217,7 +226,8 @@ def _differences(differences: pd.DataFrame, names: dict[str, str], groups: pd.Da
         rows.append([
             row.run, row.reference, f"{FAMILY_LABELS[row.family]}: {GROUP_LABELS.get(row.group, row.group)}",
             _percent(row.share_first), _percent(row.share_second), _points(row.difference),
-            f"{_points(row.low)} to {_points(row.high)}", _percent(row.target), row.word, "; ".join(notes)])
+            f"{_points(row.low)} to {_points(row.high)}", _percent(row.target),
+            f"{_points(row.distance_low)} to {_points(row.distance_high)}", row.word, "; ".join(notes)])
     return {"charts": charts, "rows": rows}
 
 
@@ -257,6 +267,7 @@ def render_report(result: Estimate, card: AuditCard, *, title: str | None = None
         headline=_headline(result),
         chart=chart,
         label_note=result.label_note,
+        reliability_rule=reliability_rule(result.method),
         confidence=level(result.confidence),
         empty=EMPTY,
         shares=_shares_rows(result),

@@ -8,13 +8,18 @@ shown for it).
 
 **The difference and its words.** Per named group (`unclear` is left out), the generated share g
 minus the reference share r, with Newcombe's hybrid score interval (``planning.compare_tables``).
-Both are measured against the generated run's own target t (its target from data, else parity):
+Both are measured against the generated run's own target t (its target from data, else parity), and
+which one lies further from it is a test of its own: the difference of distances |g − t| − |r − t|
+with its interval (``planning.distance_difference``; on the same side of the target that is ±(g − r)
+and Newcombe's interval, on opposite sides ±(g + r − 2t) with the MOVER interval of the sum):
 
-- the interval includes zero → ``no clear difference`` (never one of the words below);
-- it excludes zero and |g − t| > |r − t| → ``amplified``: the generated images lie further from the
-  target than the real ones;
-- it excludes zero and |g − t| < |r − t| → ``reduced``: they lie closer to it;
-- it excludes zero and |g − t| = |r − t| (the other side, as far) → ``as far, other side``.
+- the interval of g − r includes zero → ``no clear difference`` (never one of the words below);
+- it excludes zero and the distances' interval lies above zero → ``amplified``: the generated
+  images lie further from the target than the real ones;
+- … below zero → ``reduced``: they lie closer to it;
+- … includes zero → ``other side of the target``: the two lie on opposite sides (or one on it),
+  and which is further is not clear. On the same side the two intervals agree, so this is never
+  the word there.
 
 "Inherited" is never a label: it would claim that the generated share equals the reference's, and
 an interval that includes zero shows only that no difference was found, not that there is none.
@@ -30,9 +35,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from sdaudit.analysis.planning import compare_tables
+from sdaudit.analysis.planning import compare_tables, distance_difference
 from sdaudit.files.gallery import gallery
-from sdaudit.present.words import AMPLIFIED, EQUALLY_FAR, NO_CLEAR_DIFFERENCE, REDUCED
+from sdaudit.present.words import AMPLIFIED, NO_CLEAR_DIFFERENCE, OTHER_SIDE, REDUCED
 from sdaudit.records import image_number, run_subject
 from sdaudit.scheme import UNCLEAR
 
@@ -40,24 +45,26 @@ REFERENCE_AWAY = "the real images are themselves away from the target"
 STRIP_IMAGES = 6
 READING_RULE = ("Each generated run minus its reference set, with Newcombe's score interval; both shares are "
                 "measured against the run's target. Amplified: the generated share is further from the target than "
-                "the real images'; reduced: closer; as far, other side: equally far on the other side. These words "
-                "are used only where the interval excludes zero; otherwise “no clear difference”.")
+                "the real images'; reduced: closer — each only where the interval of the difference and that of the "
+                "difference of distances from the target both exclude zero; other side of the target: the two lie "
+                "on opposite sides and which is further is not clear. Where the difference's interval includes zero: "
+                "“no clear difference”.")
 DIFFERENCE_COLUMNS = ["run_key", "reference_key", "family", "group", "share_first", "share_second", "difference",
-                      "low", "high", "target", "target_source", "excludes_zero", "reliable", "word", "note"]
-TIE = 1e-12  # distances closer than this are equal (shares are ratios of small counts)
+                      "low", "high", "target", "target_source", "excludes_zero", "distance", "distance_low",
+                      "distance_high", "reliable", "word", "note"]
 
 
-def difference_word(generated: float, reference: float, target: float, low: float, high: float) -> str:
-    """The word for generated − reference (module docstring): never amplified, reduced or as far
-    while the interval ``low``–``high`` includes zero."""
+def difference_word(low: float, high: float, distance_low: float, distance_high: float) -> str:
+    """The word for generated − reference (module docstring) from two intervals: ``low``–``high`` of
+    g − r, and ``distance_low``–``distance_high`` of |g − t| − |r − t|. Never amplified or reduced
+    while either includes zero."""
     if not (low > 0 or high < 0):
         return NO_CLEAR_DIFFERENCE
-    further = abs(generated - target) - abs(reference - target)
-    if further > TIE:
+    if distance_low > 0:
         return AMPLIFIED
-    if further < -TIE:
+    if distance_high < 0:
         return REDUCED
-    return EQUALLY_FAR
+    return OTHER_SIDE
 
 
 def _reference_name(versions) -> str:
@@ -83,7 +90,8 @@ def reference_runs(runs: pd.DataFrame) -> dict[str, str]:
 def reference_differences(by_run: pd.DataFrame, runs: pd.DataFrame, *, confidence: float = 0.95) -> pd.DataFrame:
     """Every generated run with a reference among ``by_run``'s runs, per named group: ``run_key``,
     ``reference_key``, family, group, the two shares, ``difference`` with Newcombe's ``low``–``high``,
-    the generated run's ``target`` and ``target_source``, ``word`` and ``note`` (module docstring),
+    the generated run's ``target`` and ``target_source``, the difference of distances from it
+    (``distance`` with ``distance_low``–``distance_high``), ``word`` and ``note`` (module docstring),
     ``reliable``. ``by_run`` holds estimate rows with ``run_key`` and ``target_source`` (as
     ``targets.estimates_by_run`` gives them); empty when no run has its reference there."""
     tables = {key: rows for key, rows in by_run.groupby("run_key", sort=False)}
@@ -94,14 +102,18 @@ def reference_differences(by_run: pd.DataFrame, runs: pd.DataFrame, *, confidenc
         generated, reference = tables[run_key], tables[reference_key]
         rows = compare_tables(generated, reference, confidence=confidence)
         rows = rows[(rows["group"] != UNCLEAR) & rows["share_first"].notna() & rows["share_second"].notna()]
-        rows = rows.merge(generated[["family", "group", "target", "target_source"]], on=["family", "group"])
-        rows = rows.merge(reference[["family", "group", "low", "high"]].rename(
-            columns={"low": "reference_low", "high": "reference_high"}), on=["family", "group"])
+        rows = rows.merge(generated[["family", "group", "target", "target_source", "n_eff"]], on=["family", "group"])
+        rows = rows.merge(reference[["family", "group", "low", "high", "n_eff"]].rename(
+            columns={"low": "reference_low", "high": "reference_high"}), on=["family", "group"],
+            suffixes=("_first", "_second"))
         parts.append(rows.assign(run_key=run_key, reference_key=reference_key))
     if not parts:
         return pd.DataFrame(columns=DIFFERENCE_COLUMNS)
     table = pd.concat(parts, ignore_index=True)
-    table["word"] = [difference_word(row.share_first, row.share_second, row.target, row.low, row.high)
+    table["distance"], table["distance_low"], table["distance_high"] = distance_difference(
+        table["share_first"], table["n_eff_first"], table["share_second"], table["n_eff_second"], table["target"],
+        confidence=confidence)
+    table["word"] = [difference_word(row.low, row.high, row.distance_low, row.distance_high)
                      for row in table.itertuples()]
     away = (table["reference_low"] > table["target"]) | (table["reference_high"] < table["target"])
     table["note"] = [REFERENCE_AWAY if word == NO_CLEAR_DIFFERENCE and is_away else ""

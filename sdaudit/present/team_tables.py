@@ -22,7 +22,7 @@ from sdaudit.analysis.rater_quality import (
 )
 from sdaudit.present.agreement_tables import summary_table
 from sdaudit.present.estimate_tables import comparison_table
-from sdaudit.present.words import percent
+from sdaudit.present.words import MATCH_NOTE, match_cell
 from sdaudit.store import Store
 from sdaudit.store.team import Team, TeamSettings
 
@@ -34,10 +34,12 @@ GROUPS_CAVEAT = ("The groups often rated the same images, and the interval treat
 
 
 def match_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """``gold_accuracy`` or ``self_consistency`` with shares as percentages."""
-    shown = frame.copy()
+    """``gold_accuracy`` or ``self_consistency`` in people's words: per field the share of matches,
+    how many of how many, and the exact 95% interval (``words.match_cell``)."""
+    shown = frame[["rater", frame.columns[1]]].copy()
     for column in MATCH_FIELDS:
-        shown[column] = [percent(value, digits=0) for value in shown[column]]
+        shown[column] = [match_cell(share, pairs, low, high) for share, pairs, low, high in zip(
+            frame[column], frame[f"{column}_pairs"], frame[f"{column}_low"], frame[f"{column}_high"])]
     return shown.rename(columns={"rater": "Rater", **COUNT_HEADERS, **MATCH_HEADERS})
 
 
@@ -51,7 +53,7 @@ class QualityView:
 
 def quality_text(view: QualityView) -> str:
     """The gold and repeat tables as plain text for the CLI, each only when it has rows."""
-    parts = [f"{title}\n{table.to_string(index=False)}" for title, table in (
+    parts = [f"{title} ({MATCH_NOTE})\n{table.to_string(index=False)}" for title, table in (
         ("each rater against the gold images", view.gold), ("each rater against their own repeats", view.repeats))
         if not table.empty]
     return "\n\n".join(parts)

@@ -60,6 +60,20 @@ def raters(count: int) -> str:
     return "one rater" if count == 1 else f"{count} raters"
 
 
+# -- a rater against gold labels or their own repeats ----------------------------------------------
+
+MATCH_NOTE = ("each cell: the share of matching answers, how many of the images both answered, and its exact "
+              "95% interval (Clopper–Pearson) — 3 of 3 is 100%, yet only 29.2% – 100.0% can be said")
+
+
+def match_cell(share, pairs, low, high) -> str:
+    """A rater's share of matches with its count and exact interval: ``67% (2 of 3; 9.4% – 99.2%)``;
+    ``EMPTY`` where no pair answered the field."""
+    if _missing(share) or not pairs:
+        return EMPTY
+    return f"{percent(share, digits=0)} ({count_of(round(share * pairs), int(pairs))}; {interval(low, high)})"
+
+
 # -- verdicts: does an interval exclude the target, or zero ----------------------------------------
 
 EXCLUDES = "interval excludes the target"
@@ -68,6 +82,8 @@ NO_TARGET = "no target"
 DIFFERS = "interval excludes no difference"
 MAY_NOT_DIFFER = "interval includes no difference"
 CLEARLY_DIFFERENT = {True: "yes", False: "no"}
+HOLM_INTERVALS = ("Holm-adjusted: each row's interval is at the level at which Holm's step-down tests it, so it "
+                  "excludes zero exactly where the adjusted test finds a difference (not simultaneous intervals)")
 
 
 def verdict(excludes_target: bool, target, low) -> str:
@@ -84,9 +100,24 @@ def verdict(excludes_target: bool, target, low) -> str:
 
 AMPLIFIED = "amplified"
 REDUCED = "reduced"
-EQUALLY_FAR = "as far, other side"
+OTHER_SIDE = "other side of the target"  # opposite sides, and which is further is not clear
 NO_CLEAR_DIFFERENCE = "no clear difference"
-DIFFERENCE_WORDS = (AMPLIFIED, REDUCED, EQUALLY_FAR, NO_CLEAR_DIFFERENCE)
+DIFFERENCE_WORDS = (AMPLIFIED, REDUCED, OTHER_SIDE, NO_CLEAR_DIFFERENCE)
+DISTANCE_HEADER = "Further from target than reference"  # the interval of |g − t| − |r − t|, in points
+
+# -- reliability: which rule flags an interval -----------------------------------------------------
+
+NCHS_RULE = ("Reliability follows the NCHS standard for proportions and is judged on the 95% interval, whatever "
+             "confidence or simultaneous setting is shown: an interval is flagged (hollow, “rough”) with an effective "
+             "sample under 30, a width of 0.30 or more, or a width over 0.05 that is over 130% of the share or of "
+             "its complement.")
+
+
+def reliability_rule(method: str) -> str:
+    """The one sentence that says how ``method``'s intervals are flagged, where it needs saying
+    beside a chart or table (the default's NCHS rule); empty for the other methods."""
+    return NCHS_RULE if method == "clopper-pearson" else ""
+
 
 # -- interval methods ------------------------------------------------------------------------------
 
