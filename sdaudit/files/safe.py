@@ -11,8 +11,12 @@ before it), so a link swapped in after a check is refused too; where the platfor
 
 from __future__ import annotations
 
+import json
 import os
 import stat
+import threading
+import uuid
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from sdaudit.errors import SdauditError
@@ -135,12 +139,133 @@ def write_new(target: Path, data: bytes) -> None:
     """Write ``data`` to ``target`` (under a folder sdaudit does not trust, checked first with
     ``writable_target``) through a partial file and a rename, so a reader never sees half a file.
 
-    sdaudit's one atomic file write: images, run folders' manifests and reference sets all use it.
-    The partial file is opened without following a link, so a link planted at its name is refused
-    rather than written through."""
+    sdaudit's one atomic file write: images, run folders' manifests, reference sets and the CLI's
+    exports and reports all use it. The partial file is opened without following a link, so a link
+    planted at its name is refused rather than written through; its bytes reach the disk (fsync)
+    before the rename, and a write that fails (a full disk) removes it again."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
+    partial = partial_path(target)
     descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | NOFOLLOW, 0o644)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(data)
-    os.replace(partial, target)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def partial_path(target: Path) -> Path:
+    """Where ``write_new`` writes ``target`` before renaming it into place."""
+    return target.with_name(f".{target.name}.partial")
+
+
+# -- files a transaction will point at ------------------------------------------------------------
+
+PENDING = ".sdaudit-pending"  # the data home's folder of journals, one per write in flight
+_LIVE_JOURNALS: set[str] = set()  # this process's journals in flight, never recovered under its feet
+_LIVE_LOCK = threading.Lock()
+
+
+class PendingFiles:
+    """New files under a data home that the rows of one store transaction will point at.
+
+    Order, so that no moment leaves a row without its file or a file nobody wrote down:
+
+    1. a journal ``HOME/.sdaudit-pending/<id>.json`` lists every file and folder about to be made;
+    2. ``write`` puts each file at its final name (``write_new``: partial file, fsync, rename);
+    3. the caller commits the transaction that records them;
+    4. leaving the ``with`` removes the journal — or, when the block raised, the files and the
+       folders it made, then the journal.
+
+    A process killed between 1 and 4 leaves the journal: ``recover_pending`` (run by every writable
+    ``Store`` open) removes each listed file that no committed row points at, the partial files
+    beside them and the listed folders left empty, then the journal. So after a crash the home
+    holds either the files of a committed transaction or none of them.
+    """
+
+    def __init__(self, home: str | os.PathLike, relpaths: list[str], *, what: str = "image"):
+        self.home = Path(home)
+        self.relpaths = list(relpaths)
+        self.targets = {relpath: writable_target(self.home, relpath, what=what) for relpath in self.relpaths}
+        folders: list[str] = []
+        for relpath in self.relpaths:
+            parents = list(PurePosixPath(relpath).parents)[:-1]  # 'images/R/0.png' -> images/R, images
+            for parent in reversed(parents):
+                if str(parent) not in folders and not os.path.lexists(self.home / parent):
+                    folders.append(str(parent))
+        self.folders = folders  # outermost first
+        self.journal = self.home / PENDING / f"{os.getpid()}-{uuid.uuid4().hex}.json"
+        self.written: list[Path] = []
+
+    def __enter__(self) -> PendingFiles:
+        if not self.relpaths:
+            return self
+        with _LIVE_LOCK:
+            _LIVE_JOURNALS.add(self.journal.name)
+        write_new(self.journal, json.dumps({"files": self.relpaths, "folders": self.folders}).encode())
+        return self
+
+    def write(self, relpath: str, data: bytes) -> None:
+        """Write one of the listed files at its final name."""
+        target = self.targets[relpath]
+        self.written.append(target)
+        write_new(target, data)
+
+    def __exit__(self, kind, error, trace) -> None:
+        if not self.relpaths:
+            return
+        if kind is not None:
+            for target in self.written:
+                target.unlink(missing_ok=True)
+                partial_path(target).unlink(missing_ok=True)
+            _remove_empty(self.home, self.folders)
+        self.journal.unlink(missing_ok=True)
+        _remove_empty(self.home, [PENDING])
+        with _LIVE_LOCK:
+            _LIVE_JOURNALS.discard(self.journal.name)
+
+
+def _remove_empty(home: Path, folders: list[str]) -> None:
+    """Remove each of ``folders`` (relative to ``home``, outermost first) that is an empty real folder."""
+    for relpath in reversed(folders):
+        folder = home / relpath
+        if folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
+            folder.rmdir()
+
+
+def recover_pending(home: str | os.PathLike, recorded: Callable[[list[str]], set[str]]) -> int:
+    """Undo the files of writes that died before their transaction committed (``PendingFiles``):
+    each file a journal lists and ``recorded`` (the listed paths → those the store's rows point at)
+    does not return is removed, with its partial file and the listed folders left empty, then the
+    journal. Returns how many journals were recovered. Only the store's own writer may call this:
+    the store's open lock keeps other processes out, and this process's live journals are skipped."""
+    home = Path(home)
+    folder = home / PENDING
+    if folder.is_symlink() or not folder.is_dir():
+        return 0
+    recovered = 0
+    for entry in sorted(os.scandir(folder), key=lambda entry: entry.name):
+        with _LIVE_LOCK:
+            if entry.name in _LIVE_JOURNALS:
+                continue
+        if entry.name.endswith(".json") and entry.is_file(follow_symlinks=False):
+            journal = json.loads(read_regular(folder, entry.name, what="a journal").decode("utf-8"))
+            kept = recorded(list(journal["files"]))
+            for relpath in journal["files"]:
+                if relpath in kept:
+                    continue
+                try:
+                    target = writable_target(home, relpath, what="a journal's file")
+                except UnsafeFileError:
+                    continue  # a link now stands on the way: nothing of ours to remove behind it
+                target.unlink(missing_ok=True)
+                partial_path(target).unlink(missing_ok=True)
+            _remove_empty(home, list(journal["folders"]))
+            recovered += 1
+        if not entry.is_dir(follow_symlinks=False):
+            os.unlink(entry.path)  # a journal, or the partial file of one that was never finished
+    _remove_empty(home, [PENDING])
+    return recovered
