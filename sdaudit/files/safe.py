@@ -11,6 +11,7 @@ before it), so a link swapped in after a check is refused too; where the platfor
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -29,6 +30,7 @@ BLOCKED = "{what} {path!r} cannot be written in {root}: {blocker!r} is a symboli
 
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+TMPFILE = getattr(os, "O_TMPFILE", 0)
 NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a pipe swapped in after the check cannot hang the open
 WALK_BY_DESCRIPTOR = os.open in os.supports_dir_fd and bool(NOFOLLOW) and bool(DIRECTORY)
 
@@ -137,28 +139,95 @@ def writable_target(root: str | os.PathLike, relpath: str, *, what: str = "the f
 
 def write_new(target: Path, data: bytes) -> None:
     """Write ``data`` to ``target`` (under a folder sdaudit does not trust, checked first with
-    ``writable_target``) through a partial file and a rename, so a reader never sees half a file.
+    ``writable_target``) so that a reader never sees half a file, and a failed or killed write
+    leaves ``target`` as it was.
 
     sdaudit's one atomic file write: images, run folders' manifests, reference sets and the CLI's
-    exports and reports all use it. The partial file is opened without following a link, so a link
-    planted at its name is refused rather than written through; its bytes reach the disk (fsync)
-    before the rename, and a write that fails (a full disk) removes it again."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = partial_path(target)
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | NOFOLLOW, 0o644)
+    exports and reports all use it (``write_all_new`` for a set of files)."""
+    write_all_new({target: data})
+
+
+def write_all_new(files: dict[Path, bytes]) -> None:
+    """Write each ``target: data`` of ``files`` as ``write_new`` does, every file whole before the
+    first is renamed into place, so the targets change together but for the renames themselves.
+
+    Each file is written as an unnamed file in its folder where Linux offers one (``O_TMPFILE``:
+    a write killed or out of room leaves nothing behind), fsynced, given its partial name
+    ``.NAME.partial`` and renamed to NAME; elsewhere it is written under the partial name. The
+    partial name is made without following a link, so a link planted there is refused rather than
+    written through; a failed write removes the partial files it made."""
+    made: list[Path] = []
     try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, target)
+        for target, data in files.items():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = partial_path(target)
+            _write_partial(partial, data, target)
+            made.append(partial)
+        for target in files:
+            os.replace(partial_path(target), target)
+    except OSError as error:
+        for partial in made:
+            partial.unlink(missing_ok=True)
+        if error.filename is None:  # a failed write names no file; the user needs to know which
+            raise OSError(error.errno, error.strerror or str(error), str(next(iter(files)))) from None
+        raise
     except BaseException:
-        partial.unlink(missing_ok=True)
+        for partial in made:
+            partial.unlink(missing_ok=True)
         raise
 
 
+def _write_partial(partial: Path, data: bytes, target: Path) -> None:
+    """``data`` at ``partial`` (absent, or a stale regular partial file), on the disk (fsync)."""
+    descriptor = _unnamed_file(partial.parent)
+    if descriptor is None:  # no unnamed files here: write under the partial name itself
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | NOFOLLOW, 0o644)
+        try:
+            _write_all(descriptor, data, target)
+        except BaseException:
+            os.close(descriptor)
+            partial.unlink(missing_ok=True)
+            raise
+        os.close(descriptor)
+        return
+    try:
+        _write_all(descriptor, data, target)
+        if os.path.lexists(partial) and stat.S_ISREG(os.lstat(partial).st_mode):
+            os.unlink(partial)  # a killed write's, under the named-file fallback: stale
+        proc = os.open("/proc/self/fd", os.O_RDONLY | DIRECTORY)
+        try:  # linkat(AT_SYMLINK_FOLLOW) gives the unnamed file its name; a link planted there stays
+            os.link(str(descriptor), partial, src_dir_fd=proc, follow_symlinks=True)
+        finally:
+            os.close(proc)
+    finally:
+        os.close(descriptor)
+
+
+def _unnamed_file(folder: Path) -> int | None:
+    """An unnamed file in ``folder`` (Linux's ``O_TMPFILE``), or None where there is none."""
+    if not TMPFILE or not os.path.isdir("/proc/self/fd"):
+        return None
+    try:
+        return os.open(folder, TMPFILE | os.O_WRONLY, 0o644)
+    except OSError as error:
+        if error.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):  # the file system has none
+            return None
+        raise
+
+
+def _write_all(descriptor: int, data: bytes, path: Path) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            written = os.write(descriptor, view)
+        except OSError as error:
+            raise OSError(error.errno, error.strerror, str(path)) from None
+        view = view[written:]
+    os.fsync(descriptor)
+
+
 def partial_path(target: Path) -> Path:
-    """Where ``write_new`` writes ``target`` before renaming it into place."""
+    """Where ``write_new`` names ``target`` before renaming it into place."""
     return target.with_name(f".{target.name}.partial")
 
 

@@ -45,6 +45,14 @@ DISK_FULL = "the disk is full writing {path}: nothing was saved."
 DISK_FULL_WORDS = ("no space left on device", "file too large", "disk quota exceeded")
 
 
+class DiskFullError(StoreError):
+    """A write the disk had no room for; nothing of it was kept. ``path`` is the file being written."""
+
+    def __init__(self, path: str):
+        super().__init__(DISK_FULL.format(path=path))
+        self.path = path
+
+
 def is_disk_full(error: BaseException) -> bool:
     """True when ``error`` (DuckDB's or the OS's) says a write found no room: a full disk, a
     file-size limit or a quota."""
@@ -62,7 +70,7 @@ class Database:
         except duckdb.Error as error:
             text = str(error)
             if is_disk_full(error):
-                raise StoreError(DISK_FULL.format(path=self.path)) from None
+                raise DiskFullError(self.path) from None
             if not isinstance(error, duckdb.IOException):
                 raise
             if "lock" in text.lower():
@@ -86,7 +94,7 @@ class Database:
             yield cursor
         except duckdb.Error as error:
             if is_disk_full(error):
-                raise StoreError(DISK_FULL.format(path=self.path)) from None
+                raise DiskFullError(self.path) from None
             if isinstance(error, duckdb.IOException):
                 raise StoreError(DAMAGED.format(path=self.path)) from None
             raise
@@ -135,7 +143,7 @@ class Database:
                 except duckdb.TransactionException as error:
                     _roll_back(cursor)
                     if is_disk_full(error):
-                        raise StoreError(DISK_FULL.format(path=self.path)) from None
+                        raise DiskFullError(self.path) from None
                     if attempt == ATTEMPTS - 1:
                         raise
                 except BaseException:
