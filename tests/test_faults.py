@@ -353,3 +353,35 @@ def test_kill_9_at_ten_moments_of_a_60000_row_import(tmp_path):
     outcomes = bench.moments(10)
     assert [moment for moment, outcome in outcomes if outcome == "HALF"] == [], outcomes
     assert {"before"} <= {outcome for _, outcome in outcomes}
+
+
+CRASH_AFTER_WRITING = """
+import os, sys
+from sdaudit.files.safe import PendingFiles
+from sdaudit.store import Store
+home = sys.argv[1]
+with Store.open(home) as store:
+    pending = PendingFiles(home, ["images/K/0.png", "images/N/0.png", "images/N/1.png"]).__enter__()
+    for relpath in pending.relpaths:
+        pending.write(relpath, b"png")
+    store.add_runs_and_images([make_run("K")], make_images("K", seeds=[0]))  # one row committed
+    os._exit(9)  # as kill -9: no clean-up runs
+"""
+
+
+def test_the_next_open_removes_the_files_a_killed_write_left_without_rows(tmp_path):
+    """``safe.PendingFiles``' journal outlives a killed process; the next writable open of the
+    store removes the files no committed row points at, the folders made for them, the journal."""
+    home = tmp_path / "home"
+    Store.open(home).close()
+    code = "from helpers import make_images, make_run\n" + CRASH_AFTER_WRITING
+    env = {**_env(), "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
+    crashed = subprocess.run([sys.executable, "-c", code, str(home)], env=env, capture_output=True, text=True)
+    assert crashed.returncode == 9, crashed.stderr
+    assert (home / PENDING).is_dir() and (home / "images" / "N" / "1.png").is_file()
+    with Store(home / "sdaudit.duckdb", read_only=True) as store:  # a read-only open changes nothing
+        assert store.count("images") == 1
+    assert (home / PENDING).is_dir()
+    Store.open(home).close()
+    assert _files(home, hashes=False) == ("images/K/0.png",)
+    assert not (home / "images" / "N").exists()
