@@ -54,9 +54,10 @@ def _files(folder: Path, *, hashes: bool) -> tuple:
         return ()
     found = []
     for path in sorted(folder.rglob("*")):
-        if path.is_dir() and not path.is_symlink():
-            continue
         relpath = path.relative_to(folder).as_posix()
+        if path.is_dir() and not path.is_symlink():
+            found.append((relpath + "/", "") if hashes else relpath + "/")  # a folder made and left empty counts
+            continue
         if relpath in STORE_FILES:
             continue
         found.append((relpath, hashlib.sha256(path.read_bytes()).hexdigest()) if hashes else relpath)
@@ -383,5 +384,5 @@ def test_the_next_open_removes_the_files_a_killed_write_left_without_rows(tmp_pa
         assert store.count("images") == 1
     assert (home / PENDING).is_dir()
     Store.open(home).close()
-    assert _files(home, hashes=False) == ("images/K/0.png",)
+    assert _files(home, hashes=False) == ("images/", "images/K/", "images/K/0.png")
     assert not (home / "images" / "N").exists()

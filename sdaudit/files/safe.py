@@ -274,7 +274,14 @@ class PendingFiles:
             return self
         with _LIVE_LOCK:
             _LIVE_JOURNALS.add(self.journal.name)
-        write_new(self.journal, json.dumps({"files": self.relpaths, "folders": self.folders}).encode())
+        try:
+            write_new(self.journal, json.dumps({"files": self.relpaths, "folders": self.folders}).encode())
+        except BaseException:  # no journal, no files: the journals' folder goes again if it was new
+            self.relpaths = []
+            _remove_empty(self.home, [PENDING])
+            with _LIVE_LOCK:
+                _LIVE_JOURNALS.discard(self.journal.name)
+            raise
         return self
 
     def write(self, relpath: str, data: bytes) -> None:
