@@ -140,9 +140,8 @@ def import_targets(path: str | os.PathLike, store: Store, *, study: str) -> Targ
     transaction; a row for a target the study already holds replaces it."""
     targets = read_targets(path)
     require_new_study(study, store.study_names())
-    store.ensure_study(study)
     rows = [(t.applies_to, t.value, t.family, t.group, t.target, t.source) for t in targets]
-    return TargetImport(study, len(rows), store.save_targets(study, rows))
+    return TargetImport(study, len(rows), store.save_targets(study, rows, create_study=True))
 
 
 def study_targets(store: Store, study: str) -> pd.DataFrame:

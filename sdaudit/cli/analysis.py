@@ -163,18 +163,25 @@ def agreement_command(args) -> str:
 
 
 def export_command(args) -> str:
+    import tempfile
+
+    from sdaudit.files.safe import write_all_new
     from sdaudit.files.sheets import export_annotations, export_estimates
 
-    writable_folder(args.out, what="--out")
-    with store_with_study(args) as store:
+    out = writable_folder(args.out, what="--out")
+    # Written first in a scratch folder, then each file whole into --out (``write_all_new``), so a
+    # failed or killed export never leaves a half-written file there
+    with store_with_study(args) as store, tempfile.TemporaryDirectory(prefix="sdaudit-export-") as scratch:
         result = _study_estimate(store, args)
-        written = export_annotations(store, args.study, args.out)
-    written += export_estimates(result.table, args.out, args.study)
-    return "wrote " + ", ".join(str(path) for path in written)
+        written = export_annotations(store, args.study, scratch)
+        written += export_estimates(result.table, scratch, args.study)
+        write_all_new({out / path.name: path.read_bytes() for path in written})
+    return "wrote " + ", ".join(str(out / path.name) for path in written)
 
 
 def report_command(args) -> str:
     from sdaudit.analysis.targets import estimates_by_run
+    from sdaudit.files.safe import write_new
     from sdaudit.present.report import audit_card, render_report
 
     out = Path(args.out)
@@ -186,6 +193,5 @@ def report_command(args) -> str:
         card = audit_card(store, args.study)
         by_run = estimates_by_run(store, args.study, result.options, adjudications=_adjudications(
             store, args.study, result.options))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_report(result, card, by_run=by_run), encoding="utf-8")
+    write_new(out, render_report(result, card, by_run=by_run).encode("utf-8"))  # whole, or the old file stays
     return f"wrote the report for study {args.study} to {out}"

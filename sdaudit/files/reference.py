@@ -4,8 +4,9 @@ A reference run is annotated like any other, so a model's shares can be compared
 photographs rated by the same people. ``ingest_images`` reads top to bottom: check the folder and
 every file in it (only regular files directly in the folder, never through a link; capped in bytes
 and pixels; decoded in full), then copy the good files under the data home, then write the run and
-its rows in one transaction. Unreadable, duplicate, oversized and other files are reported by name
-and skipped; a problem with the folder or the set itself refuses everything and writes nothing.
+its rows in one transaction (the copies are removed when it does not commit: ``safe.PendingFiles``).
+Unreadable, duplicate, oversized and other files are reported by name and skipped; a problem with
+the folder or the set itself refuses everything and writes nothing.
 Each image keeps its sha256, original file name and size; its bytes are copied unchanged.
 """
 
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sdaudit.errors import SdauditError
-from sdaudit.files.safe import UnsafeFileError, read_regular, writable_target, write_new
+from sdaudit.files.safe import PendingFiles, UnsafeFileError, read_regular, writable_target
 from sdaudit.records import RunRecord, require_new_study
 from sdaudit.store import Store
 
@@ -239,11 +240,13 @@ def _add_reference_set(store: Store, home: str | os.PathLike, files: list[tuple[
             raise SdauditError(f"{target} already exists with other content and is not in the store; move it away first.")
         rows.append((image, position, relpath, target))
 
-    # 2. Copy the files, then write the run and its rows in one transaction (a row always has its file)
-    for image, _, _, target in rows:
-        if not target.exists():
-            write_new(target, image.data)
+    # 2. Copy the files, then write the run and its rows in one transaction (a row always has its file;
+    # files whose rows never commit are removed)
+    copies = [(image, relpath) for image, _, relpath, target in rows if not target.exists()]
     run = RunRecord.reference(run_key=run_key, study=study, name=name, source=source, license=license)
-    run_added = store.add_reference_images(run, [
-        (position, relpath, image.sha256, image.name, len(image.data)) for image, position, relpath, _ in rows])
+    with PendingFiles(home, [relpath for _, relpath in copies]) as pending:
+        for image, relpath in copies:
+            pending.write(relpath, image.data)
+        run_added = store.add_reference_images(run, [
+            (position, relpath, image.sha256, image.name, len(image.data)) for image, position, relpath, _ in rows])
     return ReferenceResult(run_key, study, name, len(rows), len(good) - len(new), tuple(skipped), run_added)

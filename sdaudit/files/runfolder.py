@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 import sdaudit
 from sdaudit.errors import RunFolderError
 from sdaudit.files.manifest_schema import check_manifest, check_part_line, shown
-from sdaudit.files.safe import read_regular, writable_target, write_new
+from sdaudit.files.safe import PendingFiles, read_regular, writable_target, write_new
 from sdaudit.records import ImageRecord, RunRecord, require_new_study
 from sdaudit.store import Store
 
@@ -91,7 +91,12 @@ class RunFolder:
         contents = read_run_folder(self.root, allow_empty=True)
         return {seed for (run_key, seed) in contents.images if run_key == run.run_key}
 
-    def add_images(self, images: Sequence[ImageRecord]) -> None:
+    def add_images(self, images: Sequence[ImageRecord], files: Mapping[str, bytes] | None = None) -> None:
+        """Write ``files`` (path under the folder → bytes; none when already there), then append the
+        rows: a row always has its whole file. A file whose row never lands is not in the folder's
+        manifest: ``ingest`` ignores it and a resume writes it again."""
+        for relpath, data in (files or {}).items():
+            write_new(writable_target(self.root, relpath, what="image"), data)
         for image in images:
             self._append({"image": asdict(image)})
 
@@ -263,12 +268,11 @@ def ingest(folder: str | os.PathLike, store: Store, home: str | os.PathLike) -> 
                 f"{target} already exists with other content and is not in the store; move it away first."
             )
 
-    # 3. Copy files (read again, and checked again, as they are copied), then record runs and rows
-    # (rows last: a row always has its file)
-    for image in new:
-        target = targets[image.path]
-        if not target.exists():
-            write_new(target, source_bytes(image))
-    runs_added = sum(store.add_run(run) for run in contents.runs.values())
-    images_added = store.add_images(new)
+    # 3. Copy files (read again, and checked again, as they are copied), then record runs and rows in
+    # one transaction (rows last: a row always has its file; files whose rows never commit are removed)
+    copies = [image for image in new if not targets[image.path].exists()]
+    with PendingFiles(home, [image.path for image in copies]) as pending:
+        for image in copies:
+            pending.write(image.path, source_bytes(image))
+        runs_added, images_added = store.add_runs_and_images(contents.runs.values(), new)
     return IngestResult(runs_added, images_added, len(contents.images) - len(new), conflicts)

@@ -11,8 +11,13 @@ before it), so a link swapped in after a check is refused too; where the platfor
 
 from __future__ import annotations
 
+import errno
+import json
 import os
 import stat
+import threading
+import uuid
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from sdaudit.errors import SdauditError
@@ -25,6 +30,7 @@ BLOCKED = "{what} {path!r} cannot be written in {root}: {blocker!r} is a symboli
 
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+TMPFILE = getattr(os, "O_TMPFILE", 0)
 NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a pipe swapped in after the check cannot hang the open
 WALK_BY_DESCRIPTOR = os.open in os.supports_dir_fd and bool(NOFOLLOW) and bool(DIRECTORY)
 
@@ -133,14 +139,209 @@ def writable_target(root: str | os.PathLike, relpath: str, *, what: str = "the f
 
 def write_new(target: Path, data: bytes) -> None:
     """Write ``data`` to ``target`` (under a folder sdaudit does not trust, checked first with
-    ``writable_target``) through a partial file and a rename, so a reader never sees half a file.
+    ``writable_target``) so that a reader never sees half a file, and a failed or killed write
+    leaves ``target`` as it was.
 
-    sdaudit's one atomic file write: images, run folders' manifests and reference sets all use it.
-    The partial file is opened without following a link, so a link planted at its name is refused
-    rather than written through."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | NOFOLLOW, 0o644)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(data)
-    os.replace(partial, target)
+    sdaudit's one atomic file write: images, run folders' manifests, reference sets and the CLI's
+    exports and reports all use it (``write_all_new`` for a set of files)."""
+    write_all_new({target: data})
+
+
+def write_all_new(files: dict[Path, bytes]) -> None:
+    """Write each ``target: data`` of ``files`` as ``write_new`` does, every file whole before the
+    first is renamed into place, so the targets change together but for the renames themselves.
+
+    Each file is written as an unnamed file in its folder where Linux offers one (``O_TMPFILE``:
+    a write killed or out of room leaves nothing behind), fsynced, given its partial name
+    ``.NAME.partial`` and renamed to NAME; elsewhere it is written under the partial name. The
+    partial name is made without following a link, so a link planted there is refused rather than
+    written through; a failed write removes the partial files it made."""
+    made: list[Path] = []
+    try:
+        for target, data in files.items():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = partial_path(target)
+            _write_partial(partial, data, target)
+            made.append(partial)
+        for target in files:
+            os.replace(partial_path(target), target)
+    except OSError as error:
+        for partial in made:
+            partial.unlink(missing_ok=True)
+        if error.filename is None:  # a failed write names no file; the user needs to know which
+            raise OSError(error.errno, error.strerror or str(error), str(next(iter(files)))) from None
+        raise
+    except BaseException:
+        for partial in made:
+            partial.unlink(missing_ok=True)
+        raise
+
+
+def _write_partial(partial: Path, data: bytes, target: Path) -> None:
+    """``data`` at ``partial`` (absent, or a stale regular partial file), on the disk (fsync)."""
+    descriptor = _unnamed_file(partial.parent)
+    if descriptor is None:  # no unnamed files here: write under the partial name itself
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | NOFOLLOW, 0o644)
+        try:
+            _write_all(descriptor, data, target)
+        except BaseException:
+            os.close(descriptor)
+            partial.unlink(missing_ok=True)
+            raise
+        os.close(descriptor)
+        return
+    try:
+        _write_all(descriptor, data, target)
+        if os.path.lexists(partial) and stat.S_ISREG(os.lstat(partial).st_mode):
+            os.unlink(partial)  # a killed write's, under the named-file fallback: stale
+        proc = os.open("/proc/self/fd", os.O_RDONLY | DIRECTORY)
+        try:  # linkat(AT_SYMLINK_FOLLOW) gives the unnamed file its name; a link planted there stays
+            os.link(str(descriptor), partial, src_dir_fd=proc, follow_symlinks=True)
+        finally:
+            os.close(proc)
+    finally:
+        os.close(descriptor)
+
+
+def _unnamed_file(folder: Path) -> int | None:
+    """An unnamed file in ``folder`` (Linux's ``O_TMPFILE``), or None where there is none."""
+    if not TMPFILE or not os.path.isdir("/proc/self/fd"):
+        return None
+    try:
+        return os.open(folder, TMPFILE | os.O_WRONLY, 0o644)
+    except OSError as error:
+        if error.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):  # the file system has none
+            return None
+        raise
+
+
+def _write_all(descriptor: int, data: bytes, path: Path) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            written = os.write(descriptor, view)
+        except OSError as error:
+            raise OSError(error.errno, error.strerror, str(path)) from None
+        view = view[written:]
+    os.fsync(descriptor)
+
+
+def partial_path(target: Path) -> Path:
+    """Where ``write_new`` names ``target`` before renaming it into place."""
+    return target.with_name(f".{target.name}.partial")
+
+
+# -- files a transaction will point at ------------------------------------------------------------
+
+PENDING = ".sdaudit-pending"  # the data home's folder of journals, one per write in flight
+_LIVE_JOURNALS: set[str] = set()  # this process's journals in flight, never recovered under its feet
+_LIVE_LOCK = threading.Lock()
+
+
+class PendingFiles:
+    """New files under a data home that the rows of one store transaction will point at.
+
+    Order, so that no moment leaves a row without its file or a file nobody wrote down:
+
+    1. a journal ``HOME/.sdaudit-pending/<id>.json`` lists every file and folder about to be made;
+    2. ``write`` puts each file at its final name (``write_new``: partial file, fsync, rename);
+    3. the caller commits the transaction that records them;
+    4. leaving the ``with`` removes the journal — or, when the block raised, the files and the
+       folders it made, then the journal.
+
+    A process killed between 1 and 4 leaves the journal: ``recover_pending`` (run by every writable
+    ``Store`` open) removes each listed file that no committed row points at, the partial files
+    beside them and the listed folders left empty, then the journal. So after a crash the home
+    holds either the files of a committed transaction or none of them.
+    """
+
+    def __init__(self, home: str | os.PathLike, relpaths: list[str], *, what: str = "image"):
+        self.home = Path(home)
+        self.relpaths = list(relpaths)
+        self.targets = {relpath: writable_target(self.home, relpath, what=what) for relpath in self.relpaths}
+        folders: list[str] = []
+        for relpath in self.relpaths:
+            parents = list(PurePosixPath(relpath).parents)[:-1]  # 'images/R/0.png' -> images/R, images
+            for parent in reversed(parents):
+                if str(parent) not in folders and not os.path.lexists(self.home / parent):
+                    folders.append(str(parent))
+        self.folders = folders  # outermost first
+        self.journal = self.home / PENDING / f"{os.getpid()}-{uuid.uuid4().hex}.json"
+        self.written: list[Path] = []
+
+    def __enter__(self) -> PendingFiles:
+        if not self.relpaths:
+            return self
+        with _LIVE_LOCK:
+            _LIVE_JOURNALS.add(self.journal.name)
+        try:
+            write_new(self.journal, json.dumps({"files": self.relpaths, "folders": self.folders}).encode())
+        except BaseException:  # no journal, no files: the journals' folder goes again if it was new
+            self.relpaths = []
+            _remove_empty(self.home, [PENDING])
+            with _LIVE_LOCK:
+                _LIVE_JOURNALS.discard(self.journal.name)
+            raise
+        return self
+
+    def write(self, relpath: str, data: bytes) -> None:
+        """Write one of the listed files at its final name."""
+        target = self.targets[relpath]
+        self.written.append(target)
+        write_new(target, data)
+
+    def __exit__(self, kind, error, trace) -> None:
+        if not self.relpaths:
+            return
+        if kind is not None:
+            for target in self.written:
+                target.unlink(missing_ok=True)
+                partial_path(target).unlink(missing_ok=True)
+            _remove_empty(self.home, self.folders)
+        self.journal.unlink(missing_ok=True)
+        _remove_empty(self.home, [PENDING])
+        with _LIVE_LOCK:
+            _LIVE_JOURNALS.discard(self.journal.name)
+
+
+def _remove_empty(home: Path, folders: list[str]) -> None:
+    """Remove each of ``folders`` (relative to ``home``, outermost first) that is an empty real folder."""
+    for relpath in reversed(folders):
+        folder = home / relpath
+        if folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
+            folder.rmdir()
+
+
+def recover_pending(home: str | os.PathLike, recorded: Callable[[list[str]], set[str]]) -> int:
+    """Undo the files of writes that died before their transaction committed (``PendingFiles``):
+    each file a journal lists and ``recorded`` (the listed paths → those the store's rows point at)
+    does not return is removed, with its partial file and the listed folders left empty, then the
+    journal. Returns how many journals were recovered. Only the store's own writer may call this:
+    the store's open lock keeps other processes out, and this process's live journals are skipped."""
+    home = Path(home)
+    folder = home / PENDING
+    if folder.is_symlink() or not folder.is_dir():
+        return 0
+    recovered = 0
+    for entry in sorted(os.scandir(folder), key=lambda entry: entry.name):
+        with _LIVE_LOCK:
+            if entry.name in _LIVE_JOURNALS:
+                continue
+        if entry.name.endswith(".json") and entry.is_file(follow_symlinks=False):
+            journal = json.loads(read_regular(folder, entry.name, what="a journal").decode("utf-8"))
+            kept = recorded(list(journal["files"]))
+            for relpath in journal["files"]:
+                if relpath in kept:
+                    continue
+                try:
+                    target = writable_target(home, relpath, what="a journal's file")
+                except UnsafeFileError:
+                    continue  # a link now stands on the way: nothing of ours to remove behind it
+                target.unlink(missing_ok=True)
+                partial_path(target).unlink(missing_ok=True)
+            _remove_empty(home, list(journal["folders"]))
+            recovered += 1
+        if not entry.is_dir(follow_symlinks=False):
+            os.unlink(entry.path)  # a journal, or the partial file of one that was never finished
+    _remove_empty(home, [PENDING])
+    return recovered

@@ -197,9 +197,10 @@ def import_annotations(path: str | os.PathLike, store: Store, *, study: str, rat
         matched = rows[["run_key", "seed"]].merge(known, on=["run_key", "seed"], how="left")
         image_ids = pd.Series(matched["image_id"].to_numpy(), index=rows.index).astype("Int64")
     external = image_ids.isna()
-    store.ensure_study(study)
+    run, names = None, []
+    rows["external_position"] = pd.Series(pd.NA, index=rows.index, dtype="Int64")
     if external.any():
-        store.add_run(RunRecord.imported(run_key=external_key, study=study, sheet=path.name, sha256=content))
+        run = RunRecord.imported(run_key=external_key, study=study, sheet=path.name, sha256=content)
         # One external image per image of the sheet: an sdaudit export names an image by its run
         # and seed, whatever the number of raters (one row each); the origin format is one row an image.
         # The images are numbered by position in this order (0, 1, ...), never by a seed.
@@ -208,11 +209,12 @@ def import_annotations(path: str | os.PathLike, store: Store, *, study: str, rat
         distinct = list(dict.fromkeys(keys))
         first_row = {key: index for index, key in reversed(list(keys.items()))}
         names = [rows.loc[first_row[key], "name"] or key.replace("\x00", " seed ") for key in distinct]
-        ids = store.add_external_images(external_key, names)  # one id per name, by position
-        image_id = {key: ids[position] for position, key in enumerate(distinct)}
-        image_ids.loc[external] = [image_id[key] for key in keys]
-    rows["image_id"] = image_ids.astype("int64")
-    saved = store.save_annotations(rows)
+        position = {key: number for number, key in enumerate(distinct)}
+        rows.loc[external, "external_position"] = [position[key] for key in keys]
+    rows["image_id"] = image_ids
+
+    # 3. The study, the imported run, its images and every annotation: one transaction
+    saved = store.import_sheet(rows, study=study, run=run, names=names)
     return ImportResult(study, saved, tuple(sorted(rows["rater"].unique())), int(external.sum()))
 
 

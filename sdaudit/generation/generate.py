@@ -13,7 +13,7 @@ import hashlib
 import io
 import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +22,7 @@ from typing import Protocol
 import sdaudit
 from sdaudit.config import import_diffusers, resolve_device, resolve_dtype
 from sdaudit.errors import SdauditError
-from sdaudit.files.safe import write_new
+from sdaudit.files.safe import PendingFiles
 from sdaudit.generation.pipelines import (
     ResolvedModel,
     library_versions,
@@ -72,15 +72,18 @@ class ImageSink(Protocol):
     def begin(self, run: RunRecord) -> set[int]:
         """Start the run (recorded by the time its first images are); return the seeds it already has."""
 
-    def add_images(self, images: Sequence[ImageRecord]) -> None:
-        """Record image rows whose files are already written under ``root``."""
+    def add_images(self, images: Sequence[ImageRecord], files: Mapping[str, bytes]) -> None:
+        """Write a batch's files (``files``: path under ``root`` → bytes) and record its image rows,
+        the rows only once every file is whole."""
 
 
 class StoreSink:
     """Images into a data home: files under ``home/images``, rows in its store.
 
     The run (and its study) is recorded with its first images, not at ``begin``: a model that
-    fails to load, or a device that fails, leaves the store as it was.
+    fails to load, or a device that fails, leaves the store as it was. A batch is all or nothing:
+    its files are written, then the run and its rows are one transaction, and the files go again
+    when it does not commit (``safe.PendingFiles``; a killed process's are removed at the next open).
     """
 
     def __init__(self, store, home):
@@ -92,11 +95,13 @@ class StoreSink:
         self._unrecorded = run
         return self.store.existing_seeds(run.run_key)
 
-    def add_images(self, images: Sequence[ImageRecord]) -> None:
-        if self._unrecorded is not None:
-            self.store.add_run(self._unrecorded)
-            self._unrecorded = None
-        self.store.add_images(images)
+    def add_images(self, images: Sequence[ImageRecord], files: Mapping[str, bytes]) -> None:
+        runs = [self._unrecorded] if self._unrecorded is not None else []
+        with PendingFiles(self.root, list(files)) as pending:
+            for relpath, data in files.items():
+                pending.write(relpath, data)
+            self.store.add_runs_and_images(runs, images)
+        self._unrecorded = None
 
 
 # -- generation -------------------------------------------------------------------------------
@@ -151,8 +156,8 @@ def png_parameters(run: RunRecord, seed: int) -> dict[str, str]:
     }
 
 
-def _write_png(image, path: Path, parameters: dict[str, str]) -> str:
-    """Write ``image`` as a PNG with text chunks, atomically (``safe.write_new``); return its sha256."""
+def _png_bytes(image, parameters: dict[str, str]) -> bytes:
+    """``image`` as a PNG with text chunks (a sink writes it, atomically)."""
     from PIL.PngImagePlugin import PngInfo
 
     info = PngInfo()
@@ -160,9 +165,7 @@ def _write_png(image, path: Path, parameters: dict[str, str]) -> str:
         info.add_itxt(key, value)  # iTXt: UTF-8, so any prompt survives
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", pnginfo=info)
-    data = buffer.getvalue()
-    write_new(path, data)
-    return hashlib.sha256(data).hexdigest()
+    return buffer.getvalue()
 
 
 def image_relpath(run_key: str, seed: int) -> str:
@@ -268,14 +271,14 @@ def generate(
         return callback_kwargs
 
     def save(batch: list[int], images, nsfw, seconds: float) -> None:
-        records = []
+        records, files = [], {}
         for position, seed in enumerate(batch):
             relpath = image_relpath(run_key, seed)
-            digest = _write_png(images[position], sink.root / relpath, png_parameters(run, seed))
+            files[relpath] = _png_bytes(images[position], png_parameters(run, seed))
             flagged = bool(nsfw[position]) if nsfw is not None else None
-            records.append(ImageRecord(run_key, seed, relpath, digest, flagged,
+            records.append(ImageRecord(run_key, seed, relpath, hashlib.sha256(files[relpath]).hexdigest(), flagged,
                                        seconds / len(batch), len(batch), device))
-        sink.add_images(records)
+        sink.add_images(records, files)
         saved.extend(records)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sdaudit-writer") as writer:

@@ -1,5 +1,8 @@
 """The audit store: one DuckDB file behind one door.
 
+A writable open also finishes what a killed write left: the files it had written for rows that
+never committed are removed (``files/safe.py``, ``PendingFiles`` and ``recover_pending``).
+
 - ``database.py``: the connection and its door — ``read`` and ``write`` (one transaction, one lock,
   retried on a conflict); the only place a cursor is taken;
 - ``schema.py``: the migrations, version by version, and the tables they make;
@@ -21,6 +24,7 @@ from pathlib import Path
 
 from sdaudit.config import store_path, writable_folder
 from sdaudit.errors import StoreError
+from sdaudit.files.safe import recover_pending
 from sdaudit.records import ImageRecord, RunRecord
 from sdaudit.store import schema
 from sdaudit.store.annotations import AnnotationTables
@@ -50,6 +54,8 @@ class Store(RunTables, AnnotationTables, RaterQueue, TargetTables, ParquetCopies
                 schema.migrate(self.db)
             for table in schema.TABLES:  # a truncated file can open and fail later, mid-command: find out now
                 self.count(table)
+            if self.path != MEMORY and not read_only:  # files of a write that died before its commit go
+                recover_pending(Path(self.path).parent, self.recorded_paths)
         except StoreError:
             self.db.close()
             raise

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sdaudit.records import rater_name
+from sdaudit.records import RunRecord, rater_name
 from sdaudit.scheme import LABEL_COLUMNS, Annotation
 from sdaudit.store.database import Cursor, TableGroup
-from sdaudit.store.runs import STUDY_IMAGES, TO_STUDY
+from sdaudit.store.runs import STUDY_IMAGES, TO_STUDY, external_images_insert, study_id_in
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -144,6 +144,37 @@ class AnnotationTables(TableGroup):
             finally:
                 cursor.unregister("incoming_annotations")
             return len(frame)
+
+        return self.db.write(work)
+
+    def import_sheet(self, rows: pd.DataFrame, *, study: str, run: RunRecord | None = None,
+                     names: list[str] = ()) -> int:
+        """A sheet's whole import in one transaction, all or nothing: the study (if new), the
+        imported ``run`` with one external image row per name (seed = position; rows already
+        present are reused) and every annotation. ``rows`` has ANNOTATION_COLUMNS, with
+        ``image_id`` missing where the row hangs on the external image at position
+        ``external_position``. Returns the annotations saved."""
+        import numpy as np
+
+        frame = rows.copy()
+        insert_run = self._run_insert(run) if run is not None else None  # RunTables', a part of Store
+        insert_images = external_images_insert(run.run_key, list(names)) if run is not None else None
+
+        def work(cursor: Cursor) -> int:
+            study_id_in(cursor, study)
+            if insert_run is not None:
+                insert_run(cursor)
+                ids = np.asarray(insert_images(cursor), dtype="int64")  # by position
+                external = frame["image_id"].isna()
+                frame.loc[external, "image_id"] = ids[frame.loc[external, "external_position"].to_numpy("int64")]
+            incoming = frame[list(ANNOTATION_COLUMNS)].astype(
+                {"image_id": "int64", "person_present": "boolean", "mst": "Int64"})
+            cursor.register("incoming_annotations", incoming)
+            try:
+                _upsert_annotations(cursor, "incoming_annotations", [])
+            finally:
+                cursor.unregister("incoming_annotations")
+            return len(incoming)
 
         return self.db.write(work)
 

@@ -12,6 +12,7 @@ moment, ``read_together``. Only the modules of ``sdaudit/store/`` hold SQL (test
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 import time
@@ -27,6 +28,7 @@ if TYPE_CHECKING:  # pandas is imported where a frame is built: the Annotate and
     import pandas as pd  # and start without it (benchmarks/results/store.md)
 
 MEMORY = ":memory:"
+DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 ATTEMPTS = 20
 T = TypeVar("T")
 Cursor = duckdb.DuckDBPyConnection
@@ -38,6 +40,24 @@ LOCKED = (
 NOT_DUCKDB = "the store {path} exists but is not a DuckDB database; give another --home or move the file away."
 DAMAGED = ("the store {path} is damaged or truncated (DuckDB cannot read it back); restore a snapshot "
            "(`python -m sdaudit restore`) into a new --home, or move the file away.")
+DISK_FULL = "the disk is full writing {path}: nothing was saved."
+# How DuckDB words a write the file system refused for want of room (ENOSPC, EFBIG, EDQUOT).
+DISK_FULL_WORDS = ("no space left on device", "file too large", "disk quota exceeded")
+
+
+class DiskFullError(StoreError):
+    """A write the disk had no room for; nothing of it was kept. ``path`` is the file being written."""
+
+    def __init__(self, path: str):
+        super().__init__(DISK_FULL.format(path=path))
+        self.path = path
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """True when ``error`` (DuckDB's or the OS's) says a write found no room: a full disk, a
+    file-size limit or a quota."""
+    return getattr(error, "errno", None) in DISK_FULL_ERRNOS or any(
+        words in str(error).lower() for words in DISK_FULL_WORDS)
 
 
 class Database:
@@ -47,8 +67,12 @@ class Database:
         self.path = str(path)
         try:
             self._con = duckdb.connect(self.path, read_only=read_only)
-        except duckdb.IOException as error:
+        except duckdb.Error as error:
             text = str(error)
+            if is_disk_full(error):
+                raise DiskFullError(self.path) from None
+            if not isinstance(error, duckdb.IOException):
+                raise
             if "lock" in text.lower():
                 raise StoreError(LOCKED.format(path=self.path)) from None
             if "not a valid DuckDB database" in text:
@@ -68,8 +92,12 @@ class Database:
         cursor = self._con.cursor()
         try:
             yield cursor
-        except duckdb.IOException:
-            raise StoreError(DAMAGED.format(path=self.path)) from None
+        except duckdb.Error as error:
+            if is_disk_full(error):
+                raise DiskFullError(self.path) from None
+            if isinstance(error, duckdb.IOException):
+                raise StoreError(DAMAGED.format(path=self.path)) from None
+            raise
         finally:
             cursor.close()
 
@@ -102,7 +130,8 @@ class Database:
         """Run ``work(cursor)`` in one transaction and commit it.
 
         Writes of this process are serialised by a lock; a conflict with another connection to
-        the same file (DuckDB shares the database within a process) is retried.
+        the same file (DuckDB shares the database within a process) is retried. A commit the disk
+        has no room for changes nothing and becomes a ``StoreError`` (``DISK_FULL``).
         """
         for attempt in range(ATTEMPTS):
             with self._write_lock, self._cursor() as cursor:
@@ -111,15 +140,27 @@ class Database:
                     result = work(cursor)
                     cursor.commit()
                     return result
-                except duckdb.TransactionException:
-                    cursor.rollback()
+                except duckdb.TransactionException as error:
+                    _roll_back(cursor)
+                    if is_disk_full(error):
+                        raise DiskFullError(self.path) from None
                     if attempt == ATTEMPTS - 1:
                         raise
                 except BaseException:
-                    cursor.rollback()
+                    _roll_back(cursor)
                     raise
             time.sleep(0.002 * (attempt + 1))
         raise AssertionError("unreachable")
+
+
+def _roll_back(cursor: Cursor) -> None:
+    """Roll back the cursor's transaction, if it still has one: a commit that failed (a full disk)
+    has ended it already, and DuckDB's "no transaction is active" would hide the real error."""
+    try:
+        cursor.rollback()
+    except duckdb.TransactionException as error:
+        if "no transaction is active" not in str(error):
+            raise
 
 
 class TableGroup:

@@ -23,6 +23,46 @@ IMAGE_COLUMNS = [f.name for f in fields(ImageRecord)]
 RUN_COLUMNS = [f.name for f in fields(RunRecord) if f.name != "study"]
 
 
+def external_images_insert(run_key: str, names: list[str]) -> Callable[[Cursor], list[int]]:
+    """The write of ``add_external_images``: image rows without files, one per name (seed =
+    position), reusing rows already present; returns their ids in order."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"seed": range(len(names)), "source_name": names})
+
+    def work(cursor: Cursor) -> list[int]:
+        cursor.register("incoming_external", frame)
+        try:
+            cursor.execute(
+                "INSERT INTO images (run_key, seed, path, sha256, external, source_name) "
+                "SELECT ?, seed, '', '', true, source_name FROM incoming_external "
+                "ON CONFLICT (run_key, seed) DO NOTHING",
+                [run_key],
+            )
+        finally:
+            cursor.unregister("incoming_external")
+        rows = cursor.execute(
+            "SELECT image_id FROM images WHERE run_key = ? ORDER BY seed", [run_key]
+        ).fetchall()
+        return [int(image_id) for (image_id,) in rows]
+
+    return work
+
+
+def study_id_in(cursor: Cursor, name: str, *, skin_tone_mode: str = "mst") -> int:
+    """Within a write: the id of study ``name``, created first if new (so a command's new study is
+    part of its one transaction, never left behind alone)."""
+    find = "SELECT study_id FROM studies WHERE name = ?"
+    if (row := cursor.execute(find, [name]).fetchone()) is not None:
+        return int(row[0])
+    check_study_name(name)
+    cursor.execute(
+        "INSERT INTO studies (name, skin_tone_mode) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+        [name, skin_tone_mode],
+    )
+    return int(cursor.execute(find, [name]).fetchone()[0])
+
+
 class StudyTables(TableGroup):
     """The ``studies`` table (a study's team settings are in ``team.py``)."""
 
@@ -40,18 +80,7 @@ class StudyTables(TableGroup):
                 f"`skin_tone_mode` must be one of {', '.join(SKIN_TONE_MODES)} but is {skin_tone_mode!r}."
             )
 
-        def work(cursor: Cursor) -> int:
-            find = "SELECT study_id FROM studies WHERE name = ?"
-            if (row := cursor.execute(find, [name]).fetchone()) is not None:
-                return int(row[0])
-            check_study_name(name)
-            cursor.execute(
-                "INSERT INTO studies (name, skin_tone_mode) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
-                [name, skin_tone_mode],
-            )
-            return int(cursor.execute(find, [name]).fetchone()[0])
-
-        return self.db.write(work)
+        return self.db.write(lambda cursor: study_id_in(cursor, name, skin_tone_mode=skin_tone_mode))
 
     def study_names(self) -> list[str]:
         """The studies' names, oldest study first."""
@@ -92,7 +121,6 @@ class RunTables(StudyTables):
 
     def _run_insert(self, run: RunRecord) -> Callable[[Cursor], bool]:
         """The write that records ``run`` unless present (its study is created first, if new)."""
-        study_id = self.ensure_study(run.study)
         row = asdict(run)
         row["versions"] = json.dumps(run.versions, sort_keys=True)
         values = [row[c] for c in RUN_COLUMNS]
@@ -103,6 +131,7 @@ class RunTables(StudyTables):
         )
 
         def work(cursor: Cursor) -> bool:
+            study_id = study_id_in(cursor, run.study)
             added = cursor.execute(sql, [*values, study_id]).fetchone() is not None
             if not added and run.slot is not None:  # the same prompt made earlier outside a prompt set
                 cursor.execute("UPDATE runs SET slot = ? WHERE run_key = ? AND slot IS NULL", [run.slot, run.run_key])
@@ -143,15 +172,32 @@ class RunTables(StudyTables):
 
     def add_images(self, images: Iterable[ImageRecord]) -> int:
         """Add image rows; a (run, seed) already present is left as it is. Returns rows added."""
+        return self.db.write(self._images_insert(images))
+
+    def add_runs_and_images(self, runs: Iterable[RunRecord], images: Iterable[ImageRecord]) -> tuple[int, int]:
+        """Record ``runs`` (each unless present, with its study if new) and image rows (a run and
+        seed already present is left as it is) in one transaction: a command's whole write, all or
+        nothing. Returns (runs added, images added)."""
+        inserts = [self._run_insert(run) for run in runs]
+        insert_images = self._images_insert(images)
+
+        def work(cursor: Cursor) -> tuple[int, int]:
+            runs_added = sum(insert(cursor) for insert in inserts)
+            return runs_added, insert_images(cursor)
+
+        return self.db.write(work)
+
+    def _images_insert(self, images: Iterable[ImageRecord]) -> Callable[[Cursor], int]:
+        """The write that adds image rows (a run and seed already present is left); returns rows added."""
         import pandas as pd
 
         frame = pd.DataFrame([asdict(image) for image in images], columns=IMAGE_COLUMNS)
-        if frame.empty:
-            return 0
         frame = frame.astype({"nsfw": "boolean", "seconds": "float64", "batch_size": "Int64"})
         columns = ", ".join(IMAGE_COLUMNS)
 
         def work(cursor: Cursor) -> int:
+            if frame.empty:
+                return 0
             cursor.register("incoming_images", frame)
             try:
                 return len(
@@ -163,34 +209,21 @@ class RunTables(StudyTables):
             finally:
                 cursor.unregister("incoming_images")
 
-        return self.db.write(work)
+        return work
+
+    def recorded_paths(self, paths: list[str]) -> set[str]:
+        """Those of ``paths`` that an image row points at (what a crashed write's files keep)."""
+        if not paths:
+            return set()
+        return {path for (path,) in self.db.read("SELECT DISTINCT path FROM images WHERE list_contains(?, path)",
+                                                 [paths])}
 
     def add_external_images(self, run_key: str, names: list[str]) -> list[int]:
         """Image rows without files, one per name (seed = position); returns their ids in order.
 
         Rows already present for the run are reused, so importing a sheet twice adds none.
         """
-        import pandas as pd
-
-        frame = pd.DataFrame({"seed": range(len(names)), "source_name": names})
-
-        def work(cursor: Cursor) -> list[int]:
-            cursor.register("incoming_external", frame)
-            try:
-                cursor.execute(
-                    "INSERT INTO images (run_key, seed, path, sha256, external, source_name) "
-                    "SELECT ?, seed, '', '', true, source_name FROM incoming_external "
-                    "ON CONFLICT (run_key, seed) DO NOTHING",
-                    [run_key],
-                )
-            finally:
-                cursor.unregister("incoming_external")
-            rows = cursor.execute(
-                "SELECT image_id FROM images WHERE run_key = ? ORDER BY seed", [run_key]
-            ).fetchall()
-            return [int(image_id) for (image_id,) in rows]
-
-        return self.db.write(work)
+        return self.db.write(external_images_insert(run_key, names))
 
     def images(self, *, run_key: str | None = None, study: str | None = None) -> pd.DataFrame:
         """Image rows (with their run's study and prompt), ordered by run and seed."""

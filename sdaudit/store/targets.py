@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from sdaudit.store.database import Cursor, TableGroup
+from sdaudit.store.runs import study_id_in
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -15,11 +16,14 @@ TARGET_COLUMNS = ("applies_to", "value", "family", "group_name", "target", "sour
 
 
 class TargetTables(TableGroup):
-    def save_targets(self, study: str, rows: Sequence[Sequence]) -> int:
+    def save_targets(self, study: str, rows: Sequence[Sequence], *, create_study: bool = False) -> int:
         """Store ``rows`` (each ``TARGET_COLUMNS``' values) as the targets of ``study`` (which must
-        exist) in one transaction; a row for a target the study holds already replaces it. Returns
-        how many rows replaced one."""
+        exist, unless ``create_study``: then a new study is made in the same transaction) in one
+        transaction; a row for a target the study holds already replaces it. Returns how many rows
+        replaced one."""
         def work(cursor: Cursor) -> int:
+            if create_study:
+                study_id_in(cursor, study)
             found = cursor.execute("SELECT study_id FROM studies WHERE name = ?", [study]).fetchone()
             if found is None:
                 raise ValueError(f"there is no study {study!r} in the store.")
