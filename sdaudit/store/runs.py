@@ -52,15 +52,16 @@ def external_images_insert(run_key: str, names: list[str]) -> Callable[[Cursor],
 def study_id_in(cursor: Cursor, name: str, *, skin_tone_mode: str = "mst") -> int:
     """Within a write: the id of study ``name``, created first if new (so a command's new study is
     part of its one transaction, never left behind alone)."""
+    # fetchall, not fetchone: a result left unfinished blocks the next register on this cursor
     find = "SELECT study_id FROM studies WHERE name = ?"
-    if (row := cursor.execute(find, [name]).fetchone()) is not None:
-        return int(row[0])
+    if found := cursor.execute(find, [name]).fetchall():
+        return int(found[0][0])
     check_study_name(name)
     cursor.execute(
         "INSERT INTO studies (name, skin_tone_mode) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
         [name, skin_tone_mode],
-    )
-    return int(cursor.execute(find, [name]).fetchone()[0])
+    ).fetchall()
+    return int(cursor.execute(find, [name]).fetchall()[0][0])
 
 
 class StudyTables(TableGroup):
