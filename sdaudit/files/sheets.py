@@ -18,6 +18,7 @@ import pandas as pd
 from sdaudit.errors import SdauditError
 from sdaudit.files.csvfile import ROW_WIDTH as ROW_WIDTH  # sheets name their rows with the reader's message
 from sdaudit.files.csvfile import CsvFileError, read_csv, spreadsheet_safe
+from sdaudit.files.safe import read_regular
 from sdaudit.generation.spec import MAX_SEED
 from sdaudit.records import RunRecord, rater_name, require_new_study, study_file_stem
 from sdaudit.scheme import LABEL_COLUMNS
@@ -189,7 +190,8 @@ def import_annotations(path: str | os.PathLike, store: Store, *, study: str, rat
         rows["rater"] = rater.strip()
 
     # 2. Attach rows to images in the store, or to external image rows (numbered by position)
-    content = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    # read again as the parse read it (no link followed), so a file swapped for a link since is refused
+    content = hashlib.sha256(read_regular(path.parent, path.name, what="the annotation sheet")).hexdigest()[:16]
     external_key = f"external-{content}"
     image_ids = pd.Series(pd.NA, index=rows.index, dtype="Int64")
     if sheet_format == "sdaudit":
