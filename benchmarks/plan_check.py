@@ -52,7 +52,7 @@ def options(target: float, method: str, simultaneous: bool) -> dict:
                 bootstrap_rng_seed=0)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def shown_excludes(female: int, images: int, target: float, method: str, simultaneous: bool) -> bool:
     """Whether the estimate's shown interval for the female share excludes the target."""
     row = estimate(annotations(female, images), **options(target, method, simultaneous)).row("gender", "female")
