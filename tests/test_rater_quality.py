@@ -236,6 +236,23 @@ def test_rater_groups_on_the_same_images_are_compared_pair_by_pair(miss_second, 
         assert np.mean(newcombe_separated) < 0.5, "the independent interval misses most of them"
 
 
+def test_the_rater_groups_table_names_the_interval_method_of_each_row():
+    from sdaudit.present.team_tables import METHOD_HEADER, rater_groups_view
+
+    with Store() as store:
+        store.add_run(make_run())
+        store.add_images(make_images())
+        team = Team(store)
+        team.set_settings("default", TeamSettings(rater_fields=("region",)))
+        for rater, genders in (("ana", "ffmm"), ("ben", "fmmm")):
+            for image_id, gender in zip(range(1, 5), genders):
+                store.save_annotation(image_id, rater, Annotation(True, {"f": "female", "m": "male"}[gender], 3))
+            team.save_profile("default", rater, {"region": "A" if rater == "ana" else "B"}, consented=True)
+        view = rater_groups_view(store, "default", "region", with_agreement=False)
+    assert set(view.differences[METHOD_HEADER]) == {f"{PAIRED} (4 shared)"}
+    assert set(view.raw["method"]) == {PAIRED}
+
+
 def test_rater_profiles_are_kept_apart_and_only_with_consent():
     with Store() as store:
         store.ensure_study("default")
