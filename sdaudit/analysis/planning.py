@@ -51,7 +51,8 @@ def _excluded_counts(method: str, n: np.ndarray, target: float, confidence: floa
     and Wilson's limits rise with it; the jackknife's excludes t exactly where (t − p)² > z²p(1 − p)/(n − 1),
     a quadratic in p that is negative at t, so for p below its smaller root or above its larger one).
     The ends start from Wilson's closed form, |k − nt| > z√(nt(1 − t)) (the jackknife's from its roots),
-    and are then walked one count at a time until ``method_intervals`` itself agrees."""
+    and are then walked one count at a time until the interval itself agrees: ``method_intervals``, or
+    for Clopper–Pearson the binomial test it inverts (the same counts, from cheaper functions)."""
     n = np.asarray(n, dtype=np.int64)
     jackknife = method not in ("clopper-pearson", "wilson")
     first, last = (np.ones_like(n), n - 1) if jackknife else (np.zeros_like(n), n.copy())
@@ -67,22 +68,27 @@ def _excluded_counts(method: str, n: np.ndarray, target: float, confidence: floa
     below = np.clip(below, first - 1, last).astype(np.int64)
     above = np.clip(above, first, last + 1).astype(np.int64)
 
-    def lies_below(counts):
-        inside = (counts >= first) & (counts <= last)
-        return inside & (method_intervals(method, np.clip(counts, 0, n), n, confidence)[1] < target)
+    alpha = 1 - confidence
 
-    def lies_above(counts):
-        inside = (counts >= first) & (counts <= last)
-        return inside & (method_intervals(method, np.clip(counts, 0, n), n, confidence)[0] > target)
+    def excluded(counts, at, side):  # side +1: the interval lies above the target; -1: below it
+        sizes = n[at]
+        inside = (counts >= first[at]) & (counts <= last[at])
+        if method == "clopper-pearson":  # its limits pass t exactly where the binomial test it inverts rejects
+            tail = stats.binom.sf(counts - 1, sizes, target) if side > 0 else stats.binom.cdf(counts, sizes, target)
+            return inside & (tail < alpha / 2)
+        low, high = method_intervals(method, np.clip(counts, 0, sizes), sizes, confidence)
+        return inside & ((low > target) if side > 0 else (high < target))
 
-    for _ in range(int(n.max(initial=0)) + 2):  # a few steps in practice; bounded all the same
-        up = lies_below(below + 1)
-        down = ~lies_below(below) & (below >= first)
-        widen, narrow = lies_above(above - 1), ~lies_above(above) & (above <= last)
-        if not (up.any() or down.any() or widen.any() or narrow.any()):
-            break
-        below = below + up - (down & ~up)
-        above = above - widen + (narrow & ~widen)
+    moving = np.arange(len(n))  # the sizes whose ends may still move: after a step, only those that did
+    while moving.size:
+        at_first = first[moving]
+        up = excluded(below[moving] + 1, moving, -1)
+        down = ~up & ~excluded(below[moving], moving, -1) & (below[moving] >= at_first)
+        widen = excluded(above[moving] - 1, moving, +1)
+        narrow = ~widen & ~excluded(above[moving], moving, +1) & (above[moving] <= last[moving])
+        below[moving] += up.astype(np.int64) - down
+        above[moving] += narrow.astype(np.int64) - widen
+        moving = moving[up | down | widen | narrow]
     return first, below, above, last
 
 
