@@ -210,6 +210,7 @@ def simulated_groups(seed: int, miss_first: float, miss_second: float, images: i
     return pd.concat(frames, ignore_index=True)
 
 
+@pytest.mark.slow  # over 5 s: 300 simulated studies each
 @pytest.mark.parametrize(("miss_second", "difference"), [(0.25, -0.25 * 0.3), (0.10, 0.0)])
 def test_rater_groups_on_the_same_images_are_compared_pair_by_pair(miss_second, difference):
     """Issue 22: one group misses 25% of darker images (200 images, 300 simulated studies). Newcombe's
