@@ -252,6 +252,12 @@ def test_the_rater_groups_table_names_the_interval_method_of_each_row():
         view = rater_groups_view(store, "default", "region", with_agreement=False)
     assert set(view.differences[METHOD_HEADER]) == {f"{PAIRED} (4 shared)"}
     assert set(view.raw["method"]) == {PAIRED}
+    rows = view.raw.set_index(["family", "group"])
+    # both groups put all four images on the lighter side: no zero-width interval claims they always will
+    assert rows.loc[("skin_tone", "lighter"), "difference"] == 0
+    assert np.isnan(rows.loc[("skin_tone", "lighter"), ["low", "high"]].to_numpy(float)).all()
+    assert not rows.loc[("skin_tone", "lighter"), "excludes_zero"]
+    assert rows.loc[("gender", "female"), "high"] > rows.loc[("gender", "female"), "low"]
 
 
 def test_rater_profiles_are_kept_apart_and_only_with_consent():

@@ -280,7 +280,8 @@ def paired_difference(first: pd.DataFrame, second: pd.DataFrame, *, confidence: 
     with a percentile bootstrap interval over images: the images both rated are resampled with both
     labels together (the pairing), those only one rated on their own, each set keeping its size.
     ``p_value`` is twice the smaller share of resampled differences on either side of zero (at most 1).
-    Rows: the groups; columns ``difference``, ``low``, ``high``, ``p_value``."""
+    No interval (NaN) where every resample gives the same difference, as ``estimate`` shows no
+    zero-width interval. Rows: the groups; columns ``difference``, ``low``, ``high``, ``p_value``."""
     shared = first.index.intersection(second.index)
     width = first.shape[1]
     zeros = np.zeros
@@ -297,9 +298,13 @@ def paired_difference(first: pd.DataFrame, second: pd.DataFrame, *, confidence: 
     resampled = sums[:, :width] / len(first) - sums[:, width:] / len(second)
     alpha = 1 - confidence
     below, above = (resampled <= 0).mean(axis=0), (resampled >= 0).mean(axis=0)
+    low, high = np.quantile(resampled, alpha / 2, axis=0), np.quantile(resampled, 1 - alpha / 2, axis=0)
+    # Every resample alike (the groups label every image alike, or differ alike): a zero-width interval
+    # would claim a certainty about images not yet rated that these images do not give, so none is shown.
+    spread = resampled.max(axis=0) > resampled.min(axis=0)
     return pd.DataFrame({
         "difference": first.to_numpy().mean(axis=0) - second.to_numpy().mean(axis=0),
-        "low": np.quantile(resampled, alpha / 2, axis=0),
-        "high": np.quantile(resampled, 1 - alpha / 2, axis=0),
-        "p_value": np.minimum(1.0, 2 * np.minimum(below, above)),
+        "low": np.where(spread, low, np.nan),
+        "high": np.where(spread, high, np.nan),
+        "p_value": np.where(spread, np.minimum(1.0, 2 * np.minimum(below, above)), np.nan),
     }, index=first.columns)
