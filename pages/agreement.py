@@ -96,6 +96,6 @@ else:
     else:
         st.caption(f"Agreement within each group of raters by “{plain(field_name)}” (groups of two or more raters).")
         st.dataframe(groups.agreement, hide_index=True)
-        st.caption(f"Shares as seen by each group minus those seen by “{plain(groups.reference)}”, with Newcombe's "
+        st.caption(f"Shares as seen by each group minus those seen by “{plain(groups.reference)}”, with an "
                    f"interval. {GROUPS_CAVEAT}")
         st.dataframe(groups.differences, hide_index=True)

@@ -82,7 +82,9 @@ st.caption(view.target_note)
 with st.expander("How many more images would settle it?"):
     st.caption("If each true share is today's estimate: how many annotated images with a person the chosen "
                "interval needs to lie wholly on one side of the target with an 80% chance (in all, and more "
-               "than today), and how many for an interval of ±5 percentage points.")
+               "than today), at that number and any larger one, and how many for an interval of ±5 percentage "
+               f"points. Planned for the interval shown: {view.estimate.interval_note}; never fewer than an "
+               "effective 30 images, the fewest the NCHS standard reports.")
     st.dataframe(view.plan, hide_index=True)
 
 if len(view.runs) > 1:

@@ -13,12 +13,17 @@ from statsmodels.stats.proportion import confint_proportions_2indep
 
 from sdaudit.analysis.estimate import estimate
 from sdaudit.analysis.label_modes import ADJUDICATED_RATER, NEEDS_ADJUDICATIONS, apply_adjudications
+from sdaudit.analysis.planning import compare_tables
 from sdaudit.analysis.rater_quality import (
     MATCH_FIELDS,
+    MIXED,
     NOT_GIVEN,
+    PAIRED,
+    UNPAIRED,
     disagreements,
     gold_accuracy,
     group_comparison,
+    labels_by_image,
     self_consistency,
 )
 from sdaudit.scheme import Annotation
@@ -127,8 +132,9 @@ def test_self_consistency_compares_a_repeat_with_the_first_answer():
     assert ben["repeats"] == 1 and ben["person"] == 0.0 and np.isnan(ben["gender"]) and np.isnan(ben["mst_exact"])
 
 
-def test_rater_groups_compare_shares_with_newcombes_interval():
+def test_rater_groups_on_disjoint_images_compare_shares_with_newcombes_interval():
     annotations = three_raters(80)
+    annotations = annotations.assign(image_id=annotations["image_id"] + np.where(annotations["rater"] == "ana", 0, 1000))
     groups = {"ana": {"region": "A"}, "ben": {"region": "B"}, "cai": {"region": "B"}}
     compared = group_comparison(annotations, groups, "region", method="wilson")
     assert compared.reference == "A" and set(compared.estimates) == {"A", "B"}
@@ -138,10 +144,120 @@ def test_rater_groups_compare_shares_with_newcombes_interval():
     low, high = confint_proportions_2indep(b["share"] * b["n_eff"], b["n_eff"], a["share"] * a["n_eff"], a["n_eff"],
                                            method="newcomb", compare="diff")
     assert (row["low"], row["high"]) == (pytest.approx(low), pytest.approx(high))
+    assert row["method"] == UNPAIRED and row["shared_images"] == 0
     unnamed = group_comparison(annotations, {"ana": {"region": "A"}}, "region")
     assert set(unnamed.estimates) == {"A", NOT_GIVEN}
     with pytest.raises(ValueError, match="only one group of raters"):
         group_comparison(annotations, {rater: {"region": "A"} for rater in ("ana", "ben", "cai")}, "region")
+    with pytest.raises(ValueError, match="`labels` must be 'soft' but is 'majority'"):
+        group_comparison(annotations, groups, "region", labels="majority")
+
+
+def test_the_per_image_labels_are_those_the_estimate_counts():
+    annotations = three_raters(80)
+    for include_unclear in (True, False):
+        for raters in (["ana"], ["ben", "cai"], ["ana", "ben", "cai"]):
+            chosen = annotations[annotations["rater"].isin(raters)]
+            result = estimate(chosen, include_unclear=include_unclear)
+            for family, labels in labels_by_image(chosen, include_unclear=include_unclear).items():
+                shares = result.family(family)
+                assert labels.mean().to_numpy() == pytest.approx(shares["share"].to_numpy(), abs=1e-12)
+                assert len(labels) == shares["n"].iloc[0]
+
+
+def test_the_paired_bootstrap_resamples_shared_images_together():
+    """Checked by hand: a bootstrap over images of the per-image difference when every image is
+    shared, the same seed; with images only one group rated, the rest stands on its own."""
+    annotations = three_raters(80)
+    no_person = annotations.loc[~annotations["person_present"].astype(bool), "image_id"]
+    annotations = annotations[~annotations["image_id"].isin(no_person)]  # every image counted by both groups
+    groups = {"ana": {"region": "A"}, "ben": {"region": "B"}, "cai": {"region": "B"}}
+    compared = group_comparison(annotations, groups, "region", bootstrap_rng_seed=5)
+    rows = compared.differences.set_index(["family", "group"])
+    assert set(rows["method"]) == {PAIRED}
+    first = labels_by_image(annotations[annotations["rater"] != "ana"])["gender"]
+    second = labels_by_image(annotations[annotations["rater"] == "ana"])["gender"]
+    assert rows.loc[("gender", "female"), "shared_images"] == len(first) == len(second)
+    per_image = (first - second.loc[first.index])["female"].to_numpy()
+    assert rows.loc[("gender", "female"), "difference"] == pytest.approx(per_image.mean(), abs=1e-12)
+    rng = np.random.default_rng(7)
+    by_hand = [per_image[rng.integers(0, len(per_image), len(per_image))].mean() for _ in range(4000)]
+    low, high = np.quantile(by_hand, [0.025, 0.975])
+    assert (rows.loc[("gender", "female"), "low"], rows.loc[("gender", "female"), "high"]) == (
+        pytest.approx(low, abs=0.01), pytest.approx(high, abs=0.01))
+    mixed = annotations[~((annotations["rater"] == "ana") & (annotations["image_id"] >= 60))]
+    mixed = pd.concat([mixed, annotations[(annotations["rater"] == "ana") & (annotations["image_id"] >= 60)]
+                       .assign(image_id=lambda frame: frame["image_id"] + 1000)])
+    partly = group_comparison(mixed, groups, "region").differences.set_index(["family", "group"])
+    shared = len(set(annotations.loc[annotations["image_id"] < 60, "image_id"]))
+    assert set(partly["method"]) == {MIXED} and partly.loc[("gender", "female"), "shared_images"] == shared
+    assert partly.loc[("gender", "female"), "difference"] == pytest.approx(
+        compared.estimates["B"].share("gender", "female")
+        - estimate(mixed[mixed["rater"] == "ana"]).share("gender", "female"), abs=1e-12)
+
+
+def simulated_groups(seed: int, miss_first: float, miss_second: float, images: int = 200,
+                     darker: float = 0.3) -> pd.DataFrame:
+    """Two raters, one per group, over the same ``images``; each sees a darker image as lighter
+    with their own chance (``miss_first`` for group A's, ``miss_second`` for group B's)."""
+    rng = np.random.default_rng(seed)
+    truth = rng.random(images) < darker
+    frames = []
+    for rater, miss in (("ana", miss_first), ("ben", miss_second)):
+        seen = truth & (rng.random(images) >= miss)
+        frames.append(pd.DataFrame({"image_id": np.arange(images), "rater": rater, "person_present": True,
+                                    "gender": "female", "mst": np.where(seen, 8.0, 3.0), "skin_binary": None}))
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.mark.slow  # over 5 s: 300 simulated studies each
+@pytest.mark.parametrize(("miss_second", "difference"), [(0.25, -0.25 * 0.3), (0.10, 0.0)])
+def test_rater_groups_on_the_same_images_are_compared_pair_by_pair(miss_second, difference):
+    """Issue 22: one group misses 25% of darker images (200 images, 300 simulated studies). Newcombe's
+    interval, which treats the groups as independent samples, almost never sees it; the paired
+    bootstrap covers the true difference about 95% of the time and sees it nearly always. With no
+    real difference (both miss 10%, independently) it still covers at least 93%."""
+    groups = {"ana": {"region": "A"}, "ben": {"region": "B"}}
+    covered, separated, newcombe_separated = [], [], []
+    for seed in range(300):
+        compared = group_comparison(simulated_groups(seed, 0.10 if difference == 0 else 0.0, miss_second),
+                                    groups, "region")
+        row = compared.differences.set_index(["family", "group"]).loc[("skin_tone", "darker")]
+        assert row["method"] == PAIRED
+        covered.append(row["low"] <= difference <= row["high"])
+        separated.append(bool(row["excludes_zero"]))
+        independent = compare_tables(compared.estimates["B"].table, compared.estimates["A"].table)
+        newcombe = independent.set_index(["family", "group"]).loc[("skin_tone", "darker")]
+        newcombe_separated.append(newcombe["low"] > 0 or newcombe["high"] < 0)
+    if difference == 0:
+        assert np.mean(covered) >= 0.93
+    else:
+        assert np.mean(covered) == pytest.approx(0.95, abs=0.035)
+        assert np.mean(separated) >= 0.9
+        assert np.mean(newcombe_separated) < 0.5, "the independent interval misses most of them"
+
+
+def test_the_rater_groups_table_names_the_interval_method_of_each_row():
+    from sdaudit.present.team_tables import METHOD_HEADER, rater_groups_view
+
+    with Store() as store:
+        store.add_run(make_run())
+        store.add_images(make_images())
+        team = Team(store)
+        team.set_settings("default", TeamSettings(rater_fields=("region",)))
+        for rater, genders in (("ana", "ffmm"), ("ben", "fmmm")):
+            for image_id, gender in zip(range(1, 5), genders):
+                store.save_annotation(image_id, rater, Annotation(True, {"f": "female", "m": "male"}[gender], 3))
+            team.save_profile("default", rater, {"region": "A" if rater == "ana" else "B"}, consented=True)
+        view = rater_groups_view(store, "default", "region", with_agreement=False)
+    assert set(view.differences[METHOD_HEADER]) == {f"{PAIRED} (4 shared)"}
+    assert set(view.raw["method"]) == {PAIRED}
+    rows = view.raw.set_index(["family", "group"])
+    # both groups put all four images on the lighter side: no zero-width interval claims they always will
+    assert rows.loc[("skin_tone", "lighter"), "difference"] == 0
+    assert np.isnan(rows.loc[("skin_tone", "lighter"), ["low", "high"]].to_numpy(float)).all()
+    assert not rows.loc[("skin_tone", "lighter"), "excludes_zero"]
+    assert rows.loc[("gender", "female"), "high"] > rows.loc[("gender", "female"), "low"]
 
 
 def test_rater_profiles_are_kept_apart_and_only_with_consent():

@@ -422,7 +422,8 @@ def test_the_plan_uses_the_chosen_method_and_power(origin):
     assert rows.loc["female", "images_for_half_width"] == images_for_half_width(80 / 221, 0.05,
                                                                                 method="clopper-pearson")
     jackknife = plan(estimate(origin, method="jackknife")).set_index("group")
-    assert jackknife.loc["darker", "images_for_power"] == images_for_power(14 / 221, 0.5, method="jackknife")
+    # 25 images would do for the power; the plan never goes below the NCHS floor of 30
+    assert jackknife.loc["darker", "images_for_power"] == max(images_for_power(14 / 221, 0.5, method="jackknife"), 30)
     assert "unclear" not in rows.index  # no target, nothing to separate from
 
 

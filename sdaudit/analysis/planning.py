@@ -1,45 +1,107 @@
 """Planning and comparing audits: how many more images would settle a comparison with a target
-(with the jackknife's normal approximation, as the origin study's intervals are formed), and the
+(for the interval shown: its method, level and labels; exact binomial power), and the
 difference between two estimates (two runs, prompts or models) with Newcombe's interval.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from sdaudit.analysis.estimate import Estimate, clopper_pearson_interval, wilson_interval, z_value
+from sdaudit.analysis.estimate import (
+    NCHS_MIN_N_EFF,
+    Estimate,
+    clopper_pearson_interval,
+    wilson_interval,
+    z_value,
+)
 from sdaudit.scheme import UNCLEAR
 
 POWER = 0.8
 MAX_IMAGES = 1_000_000  # a plan that needs more says so rather than searching on
+SCAN_FACTOR = 2  # power is scanned for dips up to this many times the first size found with enough
 
 
-def method_intervals(method: str, counts: np.ndarray, n: float, confidence: float) -> tuple[np.ndarray, np.ndarray]:
-    """The 0/1-label interval of ``method`` for every count in ``counts`` out of ``n`` images, as
-    ``estimate`` forms it (the bootstrap is planned with its normal approximation, the jackknife)."""
+def method_intervals(method: str, counts: np.ndarray, n, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """The 0/1-label interval of ``method`` for every count in ``counts`` out of ``n`` images (``n``
+    one size, or one per count), as ``estimate`` forms it (the bootstrap is planned with its normal
+    approximation, the jackknife)."""
     counts = np.asarray(counts, dtype=float)
+    n = np.broadcast_to(np.asarray(n, dtype=float), counts.shape)
     if method == "clopper-pearson":
-        return clopper_pearson_interval(counts, np.full(counts.shape, float(n)), 1 - confidence)
+        return clopper_pearson_interval(counts, n, 1 - confidence)
     z = z_value(confidence)
     if method == "wilson":
         return wilson_interval(counts, n, z)
     share = counts / n
-    half = z * np.sqrt(share * (1 - share) / max(n - 1, 1))
+    half = z * np.sqrt(share * (1 - share) / np.maximum(n - 1, 1))
     inside = (counts > 0) & (counts < n)  # estimate shows no zero-width jackknife interval
     return np.where(inside, share - half, np.nan), np.where(inside, share + half, np.nan)
 
 
-def separation_power(share: float, target: float, n: int, *, method: str, confidence: float = 0.95) -> float:
-    """The chance that ``method``'s interval from ``n`` images excludes ``target`` when the true
-    share is ``share`` (exact: summed over the binomial distribution of the count)."""
-    counts = np.arange(n + 1)
-    low, high = method_intervals(method, counts, n, confidence)
-    excludes = (low > target) | (high < target)
-    return float(stats.binom.pmf(counts, n, share) @ excludes)
+def _excluded_counts(method: str, n: np.ndarray, target: float, confidence: float):
+    """For each size in ``n``, the counts whose ``method`` interval excludes ``target``: those from
+    ``first`` to ``below`` (the interval lies below the target) and from ``above`` to ``last``.
+
+    Each side is a run of counts because a limit only moves one way with the count (Clopper–Pearson's
+    and Wilson's limits rise with it; the jackknife's excludes t exactly where (t − p)² > z²p(1 − p)/(n − 1),
+    a quadratic in p that is negative at t, so for p below its smaller root or above its larger one).
+    The ends start from Wilson's closed form, |k − nt| > z√(nt(1 − t)) (the jackknife's from its roots),
+    and are then walked one count at a time until the interval itself agrees: ``method_intervals``, or
+    for Clopper–Pearson the binomial test it inverts (the same counts, from cheaper functions)."""
+    n = np.asarray(n, dtype=np.int64)
+    jackknife = method not in ("clopper-pearson", "wilson")
+    first, last = (np.ones_like(n), n - 1) if jackknife else (np.zeros_like(n), n.copy())
+    z = z_value(confidence)
+    if jackknife:
+        c = z * z / np.maximum(n - 1, 1)
+        root = np.sqrt(np.maximum((2 * target + c) ** 2 - 4 * (1 + c) * target ** 2, 0))
+        low_root, high_root = (2 * target + c - root) / (2 * (1 + c)), (2 * target + c + root) / (2 * (1 + c))
+        below, above = np.ceil(n * low_root) - 1, np.floor(n * high_root) + 1
+    else:
+        spread = z * np.sqrt(n * target * (1 - target))
+        below, above = np.ceil(n * target - spread) - 1, np.floor(n * target + spread) + 1
+    below = np.clip(below, first - 1, last).astype(np.int64)
+    above = np.clip(above, first, last + 1).astype(np.int64)
+
+    alpha = 1 - confidence
+
+    def excluded(counts, at, side):  # side +1: the interval lies above the target; -1: below it
+        sizes = n[at]
+        inside = (counts >= first[at]) & (counts <= last[at])
+        if method == "clopper-pearson":  # its limits pass t exactly where the binomial test it inverts rejects
+            tail = stats.binom.sf(counts - 1, sizes, target) if side > 0 else stats.binom.cdf(counts, sizes, target)
+            return inside & (tail < alpha / 2)
+        low, high = method_intervals(method, np.clip(counts, 0, sizes), sizes, confidence)
+        return inside & ((low > target) if side > 0 else (high < target))
+
+    moving = np.arange(len(n))  # the sizes whose ends may still move: after a step, only those that did
+    while moving.size:
+        at_first = first[moving]
+        up = excluded(below[moving] + 1, moving, -1)
+        down = ~up & ~excluded(below[moving], moving, -1) & (below[moving] >= at_first)
+        widen = excluded(above[moving] - 1, moving, +1)
+        narrow = ~widen & ~excluded(above[moving], moving, +1) & (above[moving] <= last[moving])
+        below[moving] += up.astype(np.int64) - down
+        above[moving] += narrow.astype(np.int64) - widen
+        moving = moving[up | down | widen | narrow]
+    return first, below, above, last
+
+
+def separation_power(share: float, target: float, n, *, method: str, confidence: float = 0.95):
+    """The chance that ``method``'s interval from ``n`` images (one size, or an array of sizes)
+    excludes ``target`` when the true share is ``share``: exact, the binomial probability of the
+    counts whose interval excludes it (``_excluded_counts``)."""
+    sizes = np.atleast_1d(np.asarray(n, dtype=np.int64))
+    first, below, above, last = _excluded_counts(method, sizes, target, confidence)
+    cdf = functools.partial(stats.binom.cdf, n=sizes, p=share)
+    power = np.where(below >= first, cdf(below) - cdf(first - 1), 0.0)
+    power = power + np.where(above <= last, cdf(last) - cdf(above - 1), 0.0)
+    return float(power[0]) if np.ndim(n) == 0 else power
 
 
 def _smallest(meets, first: int = 2) -> float:
@@ -60,16 +122,39 @@ def _smallest(meets, first: int = 2) -> float:
     return float(high)
 
 
+def _power_holds_from(share: float, target: float, *, method: str, confidence: float, power: float) -> float:
+    """The smallest n from which ``method``'s power stays at least ``power`` for every larger n up
+    to the scan's cap; inf if none up to MAX_IMAGES.
+
+    Power zig-zags with n (a count crosses an interval's limit and the binomial's mass moves), so
+    it is not enough that power first reaches ``power`` at some n. Doubling from 2 finds a size
+    ``reached`` with enough power; every size from ``reached``/2 (which had too little) to
+    ``SCAN_FACTOR`` × ``reached`` is then scanned, and the plan is the size after the last one below
+    ``power``. At twice a size with 80% power the normal approximation's power is 98% (the
+    separation grows by √2: z = 0.84 + 1.96 becomes 1.41 · 2.80 = 3.96), far above the sawtooth's
+    teeth, so no later size falls below 80% (benchmarks/plan_check.py scans on to 4×)."""
+    reached = 2
+    while separation_power(share, target, reached, method=method, confidence=confidence) < power:
+        if reached >= MAX_IMAGES:
+            return math.inf
+        reached = min(2 * reached, MAX_IMAGES)
+    sizes = np.arange(max(2, reached // 2), min(SCAN_FACTOR * reached, MAX_IMAGES) + 1)
+    short = sizes[separation_power(share, target, sizes, method=method, confidence=confidence) < power]
+    return float(short[-1] + 1) if len(short) else float(sizes[0])
+
+
+@functools.lru_cache(maxsize=512)
 def images_for_power(share: float, target: float, *, method: str, confidence: float = 0.95,
                      power: float = POWER, design_effect: float = 1.0) -> float:
-    """Images with a person needed for ``method``'s interval to exclude ``target`` with chance
-    ``power`` if the true share is ``share``; ``design_effect`` (images per effective image,
-    n / n_eff) scales it for several raters. inf when the share equals the target."""
+    """Images with a person needed for ``method``'s interval to exclude ``target`` with chance at
+    least ``power`` if the true share is ``share``, at that size and every larger one
+    (``_power_holds_from``); ``design_effect`` (images per effective image, n / n_eff) scales it for
+    several raters. inf when the share equals the target."""
     if not 0 <= share <= 1 or not 0 <= target <= 1:
         raise ValueError(f"`share` and `target` must be from 0 to 1 but are {share!r} and {target!r}.")
     if share == target:
         return math.inf
-    effective = _smallest(lambda n: separation_power(share, target, n, method=method, confidence=confidence) >= power)
+    effective = _power_holds_from(share, target, method=method, confidence=confidence, power=power)
     return math.ceil(effective * design_effect) if math.isfinite(effective) else math.inf
 
 
@@ -250,22 +335,37 @@ def compare_runs(estimates: dict[str, Estimate], *, reference: str, confidence: 
 
 def plan(result: Estimate, *, power: float = POWER, half_width: float = 0.05) -> pd.DataFrame:
     """Per group with a target: the images with a person needed (in all, and more than today) for
-    the estimate's own method to exclude the target with chance ``power`` if the true share is
-    today's, and for a ±``half_width`` interval; several raters enter through the design effect
-    n / n_eff. NaN where the share is 0 or 1 (today's share says nothing of where it lies)."""
+    the interval the estimate shows to exclude the target with chance ``power`` if the true share is
+    today's, at that size and every larger one, and for a ±``half_width`` interval.
+
+    The interval planned for is the one shown: the estimate's method (the bootstrap through its
+    normal approximation, the jackknife), at its ``interval_confidence`` (Bonferroni's level with
+    ``simultaneous``); its labels mode and several raters enter through the design effect
+    n / n_eff. No plan goes below the reliability floor, an effective size of ``NCHS_MIN_N_EFF``
+    (the NCHS standard's first rule, ``estimate.nchs_unreliable``): ``floored`` says where the floor,
+    not the power, sets ``images_for_power``. ``confidence`` is the level planned for. NaN where the share is
+    0 or 1 (today's share says nothing of where it lies)."""
     rows = result.table[result.table["target"].notna()][["family", "group", "share", "target", "n", "n_eff"]].copy()
-    needed, needed_width = [], []
+    confidence = result.interval_confidence
+    needed, needed_width, floored = [], [], []
     for row in rows.itertuples():
         if not 0 < row.share < 1:
             needed.append(math.nan)
             needed_width.append(math.nan)
+            floored.append(False)
             continue
         design_effect = row.n / row.n_eff if row.n_eff > 0 else 1.0
-        options = dict(method=result.method, confidence=result.confidence, design_effect=design_effect)
-        needed.append(images_for_power(row.share, row.target, power=power, **options))
-        needed_width.append(images_for_half_width(row.share, half_width, **options))
+        options = dict(method=result.method, confidence=confidence)
+        floor = math.ceil(NCHS_MIN_N_EFF * design_effect)
+        for_power = images_for_power(row.share, row.target, power=power, design_effect=design_effect, **options)
+        for_width = images_for_half_width(row.share, half_width, design_effect=design_effect, **options)
+        floored.append(for_power < floor)
+        needed.append(max(for_power, floor))
+        needed_width.append(max(for_width, floor))
     rows["images_for_power"] = needed
     rows["more_images"] = [value if math.isnan(value) or math.isinf(value) else max(0.0, value - n)
                            for value, n in zip(needed, rows["n"])]
     rows["images_for_half_width"] = needed_width
+    rows["floored"] = floored
+    rows["confidence"] = confidence
     return rows.drop(columns="n_eff").reset_index(drop=True)

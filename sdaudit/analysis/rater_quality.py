@@ -17,7 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sdaudit.analysis.estimate import Estimate, clopper_pearson_interval, estimate
+from sdaudit.analysis.estimate import BOOTSTRAP_RESAMPLES, Estimate, clopper_pearson_interval, estimate
+from sdaudit.analysis.label_modes import DEFAULT_LABELS
+from sdaudit.analysis.labels import answer_codes, image_decisions
+from sdaudit.analysis.options import BOOTSTRAP_RNG_SEED
 from sdaudit.analysis.planning import compare_runs
 from sdaudit.scheme import (
     DEFAULT_SKIN_CUT,
@@ -25,6 +28,7 @@ from sdaudit.scheme import (
     LABEL_COLUMNS,
     Annotation,
     choices_from_annotation,
+    family_groups,
     is_darker,
 )
 from sdaudit.store.team import TeamSettings
@@ -183,6 +187,11 @@ def group_estimates(annotations: pd.DataFrame, groups: dict[str, dict[str, str]]
     return {name: estimate(annotations[column == name], **options) for name in sorted(column.unique())}
 
 
+PAIRED = "paired bootstrap over images"  # every image rated by both groups
+MIXED = "bootstrap over images, shared images paired"  # some images rated by both groups
+UNPAIRED = "Newcombe (no image rated by both)"
+
+
 @dataclass(frozen=True)
 class GroupComparison:
     """Every rater group's shares against a reference group's, per named group."""
@@ -190,15 +199,27 @@ class GroupComparison:
     field: str
     reference: str
     estimates: dict[str, Estimate]
-    differences: pd.DataFrame  # compare_runs's rows, ``run`` naming the rater group
+    differences: pd.DataFrame  # compare_runs's rows, ``run`` naming the rater group, plus ``method``
 
 
 def group_comparison(annotations: pd.DataFrame, groups: dict[str, dict[str, str]], field: str, *,
                      reference: str | None = None, confidence: float = 0.95, **options) -> GroupComparison:
     """Each rater group's shares minus ``reference``'s (default: the first group in name order that
-    is not ``NOT_GIVEN``), with Newcombe's interval (``planning.compare``). The groups often rated the
-    same images, so the two shares are not independent samples; Newcombe's interval treats them as
-    independent, which for raters who agree more than chance makes it wider than it needs to be."""
+    is not ``NOT_GIVEN``), per named group, with an interval that fits how the images were shared.
+
+    Groups that rated the same images see the same people, so their shares move together from one
+    sample of images to the next; treating them as independent (Newcombe's interval) makes the
+    interval far too wide: 0.7% power where the paired analysis has 100% (issue 22). So where the
+    two groups rated some images in common, the interval is a percentile bootstrap over images
+    (``paired_difference``): the shared images are resampled with both groups' labels together, the
+    images only one group rated on their own. Newcombe's interval (``planning.compare_runs``) is kept
+    only where no image was rated by both. ``method`` says which, ``shared_images`` how many images
+    with a person both groups counted, and ``p_value`` is the test the interval inverts. The estimates
+    use soft labels, which the paired analysis takes image by image."""
+    labels = options.get("labels", DEFAULT_LABELS)
+    if labels != DEFAULT_LABELS:
+        raise ValueError(f"rater groups are compared on soft labels (an image's label from its raters); "
+                         f"`labels` must be {DEFAULT_LABELS!r} but is {labels!r}.")
     estimates = group_estimates(annotations, groups, field, confidence=confidence, **options)
     named = [name for name in estimates if name != NOT_GIVEN] or list(estimates)
     if reference is None:
@@ -209,4 +230,81 @@ def group_comparison(annotations: pd.DataFrame, groups: dict[str, dict[str, str]
         raise ValueError(f"rater-group field {field!r} has only one group of raters ({', '.join(estimates)}); "
                          "a comparison needs two.")
     differences = compare_runs(estimates, reference=reference, confidence=confidence)
+    column = rater_group_column(annotations, groups, field)
+    skin_cut = options.get("skin_cut", DEFAULT_SKIN_CUT)
+    include_unclear = options.get("include_unclear", True)
+    seed = options.get("bootstrap_rng_seed")
+    by_image = {name: labels_by_image(annotations[column == name], skin_cut, include_unclear) for name in estimates}
+    differences = differences.assign(method=UNPAIRED, shared_images=0)
+    for (name, family), rows in differences.groupby(["run", "family"], sort=False):
+        first, second = by_image[name][family], by_image[reference][family]
+        shared = len(first.index.intersection(second.index))
+        if not shared:
+            continue
+        rng = np.random.default_rng(BOOTSTRAP_RNG_SEED if seed is None else seed)
+        paired = paired_difference(first, second, confidence=confidence, rng=rng).loc[rows["group"]]
+        differences.loc[rows.index, ["low", "high", "p_value"]] = paired[["low", "high", "p_value"]].to_numpy()
+        differences.loc[rows.index, "method"] = PAIRED if shared == len(first) == len(second) else MIXED
+        differences.loc[rows.index, "shared_images"] = shared
+    differences["excludes_zero"] = (differences["low"] > 0) | (differences["high"] < 0)
     return GroupComparison(field, reference, estimates, differences)
+
+
+def labels_by_image(annotations: pd.DataFrame, skin_cut: int = DEFAULT_SKIN_CUT,
+                    include_unclear: bool = True) -> dict[str, pd.DataFrame]:
+    """Per family, each image's soft label (the share of its raters who saw a person choosing each
+    group, ``family_groups`` as columns), indexed by ``image_id``: the images and labels a soft-label
+    ``estimate`` of these annotations counts (``labels.image_decisions``, ``labels.answer_codes``)."""
+    decisions = image_decisions(annotations)
+    gender, skin = answer_codes(annotations, skin_cut)
+    counted = decisions.counted
+    image, gender, skin = annotations["image_id"].to_numpy()[counted], gender[counted], skin[counted]
+    female, male, lighter, darker = gender == 1, gender == 2, skin == 1, skin == 2
+    named = {"gender": [female, male], "skin_tone": [lighter, darker],
+             "intersection": [female & lighter, male & lighter, female & darker, male & darker]}
+    answered = {"gender": gender > 0, "skin_tone": skin > 0, "intersection": (gender > 0) & (skin > 0)}
+    labels = {}
+    for family, columns in named.items():
+        chosen = np.column_stack(columns)
+        if include_unclear:  # any other answer is unclear (in the intersection: either part unclear)
+            chosen = np.column_stack([chosen, answered[family] & ~chosen.any(axis=1)])
+        keep = chosen.any(axis=1)
+        frame = pd.DataFrame(chosen[keep].astype(float), columns=list(family_groups(family, include_unclear)))
+        labels[family] = frame.groupby(image[keep], sort=True).mean()
+    return labels
+
+
+def paired_difference(first: pd.DataFrame, second: pd.DataFrame, *, confidence: float = 0.95,
+                      rng: np.random.Generator, resamples: int = BOOTSTRAP_RESAMPLES) -> pd.DataFrame:
+    """``first``'s shares minus ``second``'s (``labels_by_image`` frames of one family), per group,
+    with a percentile bootstrap interval over images: the images both rated are resampled with both
+    labels together (the pairing), those only one rated on their own, each set keeping its size.
+    ``p_value`` is twice the smaller share of resampled differences on either side of zero (at most 1).
+    No interval (NaN) where every resample gives the same difference, as ``estimate`` shows no
+    zero-width interval. Rows: the groups; columns ``difference``, ``low``, ``high``, ``p_value``."""
+    shared = first.index.intersection(second.index)
+    width = first.shape[1]
+    zeros = np.zeros
+    strata = [
+        np.hstack([first.loc[shared].to_numpy(), second.loc[shared].to_numpy()]),
+        np.hstack([first.drop(shared).to_numpy(), zeros((len(first) - len(shared), width))]),
+        np.hstack([zeros((len(second) - len(shared), width)), second.drop(shared).to_numpy()]),
+    ]
+    sums = zeros((resamples, 2 * width))
+    for rows in strata:
+        if len(rows):  # equal rows pooled: one multinomial draw per resample (as estimate's bootstrap)
+            distinct, frequency = np.unique(rows, axis=0, return_counts=True)
+            sums += rng.multinomial(len(rows), frequency / len(rows), size=resamples) @ distinct
+    resampled = sums[:, :width] / len(first) - sums[:, width:] / len(second)
+    alpha = 1 - confidence
+    below, above = (resampled <= 0).mean(axis=0), (resampled >= 0).mean(axis=0)
+    low, high = np.quantile(resampled, alpha / 2, axis=0), np.quantile(resampled, 1 - alpha / 2, axis=0)
+    # Every resample alike (the groups label every image alike, or differ alike): a zero-width interval
+    # would claim a certainty about images not yet rated that these images do not give, so none is shown.
+    spread = resampled.max(axis=0) > resampled.min(axis=0)
+    return pd.DataFrame({
+        "difference": first.to_numpy().mean(axis=0) - second.to_numpy().mean(axis=0),
+        "low": np.where(spread, low, np.nan),
+        "high": np.where(spread, high, np.nan),
+        "p_value": np.where(spread, np.minimum(1.0, 2 * np.minimum(below, above)), np.nan),
+    }, index=first.columns)

@@ -22,9 +22,9 @@ def json_rows(table) -> str:
     return json.dumps(table.astype(object).where(table.notna(), None).to_dict("records"), indent=1)
 
 
-def differences_text(table, *, first: str, header: str) -> str:
+def differences_text(table, *, first: str, header: str, extra: tuple[str, ...] = ()) -> str:
     """Differences of two shares (``planning.compare`` rows) in percentage points, one row each,
-    the column ``first`` naming what was compared, under ``header``."""
+    the column ``first`` naming what was compared, under ``header``; ``extra`` columns go last."""
     from sdaudit.present.words import percent, points
 
     shown = table.copy()
@@ -32,7 +32,8 @@ def differences_text(table, *, first: str, header: str) -> str:
         shown[column] = shown[column].map(percent)
     for column in ("difference", "low", "high"):
         shown[column] = shown[column].map(lambda value: points(value, unit=""))
-    columns = [first, "family", "group", "share_first", "share_second", "difference", "low", "high", "excludes_zero"]
+    columns = [first, "family", "group", "share_first", "share_second", "difference", "low", "high", "excludes_zero",
+               *extra]
     return header + "\n" + shown[columns].to_string(index=False)
 
 

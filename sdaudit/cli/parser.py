@@ -201,7 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
         "rater-groups",
         help="shares as seen by each group of raters, against a reference group",
         description="Estimate the shares from each rater group's annotations (by one rater-group field) and "
-        "compare each group with a reference group: the difference with Newcombe's interval.",
+        "compare each group with a reference group: the difference with an interval paired image by image where "
+        "the groups rated the same images (a bootstrap over images), Newcombe's where they share none.",
     )
     _estimate_options(groups)
     groups.add_argument("--field", required=True, help="the rater-group field, e.g. region")

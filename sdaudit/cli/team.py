@@ -58,6 +58,6 @@ def rater_groups_command(args) -> str:
     if args.json:
         return json_rows(table)
     header = (f"shares as seen by each group of raters by {args.field!r} minus those seen by {compared.reference!r}, "
-              f"in percentage points, soft labels; Newcombe's {level(args.confidence)} interval (the groups often rated "
-              "the same images: the interval treats them as independent and is wider than it needs to be)")
-    return differences_text(table, first="rater_group", header=header)
+              f"in percentage points, soft labels; {level(args.confidence)} interval by image pairs where the groups rated "
+              "the same images (a bootstrap over images), Newcombe's where they share none (method: which)")
+    return differences_text(table, first="rater_group", header=header, extra=("method",))

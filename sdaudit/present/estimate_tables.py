@@ -7,7 +7,7 @@ import math
 
 import pandas as pd
 
-from sdaudit.analysis.estimate import Estimate
+from sdaudit.analysis.estimate import NCHS_MIN_N_EFF, Estimate
 from sdaudit.analysis.planning import plan
 from sdaudit.present.words import (
     CLEARLY_DIFFERENT,
@@ -59,6 +59,9 @@ def _verdicts(rows: pd.DataFrame) -> list[str]:
     return ["" if pd.isna(row.target) else verdict(row.excludes_target, row.target, row.low) for row in rows.itertuples()]
 
 
+FLOOR_NOTE = f"fewer would do for the power, but not for a reliable interval (effective size {NCHS_MIN_N_EFF})"
+
+
 def plan_table(result: Estimate) -> pd.DataFrame:
     """``planning.plan`` in people's words: more images needed, or why none can be said."""
     planned = plan(result)
@@ -76,6 +79,7 @@ def plan_table(result: Estimate) -> pd.DataFrame:
         "images_for_power": [images(value) for value in planned["images_for_power"]],
         "more_images": [images(value) for value in planned["more_images"]],
         "images_for_half_width": [images(value) for value in planned["images_for_half_width"]],
+        "note": [FLOOR_NOTE if value else "" for value in planned["floored"]],
     })
     return shown.rename(columns=TABLE_HEADERS)
 

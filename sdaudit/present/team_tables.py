@@ -13,6 +13,7 @@ from sdaudit.analysis.label_modes import DEFAULT_LABELS
 from sdaudit.analysis.options import BOOTSTRAP_RNG_SEED, EstimateOptions
 from sdaudit.analysis.rater_quality import (
     MATCH_FIELDS,
+    UNPAIRED,
     answers_in_words,
     disagreements,
     gold_accuracy,
@@ -23,14 +24,17 @@ from sdaudit.analysis.rater_quality import (
 from sdaudit.present.agreement_tables import summary_table
 from sdaudit.present.estimate_tables import comparison_table
 from sdaudit.present.words import MATCH_NOTE, match_cell
+from sdaudit.scheme import TABLE_HEADERS
 from sdaudit.store import Store
 from sdaudit.store.team import Team, TeamSettings
 
 MATCH_HEADERS = {"person": "Person", "gender": "Gender presentation", "mst_exact": "Same MST",
                  "mst_within_one": "MST within one", "skin_binary": "Lighter / darker"}
 COUNT_HEADERS = {"gold_images": "Gold images rated", "repeats": "Repeats answered"}
-GROUPS_CAVEAT = ("The groups often rated the same images, and the interval treats their shares as independent "
-                 "samples, so it is wider than it needs to be when raters agree.")
+GROUPS_CAVEAT = ("Where the groups rated the same images, the interval compares them image by image (a bootstrap "
+                 "over images that keeps both groups' labels of an image together); Newcombe's interval only where "
+                 "no image was rated by both. The Interval method column says which.")
+METHOD_HEADER = "Interval method"
 
 
 def match_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -116,8 +120,8 @@ def adjudication_queue(store: Store, study: str) -> AdjudicationQueue:
 
 @dataclass(frozen=True)
 class RaterGroupsView:
-    """One rater-group field: each group's raters, their shares against the reference group's with
-    Newcombe's interval, and agreement within each group."""
+    """One rater-group field: each group's raters, their shares against the reference group's (paired
+    image by image where they rated the same images, ``group_comparison``), and agreement within each group."""
 
     field: str
     raters: dict[str, list[str]]
@@ -141,6 +145,9 @@ def rater_groups_view(store: Store, study: str, field_name: str, options: Estima
     compared = group_comparison(annotations, groups, field_name, reference=reference, **options.arguments)
     table = comparison_table(compared.differences)
     table = table.rename(columns={table.columns[0]: "Rater group"})
+    table.insert(table.columns.get_loc(TABLE_HEADERS["excludes_zero"]) + 1, METHOD_HEADER,
+                 [method if method == UNPAIRED else f"{method} ({shared:,} shared)"
+                  for method, shared in zip(compared.differences["method"], compared.differences["shared_images"])])
     frames = []
     for name, members in raters.items():
         rows = annotations[column == name]
