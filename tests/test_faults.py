@@ -333,18 +333,23 @@ def benches(tmp_path_factory):
 # -- the tests --------------------------------------------------------------------------------------
 
 
-# generation loads torch and diffusers in every run (seconds each): its cases run with the slow ones
-NAMES = [pytest.param(name, marks=[pytest.mark.slow] if name.startswith("generate") else []) for name in CASES]
+# generation loads torch and diffusers in every run (seconds each): its cases are the same tests run
+# from tests/test_faults_generate.py, so that the two files run side by side on two workers
+NAMES = [name for name in CASES if not name.startswith("generate")]
 
 
-@pytest.mark.parametrize("name", NAMES)
+def pytest_generate_tests(metafunc):
+    """Each case of this module's NAMES (tests/test_faults_generate.py gives its own)."""
+    if "name" in metafunc.fixturenames:
+        metafunc.parametrize("name", NAMES)
+
+
 def test_kill_9_leaves_the_home_as_before_or_as_after(benches, name):
     bench = benches(name)
     outcomes = bench.moments(2, from_zero=False)
     assert [moment for moment, outcome in outcomes if outcome == "HALF"] == [], outcomes
 
 
-@pytest.mark.parametrize("name", NAMES)
 def test_a_full_disk_gives_one_error_line_and_changes_nothing(benches, name):
     bench = benches(name)
     outcomes = [check_disk_full(bench, limit) for limit in bench.case.limits]
