@@ -316,6 +316,24 @@ def test_csv_exports_open_in_a_spreadsheet_as_text_and_parquet_keeps_the_raw_tex
     assert sorted(pd.read_parquet(out / "default-annotations.parquet")["rater"]) == sorted(FORMULAS)
 
 
+def test_an_export_imported_back_keeps_every_raters_name(place):
+    """The export's leading "'" before a formula's first character is taken off again on import:
+    the answers of rater "-anna" came back under a second rater "'-anna" and counted twice."""
+    rows = [SDAUDIT_HEADER.split(",")]
+    run_key = json.loads((place.root / "runfolder" / MANIFEST).read_text())["runs"][0]["run_key"]
+    rows += [[run_key, "0", formula, "true", "female", "3", "", "high"] for formula in FORMULAS]
+    run_cli("import-annotations", str(place.file("formulas.csv", _csv(rows))), "--study", "default", "--format",
+            "sdaudit", "--home", str(place.home), cwd=place.root, check=True)
+    out = place.root / "out"
+    run_cli("export", "--study", "default", "--out", str(out), "--home", str(place.home), cwd=place.root, check=True)
+    run_cli("import-annotations", str(out / "default-annotations.csv"), "--study", "default", "--format", "sdaudit",
+            "--home", str(place.home), cwd=place.root, check=True)
+    with Store(place.home / "sdaudit.duckdb", read_only=True) as store:
+        raters = store.annotations(study="default")["rater"]
+    assert not any(rater.startswith("'") for rater in raters)
+    assert raters[raters.isin(FORMULAS)].value_counts().to_dict() == dict.fromkeys(FORMULAS, 1)
+
+
 def test_only_text_cells_are_neutralised():
     table = pd.DataFrame({"group": ["-x", "=1", "male", None], "difference": [-0.25, 0.5, -1.0, 0.0],
                           "images": pd.array([-1, 2, None, 4], dtype="Int64")})

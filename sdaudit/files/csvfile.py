@@ -124,3 +124,10 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
         safe[column] = safe[column].map(
             lambda value: "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value)
     return safe
+
+
+def as_written(value: str) -> str:
+    """A cell of a CSV that ``spreadsheet_safe`` wrote, as the text was before: the "'" it put
+    before a formula's first character is taken off again, so an export imported back keeps its
+    raters' names ("-anna" stays "-anna", not "'-anna")."""
+    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_STARTS) else value

@@ -17,7 +17,7 @@ import pandas as pd
 
 from sdaudit.errors import SdauditError
 from sdaudit.files.csvfile import ROW_WIDTH as ROW_WIDTH  # sheets name their rows with the reader's message
-from sdaudit.files.csvfile import CsvFileError, read_csv, spreadsheet_safe
+from sdaudit.files.csvfile import CsvFileError, as_written, read_csv, spreadsheet_safe
 from sdaudit.files.safe import read_regular
 from sdaudit.generation.spec import MAX_SEED
 from sdaudit.records import RunRecord, rater_name, require_new_study, study_file_stem
@@ -130,7 +130,7 @@ def parse_sdaudit_sheet(path: Path) -> pd.DataFrame:
     """sdaudit's own annotation export → rows of labels with their run, seed and rater."""
     from sdaudit.scheme import Annotation
 
-    frame = _read_sheet(path)
+    frame = _read_sheet(path).map(as_written)  # the export's neutralised formula cells, as they were
     _require_columns(path, frame, SDAUDIT_COLUMNS)
     rows = []
     for index, record in enumerate(frame.to_dict("records")):
