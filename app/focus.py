@@ -114,11 +114,15 @@ def button_key(name: str, view: tuple[int | None, int]) -> str:
     return f"{KEYED}{name}-{image_id}-{epoch}"
 
 
-def keys_at_once() -> int:
-    """How many of the view's keys this run answers. Keys pressed faster than a rerun reach one run
+def keys_at_once(view: tuple[int | None, int]) -> int:
+    """How many of ``view``'s keys this run answers. Keys pressed faster than a rerun reach one run
     together, and Streamlit calls their callbacks in the buttons' order, not the presses': "E" (which
-    moves on) then "N" for the next image would mark the finished image "no person"."""
-    return sum(st.session_state[key] is True for key in st.session_state if str(key).startswith(KEYED))
+    moves on) then "N" for the next image would mark the finished image "no person". Only this view's
+    buttons count: an older view's button is not drawn any more, so nothing resets its state, and a
+    press on it is refused by ``take`` anyway."""
+    ending = button_key("", view).removeprefix(KEYED)
+    return sum(st.session_state[key] is True for key in st.session_state
+               if str(key).startswith(KEYED) and str(key).endswith(ending))
 
 
 def refuse(problem: str) -> NoReturn:
@@ -132,7 +136,7 @@ def refuse(problem: str) -> NoReturn:
 def take(view: tuple[int | None, int]) -> None:
     """A callback's first step: refuse keys that reached one run together, a key typed in a view that
     is no longer on screen, and keys typed without a pause after a refusal."""
-    if (count := keys_at_once()) > 1:
+    if (count := keys_at_once(view)) > 1:
         refuse(TOO_FAST.format(count=count))
     if view != current_view():
         refuse(MOVED_ON)
