@@ -22,6 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
+import pandas as pd
 import pytest
 from helpers import (
     ORIGIN_SHEET,
@@ -616,8 +617,8 @@ def test_keys_typed_fast_never_land_on_another_image(app, seed_images, page):
         if seed not in rows.index:
             continue  # every key for it refused: nothing saved, which the view said
         saved = rows.loc[seed]
-        wrong = {field: saved[field] for field, value in meant.items() if saved[field] is not None
-                 and saved[field] == saved[field] and saved[field] != value}
+        wrong = {field: saved[field] for field, value in meant.items()
+                 if not pd.isna(saved[field]) and saved[field] != value}
         assert not wrong, f"image {seed + 1} holds labels typed for another image: {wrong}"
     # not vacuous: keys were taken, or the view said why not (a key typed while the page redraws may
     # still be dropped without a word: its button is gone when it arrives)
