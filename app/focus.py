@@ -72,22 +72,21 @@ def field_keys(binary: bool) -> list[tuple[str, str, dict[str, str]]]:
 
 def swatch_style() -> str:
     """CSS that paints each MST choice in its official swatch colour (white text from MST 6 on)."""
-    rules = [f'[class*="st-key-{KEYED}skin-{level}-"] button {{background:{colour};'
-             f"color:{'#fff' if level > 5 else '#222'};border:1px solid #9e9e9e}}"
-             for level, colour in enumerate(MST_SWATCHES, start=1)]
+    rules = [f".st-key-{KEYED}skin-{level} button {{background:{colour};color:{'#fff' if level > 5 else '#222'};"
+             f"border:1px solid #9e9e9e}}" for level, colour in enumerate(MST_SWATCHES, start=1)]
     rules.append(f'[class*="st-key-{KEYED}skin-"] [data-testid="stBaseButton-primary"] '
                  "{outline:3px solid #ff4b4b;outline-offset:2px}")
     return "<style>" + "".join(rules) + "</style>"
 
 
-# Every button's key names the view it is drawn in: the image on screen and how many refusals the
-# rater has been shown (``EPOCH``). A key is taken only for the view that is on screen when the
-# server answers it: keys typed fast after the last answer of image 1 (image 2 not drawn yet), or
-# after a refused key (its message not drawn yet), are refused and said, never saved on image 1 or
-# on whatever image happens to be shown. (With one key per choice for every image, image 1 ended with
-# the labels typed for image 2.) Once a newer view is drawn, the old view's buttons are gone and a
-# late press of one is dropped.
-KEYED = "focus-key-"
+# Every button carries, as its callback's argument, the view it was drawn in: the image on screen
+# and how many refusals the rater has been shown (``EPOCH``). A key is taken only when that view is
+# still the one on screen when the server answers it: keys typed fast after the last answer of image
+# 1 reach the server before image 2's buttons are drawn, with image 1's view, and are refused and
+# said (with one view for every key, image 1 ended with the labels typed for image 2). The buttons'
+# keys stay the same from image to image, so a key pressed while the next image is being drawn
+# reaches its button, and is never dropped without a word.
+KEYED = "focus-"
 EPOCH = "focus-epoch"
 # After a refusal no key is taken until the keyboard has been quiet this long: keys typed faster than
 # a person reads the message were meant for an image the view did not move to, and would land on the
@@ -109,20 +108,20 @@ def current_view() -> tuple[int | None, int]:
     return st.session_state.get(SHOWN), st.session_state.get(EPOCH, 0)
 
 
-def button_key(name: str, view: tuple[int | None, int]) -> str:
-    image_id, epoch = view
-    return f"{KEYED}{name}-{image_id}-{epoch}"
+NAVIGATION = ("previous", "next", "undo")
+BUTTONS = [*NAVIGATION, *(f"{field}-{number}" for field in ("person", "gender", "skin", "confidence")
+                          for number in range(1, 11))]
 
 
-def keys_at_once(view: tuple[int | None, int]) -> int:
-    """How many of ``view``'s keys this run answers. Keys pressed faster than a rerun reach one run
+def button_key(name: str) -> str:
+    return f"{KEYED}{name}"
+
+
+def keys_at_once() -> int:
+    """How many of the view's keys this run answers. Keys pressed faster than a rerun reach one run
     together, and Streamlit calls their callbacks in the buttons' order, not the presses': "E" (which
-    moves on) then "N" for the next image would mark the finished image "no person". Only this view's
-    buttons count: an older view's button is not drawn any more, so nothing resets its state, and a
-    press on it is refused by ``take`` anyway."""
-    ending = button_key("", view).removeprefix(KEYED)
-    return sum(st.session_state[key] is True for key in st.session_state
-               if str(key).startswith(KEYED) and str(key).endswith(ending))
+    moves on) then "N" for the next image would mark the finished image "no person"."""
+    return sum(st.session_state.get(button_key(name)) is True for name in BUTTONS)
 
 
 def refuse(problem: str) -> NoReturn:
@@ -136,7 +135,7 @@ def refuse(problem: str) -> NoReturn:
 def take(view: tuple[int | None, int]) -> None:
     """A callback's first step: refuse keys that reached one run together, a key typed in a view that
     is no longer on screen, and keys typed without a pause after a refusal."""
-    if (count := keys_at_once(view)) > 1:
+    if (count := keys_at_once()) > 1:
         refuse(TOO_FAST.format(count=count))
     if view != current_view():
         refuse(MOVED_ON)
@@ -250,14 +249,14 @@ def choice_buttons(image: QueuedImage, view: tuple[int, int], *, binary: bool) -
         with st.container(horizontal=True, gap="small"):
             for number, (label, key) in enumerate(keys.items(), start=1):
                 chosen = saved[field] == label
-                st.button(label, key=button_key(f"{field}-{number}", view), shortcut=key,
+                st.button(label, key=button_key(f"{field}-{number}"), shortcut=key,
                           type="primary" if chosen else "secondary",
                           icon=":material/check:" if chosen else None,
                           disabled=no_person and field in ("gender", "skin"), on_click=choose, args=(view, field, label))
     with st.container(horizontal=True, gap="small"):
-        st.button("Previous", key=button_key("previous", view), shortcut=PREVIOUS, on_click=move, args=(view, -1))
-        st.button("Next", key=button_key("next", view), shortcut=NEXT, on_click=move, args=(view, 1))
-        st.button("Undo last save", key=button_key("undo", view), shortcut=UNDO, on_click=undo, args=(view,))
+        st.button("Previous", key=button_key("previous"), shortcut=PREVIOUS, on_click=move, args=(view, -1))
+        st.button("Next", key=button_key("next"), shortcut=NEXT, on_click=move, args=(view, 1))
+        st.button("Undo last save", key=button_key("undo"), shortcut=UNDO, on_click=undo, args=(view,))
     if problem := st.session_state.get(PROBLEM):
         st.error(plain(problem), icon=":material/error:")
     with st.container(key="focus-saved"):
