@@ -63,6 +63,10 @@ class SnapshotError(SdauditError):
     """A snapshot that cannot be written or restored; the message says why."""
 
 
+class NoSnapshotError(SnapshotError):
+    """There is no snapshot at all where one was looked for (no manifest)."""
+
+
 @dataclass(frozen=True)
 class CheckedSnapshot:
     """A snapshot's manifest, its tables (Arrow, checked) and the sha256 of each image file to copy
@@ -88,7 +92,7 @@ def _read_manifest(folder: Path, source: str) -> dict:
         manifest = json.loads(read_regular(folder, MANIFEST, what="the manifest").decode("utf-8"))
     except UnsafeFileError as error:
         if not os.path.lexists(folder / MANIFEST):
-            raise SnapshotError(NO_SNAPSHOT.format(source=source, manifest=MANIFEST)) from None
+            raise NoSnapshotError(NO_SNAPSHOT.format(source=source, manifest=MANIFEST)) from None
         raise SnapshotError(str(error)) from None
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise SnapshotError(BAD_MANIFEST.format(source=source, reason=error)) from None
