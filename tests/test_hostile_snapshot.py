@@ -27,9 +27,9 @@ import pytest
 from helpers import ORIGIN_SHEET, ROOT, Deadline, assert_one_error_line, make_images, make_run, png, run_cli
 
 from sdaudit.files.sheets import import_annotations
-from sdaudit.files.snapshot import HOLDS_DATA, HOME_NOT_EMPTY, TARGET_IN_HOME
+from sdaudit.files.snapshot import HOLDS_DATA, HOME_NOT_EMPTY, TARGET_HOLDS_HOME, TARGET_IN_HOME
 from sdaudit.files.snapshot_check import COLUMN_TYPE, COLUMNS, IMAGE, MAX_ID, NOT_PARQUET, TABLE_MISSING, VALUE
-from sdaudit.files.staging import MARKER, TARGET_IS_LINK, TARGET_NOT_OURS, TARGET_UNMARKED
+from sdaudit.files.staging import MARKER, TARGET_IS_LINK, TARGET_NOT_OURS, TARGET_UNMARKED, walk
 from sdaudit.records import STUDY_NAME
 from sdaudit.scheme import Annotation
 from sdaudit.store import TABLES, Store
@@ -190,6 +190,14 @@ def target_a_link(place: Place) -> Path:
     return link
 
 
+def a_forged_marker_above_the_home(place: Place) -> Path:
+    """The folder that holds the data home, with a marker that claims every file in it (the home's
+    store and images included) as a snapshot's: replacing that "snapshot" would remove the home."""
+    files = walk(place.root)
+    (place.root / MARKER).write_text(json.dumps({"format": "sdaudit-snapshot", "marker_format": 1, "files": files}))
+    return place.root
+
+
 SNAPSHOT_REFUSALS = {
     "a folder of the user's files": (user_files, lambda p, t: TARGET_NOT_OURS.format(path=t, found="images/holiday.jpg")),
     "the data home": (lambda p: p.home, lambda p, t: TARGET_IN_HOME.format(path=t, home=p.home)),
@@ -200,6 +208,8 @@ SNAPSHOT_REFUSALS = {
                                               lambda p, t: TARGET_NOT_OURS.format(path=t, found="images/run-a/notes.txt")),
     "an unmarked snapshot": (unmarked_snapshot, lambda p, t: TARGET_UNMARKED.format(path=t)),
     "the target a link": (target_a_link, lambda p, t: TARGET_IS_LINK.format(path=t)),
+    "a forged snapshot holding the home": (a_forged_marker_above_the_home,
+                                           lambda p, t: TARGET_HOLDS_HOME.format(path=t, home=p.home)),
 }
 
 

@@ -55,6 +55,8 @@ __all__ = ["MANIFEST", "MARKER", "AutoSnapshot", "SnapshotError", "SnapshotResul
 HF_PREFIX = "hf://datasets/"
 TARGET_IN_HOME = ("the snapshot target {path} is the data home {home} or a folder inside it; a snapshot goes to a "
                   "folder outside the data home.")
+TARGET_HOLDS_HOME = ("the snapshot target {path} holds the data home {home}; a snapshot goes to a folder outside the "
+                     "data home, and the data home outside it.")
 HOLDS_DATA = "the store {path} already holds data; restore only into an empty store."
 HOME_NOT_EMPTY = ("the data home {path} is not empty (it holds {found!r}); restore only into a new or empty folder, "
                   "e.g. --home {path}-restored.")
@@ -93,13 +95,16 @@ def snapshot(store: Store, home: str | os.PathLike, target: str) -> SnapshotResu
 
 
 def _snapshot_folder(target: str, home: Path) -> Path:
-    """The target folder, refused when it is (or lies under) a file, is a link, or is (inside) the home."""
+    """The target folder, refused when it is (or lies under) a file, is a link, is (inside) the
+    home, or holds the home (its files would be taken for the old snapshot's and removed)."""
     folder = writable_folder(target, what="the snapshot target")  # a file in the way is refused first
     if folder.is_symlink():
         raise SnapshotError(TARGET_IS_LINK.format(path=folder))
     where, home_place = folder.resolve(), home.resolve()
     if where == home_place or where.is_relative_to(home_place):
         raise SnapshotError(TARGET_IN_HOME.format(path=folder, home=home))
+    if home_place.is_relative_to(where):
+        raise SnapshotError(TARGET_HOLDS_HOME.format(path=folder, home=home))
     return folder
 
 
