@@ -28,7 +28,17 @@ from helpers import ORIGIN_SHEET, ROOT, Deadline, assert_one_error_line, make_im
 
 from sdaudit.files.sheets import import_annotations
 from sdaudit.files.snapshot import HOLDS_DATA, HOME_NOT_EMPTY, TARGET_HOLDS_HOME, TARGET_IN_HOME
-from sdaudit.files.snapshot_check import COLUMN_TYPE, COLUMNS, IMAGE, MAX_ID, NOT_PARQUET, TABLE_MISSING, VALUE
+from sdaudit.files.snapshot_check import (
+    COLUMN_TYPE,
+    COLUMNS,
+    DUPLICATE,
+    IMAGE,
+    MAX_ID,
+    NOT_PARQUET,
+    NULL,
+    TABLE_MISSING,
+    VALUE,
+)
 from sdaudit.files.staging import MARKER, TARGET_IS_LINK, TARGET_NOT_OURS, TARGET_UNMARKED, walk
 from sdaudit.records import STUDY_NAME
 from sdaudit.scheme import Annotation
@@ -328,6 +338,10 @@ PASSWD = "../../../etc/passwd"
 PATH_RULE = "an image path must be a relative path inside the data home's images/ folder (no '..', not absolute)"
 
 
+def _image_ids(place: Place) -> list[int]:
+    return pq.read_table(place.snap / "images.parquet").column("image_id").to_pylist()
+
+
 def _first_image(place: Place) -> str:
     return pq.read_table(place.snap / "images.parquet").column("path").to_pylist()[0]
 
@@ -386,6 +400,19 @@ RESTORE_REFUSALS = {
         lambda p: rewrite(p, "runs", lambda t: set_value(t, "kind", "rocket")),
         lambda p: VALUE.format(name="runs.parquet", row=1, column="kind", value="rocket",
                                problem="not one of generated, imported, reference")),
+    "a null image path": (
+        lambda p: rewrite(p, "images", lambda t: set_value(t, "path", None)),
+        lambda p: NULL.format(name="images.parquet", row=1, column="path")),
+    "a null external": (
+        lambda p: rewrite(p, "images", lambda t: set_value(t, "external", None)),
+        lambda p: NULL.format(name="images.parquet", row=1, column="external")),
+    "a null run kind": (
+        lambda p: rewrite(p, "runs", lambda t: set_value(t, "kind", None)),
+        lambda p: NULL.format(name="runs.parquet", row=1, column="kind")),
+    "a duplicate image_id": (
+        lambda p: rewrite(p, "images", lambda t: set_value(t, "image_id", _image_ids(p)[1])),
+        lambda p: DUPLICATE.format(name="images.parquet", first=1, row=2, columns="image_id",
+                                   value=repr(_image_ids(p)[1]))),
 }
 
 

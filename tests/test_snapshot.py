@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from helpers import ORIGIN_SHEET, ROOT, run_cli
 
+from sdaudit.errors import StoreError
 from sdaudit.files.sheets import import_annotations
 from sdaudit.files.snapshot import KEPT, MANIFEST, AutoSnapshot, SnapshotError, restore, snapshot
 from sdaudit.files.snapshot_check import WRONG_VERSION
@@ -251,3 +252,20 @@ def test_a_snapshot_killed_between_its_renames_is_restored_from_the_old_one(full
     with Store.open(restored) as store:
         assert {table: store.count(table) for table in TABLES} == old_rows
     assert not list(tmp_path.glob(".snap.replaced-*"))
+
+
+def test_a_row_the_store_refuses_is_named_not_hidden_by_the_aborted_transaction(full_home, tmp_path):
+    """Rows the checks let through but a constraint refuses: the error names the constraint, not
+    "Current transaction is aborted" from cleaning up after it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with Store.open(full_home) as store:
+        snapshot(store, full_home, str(tmp_path / "snap"))
+    tables = {table: pq.read_table(tmp_path / "snap" / f"{table}.parquet") for table in TABLES}
+    tables["images"] = pa.concat_tables([tables["images"], tables["images"].slice(0, 1)])
+    with Store.open(tmp_path / "fresh") as empty:
+        with pytest.raises(StoreError) as refused:
+            empty.import_tables(tables)
+        assert not any(empty.count(table) for table in TABLES)
+    assert "Constraint Error" in str(refused.value) and "aborted" not in str(refused.value)

@@ -56,6 +56,9 @@ COLUMNS = "the snapshot's {name} does not hold the {table} table's columns ({pro
 COLUMN_TYPE = "the snapshot's {name} column {column!r} holds {found}, not {expected}; nothing was restored."
 ROW_COUNT = "the snapshot's {name} holds {found} rows but its manifest says {expected}; nothing was restored."
 VALUE = "the snapshot's {name} row {row} has {column} = {value!r}: {problem}; nothing was restored."
+NULL = "the snapshot's {name} row {row} has no {column} (null), which every row needs; nothing was restored."
+DUPLICATE = ("the snapshot's {name} rows {first} and {row} have the same {columns} ({value}), which must differ; "
+             "nothing was restored.")
 IMAGE = "the snapshot's image {path!r} cannot be restored ({reason}); nothing was restored."
 
 
@@ -81,8 +84,9 @@ def check_snapshot(folder: Path, source: str) -> CheckedSnapshot:
     """Every table and image of the snapshot in ``folder`` (named ``source`` in messages), checked;
     a ``SnapshotError`` names the first problem."""
     manifest = _read_manifest(folder, source)
-    expected = _expected_columns()
+    expected, constraints = _expected_columns()
     tables = {table: _read_table(folder, source, table, expected[table], manifest) for table in TABLES}
+    _check_nulls_and_keys(tables, constraints)
     _check_values(tables)
     return CheckedSnapshot(manifest, tables, _check_images(folder, source, tables["images"]))
 
@@ -103,14 +107,36 @@ def _read_manifest(folder: Path, source: str) -> dict:
     return manifest
 
 
-def _expected_columns() -> dict[str, dict[str, str]]:
-    """This sdaudit's columns and their types, as a new store has them."""
+def _expected_columns() -> tuple[dict[str, dict[str, str]], dict[str, dict[str, list]]]:
+    """This sdaudit's columns and their types, and its NOT NULL columns and keys, as a new store has them."""
     with Store(":memory:") as store:
-        columns = store.table_columns()
+        columns, constraints = store.table_columns(), store.table_constraints()
     for table, optional in OPTIONAL_COLUMNS.items():
         for column in optional:
             columns[table].setdefault(column, "VARCHAR")
-    return columns
+    return columns, constraints
+
+
+def _check_nulls_and_keys(tables: dict, constraints: dict) -> None:
+    """No null in a NOT NULL column (a missing optional column takes its default), and no two rows
+    with the same key (primary key or UNIQUE; a key holding a null is not compared, as in the store)."""
+    for table, rows in tables.items():
+        name = f"{table}.parquet"
+        for column in constraints[table]["not_null"]:
+            if column in rows.column_names and rows.column(column).null_count:
+                row = rows.column(column).to_pylist().index(None) + 1
+                raise SnapshotError(NULL.format(name=name, row=row, column=column))
+        for key in constraints[table]["keys"]:
+            if not all(column in rows.column_names for column in key):
+                continue
+            seen: dict[tuple, int] = {}
+            for row, value in enumerate(zip(*(rows.column(column).to_pylist() for column in key)), start=1):
+                if None in value:
+                    continue
+                if value in seen:
+                    raise SnapshotError(DUPLICATE.format(name=name, first=seen[value], row=row, columns=", ".join(key),
+                                                         value=", ".join(map(repr, value))))
+                seen[value] = row
 
 
 def _read_table(folder: Path, source: str, table: str, columns: dict[str, str], manifest: dict):
