@@ -409,6 +409,44 @@ RESTORE_REFUSALS = {
     "a null run kind": (
         lambda p: rewrite(p, "runs", lambda t: set_value(t, "kind", None)),
         lambda p: NULL.format(name="runs.parquet", row=1, column="kind")),
+    "an answer for no image": (
+        lambda p: rewrite(p, "annotations", lambda t: set_value(t, "image_id", 99_999)),
+        lambda p: VALUE.format(name="annotations.parquet", row=1, column="image_id", value=99_999,
+                               problem="no row of images.parquet has it")),
+    "an image of no run": (
+        lambda p: rewrite(p, "images", lambda t: set_value(t, "run_key", "nowhere")),
+        lambda p: VALUE.format(name="images.parquet", row=1, column="run_key", value="nowhere",
+                               problem="no row of runs.parquet has it")),
+    "negative steps": (
+        lambda p: rewrite(p, "runs", lambda t: set_value(t, "steps", -1)),
+        lambda p: VALUE.format(name="runs.parquet", row=1, column="steps", value=-1, problem="must be a number of at least 0")),
+    "infinite guidance": (
+        lambda p: rewrite(p, "runs", lambda t: set_value(t, "guidance", float("inf"))),
+        lambda p: VALUE.format(name="runs.parquet", row=1, column="guidance", value=float("inf"),
+                               problem="guidance must be a finite number from 0 to 50")),
+    "a width of 9000": (
+        lambda p: rewrite(p, "runs", lambda t: set_value(t, "width", 9000)),
+        lambda p: VALUE.format(name="runs.parquet", row=1, column="width", value=9000,
+                               problem="a side must be a whole number of pixels from 0 to 8192")),
+    "no raters per image": (
+        lambda p: rewrite(p, "studies", lambda t: set_value(t, "raters_per_image", 0)),
+        lambda p: VALUE.format(name="studies.parquet", row=1, column="raters_per_image", value=0,
+                               problem="must be a number of at least 1")),
+    "an unknown skin tone mode": (
+        lambda p: rewrite(p, "studies", lambda t: set_value(t, "skin_tone_mode", "rgb")),
+        lambda p: VALUE.format(name="studies.parquet", row=1, column="skin_tone_mode", value="rgb",
+                               problem="not one of mst, binary")),
+    "rater fields not JSON": (
+        lambda p: rewrite(p, "studies", lambda t: set_value(t, "rater_fields", "{")),
+        lambda p: VALUE.format(name="studies.parquet", row=1, column="rater_fields", value="{", problem="not valid JSON")),
+    "negative seconds": (
+        lambda p: rewrite(p, "images", lambda t: set_value(t, "seconds", -2.0)),
+        lambda p: VALUE.format(name="images.parquet", row=1, column="seconds", value=-2.0,
+                               problem="must be a number of at least 0")),
+    "an image path with a terminal escape": (
+        lambda p: rewrite(p, "images", lambda t: set_value(t, "path", "images/run-a/\x1b[2J.png")),
+        lambda p: VALUE.format(name="images.parquet", row=1, column="path", value="images/run-a/\x1b[2J.png",
+                               problem="an image path must not hold control characters")),
     "a duplicate image_id": (
         lambda p: rewrite(p, "images", lambda t: set_value(t, "image_id", _image_ids(p)[1])),
         lambda p: DUPLICATE.format(name="images.parquet", first=1, row=2, columns="image_id",

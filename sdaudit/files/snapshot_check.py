@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from sdaudit.files.reference import MAX_IMAGE_BYTES, _decode
 from sdaudit.files.safe import UnsafeFileError, read_regular
 from sdaudit.generation.spec import MAX_SEED
 from sdaudit.records import check_study_name, rater_name
-from sdaudit.scheme import CONFIDENCES, GENDERS, MST_LEVELS, SKIN_ANSWERS
+from sdaudit.scheme import CONFIDENCES, GENDERS, MST_LEVELS, SKIN_ANSWERS, SKIN_TONE_MODES
 from sdaudit.store import SCHEMA_VERSION, TABLES, Store
 
 MANIFEST = "snapshot.json"
@@ -43,6 +44,13 @@ ID_COLUMNS = {"studies": ("study_id",), "runs": ("study_id",), "images": ("image
 # (gold labels' ``set_by`` and adjudications' ``adjudicator`` may be empty: not raters' answers)
 RATER_COLUMNS = {"annotations": "rater", "annotation_history": "rater", "repeat_answers": "rater",
                  "rater_profiles": "rater"}
+# Each row's reference to another table's row (jobs name a run that may have been left unfinished: free)
+FOREIGN_KEYS = (("runs", "study_id", "studies", "study_id"), ("images", "run_key", "runs", "run_key"),
+                *((table, "image_id", "images", "image_id") for table in
+                  ("annotations", "annotation_history", "gold_labels", "adjudications", "repeat_answers")),
+                ("targets", "study_id", "studies", "study_id"), ("rater_profiles", "study_id", "studies", "study_id"))
+MAX_SIDE = 8192
+MAX_GUIDANCE = 50
 LABEL_TABLES = ("annotations", "annotation_history", "repeat_answers", "gold_labels", "adjudications")
 
 NO_SNAPSHOT = "there is no sdaudit snapshot at {source!r} (no {manifest})."
@@ -197,6 +205,21 @@ def _check_values(tables: dict) -> None:
     for table, columns in ID_COLUMNS.items():
         for column in columns:
             _each(tables, table, column, _id)
+    for table, column, parent, parent_column in FOREIGN_KEYS:
+        known = set(tables[parent].column(parent_column).to_pylist())
+        _each(tables, table, column, lambda value, known=known, parent=parent:
+              None if value in known else f"no row of {parent}.parquet has it")
+    _each(tables, "runs", "steps", _at_least(0))
+    _each(tables, "runs", "guidance", _guidance)
+    for column in ("width", "height"):
+        _each(tables, "runs", column, lambda value: None if 0 <= value <= MAX_SIDE else
+              f"a side must be a whole number of pixels from 0 to {MAX_SIDE}")
+    _each(tables, "studies", "raters_per_image", _at_least(1))
+    _each(tables, "studies", "repeat_every", _at_least(0))
+    _each(tables, "studies", "skin_tone_mode", _among(SKIN_TONE_MODES))
+    _each(tables, "studies", "rater_fields", _json_list)
+    _each(tables, "images", "seconds", _at_least(0))
+    _each(tables, "images", "size_bytes", _at_least(0))
     _each(tables, "images", "seed", _seed)
     _check_image_paths(tables["images"])
     _each(tables, "studies", "name", _study_name)
@@ -243,10 +266,29 @@ def _check_image_paths(images) -> None:
 
 def _image_path(value: str) -> str | None:
     path = PurePosixPath(value)
+    if any(ord(character) < 32 or ord(character) == 127 for character in value):
+        return "an image path must not hold control characters"
     if ("\\" in value or "\0" in value or path.is_absolute() or PureWindowsPath(value).drive or ".." in path.parts
             or path.parts[:1] != ("images",) or len(path.parts) < 2):
         return "an image path must be a relative path inside the data home's images/ folder (no '..', not absolute)"
     return None
+
+
+def _at_least(lowest: int) -> Callable[[object], str | None]:
+    return lambda value: None if math.isfinite(value) and value >= lowest else f"must be a number of at least {lowest}"
+
+
+def _guidance(value) -> str | None:
+    return None if math.isfinite(value) and 0 <= value <= MAX_GUIDANCE else \
+        f"guidance must be a finite number from 0 to {MAX_GUIDANCE}"
+
+
+def _json_list(value) -> str | None:
+    try:
+        fields = json.loads(value)
+    except (json.JSONDecodeError, RecursionError):
+        return "not valid JSON"
+    return None if isinstance(fields, list) else "not a JSON list"
 
 
 def _study_name(value) -> str | None:
