@@ -269,3 +269,17 @@ def test_a_row_the_store_refuses_is_named_not_hidden_by_the_aborted_transaction(
             empty.import_tables(tables)
         assert not any(empty.count(table) for table in TABLES)
     assert "Constraint Error" in str(refused.value) and "aborted" not in str(refused.value)
+
+
+@pytest.mark.parametrize("given", [".", "sub/.."])
+def test_a_snapshot_to_the_current_folder_is_refused_by_its_own_name(full_home, tmp_path, given):
+    """`--to .` and `--to x/..` mean the folder itself: refused as any folder of the user's files,
+    with no folder left beside it."""
+    mine = tmp_path / "mine"
+    (mine / "sub").mkdir(parents=True)
+    (mine / "notes.txt").write_text("mine")
+    result = run_cli("snapshot", "--to", given, "--home", str(full_home), cwd=mine)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == "error: " + TARGET_NOT_OURS.format(path=mine, found="notes.txt")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["home", "mine"]
+    assert sorted(path.name for path in mine.iterdir()) == ["notes.txt", "sub"]

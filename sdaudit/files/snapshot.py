@@ -100,6 +100,8 @@ def _snapshot_folder(target: str, home: Path) -> Path:
     folder = writable_folder(target, what="the snapshot target")  # a file in the way is refused first
     if folder.is_symlink():
         raise SnapshotError(TARGET_IS_LINK.format(path=folder))
+    if folder.name in ("", ".."):  # `.` or `x/..`: the folder's own name is needed beside it (staging, set aside)
+        folder = folder.resolve()
     where, home_place = folder.resolve(), home.resolve()
     if where == home_place or where.is_relative_to(home_place):
         raise SnapshotError(TARGET_IN_HOME.format(path=folder, home=home))
