@@ -536,3 +536,42 @@ def test_a_restore_on_a_full_disk_leaves_the_home_as_it_was(place, limit, home_s
     result = cli("restore", "--from", str(place.snap), "--home", str(home), limit=limit)
     assert_one_error_line(result)
     assert listing(place.root) == before
+
+
+# -- Ctrl-C: a snapshot or restore interrupted says what it left, and leaves nothing half-done ---
+
+
+def interrupted_when(args: list[str], moment: Callable[[], bool]) -> subprocess.CompletedProcess:
+    """`python -m sdaudit ARGS`, sent SIGINT (Ctrl-C) as soon as ``moment()`` holds."""
+    process = subprocess.Popen([sys.executable, "-m", "sdaudit", *args], cwd=ROOT, env=_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = Deadline()
+    while process.poll() is None and not deadline.expired() and not moment():
+        time.sleep(0.002)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=600)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def test_a_snapshot_interrupted_says_so_and_keeps_the_old_one(place):
+    old = listing(place.snap)
+    with Store.open(place.home) as store:
+        store.save_annotation(3, "ben", Annotation(person_present=False, confidence="low"))
+    result = interrupted_when(["snapshot", "--to", str(place.snap), "--home", str(place.home)],
+                              lambda: any((staging / "images").exists() for staging in staging_of(place.snap, "snapshot")))
+    assert result.returncode == 130, result.stderr
+    assert result.stderr.strip() == ("interrupted: the snapshot was not written; the target holds its old snapshot whole "
+                                     "(or the new one whole, if it had just been put in place); run the same command "
+                                     "again to snapshot.")
+    assert listing(place.snap) == old
+    assert sorted(path.name for path in place.root.iterdir()) == ["home", "snap"]
+
+
+def test_a_restore_interrupted_says_so_and_leaves_no_home(place):
+    home = place.root / "new-home"
+    result = interrupted_when(["restore", "--from", str(place.snap), "--home", str(home)],
+                              lambda: any((staging / "images").exists() for staging in staging_of(home, "restore")))
+    assert result.returncode == 130, result.stderr
+    assert result.stderr.strip() == ("interrupted: nothing was restored; the home is as it was (or restored whole, if "
+                                     "it had just been put in place); run the same command again to restore.")
+    assert sorted(path.name for path in place.root.iterdir()) == ["home", "snap"]
