@@ -27,9 +27,19 @@ import pytest
 from helpers import ORIGIN_SHEET, ROOT, Deadline, assert_one_error_line, make_images, make_run, png, run_cli
 
 from sdaudit.files.sheets import import_annotations
-from sdaudit.files.snapshot import HOLDS_DATA, HOME_NOT_EMPTY, TARGET_IN_HOME
-from sdaudit.files.snapshot_check import COLUMN_TYPE, COLUMNS, IMAGE, MAX_ID, NOT_PARQUET, TABLE_MISSING, VALUE
-from sdaudit.files.staging import MARKER, TARGET_IS_LINK, TARGET_NOT_OURS, TARGET_UNMARKED
+from sdaudit.files.snapshot import HOLDS_DATA, HOME_NOT_EMPTY, TARGET_HOLDS_HOME, TARGET_IN_HOME
+from sdaudit.files.snapshot_check import (
+    COLUMN_TYPE,
+    COLUMNS,
+    DUPLICATE,
+    IMAGE,
+    MAX_ID,
+    NOT_PARQUET,
+    NULL,
+    TABLE_MISSING,
+    VALUE,
+)
+from sdaudit.files.staging import MARKER, TARGET_IS_LINK, TARGET_NOT_OURS, TARGET_UNMARKED, walk
 from sdaudit.records import STUDY_NAME
 from sdaudit.scheme import Annotation
 from sdaudit.store import TABLES, Store
@@ -190,6 +200,14 @@ def target_a_link(place: Place) -> Path:
     return link
 
 
+def a_forged_marker_above_the_home(place: Place) -> Path:
+    """The folder that holds the data home, with a marker that claims every file in it (the home's
+    store and images included) as a snapshot's: replacing that "snapshot" would remove the home."""
+    files = walk(place.root)
+    (place.root / MARKER).write_text(json.dumps({"format": "sdaudit-snapshot", "marker_format": 1, "files": files}))
+    return place.root
+
+
 SNAPSHOT_REFUSALS = {
     "a folder of the user's files": (user_files, lambda p, t: TARGET_NOT_OURS.format(path=t, found="images/holiday.jpg")),
     "the data home": (lambda p: p.home, lambda p, t: TARGET_IN_HOME.format(path=t, home=p.home)),
@@ -200,6 +218,8 @@ SNAPSHOT_REFUSALS = {
                                               lambda p, t: TARGET_NOT_OURS.format(path=t, found="images/run-a/notes.txt")),
     "an unmarked snapshot": (unmarked_snapshot, lambda p, t: TARGET_UNMARKED.format(path=t)),
     "the target a link": (target_a_link, lambda p, t: TARGET_IS_LINK.format(path=t)),
+    "a forged snapshot holding the home": (a_forged_marker_above_the_home,
+                                           lambda p, t: TARGET_HOLDS_HOME.format(path=t, home=p.home)),
 }
 
 
@@ -318,6 +338,10 @@ PASSWD = "../../../etc/passwd"
 PATH_RULE = "an image path must be a relative path inside the data home's images/ folder (no '..', not absolute)"
 
 
+def _image_ids(place: Place) -> list[int]:
+    return pq.read_table(place.snap / "images.parquet").column("image_id").to_pylist()
+
+
 def _first_image(place: Place) -> str:
     return pq.read_table(place.snap / "images.parquet").column("path").to_pylist()[0]
 
@@ -376,6 +400,57 @@ RESTORE_REFUSALS = {
         lambda p: rewrite(p, "runs", lambda t: set_value(t, "kind", "rocket")),
         lambda p: VALUE.format(name="runs.parquet", row=1, column="kind", value="rocket",
                                problem="not one of generated, imported, reference")),
+    "a null image path": (
+        lambda p: rewrite(p, "images", lambda t: set_value(t, "path", None)),
+        lambda p: NULL.format(name="images.parquet", row=1, column="path")),
+    "a null external": (
+        lambda p: rewrite(p, "images", lambda t: set_value(t, "external", None)),
+        lambda p: NULL.format(name="images.parquet", row=1, column="external")),
+    "a null run kind": (
+        lambda p: rewrite(p, "runs", lambda t: set_value(t, "kind", None)),
+        lambda p: NULL.format(name="runs.parquet", row=1, column="kind")),
+    "an answer for no image": (
+        lambda p: rewrite(p, "annotations", lambda t: set_value(t, "image_id", 99_999)),
+        lambda p: VALUE.format(name="annotations.parquet", row=1, column="image_id", value=99_999,
+                               problem="no row of images.parquet has it")),
+    "an image of no run": (
+        lambda p: rewrite(p, "images", lambda t: set_value(t, "run_key", "nowhere")),
+        lambda p: VALUE.format(name="images.parquet", row=1, column="run_key", value="nowhere",
+                               problem="no row of runs.parquet has it")),
+    "negative steps": (
+        lambda p: rewrite(p, "runs", lambda t: set_value(t, "steps", -1)),
+        lambda p: VALUE.format(name="runs.parquet", row=1, column="steps", value=-1, problem="must be a number of at least 0")),
+    "infinite guidance": (
+        lambda p: rewrite(p, "runs", lambda t: set_value(t, "guidance", float("inf"))),
+        lambda p: VALUE.format(name="runs.parquet", row=1, column="guidance", value=float("inf"),
+                               problem="guidance must be a finite number from 0 to 50")),
+    "a width of 9000": (
+        lambda p: rewrite(p, "runs", lambda t: set_value(t, "width", 9000)),
+        lambda p: VALUE.format(name="runs.parquet", row=1, column="width", value=9000,
+                               problem="a side must be a whole number of pixels from 0 to 8192")),
+    "no raters per image": (
+        lambda p: rewrite(p, "studies", lambda t: set_value(t, "raters_per_image", 0)),
+        lambda p: VALUE.format(name="studies.parquet", row=1, column="raters_per_image", value=0,
+                               problem="must be a number of at least 1")),
+    "an unknown skin tone mode": (
+        lambda p: rewrite(p, "studies", lambda t: set_value(t, "skin_tone_mode", "rgb")),
+        lambda p: VALUE.format(name="studies.parquet", row=1, column="skin_tone_mode", value="rgb",
+                               problem="not one of mst, binary")),
+    "rater fields not JSON": (
+        lambda p: rewrite(p, "studies", lambda t: set_value(t, "rater_fields", "{")),
+        lambda p: VALUE.format(name="studies.parquet", row=1, column="rater_fields", value="{", problem="not valid JSON")),
+    "negative seconds": (
+        lambda p: rewrite(p, "images", lambda t: set_value(t, "seconds", -2.0)),
+        lambda p: VALUE.format(name="images.parquet", row=1, column="seconds", value=-2.0,
+                               problem="must be a number of at least 0")),
+    "an image path with a terminal escape": (
+        lambda p: rewrite(p, "images", lambda t: set_value(t, "path", "images/run-a/\x1b[2J.png")),
+        lambda p: VALUE.format(name="images.parquet", row=1, column="path", value="images/run-a/\x1b[2J.png",
+                               problem="an image path must not hold control characters")),
+    "a duplicate image_id": (
+        lambda p: rewrite(p, "images", lambda t: set_value(t, "image_id", _image_ids(p)[1])),
+        lambda p: DUPLICATE.format(name="images.parquet", first=1, row=2, columns="image_id",
+                                   value=repr(_image_ids(p)[1]))),
 }
 
 
@@ -461,3 +536,42 @@ def test_a_restore_on_a_full_disk_leaves_the_home_as_it_was(place, limit, home_s
     result = cli("restore", "--from", str(place.snap), "--home", str(home), limit=limit)
     assert_one_error_line(result)
     assert listing(place.root) == before
+
+
+# -- Ctrl-C: a snapshot or restore interrupted says what it left, and leaves nothing half-done ---
+
+
+def interrupted_when(args: list[str], moment: Callable[[], bool]) -> subprocess.CompletedProcess:
+    """`python -m sdaudit ARGS`, sent SIGINT (Ctrl-C) as soon as ``moment()`` holds."""
+    process = subprocess.Popen([sys.executable, "-m", "sdaudit", *args], cwd=ROOT, env=_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = Deadline()
+    while process.poll() is None and not deadline.expired() and not moment():
+        time.sleep(0.002)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=600)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def test_a_snapshot_interrupted_says_so_and_keeps_the_old_one(place):
+    old = listing(place.snap)
+    with Store.open(place.home) as store:
+        store.save_annotation(3, "ben", Annotation(person_present=False, confidence="low"))
+    result = interrupted_when(["snapshot", "--to", str(place.snap), "--home", str(place.home)],
+                              lambda: any((staging / "images").exists() for staging in staging_of(place.snap, "snapshot")))
+    assert result.returncode == 130, result.stderr
+    assert result.stderr.strip() == ("interrupted: the snapshot was not written; the target holds its old snapshot whole "
+                                     "(or the new one whole, if it had just been put in place); run the same command "
+                                     "again to snapshot.")
+    assert listing(place.snap) == old
+    assert sorted(path.name for path in place.root.iterdir()) == ["home", "snap"]
+
+
+def test_a_restore_interrupted_says_so_and_leaves_no_home(place):
+    home = place.root / "new-home"
+    result = interrupted_when(["restore", "--from", str(place.snap), "--home", str(home)],
+                              lambda: any((staging / "images").exists() for staging in staging_of(home, "restore")))
+    assert result.returncode == 130, result.stderr
+    assert result.stderr.strip() == ("interrupted: nothing was restored; the home is as it was (or restored whole, if "
+                                     "it had just been put in place); run the same command again to restore.")
+    assert sorted(path.name for path in place.root.iterdir()) == ["home", "snap"]

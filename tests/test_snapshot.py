@@ -10,16 +10,18 @@ import sys
 
 import pandas as pd
 import pytest
-from helpers import ORIGIN_SHEET
+from helpers import ORIGIN_SHEET, ROOT, run_cli
 
+from sdaudit.errors import StoreError
 from sdaudit.files.sheets import import_annotations
-from sdaudit.files.snapshot import MANIFEST, AutoSnapshot, SnapshotError, restore, snapshot
+from sdaudit.files.snapshot import KEPT, MANIFEST, AutoSnapshot, SnapshotError, restore, snapshot
+from sdaudit.files.snapshot_check import WRONG_VERSION
 from sdaudit.files.staging import STAGING_MARKER, TARGET_NOT_OURS
 from sdaudit.generation.generate import StoreSink, generate
 from sdaudit.generation.jobs import JobQueue
 from sdaudit.generation.spec import GenerationSpec
 from sdaudit.scheme import Annotation
-from sdaudit.store import TABLES, Store
+from sdaudit.store import SCHEMA_VERSION, TABLES, Store
 from sdaudit.store import parquet as parquet_module
 from sdaudit.store.team import Team
 
@@ -176,3 +178,108 @@ def test_a_snapshot_from_before_the_kind_column_restores_each_runs_kind(full_hom
     with Store.open(restored_home) as empty:
         restore(empty, restored_home, str(tmp_path / "snap"))
         assert dict(zip(empty.runs()["run_key"], empty.runs()["kind"])) == kinds
+
+
+def files_under(folder) -> dict[str, bytes]:
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in sorted(folder.rglob("*"))
+            if path.is_file()}
+
+
+def test_a_snapshot_the_app_could_not_restore_on_start_is_never_overwritten(full_home, tmp_path):
+    """A snapshot from a later sdaudit (or a damaged one) that fails to restore on start is the
+    only copy of the data: the empty store must never be snapshotted over it."""
+    snap = tmp_path / "snap"
+    with Store.open(full_home) as store:
+        snapshot(store, full_home, str(snap))
+    manifest = json.loads((snap / MANIFEST).read_text())
+    (snap / MANIFEST).write_text(json.dumps({**manifest, "schema_version": SCHEMA_VERSION + 1}))
+    before = files_under(snap)
+    fresh = tmp_path / "fresh"
+    with Store.open(fresh) as empty:
+        keeper = AutoSnapshot(empty, fresh, str(snap), minutes=10, start=False)
+        assert keeper.restored is None
+        assert keeper.snapshot_now() is None
+        keeper.after_job(None)
+    reason = WRONG_VERSION.format(source=str(snap), found=SCHEMA_VERSION + 1).rstrip(".")
+    assert keeper.last_error == f"snapshot to {snap} not written: " + KEPT.format(target=snap, reason=reason)
+    assert files_under(snap) == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["fresh", "home", "snap"]
+
+
+def test_the_first_automatic_snapshot_still_writes_where_there_was_none(full_home, tmp_path):
+    fresh = tmp_path / "fresh"
+    with Store.open(fresh) as empty:
+        keeper = AutoSnapshot(empty, fresh, str(tmp_path / "snap"), minutes=10, start=False)
+        assert keeper.last_error.startswith("restore on start failed: there is no sdaudit snapshot")
+        assert keeper.snapshot_now() is not None
+    assert keeper.last_error is None
+
+
+# Killed with SIGKILL exactly between swap_snapshot's two renames: the old snapshot is set aside,
+# the new one not yet in its place.
+KILL_BETWEEN_RENAMES = """
+import os, signal, sys
+from sdaudit.cli.commands import main
+rename = os.rename
+def killed_before_the_second(source, target):
+    if ".snapshot-" in os.fspath(source):
+        os.kill(os.getpid(), signal.SIGKILL)
+    rename(source, target)
+os.rename = killed_before_the_second
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("reader", ["restore", "the app's start"])
+def test_a_snapshot_killed_between_its_renames_is_restored_from_the_old_one(full_home, tmp_path, reader):
+    snap = tmp_path / "snap"
+    with Store.open(full_home) as store:
+        snapshot(store, full_home, str(snap))
+        old_rows = {table: store.count(table) for table in TABLES}
+        store.save_annotation(1, "ben", Annotation(person_present=False))
+    killed = subprocess.run([sys.executable, "-c", KILL_BETWEEN_RENAMES, "snapshot", "--to", str(snap),
+                             "--home", str(full_home)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert killed.returncode == -9, killed.stderr
+    assert not snap.exists() and list(tmp_path.glob(".snap.replaced-*")), "killed between the two renames"
+    restored = tmp_path / "restored"
+    if reader == "restore":
+        result = run_cli("restore", "--from", str(snap), "--home", str(restored))
+        assert result.returncode == 0, result.stderr
+    else:
+        with Store.open(restored) as empty:
+            keeper = AutoSnapshot(empty, restored, str(snap), minutes=10, start=False)
+            assert keeper.last_error is None and keeper.restored is not None
+    with Store.open(restored) as store:
+        assert {table: store.count(table) for table in TABLES} == old_rows
+    assert not list(tmp_path.glob(".snap.replaced-*"))
+
+
+def test_a_row_the_store_refuses_is_named_not_hidden_by_the_aborted_transaction(full_home, tmp_path):
+    """Rows the checks let through but a constraint refuses: the error names the constraint, not
+    "Current transaction is aborted" from cleaning up after it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with Store.open(full_home) as store:
+        snapshot(store, full_home, str(tmp_path / "snap"))
+    tables = {table: pq.read_table(tmp_path / "snap" / f"{table}.parquet") for table in TABLES}
+    tables["images"] = pa.concat_tables([tables["images"], tables["images"].slice(0, 1)])
+    with Store.open(tmp_path / "fresh") as empty:
+        with pytest.raises(StoreError) as refused:
+            empty.import_tables(tables)
+        assert not any(empty.count(table) for table in TABLES)
+    assert "Constraint Error" in str(refused.value) and "aborted" not in str(refused.value)
+
+
+@pytest.mark.parametrize("given", [".", "sub/.."])
+def test_a_snapshot_to_the_current_folder_is_refused_by_its_own_name(full_home, tmp_path, given):
+    """`--to .` and `--to x/..` mean the folder itself: refused as any folder of the user's files,
+    with no folder left beside it."""
+    mine = tmp_path / "mine"
+    (mine / "sub").mkdir(parents=True)
+    (mine / "notes.txt").write_text("mine")
+    result = run_cli("snapshot", "--to", given, "--home", str(full_home), cwd=mine)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == "error: " + TARGET_NOT_OURS.format(path=mine, found="notes.txt")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["home", "mine"]
+    assert sorted(path.name for path in mine.iterdir()) == ["notes.txt", "sub"]

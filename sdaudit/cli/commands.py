@@ -353,9 +353,13 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:  # a file that could not be read or written, not met by a check above
         print(f"error: {printable(_os_error_text(error, args), one_line=True)}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("interrupted: every finished batch is saved; run the same command again to resume.",
-              file=sys.stderr)
+    except KeyboardInterrupt:  # snapshot and restore build beside their place and remove what they built
+        said = {"snapshot": "the snapshot was not written; the target holds its old snapshot whole (or the new one "
+                            "whole, if it had just been put in place); run the same command again to snapshot.",
+                "restore": "nothing was restored; the home is as it was (or restored whole, if it had just been put "
+                           "in place); run the same command again to restore."}
+        default = "every finished batch is saved; run the same command again to resume."
+        print(f"interrupted: {said.get(getattr(args, 'command', None), default)}", file=sys.stderr)
         return EXIT_INTERRUPTED
     if output:
         try:

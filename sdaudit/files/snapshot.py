@@ -31,12 +31,13 @@ from pathlib import Path
 import sdaudit
 from sdaudit.config import store_path, writable_folder
 from sdaudit.files.safe import UnsafeFileError, read_regular, writable_target, write_new
-from sdaudit.files.snapshot_check import MANIFEST, SnapshotError, check_snapshot
+from sdaudit.files.snapshot_check import MANIFEST, NoSnapshotError, SnapshotError, check_snapshot
 from sdaudit.files.staging import (
     MARKER,
     MARKER_FORMAT,
     TARGET_IS_LINK,
     files_of_our_snapshot,
+    put_back_snapshot,
     staging_folder,
     store_files,
     swap_home,
@@ -54,9 +55,13 @@ __all__ = ["MANIFEST", "MARKER", "AutoSnapshot", "SnapshotError", "SnapshotResul
 HF_PREFIX = "hf://datasets/"
 TARGET_IN_HOME = ("the snapshot target {path} is the data home {home} or a folder inside it; a snapshot goes to a "
                   "folder outside the data home.")
+TARGET_HOLDS_HOME = ("the snapshot target {path} holds the data home {home}; a snapshot goes to a folder outside the "
+                     "data home, and the data home outside it.")
 HOLDS_DATA = "the store {path} already holds data; restore only into an empty store."
 HOME_NOT_EMPTY = ("the data home {path} is not empty (it holds {found!r}); restore only into a new or empty folder, "
                   "e.g. --home {path}-restored.")
+KEPT = ("the snapshot at {target} could not be restored ({reason}); automatic snapshots are off until it is restored "
+        "or moved away, so it is never overwritten.")
 CHANGED = "the snapshot at {source!r} changed while it was restored: {path!r} is not the file that was checked."
 
 
@@ -90,13 +95,18 @@ def snapshot(store: Store, home: str | os.PathLike, target: str) -> SnapshotResu
 
 
 def _snapshot_folder(target: str, home: Path) -> Path:
-    """The target folder, refused when it is (or lies under) a file, is a link, or is (inside) the home."""
+    """The target folder, refused when it is (or lies under) a file, is a link, is (inside) the
+    home, or holds the home (its files would be taken for the old snapshot's and removed)."""
     folder = writable_folder(target, what="the snapshot target")  # a file in the way is refused first
     if folder.is_symlink():
         raise SnapshotError(TARGET_IS_LINK.format(path=folder))
+    if folder.name in ("", ".."):  # `.` or `x/..`: the folder's own name is needed beside it (staging, set aside)
+        folder = folder.resolve()
     where, home_place = folder.resolve(), home.resolve()
     if where == home_place or where.is_relative_to(home_place):
         raise SnapshotError(TARGET_IN_HOME.format(path=folder, home=home))
+    if home_place.is_relative_to(where):
+        raise SnapshotError(TARGET_HOLDS_HOME.format(path=folder, home=home))
     return folder
 
 
@@ -148,6 +158,7 @@ def _write_local(store: Store, home: Path, folder: Path) -> SnapshotResult:
 def _fetched(source: str) -> Iterator[Path]:
     """The snapshot's folder: ``source`` itself, or a download of ``hf://datasets/…``."""
     if not source.startswith(HF_PREFIX):
+        put_back_snapshot(Path(os.path.abspath(source)))  # a snapshot killed between its renames: the old one back
         yield Path(source)
         return
     repo = source.removeprefix(HF_PREFIX).strip("/")
@@ -248,7 +259,9 @@ class AutoSnapshot:
     """Keeps a hosted store safe: restores it on start when empty, then snapshots after each
     finished job (``after_job``) and every ``minutes`` while annotations change.
 
-    A failed snapshot is kept in ``last_error`` for the app to show; it is never swallowed.
+    A failed snapshot is kept in ``last_error`` for the app to show; it is never swallowed. When a
+    snapshot is at the target but could not be restored on start, no automatic snapshot is written
+    there at all (it would replace the only copy of the data with an empty store).
     """
 
     def __init__(self, store: Store, home: str | os.PathLike, target: str, *, minutes: float, start: bool = True):
@@ -261,11 +274,15 @@ class AutoSnapshot:
         self._seen = -1
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._kept: str | None = None  # why the target is never written: its snapshot was not restored
         if not any(store.count(table) for table in TABLES):
             try:
                 self.restored = restore(store, home, target)
-            except SnapshotError as error:
+            except NoSnapshotError as error:  # nothing there to lose: the first snapshot makes one
                 self.last_error = f"restore on start failed: {error}"
+            except (SnapshotError, OSError, ValueError) as error:
+                self._kept = KEPT.format(target=target, reason=str(error).rstrip("."))
+                self.last_error = f"restore on start failed: {self._kept}"
         self._seen = store.count("annotation_history")
         self._thread = threading.Thread(target=self._loop, name="sdaudit-snapshots", daemon=True)
         if start:
@@ -273,6 +290,9 @@ class AutoSnapshot:
 
     def snapshot_now(self) -> SnapshotResult | None:
         with self._lock:
+            if self._kept:
+                self.last_error = f"snapshot to {self.target} not written: {self._kept}"
+                return None
             try:
                 result = snapshot(self.store, self.home, self.target)
             except (SnapshotError, OSError, ValueError) as error:

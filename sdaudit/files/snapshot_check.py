@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from sdaudit.files.reference import MAX_IMAGE_BYTES, _decode
 from sdaudit.files.safe import UnsafeFileError, read_regular
 from sdaudit.generation.spec import MAX_SEED
 from sdaudit.records import check_study_name, rater_name
-from sdaudit.scheme import CONFIDENCES, GENDERS, MST_LEVELS, SKIN_ANSWERS
+from sdaudit.scheme import CONFIDENCES, GENDERS, MST_LEVELS, SKIN_ANSWERS, SKIN_TONE_MODES
 from sdaudit.store import SCHEMA_VERSION, TABLES, Store
 
 MANIFEST = "snapshot.json"
@@ -43,6 +44,13 @@ ID_COLUMNS = {"studies": ("study_id",), "runs": ("study_id",), "images": ("image
 # (gold labels' ``set_by`` and adjudications' ``adjudicator`` may be empty: not raters' answers)
 RATER_COLUMNS = {"annotations": "rater", "annotation_history": "rater", "repeat_answers": "rater",
                  "rater_profiles": "rater"}
+# Each row's reference to another table's row (jobs name a run that may have been left unfinished: free)
+FOREIGN_KEYS = (("runs", "study_id", "studies", "study_id"), ("images", "run_key", "runs", "run_key"),
+                *((table, "image_id", "images", "image_id") for table in
+                  ("annotations", "annotation_history", "gold_labels", "adjudications", "repeat_answers")),
+                ("targets", "study_id", "studies", "study_id"), ("rater_profiles", "study_id", "studies", "study_id"))
+MAX_SIDE = 8192
+MAX_GUIDANCE = 50
 LABEL_TABLES = ("annotations", "annotation_history", "repeat_answers", "gold_labels", "adjudications")
 
 NO_SNAPSHOT = "there is no sdaudit snapshot at {source!r} (no {manifest})."
@@ -56,11 +64,18 @@ COLUMNS = "the snapshot's {name} does not hold the {table} table's columns ({pro
 COLUMN_TYPE = "the snapshot's {name} column {column!r} holds {found}, not {expected}; nothing was restored."
 ROW_COUNT = "the snapshot's {name} holds {found} rows but its manifest says {expected}; nothing was restored."
 VALUE = "the snapshot's {name} row {row} has {column} = {value!r}: {problem}; nothing was restored."
+NULL = "the snapshot's {name} row {row} has no {column} (null), which every row needs; nothing was restored."
+DUPLICATE = ("the snapshot's {name} rows {first} and {row} have the same {columns} ({value}), which must differ; "
+             "nothing was restored.")
 IMAGE = "the snapshot's image {path!r} cannot be restored ({reason}); nothing was restored."
 
 
 class SnapshotError(SdauditError):
     """A snapshot that cannot be written or restored; the message says why."""
+
+
+class NoSnapshotError(SnapshotError):
+    """There is no snapshot at all where one was looked for (no manifest)."""
 
 
 @dataclass(frozen=True)
@@ -77,8 +92,9 @@ def check_snapshot(folder: Path, source: str) -> CheckedSnapshot:
     """Every table and image of the snapshot in ``folder`` (named ``source`` in messages), checked;
     a ``SnapshotError`` names the first problem."""
     manifest = _read_manifest(folder, source)
-    expected = _expected_columns()
+    expected, constraints = _expected_columns()
     tables = {table: _read_table(folder, source, table, expected[table], manifest) for table in TABLES}
+    _check_nulls_and_keys(tables, constraints)
     _check_values(tables)
     return CheckedSnapshot(manifest, tables, _check_images(folder, source, tables["images"]))
 
@@ -88,7 +104,7 @@ def _read_manifest(folder: Path, source: str) -> dict:
         manifest = json.loads(read_regular(folder, MANIFEST, what="the manifest").decode("utf-8"))
     except UnsafeFileError as error:
         if not os.path.lexists(folder / MANIFEST):
-            raise SnapshotError(NO_SNAPSHOT.format(source=source, manifest=MANIFEST)) from None
+            raise NoSnapshotError(NO_SNAPSHOT.format(source=source, manifest=MANIFEST)) from None
         raise SnapshotError(str(error)) from None
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise SnapshotError(BAD_MANIFEST.format(source=source, reason=error)) from None
@@ -99,14 +115,36 @@ def _read_manifest(folder: Path, source: str) -> dict:
     return manifest
 
 
-def _expected_columns() -> dict[str, dict[str, str]]:
-    """This sdaudit's columns and their types, as a new store has them."""
+def _expected_columns() -> tuple[dict[str, dict[str, str]], dict[str, dict[str, list]]]:
+    """This sdaudit's columns and their types, and its NOT NULL columns and keys, as a new store has them."""
     with Store(":memory:") as store:
-        columns = store.table_columns()
+        columns, constraints = store.table_columns(), store.table_constraints()
     for table, optional in OPTIONAL_COLUMNS.items():
         for column in optional:
             columns[table].setdefault(column, "VARCHAR")
-    return columns
+    return columns, constraints
+
+
+def _check_nulls_and_keys(tables: dict, constraints: dict) -> None:
+    """No null in a NOT NULL column (a missing optional column takes its default), and no two rows
+    with the same key (primary key or UNIQUE; a key holding a null is not compared, as in the store)."""
+    for table, rows in tables.items():
+        name = f"{table}.parquet"
+        for column in constraints[table]["not_null"]:
+            if column in rows.column_names and rows.column(column).null_count:
+                row = rows.column(column).to_pylist().index(None) + 1
+                raise SnapshotError(NULL.format(name=name, row=row, column=column))
+        for key in constraints[table]["keys"]:
+            if not all(column in rows.column_names for column in key):
+                continue
+            seen: dict[tuple, int] = {}
+            for row, value in enumerate(zip(*(rows.column(column).to_pylist() for column in key)), start=1):
+                if None in value:
+                    continue
+                if value in seen:
+                    raise SnapshotError(DUPLICATE.format(name=name, first=seen[value], row=row, columns=", ".join(key),
+                                                         value=", ".join(map(repr, value))))
+                seen[value] = row
 
 
 def _read_table(folder: Path, source: str, table: str, columns: dict[str, str], manifest: dict):
@@ -167,6 +205,21 @@ def _check_values(tables: dict) -> None:
     for table, columns in ID_COLUMNS.items():
         for column in columns:
             _each(tables, table, column, _id)
+    for table, column, parent, parent_column in FOREIGN_KEYS:
+        known = set(tables[parent].column(parent_column).to_pylist())
+        _each(tables, table, column, lambda value, known=known, parent=parent:
+              None if value in known else f"no row of {parent}.parquet has it")
+    _each(tables, "runs", "steps", _at_least(0))
+    _each(tables, "runs", "guidance", _guidance)
+    for column in ("width", "height"):
+        _each(tables, "runs", column, lambda value: None if 0 <= value <= MAX_SIDE else
+              f"a side must be a whole number of pixels from 0 to {MAX_SIDE}")
+    _each(tables, "studies", "raters_per_image", _at_least(1))
+    _each(tables, "studies", "repeat_every", _at_least(0))
+    _each(tables, "studies", "skin_tone_mode", _among(SKIN_TONE_MODES))
+    _each(tables, "studies", "rater_fields", _json_list)
+    _each(tables, "images", "seconds", _at_least(0))
+    _each(tables, "images", "size_bytes", _at_least(0))
     _each(tables, "images", "seed", _seed)
     _check_image_paths(tables["images"])
     _each(tables, "studies", "name", _study_name)
@@ -213,10 +266,29 @@ def _check_image_paths(images) -> None:
 
 def _image_path(value: str) -> str | None:
     path = PurePosixPath(value)
+    if any(ord(character) < 32 or ord(character) == 127 for character in value):
+        return "an image path must not hold control characters"
     if ("\\" in value or "\0" in value or path.is_absolute() or PureWindowsPath(value).drive or ".." in path.parts
             or path.parts[:1] != ("images",) or len(path.parts) < 2):
         return "an image path must be a relative path inside the data home's images/ folder (no '..', not absolute)"
     return None
+
+
+def _at_least(lowest: int) -> Callable[[object], str | None]:
+    return lambda value: None if math.isfinite(value) and value >= lowest else f"must be a number of at least {lowest}"
+
+
+def _guidance(value) -> str | None:
+    return None if math.isfinite(value) and 0 <= value <= MAX_GUIDANCE else \
+        f"guidance must be a finite number from 0 to {MAX_GUIDANCE}"
+
+
+def _json_list(value) -> str | None:
+    try:
+        fields = json.loads(value)
+    except (json.JSONDecodeError, RecursionError):
+        return "not valid JSON"
+    return None if isinstance(fields, list) else "not a JSON list"
 
 
 def _study_name(value) -> str | None:

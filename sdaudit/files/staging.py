@@ -95,15 +95,29 @@ def tidy_snapshots(folder: Path) -> None:
             continue
         if entry.name.startswith(f".{folder.name}.snapshot-") and abandoned(Path(entry.path)):
             shutil.rmtree(entry.path)
-        elif entry.name.startswith(f".{folder.name}.replaced-"):
+    put_back_snapshot(folder)
+    for entry in os.scandir(folder.parent):
+        if entry.is_dir(follow_symlinks=False) and entry.name.startswith(f".{folder.name}.replaced-"):
             try:
                 listed = files_of_our_snapshot(Path(entry.path))
             except SnapshotError:  # something sdaudit did not write is in it: left alone
                 continue
-            if not os.path.lexists(folder):
-                os.rename(entry.path, folder)
-            else:
-                remove_files(Path(entry.path), listed)
+            remove_files(Path(entry.path), listed)  # the snapshot that replaced it is in place
+
+
+def put_back_snapshot(folder: Path) -> None:
+    """A snapshot killed between its two renames left the old one set aside (``.NAME.replaced-*``)
+    and none at ``folder``: the old one goes back (the next snapshot and every restore do this first)."""
+    if os.path.lexists(folder) or not folder.parent.is_dir():
+        return
+    for entry in sorted(os.scandir(folder.parent), key=lambda entry: entry.name):
+        if entry.is_dir(follow_symlinks=False) and entry.name.startswith(f".{folder.name}.replaced-"):
+            try:
+                files_of_our_snapshot(Path(entry.path))
+            except SnapshotError:  # something sdaudit did not write is in it: left alone
+                continue
+            os.rename(entry.path, folder)
+            return
 
 
 def remove_files(folder: Path, listed: list[str]) -> None:

@@ -53,6 +53,21 @@ class ParquetCopies(TableGroup):
                 columns[table][column] = data_type
         return columns
 
+    def table_constraints(self) -> dict[str, dict[str, list]]:
+        """Every table's NOT NULL columns (``not_null``) and its keys (``keys``: the columns of its
+        primary key and of each UNIQUE constraint), for a restore to check before it writes."""
+        rows = self.db.read("SELECT table_name, constraint_type, constraint_column_names FROM duckdb_constraints() "
+                            "WHERE constraint_type IN ('NOT NULL', 'PRIMARY KEY', 'UNIQUE') ORDER BY ALL")
+        found: dict[str, dict[str, list]] = {table: {"not_null": [], "keys": []} for table in schema.TABLES}
+        for table, kind, columns in rows:
+            if table not in found:
+                continue
+            if kind == "NOT NULL":
+                found[table]["not_null"] += columns
+            else:
+                found[table]["keys"].append(columns)
+        return found
+
     def import_tables(self, tables: Mapping[str, pa.Table]) -> dict[str, int]:
         """Load each table's rows (Arrow tables, checked by the caller) into the empty store in one
         transaction, then move each id sequence past the largest id restored; returns each table's
@@ -66,10 +81,10 @@ class ParquetCopies(TableGroup):
                 incoming = tables[table]
                 names = ", ".join(f'"{name}"' for name in incoming.column_names if name in known[table])
                 cursor.register("incoming", incoming)
-                try:
-                    cursor.execute(f"INSERT INTO {table} BY NAME SELECT {names} FROM incoming").fetchall()
-                finally:
-                    cursor.unregister("incoming")
+                # no try/finally: after a refused row the transaction is aborted and unregister would
+                # raise its own error in place of the constraint that refused the row
+                cursor.execute(f"INSERT INTO {table} BY NAME SELECT {names} FROM incoming").fetchall()
+                cursor.unregister("incoming")
                 # fetchall, not fetchone: DuckDB refuses the next register while a result is unfinished
                 rows[table] = int(cursor.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
             if "kind" not in tables["runs"].column_names:  # a snapshot from before migration 5
