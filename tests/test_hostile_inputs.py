@@ -9,8 +9,11 @@ import csv
 import hashlib
 import io
 import json
+import os
 import shutil
 import struct
+import subprocess
+import sys
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import ORIGIN_SHEET, open_page, png, run_cli, sheet
+from helpers import ORIGIN_SHEET, assert_one_error_line, open_page, png, run_cli, sheet
 
 from sdaudit.analysis.targets import MAX_BYTES as MAX_TARGETS_BYTES
 from sdaudit.errors import SdauditError
@@ -383,3 +386,50 @@ def test_annotate_and_team_show_a_placeholder_for_a_900_megapixel_image(app_home
     assert not at.exception, at.exception
     expected = plain(CANNOT_SHOW.format(reason=TOO_MANY_PIXELS.format(path=images[0].path, max=MAX_IMAGE_PIXELS)))
     assert expected in [warning.value for warning in at.warning]
+
+
+# -- run folders that generate writes into ---------------------------------------------------------
+
+
+def _run_cli_within(seconds: int, *args: str):
+    """``run_cli`` that gives up after ``seconds`` (a write into a pipe would wait forever)."""
+    path = os.pathsep.join(p for p in (str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH", "")) if p)
+    return subprocess.run([sys.executable, "-m", "sdaudit", *args], env={**os.environ, "PYTHONPATH": path},
+                          capture_output=True, text=True, timeout=seconds)
+
+
+def _plant_part_link(place: Place, out: Path) -> Path:
+    (out / "parts").mkdir(parents=True)
+    (out / "parts" / "rank-0.jsonl").symlink_to(place.root / "secret.txt")
+    return place.root / "secret.txt"
+
+
+def _plant_parts_folder_link(place: Place, out: Path) -> Path:
+    elsewhere = place.root / "elsewhere"
+    elsewhere.mkdir()
+    out.mkdir()
+    (out / "parts").symlink_to(elsewhere)
+    return elsewhere
+
+
+def _plant_part_pipe(place: Place, out: Path) -> Path:
+    (out / "parts").mkdir(parents=True)
+    os.mkfifo(out / "parts" / "rank-0.jsonl")
+    return place.root / "secret.txt"
+
+
+@pytest.mark.parametrize("plant", [_plant_part_link, _plant_parts_folder_link, _plant_part_pipe],
+                         ids=["part-file-link", "parts-folder-link", "part-file-pipe"])
+def test_generate_out_writes_through_no_link_or_pipe_in_the_run_folder(place, plant):
+    out = place.root / "out"
+    outside = plant(place, out)
+
+    def state() -> dict:
+        paths = [outside] if outside.is_file() else sorted(outside.rglob("*"))
+        return {str(path): path.read_bytes() for path in paths}
+
+    before = state()
+    result = _run_cli_within(120, "generate", "--model", str(place.model), *TINY, "--seeds", "0-1", "--out", str(out))
+    assert_one_error_line(result, contains="rank-0.jsonl")
+    assert state() == before
+    assert not (out / "images").exists() or not any((out / "images").rglob("*.png"))

@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 import sdaudit
 from sdaudit.errors import RunFolderError
 from sdaudit.files.manifest_schema import check_manifest, check_part_line, shown
-from sdaudit.files.safe import PendingFiles, read_regular, writable_target, write_new
+from sdaudit.files.safe import PendingFiles, append_regular, read_regular, writable_target, write_new
 from sdaudit.records import ImageRecord, RunRecord, require_new_study
 from sdaudit.store import Store
 
@@ -86,6 +86,7 @@ class RunFolder:
     def begin(self, run: RunRecord) -> set[int]:
         if self.root.exists() and not self.root.is_dir():
             raise RunFolderError(f"the run folder {str(self.root)!r} is a file, not a folder.")
+        writable_target(self.root, f"{PARTS}/{self.part_path.name}", what="the part file")  # no link on the way
         self.part_path.parent.mkdir(parents=True, exist_ok=True)
         self._append({"run": asdict(run), "spec": self.spec})
         contents = read_run_folder(self.root, allow_empty=True)
@@ -101,10 +102,8 @@ class RunFolder:
             self._append({"image": asdict(image)})
 
     def _append(self, entry: dict) -> None:
-        with self.part_path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(entry, sort_keys=True) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        line = (json.dumps(entry, sort_keys=True) + "\n").encode("utf-8")
+        append_regular(self.root, f"{PARTS}/{self.part_path.name}", line, what="the part file")
 
     # -- merging ----------------------------------------------------------------------------
 

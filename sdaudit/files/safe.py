@@ -137,6 +137,27 @@ def writable_target(root: str | os.PathLike, relpath: str, *, what: str = "the f
     return root_path.joinpath(*parts)
 
 
+def append_regular(root: str | os.PathLike, relpath: str, data: bytes, *, what: str = "the file") -> None:
+    """Append ``data`` to the regular file ``root/relpath`` (made if absent) and fsync it; an
+    ``UnsafeFileError`` before anything is written when a folder on the way is a link or not a
+    folder, or the file is a link, a pipe or any other special file (a pipe would hang a plain
+    ``open``; a link would carry the line to a file outside ``root``)."""
+    target = writable_target(root, relpath, what=what)
+    blocked = UnsafeFileError(SPECIAL.format(what=what, path=str(relpath), root=root))
+    try:  # NOFOLLOW: a link swapped in after the check is refused; NONBLOCK: so is a pipe
+        descriptor = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT | NOFOLLOW | NONBLOCK, 0o644)
+    except OSError as error:
+        if error.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR, errno.ENOTDIR):
+            raise blocked from None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise blocked
+        _write_all(descriptor, data, target)
+    finally:
+        os.close(descriptor)
+
+
 def write_new(target: Path, data: bytes) -> None:
     """Write ``data`` to ``target`` (under a folder sdaudit does not trust, checked first with
     ``writable_target``) so that a reader never sees half a file, and a failed or killed write
