@@ -433,3 +433,34 @@ def test_generate_out_writes_through_no_link_or_pipe_in_the_run_folder(place, pl
     assert_one_error_line(result, contains="rank-0.jsonl")
     assert state() == before
     assert not (out / "images").exists() or not any((out / "images").rglob("*.png"))
+
+
+def _rekey(run_key: str) -> Callable[[dict], None]:
+    def change(manifest: dict) -> None:
+        for row in manifest["runs"] + manifest["images"]:
+            row["run_key"] = run_key
+    return change
+
+
+@pytest.mark.parametrize("field, value", [("prompt", "a nurse at a desk"), ("model", "another/model"),
+                                          ("steps", 3), ("guidance", 9.5), ("negative_prompt", "blurry")])
+def test_a_folder_run_with_other_settings_does_not_join_the_stored_run_of_its_key(place, field, value):
+    folder = place.manifest(_set("runs", field, value))
+    run_key = json.loads((folder / MANIFEST).read_text())["runs"][0]["run_key"]
+    before = home_state(place.home)
+    result = run_cli("ingest", str(folder), "--home", str(place.home), cwd=place.root)
+    line = assert_one_error_line(result, contains=run_key)
+    assert f"({field} " in line
+    assert home_state(place.home) == before
+
+
+def test_a_folder_run_keyed_as_an_imported_sheet_does_not_join_it(place):
+    with Store(place.home / "sdaudit.duckdb", read_only=True) as store:
+        runs = store.runs(study="origin")
+    external = runs["run_key"].iloc[0]
+    folder = place.manifest(_rekey(external))
+    before = home_state(place.home)
+    result = run_cli("ingest", str(folder), "--home", str(place.home), cwd=place.root)
+    line = assert_one_error_line(result, contains=external)
+    assert "(study 'origin' there" in line
+    assert home_state(place.home) == before
