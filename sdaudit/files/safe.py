@@ -348,21 +348,62 @@ def recover_pending(home: str | os.PathLike, recorded: Callable[[list[str]], set
         with _LIVE_LOCK:
             if entry.name in _LIVE_JOURNALS:
                 continue
+        if entry.name.endswith(DAMAGED):
+            continue  # a journal that could not be read, kept for a person to look at
         if entry.name.endswith(".json") and entry.is_file(follow_symlinks=False):
-            journal = json.loads(read_regular(folder, entry.name, what="a journal").decode("utf-8"))
-            kept = recorded(list(journal["files"]))
+            journal = _journal(folder, entry.name)
+            if journal is None:  # damaged: set aside, so every later write goes on
+                os.replace(entry.path, folder / f"{entry.name}{DAMAGED}")
+                continue
+            kept = recorded(journal["files"])
             for relpath in journal["files"]:
-                if relpath in kept:
-                    continue
+                if relpath in kept or not _inside_images(home, relpath):
+                    continue  # recorded, or not ours to remove: only files under images/ ever are
                 try:
                     target = writable_target(home, relpath, what="a journal's file")
                 except UnsafeFileError:
                     continue  # a link now stands on the way: nothing of ours to remove behind it
                 target.unlink(missing_ok=True)
                 partial_path(target).unlink(missing_ok=True)
-            _remove_empty(home, list(journal["folders"]))
+            _remove_empty(home, [relpath for relpath in journal["folders"] if _inside_images(home, relpath)])
             recovered += 1
         if not entry.is_dir(follow_symlinks=False):
             os.unlink(entry.path)  # a journal, or the partial file of one that was never finished
     _remove_empty(home, [PENDING])
     return recovered
+
+
+DAMAGED = ".damaged"  # the suffix a journal that cannot be read is set aside under
+
+
+def _journal(folder: Path, name: str) -> dict[str, list[str]] | None:
+    """The journal ``folder/name`` (``files`` and ``folders``, lists of paths), or None when it is
+    not one (torn, hand-edited, or not a regular file)."""
+    try:
+        journal = json.loads(read_regular(folder, name, what="a journal").decode("utf-8"))
+    except (UnsafeFileError, ValueError, RecursionError):  # a JSONDecodeError and a UnicodeDecodeError are ValueErrors
+        return None
+    if not isinstance(journal, dict):
+        return None
+    lists = {key: journal.get(key) for key in ("files", "folders")}
+    if not all(isinstance(value, list) and all(isinstance(item, str) for item in value) for value in lists.values()):
+        return None
+    return lists
+
+
+def _inside_images(home: Path, relpath: str) -> bool:
+    """True when ``relpath`` is ``images`` or lies under it in ``home``, with no '..' and no link on the way."""
+    path = PurePosixPath(relpath)
+    if path.is_absolute() or ".." in path.parts or not path.parts or path.parts[0] != "images":
+        return False
+    current = home
+    for name in path.parts:
+        current = current / name
+        try:
+            if stat.S_ISLNK(os.lstat(current).st_mode):
+                return False
+        except FileNotFoundError:
+            return True
+        except OSError:
+            return False
+    return True
