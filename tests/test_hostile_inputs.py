@@ -464,3 +464,48 @@ def test_a_folder_run_keyed_as_an_imported_sheet_does_not_join_it(place):
     line = assert_one_error_line(result, contains=external)
     assert "(study 'origin' there" in line
     assert home_state(place.home) == before
+
+
+# -- names in the way of an export, a report or an ingest ----------------------------------------
+
+
+def _tree(folder: Path) -> dict:
+    return {str(path.relative_to(folder)): (path.is_symlink(), path.read_bytes() if path.is_file() else None)
+            for path in sorted(folder.rglob("*"))}
+
+
+@pytest.mark.parametrize("blocked", ["default-estimates.csv", ".default-estimates.parquet.partial"])
+def test_an_export_with_one_name_blocked_replaces_no_file(place, blocked):
+    out = place.root / "out"
+    run_cli("export", "--study", "default", "--out", str(out), "--home", str(place.home), cwd=place.root, check=True)
+    for path in out.iterdir():
+        path.write_bytes(b"the user's earlier export")
+    (out / blocked).unlink(missing_ok=True)
+    (out / blocked).mkdir()
+    before = _tree(out)
+    result = run_cli("export", "--study", "default", "--out", str(out), "--home", str(place.home), cwd=place.root)
+    assert_one_error_line(result, contains=str(out / blocked))
+    assert _tree(out) == before
+
+
+def test_a_link_at_a_reports_partial_name_is_named_and_kept(place):
+    out = place.root / "rep"
+    out.mkdir()
+    (out / ".r.html.partial").symlink_to(place.root / "secret.txt")
+    result = run_cli("report", "--study", "default", "--out", str(out / "r.html"), "--home", str(place.home),
+                     cwd=place.root)
+    assert_one_error_line(result, contains=str(out / ".r.html.partial"))
+    assert (out / ".r.html.partial").is_symlink() and not (out / "r.html").exists()
+    assert (place.root / "secret.txt").read_text() == SECRET + "\n"
+
+
+def test_a_link_at_an_images_partial_name_is_named_and_kept_by_ingest(place):
+    home = place.root / "home2"
+    run_key = json.loads((place.root / "runfolder" / MANIFEST).read_text())["runs"][0]["run_key"]
+    (home / "images" / run_key).mkdir(parents=True)
+    link = home / "images" / run_key / ".0.png.partial"
+    link.symlink_to(place.root / "secret.txt")
+    result = run_cli("ingest", str(place.root / "runfolder"), "--home", str(home), cwd=place.root)
+    assert_one_error_line(result, contains=str(link))
+    assert link.is_symlink() and not (home / "images" / run_key / "0.png").exists()
+    assert (place.root / "secret.txt").read_text() == SECRET + "\n"

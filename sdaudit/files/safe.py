@@ -177,6 +177,9 @@ def write_all_new(files: dict[Path, bytes]) -> None:
     ``.NAME.partial`` and renamed to NAME; elsewhere it is written under the partial name. The
     partial name is made without following a link, so a link planted there is refused rather than
     written through; a failed write removes the partial files it made."""
+    for target in files:  # every name clear before the first is replaced: all of them change, or none
+        for path in (target, partial_path(target)):
+            _require_clear(path)
     made: list[Path] = []
     try:
         for target, data in files.items():
@@ -196,6 +199,28 @@ def write_all_new(files: dict[Path, bytes]) -> None:
         for partial in made:
             partial.unlink(missing_ok=True)
         raise
+
+
+IN_THE_WAY = "a folder, symbolic link or special file stands there; move it away first"
+
+
+def _require_clear(path: Path) -> None:
+    """An ``OSError`` naming ``path`` unless it is absent or a regular file (which a write may replace)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode):
+        raise OSError(errno.EEXIST, IN_THE_WAY, str(path))
+
+
+def _remove_regular(path: Path) -> None:
+    """Remove ``path`` if it is a regular file: a link or folder someone else put there stays."""
+    try:
+        if stat.S_ISREG(os.lstat(path).st_mode):
+            os.unlink(path)
+    except FileNotFoundError:
+        return
 
 
 def _write_partial(partial: Path, data: bytes, target: Path) -> None:
@@ -218,6 +243,9 @@ def _write_partial(partial: Path, data: bytes, target: Path) -> None:
         proc = os.open("/proc/self/fd", os.O_RDONLY | DIRECTORY)
         try:  # linkat(AT_SYMLINK_FOLLOW) gives the unnamed file its name; a link planted there stays
             os.link(str(descriptor), partial, src_dir_fd=proc, follow_symlinks=True)
+        except OSError as error:  # name the partial file, not the descriptor's number
+            raise OSError(error.errno, IN_THE_WAY if error.errno == errno.EEXIST else error.strerror,
+                          str(partial)) from None
         finally:
             os.close(proc)
     finally:
@@ -308,16 +336,16 @@ class PendingFiles:
     def write(self, relpath: str, data: bytes) -> None:
         """Write one of the listed files at its final name."""
         target = self.targets[relpath]
+        write_new(target, data)  # a failed write leaves nothing of its own; what stood there stays
         self.written.append(target)
-        write_new(target, data)
 
     def __exit__(self, kind, error, trace) -> None:
         if not self.relpaths:
             return
         if kind is not None:
             for target in self.written:
-                target.unlink(missing_ok=True)
-                partial_path(target).unlink(missing_ok=True)
+                _remove_regular(target)
+                _remove_regular(partial_path(target))
             _remove_empty(self.home, self.folders)
         self.journal.unlink(missing_ok=True)
         _remove_empty(self.home, [PENDING])
@@ -363,8 +391,8 @@ def recover_pending(home: str | os.PathLike, recorded: Callable[[list[str]], set
                     target = writable_target(home, relpath, what="a journal's file")
                 except UnsafeFileError:
                     continue  # a link now stands on the way: nothing of ours to remove behind it
-                target.unlink(missing_ok=True)
-                partial_path(target).unlink(missing_ok=True)
+                _remove_regular(target)
+                _remove_regular(partial_path(target))
             _remove_empty(home, [relpath for relpath in journal["folders"] if _inside_images(home, relpath)])
             recovered += 1
         if not entry.is_dir(follow_symlinks=False):
