@@ -509,3 +509,20 @@ def test_a_link_at_an_images_partial_name_is_named_and_kept_by_ingest(place):
     assert_one_error_line(result, contains=str(link))
     assert link.is_symlink() and not (home / "images" / run_key / "0.png").exists()
     assert (place.root / "secret.txt").read_text() == SECRET + "\n"
+
+
+# -- a refused command makes no data home --------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv", [
+    lambda p: ["import-annotations", str(p.file("bad.csv", "not,a,sheet\n1,2,3\n")), "--study", "s", "--rater", "ana"],
+    lambda p: ["import-annotations", str(ORIGIN_SHEET), "--study", "s", "--rater", f"ana{ESCAPES}"],
+    lambda p: ["ingest-images", str(p.root / "runfolder" / "images"), "--name", "set", "--study", "s",
+               "--license", f"cc{ESCAPES}"],
+    lambda p: ["generate", "--model", str(p.root / "no-such-model"), *TINY, "--seeds", "0-1"],
+], ids=["bad-sheet", "bad-rater", "ingest-images", "generate-bad-model"])
+def test_a_refused_command_leaves_no_new_data_home(place, argv):
+    home = place.root / "new" / "home"
+    result = run_cli(*argv(place), "--home", str(home), cwd=place.root)
+    assert_one_error_line(result)
+    assert not (place.root / "new").exists()
