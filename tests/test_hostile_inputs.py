@@ -484,8 +484,8 @@ def test_an_export_with_one_name_blocked_replaces_no_file(place, blocked):
     (out / blocked).mkdir()
     before = _tree(out)
     result = run_cli("export", "--study", "default", "--out", str(out), "--home", str(place.home), cwd=place.root)
-    assert_one_error_line(result, contains=str(out / blocked))
     assert _tree(out) == before
+    assert_one_error_line(result, contains=str(out / blocked))
 
 
 def test_a_link_at_a_reports_partial_name_is_named_and_kept(place):
@@ -526,3 +526,22 @@ def test_a_refused_command_leaves_no_new_data_home(place, argv):
     result = run_cli(*argv(place), "--home", str(home), cwd=place.root)
     assert_one_error_line(result)
     assert not (place.root / "new").exists()
+
+
+def test_an_export_removes_the_scratch_folder_a_killed_export_left(place, tmp_path):
+    """An export's scratch folder lives in --out (not under /tmp, where kill -9 would leave it for
+    good); the next export removes one whose process is gone."""
+    out = place.root / "out"
+    killed = subprocess.Popen([sys.executable, "-c", "pass"])
+    killed.wait()  # a process id that no longer runs
+    stale = out / f".sdaudit-export-{killed.pid}-abc"
+    stale.mkdir(parents=True)
+    (stale / "default-annotations.csv").write_text("half")
+    scratch_tmp = tmp_path / "tmp"
+    scratch_tmp.mkdir()
+    run_cli("export", "--study", "default", "--out", str(out), "--home", str(place.home), cwd=place.root,
+            check=True, env={"TMPDIR": str(scratch_tmp)})
+    assert not stale.exists()
+    assert sorted(path.name for path in out.iterdir() if path.name.startswith(".")) == []
+    assert list(scratch_tmp.iterdir()) == []
+    assert (out / "default-estimates.csv").is_file()
