@@ -186,9 +186,10 @@ def export_command(args) -> str:
         try:
             written = export_annotations(store, args.study, scratch)
             written += export_estimates(result.table, scratch, args.study)
-            write_all_new({out / path.name: path.read_bytes() for path in written})
+            files = {out / path.name: path.read_bytes() for path in written}
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+        write_all_new(files)
     return "wrote " + ", ".join(str(out / path.name) for path in written)
 
 
