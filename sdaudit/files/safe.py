@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from sdaudit.errors import SdauditError
+from sdaudit.files.journals import DAMAGED, inside_images, parse_journal, remove_regular
 
 NOT_INSIDE = "{what} {path!r} must be a relative path inside {root} (no '..', not absolute)."
 MISSING = "{what} {path!r} is missing from {root}."
@@ -214,15 +215,6 @@ def _require_clear(path: Path) -> None:
         raise OSError(errno.EEXIST, IN_THE_WAY, str(path))
 
 
-def _remove_regular(path: Path) -> None:
-    """Remove ``path`` if it is a regular file: a link or folder someone else put there stays."""
-    try:
-        if stat.S_ISREG(os.lstat(path).st_mode):
-            os.unlink(path)
-    except FileNotFoundError:
-        return
-
-
 def _write_partial(partial: Path, data: bytes, target: Path) -> None:
     """``data`` at ``partial`` (absent, or a stale regular partial file), on the disk (fsync)."""
     descriptor = _unnamed_file(partial.parent)
@@ -344,8 +336,8 @@ class PendingFiles:
             return
         if kind is not None:
             for target in self.written:
-                _remove_regular(target)
-                _remove_regular(partial_path(target))
+                remove_regular(target)
+                remove_regular(partial_path(target))
             _remove_empty(self.home, self.folders)
         self.journal.unlink(missing_ok=True)
         _remove_empty(self.home, [PENDING])
@@ -379,59 +371,27 @@ def recover_pending(home: str | os.PathLike, recorded: Callable[[list[str]], set
         if entry.name.endswith(DAMAGED):
             continue  # a journal that could not be read, kept for a person to look at
         if entry.name.endswith(".json") and entry.is_file(follow_symlinks=False):
-            journal = _journal(folder, entry.name)
+            try:
+                journal = parse_journal(read_regular(folder, entry.name, what="a journal"))
+            except UnsafeFileError:
+                journal = None
             if journal is None:  # damaged: set aside, so every later write goes on
                 os.replace(entry.path, folder / f"{entry.name}{DAMAGED}")
                 continue
             kept = recorded(journal["files"])
             for relpath in journal["files"]:
-                if relpath in kept or not _inside_images(home, relpath):
+                if relpath in kept or not inside_images(home, relpath):
                     continue  # recorded, or not ours to remove: only files under images/ ever are
                 try:
                     target = writable_target(home, relpath, what="a journal's file")
                 except UnsafeFileError:
                     continue  # a link now stands on the way: nothing of ours to remove behind it
-                _remove_regular(target)
-                _remove_regular(partial_path(target))
-            _remove_empty(home, [relpath for relpath in journal["folders"] if _inside_images(home, relpath)])
+                remove_regular(target)
+                remove_regular(partial_path(target))
+            _remove_empty(home, [relpath for relpath in journal["folders"] if inside_images(home, relpath)])
             recovered += 1
         if not entry.is_dir(follow_symlinks=False):
             os.unlink(entry.path)  # a journal, or the partial file of one that was never finished
     _remove_empty(home, [PENDING])
     return recovered
 
-
-DAMAGED = ".damaged"  # the suffix a journal that cannot be read is set aside under
-
-
-def _journal(folder: Path, name: str) -> dict[str, list[str]] | None:
-    """The journal ``folder/name`` (``files`` and ``folders``, lists of paths), or None when it is
-    not one (torn, hand-edited, or not a regular file)."""
-    try:
-        journal = json.loads(read_regular(folder, name, what="a journal").decode("utf-8"))
-    except (UnsafeFileError, ValueError, RecursionError):  # a JSONDecodeError and a UnicodeDecodeError are ValueErrors
-        return None
-    if not isinstance(journal, dict):
-        return None
-    lists = {key: journal.get(key) for key in ("files", "folders")}
-    if not all(isinstance(value, list) and all(isinstance(item, str) for item in value) for value in lists.values()):
-        return None
-    return lists
-
-
-def _inside_images(home: Path, relpath: str) -> bool:
-    """True when ``relpath`` is ``images`` or lies under it in ``home``, with no '..' and no link on the way."""
-    path = PurePosixPath(relpath)
-    if path.is_absolute() or ".." in path.parts or not path.parts or path.parts[0] != "images":
-        return False
-    current = home
-    for name in path.parts:
-        current = current / name
-        try:
-            if stat.S_ISLNK(os.lstat(current).st_mode):
-                return False
-        except FileNotFoundError:
-            return True
-        except OSError:
-            return False
-    return True
