@@ -366,7 +366,9 @@ def _remove_new_home(made: Path, home: Path) -> None:
     nothing but the store's files and each other; a refused command's transaction wrote no row there."""
     folders = [home, *home.parents]
     folders = folders[: folders.index(made) + 1] if made in folders else []
-    found = {path for folder in folders if folder.is_dir() and not folder.is_symlink() for path in folder.iterdir()}
+    if not all(folder.is_dir() and not folder.is_symlink() for folder in folders):
+        return  # the command never made them (refused before), or something else stands there
+    found = {path for folder in folders for path in folder.iterdir()}
     if not folders or not found <= {*folders, *(home / name for name in STORE_FILES)}:
         return
     for name in STORE_FILES:
