@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import os
 import resource
 import shutil
@@ -35,6 +36,7 @@ from pathlib import Path
 import pytest
 from helpers import ROOT, assert_one_error_line, make_images, make_run, png, run_folder
 
+from sdaudit.cli.analysis import EXPORT_SCRATCH
 from sdaudit.files.safe import PENDING
 from sdaudit.store import TABLES, Store
 
@@ -55,6 +57,8 @@ def _files(folder: Path, *, hashes: bool) -> tuple:
     found = []
     for path in sorted(folder.rglob("*")):
         relpath = path.relative_to(folder).as_posix()
+        if relpath.startswith(EXPORT_SCRATCH):  # a killed export's scratch folder: the next export removes it
+            continue
         if path.is_dir() and not path.is_symlink():
             found.append((relpath + "/", "") if hashes else relpath + "/")  # a folder made and left empty counts
             continue
@@ -395,3 +399,44 @@ def test_the_next_open_removes_the_files_a_killed_write_left_without_rows(tmp_pa
     Store.open(home).close()
     assert _files(home, hashes=False) == ("images/", "images/K/", "images/K/0.png")
     assert not (home / "images" / "N").exists()
+
+
+def test_a_journal_never_removes_a_file_outside_the_homes_images(tmp_path):
+    """A hand-made (or hostile) journal names the store itself, a file beside the home, '..' ways out
+    and a folder outside images/: recovery removes only what lies under images/, no link followed."""
+    home = tmp_path / "home"
+    Store.open(home).close()
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep me")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "0.png").write_bytes(b"keep me too")
+    (home / "images").mkdir()
+    (home / "images" / "L").symlink_to(tmp_path / "elsewhere")
+    (home / "notes").mkdir()
+    (home / "images" / "mine.png").write_bytes(b"left by a killed write")
+    files = ["sdaudit.duckdb", "../outside.txt", "images/../sdaudit.duckdb", str(outside), "images/L/0.png",
+             "images/mine.png"]
+    (home / PENDING).mkdir()
+    (home / PENDING / "1-hostile.json").write_text(json.dumps({"files": files, "folders": ["notes", "images/L", ".."]}))
+    with Store.open(home) as store:
+        store.add_run(make_run("K"))
+    assert (home / "sdaudit.duckdb").is_file() and outside.read_text() == "keep me"
+    assert (tmp_path / "elsewhere" / "0.png").read_bytes() == b"keep me too" and (home / "images" / "L").is_symlink()
+    assert (home / "notes").is_dir()
+    assert not (home / "images" / "mine.png").exists()  # what a journal may name is still undone
+    with Store(home / "sdaudit.duckdb", read_only=True) as store:
+        assert store.run("K") is not None
+
+
+@pytest.mark.parametrize("text", ["{bad", '{"nofiles": 1}', "[1]", '{"files": [1], "folders": []}', "\xff"])
+def test_a_damaged_journal_is_set_aside_and_writes_go_on(tmp_path, text):
+    home = tmp_path / "home"
+    Store.open(home).close()
+    (home / PENDING).mkdir()
+    (home / PENDING / "1-damaged.json").write_bytes(text.encode("latin-1"))
+    for number in range(2):  # and the next open as well
+        with Store.open(home) as store:
+            store.add_run(make_run(f"K{number}"))
+    assert (home / PENDING / "1-damaged.json.damaged").read_bytes() == text.encode("latin-1")
+    with Store(home / "sdaudit.duckdb", read_only=True) as store:
+        assert store.run("K0") is not None and store.run("K1") is not None

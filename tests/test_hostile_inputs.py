@@ -9,8 +9,11 @@ import csv
 import hashlib
 import io
 import json
+import os
 import shutil
 import struct
+import subprocess
+import sys
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import ORIGIN_SHEET, open_page, png, run_cli, sheet
+from helpers import ORIGIN_SHEET, assert_one_error_line, open_page, png, run_cli, sheet
 
 from sdaudit.analysis.targets import MAX_BYTES as MAX_TARGETS_BYTES
 from sdaudit.errors import SdauditError
@@ -401,3 +404,162 @@ def test_annotate_and_team_show_a_placeholder_for_a_900_megapixel_image(app_home
     assert not at.exception, at.exception
     expected = plain(CANNOT_SHOW.format(reason=TOO_MANY_PIXELS.format(path=images[0].path, max=MAX_IMAGE_PIXELS)))
     assert expected in [warning.value for warning in at.warning]
+
+
+# -- run folders that generate writes into ---------------------------------------------------------
+
+
+def _run_cli_within(seconds: int, *args: str):
+    """``run_cli`` that gives up after ``seconds`` (a write into a pipe would wait forever)."""
+    path = os.pathsep.join(p for p in (str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH", "")) if p)
+    return subprocess.run([sys.executable, "-m", "sdaudit", *args], env={**os.environ, "PYTHONPATH": path},
+                          capture_output=True, text=True, timeout=seconds)
+
+
+def _plant_part_link(place: Place, out: Path) -> Path:
+    (out / "parts").mkdir(parents=True)
+    (out / "parts" / "rank-0.jsonl").symlink_to(place.root / "secret.txt")
+    return place.root / "secret.txt"
+
+
+def _plant_parts_folder_link(place: Place, out: Path) -> Path:
+    elsewhere = place.root / "elsewhere"
+    elsewhere.mkdir()
+    out.mkdir()
+    (out / "parts").symlink_to(elsewhere)
+    return elsewhere
+
+
+def _plant_part_pipe(place: Place, out: Path) -> Path:
+    (out / "parts").mkdir(parents=True)
+    os.mkfifo(out / "parts" / "rank-0.jsonl")
+    return place.root / "secret.txt"
+
+
+@pytest.mark.parametrize("plant", [_plant_part_link, _plant_parts_folder_link, _plant_part_pipe],
+                         ids=["part-file-link", "parts-folder-link", "part-file-pipe"])
+def test_generate_out_writes_through_no_link_or_pipe_in_the_run_folder(place, plant):
+    out = place.root / "out"
+    outside = plant(place, out)
+
+    def state() -> dict:
+        paths = [outside] if outside.is_file() else sorted(outside.rglob("*"))
+        return {str(path): path.read_bytes() for path in paths}
+
+    before = state()
+    result = _run_cli_within(120, "generate", "--model", str(place.model), *TINY, "--seeds", "0-1", "--out", str(out))
+    assert_one_error_line(result, contains="rank-0.jsonl")
+    assert state() == before
+    assert not (out / "images").exists() or not any((out / "images").rglob("*.png"))
+
+
+def _rekey(run_key: str) -> Callable[[dict], None]:
+    def change(manifest: dict) -> None:
+        for row in manifest["runs"] + manifest["images"]:
+            row["run_key"] = run_key
+    return change
+
+
+@pytest.mark.parametrize("field, value", [("prompt", "a nurse at a desk"), ("model", "another/model"),
+                                          ("steps", 3), ("guidance", 9.5), ("negative_prompt", "blurry")])
+def test_a_folder_run_with_other_settings_does_not_join_the_stored_run_of_its_key(place, field, value):
+    folder = place.manifest(_set("runs", field, value))
+    run_key = json.loads((folder / MANIFEST).read_text())["runs"][0]["run_key"]
+    before = home_state(place.home)
+    result = run_cli("ingest", str(folder), "--home", str(place.home), cwd=place.root)
+    line = assert_one_error_line(result, contains=run_key)
+    assert f"({field} " in line
+    assert home_state(place.home) == before
+
+
+def test_a_folder_run_keyed_as_an_imported_sheet_does_not_join_it(place):
+    with Store(place.home / "sdaudit.duckdb", read_only=True) as store:
+        runs = store.runs(study="origin")
+    external = runs["run_key"].iloc[0]
+    folder = place.manifest(_rekey(external))
+    before = home_state(place.home)
+    result = run_cli("ingest", str(folder), "--home", str(place.home), cwd=place.root)
+    line = assert_one_error_line(result, contains=external)
+    assert "(study 'origin' there" in line
+    assert home_state(place.home) == before
+
+
+# -- names in the way of an export, a report or an ingest ----------------------------------------
+
+
+def _tree(folder: Path) -> dict:
+    return {str(path.relative_to(folder)): (path.is_symlink(), path.read_bytes() if path.is_file() else None)
+            for path in sorted(folder.rglob("*"))}
+
+
+@pytest.mark.parametrize("blocked", ["default-estimates.csv", ".default-estimates.parquet.partial"])
+def test_an_export_with_one_name_blocked_replaces_no_file(place, blocked):
+    out = place.root / "out"
+    run_cli("export", "--study", "default", "--out", str(out), "--home", str(place.home), cwd=place.root, check=True)
+    for path in out.iterdir():
+        path.write_bytes(b"the user's earlier export")
+    (out / blocked).unlink(missing_ok=True)
+    (out / blocked).mkdir()
+    before = _tree(out)
+    result = run_cli("export", "--study", "default", "--out", str(out), "--home", str(place.home), cwd=place.root)
+    assert _tree(out) == before
+    assert_one_error_line(result, contains=str(out / blocked))
+
+
+def test_a_link_at_a_reports_partial_name_is_named_and_kept(place):
+    out = place.root / "rep"
+    out.mkdir()
+    (out / ".r.html.partial").symlink_to(place.root / "secret.txt")
+    result = run_cli("report", "--study", "default", "--out", str(out / "r.html"), "--home", str(place.home),
+                     cwd=place.root)
+    assert_one_error_line(result, contains=str(out / ".r.html.partial"))
+    assert (out / ".r.html.partial").is_symlink() and not (out / "r.html").exists()
+    assert (place.root / "secret.txt").read_text() == SECRET + "\n"
+
+
+def test_a_link_at_an_images_partial_name_is_named_and_kept_by_ingest(place):
+    home = place.root / "home2"
+    run_key = json.loads((place.root / "runfolder" / MANIFEST).read_text())["runs"][0]["run_key"]
+    (home / "images" / run_key).mkdir(parents=True)
+    link = home / "images" / run_key / ".0.png.partial"
+    link.symlink_to(place.root / "secret.txt")
+    result = run_cli("ingest", str(place.root / "runfolder"), "--home", str(home), cwd=place.root)
+    assert_one_error_line(result, contains=str(link))
+    assert link.is_symlink() and not (home / "images" / run_key / "0.png").exists()
+    assert (place.root / "secret.txt").read_text() == SECRET + "\n"
+
+
+# -- a refused command makes no data home --------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv", [
+    lambda p: ["import-annotations", str(p.file("bad.csv", "not,a,sheet\n1,2,3\n")), "--study", "s", "--rater", "ana"],
+    lambda p: ["import-annotations", str(ORIGIN_SHEET), "--study", "s", "--rater", f"ana{ESCAPES}"],
+    lambda p: ["ingest-images", str(p.root / "runfolder" / "images"), "--name", "set", "--study", "s",
+               "--license", f"cc{ESCAPES}"],
+    lambda p: ["generate", "--model", str(p.root / "no-such-model"), *TINY, "--seeds", "0-1"],
+], ids=["bad-sheet", "bad-rater", "ingest-images", "generate-bad-model"])
+def test_a_refused_command_leaves_no_new_data_home(place, argv):
+    home = place.root / "new" / "home"
+    result = run_cli(*argv(place), "--home", str(home), cwd=place.root)
+    assert_one_error_line(result)
+    assert not (place.root / "new").exists()
+
+
+def test_an_export_removes_the_scratch_folder_a_killed_export_left(place, tmp_path):
+    """An export's scratch folder lives in --out (not under /tmp, where kill -9 would leave it for
+    good); the next export removes one whose process is gone."""
+    out = place.root / "out"
+    killed = subprocess.Popen([sys.executable, "-c", "pass"])
+    killed.wait()  # a process id that no longer runs
+    stale = out / f".sdaudit-export-{killed.pid}-abc"
+    stale.mkdir(parents=True)
+    (stale / "default-annotations.csv").write_text("half")
+    scratch_tmp = tmp_path / "tmp"
+    scratch_tmp.mkdir()
+    run_cli("export", "--study", "default", "--out", str(out), "--home", str(place.home), cwd=place.root,
+            check=True, env={"TMPDIR": str(scratch_tmp)})
+    assert not stale.exists()
+    assert sorted(path.name for path in out.iterdir() if path.name.startswith(".")) == []
+    assert list(scratch_tmp.iterdir()) == []
+    assert (out / "default-estimates.csv").is_file()

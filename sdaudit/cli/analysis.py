@@ -5,6 +5,7 @@ cli.py parses and dispatches; these read a study and print or write what it show
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from sdaudit.cli.parser import UsageError
@@ -163,21 +164,57 @@ def agreement_command(args) -> str:
     return "\n\n".join(part for part in (text, quality) if part)
 
 
+EXPORT_SCRATCH = ".sdaudit-export-"  # + process id: an export's scratch folder, inside --out
+
+
 def export_command(args) -> str:
+    import shutil
     import tempfile
 
     from sdaudit.files.safe import write_all_new
     from sdaudit.files.sheets import export_annotations, export_estimates
 
     out = writable_folder(args.out, what="--out")
-    # Written first in a scratch folder, then each file whole into --out (``write_all_new``), so a
-    # failed or killed export never leaves a half-written file there
-    with store_with_study(args) as store, tempfile.TemporaryDirectory(prefix="sdaudit-export-") as scratch:
+    # Written first in a scratch folder inside --out (not under /tmp, where a killed export's would
+    # stay for good: the next export into --out removes it), then each file whole into --out
+    # (``write_all_new``), so a failed or killed export never leaves a half-written file there
+    with store_with_study(args) as store:
         result = _study_estimate(store, args)
-        written = export_annotations(store, args.study, scratch)
-        written += export_estimates(result.table, scratch, args.study)
-        write_all_new({out / path.name: path.read_bytes() for path in written})
+        out.mkdir(parents=True, exist_ok=True)
+        _remove_stale_scratch(out)
+        scratch = Path(tempfile.mkdtemp(prefix=f"{EXPORT_SCRATCH}{os.getpid()}-", dir=out))
+        try:
+            written = export_annotations(store, args.study, scratch)
+            written += export_estimates(result.table, scratch, args.study)
+            files = {out / path.name: path.read_bytes() for path in written}
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        write_all_new(files)
     return "wrote " + ", ".join(str(out / path.name) for path in written)
+
+
+def _remove_stale_scratch(out: Path) -> None:
+    """Remove the scratch folders in ``out`` of exports killed before they removed their own (their
+    process is gone); a link or file of that name, or a live export's folder, stays."""
+    import shutil
+
+    for folder in out.glob(f"{EXPORT_SCRATCH}*"):
+        process = folder.name[len(EXPORT_SCRATCH):].split("-")[0]
+        if folder.is_symlink() or not folder.is_dir() or not process.isdigit() or _running(int(process)):
+            continue
+        shutil.rmtree(folder)
+
+
+def _running(process: int) -> bool:
+    try:
+        os.kill(process, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    except OverflowError:
+        return False
+    return True
 
 
 def report_command(args) -> str:

@@ -342,11 +342,46 @@ COMMANDS = {
 }
 
 
+STORE_WRITERS = ("generate", "ingest", "ingest-images", "import-annotations", "import-targets")
+STORE_FILES = ("sdaudit.duckdb", "sdaudit.duckdb.wal")
+
+
+def _run(args) -> str:
+    """The command's output. A command that opens the store for writing and is refused leaves no
+    data home it made: its folders and a store with no rows go again (anything else found there stays)."""
+    if args.command not in STORE_WRITERS or getattr(args, "out", None):
+        return COMMANDS[args.command](args)
+    home = data_home(args.home)
+    made = next((folder for folder in (*reversed(home.parents), home) if not os.path.lexists(folder)), None)
+    try:
+        return COMMANDS[args.command](args)
+    except (ValueError, OSError):
+        if made is not None:
+            _remove_new_home(made, home)
+        raise
+
+
+def _remove_new_home(made: Path, home: Path) -> None:
+    """Remove ``home`` and its parents up to ``made`` (all absent when the command began) if they hold
+    nothing but the store's files and each other; a refused command's transaction wrote no row there."""
+    folders = [home, *home.parents]
+    folders = folders[: folders.index(made) + 1] if made in folders else []
+    if not all(folder.is_dir() and not folder.is_symlink() for folder in folders):
+        return  # the command never made them (refused before), or something else stands there
+    found = {path for folder in folders for path in folder.iterdir()}
+    if not folders or not found <= {*folders, *(home / name for name in STORE_FILES)}:
+        return
+    for name in STORE_FILES:
+        (home / name).unlink(missing_ok=True)
+    for folder in folders:  # innermost first
+        folder.rmdir()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = None
     try:
         args = build_parser().parse_args(argv)
-        output = COMMANDS[args.command](args)
+        output = _run(args)
     except ValueError as error:  # sdaudit's errors are ValueErrors with a user-facing message
         print(f"error: {printable(_value_error_text(error, args), one_line=True)}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 import sdaudit
 from sdaudit.errors import RunFolderError
 from sdaudit.files.manifest_schema import check_manifest, check_part_line, shown
-from sdaudit.files.safe import PendingFiles, read_regular, writable_target, write_new
+from sdaudit.files.safe import PendingFiles, append_regular, read_regular, writable_target, write_new
 from sdaudit.records import ImageRecord, RunRecord, require_new_study
 from sdaudit.store import Store
 
@@ -35,6 +35,11 @@ MANIFEST = "manifest.json"
 PARTS = "parts"
 MAX_MANIFEST_BYTES = 1024**3  # about 3 million images' rows
 
+RUN_DIFFERS = ("{folder!r}: run {run_key!r} is already in the store with other settings ({field} {stored!r} there, "
+               "{given!r} in the folder); nothing was ingested.")
+# every setting that makes a run's images what they are: a folder's run must match the stored run of its key
+SETTINGS = ("study", "model", "model_revision", "prompt", "negative_prompt", "scheduler", "steps", "guidance",
+            "width", "height", "dtype", "safety_checker", "kind")
 NESTED = "{where} is nested too deeply to be a run folder manifest."
 TOO_BIG = "{where} is {size:,} bytes; at most {max:,} are read."
 
@@ -86,6 +91,7 @@ class RunFolder:
     def begin(self, run: RunRecord) -> set[int]:
         if self.root.exists() and not self.root.is_dir():
             raise RunFolderError(f"the run folder {str(self.root)!r} is a file, not a folder.")
+        writable_target(self.root, f"{PARTS}/{self.part_path.name}", what="the part file")  # no link on the way
         self.part_path.parent.mkdir(parents=True, exist_ok=True)
         self._append({"run": asdict(run), "spec": self.spec})
         contents = read_run_folder(self.root, allow_empty=True)
@@ -101,10 +107,8 @@ class RunFolder:
             self._append({"image": asdict(image)})
 
     def _append(self, entry: dict) -> None:
-        with self.part_path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(entry, sort_keys=True) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        line = (json.dumps(entry, sort_keys=True) + "\n").encode("utf-8")
+        append_regular(self.root, f"{PARTS}/{self.part_path.name}", line, what="the part file")
 
     # -- merging ----------------------------------------------------------------------------
 
@@ -246,6 +250,8 @@ def ingest(folder: str | os.PathLike, store: Store, home: str | os.PathLike) -> 
     known = set(store.study_names())
     for run in contents.runs.values():
         require_new_study(run.study, known)
+    for run in contents.runs.values():
+        _require_same_run(run, store.run(run.run_key), root)
     for image in contents.images.values():
         source_bytes(image)
 
@@ -276,3 +282,26 @@ def ingest(folder: str | os.PathLike, store: Store, home: str | os.PathLike) -> 
             pending.write(image.path, source_bytes(image))
         runs_added, images_added = store.add_runs_and_images(contents.runs.values(), new)
     return IngestResult(runs_added, images_added, len(contents.images) - len(new), conflicts)
+
+
+def _require_same_run(run: RunRecord, stored: dict | None, root: Path) -> None:
+    """A ``RunFolderError`` naming the first setting in which ``run`` differs from the stored run
+    of its key (none stored: nothing to compare): its images must not join a run made otherwise."""
+    if stored is None:
+        return
+    for field in SETTINGS:
+        given, kept = getattr(run, field), stored.get(field, "generated" if field == "kind" else None)
+        if _missing(given) and _missing(kept):
+            continue
+        if _missing(given) or _missing(kept) or given != kept:
+            raise RunFolderError(RUN_DIFFERS.format(folder=str(root), run_key=run.run_key, field=field,
+                                                    stored=_plain(kept), given=_plain(given)))
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and value != value)  # a NULL read back as NaN
+
+
+def _plain(value: object) -> object:
+    """A stored value as the Python value it stands for (numpy scalars print their type otherwise)."""
+    return value.item() if hasattr(value, "item") else value

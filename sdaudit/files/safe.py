@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from sdaudit.errors import SdauditError
+from sdaudit.files.journals import DAMAGED, inside_images, parse_journal, remove_regular
 
 NOT_INSIDE = "{what} {path!r} must be a relative path inside {root} (no '..', not absolute)."
 MISSING = "{what} {path!r} is missing from {root}."
@@ -137,6 +138,27 @@ def writable_target(root: str | os.PathLike, relpath: str, *, what: str = "the f
     return root_path.joinpath(*parts)
 
 
+def append_regular(root: str | os.PathLike, relpath: str, data: bytes, *, what: str = "the file") -> None:
+    """Append ``data`` to the regular file ``root/relpath`` (made if absent) and fsync it; an
+    ``UnsafeFileError`` before anything is written when a folder on the way is a link or not a
+    folder, or the file is a link, a pipe or any other special file (a pipe would hang a plain
+    ``open``; a link would carry the line to a file outside ``root``)."""
+    target = writable_target(root, relpath, what=what)
+    blocked = UnsafeFileError(SPECIAL.format(what=what, path=str(relpath), root=root))
+    try:  # NOFOLLOW: a link swapped in after the check is refused; NONBLOCK: so is a pipe
+        descriptor = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT | NOFOLLOW | NONBLOCK, 0o644)
+    except OSError as error:
+        if error.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR, errno.ENOTDIR):
+            raise blocked from None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise blocked
+        _write_all(descriptor, data, target)
+    finally:
+        os.close(descriptor)
+
+
 def write_new(target: Path, data: bytes) -> None:
     """Write ``data`` to ``target`` (under a folder sdaudit does not trust, checked first with
     ``writable_target``) so that a reader never sees half a file, and a failed or killed write
@@ -156,6 +178,9 @@ def write_all_new(files: dict[Path, bytes]) -> None:
     ``.NAME.partial`` and renamed to NAME; elsewhere it is written under the partial name. The
     partial name is made without following a link, so a link planted there is refused rather than
     written through; a failed write removes the partial files it made."""
+    for target in files:  # every name clear before the first is replaced: all of them change, or none
+        for path in (target, partial_path(target)):
+            _require_clear(path)
     made: list[Path] = []
     try:
         for target, data in files.items():
@@ -175,6 +200,19 @@ def write_all_new(files: dict[Path, bytes]) -> None:
         for partial in made:
             partial.unlink(missing_ok=True)
         raise
+
+
+IN_THE_WAY = "a folder, symbolic link or special file stands there; move it away first"
+
+
+def _require_clear(path: Path) -> None:
+    """An ``OSError`` naming ``path`` unless it is absent or a regular file (which a write may replace)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode):
+        raise OSError(errno.EEXIST, IN_THE_WAY, str(path))
 
 
 def _write_partial(partial: Path, data: bytes, target: Path) -> None:
@@ -197,6 +235,9 @@ def _write_partial(partial: Path, data: bytes, target: Path) -> None:
         proc = os.open("/proc/self/fd", os.O_RDONLY | DIRECTORY)
         try:  # linkat(AT_SYMLINK_FOLLOW) gives the unnamed file its name; a link planted there stays
             os.link(str(descriptor), partial, src_dir_fd=proc, follow_symlinks=True)
+        except OSError as error:  # name the partial file, not the descriptor's number
+            raise OSError(error.errno, IN_THE_WAY if error.errno == errno.EEXIST else error.strerror,
+                          str(partial)) from None
         finally:
             os.close(proc)
     finally:
@@ -287,16 +328,16 @@ class PendingFiles:
     def write(self, relpath: str, data: bytes) -> None:
         """Write one of the listed files at its final name."""
         target = self.targets[relpath]
+        write_new(target, data)  # a failed write leaves nothing of its own; what stood there stays
         self.written.append(target)
-        write_new(target, data)
 
     def __exit__(self, kind, error, trace) -> None:
         if not self.relpaths:
             return
         if kind is not None:
             for target in self.written:
-                target.unlink(missing_ok=True)
-                partial_path(target).unlink(missing_ok=True)
+                remove_regular(target)
+                remove_regular(partial_path(target))
             _remove_empty(self.home, self.folders)
         self.journal.unlink(missing_ok=True)
         _remove_empty(self.home, [PENDING])
@@ -327,21 +368,30 @@ def recover_pending(home: str | os.PathLike, recorded: Callable[[list[str]], set
         with _LIVE_LOCK:
             if entry.name in _LIVE_JOURNALS:
                 continue
+        if entry.name.endswith(DAMAGED):
+            continue  # a journal that could not be read, kept for a person to look at
         if entry.name.endswith(".json") and entry.is_file(follow_symlinks=False):
-            journal = json.loads(read_regular(folder, entry.name, what="a journal").decode("utf-8"))
-            kept = recorded(list(journal["files"]))
+            try:
+                journal = parse_journal(read_regular(folder, entry.name, what="a journal"))
+            except UnsafeFileError:
+                journal = None
+            if journal is None:  # damaged: set aside, so every later write goes on
+                os.replace(entry.path, folder / f"{entry.name}{DAMAGED}")
+                continue
+            kept = recorded(journal["files"])
             for relpath in journal["files"]:
-                if relpath in kept:
-                    continue
+                if relpath in kept or not inside_images(home, relpath):
+                    continue  # recorded, or not ours to remove: only files under images/ ever are
                 try:
                     target = writable_target(home, relpath, what="a journal's file")
                 except UnsafeFileError:
                     continue  # a link now stands on the way: nothing of ours to remove behind it
-                target.unlink(missing_ok=True)
-                partial_path(target).unlink(missing_ok=True)
-            _remove_empty(home, list(journal["folders"]))
+                remove_regular(target)
+                remove_regular(partial_path(target))
+            _remove_empty(home, [relpath for relpath in journal["folders"] if inside_images(home, relpath)])
             recovered += 1
         if not entry.is_dir(follow_symlinks=False):
             os.unlink(entry.path)  # a journal, or the partial file of one that was never finished
     _remove_empty(home, [PENDING])
     return recovered
+
