@@ -23,15 +23,12 @@ from sdaudit.cli.analysis import (
 )
 from sdaudit.cli.parser import UsageError, build_parser
 from sdaudit.cli.team import rater_groups_command, team_command
-from sdaudit.cli.terminal import printable
+from sdaudit.cli.terminal import os_error_text, printable, value_error_text
 from sdaudit.config import DEMO_MODEL, data_home, home_folder, resolve_device, setting, store_path, writable_folder
 from sdaudit.generation.spec import GenerationSpec, parse_seed_range
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
-OS_ERROR = "could not use {path}: {reason}."
-DISK_FULL_BATCH = ("the disk is full writing {path}: the batch in hand was not saved, every finished batch is; "
-                   "free some space and run the same command again to resume.")
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -300,28 +297,6 @@ def _restore(args) -> str:
         f"{count} {table}" for table, count in result.rows.items())
 
 
-def _value_error_text(error: ValueError, args) -> str:
-    database = sys.modules.get("sdaudit.store.database")  # only a store that was opened has a full disk
-    if database is not None and isinstance(error, database.DiskFullError):
-        return _disk_full_text(error.path, args)
-    return str(error)
-
-
-def _os_error_text(error: OSError, args) -> str:
-    """The one line for a file error; a full disk says where, and that nothing half-done was kept."""
-    from sdaudit.store.database import is_disk_full
-
-    if not is_disk_full(error):
-        return OS_ERROR.format(path=error.filename, reason=error.strerror or error)
-    return _disk_full_text(error.filename or getattr(args, "out", None) or data_home(getattr(args, "home", None)), args)
-
-
-def _disk_full_text(path, args) -> str:
-    from sdaudit.store.database import DISK_FULL
-
-    return (DISK_FULL_BATCH if getattr(args, "command", None) == "generate" else DISK_FULL).format(path=path)
-
-
 COMMANDS = {
     "demo-model": _demo_model,
     "generate": _generate,
@@ -383,10 +358,10 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         output = _run(args)
     except ValueError as error:  # sdaudit's errors are ValueErrors with a user-facing message
-        print(f"error: {printable(_value_error_text(error, args), one_line=True)}", file=sys.stderr)
+        print(f"error: {printable(value_error_text(error, args), one_line=True)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as error:  # a file that could not be read or written, not met by a check above
-        print(f"error: {printable(_os_error_text(error, args), one_line=True)}", file=sys.stderr)
+        print(f"error: {printable(os_error_text(error, args), one_line=True)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:  # snapshot and restore build beside their place and remove what they built
         said = {"snapshot": "the snapshot was not written; the target holds its old snapshot whole (or the new one "

@@ -69,22 +69,28 @@ def walk(folder: Path) -> list[str]:
     return sorted(Path(path).relative_to(folder).as_posix() for path in found)
 
 
-def swap_snapshot(staging: Path, folder: Path) -> None:
-    """Put the whole snapshot ``staging`` at ``folder`` by renames: onto a missing or empty folder
-    in one step; else the old snapshot aside, the new one in, the old one's files removed."""
+def _swap(staging: Path, folder: Path, aside_word: str, old_files: list[str]) -> None:
+    """Put the whole folder ``staging`` at ``folder`` by renames: onto a missing or empty folder in
+    one step; else the old folder aside (``.NAME.<aside_word>-…``), the new one in, and the old
+    one's ``old_files`` removed."""
     if not os.path.lexists(folder) or not any(os.scandir(folder)):
         os.rename(staging, folder)  # onto a missing or empty folder: one step (POSIX replaces an empty folder)
     else:
-        listed = files_of_our_snapshot(folder)
-        aside = folder.with_name(f".{folder.name}.replaced-{secrets.token_hex(4)}")
+        aside = folder.with_name(f".{folder.name}.{aside_word}-{secrets.token_hex(4)}")
         os.rename(folder, aside)
         try:
             os.rename(staging, folder)
         except BaseException:
             os.rename(aside, folder)
             raise
-        remove_files(aside, listed)
+        remove_files(aside, old_files)
     (folder / STAGING_MARKER).unlink(missing_ok=True)
+
+
+def swap_snapshot(staging: Path, folder: Path) -> None:
+    """The new snapshot ``staging`` at ``folder`` (``_swap``); the old one's listed files removed."""
+    old_files = files_of_our_snapshot(folder) if os.path.lexists(folder) and any(os.scandir(folder)) else []
+    _swap(staging, folder, "replaced", old_files)
 
 
 def tidy_snapshots(folder: Path) -> None:
@@ -169,21 +175,9 @@ def abandoned(staging: Path) -> bool:
 
 
 def swap_home(staging: Path, home: Path) -> None:
-    """Put the whole home ``staging`` at ``home`` by renames: onto a missing or empty folder in one
-    step; else (a home holding only a store with no rows) that home aside, the new one in, the
-    empty store removed."""
-    if not os.path.lexists(home) or not any(os.scandir(home)):
-        os.rename(staging, home)
-    else:  # the home holds only a store with no rows: it goes aside, the new home comes in
-        aside = home.with_name(f".{home.name}.emptied-{secrets.token_hex(4)}")
-        os.rename(home, aside)
-        try:
-            os.rename(staging, home)
-        except BaseException:
-            os.rename(aside, home)
-            raise
-        remove_files(aside, store_files(home))
-    (home / STAGING_MARKER).unlink(missing_ok=True)
+    """The restored home ``staging`` at ``home`` (``_swap``): a home that held only a store with no
+    rows goes aside and its empty store is removed."""
+    _swap(staging, home, "emptied", store_files(home))
 
 
 def store_files(home: Path) -> list[str]:

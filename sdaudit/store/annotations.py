@@ -36,6 +36,16 @@ def rated(alias: str) -> str:
             f"OR ({a}.gender IS NOT NULL AND ({a}.mst IS NOT NULL OR {a}.skin_binary IS NOT NULL))))")
 
 
+def _upsert_frame(cursor: Cursor, frame: pd.DataFrame) -> int:
+    """``_upsert_annotations`` of the rows of ``frame`` (ANNOTATION_COLUMNS); returns how many."""
+    cursor.register("incoming_annotations", frame)
+    try:
+        _upsert_annotations(cursor, "incoming_annotations", [])
+    finally:
+        cursor.unregister("incoming_annotations")
+    return len(frame)
+
+
 def _upsert_annotations(cursor: Cursor, incoming: str, params: list) -> list[int]:
     """The one annotation upsert: each row of the relation ``incoming`` (ANNOTATION_COLUMNS)
     becomes its image × rater's current labels and is appended to the history; returns the
@@ -137,15 +147,7 @@ class AnnotationTables(TableGroup):
         if frame.empty:
             return 0
 
-        def work(cursor: Cursor) -> int:
-            cursor.register("incoming_annotations", frame)
-            try:
-                _upsert_annotations(cursor, "incoming_annotations", [])
-            finally:
-                cursor.unregister("incoming_annotations")
-            return len(frame)
-
-        return self.db.write(work)
+        return self.db.write(lambda cursor: _upsert_frame(cursor, frame))
 
     def import_sheet(self, rows: pd.DataFrame, *, study: str, run: RunRecord | None = None,
                      names: list[str] = ()) -> int:
@@ -167,14 +169,8 @@ class AnnotationTables(TableGroup):
                 ids = np.asarray(insert_images(cursor), dtype="int64")  # by position
                 external = frame["image_id"].isna()
                 frame.loc[external, "image_id"] = ids[frame.loc[external, "external_position"].to_numpy("int64")]
-            incoming = frame[list(ANNOTATION_COLUMNS)].astype(
-                {"image_id": "int64", "person_present": "boolean", "mst": "Int64"})
-            cursor.register("incoming_annotations", incoming)
-            try:
-                _upsert_annotations(cursor, "incoming_annotations", [])
-            finally:
-                cursor.unregister("incoming_annotations")
-            return len(incoming)
+            return _upsert_frame(cursor, frame[list(ANNOTATION_COLUMNS)].astype(
+                {"image_id": "int64", "person_present": "boolean", "mst": "Int64"}))
 
         return self.db.write(work)
 
