@@ -24,7 +24,7 @@ from sdaudit.errors import SdauditError
 from sdaudit.files.reference import MAX_IMAGE_BYTES, _decode
 from sdaudit.files.safe import UnsafeFileError, read_regular
 from sdaudit.generation.spec import MAX_SEED
-from sdaudit.records import check_study_name, rater_name
+from sdaudit.records import RUN_KINDS, check_study_name, rater_name
 from sdaudit.scheme import CONFIDENCES, GENDERS, MST_LEVELS, SKIN_ANSWERS, SKIN_TONE_MODES
 from sdaudit.store import SCHEMA_VERSION, TABLES, Store
 
@@ -33,7 +33,6 @@ MANIFEST = "snapshot.json"
 # optional (their rows take the store's default or the migration's value).
 OLDEST_RESTORABLE = 4
 OPTIONAL_COLUMNS = {"runs": {"kind"}}  # migration 5: 'generated' | 'imported' | 'reference'
-RUN_KINDS = ("generated", "imported", "reference")
 # Ids come from the store's sequences, which a restore moves past the largest id one step at a
 # time: a hundred million is more than any audit makes, and a restore that takes seconds, not hours.
 MAX_ID = 100_000_000
