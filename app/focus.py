@@ -55,6 +55,33 @@ PROBLEM = "focus-problem"  # why the last key press saved nothing
 RELEASE_KEYBOARD = ("<script>const held = document.activeElement;"
                     "if (held && held.tagName === 'INPUT') { held.blur(); }</script>")
 
+# Streamlit binds a button's shortcut in an effect that runs after the button is drawn, and a busy
+# browser handles a key press before that effect (input events go first): the first key after the
+# view appeared was then lost without a word. This listener, drawn at the top of the Annotate page
+# (so it is in place long before the view's buttons), runs after Streamlit's (on the window, after
+# the document) and presses the focus button that shows the key when no shortcut took it (Streamlit's
+# handler marks the keys it takes with preventDefault): a key is taken once, either way. The button
+# is found by the key Streamlit prints on it, so the keys are written in one place (the buttons).
+KEY_LISTENER = (
+    "<script>if (!window.sdauditFocusKeys) { window.sdauditFocusKeys = true;"
+    " const shown = {ArrowLeft: '\u2190', ArrowRight: '\u2192', Backspace: 'Backspace'};"
+    " window.addEventListener('keydown', (event) => {"
+    "  const target = event.target;"
+    "  if (event.defaultPrevented || event.repeat || event.ctrlKey || event.metaKey || event.altKey"
+    "      || event.shiftKey) return;"
+    "  if (target && (target.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(target.tagName))) return;"
+    "  const label = event.key.length === 1 ? event.key.toUpperCase() : shown[event.key];"
+    "  if (!label || !/^[A-Z0-9\u2190\u2192]$|^Backspace$/.test(label)) return;"
+    "  const hint = document.querySelector('[class*=\"st-key-focus-\"] button [aria-label=\"Shortcut ' + label + '\"]');"
+    "  const button = hint && hint.closest('button');"
+    "  if (button && !button.disabled) { event.preventDefault(); button.click(); }"
+    " }); }</script>")
+
+
+def listen_for_keys() -> None:
+    """Draw ``KEY_LISTENER`` (a fixed script; no user text goes into it)."""
+    st.html(KEY_LISTENER, unsafe_allow_javascript=True)
+
 
 def keep_view_in_address(focus: bool) -> None:
     """``?view=focus`` while focus mode is on, so a reload keeps it and a link can open it."""

@@ -3,7 +3,7 @@ click or key press is saved at once under the rater's name."""
 
 import streamlit as st
 
-from app.focus import focus_view, keep_view_in_address
+from app.focus import focus_view, keep_view_in_address, listen_for_keys
 from app.rater_groups import ask_once
 from app.resources import STORE_ERRORS, current_home, current_rater, current_study, open_store
 from app.widgets import mst_swatches, plain
@@ -23,6 +23,7 @@ from sdaudit.store.team import Team
 FIELDS = ("person", "gender", "skin", "confidence")
 PROGRESS_EVERY_S = 2
 
+listen_for_keys()  # first: in place before focus mode's buttons are drawn
 st.title("Annotate")
 home = current_home()
 store = open_store(home)

@@ -540,10 +540,7 @@ def test_a_rater_labels_twelve_images_by_keyboard_alone(app, seed_images, page):
     caption_shown(page, "Image 1 of 12")
     # the view hands the keyboard back from the Rater box, or the keys would be typed into it
     page.wait_for_function("() => document.activeElement === document.body", timeout=LIMIT.left_ms())
-    wait_for_script(page)
-    # The first key after the view appeared was not taken in about one run in four (no save, no
-    # message; cause not found, see the README); a Shift press (no key of the view) first: 5 of 5 ran.
-    page.keyboard.press("Shift")
+    wait_for_script(page)  # and the first key at once: it once went missing (see the next test)
     for n, (keys, labels) in enumerate(KEYED, start=1):
         caption_shown(page, f"Image {n} of 12")
         for key, label in zip(keys[:-1], labels[:-1]):
@@ -570,6 +567,34 @@ def test_a_rater_labels_twelve_images_by_keyboard_alone(app, seed_images, page):
     assert list(rows["gender"][:10]) == [("female", "male", "unclear")[n % 3] for n in range(10)]
     assert list(rows["confidence"].fillna("-")) == ["high"] * 10 + ["medium", "-"], "the undo restored image 12"
     assert len(history) == 10 * 4 + 2 * 2 + 1, "every key press and the undo are in the history"
+
+
+def test_a_key_no_shortcut_took_still_presses_its_button_once(app, seed_images, page):
+    """A busy browser handles a key before Streamlit has bound the shortcuts of buttons just drawn, and
+    the first key after the view appeared was lost without a word. The view's own listener presses the
+    button when no shortcut took the key. A key sent to the window alone never reaches Streamlit's
+    listener (it sits on the document): "P" saves once (one history row), and "F" (male needs "M")
+    chooses female-presenting, not anything else."""
+    seed_images(2)
+    page.goto(f"{app.start()}/annotate?view=focus")
+    wait_for_script(page)
+    fill(page, "Rater", "ana")
+    caption_shown(page, "Image 1 of 2")
+    for key, label in (("p", "Person"), ("F", "Female-presenting")):
+        page.evaluate("(key) => window.dispatchEvent(new KeyboardEvent('keydown', {key}))", key)
+        focus_sign_lists(page, label)
+        wait_for_script(page)
+    page.keyboard.press("Backspace")  # and a real key, which Streamlit's listener takes: still one press
+    page.wait_for_function(
+        "() => document.querySelector('.st-key-focus-saved')?.innerText.trim().endsWith('Saved: Person')",
+        timeout=LIMIT.left_ms())
+    assert page.locator('[data-testid="stException"]').count() == 0
+    app.stop()
+    with Store.open(app.home) as store:
+        history = store.annotation_history()
+        rows = store.annotations()
+    assert len(history) == 3, "one history row per key: person, gender, the undo"
+    assert list(rows["gender"].fillna("-")) == ["-"] and list(rows["person_present"]) == [True]
 
 
 # image n of 4: the keys typed for it and the labels they mean (the last key answers the last question)
@@ -599,7 +624,6 @@ def test_keys_typed_fast_never_land_on_another_image(app, seed_images, page):
     caption_shown(page, "Image 1 of 4")
     page.wait_for_function("() => document.activeElement === document.body", timeout=LIMIT.left_ms())
     wait_for_script(page)
-    page.keyboard.press("Shift")  # the first key after the view appears (see the twelve-images test)
     refused = 0
     for gap_ms in (40, 10):
         first = shown_image(page) - 1
