@@ -150,3 +150,28 @@ def test_read_regular_refuses_a_link_swapped_in_for_a_folder(tmp_path):
     (tmp_path / "root" / "a").symlink_to(tmp_path / "a", target_is_directory=True)
     with pytest.raises(UnsafeFileError, match="symbolic link"):
         read_regular(tmp_path / "root", "a/f")
+
+
+def test_append_regular_refuses_a_link_swapped_in_for_a_folder_after_its_check(tmp_path, monkeypatch):
+    """The run folder's part file: a folder on the way that becomes a link between the check
+    (``writable_target``) and the open is not written through; the file outside stays as it was."""
+    from sdaudit.files import safe
+
+    (tmp_path / "run" / "parts").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "0.jsonl").write_bytes(b"theirs\n")
+    checked = safe.writable_target
+
+    def check_then_swap(root, relpath, *, what="the file"):
+        target = checked(root, relpath, what=what)
+        os.rename(tmp_path / "run" / "parts", tmp_path / "parts-aside")
+        (tmp_path / "run" / "parts").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+        return target
+
+    safe.append_regular(tmp_path / "run", "parts/0.jsonl", b"line 1\n")
+    assert (tmp_path / "run" / "parts" / "0.jsonl").read_bytes() == b"line 1\n"
+    monkeypatch.setattr(safe, "writable_target", check_then_swap)
+    with pytest.raises(UnsafeFileError, match="symbolic link"):
+        safe.append_regular(tmp_path / "run", "parts/0.jsonl", b"line 2\n")
+    assert (tmp_path / "elsewhere" / "0.jsonl").read_bytes() == b"theirs\n"
+    assert (tmp_path / "parts-aside" / "0.jsonl").read_bytes() == b"line 1\n"

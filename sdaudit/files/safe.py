@@ -47,7 +47,11 @@ def _parts(root: Path, relpath: str, what: str) -> tuple[str, ...]:
     return path.parts
 
 
-def _open_by_descriptor(root: Path, parts: tuple[str, ...], relpath: str, what: str) -> int:
+def _open_by_descriptor(root: Path, parts: tuple[str, ...], relpath: str, what: str,
+                        flags: int = os.O_RDONLY | NOFOLLOW | NONBLOCK) -> int:
+    """The file ``root/parts`` opened with ``flags``, each folder on the way opened relative to the one
+    before without following a link, so no folder swapped for a link after a check is passed through."""
+
     def refuse(error: OSError, depth: int) -> UnsafeFileError:
         if isinstance(error, FileNotFoundError):
             return UnsafeFileError(MISSING.format(what=what, path=relpath, root=root))
@@ -67,7 +71,7 @@ def _open_by_descriptor(root: Path, parts: tuple[str, ...], relpath: str, what: 
             os.close(folder)
             folder = inner
         try:
-            return os.open(parts[-1], os.O_RDONLY | NOFOLLOW | NONBLOCK, dir_fd=folder)
+            return os.open(parts[-1], flags, 0o644, dir_fd=folder)
         except OSError as error:
             raise refuse(error, len(parts) - 1) from None
     finally:
@@ -145,8 +149,14 @@ def append_regular(root: str | os.PathLike, relpath: str, data: bytes, *, what: 
     ``open``; a link would carry the line to a file outside ``root``)."""
     target = writable_target(root, relpath, what=what)
     blocked = UnsafeFileError(SPECIAL.format(what=what, path=str(relpath), root=root))
-    try:  # NOFOLLOW: a link swapped in after the check is refused; NONBLOCK: so is a pipe
-        descriptor = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT | NOFOLLOW | NONBLOCK, 0o644)
+    # NOFOLLOW: a link swapped in for the file after the check is refused; NONBLOCK: so is a pipe;
+    # walked folder by folder, so is a link swapped in for a folder on the way
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | NOFOLLOW | NONBLOCK
+    try:
+        if WALK_BY_DESCRIPTOR:
+            descriptor = _open_by_descriptor(Path(root), _parts(Path(root), relpath, what), str(relpath), what, flags)
+        else:
+            descriptor = os.open(target, flags, 0o644)
     except OSError as error:
         if error.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR, errno.ENOTDIR):
             raise blocked from None
