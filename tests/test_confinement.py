@@ -175,3 +175,44 @@ def test_append_regular_refuses_a_link_swapped_in_for_a_folder_after_its_check(t
         safe.append_regular(tmp_path / "run", "parts/0.jsonl", b"line 2\n")
     assert (tmp_path / "elsewhere" / "0.jsonl").read_bytes() == b"theirs\n"
     assert (tmp_path / "parts-aside" / "0.jsonl").read_bytes() == b"line 1\n"
+
+
+def test_a_snapshot_its_restore_would_refuse_is_not_written(tmp_path):
+    """A store from before today's name rule holds a study named 'Ärzte/2023 (pilot)', which restore
+    refuses: the snapshot says so in one line and writes nothing, instead of a backup that cannot be
+    restored. The same store with that study gone snapshots and restores."""
+    from helpers import add_study_as_an_older_store_did
+
+    home = tmp_path / "home"
+    with Store.open(home) as store:
+        add_study_as_an_older_store_did(store, "Ärzte/2023 (pilot)")
+        with pytest.raises(SnapshotError) as refused:
+            snapshot(store, home, str(tmp_path / "snap"))
+    message = str(refused.value)
+    assert message.startswith("no snapshot was written, because restore would refuse it: the snapshot's studies.parquet")
+    assert "'Ärzte/2023 (pilot)'" in message and message.endswith("nothing was changed.") and "\n" not in message
+    assert sorted(os.listdir(tmp_path)) == ["home"], "no snapshot folder, no staging folder left"
+    with Store.open(home) as store:
+        store.db.write(lambda cursor: cursor.execute("DELETE FROM studies WHERE name = 'Ärzte/2023 (pilot)'"))
+        snapshot(store, home, str(tmp_path / "snap"))
+    with Store.open(tmp_path / "restored") as store:
+        restore(store, tmp_path / "restored", str(tmp_path / "snap"))
+        assert "Ärzte/2023 (pilot)" not in store.study_names()
+
+
+def test_a_snapshot_refuses_an_image_over_restores_caps_before_writing(tmp_path):
+    """An image of the home over the caps of ``ingest-images`` (one that came with a run folder,
+    which has none) makes the snapshot refuse up front, naming it."""
+    from helpers import make_images, make_run
+    from test_hostile_snapshot import png_claiming
+
+    home = tmp_path / "home"
+    with Store.open(home) as store:
+        store.add_run(make_run())
+        store.add_images(make_images(seeds=[0]))
+        (home / "images" / "run-a").mkdir(parents=True)
+        (home / "images" / "run-a" / "0.png").write_bytes(png_claiming(30000, 30000))
+        with pytest.raises(SnapshotError, match=r"restore would refuse it: the snapshot's image "
+                                                r"'images/run-a/0.png' cannot be restored \(over 40,000,000 pixels\)"):
+            snapshot(store, home, str(tmp_path / "snap"))
+    assert sorted(os.listdir(tmp_path)) == ["home"]

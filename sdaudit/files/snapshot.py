@@ -10,7 +10,10 @@ A snapshot never touches a file it did not write. It writes only into a folder t
 or holds a snapshot sdaudit made (``MARKER`` lists every file of it), never into the data home or
 a folder inside it, never through a link. It is built in a staging folder beside the target and
 renamed into place once complete (the old snapshot renamed aside first, then removed), so a crash
-at any moment leaves the old snapshot whole or the new one. ``restore`` checks every table and
+at any moment leaves the old snapshot whole or the new one. Before that it is read back with
+restore's own checks (images by their headers): a store that holds what restore refuses (a study
+name from before today's rule, an image over the caps) is refused up front, not written as a backup
+that cannot be restored. ``restore`` checks every table and
 image first (``snapshot_check.py``), then builds the new home in a staging folder beside it and
 renames it into place: only into a new or empty home (or one whose store has no rows).
 """
@@ -57,6 +60,8 @@ TARGET_IN_HOME = ("the snapshot target {path} is the data home {home} or a folde
                   "folder outside the data home.")
 TARGET_HOLDS_HOME = ("the snapshot target {path} holds the data home {home}; a snapshot goes to a folder outside the "
                      "data home, and the data home outside it.")
+UNRESTORABLE = ("no snapshot was written, because restore would refuse it: {reason} (a store made by an older "
+                "sdaudit can hold names and images today's rules refuse); nothing was changed.")
 HOLDS_DATA = "the store {path} already holds data; restore only into an empty store."
 HOME_NOT_EMPTY = ("the data home {path} is not empty (it holds {found!r}); restore only into a new or empty folder, "
                   "e.g. --home {path}-restored.")
@@ -142,7 +147,12 @@ def _write_local(store: Store, home: Path, folder: Path) -> SnapshotResult:
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         marker = {"format": "sdaudit-snapshot", "marker_format": MARKER_FORMAT, "files": [*written, MANIFEST]}
         (staging / MARKER).write_text(json.dumps(marker), encoding="utf-8")
-        # 3. Swap it in by renames: the old one aside, the new one in, the old one removed
+        # 3. Read it back with restore's own checks: a snapshot its restore would refuse is no backup
+        try:
+            check_snapshot(staging, str(folder), decode=False)  # the header of each image: its caps
+        except SnapshotError as error:
+            raise SnapshotError(UNRESTORABLE.format(reason=str(error).removesuffix("; nothing was restored."))) from None
+        # 4. Swap it in by renames: the old one aside, the new one in, the old one removed
         swap_snapshot(staging, folder)
     except BaseException:
         if os.path.lexists(staging):
