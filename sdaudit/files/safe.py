@@ -2,11 +2,9 @@
 or the data home itself. Only regular files are read, never through a symbolic link, and never
 from outside the folder; a file is written only where no link or special file stands in its way.
 
-A run folder whose ``images/R/0.png`` links to ``/etc/passwd`` must not carry that file into the
-data home, and an image path stored in the data home must not serve a file from elsewhere. Paths
-are walked one component at a time with ``O_NOFOLLOW`` (each directory opened relative to the one
-before it), so a link swapped in after a check is refused too; where the platform lacks
-``dir_fd`` support, each component is checked with ``os.lstat`` instead.
+A run folder's ``images/R/0.png`` linking to ``/etc/passwd`` must not carry that file home. Paths are
+walked one component at a time with ``O_NOFOLLOW`` (each folder opened in the last), so a link swapped
+in after a check is refused too; without ``dir_fd`` support each component is ``os.lstat``-checked.
 """
 
 from __future__ import annotations
@@ -49,8 +47,7 @@ def _parts(root: Path, relpath: str, what: str) -> tuple[str, ...]:
 
 def _open_by_descriptor(root: Path, parts: tuple[str, ...], relpath: str, what: str,
                         flags: int = os.O_RDONLY | NOFOLLOW | NONBLOCK) -> int:
-    """The file ``root/parts`` opened with ``flags``, each folder on the way opened relative to the one
-    before without following a link, so no folder swapped for a link after a check is passed through."""
+    """``root/parts`` opened with ``flags``, each folder on the way opened in the last without links."""
 
     def refuse(error: OSError, depth: int) -> UnsafeFileError:
         if isinstance(error, FileNotFoundError):
@@ -149,14 +146,10 @@ def append_regular(root: str | os.PathLike, relpath: str, data: bytes, *, what: 
     ``open``; a link would carry the line to a file outside ``root``)."""
     target = writable_target(root, relpath, what=what)
     blocked = UnsafeFileError(SPECIAL.format(what=what, path=str(relpath), root=root))
-    # NOFOLLOW: a link swapped in for the file after the check is refused; NONBLOCK: so is a pipe;
-    # walked folder by folder, so is a link swapped in for a folder on the way
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | NOFOLLOW | NONBLOCK
-    try:
-        if WALK_BY_DESCRIPTOR:
-            descriptor = _open_by_descriptor(Path(root), _parts(Path(root), relpath, what), str(relpath), what, flags)
-        else:
-            descriptor = os.open(target, flags, 0o644)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | NOFOLLOW | NONBLOCK  # a link or a pipe swapped in: refused
+    try:  # walked folder by folder where it can be: so is a link swapped in for a folder on the way
+        descriptor = (_open_by_descriptor(Path(root), _parts(Path(root), relpath, what), str(relpath), what, flags)
+                      if WALK_BY_DESCRIPTOR else os.open(target, flags, 0o644))
     except OSError as error:
         if error.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR, errno.ENOTDIR):
             raise blocked from None
