@@ -145,12 +145,16 @@ with st.expander("Limits of this method"):
         st.markdown(f"- {item}", unsafe_allow_html=True)
 
 st.subheader("Images by group")
-family, group = st.selectbox("Group", list(view.groups), format_func=view.groups.get)
-members = view.group_images(family, group)
-st.caption(f"{members.images} images" + (f"; {members.missing} cannot be shown here (no file: imported sheets or moved "
-                                          "files; or not an image)." if members.missing else "."))
-if members.files:
-    st.image(list(members.files), width=128)
+if not view.groups:  # e.g. one image with no person, one with a person but no other answer yet
+    st.info("No group has an image yet: no annotated image has a gender presentation or a skin tone. Answer them "
+            "on Annotate to see the images of each group here.", icon=":material/info:")
+else:
+    family, group = st.selectbox("Group", list(view.groups), format_func=view.groups.get)
+    members = view.group_images(family, group)
+    st.caption(f"{members.images} images" + (f"; {members.missing} cannot be shown here (no file: imported sheets or "
+                                              "moved files; or not an image)." if members.missing else "."))
+    if members.files:
+        st.image(list(members.files), width=128)
 
 st.subheader("Downloads")
 first, second, third, fourth = st.columns(4)

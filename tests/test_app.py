@@ -20,7 +20,7 @@ from helpers import (
 )
 from streamlit.testing.v1 import AppTest
 
-from sdaudit.scheme import TABLE_HEADERS
+from sdaudit.scheme import TABLE_HEADERS, Annotation
 from sdaudit.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,6 +124,19 @@ def test_the_skin_cut_slider_moves_the_darker_share(home):
 def test_results_without_studies_say_what_to_do(home):
     at = results_page(AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run())
     assert "No study yet" in at.info[0].value
+
+
+def test_results_with_no_image_in_any_group_say_so_instead_of_crashing(home):
+    """One image rated "no person", one with a person and nothing else yet: no group has an image,
+    and the "Images by group" box had no choice to offer (a TypeError unpacking its None)."""
+    with Store.open(home) as store:
+        store.add_run(make_run())
+        store.add_images(make_images(seeds=[0, 1]))
+        store.save_annotation(1, "ana", Annotation(person_present=False, confidence="medium"))
+        store.save_annotation(2, "ana", Annotation(person_present=True))
+    at = results_page(AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run())
+    assert not at.exception
+    assert any(info.value.startswith("No group has an image yet") for info in at.info), [i.value for i in at.info]
 
 
 def test_two_runs_can_be_compared(home):

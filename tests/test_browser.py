@@ -581,6 +581,8 @@ def test_a_key_no_shortcut_took_still_presses_its_button_once(app, seed_images, 
     fill(page, "Rater", "ana")
     caption_shown(page, "Image 1 of 2")
     for key, label in (("p", "Person"), ("F", "Female-presenting")):
+        # the button is drawn (the caption beside it may come first): a key before it has nothing to press
+        page.locator(f'[class*="st-key-focus-"] button [aria-label="Shortcut {key.upper()}"]').wait_for()
         page.evaluate("(key) => window.dispatchEvent(new KeyboardEvent('keydown', {key}))", key)
         focus_sign_lists(page, label)
         wait_for_script(page)
