@@ -62,18 +62,25 @@ RELEASE_KEYBOARD = ("<script>const held = document.activeElement;"
 # the document) and presses the focus button that shows the key when no shortcut took it (Streamlit's
 # handler marks the keys it takes with preventDefault): a key is taken once, either way. The button
 # is found by the key Streamlit prints on it, so the keys are written in one place (the buttons).
+# A key held down repeats: each repeat reached Streamlit as another press (three saves, three undos
+# for one "P"). A second listener, on the window in the capture phase (before the document's), stops
+# the repeats of a key that has a focus button, so one press is one answer.
 KEY_LISTENER = (
     "<script>if (!window.sdauditFocusKeys) { window.sdauditFocusKeys = true;"
     " const shown = {ArrowLeft: '\u2190', ArrowRight: '\u2192', Backspace: 'Backspace'};"
-    " window.addEventListener('keydown', (event) => {"
+    " const buttonOf = (event) => {"
     "  const target = event.target;"
-    "  if (event.defaultPrevented || event.repeat || event.ctrlKey || event.metaKey || event.altKey"
-    "      || event.shiftKey) return;"
-    "  if (target && (target.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(target.tagName))) return;"
+    "  if (event.ctrlKey || event.metaKey || event.altKey || event.shiftKey) return null;"
+    "  if (target && (target.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(target.tagName))) return null;"
     "  const label = event.key.length === 1 ? event.key.toUpperCase() : shown[event.key];"
-    "  if (!label || !/^[A-Z0-9\u2190\u2192]$|^Backspace$/.test(label)) return;"
+    "  if (!label || !/^[A-Z0-9\u2190\u2192]$|^Backspace$/.test(label)) return null;"
     "  const hint = document.querySelector('[class*=\"st-key-focus-\"] button [aria-label=\"Shortcut ' + label + '\"]');"
-    "  const button = hint && hint.closest('button');"
+    "  return hint && hint.closest('button'); };"
+    " window.addEventListener('keydown', (event) => {"
+    "  if (event.repeat && buttonOf(event)) { event.preventDefault(); event.stopImmediatePropagation(); } }, true);"
+    " window.addEventListener('keydown', (event) => {"
+    "  if (event.defaultPrevented || event.repeat) return;"
+    "  const button = buttonOf(event);"
     "  if (button && !button.disabled) { event.preventDefault(); button.click(); }"
     " }); }</script>")
 

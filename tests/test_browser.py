@@ -574,7 +574,7 @@ def test_a_key_no_shortcut_took_still_presses_its_button_once(app, seed_images, 
     the first key after the view appeared was lost without a word. The view's own listener presses the
     button when no shortcut took the key. A key sent to the window alone never reaches Streamlit's
     listener (it sits on the document): "P" saves once (one history row), and "F" (male needs "M")
-    chooses female-presenting, not anything else."""
+    chooses female-presenting, not anything else. A real key held down (two repeats) saves once too."""
     seed_images(2)
     page.goto(f"{app.start()}/annotate?view=focus")
     wait_for_script(page)
@@ -586,17 +586,22 @@ def test_a_key_no_shortcut_took_still_presses_its_button_once(app, seed_images, 
         page.evaluate("(key) => window.dispatchEvent(new KeyboardEvent('keydown', {key}))", key)
         focus_sign_lists(page, label)
         wait_for_script(page)
-    page.keyboard.press("Backspace")  # and a real key, which Streamlit's listener takes: still one press
+    for _ in range(3):  # "Q" held: one press and two repeats (Playwright marks a key already down as a repeat)
+        page.keyboard.down("q")
+    page.keyboard.up("q")
+    focus_sign_lists(page, "Low")
+    wait_for_script(page)
+    page.keyboard.press("Backspace")  # a real key, which Streamlit's listener takes: one press, one undo
     page.wait_for_function(
-        "() => document.querySelector('.st-key-focus-saved')?.innerText.trim().endsWith('Saved: Person')",
-        timeout=LIMIT.left_ms())
+        "() => document.querySelector('.st-key-focus-saved')?.innerText.trim().endsWith("
+        "'Saved: Person · Female-presenting')", timeout=LIMIT.left_ms())
     assert page.locator('[data-testid="stException"]').count() == 0
     app.stop()
     with Store.open(app.home) as store:
         history = store.annotation_history()
         rows = store.annotations()
-    assert len(history) == 3, "one history row per key: person, gender, the undo"
-    assert list(rows["gender"].fillna("-")) == ["-"] and list(rows["person_present"]) == [True]
+    assert len(history) == 4, "one history row per key: person, gender, confidence (held), the undo"
+    assert list(rows["gender"]) == ["female"] and list(rows["confidence"].fillna("-")) == ["-"]
 
 
 # image n of 4: the keys typed for it and the labels they mean (the last key answers the last question)
