@@ -216,3 +216,18 @@ def test_a_snapshot_refuses_an_image_over_restores_caps_before_writing(tmp_path)
                                                 r"'images/run-a/0.png' cannot be restored \(over 40,000,000 pixels\)"):
             snapshot(store, home, str(tmp_path / "snap"))
     assert sorted(os.listdir(tmp_path)) == ["home"]
+
+
+def test_an_empty_image_file_is_named_without_a_python_object_in_the_message(tmp_path):
+    from helpers import make_images, make_run
+
+    home = tmp_path / "home"
+    with Store.open(home) as store:
+        store.add_run(make_run())
+        store.add_images(make_images(seeds=[0]))
+        (home / "images" / "run-a").mkdir(parents=True)
+        (home / "images" / "run-a" / "0.png").write_bytes(b"")
+        with pytest.raises(SnapshotError) as refused:
+            snapshot(store, home, str(tmp_path / "snap"))
+    assert str(refused.value).endswith("the snapshot's image 'images/run-a/0.png' cannot be restored (unreadable: not "
+                                       "an image file (empty)); nothing was changed."), str(refused.value)

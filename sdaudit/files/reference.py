@@ -117,7 +117,9 @@ def _decode(data: bytes, *, whole: bool = True) -> str:
                 return FORMATS[image.format]
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
         raise ValueError(f"over {MAX_IMAGE_PIXELS:,} pixels") from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:  # PIL's ways of saying "cannot decode"
+    except UnidentifiedImageError:  # PIL names its in-memory file here (an object's address): not for users
+        raise ValueError("unreadable: not an image file" + (" (empty)" if not data else "")) from None
+    except (OSError, SyntaxError) as error:  # PIL's other ways of saying "cannot decode"
         raise ValueError(f"unreadable: {str(error).rstrip('.') or type(error).__name__}") from None
 
 

@@ -60,8 +60,7 @@ TARGET_IN_HOME = ("the snapshot target {path} is the data home {home} or a folde
                   "folder outside the data home.")
 TARGET_HOLDS_HOME = ("the snapshot target {path} holds the data home {home}; a snapshot goes to a folder outside the "
                      "data home, and the data home outside it.")
-UNRESTORABLE = ("no snapshot was written, because restore would refuse it: {reason} (a store made by an older "
-                "sdaudit can hold names and images today's rules refuse); nothing was changed.")
+UNRESTORABLE = "no snapshot was written, because restore would refuse it: {reason}; nothing was changed."
 HOLDS_DATA = "the store {path} already holds data; restore only into an empty store."
 HOME_NOT_EMPTY = ("the data home {path} is not empty (it holds {found!r}); restore only into a new or empty folder, "
                   "e.g. --home {path}-restored.")
