@@ -231,3 +231,39 @@ def test_an_empty_image_file_is_named_without_a_python_object_in_the_message(tmp
             snapshot(store, home, str(tmp_path / "snap"))
     assert str(refused.value).endswith("the snapshot's image 'images/run-a/0.png' cannot be restored (unreadable: not "
                                        "an image file (empty)); nothing was changed."), str(refused.value)
+
+
+def test_a_snapshot_refuses_an_image_cut_short_and_keeps_the_last_good_one(tmp_path):
+    """A PNG cut in half has a whole header: only decoding it finds it. The snapshot refuses before
+    replacing the last good snapshot, which stays as it was."""
+    from helpers import make_images, make_run
+
+    home = tmp_path / "home"
+    with Store.open(home) as store:
+        store.add_run(make_run())
+        store.add_images(make_images(seeds=[0]))
+        (home / "images" / "run-a").mkdir(parents=True)
+        whole = _noise_png()
+        (home / "images" / "run-a" / "0.png").write_bytes(whole)
+        snapshot(store, home, str(tmp_path / "snap"))
+        good = {path: (tmp_path / "snap" / path).read_bytes() for path in _files_under(tmp_path / "snap")}
+        (home / "images" / "run-a" / "0.png").write_bytes(whole[: len(whole) // 2])
+        with pytest.raises(SnapshotError, match=r"the snapshot's image 'images/run-a/0.png' cannot be restored "
+                                                r"\(unreadable: .*\); nothing was changed\.$"):
+            snapshot(store, home, str(tmp_path / "snap"))
+    assert {path: (tmp_path / "snap" / path).read_bytes() for path in _files_under(tmp_path / "snap")} == good
+
+
+def _noise_png() -> bytes:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _files_under(folder: Path) -> list[str]:
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())

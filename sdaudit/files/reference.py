@@ -99,9 +99,8 @@ def _check_note(name: str, value: str | None) -> str | None:
     return value.strip() or None
 
 
-def _decode(data: bytes, *, whole: bool = True) -> str:
-    """The stored suffix of an image's bytes; ``ValueError`` with a short reason otherwise. With
-    ``whole=False`` only the header is read (format, size): a file cut short passes."""
+def _decode(data: bytes) -> str:
+    """The stored suffix of an image's bytes; ``ValueError`` with a short reason otherwise."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -112,8 +111,7 @@ def _decode(data: bytes, *, whole: bool = True) -> str:
                     raise ValueError(f"a {image.format} image, not JPEG, PNG or WebP")
                 if image.width * image.height > MAX_IMAGE_PIXELS:
                     raise ValueError(f"{image.width}×{image.height} pixels, over {MAX_IMAGE_PIXELS:,}")
-                if whole:
-                    image.load()  # the whole image, so a truncated file is found now
+                image.load()  # the whole image, so a truncated file is found now
                 return FORMATS[image.format]
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
         raise ValueError(f"over {MAX_IMAGE_PIXELS:,} pixels") from None

@@ -11,9 +11,9 @@ or holds a snapshot sdaudit made (``MARKER`` lists every file of it), never into
 a folder inside it, never through a link. It is built in a staging folder beside the target and
 renamed into place once complete (the old snapshot renamed aside first, then removed), so a crash
 at any moment leaves the old snapshot whole or the new one. Before that it is read back with
-restore's own checks (images by their headers): a store that holds what restore refuses (a study
-name from before today's rule, an image over the caps) is refused up front, not written as a backup
-that cannot be restored. ``restore`` checks every table and
+restore's own checks (each image decoded whole, once per process): a store that holds what restore
+refuses (a study name from before today's rule, an image over the caps or cut short) is refused up
+front, not written as a backup that cannot be restored. ``restore`` checks every table and
 image first (``snapshot_check.py``), then builds the new home in a staging folder beside it and
 renames it into place: only into a new or empty home (or one whose store has no rows).
 """
@@ -148,7 +148,7 @@ def _write_local(store: Store, home: Path, folder: Path) -> SnapshotResult:
         (staging / MARKER).write_text(json.dumps(marker), encoding="utf-8")
         # 3. Read it back with restore's own checks: a snapshot its restore would refuse is no backup
         try:
-            check_snapshot(staging, str(folder), decode=False)  # the header of each image: its caps
+            check_snapshot(staging, str(folder))
         except SnapshotError as error:
             raise SnapshotError(UNRESTORABLE.format(reason=str(error).removesuffix("; nothing was restored."))) from None
         # 4. Swap it in by renames: the old one aside, the new one in, the old one removed
