@@ -37,8 +37,8 @@ STUDY_NAME = (
     "but is {value!r}."
 )
 RATER_NAME = "{what} needs a rater's name but got {value!r}."
-RATER_CONTROL = ("a rater's name must not hold NUL, escape, line breaks or other control characters "
-                 "but is {value!r}.")
+RATER_CONTROL = ("a rater's name must not hold NUL, escape, line breaks, text-direction marks or other control "
+                 "characters but is {value!r}.")
 
 RunKind = Literal["generated", "imported", "reference"]
 RUN_KINDS: tuple[RunKind, ...] = ("generated", "imported", "reference")
@@ -47,7 +47,9 @@ RUN_KINDS: tuple[RunKind, ...] = ("generated", "imported", "reference")
 _NO_SETTINGS: dict[RunKind, str] = {"imported": "external", "reference": "reference"}
 _STUDY_NAME = re.compile(r"\w[\w .-]*")
 _UNSAFE_IN_FILE_NAME = re.compile(r"[^\w .-]+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0 and C1 control characters and DEL
+# C0 and C1 control characters, DEL, and the bidirectional controls (a right-to-left override shows
+# "ana\u202eeb" as "anabe": one rater's name made to look like another's)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def check_study_name(name: object) -> str:

@@ -274,10 +274,12 @@ def test_hostile_input_is_one_exact_line_and_changes_nothing(place, case):
     assert home_state(place.home) == before
 
 
-def test_a_nul_in_a_rater_name_is_refused_where_sheets_are_imported(tmp_path):
+@pytest.mark.parametrize("name", ["an\x00a", "ana\u202eeb", "ana\u2066x\u2069"], ids=["NUL", "RLO", "isolate"])
+def test_a_control_character_in_a_rater_name_is_refused_where_sheets_are_imported(tmp_path, name):
+    """A NUL, or a text-direction control: "ana\u202eeb" shows as "anabe", one rater made to look like another."""
     with Store() as store, pytest.raises(SdauditError) as caught:
-        import_annotations(ORIGIN_SHEET, store, study="origin", rater="an\x00a")
-    assert str(caught.value) == RATER_CONTROL.format(value="an\x00a")
+        import_annotations(ORIGIN_SHEET, store, study="origin", rater=name)
+    assert str(caught.value) == RATER_CONTROL.format(value=name)
 
 
 def test_the_targets_cap_holds_through_the_one_reader(place):

@@ -14,7 +14,7 @@ from sdaudit.config import data_home
 # ESC \), or a two-character escape; removed with its arguments, not only its ESC.
 _ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]?|[\]PX^_][^\x07\x1b]*(?:\x07|\x1b\\)?|[ -~]?)")
 # Any other C0 or C1 control character and DEL; tab and line feed stay where lines may break.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")  # and bidi controls
 _LINE_BREAK = re.compile(r"[\t\n]")
 OS_ERROR = "could not use {path}: {reason}."
 DISK_FULL_BATCH = ("the disk is full writing {path}: the batch in hand was not saved, every finished batch is; "
