@@ -218,6 +218,7 @@ def move(view: tuple[int, int], by: int) -> None:
     """Left or Right: the image ``by`` places from the one on screen."""
     take(view)
     st.session_state.pop(PROBLEM, None)
+    st.session_state.pop(LAST_SAVE, None)  # "Previous image saved" speaks of the image just left by saving
     st.session_state[SHOWN] = step([shown for shown, _ in st.session_state.get(ORDER, [])], view[0], by)
     st.rerun(["focus"])
 

@@ -103,6 +103,13 @@ def test_each_key_saves_at_once_and_a_complete_image_moves_on(three_images):
     assert labels(home, ids[0]) == Annotation(person_present=True, gender="female", mst=4, confidence="high")
     assert shown(at).startswith("Image 2 of 3") and count(at) == "1 of 3 annotated by you"
     assert any(caption.value.startswith("Previous image saved: Person") for caption in at.caption)
+    press(at, "Next")  # a move: the line spoke of the image before, and no image is that any more
+    assert shown(at).startswith("Image 3 of 3")
+    assert not any(caption.value.startswith("Previous image saved") for caption in at.caption)
+    press(at, "Previous")
+    press(at, "Previous")
+    assert shown(at).startswith("Image 1 of 3")
+    assert not any(caption.value.startswith("Previous image saved") for caption in at.caption)
 
 
 def test_focus_mode_keeps_the_teams_overlap(three_images):
