@@ -86,8 +86,11 @@ KEY_LISTENER = (
 
 
 def listen_for_keys() -> None:
-    """Draw ``KEY_LISTENER`` (a fixed script; no user text goes into it)."""
-    st.html(KEY_LISTENER, unsafe_allow_javascript=True)
+    """Draw ``KEY_LISTENER`` (a fixed script; no user text goes into it) in a hidden container, so
+    the page's title stays where every other page has it (a style alone takes no room)."""
+    st.html("<style>div:has(> .st-key-focus-key-listener) {display: none}</style>")
+    with st.container(key="focus-key-listener"):
+        st.html(KEY_LISTENER, unsafe_allow_javascript=True)
 
 
 def keep_view_in_address(focus: bool) -> None:
