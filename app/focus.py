@@ -56,8 +56,9 @@ RELEASE_KEYBOARD = ("<script>const held = document.activeElement;"
                     "if (held && held.tagName === 'INPUT') { held.blur(); }</script>")
 
 # Streamlit binds a button's shortcut in an effect that runs after the button is drawn, and a busy
-# browser handles a key press before that effect (input events go first): the first key after the
-# view appeared was then lost without a word. This listener, drawn at the top of the Annotate page
+# browser may handle a key press before that effect (input events go first): the likely cause of the
+# first key after the view appeared being lost without a word (seen under load, never on demand;
+# the key reached the page, the server never heard of it). This listener, drawn at the top of the Annotate page
 # (so it is in place long before the view's buttons), runs after Streamlit's (on the window, after
 # the document) and presses the focus button that shows the key when no shortcut took it (Streamlit's
 # handler marks the keys it takes with preventDefault): a key is taken once, either way. The button
@@ -88,8 +89,8 @@ KEY_LISTENER = (
 def listen_for_keys() -> None:
     """Draw ``KEY_LISTENER`` (a fixed script; no user text goes into it) in a hidden container, so
     the page's title stays where every other page has it (a style alone takes no room)."""
-    st.html("<style>div:has(> .st-key-focus-key-listener) {display: none}</style>")
-    with st.container(key="focus-key-listener"):
+    st.html("<style>div:has(> .st-key-sdaudit-key-listener) {display: none}</style>")
+    with st.container(key="sdaudit-key-listener"):
         st.html(KEY_LISTENER, unsafe_allow_javascript=True)
 
 
