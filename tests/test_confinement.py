@@ -203,14 +203,10 @@ def test_a_snapshot_its_restore_would_refuse_is_not_written(tmp_path):
 def test_a_snapshot_refuses_an_image_over_restores_caps_before_writing(tmp_path):
     """An image of the home over the caps of ``ingest-images`` (one that came with a run folder,
     which has none) makes the snapshot refuse up front, naming it."""
-    from helpers import make_images, make_run
     from test_hostile_snapshot import png_claiming
 
     home = tmp_path / "home"
-    with Store.open(home) as store:
-        store.add_run(make_run())
-        store.add_images(make_images(seeds=[0]))
-        (home / "images" / "run-a").mkdir(parents=True)
+    with _store_with_one_image(home) as store:
         (home / "images" / "run-a" / "0.png").write_bytes(png_claiming(30000, 30000))
         with pytest.raises(SnapshotError, match=r"restore would refuse it: the snapshot's image "
                                                 r"'images/run-a/0.png' cannot be restored \(over 40,000,000 pixels\)"):
@@ -219,13 +215,8 @@ def test_a_snapshot_refuses_an_image_over_restores_caps_before_writing(tmp_path)
 
 
 def test_an_empty_image_file_is_named_without_a_python_object_in_the_message(tmp_path):
-    from helpers import make_images, make_run
-
     home = tmp_path / "home"
-    with Store.open(home) as store:
-        store.add_run(make_run())
-        store.add_images(make_images(seeds=[0]))
-        (home / "images" / "run-a").mkdir(parents=True)
+    with _store_with_one_image(home) as store:
         (home / "images" / "run-a" / "0.png").write_bytes(b"")
         with pytest.raises(SnapshotError) as refused:
             snapshot(store, home, str(tmp_path / "snap"))
@@ -236,13 +227,8 @@ def test_an_empty_image_file_is_named_without_a_python_object_in_the_message(tmp
 def test_a_snapshot_refuses_an_image_cut_short_and_keeps_the_last_good_one(tmp_path):
     """A PNG cut in half has a whole header: only decoding it finds it. The snapshot refuses before
     replacing the last good snapshot, which stays as it was."""
-    from helpers import make_images, make_run
-
     home = tmp_path / "home"
-    with Store.open(home) as store:
-        store.add_run(make_run())
-        store.add_images(make_images(seeds=[0]))
-        (home / "images" / "run-a").mkdir(parents=True)
+    with _store_with_one_image(home) as store:
         whole = _noise_png()
         (home / "images" / "run-a" / "0.png").write_bytes(whole)
         snapshot(store, home, str(tmp_path / "snap"))
@@ -267,3 +253,14 @@ def _noise_png() -> bytes:
 
 def _files_under(folder: Path) -> list[str]:
     return sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
+
+
+def _store_with_one_image(home: Path) -> Store:
+    """A store with run ``run-a`` and its image 0, whose file (``images/run-a/0.png``) the test writes."""
+    from helpers import make_images, make_run
+
+    store = Store.open(home)
+    store.add_run(make_run())
+    store.add_images(make_images(seeds=[0]))
+    (home / "images" / "run-a").mkdir(parents=True)
+    return store
