@@ -95,12 +95,11 @@ def save(image: QueuedImage) -> None:
     """Save one card's choices (a radio's on_change: runs before the card reruns). A repeat's answer is
     kept apart; a first answer on an image that reached its ratings meanwhile is refused and said so.
 
-    A save that lands calls no ``st.rerun``: the click's own rerun redraws just its card, with the sign.
-    A rerun named from a callback preempts the run in progress, and that run may be the one drawing
-    the card clicked a moment before (its rerun folded into this one): that card then never showed
-    "Saved" while the store had its row (four raters clicking at once on a busy machine,
-    tests/test_browser.py). Only a refusal names its card, so that its message is drawn on the card
-    by any runner (AppTest reruns the whole page for a click otherwise)."""
+    Nothing here calls ``st.rerun``: the click's own rerun redraws just its card, with the sign or the
+    refusal. A rerun named from a callback preempts the run in progress, and that run may be the one
+    drawing the card clicked a moment before (its rerun folded into this one): that card then never
+    showed "Saved" or "Complete" while the store had its row (raters clicking at once on a busy
+    machine, tests/test_browser.py)."""
     key = image.card_key
     values = {field: st.session_state.get(f"{field}-{key}") for field in FIELDS}
     if values["person"] == "No person":
@@ -114,10 +113,10 @@ def save(image: QueuedImage) -> None:
             for field in FIELDS:
                 st.session_state[f"{field}-{key}"] = None
             st.session_state[f"full-{key}"] = True
-            st.rerun([f"card-{key}"])
+            return
     except (*STORE_ERRORS, ValueError) as error:
         st.session_state[f"problem-{key}"] = f"Not saved: {error}"
-        st.rerun([f"card-{key}"])
+        return
     st.session_state.pop(f"problem-{key}", None)
     # the sign lists what the store now holds ("No person" clears gender and skin tone)
     st.session_state[f"saved-{key}"] = " · ".join(

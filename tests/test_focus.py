@@ -255,16 +255,47 @@ def test_the_count_moves_once_every_question_is_answered(three_images):
 
 
 def test_a_save_that_fails_says_so_on_its_card(three_images):
+    """In a browser a click reruns only its card, which draws the message the save left for it
+    (tests/test_browser.py sees "Complete" so); AppTest reruns the whole page, where a deleted image
+    has left the grid, so the two halves are checked apart: what the save leaves, what a card draws."""
     home, ids = three_images
     at = open_page("annotate", rater="ana")
     with Store.open(home) as store:  # the image goes away under the rater's card
         store.db.write(lambda cursor: cursor.execute("DELETE FROM images WHERE image_id = ?", [ids[0]]))
     next(radio for radio in at.radio if radio.label == "Person").set_value("Person").run()
     assert not at.exception
-    assert [error.value for error in at.error] == [plain(f"Not saved: there is no image with id {ids[0]} in the store.")]
+    assert at.session_state[f"problem-{ids[0]}"] == f"Not saved: there is no image with id {ids[0]} in the store."
     assert not [caption for caption in at.caption if "Saved:" in caption.value]
     with Store.open(home) as store:
         assert store.count("annotations") == 0
+    at.session_state[f"problem-{ids[1]}"] = "Not saved: the store is busy."
+    at.run()
+    assert [error.value for error in at.error] == [plain("Not saved: the store is busy.")]
+
+
+def test_a_grid_card_the_team_completed_meanwhile_refuses_and_says_so(three_images):
+    """As above, in two halves: the refused click leaves the card its flag, and a flagged card says why."""
+    from sdaudit.store.team import Team, TeamSettings
+
+    home, ids = three_images
+    at = open_page("annotate", rater="ana")
+    done = Annotation(person_present=True, gender="male", mst=3, confidence="high")
+    with Store.open(home) as store:  # two others complete image 1 while it is on ana's screen
+        Team(store).set_settings("default", TeamSettings(raters_per_image=2))
+        for rater in ("ben", "cai"):
+            store.save_annotation(ids[0], rater, done)
+    next(radio for radio in at.radio if radio.label == "Person").set_value("No person").run()
+    assert not at.exception
+    assert labels(home, ids[0]) is None, "the third rater's answer is refused"
+    assert at.session_state[f"full-{ids[0]}"] is True
+    assert not [caption for caption in at.caption if "Saved:" in caption.value]
+    at.session_state[f"full-{ids[1]}"] = True
+    at.run()
+    assert [info.value for info in at.info if info.value.startswith("Complete")] == [
+        "Complete: this image has its 2 ratings from other raters, so your answer is not needed and was not "
+        "saved. Go on to the next image."]
+    card = [radio for radio in at.radio if (radio.key or "").endswith(f"-{ids[1]}")]
+    assert len(card) == 4 and all(radio.disabled for radio in card), "a complete card takes no answer"
 
 
 # -- the address ------------------------------------------------------------------------------------
