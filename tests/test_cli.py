@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -201,7 +202,8 @@ def test_compare_prints_newcombe_intervals_against_the_reference(cli, tmp_path):
     assert all(row["p_holm"] >= row["p_value"] for row in holm)
     bad = cli("compare", "--study", "three", "--reference", "run-x", "--home", str(home))
     assert bad.returncode == 2 and bad.stderr.strip() == (
-        "error: study 'three' has no run 'run-x'; its runs: run-ref, run-b, run-c.")
+        "error: study 'three' has no run 'run-x'; its runs: run-ref (prompt run-ref · demo); "
+        "run-b (prompt run-b · demo); run-c (prompt run-c · demo).")
 
 
 def test_a_reader_that_stops_early_gets_no_traceback(tmp_path):
@@ -228,3 +230,58 @@ def test_estimates_are_printed_in_the_words_the_app_uses(cli, tmp_path):
     assert "Skin tone (Monk scale)" in text and "darker, female-presenting" in text and "skin_tone" not in text
     darker = next(line for line in text.splitlines() if " darker " in line and "Skin tone" in line)
     assert "14 of 221" in darker and "3.5% – 10.4%" in darker and "excludes the target" in darker
+
+
+# Words a table must never show a reader: a missing number, Python's null, an imported run's size, a
+# lone thing in the plural.
+UNREADABLE = re.compile(r"\bnan\b|\bNone\b|\b0x0\b|(?<![\d.,])1 (runs|images|raters|annotations|studies)\b")
+
+
+def test_no_command_prints_nan_none_or_a_lone_plural(tmp_path, capsys):
+    """Every analysis command's text on a study with two raters on two runs, a run nobody annotated and
+    an imported sheet beside it, in-process (the parsing and printing are the CLI's own)."""
+    from helpers import ORIGIN_SHEET, make_images, make_run, sheet
+
+    from sdaudit.cli.commands import main
+
+    home = tmp_path / "h"
+    with Store.open(home) as store:
+        for key, female in (("run-a", 3), ("run-b", 5)):
+            add_annotated_run(store, key, "three", {("female", 2): female, ("male", 8): 8 - female})
+            second = sheet({("female", 7): 4, ("male", 3): 4}, rater="r2")
+            second["image_id"] = store.images(run_key=key)["image_id"].to_numpy()
+            second["confidence"] = "high"
+            store.save_annotations(second)
+        store.add_run(make_run("run-c", study="three", prompt="a pilot"))
+        store.add_images(make_images("run-c", seeds=range(3)))
+        store.ensure_study("empty")
+    targets = tmp_path / "targets.csv"
+    targets.write_text("prompt,family,group,target,source\nprompt run-a,gender,female,0.4,a census\n")
+    commands = [
+        ["import-annotations", str(ORIGIN_SHEET), "--study", "three", "--rater", "origin"],
+        ["import-targets", str(targets), "--study", "three"],
+        ["runs"], ["team", "--study", "three"],
+        *[["estimate", "--study", study, *more] for study in ("three", "empty")
+          for more in ([], ["--by", "run"], ["--labels", "majority"], ["--method", "jackknife"])],
+        ["compare", "--study", "three"], ["compare", "--study", "three", "--holm", "--reference", "run-b"],
+        ["agreement", "--study", "three"], ["agreement", "--study", "empty"],
+        ["export", "--study", "three", "--out", str(tmp_path / "out")],
+        ["report", "--study", "three", "--out", str(tmp_path / "report.html")],
+    ]
+    for command in commands:
+        status = main([*command, "--home", str(home)])
+        said = capsys.readouterr()
+        assert status == 0, (command, said.err)
+        text = said.out + said.err
+        assert not UNREADABLE.search(text), (command, UNREADABLE.search(text).group(0), text)
+    by_run = (main(["estimate", "--study", "three", "--by", "run", "--home", str(home)]), capsys.readouterr().out)
+    assert "prompt run-a · demo" in by_run[1] and "imported sheet origin_sheet.csv" in by_run[1]
+    assert "run-a" not in by_run[1].replace("prompt run-a", ""), "runs are named, keys only in --json"
+    assert "Images in group (raters' shares summed)" in by_run[1] and "40.0% (a census)" in by_run[1]
+    main(["compare", "--study", "three", "--home", str(home)])
+    compared = capsys.readouterr().out
+    assert compared.startswith("each run minus the reference run “prompt run-a · demo”")
+    assert "left out, no annotations yet: a pilot · demo" in compared
+    assert "Share in the reference" in compared and "share_first" not in compared
+    main(["agreement", "--study", "empty", "--home", str(home)])
+    assert capsys.readouterr().out.startswith("nothing is annotated in study empty yet"), "not 'single rater'"

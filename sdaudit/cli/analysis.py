@@ -14,6 +14,8 @@ from sdaudit.config import store_path, writable_folder
 REPORT_IS_FOLDER = "--out {path} is a folder; give the report's file name, e.g. {path}/report.html."
 NO_STORE = "there is no store at {path}; generate or import something first."
 NO_STUDY = "there is no study {study!r} in the store; studies: {known}."
+NOTHING_ANNOTATED = ("nothing is annotated in study {study} yet: annotate its images on the app's Annotate page, or "
+                     "import a rater sheet (`import-annotations`).")
 
 
 def json_rows(table) -> str:
@@ -88,19 +90,29 @@ def _adjudications(store, study: str, options):
 def compare_command(args) -> str:
     from sdaudit.analysis.estimate import estimate_each
     from sdaudit.analysis.planning import compare_runs
+    from sdaudit.present.estimate_tables import comparison_table
     from sdaudit.present.words import HOLM_INTERVALS, level
+    from sdaudit.records import run_labels
 
     with store_with_study(args) as store:
         annotations = store.annotations(study=args.study)
-        run_keys = list(store.runs(study=args.study)["run_key"])[::-1]  # oldest first
+        runs = store.runs(study=args.study)
         options = estimate_options(args)
         adjudications = _adjudications(store, args.study, options)
-    chosen = args.runs or run_keys
-    unknown = [key for key in [*chosen, *([args.reference] if args.reference else [])] if key not in run_keys]
+    if annotations.empty:
+        raise UsageError(NOTHING_ANNOTATED.format(study=args.study))
+    names = run_labels(runs)
+    run_keys = list(runs["run_key"])[::-1]  # oldest first
+    known = "; ".join(f"{key} ({names[key]})" for key in run_keys)
+    unknown = [key for key in [*(args.runs or []), *([args.reference] if args.reference else [])] if key not in names]
     if unknown:
-        raise UsageError(f"study {args.study!r} has no run {', '.join(map(repr, unknown))}; its runs: "
-                         f"{', '.join(run_keys)}.")
-    reference = args.reference or chosen[0]
+        raise UsageError(f"study {args.study!r} has no run {', '.join(map(repr, unknown))}; its runs: {known}.")
+    annotated = set(annotations["run_key"])
+    chosen = args.runs or run_keys
+    if args.reference and args.reference not in annotated:
+        raise UsageError(f"the reference run {args.reference} ({names[args.reference]}) has no annotations yet; "
+                         f"annotate it or choose another with --reference; its runs: {known}.")
+    reference = args.reference or next((key for key in chosen if key in annotated), chosen[0])
     keep = annotations["run_key"].isin({*chosen, reference})
     estimates = estimate_each(annotations[keep], options, adjudications=adjudications)
     try:
@@ -109,21 +121,29 @@ def compare_command(args) -> str:
         raise UsageError(str(error)) from None
     if args.json:
         return json_rows(table)
-    header = (f"each run minus the reference run {reference}, in percentage points; Newcombe's "
+    header = (f"each run minus the reference run “{names[reference]}”, in percentage points; Newcombe's "
               f"{level(args.confidence)} interval" + (f"; {HOLM_INTERVALS}" if args.holm else ""))
-    return differences_text(table, first="run", header=header)
+    if left_out := [names[key] for key in chosen if key not in annotated]:
+        header += "\nleft out, no annotations yet: " + "; ".join(left_out)
+    shown = comparison_table(table.assign(run=table["run"].map(names)))
+    return header + "\n" + shown.to_string(index=False)
 
 
 def _estimate_by_run(args) -> str:
     from sdaudit.analysis.targets import estimates_by_run
     from sdaudit.present.estimate_tables import by_run_text
+    from sdaudit.records import run_labels
 
     with store_with_study(args) as store:
         options = estimate_options(args)
         table = estimates_by_run(store, args.study, options, adjudications=_adjudications(store, args.study, options))
+        names = run_labels(store.runs(study=args.study))
+        raters = store.annotations(study=args.study)["rater"].nunique()
     if args.json:
         return json_rows(table)
-    return by_run_text(table, args.study)
+    if table.empty:
+        return NOTHING_ANNOTATED.format(study=args.study)
+    return by_run_text(table, args.study, names, labels=options.labels, raters=raters)
 
 
 def estimate_command(args) -> str:
@@ -133,6 +153,8 @@ def estimate_command(args) -> str:
         return _estimate_by_run(args)
     with store_with_study(args) as store:
         result = _study_estimate(store, args)
+    if result.raters == 0 and not args.json:
+        return NOTHING_ANNOTATED.format(study=args.study)
     if args.json:
         rows = result.table.astype(object).where(result.table.notna(), None).to_dict("records")
         return json.dumps(rows, indent=1)
@@ -155,6 +177,8 @@ def agreement_command(args) -> str:
     with store_with_study(args) as store:
         annotations = store.annotations(study=args.study)
         quality = quality_text(quality_view(store, args.study, skin_cut=args.skin_cut))
+    if annotations.empty and not args.json:
+        return NOTHING_ANNOTATED.format(study=args.study)
     result = agreement(annotations, skin_cut=args.skin_cut, confidence=args.confidence,
                        bootstrap_rng_seed=args.bootstrap_rng_seed)
     if args.json:

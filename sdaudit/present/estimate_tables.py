@@ -12,7 +12,6 @@ from sdaudit.analysis.planning import plan
 from sdaudit.present.words import (
     CLEARLY_DIFFERENT,
     DISTANCE_HEADER,
-    EMPTY,
     NO_TARGET,
     count_of,
     interval,
@@ -37,6 +36,21 @@ def _target(value) -> str:
     return NO_TARGET if pd.isna(value) else percent(value)
 
 
+# With several raters an image counts toward a group by a fraction (its raters' share, a split tie, a
+# posterior probability), so a count such as "8.5 of 12" is a sum: the column's heading says of what.
+SUMMED_IMAGES = {
+    "soft": "Images in group (raters' shares summed)",
+    "majority": "Images in group (ties split)",
+    "dawid-skene": "Images in group (probabilities summed)",
+    "adjudicated": "Images in group (final labels or raters' shares)",
+}
+
+
+def images_header(labels: str, raters: int) -> str:
+    """The heading of a count column: what a count sums when several raters label an image."""
+    return SUMMED_IMAGES[labels] if raters > 1 else TABLE_HEADERS["images"]
+
+
 def display_table(result: Estimate) -> pd.DataFrame:
     """One row per family × group, every cell in people's words and headed by ``TABLE_HEADERS``."""
     table = result.table
@@ -51,7 +65,7 @@ def display_table(result: Estimate) -> pd.DataFrame:
         "verdict": _verdicts(table),
         "note": [reliability_note(row.method, row.degenerate, row.small_count) for row in table.itertuples()],
     })
-    return shown.rename(columns=TABLE_HEADERS)
+    return shown.rename(columns={**TABLE_HEADERS, "images": images_header(result.labels, result.raters)})
 
 
 def _verdicts(rows: pd.DataFrame) -> list[str]:
@@ -140,16 +154,25 @@ def reference_differences_table(rows: pd.DataFrame) -> pd.DataFrame:
     return shown.rename(columns=TABLE_HEADERS)
 
 
-def by_run_text(table: pd.DataFrame, study: str) -> str:
-    """``targets.estimates_by_run``'s rows as the CLI prints them: a header line and one line per row."""
+def by_run_text(table: pd.DataFrame, study: str, names: dict[str, str], *, labels: str, raters: int) -> str:
+    """``targets.estimates_by_run``'s rows as the CLI prints them: a header line, then each run by its
+    name (``names``: run key → ``records.run_labels``) over its rows in people's words."""
     if table.empty:
         return f"no run of study {study} has annotations yet."
-    shown = table.assign(
-        share=[percent(share) for share in table["share"]],
-        interval=[interval(low, high) for low, high in zip(table["low"], table["high"])],
-        target=[EMPTY if pd.isna(target) else f"{percent(target)} ({_source(source) or 'parity'})"
-                for target, source in zip(table["target"], table["target_source"])],
-        slot=table["slot"].fillna(""))
-    columns = ["run_key", "model", "slot", "family", "group", "n", "share", "interval", "target", "excludes_target"]
-    header = f"one estimate per run of study {study}; each share against its run's target (its source in brackets)"
-    return header + "\n" + shown[columns].to_string(index=False)
+    parts = [f"one estimate per run of study {study}; each share against its run's target "
+             "(parity unless the target's source is named)"]
+    for key, rows in table.groupby("run_key", sort=False):
+        shown = pd.DataFrame({
+            "family": rows["family"].map(FAMILY_LABELS),
+            "group": _groups(rows["group"]),
+            "images": [count_of(row.count, row.n) for row in rows.itertuples()],
+            "share": [percent(share) for share in rows["share"]],
+            "interval": [interval(row.low, row.high) for row in rows.itertuples()],
+            "target": [NO_TARGET if pd.isna(target) else f"{percent(target)} ({_source(source) or 'parity'})"
+                       for target, source in zip(rows["target"], rows["target_source"])],
+            "verdict": _verdicts(rows),
+            "note": [reliability_note(row.method, row.degenerate, row.small_count) for row in rows.itertuples()],
+        })
+        headers = {**TABLE_HEADERS, "images": images_header(labels, raters)}
+        parts.append(f"{names.get(key, key)}\n" + shown.rename(columns=headers).to_string(index=False))
+    return "\n\n".join(parts)
