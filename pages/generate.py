@@ -116,14 +116,6 @@ if model.strip() == DEMO_MODEL:
             icon=":material/info:")
 
 
-def pace(run_key: str | None) -> float | None:
-    """Seconds per image of the run's images so far (the model's loading left out); None before any."""
-    if not run_key:
-        return None
-    seconds = store.images(run_key=run_key)["seconds"].dropna()
-    return float(seconds.mean()) if len(seconds) else None
-
-
 def thumbnails(run_key: str | None) -> None:
     if run_key:
         newest = newest_images(store, home, run_key)
@@ -153,7 +145,7 @@ def jobs_panel() -> None:
             if last.images_done:
                 st.page_link(str(ANNOTATE), label="Annotate them", icon=":material/label:")
     for job in active:
-        fraction, words = progress_text(job, now, seconds_per_image=pace(job.run_key))
+        fraction, words = progress_text(job, now, longest_load=runner.queue.longest_load(job.spec["model"]))
         st.progress(fraction, text=f"Job {job.job_id} ({job.status}): {words}")
         if st.button("Cancel", key=f"cancel-{job.job_id}"):
             runner.cancel(job.job_id)

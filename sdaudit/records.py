@@ -222,6 +222,8 @@ class Job:
     steps_total: int
     error: str | None
     pid: int | None
+    load_seconds: float | None  # how long its latest run's model took to load
+    seconds_per_image: float | None  # its pace: wall time per image made, loading left out
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

@@ -107,24 +107,60 @@ def test_jobs_left_running_by_a_dead_process_become_interrupted(tmp_path):
             runner.resume(job_id)
 
 
-def test_progress_speaks_in_phases_and_estimates_from_the_pace_of_images():
+def test_progress_speaks_in_phases_and_estimates_from_the_jobs_own_pace():
     started = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
     job = Job(job_id=1, kind="generate", spec={}, status="running", run_key="r", images_done=1, images_total=4,
-              step=5, steps_total=10, error=None, pid=1, created_at=started, started_at=started, finished_at=None)
+              step=5, steps_total=10, error=None, pid=1, load_seconds=22.0, seconds_per_image=20.0,
+              created_at=started, started_at=started, finished_at=None)
     later = started + timedelta(seconds=100)
     # 1 image and half of the next of 4 = 0.375; at 20 s an image, 2.5 images are left: 50 s
-    fraction, words = progress_text(job, later, seconds_per_image=20.0)
+    fraction, words = progress_text(job, later)
     assert fraction == 0.375
     assert words == "1 of 4 images · step 5 of 10 · 1:40 elapsed · about 0:50 left"
-    # no pace yet (nothing finished): no guess, rather than one swollen by the model's loading
-    assert progress_text(job, later)[1] == "1 of 4 images · step 5 of 10 · 1:40 elapsed"
-    first = replace(job, images_done=0)
-    assert progress_text(first, later, seconds_per_image=None)[1] == "0 of 4 images · step 5 of 10 · 1:40 elapsed"
-    loading = replace(job, images_done=0, step=0, steps_total=0, run_key=None)
-    assert progress_text(loading, started + timedelta(seconds=12)) == (0.0, "loading the model · 0:12 elapsed")
-    unknown = replace(loading, images_total=0)
-    assert progress_text(unknown, started + timedelta(seconds=3))[1] == "loading the model · 0:03 elapsed"
+    # no pace yet (nothing made): no guess, rather than one swollen by the model's loading
+    first = replace(job, images_done=0, seconds_per_image=None)
+    assert progress_text(first, later)[1] == "0 of 4 images · step 5 of 10 · 1:40 elapsed"
+    # loading: the total is known, and how long the model took the first time, once a job has loaded it
+    loading = replace(first, step=0, steps_total=0, run_key=None)
+    assert progress_text(loading, started + timedelta(seconds=12), longest_load=22.4) == (
+        0.0, "loading the model (the first time took about 0:22) · 0 of 4 images · 0:12 elapsed")
+    assert progress_text(loading, started + timedelta(seconds=12))[1] == (
+        "loading the model (the first time can take a minute) · 0 of 4 images · 0:12 elapsed")
+    # a study's second run loading: the count and the time left stay
+    between = replace(job, images_done=2, step=0, steps_total=0)
+    assert progress_text(between, later, longest_load=22.4)[1] == (
+        "loading the model (the first time took about 0:22) · 2 of 4 images · 1:40 elapsed · about 0:40 left")
     queued = replace(job, status="queued", started_at=None, images_done=0, step=0)
     assert progress_text(queued, started) == (0.0, "waiting for the worker · 0 of 4 images")
     done = replace(job, status="done", images_done=4, step=0, steps_total=0)
     assert progress_text(done, later) == (1.0, "4 of 4 images · 1:40 elapsed")
+
+
+def test_a_queued_study_job_knows_its_total(tmp_path, tiny_model):
+    from sdaudit.generation.promptsets import PromptSet
+
+    with Store.open(tmp_path / "home") as store:
+        paused = JobRunner(store, tmp_path / "home", start=False)
+        job_id = paused.submit(spec_for(tiny_model, prompt="a photo of a {}"),
+                               prompt_set=PromptSet("a photo of a {}", ("doctor", "nurse")))
+        job = paused.queue.job(job_id)
+    assert (job.status, job.images_done, job.images_total) == ("queued", 0, 8), "two runs of 4 seeds"
+    assert progress_text(job, datetime.now(UTC))[1] == "waiting for the worker · 0 of 8 images"
+
+
+def test_a_job_records_its_load_and_keeps_its_pace_while_its_next_run_loads(runner, tiny_model):
+    from sdaudit.generation.promptsets import PromptSet
+
+    job_id = runner.submit(spec_for(tiny_model, prompt="a photo of a {}"),
+                           prompt_set=PromptSet("a photo of a {}", ("doctor", "nurse")))
+    seen = []
+    wait_until(lambda: seen.append(runner.queue.job(job_id)) or seen[-1].status in ("done", "failed"),
+               "the two-run job")
+    done = seen[-1]
+    assert done.status == "done" and (done.images_done, done.images_total) == (8, 8)
+    assert done.load_seconds is not None and done.seconds_per_image > 0
+    assert runner.queue.longest_load(str(tiny_model)) >= done.load_seconds
+    assert runner.queue.longest_load("another/model") is None
+    running = [job for job in seen if job.status == "running"]
+    assert running and all(job.images_total == 8 for job in running), "never the 4 of the run in hand"
+    assert all(job.seconds_per_image for job in running if job.images_done >= 2), "a pace once a batch is made"

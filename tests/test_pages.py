@@ -378,7 +378,8 @@ def make_job(job_id: int, **changes) -> Job:
     values = dict(job_id=job_id, kind="generate", spec={"first_seed": 0, "last_seed": 7, "model": "demo",
                                                         "prompt": "a doctor sitting behind a desk"},
                   status="done", run_key="r", images_done=8, images_total=8, step=0, steps_total=0, error=None,
-                  pid=None, created_at=datetime.now(UTC), started_at=None, finished_at=None)
+                  pid=None, load_seconds=None, seconds_per_image=None, created_at=datetime.now(UTC), started_at=None,
+                  finished_at=None)
     return Job(**{**values, **changes})
 
 

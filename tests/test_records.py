@@ -22,7 +22,7 @@ from sdaudit.records import (
     run_label,
     run_labels,
 )
-from sdaudit.store import Store
+from sdaudit.store import SCHEMA_VERSION, Store
 
 IMPORTED_RUN = RunRecord.imported(run_key="external-1", study="s", sheet="origin_sheet.csv", sha256="ab")
 REFERENCE_RUN = RunRecord.reference(run_key="ref-1", study="s", name="labour photos", source="archive",
@@ -182,6 +182,6 @@ def test_schema_5_gives_an_older_stores_runs_their_kind(tmp_path, monkeypatch):
                      run.guidance, run.width, run.height, run.dtype, run.safety_checker]))
             assert store.schema_version == 4
     with Store(path) as upgraded:
-        assert upgraded.schema_version == 5
+        assert upgraded.schema_version == SCHEMA_VERSION  # migration 5 and every later one
         kinds = dict(zip(upgraded.runs()["run_key"], upgraded.runs()["kind"]))
     assert kinds == {IMPORTED_RUN.run_key: "imported", REFERENCE_RUN.run_key: "reference", "run-g": "generated"}

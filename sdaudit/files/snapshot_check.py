@@ -32,7 +32,8 @@ MANIFEST = "snapshot.json"
 # A snapshot written at schema 4 holds every table this sdaudit restores; columns added since are
 # optional (their rows take the store's default or the migration's value).
 OLDEST_RESTORABLE = 4
-OPTIONAL_COLUMNS = {"runs": {"kind"}}  # migration 5: 'generated' | 'imported' | 'reference'
+# migration 5: a run's kind ('generated' | 'imported' | 'reference'); 6: a job's load time and pace
+OPTIONAL_COLUMNS = {"runs": {"kind"}, "jobs": {"load_seconds", "seconds_per_image"}}
 # Ids come from the store's sequences, which a restore moves past the largest id one step at a
 # time: a hundred million is more than any audit makes, and a restore that takes seconds, not hours.
 MAX_ID = 100_000_000

@@ -69,7 +69,7 @@ class JobRunner:
         limit = int_setting("max_queued_jobs")
         if waiting >= limit:
             raise ValueError(QUEUE_FULL.format(count=waiting, limit=limit))
-        job_id = self.queue.add("generate", payload)
+        job_id = self.queue.add("generate", payload, images_total=images)
         self._wake.set()
         return job_id
 
@@ -121,22 +121,33 @@ class JobRunner:
 
     def _run(self, job: Job) -> None:
         """Generate the job's missing seeds. Its counts are the whole job's: a resumed job of 200
-        images with 144 made reads "144 of 200" at its start, not "0 of 56"."""
+        images with 144 made reads "144 of 200" at its start, not "0 of 56". Before each run it says
+        it is loading (step 0 of 0); it records how long the load took and its pace: the wall time
+        per image made since it was claimed, loading left out, which a resume starts from again."""
         job_id = job.job_id
         last_write = 0.0
         per_run = len(range(job.spec["first_seed"], job.spec["last_seed"] + 1))
         finished = 0  # images of the job's earlier runs (a study's runs are made one after another)
+        made, working = 0, 0.0  # images made since the claim, and the seconds spent making them
+        run = {"loading_since": 0.0, "since": None, "made": 0}  # the run in hand: when it began making images
 
         def on_progress(progress: GenerationProgress) -> None:
             nonlocal last_write
             now = time.monotonic()
+            timings = {}
+            if run["since"] is None and progress.steps_total:  # the first denoising step: the model is loaded
+                run["since"] = now
+                timings["load_seconds"] = now - run["loading_since"]
+            if run["since"] is not None and progress.images_done > run["made"]:  # a batch saved: the pace so far
+                run["made"] = progress.images_done
+                timings["seconds_per_image"] = (working + now - run["since"]) / (made + run["made"])
             first = progress.step == 0 and progress.images_done == 0
-            if first or progress.step == progress.steps_total or now - last_write >= PROGRESS_INTERVAL:
+            if timings or first or progress.step == progress.steps_total or now - last_write >= PROGRESS_INTERVAL:
                 last_write = now
                 present = per_run - progress.images_total  # made before this call: a resume's earlier images
                 self.queue.update(job_id, run_key=progress.run_key,
                                   images_done=finished + present + progress.images_done, images_total=total,
-                                  step=progress.step, steps_total=progress.steps_total)
+                                  step=progress.step, steps_total=progress.steps_total, **timings)
 
         def should_cancel() -> bool:
             return job_id in self._cancelled or self._stop.is_set()
@@ -145,9 +156,14 @@ class JobRunner:
             specs = job_specs(job.spec)
             total = per_run * len(specs)
             for spec in specs:
+                self.queue.update(job_id, step=0, steps_total=0)  # loading this run's model
+                run.update(loading_since=time.monotonic(), since=None, made=0)
                 result = generate(spec, StoreSink(self.store, self.home), home=self.home,
                                   on_progress=on_progress, should_cancel=should_cancel)
                 finished += result.generated + result.already_present
+                if run["since"] is not None and run["made"]:
+                    made += run["made"]
+                    working += time.monotonic() - run["since"]
                 if result.cancelled:
                     break
         except Exception as error:  # a job's failure is recorded for its page, never raised in the thread
@@ -167,26 +183,27 @@ def _clock(seconds: float) -> str:
         f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def progress_text(job: Job, now: datetime, *, seconds_per_image: float | None = None) -> tuple[float, str]:
-    """A job's progress as (fraction, words), in its phase: waiting for the worker, loading the
-    model (nothing reported yet), or generating: images, the denoising step as asked, elapsed
-    time, and the time left once an image is done — from ``seconds_per_image`` (the pace of the
-    images made so far, which leaves the model's loading time out)."""
+def progress_text(job: Job, now: datetime, *, longest_load: float | None = None) -> tuple[float, str]:
+    """A job's progress as (fraction, words), in its phase: waiting for the worker, loading a run's
+    model (step 0 of 0), or generating: images of the whole job from the start ("0 of 36"), the
+    denoising step as asked, elapsed time, and the time left from the job's own pace (seconds per
+    image made, loading left out; kept across its runs and a resume). ``longest_load``: the longest
+    any job took to load this job's model (``JobQueue.longest_load``), said while it loads."""
     done, total, step, steps = job.images_done, job.images_total, job.step, job.steps_total
     fraction = 0.0 if total == 0 else min(1.0, (done + (step / steps if steps else 0)) / total)
     elapsed = max(0.0, (now - job.started_at).total_seconds()) if job.started_at is not None else None
+    count = [f"{done} of {total} images"] if total else []
     if job.status == "queued":
-        return fraction, f"waiting for the worker · {done} of {total} images" if total else "waiting for the worker"
-    if job.status == "running" and steps == 0 and done < total or job.status == "running" and total == 0:
-        words = ["loading the model"]
-        if elapsed is not None:
-            words.append(f"{_clock(elapsed)} elapsed")
-        return fraction, " · ".join(words)
-    words = [f"{done} of {total} images"]
-    if job.status == "running" and steps:
-        words.append(f"step {step} of {steps}")
+        return fraction, " · ".join(["waiting for the worker", *count])
+    words = count
+    loading = job.status == "running" and (steps == 0 and done < total or total == 0)
+    if loading:
+        words = [f"loading the model (the first time took about {_clock(longest_load)})" if longest_load
+                 else "loading the model (the first time can take a minute)", *count]
+    elif job.status == "running" and steps:
+        words = [*count, f"step {step} of {steps}"]
     if elapsed is not None:
         words.append(f"{_clock(elapsed)} elapsed")
-    if job.status == "running" and seconds_per_image and done > 0:
-        words.append(f"about {_clock(seconds_per_image * (total - done - (step / steps if steps else 0)))} left")
+    if job.status == "running" and job.seconds_per_image and total:
+        words.append(f"about {_clock(job.seconds_per_image * (total - done - (step / steps if steps else 0)))} left")
     return fraction, " · ".join(words)

@@ -11,8 +11,9 @@ from sdaudit.store.database import Cursor, TableGroup
 # The jobs table's columns in Job's order; times as epoch seconds (DuckDB needs pytz to return
 # TIMESTAMPTZ values as datetimes).
 JOB_COLUMNS = ("job_id, kind, spec, status, run_key, images_done, images_total, step, steps_total, error, pid, "
-               "epoch(created_at), epoch(started_at), epoch(finished_at)")
-UPDATABLE = ("status", "run_key", "images_done", "images_total", "step", "steps_total", "error")
+               "load_seconds, seconds_per_image, epoch(created_at), epoch(started_at), epoch(finished_at)")
+UPDATABLE = ("status", "run_key", "images_done", "images_total", "step", "steps_total", "error", "load_seconds",
+             "seconds_per_image")
 
 
 def _job(row: tuple) -> Job:
@@ -28,12 +29,20 @@ class JobQueue:
     def __init__(self, store: TableGroup):
         self.db = store.db
 
-    def add(self, kind: str, spec: dict) -> int:
-        """Queue a job; returns its id."""
+    def add(self, kind: str, spec: dict, *, images_total: int = 0) -> int:
+        """Queue a job of ``images_total`` images (known from the start: "0 of 36"); returns its id."""
         return self.db.write(lambda cursor: int(cursor.execute(
-            "INSERT INTO jobs (kind, spec, status) VALUES (?, ?, 'queued') RETURNING job_id",
-            [kind, json.dumps(spec, sort_keys=True)],
+            "INSERT INTO jobs (kind, spec, status, images_total) VALUES (?, ?, 'queued', ?) RETURNING job_id",
+            [kind, json.dumps(spec, sort_keys=True), images_total],
         ).fetchone()[0]))
+
+    def longest_load(self, model: str) -> float | None:
+        """The longest any job took to load ``model`` (seconds; its first load in a process, as a
+        later load of a model still in memory takes none); None when no job has loaded it."""
+        loads = [float(seconds) for spec, seconds in self.db.read(
+                     "SELECT spec, load_seconds FROM jobs WHERE load_seconds IS NOT NULL")
+                 if model in (json.loads(spec).get("models") or [json.loads(spec).get("model")])]
+        return max(loads, default=None)
 
     def claim_next(self, pid: int) -> Job | None:
         """Mark the oldest queued job running (for process ``pid``) and return it, or None."""

@@ -195,6 +195,13 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN kind VARCHAR NOT NULL DEFAULT 'generated';
     {KIND_FROM_MARKERS}
     """,
+    # 6: a job's own timings, so its page speaks from the first second: how long loading its model
+    # took (the next job of that model says "about N s"), and its pace in seconds per image, kept
+    # across its runs and a resume (the time left no longer vanishes while a study's next run loads)
+    """
+    ALTER TABLE jobs ADD COLUMN load_seconds DOUBLE;
+    ALTER TABLE jobs ADD COLUMN seconds_per_image DOUBLE;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 # The tables above, and the id sequence that numbers each table's rows (name -> (table, column)).
