@@ -28,10 +28,11 @@ WRAPPED_ROW_PX = 70
 
 @dataclass(frozen=True)
 class TableLayout:
-    """What ``st.dataframe`` takes: ``column_config`` (a width for each column), ``row_height`` and
-    ``height`` (both None: the grid's own, one line a row; else every row shown, wrapped)."""
+    """What ``st.dataframe`` takes: ``column_config`` (a width for each column, and its header as
+    ``help`` where the header is cut), ``row_height`` and ``height`` (both None: the grid's own, one
+    line a row; else every row shown, wrapped)."""
 
-    column_config: dict[str, dict[str, int]]
+    column_config: dict[str, dict[str, int | str]]
     row_height: int | None
     height: int | None
 
@@ -48,27 +49,50 @@ def _texts(table: pd.DataFrame, column) -> list[str]:
     return [str(column), *("" if value is None or value != value else str(value) for value in table[column])]
 
 
+def _lines(text: str, px: int) -> int:
+    """How many lines ``text`` wraps to, word by word, in a cell ``px`` wide."""
+    room, lines, used = max(1, math.floor((px - PADDING_PX) / CHARACTER_PX)), 1, 0
+    for word in text.split():
+        if used and used + 1 + len(word) > room:
+            lines, used = lines + 1, len(word)
+        else:
+            used += len(word) + (1 if used else 0)
+    return lines
+
+
+def _narrowest(cells: list[str], least: int, natural: int, lines: int) -> int:
+    """The narrowest width from ``least`` up in which every cell wraps to at most ``lines`` lines."""
+    return next((px for px in range(least, natural, 4) if all(_lines(cell, px) <= lines for cell in cells)), natural)
+
+
 def fitted(table: pd.DataFrame, *, width: int = FIT_WIDTH) -> TableLayout:
-    """Each column as wide as its longest text, unless the whole is wider than ``width``: then each
-    column gets at least its header and its longest word, and what is left of ``width`` goes to the
-    columns with longer texts in proportion to what they lack; their text wraps in taller rows."""
+    """Each column as wide as its longest text, unless the whole is wider than ``width``: then the
+    rows get the fewest lines (at most ``MOST_LINES``) in which the table fits, each column as
+    narrow as that allows but never narrower than a word of its header or cells (a header cut
+    short is its column's help). Where even ``MOST_LINES`` lines do not fit, every column is
+    narrowed alike and a cell's text may be cut (a click on the cell shows all of it)."""
     if width < NARROWEST * len(table.columns):
         raise ValueError(f"A table of {len(table.columns)} columns cannot fit {width} px; give at least "
                          f"{NARROWEST} px a column.")
-    columns = [str(column) for column in table.columns]
-    texts = {name: _texts(table, column) for name, column in zip(columns, table.columns)}
+    texts = {str(column): _texts(table, column) for column in table.columns}
     natural = {name: max(NARROWEST, _px(max(map(len, cells)))) for name, cells in texts.items()}
     if sum(natural.values()) <= width:
         return TableLayout({name: {"width": px} for name, px in natural.items()}, None, None)
-    # a header is not wrapped, and a word is not split
-    least = {name: min(natural[name], max(NARROWEST, _px(len(cells[0])),
-                                          _px(max((len(word) for cell in cells[1:] for word in cell.split()), default=0))))
+    # a word is not split
+    least = {name: min(natural[name], max(NARROWEST, _px(max((len(word) for cell in cells for word in cell.split()),
+                                                             default=0))))
              for name, cells in texts.items()}
-    left, lacking = width - sum(least.values()), {name: natural[name] - least[name] for name in columns}
-    if left >= 0:
-        shown = {name: least[name] + math.floor(left * lacking[name] / sum(lacking.values())) for name in columns}
-    else:  # even the words do not fit: shrink every column alike
-        shown = {name: max(NARROWEST, math.floor(least[name] * width / sum(least.values()))) for name in columns}
-    lines = min(MOST_LINES, max(math.ceil((natural[name] - PADDING_PX) / (shown[name] - PADDING_PX)) for name in columns))
+    for lines in range(2, MOST_LINES + 1):
+        shown = {name: _narrowest(cells[1:], least[name], natural[name], lines) for name, cells in texts.items()}
+        if sum(shown.values()) <= width:
+            break
+    else:  # even at the most lines it does not fit: every column alike, at most its share
+        shown = {name: math.floor(least[name] * width / sum(least.values())) for name in texts}
+        lines = MOST_LINES
+    left = width - sum(shown.values())
+    for name in shown:  # what is left goes to headers that would be cut, leftmost first
+        more = max(0, min(left, _px(len(name)) - shown[name]))
+        shown[name], left = shown[name] + more, left - more
     row = max(WRAPPED_ROW_PX, LINE_PX * lines + 12)
-    return TableLayout({name: {"width": px} for name, px in shown.items()}, row, HEADER_PX + row * len(table))
+    config = {name: {"width": px} | ({"help": name} if px < _px(len(name)) else {}) for name, px in shown.items()}
+    return TableLayout(config, row, HEADER_PX + row * len(table))
