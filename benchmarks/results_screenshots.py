@@ -4,11 +4,14 @@ Seeds a study of three runs with long names and "unclear" answers in a temporary
 the app as the Dockerfile does, and drives Debian's chromium (Playwright) to the page. Also prints
 each chart's and table's width against the main column's (what tests/test_browser.py asserts).
 
-    python benchmarks/results_screenshots.py benchmarks/results/2026-12-06
+    python benchmarks/results_screenshots.py benchmarks/results
+
+writes FOLDER/DATE-results-1366x768.png and the like, DATE being today's (UTC).
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import shutil
 import sys
@@ -65,7 +68,8 @@ def to_top(element) -> None:
     element.page.wait_for_timeout(500)
 
 
-def main(prefix: str) -> None:
+def main(folder: str) -> None:
+    prefix = str(Path(folder) / datetime.datetime.now(datetime.UTC).date().isoformat())
     home = Path(tempfile.mkdtemp()) / "home"
     seed(home)
     app = App(home, Deadline())
