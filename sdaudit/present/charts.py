@@ -1,6 +1,6 @@
 """Altair charts of an audit's estimates, returned (never rendered) so any face can show them.
 
-`shares_chart` draws one panel per family: each group's share as a point, written beside it, with
+`shares_chart` draws one panel per family: each group's share as a point, written above it, with
 its interval as a bar, a dashed rule at demographic parity (50% for two groups, 25% for four)
 across the rows whose target it is, and a tick at any custom target. Two separate channels carry
 the two messages: **colour** says only whether the interval lies wholly away from the target (the
@@ -41,7 +41,8 @@ from sdaudit.records import run_label
 from sdaudit.scheme import FAMILIES, FAMILY_LABELS, GROUP_LABELS
 
 # One colour per verdict word, the same in every chart (Okabe–Ito): orange where the interval lies
-# wholly away from the target or from zero, blue where it includes it, black where there is no target.
+# wholly away from the target or from zero, blue where it includes it, black where there is no target;
+# a reading against real images that is neither (reduced, other side of the target) has its own.
 VERDICT_COLOURS = {EXCLUDES: "#D55E00", DIFFERS: "#D55E00", AMPLIFIED: "#D55E00",
                    INCLUDES: "#0072B2", MAY_NOT_DIFFER: "#0072B2", NO_CLEAR_DIFFERENCE: "#0072B2",
                    REDUCED: "#009E73", OTHER_SIDE: "#CC79A7", NO_TARGET: "#000000"}
@@ -127,12 +128,13 @@ def difference_ticks(low: pd.Series, high: pd.Series) -> list[float]:
 
 
 def _interval_marks(base, *, y, x_title: str, verdicts: list[str], tooltip: list, point: str = "share",
-                    ticks: list[float] = SHARE_TICKS):
+                    difference_axis: list[float] | None = None):
     """An interval as a bar, its estimate as a point with its value written above it: colour is the
     verdict (``VERDICT_SCALE``; the legend lists ``verdicts``), a faded bar and a hollow point (white
-    inside) say the interval is unreliable. ``ticks`` (0 to 100% by default) make the x axis; any
-    other ticks are a difference's, written with a sign."""
-    shares = ticks is SHARE_TICKS
+    inside) say the interval is unreliable. The x axis runs from 0 to 100% or, for a difference,
+    over ``difference_axis`` (``difference_ticks``), its values written with a sign."""
+    shares = difference_axis is None
+    ticks = SHARE_TICKS if shares else difference_axis
     colour = alt.Color("verdict:N", title="Verdict", scale=VERDICT_SCALE, legend=_legend(values=verdicts))
     opacity = alt.Opacity("reliability:N", title="Interval", legend=_legend(),
                           scale=alt.Scale(domain=[RELIABLE, UNRELIABLE], range=[1.0, 0.35]))
@@ -284,7 +286,7 @@ def differences_chart(differences: pd.DataFrame, *, reference: str, width: int =
     base = alt.Chart(rows)
     bars, points, values = _interval_marks(base, y=y, x_title=f"difference of shares, run minus “{reference}”",
                                            verdicts=DIFFERENCE_VERDICTS, tooltip=tooltip, point="difference",
-                                           ticks=difference_ticks(rows["low"], rows["high"]))
+                                           difference_axis=difference_ticks(rows["low"], rows["high"]))
     return _by_panel(alt.layer(bars, points, _zero_marks(base), values).properties(width=width, height=RUN_ROW),
                      list(dict.fromkeys(rows["panel"])), title,
                      "Colour: does the interval of the difference exclude zero? Hollow point, faded bar: too few "
@@ -351,7 +353,7 @@ def reference_differences_chart(rows: pd.DataFrame, *, width: int = 420,
     base = alt.Chart(rows)
     bars, points, values = _interval_marks(base, y=y, x_title=f"difference of shares, generated minus real: {group}",
                                            verdicts=READINGS, tooltip=tooltip, point="difference",
-                                           ticks=difference_ticks(rows["low"], rows["high"]))
+                                           difference_axis=difference_ticks(rows["low"], rows["high"]))
     return _fitted(alt.layer(bars, points, _zero_marks(base), values).properties(
         width=width, height=RUN_ROW, autosize=CONTENT_SIZE, title=alt.Title(
             f"{title}: {group} ({family.lower()})", anchor="start", subtitle=[
