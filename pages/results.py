@@ -16,6 +16,7 @@ from sdaudit.present.charts import (
     to_png,
     to_svg,
 )
+from sdaudit.present.columns import fitted
 from sdaudit.present.estimate_tables import across_runs_table, reference_differences_table
 from sdaudit.present.report import LIMITATIONS
 from sdaudit.present.results import results_view, run_choices, study_report
@@ -24,6 +25,14 @@ from sdaudit.present.team_tables import GROUPS_CAVEAT, rater_groups_view
 from sdaudit.present.words import HOLM_INTERVALS, METHOD_LABELS, level, reliability_rule
 from sdaudit.scheme import DEFAULT_SKIN_CUT
 from sdaudit.store.team import Team
+
+
+def show_table(table) -> None:
+    """A table drawn to fit the page's column: no column cut off at the right (``columns.fitted``)."""
+    layout = fitted(table)
+    st.dataframe(table, hide_index=True, column_config=layout.column_config, row_height=layout.row_height,
+                 height=layout.height or "auto")
+
 
 st.title("Results")
 store = open_store(current_home())
@@ -76,7 +85,7 @@ if rule := reliability_rule(view.estimate.method):
     st.caption(rule)
 if view.unreliable_warning:
     st.warning(view.unreliable_warning, icon=":material/warning:")
-st.dataframe(view.table, hide_index=True)
+show_table(view.table)
 st.caption(view.target_note)
 
 with st.expander("How many more images would settle it?"):
@@ -85,7 +94,7 @@ with st.expander("How many more images would settle it?"):
                "than today), at that number and any larger one, and how many for an interval of ±5 percentage "
                f"points. Planned for the interval shown: {view.estimate.interval_note}; never fewer than an "
                "effective 30 images, the fewest the NCHS standard reports.")
-    st.dataframe(view.plan, hide_index=True)
+    show_table(view.plan)
 
 if len(view.runs) > 1:
     st.subheader("Across runs")
@@ -96,12 +105,12 @@ if len(view.runs) > 1:
         st.info("Only one of the chosen runs has annotations.", icon=":material/info:")
     else:
         st.altair_chart(across_runs_chart(rows), width="content")
-        st.dataframe(across_runs_table(rows), hide_index=True)
+        show_table(across_runs_table(rows))
         differences = view.reference_differences(family, group)
         if not differences.empty:
             st.altair_chart(reference_differences_chart(differences), width="content")
             st.caption(f"The reference set is the one named after the run's prompt, or the study's only one. {READING_RULE}")
-            st.dataframe(reference_differences_table(differences), hide_index=True)
+            show_table(reference_differences_table(differences))
         elif group != "unclear":  # differences are read for the named groups only
             st.caption(view.reference_hint)
     if st.toggle("Show a few images of each run", help="Up to six images per run, grouped by prompt."):
@@ -126,7 +135,7 @@ if len(view.runs) > 1 and st.toggle("Compare the chosen runs side by side"):
         st.altair_chart(differences_chart(comparison.raw, reference=comparison.reference), width="content")
         st.caption(f"Each run minus “{plain(comparison.reference)}”, with Newcombe's score interval for a "
                    "difference of two shares" + (f". {HOLM_INTERVALS}." if adjust else "."))
-        st.dataframe(comparison.differences, hide_index=True)
+        show_table(comparison.differences)
         st.altair_chart(comparison_chart(comparison.tables), width="content")
 
 if rater_fields := Team(store).settings(study).rater_fields:
@@ -138,7 +147,7 @@ if rater_fields := Team(store).settings(study).rater_fields:
             st.info(plain(error), icon=":material/info:")
         else:
             st.caption(f"Each group minus “{plain(groups.reference)}”, all runs, soft labels. {GROUPS_CAVEAT}")
-            st.dataframe(groups.differences, hide_index=True)
+            show_table(groups.differences)
 
 with st.expander("Limits of this method"):
     for item in LIMITATIONS:

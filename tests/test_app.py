@@ -78,7 +78,7 @@ def test_results_show_the_chart_with_parity_rules(origin_home):
     spec = json.loads(chart.spec)
     parity = [layer for layer in spec["spec"]["layer"]
               if layer["encoding"].get("strokeDash", {}).get("field") == "parity_marker"]
-    assert parity and parity[0]["encoding"]["x"]["field"] == "parity"
+    assert parity and parity[0]["encoding"]["x"]["field"] == "parity_target"  # the rows whose target it is
     # Streamlit sends the chart's rows beside the spec, as Arrow
     rows = pa.ipc.open_stream(chart.datasets[0].data.data).read_all().to_pandas()
     assert dict(rows[["family", "parity"]].drop_duplicates().itertuples(index=False)) == {

@@ -78,6 +78,8 @@ ORIGIN = "origin"  # the origin sheet: the chart test, the downloads test
 OCCUPATIONS = "occupations"  # 3 prompts × 2 models: the forest chart test
 NURSES = "nurses"  # an empty study: the reload test
 HOSTILE = "s http://localhost:18999/x www.evil.example"  # a name with a URL: the user-text test
+WIDE = "wide"  # 3 runs with long names and "unclear" answers: the fit test
+LONG_PROMPT = "a doctor sitting behind a desk in a hospital office"
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +99,17 @@ def shared_app(tmp_path_factory):
             store.add_run(run)
             store.add_images(make_images(run.run_key, seeds=range(20)))
             rows = sheet({("female", 2): 2 + 3 * index, ("male", 7): 18 - 3 * index})
+            rows["image_id"] = store.images(run_key=run.run_key)["image_id"].to_numpy()
+            rows["confidence"] = "high"
+            store.save_annotations(rows)
+        for index, (prompt, model) in enumerate(((LONG_PROMPT, "CompVis/stable-diffusion-v1-4"),
+                                                 (LONG_PROMPT, "stabilityai/stable-diffusion-2-1"),
+                                                 ("a nurse at work", "CompVis/stable-diffusion-v1-4"))):
+            run = replace(make_run(f"wide-{index}", study=WIDE, prompt=prompt), model=model)
+            store.add_run(run)
+            store.add_images(make_images(run.run_key, seeds=range(60)))
+            rows = sheet({("female", 2): 10 + 12 * index, ("female", 8): 3, ("male", 3): 30 - 10 * index,
+                          ("male", 7): 5, ("unclear", 4): 12 - 2 * index})
             rows["image_id"] = store.images(run_key=run.run_key)["image_id"].to_numpy()
             rows["confidence"] = "high"
             store.save_annotations(rows)
@@ -220,6 +233,47 @@ def test_results_draw_one_forest_row_per_prompt_and_model_of_a_study(shared_app,
     assert max(lefts) - min(lefts) > 200, lefts
     assert runs == sorted(f"{slot} · {model}" for slot in ("doctor", "nurse", "ceo")
                           for model in ("model-a", "model-b"))
+
+
+# Each chart (Vega's SVG) and table (the grid's scroller) on the page, against the main column's
+# inner width; and every text Vega drew that it cut short with "…".
+MEASURE_FIT = """() => {
+  const column = document.querySelector('[data-testid="stMainBlockContainer"]');
+  const style = getComputedStyle(column);
+  const inner = column.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  const charts = Array.from(document.querySelectorAll('[data-testid="stVegaLiteChart"]')).map(chart => [
+    chart.getBoundingClientRect().width, chart.querySelector('svg').getBoundingClientRect().width]);
+  const tables = Array.from(document.querySelectorAll('[data-testid="stDataFrame"] .dvn-scroller')).map(grid => [
+    grid.closest('[data-testid="stDataFrame"]').getBoundingClientRect().width, grid.scrollWidth, grid.clientWidth]);
+  const cut = Array.from(document.querySelectorAll('[data-testid="stVegaLiteChart"] svg text'))
+    .map(text => text.textContent).filter(text => text.endsWith('…'));
+  return {inner, charts, tables, cut};
+}"""
+
+
+def test_results_charts_and_tables_fit_the_column_with_every_label_whole(shared_app, page):
+    """At 1366×768 and 1920×1080 no chart or table on Results, the compared runs included, is wider
+    than the main column, no table scrolls sideways (its Note column was cut off at the right), and
+    no legend or axis label is cut short (the compare chart was 1,244 px wide, its legend cut)."""
+    for width, height in ((1366, 768), (1920, 1080)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.goto(f"{shared_app.url}/results?study={WIDE}")
+        page.get_by_role("heading", name="Across runs").wait_for(timeout=LIMIT.left_ms())
+        wait_for_script(page)
+        page.get_by_text("Compare the chosen runs side by side").click()
+        wait_for_script(page)
+        # the main chart, across runs, each run against the reference, and the shares compared
+        page.wait_for_function("() => document.querySelectorAll('[data-testid=stVegaLiteChart] svg').length >= 4 && "
+                               "document.querySelectorAll('[data-testid=stDataFrame] .dvn-scroller').length >= 3",
+                               timeout=LIMIT.left_ms())
+        page.get_by_text("Shares compared").wait_for(timeout=LIMIT.left_ms())
+        fit = page.evaluate(MEASURE_FIT)
+        assert 600 < fit["inner"] < width, fit
+        for box, drawn in fit["charts"]:
+            assert max(box, drawn) <= fit["inner"] + 1, (width, fit)
+        for box, scrolled, shown in fit["tables"]:
+            assert box <= fit["inner"] + 1 and scrolled <= shown + 1, (width, fit)
+        assert fit["cut"] == [], (width, fit["cut"])
 
 
 def test_a_reload_keeps_the_rater_and_the_study(shared_app, page):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import html.parser
 import json
+import re
 from dataclasses import replace
 
+import pandas as pd
 import pytest
 from helpers import ORIGIN, ORIGIN_SHEET, make_images, make_run, sheet
 
@@ -13,17 +15,36 @@ from sdaudit.analysis.estimate import estimate
 from sdaudit.analysis.planning import compare_runs
 from sdaudit.files.sheets import import_annotations
 from sdaudit.present.charts import (
+    LABEL_LIMIT,
+    PARITY,
     RELIABLE,
     UNRELIABLE,
     VERDICT_COLOURS,
+    VERDICT_SCALE,
+    across_runs_chart,
     comparison_chart,
+    difference_ticks,
     differences_chart,
+    reference_differences_chart,
     shares_chart,
+    targets_chart,
     to_png,
     to_svg,
 )
 from sdaudit.present.report import LIMITATIONS, audit_card, render_report
-from sdaudit.present.words import DIFFERS, EXCLUDES, INCLUDES, MAY_NOT_DIFFER, NCHS_RULE, NO_TARGET
+from sdaudit.present.words import (
+    AMPLIFIED,
+    CHART_PERCENT,
+    CHART_POINTS,
+    DIFFERS,
+    EXCLUDES,
+    INCLUDES,
+    MAY_NOT_DIFFER,
+    NCHS_RULE,
+    NO_CLEAR_DIFFERENCE,
+    NO_TARGET,
+    REDUCED,
+)
 from sdaudit.scheme import UNRELIABLE_NOTE
 from sdaudit.store import Store
 
@@ -38,9 +59,9 @@ def test_the_chart_has_a_panel_per_family_and_dashed_parity_rules():
     spec = shares_chart(result.table).to_dict()
     assert spec["facet"]["row"]["field"] == "family_title"
     marks = [layer["mark"]["type"] for layer in layers_of(spec)]
-    assert marks == ["rule", "point", "rule", "tick"]
+    assert marks == ["rule", "point", "rule", "tick", "text"]
     parity = layers_of(spec)[2]
-    assert parity["encoding"]["x"]["field"] == "parity"
+    assert parity["encoding"]["x"]["field"] == "parity_target"
     assert parity["encoding"]["strokeDash"]["scale"]["range"][0] == [6, 4], "parity is the dashed marker"
     rows = next(iter(spec["datasets"].values()))
     parity_by_family = {row["family"]: row["parity"] for row in rows}
@@ -54,7 +75,7 @@ def test_the_chart_has_a_panel_per_family_and_dashed_parity_rules():
     for group in ("darker", "darker_female", "darker_male"):
         assert verdicts[group] == (EXCLUDES, UNRELIABLE)
     colour = layers_of(spec)[1]["encoding"]["color"]
-    assert colour["field"] == "verdict" and colour["scale"]["domain"] == [EXCLUDES, INCLUDES, NO_TARGET]
+    assert colour["field"] == "verdict" and colour["legend"]["values"] == [EXCLUDES, INCLUDES, NO_TARGET]
     assert layers_of(spec)[0]["encoding"]["opacity"]["field"] == "reliability"
     assert {layers_of(spec)[2]["encoding"]["strokeDash"]["field"],
             layers_of(spec)[3]["encoding"]["strokeDash"]["field"]} == {"parity_marker", "target_marker"}
@@ -102,6 +123,124 @@ def test_the_forest_chart_has_a_row_per_run_and_colours_by_the_difference_verdic
     colour = layers[0]["encoding"]["color"]
     assert colour["field"] == "verdict" and colour["scale"]["range"][0] == VERDICT_COLOURS[EXCLUDES]
     assert "fewer women" in to_svg(differences_chart(differences, reference="reference"))
+
+
+LONG_RUN = "a doctor sitting behind a desk in a hospital office · stabilityai/stable-diffusion-2-1 · 60 images"
+
+
+def dataset(spec: dict) -> list[dict]:
+    return next(iter(spec["datasets"].values()))
+
+
+def every_chart() -> dict[str, object]:
+    """Each chart sdaudit draws, on small data of its own whose runs have long names."""
+    runs = {f"{LONG_RUN} {index}": estimate(sheet({("female", 2): 10 + 15 * index, ("female", 8): 3,
+                                                   ("male", 3): 40 - 15 * index, ("unclear", 4): 10}))
+            for index in range(3)}
+    first = next(iter(runs))
+    female = pd.concat([result.table[(result.table["family"] == "gender") & (result.table["group"] == "female")]
+                        .assign(source=name, run_key=name, run=name, target_source=None) for name, result in runs.items()])
+    by_run = pd.concat([result.table.assign(run_key=name, run=name, target_source=None) for name, result in runs.items()])
+    by_run.loc[(by_run["family"] == "gender") & (by_run["group"] == "female"), "target_source"] = "a survey"
+    readings = pd.DataFrame({
+        "family": "gender", "group": "female", "run": list(runs)[1:], "reference": "real photos",
+        "word": [AMPLIFIED, REDUCED], "reliable": [True, False], "target_source": [None, "a survey"],
+        "share_first": [0.2, 0.45], "share_second": [0.4, 0.3], "difference": [-0.2, 0.15], "low": [-0.35, 0.02],
+        "high": [-0.05, 0.28], "target": [0.5, 0.46], "note": ["", ""]})
+    return {
+        "shares": shares_chart(runs[first].table),
+        "comparison": comparison_chart({name: result.table for name, result in runs.items()}),
+        "across runs": across_runs_chart(female),
+        "differences": differences_chart(compare_runs(runs, reference=first), reference=first),
+        "targets": targets_chart(by_run),
+        "reference differences": reference_differences_chart(readings),
+    }
+
+
+def found(spec, test) -> list[dict]:
+    """Every dict anywhere in ``spec`` for which ``test`` holds."""
+    if isinstance(spec, dict):
+        return ([spec] if test(spec) else []) + [item for value in spec.values() for item in found(value, test)]
+    if isinstance(spec, list):
+        return [item for value in spec for item in found(value, test)]
+    return []
+
+
+def test_every_chart_colours_its_verdicts_with_the_one_shared_scale():
+    """One meaning, one colour, in every chart: the Shares compared chart once coloured its runs in
+    a third scheme, and a difference's "no clear difference" was grey where "includes" was blue."""
+    shared = VERDICT_SCALE.to_dict()
+    for name, chart in every_chart().items():
+        coloured = found(chart.to_dict(), lambda item: item.get("field") == "verdict" and "scale" in item)
+        assert len(coloured) >= 2 and all(item["scale"] == shared for item in coloured), name  # colour and fill
+    assert VERDICT_COLOURS[EXCLUDES] == VERDICT_COLOURS[DIFFERS] == VERDICT_COLOURS[AMPLIFIED]
+    assert VERDICT_COLOURS[INCLUDES] == VERDICT_COLOURS[MAY_NOT_DIFFER] == VERDICT_COLOURS[NO_CLEAR_DIFFERENCE]
+    assert len({VERDICT_COLOURS[word] for word in (EXCLUDES, INCLUDES, NO_TARGET, REDUCED)}) == 4
+
+
+def test_no_chart_cuts_a_label_or_outgrows_the_apps_column():
+    """Legends stack under the plot with room for every label; a run's long name goes on its own
+    lines; each chart fits the main column at 1366 px (906 px wide) drawn as vl-convert draws it."""
+    for name, chart in every_chart().items():
+        spec = chart.to_dict()
+        legends = found({key: value for key, value in spec.items() if key != "config"},
+                        lambda item: isinstance(item.get("legend"), dict))
+        assert legends and all(item["legend"]["labelLimit"] >= LABEL_LIMIT for item in legends), name
+        assert "vertical" in spec["config"]["legend"]["layout"]["expr"], name
+        svg = to_svg(chart)
+        assert not re.findall(r">([^<>]*…)</text>", svg), name
+        assert float(re.search(r'<svg[^>]*? width="([\d.]+)"', svg).group(1)) <= 860, name
+    legend_words = to_svg(every_chart()["shares"])
+    assert UNRELIABLE in legend_words and PARITY in legend_words and PARITY == "parity: an equal share for each group"
+
+
+def test_parity_runs_only_across_the_rows_whose_target_it_is():
+    """Not through an `unclear` row (it has no target) nor a row with a custom target (its tick)."""
+    result = estimate(sheet({("female", 2): 40, ("male", 3): 50, ("male", 7): 5, ("unclear", 4): 10}),
+                      targets={("gender", "female"): 0.37})
+    chart = shares_chart(result.table)
+    spec = chart.to_dict()
+    rows = dataset(spec)
+    across = {(row["family"], row["group"]) for row in rows if row["parity_target"] is not None}
+    assert across == {(row["family"], row["group"]) for row in rows
+                      if row["group"] != "unclear" and (row["family"], row["group"]) != ("gender", "female")}
+    parity = layers_of(spec)[2]["encoding"]
+    assert (parity["y"]["bandPosition"], parity["y2"]["bandPosition"]) == (0, 1), "a row's height, not the panel's"
+    drawn = re.findall(r'<line aria-label="parity_target: [^;]*; group_label: ([^;]*);', to_svg(chart))
+    assert len(drawn) == len(across) and "unclear" not in drawn and "female-presenting" not in drawn
+
+
+def test_each_point_carries_its_value_as_text():
+    result = estimate(sheet({("female", 2): 37, ("male", 3): 55, ("unclear", 4): 8}))
+    spec = shares_chart(result.table).to_dict()
+    text = layers_of(spec)[-1]
+    assert text["mark"]["type"] == "text"
+    assert (text["encoding"]["text"]["field"], text["encoding"]["text"]["format"]) == ("share", CHART_PERCENT)
+    svg = to_svg(shares_chart(result.table))
+    for share in ("37.0%", "55.0%", "8.0%"):
+        assert f">{share}</text>" in svg, share
+    differences = every_chart()["differences"].to_dict()
+    shown = [layer["encoding"]["text"] for layer in layers_of(differences) if layer["mark"]["type"] == "text"]
+    assert [(item["field"], item["format"]) for item in shown] == [("difference", CHART_POINTS)]
+
+
+@pytest.mark.parametrize(("low", "high", "expected"), [
+    ([-0.73], [-0.12], [-0.8, -0.6, -0.4, -0.2, 0.0]),  # all below zero: Vega's own ticks had no 0 label
+    ([-0.05], [0.18], [-0.05, 0.0, 0.05, 0.1, 0.15, 0.2]),
+    ([0.1], [0.9], [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]),
+    ([-1.0], [1.0], [-1.0, -0.5, 0.0, 0.5, 1.0]),
+])
+def test_a_difference_axis_always_shows_zero(low, high, expected):
+    assert difference_ticks(pd.Series(low), pd.Series(high)) == pytest.approx(expected)
+
+
+def test_the_difference_charts_axes_include_zero():
+    runs = {"reference": estimate(sheet({("female", 2): 90, ("male", 2): 10})),
+            "fewer women": estimate(sheet({("female", 2): 20, ("male", 2): 80}))}
+    spec = differences_chart(compare_runs(runs, reference="reference"), reference="reference").to_dict()
+    axis = layers_of(spec)[0]["encoding"]["x"]["axis"]
+    assert 0.0 in axis["values"] and axis["labelFlush"] is False
+    assert ">+0%</text>" in to_svg(differences_chart(compare_runs(runs, reference="reference"), reference="reference"))
 
 
 class _Collector(html.parser.HTMLParser):

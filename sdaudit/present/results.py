@@ -90,7 +90,7 @@ class ResultsView:
         """Which targets the pooled table is read against, in one sentence."""
         sources = sorted({source for key in self.runs for _, source in self.run_targets.get(key, {}).values()})
         if not sources:
-            return "Targets: parity (1/k of a family's k groups)."
+            return "Targets: parity, an equal share for each group of a family (50% for two groups, 25% for four)."
         if pooled_targets(self.run_targets, self.runs) is None:
             return ("The chosen runs have different targets from data, so the table above is read against parity; "
                     "“Across runs” shows each run against its own targets.")
