@@ -410,3 +410,20 @@ def test_a_rater_name_with_the_sdaudit_format_is_refused_in_a_sentence(capsys, t
     assert said.err == ("error: an sdaudit export names its raters in its rater column, so it takes no rater's name "
                         "(--rater) but was given 'zed'.\n")
     assert not (tmp_path / "h").exists()
+
+
+def test_a_runs_texts_come_back_exactly_whatever_they_hold(store, tmp_path):
+    """The CSV reader refuses control characters, and a prompt may hold them (or backslashes that look
+    like an escape): the export escapes them in its CSV and the import reads them back as they were."""
+    prompt = "a \x1b]0;x\x07doctor\nat a desk, C:\\temp \\u0041 \\\\ é"
+    store.add_run(replace(make_run(study="s", prompt=prompt), negative_prompt="blurry\tugly", slot="doc\\tor"))
+    store.add_images(make_images(seeds=[0]))
+    store.save_annotations(pd.DataFrame({"image_id": [int(store.images()["image_id"][0])], "rater": ["ana"],
+                                         "person_present": [True], "gender": ["female"], "mst": [4],
+                                         "skin_binary": [None], "confidence": ["high"]}))
+    csv_path, _ = export_annotations(store, "s", tmp_path / "out")
+    assert "\x1b" not in csv_path.read_text() and "C:\\\\temp" in csv_path.read_text()
+    with Store() as other:
+        import_annotations(csv_path, other, study="s", sheet_format="sdaudit")
+        run = other.run("run-a")
+        assert (run["prompt"], run["negative_prompt"], run["slot"]) == (prompt, "blurry\tugly", "doc\\tor")

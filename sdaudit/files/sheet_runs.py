@@ -33,6 +33,12 @@ SOME_RUN_COLUMNS = ("{name} has the run column(s) {present} but lacks {missing}:
                     "runs' columns (each run recreated as it was) or none (every row onto one imported run).")
 RUN_DISAGREES = ("{name} rows {first} and {second} give run {run_key} two {column} values ({one!r} and {other!r}); "
                  "one run has one set of settings.")
+# A run's texts in the CSV: the CSV reader refuses control characters (a prompt may hold one), so the
+# CSV writes each as \uXXXX and doubles every backslash; the Parquet export keeps the raw text
+RUN_TEXT_COLUMNS = ("model", "model_revision", "pipeline_class", "prompt", "negative_prompt", "slot", "scheduler",
+                    "dtype", "device")
+_TO_ESCAPE = re.compile(r"[\\\x00-\x1f\x7f-\x9f]")
+_ESCAPED = re.compile(r"\\(\\|u[0-9a-fA-F]{4})")
 RUN_KEY_TEXT = "expected a run key of 1 to 64 letters, digits, '-', '_' or '.' but found {value!r}"
 _RUN_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
@@ -50,6 +56,24 @@ def run_settings(runs: pd.DataFrame) -> pd.DataFrame:
     """``Store.runs()`` rows as an export's run columns, one row per ``run_key``."""
     settings = runs.rename(columns={"kind": "run_kind", "created_at": "run_created_at"})
     return settings[["run_key", *RUN_SETTING_COLUMNS]]
+
+
+def escaped_run_texts(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of an export's ``frame`` fit for its CSV: every run text cell (``RUN_TEXT_COLUMNS``)
+    with each backslash doubled and each control character written as ``\\uXXXX`` (``unescaped``
+    reads it back)."""
+    def escape(value):
+        if not isinstance(value, str):
+            return value
+        return _TO_ESCAPE.sub(lambda found: "\\\\" if found.group() == "\\" else f"\\u{ord(found.group()):04x}", value)
+
+    return frame.assign(**{column: frame[column].map(escape) for column in RUN_TEXT_COLUMNS})
+
+
+def unescaped(value: str) -> str:
+    """A run text cell of an export's CSV as the text was: ``\\\\`` → ``\\``, ``\\uXXXX`` → that
+    character; any other backslash stays (a sheet written by hand)."""
+    return _ESCAPED.sub(lambda found: "\\" if found.group(1) == "\\" else chr(int(found.group(1)[1:], 16)), value)
 
 
 def has_run_columns(name: str, columns) -> bool:
@@ -106,7 +130,7 @@ def _sheet_run(path: Path, index: int, record: dict, run_key: str, study: str) -
             if required:
                 raise sheet_problem(path, index, column, f"a run's {column} is required")
             return None
-        return value
+        return unescaped(value)
 
     def whole(column: str, low: int, high: int, *, blank_ok: bool = False) -> int | None:
         value = record[column].strip()
@@ -135,7 +159,7 @@ def _sheet_run(path: Path, index: int, record: dict, run_key: str, study: str) -
     run = RunRecord(
         run_key=run_key, study=study, kind=kind, model=text("model", required=True).strip(),
         model_revision=_stripped(text("model_revision")), pipeline_class=_stripped(text("pipeline_class")),
-        prompt=record["prompt"], negative_prompt=record["negative_prompt"], slot=text("slot"),
+        prompt=unescaped(record["prompt"]), negative_prompt=unescaped(record["negative_prompt"]), slot=text("slot"),
         scheduler=text("scheduler", required=True).strip(), steps=whole("steps", 0, MAX_STEPS),
         guidance=guidance, width=whole("width", 0, MAX_SIDE), height=whole("height", 0, MAX_SIDE),
         dtype=text("dtype", required=True).strip(), device=_stripped(text("device")),

@@ -21,7 +21,7 @@ from sdaudit.files.safe import read_regular
 from sdaudit.files.sheet_cells import SHEET_PROBLEM as SHEET_PROBLEM  # named here as before sheet_runs shared it
 from sdaudit.files.sheet_cells import SheetError as SheetError
 from sdaudit.files.sheet_cells import sheet_problem
-from sdaudit.files.sheet_runs import has_run_columns, parse_runs, run_settings, target_keys
+from sdaudit.files.sheet_runs import escaped_run_texts, has_run_columns, parse_runs, run_settings, target_keys
 from sdaudit.generation.spec import MAX_SEED
 from sdaudit.records import RunRecord, rater_name, require_new_study, study_file_stem
 from sdaudit.scheme import LABEL_COLUMNS
@@ -291,7 +291,7 @@ def export_annotations(store: Store, study: str, folder: str | os.PathLike) -> l
     ].merge(run_settings(store.runs(study=study)), on="run_key", how="left", validate="many_to_one")
     stem = study_file_stem(study)  # an older store's study may be named '../x': files stay in ``folder``
     csv_path, parquet_path = folder / f"{stem}-annotations.csv", folder / f"{stem}-annotations.parquet"
-    spreadsheet_safe(frame).to_csv(csv_path, index=False)  # Parquet keeps the raw text
+    spreadsheet_safe(escaped_run_texts(frame)).to_csv(csv_path, index=False)  # Parquet keeps the raw text
     frame.to_parquet(parquet_path, index=False)
     return [csv_path, parquet_path]
 
