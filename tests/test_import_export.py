@@ -348,6 +348,12 @@ def test_a_study_of_three_runs_copied_in_its_own_home_keeps_three_runs(capsys, t
         for key, new_key in new_keys.items():
             old = old.replace(f'"{key}"', f'"{new_key}"')
         assert new == old
+    for study in ("copied", "occupations"):  # the copy's runs are found again under their keys, and so are the origin's
+        again = run_cli_here(capsys, "import-annotations", str(tmp_path / "out" / "occupations-annotations.csv"),
+                             "--study", study, "--format", "sdaudit", "--home", str(home))
+        assert again.startswith(f"imported into study {study}: 0 new, 144 unchanged of 144 annotations by ana, ben; ")
+    with Store.open(home) as store:
+        assert store.count("runs") == 6 and store.count("images") == 144
 
 
 RUN_ROW = ("run-a,0,ana,true,female,3,,high,generated,demo,local-0,StableDiffusionPipeline,a doctor,,,pndm,5,7.5,64,64,"
