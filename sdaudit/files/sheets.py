@@ -20,7 +20,7 @@ from sdaudit.files.csvfile import CsvFileError, as_written, read_csv, spreadshee
 from sdaudit.files.safe import read_regular
 from sdaudit.files.sheet_cells import SHEET_PROBLEM as SHEET_PROBLEM  # named here as before sheet_runs shared it
 from sdaudit.files.sheet_cells import SheetError as SheetError
-from sdaudit.files.sheet_cells import sheet_problem
+from sdaudit.files.sheet_cells import sheet_problem as _problem
 from sdaudit.files.sheet_runs import escaped_run_texts, has_run_columns, parse_runs, run_settings, target_keys
 from sdaudit.generation.spec import MAX_SEED
 from sdaudit.records import RunRecord, rater_name, require_new_study, study_file_stem
@@ -105,7 +105,7 @@ def _flag(path: Path, index: int, column: str, value: str, *, blank_ok: bool) ->
         return None
     if value in ("0", "1", "0.0", "1.0"):
         return int(float(value))
-    raise sheet_problem(path, index, column, f"expected 0 or 1 but found {value!r}")
+    raise _problem(path, index, column, f"expected 0 or 1 but found {value!r}")
 
 
 def _confidence(path: Path, index: int, value: str) -> str | None:
@@ -113,7 +113,7 @@ def _confidence(path: Path, index: int, value: str) -> str | None:
     if value == "":
         return None
     if value not in CONFIDENCE_WORDS:
-        raise sheet_problem(path, index, "confidence", f"expected low, medium, high (or 1, 2, 3) but found {value!r}")
+        raise _problem(path, index, "confidence", f"expected low, medium, high (or 1, 2, 3) but found {value!r}")
     return CONFIDENCE_WORDS[value]
 
 
@@ -129,7 +129,7 @@ def parse_origin_sheet(path: Path) -> pd.DataFrame:
         male = _flag(path, index, "male_presenting", record["male_presenting"], blank_ok=True)
         female = _flag(path, index, "female_presenting", record["female_presenting"], blank_ok=True)
         if male == 1 and female == 1:
-            raise sheet_problem(path, index, "female_presenting", "both male_presenting and female_presenting are 1")
+            raise _problem(path, index, "female_presenting", "both male_presenting and female_presenting are 1")
         gender = "male" if male == 1 else "female" if female == 1 else "unclear" if (male, female) == (0, 0) else None
         darker = _flag(path, index, "monk_binary", record["monk_binary"], blank_ok=True)
         skin = None if darker is None else ("darker" if darker == 1 else "lighter")
@@ -157,15 +157,15 @@ def _sdaudit_rows(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
     for index, record in enumerate(frame.to_dict("records")):
         seed = record["seed"].strip()
         if not (seed.isascii() and seed.isdigit() and int(seed) <= MAX_SEED):  # '²'.isdigit() is True
-            raise sheet_problem(path, index, "seed", SEED_VALUE.format(max=MAX_SEED, value=seed))
+            raise _problem(path, index, "seed", SEED_VALUE.format(max=MAX_SEED, value=seed))
         if not record["rater"].strip():
-            raise sheet_problem(path, index, "rater", "a rater's name is required")
+            raise _problem(path, index, "rater", "a rater's name is required")
         person = record["person_present"].strip().lower()
         if person not in ("true", "false", "1", "0", ""):
-            raise sheet_problem(path, index, "person_present", f"expected true or false but found {person!r}")
+            raise _problem(path, index, "person_present", f"expected true or false but found {person!r}")
         mst = record["mst"].strip()
         if mst and not (mst.isascii() and (mst.isdigit() or mst.endswith(".0") and mst[:-2].isdigit())):
-            raise sheet_problem(path, index, "mst", f"expected a Monk Skin Tone from 1 to 10 but found {mst!r}")
+            raise _problem(path, index, "mst", f"expected a Monk Skin Tone from 1 to 10 but found {mst!r}")
         try:
             labels = Annotation(
                 person_present=None if person == "" else person in ("true", "1"),
@@ -177,7 +177,7 @@ def _sdaudit_rows(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
         except ValueError as error:
             field_name = str(error).split("`")[1] if "`" in str(error) else "labels"
             column = {"person_present": "person_present"}.get(field_name, field_name)
-            raise sheet_problem(path, index, column, str(error)) from None
+            raise _problem(path, index, column, str(error)) from None
         rows.append({**asdict(labels), "run_key": record["run_key"].strip(), "seed": int(seed),
                      "rater": record["rater"].strip(), "source_name": record.get("source_name", "").strip() or None,
                      "name": record.get("source_name", "").strip()
