@@ -25,23 +25,27 @@ else:
 st.subheader("Import a rater sheet")
 st.caption("The origin study's sheet (male_presenting, female_presenting, monk_binary, confidence) or an "
            "sdaudit export. A malformed file is refused whole, with the row and column of its first problem.")
+st.markdown(f"Imports into study **{plain(current_study())}**, the study chosen in the sidebar.")
 admin = admin_unlocked()  # asked once per page: the password form is drawn here or nowhere
 if admin:
     limit_mb = int_setting("max_upload_mb")
     sheet = st.file_uploader("Sheet (CSV)", type=["csv"], max_upload_size=limit_mb)
     sheet_format = st.radio("Format", ["origin", "sdaudit"], horizontal=True,
                             format_func={"origin": "Origin study's sheet", "sdaudit": "sdaudit export"}.get)
-    sheet_rater = st.text_input("Rater of this sheet", value=current_rater())
-    if sheet is not None and st.button("Import"):
+    if sheet_format == "origin":
+        sheet_rater = st.text_input("Rater of this sheet", value=current_rater()) or None
+    else:
+        sheet_rater = None
+        st.caption("An sdaudit export names its raters in its rater column, and recreates each of its runs.")
+    if sheet is not None and st.button(f"Import into study {plain(current_study())}"):
         try:
             result = import_uploaded_sheet(open_store(current_home()), sheet.getvalue(), sheet.name,
-                                           study=current_study(), rater=sheet_rater or None,
+                                           study=current_study(), rater=sheet_rater,
                                            sheet_format=sheet_format, max_bytes=limit_mb * 1024 * 1024)
         except ValueError as error:
             st.error(plain(error), icon=":material/error:")
         else:
-            st.success(f"Imported {result.rows} annotations into study {plain(result.study)}.",
-                       icon=":material/check_circle:")
+            st.success(plain(result.summary[0].upper() + result.summary[1:]) + ".", icon=":material/check_circle:")
 
 st.subheader("Add a reference set of real images")
 st.caption("Real photographs (JPEG, PNG or WebP) to annotate beside the generated images, as a reference run of "

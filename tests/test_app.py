@@ -56,6 +56,20 @@ def test_runs_are_listed_with_their_settings(home):
     assert list(table["Prompt"]) == ["a doctor sitting behind a desk"]
 
 
+def test_the_sheet_import_names_the_study_it_imports_into(home):
+    """The Runs page's "Import a rater sheet" names the sidebar's study, and asks for a rater only
+    for the origin format (an sdaudit export names its raters)."""
+    with Store.open(home) as store:
+        store.add_run(make_run(study="copy"))
+    at = open_page("runs", query={"study": "copy"})
+    assert "Imports into study **copy**, the study chosen in the sidebar." in [text.value for text in at.markdown]
+    assert [box.label for box in at.text_input if box.label == "Rater of this sheet"] == ["Rater of this sheet"]
+    next(radio for radio in at.radio if radio.label == "Format").set_value("sdaudit").run()
+    assert not at.exception, at.exception
+    assert not [box for box in at.text_input if box.label == "Rater of this sheet"]
+    assert any("names its raters in its rater column" in caption.value for caption in at.caption)
+
+
 @pytest.fixture
 def origin_home(home):
     from sdaudit.files.sheets import import_annotations

@@ -53,7 +53,10 @@ def test_the_must_show_sequence(cli, tiny_model, tmp_path):
     assert run_key in listed.stdout and "a doctor sitting behind a desk" in listed.stdout
 
     ingested = cli("ingest", str(out), "--home", str(home), check=True)
-    assert ingested.stdout.startswith(f"ingested {out}: 0 images added, 4 already present")
+    assert ingested.stdout.startswith(f"ingested {out}: 0 images added, 4 already present, 0 runs added; home ")
+    fresh = cli("ingest", str(out), "--home", str(tmp_path / "fresh"), check=True)
+    assert fresh.stdout.startswith(f"ingested {out}: 4 images added, 0 already present, 1 run added; home "), \
+        "one run, not '1 runs'"
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -42,11 +43,31 @@ def test_the_origin_sheet_reproduces_the_published_shares(store):
     assert names.iloc[0] == "doctor_000.png"
 
 
-def test_importing_the_same_sheet_twice_adds_no_images(store):
-    import_annotations(ORIGIN_SHEET, store, study="origin", rater="origin-rater")
-    import_annotations(ORIGIN_SHEET, store, study="origin", rater="origin-rater")
+def test_importing_the_same_sheet_twice_adds_no_images_and_says_nothing_was_new(store, tmp_path):
+    first = import_annotations(ORIGIN_SHEET, store, study="origin", rater="origin-rater")
+    again = import_annotations(ORIGIN_SHEET, store, study="origin", rater="origin-rater")
+    assert (first.new, first.unchanged, first.runs_added) == (221, 0, 1)
+    assert (again.new, again.changed, again.unchanged, again.runs_added) == (0, 0, 221, 0)
+    assert again.summary == ("imported into study origin: 0 new, 221 unchanged of 221 annotations by origin-rater "
+                             "(221 without images in the store)")
     assert store.count("images") == 221 and store.count("annotations") == 221
-    assert store.count("annotation_history") == 442, "the second import is kept in the history"
+    assert store.count("annotation_history") == 221, "an unchanged annotation is not saved again"
+
+
+def test_a_reimported_export_with_one_edit_saves_that_one_only(store, tmp_path):
+    store.add_run(make_run(study="mine"))
+    store.add_images(make_images())
+    rows = "run-a,0,ana,true,female,7,,high\nrun-a,1,ana,true,male,3,,high\nrun-a,1,ben,false,,,,low\n"
+    first = import_annotations(write(tmp_path, SDAUDIT_HEADER + rows), store, study="mine", sheet_format="sdaudit")
+    again = import_annotations(write(tmp_path, SDAUDIT_HEADER + rows), store, study="mine", sheet_format="sdaudit")
+    edited = import_annotations(write(tmp_path, SDAUDIT_HEADER + rows.replace("female,7", "female,8")), store,
+                                study="mine", sheet_format="sdaudit")
+    assert [(r.new, r.changed, r.unchanged) for r in (first, again, edited)] == [(3, 0, 0), (0, 0, 3), (0, 1, 2)]
+    assert again.summary == "imported into study mine: 0 new, 3 unchanged of 3 annotations by ana, ben"
+    assert edited.summary == "imported into study mine: 0 new, 1 changed, 2 unchanged of 3 annotations by ana, ben"
+    assert store.count("annotation_history") == 4, "the edit is kept in the history, the unchanged rows once"
+    assert list(store.annotations(study="mine").sort_values(["seed", "rater"])["mst"].astype(float).fillna(0)) == \
+        [8, 3, 0]
 
 
 def write(tmp_path: Path, text: str, name: str = "sheet.csv") -> Path:
@@ -102,7 +123,8 @@ def test_a_sheet_that_labels_one_image_twice_is_refused_before_writing(store, tm
     store.add_images(make_images())
     before = {table: store.count(table) for table in ("studies", "runs", "images", "annotations", "annotation_history")}
     with pytest.raises(SheetError) as caught:
-        import_annotations(write(tmp_path, body), store, study="default", rater="r", sheet_format=sheet_format)
+        import_annotations(write(tmp_path, body), store, study="default",
+                           rater="r" if sheet_format == "origin" else None, sheet_format=sheet_format)
     assert str(caught.value) == message
     assert before == {table: store.count(table) for table in before}
 
@@ -160,7 +182,8 @@ def test_cli_import_then_estimate_json_prints_the_origin_study(cli, tmp_path):
     home = tmp_path / "h"
     imported = cli("import-annotations", str(ORIGIN_SHEET), "--study", "origin", "--rater", "origin-rater",
                    "--home", str(home), check=True)
-    assert imported.stdout.startswith("imported 221 annotations by origin-rater into study origin")
+    assert imported.stdout.startswith("imported into study origin: 221 new, 0 unchanged of 221 annotations by "
+                                      "origin-rater (221 without images in the store); 1 run added; home ")
     result = cli("estimate", "--study", "origin", "--json", "--home", str(home), check=True)
     rows = {(row["family"], row["group"]): row for row in json.loads(result.stdout)}
     assert round(100 * rows[("gender", "female")]["share"]) == 36
@@ -234,3 +257,179 @@ def test_a_three_rater_export_round_trips_into_an_empty_home_as_the_same_images(
             before = estimate(store.annotations(study="team"), method=method).table
             after = estimate(empty.annotations(study="team"), method=method).table
             pd.testing.assert_frame_equal(before, after)
+
+
+# -- a study of several runs: out and back in, each run as it was ---------------------------------
+
+
+def run_cli_here(capsys, *args: str) -> str:
+    """`python -m sdaudit ARGS` in this process (``cli.commands.main``); its output, failing on an error."""
+    from sdaudit.cli.commands import main
+
+    code = main(list(args))
+    said = capsys.readouterr()
+    assert code == 0, said.err
+    return said.out
+
+
+def three_run_study(home: Path, study: str = "occupations") -> list[str]:
+    """A study of three runs (other prompts; the second from a prompt set's slot), each of 24 images
+    annotated by two raters who disagree now and then; the runs' keys, oldest first."""
+    rng = np.random.default_rng(11)
+    keys = ["run-doctor", "run-nurse", "run-pilot"]
+    with Store.open(home) as store:
+        for number, key in enumerate(keys):
+            run = make_run(run_key=key, study=study, prompt=f"a photo of a {key[4:]}")
+            store.add_run(replace(run, slot="nurse") if number == 1 else run)
+            store.add_images(make_images(run_key=key, seeds=range(24)))
+            ids = store.images(run_key=key)["image_id"].to_numpy()
+            female = rng.random(24) < (0.2, 0.8, 0.1)[number]
+            tone = rng.integers(1, 11, 24)
+            for rater in ("ana", "ben"):
+                flip = rng.random(24) < 0.15
+                store.save_annotations(pd.DataFrame({
+                    "image_id": ids, "rater": rater, "person_present": True,
+                    "gender": np.where(female ^ flip, "female", "male"), "mst": tone,
+                    "skin_binary": None, "confidence": "high"}))
+    return keys
+
+
+def by_run_and_compare(capsys, home: Path, study: str) -> list[str]:
+    outputs = []
+    for command in (["estimate", "--by", "run"], ["estimate", "--by", "run", "--json"], ["compare"],
+                    ["compare", "--json"]):
+        outputs.append(run_cli_here(capsys, *command, "--study", study, "--home", str(home)))
+    return outputs
+
+
+def test_a_study_of_three_runs_round_trips_into_a_new_study_elsewhere(capsys, tmp_path):
+    """Issue 22 item 8: export → import collapsed a study's runs into one (`estimate --by run` went
+    from 3 runs to 1, `compare` failed). Each run now travels with its key and settings."""
+    keys = three_run_study(tmp_path / "a")
+    run_cli_here(capsys, "export", "--study", "occupations", "--out", str(tmp_path / "out"), "--home", str(tmp_path / "a"))
+    sheet_path = tmp_path / "out" / "occupations-annotations.csv"
+    said = run_cli_here(capsys, "import-annotations", str(sheet_path), "--study", "copied", "--format", "sdaudit",
+                        "--home", str(tmp_path / "b"))
+    assert said.startswith("imported into study copied: 144 new, 0 unchanged of 144 annotations by ana, ben "
+                           "(144 without images in the store); 3 runs added; home ")
+    before = by_run_and_compare(capsys, tmp_path / "a", "occupations")
+    after = by_run_and_compare(capsys, tmp_path / "b", "copied")
+    for old, new in zip(before, after):
+        assert new == old.replace("study occupations", "study copied")
+    assert list(dict.fromkeys(row["run_key"] for row in json.loads(after[1]))) == keys, "three runs, oldest first"
+    assert {row["run"] for row in json.loads(after[3])} == set(keys[1:]), "each run against the oldest"
+    with Store.open(tmp_path / "b") as copy, Store.open(tmp_path / "a") as origin:
+        settings = ["run_key", "model", "model_revision", "pipeline_class", "prompt", "negative_prompt", "scheduler",
+                    "steps", "guidance", "width", "height", "dtype", "device", "batch_size", "safety_checker",
+                    "versions", "slot", "kind", "created_at", "images"]
+        pd.testing.assert_frame_equal(copy.runs()[settings], origin.runs()[settings])
+        assert copy.images()["external"].all(), "the images' files did not travel: none is claimed"
+    again = run_cli_here(capsys, "import-annotations", str(sheet_path), "--study", "copied", "--format", "sdaudit",
+                         "--home", str(tmp_path / "b"))
+    assert again.startswith("imported into study copied: 0 new, 144 unchanged of 144 annotations by ana, ben; home ")
+
+
+def test_a_study_of_three_runs_copied_in_its_own_home_keeps_three_runs(capsys, tmp_path):
+    """In the same home the runs' keys are taken (a key is the store's, across studies): the copy's
+    runs get keys of their own, one for one, and read the same under them."""
+    home = tmp_path / "h"
+    keys = three_run_study(home)
+    run_cli_here(capsys, "export", "--study", "occupations", "--out", str(tmp_path / "out"), "--home", str(home))
+    run_cli_here(capsys, "import-annotations", str(tmp_path / "out" / "occupations-annotations.csv"), "--study",
+                 "copied", "--format", "sdaudit", "--home", str(home))
+    with Store.open(home) as store:
+        copied = store.runs(study="copied").iloc[::-1]
+        assert store.count("runs") == 6 and not set(copied["run_key"]) & set(keys)
+        new_keys = dict(zip(keys, copied["run_key"]))
+        assert list(copied["prompt"]) == [f"a photo of a {key[4:]}" for key in keys]
+    before = by_run_and_compare(capsys, home, "occupations")
+    after = by_run_and_compare(capsys, home, "copied")
+    for old, new in zip(before[1::2], after[1::2]):  # --json: the text's columns are as wide as the keys
+        for key, new_key in new_keys.items():
+            old = old.replace(f'"{key}"', f'"{new_key}"')
+        assert new == old
+    for study in ("copied", "occupations"):  # the copy's runs are found again under their keys, and so are the origin's
+        again = run_cli_here(capsys, "import-annotations", str(tmp_path / "out" / "occupations-annotations.csv"),
+                             "--study", study, "--format", "sdaudit", "--home", str(home))
+        assert again.startswith(f"imported into study {study}: 0 new, 144 unchanged of 144 annotations by ana, ben; ")
+    with Store.open(home) as store:
+        assert store.count("runs") == 6 and store.count("images") == 144
+
+
+RUN_ROW = ("run-a,0,ana,true,female,3,,high,generated,demo,local-0,StableDiffusionPipeline,a doctor,,,pndm,5,7.5,64,64,"
+           "float32,cpu,4,False,\"{\"\"torch\"\": \"\"x\"\"}\",2026-03-01 14:05:00+00:00\n")
+RUN_HEADER = SDAUDIT_HEADER.strip() + ",run_kind,model,model_revision,pipeline_class,prompt,negative_prompt,slot," \
+    "scheduler,steps,guidance,width,height,dtype,device,batch_size,safety_checker,versions,run_created_at\n"
+
+
+@pytest.mark.parametrize(
+    ("second_row", "message"),
+    [
+        (RUN_ROW.replace("run-a,0,ana", "run-a,1,ana").replace(",5,7.5,", ",five,7.5,"),
+         "sheet.csv row 3, column steps: expected a whole number from 0 to 1000 but found 'five'"),
+        (RUN_ROW.replace("run-a,0,ana", "run-b,0,ana").replace(",generated,", ",painted,"),
+         "sheet.csv row 3, column run_kind: expected one of generated, imported, reference but found 'painted'"),
+        (RUN_ROW.replace("run-a,0,ana", "run-b,0,ana").replace(",7.5,", ",inf,"),
+         "sheet.csv row 3, column guidance: expected a number from 0 to 50 but found 'inf'"),
+        (RUN_ROW.replace("run-a,0,ana", "run-b,0,ana").replace("\"{\"\"torch\"\": \"\"x\"\"}\"", "torch=x"),
+         "sheet.csv row 3, column versions: expected a JSON object of texts (like {\"torch\": \"2.5.1\"}) but found "
+         "'torch=x'"),
+        (RUN_ROW.replace("run-a,0,ana", "run-b,0,ana").replace("14:05:00+00:00", "14:05"),
+         "sheet.csv row 3, column run_created_at: expected a date and time with its offset (like 2026-03-01 "
+         "14:05:00+00:00) but found '2026-03-01 14:05'"),
+        (RUN_ROW.replace("run-a,0,ana", "run-b,0,ana").replace(",False,", ",maybe,"),
+         "sheet.csv row 3, column safety_checker: expected true or false but found 'maybe'"),
+        (RUN_ROW.replace("run-a,0,ana", "../x,0,ana"),
+         "sheet.csv row 3, column run_key: expected a run key of 1 to 64 letters, digits, '-', '_' or '.' but found "
+         "'../x'"),
+        (RUN_ROW.replace("run-a,0,ana", "run-a,1,ana").replace("a doctor", "a nurse"),
+         "sheet.csv rows 2 and 3 give run run-a two prompt values ('a doctor' and 'a nurse'); one run has one set "
+         "of settings."),
+    ],
+)
+def test_a_bad_run_cell_refuses_the_whole_sheet_and_writes_nothing(store, tmp_path, second_row, message):
+    with pytest.raises(SheetError) as caught:
+        import_annotations(write(tmp_path, RUN_HEADER + RUN_ROW + second_row), store, study="s", sheet_format="sdaudit")
+    assert str(caught.value) == message
+    for table in ("studies", "runs", "images", "annotations", "annotation_history"):
+        assert store.count(table) == 0
+
+
+def test_a_sheet_with_some_run_columns_is_refused(store, tmp_path):
+    body = SDAUDIT_HEADER.strip() + ",model,prompt\nrun-a,0,ana,true,female,3,,high,demo,a doctor\n"
+    with pytest.raises(SheetError) as caught:
+        import_annotations(write(tmp_path, body), store, study="s", sheet_format="sdaudit")
+    assert str(caught.value).startswith("sheet.csv has the run column(s) model, prompt but lacks run_kind, "
+                                        "model_revision, pipeline_class, negative_prompt, slot, scheduler,")
+    assert store.count("runs") == 0
+
+
+def test_a_rater_name_with_the_sdaudit_format_is_refused_in_a_sentence(capsys, tmp_path):
+    """Issue 23 item 7: `--rater zed` was ignored silently with `--format sdaudit`."""
+    from sdaudit.cli.commands import main
+
+    sheet_path = write(tmp_path, RUN_HEADER + RUN_ROW)
+    code = main(["import-annotations", str(sheet_path), "--study", "s", "--format", "sdaudit", "--rater", "zed",
+                 "--home", str(tmp_path / "h")])
+    said = capsys.readouterr()
+    assert code == 2 and said.out == ""
+    assert said.err == ("error: an sdaudit export names its raters in its rater column, so it takes no rater's name "
+                        "(--rater) but was given 'zed'.\n")
+    assert not (tmp_path / "h").exists()
+
+
+def test_a_runs_texts_come_back_exactly_whatever_they_hold(store, tmp_path):
+    """The CSV reader refuses control characters, and a prompt may hold them (or backslashes that look
+    like an escape): the export escapes them in its CSV and the import reads them back as they were."""
+    prompt = "a \x1b]0;x\x07doctor\nat a desk, C:\\temp \\u0041 \\\\ é"
+    store.add_run(replace(make_run(study="s", prompt=prompt), negative_prompt="blurry\tugly", slot="doc\\tor"))
+    store.add_images(make_images(seeds=[0]))
+    store.save_annotations(pd.DataFrame({"image_id": [int(store.images()["image_id"][0])], "rater": ["ana"],
+                                         "person_present": [True], "gender": ["female"], "mst": [4],
+                                         "skin_binary": [None], "confidence": ["high"]}))
+    csv_path, _ = export_annotations(store, "s", tmp_path / "out")
+    assert "\x1b" not in csv_path.read_text() and "C:\\\\temp" in csv_path.read_text()
+    with Store() as other:
+        import_annotations(csv_path, other, study="s", sheet_format="sdaudit")
+        run = other.run("run-a")
+        assert (run["prompt"], run["negative_prompt"], run["slot"]) == (prompt, "blurry\tugly", "doc\\tor")

@@ -201,7 +201,12 @@ def _generate(args) -> str:
 
 
 def _images(count: int) -> str:
-    return f"{count} image" if count == 1 else f"{count} images"
+    return _counted(count, "image")
+
+
+def _counted(count: int, noun: str) -> str:
+    """``1 run``, ``3 runs``: a count with its noun in the number it needs."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _ingest(args) -> str:
@@ -213,14 +218,14 @@ def _ingest(args) -> str:
     with Store.open(home) as store:
         result = ingest(args.folder, store, home)
     conflicts = (
-        f"; {len(result.conflicts)} seeds already in the store with other pixels were kept as stored "
+        f"; {_counted(len(result.conflicts), 'seed')} already in the store with other pixels were kept as stored "
         f"({', '.join(result.conflicts[:3])}{', …' if len(result.conflicts) > 3 else ''})"
         if result.conflicts
         else ""
     )
     return (
         f"ingested {args.folder}: {_images(result.images_added)} added, {result.already_present} already "
-        f"present, {result.runs_added} runs added{conflicts}; home {home}"
+        f"present, {_counted(result.runs_added, 'run')} added{conflicts}; home {home}"
     )
 
 
@@ -262,9 +267,7 @@ def _import_annotations(args) -> str:
     with Store.open(args.home) as store:
         result = import_annotations(args.csv, store, study=args.study, rater=args.rater,
                                     sheet_format=args.sheet_format)
-    external = f", {result.external_images} of them without images in the store" if result.external_images else ""
-    return (f"imported {result.rows} annotations by {', '.join(result.raters)} into study {result.study}"
-            f"{external}; home {data_home(args.home)}")
+    return f"{result.summary}; home {data_home(args.home)}"
 
 
 def _import_targets(args) -> str:
@@ -274,7 +277,8 @@ def _import_targets(args) -> str:
     read_targets(args.csv)  # a bad file fails before the store is opened
     with Store.open(args.home) as store:
         result = import_targets(args.csv, store, study=args.study)
-    return (f"imported {result.rows} targets into study {result.study} ({result.replaced} replaced ones it held); "
+    return (f"imported {_counted(result.rows, 'target')} into study {result.study} ({result.replaced} replaced "
+            f"{'one' if result.replaced == 1 else 'ones'} it held); "
             f"home {data_home(args.home)}")
 
 

@@ -121,14 +121,16 @@ def build_parser() -> argparse.ArgumentParser:
         "import-annotations",
         help="import an annotation sheet (the origin study's format or sdaudit's own export)",
         description="Import annotations from CSV. A malformed file is refused whole, with the row and "
-        "column of its first problem, and nothing is written.",
+        "column of its first problem, and nothing is written. An annotation the study holds as it is is left "
+        "unchanged (importing a sheet twice changes nothing).",
     )
     sheet.add_argument("csv", help="the sheet to import")
     sheet.add_argument("--study", required=True, help="study to import into (created if new)")
-    sheet.add_argument("--rater", help="rater's name (required for --format origin)")
+    sheet.add_argument("--rater", help="rater's name (required for --format origin; refused with --format sdaudit, "
+                       "whose rows name their raters)")
     sheet.add_argument("--format", default="origin", choices=SHEET_FORMATS, dest="sheet_format",
                        help="origin: male_presenting, female_presenting, monk_binary (1 = MST >= 6), confidence; "
-                       "sdaudit: this tool's export (default: origin)")
+                       "sdaudit: this tool's export, its runs recreated (default: origin)")
     sheet.add_argument("--home", help=HOME_HELP)
 
     goals = commands.add_parser(

@@ -10,15 +10,18 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import pandas as pd
 
-from sdaudit.errors import SdauditError
 from sdaudit.files.csvfile import ROW_WIDTH as ROW_WIDTH  # sheets name their rows with the reader's message
 from sdaudit.files.csvfile import CsvFileError, as_written, read_csv, spreadsheet_safe
 from sdaudit.files.safe import read_regular
+from sdaudit.files.sheet_cells import SHEET_PROBLEM as SHEET_PROBLEM  # named here as before sheet_runs shared it
+from sdaudit.files.sheet_cells import SheetError as SheetError
+from sdaudit.files.sheet_cells import sheet_problem as _problem
+from sdaudit.files.sheet_runs import escaped_run_texts, has_run_columns, parse_runs, run_settings, target_keys
 from sdaudit.generation.spec import MAX_SEED
 from sdaudit.records import RunRecord, rater_name, require_new_study, study_file_stem
 from sdaudit.scheme import LABEL_COLUMNS
@@ -31,23 +34,38 @@ IMAGE_NAME_COLUMNS = ("image", "image_name", "file_name", "filename", "file")
 CONFIDENCE_WORDS = {"low": "low", "medium": "medium", "high": "high", "1": "low", "2": "medium", "3": "high"}
 MAX_SHEET_BYTES = 50 * 1024 * 1024
 
-SHEET_PROBLEM = "{name} row {row}, column {column}: {problem}"
 DUPLICATE_ANNOTATION = ("{name} rows {first} and {second} both label run {run_key}, seed {seed} for rater {rater!r}; "
                         "keep one of them.")
 DUPLICATE_IMAGE = "{name} rows {first} and {second} both label the image {image!r}; keep one of them."
 SEED_VALUE = "expected a whole seed from 0 to {max} written in the digits 0-9 but found {value!r}"
-
-
-class SheetError(SdauditError):
-    """A malformed annotation sheet; the message names the first bad row and column."""
+SDAUDIT_TAKES_NO_RATER = ("an sdaudit export names its raters in its rater column, so it takes no rater's name "
+                          "(--rater) but was given {value!r}.")
 
 
 @dataclass(frozen=True)
 class ImportResult:
     study: str
-    rows: int
+    rows: int  # the sheet's annotations
     raters: tuple[str, ...]
     external_images: int  # rows whose images are not in the store
+    new: int = 0  # annotations the study did not hold
+    changed: int = 0  # annotations that replaced other labels of the same rater and image
+    unchanged: int = 0  # annotations the study already held as they are: nothing written for them
+    runs_added: int = 0
+
+    @property
+    def summary(self) -> str:
+        """One line: into which study, how many annotations were new, changed or already there, and
+        the runs added (``imported into study s: 0 new, 24 unchanged of 24 annotations by ana, ben``)."""
+        changed = f", {self.changed} changed" if self.changed else ""
+        external = f" ({self.external_images} without images in the store)" if self.external_images else ""
+        runs = f"; {_counted(self.runs_added, 'run')} added" if self.runs_added else ""
+        return (f"imported into study {self.study}: {self.new} new{changed}, {self.unchanged} unchanged of "
+                f"{_counted(self.rows, 'annotation')} by {', '.join(self.raters)}{external}{runs}")
+
+
+def _counted(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _read_sheet(path: Path) -> pd.DataFrame:
@@ -71,11 +89,6 @@ def _first_duplicate(rows: pd.DataFrame, columns: list[str]) -> tuple[int, int] 
     key = tuple(rows.loc[first_dup, columns])
     original = clash.index[(clash[columns].apply(tuple, axis=1) == key)][0]
     return int(original) + 2, int(first_dup) + 2
-
-
-def _problem(path: Path, index: int, column: str, problem: str) -> SheetError:
-    # Row numbers as a spreadsheet shows them: the header is row 1.
-    return SheetError(SHEET_PROBLEM.format(name=path.name, row=index + 2, column=column, problem=problem))
 
 
 def _require_columns(path: Path, frame: pd.DataFrame, columns: tuple[str, ...]) -> None:
@@ -128,10 +141,18 @@ def parse_origin_sheet(path: Path) -> pd.DataFrame:
 
 def parse_sdaudit_sheet(path: Path) -> pd.DataFrame:
     """sdaudit's own annotation export → rows of labels with their run, seed and rater."""
-    from sdaudit.scheme import Annotation
+    return _sdaudit_rows(path, _sdaudit_cells(path))
 
+
+def _sdaudit_cells(path: Path) -> pd.DataFrame:
     frame = _read_sheet(path).map(as_written)  # the export's neutralised formula cells, as they were
     _require_columns(path, frame, SDAUDIT_COLUMNS)
+    return frame
+
+
+def _sdaudit_rows(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
+    from sdaudit.scheme import Annotation
+
     rows = []
     for index, record in enumerate(frame.to_dict("records")):
         seed = record["seed"].strip()
@@ -158,7 +179,8 @@ def parse_sdaudit_sheet(path: Path) -> pd.DataFrame:
             column = {"person_present": "person_present"}.get(field_name, field_name)
             raise _problem(path, index, column, str(error)) from None
         rows.append({**asdict(labels), "run_key": record["run_key"].strip(), "seed": int(seed),
-                     "rater": record["rater"].strip(), "name": record.get("source_name", "").strip()
+                     "rater": record["rater"].strip(), "source_name": record.get("source_name", "").strip() or None,
+                     "name": record.get("source_name", "").strip()
                      or f"{record['run_key'].strip()}/{seed}"})
     return pd.DataFrame(rows)
 
@@ -169,55 +191,77 @@ def import_annotations(path: str | os.PathLike, store: Store, *, study: str, rat
 
     ``origin``: the origin study's sheet (``male_presenting``, ``female_presenting``,
     ``monk_binary`` with 1 = MST ≥ 6, ``confidence``, an optional image file name); every row
-    is an image with a person, under ``rater``. ``sdaudit``: this tool's own export; rows
-    whose run and seed are in the store attach to those images. Rows without an image in the
-    store hang on external image rows (no file) of a run named after the sheet's content.
+    is an image with a person, under ``rater``. ``sdaudit``: this tool's own export, whose rows
+    name their raters (a ``rater`` is refused); rows whose run and seed are in the study attach to
+    those images. An export with its runs' columns (``sheet_runs``) brings each run back as it was:
+    the other rows hang on image rows without files (at their seeds) of their recreated run. Without
+    those columns (an older export, or the origin format) they hang on external image rows of one
+    run named after the sheet's content. An annotation the study already holds as it is is counted
+    as unchanged and written nowhere, so importing a sheet twice changes nothing.
     """
     path = Path(path)
     if sheet_format not in SHEET_FORMATS:
         raise SheetError(f"`format` must be one of {', '.join(SHEET_FORMATS)} but is {sheet_format!r}.")
+    if sheet_format == "sdaudit" and rater is not None:
+        raise SheetError(SDAUDIT_TAKES_NO_RATER.format(value=rater))
     if sheet_format == "origin" and not (rater and rater.strip()):
         raise SheetError("a sheet in the origin study's format needs the rater's name (--rater).")
     if sheet_format == "origin":
         rater = rater_name(rater, what="a sheet in the origin study's format")
-    # 1. Parse and check every row before anything is written
+    # 1. Parse and check every row (and every run it carries) before anything is written
     require_new_study(study, store.study_names())
-    rows = parse_origin_sheet(path) if sheet_format == "origin" else parse_sdaudit_sheet(path)
+    runs = {}
+    if sheet_format == "origin":
+        rows = parse_origin_sheet(path)
+    else:
+        cells = _sdaudit_cells(path)
+        rows = _sdaudit_rows(path, cells)
+        if has_run_columns(path.name, cells.columns):
+            runs = parse_runs(path, cells, study)
     if rows.empty:
         raise SheetError(f"{path.name} has no rows to import.")
     _refuse_duplicates(path, rows, sheet_format)
     if sheet_format == "origin":
         rows["rater"] = rater.strip()
+        rows["run_key"], rows["seed"], rows["source_name"] = "", 0, rows["name"]
 
-    # 2. Attach rows to images in the store, or to external image rows (numbered by position)
-    # read again as the parse read it (no link followed), so a file swapped for a link since is refused
-    content = hashlib.sha256(read_regular(path.parent, path.name, what="the annotation sheet")).hexdigest()[:16]
-    external_key = f"external-{content}"
-    image_ids = pd.Series(pd.NA, index=rows.index, dtype="Int64")
-    if sheet_format == "sdaudit":
-        known = store.images(study=study)[["run_key", "seed", "image_id"]]
-        matched = rows[["run_key", "seed"]].merge(known, on=["run_key", "seed"], how="left")
-        image_ids = pd.Series(matched["image_id"].to_numpy(), index=rows.index).astype("Int64")
-    external = image_ids.isna()
-    run, names = None, []
-    rows["external_position"] = pd.Series(pd.NA, index=rows.index, dtype="Int64")
-    if external.any():
-        run = RunRecord.imported(run_key=external_key, study=study, sheet=path.name, sha256=content)
-        # One external image per image of the sheet: an sdaudit export names an image by its run
-        # and seed, whatever the number of raters (one row each); the origin format is one row an image.
-        # The images are numbered by position in this order (0, 1, ...), never by a seed.
-        keys = (rows.loc[external, "run_key"] + "\x00" + rows.loc[external, "seed"].astype(str)
-                if sheet_format == "sdaudit" else pd.Series(rows.index[external].astype(str), index=rows.index[external]))
-        distinct = list(dict.fromkeys(keys))
-        first_row = {key: index for index, key in reversed(list(keys.items()))}
-        names = [rows.loc[first_row[key], "name"] or key.replace("\x00", " seed ") for key in distinct]
-        position = {key: number for number, key in enumerate(distinct)}
-        rows.loc[external, "external_position"] = [position[key] for key in keys]
-    rows["image_id"] = image_ids
+    # 2. Each row's image: one in the study, one of a recreated run (at its seed), or one of the
+    # imported run (numbered by position)
+    records, created_at = [], {}
+    if runs:
+        keys = target_keys(store, study, runs)
+        records = [replace(run.record, run_key=keys[key]) for key, run in runs.items()]
+        created_at = {keys[key]: run.created_at for key, run in runs.items() if run.created_at is not None}
+        rows["run_key"] = rows["run_key"].map(keys)
+    known = store.images(study=study)[["run_key", "seed"]].assign(known=True)
+    external = rows[["run_key", "seed"]].merge(known, on=["run_key", "seed"], how="left")["known"].isna().to_numpy()
+    if external.any() and not runs:
+        # read again as the parse read it (no link followed), so a file swapped for a link since is refused
+        content = hashlib.sha256(read_regular(path.parent, path.name, what="the annotation sheet")).hexdigest()[:16]
+        records = [RunRecord.imported(run_key=f"external-{content}", study=study, sheet=path.name, sha256=content)]
+        _number_by_position(rows, external, records[0].run_key, sheet_format)
+    images = rows.loc[external, ["run_key", "seed", "source_name"]].drop_duplicates(["run_key", "seed"])
 
-    # 3. The study, the imported run, its images and every annotation: one transaction
-    saved = store.import_sheet(rows, study=study, run=run, names=names)
-    return ImportResult(study, saved, tuple(sorted(rows["rater"].unique())), int(external.sum()))
+    # 3. The study, the runs, their images without files and every new or changed annotation: one transaction
+    saved = store.import_sheet(rows, study=study, runs=records, created_at=created_at, images=images)
+    return ImportResult(study, len(rows), tuple(sorted(rows["rater"].unique())), int(external.sum()),
+                        saved.new, saved.changed, saved.unchanged, saved.runs_added)
+
+
+def _number_by_position(rows: pd.DataFrame, external, run_key: str, sheet_format: str) -> None:
+    """Put the ``external`` rows on the images of the imported run ``run_key``: one image per image
+    of the sheet (an sdaudit export names an image by its run and seed, whatever the number of
+    raters; the origin format is one row an image), numbered by position in the sheet (0, 1, ...),
+    never by a seed, and named by the sheet's name for it."""
+    keys = (rows.loc[external, "run_key"] + "\x00" + rows.loc[external, "seed"].astype(str)
+            if sheet_format == "sdaudit" else pd.Series(rows.index[external].astype(str), index=rows.index[external]))
+    distinct = list(dict.fromkeys(keys))
+    first_row = {key: index for index, key in reversed(list(keys.items()))}
+    names = {key: rows.loc[first_row[key], "name"] or key.replace("\x00", " seed ") for key in distinct}
+    position = {key: number for number, key in enumerate(distinct)}
+    rows.loc[external, "source_name"] = [names[key] for key in keys]
+    rows.loc[external, "seed"] = [position[key] for key in keys]
+    rows.loc[external, "run_key"] = run_key
 
 
 def _refuse_duplicates(path: Path, rows: pd.DataFrame, sheet_format: str) -> None:
@@ -237,15 +281,17 @@ def _refuse_duplicates(path: Path, rows: pd.DataFrame, sheet_format: str) -> Non
 
 
 def export_annotations(store: Store, study: str, folder: str | os.PathLike) -> list[Path]:
-    """Write the study's annotations as CSV (re-importable with format ``sdaudit``) and Parquet."""
+    """Write the study's annotations as CSV (re-importable with format ``sdaudit``) and Parquet, each
+    row with its run's identity and settings (``sheet_runs.RUN_SETTING_COLUMNS``), so that an import
+    recreates every run."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     frame = store.annotations(study=study)[
         [*SDAUDIT_COLUMNS, "updated_at", "path", "external", "source_name"]
-    ]
+    ].merge(run_settings(store.runs(study=study)), on="run_key", how="left", validate="many_to_one")
     stem = study_file_stem(study)  # an older store's study may be named '../x': files stay in ``folder``
     csv_path, parquet_path = folder / f"{stem}-annotations.csv", folder / f"{stem}-annotations.parquet"
-    spreadsheet_safe(frame).to_csv(csv_path, index=False)  # Parquet keeps the raw text
+    spreadsheet_safe(escaped_run_texts(frame)).to_csv(csv_path, index=False)  # Parquet keeps the raw text
     frame.to_parquet(parquet_path, index=False)
     return [csv_path, parquet_path]
 

@@ -7,20 +7,34 @@ undo of an image's first save removes its current row, never its history).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sdaudit.records import RunRecord, rater_name
 from sdaudit.scheme import LABEL_COLUMNS, Annotation
 from sdaudit.store.database import Cursor, TableGroup
-from sdaudit.store.runs import STUDY_IMAGES, TO_STUDY, external_images_insert, study_id_in
+from sdaudit.store.runs import STUDY_IMAGES, TO_STUDY, sheet_images_insert, study_id_in
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import pandas as pd
 
 ANNOTATION_COLUMNS = ("image_id", "rater", *LABEL_COLUMNS, "confidence")
 # One annotation as a relation of ANNOTATION_COLUMNS, its values as ``?`` parameters.
 ONE_ANNOTATION = (f"(VALUES ({', '.join('?' * len(ANNOTATION_COLUMNS))})) "
                   f"AS incoming({', '.join(ANNOTATION_COLUMNS)})")
+
+
+@dataclass(frozen=True)
+class SavedSheet:
+    """What ``import_sheet`` did with a sheet's annotations, and how many of its runs it added."""
+
+    new: int  # no annotation of that rater on that image before
+    changed: int  # replaced that rater's other labels for the image (the old ones stay in the history)
+    unchanged: int  # equal to that rater's current labels: nothing written
+    runs_added: int
 
 
 def rated(alias: str) -> str:
@@ -149,28 +163,51 @@ class AnnotationTables(TableGroup):
 
         return self.db.write(lambda cursor: _upsert_frame(cursor, frame))
 
-    def import_sheet(self, rows: pd.DataFrame, *, study: str, run: RunRecord | None = None,
-                     names: list[str] = ()) -> int:
-        """A sheet's whole import in one transaction, all or nothing: the study (if new), the
-        imported ``run`` with one external image row per name (seed = position; rows already
-        present are reused) and every annotation. ``rows`` has ANNOTATION_COLUMNS, with
-        ``image_id`` missing where the row hangs on the external image at position
-        ``external_position``. Returns the annotations saved."""
-        import numpy as np
+    def import_sheet(self, rows: pd.DataFrame, *, study: str, runs: Sequence[RunRecord] = (),
+                     created_at: Mapping[str, datetime] | None = None, images: pd.DataFrame | None = None) -> SavedSheet:
+        """A sheet's whole import in one transaction, all or nothing: the study (if new), each of
+        ``runs`` unless present (one added is dated ``created_at[run_key]`` where given), an image row
+        without a file for each of ``images`` (``run_key``, ``seed``, ``source_name``; one present is
+        reused) and the annotations of ``rows`` (``run_key``, ``seed``, ``rater`` and the label
+        columns), each on the image of its run and seed. An annotation equal to the image × rater's
+        current one is left as it is (no history entry): importing a sheet twice writes nothing."""
+        frame = rows[["run_key", "seed", *ANNOTATION_COLUMNS[1:]]].reset_index(drop=True).astype(
+            {"seed": "int64", "person_present": "boolean", "mst": "Int64"}).assign(position=lambda f: range(len(f)))
+        inserts = [(run, self._run_insert(run)) for run in runs]  # RunTables', a part of Store
+        insert_images = sheet_images_insert(images) if images is not None else None
+        dates = dict(created_at or {})
+        same = " AND ".join(f"a.{column} IS NOT DISTINCT FROM s.{column}" for column in ANNOTATION_COLUMNS[2:])
 
-        frame = rows.copy()
-        insert_run = self._run_insert(run) if run is not None else None  # RunTables', a part of Store
-        insert_images = external_images_insert(run.run_key, list(names)) if run is not None else None
-
-        def work(cursor: Cursor) -> int:
+        def work(cursor: Cursor) -> SavedSheet:
             study_id_in(cursor, study)
-            if insert_run is not None:
-                insert_run(cursor)
-                ids = np.asarray(insert_images(cursor), dtype="int64")  # by position
-                external = frame["image_id"].isna()
-                frame.loc[external, "image_id"] = ids[frame.loc[external, "external_position"].to_numpy("int64")]
-            return _upsert_frame(cursor, frame[list(ANNOTATION_COLUMNS)].astype(
-                {"image_id": "int64", "person_present": "boolean", "mst": "Int64"}))
+            added = 0
+            for run, insert in inserts:
+                if insert(cursor):
+                    added += 1
+                    if run.run_key in dates:  # a recreated run keeps the time it was made (runs are listed by it)
+                        cursor.execute("UPDATE runs SET created_at = ? WHERE run_key = ?", [dates[run.run_key], run.run_key])
+            if insert_images is not None:
+                insert_images(cursor)
+            cursor.register("incoming_sheet", frame)
+            try:
+                found = cursor.execute(
+                    "SELECT s.position, i.image_id, a.image_id IS NOT NULL, "
+                    f"a.image_id IS NOT NULL AND {same} FROM incoming_sheet s "
+                    "LEFT JOIN images i USING (run_key, seed) "
+                    "LEFT JOIN annotations a ON a.image_id = i.image_id AND a.rater = s.rater ORDER BY s.position"
+                ).fetchall()
+            finally:
+                cursor.unregister("incoming_sheet")
+            missing = next((position for position, image_id, _, _ in found if image_id is None), None)
+            if missing is not None:
+                raise ValueError(f"row {missing} of the sheet has no image {frame.loc[missing, 'run_key']!r} seed "
+                                 f"{frame.loc[missing, 'seed']} in the store.")
+            held = [bool(present) for _, _, present, _ in found]
+            unchanged = [bool(equal) for _, _, _, equal in found]
+            write = frame.assign(image_id=[int(image_id) for _, image_id, _, _ in found])[[not u for u in unchanged]]
+            _upsert_frame(cursor, write[list(ANNOTATION_COLUMNS)])
+            return SavedSheet(new=held.count(False), changed=sum(h and not u for h, u in zip(held, unchanged)),
+                              unchanged=sum(unchanged), runs_added=added)
 
         return self.db.write(work)
 

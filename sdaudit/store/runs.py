@@ -49,6 +49,29 @@ def external_images_insert(run_key: str, names: list[str]) -> Callable[[Cursor],
     return work
 
 
+def sheet_images_insert(images: pd.DataFrame) -> Callable[[Cursor], int]:
+    """The write of an imported sheet's image rows without files (``external``): one per row of
+    ``images`` (``run_key``, ``seed``, ``source_name``), a run and seed already present left as it
+    is; returns rows added."""
+    frame = images[["run_key", "seed", "source_name"]].astype({"run_key": "string", "seed": "int64",
+                                                               "source_name": "string"})
+
+    def work(cursor: Cursor) -> int:
+        if frame.empty:
+            return 0
+        cursor.register("incoming_sheet_images", frame)
+        try:
+            return len(cursor.execute(
+                "INSERT INTO images (run_key, seed, path, sha256, external, source_name) "
+                "SELECT run_key, seed, '', '', true, source_name FROM incoming_sheet_images "
+                "ON CONFLICT (run_key, seed) DO NOTHING RETURNING image_id"
+            ).fetchall())
+        finally:
+            cursor.unregister("incoming_sheet_images")
+
+    return work
+
+
 def study_id_in(cursor: Cursor, name: str, *, skin_tone_mode: str = "mst") -> int:
     """Within a write: the id of study ``name``, created first if new (so a command's new study is
     part of its one transaction, never left behind alone)."""
@@ -157,7 +180,7 @@ class RunTables(StudyTables):
         sql = (
             "SELECT r.run_key, s.name AS study, r.model, r.model_revision, r.prompt, r.negative_prompt, "
             "r.scheduler, r.steps, r.guidance, r.width, r.height, r.dtype, r.device, r.batch_size, "
-            "r.safety_checker, r.versions, r.slot, r.kind, r.created_at, count(i.image_id) AS images, "
+            "r.pipeline_class, r.safety_checker, r.versions, r.slot, r.kind, r.created_at, count(i.image_id) AS images, "
             "count(*) FILTER (WHERE i.nsfw) AS nsfw_images "
             "FROM runs r JOIN studies s USING (study_id) LEFT JOIN images i USING (run_key) "
         )
