@@ -3,7 +3,7 @@ click or key press is saved at once under the rater's name."""
 
 import streamlit as st
 
-from app.focus import focus_view, keep_view_in_address, listen_for_keys
+from app.focus import fit_to_screen, focus_view, keep_view_in_address, listen_for_keys
 from app.rater_groups import ask_once
 from app.resources import STORE_ERRORS, current_home, current_rater, current_study, open_store
 from app.widgets import mst_swatches, plain
@@ -73,10 +73,10 @@ skin_choices = list(BINARY_SKIN_CHOICES if binary else MST_CHOICES)
 st.caption("Label what the image *shows*: perceived gender presentation and skin tone, not anyone's identity. "
            "Choose “Unclear” when you cannot tell.")
 if focus:
-    st.caption("Keys: each choice's key is on its button. ← and → move between images, Backspace undoes your "
-               "last save. The next image comes up once every question is answered.")
+    st.caption("Each choice's key is on its button. The next image comes up once every question is answered.")
     # blind mode always shuffles: a reference set's real images and generated ones are mixed, not in blocks
     focus_view(home, study, rater, shuffled=shuffled or blind, blind=blind, binary=binary)
+    fit_to_screen()
     st.stop()
 if not binary:
     mst_swatches()
