@@ -22,13 +22,11 @@ from sdaudit.store.team import Team
 
 FIELDS = ("person", "gender", "skin", "confidence")
 PROGRESS_EVERY_S = 2
-# A card's "Saved: …" sign keeps its line before the first save (a caption's height: 0.875rem × 1.6),
-# and stays on that one line (cut with "…" where the card is narrow: its choices are marked above it),
-# so the card does not grow when it appears. A fixed style; no user text goes into it.
+# A card's "Saved: …" sign keeps its place before the first save: two caption lines (0.875rem × 1.6
+# each), as the longest sign ("Person · Female-presenting · MST 10 · Medium") takes on a laptop's
+# card, so the card does not grow when it appears. A fixed style; no user text goes into it.
 NO_SIGN_YET = "\u00a0"  # a no-break space
-SIGN_STYLE = ('<style>[class*="st-key-saved-"] {min-height: 1.4rem}'
-              '[class*="st-key-saved-"] [data-testid="stCaptionContainer"] p '
-              "{white-space: nowrap; overflow: hidden; text-overflow: ellipsis}</style>")
+SIGN_STYLE = '<style>[class*="st-key-saved-"] {min-height: 2.8rem}</style>'
 
 listen_for_keys()  # first: in place before focus mode's buttons are drawn
 st.title("Annotate")
@@ -161,7 +159,7 @@ def card(image: QueuedImage) -> None:
         st.error(plain(problem), icon=":material/error:")
     saved_now = st.session_state.get(f"saved-{key}")
     # drawn by the rerun that follows the save: the rater sees the click was kept; before it, a blank
-    # (an empty container is not drawn at all) whose line SIGN_STYLE keeps
+    # (an empty container is not drawn at all) whose place SIGN_STYLE keeps
     with st.container(key=f"saved-{key}"):
         st.caption(f":material/check: Saved: {plain(saved_now)}" if saved_now else NO_SIGN_YET)
 
