@@ -118,19 +118,20 @@ def swatch_style() -> str:
 
 
 # Focus mode fits a laptop's screen (1366×768) and a projector's (1280×720) without scrolling: a
-# compact page (less room above and beside, a smaller title, tighter rows, the Order radio without
-# its label: its two options name it), the image as tall as the height left under the page's header
-# (a square image as wide: the rest of the width, on a wide screen too, is the questions'), and
-# smaller buttons. ABOVE_AND_BELOW is the height the image leaves to the rest: the header, the
-# caption under the image and a margin. Columns stack on a narrow screen (under 640 px): the image
-# column's width then stays Streamlit's. A fixed style; no user text goes into it.
+# compact page (less room above and beside, a smaller title, tighter rows, and the Order radio, the
+# main area's only radio here, without its label: its two options name it), the image as tall as the
+# height left under the page's header (a square image as wide: the rest of the width, on a wide
+# screen too, is the questions'), and smaller buttons. ABOVE_AND_BELOW is the height the image leaves
+# to the rest: the header, the caption under the image (cut after two lines), Previous/Next/Undo and a
+# margin. Columns stack on a narrow screen (under 640 px): the image column's width then stays
+# Streamlit's. A fixed style; no user text goes into it.
 ABOVE_AND_BELOW = "22rem"
 FIT_STYLE = (
     "<style>"
     '[data-testid="stMainBlockContainer"] {padding: 3.75rem 1.5rem 1rem}'
     '[data-testid="stMainBlockContainer"] h1 {font-size: 1.75rem; padding: 0 0 0.25rem}'
     '[data-testid="stMainBlockContainer"] [data-testid="stVerticalBlock"] {gap: 0.5rem}'
-    '[data-testid="stRadio"] > [data-testid="stWidgetLabel"] {display: none}'
+    '[data-testid="stMainBlockContainer"] [data-testid="stRadio"] > [data-testid="stWidgetLabel"] {display: none}'
     "@media (min-width: 640px) {"
     ' .st-key-focus-view [data-testid="stHorizontalBlock"] > [data-testid="stColumn"]:first-child'
     f" {{flex: 0 1 max(24rem, min(calc(100vh - {ABOVE_AND_BELOW}), 60%)); width: auto}} }}"
