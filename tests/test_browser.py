@@ -379,8 +379,10 @@ def test_a_card_keeps_its_height_when_its_saved_sign_appears(app, seed_images, p
     page.goto(app.start())
     wait_for_script(page)
     keys = open_annotate(page, "ana", cards_expected=3)
-    page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stMain\"] img')].every("
-                           "  image => image.complete && image.naturalWidth > 0)", timeout=LIMIT.left_ms())
+    page.wait_for_function("(count) => { const images = [...document.querySelectorAll('[data-testid=\"stMain\"] img')];"
+                           "  return images.length === count && images.every("
+                           "    image => image.complete && image.naturalWidth > 0); }",
+                           arg=len(keys), timeout=LIMIT.left_ms())  # every card drawn at its full height
     before = card_height(page, keys[0])
     for field, label in (("person", "Person"), ("gender", "Female-presenting"), ("skin", "MST 10"),
                          ("confidence", "Medium")):  # the longest sign a card shows
