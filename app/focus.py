@@ -117,6 +117,39 @@ def swatch_style() -> str:
     return "<style>" + "".join(rules) + "</style>"
 
 
+# Focus mode fits a laptop's screen (1366×768) and a projector's (1280×720) without scrolling: a
+# compact page (less room above and beside, a smaller title, tighter rows, and the Order radio, the
+# main area's only radio here, without its label: its two options name it), the image as tall as the
+# height left under the page's header (a square image as wide: the rest of the width, on a wide
+# screen too, is the questions'), and smaller buttons. ABOVE_AND_BELOW is the height the image leaves
+# to the rest: the header, the caption under the image (cut after two lines), Previous/Next/Undo and a
+# margin. Columns stack on a narrow screen (under 640 px): the image column's width then stays
+# Streamlit's. A fixed style; no user text goes into it.
+ABOVE_AND_BELOW = "22rem"
+FIT_STYLE = (
+    "<style>"
+    '[data-testid="stMainBlockContainer"] {padding: 3.75rem 1.5rem 1rem}'
+    '[data-testid="stMainBlockContainer"] h1 {font-size: 1.75rem; padding: 0 0 0.25rem}'
+    '[data-testid="stMainBlockContainer"] [data-testid="stVerticalBlock"] {gap: 0.5rem}'
+    '[data-testid="stMainBlockContainer"] [data-testid="stRadio"] > [data-testid="stWidgetLabel"] {display: none}'
+    "@media (min-width: 640px) {"
+    ' .st-key-focus-view [data-testid="stHorizontalBlock"] > [data-testid="stColumn"]:first-child'
+    f" {{flex: 0 1 max(24rem, min(calc(100vh - {ABOVE_AND_BELOW}), 60%)); width: auto}} }}"
+    f".st-key-focus-view img {{max-height: calc(100vh - {ABOVE_AND_BELOW}); object-fit: contain}}"
+    ".st-key-focus-view button {min-height: 2rem; padding: 0 0.5rem}"
+    '.st-key-focus-view [data-testid="stMarkdown"] p {font-size: 0.875rem; line-height: 1.4}'
+    '.st-key-focus-view [data-testid="stAlertContainer"] {padding: 0.5rem 0.75rem}'
+    '.st-key-focus-view [data-testid="stAlertContainer"] p {font-size: 0.875rem}'
+    '.st-key-focus-view [data-testid="stCaptionContainer"] p {display: -webkit-box; -webkit-line-clamp: 2;'
+    ' -webkit-box-orient: vertical; overflow: hidden}'
+    "</style>")
+
+
+def fit_to_screen() -> None:
+    """Draw ``FIT_STYLE`` (a style alone takes no room): for the page that shows the focus view."""
+    st.html(FIT_STYLE)
+
+
 # Every button carries, as its callback's argument, the view it was drawn in: the image on screen
 # and how many refusals the rater has been shown (``EPOCH``). A key is taken only when that view is
 # still the one on screen when the server answers it: keys typed fast after the last answer of image
@@ -256,16 +289,19 @@ def focus_view(home: str, study: str, rater: str, *, shuffled: bool, blind: bool
         st.session_state[SHOWN] = next((image_id for image_id, done in complete if not done), ids[0])
     position = ids.index(st.session_state[SHOWN])
     image = queue[position]
-    if all(done for _, done in complete):
-        st.success("Every image in this study has all your labels. Left and Right go through them to review.",
-                   icon=":material/check_circle:")
     st.html(swatch_style())
     st.html(RELEASE_KEYBOARD, unsafe_allow_javascript=True)
-    picture, labels = st.columns([3, 2], gap="large")
-    with picture:
-        show_image(home, image, position, len(queue), blind=blind)
-    with labels:
-        choice_buttons(image, current_view(), binary=binary)
+    view = current_view()
+    with st.container(key="focus-view"):  # FIT_STYLE sizes its two columns to the screen
+        picture, labels = st.columns([3, 2], gap="medium")
+        with picture:
+            show_image(home, image, position, len(queue), blind=blind)
+            navigation_buttons(view)
+        with labels:
+            if all(done for _, done in complete):  # beside the image: above it, it would push the image down
+                st.success("Every image in this study has all your labels. Left and Right go through them to "
+                           "review.", icon=":material/check_circle:")
+            choice_buttons(image, view, binary=binary)
 
 
 def show_image(home: str, image: QueuedImage, position: int, count: int, *, blind: bool) -> None:
@@ -276,6 +312,15 @@ def show_image(home: str, image: QueuedImage, position: int, count: int, *, blin
         st.warning(plain(loaded.problem), icon=":material/warning:")
     about = f"Image {position + 1} of {count}"
     st.caption(about if blind else f"{about} · {image.number} · {plain(image.model)} · {plain(image.prompt)}")
+
+
+def navigation_buttons(view: tuple[int, int]) -> None:
+    """Previous, Next and Undo, under the image they walk from (the questions' column keeps the room for
+    the messages)."""
+    with st.container(horizontal=True, gap="small"):
+        st.button("Previous", key=button_key("previous"), shortcut=PREVIOUS, on_click=move, args=(view, -1))
+        st.button("Next", key=button_key("next"), shortcut=NEXT, on_click=move, args=(view, 1))
+        st.button("Undo last save", key=button_key("undo"), shortcut=UNDO, on_click=undo, args=(view,))
 
 
 def choice_buttons(image: QueuedImage, view: tuple[int, int], *, binary: bool) -> None:
@@ -292,10 +337,6 @@ def choice_buttons(image: QueuedImage, view: tuple[int, int], *, binary: bool) -
                           type="primary" if chosen else "secondary",
                           icon=":material/check:" if chosen else None,
                           disabled=no_person and field in ("gender", "skin"), on_click=choose, args=(view, field, label))
-    with st.container(horizontal=True, gap="small"):
-        st.button("Previous", key=button_key("previous"), shortcut=PREVIOUS, on_click=move, args=(view, -1))
-        st.button("Next", key=button_key("next"), shortcut=NEXT, on_click=move, args=(view, 1))
-        st.button("Undo last save", key=button_key("undo"), shortcut=UNDO, on_click=undo, args=(view,))
     if problem := st.session_state.get(PROBLEM):
         st.error(plain(problem), icon=":material/error:")
     with st.container(key="focus-saved"):

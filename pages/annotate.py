@@ -3,7 +3,7 @@ click or key press is saved at once under the rater's name."""
 
 import streamlit as st
 
-from app.focus import focus_view, keep_view_in_address, listen_for_keys
+from app.focus import fit_to_screen, focus_view, keep_view_in_address, listen_for_keys
 from app.rater_groups import ask_once
 from app.resources import STORE_ERRORS, current_home, current_rater, current_study, open_store
 from app.widgets import mst_swatches, plain
@@ -22,6 +22,11 @@ from sdaudit.store.team import Team
 
 FIELDS = ("person", "gender", "skin", "confidence")
 PROGRESS_EVERY_S = 2
+# A card's "Saved: …" sign keeps its place before the first save: two caption lines (0.875rem × 1.6
+# each), as the longest sign ("Person · Female-presenting · MST 10 · Medium") takes on a laptop's
+# card, so the card does not grow when it appears. A fixed style; no user text goes into it.
+NO_SIGN_YET = "\u00a0"  # a no-break space
+SIGN_STYLE = '<style>[class*="st-key-saved-"] {min-height: 2.8rem}</style>'
 
 listen_for_keys()  # first: in place before focus mode's buttons are drawn
 st.title("Annotate")
@@ -73,13 +78,14 @@ skin_choices = list(BINARY_SKIN_CHOICES if binary else MST_CHOICES)
 st.caption("Label what the image *shows*: perceived gender presentation and skin tone, not anyone's identity. "
            "Choose “Unclear” when you cannot tell.")
 if focus:
-    st.caption("Keys: each choice's key is on its button. ← and → move between images, Backspace undoes your "
-               "last save. The next image comes up once every question is answered.")
+    st.caption("Each choice's key is on its button. The next image comes up once every question is answered.")
     # blind mode always shuffles: a reference set's real images and generated ones are mixed, not in blocks
     focus_view(home, study, rater, shuffled=shuffled or blind, blind=blind, binary=binary)
+    fit_to_screen()
     st.stop()
 if not binary:
     mst_swatches()
+st.html(SIGN_STYLE)
 
 queue = store.annotation_queue(study, rater, only_missing=only_missing, shuffled=shuffled or blind)
 if not queue:
@@ -152,9 +158,10 @@ def card(image: QueuedImage) -> None:
     if problem := st.session_state.get(f"problem-{key}"):
         st.error(plain(problem), icon=":material/error:")
     saved_now = st.session_state.get(f"saved-{key}")
-    if saved_now:  # drawn by the rerun that follows the save: the rater sees the click was kept
-        with st.container(key=f"saved-{key}"):
-            st.caption(f":material/check: Saved: {plain(saved_now)}")
+    # drawn by the rerun that follows the save: the rater sees the click was kept; before it, a blank
+    # (an empty container is not drawn at all) whose place SIGN_STYLE keeps
+    with st.container(key=f"saved-{key}"):
+        st.caption(f":material/check: Saved: {plain(saved_now)}" if saved_now else NO_SIGN_YET)
 
 
 columns = st.columns(3)

@@ -418,6 +418,32 @@ def pngs(app: App) -> int:
     return len(list(app.home.glob("images/*/*.png")))
 
 
+def card_height(page, image_id: str) -> float:
+    """The height of the card (its bordered box) that holds ``image_id``'s questions."""
+    return page.evaluate(
+        "(id) => { let box = document.querySelector(`.st-key-person-${id}`);"
+        "  while (box && getComputedStyle(box).borderTopWidth === '0px') box = box.parentElement;"
+        "  return box.getBoundingClientRect().height; }", image_id)
+
+
+def test_a_card_keeps_its_height_when_its_saved_sign_appears(app, seed_images, page):
+    """The "Saved: …" line under a card's questions took a line of its own once the first click was
+    saved: the card grew and every card below it moved while the rater aimed at the next choice."""
+    seed_images(3)
+    page.goto(app.start())
+    wait_for_script(page)
+    keys = open_annotate(page, "ana", cards_expected=3)
+    page.wait_for_function("(count) => { const images = [...document.querySelectorAll('[data-testid=\"stMain\"] img')];"
+                           "  return images.length === count && images.every("
+                           "    image => image.complete && image.naturalWidth > 0); }",
+                           arg=len(keys), timeout=LIMIT.left_ms())  # every card drawn at its full height
+    before = card_height(page, keys[0])
+    for field, label in (("person", "Person"), ("gender", "Female-presenting"), ("skin", "MST 10"),
+                         ("confidence", "Medium")):  # the longest sign a card shows
+        choose(page, field, keys[0], label)
+        assert card_height(page, keys[0]) == before, f"the card grew when {label} was saved"
+
+
 def test_every_acknowledged_click_survives_kill_9(app, seed_images, page):
     """Its own app: it kills the server."""
     seed_images(3)
@@ -656,6 +682,55 @@ def test_a_key_no_shortcut_took_still_presses_its_button_once(app, seed_images, 
         rows = store.annotations()
     assert len(history) == 4, "one history row per key: person, gender, confidence (held), the undo"
     assert list(rows["gender"]) == ["female"] and list(rows["confidence"].fillna("-")) == ["-"]
+
+
+IMAGE = '[data-testid="stMain"] [data-testid="stImage"] img'  # the focus view's one image
+
+
+def outside(page, width: int, height: int) -> dict[str, list[float]]:
+    """The focus view's buttons, image and "Saved" line whose box does not lie inside the viewport
+    (``width`` × ``height``), each with its box [left, top, right, bottom]."""
+    return page.evaluate(
+        "([width, height, image]) => { const parts = {};"
+        "  document.querySelectorAll('[class*=\"st-key-focus-\"] .stButton button').forEach(button => {"
+        "    parts[button.innerText.replace(/\\s+/g, ' ')] = button; });"
+        "  parts.image = document.querySelector(image);"
+        "  parts.saved = document.querySelector('.st-key-focus-saved');"
+        "  const out = {};"
+        "  for (const [name, part] of Object.entries(parts)) {"
+        "    const box = part.getBoundingClientRect();"
+        "    if (box.left < 0 || box.top < 0 || box.right > width || box.bottom > height)"
+        "      out[name] = [box.left, box.top, box.right, box.bottom]; }"
+        "  return out; }", [width, height, IMAGE])
+
+
+def test_focus_mode_fits_a_laptop_and_a_projector_without_scrolling(app, seed_images, page):
+    """At 1366×768 (a laptop) and 1280×720 (a projector) every button of the focus view, its image
+    and the "Saved" line after a key press lie inside the window, and the image takes nearly half
+    its height. (At 1366×768 the image once ran below the fold, and with it MST 4–10, the confidence
+    row, Previous, Next, Undo and "Saved": the lowest at y≈1184.)"""
+    seed_images(2)
+    url = app.start()
+    for (width, height), rater in (((1366, 768), "ana"), ((1280, 720), "ben")):
+        page.set_viewport_size({"width": width, "height": height})
+        page.goto(f"{url}/annotate?view=focus")
+        wait_for_script(page)
+        fill(page, "Rater", rater)  # a rater of this size's own: the "Saved" line comes from this key
+        caption_shown(page, "Image 1 of 2")
+        page.wait_for_function("() => document.activeElement === document.body", timeout=LIMIT.left_ms())
+        page.locator('[class*="st-key-focus-"] button [aria-label="Shortcut P"]').wait_for()
+        wait_for_script(page)
+        page.keyboard.press("p")
+        focus_sign_lists(page, "Person")
+        wait_for_script(page)
+        page.wait_for_function("(selector) => { const image = document.querySelector(selector);"
+                               "  return image !== null && image.complete && image.naturalWidth > 0; }",
+                               arg=IMAGE, timeout=LIMIT.left_ms())
+        page.evaluate("() => new Promise(drawn => requestAnimationFrame(() => requestAnimationFrame(drawn)))")
+        assert page.locator('[class*="st-key-focus-"] .stButton button').count() == 2 + 3 + 10 + 3 + 3
+        assert outside(page, width, height) == {}, f"off screen at {width}×{height}"
+        image = page.locator(IMAGE).bounding_box()
+        assert image["height"] >= 0.45 * height, f"the image uses the room at {width}×{height}: {image}"
 
 
 # image n of 4: the keys typed for it and the labels they mean (the last key answers the last question)
