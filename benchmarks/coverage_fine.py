@@ -60,6 +60,7 @@ SIZES = range(20, 2001)
 GRID = np.linspace(0.0, 0.5, 5001)  # p in steps of 1e-4
 METHODS = ("wilson", "jackknife")
 BEYOND = (2500, 5000, 10000)  # spot checks past the scan
+PIECES, REFINE = 16, 3  # a stretch bounded over 6% is cut in 16, up to 3 times
 
 
 def limits(method: str, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -92,27 +93,43 @@ class Size:
 
     def unflagged_miss(self, runs: list[tuple[int, int]]) -> tuple[float, float, float]:
         """For the unflagged counts ``runs`` (inclusive first, last), the bound on f over 0 ≤ p ≤ 0.5,
-        the largest value f nears at a point from inside a stretch, and a share 1e-9 inside from it."""
-        n, p = self.n, self.p
-        a, b = p[:-1], p[1:]
-        below_a, below_b, above_a, above_b = (np.zeros(len(a)) for _ in range(4))
-        for first, last in runs:
-            cdf_before = _cdf(first - 1, n, p)
-            cdf_last = _cdf(last, n, p)
-            end = np.minimum(self.below, last)  # unflagged counts missing from below: first..end
-            some = end >= first
-            below_a += np.where(some, _cdf(end, n, a) - cdf_before[:-1], 0.0)
-            below_b += np.where(some, _cdf(end, n, b) - cdf_before[1:], 0.0)
-            start = np.maximum(self.above, first)  # from above: start..last
-            some = start <= last
-            above_a += np.where(some, cdf_last[:-1] - _cdf(start - 1, n, a), 0.0)
-            above_b += np.where(some, cdf_last[1:] - _cdf(start - 1, n, b), 0.0)
-        bound = below_a + above_b
-        attained = np.maximum(below_a + above_a, below_b + above_b)
-        i = int(attained.argmax())
-        inside = min(1e-9, (b[i] - a[i]) / 2)  # f nears its value at a stretch's end from inside it
-        at = float(a[i] + inside if below_a[i] + above_a[i] >= below_b[i] + above_b[i] else b[i] - inside)
-        return float(bound.max()), float(attained[i]), at
+        the largest value f nears at a stretch's end from inside it, and a share 1e-9 inside from it.
+        Stretches whose bound is over MOST_MISSED while no value found is are cut into PIECES and
+        bounded again (the same counts miss on each piece), up to REFINE times."""
+        a, b, below, above = self.p[:-1], self.p[1:], self.below, self.above
+        settled, best = 0.0, (-1.0, None)
+        for cut in range(REFINE + 1):
+            below_a, below_b, above_a, above_b = _misses(self.n, runs, a, b, below, above)
+            bound = below_a + above_b
+            for side, value in ((a, below_a + above_a), (b, below_b + above_b)):
+                i = int(value.argmax())
+                if value[i] > best[0]:
+                    inside = min(1e-9, (b[i] - a[i]) / 2)  # f nears its value at a stretch's end from inside
+                    best = (float(value[i]), float(side[i] + (inside if side is a else -inside)))
+            over = bound > MOST_MISSED
+            if cut == REFINE or best[0] > MOST_MISSED or not over.any():
+                return max(settled, float(bound.max())), *best
+            settled = max(settled, float(bound[~over].max(initial=0.0)))
+            ends = a[over, None] + (b[over] - a[over])[:, None] * np.linspace(0, 1, PIECES + 1)
+            a, b = ends[:, :-1].ravel(), ends[:, 1:].ravel()
+            below, above = np.repeat(below[over], PIECES), np.repeat(above[over], PIECES)
+        raise AssertionError("unreachable")
+
+
+def _misses(n: int, runs, a, b, below, above):
+    """Per stretch (a, b), the chance at a and at b of the unflagged counts that miss from below
+    (1..below) and from above (above..n − 1) on it."""
+    below_a, below_b, above_a, above_b = (np.zeros(len(a)) for _ in range(4))
+    for first, last in runs:
+        end = np.minimum(below, last)  # unflagged counts missing from below: first..end
+        some = end >= first
+        below_a += np.where(some, _cdf(end, n, a) - _cdf(first - 1, n, a), 0.0)
+        below_b += np.where(some, _cdf(end, n, b) - _cdf(first - 1, n, b), 0.0)
+        start = np.maximum(above, first)  # from above: start..last
+        some = start <= last
+        above_a += np.where(some, _cdf(last, n, a) - _cdf(start - 1, n, a), 0.0)
+        above_b += np.where(some, _cdf(last, n, b) - _cdf(start - 1, n, b), 0.0)
+    return below_a, below_b, above_a, above_b
 
 
 def _cdf(k, n: int, p) -> np.ndarray:

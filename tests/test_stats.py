@@ -235,8 +235,8 @@ def test_an_unflagged_miss_stays_at_most_6_percent_likely_between_the_old_grid_p
     weights = scipy_stats.binom.pmf(counts, images, share)
     chance = 0.0
     for count in counts[weights > 1e-15]:
-        row = estimate(sheet({("female", 2): int(count), ("male", 2): images - int(count)}), method=method)
-        female = row.row("gender", "female")
+        result = estimate(sheet({("female", 2): int(count), ("male", 2): images - int(count)}), method=method)
+        female = result.row("gender", "female")
         if female["reliable"] and not female["low"] <= share <= female["high"]:
             chance += weights[count]
     assert chance <= 0.06
@@ -245,11 +245,12 @@ def test_an_unflagged_miss_stays_at_most_6_percent_likely_between_the_old_grid_p
 @pytest.mark.parametrize("method", ["wilson", "jackknife"])
 def test_the_flag_rules_hold_at_every_share_near_their_thresholds(fine, method):
     """benchmarks/coverage_fine.py's bound, which holds between its points, over every share and the 40
-    sizes from the rule's N: at most 6%; one image fewer and the same m exceeds it, so N is the least."""
+    sizes from the rule's N: at most 6%; one image fewer and the same m, the chance itself (a value f
+    nears, not the bound) exceeds it, so N is the least."""
     m, smallest_n = stats.MIN_COUNT[method], stats.MIN_IMAGES[method]
     bounds = [fine.Size(method, n).unflagged_miss(fine.rule_runs(n, m))[0] for n in range(smallest_n, smallest_n + 40)]
     assert max(bounds) <= 0.06
-    assert fine.Size(method, smallest_n - 1).unflagged_miss(fine.rule_runs(smallest_n - 1, m))[0] > 0.06
+    assert fine.Size(method, smallest_n - 1).unflagged_miss(fine.rule_runs(smallest_n - 1, m))[1] > 0.06
 
 
 @pytest.mark.parametrize("method", ["wilson", "jackknife", "clopper-pearson"])
@@ -267,6 +268,15 @@ def test_the_fine_scans_bound_is_above_every_share_it_was_not_evaluated_at(fine,
     brute = max(float(chance.max()) for chance in chances)
     assert attained - 1e-9 <= brute <= bound
     assert bound - brute < 0.002  # and close: the rule is not chosen on a loose bound
+
+
+@pytest.mark.parametrize(("method", "images", "rarer", "flagged"), [
+    ("wilson", 156, 31, False), ("wilson", 155, 31, True), ("wilson", 156, 30, True),
+    ("jackknife", 218, 60, False), ("jackknife", 217, 60, True), ("jackknife", 218, 59, True),
+])
+def test_each_flag_rule_holds_at_its_edges(method, images, rarer, flagged):
+    result = estimate(sheet({("female", 2): rarer, ("male", 2): images - rarer}), method=method)
+    assert bool(result.row("gender", "female")["small_count"]) is flagged
 
 
 def test_every_bootstrap_interval_is_flagged_but_keeps_its_verdict():

@@ -52,8 +52,8 @@ BOOTSTRAP_RESAMPLES = 4000
 # resampling noise (4000 resamples) leaves cells at every size where an unflagged miss is over 6%
 # likely, and a rule chosen on one resampling fails on the next. The default (Clopper–Pearson /
 # Korn–Graubard) covers at least its nominal level everywhere and is flagged by the NCHS rules.
-MIN_COUNT: dict[str, int] = {"jackknife": 60, "wilson": 33}
-MIN_IMAGES: dict[str, int] = {"jackknife": 219, "wilson": 153}
+MIN_COUNT: dict[str, int] = {"jackknife": 60, "wilson": 31}
+MIN_IMAGES: dict[str, int] = {"jackknife": 218, "wilson": 156}
 # NCHS Data Presentation Standards for Proportions (Parker et al. 2017, Vital Health Stat 2(175)) on its
 # 95% interval, whatever is shown: unreliable when (1) n_eff < 30, (2) width ≥ 0.30, or width > 0.05 and
 # > 130% of (3) the share or (4) its complement (a review in the standard, CDC surveytable's "Pc" flag).
