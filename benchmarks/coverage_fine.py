@@ -19,7 +19,8 @@ interval lies above p, each with p < low(k) ≤ k/n, so P(K = k) rises. Hence, o
     f(p) ≤ (the first kind's chance at a) + (the second kind's at b)          (the bound)
 
 and f comes as close as one likes to its values at a and b from inside the stretch (attained). The
-bound holds at every p, between the points too; the rule is chosen on it. The scan checks what the
+bound holds at every p, between the points too; the rule is chosen on it (a stretch bounded over 6%
+is cut into 16 pieces, each bounded the same way, up to 3 times). The scan checks what the
 argument needs of the intervals: each contains k/n, the limits rise with k, and the interval of
 n − k is the mirror 1 − (interval of k) (so p ≤ 0.5 covers p > 0.5; the flags are mirrored too).
 
@@ -208,6 +209,8 @@ def default_runs(n: int) -> list[tuple[int, int]]:
     """The counts the default's NCHS rules leave unflagged, as runs (one rater: n_eff = n)."""
     ks = np.arange(n + 1)
     shown = ~sd_stats.nchs_unreliable(ks / n, np.full(n + 1, float(n))) & (ks > 0) & (ks < n)
+    if (shown != shown[::-1]).any():
+        raise AssertionError(f"n = {n}: the NCHS flags of k and n - k differ")
     edges = np.flatnonzero(np.diff(np.concatenate([[0], shown.astype(int), [0]])))
     return [(int(first), int(last) - 1) for first, last in zip(edges[::2], edges[1::2])]
 
