@@ -45,15 +45,15 @@ NAMED_GROUPS = sum(len(groups) for groups in FAMILIES.values())  # 2 + 2 + 4, ea
 BOOTSTRAP_RESAMPLES = 4000
 
 # The jackknife and Wilson intervals are flagged `small_count` when fewer than MIN_COUNT images
-# fall on the rarer side (min(count, n − count)) or fewer than MIN_IMAGES are rated. Both come
-# from benchmarks/coverage.py's exact dense scan (p 0.005–0.5 × n 20–2000): with them no cell has
-# more than a 6% chance of an *unflagged* interval that misses the share, and of the rules that
-# achieve that these flag least. The bootstrap is always flagged: its resampling noise (4000
-# resamples) leaves cells at every size where an unflagged miss would be over 6% likely, and a
-# rule chosen on one resampling fails on the next. The default (Clopper–Pearson / Korn–Graubard)
-# covers at least its nominal level everywhere and is flagged by the NCHS rules (nchs_unreliable).
-MIN_COUNT: dict[str, int] = {"jackknife": 55, "wilson": 27}
-MIN_IMAGES: dict[str, int] = {"jackknife": 199, "wilson": 110}
+# fall on the rarer side (min(count, n − count)) or fewer than MIN_IMAGES are rated. Both come from
+# benchmarks/coverage_fine.py's exact scan (every n 20–2000, every share, bounded between its points):
+# with them no share has more than a 6% chance of an *unflagged* interval that misses it, and of the
+# rules that achieve that these flag least (docs/statistics.md). The bootstrap is always flagged: its
+# resampling noise (4000 resamples) leaves cells at every size where an unflagged miss is over 6%
+# likely, and a rule chosen on one resampling fails on the next. The default (Clopper–Pearson /
+# Korn–Graubard) covers at least its nominal level everywhere and is flagged by the NCHS rules.
+MIN_COUNT: dict[str, int] = {"jackknife": 60, "wilson": 31}
+MIN_IMAGES: dict[str, int] = {"jackknife": 218, "wilson": 156}
 # NCHS Data Presentation Standards for Proportions (Parker et al. 2017, Vital Health Stat 2(175)) on its
 # 95% interval, whatever is shown: unreliable when (1) n_eff < 30, (2) width ≥ 0.30, or width > 0.05 and
 # > 130% of (3) the share or (4) its complement (a review in the standard, CDC surveytable's "Pc" flag).
