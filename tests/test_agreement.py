@@ -20,9 +20,9 @@ from sdaudit.analysis.agreement import (
     krippendorff_alpha,
 )
 from sdaudit.analysis.estimate import estimate, wilson_interval
-from sdaudit.analysis.label_modes import LABELS_TEXT, REFIT_METHOD, AnswerPatterns, family_answers, family_labels
+from sdaudit.analysis.label_modes import LABELS_TEXT, AnswerPatterns, family_answers, family_labels
 from sdaudit.analysis.options import CONFIDENCE_TEXT
-from sdaudit.scheme import family_groups
+from sdaudit.scheme import REFIT_METHOD, WEAK_MODEL_NOTE, family_groups, reliability_note
 
 NAN = np.nan
 # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", section C: 4 observers × 12 units
@@ -368,6 +368,20 @@ def test_a_dawid_skene_interval_is_the_refitting_bootstrap_whatever_the_method(m
     assert "refitting the model on each resample" in result.label_note
     pd.testing.assert_frame_equal(result.table, estimate(annotations, labels="dawid-skene", method=method,
                                                          bootstrap_rng_seed=7).table)
+
+
+@pytest.mark.parametrize(("options", "flagged"), [
+    ({}, False),  # the README's setting: 3 raters flipping 10%, disagreeing on 22% of images, 24 darker
+    ({"flip": 0.20}, True),  # raters disagree on 49% of the images
+    ({"raters": 2}, True),  # two raters cannot identify the model
+    ({"images": 80, "darker": 0.05, "flip": 0.20}, True),  # and about 4 darker images
+])
+def test_the_refitting_bootstrap_is_flagged_where_the_model_is_weakly_identified(options, flagged):
+    annotations, _ = simulated_raters(0, **options)
+    row = estimate(annotations, labels="dawid-skene", bootstrap_rng_seed=1).row("skin_tone", "darker")
+    assert row["method"] == REFIT_METHOD and bool(row["small_count"]) is flagged and bool(row["reliable"]) is not flagged
+    assert 0 < row["low"] < row["share"] < row["high"], "a flag never hides the estimate or its interval"
+    assert reliability_note(row["method"], row["degenerate"], row["small_count"]) == (WEAK_MODEL_NOTE if flagged else "")
 
 
 # -- the command line ------------------------------------------------------------------------------

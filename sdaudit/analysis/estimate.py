@@ -35,11 +35,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from sdaudit.analysis.label_modes import DEFAULT_LABELS, LABEL_NOTES, REFIT_METHOD, DawidSkeneLabels, LabelMode
+from sdaudit.analysis.label_modes import DEFAULT_LABELS, LABEL_NOTES, DawidSkeneLabels, LabelMode
 from sdaudit.analysis.label_modes import family_labels as labels_of_mode
 from sdaudit.analysis.labels import Labels
 from sdaudit.analysis.options import DEFAULT_CONFIDENCE, DEFAULT_METHOD, EstimateOptions, Method, check_confidence
-from sdaudit.scheme import DEFAULT_SKIN_CUT, FAMILIES, LABEL_COLUMNS, UNCLEAR, family_groups
+from sdaudit.scheme import DEFAULT_SKIN_CUT, FAMILIES, LABEL_COLUMNS, REFIT_METHOD, UNCLEAR, family_groups
 
 NAMED_GROUPS = sum(len(groups) for groups in FAMILIES.values())  # 2 + 2 + 4, each with a target
 BOOTSTRAP_RESAMPLES = 4000

@@ -39,8 +39,7 @@ LABEL_NOTES = {
                     "bootstrap over images refitting the model on each resample, whatever the method"),
     "adjudicated": "adjudicated labels where an admin recorded one, soft labels elsewhere",
 }
-# The Results page's choices (Dawid–Skene's refitting bootstrap is too slow for a page; the Agreement page
-# and `estimate --labels dawid-skene` offer it).
+# The Results page's choices (Dawid–Skene is offered by the Agreement page and `estimate --labels dawid-skene`).
 RESULTS_LABELS = ("soft", "majority", "adjudicated")
 LABEL_TITLES = {"soft": "Soft (raters' average)", "majority": "Majority", "dawid-skene": "Dawid–Skene",
                 "adjudicated": "Adjudicated (soft elsewhere)"}
@@ -60,8 +59,6 @@ DAWID_SKENE_MIN_COUNT = 15  # images (posterior) on the group's rarer side
 WEAK_RULE = (f"flagged where the median image has fewer than {DAWID_SKENE_MIN_RATERS} raters, raters disagree on "
              f"more than {DAWID_SKENE_MAX_DISAGREEMENT:.0%} of the images, or fewer than {DAWID_SKENE_MIN_COUNT} "
              f"images (by the posteriors) fall on the group's rarer side")
-# An interval's method where Dawid–Skene's refitting bootstrap replaced the one asked for (``estimate``'s table).
-REFIT_METHOD = "bootstrap (refit per resample)"
 ASSUMPTION = ("Corrected for rater error (Dawid–Skene): assumes each image has one true group, and that each "
               "rater mislabels at fixed rates that depend only on that group and independently of the other "
               "raters; with few raters or few images those rates are rough.")
