@@ -4,7 +4,6 @@ import streamlit as st
 
 from app.resources import current_home, open_store
 from app.widgets import plain
-from sdaudit.analysis.label_modes import DAWID_SKENE_RESAMPLES
 from sdaudit.analysis.options import EstimateOptions
 from sdaudit.present.agreement_tables import (
     NEEDS_RATERS,
@@ -63,8 +62,7 @@ else:
     st.subheader("Shares corrected for rater error")
     st.caption(view.assumption)
     if st.toggle("Show the shares corrected for rater error (Dawid–Skene)",
-                 help=f"Refits the model on each of {DAWID_SKENE_RESAMPLES:,} bootstrap resamples of the images, "
-                      "per family: a few seconds."):
+                 help="Refits the model on each bootstrap resample of the images, per family: a few seconds."):
         st.dataframe(corrected(str(current_home()), study, skin_cut, view.fingerprint), hide_index=True)
 
 quality = quality_view(store, study, skin_cut=skin_cut)

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from sdaudit.analysis.label_modes import DEFAULT_LABELS, LABEL_NOTES, DawidSkeneLabels, LabelMode
+from sdaudit.analysis.label_modes import DAWID_SKENE_RNG_SEED, DEFAULT_LABELS, LABEL_NOTES, DawidSkeneLabels, LabelMode
 from sdaudit.analysis.label_modes import family_labels as labels_of_mode
 from sdaudit.analysis.labels import Labels
 from sdaudit.analysis.options import DEFAULT_CONFIDENCE, DEFAULT_METHOD, EstimateOptions, Method, check_confidence
@@ -287,16 +287,16 @@ def estimate(
 ) -> Estimate:
     """Each group's share among annotated images with a person, with a ``confidence`` interval.
 
-    ``annotations`` has one row per image × rater (the store's ``annotations()``): ``image_id``,
-    ``rater``, ``person_present``, ``gender``, ``mst`` (1–10) and ``skin_binary``. ``skin_cut``
-    makes MST 1..cut lighter and the rest darker. ``targets`` maps ``(family, group)`` to a share
-    and replaces parity (1/k of a family's k groups) for that group. With ``include_unclear``
-    false, `unclear` answers leave the denominator. ``bootstrap_rng_seed`` drives the bootstrap only. With
-    ``simultaneous``, the intervals are Bonferroni-adjusted across the named groups, so that all of
-    them hold together with ``confidence``. ``labels`` says how an image's label is formed from its
-    raters' answers (``label_modes``): ``soft``, ``majority``, ``dawid-skene`` (corrected for rater error; where
-    raters disagree every interval is its refitting bootstrap) or ``adjudicated`` (with ``adjudications``).
-    The options are checked as ``EstimateOptions``, which the estimate keeps.
+    ``annotations`` has one row per image × rater (the store's ``annotations()``): ``image_id``, ``rater``,
+    ``person_present``, ``gender``, ``mst`` (1–10) and ``skin_binary``. ``skin_cut`` makes MST 1..cut lighter
+    and the rest darker. ``targets`` maps ``(family, group)`` to a share and replaces parity (1/k of a
+    family's k groups) for that group. With ``include_unclear`` false, `unclear` answers leave the
+    denominator. ``bootstrap_rng_seed`` drives the bootstraps only (Dawid–Skene's refits draw from
+    ``DAWID_SKENE_RNG_SEED`` without one, being shown whatever the method). With ``simultaneous``, the
+    intervals are Bonferroni-adjusted across the named groups, so that all of them hold together with
+    ``confidence``. ``labels`` forms an image's label (``label_modes``): ``soft``, ``majority``, ``dawid-skene``
+    (corrected for rater error; where raters disagree every interval is its refitting bootstrap) or
+    ``adjudicated`` (with ``adjudications``). The options are checked as ``EstimateOptions``, which it keeps.
     """
     options = EstimateOptions(method=method, confidence=confidence, skin_cut=skin_cut, labels=labels,
                               simultaneous=simultaneous, include_unclear=include_unclear,
@@ -308,7 +308,7 @@ def estimate(
         confidence = 1 - (1 - confidence) / NAMED_GROUPS
     alpha = 1 - confidence
     z = z_value(confidence)
-    rng = np.random.default_rng(bootstrap_rng_seed)
+    rng = np.random.default_rng(DAWID_SKENE_RNG_SEED if bootstrap_rng_seed is None and labels == "dawid-skene" else bootstrap_rng_seed)
     by_family, images = labels_of_mode(annotations, options.skin_cut, include_unclear, labels, adjudications)
 
     parts: dict[str, list] = {name: [] for name in RESULT_COLUMNS}

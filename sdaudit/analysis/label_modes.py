@@ -49,6 +49,8 @@ DEFAULT_LABELS = "soft"
 LABELS_TEXT = "`labels` must be one of {choices} but is {value!r}."
 DAWID_SKENE_RESAMPLES = 1000  # each is a refit; fitted together they take about a second a family
 DAWID_SKENE_ITERATIONS = 100
+# the refits are shown whatever the method, so without a seed given they draw from this one: reproducible
+DAWID_SKENE_RNG_SEED = 0
 # The refitting bootstrap's flag: the model is weakly identified, or the group rests on few images. From
 # benchmarks/dawid_skene_coverage.py (3 raters, 100–400 images, true shares 5–50%, flips 10–20%): with
 # it, an unflagged interval missed the true share in at most about 6% of studies in every setting tried
