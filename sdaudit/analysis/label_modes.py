@@ -52,9 +52,9 @@ DAWID_SKENE_ITERATIONS = 100
 # the refits are shown whatever the method, so without a seed given they draw from this one: reproducible
 DAWID_SKENE_RNG_SEED = 0
 # The refitting bootstrap's flag: the model is weakly identified, or the group rests on few images. From
-# benchmarks/dawid_skene_coverage.py (3 raters, 100–400 images, true shares 5–50%, flips 10–20%): with
-# it, an unflagged interval missed the true share in at most about 6% of studies in every setting tried
-# (the table, with its Monte Carlo ±); without it the refitting bootstrap itself covered as little as 62%.
+# benchmarks/dawid_skene_coverage.py (2–3 raters, 100–400 images, true shares 5–50%, flips 10–20%; results
+# in 2026-12-06-dawid-skene-coverage.txt): an unflagged interval missed the true share in at most 5% of
+# studies in every setting tried, while the refitting bootstrap itself covered as little as 68% with 3 raters.
 DAWID_SKENE_MIN_RATERS = 3  # answers on the median image: two raters cannot identify two error rates each
 DAWID_SKENE_MAX_DISAGREEMENT = 0.30  # share of images whose raters disagree
 DAWID_SKENE_MIN_COUNT = 15  # images (posterior) on the group's rarer side
