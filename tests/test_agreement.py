@@ -399,6 +399,23 @@ def three_rater_sheet(path, annotations: pd.DataFrame):
     return path
 
 
+def test_the_cli_and_the_report_say_a_dawid_skene_interval_was_refitted(cli, tmp_path):
+    annotations, _ = simulated_raters(0, flip=0.20)  # skin tone: disagreement on about half the images
+    home = tmp_path / "home"
+    cli("import-annotations", str(three_rater_sheet(tmp_path / "team.csv", annotations)), "--study", "team",
+        "--format", "sdaudit", "--home", str(home), check=True)
+    text = cli("estimate", "--study", "team", "--labels", "dawid-skene", "--home", str(home), check=True).stdout
+    assert "refitting the model on each resample, whatever the method" in text and WEAK_MODEL_NOTE in text
+    rows = json.loads(cli("estimate", "--study", "team", "--labels", "dawid-skene", "--json", "--home", str(home),
+                          check=True).stdout)
+    methods = {(row["family"], row["group"]): row["method"] for row in rows}
+    assert methods[("skin_tone", "darker")] == REFIT_METHOD and methods[("gender", "female")] == "clopper-pearson"
+    report = tmp_path / "report.html"
+    cli("report", "--study", "team", "--labels", "dawid-skene", "--out", str(report), "--home", str(home), check=True)
+    assert "Dawid–Skene&#39;s refitted intervals (“bootstrap (refit per resample)”) are flagged where" in \
+        report.read_text()
+
+
 def test_agreement_json_after_importing_a_three_rater_sheet(cli, tmp_path):
     annotations = three_raters()
     home = tmp_path / "home"

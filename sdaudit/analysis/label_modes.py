@@ -5,17 +5,18 @@
 - ``majority`` — the group most of its raters chose, a tie split evenly between the tied groups;
 - ``adjudicated`` — an admin's final label (``team.Team.adjudicate``) where one is recorded, as if
   one rater had given it, and ``soft`` elsewhere (``apply_adjudications``);
-- ``dawid-skene`` — corrected for rater error: a Dawid–Skene latent-class model (crowd-kit's
-  ``DawidSkene``) learns each rater's confusion matrix and the groups' prevalences, and an image's
-  label is its posterior probability of each group. Their mean is the model's prevalence. It
-  assumes each image has one true group, each rater errs at fixed rates that depend only on that
-  group (not on the image), and raters err independently of each other.
+- ``dawid-skene`` — corrected for rater error: a Dawid–Skene latent-class model learns each rater's
+  confusion matrix and the groups' prevalences, and an image's label is its posterior probability of
+  each group. Their mean is the model's prevalence. It assumes each image has one true group, each
+  rater errs at fixed rates that depend only on that group (not on the image), and raters err
+  independently of each other. The EM is crowd-kit's ``DawidSkene``, step for step, in numpy on the
+  distinct answer patterns (``AnswerPatterns.fit``), so that a thousand refits are fitted together.
 
 Every mode keeps the same images (``image_decisions``: images with a person, from the raters who
-saw one) and gives ``Labels``, so every interval method works on it. For ``dawid-skene`` the
-Wilson, Clopper–Pearson and jackknife intervals treat the fitted error rates as known; the
-bootstrap refits the model on each resample of images (``DawidSkeneLabels.bootstrap``), so its
-interval carries the uncertainty of the error rates too.
+saw one) and gives ``Labels``, so every interval method works on it. For ``dawid-skene``, where
+raters disagree, ``estimate`` shows whatever the method the bootstrap that refits the model on each
+resample of images (``DawidSkeneLabels.refit_interval``): intervals that treat the fitted error rates
+as known under-cover (benchmarks/dawid_skene_coverage.py), and it is flagged by ``WEAK_RULE``.
 """
 
 from __future__ import annotations
