@@ -170,14 +170,14 @@ class AnswerPatterns:
         groups = self.groups
         pair_order = np.argsort(self.pair, kind="stable")
         pair_starts = np.searchsorted(self.pair[pair_order], np.arange(len(self.pair_group)))
+        by_pair = self.pattern[pair_order]  # each answer's pattern, answers in pair order
         pattern_starts = np.searchsorted(self.pattern, np.arange(len(self.frequency)))
         answers_of_pattern = np.bincount(self.pattern, minlength=len(self.frequency))
         answer_group = self.pair_group[self.pair]
 
         def m_step(weights, posteriors, seen_pair):
             """Each rater's P(answer | true group): the posterior mass of its answers, floored, normalised."""
-            mass = np.add.reduceat((weights[:, self.pattern, None] * posteriors[:, self.pattern])[:, pair_order],
-                                   pair_starts, axis=1)
+            mass = np.add.reduceat(weights[:, by_pair, None] * posteriors[:, by_pair], pair_starts, axis=1)
             floored = np.where(seen_pair[:, :, None], np.maximum(mass, DAWID_SKENE_FLOOR), 0.0)
             per_rater = np.zeros((len(weights), self.raters, groups))
             np.add.at(per_rater, (slice(None), self.pair_rater), floored)
@@ -195,7 +195,7 @@ class AnswerPatterns:
         prevalence = prevalence_of(weights, posteriors)
         live = np.arange(len(weights))  # the fits still running; the others are final
         seen_group = np.stack([np.bincount(answer_group, row, minlength=groups) for row in weights[:, self.pattern]]) > 0
-        seen_pair = np.add.reduceat(weights[:, self.pattern][:, pair_order], pair_starts, axis=1) > 0
+        seen_pair = np.add.reduceat(weights[:, by_pair], pair_starts, axis=1) > 0
         errors = m_step(weights, posteriors, seen_pair)[1]
         loss = np.full(len(weights), -np.inf)
         for _ in range(DAWID_SKENE_ITERATIONS):
