@@ -48,7 +48,7 @@ ADJUDICATED_RATER = "(adjudicated)"
 NEEDS_ADJUDICATIONS = "`labels='adjudicated'` needs the study's adjudications (a frame, empty when there are none)."
 DEFAULT_LABELS = "soft"
 LABELS_TEXT = "`labels` must be one of {choices} but is {value!r}."
-DAWID_SKENE_RESAMPLES = 1000  # each is a refit; fitted together they take about a second a family
+DAWID_SKENE_RESAMPLES = 1000  # each a refit; fitted together, about a second a family for a few raters on 200 images
 DAWID_SKENE_ITERATIONS = 100
 # the refits are shown whatever the method, so without a seed given they draw from this one: reproducible
 DAWID_SKENE_RNG_SEED = 0
@@ -56,7 +56,7 @@ DAWID_SKENE_RNG_SEED = 0
 # benchmarks/dawid_skene_coverage.py (2–3 raters, 100–400 images, true shares 5–50%, flips 10–20%; results
 # in 2026-12-06-dawid-skene-coverage.txt): an unflagged interval missed the true share in at most 5% of
 # studies in every setting tried, while the refitting bootstrap itself covered as little as 68% with 3 raters.
-DAWID_SKENE_MIN_RATERS = 3  # answers on the median image: two raters cannot identify two error rates each
+DAWID_SKENE_MIN_RATERS = 3  # answers on the median image: two raters' 3 free cells cannot fix 5 unknowns (2 groups)
 DAWID_SKENE_MAX_DISAGREEMENT = 0.30  # share of images whose raters disagree
 DAWID_SKENE_MIN_COUNT = 15  # images (posterior) on the group's rarer side
 WEAK_RULE = (f"flagged where the median image has fewer than {DAWID_SKENE_MIN_RATERS} raters, raters disagree on "
