@@ -5,7 +5,9 @@
 Issue 13's simulation: 200 images, 3 raters who each flip an image's skin tone 10% of the time, a
 true darker share of 10%; 40 simulated studies. Prints, for soft labels (the default) and for
 Dawid–Skene (`--labels dawid-skene`), the mean estimate, its RMSE and how often the default
-(Clopper–Pearson / Korn–Graubard) interval covers the true share.
+interval covers the true share: Clopper–Pearson / Korn–Graubard for soft labels; for Dawid–Skene,
+since issue 22, the bootstrap refitting the model per resample (its coverage in more settings, with
+the old interval beside it: benchmarks/dawid_skene_coverage.py).
 """
 
 from __future__ import annotations

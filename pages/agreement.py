@@ -62,7 +62,8 @@ else:
     st.subheader("Shares corrected for rater error")
     st.caption(view.assumption)
     if st.toggle("Show the shares corrected for rater error (Dawid–Skene)",
-                 help="Refits the model on each of 100 bootstrap resamples of the images, per family: a minute or two."):
+                 help="Refits the model on each bootstrap resample of the images, per family: seconds, or minutes "
+                      "when many raters each rated a few of many images."):
         st.dataframe(corrected(str(current_home()), study, skin_cut, view.fingerprint), hide_index=True)
 
 quality = quality_view(store, study, skin_cut=skin_cut)

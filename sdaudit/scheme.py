@@ -163,6 +163,10 @@ GROUP_LABELS = {
 UNRELIABLE_NOTE = "too few images to trust this interval as stated: read it as rough"
 DEGENERATE_NOTE = "no images in this group (or all): no interval can be trusted"
 BOOTSTRAP_NOTE = "bootstrap intervals carry resampling noise and are never guaranteed: read as rough"
+# An interval's method where Dawid–Skene's refitting bootstrap replaced the one asked for, and its flag's note.
+REFIT_METHOD = "bootstrap (refit per resample)"
+WEAK_MODEL_NOTE = ("the rater-error model is weakly identified here (few raters, much disagreement, or few images "
+                   "on one side): read it as rough")
 
 
 def reliability_note(method: str, degenerate: bool, small_count: bool) -> str:
@@ -170,7 +174,7 @@ def reliability_note(method: str, degenerate: bool, small_count: bool) -> str:
     if degenerate:
         return DEGENERATE_NOTE
     if small_count:
-        return BOOTSTRAP_NOTE if method == "bootstrap" else UNRELIABLE_NOTE
+        return {"bootstrap": BOOTSTRAP_NOTE, REFIT_METHOD: WEAK_MODEL_NOTE}.get(method, UNRELIABLE_NOTE)
     return ""
 
 

@@ -4,6 +4,7 @@ independent computation written here from the formulas; the CLI after importing 
 from __future__ import annotations
 
 import json
+import warnings
 from itertools import permutations
 
 import numpy as np
@@ -18,9 +19,10 @@ from sdaudit.analysis.agreement import (
     field_ratings,
     krippendorff_alpha,
 )
-from sdaudit.analysis.estimate import estimate
-from sdaudit.analysis.label_modes import LABELS_TEXT, family_labels
+from sdaudit.analysis.estimate import estimate, wilson_interval
+from sdaudit.analysis.label_modes import LABELS_TEXT, AnswerPatterns, family_answers, family_labels
 from sdaudit.analysis.options import CONFIDENCE_TEXT
+from sdaudit.scheme import REFIT_METHOD, WEAK_MODEL_NOTE, family_groups, reliability_note
 
 NAN = np.nan
 # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", section C: 4 observers × 12 units
@@ -290,17 +292,96 @@ def test_dawid_skene_recovers_the_simulated_truth_better_than_soft_labels(seed):
     assert set(corrected.table["labels"]) == {"dawid-skene"}
 
 
-def test_the_dawid_skene_bootstrap_refits_on_resampled_images():
+def crowd_kit_fit(answers: pd.DataFrame, groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """crowd-kit's own DawidSkene (the reference the EM in label_modes follows): posteriors, prevalences."""
+    from crowdkit.aggregation import DawidSkene
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)  # crowd-kit's pandas keywords
+        model = DawidSkene(n_iter=100).fit(answers)
+    return (model.probas_.reindex(columns=range(groups), fill_value=0.0).sort_index().to_numpy(),
+            model.priors_.reindex(range(groups), fill_value=0.0).to_numpy())
+
+
+def some_raters_skip(annotations: pd.DataFrame) -> pd.DataFrame:
+    """A fourth rater who saw every third image, and some `unclear` answers: uneven patterns."""
+    fourth = annotations[annotations["rater"] == "rater-0"].iloc[::3].assign(rater="rater-3")
+    rows = pd.concat([annotations, fourth], ignore_index=True)
+    rows.loc[rows.index % 17 == 0, "gender"] = "unclear"
+    rows.loc[rows.index % 11 == 0, "gender"] = "male"
+    return rows
+
+
+@pytest.mark.parametrize("family", ["gender", "skin_tone", "intersection"])
+def test_the_dawid_skene_em_is_crowd_kits_on_the_data_and_on_a_resample(family):
+    annotations = some_raters_skip(simulated_raters(4, images=80)[0])
+    answers = family_answers(annotations, 5, True)[0][family]
+    answers = answers.assign(task=pd.factorize(answers["task"], sort=True)[0])
+    groups = len(family_groups(family, True))
+    patterns = AnswerPatterns.of(answers, groups)
+    posteriors, prevalence = patterns.fit(patterns.frequency[None].astype(float))
+    expected_posteriors, expected_prevalence = crowd_kit_fit(answers, groups)
+    np.testing.assert_allclose(posteriors[0][patterns.of_image], expected_posteriors, atol=1e-9)
+    np.testing.assert_allclose(prevalence[0], expected_prevalence, atol=1e-12)
+    # a resample: the drawn images, each with all its answers, renumbered as crowd-kit would see them
+    drawn = np.random.default_rng(5).integers(0, patterns.of_image.size, patterns.of_image.size)
+    tasks = answers["task"].to_numpy()
+    resample = pd.concat([answers[tasks == image].assign(task=index) for index, image in enumerate(drawn)])
+    weights = np.bincount(patterns.of_image[drawn], minlength=patterns.frequency.size).astype(float)
+    np.testing.assert_allclose(patterns.fit(weights[None])[1][0], crowd_kit_fit(resample, groups)[1], atol=1e-12)
+
+
+def test_the_dawid_skene_refitting_bootstrap_carries_the_error_rates_uncertainty():
     annotations, true_share = simulated_raters(0)
     labels, _ = family_labels(annotations, 5, True, "dawid-skene")
     skin = labels["skin_tone"]
     assert skin.disagreement and skin.n == 200
-    low, high = skin.bootstrap(0.05, np.random.default_rng(0), resamples=20)
+    refit = skin.refit_interval(0.05, np.random.default_rng(0), resamples=200)
     share = skin.counts[1] / skin.n
-    assert low[1] < share < high[1] and low[1] < true_share < high[1]
-    # no disagreement at all (gender): nothing to correct, the answers are the labels
+    assert refit.low[1] < share < refit.high[1] and refit.low[1] < true_share < refit.high[1]
+    # no disagreement at all (gender): nothing to correct, the answers are the labels, no refits
     assert not labels["gender"].disagreement
+    assert labels["gender"].refit_interval(0.05, np.random.default_rng(0)) is None
     np.testing.assert_allclose(labels["gender"].counts, [200, 0, 0])
+
+
+@pytest.mark.parametrize("method", ["clopper-pearson", "wilson", "jackknife", "bootstrap"])
+def test_a_dawid_skene_interval_is_the_refitting_bootstrap_whatever_the_method(monkeypatch, method):
+    """Issue 22: the intervals that treated the fitted error rates as known covered 92% in the README's
+    setting and 31% at a true share of 5% with raters flipping 20%. Now every method shows the
+    refitting bootstrap where raters disagree, and says so in the method column."""
+    import sdaudit.analysis.label_modes
+
+    monkeypatch.setattr(sdaudit.analysis.label_modes, "DAWID_SKENE_RESAMPLES", 300)
+    annotations, _ = simulated_raters(3, images=80, darker=0.05, flip=0.20)
+    result = estimate(annotations, labels="dawid-skene", method=method, bootstrap_rng_seed=7)
+    skin = family_labels(annotations, 5, True, "dawid-skene")[0]["skin_tone"]
+    # gender has no disagreement, so the refits' draws start with skin tone
+    refit = skin.refit_interval(0.05, np.random.default_rng(7), resamples=300)
+    assert result.interval("skin_tone", "darker") == pytest.approx((refit.low[1], refit.high[1]), abs=1e-12)
+    assert result.row("skin_tone", "darker")["method"] == REFIT_METHOD == "bootstrap (refit per resample)"
+    assert result.row("gender", "female")["method"] == method, "no disagreement: the method asked"
+    # wider than the interval that takes the fitted error rates as known (Wilson on the same posteriors)
+    known_low, known_high = wilson_interval(skin.counts[1], skin.n, 1.959963984540054)
+    low, high = result.interval("skin_tone", "darker")
+    assert high - low > known_high - known_low
+    assert "refitting the model on each resample" in result.label_note
+    pd.testing.assert_frame_equal(result.table, estimate(annotations, labels="dawid-skene", method=method,
+                                                         bootstrap_rng_seed=7).table)
+
+
+@pytest.mark.parametrize(("options", "flagged"), [
+    ({}, False),  # the README's setting: 3 raters flipping 10%, disagreeing on 22% of images, 24 darker
+    ({"flip": 0.20}, True),  # raters disagree on 49% of the images
+    ({"raters": 2}, True),  # two raters cannot identify the model
+    ({"images": 80, "darker": 0.05, "flip": 0.20}, True),  # and about 4 darker images
+])
+def test_the_refitting_bootstrap_is_flagged_where_the_model_is_weakly_identified(options, flagged):
+    annotations, _ = simulated_raters(0, **options)
+    row = estimate(annotations, labels="dawid-skene", bootstrap_rng_seed=1).row("skin_tone", "darker")
+    assert row["method"] == REFIT_METHOD and bool(row["small_count"]) is flagged and bool(row["reliable"]) is not flagged
+    assert 0 < row["low"] < row["share"] < row["high"], "a flag never hides the estimate or its interval"
+    assert reliability_note(row["method"], row["degenerate"], row["small_count"]) == (WEAK_MODEL_NOTE if flagged else "")
 
 
 # -- the command line ------------------------------------------------------------------------------
@@ -316,6 +397,23 @@ def three_rater_sheet(path, annotations: pd.DataFrame):
     })
     rows.to_csv(path, index=False)
     return path
+
+
+def test_the_cli_and_the_report_say_a_dawid_skene_interval_was_refitted(cli, tmp_path):
+    annotations, _ = simulated_raters(0, flip=0.20)  # skin tone: disagreement on about half the images
+    home = tmp_path / "home"
+    cli("import-annotations", str(three_rater_sheet(tmp_path / "team.csv", annotations)), "--study", "team",
+        "--format", "sdaudit", "--home", str(home), check=True)
+    text = cli("estimate", "--study", "team", "--labels", "dawid-skene", "--home", str(home), check=True).stdout
+    assert "refitting the model on each resample, whatever the method" in text and WEAK_MODEL_NOTE in text
+    rows = json.loads(cli("estimate", "--study", "team", "--labels", "dawid-skene", "--json", "--home", str(home),
+                          check=True).stdout)
+    methods = {(row["family"], row["group"]): row["method"] for row in rows}
+    assert methods[("skin_tone", "darker")] == REFIT_METHOD and methods[("gender", "female")] == "clopper-pearson"
+    report = tmp_path / "report.html"
+    cli("report", "--study", "team", "--labels", "dawid-skene", "--out", str(report), "--home", str(home), check=True)
+    assert "Dawid–Skene&#39;s refitted intervals (“bootstrap (refit per resample)”) are flagged where" in \
+        report.read_text()
 
 
 def test_agreement_json_after_importing_a_three_rater_sheet(cli, tmp_path):

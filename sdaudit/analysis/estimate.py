@@ -35,11 +35,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from sdaudit.analysis.label_modes import DEFAULT_LABELS, LABEL_NOTES, DawidSkeneLabels, LabelMode
+from sdaudit.analysis.label_modes import DAWID_SKENE_RNG_SEED, DEFAULT_LABELS, LABEL_NOTES, DawidSkeneLabels, LabelMode
 from sdaudit.analysis.label_modes import family_labels as labels_of_mode
 from sdaudit.analysis.labels import Labels
 from sdaudit.analysis.options import DEFAULT_CONFIDENCE, DEFAULT_METHOD, EstimateOptions, Method, check_confidence
-from sdaudit.scheme import DEFAULT_SKIN_CUT, FAMILIES, LABEL_COLUMNS, UNCLEAR, family_groups
+from sdaudit.scheme import DEFAULT_SKIN_CUT, FAMILIES, LABEL_COLUMNS, REFIT_METHOD, UNCLEAR, family_groups
 
 NAMED_GROUPS = sum(len(groups) for groups in FAMILIES.values())  # 2 + 2 + 4, each with a target
 BOOTSTRAP_RESAMPLES = 4000
@@ -287,17 +287,16 @@ def estimate(
 ) -> Estimate:
     """Each group's share among annotated images with a person, with a ``confidence`` interval.
 
-    ``annotations`` has one row per image × rater (the store's ``annotations()``): ``image_id``,
-    ``rater``, ``person_present``, ``gender``, ``mst`` (1–10) and ``skin_binary``. ``skin_cut``
-    makes MST 1..cut lighter and the rest darker. ``targets`` maps ``(family, group)`` to a share
-    and replaces parity (1/k of a family's k groups) for that group. With ``include_unclear``
-    false, `unclear` answers leave the denominator. ``bootstrap_rng_seed`` drives the bootstrap only. With
-    ``simultaneous``, the intervals are Bonferroni-adjusted across the named groups, so that all of
-    them hold together with ``confidence``. ``labels`` says how an image's label is formed from its
-    raters' answers (``label_modes``): ``soft`` shares, the ``majority`` group, or ``dawid-skene``
-    posteriors corrected for rater error (its bootstrap refits the model on each resample), or
-    ``adjudicated`` final labels where ``adjudications`` (``Team.adjudications``) has one, soft elsewhere.
-    The options are checked as ``EstimateOptions``, which the estimate keeps.
+    ``annotations`` has one row per image × rater (the store's ``annotations()``): ``image_id``, ``rater``,
+    ``person_present``, ``gender``, ``mst`` (1–10) and ``skin_binary``. ``skin_cut`` makes MST 1..cut lighter
+    and the rest darker. ``targets`` maps ``(family, group)`` to a share and replaces parity (1/k of a
+    family's k groups) for that group. With ``include_unclear`` false, `unclear` answers leave the
+    denominator. ``bootstrap_rng_seed`` drives the bootstraps only (Dawid–Skene's refits draw from
+    ``DAWID_SKENE_RNG_SEED`` without one, being shown whatever the method). With ``simultaneous``, the
+    intervals are Bonferroni-adjusted across the named groups, so that all of them hold together with
+    ``confidence``. ``labels`` forms an image's label (``label_modes``): ``soft``, ``majority``, ``dawid-skene``
+    (corrected for rater error; where raters disagree every interval is its refitting bootstrap) or
+    ``adjudicated`` (with ``adjudications``). The options are checked as ``EstimateOptions``, which it keeps.
     """
     options = EstimateOptions(method=method, confidence=confidence, skin_cut=skin_cut, labels=labels,
                               simultaneous=simultaneous, include_unclear=include_unclear,
@@ -309,7 +308,7 @@ def estimate(
         confidence = 1 - (1 - confidence) / NAMED_GROUPS
     alpha = 1 - confidence
     z = z_value(confidence)
-    rng = np.random.default_rng(bootstrap_rng_seed)
+    rng = np.random.default_rng(DAWID_SKENE_RNG_SEED if bootstrap_rng_seed is None and labels == "dawid-skene" else bootstrap_rng_seed)
     by_family, images = labels_of_mode(annotations, options.skin_cut, include_unclear, labels, adjudications)
 
     parts: dict[str, list] = {name: [] for name in RESULT_COLUMNS}
@@ -320,16 +319,17 @@ def estimate(
         share = count / n if n else np.full(len(groups), np.nan)
         se = _jackknife_se(family_labels)
         n_eff = _effective_size(share, se, n) if n >= 2 else np.full(len(groups), float(n))
+        refit = family_labels.refit_interval(alpha, rng) if isinstance(family_labels, DawidSkeneLabels) else None
         if n < 2:
             low = high = np.full(len(groups), np.nan)
+        elif refit is not None:  # Dawid–Skene where raters disagree: refitted per resample, whatever the method
+            low, high = refit.low, refit.high
         elif method == "jackknife":
             low, high = share - z * se, share + z * se
         elif method == "wilson":
             low, high = wilson_interval(count, n, z)
         elif method == "clopper-pearson":
             low, high = clopper_pearson_interval(share * n_eff, n_eff, alpha)
-        elif isinstance(family_labels, DawidSkeneLabels):  # refit on each resample of images
-            low, high = family_labels.bootstrap(alpha, rng)
         else:
             low, high = _bootstrap(family_labels, alpha, rng)
         rarer = np.minimum(count, n - count)
@@ -351,10 +351,10 @@ def estimate(
             "target": target,
             "difference": share - target,
             "ratio": np.divide(share, target, out=np.full(len(groups), np.nan), where=target > 0),
-            "small_count": _flagged(method, share, n_eff, rarer, n),
+            "small_count": refit.weak if refit is not None else _flagged(method, share, n_eff, rarer, n),
             "degenerate": np.broadcast_to(degenerate, len(groups)),
             "excludes_target": (low > target) | (high < target),
-            "method": [method] * len(groups),
+            "method": [REFIT_METHOD if refit is not None else method] * len(groups),
             "n_eff": n_eff,
             "labels": [labels] * len(groups),
         }

@@ -18,6 +18,7 @@ from markupsafe import Markup
 
 import sdaudit
 from sdaudit.analysis.estimate import Estimate, shown_rows
+from sdaudit.analysis.label_modes import WEAK_RULE
 from sdaudit.analysis.labels import image_decisions
 from sdaudit.analysis.options import BOOTSTRAP_RNG_SEED
 from sdaudit.present.charts import (
@@ -39,7 +40,7 @@ from sdaudit.present.words import (
     reliability_rule,
 )
 from sdaudit.records import run_label, run_labels
-from sdaudit.scheme import FAMILY_LABELS, GROUP_LABELS, reliability_note
+from sdaudit.scheme import FAMILY_LABELS, GROUP_LABELS, REFIT_METHOD, reliability_note
 from sdaudit.store import Store
 
 LIMITATIONS = (
@@ -255,6 +256,14 @@ def _runs(by_run: pd.DataFrame | None, card: AuditCard, confidence: float) -> di
             "differences": _differences(differences, names, groups), "sections": sections}
 
 
+def _reliability_rule(result: Estimate) -> str:
+    """How the shown intervals are flagged: the method's rule, and Dawid–Skene's where it refitted them."""
+    rule = reliability_rule(result.method)
+    if (result.table["method"] == REFIT_METHOD).any():
+        rule = f"{rule} Dawid–Skene's refitted intervals (“{REFIT_METHOD}”) are {WEAK_RULE}.".strip()
+    return rule
+
+
 def render_report(result: Estimate, card: AuditCard, *, title: str | None = None,
                   by_run: pd.DataFrame | None = None) -> str:
     """The whole report as one HTML document with the chart inline; with ``by_run``
@@ -267,7 +276,7 @@ def render_report(result: Estimate, card: AuditCard, *, title: str | None = None
         headline=_headline(result),
         chart=chart,
         label_note=result.label_note,
-        reliability_rule=reliability_rule(result.method),
+        reliability_rule=_reliability_rule(result),
         confidence=level(result.confidence),
         empty=EMPTY,
         shares=_shares_rows(result),
