@@ -46,9 +46,10 @@ def interval(low, high, *, to: str = " – ", number=percent) -> str:
 
 
 def count_of(count, n) -> str:
-    """A (possibly soft) count of images out of ``n``: ``14 of 221``, ``2.5 of 4``."""
-    whole = float(count).is_integer()
-    return f"{int(count) if whole else format(count, 'g')} of {n}"
+    """A (possibly soft) count of images out of ``n``, a fraction to one decimal: ``14 of 221``,
+    ``2.5 of 4``, ``8.2 of 12`` (8.20183: a sum of probabilities)."""
+    rounded = round(float(count), 1)
+    return f"{int(rounded) if rounded.is_integer() else rounded} of {n}"
 
 
 def level(confidence: float) -> str:
