@@ -59,6 +59,8 @@ def test_rater_groups_prints_the_comparison(home):
     assert [row["low"] for row in rows] == pytest.approx(list(expected["low"]))
     unknown = run_cli("rater-groups", "--study", "default", "--field", "age", "--home", str(home))
     assert unknown.returncode == 2 and "asks no rater-group field 'age'; its fields: region" in unknown.stderr
+    text = run_cli("rater-groups", "--study", "default", "--field", "region", "--home", str(home), check=True).stdout
+    assert "Share in the reference" in text and "Clearly different" in text and "share_first" not in text
 
 
 def test_agreement_adds_gold_and_repeats(home):

@@ -26,18 +26,26 @@ def json_rows(table) -> str:
 
 
 def differences_text(table, *, first: str, header: str, extra: tuple[str, ...] = ()) -> str:
-    """Differences of two shares (``planning.compare`` rows) in percentage points, one row each,
-    the column ``first`` naming what was compared, under ``header``; ``extra`` columns go last."""
-    from sdaudit.present.words import percent, points
+    """Differences of two shares (``planning.compare`` rows) in percentage points, one row each, in
+    the app's words, the column ``first`` naming what was compared, under ``header``; ``extra``
+    columns go last."""
+    from sdaudit.present.words import CLEARLY_DIFFERENT, interval, percent, points
+    from sdaudit.scheme import FAMILY_LABELS, GROUP_LABELS
 
-    shown = table.copy()
-    for column in ("share_first", "share_second"):
-        shown[column] = shown[column].map(percent)
-    for column in ("difference", "low", "high"):
-        shown[column] = shown[column].map(lambda value: points(value, unit=""))
-    columns = [first, "family", "group", "share_first", "share_second", "difference", "low", "high", "excludes_zero",
-               *extra]
-    return header + "\n" + shown[columns].to_string(index=False)
+    shown = {
+        first.replace("_", " ").capitalize(): table[first],
+        "Family": table["family"].map(FAMILY_LABELS),
+        "Group": table["group"].map(GROUP_LABELS).fillna(table["group"]),
+        "Share": table["share_first"].map(percent),
+        "Share in the reference": table["share_second"].map(percent),
+        "Difference": table["difference"].map(points),
+        "Interval": [interval(low, high, to=" to ", number=points) for low, high in zip(table["low"], table["high"])],
+        "Clearly different": [CLEARLY_DIFFERENT[bool(value)] for value in table["excludes_zero"]],
+        **{column.replace("_", " ").capitalize(): table[column] for column in extra},
+    }
+    import pandas as pd
+
+    return header + "\n" + pd.DataFrame(shown).to_string(index=False)
 
 
 def existing_store(args):
