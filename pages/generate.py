@@ -57,7 +57,7 @@ if st.session_state.get("form_study") != study or "form_model" not in st.session
 st.button("Try the offline demo model", icon=":material/science:", on_click=use_demo,
           help="Fills the form with the tiny `demo` model: 8 images of 64×64 noise in 10 steps, in seconds, "
                "to try Generate → Annotate → Results without a GPU or network.")
-with st.form("generate"):
+with st.form("generate", enter_to_submit=False):  # Enter in a field must not start a job of hundreds of images
     model = st.text_input("Model", key="form_model",
                           help="A diffusers text-to-image model: a hub id, a local folder, or `demo` — a tiny "
                                "offline model with random weights whose images are noise, for trying the flow.")

@@ -154,6 +154,13 @@ def test_the_form_queues_a_job_that_the_worker_finishes(home):
     assert link.label == "Annotate them" and link.page.endswith("annotate")
 
 
+def test_enter_in_a_field_of_the_generate_form_does_not_start_a_job(home):
+    """Streamlit submits a form when Enter is pressed in one of its text fields, unless the form says
+    otherwise: a prompt typed and confirmed with Enter would queue hundreds of images."""
+    form = app().get("form")[0].proto.form
+    assert form.form_id == "generate" and form.enter_to_submit is False
+
+
 def test_a_model_that_cannot_be_loaded_shows_the_cores_message(home):
     at = app()
     widget(at.text_input, "Model").input("nobody/no-such-model")
