@@ -76,7 +76,8 @@ def _own_and_the_rest(rows: pd.DataFrame, rater: str, columns: tuple[str, ...], 
             swapped = own[columns[1]] == rater
             own.loc[swapped, list(columns)] = own.loc[swapped, list(columns[::-1])].to_numpy()
         rest = by_field.drop(own.index)
-        shown.append(own)
+        if len(own):
+            shown.append(own)
         if len(rest):
             names = dict.fromkeys(columns, "")
             names[columns[0]] = label.format(count=len(rest))
