@@ -1,10 +1,16 @@
-"""Agreement: how well the raters agree on each label, and the shares corrected for rater error."""
+"""Agreement: how well the raters agree on each label, and the shares corrected for rater error.
+
+An admin (``is_admin``) sees every rater: each pair, each rater, the gold results, the repeats and the
+rater groups. A rater sees their own rows and the others only in aggregate; gold results (which would
+tell a rater which images are gold), repeats and rater groups are for admins only.
+"""
 
 import streamlit as st
 
-from app.resources import current_home, open_store
-from app.widgets import plain
+from app.resources import current_home, current_rater, open_store
+from app.widgets import is_admin, plain
 from sdaudit.analysis.options import EstimateOptions
+from sdaudit.analysis.rater_quality import POOLING
 from sdaudit.present.agreement_tables import (
     NEEDS_RATERS,
     READING,
@@ -18,7 +24,12 @@ from sdaudit.present.words import ANSWERS, MATCH_NOTE, level
 from sdaudit.scheme import DEFAULT_SKIN_CUT
 from sdaudit.store.team import Team
 
+OWN_ROWS = "Your own rows (your name in the sidebar), and the other raters only as the median of their rows."
+NO_NAME = "Enter your name in the sidebar (Rater) to see your own rows; the other raters are shown only as the median."
+ADMINS_ONLY = "Each rater's results on gold images and on repeats, and the rater groups, are shown to admins only."
+
 st.title("Agreement")
+viewer = None if is_admin() else current_rater()  # None: every rater's rows (an admin); else only one's own
 store = open_store(current_home())
 studies = store.study_names()
 if not studies:
@@ -48,16 +59,20 @@ if view.result is None:
             "annotate its images on the Annotate page (each under their own name).", icon=":material/info:")
     st.stop()
 if view.result.single_rater:
-    st.info(f"{NEEDS_RATERS}; study “{plain(study)}” has one ({plain(view.result.raters[0])}). Ask a second rater "
+    only = view.result.raters[0]
+    named = f" ({plain(only)})" if viewer in (None, only) else ""
+    st.info(f"{NEEDS_RATERS}; study “{plain(study)}” has one{named}. Ask a second rater "
             "to annotate the same images on the Annotate page, or import their sheet.", icon=":material/info:")
 else:
     st.caption(f"{view.raters} raters answered; {level(view.result.confidence)} bootstrap intervals over images. "
                f"{ANSWERS} {READING}")
     st.dataframe(summary_table(view.result), hide_index=True)
-    st.subheader("Every pair of raters")
-    st.dataframe(pairs_table(view.result), hide_index=True)
-    st.subheader("Each rater against the others")
-    st.dataframe(raters_table(view.result), hide_index=True)
+    if viewer is not None:
+        st.caption(OWN_ROWS if viewer else NO_NAME)
+    st.subheader("Every pair of raters" if viewer is None else "Your pairs of raters, and the other pairs")
+    st.dataframe(pairs_table(view.result, for_rater=viewer), hide_index=True)
+    st.subheader("Each rater against the others" if viewer is None else "You against the others")
+    st.dataframe(raters_table(view.result, for_rater=viewer), hide_index=True)
 
     st.subheader("Shares corrected for rater error")
     st.caption(view.assumption)
@@ -66,6 +81,9 @@ else:
                       "when many raters each rated a few of many images."):
         st.dataframe(corrected(str(current_home()), study, skin_cut, view.fingerprint), hide_index=True)
 
+if viewer is not None:  # a rater who saw gold results could tell which images are gold and game the check
+    st.info(ADMINS_ONLY, icon=":material/lock:")
+    st.stop()
 quality = quality_view(store, study, skin_cut=skin_cut)
 st.subheader("Each rater against the gold images")
 if quality.gold.empty:
@@ -95,7 +113,7 @@ else:
     except ValueError as error:
         st.info(plain(error), icon=":material/info:")
     else:
-        st.caption(f"Agreement within each group of raters by “{plain(field_name)}” (groups of two or more raters).")
+        st.caption(f"Agreement within each group of raters by “{plain(field_name)}”. {POOLING}")
         st.dataframe(groups.agreement, hide_index=True)
         st.caption(f"Shares as seen by each group minus those seen by “{plain(groups.reference)}”, with an "
                    f"interval. {GROUPS_CAVEAT}")

@@ -3,9 +3,10 @@
 import streamlit as st
 
 from app.resources import current_home, current_study, open_store
-from app.widgets import plain
+from app.widgets import is_admin, plain
 from sdaudit.analysis.label_modes import LABEL_TITLES, RESULTS_LABELS
 from sdaudit.analysis.options import DEFAULT_CONFIDENCE, METHODS, EstimateOptions
+from sdaudit.analysis.rater_quality import POOLING
 from sdaudit.files.csvfile import spreadsheet_safe
 from sdaudit.present.charts import (
     across_runs_chart,
@@ -138,7 +139,7 @@ if len(view.runs) > 1 and st.toggle("Compare the chosen runs side by side"):
         show_table(comparison.differences)
         st.altair_chart(comparison_chart(comparison.tables), width="content")
 
-if rater_fields := Team(store).settings(study).rater_fields:
+if is_admin() and (rater_fields := Team(store).settings(study).rater_fields):  # raters' answers: admins only
     with st.expander("Shares as seen by each rater group"):
         field_name = st.selectbox("Rater-group field", rater_fields)
         try:
@@ -146,7 +147,8 @@ if rater_fields := Team(store).settings(study).rater_fields:
         except ValueError as error:
             st.info(plain(error), icon=":material/info:")
         else:
-            st.caption(f"Each group minus “{plain(groups.reference)}”, all runs, soft labels. {GROUPS_CAVEAT}")
+            st.caption(f"Each group minus “{plain(groups.reference)}”, all runs, soft labels. {POOLING} "
+                       f"{GROUPS_CAVEAT}")
             show_table(groups.differences)
 
 with st.expander("Limits of this method"):

@@ -16,14 +16,18 @@ from sdaudit.analysis.label_modes import ADJUDICATED_RATER, NEEDS_ADJUDICATIONS,
 from sdaudit.analysis.planning import compare_tables
 from sdaudit.analysis.rater_quality import (
     MATCH_FIELDS,
+    MIN_GROUP_RATERS,
+    MIN_RATERS_TEXT,
     MIXED,
     NOT_GIVEN,
+    OTHER_GROUP,
     PAIRED,
     UNPAIRED,
     disagreements,
     gold_accuracy,
     group_comparison,
     labels_by_image,
+    rater_group_column,
     self_consistency,
 )
 from sdaudit.scheme import Annotation
@@ -136,7 +140,7 @@ def test_rater_groups_on_disjoint_images_compare_shares_with_newcombes_interval(
     annotations = three_raters(80)
     annotations = annotations.assign(image_id=annotations["image_id"] + np.where(annotations["rater"] == "ana", 0, 1000))
     groups = {"ana": {"region": "A"}, "ben": {"region": "B"}, "cai": {"region": "B"}}
-    compared = group_comparison(annotations, groups, "region", method="wilson")
+    compared = group_comparison(annotations, groups, "region", method="wilson", min_raters=1)
     assert compared.reference == "A" and set(compared.estimates) == {"A", "B"}
     row = compared.differences.set_index(["family", "group"]).loc[("gender", "female")]
     a, b = compared.estimates["A"].row("gender", "female"), compared.estimates["B"].row("gender", "female")
@@ -145,12 +149,13 @@ def test_rater_groups_on_disjoint_images_compare_shares_with_newcombes_interval(
                                            method="newcomb", compare="diff")
     assert (row["low"], row["high"]) == (pytest.approx(low), pytest.approx(high))
     assert row["method"] == UNPAIRED and row["shared_images"] == 0
-    unnamed = group_comparison(annotations, {"ana": {"region": "A"}}, "region")
+    unnamed = group_comparison(annotations, {"ana": {"region": "A"}}, "region", min_raters=1)
     assert set(unnamed.estimates) == {"A", NOT_GIVEN}
     with pytest.raises(ValueError, match="only one group of raters"):
-        group_comparison(annotations, {rater: {"region": "A"} for rater in ("ana", "ben", "cai")}, "region")
+        group_comparison(annotations, {rater: {"region": "A"} for rater in ("ana", "ben", "cai")}, "region",
+                         min_raters=1)
     with pytest.raises(ValueError, match="`labels` must be 'soft' but is 'majority'"):
-        group_comparison(annotations, groups, "region", labels="majority")
+        group_comparison(annotations, groups, "region", labels="majority", min_raters=1)
 
 
 def test_the_per_image_labels_are_those_the_estimate_counts():
@@ -172,7 +177,7 @@ def test_the_paired_bootstrap_resamples_shared_images_together():
     no_person = annotations.loc[~annotations["person_present"].astype(bool), "image_id"]
     annotations = annotations[~annotations["image_id"].isin(no_person)]  # every image counted by both groups
     groups = {"ana": {"region": "A"}, "ben": {"region": "B"}, "cai": {"region": "B"}}
-    compared = group_comparison(annotations, groups, "region", bootstrap_rng_seed=5)
+    compared = group_comparison(annotations, groups, "region", bootstrap_rng_seed=5, min_raters=1)
     rows = compared.differences.set_index(["family", "group"])
     assert set(rows["method"]) == {PAIRED}
     first = labels_by_image(annotations[annotations["rater"] != "ana"])["gender"]
@@ -188,7 +193,7 @@ def test_the_paired_bootstrap_resamples_shared_images_together():
     mixed = annotations[~((annotations["rater"] == "ana") & (annotations["image_id"] >= 60))]
     mixed = pd.concat([mixed, annotations[(annotations["rater"] == "ana") & (annotations["image_id"] >= 60)]
                        .assign(image_id=lambda frame: frame["image_id"] + 1000)])
-    partly = group_comparison(mixed, groups, "region").differences.set_index(["family", "group"])
+    partly = group_comparison(mixed, groups, "region", min_raters=1).differences.set_index(["family", "group"])
     shared = len(set(annotations.loc[annotations["image_id"] < 60, "image_id"]))
     assert set(partly["method"]) == {MIXED} and partly.loc[("gender", "female"), "shared_images"] == shared
     assert partly.loc[("gender", "female"), "difference"] == pytest.approx(
@@ -221,7 +226,7 @@ def test_rater_groups_on_the_same_images_are_compared_pair_by_pair(miss_second, 
     covered, separated, newcombe_separated = [], [], []
     for seed in range(300):
         compared = group_comparison(simulated_groups(seed, 0.10 if difference == 0 else 0.0, miss_second),
-                                    groups, "region")
+                                    groups, "region", min_raters=1)
         row = compared.differences.set_index(["family", "group"]).loc[("skin_tone", "darker")]
         assert row["method"] == PAIRED
         covered.append(row["low"] <= difference <= row["high"])
@@ -237,6 +242,80 @@ def test_rater_groups_on_the_same_images_are_compared_pair_by_pair(miss_second, 
         assert np.mean(newcombe_separated) < 0.5, "the independent interval misses most of them"
 
 
+def raters_over_the_same_images(raters: list[str], images: int = 40, seed: int = 3) -> pd.DataFrame:
+    """Each of ``raters`` answers the same ``images``: a shared truth, each rater changing a few answers."""
+    rng = np.random.default_rng(seed)
+    gender = rng.choice(["female", "male"], images)
+    mst = rng.integers(1, 9, images)
+    return pd.concat([pd.DataFrame({"image_id": np.arange(images), "rater": rater, "person_present": True,
+                                    "gender": np.where(rng.random(images) < 0.2, "unclear", gender),
+                                    "mst": np.clip(mst + rng.integers(-1, 2, images), 1, 8).astype(float),
+                                    "skin_binary": None}) for rater in raters], ignore_index=True)
+
+
+# north: five raters; south: three; Atlantis: one; two gave no answer. South, Atlantis and the two
+# without an answer (six raters) are pooled as "other".
+REGIONS = {**{f"n{i}": "north" for i in range(5)}, **{f"s{i}": "south" for i in range(3)}, "solo": "Atlantis"}
+RATERS = [*REGIONS, "quiet1", "quiet2"]
+
+
+def test_rater_groups_of_fewer_than_five_raters_are_pooled_as_other():
+    annotations = raters_over_the_same_images(RATERS)
+    groups = {rater: {"region": region} for rater, region in REGIONS.items()}
+    column = rater_group_column(annotations, groups, "region")
+    by_rater = dict(zip(annotations["rater"], column))
+    assert MIN_GROUP_RATERS == 5
+    assert by_rater == {**{f"n{i}": "north" for i in range(5)},
+                        **dict.fromkeys(["s0", "s1", "s2", "solo", "quiet1", "quiet2"], OTHER_GROUP)}
+    compared = group_comparison(annotations, groups, "region", bootstrap_rng_seed=1)
+    assert set(compared.estimates) == {"north", OTHER_GROUP} and set(compared.differences["run"]) == {OTHER_GROUP}
+    pooled = annotations[~annotations["rater"].str.startswith("n")]
+    assert compared.estimates[OTHER_GROUP].share("gender", "female") == pytest.approx(
+        estimate(pooled).share("gender", "female"), abs=1e-12), "other: the pooled raters' annotations"
+    # without the two who gave no answer: "other" (four raters) is too small to be shown as well
+    fewer = annotations[~annotations["rater"].str.startswith("quiet")]
+    assert set(rater_group_column(fewer, groups, "region").dropna()) == {"north"}
+    with pytest.raises(ValueError, match=r"has only one group of raters \(north\)"):
+        group_comparison(fewer, groups, "region")
+    with pytest.raises(ValueError, match="has no group of 5 or more raters"):
+        group_comparison(annotations[annotations["rater"].isin(["s0", "s1", "solo"])], groups, "region")
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError) as refused:
+            rater_group_column(annotations, groups, "region", min_raters=bad)
+        assert str(refused.value) == MIN_RATERS_TEXT.format(value=bad)
+
+
+@pytest.mark.parametrize(("solo_raters", "said"), [
+    (RATERS, "north other"),  # the shown groups, then the table
+    ([*RATERS[:5], "solo"], "only one group of raters (north)"),  # "other" would be the one rater: not shown
+    (["solo", "n0"], "has no group of 5 or more raters"),
+])
+def test_a_group_of_one_rater_never_appears_by_name(solo_raters, said):
+    """Whatever the other groups, the answer only one rater gave is never shown: not as a group, not
+    in an error, not in the CLI."""
+    from sdaudit.present.team_tables import rater_groups_view
+
+    with Store() as store:
+        store.add_run(make_run())
+        store.add_images(make_images(seeds=range(40)))
+        rows = raters_over_the_same_images(solo_raters)
+        rows["image_id"] += 1
+        rows["confidence"] = "high"
+        store.save_annotations(rows)
+        team = Team(store)
+        team.set_settings("default", TeamSettings(rater_fields=("region",)))
+        for rater in solo_raters:
+            if rater in REGIONS:
+                team.save_profile("default", rater, {"region": REGIONS[rater]}, consented=True)
+        try:
+            view = rater_groups_view(store, "default", "region")
+        except ValueError as error:
+            shown = str(error)
+        else:
+            shown = " ".join([*view.raters, view.reference, view.differences.to_string(), view.agreement.to_string()])
+    assert said in shown and "Atlantis" not in shown
+
+
 def test_the_rater_groups_table_names_the_interval_method_of_each_row():
     from sdaudit.present.team_tables import METHOD_HEADER, rater_groups_view
 
@@ -245,10 +324,11 @@ def test_the_rater_groups_table_names_the_interval_method_of_each_row():
         store.add_images(make_images())
         team = Team(store)
         team.set_settings("default", TeamSettings(rater_fields=("region",)))
-        for rater, genders in (("ana", "ffmm"), ("ben", "fmmm")):
+        for number in range(2 * MIN_GROUP_RATERS):  # two groups just large enough to be shown
+            rater, region, genders = f"r{number}", "AB"[number % 2], ("ffmm", "fmmm")[number % 2]
             for image_id, gender in zip(range(1, 5), genders):
                 store.save_annotation(image_id, rater, Annotation(True, {"f": "female", "m": "male"}[gender], 3))
-            team.save_profile("default", rater, {"region": "A" if rater == "ana" else "B"}, consented=True)
+            team.save_profile("default", rater, {"region": region}, consented=True)
         view = rater_groups_view(store, "default", "region", with_agreement=False)
     assert set(view.differences[METHOD_HEADER]) == {f"{PAIRED} (4 shared)"}
     assert set(view.raw["method"]) == {PAIRED}

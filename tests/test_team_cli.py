@@ -49,6 +49,21 @@ def test_team_shows_and_changes_the_settings(home):
 
 
 def test_rater_groups_prints_the_comparison(home):
+    # seven more raters (ana's answers): north ana + four, south ben and cai, "Atlantis" one, two gave no
+    # answer; groups of fewer than five raters are pooled as "other" (five raters), the CLI included
+    with Store.open(home) as store:
+        ana = store.annotations().query("rater == 'ana'")[["image_id", "person_present", "gender", "mst",
+                                                            "skin_binary", "confidence"]]
+        team = Team(store)
+        for number in range(7):
+            store.save_annotations(ana.assign(rater=f"extra{number}"))
+            if number < 5:
+                team.save_profile("default", f"extra{number}", {"region": "north" if number < 4 else "Atlantis"},
+                                  consented=True)
+    text = run_cli("rater-groups", "--study", "default", "--field", "region", "--home", str(home), check=True).stdout
+    assert "Groups of fewer than 5 raters are pooled as “other”" in text
+    assert "Atlantis" not in text and "south" not in text
+    assert {line.split()[0] for line in text.splitlines()[2:]} == {"other"}, "other minus north, per group"
     result = run_cli("rater-groups", "--study", "default", "--field", "region", "--method", "wilson", "--json",
                      "--home", str(home), check=True)
     rows = json.loads(result.stdout)

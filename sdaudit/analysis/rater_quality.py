@@ -173,18 +173,40 @@ def self_consistency(repeats: pd.DataFrame, *, skin_cut: int = DEFAULT_SKIN_CUT)
 # -- rater groups ----------------------------------------------------------------------------------
 
 
-def rater_group_column(annotations: pd.DataFrame, groups: dict[str, dict[str, str]], field: str) -> pd.Series:
-    """Each annotation row's rater group in ``field`` (``NOT_GIVEN`` for raters who gave none)."""
+# A group of one rater is that rater's answer (and its shares are that rater's labels): rater groups
+# are shown, on every page, in the CLI and to admins too, only as groups of at least MIN_GROUP_RATERS
+# raters; smaller groups are pooled as OTHER_GROUP, and an OTHER_GROUP still smaller is not shown.
+MIN_GROUP_RATERS = 5
+OTHER_GROUP = "other"
+POOLING = (f"Groups of fewer than {MIN_GROUP_RATERS} raters are pooled as “{OTHER_GROUP}” (not shown when fewer "
+           f"than {MIN_GROUP_RATERS} raters are in it): a group of one rater would be that rater's answer.")
+MIN_RATERS_TEXT = "`min_raters` must be a whole number of at least 1 but is {value!r}."
+
+
+def rater_group_column(annotations: pd.DataFrame, groups: dict[str, dict[str, str]], field: str, *,
+                       min_raters: int = MIN_GROUP_RATERS) -> pd.Series:
+    """Each annotation row's rater group in ``field``: the rater's answer (``NOT_GIVEN`` for raters
+    who gave none) where at least ``min_raters`` of the raters of ``annotations`` gave it, else
+    ``OTHER_GROUP``; None (in no group) for the raters of an ``OTHER_GROUP`` that is still smaller."""
+    if isinstance(min_raters, bool) or not isinstance(min_raters, int) or min_raters < 1:
+        raise ValueError(MIN_RATERS_TEXT.format(value=min_raters))
     answers = {rater: answers.get(field) for rater, answers in groups.items()}
-    return annotations["rater"].map(lambda rater: answers.get(rater) or NOT_GIVEN)
+    group = {rater: answers.get(rater) or NOT_GIVEN for rater in annotations["rater"].unique()}
+    size = pd.Series(group).value_counts()
+    group = {rater: name if size[name] >= min_raters else OTHER_GROUP for rater, name in group.items()}
+    pooled = sum(name == OTHER_GROUP for name in group.values())
+    if pooled < min_raters:
+        group = {rater: None if name == OTHER_GROUP else name for rater, name in group.items()}
+    return annotations["rater"].map(group)
 
 
-def group_estimates(annotations: pd.DataFrame, groups: dict[str, dict[str, str]], field: str,
-                    **options) -> dict[str, Estimate]:
-    """The study's shares as seen by each rater group in ``field``: one ``estimate`` per group, from
-    that group's raters' annotations only (``options`` go to ``estimate``)."""
-    column = rater_group_column(annotations, groups, field)
-    return {name: estimate(annotations[column == name], **options) for name in sorted(column.unique())}
+def group_estimates(annotations: pd.DataFrame, groups: dict[str, dict[str, str]], field: str, *,
+                    min_raters: int = MIN_GROUP_RATERS, **options) -> dict[str, Estimate]:
+    """The study's shares as seen by each rater group in ``field`` (groups of ``min_raters`` or more,
+    ``rater_group_column``): one ``estimate`` per group, from that group's raters' annotations only
+    (``options`` go to ``estimate``)."""
+    column = rater_group_column(annotations, groups, field, min_raters=min_raters)
+    return {name: estimate(annotations[column == name], **options) for name in sorted(column.dropna().unique())}
 
 
 PAIRED = "paired bootstrap over images"  # every image rated by both groups
@@ -203,9 +225,11 @@ class GroupComparison:
 
 
 def group_comparison(annotations: pd.DataFrame, groups: dict[str, dict[str, str]], field: str, *,
-                     reference: str | None = None, confidence: float = 0.95, **options) -> GroupComparison:
+                     reference: str | None = None, confidence: float = 0.95, min_raters: int = MIN_GROUP_RATERS,
+                     **options) -> GroupComparison:
     """Each rater group's shares minus ``reference``'s (default: the first group in name order that
     is not ``NOT_GIVEN``), per named group, with an interval that fits how the images were shared.
+    Only groups of ``min_raters`` or more raters are compared, smaller ones pooled (``rater_group_column``).
 
     Groups that rated the same images see the same people, so their shares move together from one
     sample of images to the next; treating them as independent (Newcombe's interval) makes the
@@ -220,17 +244,20 @@ def group_comparison(annotations: pd.DataFrame, groups: dict[str, dict[str, str]
     if labels != DEFAULT_LABELS:
         raise ValueError(f"rater groups are compared on soft labels (an image's label from its raters); "
                          f"`labels` must be {DEFAULT_LABELS!r} but is {labels!r}.")
-    estimates = group_estimates(annotations, groups, field, confidence=confidence, **options)
+    estimates = group_estimates(annotations, groups, field, confidence=confidence, min_raters=min_raters, **options)
+    if not estimates:
+        raise ValueError(f"rater-group field {field!r} has no group of {min_raters} or more raters; a comparison "
+                         "needs two.")
     named = [name for name in estimates if name != NOT_GIVEN] or list(estimates)
     if reference is None:
-        reference = named[0] if named else ""
+        reference = named[0]
     if reference not in estimates:
         raise ValueError(f"`reference` must be one of the rater groups {sorted(estimates)} but is {reference!r}.")
     if len(estimates) < 2:
         raise ValueError(f"rater-group field {field!r} has only one group of raters ({', '.join(estimates)}); "
                          "a comparison needs two.")
     differences = compare_runs(estimates, reference=reference, confidence=confidence)
-    column = rater_group_column(annotations, groups, field)
+    column = rater_group_column(annotations, groups, field, min_raters=min_raters)
     skin_cut = options.get("skin_cut", DEFAULT_SKIN_CUT)
     include_unclear = options.get("include_unclear", True)
     seed = options.get("bootstrap_rng_seed")

@@ -41,7 +41,7 @@ def team_command(args) -> str:
 
 
 def rater_groups_command(args) -> str:
-    from sdaudit.analysis.rater_quality import group_comparison
+    from sdaudit.analysis.rater_quality import POOLING, group_comparison
     from sdaudit.present.words import level
     from sdaudit.store.team import Team
 
@@ -59,5 +59,6 @@ def rater_groups_command(args) -> str:
         return json_rows(table)
     header = (f"shares as seen by each group of raters by {args.field!r} minus those seen by {compared.reference!r}, "
               f"in percentage points, soft labels; {level(args.confidence)} interval by image pairs where the groups rated "
-              "the same images (a bootstrap over images), Newcombe's where they share none (method: which)")
+              "the same images (a bootstrap over images), Newcombe's where they share none (method: which). "
+              f"{POOLING}")
     return differences_text(table, first="rater_group", header=header, extra=("method",))

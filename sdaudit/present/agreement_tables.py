@@ -28,6 +28,8 @@ READING = ("Krippendorff's α and Gwet's AC1 are 1 for perfect agreement and 0 f
            "chance; Krippendorff advises relying on data with α ≥ 0.800 and drawing only tentative conclusions "
            "from 0.667 to 0.800. AC1 is less affected when one answer is far more common than the others. "
            "Agreement is the share of rater pairs on an image that gave the same answer (for MST, the same tone).")
+OTHER_PAIRS = "the other pairs (median of {count})"
+OTHER_RATERS = "the other raters (median of {count})"
 SOFT_ROW = "soft labels (raters' average)"
 CORRECTED_ROW = "corrected for rater error (Dawid–Skene)"
 
@@ -57,9 +59,39 @@ def summary_table(result: Agreement) -> pd.DataFrame:
     return shown.rename(columns=AGREEMENT_HEADERS)
 
 
-def pairs_table(result: Agreement) -> pd.DataFrame:
-    """Every pair of raters per field, on the images both rated."""
+def _median_row(rows: pd.DataFrame, names: dict[str, str]) -> dict:
+    """One row standing for ``rows`` (of one field): the median of each number, ``names`` in the name columns."""
+    numbers = rows.drop(columns=["field", *names]).median()
+    return {"field": rows["field"].iloc[0], **names, **numbers.to_dict(), "images": round(numbers["images"])}
+
+
+def _own_and_the_rest(rows: pd.DataFrame, rater: str, columns: tuple[str, ...], label: str) -> pd.DataFrame:
+    """Per field, the rows naming ``rater`` in ``columns`` (``rater`` put in the first), then the
+    others in one row of medians named ``label``: a rater sees their own agreement, and everyone
+    else's only in aggregate."""
+    shown = []
+    for _, by_field in rows.groupby("field", sort=False):
+        own = by_field[(by_field[list(columns)] == rater).any(axis=1)].copy()
+        if len(columns) == 2:  # a pair: the rater first, the other rater second
+            swapped = own[columns[1]] == rater
+            own.loc[swapped, list(columns)] = own.loc[swapped, list(columns[::-1])].to_numpy()
+        rest = by_field.drop(own.index)
+        if len(own):
+            shown.append(own)
+        if len(rest):
+            names = dict.fromkeys(columns, "")
+            names[columns[0]] = label.format(count=len(rest))
+            shown.append(pd.DataFrame([_median_row(rest, names)]))
+    return pd.concat(shown, ignore_index=True) if shown else rows
+
+
+def pairs_table(result: Agreement, *, for_rater: str | None = None) -> pd.DataFrame:
+    """Every pair of raters per field, on the images both rated (an admin's view, ``for_rater`` None);
+    for a rater (``for_rater``: their name, "" for none given), their own pairs, then the other pairs
+    in one row of medians per field."""
     pairs = result.pairs
+    if for_rater is not None:
+        pairs = _own_and_the_rest(pairs, for_rater, ("rater_a", "rater_b"), OTHER_PAIRS)
     shown = pd.DataFrame({
         "field": pairs["field"].map(AGREEMENT_FIELD_LABELS),
         "rater_a": pairs["rater_a"],
@@ -72,9 +104,12 @@ def pairs_table(result: Agreement) -> pd.DataFrame:
     return shown.rename(columns=AGREEMENT_HEADERS)
 
 
-def raters_table(result: Agreement) -> pd.DataFrame:
-    """Each rater against the others per field: how often they gave the same answer, and α without them."""
+def raters_table(result: Agreement, *, for_rater: str | None = None) -> pd.DataFrame:
+    """Each rater against the others per field: how often they gave the same answer, and α without them
+    (an admin's view, ``for_rater`` None); for a rater, their own row, then the other raters' medians."""
     by_rater = result.by_rater
+    if for_rater is not None:
+        by_rater = _own_and_the_rest(by_rater, for_rater, ("rater",), OTHER_RATERS)
     shown = pd.DataFrame({
         "field": by_rater["field"].map(AGREEMENT_FIELD_LABELS),
         "rater": by_rater["rater"],

@@ -135,13 +135,15 @@ def rater_groups_view(store: Store, study: str, field_name: str, options: Estima
                       reference: str | None = None, with_agreement: bool = True) -> RaterGroupsView:
     """The study's shares as seen by each group of raters in ``field_name`` with ``options`` (but soft
     labels: an adjudicated label belongs to no group), and, ``with_agreement``, agreement within each
-    group. ``ValueError`` when the field has fewer than two groups of raters."""
+    group; only groups of ``MIN_GROUP_RATERS`` or more raters, smaller ones pooled as ``OTHER_GROUP``
+    (``rater_group_column``). ``ValueError`` when the field has fewer than two such groups."""
     options = replace(options or EstimateOptions(), labels=DEFAULT_LABELS, bootstrap_rng_seed=BOOTSTRAP_RNG_SEED)
     skin_cut, confidence = options.skin_cut, options.confidence
     groups = Team(store).rater_groups(study)
     annotations = store.annotations(study=study)
     column = rater_group_column(annotations, groups, field_name)
-    raters = {name: sorted(annotations.loc[column == name, "rater"].unique()) for name in sorted(column.unique())}
+    raters = {name: sorted(annotations.loc[column == name, "rater"].unique())
+              for name in sorted(column.dropna().unique())}
     compared = group_comparison(annotations, groups, field_name, reference=reference, **options.arguments)
     table = comparison_table(compared.differences)
     table = table.rename(columns={table.columns[0]: "Rater group"})
