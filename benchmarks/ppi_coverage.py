@@ -1,0 +1,169 @@
+"""Does the prediction-powered interval cover the true share? (issue 25, item 3)
+
+    python benchmarks/ppi_coverage.py            # about half a minute on 2 busy shared cores; [STUDIES]
+
+Simulated studies: N images, each in the group with the cell's chance (the share), a machine that
+answers every image and errs (says the other side) with the cell's chance, and people who label a
+uniform random subset of n images correctly. The machine's error is either the same on every image
+(5% or 30%) or depends on skin tone: 5% on lighter images and 30% on darker ones, for the group
+"darker" (the machine under-counts it) and for the group "lighter" (it over-counts it).
+
+Per cell, STUDIES studies, each drawn through its sufficient statistics (the people's 2 × 2 table
+of answer against machine, a multinomial; the machine's count on the other N − n images, a
+binomial), which is the same distribution as drawing every image, and every interval computed from
+them by the paper's formula vectorised over studies. In every cell the first CHECKED studies are
+also rebuilt image by image and given to ``sdaudit.analysis.ppi.ppi_share`` (ppi_py), which must
+agree to 1e-9, so the figures are those of the code sdaudit ships.
+
+Prints, per cell, the coverage of the true share at 95% with a Monte Carlo ± (1.96 standard errors
+over the studies) for: PPI++ (``ppi_share``), the human-only normal (Wald) interval it is compared
+with, and the human-only Clopper–Pearson interval (sdaudit's default for hard labels); a candidate
+not shipped, "PPI++ as C-P": PPI++'s share and standard error read as a Clopper–Pearson interval at
+Korn–Graubard's effective size p(1 − p)/SE² (as sdaudit's default treats soft labels); the mean of
+the per-study width ratios PPI / human-only Wald ("width") and PPI++ as C-P / human-only C-P
+("C-P w"); the mean λ and the median effective sample size. A zero-width
+interval (every answer the same, which ``ppi_share`` returns as NaN) counts as a miss.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy import special, stats
+
+# Run as a script, this folder leads sys.path, and its coverage.py would stand in for the coverage
+# package that numba (under ppi_py) imports when it finds one: take the folder off.
+sys.path[:] = [entry for entry in sys.path if entry != str(Path(__file__).resolve().parent)]
+
+from sdaudit.analysis.estimate import clopper_pearson_interval  # noqa: E402
+from sdaudit.analysis.ppi import ppi_share  # noqa: E402
+
+STUDIES = 20_000
+CHECKED = 3
+CONFIDENCE = 0.95
+RNG_SEED = 2026
+SHARES = (0.05, 0.20, 0.50)
+IMAGES = (2_000, 20_000)
+LABELLED = (100, 500)
+# (name, the machine's error on the group's images, its error on the other images)
+ERRORS = (
+    ("5% everywhere", 0.05, 0.05),
+    ("30% everywhere", 0.30, 0.30),
+    ("tone: group darker", 0.30, 0.05),  # 30% on darker images, 5% on lighter: the group is darker
+    ("tone: group lighter", 0.05, 0.30),  # the same machine, the group is lighter
+)
+
+
+def draw(rng, studies, share, images, labelled, error_in, error_out):
+    """Sufficient statistics of ``studies`` simulated studies: the people's 2 × 2 table
+    (y=1 f=1, y=1 f=0, y=0 f=1, y=0 f=0) and the machine's count on the unlabelled images."""
+    cells = [share * (1 - error_in), share * error_in, (1 - share) * error_out, (1 - share) * (1 - error_out)]
+    table = rng.multinomial(labelled, cells, size=studies)
+    machine_says = share * (1 - error_in) + (1 - share) * error_out
+    unlabelled = rng.binomial(images - labelled, machine_says, size=studies)
+    return table, unlabelled
+
+
+def ppi_kernel(table, unlabelled, images):
+    """PPI++ for binary answers from the sufficient statistics, vectorised over studies: the
+    estimators of ``ppi_share`` (ppi_py's), λ clipped to [0, 1] and 0 where the machine never varies."""
+    n = table.sum(axis=1)
+    rest = images - n
+    s_y = table[:, 0] + table[:, 1]
+    s_f = table[:, 0] + table[:, 2]
+    s_yf = table[:, 0]
+    covariance = s_yf / n - (s_y / n) * (s_f / n)
+    ones = s_f + unlabelled
+    variance = (ones - ones**2 / images) / (images - 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lam = np.where(variance > 0, np.clip(covariance / ((1 + n / rest) * variance), 0, 1), 0.0)
+    share = lam * unlabelled / rest + (s_y - lam * s_f) / n
+    mean_unlabelled = unlabelled / rest
+    rectifier_mean = (s_y - lam * s_f) / n
+    rectifier_square = (s_y - 2 * lam * s_yf + lam**2 * s_f) / n
+    se = np.sqrt(lam**2 * mean_unlabelled * (1 - mean_unlabelled) / rest
+                 + np.maximum(rectifier_square - rectifier_mean**2, 0) / n)
+    return share, se, lam
+
+
+def studies_images(table, unlabelled, images, rng):
+    """One study rebuilt image by image, in a random order: (machine, human with NaN)."""
+    pairs = np.repeat([(1, 1), (1, 0), (0, 1), (0, 0)], table, axis=0).astype(float)
+    rest = images - len(pairs)
+    machine = np.concatenate([pairs[:, 1], np.r_[np.ones(unlabelled), np.zeros(rest - unlabelled)]])
+    human = np.concatenate([pairs[:, 0], np.full(rest, np.nan)])
+    order = rng.permutation(images)
+    return machine[order], human[order]
+
+
+def cell(rng, share, images, labelled, error_in, error_out, studies):
+    z = stats.norm.ppf(1 - (1 - CONFIDENCE) / 2)
+    table, unlabelled = draw(rng, studies, share, images, labelled, error_in, error_out)
+    estimate, se, lam = ppi_kernel(table, unlabelled, images)
+    for study in range(CHECKED):  # the kernel is ppi_share's arithmetic, to 1e-9
+        machine, human = studies_images(table[study], unlabelled[study], images, rng)
+        result = ppi_share(machine, human, confidence=CONFIDENCE)
+        kernel = (estimate[study], estimate[study] - z * se[study], estimate[study] + z * se[study], lam[study])
+        if not np.allclose((result.share, result.low, result.high, result.lam), kernel, atol=1e-9, rtol=0):
+            raise AssertionError(f"kernel {kernel} differs from ppi_share {result}")
+    alpha = 1 - CONFIDENCE
+    human_share = (table[:, 0] + table[:, 1]) / labelled
+    human_se = np.sqrt(human_share * (1 - human_share) / labelled)
+    count = table[:, 0] + table[:, 1]
+    cp_low = np.where(count > 0, special.betaincinv(count, labelled - count + 1, alpha / 2), 0.0)
+    cp_high = np.where(count < labelled, special.betaincinv(count + 1, labelled - count, 1 - alpha / 2), 1.0)
+    # a candidate, not shipped: PPI++'s share and SE read as Clopper–Pearson at Korn–Graubard's
+    # effective size p(1 − p)/SE² (capped at N), as sdaudit's default treats soft labels
+    clipped = np.clip(estimate, 0, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        size = np.where(se > 0, np.minimum(clipped * (1 - clipped) / se**2, images), labelled)
+    size = np.where(size > 0, size, labelled)
+    kg_low, kg_high = clopper_pearson_interval(clipped * size, size, alpha)
+    covered = {
+        "ppi": (se > 0) & (np.abs(estimate - share) <= z * se),
+        "ppi_cp": (kg_low <= share) & (share <= kg_high),
+        "wald": (human_se > 0) & (np.abs(human_share - share) <= z * human_se),
+        "cp": (cp_low <= share) & (share <= cp_high),
+    }
+    both = (se > 0) & (human_se > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        n_eff = np.minimum(labelled * human_se**2 / se**2, images)
+    return {
+        **{name: (hits.mean(), 1.96 * np.sqrt(hits.mean() * (1 - hits.mean()) / studies)) for name, hits in covered.items()},
+        "ratio": float((se[both] / human_se[both]).mean()),
+        "cp_ratio": float(((kg_high - kg_low) / (cp_high - cp_low)).mean()),
+        "lam": float(lam.mean()),
+        "n_eff": float(np.median(n_eff[both])),
+    }
+
+
+def main(studies: int = STUDIES) -> None:
+    rng = np.random.default_rng(RNG_SEED)
+    started = time.perf_counter()
+    print(f"# {studies:,} studies a cell, {int(CONFIDENCE * 100)}% intervals, coverage ± 1.96 Monte Carlo SE; seed {RNG_SEED}")
+    print(f"# width = mean over studies of PPI width / human-only Wald width (C-P w: PPI++ as C-P / human C-P); n_eff the median; "
+          f"each cell's first {CHECKED} studies checked against ppi_share (ppi_py) to 1e-9")
+    header = f"{'machine error':<20} {'share':>5} {'N':>6} {'n':>4}  {'PPI++':>14} {'PPI++ as C-P':>14} {'human Wald':>14} {'human C-P':>14} {'width':>6} {'C-P w':>6} {'λ':>5} {'n_eff':>6}"
+    print(header)
+    low_cells = []
+    for (name, error_in, error_out), share, images, labelled in itertools.product(ERRORS, SHARES, IMAGES, LABELLED):
+        result = cell(rng, share, images, labelled, error_in, error_out, studies)
+        coverage = {key: f"{100 * result[key][0]:5.1f}% ± {100 * result[key][1]:.1f}" for key in ("ppi", "ppi_cp", "wald", "cp")}
+        print(f"{name:<20} {share:>5.0%} {images:>6} {labelled:>4}  {coverage['ppi']:>14} {coverage['ppi_cp']:>14} {coverage['wald']:>14} "
+              f"{coverage['cp']:>14} {result['ratio']:>6.2f} {result['cp_ratio']:>6.2f} {result['lam']:>5.2f} {result['n_eff']:>6.0f}")
+        low_cells += [(key, name, share, images, labelled, result[key][0]) for key in ("ppi", "ppi_cp") if result[key][0] < 0.94]
+    cells = len(ERRORS) * len(SHARES) * len(IMAGES) * len(LABELLED)
+    for key, title in (("ppi", "PPI++"), ("ppi_cp", "PPI++ as C-P")):
+        under = [cell for cell in low_cells if cell[0] == key]
+        print(f"# {title} cells under 94%: {len(under)} of {cells}")
+        for _, name, share, images, labelled, coverage in under:
+            print(f"#   {name}, share {share:.0%}, N {images}, n {labelled}: {100 * coverage:.1f}%")
+    print(f"# {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main(*(int(argument) for argument in sys.argv[1:2]))
