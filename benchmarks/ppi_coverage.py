@@ -18,11 +18,13 @@ agree to 1e-9, so the figures are those of the code sdaudit ships.
 Prints, per cell, the coverage of the true share at 95% with a Monte Carlo ± (1.96 standard errors
 over the studies) for: PPI++ (``ppi_share``), the human-only normal (Wald) interval it is compared
 with, and the human-only Clopper–Pearson interval (sdaudit's default for hard labels); a candidate
-not shipped, "PPI++ as C-P": PPI++'s share and standard error read as a Clopper–Pearson interval at
-Korn–Graubard's effective size p(1 − p)/SE² (as sdaudit's default treats soft labels); the mean of
+not shipped, "PPI++ as C-P": PPI++'s share read as a Clopper–Pearson interval over
+the effective size ``ppi_share`` reports (n_eff human labels' worth); the mean of
 the per-study width ratios PPI / human-only Wald ("width") and PPI++ as C-P / human-only C-P
 ("C-P w"); the mean λ and the median effective sample size. A zero-width
-interval (every answer the same, which ``ppi_share`` returns as NaN) counts as a miss.
+interval (every answer the same, which ``ppi_share`` returns as NaN) counts as a miss. Then a wider
+scan beyond the issue's grid (SCAN_* below: n down to 50, machines near perfect or blind to one
+side), to see whether a pass on the grid holds between and beyond its points.
 """
 
 from __future__ import annotations
@@ -90,6 +92,13 @@ def ppi_kernel(table, unlabelled, images):
     return share, se, lam
 
 
+def effective_size(human_share, se, labelled, images):
+    """``ppi_share``'s n_eff, Var(Y)/SE² capped at N, vectorised; n where it is undefined."""
+    variance = human_share * (1 - human_share)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where((se > 0) & (variance > 0), np.minimum(variance / se**2, images), labelled)
+
+
 def studies_images(table, unlabelled, images, rng):
     """One study rebuilt image by image, in a random order: (machine, human with NaN)."""
     pairs = np.repeat([(1, 1), (1, 0), (0, 1), (0, 0)], table, axis=0).astype(float)
@@ -104,25 +113,24 @@ def cell(rng, share, images, labelled, error_in, error_out, studies):
     z = stats.norm.ppf(1 - (1 - CONFIDENCE) / 2)
     table, unlabelled = draw(rng, studies, share, images, labelled, error_in, error_out)
     estimate, se, lam = ppi_kernel(table, unlabelled, images)
+    alpha = 1 - CONFIDENCE
+    human_share = (table[:, 0] + table[:, 1]) / labelled
+    human_se = np.sqrt(human_share * (1 - human_share) / labelled)
+    size = effective_size(human_share, se, labelled, images)
     for study in range(CHECKED):  # the kernel is ppi_share's arithmetic, to 1e-9
         machine, human = studies_images(table[study], unlabelled[study], images, rng)
         result = ppi_share(machine, human, confidence=CONFIDENCE)
         kernel = (estimate[study], estimate[study] - z * se[study], estimate[study] + z * se[study], lam[study])
         if not np.allclose((result.share, result.low, result.high, result.lam), kernel, atol=1e-9, rtol=0):
             raise AssertionError(f"kernel {kernel} differs from ppi_share {result}")
-    alpha = 1 - CONFIDENCE
-    human_share = (table[:, 0] + table[:, 1]) / labelled
-    human_se = np.sqrt(human_share * (1 - human_share) / labelled)
+        if not np.isnan(result.n_eff) and abs(result.n_eff - size[study]) > 1e-6 * size[study]:
+            raise AssertionError(f"n_eff {size[study]} differs from ppi_share's {result.n_eff}")
     count = table[:, 0] + table[:, 1]
     cp_low = np.where(count > 0, special.betaincinv(count, labelled - count + 1, alpha / 2), 0.0)
     cp_high = np.where(count < labelled, special.betaincinv(count + 1, labelled - count, 1 - alpha / 2), 1.0)
-    # a candidate, not shipped: PPI++'s share and SE read as Clopper–Pearson at Korn–Graubard's
-    # effective size p(1 − p)/SE² (capped at N), as sdaudit's default treats soft labels
-    clipped = np.clip(estimate, 0, 1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        size = np.where(se > 0, np.minimum(clipped * (1 - clipped) / se**2, images), labelled)
-    size = np.where(size > 0, size, labelled)
-    kg_low, kg_high = clopper_pearson_interval(clipped * size, size, alpha)
+    # a candidate, not shipped: PPI++'s share read as a Clopper–Pearson interval over n_eff trials,
+    # n_eff as ppi_share reports it (the people's labels alone when they are all the same)
+    kg_low, kg_high = clopper_pearson_interval(np.clip(estimate, 0, 1) * size, size, alpha)
     covered = {
         "ppi": (se > 0) & (np.abs(estimate - share) <= z * se),
         "ppi_cp": (kg_low <= share) & (share <= kg_high),
@@ -130,15 +138,51 @@ def cell(rng, share, images, labelled, error_in, error_out, studies):
         "cp": (cp_low <= share) & (share <= cp_high),
     }
     both = (se > 0) & (human_se > 0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        n_eff = np.minimum(labelled * human_se**2 / se**2, images)
     return {
         **{name: (hits.mean(), 1.96 * np.sqrt(hits.mean() * (1 - hits.mean()) / studies)) for name, hits in covered.items()},
         "ratio": float((se[both] / human_se[both]).mean()),
         "cp_ratio": float(((kg_high - kg_low) / (cp_high - cp_low)).mean()),
         "lam": float(lam.mean()),
-        "n_eff": float(np.median(n_eff[both])),
+        "n_eff": float(np.median(size[both])),
     }
+
+
+# Beyond the issue's grid: is the candidate's pass on the grid more than luck?
+SCAN_STUDIES = 2_000
+SCAN_ERRORS = ((0.0, 0.0), (0.02, 0.02), (0.05, 0.05), (0.15, 0.15), (0.30, 0.30), (0.45, 0.45), (0.30, 0.05),
+               (0.05, 0.30), (0.50, 0.0), (0.0, 0.20))  # (on the group's images, on the others)
+SCAN_SHARES = (0.02, 0.05, 0.10, 0.20, 0.35, 0.50)
+SCAN_IMAGES = (1_000, 2_000, 20_000)
+SCAN_LABELLED = (50, 100, 200, 500, 1_000)
+SCAN_CLEARLY_UNDER = 0.93  # with ± 1% of Monte Carlo error a cell at 93.x% may be a 94% cell
+
+
+def scan(rng) -> None:
+    z = stats.norm.ppf(1 - (1 - CONFIDENCE) / 2)
+    found = {"PPI++": [], "PPI++ as C-P": [], "human Wald": [], "human C-P": []}
+    for (error_in, error_out), share, images, labelled in itertools.product(SCAN_ERRORS, SCAN_SHARES, SCAN_IMAGES,
+                                                                               SCAN_LABELLED):
+        if labelled >= images / 2:
+            continue
+        table, unlabelled = draw(rng, SCAN_STUDIES, share, images, labelled, error_in, error_out)
+        estimate, se, _ = ppi_kernel(table, unlabelled, images)
+        human_share = (table[:, 0] + table[:, 1]) / labelled
+        size = effective_size(human_share, se, labelled, images)
+        low, high = clopper_pearson_interval(np.clip(estimate, 0, 1) * size, size, 1 - CONFIDENCE)
+        cell = f"error {error_in:.0%} on the group, {error_out:.0%} off it, share {share:.0%}, N {images}, n {labelled}"
+        found["PPI++"].append((((se > 0) & (np.abs(estimate - share) <= z * se)).mean(), cell))
+        found["PPI++ as C-P"].append((((low <= share) & (share <= high)).mean(), cell))
+        human_se = np.sqrt(human_share * (1 - human_share) / labelled)
+        found["human Wald"].append((((human_se > 0) & (np.abs(human_share - share) <= z * human_se)).mean(), cell))
+        low, high = clopper_pearson_interval(human_share * labelled, labelled, 1 - CONFIDENCE)
+        found["human C-P"].append((((low <= share) & (share <= high)).mean(), cell))
+    print(f"\n# Wider scan: {len(found['PPI++'])} cells (n < N/2), {SCAN_STUDIES:,} studies each (± about 1% at 95%)")
+    for title, cells in found.items():
+        cells.sort()
+        print(f"# {title}: {sum(coverage < SCAN_CLEARLY_UNDER for coverage, _ in cells)} cells under "
+              f"{SCAN_CLEARLY_UNDER:.0%}; the worst:")
+        for coverage, cell in cells[:6 if title.startswith("PPI") else 2]:
+            print(f"#   {100 * coverage:.1f}%  {cell}")
 
 
 def main(studies: int = STUDIES) -> None:
@@ -162,6 +206,7 @@ def main(studies: int = STUDIES) -> None:
         print(f"# {title} cells under 94%: {len(under)} of {cells}")
         for _, name, share, images, labelled, coverage in under:
             print(f"#   {name}, share {share:.0%}, N {images}, n {labelled}: {100 * coverage:.1f}%")
+    scan(rng)
     print(f"# {time.perf_counter() - started:.0f} s")
 
 
