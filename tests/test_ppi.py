@@ -232,3 +232,44 @@ def test_the_family_tables_bad_input_is_named(change, message):
     with pytest.raises(ValueError) as raised:
         ppi.ppi_table(**arrays)
     assert str(raised.value) == message
+
+
+def small_sample_from_scratch(y, f_labelled, f_unlabelled, lam, share, confidence=0.95):
+    """The small-sample interval written out for hard labels from counts: the people's 2 × 2 table
+    and the machine's count elsewhere, each cell given one more image (the rest given one 0 and one 1),
+    then Clopper–Pearson over Var(person)/SE² trials, by scipy's beta quantiles."""
+    n, rest = len(y), len(f_unlabelled)
+    cells = {(a, b): 1 + np.sum((y == a) & (f_labelled == b)) for a in (0, 1) for b in (0, 1)}
+    m = n + 4
+    values = {(a, b): a - lam * b for (a, b) in cells}
+    mean = sum(cells[key] * values[key] for key in cells) / m
+    rectifier = sum(cells[key] * (values[key] - mean) ** 2 for key in cells) / m
+    q = (f_unlabelled.sum() + 1) / (rest + 2)
+    p = (cells[1, 0] + cells[1, 1]) / m
+    size = min(p * (1 - p) / (lam**2 * q * (1 - q) / rest + rectifier / n), n + rest)
+    count = min(max(share, 0), 1) * size
+    alpha = 1 - confidence
+    low = stats.beta.ppf(alpha / 2, count, size - count + 1) if count > 0 else 0.0
+    high = stats.beta.ppf(1 - alpha / 2, count + 1, size - count) if count < size else 1.0
+    return low, high
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_small_sample_interval_is_its_formula(seed):
+    machine, human = study(seed, share=[0.05, 0.2, 0.5][seed], labelled=[60, 150, 300][seed])
+    result = ppi.ppi_share(machine, human)
+    labelled = ~np.isnan(human)
+    expected = small_sample_from_scratch(human[labelled], machine[labelled], machine[~labelled], result.lam, result.share)
+    assert (result.cp_low, result.cp_high) == pytest.approx(expected, abs=1e-9)
+    assert 0 <= result.cp_low < result.share < result.cp_high <= 1
+
+
+def test_the_small_sample_interval_stays_an_interval_where_the_plain_one_is_a_point():
+    """No person in the subset is in the group and the machine agrees everywhere: the plain interval
+    has no variance to show (NaN), the small-sample one is a proper interval from 0."""
+    human = np.full(1000, np.nan)
+    human[:100] = 0.0
+    with pytest.warns(RuntimeWarning):
+        result = ppi.ppi_share(np.zeros(1000), human)
+    assert np.isnan(result.low)
+    assert result.cp_low == 0 and 0 < result.cp_high < 0.05
