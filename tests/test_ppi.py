@@ -180,6 +180,7 @@ def test_importing_ppi_py_leaves_warnings_on(monkeypatch):
     ({"machine": [0.5, 1.0, 0.0], "human": [1.0, np.nan, np.nan]}, "PPI needs at least 2 images labelled by people and 1 not, but got 1 of 3."),
     ({"machine": [0.5, 1.0, 0.0], "human": [1.0, 0.0, 1.0]}, "PPI needs at least 2 images labelled by people and 1 not, but got 3 of 3."),
     ({"machine": [0.5, 1.0, 0.0], "human": [1.0, 0.0, np.nan], "lam": 1.5}, "`lam` must be None (tuned) or a number from 0 to 1 but is 1.5."),
+    ({"machine": [0.5, 1.0, 0.0], "human": [1.0, 0.0, np.nan], "lam": "1"}, "`lam` must be None (tuned) or a number from 0 to 1 but is '1'."),
 ])  # fmt: skip
 def test_bad_input_is_named(arguments, message):
     with pytest.raises(ValueError) as raised:

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from numbers import Real
 
 import numpy as np
 import pandas as pd
@@ -111,7 +112,7 @@ def _ppi_share_iv(machine, human, confidence, lam) -> tuple[np.ndarray, np.ndarr
     labelled = int((~np.isnan(human)).sum())
     if labelled < 2 or labelled == len(human):
         raise ValueError(TOO_FEW_TEXT.format(labelled=labelled, images=len(human)))
-    if lam is not None and (isinstance(lam, bool) or not isinstance(lam, (int, float)) or not 0 <= lam <= 1):
+    if lam is not None and (isinstance(lam, bool) or not isinstance(lam, Real) or not 0 <= lam <= 1):
         raise ValueError(LAMBDA_TEXT.format(value=lam))
     return machine, human, check_confidence(confidence), None if lam is None else float(lam)
 
