@@ -281,6 +281,7 @@ def test_no_command_prints_nan_none_or_a_lone_plural(tmp_path, capsys):
     assert "prompt run-a · demo" in by_run[1] and "imported sheet origin_sheet.csv" in by_run[1]
     assert "run-a" not in by_run[1].replace("prompt run-a", ""), "runs are named, keys only in --json"
     assert "Images in group (raters' shares summed)" in by_run[1] and "40.0% (a census)" in by_run[1]
+    assert by_run[1].endswith("left out, no annotations yet: a pilot · demo\n")
     main(["compare", "--study", "three", "--home", str(home)])
     compared = capsys.readouterr().out
     assert compared.startswith("each run minus the reference run “prompt run-a · demo”")
@@ -288,3 +289,32 @@ def test_no_command_prints_nan_none_or_a_lone_plural(tmp_path, capsys):
     assert "Share in the reference" in compared and "share_first" not in compared
     main(["agreement", "--study", "empty", "--home", str(home)])
     assert capsys.readouterr().out.startswith("nothing is annotated in study empty yet"), "not 'single rater'"
+
+
+def test_odd_runs_keep_the_text_readable(tmp_path, capsys):
+    """A one-image study says "1 image"; `runs` cuts a long prompt and keeps each run on one line; the
+    default reference is the oldest annotated run compared, whatever order --runs names them in."""
+    from helpers import make_images, make_run
+
+    from sdaudit.cli.commands import main
+
+    home = tmp_path / "h"
+    long_prompt = "a doctor\tat a desk " + "very " * 60
+    with Store.open(home) as store:
+        add_annotated_run(store, "run-old", "s", {("female", 2): 1})
+        add_annotated_run(store, "run-new", "s", {("male", 2): 1})
+        store.add_run(make_run("run-long", study="s", prompt=long_prompt))
+        store.add_images(make_images("run-long", seeds=range(1)))
+    main(["estimate", "--study", "s", "--home", str(home)])
+    assert capsys.readouterr().out.startswith("2 images with a person, one rater;")
+    main(["runs", "--home", str(home)])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4 and all(len(line) < 260 for line in lines), [len(line) for line in lines]
+    assert "\t" not in "".join(lines) and "a doctor at a desk very" in lines[-1 if "run-long" in lines[-1] else 1]
+    for order in (["run-new", "run-old"], ["run-old", "run-new"]):
+        main(["compare", "--study", "s", "--runs", *order, "--home", str(home)])
+        assert capsys.readouterr().out.startswith("each run minus the reference run “prompt run-old · demo”")
+    main(["compare", "--study", "s", "--runs", "run-new", "--home", str(home)])
+    assert capsys.readouterr().out.startswith("each run minus the reference run “prompt run-old · demo”")
+    assert main(["compare", "--study", "s", "--runs", "run-long", "--home", str(home)]) == 2
+    assert capsys.readouterr().err.startswith("error: nothing to compare with the reference run “prompt run-old")

@@ -348,6 +348,17 @@ def test_only_text_cells_are_neutralised():
     assert list(table["group"][:3]) == ["-x", "=1", "male"]  # the caller's table is left as it was
 
 
+@pytest.mark.parametrize("text", ["-anna", "'-anna", "''-anna", "'quoted", "=1", "'=1", "plain", "'", "''", "@x"])
+def test_a_neutralised_cell_reads_back_as_it_was_written(text):
+    """``as_written`` undoes ``spreadsheet_safe`` for every text: "'-anna" came back as "-anna" (a
+    second rater) when only formula starts were marked."""
+    from sdaudit.files.csvfile import as_written
+
+    written = spreadsheet_safe(pd.DataFrame({"rater": [text]}))["rater"][0]
+    assert as_written(written) == text
+    assert not written.startswith(("=", "+", "-", "@")), "a spreadsheet never sees a formula"
+
+
 @pytest.mark.parametrize("command", [["runs"], ["agreement", "--study", "origin"],
                                      ["import-annotations", str(ORIGIN_SHEET), "--study", "more", "--rater", "ana"]],
                          ids=lambda command: command[0])

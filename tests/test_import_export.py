@@ -418,6 +418,19 @@ def test_a_rater_name_with_the_sdaudit_format_is_refused_in_a_sentence(capsys, t
     assert not (tmp_path / "h").exists()
 
 
+def test_the_parquet_copy_of_an_export_is_refused_with_the_csv_named(capsys, tmp_path):
+    """It was refused as "not UTF-8 text", which says nothing of the CSV beside it."""
+    from sdaudit.cli.commands import main
+
+    parquet = tmp_path / "s-annotations.parquet"
+    pd.DataFrame({"rater": ["ana"]}).to_parquet(parquet)
+    code = main(["import-annotations", str(parquet), "--study", "s", "--format", "sdaudit", "--home", str(tmp_path / "h")])
+    assert code == 2 and capsys.readouterr().err == (
+        "error: s-annotations.parquet is the Parquet copy of an export, for analysis tools; import the CSV written "
+        "beside it (s-annotations.csv).\n")
+    assert not (tmp_path / "h").exists()
+
+
 def test_a_runs_texts_come_back_exactly_whatever_they_hold(store, tmp_path):
     """The CSV reader refuses control characters, and a prompt may hold them (or backslashes that look
     like an escape): the export escapes them in its CSV and the import reads them back as they were."""

@@ -160,6 +160,8 @@ def test_a_job_records_its_load_and_keeps_its_pace_while_its_next_run_loads(runn
     assert done.status == "done" and (done.images_done, done.images_total) == (8, 8)
     assert done.load_seconds is not None and done.seconds_per_image > 0
     assert runner.queue.longest_load(str(tiny_model)) >= done.load_seconds
+    loads = [job.load_seconds for job in seen if job.load_seconds is not None]
+    assert loads == sorted(loads), "a later run's model, already in memory, does not shrink the first load"
     assert runner.queue.longest_load("another/model") is None
     running = [job for job in seen if job.status == "running"]
     assert running and all(job.images_total == 8 for job in running), "never the 4 of the run in hand"

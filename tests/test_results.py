@@ -88,6 +88,7 @@ def test_the_display_table_names_notes_once(two_runs):
     (words.interval(-0.3, -0.1, to=" to ", number=words.points), "−30.0 points to −10.0 points"),
     (words.count_of(14.0, 221), "14 of 221"), (words.count_of(2.5, 4), "2.5 of 4"),
     (words.count_of(8.20183, 12), "8.2 of 12"), (words.count_of(3.96, 12), "4 of 12"),
+    (words.how_many(1, "annotated image"), "1 annotated image"), (words.how_many(0, "run"), "0 runs"),
     (words.count_of(2_000_000, 2_000_000), "2000000 of 2000000"), (words.level(0.95), "95%"),
 ])
 def test_numbers_are_written_one_way(shown, expected):

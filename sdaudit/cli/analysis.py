@@ -95,12 +95,19 @@ def _adjudications(store, study: str, options):
     return Team(store).adjudications(study)
 
 
+def run_names(runs) -> dict[str, str]:
+    """``records.run_labels`` of ``runs``, each on one line (a tab or line break in a prompt is a space)."""
+    from sdaudit.cli.terminal import printable
+    from sdaudit.records import run_labels
+
+    return {key: printable(name, one_line=True) for key, name in run_labels(runs).items()}
+
+
 def compare_command(args) -> str:
     from sdaudit.analysis.estimate import estimate_each
     from sdaudit.analysis.planning import compare_runs
     from sdaudit.present.estimate_tables import comparison_table
     from sdaudit.present.words import HOLM_INTERVALS, level
-    from sdaudit.records import run_labels
 
     with store_with_study(args) as store:
         annotations = store.annotations(study=args.study)
@@ -109,18 +116,23 @@ def compare_command(args) -> str:
         adjudications = _adjudications(store, args.study, options)
     if annotations.empty:
         raise UsageError(NOTHING_ANNOTATED.format(study=args.study))
-    names = run_labels(runs)
+    names = run_names(runs)
     run_keys = list(runs["run_key"])[::-1]  # oldest first
     known = "; ".join(f"{key} ({names[key]})" for key in run_keys)
     unknown = [key for key in [*(args.runs or []), *([args.reference] if args.reference else [])] if key not in names]
     if unknown:
         raise UsageError(f"study {args.study!r} has no run {', '.join(map(repr, unknown))}; its runs: {known}.")
     annotated = set(annotations["run_key"])
-    chosen = args.runs or run_keys
+    chosen = [key for key in run_keys if key in set(args.runs)] if args.runs else run_keys  # oldest first
     if args.reference and args.reference not in annotated:
         raise UsageError(f"the reference run {args.reference} ({names[args.reference]}) has no annotations yet; "
                          f"annotate it or choose another with --reference; its runs: {known}.")
-    reference = args.reference or next((key for key in chosen if key in annotated), chosen[0])
+    # the default reference: the oldest annotated run compared, or the study's when --runs names one
+    pool = [key for key in chosen if key in annotated]
+    reference = args.reference or next(iter(pool if len(pool) > 1 else [k for k in run_keys if k in annotated]))
+    if not [key for key in pool if key != reference]:
+        raise UsageError(f"nothing to compare with the reference run “{names[reference]}”: no other run chosen has "
+                         f"annotations; its runs: {known}.")
     keep = annotations["run_key"].isin({*chosen, reference})
     estimates = estimate_each(annotations[keep], options, adjudications=adjudications)
     try:
@@ -140,18 +152,21 @@ def compare_command(args) -> str:
 def _estimate_by_run(args) -> str:
     from sdaudit.analysis.targets import estimates_by_run
     from sdaudit.present.estimate_tables import by_run_text
-    from sdaudit.records import run_labels
 
     with store_with_study(args) as store:
         options = estimate_options(args)
         table = estimates_by_run(store, args.study, options, adjudications=_adjudications(store, args.study, options))
-        names = run_labels(store.runs(study=args.study))
+        runs = store.runs(study=args.study)
         raters = store.annotations(study=args.study)["rater"].nunique()
     if args.json:
         return json_rows(table)
     if table.empty:
         return NOTHING_ANNOTATED.format(study=args.study)
-    return by_run_text(table, args.study, names, labels=options.labels, raters=raters)
+    names = run_names(runs)
+    text = by_run_text(table, args.study, names, labels=options.labels, raters=raters)
+    if left_out := [names[key] for key in runs["run_key"][::-1] if key not in set(table["run_key"])]:
+        text += "\n\nleft out, no annotations yet: " + "; ".join(left_out)
+    return text
 
 
 def estimate_command(args) -> str:
@@ -167,9 +182,9 @@ def estimate_command(args) -> str:
         rows = result.table.astype(object).where(result.table.notna(), None).to_dict("records")
         return json.dumps(rows, indent=1)
     from sdaudit.present.estimate_tables import display_table
-    from sdaudit.present.words import METHOD_LABELS, raters
+    from sdaudit.present.words import METHOD_LABELS, how_many, raters
 
-    header = (f"{result.images} images with a person, {raters(result.raters)}; {result.interval_note}, "
+    header = (f"{how_many(result.images, 'image')} with a person, {raters(result.raters)}; {result.interval_note}, "
               f"{METHOD_LABELS[result.method]}; {result.label_note}; MST 1–{result.skin_cut} lighter. Shares of "
               "perceived "
               "presentation; gender is a binary simplification (plus unclear).")

@@ -240,6 +240,9 @@ def _ingest_images(args) -> str:
     return f"{result.summary}; run {result.run_key}; home {home}"
 
 
+RUNS_CELL = 80  # characters of a prompt or run name in `runs`
+
+
 def _runs(args) -> str:
     from sdaudit.store import Store
 
@@ -252,10 +255,15 @@ def _runs(args) -> str:
         return f"no runs in {path} yet."
     from sdaudit.records import run_labels
 
+    def short(text: str) -> str:  # a cell on one line, a long prompt cut (the whole of it is in the store)
+        text = printable(str(text), one_line=True)
+        return text if len(text) <= RUNS_CELL else text[:RUNS_CELL - 1] + "…"
+
     runs["size"] = runs["width"].astype(str) + "x" + runs["height"].astype(str)
-    runs["run"] = runs["run_key"].map(run_labels(runs))  # the name every face gives the run
+    runs["run"] = runs["run_key"].map(run_labels(runs)).map(short)  # the name every face gives the run
     settings = ["model", "scheduler", "steps", "guidance", "size", "dtype", "prompt"]
     runs[settings] = runs[settings].astype(str).where(runs["kind"] == "generated", "")  # an imported run has none
+    runs["prompt"] = runs["prompt"].map(short)
     columns = ["run_key", "study", "kind", "images", "nsfw_images", *settings, "run"]
     return runs[columns].to_string(index=False)
 

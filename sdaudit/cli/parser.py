@@ -151,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
         "difference of the two shares with Newcombe's score interval, optionally Holm-adjusted.",
     )
     _estimate_options(comparison)
-    comparison.add_argument("--reference", help="the run key to compare with (default: the study's oldest run)")
+    comparison.add_argument("--reference", help="the run key to compare with (default: the oldest annotated run "
+                                                "compared; with one run in --runs, the study's oldest annotated run)")
     comparison.add_argument("--runs", nargs="+", metavar="RUN_KEY",
                             help="the runs to compare (default: every run of the study)")
     comparison.add_argument("--holm", action="store_true",

@@ -115,19 +115,21 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``frame`` fit to write as CSV for people who open it in a spreadsheet: every text
-    cell that starts with ``FORMULA_STARTS`` gains a leading ``'``. Numbers stay numbers (a negative
-    difference is a number, not a formula); Parquet exports keep the raw text."""
+    cell that starts with ``FORMULA_STARTS`` or with ``'`` gains a leading ``'`` (so ``as_written``
+    can take off exactly the one it put there: "'-anna" is written "''-anna" and read back as
+    "'-anna"). Numbers stay numbers (a negative difference is a number, not a formula); Parquet
+    exports keep the raw text."""
     safe = frame.copy()
     for column in safe.columns:
         if safe[column].dtype.kind in "biufcmM":  # numbers, booleans and times cannot hold a formula
             continue
         safe[column] = safe[column].map(
-            lambda value: "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value)
+            lambda value: "'" + value if isinstance(value, str) and value.startswith((*FORMULA_STARTS, "'")) else value)
     return safe
 
 
 def as_written(value: str) -> str:
     """A cell of a CSV that ``spreadsheet_safe`` wrote, as the text was before: the "'" it put
     before a formula's first character is taken off again, so an export imported back keeps its
-    raters' names ("-anna" stays "-anna", not "'-anna")."""
-    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_STARTS) else value
+    raters' names ("-anna" stays "-anna", not "'-anna"; "'-anna", written "''-anna", stays "'-anna")."""
+    return value[1:] if value.startswith("'") and value[1:].startswith((*FORMULA_STARTS, "'")) else value

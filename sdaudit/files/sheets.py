@@ -71,6 +71,9 @@ def _counted(count: int, noun: str) -> str:
 def _read_sheet(path: Path) -> pd.DataFrame:
     """The sheet's cells as text, through the one strict CSV reader (``files.csvfile``): every value
     is then checked with its row and column."""
+    if path.suffix.lower() == ".parquet":
+        raise SheetError(f"{path.name} is the Parquet copy of an export, for analysis tools; import the CSV written "
+                         f"beside it ({path.with_suffix('.csv').name}).")
     try:
         table = read_csv(path, what="annotation sheet", label=path.name, max_bytes=MAX_SHEET_BYTES,
                          skip_initial_space=True)

@@ -129,15 +129,17 @@ class JobRunner:
         per_run = len(range(job.spec["first_seed"], job.spec["last_seed"] + 1))
         finished = 0  # images of the job's earlier runs (a study's runs are made one after another)
         made, working = 0, 0.0  # images made since the claim, and the seconds spent making them
+        longest = job.load_seconds or 0.0  # its longest load: a later run's model, cached, loads in no time
         run = {"loading_since": 0.0, "since": None, "made": 0}  # the run in hand: when it began making images
 
         def on_progress(progress: GenerationProgress) -> None:
-            nonlocal last_write
+            nonlocal last_write, longest
             now = time.monotonic()
             timings = {}
             if run["since"] is None and progress.steps_total:  # the first denoising step: the model is loaded
                 run["since"] = now
-                timings["load_seconds"] = now - run["loading_since"]
+                longest = max(longest, now - run["loading_since"])
+                timings["load_seconds"] = longest
             if run["since"] is not None and progress.images_done > run["made"]:  # a batch saved: the pace so far
                 run["made"] = progress.images_done
                 timings["seconds_per_image"] = (working + now - run["since"]) / (made + run["made"])

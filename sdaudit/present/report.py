@@ -33,6 +33,7 @@ from sdaudit.present.words import (
     EMPTY,
     EXCLUDES,
     METHOD_DESCRIPTIONS,
+    how_many,
     interval,
     level,
     percent,
@@ -174,7 +175,7 @@ def _headline(result: Estimate) -> str:
         parts.append(f"{GROUP_LABELS[group]} {_percent(row['share'])} (parity {_percent(row['target'])})")
     if not parts:
         return "No annotated images with a person yet."
-    return f"Of {result.images} annotated images with a person: " + "; ".join(parts) + "."
+    return f"Of {how_many(result.images, 'annotated image')} with a person: " + "; ".join(parts) + "."
 
 
 HEADLINE_GROUPS = pd.DataFrame({"family": ["gender", "skin_tone"], "group": ["female", "darker"]})

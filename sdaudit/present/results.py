@@ -130,7 +130,7 @@ class ResultsView:
         result = self.estimate
         raters = words.raters(result.raters)
         cut = result.skin_cut
-        text = (f"{result.images} annotated images with a person, {raters}. Shares of *perceived* gender "
+        text = (f"{words.how_many(result.images, 'annotated image')} with a person, {raters}. Shares of *perceived* gender "
                 f"presentation and skin tone; gender is a binary simplification (plus “unclear”); skin tone is "
                 f"MST 1–{cut} lighter, {cut + 1}–10 darker. ")
         if result.raters == 1:

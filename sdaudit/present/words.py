@@ -57,6 +57,11 @@ def level(confidence: float) -> str:
     return f"{confidence:.0%}"
 
 
+def how_many(count: int, thing: str, things: str | None = None) -> str:
+    """``count`` of a thing in words: "1 image", "2 images", "1 run", "0 runs"."""
+    return f"{count} {thing if count == 1 else things or thing + 's'}"
+
+
 def raters(count: int) -> str:
     return "one rater" if count == 1 else f"{count} raters"
 
