@@ -385,6 +385,14 @@ RUN_HEADER = SDAUDIT_HEADER.strip() + ",run_kind,model,model_revision,pipeline_c
         (RUN_ROW.replace("run-a,0,ana", "run-a,1,ana").replace("a doctor", "a nurse"),
          "sheet.csv rows 2 and 3 give run run-a two prompt values ('a doctor' and 'a nurse'); one run has one set "
          "of settings."),
+        (RUN_ROW.replace("run-a,0,ana", "run-b,0,ana").replace(",5,7.5,64,64,", ",0,7.5,64,64,"),
+         "sheet.csv row 3, column steps: a generated run takes 1 step or more but found 0"),
+        (RUN_ROW.replace("run-a,0,ana", "run-b,0,ana").replace(",7.5,64,64,", ",7.5,0,64,"),
+         "sheet.csv row 3, column width: a generated image's width is a multiple of 8 from 8 up but found 0"),
+        (RUN_ROW.replace("run-a,0,ana", "run-b,0,ana").replace("a doctor", "a \\u0000doctor"),
+         "sheet.csv row 3, column prompt: a run's text holds no NUL character, but this one does"),
+        (RUN_ROW.replace("run-a,0,ana", "run-b,0,ana").replace("2026-03-01 14:05:00+00:00", "9999-12-31 23:59:59+14:00"),
+         "sheet.csv row 3, column run_created_at: expected a time that has passed but found '9999-12-31 23:59:59+14:00'"),
     ],
 )
 def test_a_bad_run_cell_refuses_the_whole_sheet_and_writes_nothing(store, tmp_path, second_row, message):
@@ -446,3 +454,25 @@ def test_a_runs_texts_come_back_exactly_whatever_they_hold(store, tmp_path):
         import_annotations(csv_path, other, study="s", sheet_format="sdaudit")
         run = other.run("run-a")
         assert (run["prompt"], run["negative_prompt"], run["slot"]) == (prompt, "blurry\tugly", "doc\\tor")
+
+
+def test_a_reimport_that_contradicts_the_stored_run_or_adds_a_seed_is_refused(store, tmp_path):
+    """A hand-edited export imported again: a run's settings that differ from the run the store holds,
+    or a seed the run does not have (an image without a file that generating again would pass over)."""
+    import_annotations(write(tmp_path, RUN_HEADER + RUN_ROW), store, study="s", sheet_format="sdaudit")
+    before = {table: store.count(table) for table in ("runs", "images", "annotations", "annotation_history")}
+    cases = {
+        RUN_ROW.replace(",5,7.5,", ",9,7.5,"):
+            "sheet.csv gives run run-a steps 9, but the store's run run-a has 5; an export imported again must give "
+            "its runs' settings as they are (nothing was imported).",
+        RUN_ROW.replace("run-a,0,ana", "run-a,99,ana"):
+            "sheet.csv row 2 names seed 99 of run run-a, which the store holds without that image; an export names "
+            "only its runs' images (nothing was imported).",
+    }
+    for row, message in cases.items():
+        with pytest.raises(SheetError) as caught:
+            import_annotations(write(tmp_path, RUN_HEADER + row), store, study="s", sheet_format="sdaudit")
+        assert str(caught.value) == message
+        assert {table: store.count(table) for table in before} == before
+    again = import_annotations(write(tmp_path, RUN_HEADER + RUN_ROW), store, study="s", sheet_format="sdaudit")
+    assert (again.new, again.unchanged) == (0, 1), "the export as written still imports"

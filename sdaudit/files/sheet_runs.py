@@ -14,7 +14,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -120,6 +120,34 @@ def target_keys(store: Store, study: str, sheet_keys) -> dict[str, str]:
     return chosen
 
 
+# What a re-import must agree on with the run the store holds (``STORED_DIFFERS``)
+COMPARED = ("kind", "model", "prompt", "negative_prompt", "scheduler", "steps", "guidance", "width", "height", "dtype")
+STORED_DIFFERS = ("{name} gives run {run_key} {column} {given!r}, but the store's run {run_key} has {held!r}; an export "
+                  "imported again must give its runs' settings as they are (nothing was imported).")
+NO_SUCH_IMAGE = ("{name} row {row} names seed {seed} of run {run_key}, which the store holds without that image; an "
+                 "export names only its runs' images (nothing was imported).")
+
+
+def check_against_store(store: Store, path: Path, runs: dict[str, SheetRun], keys: dict[str, str],
+                        rows: pd.DataFrame) -> None:
+    """A sheet's run that the store holds already (a re-import) must give that run's settings, and
+    name only images the run has: a hand-edited seed would add an image without a file to a
+    generated run, which generating again would then pass over."""
+    for sheet_key, sheet_run in runs.items():
+        held = store.run(keys[sheet_key])
+        if held is None:
+            continue
+        for field_name in COMPARED:
+            given, kept = getattr(sheet_run.record, field_name), held[field_name]
+            if given != kept and not (pd.isna(kept) and given in (None, "")):
+                raise SheetError(STORED_DIFFERS.format(name=path.name, run_key=keys[sheet_key], held=kept, given=given,
+                                                       column={"kind": "run_kind"}.get(field_name, field_name)))
+        seeds = set(store.images(run_key=keys[sheet_key])["seed"].astype(int))
+        for index, seed in rows.loc[rows["run_key"] == keys[sheet_key], "seed"].items():
+            if int(seed) not in seeds:
+                raise SheetError(NO_SUCH_IMAGE.format(name=path.name, row=index + 2, seed=seed, run_key=keys[sheet_key]))
+
+
 # -- one row's run cells --------------------------------------------------------------------------
 
 
@@ -168,6 +196,15 @@ def _sheet_run(path: Path, index: int, record: dict, run_key: str, study: str) -
     )
     if kind == "generated" and not run.prompt.strip():
         raise sheet_problem(path, index, "prompt", "a generated run's prompt is required")
+    if kind == "generated" and run.steps < 1:  # what generating it would have refused
+        raise sheet_problem(path, index, "steps", f"a generated run takes 1 step or more but found {run.steps}")
+    for side in ("width", "height"):
+        if kind == "generated" and (getattr(run, side) < 8 or getattr(run, side) % 8):
+            raise sheet_problem(path, index, side, f"a generated image's {side} is a multiple of 8 from 8 up but "
+                                f"found {getattr(run, side)}")
+    for column in ("model", "prompt", "negative_prompt", "slot", "scheduler", "dtype"):
+        if "\x00" in (getattr(run, column) or ""):
+            raise sheet_problem(path, index, column, "a run's text holds no NUL character, but this one does")
     return SheetRun(run, _moment(path, index, record["run_created_at"]))
 
 
@@ -199,6 +236,8 @@ def _moment(path: Path, index: int, value: str) -> datetime | None:
     if moment is None or moment.tzinfo is None:
         raise sheet_problem(path, index, "run_created_at", "expected a date and time with its offset "
                             f"(like 2026-03-01 14:05:00+00:00) but found {value!r}")
+    if moment > datetime.now(UTC) + timedelta(days=1):  # it orders the runs: none is made in the future
+        raise sheet_problem(path, index, "run_created_at", f"expected a time that has passed but found {value!r}")
     return moment
 
 

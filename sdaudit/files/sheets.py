@@ -21,7 +21,14 @@ from sdaudit.files.safe import read_regular
 from sdaudit.files.sheet_cells import SHEET_PROBLEM as SHEET_PROBLEM  # named here as before sheet_runs shared it
 from sdaudit.files.sheet_cells import SheetError as SheetError
 from sdaudit.files.sheet_cells import sheet_problem as _problem
-from sdaudit.files.sheet_runs import escaped_run_texts, has_run_columns, parse_runs, run_settings, target_keys
+from sdaudit.files.sheet_runs import (
+    check_against_store,
+    escaped_run_texts,
+    has_run_columns,
+    parse_runs,
+    run_settings,
+    target_keys,
+)
 from sdaudit.generation.spec import MAX_SEED
 from sdaudit.records import RunRecord, rater_name, require_new_study, study_file_stem
 from sdaudit.scheme import LABEL_COLUMNS
@@ -236,6 +243,7 @@ def import_annotations(path: str | os.PathLike, store: Store, *, study: str, rat
         records = [replace(run.record, run_key=keys[key]) for key, run in runs.items()]
         created_at = {keys[key]: run.created_at for key, run in runs.items() if run.created_at is not None}
         rows["run_key"] = rows["run_key"].map(keys)
+        check_against_store(store, path, runs, keys, rows)
     known = store.images(study=study)[["run_key", "seed"]].assign(known=True)
     external = rows[["run_key", "seed"]].merge(known, on=["run_key", "seed"], how="left")["known"].isna().to_numpy()
     if external.any() and not runs:
