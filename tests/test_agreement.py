@@ -370,6 +370,22 @@ def test_a_dawid_skene_interval_is_the_refitting_bootstrap_whatever_the_method(m
                                                          bootstrap_rng_seed=7).table)
 
 
+def test_a_group_nobody_chose_keeps_an_interval_and_a_verdict_under_dawid_skene():
+    """Every refit put female-presenting at 0, so its interval was [0, 0], hidden as false certainty: the
+    audit's headline ("no women at all") lost its interval and verdict. Where every resample gives one
+    share, the exact interval of the count is shown instead, as soft labels show it."""
+    rows = [{"image_id": image, "rater": f"r{rater}", "person_present": True,
+             "gender": "unclear" if rater == 0 and image < 6 else "male", "mst": 3, "skin_binary": None,
+             "confidence": "high"}
+            for image in range(40) for rater in range(3)]
+    annotations = pd.DataFrame(rows)
+    corrected = estimate(annotations, labels="dawid-skene", bootstrap_rng_seed=1).row("gender", "female")
+    soft = estimate(annotations).row("gender", "female")
+    assert corrected["share"] == pytest.approx(0, abs=1e-6)
+    assert (corrected["low"], corrected["high"]) == pytest.approx((soft["low"], soft["high"]), abs=1e-6)
+    assert corrected["high"] > 0.05 and bool(corrected["excludes_target"])
+
+
 @pytest.mark.parametrize(("options", "flagged"), [
     ({}, False),  # the README's setting: 3 raters flipping 10%, disagreeing on 22% of images, 24 darker
     ({"flip": 0.20}, True),  # raters disagree on 49% of the images

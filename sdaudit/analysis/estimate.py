@@ -22,10 +22,8 @@ Methods:
   of the same mean (V ≤ p(1 − p)/n), so n_eff reaches its cap n: the adjustment never widens it.
 - ``bootstrap`` — percentile bootstrap over images, vectorised: images with equal labels are
   pooled and each resample is one multinomial draw over the distinct labels.
-
 Wilson and Clopper–Pearson assume independent 0/1 images; with soft labels they are an
-approximation that ignores rater disagreement (the jackknife and bootstrap do not).
-"""
+approximation that ignores rater disagreement (the jackknife and bootstrap do not)."""
 
 from __future__ import annotations
 
@@ -323,7 +321,9 @@ def estimate(
         if n < 2:
             low = high = np.full(len(groups), np.nan)
         elif refit is not None:  # Dawid–Skene where raters disagree: refitted per resample, whatever the method
-            low, high = refit.low, refit.high
+            # (where every resample gave one share, the exact interval of the count: no false certainty)
+            exact, narrow = clopper_pearson_interval(share * n, n, alpha), np.isclose(refit.low, refit.high)
+            low, high = np.where(narrow, exact[0], refit.low), np.where(narrow, exact[1], refit.high)
         elif method == "jackknife":
             low, high = share - z * se, share + z * se
         elif method == "wilson":
