@@ -111,6 +111,10 @@ build_s=$(( $(date +%s) - started ))
 size=$(podman image inspect "$image" --format '{{.Size}}')
 echo "build time: ${build_s} s"
 echo "image size: $(( size / 1000000 )) MB"
+# the base had `ubuntu` with uid 1000, as Ubuntu 24.04 images do: the image's uid 1000 is `user`
+who=$(podman run --rm --no-healthcheck --network none "$image" sh -c 'echo "$(id -un) $(id -u) $(getent passwd ubuntu || echo no-ubuntu)"' 2>>"$scratch/podman.log")
+[ "$who" = "user 1000 no-ubuntu" ] || fail "the image runs as '$who', not as user with uid 1000 alone"
+echo "runs as: user (uid 1000; the base's ubuntu user was removed)"
 
 # One image on the data volume, made before the app starts (the app holds the store while it runs):
 # the offline demo model, in a one-off container of the image with no network.
