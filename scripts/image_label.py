@@ -4,7 +4,8 @@ app's Annotate page, type a rater's name, and either label the first image or fi
     python scripts/image_label.py URL RATER label   # click "Person" on the first card; prints its id
     python scripts/image_label.py URL RATER find    # the first card (Show: All) has "Person" chosen
 
-Exits non-zero (with Playwright's one-line error) when a step does not show within two minutes.
+Exits non-zero (with Playwright's error) when a step does not show within two minutes
+(SDAUDIT_IMAGE_WAIT_MS sets another limit), leaving a screenshot of the page in the image test's scratch.
 """
 
 from __future__ import annotations

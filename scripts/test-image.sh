@@ -16,7 +16,7 @@ base=localhost/sdaudit-debian-base
 image=localhost/sdaudit-test
 name=sdaudit-image-test-$$
 rater=image-test-rater
-python=${PYTHON:-python3}
+python=python3
 step() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 fail() { echo "image test failed: $*" >&2; exit 1; }
 
@@ -63,8 +63,8 @@ trap cleanup EXIT
 # The base: Debian bookworm from the mirror the host's apt uses, with a user `ubuntu` of uid 1000 as
 # Ubuntu 24.04 images have (so the build frees that uid here as it must on the CUDA image).
 if ! podman image exists "$base"; then
-  mirror=$(grep -hoE 'https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null \
-    | head -n 1 | tr -d ' ') || true
+  mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null | grep -vE '^\s*#' \
+    | grep -oE 'https?://[^ ]+/debian/?( |$)' | head -n 1 | tr -d ' ') || true
   mirror=${mirror:-http://deb.debian.org/debian}
   step "making the base: debootstrap bookworm (minbase) from $mirror"
   rm -rf "$scratch/rootfs"
