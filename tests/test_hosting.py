@@ -49,7 +49,6 @@ def front_matter() -> dict:
 
 def test_the_dockerfile_serves_the_app_as_uid_1000_on_the_space_port():
     instructions = dockerfile_instructions()
-    assert "cuda" in instructions["FROM"][0]
     assert any("-u 1000" in run for run in instructions["RUN"]), "Spaces run containers as uid 1000"
     assert instructions["USER"] == ["user"]
     assert instructions["EXPOSE"] == ["8501"]
@@ -61,6 +60,23 @@ def test_the_dockerfile_serves_the_app_as_uid_1000_on_the_space_port():
     assert command[command.index("--server.address") + 1] == "0.0.0.0"
     env = " ".join(instructions["ENV"])
     assert "SDAUDIT_HOME=/home/user/" in env and "HF_HOME=/home/user/" in env, "writable paths for uid 1000"
+
+
+def test_one_dockerfile_builds_on_the_cuda_image_and_on_a_local_debian_base():
+    """The Space builds the CUDA image (the default); scripts/test-image.sh passes BASE_IMAGE, a local
+    Debian base. Ubuntu 24.04 images already have `ubuntu` with uid 1000, so useradd alone fails there."""
+    instructions = dockerfile_instructions()
+    args = dict(arg.partition("=")[::2] for arg in instructions["ARG"])
+    assert args["BASE_IMAGE"].startswith("nvidia/cuda:") and "ubuntu" in args["BASE_IMAGE"]
+    assert instructions["FROM"] == ["${BASE_IMAGE}"]
+    assert "python3.12" not in (ROOT / "Dockerfile").read_text(), "the base's own python3, whichever it is"
+    assert any("python3 python3-venv" in run for run in instructions["RUN"])
+    runs = " ".join(instructions["RUN"])
+    before_useradd = runs[:runs.index("useradd -m -u 1000 user")]
+    assert "id -nu 1000" in before_useradd and "userdel -r" in before_useradd, "free uid 1000 first"
+    assert "/_stcore/health" in instructions["HEALTHCHECK"][0]
+    script = (ROOT / "scripts" / "test-image.sh").read_text()
+    assert "--build-arg BASE_IMAGE=" in script and "--format docker" in script, "docker format keeps HEALTHCHECK"
 
 
 def test_the_space_front_matter_matches_the_dockerfile():
