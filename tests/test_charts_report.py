@@ -123,6 +123,11 @@ def test_the_forest_chart_has_a_row_per_run_and_colours_by_the_difference_verdic
     colour = layers[0]["encoding"]["color"]
     assert colour["field"] == "verdict" and colour["scale"]["range"][0] == VERDICT_COLOURS[EXCLUDES]
     assert "fewer women" in to_svg(differences_chart(differences, reference="reference"))
+    # a reference with a very long name: its axis title stays one readable line (it made the chart 2,588 px wide)
+    long_name = 'Q"' * 150
+    spec = differences_chart(differences, reference=long_name).to_dict()
+    title = spec["spec"]["layer"][0]["encoding"]["x"]["title"]
+    assert len(title) < 100 and title.endswith("…”") and title.startswith('difference of shares, run minus “Q"Q"')
 
 
 LONG_RUN = "a doctor sitting behind a desk in a hospital office · stabilityai/stable-diffusion-2-1 · 60 images"

@@ -105,8 +105,12 @@ def _panel_header() -> alt.Header:
                       labelFontWeight="bold", labelLimit=LABEL_LIMIT)
 
 
+TITLE_NAME = 60  # characters of a run's name in an axis title (the whole name is on its rows)
+
+
 def _run_axis() -> alt.Axis:
-    """Runs named on an axis one part a line (subject, model, run), so a long prompt is not cut,
+    """Runs named on an axis one part a line (subject, model, run), so a usual prompt is not cut (one
+    longer than ``RUN_LABEL_LIMIT`` pixels is cut, with "…"),
     the lines centred on the run's row (Vega starts them there). Type size and line height are
     fixed here, as the offsets and ``RUN_ROW`` assume, whatever theme draws the chart."""
     lines = "length(split(datum.label, ' · '))"
@@ -284,7 +288,8 @@ def differences_chart(differences: pd.DataFrame, *, reference: str, width: int =
                alt.Tooltip("difference:Q", format=CHART_POINTS), alt.Tooltip("low:Q", format=CHART_POINTS),
                alt.Tooltip("high:Q", format=CHART_POINTS), alt.Tooltip("verdict:N"), alt.Tooltip("reliability:N", title="interval")]
     base = alt.Chart(rows)
-    bars, points, values = _interval_marks(base, y=y, x_title=f"difference of shares, run minus “{reference}”",
+    named = reference if len(reference) <= TITLE_NAME else reference[:TITLE_NAME - 1] + "…"  # a title has one line
+    bars, points, values = _interval_marks(base, y=y, x_title=f"difference of shares, run minus “{named}”",
                                            verdicts=DIFFERENCE_VERDICTS, tooltip=tooltip, point="difference",
                                            difference_axis=difference_ticks(rows["low"], rows["high"]))
     return _by_panel(alt.layer(bars, points, _zero_marks(base), values).properties(width=width, height=RUN_ROW),
