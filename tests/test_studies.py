@@ -254,7 +254,9 @@ def test_targets_from_data_are_each_runs_own_targets_in_estimate_by_run(cli, tmp
 
     text = cli("estimate", "--study", "occupations", "--by", "run", "--home", str(home), check=True).stdout
     assert "46.0% (ONS Labour Force Survey 2023)" in text and "50.0% (parity)" in text
-    nurse_male = next(line for line in text.splitlines() if keys["nurse"] in line and " male " in line)
+    # runs are named, each over its rows: the nurse run's section, its male-presenting row
+    nurse = text.split("\n\nnurse · demo\n")[1].split("\n\n")[0]  # a slot run is named by its slot value
+    nurse_male = next(line for line in nurse.splitlines() if " male-presenting " in line)
     assert "50.0% (parity)" in nurse_male and "(nan)" not in text  # a parity source is NaN once runs are joined
 
     # importing again replaces what it names and adds nothing
