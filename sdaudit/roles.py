@@ -179,7 +179,7 @@ def public_url(environ: Mapping[str, str]) -> str:
     """The address browsers reach the app at: ``SDAUDIT_PUBLIC_URL``, a Space's own, or the local default."""
     if given := setting("public_url"):
         return given
-    if space_host := environ.get("SPACE_HOST"):
+    if space_host := environ.get("SPACE_HOST", "").split(",")[0].strip():  # a Space with a custom domain has two
         return f"https://{space_host}"
     return "http://localhost:8501"
 

@@ -13,6 +13,7 @@ import os
 import re
 from pathlib import Path
 
+import oidc_provider_mock
 import pytest
 from helpers import App, Deadline, free_port
 from streamlit.web.server.server_util import AUTH_COOKIE_NAME
@@ -22,7 +23,6 @@ from sdaudit.store import Store
 
 pytestmark = pytest.mark.slow  # a real browser against a real server and a real provider
 
-oidc_provider_mock = pytest.importorskip("oidc_provider_mock", reason="requirements-dev.txt installs it")
 
 ACCOUNTS = {"alice": {"preferred_username": "alice", "email": "alice@lab.example", "name": "Alice A."},
             "bob": {"preferred_username": "bob", "email": "bob@lab.example", "name": "Bob B."}}

@@ -5,6 +5,7 @@ and an admin; without sign-in, the typed-name one-person tool is unchanged and s
 from __future__ import annotations
 
 import stat
+from pathlib import Path
 
 import pytest
 from helpers import APP, PAGES, WAIT_LIMIT_S, open_page
@@ -59,7 +60,7 @@ def test_the_provider_comes_from_sdaudit_settings_or_a_space(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     assert sign_in_provider({}) is None
     space = {"OAUTH_CLIENT_ID": "hf-id", "OAUTH_CLIENT_SECRET": "hf-secret",
-             "OPENID_PROVIDER_URL": "https://huggingface.co", "SPACE_HOST": "lab-sdaudit.hf.space"}
+             "OPENID_PROVIDER_URL": "https://huggingface.co", "SPACE_HOST": "lab-sdaudit.hf.space,audit.lab.example"}
     on_space = sign_in_provider(space)
     assert (on_space.client_id, on_space.metadata_url, on_space.redirect_uri, on_space.scope, on_space.label) == (
         "hf-id", "https://huggingface.co/.well-known/openid-configuration",
@@ -164,3 +165,18 @@ def test_without_sign_in_the_rater_is_typed_and_the_sidebar_says_it_is_a_one_per
     assert box.value == "bob" and not box.disabled
     assert any(caption.value.startswith("No sign-in on this server: a one-person tool") for caption in at.sidebar.caption)
     assert not [button for button in at.sidebar.button if button.label == "Sign out"]
+
+
+def test_the_space_signs_in_with_hugging_face_at_streamlits_callback(monkeypatch):
+    """The Space's front matter asks for Hugging Face's sign-in and authorises the path Streamlit's
+    st.login sends people back to, the one the provider is given."""
+    import yaml
+
+    for name in (*OIDC, "SDAUDIT_PUBLIC_URL"):
+        monkeypatch.delenv(name, raising=False)
+    text = (Path(__file__).resolve().parents[1] / "space" / "README.md").read_text(encoding="utf-8")
+    meta = yaml.safe_load(text.split("---")[1])
+    space = {"OAUTH_CLIENT_ID": "id", "OAUTH_CLIENT_SECRET": "secret", "OPENID_PROVIDER_URL": "https://huggingface.co",
+             "SPACE_HOST": "lab-sdaudit.hf.space"}
+    assert meta["hf_oauth"] is True
+    assert sign_in_provider(space).redirect_uri == f"https://lab-sdaudit.hf.space{meta['hf_oauth_redirect_path']}"
