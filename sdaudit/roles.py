@@ -227,18 +227,28 @@ def accounts(text: str) -> frozenset[str]:
     return frozenset(part.strip().casefold() for part in text.split(",") if part.strip())
 
 
+def _trusted(claims: Mapping[str, object]) -> dict[str, str]:
+    """The claims that name an account, stripped; an e-mail the provider says it has not verified
+    (``email_verified: false``) is left out: anyone could have typed it."""
+    trusted = {claim: str(claims.get(claim) or "").strip() for claim in NAME_CLAIMS}
+    if claims.get("email_verified") is False:
+        trusted["email"] = ""
+    return trusted
+
+
 def rater_name(claims: Mapping[str, object]) -> str:
     """The name an account rates under: its user name (``preferred_username``; a Hugging Face
-    account's handle), else its e-mail, else its subject id."""
-    return next((str(claims[claim]).strip() for claim in NAME_CLAIMS if str(claims.get(claim) or "").strip()), "")
+    account's handle), else its (verified) e-mail, else its subject id."""
+    return next((value for value in _trusted(claims).values() if value), "")
 
 
 def identity(claims: Mapping[str, object], *, admins: str | None = None, raters: str | None = None) -> Identity:
     """The role of a signed-in account, from ``SDAUDIT_ADMINS`` and ``SDAUDIT_RATERS`` (or the
-    given lists): an admin when its user name or e-mail is listed; it may rate when it is an admin,
+    given lists): an admin when its user name or (verified) e-mail is listed; it may rate when it is an admin,
     when no rater list is set, or when it is on it."""
     admin_list = accounts(setting("admins") if admins is None else admins)
     rater_list = accounts(setting("raters") if raters is None else raters)
-    names = {str(claims.get(claim) or "").strip().casefold() for claim in ("preferred_username", "email")} - {""}
+    trusted = _trusted(claims)
+    names = {trusted[claim].casefold() for claim in ("preferred_username", "email")} - {""}
     admin = bool(names & admin_list)
     return Identity(rater_name(claims), admin, admin or not rater_list or bool(names & rater_list))

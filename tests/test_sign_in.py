@@ -4,6 +4,7 @@ and an admin; without sign-in, the typed-name one-person tool is unchanged and s
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -38,6 +39,10 @@ OIDC = {"SDAUDIT_OIDC_CLIENT_ID": "sdaudit", "SDAUDIT_OIDC_CLIENT_SECRET": "clie
     (ALICE, "alice", "bob", Identity("alice", admin=True, may_rate=True)),  # admins always rate
     (ALICE, "", "", Identity("alice", admin=False, may_rate=True)),
     ({"sub": "u-4", "name": "alice"}, "alice", "", Identity("u-4", admin=False, may_rate=True)),  # a display name is no user name
+    ({"sub": "u-5", "email": "alice@lab.example", "email_verified": False}, "alice@lab.example", "",
+     Identity("u-5", admin=False, may_rate=True)),  # an unverified e-mail names nobody
+    ({"sub": "u-6", "email": "alice@lab.example", "email_verified": True}, "alice@lab.example", "",
+     Identity("alice@lab.example", admin=True, may_rate=True)),
 ])
 def test_roles_come_from_the_settings(claims, admins, raters, expected):
     assert identity(claims, admins=admins, raters=raters) == expected
@@ -180,3 +185,23 @@ def test_the_space_signs_in_with_hugging_face_at_streamlits_callback(monkeypatch
              "SPACE_HOST": "lab-sdaudit.hf.space"}
     assert meta["hf_oauth"] is True
     assert sign_in_provider(space).redirect_uri == f"https://lab-sdaudit.hf.space{meta['hf_oauth_redirect_path']}"
+
+
+def test_half_the_sign_in_settings_stop_the_server_with_one_line():
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "SDAUDIT_OIDC_CLIENT_ID": "sdaudit"}
+    for name in ("SDAUDIT_OIDC_CLIENT_SECRET", "SDAUDIT_OIDC_PROVIDER_URL"):
+        env.pop(name, None)
+    result = subprocess.run([sys.executable, "-c", "import streamlit_app"], cwd=root, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 1 and result.stderr.strip().splitlines() == [
+        "error: " + HALF_CONFIGURED.format(given="SDAUDIT_OIDC_CLIENT_ID")]
+
+
+def test_with_a_password_and_no_sign_in_the_sidebar_says_how_this_server_works(locked):
+    at = open_page("annotate")
+    assert [caption.value for caption in at.sidebar.caption if caption.value.startswith("No sign-in")] == [
+        "No sign-in on this server: raters type their names; admin actions need the password."]
