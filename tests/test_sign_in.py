@@ -205,3 +205,22 @@ def test_with_a_password_and_no_sign_in_the_sidebar_says_how_this_server_works(l
     at = open_page("annotate")
     assert [caption.value for caption in at.sidebar.caption if caption.value.startswith("No sign-in")] == [
         "No sign-in on this server: raters type their names; admin actions need the password."]
+
+
+def test_a_signed_in_rater_saves_under_their_own_name_whatever_the_link_says(signed, tiny_model):
+    """bob opens /annotate?rater=alice: his click is saved under bob, and alice's labels are untouched."""
+    from sdaudit.generation.generate import StoreSink, generate
+    from sdaudit.generation.spec import GenerationSpec
+    from sdaudit.store import Store
+
+    spec = GenerationSpec(model=str(tiny_model), prompt="a nurse", first_seed=0, last_seed=1, steps=2, height=64,
+                          width=64, device="cpu")
+    with Store.open(signed) as store:
+        generate(spec, StoreSink(store, signed), home=signed)
+    at = open_as(BOB, "annotate", query={"rater": "alice"})
+    next(radio for radio in at.radio if radio.label == "Show").set_value("All").run()
+    next(radio for radio in at.radio if radio.label == "Person").set_value("No person").run()
+    assert not at.exception, at.exception
+    with Store.open(signed) as store:
+        raters = list(store.annotation_history()["rater"])
+    assert raters == ["bob"]
