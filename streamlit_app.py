@@ -3,11 +3,20 @@ holds the pages and the sidebar.
 
 An st.App (rather than a plain script) gives the server a start-up hook, run once before any
 browser connects: sdaudit.serving.lifespan turns Nagle's algorithm off there, so the first page
-load after a restart (a Space waking up) is as quick as the later ones.
+load after a restart (a Space waking up) is as quick as the later ones. It also takes Streamlit's
+``[auth]`` secrets in memory: when sign-in is configured (sdaudit.roles.sign_in_provider), they are
+made here from the settings, so no secrets.toml is written.
 """
 
 import streamlit as st
 
+from sdaudit.config import data_home
+from sdaudit.roles import auth_secrets, sign_in_provider
 from sdaudit.serving import lifespan
 
-app = st.App("app/router.py", lifespan=lifespan)
+try:
+    provider = sign_in_provider()
+except ValueError as error:  # half the sign-in settings: one line, no server
+    raise SystemExit(f"error: {error}") from None
+
+app = st.App("app/router.py", lifespan=lifespan, secrets=auth_secrets(provider, data_home()) if provider else None)

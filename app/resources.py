@@ -13,7 +13,7 @@ from sdaudit.errors import StoreError
 from sdaudit.files.snapshot import AutoSnapshot
 from sdaudit.generation.jobs import JobRunner
 from sdaudit.records import DEFAULT_STUDY
-from sdaudit.roles import AdminGate
+from sdaudit.roles import AdminGate, Identity, identity, sign_in_provider
 from sdaudit.store import Store
 
 # A store file that opens but fails on reading (truncated, overwritten in place) raises DuckDB's own
@@ -71,6 +71,18 @@ def current_study() -> str:
     return st.session_state.get("study") or DEFAULT_STUDY
 
 
+def signed_in() -> Identity | None:
+    """The signed-in account and its role; None when sign-in is not configured or nobody is signed
+    in. Streamlit reads ``st.user`` from its signed identity cookie, so it cannot be typed or forged."""
+    if sign_in_provider() is None or not st.user.get("is_logged_in"):
+        return None
+    return identity(st.user.to_dict())
+
+
 def current_rater() -> str:
-    """The rater's name from the sidebar, stripped; empty when none is given."""
+    """The rater's name: with sign-in, the signed-in account's (``roles.rater_name``), empty when it
+    may not rate; without, the name typed in the sidebar, stripped; empty when none is given."""
+    if sign_in_provider() is not None:
+        account = signed_in()
+        return account.name if account and account.may_rate else ""
     return (st.session_state.get("rater") or "").strip()

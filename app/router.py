@@ -11,6 +11,7 @@ import streamlit as st
 from app.address import adopt_address, keep_in_address
 from app.page_list import PAGES
 from app.resources import STORE_ERRORS, current_home, open_store, store_problem
+from app.signin import account_sidebar, require_sign_in
 from app.widgets import is_admin, plain
 from sdaudit.records import DEFAULT_STUDY, require_new_study
 from sdaudit.scheme import DEFAULT_SKIN_CUT
@@ -18,7 +19,7 @@ from sdaudit.scheme import DEFAULT_SKIN_CUT
 
 def create_study() -> None:
     """Create the study named in the sidebar and make it current (a callback: runs before the rerun).
-    Admins only when a password is set: the popover is not drawn for raters, and this checks again."""
+    Admins only when sign-in or a password is set: the popover is not drawn for raters, and this checks again."""
     name = (st.session_state.get("new_study_name") or "").strip()
     if not is_admin():
         return
@@ -43,6 +44,7 @@ MST_MODE = "Monk Skin Tone, MST 1–10"
 BINARY_MODE = f"Lighter / darker (MST 1–{DEFAULT_SKIN_CUT} / {DEFAULT_SKIN_CUT + 1}–10)"
 
 st.set_page_config(page_title="sdaudit", page_icon=":material/balance:", layout="wide")
+require_sign_in()  # with sign-in configured, nothing below is drawn for a visitor who has not signed in
 
 navigation = st.navigation([
     st.Page(page.body, title=page.title, icon=page.icon, url_path=page.url_path, default=page.default)
@@ -72,7 +74,7 @@ with st.sidebar:
                 st.error(plain(problem), icon=":material/error:")
         if created := st.session_state.pop("new_study_created", None):
             st.success(f"Created study “{plain(created)}”; it is the current study now.", icon=":material/check_circle:")
-    st.text_input("Rater", key="rater", help="Your name: every annotation is saved under it.")
+    account_sidebar()  # the rater's name: the signed-in account's, or typed when there is no sign-in
     keep_in_address()
     st.caption(f"Data home: {plain(current_home())}")
 

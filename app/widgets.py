@@ -3,12 +3,14 @@ Tone swatches and the admin password form. Labels come from sdaudit.scheme; noth
 computes on data."""
 
 import re
+import secrets
 
 import streamlit as st
 
-from app.resources import admin_gate
+from app.resources import admin_gate, signed_in
 from sdaudit.present.words import count_of
 from sdaudit.records import Job
+from sdaudit.roles import sign_in_provider
 from sdaudit.scheme import MST_SWATCHES
 
 MARKDOWN_SPECIALS = "\\`*_{}[]()<>#+-.!|~$"
@@ -65,43 +67,41 @@ def mst_swatches() -> None:
     st.markdown(f"Monk Skin Tone scale, MST 1 to MST 10:<br>{swatches}", unsafe_allow_html=True)
 
 
-TOKEN_PARAM = "admin"  # the URL query parameter holding an unlocked browser's signed token
-
-
 def is_admin() -> bool:
-    """True when no admin password is configured, or this browser holds a valid token (checked,
-    signature and expiry, on every run). Draws nothing. The token lives in the URL, so a reload
-    keeps it, and in the session, so that pages whose links drop the URL's parameters keep it too."""
+    """True for a signed-in admin (``SDAUDIT_ADMINS``) when sign-in is configured; otherwise when no
+    admin password is set, or this session unlocked the gate (a signed token kept in the session's
+    server-side state only, checked, signature and expiry, on every run: never in the address, so a
+    reload or a shared link asks again). Draws nothing."""
+    if sign_in_provider() is not None:
+        account = signed_in()
+        return bool(account and account.admin)
     gate = admin_gate()
-    if not gate.required:
+    if not gate.required or gate.token_valid(st.session_state.get("admin_token")):
         return True
-    token = st.query_params.get(TOKEN_PARAM) or st.session_state.get("admin_token")
-    if gate.token_valid(token):
-        if st.query_params.get(TOKEN_PARAM) != token:
-            st.query_params[TOKEN_PARAM] = token
-        return True
-    if TOKEN_PARAM in st.query_params:  # expired or tampered with: dropped, the form asks again
-        del st.query_params[TOKEN_PARAM]
     st.session_state.pop("admin_token", None)
     return False
 
 
 def admin_unlocked() -> bool:
-    """``is_admin()``; when it is False, shows the password prompt (for admin-only actions). Call it
-    once per page: the form has one key."""
+    """``is_admin()``; when it is False, says so, and without sign-in shows the password prompt (for
+    admin-only actions). Call it once per page: the form has one key."""
     if is_admin():
         return True
+    if sign_in_provider() is not None:
+        st.info("This is an admin action. You are signed in as a rater; the admins are named by the server's "
+                "SDAUDIT_ADMINS setting.", icon=":material/info:")
+        return False
     st.info("This is an admin action on this server. Raters can annotate and view results without it.",
             icon=":material/info:")
     with st.form("admin_login"):
         given = st.text_input("Admin password", type="password")
         if st.form_submit_button("Unlock"):
             gate = admin_gate()
-            verdict = gate.check(given)
+            # the source is this browser session: its wrong passwords lock out only itself
+            source = st.session_state.setdefault("admin_source", secrets.token_hex(16))
+            verdict = gate.check(given, source=source)
             if verdict.unlocked:
-                token = gate.token()
-                st.session_state["admin_token"] = token
-                st.query_params[TOKEN_PARAM] = token
+                st.session_state["admin_token"] = gate.token()
                 st.rerun()
             st.error(verdict.message, icon=":material/error:")
     return False

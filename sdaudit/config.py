@@ -57,8 +57,28 @@ SETTINGS: dict[str, Setting] = {
     "admin_password": Setting(
         "SDAUDIT_ADMIN_PASSWORD",
         "",
-        "When set (a Space secret), generating, importing, snapshots and restores need this password; "
-        "everyone can annotate and view results. Unset: everything is open (a researcher alone).",
+        "Without sign-in: when set (a Space secret), admin actions need this password (asked again on each "
+        "reload); raters type their names. Unset and no sign-in: everything is open (a researcher alone).",
+    ),
+    "oidc_client_id": Setting(
+        "SDAUDIT_OIDC_CLIENT_ID", "", "Sign-in: the app's client id at your OpenID Connect provider (a Space with "
+        "`hf_oauth: true` needs none: it signs in with Hugging Face)."
+    ),
+    "oidc_client_secret": Setting("SDAUDIT_OIDC_CLIENT_SECRET", "", "Sign-in: the app's client secret (a secret)."),
+    "oidc_provider_url": Setting(
+        "SDAUDIT_OIDC_PROVIDER_URL", "", "Sign-in: the provider's address (its /.well-known/openid-configuration is read)."
+    ),
+    "public_url": Setting(
+        "SDAUDIT_PUBLIC_URL", "", "Sign-in: the address browsers reach the app at (a Space's own, else "
+        "http://localhost:8501); the provider sends people back to its /oauth2callback."
+    ),
+    "admins": Setting(
+        "SDAUDIT_ADMINS", "", "Sign-in: the user names or e-mails (comma-separated) that may generate, import, create "
+        "studies, manage the team and see gold and group answers."
+    ),
+    "raters": Setting(
+        "SDAUDIT_RATERS", "", "Sign-in: when set, only these accounts (and the admins) may rate; unset, every "
+        "signed-in account rates under its own name."
     ),
     "max_images_per_job": Setting(
         "SDAUDIT_MAX_IMAGES_PER_JOB", "10000", "Most images one generation job may ask for (hosted limit)."

@@ -185,8 +185,9 @@ class App:
     browser tests. Its waits take what is left of ``deadline``; its output goes to ``log`` (beside
     the home), shown if it dies before answering."""
 
-    def __init__(self, home: Path, deadline: Deadline):
+    def __init__(self, home: Path, deadline: Deadline, *, port: int | None = None):
         self.home = home
+        self.port = port  # None: a free one at launch (sign-in must know its address before)
         self.deadline = deadline
         self.log = home.parent / f"{home.name}-app.log"
         self.env = {**os.environ, "SDAUDIT_HOME": str(home), "PYTHONPATH": str(ROOT)}
@@ -202,7 +203,7 @@ class App:
     def launch(self) -> str:
         """Launch without waiting (several servers can start together); no script runs until a
         browser visits, so the server stays fresh."""
-        port = free_port()
+        port = self.port or free_port()
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:  # a file, not a pipe nobody reads, which fills and stalls the app
             self.server = subprocess.Popen(app_command(port), cwd=ROOT, env=self.env, stdout=log,

@@ -1,17 +1,18 @@
-"""The admin gate holds: a process-wide limit on wrong passwords across sessions, a lockout that
-refuses even the right password, signed expiring tokens that keep a browser unlocked, and raters
-who cannot create studies."""
+"""The admin password gate holds without being a switch anyone can throw: wrong passwords are
+limited per source (one browser session), a source's lockout refuses even the right password there
+and nowhere else, an unlocked session keeps a signed, expiring token in its server-side state only
+(never in the address), and raters cannot create studies."""
 
 from __future__ import annotations
 
 import threading
 
-from helpers import open_page
+from helpers import PAGES, open_page
 from streamlit.testing.v1 import AppTest
 
-from sdaudit.roles import LOCKOUT_S, MAX_WRONG, TOKEN_S, WINDOW_S, WRONG_PASSWORD, AdminGate
+from sdaudit.roles import LOCKOUT_S, MAX_WRONG, SOURCES_KEPT, TOKEN_S, WINDOW_S, WRONG_PASSWORD, AdminGate
 
-LOCKED_PREFIX = "Too many wrong admin passwords on this server"
+LOCKED_PREFIX = "Too many wrong admin passwords from this browser"
 
 
 class Clock:
@@ -22,7 +23,7 @@ class Clock:
         return self.now
 
 
-def test_four_sessions_at_once_get_at_most_five_wrong_tries_then_a_lockout():
+def test_four_threads_of_one_source_get_at_most_five_wrong_tries_then_a_lockout():
     clock = Clock()
     gate = AdminGate("s3cret", clock=clock)
     answers: list[str] = []
@@ -31,7 +32,7 @@ def test_four_sessions_at_once_get_at_most_five_wrong_tries_then_a_lockout():
     def session() -> None:
         start.wait()
         for _ in range(8):
-            answers.append(gate.check("guess").message)
+            answers.append(gate.check("guess", source="attacker").message)
 
     threads = [threading.Thread(target=session) for _ in range(4)]
     for thread in threads:
@@ -41,28 +42,51 @@ def test_four_sessions_at_once_get_at_most_five_wrong_tries_then_a_lockout():
     assert len(answers) == 32
     assert answers.count(WRONG_PASSWORD) == MAX_WRONG - 1, "the fifth wrong password starts the lockout"
     assert all(answer.startswith(LOCKED_PREFIX) for answer in answers if answer != WRONG_PASSWORD)
-    refused = gate.check("s3cret")
+    refused = gate.check("s3cret", source="attacker")
     assert not refused.unlocked and refused.message == (
-        "Too many wrong admin passwords on this server: every password is refused until 13:47:40 UTC (in 60 s). "
-        "Try again then.")
+        "Too many wrong admin passwords from this browser: the password is refused here until 13:47:40 UTC "
+        "(in 60 s). Try again then.")
     clock.now += LOCKOUT_S - 1
-    assert gate.check("s3cret").message.endswith("(in 1 s). Try again then.")
+    assert gate.check("s3cret", source="attacker").message.endswith("(in 1 s). Try again then.")
     clock.now += 1
-    assert gate.check("s3cret").unlocked
+    assert gate.check("s3cret", source="attacker").unlocked
+
+
+def test_a_locked_out_source_never_locks_the_admin_out():
+    clock = Clock()
+    gate = AdminGate("s3cret", clock=clock)
+    for attacker in ("attacker-1", "attacker-2", "attacker-3"):
+        answers = [gate.check("guess", source=attacker).message for _ in range(MAX_WRONG + 3)]
+        assert answers[-1].startswith(LOCKED_PREFIX)
+    assert gate.check("s3cret", source="admin").unlocked, "the admin's own browser is untouched"
+    assert [gate.check("guess", source="admin").message for _ in range(MAX_WRONG - 1)] == [WRONG_PASSWORD] * (
+        MAX_WRONG - 1), "and keeps its own full count of tries"
+    assert not gate.check("s3cret", source="attacker-1").unlocked
 
 
 def test_wrong_passwords_spread_over_minutes_do_not_lock_out():
     clock = Clock()
     gate = AdminGate("s3cret", clock=clock)
     for _ in range(3):
-        assert [gate.check("guess").message for _ in range(MAX_WRONG - 1)] == [WRONG_PASSWORD] * (MAX_WRONG - 1)
+        assert [gate.check("guess", source="a").message for _ in range(MAX_WRONG - 1)] == (
+            [WRONG_PASSWORD] * (MAX_WRONG - 1))
         clock.now += WINDOW_S
-    assert gate.check("s3cret").unlocked
+    assert gate.check("s3cret", source="a").unlocked
+
+
+def test_the_gate_remembers_a_bounded_number_of_sources():
+    gate = AdminGate("s3cret", clock=Clock())
+    for _ in range(MAX_WRONG):
+        gate.check("guess", source="first")
+    assert gate.check("s3cret", source="first").message.startswith(LOCKED_PREFIX)
+    for index in range(SOURCES_KEPT):
+        gate.check("guess", source=f"other-{index}")
+    assert gate.check("s3cret", source="first").unlocked, "the oldest quiet source was forgotten"
 
 
 def test_without_a_password_the_gate_is_open():
     gate = AdminGate("")
-    assert not gate.required and gate.check("anything").unlocked and gate.token_valid(None)
+    assert not gate.required and gate.check("anything", source="a").unlocked and gate.token_valid(None)
 
 
 def test_tokens_are_signed_expire_and_belong_to_one_process():
@@ -93,28 +117,27 @@ def try_password(at: AppTest, password: str) -> list[str]:
     return [error.value for error in at.error]
 
 
-def test_four_app_sessions_share_one_limit(locked):
-    sessions = [open_page("runs") for _ in range(4)]
-    answers = [answer for _ in range(2) for at in sessions for answer in try_password(at, "guess")]
+def test_wrong_passwords_in_one_session_never_lock_another(locked):
+    attacker = open_page("runs")
+    answers = [answer for _ in range(MAX_WRONG + 2) for answer in try_password(attacker, "guess")]
     assert answers[: MAX_WRONG - 1] == [WRONG_PASSWORD] * (MAX_WRONG - 1)
     assert all(answer.startswith(LOCKED_PREFIX) for answer in answers[MAX_WRONG - 1:])
-    fifth = open_page("runs")
-    assert try_password(fifth, "s3cret")[0].startswith(LOCKED_PREFIX), "the right password waits too"
-    assert not fifth.get("file_uploader")
+    assert try_password(attacker, "s3cret")[0].startswith(LOCKED_PREFIX), "the right password waits there"
+    assert not attacker.get("file_uploader")
+    admin = open_page("runs")
+    assert try_password(admin, "s3cret") == [] and admin.get("file_uploader"), "another browser unlocks at once"
 
 
-def test_unlocking_survives_a_reload_and_a_tampered_token_does_not(locked):
+def test_unlocking_stays_out_of_the_address_and_an_old_token_link_unlocks_nothing(locked):
     at = open_page("runs")
     assert try_password(at, "s3cret") == []
-    token = at.query_params["admin"]
-    token = token[0] if isinstance(token, list) else token
-    assert at.get("file_uploader") and "s3cret" not in token
-    reloaded = open_page("runs", query={"admin": token})  # a new session, as a browser reload makes
-    assert reloaded.get("file_uploader") and not any(box.label == "Admin password" for box in reloaded.text_input)
-    expiry, signature = token.split(".")
-    tampered = open_page("runs", query={"admin": f"{int(expiry) + 3600}.{signature}"})
-    assert not tampered.get("file_uploader") and any(box.label == "Admin password" for box in tampered.text_input)
-    assert "admin" not in tampered.query_params
+    assert at.get("file_uploader") and "admin" not in at.query_params
+    token = at.session_state["admin_token"]
+    assert "s3cret" not in token
+    at.switch_page(str(PAGES / "generate.py")).run()
+    assert [b for b in at.button if b.label == "Generate"], "the session stays unlocked across pages"
+    linked = open_page("runs", query={"admin": token})  # the removed ?admin=TOKEN unlock: a reload asks again
+    assert not linked.get("file_uploader") and any(box.label == "Admin password" for box in linked.text_input)
 
 
 def test_raters_cannot_create_studies_when_a_password_is_set(locked):

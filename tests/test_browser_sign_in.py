@@ -1,0 +1,154 @@
+"""Sign-in in a real browser: `streamlit run streamlit_app.py` with sign-in configured against a real
+OpenID Connect provider on loopback (oidc-provider-mock, in this process), driven by Playwright on
+Debian's chromium. A person signs in on the provider's own authorize page by choosing an account.
+
+One provider and one app serve the module (each test has its own browser context, so no cookies are
+shared): alice is the admin, bob a rater.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import oidc_provider_mock
+import pytest
+from helpers import App, Deadline, free_port
+from streamlit.web.server.server_util import AUTH_COOKIE_NAME
+from streamlit.web.server.starlette.starlette_app_utils import create_signed_value
+
+from sdaudit.store import Store
+
+pytestmark = pytest.mark.slow  # a real browser against a real server and a real provider
+
+
+ACCOUNTS = {"alice": {"preferred_username": "alice", "email": "alice@lab.example", "name": "Alice A."},
+            "bob": {"preferred_username": "bob", "email": "bob@lab.example", "name": "Bob B."}}
+SECONDS = 60.0  # each test's limit, the start of the module's app and provider included
+LIMIT = Deadline(SECONDS)
+
+
+@pytest.fixture(autouse=True)
+def deadline():
+    global LIMIT
+    LIMIT = Deadline(SECONDS)
+    return LIMIT
+
+
+@pytest.fixture(scope="module")
+def provider():
+    """The OpenID Connect provider's address; accounts are chosen on its authorize page. (Plain
+    HTTP on loopback: Authlib allows it only with AUTHLIB_INSECURE_TRANSPORT, set for the provider
+    here and for the app below.)"""
+    before = os.environ.get("AUTHLIB_INSECURE_TRANSPORT")
+    os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
+    users = [oidc_provider_mock.User(sub=sub, claims=claims) for sub, claims in ACCOUNTS.items()]
+    with oidc_provider_mock.run_server_in_thread(port=0, user_claims=users) as server:
+        yield f"http://127.0.0.1:{server.server_port}"
+    if before is None:
+        del os.environ["AUTHLIB_INSECURE_TRANSPORT"]
+
+
+@pytest.fixture(scope="module")
+def signed_app(provider, tmp_path_factory):
+    """The app with sign-in through ``provider``: alice is its admin."""
+    port = free_port()
+    running = App(tmp_path_factory.mktemp("signin") / "home", Deadline(SECONDS), port=port)
+    with Store.open(running.home) as store:
+        store.ensure_study()
+    running.env.update({"SDAUDIT_OIDC_CLIENT_ID": "sdaudit", "SDAUDIT_OIDC_CLIENT_SECRET": "client-secret",
+                        "SDAUDIT_OIDC_PROVIDER_URL": provider, "SDAUDIT_PUBLIC_URL": f"http://127.0.0.1:{port}",
+                        "SDAUDIT_ADMINS": "alice", "AUTHLIB_INSECURE_TRANSPORT": "1"})
+    running.start()
+    yield running
+    running.deadline = Deadline(SECONDS)
+    running.stop()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1200})
+    tab = context.new_page()
+    tab.set_default_timeout(LIMIT.left_ms())
+    yield tab
+    context.close()
+
+
+def settled(page) -> None:
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=LIMIT.left_ms())
+
+
+def sign_in(page, app: App, account: str) -> None:
+    """Through the app's Sign in button and the provider's authorize page, back to the app."""
+    page.goto(app.url)
+    page.get_by_role("button", name="Sign in").click(timeout=LIMIT.left_ms())
+    page.get_by_role("button", name=account, exact=True).click(timeout=LIMIT.left_ms())  # the provider's page
+    page.wait_for_url(re.compile(re.escape(app.url) + r"/?(\?.*)?$"), timeout=LIMIT.left_ms())
+    page.get_by_text(f"Signed in as {account}").wait_for(timeout=LIMIT.left_ms())
+    settled(page)
+
+
+def rater_box(page):
+    return page.locator('[data-testid="stSidebar"] [data-testid="stTextInput"]').filter(has_text="Rater").locator("input")
+
+
+def test_a_rater_is_their_account_cannot_be_anyone_else_and_signs_out(signed_app, page):
+    sign_in(page, signed_app, "bob")
+    assert rater_box(page).input_value() == "bob" and rater_box(page).is_disabled()
+    page.get_by_text("Signed in as bob · rater").wait_for()
+
+    page.goto(f"{signed_app.url}/annotate?rater=alice")  # a handed-out link does not make bob alice
+    page.get_by_role("heading", name="Annotate").wait_for(timeout=LIMIT.left_ms())
+    settled(page)
+    assert rater_box(page).input_value() == "bob" and rater_box(page).is_disabled()
+    page.wait_for_function("() => !location.search.includes('rater=')", timeout=LIMIT.left_ms())
+
+    page.goto(f"{signed_app.url}/generate")
+    page.get_by_text("You are signed in as a rater").wait_for(timeout=LIMIT.left_ms())
+    settled(page)
+    assert page.get_by_role("button", name="Generate", exact=True).count() == 0, "the Generate form stays locked"
+    assert page.get_by_role("button", name="New study").count() == 0
+
+    page.locator('[data-testid="stSidebar"]').get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="End session").click(timeout=LIMIT.left_ms())  # the provider's own page
+    page.get_by_role("button", name="Sign in").wait_for(timeout=LIMIT.left_ms())
+    assert not [cookie for cookie in page.context.cookies() if cookie["name"].startswith(AUTH_COOKIE_NAME)]
+    page.goto(f"{signed_app.url}/annotate")
+    page.get_by_role("button", name="Sign in").wait_for(timeout=LIMIT.left_ms())
+    assert rater_box(page).count() == 0, "signed out: nothing of the app"
+
+
+def test_an_admin_signs_in_and_may_generate(signed_app, page):
+    sign_in(page, signed_app, "alice")
+    page.get_by_text("Signed in as alice · admin").wait_for()
+    page.goto(f"{signed_app.url}/generate")
+    page.get_by_role("button", name="Generate", exact=True).wait_for(timeout=LIMIT.left_ms())
+    assert rater_box(page).input_value() == "alice"
+
+
+@pytest.mark.parametrize("secret", [None, "not-the-apps-secret", "the app's own"])
+def test_a_forged_identity_cookie_is_refused(signed_app, page, secret):
+    """An identity cookie the app did not sign (unsigned, or signed with another secret) is ignored;
+    the same cookie signed with the app's own secret (the control) is taken."""
+    claims = json.dumps({**ACCOUNTS["alice"], "is_logged_in": True, "origin": signed_app.url})  # as Streamlit writes it
+    if secret == "the app's own":
+        secret = (Path(signed_app.home) / "sign-in-cookie-secret").read_text().strip()
+    value = claims if secret is None else create_signed_value(secret, AUTH_COOKIE_NAME, claims).decode()
+    page.context.add_cookies([{"name": AUTH_COOKIE_NAME, "value": value, "url": signed_app.url}])
+    page.goto(f"{signed_app.url}/generate")
+    if secret and secret != "not-the-apps-secret":
+        page.get_by_role("button", name="Generate", exact=True).wait_for(timeout=LIMIT.left_ms())
+        return
+    page.get_by_role("button", name="Sign in").wait_for(timeout=LIMIT.left_ms())
+    settled(page)
+    assert page.get_by_role("button", name="Generate", exact=True).count() == 0
+    assert page.get_by_text("Signed in as").count() == 0
+
+
+def test_the_cookie_secret_stays_in_the_data_home_and_out_of_the_log(signed_app):
+    secret_file = Path(signed_app.home) / "sign-in-cookie-secret"
+    secret = secret_file.read_text().strip()
+    assert secret and secret_file.stat().st_mode & 0o077 == 0
+    assert secret not in signed_app.log.read_text(errors="replace")
