@@ -9,13 +9,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import sheet
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
 from sdaudit.analysis.estimate import NAMED_GROUPS, estimate
 from sdaudit.analysis.planning import images_for_power, plan, separation_power
 from sdaudit.scheme import GROUP_LABELS, TABLE_HEADERS
-from tests.helpers import sheet
 
 STATSMODELS = {"wilson": "wilson", "clopper-pearson": "beta"}
 
