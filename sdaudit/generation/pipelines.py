@@ -8,6 +8,7 @@ diffusers are imported only when a pipeline is loaded.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -249,8 +250,9 @@ def _apply_options(loaded: LoadedPipeline, options: tuple[str, ...]) -> None:
         pipe.fuse_qkv_projections()
     if "compile" in options:
         if getattr(pipe, "unet", None) is not None:
-            # reduce-overhead (CUDA graphs) removes the per-kernel launch cost that bounds batch 1
-            pipe.unet.compile(mode="reduce-overhead", fullgraph=True)
+            # Not mode="reduce-overhead": its CUDA graphs overwrite an output at the next call, and PNDM
+            # keeps past UNet outputs (without guidance they are the UNet's own tensors).
+            pipe.unet.compile(fullgraph=True)
         if getattr(pipe, "vae", None) is not None:
             pipe.vae.decoder.compile()
     loaded.options = tuple(option for option in FAST_OPTIONS if option in options)
@@ -281,18 +283,26 @@ def scheduler_for(loaded: LoadedPipeline, name: str):
     return getattr(diffusers, class_name).from_config(loaded.scheduler_config, **overrides)
 
 
-def library_versions(device: str) -> dict[str, str]:
-    """The versions that decide an image's pixels, recorded with every run."""
+@functools.cache
+def _package_versions() -> dict[str, str]:
+    """The installed versions of the packages that make pixels; read once a process (each read scans
+    the installed packages' metadata: milliseconds on every generate call otherwise)."""
     import importlib.metadata as metadata
 
-    import torch
-
-    versions = {"python": platform.python_version(), "sdaudit": sdaudit.__version__}
+    versions = {}
     for package in ("torch", "diffusers", "transformers", "accelerate"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = "absent"
+    return versions
+
+
+def library_versions(device: str) -> dict[str, str]:
+    """The versions that decide an image's pixels, recorded with every run."""
+    import torch
+
+    versions = {"python": platform.python_version(), "sdaudit": sdaudit.__version__, **_package_versions()}
     if device == "cpu":
         # CPU kernels round differently with another thread count: pixels can move by one level.
         versions["torch_threads"] = str(torch.get_num_threads())
