@@ -85,11 +85,14 @@ def compare(spec: GenerationSpec, *, repeats: int, home: Path, device: str) -> d
     with precision(options, device):
         _bare_call(loaded.pipe, torch, warm_up, device)  # first-call allocations, kernel choices, compilation
     bare, ours = [], []
+    # CPU seconds of the whole process (all threads): on a shared machine, other processes' load
+    # stretches wall time at random but not the work this process does
+    cpu = {"bare": [], "sdaudit": []}
     with Store.open(home) as store:
         for repeat in range(repeats):
             sides = [("bare", bare), ("sdaudit", ours)]
             for side, times in sides if repeat % 2 == 0 else sides[::-1]:  # neither side always goes first
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.process_time()
                 if side == "bare":
                     with precision(options, device):
                         _bare_call(loaded.pipe, torch, spec, device)
@@ -97,6 +100,7 @@ def compare(spec: GenerationSpec, *, repeats: int, home: Path, device: str) -> d
                     _sdaudit_call(spec, store, home, device,
                                   study=f"bench-{spec.mode}-{dtype}-{spec.batch_size}-{repeat}")
                 times.append(time.perf_counter() - started)
+                cpu[side].append(time.process_time() - cpu_started)
     images = len(spec.seeds)
     return {
         "images": images,
@@ -106,6 +110,9 @@ def compare(spec: GenerationSpec, *, repeats: int, home: Path, device: str) -> d
         "bare_s": statistics.median(bare),
         "sdaudit_s": statistics.median(ours),
         "ratio": statistics.median(ours) / statistics.median(bare),
+        "bare_cpu_s": statistics.median(cpu["bare"]),
+        "sdaudit_cpu_s": statistics.median(cpu["sdaudit"]),
+        "cpu_ratio": statistics.median(cpu["sdaudit"]) / statistics.median(cpu["bare"]),
         "paired_ratios": [round(o / b, 3) for o, b in zip(ours, bare, strict=True)],  # the noise, repetition by repetition
         "bare_images_per_s": images / statistics.median(bare),
         "sdaudit_images_per_s": images / statistics.median(ours),
@@ -305,7 +312,8 @@ def _print(row: dict) -> None:
         f"{row['model']:<30} {row['device']:<5} {row['dtype']:<8} {row['mode']:<5} batch {row['batch_size']:>2}  "
         f"{row['images']:>3} images  bare {row['bare_s']:7.2f} s ({row['bare_images_per_s']:6.2f} img/s)  "
         f"sdaudit {row['sdaudit_s']:7.2f} s ({row['sdaudit_images_per_s']:6.2f} img/s)  "
-        f"ratio {row['ratio']:.3f}  (repetitions {min(row['paired_ratios']):.2f}-{max(row['paired_ratios']):.2f})",
+        f"ratio {row['ratio']:.3f}  (repetitions {min(row['paired_ratios']):.2f}-{max(row['paired_ratios']):.2f})  "
+        f"CPU seconds {row['bare_cpu_s']:.2f} / {row['sdaudit_cpu_s']:.2f}: ratio {row['cpu_ratio']:.3f}",
         flush=True,
     )
 
