@@ -295,8 +295,8 @@ def generate(
 
     # Nobody listening, no callback: the denoising loop then runs exactly as a bare pipeline call does.
     listened = on_progress is not None or should_cancel is not None
-    # The writer thread's work (PNG encoding, hashing, file and DuckDB writes) runs in C that lets the
-    # GIL go, so it overlaps the next batch without slowing the Python that drives the GPU.
+    # The writer thread's work is mostly in C that lets the GIL go (Pillow's PNG encoder, hashlib, fsync,
+    # DuckDB), so it overlaps the next batch with little hold on the Python that drives the GPU.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sdaudit-writer") as writer, precision(options, device):
         pending: Future | None = None
         for batch in _batches(spec, missing):
