@@ -357,7 +357,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", action="store_true",
                         help="write the rows to benchmarks/results/<date>-<device>-generate-fast.json "
                         "(on by default with --sd-architecture)")
+    parser.add_argument("--threads", type=int,
+                        help="torch's CPU threads; 1 on a shared machine, where two threads that spin-wait for each "
+                        "other took 8-40 s for what one thread does in 0.6 s")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch, _ = import_diffusers()
+        torch.set_num_threads(args.threads)
     rows = bench_generate(args)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
