@@ -51,7 +51,8 @@ study = current_study()
 if st.session_state.get("form_study") != study or "form_model" not in st.session_state:
     # a first visit, a return to the page, or another study: its last job's settings, else the defaults
     remembered_spec, remembered_count = remembered(defaults, runner.queue.jobs(), study)
-    fill_form({**{name: getattr(remembered_spec, name) for name in FORM_FIELDS}, "batch_count": remembered_count})
+    fill_form({**{name: getattr(remembered_spec, name) for name in FORM_FIELDS}, "batch_count": remembered_count,
+               "exact": remembered_spec.mode == "exact"})
     st.session_state["form_study"] = study
 
 st.button("Try the offline demo model", icon=":material/science:", on_click=use_demo,
@@ -90,6 +91,10 @@ with st.form("generate", enter_to_submit=False):  # Enter in a field must not st
     safety_checker = st.toggle("Safety checker", key="form_safety_checker",
                                help="Off by default for auditing: it blacks out flagged images, which would then "
                                     "count silently as “no person”. When on, each image's flag is recorded.")
+    exact = st.toggle("Exact mode", key="form_exact",
+                      help="Off: on a GPU, fast mode (channels-last, fused attention projections, torch.compile, "
+                           "TF32) generates faster, with pixels that may differ slightly from exact mode's; each image records "
+                           "its mode. On: none of these options. Without a GPU both generate exactly.")
     submitted = st.form_submit_button("Generate", type="primary")
 
 if submitted:
@@ -97,6 +102,7 @@ if submitted:
         defaults, batch_count=int(batch_count), model=model.strip(), prompt=prompt, negative_prompt=negative_prompt,
         first_seed=int(first_seed), batch_size=int(batch_size), steps=int(steps), guidance=float(guidance),
         height=int(height), width=int(width), scheduler=scheduler, safety_checker=safety_checker,
+        mode="exact" if exact else "fast",
         study=current_study(), prompt_template=prompt_template, slot_values=slot_values, more_models=more_models,
     )
     if checked.problems:  # one message, naming each bad field

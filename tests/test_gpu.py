@@ -49,3 +49,26 @@ def test_cuda_generation_repeats_exactly_for_the_same_batch_size(tiny_model, tmp
         differences.append(int(np.abs(a - c).max()))
     # Batch size may shift pixels on a GPU (diffusers issue 2659); report it, as the run records it.
     print(f"\n{dtype}: max pixel difference batch 4 vs batch 1, per seed: {differences}")
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_cuda_fast_mode_is_another_run_with_nearly_the_same_pictures(tiny_model, tmp_path, dtype):
+    """Fast mode (channels-last, fused QKV, torch.compile, TF32) on CUDA: its own run, recorded as
+    fast, and each image within 16 levels of 255 and 30 dB PSNR of exact mode's on the same seeds."""
+    home = tmp_path / "home"
+    with Store.open(home) as store:
+        fast = generate(spec_for(tiny_model, dtype=dtype), StoreSink(store, home), home=home)
+        exact = generate(spec_for(tiny_model, dtype=dtype, mode="exact"), StoreSink(store, home), home=home)
+        fast_run, exact_run = store.run(fast.run_key), store.run(exact.run_key)
+    assert fast.run_key != exact.run_key and exact.generated == 4
+    assert (fast_run["versions"]["mode"], exact_run["versions"]["mode"]) == ("fast", "exact")
+    for seed in range(4):
+        fast_image = Image.open(home / image_relpath(fast.run_key, seed))
+        assert fast_image.text["mode"] == "fast"
+        a = np.asarray(fast_image, dtype=np.float64)
+        b = np.asarray(Image.open(home / image_relpath(exact.run_key, seed)), dtype=np.float64)
+        largest = np.abs(a - b).max()
+        mse = ((a - b) ** 2).mean()
+        psnr = float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
+        print(f"\n{dtype} seed {seed}: largest difference {largest:.0f}, PSNR {psnr:.1f} dB")
+        assert largest <= 16 and psnr >= 30, f"seed {seed}: fast mode moved pixels by {largest:.0f} (PSNR {psnr:.1f})"

@@ -70,6 +70,7 @@ def _spec(args) -> GenerationSpec:
         width=args.width,
         scheduler=args.scheduler,
         safety_checker=args.safety_checker,
+        mode="exact" if args.exact else "fast",
         dtype=args.dtype,
         device=args.device,
         revision=args.revision,

@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--safety-checker", action="store_true",
                      help="run the model's safety checker and record its NSFW flag per image "
                      "(off by default: a blacked-out image would skew an audit)")
+    gen.add_argument("--exact", action="store_true",
+                     help="exact mode: none of fast mode's speed options (on CUDA: channels-last, fused QKV, "
+                     "torch.compile, TF32), which move pixels a little; off CUDA both modes generate exactly")
     gen.add_argument("--study", default=defaults.study, help=f"study the run belongs to (default: {defaults.study})")
     where = gen.add_mutually_exclusive_group()
     where.add_argument("--home", help="data home to write (default: $SDAUDIT_HOME or ./sdaudit-data)")

@@ -18,7 +18,7 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from sdaudit.config import DEVICES, DTYPES
 from sdaudit.errors import RunFolderError
-from sdaudit.generation.spec import MAX_BATCH_SIZE, MAX_SEED, MAX_SIDE, MAX_STEPS, MAX_TEXT, SCHEDULERS
+from sdaudit.generation.spec import MAX_BATCH_SIZE, MAX_SEED, MAX_SIDE, MAX_STEPS, MAX_TEXT, MODES, SCHEDULERS
 from sdaudit.records import MAX_STUDY_NAME, ImageRecord, RunRecord
 
 MAX_NAME = 200  # characters of a device, a version, a timestamp (sdaudit writes them)
@@ -134,6 +134,7 @@ SPEC = {
         "revision": _text(MAX_TEXT, null=True),
         "study": RUN["properties"]["study"],
         "slot": _text(MAX_TEXT, null=True),
+        "mode": _one_of(MODES),  # a folder written before modes has none
     },
     "additionalProperties": False,
 }

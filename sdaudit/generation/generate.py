@@ -25,9 +25,12 @@ from sdaudit.errors import SdauditError
 from sdaudit.files.safe import PendingFiles
 from sdaudit.generation.pipelines import (
     ResolvedModel,
+    fast_options,
     library_versions,
     load_pipeline,
+    mode_text,
     model_index,
+    precision,
     resolve_model,
     scheduler_for,
 )
@@ -37,14 +40,19 @@ from sdaudit.records import ImageRecord, RunRecord
 # -- identity and sinks -----------------------------------------------------------------------
 
 
-def run_identity(spec: GenerationSpec, resolved: ResolvedModel, dtype: str) -> dict:
+def run_identity(spec: GenerationSpec, resolved: ResolvedModel, dtype: str, options: tuple[str, ...] = ()) -> dict:
     """The settings that decide a run's pixels. Equal identities resume one another.
 
     A local folder is identified by its content fingerprint, not its path, so a run folder
     made elsewhere resumes and ingests into the same run. The safety checker is part of it
-    because it replaces flagged images with black ones.
+    because it replaces flagged images with black ones. Fast mode's ``options`` (on CUDA) move
+    pixels a little, so a fast run is another run than an exact one; without options (exact mode,
+    or fast mode off CUDA, which generates exactly) the identity is what it was before modes
+    existed, so earlier runs resume.
     """
+    fast = {"mode": "fast", "fast_options": list(options)} if options else {}
     return {
+        **fast,
         "study": spec.study,
         "model": "local" if resolved.local else resolved.name,
         "model_revision": resolved.revision,
@@ -152,6 +160,7 @@ def png_parameters(run: RunRecord, seed: int) -> dict[str, str]:
         "run_key": run.run_key,
         "study": run.study,
         "generator": f"sdaudit {sdaudit.__version__}",
+        "mode": run.versions.get("mode", "exact"),
         **({"slot": run.slot} if run.slot is not None else {}),
     }
 
@@ -214,7 +223,8 @@ def generate(
     device = device or resolve_device(spec.device)
     dtype = resolve_dtype(spec.dtype, device.split(":")[0])
     resolved = resolve_model(spec.model, revision=spec.revision, home=home)
-    identity = run_identity(spec, resolved, dtype)
+    options = fast_options(spec.mode, device)
+    identity = run_identity(spec, resolved, dtype, options)
     run_key = run_key_of(identity)
     wanted = list(spec.seeds if seeds is None else seeds)
     if any(seed not in spec.seeds for seed in wanted):
@@ -239,7 +249,9 @@ def generate(
         device=device,
         batch_size=spec.batch_size,
         safety_checker=spec.safety_checker,
-        versions=library_versions(device),
+        # the mode lives with the versions: like them it says how pixels were made, and needs no new column
+        versions={**library_versions(device), "mode": mode_text(spec.mode, options),
+                  **({"fast_options": ",".join(options)} if options else {})},
         slot=spec.slot,
     )
     present = sink.begin(run)
@@ -253,7 +265,7 @@ def generate(
     report(GenerationProgress(0, len(missing), 0, 0, time.perf_counter() - started, run_key))
 
     # 3. Load the pipeline (cached per model, dtype, device) and set the scheduler
-    loaded = load_pipeline(resolved, dtype=dtype, device=device, safety_checker=spec.safety_checker)
+    loaded = load_pipeline(resolved, dtype=dtype, device=device, safety_checker=spec.safety_checker, options=options)
     pipe = loaded.pipe
     pipe.scheduler = scheduler_for(loaded, spec.scheduler)
     torch, _ = import_diffusers()
@@ -281,7 +293,11 @@ def generate(
         sink.add_images(records, files)
         saved.extend(records)
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sdaudit-writer") as writer:
+    # Nobody listening, no callback: the denoising loop then runs exactly as a bare pipeline call does.
+    listened = on_progress is not None or should_cancel is not None
+    # The writer thread's work is mostly in C that lets the GIL go (Pillow's PNG encoder, hashlib, fsync,
+    # DuckDB), so it overlaps the next batch with little hold on the Python that drives the GPU.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sdaudit-writer") as writer, precision(options, device):
         pending: Future | None = None
         for batch in _batches(spec, missing):
             if should_cancel is not None and should_cancel():
@@ -296,7 +312,7 @@ def generate(
                 height=spec.height,
                 width=spec.width,
                 generator=[torch.Generator("cpu").manual_seed(seed) for seed in batch],
-                callback_on_step_end=on_step,
+                callback_on_step_end=on_step if listened else None,
             )
             if getattr(pipe, "_interrupt", False):
                 cancelled = True  # the batch was cut short: its images are not finished

@@ -8,12 +8,15 @@ diffusers are imported only when a pipeline is loaded.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import platform
 import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,24 +150,51 @@ def model_index(resolved: ResolvedModel) -> dict:
     return index
 
 
+# Fast mode's options, each of which may move pixels a little (the benchmark measures how far): they
+# pay off on CUDA only (channels-last and compile are slower or unsupported on CPU and MPS).
+FAST_OPTIONS = ("channels_last", "fused_qkv", "compile", "tf32")
+EXACT_OFF_CUDA = "exact (fast mode needs CUDA)"
+
+
+def fast_options(mode: str, device: str) -> tuple[str, ...]:
+    """The speed options ``mode`` turns on for ``device``: all of them for ``fast`` on CUDA, else none."""
+    return FAST_OPTIONS if mode == "fast" and device.startswith("cuda") else ()
+
+
+def mode_text(mode: str, options: tuple[str, ...]) -> str:
+    """How an image was made, as the run record and its PNG say it: ``fast``, ``exact``, or
+    ``exact (fast mode needs CUDA)`` where fast was asked for on a CPU or MPS device."""
+    if options:
+        return "fast"
+    return EXACT_OFF_CUDA if mode == "fast" else "exact"
+
+
 @dataclass
 class LoadedPipeline:
     pipe: object
     scheduler_config: dict
     pipeline_class: str
+    options: tuple[str, ...] = ()  # the FAST_OPTIONS applied to it
 
 
 _LOADED: dict[tuple, LoadedPipeline] = {}  # at most one: SD weights are GBs of device memory
 _LOADED_LOCK = threading.Lock()
 
 
-def load_pipeline(resolved: ResolvedModel, *, dtype: str, device: str, safety_checker: bool) -> LoadedPipeline:
-    """Load (or reuse) a text-to-image pipeline with ``AutoPipelineForText2Image.from_pretrained``."""
-    key = (str(resolved.folder), resolved.revision, dtype, device, safety_checker)
+def load_pipeline(resolved: ResolvedModel, *, dtype: str, device: str, safety_checker: bool,
+                  options: tuple[str, ...] = ()) -> LoadedPipeline:
+    """Load (or reuse) a text-to-image pipeline with ``AutoPipelineForText2Image.from_pretrained``,
+    with the speed ``options`` (of ``FAST_OPTIONS``; ``fast_options`` picks them) applied."""
+    unknown = sorted(set(options) - set(FAST_OPTIONS))
+    if unknown:
+        raise ValueError(f"`options` must be among {', '.join(FAST_OPTIONS)} but include {', '.join(unknown)}.")
+    key = (str(resolved.folder), resolved.revision, dtype, device, safety_checker, tuple(sorted(options)))
     with _LOADED_LOCK:
         if key not in _LOADED:
             _LOADED.clear()  # free the previous model's memory before loading the next
-            _LOADED[key] = _load_pipeline(resolved, dtype=dtype, device=device, safety_checker=safety_checker)
+            loaded = _load_pipeline(resolved, dtype=dtype, device=device, safety_checker=safety_checker)
+            _apply_options(loaded, options)
+            _LOADED[key] = loaded
         return _LOADED[key]
 
 
@@ -206,6 +236,45 @@ def _load_pipeline(resolved: ResolvedModel, *, dtype: str, device: str, safety_c
     return LoadedPipeline(pipe, dict(pipe.scheduler.config), type(pipe).__name__)
 
 
+def _apply_options(loaded: LoadedPipeline, options: tuple[str, ...]) -> None:
+    """Channels-last UNet and VAE, fused QKV projections, a compiled UNet and VAE decoder.
+    TF32 is not a property of the pipeline: ``precision`` sets it around each call."""
+    import torch
+
+    pipe = loaded.pipe
+    models = [getattr(pipe, name) for name in ("unet", "vae") if getattr(pipe, name, None) is not None]
+    if "channels_last" in options:
+        for model in models:
+            model.to(memory_format=torch.channels_last)
+    if "fused_qkv" in options and hasattr(pipe, "fuse_qkv_projections"):
+        pipe.fuse_qkv_projections()
+    if "compile" in options:
+        if getattr(pipe, "unet", None) is not None:
+            # Not mode="reduce-overhead": its CUDA graphs overwrite an output at the next call, and PNDM
+            # keeps past UNet outputs (without guidance they are the UNet's own tensors).
+            pipe.unet.compile(fullgraph=True)
+        if getattr(pipe, "vae", None) is not None:
+            pipe.vae.decoder.compile()
+    loaded.options = tuple(option for option in FAST_OPTIONS if option in options)
+
+
+@contextmanager
+def precision(options: tuple[str, ...], device: str) -> Iterator[None]:
+    """TF32 matmuls and convolutions for float32 on CUDA while generating with the ``tf32`` option,
+    and full float32 without it; the process's own settings come back afterwards."""
+    if not device.startswith("cuda"):
+        yield
+        return
+    import torch
+
+    before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = "tf32" in options
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
+
+
 def scheduler_for(loaded: LoadedPipeline, name: str):
     """A fresh scheduler ``name`` built from the model's own scheduler config."""
     import diffusers
@@ -214,18 +283,26 @@ def scheduler_for(loaded: LoadedPipeline, name: str):
     return getattr(diffusers, class_name).from_config(loaded.scheduler_config, **overrides)
 
 
-def library_versions(device: str) -> dict[str, str]:
-    """The versions that decide an image's pixels, recorded with every run."""
+@functools.cache
+def _package_versions() -> dict[str, str]:
+    """The installed versions of the packages that make pixels; read once a process (each read scans
+    the installed packages' metadata: milliseconds on every generate call otherwise)."""
     import importlib.metadata as metadata
 
-    import torch
-
-    versions = {"python": platform.python_version(), "sdaudit": sdaudit.__version__}
+    versions = {}
     for package in ("torch", "diffusers", "transformers", "accelerate"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = "absent"
+    return versions
+
+
+def library_versions(device: str) -> dict[str, str]:
+    """The versions that decide an image's pixels, recorded with every run."""
+    import torch
+
+    versions = {"python": platform.python_version(), "sdaudit": sdaudit.__version__, **_package_versions()}
     if device == "cpu":
         # CPU kernels round differently with another thread count: pixels can move by one level.
         versions["torch_threads"] = str(torch.get_num_threads())

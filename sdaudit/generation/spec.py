@@ -23,6 +23,9 @@ MAX_SEEDS = 1_000_000
 MAX_BATCH_SIZE = 64
 MAX_STEPS = 1000
 MAX_SIDE = 4096
+# fast: on CUDA, channels-last memory, fused QKV projections, torch.compile and TF32 (pipelines.FAST_OPTIONS);
+# exact: none of them. Off CUDA both generate the same way (exact).
+MODES = ("fast", "exact")
 
 # name -> (diffusers scheduler class, config overrides). PNDM is the origin study's.
 SCHEDULERS: dict[str, tuple[str, dict]] = {
@@ -49,6 +52,7 @@ SIZE = "`height` and `width` have to be divisible by 8 and between 8 and {max} b
 SCHEDULER = "`scheduler` must be one of {choices} but is {value!r}."
 DTYPE = "`dtype` must be one of {choices} but is {value!r}."
 DEVICE = "`device` must be one of {choices} but is {value!r}."
+MODE = "`mode` must be one of {choices} but is {value!r}."
 EMPTY_TEXT = "`{name}` must be a non-empty text but is {value!r}."
 NUL_TEXT = "`{name}` must not hold a NUL character but is {value!r}."
 LONG_TEXT = "`{name}` must be at most {max:,} characters long but is {length:,}."
@@ -83,6 +87,7 @@ class GenerationSpec:
     revision: str | None = None
     study: str = DEFAULT_STUDY
     slot: str | None = None  # the prompt set's value this prompt was made from ("doctor"), if any
+    mode: str = "fast"  # "exact" turns every speed option off (MODES)
 
     def __post_init__(self) -> None:
         check_spec(self)
@@ -145,6 +150,8 @@ def check_spec(spec: GenerationSpec) -> None:
         raise ValueError(DTYPE.format(choices=", ".join(DTYPES), value=s.dtype))
     if s.device not in DEVICES:
         raise ValueError(DEVICE.format(choices=", ".join(DEVICES), value=s.device))
+    if s.mode not in MODES:
+        raise ValueError(MODE.format(choices=", ".join(MODES), value=s.mode))
     if s.safety_checker not in (True, False):
         raise ValueError(f"`safety_checker` must be true or false but is {s.safety_checker!r}.")
     if s.revision is not None and (not isinstance(s.revision, str) or not s.revision.strip()):
