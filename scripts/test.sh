@@ -18,7 +18,7 @@ fi
 export HF_HUB_OFFLINE=1
 # Two workers, each taking whole test files (module fixtures such as one app server per browser
 # module stay whole); most tests wait on subprocesses and browsers, so two overlap well even on two
-# cores (6 to 8 min instead of 8 to 11 on the 2-core machine). SDAUDIT_TEST_WORKERS=0 runs in one process.
+# cores (benchmarks/results/2026-12-06-cpu-2core-test-suite.txt has the times). SDAUDIT_TEST_WORKERS=0 runs in one process.
 status=0
 python -m pytest -n "${SDAUDIT_TEST_WORKERS:-2}" --dist loadfile "$@" || status=$?
 if [ "$status" = 5 ]; then
