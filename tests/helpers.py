@@ -293,3 +293,19 @@ def run_folder(folder: Path, files: dict[int, bytes | Path | str], *, study: str
     sink.add_images(records)
     sink.finalize()
     return folder
+
+
+def tiny_spec(model, **changes):
+    """A small spec for the tiny offline pipeline: seeds 0–7 in batches of 4, 5 steps, 64×64, on the CPU."""
+    from sdaudit.generation.spec import GenerationSpec
+
+    settings = dict(model=str(model), prompt="a doctor sitting behind a desk", first_seed=0, last_seed=7,
+                    batch_size=4, steps=5, height=64, width=64, device="cpu")
+    return GenerationSpec(**{**settings, **changes})
+
+
+def pixels(path) -> np.ndarray:
+    """An image file's RGB pixels, signed (differences of two images do not wrap)."""
+    from PIL import Image
+
+    return np.asarray(Image.open(path).convert("RGB"), dtype=np.int16)

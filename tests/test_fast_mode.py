@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import helpers
 import numpy as np
 import pytest
 from helpers import open_page, wait_until
@@ -30,14 +31,8 @@ IDENTITY_BEFORE_MODES = {"study", "model", "model_revision", "prompt", "negative
                          "guidance", "width", "height", "dtype", "safety_checker"}
 
 
-def tiny_spec(model, **changes) -> GenerationSpec:
-    settings = dict(model=str(model), prompt=PROMPT, first_seed=0, last_seed=3, batch_size=4, steps=5,
-                    height=64, width=64, device="cpu")
-    return GenerationSpec(**{**settings, **changes})
-
-
-def pixels(path) -> np.ndarray:
-    return np.asarray(Image.open(path).convert("RGB"), dtype=np.int16)
+def tiny_spec(model, **changes):
+    return helpers.tiny_spec(model, **{"last_seed": 3, **changes})  # four seeds: one batch
 
 
 @pytest.fixture

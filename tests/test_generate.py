@@ -7,6 +7,7 @@ import hashlib
 
 import numpy as np
 import pytest
+from helpers import pixels, tiny_spec
 from PIL import Image
 
 from sdaudit.errors import ModelLoadError
@@ -21,16 +22,6 @@ from sdaudit.generation.spec import GenerationSpec
 from sdaudit.store import Store
 
 PROMPT = "a doctor sitting behind a desk"
-
-
-def tiny_spec(model, **changes) -> GenerationSpec:
-    settings = dict(model=str(model), prompt=PROMPT, first_seed=0, last_seed=7, batch_size=4, steps=5,
-                    height=64, width=64, device="cpu")
-    return GenerationSpec(**{**settings, **changes})
-
-
-def pixels(path) -> np.ndarray:
-    return np.asarray(Image.open(path).convert("RGB"), dtype=np.int16)
 
 
 @pytest.fixture

@@ -51,20 +51,27 @@ def images_header(labels: str, raters: int) -> str:
     return SUMMED_IMAGES[labels] if raters > 1 else TABLE_HEADERS["images"]
 
 
+def _in_words(rows: pd.DataFrame, targets: list[str], *, difference: bool) -> pd.DataFrame:
+    """``estimate`` rows (one per family × group) in people's words, keyed by ``TABLE_HEADERS``'s names:
+    the one place a share's row is worded, for the pooled table and each run's."""
+    shown = {
+        "family": rows["family"].map(FAMILY_LABELS),
+        "group": _groups(rows["group"]),
+        "images": [count_of(row.count, row.n) for row in rows.itertuples()],
+        "share": [percent(share) for share in rows["share"]],
+        "interval": [interval(row.low, row.high) for row in rows.itertuples()],
+        "target": targets,
+    }
+    if difference:
+        shown["difference"] = ["" if pd.isna(value) else points(value) for value in rows["difference"]]
+    shown["verdict"] = _verdicts(rows)
+    shown["note"] = [reliability_note(row.method, row.degenerate, row.small_count) for row in rows.itertuples()]
+    return pd.DataFrame(shown)
+
+
 def display_table(result: Estimate) -> pd.DataFrame:
     """One row per family × group, every cell in people's words and headed by ``TABLE_HEADERS``."""
-    table = result.table
-    shown = pd.DataFrame({
-        "family": table["family"].map(FAMILY_LABELS),
-        "group": _groups(table["group"]),
-        "images": [count_of(row.count, row.n) for row in table.itertuples()],
-        "share": [percent(share) for share in table["share"]],
-        "interval": [interval(row.low, row.high) for row in table.itertuples()],
-        "target": [_target(target) for target in table["target"]],
-        "difference": ["" if pd.isna(value) else points(value) for value in table["difference"]],
-        "verdict": _verdicts(table),
-        "note": [reliability_note(row.method, row.degenerate, row.small_count) for row in table.itertuples()],
-    })
+    shown = _in_words(result.table, [_target(target) for target in result.table["target"]], difference=True)
     return shown.rename(columns={**TABLE_HEADERS, "images": images_header(result.labels, result.raters)})
 
 
@@ -155,24 +162,14 @@ def reference_differences_table(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def by_run_text(table: pd.DataFrame, study: str, names: dict[str, str], *, labels: str, raters: int) -> str:
-    """``targets.estimates_by_run``'s rows as the CLI prints them: a header line, then each run by its
-    name (``names``: run key → ``records.run_labels``) over its rows in people's words."""
-    if table.empty:
-        return f"no run of study {study} has annotations yet."
+    """``targets.estimates_by_run``'s rows (not empty) as the CLI prints them: a header line, then each
+    run by its name (``names``: run key → ``records.run_labels``) over its rows in people's words."""
     parts = [f"one estimate per run of study {study}; each share against its run's target "
              "(parity unless the target's source is named)"]
+    headers = {**TABLE_HEADERS, "images": images_header(labels, raters)}
     for key, rows in table.groupby("run_key", sort=False):
-        shown = pd.DataFrame({
-            "family": rows["family"].map(FAMILY_LABELS),
-            "group": _groups(rows["group"]),
-            "images": [count_of(row.count, row.n) for row in rows.itertuples()],
-            "share": [percent(share) for share in rows["share"]],
-            "interval": [interval(row.low, row.high) for row in rows.itertuples()],
-            "target": [NO_TARGET if pd.isna(target) else f"{percent(target)} ({_source(source) or 'parity'})"
-                       for target, source in zip(rows["target"], rows["target_source"])],
-            "verdict": _verdicts(rows),
-            "note": [reliability_note(row.method, row.degenerate, row.small_count) for row in rows.itertuples()],
-        })
-        headers = {**TABLE_HEADERS, "images": images_header(labels, raters)}
+        targets = [NO_TARGET if pd.isna(target) else f"{percent(target)} ({_source(source) or 'parity'})"
+                   for target, source in zip(rows["target"], rows["target_source"])]
+        shown = _in_words(rows, targets, difference=False)
         parts.append(f"{names.get(key, key)}\n" + shown.rename(columns=headers).to_string(index=False))
     return "\n\n".join(parts)
