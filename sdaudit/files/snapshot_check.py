@@ -34,13 +34,17 @@ MANIFEST = "snapshot.json"
 OLDEST_RESTORABLE = 4
 # migration 5: a run's kind ('generated' | 'imported' | 'reference'); 6: a job's load time and pace
 OPTIONAL_COLUMNS = {"runs": {"kind"}, "jobs": {"load_seconds", "seconds_per_image"}}
+# Tables a later migration adds, by the version that adds them: a snapshot made before has none (empty)
+ADDED_TABLES = {"labellings": 7, "machine_labels": 7, "human_samples": 7, "human_sample_images": 7}
 # Ids come from the store's sequences, which a restore moves past the largest id one step at a
 # time: a hundred million is more than any audit makes, and a restore that takes seconds, not hours.
 MAX_ID = 100_000_000
 ID_COLUMNS = {"studies": ("study_id",), "runs": ("study_id",), "images": ("image_id",),
               "annotations": ("image_id",), "annotation_history": ("event_id", "image_id"), "jobs": ("job_id",),
               "targets": ("study_id",), "gold_labels": ("image_id",), "adjudications": ("image_id",),
-              "repeat_answers": ("image_id",), "rater_profiles": ("study_id",)}
+              "repeat_answers": ("image_id",), "rater_profiles": ("study_id",),
+              "labellings": ("labelling_id", "study_id"), "machine_labels": ("labelling_id", "image_id"),
+              "human_samples": ("study_id",), "human_sample_images": ("study_id", "image_id")}
 # (gold labels' ``set_by`` and adjudications' ``adjudicator`` may be empty: not raters' answers)
 RATER_COLUMNS = {"annotations": "rater", "annotation_history": "rater", "repeat_answers": "rater",
                  "rater_profiles": "rater"}
@@ -48,10 +52,15 @@ RATER_COLUMNS = {"annotations": "rater", "annotation_history": "rater", "repeat_
 FOREIGN_KEYS = (("runs", "study_id", "studies", "study_id"), ("images", "run_key", "runs", "run_key"),
                 *((table, "image_id", "images", "image_id") for table in
                   ("annotations", "annotation_history", "gold_labels", "adjudications", "repeat_answers")),
-                ("targets", "study_id", "studies", "study_id"), ("rater_profiles", "study_id", "studies", "study_id"))
+                ("targets", "study_id", "studies", "study_id"), ("rater_profiles", "study_id", "studies", "study_id"),
+                ("labellings", "study_id", "studies", "study_id"), ("machine_labels", "labelling_id", "labellings",
+                                                                    "labelling_id"),
+                ("machine_labels", "image_id", "images", "image_id"), ("human_samples", "study_id", "studies", "study_id"),
+                ("human_sample_images", "study_id", "human_samples", "study_id"),
+                ("human_sample_images", "image_id", "images", "image_id"))
 MAX_SIDE = 8192
 MAX_GUIDANCE = 50
-LABEL_TABLES = ("annotations", "annotation_history", "repeat_answers", "gold_labels", "adjudications")
+LABEL_TABLES = ("annotations", "annotation_history", "repeat_answers", "gold_labels", "adjudications", "machine_labels")
 
 NO_SNAPSHOT = "there is no sdaudit snapshot at {source!r} (no {manifest})."
 BAD_MANIFEST = "the snapshot manifest at {source!r} is not valid JSON ({reason})."
@@ -153,6 +162,8 @@ def _read_table(folder: Path, source: str, table: str, columns: dict[str, str], 
 
     name = f"{table}.parquet"
     if not os.path.lexists(folder / name):
+        if manifest["schema_version"] < ADDED_TABLES.get(table, 0):  # made before the table existed: empty
+            return pa.table({column: pa.array([], type=pa.null()) for column in columns})
         raise SnapshotError(TABLE_MISSING.format(source=source, name=name))
     try:
         data = read_regular(folder, name, what=f"the snapshot's {name}")

@@ -10,8 +10,9 @@ never committed are removed (``files/safe.py``, ``PendingFiles`` and ``recover_p
   ``annotations.py`` (labels, their history and undo, and the rule for when one is a rating),
   ``queue.py`` (the rater queue and progress), ``targets.py`` (targets from data), ``parquet.py``
   (every table to Parquet and back, for snapshots); and two on their own: ``team.py``
-  (``Team(store)``: team settings, repeats, gold, adjudication, rater groups) and ``jobs.py``
-  (``JobQueue(store)``: the generation queue).
+  (``Team(store)``: team settings, repeats, gold, adjudication, rater groups), ``jobs.py``
+  (``JobQueue(store)``: the generation queue) and ``machine.py`` (``MachineTables(store)``: machine
+  labellers' answers and the human sample, kept apart from people's labels).
 
 No SQL lives outside this package, and nothing outside it reaches past ``Store``'s public methods
 (tests/test_architecture.py). Plain records live in ``records.py``.

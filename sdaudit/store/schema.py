@@ -202,13 +202,62 @@ MIGRATIONS: list[str] = [
     ALTER TABLE jobs ADD COLUMN load_seconds DOUBLE;
     ALTER TABLE jobs ADD COLUMN seconds_per_image DOUBLE;
     """,
+    # 7: audits at scale (issue 25). Machine labels are a labeller's answers, kept in tables of their
+    # own so that no estimate, queue, agreement or export of people's labels can ever count them:
+    # ``labellings`` (one labeller run over a study: the labeller, its model and revision, its method
+    # — the prompts per answer, or the colour space and distance — and library versions) and
+    # ``machine_labels`` (its answer for each image, with the score of every answer). People's random
+    # subset of a study's images for prediction-powered intervals: ``human_samples`` (the draw: seed,
+    # size, how many images it was drawn from) and ``human_sample_images`` (each image drawn, its place
+    # in the draw and its inclusion probability).
+    """
+    CREATE SEQUENCE labelling_ids START 1;
+    CREATE TABLE labellings (
+        labelling_id   INTEGER PRIMARY KEY DEFAULT nextval('labelling_ids'),
+        study_id       INTEGER NOT NULL,
+        labeller       VARCHAR NOT NULL,
+        model          VARCHAR NOT NULL,
+        model_revision VARCHAR,
+        method         VARCHAR NOT NULL,
+        versions       VARCHAR,
+        created_at     TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
+    );
+    CREATE TABLE machine_labels (
+        labelling_id   INTEGER NOT NULL,
+        image_id       INTEGER NOT NULL,
+        person_present BOOLEAN,
+        gender         VARCHAR,
+        mst            INTEGER,
+        skin_binary    VARCHAR,
+        scores         VARCHAR NOT NULL,
+        labelled_at    TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+        PRIMARY KEY (labelling_id, image_id)
+    );
+    CREATE TABLE human_samples (
+        study_id   INTEGER PRIMARY KEY,
+        seed       BIGINT NOT NULL,
+        size       INTEGER NOT NULL,
+        population INTEGER NOT NULL,
+        drawn_by   VARCHAR,
+        drawn_at   TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
+    );
+    CREATE TABLE human_sample_images (
+        study_id              INTEGER NOT NULL,
+        image_id              INTEGER NOT NULL,
+        draw_order            INTEGER NOT NULL,
+        inclusion_probability DOUBLE NOT NULL,
+        PRIMARY KEY (study_id, image_id)
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 # The tables above, and the id sequence that numbers each table's rows (name -> (table, column)).
 TABLES = ("studies", "runs", "images", "annotations", "annotation_history", "jobs", "targets", "gold_labels",
-          "adjudications", "repeat_answers", "rater_profiles")
+          "adjudications", "repeat_answers", "rater_profiles", "labellings", "machine_labels", "human_samples",
+          "human_sample_images")
 SEQUENCES = {"study_ids": ("studies", "study_id"), "image_ids": ("images", "image_id"),
-             "annotation_event_ids": ("annotation_history", "event_id"), "job_ids": ("jobs", "job_id")}
+             "annotation_event_ids": ("annotation_history", "event_id"), "job_ids": ("jobs", "job_id"),
+             "labelling_ids": ("labellings", "labelling_id")}
 
 
 def schema_version(db: Database) -> int:
