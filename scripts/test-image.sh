@@ -28,6 +28,9 @@ done
 [ "$(id -u)" = 0 ] || fail "run it as root (podman builds and runs rootful here)"
 "$python" -c 'import oidc_provider_mock, playwright' 2>/dev/null \
   || fail "the sign-in provider or Playwright is missing (pip install -r requirements-dev.txt)"
+# the app will serve on the host's network (see "Sign-in" below) at the image's port
+"$python" -c 'import socket; socket.create_server(("0.0.0.0", 8501)).close()' 2>/dev/null \
+  || fail "port 8501 is in use on this host; the container shares the host's network and serves on 8501"
 
 # podman's own settings, private to this test: runc (crun fails on hybrid cgroups), cgroupfs and a
 # file for events (no systemd), and limits runc may set: podman's defaults (over a million open
@@ -134,9 +137,7 @@ podman run --rm --no-healthcheck --network none -e HF_HUB_OFFLINE=1 -v "$data:/h
 # Sign-in: the provider runs on this host's loopback, and the container shares the host's network
 # (--network host), so the app reaches the provider at the same address the browser does (the
 # provider's metadata names its pages by the address it was asked at). The app then serves on the
-# image's own port, 8501, on this host: it must be free.
-"$python" -c 'import socket; socket.create_server(("0.0.0.0", 8501)).close()' 2>/dev/null \
-  || fail "port 8501 is in use on this host; the container shares the host's network and serves on 8501"
+# image's own port, 8501, on this host (checked free at the start).
 url=http://127.0.0.1:8501
 provider_port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 provider=http://127.0.0.1:$provider_port
