@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The image test: builds the Dockerfile with podman on a local Debian base (no registry needed),
-# runs it, waits for its health check, labels one image in chromium as a rater, restarts the
-# container on the same data and finds the label again. Prints the build time, the image size,
-# the health and the label found; exits non-zero on any failure.
+# runs it with sign-in through a local OpenID Connect provider (oidc-provider-mock, from
+# requirements-dev), waits for its health check, signs in in chromium and labels one image as the
+# signed-in account, restarts the container on the same data, signs in again and finds the label
+# (on the page, then in the store). Prints the build time, the image size, the health and the label
+# found; exits non-zero on any failure.
 #   bash scripts/test-image.sh [--fresh]   (as root, with podman, runc, debootstrap, chromium installed)
 # --fresh removes the base, the image and its build cache first: a build from zero.
 # Everything it makes (podman's storage and settings, the base, the data) lives under
@@ -15,7 +17,7 @@ scratch=${SDAUDIT_IMAGE_SCRATCH:-/tmp/sdaudit-image}
 base=localhost/sdaudit-debian-base
 image=localhost/sdaudit-test
 name=sdaudit-image-test-$$
-rater=image-test-rater
+account=bob  # a rater of the provider's (tests/oidc_sign_in.py); alice is made the admin
 python=python3
 step() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 fail() { echo "image test failed: $*" >&2; exit 1; }
@@ -24,6 +26,11 @@ for tool in podman runc debootstrap curl; do
   command -v "$tool" >/dev/null || fail "$tool is not installed (apt-get install podman runc debootstrap curl)"
 done
 [ "$(id -u)" = 0 ] || fail "run it as root (podman builds and runs rootful here)"
+"$python" -c 'import oidc_provider_mock, playwright' 2>/dev/null \
+  || fail "the sign-in provider or Playwright is missing (pip install -r requirements-dev.txt)"
+# the app will serve on the host's network (see "Sign-in" below) at the image's port
+"$python" -c 'import socket; socket.create_server(("0.0.0.0", 8501)).close()' 2>/dev/null \
+  || fail "port 8501 is in use on this host; the container shares the host's network and serves on 8501"
 
 # podman's own settings, private to this test: runc (crun fails on hybrid cgroups), cgroupfs and a
 # file for events (no systemd), and limits runc may set: podman's defaults (over a million open
@@ -54,8 +61,10 @@ if [ "${1:-}" = --fresh ]; then
   podman image prune -a -f >/dev/null 2>&1 || true
 fi
 
+provider_pid=
 cleanup() {
   podman rm -f -t 5 "$name" >/dev/null 2>&1 || true
+  [ -z "$provider_pid" ] || kill "$provider_pid" 2>/dev/null || true
   rm -rf "$scratch/data-$$"
 }
 trap cleanup EXIT
@@ -125,8 +134,19 @@ podman run --rm --no-healthcheck --network none -e HF_HUB_OFFLINE=1 -v "$data:/h
   python -m sdaudit generate --model demo --seeds 0-0 --steps 2 --height 64 --width 64 >"$scratch/seed.log" 2>&1 \
   || { cat "$scratch/seed.log"; fail "seeding a demo image"; }
 
-port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-url=http://127.0.0.1:$port
+# Sign-in: the provider runs on this host's loopback, and the container shares the host's network
+# (--network host), so the app reaches the provider at the same address the browser does (the
+# provider's metadata names its pages by the address it was asked at). The app then serves on the
+# image's own port, 8501, on this host (checked free at the start).
+url=http://127.0.0.1:8501
+provider_port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+provider=http://127.0.0.1:$provider_port
+"$python" scripts/image_label.py provider "$provider_port" >"$scratch/provider.log" 2>&1 &
+provider_pid=$!
+for _ in $(seq 60); do curl -fsS "$provider/.well-known/openid-configuration" >/dev/null 2>&1 && break; sleep 1; done
+curl -fsS "$provider/.well-known/openid-configuration" >/dev/null 2>&1 \
+  || { tail -n 20 "$scratch/provider.log"; fail "the sign-in provider did not answer at $provider within 60 s"; }
+echo "sign-in provider: oidc-provider-mock at $provider"
 healthy() {  # the app answers /_stcore/health within two minutes, and so does the image's HEALTHCHECK
   for _ in $(seq 120); do
     if curl -fsS "$url/_stcore/health" >/dev/null 2>&1; then
@@ -143,22 +163,27 @@ healthy() {  # the app answers /_stcore/health within two minutes, and so does t
 step "starting the app"
 # No systemd here to time the HEALTHCHECK (podman says so on stderr, kept in podman.log): healthy()
 # runs it with `podman healthcheck run`.
-podman run -d --name "$name" -p "127.0.0.1:$port:8501" -v "$data:/home/user/data" "$image" \
+podman run -d --name "$name" --network host -v "$data:/home/user/data" \
+  -e SDAUDIT_OIDC_CLIENT_ID=sdaudit -e SDAUDIT_OIDC_CLIENT_SECRET=image-test -e SDAUDIT_OIDC_PROVIDER_URL="$provider" \
+  -e SDAUDIT_PUBLIC_URL="$url" -e SDAUDIT_ADMINS=alice -e AUTHLIB_INSECURE_TRANSPORT=1 "$image" \
   >/dev/null 2>>"$scratch/podman.log" || { cat "$scratch/podman.log"; fail "starting the container"; }
 started=$(date +%s)
 healthy "first start"
 echo "first start to health: $(( $(date +%s) - started )) s"
 
-labelled=$("$python" scripts/image_label.py "$url" "$rater" label) || fail "labelling an image in chromium"
-echo "labelled in chromium as $rater: image $labelled"
+labelled=$("$python" scripts/image_label.py label "$url" "$account") || fail "signing in and labelling an image in chromium"
+echo "signed in through the provider in chromium as $account (rater) and labelled: image $labelled"
+secret_before=$(sha256sum <"$data/sign-in-cookie-secret")
 
 step "restarting the container on the same data"
 podman restart -t 10 "$name" >/dev/null 2>>"$scratch/podman.log" \
   || { cat "$scratch/podman.log"; fail "restarting the container"; }
 healthy "after restart"
-found=$("$python" scripts/image_label.py "$url" "$rater" find) || fail "the label is not shown after the restart"
+[ "$(sha256sum <"$data/sign-in-cookie-secret")" = "$secret_before" ] \
+  || fail "the sign-in cookie secret in the data volume changed on restart"
+found=$("$python" scripts/image_label.py find "$url" "$account") || fail "signing in again or finding the label after the restart"
 [ "$found" = "$labelled" ] || fail "after the restart the page shows '$found', not '$labelled'"
-echo "label found after restart, on the page: image $found"
+echo "label found after restart, on the page (signed in again as $account): image $found"
 
 # And in the store itself, read by the CLI in a one-off container once the app has stopped.
 podman stop -t 10 "$name" >/dev/null 2>>"$scratch/podman.log" || fail "stopping the container"
@@ -166,12 +191,12 @@ podman run --rm --no-healthcheck --network none -v "$data:/home/user/data" "$ima
   python -m sdaudit export --study default --out /home/user/data/export >"$scratch/export.log" 2>&1 \
   || { cat "$scratch/export.log"; fail "exporting the annotations"; }
 sheet="$data/export/default-annotations.csv"
-row=$("$python" - "$sheet" "$rater" <<'PY'
+row=$("$python" - "$sheet" "$account" <<'PY'
 import csv, sys
 rows = [row for row in csv.DictReader(open(sys.argv[1])) if row["rater"] == sys.argv[2]]
 print(*(f"seed {row['seed']}, rater {row['rater']}, person_present {row['person_present']}" for row in rows), sep="; ")
 PY
 ) || fail "reading $sheet"
-[ "$row" = "seed 0, rater $rater, person_present True" ] || fail "the store holds '$row', not the label given"
+[ "$row" = "seed 0, rater $account, person_present True" ] || fail "the store holds '$row', not the label given"
 echo "label found after restart, in the store (CLI export, app stopped): $row"
 echo "image test passed"

@@ -3,30 +3,33 @@ OpenID Connect provider on loopback (oidc-provider-mock, in this process), drive
 Debian's chromium. A person signs in on the provider's own authorize page by choosing an account.
 
 One provider and one app serve the module (each test has its own browser context, so no cookies are
-shared): alice is the admin, bob a rater.
+shared): alice is the admin, bob a rater (tests/oidc_sign_in.py: the accounts and the sign-in steps,
+shared with the image test).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
+import time
 from pathlib import Path
 
 import oidc_provider_mock
+import oidc_sign_in
 import pytest
 from helpers import App, Deadline, free_port
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from oidc_sign_in import ACCOUNTS
 from playwright.sync_api import expect
 from streamlit.web.server.server_util import AUTH_COOKIE_NAME
 from streamlit.web.server.starlette.starlette_app_utils import create_signed_value
+from streamlit.web.server.starlette.starlette_server_config import AUTH_COOKIE_MAX_AGE_SECONDS
 
 from sdaudit.store import Store
 
 pytestmark = pytest.mark.slow  # a real browser against a real server and a real provider
 
 
-ACCOUNTS = {"alice": {"preferred_username": "alice", "email": "alice@lab.example", "name": "Alice A."},
-            "bob": {"preferred_username": "bob", "email": "bob@lab.example", "name": "Bob B."}}
 SECONDS = 300.0  # each test's limit for waits (a state, not a time: a busy machine is slow), its app's start included
 LIMIT = Deadline(SECONDS)
 
@@ -45,8 +48,7 @@ def provider():
     here and for the app below.)"""
     before = os.environ.get("AUTHLIB_INSECURE_TRANSPORT")
     os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
-    users = [oidc_provider_mock.User(sub=sub, claims=claims) for sub, claims in ACCOUNTS.items()]
-    with oidc_provider_mock.run_server_in_thread(port=0, user_claims=users) as server:
+    with oidc_provider_mock.run_server_in_thread(port=0, user_claims=oidc_sign_in.provider_users()) as server:
         yield f"http://127.0.0.1:{server.server_port}"
     if before is None:
         del os.environ["AUTHLIB_INSECURE_TRANSPORT"]
@@ -78,17 +80,11 @@ def page(browser):
 
 
 def settled(page) -> None:
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=LIMIT.left_ms())
+    oidc_sign_in.settled(page, LIMIT.left_ms)
 
 
 def sign_in(page, app: App, account: str) -> None:
-    """Through the app's Sign in button and the provider's authorize page, back to the app."""
-    page.goto(app.url)
-    page.get_by_role("button", name="Sign in").click(timeout=LIMIT.left_ms())
-    page.get_by_role("button", name=account, exact=True).click(timeout=LIMIT.left_ms())  # the provider's page
-    page.wait_for_url(re.compile(re.escape(app.url) + r"/?(\?.*)?$"), timeout=LIMIT.left_ms())
-    page.get_by_text(f"Signed in as {account}").wait_for(timeout=LIMIT.left_ms())
-    settled(page)
+    oidc_sign_in.sign_in(page, app.url, account, LIMIT.left_ms)
 
 
 def rater_box(page):
@@ -143,6 +139,39 @@ def test_a_forged_identity_cookie_is_refused(signed_app, page, secret):
     page.goto(f"{signed_app.url}/generate")
     if secret and secret != "not-the-apps-secret":
         page.get_by_role("button", name="Generate", exact=True).wait_for(timeout=LIMIT.left_ms())
+        return
+    page.get_by_role("button", name="Sign in").wait_for(timeout=LIMIT.left_ms())
+    settled(page)
+    assert page.get_by_role("button", name="Generate", exact=True).count() == 0
+    assert page.get_by_text("Signed in as").count() == 0
+
+
+def identity_cookie(secret: str, claims: str, *, signed_days_ago: float) -> str:
+    """``claims`` signed as Streamlit signs its identity cookie (itsdangerous, salted with the
+    cookie's name), stamped as if signed ``signed_days_ago``: the stamp is inside the signature, so
+    only one who holds the secret can write it, and Streamlit refuses a cookie whose stamp is older
+    than its 30-day life and a day's grace."""
+    class SignedThen(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time() - signed_days_ago * 86400)
+
+    return URLSafeTimedSerializer(secret, salt=AUTH_COOKIE_NAME, signer=SignedThen).dumps(claims)
+
+
+@pytest.mark.parametrize("days", [AUTH_COOKIE_MAX_AGE_SECONDS / 86400 - 1, AUTH_COOKIE_MAX_AGE_SECONDS / 86400 + 2],
+                         ids=["a day before it expires", "expired two days ago"])
+def test_an_expired_identity_cookie_is_refused(signed_app, page, days):
+    """alice's identity cookie, signed with the app's own secret but stamped ``days`` ago: taken
+    while within its life (the control: the same cookie, unexpired), refused once past it, so the
+    visitor is signed out."""
+    secret = (Path(signed_app.home) / "sign-in-cookie-secret").read_text().strip()
+    claims = json.dumps({**ACCOUNTS["alice"], "is_logged_in": True, "origin": signed_app.url})  # as Streamlit writes it
+    value = identity_cookie(secret, claims, signed_days_ago=days)
+    page.context.add_cookies([{"name": AUTH_COOKIE_NAME, "value": value, "url": signed_app.url}])
+    page.goto(f"{signed_app.url}/generate")
+    if days * 86400 < AUTH_COOKIE_MAX_AGE_SECONDS:
+        page.get_by_role("button", name="Generate", exact=True).wait_for(timeout=LIMIT.left_ms())
+        page.get_by_text("Signed in as alice · admin").wait_for(timeout=LIMIT.left_ms())
         return
     page.get_by_role("button", name="Sign in").wait_for(timeout=LIMIT.left_ms())
     settled(page)

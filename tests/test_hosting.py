@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import shlex
+import subprocess
+import sys
 import tempfile
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -11,11 +17,14 @@ from helpers import (
     APP,
     ORIGIN_SHEET,
     WAIT_LIMIT_S,
+    Deadline,
     add_study_as_an_older_store_did,
     app_command,
     dockerfile_command,
+    free_port,
     open_page,
 )
+from oidc_sign_in import ACCOUNTS
 from streamlit.testing.v1 import AppTest
 
 from sdaudit.files.sheets import SheetError, import_uploaded_sheet
@@ -77,6 +86,42 @@ def test_one_dockerfile_builds_on_the_cuda_image_and_on_a_local_debian_base():
     assert "/_stcore/health" in instructions["HEALTHCHECK"][0]
     script = (ROOT / "scripts" / "test-image.sh").read_text()
     assert "--build-arg BASE_IMAGE=" in script and "--format docker" in script, "docker format keeps HEALTHCHECK"
+
+
+def test_the_image_tests_provider_offers_the_browser_tests_accounts(tmp_path):
+    """scripts/test-image.sh signs in through ``image_label.py provider PORT``: a real OpenID Connect
+    provider on loopback whose authorize page offers a button for each account the browser tests
+    sign in as (tests/oidc_sign_in.py), and whose metadata names it by the address the app is given."""
+    port, deadline = free_port(), Deadline()
+    log = (tmp_path / "provider.log").open("w")
+    provider = subprocess.Popen([sys.executable, "scripts/image_label.py", "provider", str(port)], cwd=ROOT,
+                                stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/.well-known/openid-configuration", timeout=5) as answer:
+                    metadata = json.load(answer)
+                break
+            except urllib.error.URLError:
+                assert provider.poll() is None, (tmp_path / "provider.log").read_text()
+                assert not deadline.expired(), "the provider did not answer"
+                time.sleep(0.2)
+        assert metadata["issuer"] == base and metadata["authorization_endpoint"].startswith(base + "/")
+        query = "client_id=sdaudit&redirect_uri=http://127.0.0.1:1/oauth2callback&response_type=code&scope=openid"
+        with urllib.request.urlopen(f"{metadata['authorization_endpoint']}?{query}", timeout=5) as answer:
+            page = answer.read().decode()
+        assert ACCOUNTS and all(f'name="sub" value="{account}"' in page for account in ACCOUNTS)
+    finally:
+        provider.terminate()
+        provider.wait(timeout=10)
+        log.close()
+
+
+def test_the_image_tests_browser_half_refuses_a_port_that_is_no_number():
+    done = subprocess.run([sys.executable, "scripts/image_label.py", "provider", "80x"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and done.stderr.strip() == "error: the provider's port must be a number, not '80x'"
 
 
 def test_the_space_front_matter_matches_the_dockerfile():
