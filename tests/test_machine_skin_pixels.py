@@ -82,14 +82,22 @@ PUBLISHED_LAB = [
     ((0, 255, 0), (87.7347, -86.1827, 83.1793)),
     ((0, 0, 255), (32.2970, 79.1875, -107.8602)),
     ((255, 255, 255), (100.0, 0.0, 0.0)),
-    ((128, 128, 128), (53.5850, 0.0, 0.0)),
-    ((0, 0, 0), (0.0, 0.0, 0.0)),
 ]
 
 
 @pytest.mark.parametrize(("rgb", "lab"), PUBLISHED_LAB)
 def test_srgb_to_lab_gives_the_published_values(rgb, lab):
     assert srgb_to_lab(rgb) == pytest.approx(lab, abs=2e-4)
+
+
+@pytest.mark.parametrize("level", [0, 3, 10, 40, 128, 200])
+def test_a_grey_has_no_hue_and_the_cie_lightness_of_its_luminance(level):
+    """Greys cover both pieces of the sRGB curve (linear below 0.04045 · 255 ≈ 10.3) and of CIE 1976's
+    L* (its linear part, L* = 903.3 · Y, below Y = 0.008856): computed here from the standards' formulas."""
+    c = level / 255
+    y = c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4  # IEC 61966-2-1
+    lightness = 116 * y ** (1 / 3) - 16 if y > 216 / 24389 else 24389 / 27 * y  # CIE 15:2004
+    assert srgb_to_lab((level, level, level)) == pytest.approx((lightness, 0, 0), abs=1e-4)
 
 
 def test_srgb_to_lab_agrees_with_opencvs_conversion():
