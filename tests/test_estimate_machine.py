@@ -13,7 +13,7 @@ from helpers import assert_one_error_line, make_images, make_run, run_cli
 from scipy import stats
 from test_ppi import from_scratch, small_sample_from_scratch
 
-from sdaudit.analysis.machine_human import NO_PERSON, human_matrices, machine_human_estimate
+from sdaudit.analysis.machine_human import MACHINE_HUMAN, NO_PERSON, human_matrices, machine_human_estimate
 from sdaudit.config import store_path
 from sdaudit.scheme import Annotation
 from sdaudit.store import Store
@@ -31,12 +31,16 @@ def truth_of(rng, count):
 
 @pytest.fixture
 def home(tmp_path):
+    return tmp_path, build_study(tmp_path)
+
+
+def build_study(folder, *, sample=True) -> dict:
     """80 generated images in two runs; clip (#1) answers gender and skin, erring on a fifth of the
     images; skin-pixels (#2, newer) answers skin only; a 30-image human sample that one person labels
     truly, except 2 sample images left unrated; and 20 labels outside the sample, all female and
-    dark, which must be ignored."""
+    dark, which must be ignored. Without ``sample``, the machine labels alone."""
     rng = np.random.default_rng(3)
-    with Store(store_path(tmp_path)) as store:
+    with Store(store_path(folder)) as store:
         for run_key, count in IMAGES.items():
             store.add_run(make_run(run_key, prompt=f"a photo of a {run_key}"))
             store.add_images(make_images(run_key, range(count)))
@@ -52,6 +56,8 @@ def home(tmp_path):
         pixels = tables.start_labelling("default", "skin-pixels", "haar")
         tables.save_machine_labels(pixels, [MachineAnswer(int(i), Annotation(person_present=True, mst=int(m)))
                                             for i, m in zip(ids, np.where(rng.random(len(ids)) < 0.1, 5, mst))])
+        if not sample:
+            return dict(ids=ids, clip=clip, pixels=pixels)
         sample = tables.draw_human_sample("default", SAMPLE, seed=11)
         in_sample = np.isin(ids, sample.image_ids)
         rated = ids[in_sample][2:]
@@ -61,7 +67,7 @@ def home(tmp_path):
                                "mst": np.r_[mst[np.isin(ids, rated)], [9] * 20], "skin_binary": None,
                                "confidence": "high"})
         store.save_annotations(people)
-    return tmp_path, dict(ids=ids, gender=gender, mst=mst, rated=rated, outside=outside, clip=clip, pixels=pixels)
+    return dict(ids=ids, gender=gender, mst=mst, rated=rated, outside=outside, clip=clip, pixels=pixels)
 
 
 def expected_row(machine, human, confidence=0.95):
@@ -194,3 +200,41 @@ def test_labelling_without_machine_human_is_refused(tmp_path):
         store.add_run(make_run("run-a"))
     result = run_cli("estimate", "--study", "default", "--labelling", "1", "--home", str(tmp_path))
     assert_one_error_line(result, contains="--labelling applies only with --labels machine+human")
+
+
+def results_page():
+    from helpers import APP, PAGES, WAIT_LIMIT_S
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run()
+    at.switch_page(str(PAGES / "results.py")).run()
+    assert not at.exception, at.exception
+    return at, next(box for box in at.selectbox if box.label == "Labels")
+
+
+def test_the_results_page_has_no_machine_plus_human_without_a_human_sample(app_home):
+    from sdaudit.present.estimate_tables import MACHINE_HUMAN_TITLE
+
+    app_home.mkdir(parents=True)
+    build_study(app_home, sample=False)
+    _, labels = results_page()
+    assert "Majority" in labels.options and MACHINE_HUMAN_TITLE.capitalize() not in labels.options
+
+
+def test_the_results_page_shows_machine_plus_human_where_a_study_has_both(app_home):
+    """Choosing it shows the chart, the table of the CLI's shares and the method's limits."""
+    from sdaudit.present.estimate_tables import MACHINE_HUMAN_TITLE
+
+    app_home.mkdir(parents=True)
+    known = build_study(app_home)
+    with Store(store_path(app_home)) as store:
+        expected = machine_human_estimate(store, "default").table
+    at, labels = results_page()
+    assert MACHINE_HUMAN_TITLE.capitalize() in labels.options
+    labels.select(MACHINE_HUMAN).run()
+    assert not at.exception, at.exception
+    assert len(at.get("vega_lite_chart")) == 1
+    shown = at.dataframe[0].value
+    assert list(shown["Share"]) == [f"{100 * value:.1f}%" for value in expected["share"]]
+    assert any("raters never saw the machine's answers" in item.value for item in at.markdown)
+    assert any(f"gender from clip \\#{known['clip']}" in item.value for item in at.caption)  # as plain() writes it

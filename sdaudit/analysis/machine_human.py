@@ -26,6 +26,7 @@ Where every image has a person, this is the human estimate's share.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +57,7 @@ COLUMNS = [*PPI_COLUMNS, "labelling", "labelling_ids", "sample_size", "note"]
 
 NO_MACHINE = ("study {study!r} has no machine labels: run `python -m sdaudit machine-label --study {study} "
               "--labeller clip` first.")
+NO_MACHINE_IN_RUNS = "none of the chosen runs of study {study!r} has machine labels: choose others."
 NO_FIELD = ("study {study!r} has no machine answers for {field}: run `python -m sdaudit machine-label --study {study} "
             "--labeller {labeller}` first.")
 NO_SAMPLE = ("study {study!r} has no human sample: draw one with `python -m sdaudit team --study {study} "
@@ -209,9 +211,11 @@ def ppi_rows(family: str, machine: np.ndarray, human: np.ndarray, confidence: fl
 
 def machine_human_estimate(store, study: str, *, labelling_id: int | None = None,
                            confidence: float = DEFAULT_CONFIDENCE, skin_cut: int = DEFAULT_SKIN_CUT,
-                           human_labels: str = "soft") -> MachineHumanEstimate:
-    """The study's prediction-powered shares (module docstring); ``ValueError`` with a one-line reason
-    where there are no machine labels, no human sample, or too few rated sample images."""
+                           human_labels: str = "soft", runs: Sequence[str] | None = None) -> MachineHumanEstimate:
+    """The study's prediction-powered shares (module docstring), over the images of ``runs`` (run keys;
+    None: every run) — the sample's images in them are a uniform random sample of those; ``ValueError``
+    with a one-line reason where there are no machine labels, no human sample, or too few rated
+    sample images."""
     from sdaudit.store.machine import MachineTables
 
     skin_cut, confidence = check_skin_cut(skin_cut), check_confidence(confidence)
@@ -221,6 +225,10 @@ def machine_human_estimate(store, study: str, *, labelling_id: int | None = None
     frame = tables.machine_labels(study)
     if frame.empty:
         raise ValueError(NO_MACHINE.format(study=study))
+    if runs is not None:
+        frame = frame[frame["run_key"].isin(set(runs))]
+        if frame.empty:
+            raise ValueError(NO_MACHINE_IN_RUNS.format(study=study))
     chosen = choose_labellings(frame, tables.labellings(study), study, labelling_id)
     sample = tables.human_sample(study)
     if sample is None:

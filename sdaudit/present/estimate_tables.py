@@ -184,6 +184,8 @@ MACHINE_HUMAN_LIMITS = (
     "in draw order, none skipped for what it shows) and the raters never saw the machine's answers. Shares are "
     "of the images the machine labelled, \"no person\" as a row of its own, and of perceived presentation; "
     "gender is a binary simplification (plus unclear).")
+MACHINE_HUMAN_CHART_NOTE = ("prediction-powered intervals (PPI++ read as Clopper–Pearson over its effective size); "
+                            "hollow: fewer than 100 people's labels")
 MACHINE_HUMAN_INTERVAL = ("each interval: PPI++'s share read as Clopper–Pearson over its effective number of "
                           "people's labels (covered ≥ 94% in every cell of benchmarks/ppi_coverage.py's simulation); "
                           "beside it, people's labels alone (Clopper–Pearson)")
