@@ -1,6 +1,6 @@
 """Does the prediction-powered interval cover the true share? (issue 25, item 3)
 
-    python benchmarks/ppi_coverage.py            # 5 to 10 minutes on 2 busy shared cores; [STUDIES]
+    python benchmarks/ppi_coverage.py            # about 2 minutes on 2 busy shared cores; [STUDIES]
 
 Simulated studies: N images, each in the group with the cell's chance (the share), a machine that
 answers every image and errs (says the other side) with one chance on the group's images and
