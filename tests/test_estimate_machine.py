@@ -168,6 +168,28 @@ def test_several_raters_give_the_human_estimates_soft_labels():
     assert majority["gender"][0].tolist() == [0.5, 0.5, 0, 0]  # a tie split, as the human estimate's
 
 
+def test_machine_answers_read_back_from_the_store_become_codes(tmp_path):
+    """Unsaid person (a face not found) is a person with an unclear answer; "no person" is code 0;
+    MST is cut at the skin cut; a stored lighter/darker is used as it is."""
+    from sdaudit.analysis.machine_human import machine_codes
+
+    with Store(store_path(tmp_path)) as store:
+        store.add_run(make_run())
+        store.add_images(make_images(seeds=range(4)))
+        ids = sorted(int(i) for i in store.images(study="default")["image_id"])
+        tables = MachineTables(store)
+        labelling = tables.start_labelling("default", "skin-pixels", "haar")
+        tables.save_machine_labels(labelling, [
+            MachineAnswer(ids[0], Annotation(person_present=None, skin_binary="unclear")),
+            MachineAnswer(ids[1], Annotation(person_present=False)),
+            MachineAnswer(ids[2], Annotation(person_present=True, mst=8)),
+            MachineAnswer(ids[3], Annotation(person_present=True, gender="female", skin_binary="lighter"))])
+        frame = tables.machine_labels("default")
+    assert machine_codes(frame, "skin", 5).to_dict() == dict(zip(ids, [3, 0, 2, 1]))
+    assert machine_codes(frame, "skin", 8).to_dict()[ids[2]] == 1
+    assert machine_codes(frame, "gender", 5).to_dict() == dict(zip(ids, [3, 0, 3, 1]))
+
+
 @pytest.mark.parametrize(("setup", "extra", "message"), [
     ("no machine", (), "run `python -m sdaudit machine-label --study default"),
     ("no sample", (), "draw one with `python -m sdaudit team --study default --human-sample N`"),

@@ -115,7 +115,7 @@ def choose_labellings(frame: pd.DataFrame, labellings: list, study: str, labelli
 def machine_codes(frame: pd.DataFrame, field: str, skin_cut: int) -> pd.Series:
     """One labelling's answer per image (indexed by image id): 0 no person, else 1 + the index in
     ``GENDERS`` or ``SKIN_ANSWERS``; a missing answer on an image with a person is `unclear`."""
-    no_person = frame["person_present"].eq(False).to_numpy()
+    no_person = frame["person_present"].eq(False).fillna(False).to_numpy(dtype=bool)  # NA: not said, a person
     if field == "gender":
         codes = pd.Categorical(frame["gender"], categories=list(GENDERS)).codes + 1
     else:
