@@ -5,6 +5,7 @@ import streamlit as st
 from app.resources import current_home, current_study, open_store
 from app.widgets import is_admin, plain
 from sdaudit.analysis.label_modes import LABEL_TITLES, RESULTS_LABELS
+from sdaudit.analysis.machine_human import MACHINE_HUMAN
 from sdaudit.analysis.options import DEFAULT_CONFIDENCE, METHODS, EstimateOptions
 from sdaudit.analysis.rater_quality import POOLING
 from sdaudit.files.csvfile import spreadsheet_safe
@@ -18,9 +19,21 @@ from sdaudit.present.charts import (
     to_svg,
 )
 from sdaudit.present.columns import fitted
-from sdaudit.present.estimate_tables import across_runs_table, reference_differences_table
+from sdaudit.present.estimate_tables import (
+    MACHINE_HUMAN_CHART_NOTE,
+    MACHINE_HUMAN_LIMITS,
+    MACHINE_HUMAN_TITLE,
+    across_runs_table,
+    reference_differences_table,
+)
 from sdaudit.present.report import LIMITATIONS
-from sdaudit.present.results import results_view, run_choices, study_report
+from sdaudit.present.results import (
+    machine_human_available,
+    machine_human_view,
+    results_view,
+    run_choices,
+    study_report,
+)
 from sdaudit.present.study_views import READING_RULE
 from sdaudit.present.team_tables import GROUPS_CAVEAT, rater_groups_view
 from sdaudit.present.words import HOLM_INTERVALS, METHOD_LABELS, level, reliability_rule
@@ -33,6 +46,26 @@ def show_table(table) -> None:
     layout = fitted(table)
     st.dataframe(table, hide_index=True, column_config=layout.column_config, row_height=layout.row_height,
                  height=layout.height or "auto")
+
+
+def show_machine_human(store, study: str, **options) -> None:
+    """The prediction-powered shares: header, chart, table and the method's limits."""
+    try:
+        view = machine_human_view(store, study, **options)
+    except ValueError as error:
+        st.info(plain(error), icon=":material/info:")
+        return
+    lines = view.header.split("\n")  # the CLI's header: title, runs, machine, people, interval, limits[, note]
+    st.caption(plain(". ".join(lines[1:4] + lines[6:])))
+    st.altair_chart(shares_chart(view.chart_rows, title="Share of images by perceived group, machine + human",
+                                 intervals=MACHINE_HUMAN_CHART_NOTE), width="content")
+    show_table(view.table)
+    st.caption("The interval method, the “unclear” toggle and simultaneous intervals apply to people's labels "
+               "alone; this view has its own.")
+    with st.expander("Limits of this method", expanded=True):
+        st.markdown(MACHINE_HUMAN_LIMITS)
+    st.download_button("Estimates (CSV)", spreadsheet_safe(view.estimate.table).to_csv(index=False),
+                       f"{study}-machine-human.csv", "text/csv", on_click="ignore")
 
 
 st.title("Results")
@@ -49,8 +82,11 @@ run_labels = run_choices(store, study)
 chosen_runs = st.multiselect("Runs", list(run_labels), default=list(run_labels), format_func=run_labels.get)
 left, labels_column, middle, right = st.columns(4)
 method = left.selectbox("Interval method", METHODS, format_func=METHOD_LABELS.get)
-labels = labels_column.selectbox("Labels", RESULTS_LABELS, format_func=LABEL_TITLES.get,
-                                 help="How each image's label is formed from its raters' answers.")
+label_choices = (*RESULTS_LABELS, *((MACHINE_HUMAN,) if machine_human_available(store, study) else ()))
+labels = labels_column.selectbox("Labels", label_choices,
+                                 format_func={**LABEL_TITLES, MACHINE_HUMAN: MACHINE_HUMAN_TITLE.capitalize()}.get,
+                                 help="How each image's label is formed from its raters' answers; where the study "
+                                      "has machine labels and a random human sample, also the two combined.")
 confidence = middle.select_slider("Confidence", options=[0.80, 0.90, 0.95, 0.99], value=DEFAULT_CONFIDENCE,
                                   format_func=level)
 skin_cut = right.slider("Skin-tone cut: MST 1 to this value counts as lighter", 1, 9, DEFAULT_SKIN_CUT,
@@ -59,6 +95,10 @@ skin_cut = right.slider("Skin-tone cut: MST 1 to this value counts as lighter", 
 include_unclear = st.toggle("Count “unclear” answers in the denominator", value=True)
 simultaneous = st.toggle("Simultaneous intervals (Bonferroni across the named groups)", value=False,
                          help="Each interval is widened so that all of them hold together with the chosen confidence.")
+
+if labels == MACHINE_HUMAN:
+    show_machine_human(store, study, confidence=confidence, skin_cut=skin_cut, runs=chosen_runs)
+    st.stop()
 
 try:
     options = EstimateOptions(method=method, confidence=confidence, skin_cut=skin_cut, labels=labels,

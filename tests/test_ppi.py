@@ -63,24 +63,28 @@ def test_ppi_share_is_the_papers_formula_and_ppi_pys_own_tuning(seed, soft_human
     result = ppi.ppi_share(machine, human, confidence=0.95)
     labelled = ~np.isnan(human)
     theta, low, high, lam = from_scratch(human[labelled], machine[labelled], machine[~labelled])
-    assert (result.share, result.low, result.high, result.lam) == pytest.approx((theta, low, high, lam), abs=1e-9)
+    assert (result.share, result.ppi_py_low, result.ppi_py_high, result.lam) == pytest.approx((theta, low, high, lam), abs=1e-9)
     assert 0 < result.lam < 1  # tuned, not a limit
     # ppi_py left to tune λ itself gives the same interval: the reported λ is the one it uses
     tuned = ppi_mean_ci(human[labelled], machine[labelled], machine[~labelled], alpha=0.05)
-    assert (result.low, result.high) == pytest.approx((float(tuned[0][0]), float(tuned[1][0])), abs=1e-12)
+    assert (result.ppi_py_low, result.ppi_py_high) == pytest.approx((float(tuned[0][0]), float(tuned[1][0])), abs=1e-12)
     assert (result.n_machine, result.n_human) == (3000, 300)
     assert result.n_eff == pytest.approx(300 * (result.human_se / result.se) ** 2)
 
 
 def test_lambda_zero_is_the_human_only_interval_exactly():
+    """At λ = 0 ppi_py's interval is the people's Wald interval, and the reported one the people's
+    Clopper–Pearson interval (the pseudo-observations change no share and, at λ = 0, n_eff = n)."""
     from ppi_py import classical_mean_ci
 
     machine, human = study(5)
     result = ppi.ppi_share(machine, human, lam=0)
     y = human[~np.isnan(human)]
     classical = classical_mean_ci(y, alpha=0.05)
-    assert (result.low, result.high) == (result.human_low, result.human_high)
-    assert (result.human_low, result.human_high) == pytest.approx(classical, abs=1e-12)
+    assert (result.ppi_py_low, result.ppi_py_high) == pytest.approx(classical, abs=1e-12)
+    count = y.sum()
+    exact = (stats.beta.ppf(0.025, count, 300 - count + 1), stats.beta.ppf(0.975, count + 1, 300 - count))
+    assert (result.human_low, result.human_high) == pytest.approx(exact, abs=1e-9)
     assert result.share == result.human_share == y.mean()
     assert result.n_eff == pytest.approx(300)
 
@@ -94,7 +98,8 @@ def test_a_perfect_machine_is_worth_about_every_image_and_no_more():
     result = ppi.ppi_share(truth, human)
     assert 0.9 * 4000 < result.n_eff <= 4000
     assert result.lam == pytest.approx(1 - 200 / 4000, abs=0.02)  # the optimum (N − n)/N
-    assert result.high - result.low < 0.3 * (result.human_high - result.human_low)
+    assert result.high - result.low < 0.4 * (result.human_high - result.human_low)
+    assert result.ppi_py_high - result.ppi_py_low < 0.3 * (result.human_high - result.human_low)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -108,10 +113,12 @@ def test_a_useless_machine_leaves_the_interval_no_wider_than_the_peoples(seed):
     human[subset] = truth[subset]
     tuned = ppi.ppi_share(machine, human)
     plain = ppi.ppi_share(machine, human, lam=1)
-    human_width = tuned.human_high - tuned.human_low
-    assert tuned.high - tuned.low <= human_width * (1 + 1e-12)
+    human_width = 2 * Z95 * tuned.human_se  # the people's Wald interval, ppi_py's basis
+    assert tuned.ppi_py_high - tuned.ppi_py_low <= human_width * (1 + 1e-12)
     assert tuned.lam < 0.2
-    assert plain.high - plain.low > 1.2 * human_width
+    assert plain.ppi_py_high - plain.ppi_py_low > 1.2 * human_width
+    # the reported interval likewise against the people's Clopper–Pearson one
+    assert tuned.high - tuned.low <= (tuned.human_high - tuned.human_low) * 1.02
 
 
 def test_a_hand_worked_example():
@@ -132,7 +139,7 @@ def test_a_hand_worked_example():
     assert share == Fraction(1, 2)
     result = ppi.ppi_share(machine, human)
     half = Z95 * float(variance) ** 0.5
-    assert (result.lam, result.share, result.low, result.high) == pytest.approx(
+    assert (result.lam, result.share, result.ppi_py_low, result.ppi_py_high) == pytest.approx(
         (float(lam), 0.5, 0.5 - half, 0.5 + half), abs=1e-12)
     # plain PPI (λ = 1): SE² = (3/16)/8 + (3/16)/4 = 9/128
     plain = ppi.ppi_share(machine, human, lam=1)
@@ -143,7 +150,7 @@ def test_a_machine_that_never_varies_leaves_the_people_alone():
     machine, human = study(3)
     result = ppi.ppi_share(np.zeros_like(machine), human)
     assert result.lam == 0
-    assert (result.low, result.high) == (result.human_low, result.human_high)
+    assert (result.low, result.high) == pytest.approx((result.human_low, result.human_high), abs=1e-12)
 
 
 def test_all_the_same_answers_give_nan_and_a_warning_not_a_point():
@@ -151,9 +158,9 @@ def test_all_the_same_answers_give_nan_and_a_warning_not_a_point():
     human[:20] = 0.0
     with pytest.warns(RuntimeWarning) as heard:
         result = ppi.ppi_share(np.zeros(100), human)
-    assert [str(warning.message) for warning in heard] == [
-        ppi.DEGENERATE_WARNING.format(what="the PPI share"), ppi.DEGENERATE_WARNING.format(what="the human-only share")]
-    assert np.isnan(result.low) and np.isnan(result.human_low) and np.isnan(result.n_eff)
+    assert [str(warning.message) for warning in heard] == [ppi.DEGENERATE_WARNING.format(what="ppi_py's PPI interval")]
+    assert np.isnan(result.ppi_py_low) and np.isnan(result.n_eff)
+    assert result.low == result.human_low == 0 and result.high > 0 and result.human_high > 0  # exact: from 0
 
 
 def test_importing_ppi_py_leaves_warnings_on(monkeypatch):
@@ -216,7 +223,8 @@ def test_the_family_table_has_a_row_per_group_each_the_groups_ppi_share():
     people = np.where(arrays["labelled"], ((arrays["human_skin"] == 2) & (arrays["human_gender"] == 2)), np.nan)
     row = table.set_index(["family", "group"]).loc[("intersection", "darker_male")]
     direct = ppi.ppi_share(machine, people)
-    assert (row["share"], row["low"], row["high"], row["lambda"]) == (direct.share, direct.low, direct.high, direct.lam)
+    assert (row["share"], row["low"], row["high"], row["ppi_py_low"], row["lambda"]) == (
+        direct.share, direct.low, direct.high, direct.ppi_py_low, direct.lam)
     unclear = table.set_index(["family", "group"]).loc[("intersection", "unclear"), "human_share"]
     either = (arrays["human_skin"] == 3) | (arrays["human_gender"] == 3)
     assert unclear == either[arrays["labelled"]].mean()
@@ -261,8 +269,8 @@ def test_the_small_sample_interval_is_its_formula(seed):
     result = ppi.ppi_share(machine, human)
     labelled = ~np.isnan(human)
     expected = small_sample_from_scratch(human[labelled], machine[labelled], machine[~labelled], result.lam, result.share)
-    assert (result.cp_low, result.cp_high) == pytest.approx(expected, abs=1e-9)
-    assert 0 <= result.cp_low < result.share < result.cp_high <= 1
+    assert (result.low, result.high) == pytest.approx(expected, abs=1e-9)
+    assert 0 <= result.low < result.share < result.high <= 1
 
 
 def test_the_small_sample_interval_stays_an_interval_where_the_plain_one_is_a_point():
@@ -272,5 +280,5 @@ def test_the_small_sample_interval_stays_an_interval_where_the_plain_one_is_a_po
     human[:100] = 0.0
     with pytest.warns(RuntimeWarning):
         result = ppi.ppi_share(np.zeros(1000), human)
-    assert np.isnan(result.low)
-    assert result.cp_low == 0 and 0 < result.cp_high < 0.05
+    assert np.isnan(result.ppi_py_low)
+    assert result.low == 0 and 0 < result.high < 0.05

@@ -34,15 +34,23 @@ give the PPI standard error (the human-only Wald standard error is ``sqrt(Var(Y)
 ``n_eff = n · (SE_human / SE_ppi)²``), capped at N. A perfect machine gives about N; a useless
 one about n.
 
-**The human-only interval beside it** is the normal (Wald) interval on the n human labels: the
-basis PPI itself rests on, so the two widths compare like with like (it is exactly PPI at λ = 0).
-It is not sdaudit's default interval for hard labels (Clopper–Pearson), which ``estimate`` gives.
+**The interval reported** (``low``/``high``) is ``_small_sample_interval``: PPI++'s share read as a
+Clopper–Pearson interval over an effective number of human labels, with the variances padded by one
+pseudo-image at each corner. ppi_py's own normal interval (``ppi_py_low``/``ppi_py_high``) is kept
+beside it for comparison: the simulation (``benchmarks/ppi_coverage.py``, results in
+``benchmarks/results/2026-12-07-ppi-coverage.txt``: every combination of shares 5–50%, 2,000–20,000
+images, 100–500 human labels and machine errors 5–30% on and off the group, which covers errors
+that depend on skin tone; 10,000 studies a cell) finds ppi_py's interval under 94% in 365 of 960 cells,
+down to 87.7% at a 5% share with 100 human labels, where the reported one covered 94.9–98.5% in every
+cell, at 0.46–0.99 times the human-only Clopper–Pearson width. Checked with one rater's hard labels;
+several raters' soft labels are not simulated.
 
-**Coverage.** The simulation (``benchmarks/ppi_coverage.py``) finds the plain interval short of 94%
-where the human subset holds few of the group or few of the machine's mistakes (88% at a 5% share
-with 100 human labels); ``cp_low``/``cp_high`` (``_small_sample_interval``) is a candidate that held
-about 94% or more in every simulated cell. The plain interval is not clipped to [0, 1], as ppi_py gives it. No store, no labeller: arrays in, a
-result out (issue 25, item 3; the machine labellers come later).
+**The human-only interval beside it** is Clopper–Pearson over the n human labels (sdaudit's interval
+for hard labels; for soft labels, over their sum), so the two widths compare like with like. ``human_se``
+is the human-only normal standard error, PPI's basis at λ = 0, which ``n_eff`` uses. Where the
+machine's answers all agree, ppi_py's interval is NaN (no variance to show) and a warning says so;
+the reported one is still an interval. No store, no labeller: arrays in, a result out
+(``machine_human`` reads a study's).
 """
 
 from __future__ import annotations
@@ -54,6 +62,7 @@ from numbers import Real
 import numpy as np
 import pandas as pd
 
+from sdaudit.analysis.estimate import clopper_pearson_interval
 from sdaudit.analysis.options import DEFAULT_CONFIDENCE, check_confidence
 from sdaudit.scheme import FAMILIES, GENDERS, SKIN_ANSWERS, UNCLEAR, family_groups
 
@@ -68,8 +77,8 @@ LABELLED_TEXT = "`labelled` must be a boolean array with one entry per image, bu
 DEGENERATE_WARNING = "the standard error of {what} is 0 (every answer the same): its interval is NaN, not a point."
 
 PPI_COLUMNS = [
-    "family", "group", "share", "low", "high", "se", "n_machine", "n_human", "n_eff", "lambda",
-    "human_share", "human_low", "human_high", "cp_low", "cp_high",
+    "family", "group", "share", "low", "high", "ppi_py_low", "ppi_py_high", "se", "n_machine", "n_human",
+    "n_eff", "lambda", "human_share", "human_low", "human_high",
 ]  # fmt: skip
 
 
@@ -78,24 +87,24 @@ class PPIShare:
     """One group's prediction-powered share, with the human-only interval beside it."""
 
     share: float
-    low: float
+    low: float  # the interval sdaudit reports: the small-sample reading (``_small_sample_interval``)
     high: float
-    se: float
+    ppi_py_low: float  # ppi_py's own normal interval, for comparison (under-covers: module docstring)
+    ppi_py_high: float
+    se: float  # ppi_py's standard error
     confidence: float
     n_machine: int  # images the machine answered: all of them
     n_human: int  # images people labelled (the random subset)
     n_eff: float  # human labels that alone would give `se` (module docstring)
     lam: float  # PPI++'s power-tuning λ in [0, 1]
     human_share: float
-    human_low: float  # the human-only normal (Wald) interval, PPI's own basis
+    human_low: float  # the people's labels alone: Clopper–Pearson over the n human labels
     human_high: float
-    human_se: float
-    cp_low: float  # the small-sample reading (``_small_sample_interval``), a candidate
-    cp_high: float
+    human_se: float  # the human-only normal (Wald) standard error, PPI's own basis (n_eff)
 
     @property
     def width_ratio(self) -> float:
-        """PPI's width over the human-only width (below 1: the machine helped)."""
+        """The reported width over the human-only Clopper–Pearson width (below 1: the machine helped)."""
         return (self.high - self.low) / (self.human_high - self.human_low)
 
 
@@ -148,29 +157,26 @@ def ppi_share(machine, human, *, confidence: float = DEFAULT_CONFIDENCE, lam: fl
     if lam is None:
         lam = _tuned_lambda(y, f_labelled, f_unlabelled)
     share = float(np.squeeze(ppi_mean_pointestimate(y, f_labelled, f_unlabelled, lam=lam)))
-    low, high = (float(np.squeeze(limit)) for limit in ppi_mean_ci(y, f_labelled, f_unlabelled, alpha=alpha, lam=lam))
-    z = _z(confidence)
-    se = (high - low) / (2 * z)
+    ppi_py_low, ppi_py_high = (float(np.squeeze(limit))
+                               for limit in ppi_mean_ci(y, f_labelled, f_unlabelled, alpha=alpha, lam=lam))
+    se = (ppi_py_high - ppi_py_low) / (2 * _z(confidence))
 
-    # 3. Beside it: the people's labels alone, on the same normal basis
+    # 3. Beside it: the people's labels alone (Clopper–Pearson, sdaudit's interval for hard labels)
     human_share = float(y.mean())
     human_se = float(y.std() / np.sqrt(n))
-    human_low, human_high = human_share - z * human_se, human_share + z * human_se
+    human_low, human_high = (float(limit) for limit in clopper_pearson_interval(y.sum(), n, alpha))
 
-    # 4. Degenerate-but-legal data: a warning and NaN, never a zero-width interval
+    # 4. Degenerate-but-legal data: a warning and NaN for ppi_py's interval, never a zero-width one
     if se == 0:
-        warnings.warn(DEGENERATE_WARNING.format(what="the PPI share"), RuntimeWarning, stacklevel=2)
-        low = high = np.nan
-    if human_se == 0:
-        warnings.warn(DEGENERATE_WARNING.format(what="the human-only share"), RuntimeWarning, stacklevel=2)
-        human_low = human_high = np.nan
+        warnings.warn(DEGENERATE_WARNING.format(what="ppi_py's PPI interval"), RuntimeWarning, stacklevel=2)
+        ppi_py_low = ppi_py_high = np.nan
     # capped at the images, as ``estimate``'s n_eff is: a perfect machine's can pass N only by noise
     # in the two variance estimates (the people's labels against every machine answer)
     n_eff = min(n * (human_se / se) ** 2, images) if se > 0 and human_se > 0 else np.nan
-    cp_low, cp_high = _small_sample_interval(share, lam, y, f_labelled, f_unlabelled, confidence)
-    return PPIShare(share=share, low=low, high=high, se=se, confidence=confidence, n_machine=images,
-                    n_human=n, n_eff=float(n_eff), lam=float(lam), human_share=human_share,
-                    human_low=human_low, human_high=human_high, human_se=human_se, cp_low=cp_low, cp_high=cp_high)
+    low, high = _small_sample_interval(share, lam, y, f_labelled, f_unlabelled, confidence)
+    return PPIShare(share=share, low=low, high=high, ppi_py_low=ppi_py_low, ppi_py_high=ppi_py_high, se=se,
+                    confidence=confidence, n_machine=images, n_human=n, n_eff=float(n_eff), lam=float(lam),
+                    human_share=human_share, human_low=human_low, human_high=human_high, human_se=human_se)
 
 
 def _small_sample_interval(share, lam, y, f_labelled, f_unlabelled, confidence) -> tuple[float, float]:
@@ -179,12 +185,10 @@ def _small_sample_interval(share, lam, y, f_labelled, f_unlabelled, confidence) 
     (1, 0), (1, 1) among the labelled and machine = 0 and 1 among the others (Agresti and Coull's
     pseudo-observations). The plain interval trusts a variance estimated from the few images where
     the machine and the people disagree, and under-covers when there are none or one
-    (``benchmarks/ppi_coverage.py``: 88% at a 5% share with 100 human labels); this reading covered
-    at least 95.2% in every cell of the issue's grid and 93.8% (± 1%) in a wider scan, at 0.2–1.0
-    times the human-only Clopper–Pearson width.
-    A candidate beside the plain interval, not yet sdaudit's default: soft labels are untested."""
-    from sdaudit.analysis.estimate import clopper_pearson_interval
-
+    (``benchmarks/ppi_coverage.py``: 87.7% at a 5% share with 100 human labels); this reading covered
+    at least 94.9% in every one of the issue's 960 cells and 94.1% (± 1%) in a wider scan, at 0.2–1.0
+    times the human-only Clopper–Pearson width. It is the interval sdaudit reports; soft labels are
+    not simulated."""
     y_padded = np.concatenate([y, [0.0, 0.0, 1.0, 1.0]])
     f_padded = np.concatenate([f_labelled, [0.0, 1.0, 0.0, 1.0]])
     f_rest_padded = np.concatenate([f_unlabelled, [0.0, 1.0]])
@@ -192,6 +196,13 @@ def _small_sample_interval(share, lam, y, f_labelled, f_unlabelled, confidence) 
     size = min(y_padded.var() / variance, len(y) + len(f_unlabelled))
     low, high = clopper_pearson_interval(np.clip(share, 0, 1) * size, size, 1 - confidence)
     return float(low), float(high)
+
+
+def ppi_row(family: str, group: str, result: PPIShare) -> tuple:
+    """One ``PPI_COLUMNS`` row."""
+    return (family, group, result.share, result.low, result.high, result.ppi_py_low, result.ppi_py_high, result.se,
+            result.n_machine, result.n_human, result.n_eff, result.lam, result.human_share, result.human_low,
+            result.human_high)
 
 
 def _tuned_lambda(y: np.ndarray, f_labelled: np.ndarray, f_unlabelled: np.ndarray) -> float:
@@ -267,7 +278,5 @@ def ppi_table(*, machine_gender, machine_skin, human_gender, human_skin, labelle
         human = group_indicators(family, human_gender, human_skin)
         for group in family_groups(family):
             result = ppi_share(machine[group], np.where(labelled, human[group], np.nan), confidence=confidence)
-            rows.append((family, group, result.share, result.low, result.high, result.se, result.n_machine,
-                         result.n_human, result.n_eff, result.lam, result.human_share, result.human_low,
-                         result.human_high, result.cp_low, result.cp_high))
+            rows.append(ppi_row(family, group, result))
     return pd.DataFrame(rows, columns=PPI_COLUMNS)

@@ -169,9 +169,36 @@ def _estimate_by_run(args) -> str:
     return text
 
 
+def _machine_human_command(args) -> str:
+    """``estimate --labels machine+human``: prediction-powered shares (``analysis.machine_human``)."""
+    from sdaudit.analysis.machine_human import MACHINE_HUMAN, machine_human_estimate
+    from sdaudit.analysis.options import DEFAULT_METHOD
+    from sdaudit.present.estimate_tables import machine_human_header, machine_human_table
+
+    refused = [flag for flag, given in (("--by run", args.by == "run"), ("--simultaneous", args.simultaneous),
+                                        ("--exclude-unclear", args.exclude_unclear),
+                                        (f"--method {args.method}", args.method != DEFAULT_METHOD)) if given]
+    if refused:
+        raise UsageError(f"{refused[0]} does not apply to --labels {MACHINE_HUMAN} (its interval is its own).")
+    with store_with_study(args) as store:
+        try:
+            result = machine_human_estimate(store, args.study, labelling_id=args.labelling,
+                                            confidence=args.confidence, skin_cut=args.skin_cut)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        runs = store.runs(study=args.study)
+    if args.json:
+        return json_rows(result.table)
+    return machine_human_header(result, run_names(runs)) + "\n" + machine_human_table(result.table).to_string(index=False)
+
+
 def estimate_command(args) -> str:
     import json
 
+    if args.labels == "machine+human":
+        return _machine_human_command(args)
+    if args.labelling is not None:
+        raise UsageError("--labelling applies only with --labels machine+human.")
     if args.by == "run":
         return _estimate_by_run(args)
     with store_with_study(args) as store:

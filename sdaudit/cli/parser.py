@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from sdaudit.analysis.label_modes import DEFAULT_LABELS, LABEL_MODES
+from sdaudit.analysis.machine_human import MACHINE_HUMAN
 from sdaudit.config import DEFAULT_MODEL, DEVICES, DTYPES, setting
 from sdaudit.errors import SdauditError
 from sdaudit.files.sheets import SHEET_FORMATS
@@ -168,7 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Estimate each perceived group's share among annotated images with a person.",
     )
     _estimate_options(est)
-    _labels_option(est)
+    _labels_option(est, extra=(MACHINE_HUMAN,))
+    est.add_argument("--labelling", type=int, default=None,
+                     help=f"with --labels {MACHINE_HUMAN}: the machine labelling to use for the fields it answers "
+                     "(default: the most recent labelling answering each field)")
     est.add_argument("--json", action="store_true", help="print the rows as a JSON array")
     est.add_argument("--by", choices=["run"], default=None,
                      help="run: one estimate per run, each against its own targets (import-targets), "
@@ -239,12 +243,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _labels_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--labels", default=DEFAULT_LABELS, choices=LABEL_MODES,
+def _labels_option(parser: argparse.ArgumentParser, extra: tuple[str, ...] = ()) -> None:
+    parser.add_argument("--labels", default=DEFAULT_LABELS, choices=(*LABEL_MODES, *extra),
                         help="how an image's label is formed from its raters' answers: soft (the share of its raters "
                         "choosing each group; the default), majority (the group most chose), dawid-skene "
                         "(corrected for rater error; with --method bootstrap the model is refitted per resample: slow), "
-                        "or adjudicated (an admin's final label where one is recorded, soft elsewhere)")
+                        "or adjudicated (an admin's final label where one is recorded, soft elsewhere)"
+                        + (f"; {MACHINE_HUMAN}: prediction-powered shares from a machine's labels on every image and "
+                           "people's soft labels on the study's random human sample" if extra else ""))
 
 
 def _estimate_options(parser: argparse.ArgumentParser) -> None:

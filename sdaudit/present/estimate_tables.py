@@ -173,3 +173,53 @@ def by_run_text(table: pd.DataFrame, study: str, names: dict[str, str], *, label
         shown = _in_words(rows, targets, difference=False)
         parts.append(f"{names.get(key, key)}\n" + shown.rename(columns=headers).to_string(index=False))
     return "\n\n".join(parts)
+
+
+# -- prediction-powered shares (``analysis.machine_human``) --------------------------------------
+
+MACHINE_HUMAN_TITLE = "machine + human (prediction-powered)"
+MACHINE_HUMAN_LIMITS = (
+    "Prediction-powered inference (PPI++; Angelopoulos et al., Science 2023) corrects the machine's labels with "
+    "people's labels on a uniform random sample of the images. It holds only if the sample is random (labelled "
+    "in draw order, none skipped for what it shows) and the raters never saw the machine's answers. Shares are "
+    "of the images the machine labelled, \"no person\" as a row of its own, and of perceived presentation; "
+    "gender is a binary simplification (plus unclear).")
+MACHINE_HUMAN_CHART_NOTE = ("prediction-powered intervals (PPI++ read as Clopper–Pearson over its effective size); "
+                            "hollow: fewer than 100 people's labels")
+MACHINE_HUMAN_INTERVAL = ("each interval: PPI++'s share read as Clopper–Pearson over its effective number of "
+                          "people's labels (covered ≥ 94% in every cell of benchmarks/ppi_coverage.py's simulation); "
+                          "beside it, people's labels alone (Clopper–Pearson)")
+
+
+def machine_human_table(table: pd.DataFrame) -> pd.DataFrame:
+    """``machine_human.MachineHumanEstimate.table`` in people's words (a note every row shares is
+    ``machine_human_header``'s, not a column)."""
+    shown = pd.DataFrame({
+        "Family": table["family"].map(FAMILY_LABELS),
+        "Group": table["group"].map({**GROUP_LABELS, "no_person": "No person"}).fillna(table["group"]),
+        "Share": [percent(value) for value in table["share"]],
+        "Interval": [interval(low, high) for low, high in zip(table["low"], table["high"])],
+        "People only": [percent(value) for value in table["human_share"]],
+        "People-only interval": [interval(low, high) for low, high in zip(table["human_low"], table["human_high"])],
+        "Machine-labelled images": [f"{value:,}" for value in table["n_machine"]],
+        "People's labels": [f"{value:,}" for value in table["n_human"]],
+        "Effective sample size": ["–" if pd.isna(value) else f"{value:,.0f}" for value in table["n_eff"]],
+        "Labelling": table["labelling"],
+        "Note": table["note"],
+    })
+    return shown.drop(columns="Note") if table["note"].nunique() <= 1 else shown
+
+
+def machine_human_header(result, names: dict[str, str]) -> str:
+    """The lines above the table: which runs, labellings and people's labels fed it, and how."""
+    from sdaudit.present.words import how_many, level, raters
+
+    labellings = "; ".join(f"{'gender' if field == 'gender' else 'skin tone'} from {item.labeller} #{item.labelling_id} "
+                           f"({item.model})" for field, item in result.labellings.items())
+    runs = "; ".join(names.get(key, key) for key in result.run_keys)
+    return (f"study {result.study}: {MACHINE_HUMAN_TITLE}, {level(result.confidence)} intervals\n"
+            f"runs: {runs}\nmachine: {labellings}\n"
+            f"people: {result.human_labels} labels on {how_many(result.rated, 'image')} of the "
+            f"{result.sample_size}-image random human sample, {raters(result.raters)}; MST 1–{result.skin_cut} lighter\n"
+            f"{MACHINE_HUMAN_INTERVAL}\n{MACHINE_HUMAN_LIMITS}"
+            + (f"\nnote, every row: {notes[0]}" if len(notes := result.table["note"].unique()) == 1 and notes[0] else ""))

@@ -316,3 +316,53 @@ def study_report(store: Store, view: ResultsView) -> str:
 
     by_run = estimates_by_run(store, view.study, view.options, adjudications=view.adjudications)
     return render_report(view.estimate, audit_card(store, view.study), by_run=by_run)
+
+
+# -- machine + human (prediction-powered), where a study has both ---------------------------------
+
+@dataclass(frozen=True)
+class MachineHumanView:
+    """``analysis.machine_human``'s shares as the Results page shows them: the header lines, the table
+    in people's words, and rows ``charts.shares_chart`` draws (each named group against parity)."""
+
+    estimate: object  # machine_human.MachineHumanEstimate
+    header: str
+    table: pd.DataFrame = field(repr=False)
+    chart_rows: pd.DataFrame = field(repr=False)
+
+
+def machine_human_available(store: Store, study: str) -> bool:
+    """Whether ``study`` has machine labels and a human sample (the Results page's choice)."""
+    from sdaudit.store.machine import MachineTables
+
+    tables = MachineTables(store)
+    return tables.human_sample(study) is not None and any(item.labelled for item in tables.labellings(study))
+
+
+def machine_human_view(store: Store, study: str, *, confidence: float, skin_cut: int,
+                       runs: list[str] | None = None) -> MachineHumanView:
+    """The study's prediction-powered shares over ``runs``; ``ValueError`` (one line) where they cannot be had."""
+    from sdaudit.analysis.machine_human import machine_human_estimate
+    from sdaudit.present.estimate_tables import machine_human_header, machine_human_table
+
+    result = machine_human_estimate(store, study, confidence=confidence, skin_cut=skin_cut, runs=runs)
+    names = run_labels(store.runs(study=study))
+    return MachineHumanView(result, machine_human_header(result, names), machine_human_table(result.table),
+                            ppi_chart_rows(result.table))
+
+
+def ppi_chart_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """Prediction-powered rows in the columns ``charts.shares_chart`` reads: a named group's target is
+    parity, `unclear` and "no person" have none; "too few images" where people labelled fewer than the
+    simulation's smallest sample."""
+    from sdaudit.analysis.machine_human import NO_PERSON, SIMULATED_MIN_HUMAN
+    from sdaudit.scheme import FAMILIES
+
+    parity = [1 / len(FAMILIES[family]) if group in FAMILIES[family] else float("nan")
+              for family, group in zip(table["family"], table["group"])]
+    rows = table[["family", "group", "share", "low", "high"]].assign(
+        target=parity, count=table["share"].clip(0, 1) * table["n_machine"], n=table["n_machine"],
+        reliable=table["n_human"] >= SIMULATED_MIN_HUMAN)
+    rows["excludes_target"] = rows["target"].notna() & ((rows["low"] > rows["target"]) | (rows["high"] < rows["target"]))
+    rows["group"] = rows["group"].replace({NO_PERSON: "no person"})
+    return rows

@@ -1,0 +1,262 @@
+"""`estimate --labels machine+human` (issue 25, item 3) on a real store: machine answers written with
+``MachineTables.save_machine_labels``, people's with ``save_annotations``, the JSON checked against a
+from-scratch prediction-powered computation; only the human sample's labels enter it; its errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import assert_one_error_line, make_images, make_run, run_cli
+from scipy import stats
+from test_ppi import from_scratch, small_sample_from_scratch
+
+from sdaudit.analysis.machine_human import MACHINE_HUMAN, NO_PERSON, human_matrices, machine_human_estimate
+from sdaudit.config import store_path
+from sdaudit.scheme import Annotation
+from sdaudit.store import Store
+from sdaudit.store.machine import MachineAnswer, MachineTables
+
+IMAGES = {"run-a": 50, "run-b": 30}
+SAMPLE = 30
+
+
+def truth_of(rng, count):
+    gender = rng.choice(["female", "male"], count, p=[0.35, 0.65])
+    mst = rng.choice([2, 4, 7, 9], count)
+    return gender, mst
+
+
+@pytest.fixture
+def home(tmp_path):
+    return tmp_path, build_study(tmp_path)
+
+
+def build_study(folder, *, sample=True) -> dict:
+    """80 generated images in two runs; clip (#1) answers gender and skin, erring on a fifth of the
+    images; skin-pixels (#2, newer) answers skin only; a 30-image human sample that one person labels
+    truly, except 2 sample images left unrated; and 20 labels outside the sample, all female and
+    dark, which must be ignored. Without ``sample``, the machine labels alone."""
+    rng = np.random.default_rng(3)
+    with Store(store_path(folder)) as store:
+        for run_key, count in IMAGES.items():
+            store.add_run(make_run(run_key, prompt=f"a photo of a {run_key}"))
+            store.add_images(make_images(run_key, range(count)))
+        ids = np.array(sorted(store.images(study="default")["image_id"]))
+        gender, mst = truth_of(rng, len(ids))
+        wrong = rng.random(len(ids)) < 0.2
+        tables = MachineTables(store)
+        clip = tables.start_labelling("default", "clip", "tiny-clip")
+        tables.save_machine_labels(clip, [
+            MachineAnswer(int(i), Annotation(person_present=True, gender=("male" if g == "female" else "female") if w else g,
+                                             mst=int(11 - m if w else m)))
+            for i, g, m, w in zip(ids, gender, mst, wrong)])
+        pixels = tables.start_labelling("default", "skin-pixels", "haar")
+        tables.save_machine_labels(pixels, [MachineAnswer(int(i), Annotation(person_present=True, mst=int(m)))
+                                            for i, m in zip(ids, np.where(rng.random(len(ids)) < 0.1, 5, mst))])
+        if not sample:
+            return dict(ids=ids, clip=clip, pixels=pixels)
+        sample = tables.draw_human_sample("default", SAMPLE, seed=11)
+        in_sample = np.isin(ids, sample.image_ids)
+        rated = ids[in_sample][2:]
+        outside = ids[~in_sample][:20]
+        people = pd.DataFrame({"image_id": np.r_[rated, outside], "rater": "r1", "person_present": True,
+                               "gender": np.r_[gender[np.isin(ids, rated)], ["female"] * 20],
+                               "mst": np.r_[mst[np.isin(ids, rated)], [9] * 20], "skin_binary": None,
+                               "confidence": "high"})
+        store.save_annotations(people)
+    return dict(ids=ids, gender=gender, mst=mst, rated=rated, outside=outside, clip=clip, pixels=pixels)
+
+
+def expected_row(machine, human, confidence=0.95):
+    """The prediction-powered share from scratch (``test_ppi``'s formula and small-sample interval)."""
+    labelled = ~np.isnan(human)
+    y, f_labelled, f_unlabelled = human[labelled], machine[labelled], machine[~labelled]
+    share, ppi_low, ppi_high, lam = from_scratch(y, f_labelled, f_unlabelled, confidence)
+    low, high = small_sample_from_scratch(y, f_labelled, f_unlabelled, lam, share, confidence)
+    count, n = y.sum(), len(y)
+    alpha = 1 - confidence
+    human_low = stats.beta.ppf(alpha / 2, count, n - count + 1) if count > 0 else 0.0
+    human_high = stats.beta.ppf(1 - alpha / 2, count + 1, n - count) if count < n else 1.0
+    return dict(share=share, low=low, high=high, ppi_py_low=ppi_low, ppi_py_high=ppi_high, human_low=human_low,
+                human_high=human_high, n_machine=len(machine), n_human=n)
+
+
+def cli_rows(home, *extra):
+    result = run_cli("estimate", "--study", "default", "--labels", "machine+human", "--json", "--home", str(home),
+                     *extra, check=True)
+    return {(row["family"], row["group"]): row for row in json.loads(result.stdout)}
+
+
+def test_the_cli_json_is_the_from_scratch_ppi_on_the_sample_only(home):
+    home, known = home
+    rows = cli_rows(home)
+    ids, rated = known["ids"], np.isin(known["ids"], known["rated"])
+    # the machine's answers as stored, read back to build the expected rows
+    with Store(store_path(home)) as store:
+        frame = MachineTables(store).machine_labels("default").set_index(["labelling_id", "image_id"])
+    clip_gender = frame.loc[known["clip"]].loc[ids, "gender"].to_numpy()
+    pixel_mst = frame.loc[known["pixels"]].loc[ids, "mst"].to_numpy()
+    cases = {
+        ("gender", "female"): (clip_gender == "female", known["gender"] == "female"),
+        ("skin_tone", "darker"): (pixel_mst > 5, known["mst"] > 5),
+        ("intersection", "darker_female"): ((pixel_mst > 5) & (clip_gender == "female"),
+                                            (known["mst"] > 5) & (known["gender"] == "female")),
+    }
+    for key, (machine, truth) in cases.items():
+        human = np.where(rated, truth.astype(float), np.nan)
+        expected = expected_row(machine.astype(float), human)
+        got = {name: rows[key][name] for name in expected}
+        assert got == pytest.approx(expected, abs=1e-9), key
+        assert rows[key]["n_human"] == SAMPLE - 2 and rows[key]["n_machine"] == 80 and rows[key]["sample_size"] == SAMPLE
+        assert rows[key]["n_eff"] > 0 and rows[key]["low"] <= rows[key]["share"] <= rows[key]["high"]
+        # people's labels outside the sample (all female, all darker) would move every one of these rows
+        leaky = np.where(rated | np.isin(ids, known["outside"]),
+                         np.where(np.isin(ids, known["outside"]), 1.0, truth.astype(float)), np.nan)
+        assert expected_row(machine.astype(float), leaky)["share"] != pytest.approx(rows[key]["share"], abs=1e-6)
+    assert rows["gender", "female"]["labelling"] == f"clip #{known['clip']}"
+    assert rows["skin_tone", "darker"]["labelling"] == f"skin-pixels #{known['pixels']}"  # the most recent answering skin
+    assert rows["intersection", "darker_female"]["labelling"] == f"clip #{known['clip']} + skin-pixels #{known['pixels']}"
+    assert all(row["note"].startswith("fewer than 100") for row in rows.values())  # 28 labels: below the simulated grid
+    assert ("gender", NO_PERSON) not in rows  # every image has a person on both sides
+
+
+def test_labelling_names_the_source_for_the_fields_it_answers(home):
+    home, known = home
+    rows = cli_rows(home, "--labelling", str(known["clip"]))
+    assert {row["labelling"] for row in rows.values()} == {f"clip #{known['clip']}"}
+
+
+def test_the_text_names_runs_labellings_and_the_methods_limits(home):
+    home, known = home
+    text = run_cli("estimate", "--study", "default", "--labels", "machine+human", "--home", str(home), check=True).stdout
+    assert "a photo of a run-a" in text and "a photo of a run-b" in text
+    assert f"clip #{known['clip']} (tiny-clip)" in text and f"skin-pixels #{known['pixels']} (haar)" in text
+    assert "28 images of the 30-image random human sample" in text
+    assert "raters never saw the machine's answers" in text and "perceived presentation" in text
+
+
+def test_people_labels_outside_the_sample_never_enter(home):
+    """Moving a label outside the sample changes nothing; moving one inside does."""
+    home, known = home
+    with Store(store_path(home)) as store:
+        before = machine_human_estimate(store, "default").table
+        outside = pd.DataFrame({"image_id": known["outside"][:5], "rater": "r2", "person_present": False,
+                                "gender": None, "mst": None, "skin_binary": None, "confidence": "high"})
+        store.save_annotations(pd.concat([outside, outside.assign(rater="r3")]))  # 2 of 3 raters: no person
+        pd.testing.assert_frame_equal(machine_human_estimate(store, "default").table, before)
+        inside = outside.assign(image_id=known["rated"][:5])
+        store.save_annotations(pd.concat([inside, inside.assign(rater="r3")]))  # 2 of 3 raters: no person
+        after = machine_human_estimate(store, "default").table
+    assert (after["group"] == NO_PERSON).sum() == 3, "a row per family for the images people saw no person in"
+    assert not np.allclose(after.set_index(["family", "group"]).loc[before.set_index(["family", "group"]).index, "share"],
+                           before["share"].to_numpy())
+
+
+def test_several_raters_give_the_human_estimates_soft_labels():
+    rows = pd.DataFrame({"image_id": [1, 1, 1, 2, 2, 3], "rater": ["a", "b", "c", "a", "b", "a"],
+                         "person_present": [True, True, False, True, True, False],
+                         "gender": ["female", "male", None, "male", "male", None],
+                         "mst": [2, 8, None, 8, 9, None], "skin_binary": None, "confidence": "high"})
+    ids, matrices = human_matrices(rows, 5)
+    assert list(ids) == [1, 2, 3]
+    assert matrices["gender"].tolist() == [[0.5, 0.5, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1]]
+    assert matrices["intersection"][0].tolist() == [0.5, 0, 0, 0.5, 0, 0]  # lighter_female, darker_male
+    _, majority = human_matrices(rows, 5, "majority")
+    assert majority["gender"][0].tolist() == [0.5, 0.5, 0, 0]  # a tie split, as the human estimate's
+
+
+def test_machine_answers_read_back_from_the_store_become_codes(tmp_path):
+    """Unsaid person (a face not found) is a person with an unclear answer; "no person" is code 0;
+    MST is cut at the skin cut; a stored lighter/darker is used as it is."""
+    from sdaudit.analysis.machine_human import machine_codes
+
+    with Store(store_path(tmp_path)) as store:
+        store.add_run(make_run())
+        store.add_images(make_images(seeds=range(4)))
+        ids = sorted(int(i) for i in store.images(study="default")["image_id"])
+        tables = MachineTables(store)
+        labelling = tables.start_labelling("default", "skin-pixels", "haar")
+        tables.save_machine_labels(labelling, [
+            MachineAnswer(ids[0], Annotation(person_present=None, skin_binary="unclear")),
+            MachineAnswer(ids[1], Annotation(person_present=False)),
+            MachineAnswer(ids[2], Annotation(person_present=True, mst=8)),
+            MachineAnswer(ids[3], Annotation(person_present=True, gender="female", skin_binary="lighter"))])
+        frame = tables.machine_labels("default")
+    assert machine_codes(frame, "skin", 5).to_dict() == dict(zip(ids, [3, 0, 2, 1]))
+    assert machine_codes(frame, "skin", 8).to_dict()[ids[2]] == 1
+    assert machine_codes(frame, "gender", 5).to_dict() == dict(zip(ids, [3, 0, 3, 1]))
+
+
+@pytest.mark.parametrize(("setup", "extra", "message"), [
+    ("no machine", (), "run `python -m sdaudit machine-label --study default"),
+    ("no sample", (), "draw one with `python -m sdaudit team --study default --human-sample N`"),
+    ("one rated", (), "has 1 of its 10 images labelled by people; prediction-powered shares need at least 2"),
+    ("full", ("--labelling", "99"), "there is no labelling with id 99"),
+    ("full", ("--method", "bootstrap"), "--method bootstrap does not apply to --labels machine+human"),
+    ("full", ("--by", "run"), "--by run does not apply"),
+])  # fmt: skip
+def test_errors_are_one_line(tmp_path, setup, extra, message):
+    with Store(store_path(tmp_path)) as store:
+        store.add_run(make_run("run-a"))
+        store.add_images(make_images("run-a", range(20)))
+        ids = sorted(int(i) for i in store.images(study="default")["image_id"])
+        tables = MachineTables(store)
+        if setup != "no machine":
+            labelling = tables.start_labelling("default", "clip", "tiny")
+            tables.save_machine_labels(labelling, [MachineAnswer(i, Annotation(person_present=True, gender="male", mst=3))
+                                                   for i in ids])
+        if setup in ("one rated", "full"):
+            sample = tables.draw_human_sample("default", 10, seed=1)
+            chosen = sample.image_ids[:1 if setup == "one rated" else 10]
+            store.save_annotations(pd.DataFrame({"image_id": chosen, "rater": "r1", "person_present": True,
+                                                 "gender": "female", "mst": 3, "skin_binary": None, "confidence": "high"}))
+    result = run_cli("estimate", "--study", "default", "--labels", "machine+human", "--home", str(tmp_path), *extra)
+    assert_one_error_line(result, contains=message)
+
+
+def test_labelling_without_machine_human_is_refused(tmp_path):
+    with Store(store_path(tmp_path)) as store:
+        store.add_run(make_run("run-a"))
+    result = run_cli("estimate", "--study", "default", "--labelling", "1", "--home", str(tmp_path))
+    assert_one_error_line(result, contains="--labelling applies only with --labels machine+human")
+
+
+def results_page():
+    from helpers import APP, PAGES, WAIT_LIMIT_S
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=WAIT_LIMIT_S).run()
+    at.switch_page(str(PAGES / "results.py")).run()
+    assert not at.exception, at.exception
+    return at, next(box for box in at.selectbox if box.label == "Labels")
+
+
+def test_the_results_page_has_no_machine_plus_human_without_a_human_sample(app_home):
+    from sdaudit.present.estimate_tables import MACHINE_HUMAN_TITLE
+
+    app_home.mkdir(parents=True)
+    build_study(app_home, sample=False)
+    _, labels = results_page()
+    assert "Majority" in labels.options and MACHINE_HUMAN_TITLE.capitalize() not in labels.options
+
+
+def test_the_results_page_shows_machine_plus_human_where_a_study_has_both(app_home):
+    """Choosing it shows the chart, the table of the CLI's shares and the method's limits."""
+    from sdaudit.present.estimate_tables import MACHINE_HUMAN_TITLE
+
+    app_home.mkdir(parents=True)
+    known = build_study(app_home)
+    with Store(store_path(app_home)) as store:
+        expected = machine_human_estimate(store, "default").table
+    at, labels = results_page()
+    assert MACHINE_HUMAN_TITLE.capitalize() in labels.options
+    labels.select(MACHINE_HUMAN).run()
+    assert not at.exception, at.exception
+    assert len(at.get("vega_lite_chart")) == 1
+    shown = at.dataframe[0].value
+    assert list(shown["Share"]) == [f"{100 * value:.1f}%" for value in expected["share"]]
+    assert any("raters never saw the machine's answers" in item.value for item in at.markdown)
+    assert any(f"gender from clip \\#{known['clip']}" in item.value for item in at.caption)  # as plain() writes it
