@@ -49,13 +49,13 @@ labellings = [labelling for labelling in MachineTables(store).labellings(study) 
 if not labellings:
     st.info(plain(NO_LABELS.format(study=study)), icon=":material/info:")
     st.stop()
-labelling = middle.selectbox(
-    "Labelling", labellings[::-1], format_func=lambda each: (
-        f"{each.labelling_id}: {each.labeller}, {each.model} ({each.labelled} images)"))
+names = {each.labelling_id: f"{each.labelling_id}: {each.labeller}, {each.model} ({each.labelled} images)"
+         for each in labellings[::-1]}  # newest first
+labelling_id = middle.selectbox("Labelling", list(names), format_func=names.get)
 skin_cut = right.slider("Skin-tone cut: MST 1 to this value counts as lighter", 1, 9, DEFAULT_SKIN_CUT)
 
 try:
-    result = audit(machine_inputs(store, study, labelling.labelling_id), skin_cut=skin_cut)
+    result = audit(machine_inputs(store, study, labelling_id), skin_cut=skin_cut)
 except ValueError as error:  # no image both labelled yet: what to do next
     st.info(plain(error), icon=":material/info:")
     st.stop()

@@ -187,7 +187,7 @@ def audit(inputs: MachineInputs, *, confidence: float = DEFAULT_CONFIDENCE,
         raise ValueError(NO_LABELS.format(study=study))
     people = people_labels(inputs.annotations, skin_cut)
     machine = _machine_labels(inputs.machine, skin_cut)
-    both = people.join(machine, how="inner", lsuffix="_people", rsuffix="_machine")
+    both = people.add_suffix("_people").join(machine.add_suffix("_machine"), how="inner")
     if both.empty:
         next_step = DRAW_SAMPLE.format(study=study) if inputs.sample is None else LABEL_SAMPLE
         raise ValueError(NO_OVERLAP.format(study=study, labelling_id=labelling_id, next_step=next_step))
@@ -370,4 +370,7 @@ def _side_by_side(machine: pd.DataFrame, people: pd.DataFrame, study: str, drawn
             rows.append((family, group, target, *auto[group], verdicts[0], row["share"], low, high, row["low"],
                          row["high"], int(row["n_machine"]), int(row["n_human"]), row["n_eff"], verdicts[1],
                          *human[group], verdicts[2], same))
-    return pd.DataFrame(rows, columns=SIDE_COLUMNS), "", notes
+    side = pd.DataFrame(rows, columns=SIDE_COLUMNS)
+    verdicts = ["auto_verdict", "ppi_verdict", "human_verdict"]  # None where there is none, not NaN
+    side[verdicts] = side[verdicts].astype(object).where(side[verdicts].notna(), None)
+    return side, "", notes
