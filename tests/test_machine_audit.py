@@ -348,3 +348,20 @@ def test_the_report_has_its_section_only_where_the_study_has_machine_labels():
         other = render_report(estimate(store.annotations(study="other")), audit_card(store, "other"))
     assert "Automatic labels, audited" in html and "What each audit would publish" in html and "<svg" in html
     assert "Automatic labels, audited" not in other
+
+
+def test_a_skin_only_labeller_that_never_answers_person_is_audited_on_skin_tone_alone():
+    with Store(":memory:") as store:
+        labelling, truth, drawn = study(store)
+        tables = MachineTables(store)
+        skin = tables.start_labelling("default", "skin-pixels", "opencv haar")
+        tables.save_machine_labels(skin, [MachineAnswer(int(image), Annotation(mst=int(row.machine_mst)))
+                                          for image, row in truth.iterrows()])
+        result = audit(machine_inputs(store, "default"))  # the newest labelling with answers
+    assert result.labelling.labeller == "skin-pixels"
+    rows = result.agreement.set_index(["field", "tone"])
+    assert rows.loc[("gender", "all"), "images"] == 0 and rows.loc[("person", "all"), "images"] == 0
+    assert rows.loc[("mst", "all"), "images"] == SAMPLE, "every sampled image: the labeller never said 'no person'"
+    assert set(result.side_by_side["family"]) == {"skin_tone"}
+    darker = result.side_by_side.set_index(["family", "group"]).loc[("skin_tone", "darker")]
+    assert (darker["auto_count"], darker["auto_n"]) == ((truth["machine_mst"] > 5).sum(), IMAGES)

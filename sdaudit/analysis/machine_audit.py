@@ -23,8 +23,9 @@ means little.
 tone minus the other tones, with Newcombe's hybrid score interval (statsmodels'
 ``confint_proportions_2indep(method="newcomb")``).
 
-**Side by side**, for each group against parity, over the images the machine saw a person in (the
-population a machine-only audit counts):
+**Side by side**, for each group against parity, over the images the machine did not call
+person-free (the population a machine-only audit counts; a labeller that never answers "person", such
+as a skin-pixel one, counts every image):
 
 - *automatic only*: the machine's answers on every image, read as if they were the truth, with the
   exact binomial interval such a tool would give;
@@ -208,7 +209,7 @@ def _field_answers(both: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray
     and a mask over ``both``."""
     people_person = both["person_people"].to_numpy(bool)
     machine_person = both["person_machine"].to_numpy(float)
-    seen = people_person & (machine_person == 1)
+    seen = people_person & (machine_person != 0)  # a labeller that does not answer `person` (NaN) still counts
     answers = {"person": (~np.isnan(machine_person),
                           np.where(people_person, PERSON_ANSWERS[0], PERSON_ANSWERS[1]),
                           np.where(machine_person == 1, PERSON_ANSWERS[0], PERSON_ANSWERS[1]))}
@@ -330,8 +331,8 @@ def _side_by_side(machine: pd.DataFrame, people: pd.DataFrame, study: str, drawn
     if drawn is None:
         return None, "no human sample: " + DRAW_SAMPLE.format(study=study), ()
     sample = list(drawn.image_ids)
-    # 1. The population: the images the machine saw a person in; the families it answers
-    seen = machine[machine["person"] == 1]
+    # 1. The population: the images the machine did not call person-free; the families it answers
+    seen = machine[machine["person"] != 0]
     answers = {"gender": (seen["gender"] > 0).any(), "skin_tone": (seen["skin"] > 0).any()}
     families = tuple(family for family in FAMILIES if answers.get(family, all(answers.values())))
     if seen.empty or not families:
@@ -345,7 +346,7 @@ def _side_by_side(machine: pd.DataFrame, people: pd.DataFrame, study: str, drawn
     human_gender = np.where(saw, _codes_or_unclear(answered["gender"].fillna(0).to_numpy(int)), len(GENDERS))
     human_skin = np.where(saw, _codes_or_unclear(answered["skin"].fillna(0).to_numpy(int)), len(GENDERS))
     if labelled.sum() < 2 or labelled.all():
-        return None, (f"{int(labelled.sum())} of the {len(seen)} images the machine saw a person in are labelled "
+        return None, (f"{int(labelled.sum())} of the {len(seen)} images the machine counts are labelled "
                       "by people in the human sample; prediction-powered shares need at least 2, and 1 not.", ())
 
     # 3. Each reading of every group
