@@ -42,7 +42,7 @@ SAME_VERDICT = {True: "yes", False: "no"}
 TONE_WORDS = {"all": "all images"}
 SIDE_HEADERS = ["Family", "Group", "Parity", "Automatic only", "Automatic verdict", "Prediction-powered",
                 "Prediction-powered verdict", "Human only", "Human-only verdict", "Same verdict as prediction-powered"]
-CHART_WIDTH = 560
+CHART_WIDTH = 660
 
 
 def _field(name: str) -> str:
@@ -171,8 +171,9 @@ def error_chart(audit: MachineAudit) -> alt.Chart:
     rows["errors"] = rows["images"] - rows["matches"]
     rows["few"] = [f"{images}" if too_few else "" for too_few, images in zip(rows["too_few"], rows["images"])]
     rows["base"] = 0.0
-    x = alt.X("tone:N", sort=list(TONES[1:]), title="People's skin tone (too few images: their count only)",
-              scale=alt.Scale(domain=list(TONES[1:])), axis=alt.Axis(labelAngle=0))
+    x = alt.X("tone:N", sort=list(TONES[1:]), scale=alt.Scale(domain=list(TONES[1:])),
+              title="People's skin tone: lighter, darker, MST 1–10 (too few images: their count only)",
+              axis=alt.Axis(labelAngle=0, labelOverlap=False, labelFontSize=11, labelExpr="replace(datum.label, 'MST ', '')"))
     share_axis = alt.Axis(format="%")
     tooltip = [alt.Tooltip("field_title:N", title="Field"), alt.Tooltip("tone:N", title="Tone"),
                alt.Tooltip("errors:Q", title="Wrong"), alt.Tooltip("images:Q", title="Images")]
