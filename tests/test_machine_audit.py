@@ -343,11 +343,13 @@ def test_the_report_has_its_section_only_where_the_study_has_machine_labels():
     with Store(":memory:") as store:
         study(store)
         html = render_report(estimate(store.annotations(study="default")), audit_card(store, "default"))
+        for_raters = render_report(estimate(store.annotations(study="default")),
+                                   audit_card(store, "default", machine=False))
         store.add_run(make_run("run-o", study="other"))
         store.add_images(make_images("run-o", range(4)))
         other = render_report(estimate(store.annotations(study="other")), audit_card(store, "other"))
     assert "Automatic labels, audited" in html and "What each audit would publish" in html and "<svg" in html
-    assert "Automatic labels, audited" not in other
+    assert "Automatic labels, audited" not in other and "Automatic labels, audited" not in for_raters
 
 
 def test_a_skin_only_labeller_that_never_answers_person_is_audited_on_skin_tone_alone():

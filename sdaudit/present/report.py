@@ -83,8 +83,9 @@ class AuditCard:
     machine: MachineInputs | None = field(default=None, repr=False)  # the newest labelling, for its section
 
 
-def audit_card(store: Store, study: str) -> AuditCard:
-    """What the study's estimate rests on, read from the store."""
+def audit_card(store: Store, study: str, *, machine: bool = True) -> AuditCard:
+    """What the study's estimate rests on, read from the store; with ``machine``, the study's newest
+    labelling for the report's section on automatic labels (False: a report for raters, who label blind)."""
     images = store.images(study=study)
     runs = store.runs(study=study)
     seeds = images.groupby("run_key")["seed"].agg(["min", "max"])
@@ -102,8 +103,8 @@ def audit_card(store: Store, study: str) -> AuditCard:
         raters=tuple(sorted(annotations["rater"].unique())),
         versions=versions,
         annotations=annotations,
-        machine=machine_inputs(store, study) if any(each.labelled for each in MachineTables(store).labellings(study))
-        else None,
+        machine=machine_inputs(store, study)
+        if machine and any(each.labelled for each in MachineTables(store).labellings(study)) else None,
     )
 
 
