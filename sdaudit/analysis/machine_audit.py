@@ -179,8 +179,9 @@ def _machine_labels(machine: pd.DataFrame, skin_cut: int) -> pd.DataFrame:
 
 def audit(inputs: MachineInputs, *, confidence: float = DEFAULT_CONFIDENCE,
           skin_cut: int = DEFAULT_SKIN_CUT) -> MachineAudit:
-    """The labelling audited against people (module docstring). ``ValueError`` (``NO_OVERLAP``) where no
-    image has both the machine's answers and people's labels."""
+    """The labelling audited against people (module docstring). ``ValueError`` where the labelling has no
+    answers (``NO_LABELS``) or no image has both the machine's answers and people's labels (``NO_OVERLAP``,
+    saying what to do next)."""
     # 1. Check inputs; each image's labels, people's and the machine's
     confidence, skin_cut = check_confidence(confidence), check_skin_cut(skin_cut)
     study, labelling_id = inputs.labelling.study, inputs.labelling.labelling_id
@@ -232,6 +233,7 @@ def _tones(both: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def _agreement(both: pd.DataFrame, confidence: float) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Per field × tone, the agreement row and the confusion cells; per field, the error differences."""
     tones = _tones(both)
     rows, cells, differences = [], [], []
     for name, (mask, people, machine) in _field_answers(both).items():
