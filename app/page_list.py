@@ -45,6 +45,7 @@ PAGES = (
     AppPage("annotate.py", "Annotate", ":material/label:", "annotate"),
     AppPage("results.py", "Results", ":material/bar_chart:", "results"),
     AppPage("agreement.py", "Agreement", ":material/groups:", "agreement"),
+    AppPage("machine.py", "Automatic labels", ":material/smart_toy:", "automatic-labels"),
     AppPage("team.py", "Team", ":material/diversity_3:", "team"),
     AppPage("runs.py", "Runs", ":material/photo_library:", "runs"),
 )

@@ -21,6 +21,7 @@ from sdaudit.cli.analysis import (
     export_command,
     report_command,
 )
+from sdaudit.cli.machine import machine_audit_command
 from sdaudit.cli.parser import UsageError, build_parser
 from sdaudit.cli.team import rater_groups_command, team_command
 from sdaudit.cli.terminal import os_error_text, printable, value_error_text
@@ -323,6 +324,7 @@ COMMANDS = {
     "agreement": agreement_command,
     "team": team_command,
     "rater-groups": rater_groups_command,
+    "machine-audit": machine_audit_command,
     "export": export_command,
     "report": report_command,
     "snapshot": _snapshot,

@@ -207,6 +207,19 @@ def build_parser() -> argparse.ArgumentParser:
     team.add_argument("--json", action="store_true", help="print the settings as a JSON object")
     team.add_argument("--home", help=HOME_HELP)
 
+    machine = commands.add_parser(
+        "machine-audit",
+        help="a study's machine labels against people's: accuracy, kappa, per skin tone, and the verdicts",
+        description="Hold a labelling's answers against people's labels on the images both labelled, per field and "
+        "per people's skin tone (accuracy, Cohen's kappa, confusion, error across tones), and show the shares an "
+        "automatic-only audit would publish beside the prediction-powered and human-only ones.",
+    )
+    machine.add_argument("--study", required=True, help="the study")
+    machine.add_argument("--labelling", type=int, help="the labelling's id (default: the study's newest with answers)")
+    _confidence_and_cut(machine)
+    machine.add_argument("--json", action="store_true", help="print every number as one JSON object")
+    machine.add_argument("--home", help=HOME_HELP)
+
     groups = commands.add_parser(
         "rater-groups",
         help="shares as seen by each group of raters, against a reference group",

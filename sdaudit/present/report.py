@@ -20,6 +20,7 @@ import sdaudit
 from sdaudit.analysis.estimate import Estimate, shown_rows
 from sdaudit.analysis.label_modes import WEAK_RULE
 from sdaudit.analysis.labels import image_decisions
+from sdaudit.analysis.machine_audit import MachineInputs, machine_inputs
 from sdaudit.analysis.options import BOOTSTRAP_RNG_SEED
 from sdaudit.present.charts import (
     PARITY_SOURCE,
@@ -43,6 +44,7 @@ from sdaudit.present.words import (
 from sdaudit.records import run_label, run_labels
 from sdaudit.scheme import FAMILY_LABELS, GROUP_LABELS, REFIT_METHOD, reliability_note
 from sdaudit.store import Store
+from sdaudit.store.machine import MachineTables
 
 LIMITATIONS = (
     "Labels are <em>perceived</em> gender presentation and skin tone, judged by raters from "
@@ -78,10 +80,12 @@ class AuditCard:
     raters: tuple[str, ...]
     versions: dict[str, str]
     annotations: pd.DataFrame | None = field(default=None, repr=False)  # for the agreement section
+    machine: MachineInputs | None = field(default=None, repr=False)  # the newest labelling, for its section
 
 
-def audit_card(store: Store, study: str) -> AuditCard:
-    """What the study's estimate rests on, read from the store."""
+def audit_card(store: Store, study: str, *, machine: bool = True) -> AuditCard:
+    """What the study's estimate rests on, read from the store; with ``machine``, the study's newest
+    labelling for the report's section on automatic labels (False: a report for raters, who label blind)."""
     images = store.images(study=study)
     runs = store.runs(study=study)
     seeds = images.groupby("run_key")["seed"].agg(["min", "max"])
@@ -99,6 +103,8 @@ def audit_card(store: Store, study: str) -> AuditCard:
         raters=tuple(sorted(annotations["rater"].unique())),
         versions=versions,
         annotations=annotations,
+        machine=machine_inputs(store, study)
+        if machine and any(each.labelled for each in MachineTables(store).labellings(study)) else None,
     )
 
 
@@ -257,6 +263,21 @@ def _runs(by_run: pd.DataFrame | None, card: AuditCard, confidence: float) -> di
             "differences": _differences(differences, names, groups), "sections": sections}
 
 
+def _machine(card: AuditCard, result: Estimate) -> dict | None:
+    """The machine audited (``present.machine_tables``), at the estimate's confidence and cut; None for a
+    study without machine labels, and only the reason where it cannot be audited yet."""
+    if card.machine is None:
+        return None
+    from sdaudit.analysis.machine_audit import audit
+    from sdaudit.present.machine_tables import error_chart, report_section
+
+    try:
+        audited = audit(card.machine, confidence=result.confidence, skin_cut=result.skin_cut)
+    except ValueError as error:  # no image labelled by both yet: the section says what to do next
+        return {"missing": str(error)}
+    return {"missing": "", **report_section(audited, _chart(to_svg(error_chart(audited))))}
+
+
 def _reliability_rule(result: Estimate) -> str:
     """How the shown intervals are flagged: the method's rule, and Dawid–Skene's where it refitted them."""
     rule = reliability_rule(result.method)
@@ -283,6 +304,7 @@ def render_report(result: Estimate, card: AuditCard, *, title: str | None = None
         shares=_shares_rows(result),
         agreement=_agreement(card, result),
         runs=_runs(by_run, card, result.confidence),
+        machine=_machine(card, result),
         card=_card(card, result),
         # sdaudit's own sentences, whose only markup is their <em>; no user text in them
         limitations=[Markup(item) for item in LIMITATIONS],
