@@ -25,6 +25,7 @@ from sdaudit.analysis.machine_audit import (
     people_labels,
     verdict_side,
 )
+from sdaudit.analysis.machine_human import machine_human_estimate
 from sdaudit.scheme import Annotation
 from sdaudit.store import Store
 from sdaudit.store.machine import MachineAnswer, MachineTables
@@ -129,11 +130,12 @@ def study(store, *, darker_error=0.3, lighter_error=0.05, seed=1, sample=SAMPLE,
 def audited():
     with Store(":memory:") as store:
         labelling, truth, drawn = study(store)
-        yield audit(machine_inputs(store, "default"), confidence=0.95), truth, drawn
+        yield (audit(machine_inputs(store, "default"), confidence=0.95), truth, drawn,
+               machine_human_estimate(store, "default", confidence=0.95))
 
 
 def test_accuracy_per_tone_is_the_direct_count_with_the_exact_interval(audited):
-    result, truth, drawn = audited
+    result, truth, drawn, _ = audited
     labelled = truth.loc[list(drawn.image_ids)]
     assert (result.images_machine, result.images_compared, result.images_in_sample) == (IMAGES, SAMPLE, SAMPLE)
     rows = result.agreement.set_index(["field", "tone"])
@@ -153,7 +155,7 @@ def test_accuracy_per_tone_is_the_direct_count_with_the_exact_interval(audited):
 
 
 def test_a_tone_with_fewer_than_the_threshold_gives_no_number(audited):
-    result, truth, drawn = audited
+    result, truth, drawn, _ = audited
     rows = result.agreement[result.agreement["field"] == "mst"]
     few, enough = rows[rows["images"] < MIN_IMAGES], rows[rows["images"] >= MIN_IMAGES]
     assert len(few) and len(enough), "the scenario has both kinds of cell"
@@ -164,7 +166,7 @@ def test_a_tone_with_fewer_than_the_threshold_gives_no_number(audited):
 def test_the_machines_extra_error_on_darker_skin_shows_with_newcombes_interval(audited):
     from sdaudit.analysis.estimate import wilson_interval
 
-    result, truth, drawn = audited
+    result, truth, drawn, _ = audited
     row = result.differences.set_index(["field", "tone"]).loc[("gender", "darker")]
     labelled = truth.loc[list(drawn.image_ids)]
     labelled = labelled[labelled["seen"]]
@@ -190,34 +192,30 @@ def test_newcombes_published_example_through_the_audits_difference():
     assert (round(row["low"], 4), round(row["high"], 4)) == (0.0524, 0.3339)
 
 
-def test_the_side_by_side_shares_are_direct_counts_and_ppi_on_the_arrays_built_here(audited):
-    from sdaudit.analysis.ppi import ppi_table
-
-    result, truth, drawn = audited
+def test_the_side_by_side_shares_are_direct_counts_and_the_estimates_own_ppi(audited):
+    """One population for all three readings (every image the machine labelled, "no person" a group of
+    its own), and the prediction-powered reading is exactly ``estimate --labels machine+human``'s: the
+    audit page and the Results page never show two numbers for one share."""
+    result, truth, drawn, expected = audited
     side = result.side_by_side.set_index(["family", "group"])
-    seen = truth[truth["seen"]]
-    # automatic only: the machine's answers as if they were the truth, exact binomial interval
-    female = int((seen["machine_gender"] == "female").sum())
+    # automatic only: the machine's answers as if they were the truth, exact binomial interval, all images
+    female = int(((truth["machine_gender"] == "female") & truth["seen"]).sum())
     row = side.loc[("gender", "female")]
-    assert (row["auto_count"], row["auto_n"]) == (female, IMAGES - NO_PERSON)
-    exact = stats.binomtest(female, IMAGES - NO_PERSON).proportion_ci(0.95, method="exact")
+    assert (row["auto_count"], row["auto_n"]) == (female, IMAGES)
+    exact = stats.binomtest(female, IMAGES).proportion_ci(0.95, method="exact")
     assert (row["auto_low"], row["auto_high"]) == (pytest.approx(exact.low), pytest.approx(exact.high))
-    # prediction-powered: ppi_table on codes built here from the truth
-    labelled = seen.index.isin(drawn.image_ids)
-    codes = {"female": 1, "male": 2}
-    with pytest.warns(RuntimeWarning, match="standard error"):  # the `unclear` rows: nobody is unclear here
-        expected = ppi_table(machine_gender=seen["machine_gender"].map(codes).to_numpy(),
-                             machine_skin=np.where(seen["machine_mst"] > 5, 2, 1),
-                             human_gender=seen["gender"].map(codes).to_numpy(),
-                             human_skin=np.where(seen["mst"] > 5, 2, 1), labelled=labelled).set_index(["family", "group"])
+    assert side.loc[("gender", "no_person"), "auto_count"] == NO_PERSON
+    # prediction-powered: the estimate's rows, number for number
+    table = expected.table.set_index(["family", "group"])
+    assert list(side.index) == list(table.index)
     for key in [("gender", "female"), ("skin_tone", "darker"), ("intersection", "darker_female")]:
-        assert side.loc[key, "ppi_share"] == pytest.approx(expected.loc[key, "share"])
-        assert side.loc[key, "ppi_low"] == pytest.approx(expected.loc[key, "cp_low"])
-        assert side.loc[key, "ppi_normal_high"] == pytest.approx(expected.loc[key, "high"])
-        assert side.loc[key, "ppi_n_human"] == labelled.sum()
-    # human only: people's labels of the whole sample
+        assert side.loc[key, "ppi_share"] == table.loc[key, "share"]
+        assert (side.loc[key, "ppi_low"], side.loc[key, "ppi_high"]) == (table.loc[key, "low"], table.loc[key, "high"])
+        assert side.loc[key, "ppi_normal_high"] == table.loc[key, "ppi_py_high"]
+        assert side.loc[key, "ppi_n_human"] == SAMPLE
+    # human only: people's labels of the whole sample (every sampled image has a person)
     sample = truth.loc[list(drawn.image_ids)]
-    assert side.loc[("gender", "female"), "human_count"] == (sample["gender"] == "female").sum()
+    assert side.loc[("gender", "female"), "human_count"] == pytest.approx((sample["gender"] == "female").sum())
     assert side.loc[("gender", "female"), "human_n"] == SAMPLE
     for row in result.side_by_side.itertuples():
         assert row.auto_verdict == verdict_side(row.auto_low, row.auto_high, row.target)
@@ -252,7 +250,7 @@ def test_people_labels_without_a_sample_give_agreement_but_no_side_by_side():
                                              "gender": "female", "mst": 3, "skin_binary": None, "confidence": "high"}))
         result = audit(machine_inputs(store, "default"))
     assert result.images_compared == 40 and result.images_in_sample == 0
-    assert result.side_by_side is None and "draw a human sample" in result.side_by_side_missing
+    assert result.side_by_side is None and "has no human sample: draw one" in result.side_by_side_missing
 
 
 @pytest.fixture
@@ -308,7 +306,7 @@ def test_the_page_shows_the_tables_chart_and_verdicts(app_home):
     assert set(agreement["Field"]) == {"Person present", "Perceived gender presentation",
                                        "Skin tone, lighter / darker", "Monk Skin Tone (1–10, ordinal)"}
     side = next(frame for key, frame in tables.items() if key == ("Family", "Group", "Parity"))
-    assert "Same verdict as prediction-powered" in side.columns and len(side) == 11
+    assert "Same verdict as prediction-powered" in side.columns and len(side) == 14  # 3 families × their groups, `unclear` and "no person"
     spec = at.get("vega_lite_chart")[0].proto.spec
     assert "Machine's error rate" in spec
     assert any("verdict" in element.value for element in [*at.warning, *at.success])
@@ -364,6 +362,6 @@ def test_a_skin_only_labeller_that_never_answers_person_is_audited_on_skin_tone_
     rows = result.agreement.set_index(["field", "tone"])
     assert rows.loc[("gender", "all"), "images"] == 0 and rows.loc[("person", "all"), "images"] == 0
     assert rows.loc[("mst", "all"), "images"] == SAMPLE, "every sampled image: the labeller never said 'no person'"
-    assert set(result.side_by_side["family"]) == {"skin_tone"}
+    assert "skin_tone" in set(result.side_by_side["family"])
     darker = result.side_by_side.set_index(["family", "group"]).loc[("skin_tone", "darker")]
     assert (darker["auto_count"], darker["auto_n"]) == ((truth["machine_mst"] > 5).sum(), IMAGES)

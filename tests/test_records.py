@@ -166,11 +166,13 @@ def test_schema_5_gives_an_older_stores_runs_their_kind(tmp_path, monkeypatch):
     """A store made before the kind column knew an imported or reference run by the word in its model,
     scheduler and dtype columns; migration 5 reads all three, so a generated run whose model id alone
     is such a word stays generated."""
+    from sdaudit.files.snapshot_check import ADDED_TABLES
     from sdaudit.store import schema
 
     path = tmp_path / "old.duckdb"
     with monkeypatch.context() as old:
         old.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:4])
+        old.setattr(schema, "TABLES", tuple(t for t in schema.TABLES if t not in ADDED_TABLES))  # not there yet
         with Store(path) as store:
             study_id = store.ensure_study("s")
             for run in (IMPORTED_RUN, REFERENCE_RUN, replace(make_run("run-g", study="s"), model="reference")):

@@ -23,18 +23,18 @@ means little.
 tone minus the other tones, with Newcombe's hybrid score interval (statsmodels'
 ``confint_proportions_2indep(method="newcomb")``).
 
-**Side by side**, for each group against parity, over the images the machine did not call
-person-free (the population a machine-only audit counts; a labeller that never answers "person", such
-as a skin-pixel one, counts every image):
+**Side by side**, for each group against parity, the three readings over one population — every
+image the machine labelled, "no person" a row of its own where either side saw such an image — so
+that the prediction-powered reading here is exactly ``estimate --labels machine+human``'s
+(``machine_human.estimate_from``; the audited labelling stands for the fields it answers, the most
+recent labelling for the others):
 
 - *automatic only*: the machine's answers on every image, read as if they were the truth, with the
   exact binomial interval such a tool would give;
-- *prediction-powered*: ``ppi.ppi_table`` on the machine's answers and people's labels of the human
-  sample's images (drawn uniformly; the to-do lists offer them in draw order, so those labelled so far
-  are still a uniform sample); where people saw no person, their answer counts as `unclear`. The
-  interval shown is ``cp_low``–``cp_high`` (``PPI_INTERVAL``), the reading that held its coverage
-  in every simulated cell; ppi_py's own normal interval is kept beside it;
-- *human-only*: people's labels of the sample's images that have a person, alone, exact interval.
+- *prediction-powered*: the machine's answers and people's labels of the human sample's images
+  (drawn uniformly; the to-do lists offer them in draw order), its reported interval (the reading
+  that held its coverage in every simulated cell) and ppi_py's own normal interval beside it;
+- *human-only*: people's labels of the sample's images alone, exact interval.
 
 A verdict is where the interval lies against parity: below it, including it, or above it
 (``present.words``: "interval excludes the target" / "interval includes the target").
@@ -52,7 +52,7 @@ import pandas as pd
 from sdaudit.analysis.estimate import NCHS_MIN_N_EFF, clopper_pearson_interval, z_value
 from sdaudit.analysis.labels import answer_codes, image_decisions
 from sdaudit.analysis.options import DEFAULT_CONFIDENCE, check_confidence
-from sdaudit.scheme import DEFAULT_SKIN_CUT, FAMILIES, GENDERS, MST_LEVELS, SKIN_ANSWERS, check_skin_cut, family_groups
+from sdaudit.scheme import DEFAULT_SKIN_CUT, FAMILIES, GENDERS, MST_LEVELS, SKIN_ANSWERS, check_skin_cut
 from sdaudit.store.machine import HumanSample, Labelling, MachineTables
 
 MIN_IMAGES = NCHS_MIN_N_EFF  # fewer images in a cell: "too few images", no number
@@ -61,7 +61,6 @@ FIELDS: dict[str, tuple] = {"person": PERSON_ANSWERS, "gender": GENDERS, "skin_b
                             "mst": MST_LEVELS}
 TONES = ("all", "lighter", "darker", *(f"MST {level}" for level in MST_LEVELS))
 BELOW, INCLUDES, ABOVE = "below", "includes", "above"  # where an interval lies against the target
-PPI_INTERVAL = ("cp_low", "cp_high")  # ``ppi.PPIShare``'s small-sample reading (module docstring)
 
 NO_LABELS = ("study {study!r} has no machine labels yet: label it automatically from the Runs page or "
              "`python -m sdaudit machine-label --study {study} --labeller clip`.")
@@ -95,6 +94,8 @@ class MachineInputs:
     machine: pd.DataFrame
     annotations: pd.DataFrame
     sample: HumanSample | None
+    every_labelling: pd.DataFrame  # the study's machine answers of every labelling (the side by side's)
+    labellings: tuple[Labelling, ...]
 
 
 @dataclass(frozen=True)
@@ -130,8 +131,9 @@ def machine_inputs(store, study: str, labelling_id: int | None = None) -> Machin
             known = ", ".join(str(each.labelling_id) for each in labellings) or "none"
             raise ValueError(OTHER_STUDY.format(labelling_id=labelling_id, other=labelling.study, study=study,
                                                 known=known))
-    return MachineInputs(labelling, tables.machine_labels(study, labelling.labelling_id),
-                         store.annotations(study=study), tables.human_sample(study))
+    every = tables.machine_labels(study)
+    return MachineInputs(labelling, every[every["labelling_id"] == labelling.labelling_id].reset_index(drop=True),
+                         store.annotations(study=study), tables.human_sample(study), every, tuple(labellings))
 
 
 def people_labels(annotations: pd.DataFrame, skin_cut: int) -> pd.DataFrame:
@@ -199,7 +201,7 @@ def audit(inputs: MachineInputs, *, confidence: float = DEFAULT_CONFIDENCE,
     agreement, confusion, differences = _agreement(both, confidence)
 
     # 3. Side by side: automatic only, prediction-powered, human only
-    side, missing, notes = _side_by_side(machine, people, study, inputs.sample, confidence)
+    side, missing, notes = _side_by_side(inputs, confidence, skin_cut)
     return MachineAudit(inputs.labelling, confidence, skin_cut, len(machine), len(both),
                         int(both.index.isin(list(sample)).sum()), agreement, confusion, differences, side,
                         missing, notes)
@@ -310,69 +312,38 @@ def verdict_side(low: float, high: float, target: float) -> str | None:
     return BELOW if high < target else ABOVE if low > target else INCLUDES
 
 
-def _codes_or_unclear(codes: np.ndarray) -> np.ndarray:
-    """Answer codes with "no answer" (0) read as `unclear` (the last code)."""
-    return np.where(codes > 0, codes, len(GENDERS))
+def _side_by_side(inputs: MachineInputs, confidence: float, skin_cut: int
+                  ) -> tuple[pd.DataFrame | None, str, tuple[str, ...]]:
+    """The three readings of every group (module docstring), or None and why they cannot be given. The
+    prediction-powered and human-only readings are ``estimate --labels machine+human``'s, the
+    labelling audited standing for the fields it answers; the automatic-only one counts the
+    machine's answers on the same images."""
+    from sdaudit.analysis.machine_human import estimate_from
 
-
-def _exact(indicators: dict[str, np.ndarray], confidence: float) -> dict[str, tuple]:
-    """Per group, (count, n, share, low, high) with the exact interval; NaN without images."""
-    shares = {}
-    for group, values in indicators.items():
-        count, n = float(values.sum()), len(values)
-        low, high = clopper_pearson_interval(count, n, 1 - confidence) if n else (np.nan, np.nan)
-        shares[group] = (count, n, count / n if n else np.nan, float(low), float(high))
-    return shares
-
-
-def _side_by_side(machine: pd.DataFrame, people: pd.DataFrame, study: str, drawn: HumanSample | None,
-                  confidence: float) -> tuple[pd.DataFrame | None, str, tuple[str, ...]]:
-    """The three readings of every group (module docstring), or None and why they cannot be given."""
-    from sdaudit.analysis.ppi import group_indicators, ppi_table
-
-    if drawn is None:
-        return None, "no human sample: " + DRAW_SAMPLE.format(study=study), ()
-    sample = list(drawn.image_ids)
-    # 1. The population: the images the machine did not call person-free; the families it answers
-    seen = machine[machine["person"] != 0]
-    answers = {"gender": (seen["gender"] > 0).any(), "skin_tone": (seen["skin"] > 0).any()}
-    families = tuple(family for family in FAMILIES if answers.get(family, all(answers.values())))
-    if seen.empty or not families:
-        return None, "the machine saw no person, or answered neither gender presentation nor skin tone.", ()
-    machine_gender, machine_skin = _codes_or_unclear(seen["gender"].to_numpy()), _codes_or_unclear(seen["skin"].to_numpy())
-
-    # 2. People's labels of the sample's images (no person: `unclear`), the labelled ones among them
-    labelled = seen.index.isin(sample) & seen.index.isin(people.index)
-    answered = people.reindex(seen.index)
-    saw = answered["person"].eq(True).to_numpy()
-    human_gender = np.where(saw, _codes_or_unclear(answered["gender"].fillna(0).to_numpy(int)), len(GENDERS))
-    human_skin = np.where(saw, _codes_or_unclear(answered["skin"].fillna(0).to_numpy(int)), len(GENDERS))
-    if labelled.sum() < 2 or labelled.all():
-        return None, (f"{int(labelled.sum())} of the {len(seen)} images the machine counts are labelled "
-                      "by people in the human sample; prediction-powered shares need at least 2, and 1 not.", ())
-
-    # 3. Each reading of every group
+    study = inputs.labelling.study
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ppi = ppi_table(machine_gender=machine_gender, machine_skin=machine_skin, human_gender=human_gender,
-                        human_skin=human_skin, labelled=labelled, families=families, confidence=confidence)
+        try:
+            estimate = estimate_from(inputs.every_labelling, list(inputs.labellings), inputs.sample,
+                                     inputs.annotations, study, labelling_id=inputs.labelling.labelling_id,
+                                     confidence=confidence, skin_cut=skin_cut)
+        except ValueError as error:
+            return None, str(error), ()
     notes = tuple(dict.fromkeys(str(warning.message) for warning in caught))
-    people_sample = people[people.index.isin(sample) & people["person"].to_numpy(bool)]
+    auto = estimate.machine_only.set_index(["family", "group"])
     rows = []
-    for family in families:
-        auto = _exact(group_indicators(family, machine_gender, machine_skin), confidence)
-        human = _exact(group_indicators(family, _codes_or_unclear(people_sample["gender"].to_numpy()),
-                                        _codes_or_unclear(people_sample["skin"].to_numpy())), confidence)
-        for group in family_groups(family):
-            target = 1 / len(FAMILIES[family]) if group in FAMILIES[family] else np.nan
-            row = ppi[(ppi["family"] == family) & (ppi["group"] == group)].iloc[0]
-            low, high = row[PPI_INTERVAL[0]], row[PPI_INTERVAL[1]]
-            verdicts = (verdict_side(*auto[group][3:], target), verdict_side(low, high, target),
-                        verdict_side(*human[group][3:], target))
-            same = None if verdicts[0] is None or verdicts[1] is None else verdicts[0] == verdicts[1]
-            rows.append((family, group, target, *auto[group], verdicts[0], row["share"], low, high, row["low"],
-                         row["high"], int(row["n_machine"]), int(row["n_human"]), row["n_eff"], verdicts[1],
-                         *human[group], verdicts[2], same))
+    for row in estimate.table.itertuples(index=False):
+        target = 1 / len(FAMILIES[row.family]) if row.group in FAMILIES[row.family] else np.nan
+        count, n = auto.loc[(row.family, row.group), ["count", "n"]]
+        auto_low, auto_high = clopper_pearson_interval(count, n, 1 - confidence)
+        human_count = row.human_share * row.n_human
+        verdicts = (verdict_side(auto_low, auto_high, target), verdict_side(row.low, row.high, target),
+                    verdict_side(row.human_low, row.human_high, target))
+        same = None if verdicts[0] is None or verdicts[1] is None else verdicts[0] == verdicts[1]
+        rows.append((row.family, row.group, target, count, int(n), count / n, float(auto_low), float(auto_high),
+                     verdicts[0], row.share, row.low, row.high, row.ppi_py_low, row.ppi_py_high, int(row.n_machine),
+                     int(row.n_human), row.n_eff, verdicts[1], human_count, int(row.n_human), row.human_share,
+                     row.human_low, row.human_high, verdicts[2], same))
     side = pd.DataFrame(rows, columns=SIDE_COLUMNS)
     verdicts = ["auto_verdict", "ppi_verdict", "human_verdict"]  # None where there is none, not NaN
     side[verdicts] = side[verdicts].astype(object).where(side[verdicts].notna(), None)

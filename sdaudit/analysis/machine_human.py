@@ -85,6 +85,8 @@ class MachineHumanEstimate:
     confidence: float
     skin_cut: int
     human_labels: str
+    # the machine's answers alone on the same images, per family × group: how many it put there, of how many
+    machine_only: pd.DataFrame
 
 
 # -- the machine's answers -----------------------------------------------------------------------
@@ -218,27 +220,36 @@ def machine_human_estimate(store, study: str, *, labelling_id: int | None = None
     sample images."""
     from sdaudit.store.machine import MachineTables
 
-    skin_cut, confidence = check_skin_cut(skin_cut), check_confidence(confidence)
     tables = MachineTables(store)
     if labelling_id is not None and (other := tables.labelling(labelling_id).study) != study:
         raise ValueError(LABELLING_ELSEWHERE.format(value=labelling_id, other=other, study=study))
-    frame = tables.machine_labels(study)
+    return estimate_from(tables.machine_labels(study), tables.labellings(study), tables.human_sample(study),
+                         store.annotations(study=study), study, labelling_id=labelling_id, confidence=confidence,
+                         skin_cut=skin_cut, human_labels=human_labels, runs=runs)
+
+
+def estimate_from(frame: pd.DataFrame, labellings: list, sample, annotations: pd.DataFrame, study: str, *,
+                  labelling_id: int | None = None, confidence: float = DEFAULT_CONFIDENCE,
+                  skin_cut: int = DEFAULT_SKIN_CUT, human_labels: str = "soft",
+                  runs: Sequence[str] | None = None) -> MachineHumanEstimate:
+    """``machine_human_estimate`` of what it reads from the store: ``frame`` (every labelling's answers,
+    ``MachineTables.machine_labels(study)``), the study's ``labellings``, its human ``sample`` (or
+    None) and people's ``annotations`` of the study; the machine audit's side by side reads the same."""
+    skin_cut, confidence = check_skin_cut(skin_cut), check_confidence(confidence)
     if frame.empty:
         raise ValueError(NO_MACHINE.format(study=study))
     if runs is not None:
         frame = frame[frame["run_key"].isin(set(runs))]
         if frame.empty:
             raise ValueError(NO_MACHINE_IN_RUNS.format(study=study))
-    chosen = choose_labellings(frame, tables.labellings(study), study, labelling_id)
-    sample = tables.human_sample(study)
+    chosen = choose_labellings(frame, labellings, study, labelling_id)
     if sample is None:
         raise ValueError(NO_SAMPLE.format(study=study))
-    annotations = store.annotations(study=study)
     in_sample = annotations[annotations["image_id"].isin(set(sample.image_ids))].reset_index(drop=True)
     human_ids, human = human_matrices(in_sample, skin_cut, human_labels)
     codes = {field: machine_codes(frame[frame["labelling_id"] == labelling.labelling_id], field, skin_cut)
              for field, labelling in chosen.items()}
-    rows, rated = [], set()
+    rows, rated, machine_only = [], set(), []
     for family, fields in FIELDS.items():
         missing = [field for field in fields if field not in chosen]
         if missing:
@@ -252,6 +263,8 @@ def machine_human_estimate(store, study: str, *, labelling_id: int | None = None
         images = images.sort_values()
         matrix = machine_matrix(family, *(codes[field].reindex(images).to_numpy() if field in fields else None
                                           for field in ("gender", "skin")))
+        machine_only += [(family, group, float(matrix[:, index].sum()), len(images))
+                         for index, group in enumerate([*family_groups(family), NO_PERSON])]
         people = pd.DataFrame(human[family], index=human_ids).reindex(images).to_numpy()
         labelled = ~np.isnan(people).any(axis=1)
         rated |= set(images[labelled])
@@ -272,4 +285,5 @@ def machine_human_estimate(store, study: str, *, labelling_id: int | None = None
     labelled_ids = set().union(*(set(codes[field].index) for field in codes))
     run_keys = tuple(frame.loc[frame["image_id"].isin(labelled_ids), "run_key"].drop_duplicates())
     return MachineHumanEstimate(table, study, chosen, sample.size, len(rated), run_keys, raters,
-                                float(confidence), skin_cut, human_labels)
+                                float(confidence), skin_cut, human_labels,
+                                pd.DataFrame(machine_only, columns=["family", "group", "count", "n"]))
