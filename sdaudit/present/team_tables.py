@@ -211,6 +211,26 @@ class HumanSampleView:
                 "image_ids": list(self.sample.image_ids)}
 
 
+SAMPLE_SEED_TEXT = "a human sample's seed must be a whole number written in the digits 0-9, or left empty, but is {value!r}."
+
+
+def sample_seed(text: str) -> int | None:
+    """The seed typed on the Team page: None when left empty (the store then draws one and records it)."""
+    text = text.strip()
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(SAMPLE_SEED_TEXT.format(value=text))
+    return int(text)
+
+
+def generated_images(store: Store, study: str) -> int:
+    """How many images a human sample of ``study`` is drawn from: its generated images with files
+    (``machine.GENERATED``)."""
+    images = store.images(study=study)
+    return int(((images["kind"] == "generated") & ~images["external"].astype(bool)).sum())
+
+
 def human_sample_view(store: Store, study: str) -> HumanSampleView | None:
     """The study's human sample with its progress; None when none was drawn."""
     sample = MachineTables(store).human_sample(study)
