@@ -173,8 +173,8 @@ with sample_tab:
         st.caption(plain(sample.text[0].upper() + sample.text[1:]) + ".")
         st.progress(sample.progress.rated / sample.sample.size,
                     text=f"{sample.progress.rated} of {sample.sample.size} sample images rated by people")
-        st.download_button("Sheet of the sample (CSV)", spreadsheet_safe(
-            human_sample_sheet(store, study, sample.sample)).to_csv(index=False).encode("utf-8"),
-                           file_name="human-sample.csv", mime="text/csv",
-                           help="For people who label outside the app: fill in rater, labels and confidence, then "
-                                "import it (Runs page, or `import-annotations --format sdaudit`).")
+        sheet = spreadsheet_safe(human_sample_sheet(store, study, sample.sample)).to_csv(index=False)
+        st.download_button("Sheet of the sample (CSV)", sheet.encode("utf-8"), file_name="human-sample.csv",
+                           mime="text/csv", help="For people who label outside the app: fill in rater, labels and "
+                                                 "confidence, then import it (Runs page, or `import-annotations "
+                                                 "--format sdaudit`).")
