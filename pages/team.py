@@ -1,13 +1,21 @@
-"""Team (admins): how a study's raters work together, its gold images, and the adjudication of images
-whose raters disagree."""
+"""Team (admins): how a study's raters work together, its gold images, the adjudication of images
+whose raters disagree, and its human sample (the random subset people label first)."""
 
 import streamlit as st
 
 from app.resources import current_home, current_study, open_store
 from app.widgets import admin_unlocked, plain
 from sdaudit.analysis.rater_quality import annotation_of
+from sdaudit.files.csvfile import spreadsheet_safe
 from sdaudit.files.gallery import load_image
-from sdaudit.present.team_tables import adjudication_queue
+from sdaudit.present.team_tables import (
+    adjudication_queue,
+    draw_human_sample,
+    generated_images,
+    human_sample_sheet,
+    human_sample_view,
+    sample_seed,
+)
 from sdaudit.scheme import (
     BINARY_SKIN_CHOICES,
     DISAGREEMENT_WORDS,
@@ -58,7 +66,7 @@ def show_image(path: str) -> None:
 
 if done := st.session_state.pop("team-done", None):
     st.success(done, icon=":material/check_circle:")
-adjudication, settings_tab, gold_tab = st.tabs(["Adjudication", "Settings", "Gold images"])
+adjudication, settings_tab, gold_tab, sample_tab = st.tabs(["Adjudication", "Settings", "Gold images", "Human sample"])
 
 with adjudication:
     queue = adjudication_queue(store, study)
@@ -136,3 +144,37 @@ with gold_tab:
         if chosen in gold.index and st.button("Remove from gold"):
             team.remove_gold(chosen)
             st.rerun()
+
+with sample_tab:
+    sample = human_sample_view(store, study)
+    if sample is None:
+        population = generated_images(store, study)
+        st.caption(f"Draw a uniform random sample of this study's {population} generated images for people to label "
+                   "first: every rater's to-do list offers them before the rest, in the order drawn. With machine "
+                   "labels on every image, the people's labels on this sample make the prediction-powered "
+                   "intervals. The draw is recorded with its seed, and a study has one: it cannot be drawn again.")
+        with st.form("human-sample"):
+            size = st.number_input("Images in the sample", 2, max(2, population), min(120, max(2, population)))
+            seed = st.text_input("Seed (optional: empty draws one and records it)")
+            sure = st.checkbox("I am sure: this study's one human sample, kept for good")
+            if st.form_submit_button("Draw the human sample"):
+                if not sure:
+                    st.warning("Tick “I am sure” to draw: a study's human sample cannot be drawn again.",
+                               icon=":material/warning:")
+                else:
+                    try:
+                        drawn = draw_human_sample(store, study, int(size), seed=sample_seed(seed), by="admin")
+                    except ValueError as error:
+                        st.error(plain(error), icon=":material/error:")
+                    else:
+                        st.session_state["team-done"] = drawn.drawn[0].upper() + drawn.drawn[1:] + "."
+                        st.rerun()
+    else:
+        st.caption(plain(sample.text[0].upper() + sample.text[1:]) + ".")
+        st.progress(sample.progress.rated / sample.sample.size,
+                    text=f"{sample.progress.rated} of {sample.sample.size} sample images rated by people")
+        sheet = spreadsheet_safe(human_sample_sheet(store, study, sample.sample)).to_csv(index=False)
+        st.download_button("Sheet of the sample (CSV)", sheet.encode("utf-8"), file_name="human-sample.csv",
+                           mime="text/csv", help="For people who label outside the app: fill in rater, labels and "
+                                                 "confidence, then import it (Runs page, or `import-annotations "
+                                                 "--format sdaudit`).")

@@ -9,13 +9,21 @@ checker catches a planted offender:
   (``from sdaudit.store.runs import _x``): the store's door is ``Store``'s public methods and
   ``store.db.read``/``write``;
 - no import circle among the modules of sdaudit/ and app/ (app imports sdaudit and itself),
-  counting every import: at module level, inside functions, and under ``if TYPE_CHECKING``.
+  counting every import: at module level, inside functions, and under ``if TYPE_CHECKING``;
+- raters never see a machine's answer (issue 25: anchoring would void the prediction-powered
+  method): the code that draws the Annotate page's cards (the page, focus mode, the widgets, the
+  rater-group questions, the modules they import, and every store method they call, with the store
+  methods those call) neither imports the machine-label modules nor names ``MachineTables`` or its
+  tables, nor holds SQL that reads them.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib.util
+import inspect
 import re
+import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -208,6 +216,78 @@ def circles(graph: dict[str, set[str]]) -> list[list[str]]:
     return sorted(groups)
 
 
+# The Annotate page's card-drawing code (pages/annotate.py and what it draws with), and what would let
+# it show a machine's answer: the machine-label modules, their names, SQL reading their tables.
+CARD_CODE = (ROOT / "pages" / "annotate.py", ROOT / "app" / "focus.py", ROOT / "app" / "widgets.py",
+             ROOT / "app" / "rater_groups.py")
+MACHINE_MODULES = ("sdaudit.machine", "sdaudit.store.machine")
+MACHINE_NAMES = {"MachineTables", "MachineAnswer", "Labelling", "machine_labels", "labellings"}
+MACHINE_SQL = re.compile(r"\b(from|join)\s+(machine_labels|labellings)\b", re.I)
+
+
+def imported_files(paths: list[Path]) -> list[Path]:
+    """``paths`` and the files of the sdaudit/ and app/ modules they import (anywhere in the file)."""
+    graph = import_graph(ROOT / "sdaudit", ROOT / "app", ROOT / "pages")
+    files = {module: path for module, path in ((module_name(path, ROOT), path) for path in
+                                               python_files(ROOT / "sdaudit", ROOT / "app", ROOT / "pages"))}
+    reached = {path.resolve() for path in paths}
+    for path in paths:
+        reached.update(files[target].resolve() for target in graph.get(module_name(path, ROOT), ()) if target in files)
+    return sorted(reached)
+
+
+def machine_reads(sources: dict[str, str]) -> list[str]:
+    """``where:line what`` for each import of a machine-label module, each use of a machine-label name
+    and each SQL string reading their tables in ``sources`` (a label -> Python source); docstrings
+    (which may explain the rule) are not code."""
+    found = []
+    for where, source in sources.items():
+        tree = ast.parse(source)
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                      and node.body and isinstance(node.body[0], ast.Expr)
+                      and isinstance(node.body[0].value, ast.Constant)}
+        for node in ast.walk(tree):
+            line = getattr(node, "lineno", 0)
+            if isinstance(node, ast.Import):
+                found += [(line, f"{where}:{line} import {alias.name}") for alias in node.names
+                          if alias.name.startswith(MACHINE_MODULES)]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                module = node.module or ""
+                found += [(line, f"{where}:{line} from {module} import {alias.name}") for alias in node.names
+                          if module.startswith(MACHINE_MODULES) or f"{module}.{alias.name}".startswith(MACHINE_MODULES)
+                          or alias.name in MACHINE_NAMES]
+            elif isinstance(node, ast.Name) and node.id in MACHINE_NAMES:
+                found.append((line, f"{where}:{line} {node.id}"))
+            elif isinstance(node, ast.Attribute) and node.attr in MACHINE_NAMES:
+                found.append((line, f"{where}:{line} .{node.attr}"))
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings \
+                    and MACHINE_SQL.search(node.value):
+                found.append((line, f"{where}:{line} SQL"))
+    return [text for _, text in sorted(set(found))]
+
+
+def methods_reached(paths: list[Path], classes: tuple[type, ...]) -> dict[str, str]:
+    """The source of every method of ``classes`` that ``paths`` call (``anything.name(...)``), and of
+    the methods of ``classes`` those call on ``self``, by ``Class.name``."""
+    names = {node.func.attr for path in paths for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)}
+    sources: dict[str, str] = {}
+    todo = sorted(names)
+    while todo:
+        name = todo.pop()
+        for cls in classes:
+            member = inspect.getattr_static(cls, name, None)
+            member = getattr(member, "__func__", member)  # a classmethod or staticmethod's function
+            if not inspect.isfunction(member) or f"{cls.__name__}.{name}" in sources:
+                continue
+            source = textwrap.dedent(inspect.getsource(member))
+            sources[f"{cls.__name__}.{name}"] = source
+            todo += [node.attr for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Attribute)
+                     and isinstance(node.value, ast.Name) and node.value.id == "self"]
+    return sources
+
+
 # -- the rules ------------------------------------------------------------------------------------
 
 
@@ -242,6 +322,19 @@ def test_no_import_circle_among_the_apps_and_sdauditss_modules():
     graph = import_graph(ROOT / "sdaudit", ROOT / "app")
     assert {"app.resources", "sdaudit.store"} <= graph["app.focus"] | graph["app.resources"], "app/ was not read"
     assert circles(graph) == []
+
+
+def test_the_annotate_pages_cards_never_read_a_machine_answer():
+    from sdaudit.store import Store
+    from sdaudit.store.team import Team
+
+    files = imported_files(list(CARD_CODE))
+    assert {ROOT / "sdaudit" / "store" / "team.py", ROOT / "app" / "resources.py"} <= set(files), "imports not read"
+    assert machine_reads({path.name: path.read_text(encoding="utf-8") for path in files}) == []
+    methods = methods_reached(list(CARD_CODE), (Store, Team))
+    assert {"Store.annotation_queue", "Store.due_repeats", "Store.save_annotation"} <= set(methods), "calls not read"
+    assert machine_reads(methods) == []
+    assert not any(hasattr(Store, name) for name in MACHINE_NAMES), "the store a page opens has no door to them"
 
 
 # -- each checker catches a planted offender ------------------------------------------------------
@@ -354,3 +447,31 @@ def test_the_circle_checker_sees_circles_across_the_app_and_the_package(tmp_path
     assert graph["face.page"] == {"pkg.core", "face.widgets"} and graph["face.widgets"] == {"face.page", "pkg.core"}
     assert circles(graph) == [["face.page", "face.widgets"]]
     assert circles(import_graph(tmp_path / "pkg")) == []
+
+
+def test_the_machine_answer_checker_sees_an_import_a_name_and_a_store_method_that_reads_them(tmp_path):
+    card = tmp_path / "card.py"
+    card.write_text(
+        '"""Cards. Never shows machine_labels (a docstring explains; it is no code)."""\n'
+        "from sdaudit.store.machine import MachineTables\n"
+        "from sdaudit import machine\n"
+        "SCHEMA = 'CREATE TABLE machine_labels (x INTEGER)'\n"
+        "def draw(store, image_id):\n"
+        "    hint = store.db.read('SELECT gender FROM machine_labels WHERE image_id = ?', [image_id])\n"
+        "    return store.queue_with_hints(image_id), hint\n")
+    assert machine_reads({"card.py": card.read_text()}) == [
+        "card.py:2 from sdaudit.store.machine import MachineTables", "card.py:3 from sdaudit import machine",
+        "card.py:6 SQL"]
+    planted = tmp_path / "planted_store.py"
+    planted.write_text(
+        "class PlantedStore:\n"
+        "    def queue_with_hints(self, image_id):\n"
+        "        return self.hints(image_id)\n"
+        "    def hints(self, image_id):\n"
+        "        return self.db.read('SELECT m.gender FROM images i JOIN machine_labels m USING (image_id)')\n")
+    spec = importlib.util.spec_from_file_location("planted_store", planted)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    methods = methods_reached([card], (module.PlantedStore,))
+    assert set(methods) == {"PlantedStore.queue_with_hints", "PlantedStore.hints"}, "followed through self"
+    assert machine_reads(methods) == ["PlantedStore.hints:2 SQL"]  # lines of the method's own source

@@ -41,7 +41,7 @@ def test_team_shows_and_changes_the_settings(home):
                       "--gender-rule", "off", "--json", "--home", str(home), check=True)
     assert json.loads(changed.stdout) == {"study": "default", "raters_per_image": 3, "repeat_every": 20,
                                           "disagree_mst_spread": 2, "disagree_gender": False, "disagree_person": True,
-                                          "rater_fields": ["region"]}
+                                          "rater_fields": ["region"], "human_sample": None}
     refused = run_cli("team", "--study", "default", "--raters-per-image", "0", "--home", str(home))
     assert refused.returncode == 2 and refused.stderr == f"error: {RATERS_TEXT.format(most=50, value=0)}\n"
     with Store.open(home) as store:

@@ -9,9 +9,12 @@ import pytest
 from helpers import make_images, make_run, open_page
 from streamlit.testing.v1 import AppTest
 
+from app.widgets import plain
 from sdaudit.analysis.estimate import estimate
+from sdaudit.present.team_tables import SAMPLE_SEED_TEXT
 from sdaudit.scheme import Annotation
 from sdaudit.store import Store
+from sdaudit.store.machine import MachineTables
 from sdaudit.store.team import Team, TeamSettings
 
 ANSWERS = {  # image -> rater -> labels; image 1 agrees, 2 splits on gender, 3 on MST (spread 3), 4 on person
@@ -196,3 +199,33 @@ def test_an_admin_sets_the_team_and_marks_gold(locked):
         gold = Team(store).gold("default")
     assert gold[["image_id", "gender", "mst"]].values.tolist() == [[2, "female", 4]]
     assert widget(at.selectbox, "Image").format_func(2) == "image 2 · seed 1 · gold"
+
+
+def test_an_admin_draws_the_human_sample_once_confirmed_and_sees_its_progress(locked):
+    at = page("team.py")
+    assert not any(button.label == "Draw the human sample" for button in at.button), "raters never see the draw"
+    unlock(at)
+    assert "of this study's 4 generated images" in " ".join(caption.value for caption in at.caption)
+    widget(at.number_input, "Images in the sample").set_value(3)
+    widget(at.text_input, "Seed (optional: empty draws one and records it)").input("x5")
+    widget(at.button, "Draw the human sample").click().run()  # not confirmed: nothing drawn
+    assert any("Tick “I am sure” to draw" in warning.value for warning in at.warning)
+    widget(at.checkbox, "I am sure: this study's one human sample, kept for good").check()
+    widget(at.button, "Draw the human sample").click().run()  # a seed that is no number: refused
+    assert at.error[0].value == plain(SAMPLE_SEED_TEXT.format(value="x5"))
+    with Store.open(locked) as store:
+        assert MachineTables(store).human_sample("default") is None
+    widget(at.text_input, "Seed (optional: empty draws one and records it)").input("5")
+    widget(at.button, "Draw the human sample").click().run()
+    assert not at.exception
+    assert ("Drew 3 of 4 generated images (seed 5, inclusion probability 0.75); raters will be offered them first."
+            in [success.value for success in at.success])
+    with Store.open(locked) as store:
+        sample = MachineTables(store).human_sample("default")
+        assert (sample.size, sample.seed, sample.drawn_by) == (3, 5, "admin")
+        store.save_annotation(sample.image_ids[0], "cai", Annotation(True, "male", 5, None, "high"))
+    assert not any(button.label == "Draw the human sample" for button in at.run().button), "drawn once only"
+    shown = " ".join(caption.value for caption in at.caption).replace("\\", "").replace("\u2060", "")  # plain()'s marks
+    assert "Human sample: 3 of 4 generated images (seed 5, inclusion probability 0.75)" in shown
+    assert "rated by people: 1 of 3 (0 with the study's 2 ratings each)" in shown, "ANSWERS carry no confidence"
+    assert at.get("progress")[0].proto.text == "1 of 3 sample images rated by people"

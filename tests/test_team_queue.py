@@ -14,6 +14,8 @@ from sdaudit.scheme import Annotation
 from sdaudit.store import Store
 from sdaudit.store import runs as runs_module
 from sdaudit.store import schema as schema_module
+from sdaudit.store.machine import MachineTables
+from sdaudit.store.queue import SampleProgress
 from sdaudit.store.team import RATERS_TEXT, REPEAT_TEXT, Team, TeamSettings
 
 FEMALE = Annotation(True, "female", 3, None, "high")
@@ -222,3 +224,34 @@ def test_the_home_page_does_not_call_a_half_rated_study_ready(app_home):
     assert "Every image has labels" not in " ".join(caption.value for caption in at.caption)
     assert at.page_link[0].value == "Next: annotate images"
     assert {metric.label: metric.value for metric in at.metric}["Raters"] == "2"
+
+
+def test_the_human_sample_comes_first_in_draw_order_and_the_rest_keeps_its_order(store):
+    """The sample in draw order before the rest, in the to-do list (k raters per image, repeats and
+    closest-to-complete-first kept for the rest), in "All" (focus mode's order) and shuffled; its
+    progress counts ratings by the store's ``rated`` rule."""
+    settings(store, raters_per_image=2, repeat_every=2)
+    assert store.human_sample_progress("default") is None
+    sample = MachineTables(store).draw_human_sample("default", 3, seed=7).image_ids
+    rest = [image_id for image_id in range(1, 7) if image_id not in sample]
+    assert list(sample) != sorted(sample), "the seed gives a draw order other than the seeds' (the test can tell)"
+    assert queued(store, "cai") == [*sample, *rest]
+    assert queued(store, "cai", only_missing=False) == [*sample, *rest], "focus mode walks the same order"
+    shuffled = queued(store, "cai", shuffled=True)
+    assert shuffled[:3] == list(sample) and sorted(shuffled[3:]) == rest
+    # ben rates a non-sample image: it comes first among the rest (closest to complete), never before the sample
+    assert store.save_annotation(rest[-1], "ben", FEMALE, overlap=True)
+    assert queued(store, "cai") == [*sample, rest[-1], *rest[:-1]]
+    # ana rates the sample's second image, then its first without a confidence (no rating yet)
+    assert store.save_annotation(sample[1], "ana", FEMALE, overlap=True)
+    assert store.save_annotation(sample[0], "ana", Annotation(True, "female", 3), overlap=True)
+    assert queued(store, "cai")[:3] == list(sample), "within the sample: draw order, not closest to complete"
+    assert queued(store, "ana") == [sample[0], sample[2], rest[-1], *rest[:-1]]
+    assert store.human_sample_progress("default") == SampleProgress(size=3, rated=1, complete=0, needed=2)
+    assert store.save_annotation(sample[1], "ben", MALE, overlap=True)
+    assert store.save_annotation(sample[0], "ana", FEMALE, overlap=True)  # now with its confidence
+    assert store.human_sample_progress("default") == SampleProgress(size=3, rated=2, complete=1, needed=2)
+    queue = store.annotation_queue("default", "ana", only_missing=True, shuffled=False)
+    assert [image.repeat for image in queue][:2] == [False, True], "a repeat due still comes second"
+    assert [image.image_id for image in queue if not image.repeat] == [sample[2], rest[-1], *rest[:-1]]
+    assert queued(store, "cai") == [sample[0], sample[2], rest[-1], *rest[:-1]], "sample[1] has its two ratings"

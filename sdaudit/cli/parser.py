@@ -195,7 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
         "team",
         help="show or change a study's rater-team settings",
         description="Show a study's rater-team settings, or change those given: raters per image, repeats, when "
-        "raters disagree enough to adjudicate, and the rater-group fields asked of each rater.",
+        "raters disagree enough to adjudicate, and the rater-group fields asked of each rater. Draw the study's "
+        "human sample (a uniform random subset of its generated images that people label first, once per study) "
+        "and write it as a sheet for people who label outside the app.",
     )
     team.add_argument("--study", required=True, help="the study")
     team.add_argument("--raters-per-image", type=int, help="ratings each image needs (k)")
@@ -204,7 +206,14 @@ def build_parser() -> argparse.ArgumentParser:
     team.add_argument("--gender-rule", choices=("on", "off"), help="adjudicate when gender answers differ")
     team.add_argument("--person-rule", choices=("on", "off"), help="adjudicate when person present is split")
     team.add_argument("--rater-fields", help="comma-separated rater-group fields, e.g. 'region, expertise' ('' for none)")
-    team.add_argument("--json", action="store_true", help="print the settings as a JSON object")
+    team.add_argument("--human-sample", type=int, metavar="N",
+                      help="draw a uniform random sample of N of the study's generated images for people to label "
+                      "first (recorded with its seed; once per study)")
+    team.add_argument("--seed", type=int, help="the human sample's seed (default: a random one, recorded)")
+    team.add_argument("--human-sample-sheet", metavar="FILE",
+                      help="write the human sample as a CSV sheet to label outside the app (read back with "
+                      "`import-annotations --format sdaudit`)")
+    team.add_argument("--json", action="store_true", help="print the settings (and the human sample) as a JSON object")
     team.add_argument("--home", help=HOME_HELP)
 
     machine = commands.add_parser(

@@ -1,5 +1,5 @@
 """A rater team in people's words: what the Team page (admins), the Agreement page and the Results
-page show of gold, repeats, adjudication and rater groups. Computation is in ``rater_quality.py``;
+page show of gold, repeats, adjudication, rater groups and the human sample. Computation is in ``rater_quality.py``;
 the tables here only word it."""
 
 from __future__ import annotations
@@ -21,11 +21,14 @@ from sdaudit.analysis.rater_quality import (
     rater_group_column,
     self_consistency,
 )
+from sdaudit.files.sheets import SDAUDIT_COLUMNS
 from sdaudit.present.agreement_tables import summary_table
 from sdaudit.present.estimate_tables import comparison_table
 from sdaudit.present.words import MATCH_NOTE, match_cell
 from sdaudit.scheme import TABLE_HEADERS
 from sdaudit.store import Store
+from sdaudit.store.machine import HumanSample, MachineTables
+from sdaudit.store.queue import SampleProgress
 from sdaudit.store.team import Team, TeamSettings
 
 MATCH_HEADERS = {"person": "Person", "gender": "Gender presentation", "mst_exact": "Same MST",
@@ -161,3 +164,98 @@ def rater_groups_view(store: Store, study: str, field_name: str, options: Estima
         frames.append(summary)
     together = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["Rater group"])
     return RaterGroupsView(field_name, raters, compared.reference, table, compared.differences, together)
+
+
+# -- the human sample ------------------------------------------------------------------------------
+
+# A sheet of the sample for people who label outside the app: sdaudit's own export columns (so
+# `import-annotations --format sdaudit` reads it back onto the sample's images by run and seed),
+# after the draw order, the image id and its file (relative to the data home). No run-setting
+# column (``sheet_runs.RUN_SETTING_COLUMNS``): the import then attaches rows to the study's images.
+SAMPLE_SHEET_COLUMNS = ("draw_order", "image_id", "path", *SDAUDIT_COLUMNS)
+SAMPLE_SHEET_HOW = ("fill in rater, person_present (true or false), gender (female, male or unclear), mst (1-10) "
+                    "or skin_binary (lighter or darker) and confidence (low, medium or high) on each row you label, "
+                    "one row per image and rater, and delete the rows you do not label; then import it with "
+                    "`python -m sdaudit import-annotations FILE --study {study} --format sdaudit`")
+
+
+@dataclass(frozen=True)
+class HumanSampleView:
+    """A study's human sample and how far people are with it."""
+
+    sample: HumanSample
+    progress: SampleProgress
+
+    @property
+    def settings(self) -> str:
+        return (f"{self.sample.size} of {self.sample.population} generated images (seed {self.sample.seed}, "
+                f"inclusion probability {self.sample.inclusion_probability:.4g})")
+
+    @property
+    def drawn(self) -> str:
+        """What a draw did, in one line."""
+        return f"drew {self.settings}; raters will be offered them first"
+
+    @property
+    def text(self) -> str:
+        """The sample and its progress, in one line."""
+        complete = (f" ({self.progress.complete} with the study's {self.progress.needed} ratings each)"
+                    if self.progress.needed > 1 else "")
+        return (f"human sample: {self.settings}, offered to raters first; rated by people: "
+                f"{self.progress.rated} of {self.sample.size}{complete}")
+
+    def as_dict(self) -> dict:
+        return {"seed": self.sample.seed, "size": self.sample.size, "population": self.sample.population,
+                "inclusion_probability": self.sample.inclusion_probability, "drawn_by": self.sample.drawn_by,
+                "rated": self.progress.rated, "complete": self.progress.complete,
+                "image_ids": list(self.sample.image_ids)}
+
+
+SAMPLE_SEED_TEXT = "a human sample's seed must be a whole number written in the digits 0-9, or left empty, but is {value!r}."
+
+
+def sample_seed(text: str) -> int | None:
+    """The seed typed on the Team page: None when left empty (the store then draws one and records it)."""
+    text = text.strip()
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(SAMPLE_SEED_TEXT.format(value=text))
+    return int(text)
+
+
+def generated_images(store: Store, study: str) -> int:
+    """How many images a human sample of ``study`` is drawn from: its generated images with files
+    (``machine.GENERATED``)."""
+    images = store.images(study=study)
+    return int(((images["kind"] == "generated") & ~images["external"].astype(bool)).sum())
+
+
+def human_sample_view(store: Store, study: str) -> HumanSampleView | None:
+    """The study's human sample with its progress; None when none was drawn."""
+    sample = MachineTables(store).human_sample(study)
+    if sample is None:
+        return None
+    progress = store.human_sample_progress(study)
+    assert progress is not None
+    return HumanSampleView(sample, progress)
+
+
+def draw_human_sample(store: Store, study: str, size: int, *, seed: int | None = None,
+                      by: str | None = None) -> HumanSampleView:
+    """Draw the study's human sample (``MachineTables.draw_human_sample``: seeded, recorded, once)."""
+    MachineTables(store).draw_human_sample(study, size, seed=seed, by=by)
+    view = human_sample_view(store, study)
+    assert view is not None
+    return view
+
+
+def human_sample_sheet(store: Store, study: str, sample: HumanSample) -> pd.DataFrame:
+    """``SAMPLE_SHEET_COLUMNS`` for each image of ``sample`` in draw order, the labels left blank."""
+    images = store.images(study=study).set_index("image_id")
+    order = list(sample.image_ids)
+    rows = images.loc[order, ["path", "run_key", "seed"]].reset_index()
+    rows.insert(0, "draw_order", range(1, len(order) + 1))
+    for column in SDAUDIT_COLUMNS[2:]:
+        rows[column] = ""
+    return rows[list(SAMPLE_SHEET_COLUMNS)]

@@ -1,7 +1,12 @@
 """The rater queue: which of a study's images a rater is offered, in what order, and how far the
 rater and the team are. Every count here is of ratings (``annotations.rated``: every question the
 study asks is answered), so an image a rater has only started is still theirs to finish and still
-another rater's to take."""
+another rater's to take.
+
+A study's human sample (``machine.py``: the uniform random subset people label for
+prediction-powered intervals) comes first in every rater's list, in draw order: any first part of a
+uniform draw is itself a uniform sample, so a team that stops early still leaves a random subset
+rated. The queue reads only which images were drawn, never a machine's answer."""
 
 from __future__ import annotations
 
@@ -28,6 +33,17 @@ class StudyCounts:
     needed: int  # the study's raters per image
 
 
+@dataclass(frozen=True)
+class SampleProgress:
+    """How far people are with a study's human sample (``rated``: at least one rating; ``complete``:
+    the study's raters per image in ratings)."""
+
+    size: int
+    rated: int
+    complete: int
+    needed: int
+
+
 class RaterQueue(TableGroup):
     """The rater's to-do list and the study's progress, read from ``annotations``."""
 
@@ -40,9 +56,12 @@ class RaterQueue(TableGroup):
         now due (``due_repeats``), placed among them and shown blind. Without it, every image in the
         chosen order (``QueuedImage.full`` marks those complete without this rater). Shuffled order
         is stable per rater (a hash of rater and image), so a page reload or a second session shows
-        the same order, and different raters see different orders.
+        the same order, and different raters see different orders. Either way the study's human
+        sample comes first, in draw order (already random; the same for every rater, so a team
+        completes its first images first).
         """
         order = "md5(? || ':' || CAST(i.image_id AS VARCHAR))" if shuffled else "i.run_key, i.seed"
+        sample_first = "h.draw_order IS NULL, h.draw_order"
         to_do = f"(NOT coalesce({rated('a')}, false) AND coalesce(c.ratings, 0) < s.raters_per_image)"
         sql = (
             f"WITH counted AS (SELECT image_id, count(*) AS ratings FROM annotations a WHERE {rated('a')} "
@@ -53,13 +72,14 @@ class RaterQueue(TableGroup):
             f"FROM {STUDY_IMAGES} "
             "LEFT JOIN annotations a ON a.image_id = i.image_id AND a.rater = ? "
             "LEFT JOIN counted c ON c.image_id = i.image_id "
+            "LEFT JOIN human_sample_images h ON h.image_id = i.image_id AND h.study_id = s.study_id "
             "WHERE s.name = ? AND NOT i.external "
         )
         params: list = [rater, study]
         if only_missing:  # the closest to complete first; "All" keeps its order, so cards do not move on a rerun
-            sql += f"AND {to_do} ORDER BY coalesce(c.ratings, 0) DESC, {order}"
+            sql += f"AND {to_do} ORDER BY {sample_first}, coalesce(c.ratings, 0) DESC, {order}"
         else:
-            sql += f"ORDER BY {order}"
+            sql += f"ORDER BY {sample_first}, {order}"
         if shuffled:
             params.append(rater)
         # columns 0-7: the image; 8: whether the rater has a row; 9-13: Annotation's fields in order;
@@ -98,6 +118,19 @@ class RaterQueue(TableGroup):
         counts = self.study_counts(study, rater)
         return AnnotationProgress(yours=counts.rated_by_you, images=counts.images, complete=counts.complete,
                                   needed=counts.needed)
+
+    def human_sample_progress(self, study: str) -> SampleProgress | None:
+        """How many of ``study``'s human sample images people have rated; None when none was drawn."""
+        row = self.db.read_one(
+            "WITH counted AS (SELECT image_id, count(*) AS ratings FROM annotations a "
+            f"WHERE {rated('a')} GROUP BY image_id) "
+            "SELECT count(*), count(*) FILTER (WHERE c.ratings > 0), "
+            "count(*) FILTER (WHERE c.ratings >= s.raters_per_image), any_value(s.raters_per_image) "
+            "FROM human_sample_images h JOIN studies s USING (study_id) "
+            "LEFT JOIN counted c ON c.image_id = h.image_id WHERE s.name = ?", [study])
+        if row is None or not row[0]:
+            return None
+        return SampleProgress(*(int(value) for value in row))
 
     def due_repeats(self, study: str, rater: str) -> list[QueuedImage]:
         """The repeats ``rater`` is due: one per ``repeat_every`` of their ratings in ``study``, less
