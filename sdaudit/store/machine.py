@@ -175,6 +175,20 @@ class MachineTables:
             [study, *(run_keys or []), labelling_id])
         return [(int(image_id), path) for image_id, path in rows]
 
+    def generated_images(self, study: str, run_keys: Sequence[str] | None = None) -> int:
+        """How many generated images the study has (of ``run_keys`` when given): what a labelling of
+        it would label. ``NO_STUDY`` for a study the store does not hold."""
+        runs = "" if run_keys is None else f" AND i.run_key IN ({', '.join('?' * len(run_keys))})"
+        if run_keys is not None and not run_keys:
+            return 0
+
+        def count(cursor: Cursor) -> int:
+            self._study_id(cursor, study)
+            return int(cursor.execute(f"SELECT count(*) FROM images i {TO_STUDY} WHERE s.name = ? AND {GENERATED}{runs}",
+                                      [study, *(run_keys or [])]).fetchall()[0][0])
+
+        return self.db.read_together(count)
+
     def save_machine_labels(self, labelling_id: int, answers: Sequence[MachineAnswer]) -> int:
         """Store a batch of the labelling's answers in one transaction (replacing earlier answers for
         the same images); an image outside the labelling's study refuses the whole batch."""
