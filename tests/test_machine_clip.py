@@ -229,3 +229,22 @@ def test_a_machine_label_job_runs_in_the_worker_with_progress_and_resumes(home):
                 runner.submit_labelling("nope", "clip")
         finally:
             runner.stop()
+
+
+def test_the_runs_page_queues_a_labelling_and_shows_its_progress(app_home, tiny_model, tiny_clip):
+    from helpers import open_page
+
+    with Store.open(app_home) as store:
+        generate(tiny_spec(tiny_model, steps=2, last_seed=3), StoreSink(store, app_home), home=app_home)
+    at = open_page("runs")
+    next(box for box in at.text_input if box.label == "CLIP model").input(str(tiny_clip))
+    next(button for button in at.button if button.label.startswith("Label study default")).click().run()
+    assert not at.exception, at.exception
+    assert [s.value for s in at.success] == ["Queued job 1: clip labels for study default."]
+
+    def finished():
+        at.run()
+        return any("(done): 4 of 4 images labelled" in bar.proto.text for bar in at.get("progress"))
+
+    wait_until(finished, "the Runs page to show the labelling done")
+    assert not at.error
