@@ -16,6 +16,11 @@ the medians are compared, because these machines are noisy. Three comparisons pe
   fastest bare call on the same PNGs read with PIL, no store. Each repetition starts a new labelling (its method carries the repetition's
   number), so nothing is skipped as already labelled.
 
+``--clip-l-architecture``: a CLIP with ``openai/clip-vit-large-patch14``'s exact architecture and random
+weights (speed does not depend on weight values, and no hub is reachable here), the tiny CLIP's
+tokenizer (prompts of a few more tokens), images at 224x224, so the store's and files' costs are seen
+beside a real model's per image.
+
 Images are random-noise PNGs (content does not change a CLIP's speed). This is a benchmark, not a test.
 """
 
@@ -109,6 +114,33 @@ def embedded_prompts(model, processor, torch):
     return embedded / embedded.norm(dim=-1, keepdim=True)
 
 
+def write_clip_l_architecture(path: Path) -> Path:
+    """A random CLIP with ViT-L/14's configuration (openai/clip-vit-large-patch14's config.json: vision
+    1024 wide, 24 layers, 16 heads, patch 14, 224 px; text 768 wide, 12 layers; projection 768)."""
+    import torch
+    from transformers import CLIPConfig, CLIPModel
+
+    from sdaudit.generation.demo import build_demo_clip
+
+    _, processor = build_demo_clip()
+    size = 224
+    processor.image_processor.size, processor.image_processor.crop_size = {"shortest_edge": size}, {
+        "height": size, "width": size}
+    tokens = processor.tokenizer
+    config = CLIPConfig(
+        text_config=dict(hidden_size=768, intermediate_size=3072, num_attention_heads=12, num_hidden_layers=12,
+                         max_position_embeddings=77, vocab_size=len(tokens), bos_token_id=tokens.bos_token_id,
+                         eos_token_id=tokens.eos_token_id, pad_token_id=tokens.pad_token_id),
+        vision_config=dict(hidden_size=1024, intermediate_size=4096, num_attention_heads=16, num_hidden_layers=24,
+                           image_size=size, patch_size=14),
+        projection_dim=768,
+    )
+    torch.manual_seed(0)
+    CLIPModel(config).save_pretrained(path)
+    processor.save_pretrained(path)
+    return path
+
+
 def comparisons(labeller, store, home, texts, images, paths, batch_size: int) -> dict:
     """Each comparison's two sides (sdaudit's, the bare call's) at ``batch_size``, as calls."""
     from PIL import Image
@@ -139,6 +171,10 @@ def timed(work) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="a local CLIP folder or hub id (default: the tiny demo CLIP, built here)")
+    parser.add_argument("--clip-l-architecture", action="store_true",
+                        help="a random CLIP with ViT-L/14's architecture instead of the tiny demo CLIP")
+    parser.add_argument("--only", choices=["labeller", "machine_label"],
+                        help="run only the comparisons that start with this word")
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--size", type=int, default=128, help="image width and height in pixels")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 32])
@@ -153,7 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
-        model_path = args.model or str(write_demo_clip(scratch / "clip"))
+        if args.clip_l_architecture:
+            model_path = str(write_clip_l_architecture(scratch / "clip-l"))
+        else:
+            model_path = args.model or str(write_demo_clip(scratch / "clip"))
         home = scratch / "home"
         paths = make_images(home, args.images, args.size)
         images = [Image.open(path) for path in paths]
@@ -161,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
             image.load()
         labeller = ClipLabeller(model_path, device=args.device)
         texts = embedded_prompts(labeller.clip, labeller.processor, torch)
-        name = "demo CLIP (tiny)" if args.model is None else args.model
+        name = ("random CLIP, ViT-L/14 architecture" if args.clip_l_architecture
+                else "demo CLIP (tiny)" if args.model is None else args.model)
         print(f"# python benchmarks/machine_label_speed.py {' '.join(argv if argv is not None else sys.argv[1:])}")
         print(f"# {name} on {labeller.device}, {args.images} noise images of {args.size}x{args.size}, "
               f"{args.threads} torch thread(s), medians of {args.repeats} alternated repetitions")
@@ -169,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
             for batch_size in args.batch_sizes:
                 for what, (ours, bare) in comparisons(labeller, store, home, texts, images, paths,
                                                       batch_size).items():
+                    if args.only and not what.startswith(args.only):
+                        continue
                     ours_s, bare_s = [], []
                     for repeat in range(args.repeats + 1):  # the first is a warm-up, not counted
                         labeller.method = {"prompts": PROMPTS, "repetition": f"{batch_size}-{repeat}"}
