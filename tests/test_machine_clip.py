@@ -207,20 +207,27 @@ def test_demo_clip_refuses_a_folder_in_use(tmp_path, cli):
     assert (tmp_path / "taken" / "notes.txt").read_text() == "mine"
 
 
-def test_a_machine_label_job_runs_in_the_worker_with_progress_and_resumes(home):
+def test_a_machine_label_job_runs_in_the_worker_with_progress_and_resumes(home, monkeypatch):
     from datetime import UTC, datetime
 
     with Store.open(home) as store:
+        paused = JobRunner(store, home, start=False)
+        job_id = paused.submit_labelling(STUDY, "clip", model="demo", batch_size=4)
+        # half of it done, then its process died: the job is left interrupted with 4 images labelled
+        half = Recording(make_labeller("clip", "demo", home=home), stop_after=1)
+        machine_label(store, home, half, LabelRequest(STUDY, None, 8, 4), should_cancel=half.should_cancel)
+        paused.queue.update(job_id, status="interrupted", finished=True)
         runner = JobRunner(store, home)
         try:
-            job_id = runner.submit_labelling(STUDY, "clip", model="demo", batch_size=4)
+            runner.resume(job_id)
             job = wait_until(lambda: (found := JobQueue(store).job(job_id)).status in ("done", "failed") and found,
                              "the labelling job to finish")
             assert job.status == "done", job.error
             assert (job.images_done, job.images_total, job.kind) == (8, 8, "machine-label")
             assert progress_text(job, datetime.now(UTC))[1].startswith("8 of 8 images labelled")
             assert job.seeds == "" and job.prompt == f"clip labels of study {STUDY}"
-            assert len(MachineTables(store).machine_labels(STUDY)) == 8
+            [labelling] = MachineTables(store).labellings(STUDY)  # the job continued the same labelling
+            assert labelling.labelled == 8 and len(MachineTables(store).machine_labels(STUDY)) == 8
             bad = runner.submit_labelling(STUDY, "clip", model=str(home / "no-clip"))
             failed = wait_until(lambda: (found := JobQueue(store).job(bad)).status in ("done", "failed") and found,
                                 "the bad job to fail")
@@ -229,6 +236,11 @@ def test_a_machine_label_job_runs_in_the_worker_with_progress_and_resumes(home):
                 runner.submit_labelling("nope", "clip")
         finally:
             runner.stop()
+        paused = JobRunner(store, home, start=False)  # nothing runs: queued jobs wait
+        monkeypatch.setenv("SDAUDIT_MAX_QUEUED_JOBS", "1")
+        paused.submit_labelling(STUDY, "clip", model="demo")
+        with pytest.raises(ValueError, match="1 jobs are already waiting"):
+            paused.submit_labelling(STUDY, "clip", model="demo")
 
 
 def test_the_runs_page_queues_a_labelling_and_shows_its_progress(app_home, tiny_model, tiny_clip):

@@ -81,6 +81,9 @@ class JobRunner:
 
         request = check_request(self.store, study, run_keys, batch_size=batch_size or DEFAULT_BATCH_SIZE,
                                 labeller=labeller)
+        waiting, limit = sum(job.status == "queued" for job in self.queue.jobs()), int_setting("max_queued_jobs")
+        if waiting >= limit:
+            raise ValueError(QUEUE_FULL.format(count=waiting, limit=limit))
         job_id = self.queue.add(JOB_KIND, job_spec(request, labeller, model), images_total=request.images)
         self._wake.set()
         return job_id
