@@ -1,13 +1,19 @@
 """Runs: what has been generated so far, with every setting that made it."""
 
+from datetime import UTC, datetime
+
 import streamlit as st
 
-from app.resources import auto_snapshot, current_home, current_rater, current_study, open_store
+from app.resources import auto_snapshot, current_home, current_rater, current_study, job_runner, open_store
 from app.widgets import admin_unlocked, plain
 from sdaudit.config import int_setting
 from sdaudit.files.reference import ingest_uploaded_images
 from sdaudit.files.sheets import import_uploaded_sheet
+from sdaudit.generation.jobs import progress_text
+from sdaudit.machine.clip import DEFAULT_CLIP_MODEL
+from sdaudit.machine.labellers import LABELLERS
 from sdaudit.present.results import runs_table
+from sdaudit.records import run_labels
 
 st.title("Runs")
 runs = open_store(current_home()).runs()
@@ -66,6 +72,41 @@ if admin:
                 st.error(plain(error), icon=":material/error:")
             else:
                 st.success(plain(added.summary) + ".", icon=":material/check_circle:")
+
+st.subheader("Label automatically")
+st.caption("Machine labels (CLIP zero-shot, or skin pixels matched to MST swatches) for this study's generated "
+           "images, kept apart from people's labels. It runs in the background; labelling again labels only the rest.")
+study_runs = runs[(runs["study"] == current_study()) & (runs["kind"] == "generated")] if not runs.empty else runs
+if admin and not study_runs.empty:
+    runner = job_runner(current_home())
+    with st.form("machine-label"):
+        labeller = st.selectbox("Labeller", LABELLERS)
+        clip_model = st.text_input("CLIP model", value=DEFAULT_CLIP_MODEL,
+                                   help="A hub id, a local CLIP folder, or `demo` (a tiny offline CLIP with random "
+                                        "weights: its labels are noise). The skin-pixels labeller takes none.")
+        chosen = st.multiselect("Runs (none chosen: every run)", list(study_runs["run_key"]),
+                                format_func=run_labels(study_runs).get)
+        if st.form_submit_button(f"Label study {plain(current_study())} automatically"):
+            try:
+                job_id = runner.submit_labelling(current_study(), labeller, run_keys=chosen or None,
+                                                 model=(clip_model.strip() or None) if labeller == "clip" else None)
+            except ValueError as error:
+                st.error(plain(error), icon=":material/error:")
+            else:
+                st.success(f"Queued job {job_id}: {labeller} labels for study {plain(current_study())}.",
+                           icon=":material/check_circle:")
+
+    @st.fragment(run_every=1.5)
+    def labelling_jobs() -> None:
+        now = datetime.now(UTC)
+        for job in [job for job in runner.queue.jobs() if job.kind == "machine-label"][:5]:
+            fraction, words = progress_text(job, now)
+            st.progress(fraction, text=f"Job {job.job_id} ({job.status}): {plain(words)}")
+            if job.status == "failed":
+                st.error(f"Job {job.job_id} failed: {plain((job.error or '').partition(chr(10))[0])}",
+                         icon=":material/error:")
+
+    labelling_jobs()
 
 st.subheader("Snapshot")
 keeper = auto_snapshot(current_home())

@@ -230,6 +230,8 @@ class Job:
 
     @property
     def seeds(self) -> str:
+        if self.kind != "generate":  # a machine-label job labels images, it makes none
+            return ""
         return f"{self.spec['first_seed']}–{self.spec['last_seed']}"
 
     @property
@@ -238,6 +240,8 @@ class Job:
 
     @property
     def prompt(self) -> str:
+        if self.kind != "generate":
+            return f"{self.spec.get('labeller', self.kind)} labels of study {self.spec.get('study', '?')}"
         if "prompt_template" in self.spec:  # a prompt set: "a photo of a {} × doctor, nurse"
             return f"{self.spec['prompt_template']} × {', '.join(self.spec['slot_values'])}"
         return self.spec["prompt"]

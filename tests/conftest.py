@@ -27,6 +27,14 @@ def tiny_model(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory) -> Path:
+    """The offline demo CLIP (random weights), written by `python -m sdaudit demo-clip` as a user would."""
+    path = tmp_path_factory.mktemp("models") / "tiny-clip"
+    run_cli("demo-clip", str(path), check=True)
+    return path
+
+
+@pytest.fixture(scope="session")
 def second_tiny_model(tmp_path_factory) -> Path:
     """A second offline demo model with other random weights (weights seed 1), for studies of several models."""
     path = tmp_path_factory.mktemp("models") / "tiny-sd-seed-1"

@@ -21,7 +21,7 @@ from sdaudit.cli.analysis import (
     export_command,
     report_command,
 )
-from sdaudit.cli.machine import machine_audit_command
+from sdaudit.cli.machine import demo_clip_command, machine_audit_command, machine_label_command
 from sdaudit.cli.parser import UsageError, build_parser
 from sdaudit.cli.team import rater_groups_command, team_command
 from sdaudit.cli.terminal import os_error_text, printable, value_error_text
@@ -313,7 +313,9 @@ def _restore(args) -> str:
 
 COMMANDS = {
     "demo-model": _demo_model,
+    "demo-clip": demo_clip_command,
     "generate": _generate,
+    "machine-label": machine_label_command,
     "ingest": _ingest,
     "ingest-images": _ingest_images,
     "runs": _runs,

@@ -241,6 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     groups.add_argument("--reference", help="the group to compare with (default: the first by name)")
     groups.add_argument("--json", action="store_true", help="print the rows as a JSON array")
 
+    _machine_commands(commands)
+
     export = commands.add_parser("export", help="export a study's annotations and estimates (CSV and Parquet)",
                                  description="Export a study's annotations and estimates as CSV and Parquet.")
     _estimate_options(export)
@@ -263,6 +265,38 @@ def build_parser() -> argparse.ArgumentParser:
     back.add_argument("--from", required=True, dest="source", help="folder or hf://datasets/OWNER/NAME")
     back.add_argument("--home", help=HOME_HELP)
     return parser
+
+
+def _machine_commands(commands) -> None:
+    """``demo-clip`` and ``machine-label`` (issue 25: machine labels)."""
+    from sdaudit.machine.clip import DEFAULT_CLIP_MODEL
+    from sdaudit.machine.job import DEFAULT_BATCH_SIZE
+    from sdaudit.machine.labellers import LABELLERS
+
+    clip = commands.add_parser(
+        "demo-clip", help="build the tiny offline demo CLIP (random weights) into a folder",
+        description="Build a tiny random CLIP model and processor with no network and save them with "
+        "save_pretrained. Its labels are noise: it is for trying machine-label and for tests.")
+    clip.add_argument("path", help="folder to create (must be new or empty)")
+    clip.add_argument("--weights-seed", type=_weights_seed, default=DEMO_WEIGHTS_SEED,
+                      help=f"seed of the random weights (default: {DEMO_WEIGHTS_SEED})")
+
+    label = commands.add_parser(
+        "machine-label", help="label a study's generated images with a machine labeller (resumes)",
+        description="Label a study's generated images automatically, kept apart from people's labels. A labeller "
+        "with the same model, revision and prompts continues its labelling: only images it lacks are labelled, and "
+        "each batch is saved as it is done.")
+    label.add_argument("--study", required=True, help="the study whose images to label")
+    label.add_argument("--labeller", required=True, choices=LABELLERS,
+                       help="clip: zero-shot CLIP prompts; skin-pixels: a detected face's skin pixels matched to MST")
+    label.add_argument("--model", default=None, help="clip: a hub id, a local CLIP folder, or `demo` (default: "
+                       f"{DEFAULT_CLIP_MODEL})")
+    label.add_argument("--runs", nargs="+", metavar="RUN_KEY", help="label only these runs (default: every run)")
+    label.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                       help=f"images per model call (default: {DEFAULT_BATCH_SIZE})")
+    label.add_argument("--device", default="auto", choices=DEVICES,
+                       help="device (default: auto = cuda, then mps, then cpu)")
+    label.add_argument("--home", help=HOME_HELP)
 
 
 def _labels_option(parser: argparse.ArgumentParser, extra: tuple[str, ...] = ()) -> None:

@@ -151,3 +151,77 @@ def demo_model_path(home: str | os.PathLike | None = None) -> Path:
             if not (target / MODEL_INDEX).is_file():
                 raise
     return target
+
+
+# -- the offline demo CLIP (machine labels, issue 25) ---------------------------------------------
+
+DEMO_CLIP_DIM = 32
+DEMO_CLIP_IMAGE_SIZE = 32
+DEMO_CLIP_CONFIG = "config.json"
+
+
+def build_demo_clip(weights_seed: int = DEMO_WEIGHTS_SEED):
+    """A tiny random CLIP model and its processor, built with no network: ``(CLIPModel, CLIPProcessor)``.
+
+    Its scores are meaningless (random weights); it exists so that tests and a newcomer with no hub
+    can run ``machine-label`` through the same ``from_pretrained`` path as a real CLIP. The tokenizer
+    is the demo pipeline's (bytes, no merges); images are resized to 32×32.
+    """
+    torch, _ = import_diffusers()
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
+
+    vocab = _byte_vocab()
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
+    config = CLIPConfig(
+        text_config=dict(
+            bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"],
+            pad_token_id=vocab["<|endoftext|>"], hidden_size=DEMO_CLIP_DIM, intermediate_size=37,
+            num_attention_heads=4, num_hidden_layers=2, max_position_embeddings=77, vocab_size=len(vocab),
+        ),
+        vision_config=dict(
+            hidden_size=DEMO_CLIP_DIM, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2,
+            image_size=DEMO_CLIP_IMAGE_SIZE, patch_size=8,
+        ),
+        projection_dim=16,
+    )
+    torch.manual_seed(weights_seed)
+    model = CLIPModel(config).eval()
+    size = DEMO_CLIP_IMAGE_SIZE
+    processor = CLIPProcessor(
+        image_processor=CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size}),
+        tokenizer=tokenizer,
+    )
+    return model, processor
+
+
+def write_demo_clip(path: str | os.PathLike, *, weights_seed: int = DEMO_WEIGHTS_SEED) -> Path:
+    """Build the demo CLIP and ``save_pretrained`` it (model and processor) into ``path`` (created;
+    must be new or empty), written beside it and renamed into place like ``write_demo_model``."""
+    target = Path(path)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise ValueError(f"the demo CLIP's folder must be new or empty, but {str(target)!r} is not.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".demo-clip-", dir=target.parent))
+    try:
+        model, processor = build_demo_clip(weights_seed)
+        model.save_pretrained(staging)
+        processor.save_pretrained(staging)
+        if target.exists():
+            target.rmdir()
+        os.replace(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return target
+
+
+def demo_clip_path(home: str | os.PathLike | None = None) -> Path:
+    """The demo CLIP's folder under the data home (``models/demo-clip``), built on first use."""
+    target = data_home(home) / "models" / "demo-clip"
+    if not (target / DEMO_CLIP_CONFIG).is_file():
+        try:
+            write_demo_clip(target)
+        except (OSError, ValueError):
+            if not (target / DEMO_CLIP_CONFIG).is_file():
+                raise
+    return target

@@ -73,6 +73,21 @@ class JobRunner:
         self._wake.set()
         return job_id
 
+    def submit_labelling(self, study: str, labeller: str, *, model: str | None = None,
+                         run_keys: Sequence[str] | None = None, batch_size: int | None = None) -> int:
+        """Queue a ``machine-label`` job (``sdaudit/machine/job.py``) after checking its study, runs and
+        labeller; it labels only the images its labelling lacks. Returns the job id."""
+        from sdaudit.machine.job import DEFAULT_BATCH_SIZE, JOB_KIND, check_request, job_spec
+
+        request = check_request(self.store, study, run_keys, batch_size=batch_size or DEFAULT_BATCH_SIZE,
+                                labeller=labeller)
+        waiting, limit = sum(job.status == "queued" for job in self.queue.jobs()), int_setting("max_queued_jobs")
+        if waiting >= limit:
+            raise ValueError(QUEUE_FULL.format(count=waiting, limit=limit))
+        job_id = self.queue.add(JOB_KIND, job_spec(request, labeller, model), images_total=request.images)
+        self._wake.set()
+        return job_id
+
     def cancel(self, job_id: int) -> None:
         """Stop a job: a queued one never starts; a running one stops within its batch."""
         job = self.queue.job(job_id)
@@ -115,9 +130,20 @@ class JobRunner:
                 self._wake.wait(timeout=IDLE_CHECK)
                 self._wake.clear()
                 continue
-            self._run(job)
+            if job.kind == "machine-label":
+                self._run_labelling(job)
+            else:
+                self._run(job)
             if self.on_finished is not None:
                 self.on_finished(self.queue.job(job.job_id))
+
+    def _run_labelling(self, job: Job) -> None:
+        """A ``machine-label`` job: ``sdaudit/machine/job.py`` runs it, writing progress to its row."""
+        from sdaudit.machine.job import run_job
+
+        job_id = job.job_id
+        run_job(self.store, self.home, job, lambda **values: self.queue.update(job_id, **values),
+                lambda: job_id in self._cancelled or self._stop.is_set())
 
     def _run(self, job: Job) -> None:
         """Generate the job's missing seeds. Its counts are the whole job's: a resumed job of 200
@@ -191,6 +217,10 @@ def progress_text(job: Job, now: datetime, *, longest_load: float | None = None)
     denoising step as asked, elapsed time, and the time left from the job's own pace (seconds per
     image made, loading left out; kept across its runs and a resume). ``longest_load``: the longest
     any job took to load this job's model (``JobQueue.longest_load``), said while it loads."""
+    if job.kind == "machine-label":
+        from sdaudit.machine.job import progress_text as labelling_progress
+
+        return labelling_progress(job, now, _clock)
     done, total, step, steps = job.images_done, job.images_total, job.step, job.steps_total
     fraction = 0.0 if total == 0 else min(1.0, (done + (step / steps if steps else 0)) / total)
     elapsed = max(0.0, (now - job.started_at).total_seconds()) if job.started_at is not None else None

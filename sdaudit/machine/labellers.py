@@ -32,3 +32,23 @@ class Labeller(Protocol):
     def label(self, images: Sequence[Image], image_ids: Sequence[int]) -> list[MachineAnswer]:
         """One answer per image, in order."""
         ...
+
+
+NO_MODEL = "the {labeller} labeller uses its own bundled detector and takes no `model`, but was given {value!r}."
+
+
+def make_labeller(name: str, model: str | None = None, device: str | None = None, *, home=None) -> Labeller:
+    """The labeller called ``name`` (``LABELLERS``), loaded: ``clip`` with ``model`` (default
+    ``clip.DEFAULT_CLIP_MODEL``) on ``device`` (default auto: CUDA when present); ``skin-pixels``
+    takes neither. Each is imported only here, so naming one never loads the other's libraries."""
+    if name not in LABELLERS:
+        raise ValueError(UNKNOWN_LABELLER.format(choices=", ".join(LABELLERS), value=name))
+    if name == "clip":
+        from sdaudit.machine.clip import DEFAULT_CLIP_MODEL, ClipLabeller
+
+        return ClipLabeller(model or DEFAULT_CLIP_MODEL, device=device or "auto", home=home)
+    if model is not None:
+        raise ValueError(NO_MODEL.format(labeller=name, value=model))
+    from sdaudit.machine.skin_pixels import SkinPixelsLabeller
+
+    return SkinPixelsLabeller()
