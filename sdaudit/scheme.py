@@ -159,6 +159,7 @@ GROUP_LABELS = {
     "lighter": "lighter", "darker": "darker",
     "lighter_female": "lighter, female-presenting", "lighter_male": "lighter, male-presenting",
     "darker_female": "darker, female-presenting", "darker_male": "darker, male-presenting",
+    "no_person": "no person",  # prediction-powered shares are of every image: those without a person are a row
 }  # fmt: skip
 UNRELIABLE_NOTE = "too few images to trust this interval as stated: read it as rough"
 DEGENERATE_NOTE = "no images in this group (or all): no interval can be trusted"

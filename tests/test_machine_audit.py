@@ -306,7 +306,8 @@ def test_the_page_shows_the_tables_chart_and_verdicts(app_home):
     assert set(agreement["Field"]) == {"Person present", "Perceived gender presentation",
                                        "Skin tone, lighter / darker", "Monk Skin Tone (1–10, ordinal)"}
     side = next(frame for key, frame in tables.items() if key == ("Family", "Group", "Parity"))
-    assert "Same verdict as prediction-powered" in side.columns and len(side) == 14  # 3 families × their groups, `unclear` and "no person"
+    assert "Same verdict as prediction-powered" in side.columns and len(side) == 14
+    assert "no person" in set(side["Group"]) and "no_person" not in set(side["Group"]), "the estimate's words"  # 3 families × their groups, `unclear` and "no person"
     spec = at.get("vega_lite_chart")[0].proto.spec
     assert "Machine's error rate" in spec
     assert any("verdict" in element.value for element in [*at.warning, *at.success])

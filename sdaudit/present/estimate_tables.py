@@ -196,7 +196,7 @@ def machine_human_table(table: pd.DataFrame) -> pd.DataFrame:
     ``machine_human_header``'s, not a column)."""
     shown = pd.DataFrame({
         "Family": table["family"].map(FAMILY_LABELS),
-        "Group": table["group"].map({**GROUP_LABELS, "no_person": "No person"}).fillna(table["group"]),
+        "Group": table["group"].map(GROUP_LABELS).fillna(table["group"]),
         "Share": [percent(value) for value in table["share"]],
         "Interval": [interval(low, high) for low, high in zip(table["low"], table["high"])],
         "People only": [percent(value) for value in table["human_share"]],

@@ -355,7 +355,7 @@ def ppi_chart_rows(table: pd.DataFrame) -> pd.DataFrame:
     """Prediction-powered rows in the columns ``charts.shares_chart`` reads: a named group's target is
     parity, `unclear` and "no person" have none; "too few images" where people labelled fewer than the
     simulation's smallest sample."""
-    from sdaudit.analysis.machine_human import NO_PERSON, SIMULATED_MIN_HUMAN
+    from sdaudit.analysis.machine_human import SIMULATED_MIN_HUMAN
     from sdaudit.scheme import FAMILIES
 
     parity = [1 / len(FAMILIES[family]) if group in FAMILIES[family] else float("nan")
@@ -364,5 +364,4 @@ def ppi_chart_rows(table: pd.DataFrame) -> pd.DataFrame:
         target=parity, count=table["share"].clip(0, 1) * table["n_machine"], n=table["n_machine"],
         reliable=table["n_human"] >= SIMULATED_MIN_HUMAN)
     rows["excludes_target"] = rows["target"].notna() & ((rows["low"] > rows["target"]) | (rows["high"] < rows["target"]))
-    rows["group"] = rows["group"].replace({NO_PERSON: "no person"})
     return rows
