@@ -2,10 +2,12 @@
 # Audits at scale on the demo model, from the command line (issue 25): 600 generated images, machine
 # labels for all (CLIP and skin pixels), a 120-image human sample written as a sheet, filled in (by a
 # SIMULATED rater: the demo images are noise) and imported, then prediction-powered shares and the
-# machine audited. Run from a checkout: `bash scripts/machine-scale-demo.sh` (about 2 minutes on 2 cores).
+# machine audited. Run from a checkout: `bash scripts/machine-scale-demo.sh [EMPTY_FOLDER]` (about 2 minutes on 2 cores).
 set -euo pipefail
 export HF_HUB_OFFLINE=1 PYTHONPATH=$PWD
-W=${W:-/tmp/m25}; rm -rf "$W"; mkdir -p "$W"; export SDAUDIT_HOME=$W/home
+W=${1:-$(mktemp -d /tmp/sdaudit-scale-XXXXXX)}  # a new or empty folder for the models, the data home and the sheet
+if [ -e "$W" ] && [ -n "$(ls -A "$W")" ]; then echo "error: $W is not empty; give a new or empty folder." >&2; exit 2; fi
+mkdir -p "$W"; export SDAUDIT_HOME=$W/home; echo "working in $W"
 say() { echo; echo "\$ $*"; "$@"; }
 start=$(date +%s)
 say python -m sdaudit demo-model "$W/demo-sd"
