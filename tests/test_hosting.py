@@ -22,6 +22,8 @@ from helpers import (
     app_command,
     dockerfile_command,
     free_port,
+    make_images,
+    make_run,
     open_page,
 )
 from oidc_sign_in import ACCOUNTS
@@ -278,3 +280,20 @@ def test_the_runs_page_works_locked_and_unlocked_with_a_snapshot_target(locked, 
         assert not at.exception, at.exception
         assert [b for b in at.button if b.label == "Snapshot now"] and at.get("file_uploader")
         assert not [box for box in at.text_input if box.label == "Admin password"]
+
+
+@pytest.mark.parametrize("golds", [1, 2])
+def test_the_team_page_counts_gold_images_in_words(app_home, golds):
+    """A newcomer's Team page said "1 gold images"."""
+    from sdaudit.scheme import Annotation
+    from sdaudit.store.team import Team
+
+    with Store.open(app_home) as store:
+        store.add_run(make_run())
+        store.add_images(make_images(seeds=range(3)))
+        for image_id in list(store.images()["image_id"])[:golds]:
+            Team(store).set_gold("default", int(image_id), Annotation(person_present=True, mst=3))
+    at = open_page("team")
+    captions = [caption.value for caption in at.caption]
+    expected = "1 gold image." if golds == 1 else f"{golds} gold images."
+    assert any(caption.startswith(expected) for caption in captions), captions
