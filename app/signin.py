@@ -6,14 +6,21 @@ name read-only with a Sign out button. Without it, the sidebar keeps its typed R
 in one line, that this is a one-person tool.
 """
 
+import os
+
 import streamlit as st
 
 from app.resources import admin_gate, signed_in
 from app.widgets import plain
-from sdaudit.roles import sign_in_provider
+from sdaudit.roles import public_url, sign_in_provider
 
-NOT_A_RATER = ("Your account “{name}” is not on this team's list of raters. Ask an admin to add it "
-               "(SDAUDIT_RATERS), then sign in again.")
+NOT_A_RATER = ("Your account “{name}” is not on this team's list of raters. Ask an admin to add it to "
+               "SDAUDIT_RATERS (a server setting: the app restarts to read it), then reload this page.")
+# Streamlit's sign-in always returns to the app's home page: the page and query asked for are lost.
+LINK_AGAIN = "Signing in brings you to the home page: if you were given a link to a page, open it again once signed in."
+# On a Space, huggingface.co/spaces/OWNER/NAME shows the app in a frame, where the provider's sign-in
+# page cannot return (the browser refuses it); the app's own address works.
+OWN_TAB = "Signing in does not work inside the Space page's frame: [open the app in its own tab]({url}) and sign in there."
 ALONE = "No sign-in on this server: a one-person tool, and anyone who opens it can type any rater's name."
 PASSWORD_ONLY = "No sign-in on this server: raters type their names; admin actions need the password."
 
@@ -29,6 +36,9 @@ def require_sign_in() -> None:
         st.title("sdaudit")
         st.write("This server's studies are open to its team only: sign in to annotate or view results.")
         st.button(provider.label, on_click=st.login, type="primary", icon=":material/login:")
+        st.caption(LINK_AGAIN)
+        if os.environ.get("SPACE_HOST"):
+            st.caption(OWN_TAB.format(url=public_url(os.environ)))
         st.stop()
     if not account.may_rate:
         st.title("sdaudit")
