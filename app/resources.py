@@ -23,9 +23,16 @@ STORE_UNREADABLE = ("the store {path} cannot be read ({reason}); it may be damag
 
 
 @st.cache_resource(on_release=Store.close)
-def open_store(home: str) -> Store:
-    """One store per process and data home, shared by all sessions and threads."""
+def _the_store(home: str) -> Store:
     return Store.open(home)
+
+
+def open_store(home: str) -> Store:
+    """One store per process and data home, shared by all sessions and threads. With a snapshot
+    target, the snapshot keeper is made first (``auto_snapshot``): an empty store is restored
+    before any page reads it, so the first page after a restart shows the restored data."""
+    auto_snapshot(home)
+    return _the_store(home)
 
 
 @st.cache_resource(on_release=JobRunner.stop)
@@ -37,11 +44,13 @@ def job_runner(home: str) -> JobRunner:
 
 @st.cache_resource(on_release=lambda keeper: keeper and keeper.stop())
 def auto_snapshot(home: str) -> AutoSnapshot | None:
-    """With SDAUDIT_SNAPSHOT_TARGET set: restore an empty store on start, then keep snapshotting."""
+    """With SDAUDIT_SNAPSHOT_TARGET set: restore an empty store on start (before any page reads
+    it: ``open_store`` makes this first), then keep snapshotting, and snapshot once more on exit
+    when anything changed (``AutoSnapshot.at_exit``)."""
     target = setting("snapshot_target")
     if not target:
         return None
-    return AutoSnapshot(open_store(home), home, target, minutes=int_setting("snapshot_minutes"))
+    return AutoSnapshot(_the_store(home), home, target, minutes=int_setting("snapshot_minutes"))
 
 
 @st.cache_resource

@@ -16,6 +16,7 @@ from sdaudit.present.team_tables import (
     human_sample_view,
     sample_seed,
 )
+from sdaudit.present.words import how_many
 from sdaudit.scheme import (
     BINARY_SKIN_CHOICES,
     DISAGREEMENT_WORDS,
@@ -125,7 +126,7 @@ with gold_tab:
     images = store.images(study=study)
     images = images[~images["external"]]
     gold = team.gold(study).set_index("image_id")
-    st.caption(f"{len(gold)} gold images. Raters' answers on a gold image count once, like any other; the "
+    st.caption(f"{how_many(len(gold), 'gold image')}. Raters' answers on a gold image count once, like any other; the "
                "reference labels only score each rater (Agreement page).")
     if images.empty:
         st.info("This study has no images yet.", icon=":material/info:")

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import oidc_provider_mock
 import oidc_sign_in
@@ -25,6 +27,7 @@ from streamlit.web.server.server_util import AUTH_COOKIE_NAME
 from streamlit.web.server.starlette.starlette_app_utils import create_signed_value
 from streamlit.web.server.starlette.starlette_server_config import AUTH_COOKIE_MAX_AGE_SECONDS
 
+from app.signin import RETURN_COOKIE
 from sdaudit.store import Store
 
 pytestmark = pytest.mark.slow  # a real browser against a real server and a real provider
@@ -43,15 +46,12 @@ def deadline():
 
 @pytest.fixture(scope="module")
 def provider():
-    """The OpenID Connect provider's address; accounts are chosen on its authorize page. (Plain
-    HTTP on loopback: Authlib allows it only with AUTHLIB_INSECURE_TRANSPORT, set for the provider
-    here and for the app below.)"""
-    before = os.environ.get("AUTHLIB_INSECURE_TRANSPORT")
-    os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
+    """The OpenID Connect provider's address; accounts are chosen on its authorize page. Plain HTTP
+    on loopback needs no AUTHLIB_INSECURE_TRANSPORT: Authlib (1.9) takes an http address on a
+    loopback IP as secure (RFC 8252 §7.3), so neither the provider nor the app is given it."""
+    assert "AUTHLIB_INSECURE_TRANSPORT" not in os.environ, "the test must show sign-in works without it"
     with oidc_provider_mock.run_server_in_thread(port=0, user_claims=oidc_sign_in.provider_users()) as server:
         yield f"http://127.0.0.1:{server.server_port}"
-    if before is None:
-        del os.environ["AUTHLIB_INSECURE_TRANSPORT"]
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +61,10 @@ def signed_app(provider, tmp_path_factory):
     running = App(tmp_path_factory.mktemp("signin") / "home", Deadline(SECONDS), port=port)
     with Store.open(running.home) as store:
         store.ensure_study()
+        store.ensure_study("nurses")
     running.env.update({"SDAUDIT_OIDC_CLIENT_ID": "sdaudit", "SDAUDIT_OIDC_CLIENT_SECRET": "client-secret",
                         "SDAUDIT_OIDC_PROVIDER_URL": provider, "SDAUDIT_PUBLIC_URL": f"http://127.0.0.1:{port}",
-                        "SDAUDIT_ADMINS": "alice", "AUTHLIB_INSECURE_TRANSPORT": "1"})
+                        "SDAUDIT_ADMINS": "alice"})
     running.start()
     yield running
     running.deadline = Deadline(SECONDS)
@@ -117,6 +118,26 @@ def test_a_rater_is_their_account_cannot_be_anyone_else_and_signs_out(signed_app
     page.goto(f"{signed_app.url}/annotate")
     page.get_by_role("button", name="Sign in").wait_for(timeout=LIMIT.left_ms())
     assert rater_box(page).count() == 0, "signed out: nothing of the app"
+
+
+def test_a_handed_out_link_opened_before_sign_in_is_where_sign_in_ends(signed_app, page):
+    """Streamlit's sign-in returns to the home page; the sign-in page remembers the link's page and
+    query (this app's own pages and keys only), and the first page after sign-in goes back there."""
+    link = f"{signed_app.url}/annotate?study=nurses&view=focus&next=https://evil.example/"
+    page.goto(link)
+    page.get_by_role("button", name="Sign in").click(timeout=LIMIT.left_ms())
+    page.get_by_role("button", name="bob", exact=True).click(timeout=LIMIT.left_ms())  # the provider's page
+    page.wait_for_url(re.compile(re.escape(signed_app.url) + r"/annotate\?"), timeout=LIMIT.left_ms())
+    page.get_by_role("heading", name="Annotate").wait_for(timeout=LIMIT.left_ms())
+    settled(page)
+    query = dict(parse_qsl(urlsplit(page.url).query))
+    assert query["study"] == "nurses" and query["view"] == "focus" and "next" not in query
+    expect(page.get_by_role("combobox", name="Study")).to_have_value("nurses", timeout=LIMIT.left_ms())
+    assert not [cookie for cookie in page.context.cookies() if cookie["name"] == RETURN_COOKIE], "used once"
+    page.goto(signed_app.url)  # a later visit to the home page stays there
+    page.get_by_text("Signed in as bob · rater").wait_for(timeout=LIMIT.left_ms())
+    settled(page)
+    assert urlsplit(page.url).path == "/"
 
 
 def test_an_admin_signs_in_and_may_generate(signed_app, page):

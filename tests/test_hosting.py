@@ -22,6 +22,8 @@ from helpers import (
     app_command,
     dockerfile_command,
     free_port,
+    make_images,
+    make_run,
     open_page,
 )
 from oidc_sign_in import ACCOUNTS
@@ -129,7 +131,7 @@ def test_the_space_front_matter_matches_the_dockerfile():
     assert meta["sdk"] == "docker"
     assert str(meta["app_port"]) == dockerfile_instructions()["EXPOSE"][0]
     assert meta["suggested_hardware"].startswith(("a10g", "t4", "l4", "a100", "l40s", "h100"))
-    assert "CompVis/stable-diffusion-v1-4" in meta["preload_from_hub"]
+    assert [item.split()[0] for item in meta["preload_from_hub"]] == ["CompVis/stable-diffusion-v1-4"]
     assert meta["title"] and meta["short_description"]
 
 
@@ -278,3 +280,39 @@ def test_the_runs_page_works_locked_and_unlocked_with_a_snapshot_target(locked, 
         assert not at.exception, at.exception
         assert [b for b in at.button if b.label == "Snapshot now"] and at.get("file_uploader")
         assert not [box for box in at.text_input if box.label == "Admin password"]
+
+
+@pytest.mark.parametrize("golds", [1, 2])
+def test_the_team_page_counts_gold_images_in_words(app_home, golds):
+    """A newcomer's Team page said "1 gold images"."""
+    from sdaudit.scheme import Annotation
+    from sdaudit.store.team import Team
+
+    with Store.open(app_home) as store:
+        store.add_run(make_run())
+        store.add_images(make_images(seeds=range(3)))
+        for image_id in list(store.images()["image_id"])[:golds]:
+            Team(store).set_gold("default", int(image_id), Annotation(person_present=True, mst=3))
+    at = open_page("team")
+    captions = [caption.value for caption in at.caption]
+    expected = "1 gold image." if golds == 1 else f"{golds} gold images."
+    assert any(caption.startswith(expected) for caption in captions), captions
+
+
+def test_the_space_preloads_only_the_diffusers_files_sdaudit_loads(tiny_model):
+    """``preload_from_hub`` with a repo alone fetches the whole repo, the SD v1-4 checkpoints (.ckpt,
+    many GB) and every weight format included; the list names the float32 safetensors that
+    ``DiffusionPipeline.download`` takes (no variant), under the names diffusers saves them with."""
+    import yaml
+
+    text = (ROOT / "space" / "README.md").read_text(encoding="utf-8")
+    (item,) = yaml.safe_load(text.split("---")[1])["preload_from_hub"]
+    repo, files = item.split()
+    files = files.split(",")
+    assert repo == "CompVis/stable-diffusion-v1-4" and "model_index.json" in files
+    weights = [name for name in files if not name.endswith((".json", ".txt"))]
+    assert weights and all(name.endswith(".safetensors") and ".fp16." not in name for name in weights)
+    for component in ("unet", "vae", "text_encoder"):  # the same pipeline class, saved by diffusers itself
+        saved = {path.relative_to(tiny_model).as_posix() for path in (tiny_model / component).iterdir()}
+        assert saved <= set(files), f"{component}: {saved - set(files)} not preloaded"
+    assert {"scheduler/scheduler_config.json", "tokenizer/tokenizer_config.json"} <= set(files)

@@ -160,8 +160,44 @@ def test_an_account_off_the_rater_list_sees_one_sentence(signed, monkeypatch):
     at = open_as(CAROL, query={"rater": "bob"})
     assert [warning.value for warning in at.warning] == [
         "Your account “carol\u2060@lab\u2060\\.example” is not on this team's list of raters. Ask an admin to add it "
-        "(SDAUDIT_RATERS), then sign in again."]
+        "to SDAUDIT_RATERS (a server setting: the app restarts to read it), then reload this page."]
     assert [button.label for button in at.button] == ["Sign out"] and not at.sidebar.text_input
+
+
+def test_an_account_added_to_the_rater_list_needs_no_second_sign_in(signed, monkeypatch):
+    """The refusal says "reload", not "sign in again": roles are read from the settings on every
+    run, so the same signed-in session rates once the list names it."""
+    monkeypatch.setenv("SDAUDIT_RATERS", "bob")
+    at = open_as(CAROL)
+    assert at.warning
+    monkeypatch.setenv("SDAUDIT_RATERS", "bob, carol@lab.example")
+    at.run()
+    assert not at.exception and not at.warning
+    assert rater_box(at).value == "carol@lab.example"
+
+
+@pytest.mark.parametrize("asked, target", [
+    ("/annotate?study=nurses&view=focus", "/annotate?study=nurses&view=focus"),
+    ("%2Fannotate%3Fstudy%3Dnurses%26view%3Dfocus", "/annotate?study=nurses&view=focus"),  # as the script stores it
+    ("/results?study=a%22%3C%2Fscript%3E&next=https://evil.example/&rater=alice&view=grid",
+     "/results?study=a%22%3C%2Fscript%3E"),  # only known keys and values, re-encoded
+    ("/", None), ("/?study=nurses", None),  # sign-in lands on the home page anyway
+    ("https://evil.example/annotate", None), ("//evil.example/annotate", None), ("/%2F%2Fevil.example", None),
+    ("/annotate/../../x", None), ("/nope", None), ("/results#top", None), ("", None),
+])
+def test_sign_in_goes_back_only_to_the_apps_own_pages_and_link_keys(asked, target):
+    from app.signin import safe_return
+
+    assert safe_return(asked) == target
+
+
+def test_the_sign_in_page_says_links_are_opened_again_and_on_a_space_offers_the_apps_own_tab(signed, monkeypatch):
+    captions = [caption.value for caption in open_as(None).caption]
+    assert any("open your link again" in caption for caption in captions)
+    assert not any("own tab" in caption for caption in captions), "no frame to leave off a Space"
+    monkeypatch.setenv("SPACE_HOST", "lab-sdaudit.hf.space")
+    captions = [caption.value for caption in open_as(None).caption]
+    assert any("[open the app in its own tab](https://lab-sdaudit.hf.space)" in caption for caption in captions)
 
 
 def test_without_sign_in_the_rater_is_typed_and_the_sidebar_says_it_is_a_one_person_tool(app_home):

@@ -283,3 +283,19 @@ def test_a_snapshot_to_the_current_folder_is_refused_by_its_own_name(full_home, 
     assert result.stderr.strip() == "error: " + TARGET_NOT_OURS.format(path=mine, found="notes.txt")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["home", "mine"]
     assert sorted(path.name for path in mine.iterdir()) == ["notes.txt", "sub"]
+
+
+def test_the_exit_snapshot_is_written_only_when_the_store_changed(full_home, tmp_path):
+    """The last snapshot on exit (``AutoSnapshot.at_exit``) skips an unchanged store, and counts
+    any table's rows as a change, a new study as much as a new label."""
+    target = tmp_path / "snap"
+    with Store.open(full_home) as store:
+        unchanged = AutoSnapshot(store, full_home, str(target), minutes=60, start=False)
+        unchanged.at_exit()
+        assert not target.exists()
+        keeper = AutoSnapshot(store, full_home, str(target), minutes=60, start=False)
+        store.ensure_study("nurses")
+        assert keeper.changed()
+        keeper.at_exit()
+        assert "nurses" in set(pd.read_parquet(target / "studies.parquet")["name"])
+        assert not keeper.changed()

@@ -20,12 +20,15 @@ renames it into place: only into a new or empty home (or one whose store has no 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -52,8 +55,8 @@ from sdaudit.records import Job
 from sdaudit.store import SCHEMA_VERSION, TABLES, Store
 from sdaudit.store.parquet import fill_new_store
 
-__all__ = ["MANIFEST", "MARKER", "AutoSnapshot", "SnapshotError", "SnapshotResult", "restore", "restore_home",
-           "snapshot"]
+__all__ = ["MANIFEST", "MARKER", "AutoSnapshot", "SnapshotError", "SnapshotResult", "last_snapshots", "restore",
+           "restore_home", "snapshot"]
 
 HF_PREFIX = "hf://datasets/"
 TARGET_IN_HOME = ("the snapshot target {path} is the data home {home} or a folder inside it; a snapshot goes to a "
@@ -266,7 +269,10 @@ def _checked_bytes(folder: Path, relpath: str, digest: str, source: str) -> byte
 
 class AutoSnapshot:
     """Keeps a hosted store safe: restores it on start when empty, then snapshots after each
-    finished job (``after_job``) and every ``minutes`` while annotations change.
+    finished job (``after_job``), every ``minutes`` while the store changes, and once more as the
+    process ends (``at_exit``: a container's SIGTERM, Ctrl+C or a normal exit) when it changed
+    since the last snapshot. "Changed" is any table's row count: a new label, edit, study, gold
+    mark or job; an edit that adds no row to any table (a team setting) waits for the next one.
 
     A failed snapshot is kept in ``last_error`` for the app to show; it is never swallowed. When a
     snapshot is at the target but could not be restored on start, no automatic snapshot is written
@@ -280,7 +286,7 @@ class AutoSnapshot:
         self.last_error: str | None = None
         self.last_success: SnapshotResult | None = None
         self.restored: SnapshotResult | None = None
-        self._seen = -1
+        self._seen: tuple[int, ...] = ()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._kept: str | None = None  # why the target is never written: its snapshot was not restored
@@ -292,10 +298,12 @@ class AutoSnapshot:
             except (SnapshotError, OSError, ValueError) as error:
                 self._kept = KEPT.format(target=target, reason=str(error).rstrip("."))
                 self.last_error = f"restore on start failed: {self._kept}"
-        self._seen = store.count("annotation_history")
+        self._seen = self._counts()
         self._thread = threading.Thread(target=self._loop, name="sdaudit-snapshots", daemon=True)
         if start:
             self._thread.start()
+            _STARTED.add(self)
+            atexit.register(self.at_exit)  # a daemon thread dies with the process: the last changes go here
 
     def snapshot_now(self) -> SnapshotResult | None:
         with self._lock:
@@ -308,16 +316,55 @@ class AutoSnapshot:
                 self.last_error = f"snapshot to {self.target} failed: {error}"
                 return None
             self.last_error, self.last_success = None, result
-            self._seen = result.rows.get("annotation_history", self._seen)
+            self._seen = tuple(result.rows.get(table, 0) for table in TABLES)  # as read in the snapshot's transaction
             return result
+
+    def _counts(self) -> tuple[int, ...]:
+        return tuple(self.store.count(table) for table in TABLES)
+
+    def changed(self) -> bool:
+        """Whether any table's row count differs from the last snapshot's (or the start's)."""
+        return self._counts() != self._seen
 
     def after_job(self, job: Job) -> None:
         self.snapshot_now()
 
     def _loop(self) -> None:
         while not self._stop.wait(self.minutes * 60):
-            if self.store.count("annotation_history") != self._seen:
+            if self.changed():
                 self.snapshot_now()
 
-    def stop(self) -> None:
+    def at_exit(self) -> None:
+        """The last snapshot, as the process ends (registered with ``atexit`` by a started keeper;
+        the app's server calls it through ``last_snapshots`` when it shuts down): written only when the store changed since the last one, all or nothing like every snapshot;
+        its outcome is one line on stderr, the app's log."""
+        if self._stop.is_set():
+            return
         self._stop.set()
+        _STARTED.discard(self)
+        if not self.changed():
+            return
+        result = self.snapshot_now()
+        if result is None:
+            print(f"sdaudit: the last snapshot on exit was not written: {self.last_error}", file=sys.stderr, flush=True)
+        else:
+            print(f"sdaudit: snapshot on exit to {result.target}: {result.rows.get('annotations', 0)} annotations, "
+                  f"{result.images} images", file=sys.stderr, flush=True)
+
+    def stop(self) -> None:
+        """Stop snapshotting (the app releases its keeper): no more periodic or exit snapshots."""
+        self._stop.set()
+        _STARTED.discard(self)
+        atexit.unregister(self.at_exit)
+
+
+_STARTED: weakref.WeakSet[AutoSnapshot] = weakref.WeakSet()  # started keepers not yet stopped
+
+
+def last_snapshots() -> None:
+    """Every started keeper's last snapshot (``AutoSnapshot.at_exit``), for a server's shut-down
+    hook. A server that stops on SIGTERM may end the process by that signal once it has shut
+    down (uvicorn re-raises it, as Streamlit's server runs it), so ``atexit`` never runs there:
+    the app calls this from its lifespan's end instead."""
+    for keeper in list(_STARTED):
+        keeper.at_exit()
