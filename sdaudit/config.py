@@ -93,11 +93,12 @@ SETTINGS: dict[str, Setting] = {
         "SDAUDIT_SNAPSHOT_TARGET",
         "",
         "Where snapshots go: a folder, or hf://datasets/OWNER/NAME (needs HF_TOKEN). When set, the app "
-        "snapshots after each finished job and every SDAUDIT_SNAPSHOT_MINUTES while annotations change, "
-        "and restores from it on start when its store is empty.",
+        "snapshots after each finished job, every SDAUDIT_SNAPSHOT_MINUTES while the store changes and once "
+        "more when the app is stopped, and restores from it on start when its store is empty.",
     ),
     "snapshot_minutes": Setting(
-        "SDAUDIT_SNAPSHOT_MINUTES", "10", "Minutes between automatic snapshots while annotations change."
+        "SDAUDIT_SNAPSHOT_MINUTES", "10",
+        "Minutes between automatic snapshots while the store changes (and one more when the app stops).",
     ),
 }
 
