@@ -88,6 +88,7 @@ def test_a_human_sample_is_a_recorded_seeded_uniform_draw_of_generated_images_an
     assert list(sample.image_ids) == random.Random(11).sample(population, 5)
     assert sample.inclusion_probability == pytest.approx(5 / 12)
     assert tables.human_sample("default") == sample and tables.human_sample("other") is None
+    assert sample.last_image_id == max(population), "images generated later were never in the draw"
     with pytest.raises(ValueError) as refused:
         tables.draw_human_sample("default", 3, seed=1)
     assert str(refused.value) == SAMPLE_EXISTS.format(study="default", size=5, population=12, seed=11)
@@ -174,3 +175,11 @@ def test_a_snapshot_whose_machine_label_names_an_unknown_image_is_refused(tmp_pa
     with Store.open(tmp_path / "restored") as empty, \
             pytest.raises(SnapshotError, match="machine_labels.parquet row 1 has image_id = 999"):
         restore(empty, tmp_path / "restored", str(snap))
+
+
+def test_a_study_without_two_generated_images_is_told_so_not_given_a_range_from_2_to_0(store):
+    store.add_run(make_run("run-x", study="lonely"))
+    store.add_images(make_images("run-x", range(1)))
+    with pytest.raises(ValueError, match="study 'lonely' has 1 generated image"):
+        MachineTables(store).draw_human_sample("lonely", 2, seed=1)
+    assert store.count("human_samples") == 0

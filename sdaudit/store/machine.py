@@ -44,6 +44,8 @@ NOT_IN_STUDY = "image {image_id!r} is not an image of study {study!r} (labelling
 SCORES_TEXT = "the scores of image {image_id!r} must be a mapping of fields to mappings of answers to numbers but are {value!r}."
 SAMPLE_SIZE = ("a human sample needs a whole number of images from 2 to the study's {population} generated images "
                "but got {value!r}.")
+TOO_FEW_TO_SAMPLE = ("study {study!r} has {population} generated image(s): a human sample is drawn from at least 2 "
+                     "(an imported sheet's or a reference set's images are not sampled).")
 SAMPLE_SEED = "a human sample's seed must be a whole number from 0 to 2**63 - 1 but is {value!r}."
 SAMPLE_EXISTS = ("study {study!r} has a human sample already ({size} of {population} images, seed {seed}); a second "
                  "draw would void the first one's randomness, so it is kept.")
@@ -87,6 +89,9 @@ class HumanSample:
     population: int
     drawn_by: str | None
     image_ids: tuple[int, ...]
+    # the largest image id when it was drawn: the study's generated images up to it are its population
+    # (ids only grow), and images generated later were never in the draw
+    last_image_id: int = 0
 
     @property
     def inclusion_probability(self) -> float:
@@ -257,11 +262,13 @@ class MachineTables:
             ids = [int(row[0]) for row in cursor.execute(
                 f"SELECT i.image_id FROM images i {TO_STUDY} WHERE s.study_id = ? AND {GENERATED} ORDER BY i.image_id",
                 [study_id]).fetchall()]
+            if len(ids) < 2:
+                raise ValueError(TOO_FEW_TO_SAMPLE.format(study=study, population=len(ids)))
             if isinstance(size, bool) or not isinstance(size, int) or not 2 <= size <= len(ids):
                 raise ValueError(SAMPLE_SIZE.format(population=len(ids), value=size))
             chosen = random.Random(seed).sample(ids, size)
-            cursor.execute("INSERT INTO human_samples (study_id, seed, size, population, drawn_by) VALUES (?, ?, ?, ?, ?)",
-                           [study_id, seed, size, len(ids), drawn_by])
+            cursor.execute("INSERT INTO human_samples (study_id, seed, size, population, last_image_id, drawn_by) "
+                           "VALUES (?, ?, ?, ?, ?, ?)", [study_id, seed, size, len(ids), ids[-1], drawn_by])
             cursor.executemany(
                 "INSERT INTO human_sample_images (study_id, image_id, draw_order, inclusion_probability) "
                 "VALUES (?, ?, ?, ?)", [[study_id, image_id, order, size / len(ids)]
@@ -275,13 +282,13 @@ class MachineTables:
     def human_sample(self, study: str) -> HumanSample | None:
         """The study's human sample, or None when none was drawn."""
         row = self.db.read_one(
-            "SELECT h.seed, h.size, h.population, h.drawn_by, h.study_id FROM human_samples h "
+            "SELECT h.seed, h.size, h.population, h.drawn_by, h.study_id, h.last_image_id FROM human_samples h "
             "JOIN studies s USING (study_id) WHERE s.name = ?", [study])
         if row is None:
             return None
         ids = tuple(int(image_id) for (image_id,) in self.db.read(
             "SELECT image_id FROM human_sample_images WHERE study_id = ? ORDER BY draw_order", [row[4]]))
-        return HumanSample(study, int(row[0]), int(row[1]), int(row[2]), row[3], ids)
+        return HumanSample(study, int(row[0]), int(row[1]), int(row[2]), row[3], ids, int(row[5]))
 
 
 def _labelling(row: tuple) -> Labelling:

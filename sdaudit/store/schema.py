@@ -208,7 +208,8 @@ MIGRATIONS: list[str] = [
     # — the prompts per answer, or the colour space and distance — and library versions) and
     # ``machine_labels`` (its answer for each image, with the score of every answer). People's random
     # subset of a study's images for prediction-powered intervals: ``human_samples`` (the draw: seed,
-    # size, how many images it was drawn from) and ``human_sample_images`` (each image drawn, its place
+    # size, how many images it was drawn from and the largest image id then, so images generated later,
+    # which it could not draw, are known) and ``human_sample_images`` (each image drawn, its place
     # in the draw and its inclusion probability).
     """
     CREATE SEQUENCE labelling_ids START 1;
@@ -238,6 +239,7 @@ MIGRATIONS: list[str] = [
         seed       BIGINT NOT NULL,
         size       INTEGER NOT NULL,
         population INTEGER NOT NULL,
+        last_image_id INTEGER NOT NULL,
         drawn_by   VARCHAR,
         drawn_at   TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
     );
