@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from helpers import assert_one_error_line, make_images, make_run, run_cli
 
-from sdaudit.cli.team import NO_SAMPLE_FOR_SHEET, SEED_WITHOUT_SAMPLE
+from sdaudit.cli.team import NO_SAMPLE_FOR_SHEET, SEED_WITHOUT_SAMPLE, SHEET_EXISTS
 from sdaudit.present.team_tables import SAMPLE_SHEET_COLUMNS
 from sdaudit.scheme import Annotation
 from sdaudit.store import Store
@@ -107,3 +107,12 @@ def test_a_bad_draw_is_one_line_and_draws_nothing(home, tmp_path, args, message)
     with Store.open(home) as store:
         assert MachineTables(store).human_sample("default") is None
     assert not (tmp_path / "sheet.csv").exists()
+
+
+def test_the_sample_sheet_never_overwrites_a_file_that_may_hold_answers(home, tmp_path):
+    cli(home, "--human-sample", "10", "--seed", "3")
+    sheet = tmp_path / "filled.csv"
+    sheet.write_text("draw_order,rater,gender\n1,alice,female\n")
+    line = assert_one_error_line(cli(home, "--human-sample-sheet", str(sheet), check=False))
+    assert line == f"error: {SHEET_EXISTS.format(path=sheet)}"
+    assert sheet.read_text() == "draw_order,rater,gender\n1,alice,female\n", "people's answers kept"

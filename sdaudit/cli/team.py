@@ -6,6 +6,7 @@ as seen by each group of raters. Kept apart from ``cli.py`` so each file reads o
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -26,6 +27,8 @@ SEED_WITHOUT_SAMPLE = "--seed is the human sample's seed, so it needs --human-sa
 NO_SAMPLE_FOR_SHEET = ("study {study!r} has no human sample to write as a sheet; draw one first with "
                        "`team --study {study} --human-sample N`.")
 SHEET_IS_FOLDER = "--human-sample-sheet must name a file to write but {path} is a folder."
+SHEET_EXISTS = ("--human-sample-sheet must name a new file but {path} exists (it may hold people's answers): give "
+                "another name, or move it away first.")
 
 
 def team_command(args) -> str:
@@ -48,6 +51,8 @@ def team_command(args) -> str:
     if sheet is not None:
         if sheet.is_dir():
             raise UsageError(SHEET_IS_FOLDER.format(path=sheet))
+        if os.path.lexists(sheet):
+            raise UsageError(SHEET_EXISTS.format(path=sheet))
         writable_folder(sheet.parent, what="the folder of --human-sample-sheet")
     with store_with_study(args) as store:
         team = Team(store)
