@@ -183,3 +183,35 @@ def test_a_study_without_two_generated_images_is_told_so_not_given_a_range_from_
     with pytest.raises(ValueError, match="study 'lonely' has 1 generated image"):
         MachineTables(store).draw_human_sample("lonely", 2, seed=1)
     assert store.count("human_samples") == 0
+
+
+def tampered(tmp_path, table: str, change) -> tuple:
+    """A snapshot of ``add_machine_work``'s home with ``change(rows)`` made to ``table``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    home, snap = tmp_path / "home", tmp_path / "snap"
+    add_machine_work(home)
+    with Store.open(home) as store:
+        snapshot(store, home, str(snap))
+    path = snap / f"{table}.parquet"
+    schema = pq.read_table(path).schema
+    rows = pq.read_table(path).to_pandas()
+    change(rows)
+    pq.write_table(pa.Table.from_pandas(rows, preserve_index=False, schema=schema), path)
+    return snap
+
+
+@pytest.mark.parametrize(("table", "change", "message"), [
+    ("machine_labels", lambda rows: rows.__setitem__("scores", "not json"), "machine_labels.parquet row 1 has scores"),
+    ("labellings", lambda rows: rows.__setitem__("method", "[1]"), "not a JSON object"),
+    ("human_samples", lambda rows: rows.__setitem__("size", 3), "holds 2 of its images, not 1 to 3"),
+    ("human_sample_images", lambda rows: rows.__setitem__("inclusion_probability", 0.9), "inclusion probability"),
+    ("human_samples", lambda rows: rows.__setitem__("last_image_id", 1), "after the last image id of its draw"),
+])
+def test_a_snapshot_whose_machine_tables_were_tampered_with_is_refused_whole(tmp_path, table, change, message):
+    snap = tampered(tmp_path, table, change)
+    with Store.open(tmp_path / "restored") as empty:
+        with pytest.raises(SnapshotError, match=message):
+            restore(empty, tmp_path / "restored", str(snap))
+        assert not any(empty.count(name) for name in TABLES)

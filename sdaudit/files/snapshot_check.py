@@ -243,6 +243,9 @@ def _check_values(tables: dict) -> None:
         _each(tables, table, "skin_binary", _among(SKIN_ANSWERS))
     for table in ("annotations", "annotation_history", "repeat_answers"):
         _each(tables, table, "confidence", _among(CONFIDENCES))
+    for table, column in (("labellings", "method"), ("labellings", "versions"), ("machine_labels", "scores")):
+        _each(tables, table, column, _json_object)
+    _check_human_samples(tables["human_samples"], tables["human_sample_images"])
 
 
 def _each(tables: dict, table: str, column: str, problem_of: Callable[[object], str | None]) -> None:
@@ -300,6 +303,40 @@ def _json_list(value) -> str | None:
     except (json.JSONDecodeError, RecursionError):
         return "not valid JSON"
     return None if isinstance(fields, list) else "not a JSON list"
+
+
+def _json_object(value) -> str | None:
+    try:
+        found = json.loads(value)
+    except (json.JSONDecodeError, RecursionError):
+        return "not valid JSON"
+    return None if isinstance(found, dict) else "not a JSON object"
+
+
+def _check_human_samples(samples, images) -> None:
+    """Each human sample as a draw made it: its images numbered 1..size in draw order, each with the
+    inclusion probability size / population, none after the largest image id of its draw."""
+    drawn: dict[int, list] = {}
+    for study_id, image_id, order, probability in zip(*(images.column(name).to_pylist() for name in (
+            "study_id", "image_id", "draw_order", "inclusion_probability")), strict=True):
+        drawn.setdefault(study_id, []).append((order, image_id, probability))
+    for row, (study_id, size, population, last) in enumerate(zip(*(samples.column(name).to_pylist() for name in (
+            "study_id", "size", "population", "last_image_id")), strict=True), start=1):
+        rows = sorted(drawn.pop(study_id, []))
+        problem = (
+            "its size is not between 2 and its population" if not 2 <= size <= population else
+            f"human_sample_images.parquet holds {len(rows)} of its images, not 1 to {size} in draw order"
+            if [order for order, _, _ in rows] != list(range(1, size + 1)) else
+            "an image's inclusion probability is not size / population"
+            if any(abs(probability - size / population) > 1e-12 for _, _, probability in rows) else
+            "an image's id is after the last image id of its draw" if any(image_id > last for _, image_id, _ in rows)
+            else None)
+        if problem:
+            raise SnapshotError(VALUE.format(name="human_samples.parquet", row=row, column="size", value=size,
+                                             problem=problem))
+    for study_id in drawn:
+        raise SnapshotError(VALUE.format(name="human_sample_images.parquet", row=1, column="study_id",
+                                         value=study_id, problem="no human sample of that study"))
 
 
 def _study_name(value) -> str | None:
