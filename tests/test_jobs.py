@@ -134,6 +134,9 @@ def test_progress_speaks_in_phases_and_estimates_from_the_jobs_own_pace():
     assert progress_text(queued, started) == (0.0, "waiting for the worker · 0 of 4 images")
     done = replace(job, status="done", images_done=4, step=0, steps_total=0)
     assert progress_text(done, later) == (1.0, "4 of 4 images · 1:40 elapsed")
+    # a finished job's clock stops: read an hour later, a job that failed after 30 s says 0:30
+    failed = replace(job, status="failed", finished_at=started + timedelta(seconds=30))
+    assert progress_text(failed, later + timedelta(hours=1))[1] == "1 of 4 images · 0:30 elapsed"
 
 
 def test_a_queued_study_job_knows_its_total(tmp_path, tiny_model):
