@@ -116,3 +116,28 @@ def test_the_sample_sheet_never_overwrites_a_file_that_may_hold_answers(home, tm
     line = assert_one_error_line(cli(home, "--human-sample-sheet", str(sheet), check=False))
     assert line == f"error: {SHEET_EXISTS.format(path=sheet)}"
     assert sheet.read_text() == "draw_order,rater,gender\n1,alice,female\n", "people's answers kept"
+
+
+@pytest.mark.parametrize(("column", "value", "message"), [
+    ("run_key", "doctorz", "run 'doctorz' seed {seed} is not an image of study 'default'"),
+    ("image_id", "9999", "is image {image_id} of study 'default', not '9999'"),
+])
+def test_a_sample_sheet_row_naming_another_image_is_refused_and_nothing_is_imported(home, tmp_path, column, value,
+                                                                                   message):
+    """A typo in a sample sheet's run key once became a new imported run of file-less images, and its
+    image_id column was ignored: a row of a human sample's sheet labels one of the study's images, the
+    one its run, seed and image id all name."""
+    cli(home, "--human-sample", "10", "--seed", "3")
+    sheet = tmp_path / "sample.csv"
+    cli(home, "--human-sample-sheet", str(sheet))
+    rows = pd.read_csv(sheet, dtype=str, keep_default_na=False)
+    rows = rows.assign(rater="ana", person_present="true", gender="female", mst="4", confidence="high")
+    expected = message.format(seed=rows.loc[3, "seed"], image_id=rows.loc[3, "image_id"])
+    rows.loc[3, column] = value
+    rows.to_csv(sheet, index=False)
+    result = run_cli("import-annotations", str(sheet), "--study", "default", "--format", "sdaudit",
+                     "--home", str(home), check=False)
+    line = assert_one_error_line(result)
+    assert f"sample.csv row 5, column {column}: " in line and expected in line
+    with Store.open(home) as store:
+        assert store.count("annotations") == 0 and len(store.runs()) == 3

@@ -244,8 +244,11 @@ def import_annotations(path: str | os.PathLike, store: Store, *, study: str, rat
         created_at = {keys[key]: run.created_at for key, run in runs.items() if run.created_at is not None}
         rows["run_key"] = rows["run_key"].map(keys)
         check_against_store(store, path, runs, keys, rows)
-    known = store.images(study=study)[["run_key", "seed"]].assign(known=True)
-    external = rows[["run_key", "seed"]].merge(known, on=["run_key", "seed"], how="left")["known"].isna().to_numpy()
+    known = store.images(study=study)[["run_key", "seed", "image_id"]].assign(known=True)
+    found = rows[["run_key", "seed"]].merge(known, on=["run_key", "seed"], how="left")
+    external = found["known"].isna().to_numpy()
+    if sheet_format == "sdaudit" and SAMPLE_SHEET_MARK in cells.columns:
+        _check_sample_sheet(path, study, rows, cells, found)
     if external.any() and not runs:
         # read again as the parse read it (no link followed), so a file swapped for a link since is refused
         content = hashlib.sha256(read_regular(path.parent, path.name, what="the annotation sheet")).hexdigest()[:16]
@@ -273,6 +276,27 @@ def _number_by_position(rows: pd.DataFrame, external, run_key: str, sheet_format
     rows.loc[external, "source_name"] = [names[key] for key in keys]
     rows.loc[external, "seed"] = [position[key] for key in keys]
     rows.loc[external, "run_key"] = run_key
+
+
+# A human sample's sheet (``team --human-sample-sheet``) has this column; its rows label the study's
+# own images, named by run and seed and by image id (both must agree), never images it would import.
+SAMPLE_SHEET_MARK = "draw_order"
+NOT_IN_STUDY = ("run {run_key!r} seed {seed} is not an image of study {study!r}; a human sample's sheet labels the "
+                "study's own images only (check run_key and seed)")
+OTHER_IMAGE = "run {run_key!r} seed {seed} is image {actual} of study {study!r}, not {given!r}"
+
+
+def _check_sample_sheet(path: Path, study: str, rows: pd.DataFrame, cells: pd.DataFrame, found: pd.DataFrame) -> None:
+    """A human sample's sheet names images of the study only, and each row's ``image_id`` (when kept)
+    is the image its run and seed name."""
+    for index, (run_key, seed, image_id) in enumerate(zip(rows["run_key"], rows["seed"], found["image_id"],
+                                                          strict=True)):
+        if pd.isna(image_id):
+            raise _problem(path, index, "run_key", NOT_IN_STUDY.format(run_key=run_key, seed=seed, study=study))
+        given = cells["image_id"].iloc[index].strip() if "image_id" in cells.columns else ""
+        if given and given != str(int(image_id)):
+            raise _problem(path, index, "image_id", OTHER_IMAGE.format(run_key=run_key, seed=seed,
+                                                                       actual=int(image_id), study=study, given=given))
 
 
 def _refuse_duplicates(path: Path, rows: pd.DataFrame, sheet_format: str) -> None:
