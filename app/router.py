@@ -12,7 +12,7 @@ from app.address import adopt_address, keep_in_address
 from app.page_list import PAGES
 from app.resources import STORE_ERRORS, current_home, open_store, store_problem
 from app.signin import account_sidebar, require_sign_in
-from app.widgets import is_admin, plain
+from app.widgets import fetch_card_code, is_admin, plain
 from sdaudit.records import DEFAULT_STUDY, require_new_study
 from sdaudit.scheme import DEFAULT_SKIN_CUT
 
@@ -77,6 +77,7 @@ with st.sidebar:
     account_sidebar()  # the rater's name: the signed-in account's, or typed when there is no sign-in
     keep_in_address()
     st.caption(f"Data home: {plain(current_home())}")
+    fetch_card_code()  # last: out of sight
 
 try:
     navigation.run()

@@ -1,7 +1,8 @@
 """What several pages show alike: user text made inert (`plain`), the jobs table, the Monk Skin
-Tone swatches and the admin password form. Labels come from sdaudit.scheme; nothing here
-computes on data."""
+Tone swatches, the admin password form, and the Annotate cards' element code fetched ahead. Labels
+come from sdaudit.scheme; nothing here computes on data."""
 
+import base64
 import re
 import secrets
 
@@ -65,6 +66,23 @@ def mst_swatches() -> None:
         for level, colour in enumerate(MST_SWATCHES, start=1)
     )
     st.markdown(f"Monk Skin Tone scale, MST 1 to MST 10:<br>{swatches}", unsafe_allow_html=True)
+
+
+# A transparent 1×1 PNG: the least st.image can draw.
+BLANK_PIXEL = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNgYGBgAAAABQABeqhXUAAAAABJRU5ErkJggg==")
+
+
+def fetch_card_code() -> None:
+    """Draw, out of sight, an image and a radio: the element kinds of an Annotate card whose code the
+    browser loads only when the first of its kind arrives. Until it has, every such element shows a
+    skeleton, and React (18) reveals them no sooner than 500 ms after the last skeleton appeared, so
+    under load, with cards arriving one by one, the whole grid stayed skeletons for seconds. Drawn on
+    every page (the router's sidebar), the code is in before a grid is: from Home, from the Rater
+    box, from focus mode. A box one pixel high (its overflow out of sight) holds an empty radio and
+    a transparent pixel; its place is the sidebar's end."""
+    with st.container(height=1, border=False, key="card-code"):
+        st.image(BLANK_PIXEL, width=1)
+        st.radio("Card code", [], label_visibility="collapsed", key="card-code-radio")
 
 
 def is_admin() -> bool:

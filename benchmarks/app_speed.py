@@ -28,6 +28,14 @@ images in a temporary data home with one generation job, as the app makes them, 
    baseline; (b) in the browser, from an image's last key to the next image shown. Its baseline,
    measured in turn on this machine: a bare Streamlit page whose only button has a key, from the
    key to the page showing the count it raised (the floor Streamlit and the browser set).
+4. The grid's first cards (BENCH_PARTS=grid runs this part alone): a rater opens Annotate, the
+   page drawn, types a name and presses Enter; from the Enter to the first card's image shown, and
+   to all 12, in a fresh tab each time; and how many skeletons (Streamlit's stand-ins for elements
+   whose code is still loading) appeared in the cards. Then the same from a link that names the
+   rater (/annotate?rater=…), the grid being the tab's first page. Baseline, opened in turn the same
+   two ways: a bare Streamlit page that draws the same 12 cards (an image and four radios in a
+   bordered box, three columns) once a Rater is given, and nothing else: what Streamlit does with
+   such a grid by itself.
 """
 
 from __future__ import annotations
@@ -257,6 +265,122 @@ def focus_keys(browser, home: Path, untouched: Path) -> tuple[list[float], list[
     return advances, replayed, floor
 
 
+GRID_CARDS = 12
+GRID_OPENINGS = 5
+# In every tab: the page's clock at each card image's first showing (loaded and laid out), and a
+# count of the skeletons that appeared in cards (a card: a block holding a Person question of its own).
+GRID_WATCH = """
+window.grid = {shown: [], skeletons: 0};
+const seen = new WeakSet();
+new MutationObserver(() => {
+  for (const skeleton of document.querySelectorAll('[data-testid="stMain"] [data-testid="stSkeleton"]')) {
+    const block = skeleton.closest('[data-testid="stVerticalBlock"]');
+    if (!seen.has(skeleton) && block && block.querySelector(':scope > [class*="st-key-person-"]')) {
+      seen.add(skeleton);
+      window.grid.skeletons += 1;
+    }
+  }
+}).observe(document, {childList: true, subtree: true});
+(function look() {
+  const images = [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stImage"] img')];
+  const shown = images.filter(image => image.complete && image.naturalWidth > 0 && image.getBoundingClientRect().width > 0);
+  while (window.grid.shown.length < shown.length) window.grid.shown.push(performance.now());
+  requestAnimationFrame(look);
+})();
+"""
+
+
+def bare_grid_app() -> Path:
+    """The grid's baseline: once a Rater is given (typed, or ?rater=), a bare page draws 12 cards as
+    Annotate does, an image (the data home's own PNGs) and four radios in a bordered box, in three
+    columns; nothing else."""
+    folder = Path(tempfile.mkdtemp(prefix="sdaudit-bare-grid-"))
+    (folder / "streamlit_app.py").write_text(
+        "import os\nfrom pathlib import Path\n\nimport streamlit as st\n\n"
+        "rater = st.sidebar.text_input('Rater', value=st.query_params.get('rater', ''))\n"
+        "st.title('Annotate')\n"
+        "if not rater:\n    st.info('Enter your name as Rater in the sidebar to start.')\n    st.stop()\n"
+        "paths = sorted(Path(os.environ['SDAUDIT_HOME']).glob('images/*/*.png'))[:12]\n"
+        "columns = st.columns(3)\n"
+        "for n, path in enumerate(paths):\n"
+        "    with columns[n % 3], st.container(border=True):\n"
+        "        st.image(path.read_bytes(), width='stretch')\n"
+        "        for field, options in (('person', ['Person', 'No person']), ('gender', ['Female', 'Male', 'Unclear']),\n"
+        "                               ('skin', [f'MST {level}' for level in range(1, 11)]),\n"
+        "                               ('confidence', ['Low', 'Medium', 'High'])):\n"
+        "            st.radio(field, options, index=None, key=f'{field}-{n}', horizontal=True)\n")
+    shutil.copytree(ROOT / ".streamlit", folder / ".streamlit")
+    return folder
+
+
+@dataclass(frozen=True)
+class GridOpening:
+    first: float  # seconds from the Enter (or the navigation) to the first card's image shown
+    every: float  # to all GRID_CARDS cards' images shown
+    skeletons: int  # skeletons that appeared in cards
+
+
+def open_grid(browser, address: str, *, typed: bool, rater: str) -> GridOpening:
+    """Open the grid at ``address`` in a fresh tab: typed (the page drawn first, then the name and
+    Enter) or by a link naming the rater; time it in the page's own clock."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1800})
+    context.add_init_script(GRID_WATCH)
+    page = context.new_page()
+    if typed:
+        page.goto(address)
+        settle(page)
+        page.wait_for_function("() => document.querySelector('[data-testid=\"stSidebarUserContent\"]') !== null"
+                               " && !document.querySelector('[data-testid=\"stSidebar\"] [data-testid=\"stSkeleton\"]')",
+                               timeout=60_000)
+        box = page.get_by_label("Rater", exact=True)
+        box.fill(rater)
+        began = page.evaluate("() => performance.now()")
+        box.press("Enter")
+    else:
+        began = 0.0  # the page's clock starts at the navigation
+        page.goto(f"{address}?rater={rater}")
+    page.wait_for_function(f"() => window.grid.shown.length >= {GRID_CARDS}", timeout=120_000)
+    grid = page.evaluate("() => window.grid")
+    context.close()
+    return GridOpening(first=(grid["shown"][0] - began) / 1000, every=(grid["shown"][GRID_CARDS - 1] - began) / 1000,
+                       skeletons=grid["skeletons"])
+
+
+def grid_openings(browser, home: Path) -> dict[str, list[GridOpening]]:
+    """GRID_OPENINGS openings each way, sdaudit's and the bare page's in turn on their own servers."""
+    bare_app = bare_grid_app()
+    sdaudit, sdaudit_url = launch(home)
+    bare, bare_url = launch(home, bare_app)
+    openings: dict[str, list[GridOpening]] = {}
+    try:
+        for n in range(GRID_OPENINGS):
+            for typed in (True, False):
+                way = "typed" if typed else "link"
+                openings.setdefault(f"sdaudit {way}", []).append(
+                    open_grid(browser, f"{sdaudit_url}/annotate", typed=typed, rater=f"bench-{way}-{n}"))
+                openings.setdefault(f"bare {way}", []).append(
+                    open_grid(browser, f"{bare_url}/", typed=typed, rater=f"bench-{way}-{n}"))
+    finally:
+        stop(sdaudit)
+        stop(bare)
+        shutil.rmtree(bare_app, ignore_errors=True)
+    return openings
+
+
+def print_grid(openings: dict[str, list[GridOpening]]) -> None:
+    def line(runs: list[GridOpening]) -> str:
+        return (f"first card's image shown: median {1000 * statistics.median(o.first for o in runs):.0f} ms, all "
+                f"{GRID_CARDS}: median {1000 * statistics.median(o.every for o in runs):.0f} ms; skeletons in cards "
+                f"{', '.join(str(o.skeletons) for o in runs)} over {len(runs)} tabs")
+
+    for way, words in (("typed", "the Rater typed on the drawn Annotate page, from the Enter"),
+                       ("link", "a link naming the rater as the tab's first page, from the navigation")):
+        ours, floor = openings[f"sdaudit {way}"], openings[f"bare {way}"]
+        ratio = statistics.median(o.first for o in ours) / statistics.median(o.first for o in floor)
+        print(f"grid of {GRID_CARDS}, {words}: {line(ours)}; {ratio:.2f}x the baseline's first image")
+        print(f"baseline, a bare Streamlit page drawing the same {GRID_CARDS} cards, opened the same way: {line(floor)}")
+
+
 def main() -> None:
     from playwright.sync_api import sync_playwright
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
@@ -299,6 +423,15 @@ def main() -> None:
     playwright_context = sync_playwright()
     playwright = playwright_context.__enter__()
     browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=FLAGS)  # before the clock
+    if parts == "grid":
+        try:
+            print_grid(grid_openings(browser, home))
+        finally:
+            browser.close()
+            playwright_context.__exit__(None, None, None)
+            for folder in (home, untouched, focus_home, focus_untouched):
+                shutil.rmtree(folder, ignore_errors=True)
+        return
     try:
         focus = focus_keys(browser, focus_home, focus_untouched)
     finally:

@@ -167,7 +167,7 @@ def test_a_non_image_file_gets_a_placeholder_and_the_other_cards_still_show(app_
     (app_home / "images" / "R" / "0.png").write_text("not a png at all")
     at = open_page("annotate", rater="ana")
     assert len([radio for radio in at.radio if radio.label == "Person"]) == 4, "every card is drawn"
-    assert len(at.get("image")) == 3
+    assert len(at.main.get("image")) == 3
     warnings = [warning.value for warning in at.warning]
     assert len(warnings) == 1 and warnings[0].startswith(plain(CANNOT_SHOW.format(reason="images/R/0.png is not")))
 

@@ -149,7 +149,7 @@ def test_the_form_queues_a_job_that_the_worker_finishes(home):
                         "job 1 to finish", poll=0.5)
     assert newest[:4] == ["1", "done", "4 of 4", "0–3"] and newest[4:6] == ["demo", "a doctor sitting behind a desk"]
     assert any(caption.value.startswith("Last job 1: done, 4 of 4 images.") for caption in at.caption)
-    assert len(at.get("image")) == 1 and len(at.get("image")[0].proto.imgs) == 4, "its thumbnails stay"
+    assert len(at.main.get("image")) == 1 and len(at.main.get("image")[0].proto.imgs) == 4, "its thumbnails stay"
     link = at.get("page_link")[0].proto
     assert link.label == "Annotate them" and link.page.endswith("annotate")
 
