@@ -216,5 +216,5 @@ first.download_button("Estimates (CSV)", spreadsheet_safe(view.estimate.table).t
                       on_click="ignore")
 second.download_button("Chart (PNG)", lambda: to_png(chart), f"{study}-chart.png", "image/png", on_click="ignore")
 third.download_button("Chart (SVG)", lambda: to_svg(chart), f"{study}-chart.svg", "image/svg+xml", on_click="ignore")
-fourth.download_button("Report (HTML)", lambda: study_report(store, view), f"{study}-report.html", "text/html",
+fourth.download_button("Report (HTML)", lambda: study_report(store, view, machine=is_admin()), f"{study}-report.html", "text/html",
                        on_click="ignore")
