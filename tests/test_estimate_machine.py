@@ -13,7 +13,13 @@ from helpers import assert_one_error_line, make_images, make_run, run_cli
 from scipy import stats
 from test_ppi import from_scratch, small_sample_from_scratch
 
-from sdaudit.analysis.machine_human import MACHINE_HUMAN, NO_PERSON, human_matrices, machine_human_estimate
+from sdaudit.analysis.machine_human import (
+    MACHINE_HUMAN,
+    NO_PERSON,
+    NO_TARGET_WHY,
+    human_matrices,
+    machine_human_estimate,
+)
 from sdaudit.config import store_path
 from sdaudit.scheme import Annotation
 from sdaudit.store import Store
@@ -305,6 +311,9 @@ def test_shares_of_all_images_get_no_parity_target_where_people_saw_empty_images
     assert none > 0 and rated == 30
     assert all(f"{none} of the 30 rated sample images show no person" in note for note in named["note"])
     assert ppi_chart_rows(table)["target"].isna().all() and not ppi_chart_rows(table)["excludes_target"].any()
+    text = run_cli("estimate", "--study", "default", "--labels", "machine+human", "--home", str(tmp_path),
+                   check=True).stdout
+    assert text.count(NO_TARGET_WHY) == 1 and "no target: " in text
 
     other = tmp_path / "people-see-a-person"
     other.mkdir()

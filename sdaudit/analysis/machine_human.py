@@ -81,9 +81,10 @@ ALL_AFTER_DRAW = ("every one of the {images} machine-labelled images of study {s
                   "sample was drawn, so the sample says nothing about them.")
 AFTER_DRAW = ("{images} machine-labelled images generated after the human sample was drawn are left out: it could not "
               "draw them, so it says nothing about them; these shares are of the images it was drawn from.")
-NO_PERSON_NOTE = ("{none} of the {rated} rated sample images show no person: these shares are of all images, so parity "
-                  "among people is not their target; read them as shares of all images, or use `estimate --labels "
-                  "soft` for shares among images with a person")
+NO_PERSON_NOTE = "no target: {none} of the {rated} rated sample images show no person"
+NO_TARGET_WHY = ("Where rated sample images show no person (a row's note says how many), the shares are of all images, "
+                 "so parity among people is not their target and no verdict is given: read them as shares of all "
+                 "images, or use `estimate --labels soft` for shares among images with a person.")
 NO_SAMPLE = ("study {study!r} has no human sample: draw one with `python -m sdaudit team --study {study} "
              "--human-sample N` and have people label it.")
 TOO_FEW_RATED = ("the human sample of study {study!r} has {rated} of its {size} images labelled by people{where}; "
@@ -113,6 +114,11 @@ class MachineHumanEstimate:
     machine_only: pd.DataFrame
     left_out_after_draw: int = 0  # machine-labelled images generated after the sample was drawn (not in it)
     no_person: dict = dataclasses.field(default_factory=dict)  # family -> (rated sample images people saw no person in, rated sample images)
+
+    @property
+    def target_note(self) -> str:
+        """Why some rows have no target, in words; empty when every named group has parity."""
+        return NO_TARGET_WHY if any(none for none, _ in self.no_person.values()) else ""
 
     @property
     def left_out_note(self) -> str:

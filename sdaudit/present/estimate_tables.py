@@ -182,7 +182,8 @@ MACHINE_HUMAN_LIMITS = (
     "Prediction-powered inference (PPI++; Angelopoulos et al., Science 2023) corrects the machine's labels with "
     "people's labels on a uniform random sample of the images. It holds only if the sample is random (labelled "
     "in draw order, none skipped for what it shows) and the raters never saw the machine's answers. Shares are "
-    "of the images the machine labelled, \"no person\" as a row of its own, and of perceived presentation; "
+    "of the images the machine labelled, \"no person\" as a row of its own, so parity is their target only where "
+    "people saw a person on every rated sample image; and of perceived presentation; "
     "gender is a binary simplification (plus unclear).")
 MACHINE_HUMAN_CHART_NOTE = ("prediction-powered intervals (PPI++ read as Clopper–Pearson over its effective size); "
                             "hollow: fewer than 100 people's labels")
@@ -229,4 +230,4 @@ def machine_human_header(result, names: dict[str, str]) -> str:
             f"{result.sample_size}-image random human sample, {raters(result.raters)}; MST 1–{result.skin_cut} lighter\n"
             f"{MACHINE_HUMAN_INTERVAL}\n{MACHINE_HUMAN_LIMITS}"
             + (f"\nnote, every row: {notes[0]}" if len(notes := result.table["note"].unique()) == 1 and notes[0] else "")
-            + (f"\n{result.left_out_note}" if result.left_out_note else ""))
+            + "".join(f"\n{line}" for line in (result.target_note, result.left_out_note) if line))
