@@ -55,8 +55,13 @@ def show_machine_human(store, study: str, **options) -> None:
     except ValueError as error:
         st.info(plain(error), icon=":material/info:")
         return
-    lines = view.header.split("\n")  # the CLI's header: title, runs, machine, people, interval, limits[, note]
+    result = view.estimate
+    notes = [line for line in (result.target_note, result.left_out_note) if line]
+    # the CLI's header: title, runs, machine, people, interval, limits[, note every row][, the notes below]
+    lines = [line for line in view.header.split("\n") if line not in notes]
     st.caption(plain(". ".join(lines[1:4] + lines[6:])))
+    for note in notes:
+        st.info(plain(note), icon=":material/info:")
     st.altair_chart(shares_chart(view.chart_rows, title="Share of images by perceived group, machine + human",
                                  intervals=MACHINE_HUMAN_CHART_NOTE), width="content")
     show_table(view.table)

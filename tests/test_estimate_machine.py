@@ -398,3 +398,24 @@ def test_too_few_rated_reads_plainly(tmp_path):
         tables.draw_human_sample("default", 10, seed=1)
     result = run_cli("estimate", "--study", "default", "--labels", "machine+human", "--home", str(tmp_path))
     assert_one_error_line(result, contains="the human sample of study 'default' has 0 of its 10 images labelled")
+
+
+def test_the_results_page_says_what_was_left_out_and_draws_shares_without_a_target(app_home):
+    app_home.mkdir(parents=True)
+    study_with_empty_images(app_home)
+    with Store(store_path(app_home)) as store:
+        store.add_images(make_images("run-a", range(60, 70)))
+        later = sorted(int(i) for i in store.images(study="default")["image_id"])[60:]
+        tables = MachineTables(store)
+        tables.save_machine_labels(tables.labellings("default")[0].labelling_id, [
+            MachineAnswer(i, Annotation(person_present=True, gender="male", mst=2)) for i in later])
+    at, labels = results_page()
+    labels.select(MACHINE_HUMAN).run()
+    assert not at.exception, at.exception
+    assert len(at.get("vega_lite_chart")) == 1
+    from app.widgets import plain
+    from sdaudit.analysis.machine_human import AFTER_DRAW
+
+    shown = [item.value for item in at.info]
+    assert plain(AFTER_DRAW.format(images=10)) in shown and plain(NO_TARGET_WHY) in shown
+    assert set(at.dataframe[0].value["Target (parity)"]) == {"no target"}
