@@ -28,7 +28,8 @@ depends on who looks. Where every image has a person, this is the human estimate
 for shares of all images. A family's named groups are read against parity (``target``) only where
 people saw a person on every rated sample image of that family: then people's estimate of the
 "no person" share is 0 and the machine's "no person" answers only carry its error. Otherwise the
-rows have no target and their note says why (``no_person_note``). (A share among images with a
+rows have no target, their note says how many rated images show no person (``NO_PERSON_NOTE``)
+and ``MachineHumanEstimate.target_note`` why. (A share among images with a
 person, a ratio of two PPI means with a delta-method interval, would have parity as its target; its
 coverage is unchecked, so it is not offered.)
 
@@ -113,7 +114,8 @@ class MachineHumanEstimate:
     # the machine's answers alone on the same images, per family × group: how many it put there, of how many
     machine_only: pd.DataFrame
     left_out_after_draw: int = 0  # machine-labelled images generated after the sample was drawn (not in it)
-    no_person: dict = dataclasses.field(default_factory=dict)  # family -> (rated sample images people saw no person in, rated sample images)
+    # family -> (rated sample images people saw no person in, rated sample images)
+    no_person: dict = dataclasses.field(default_factory=dict)
 
     @property
     def target_note(self) -> str:
