@@ -11,6 +11,7 @@ import streamlit as st
 from app.resources import current_home, open_store
 from app.widgets import admin_unlocked, plain
 from sdaudit.analysis.machine_audit import FIELDS, NO_LABELS, TONES, audit, machine_inputs
+from sdaudit.analysis.machine_human import answering
 from sdaudit.present.machine_tables import (
     AGREEMENT_READING,
     DIFFERENCE_READING,
@@ -51,7 +52,9 @@ if not labellings:
     st.stop()
 names = {each.labelling_id: f"{each.labelling_id}: {each.labeller}, {each.model} ({each.labelled} images)"
          for each in labellings[::-1]}  # newest first
-labelling_id = middle.selectbox("Labelling", list(names), format_func=names.get)
+answers = answering(MachineTables(store).machine_labels(study))  # the default: the newest that answers something
+labelling_id = middle.selectbox("Labelling", list(names), format_func=names.get,
+                                index=next((place for place, each in enumerate(names) if each in answers), 0))
 skin_cut = right.slider("Skin-tone cut: MST 1 to this value counts as lighter", 1, 9, DEFAULT_SKIN_CUT)
 
 try:
@@ -61,6 +64,7 @@ except ValueError as error:  # no image both labelled yet: what to do next
     st.stop()
 
 st.caption(plain(labelling_words(result)))
+st.caption(plain(result.agreement_scope))
 st.caption(PEOPLE_RULE)
 st.subheader("Agreement with people")
 st.dataframe(agreement_table(result), hide_index=True)
@@ -82,8 +86,10 @@ if side is None:
 else:
     st.dataframe(side, hide_index=True)
     st.caption(SIDE_READING)
+    if result.left_out_after_draw:
+        st.caption(plain(result.left_out_after_draw))
     if changed := different_verdicts(result):
-        st.warning(f"An automatic-only audit would reach another verdict on: {', '.join(changed)}.",
+        st.warning(f"An automatic-only audit would reach another verdict on: {'; '.join(changed)}.",
                    icon=":material/warning:")
     else:
         st.success("An automatic-only audit would reach the same verdict on every group with a target.",

@@ -55,8 +55,13 @@ def show_machine_human(store, study: str, **options) -> None:
     except ValueError as error:
         st.info(plain(error), icon=":material/info:")
         return
-    lines = view.header.split("\n")  # the CLI's header: title, runs, machine, people, interval, limits[, note]
+    result = view.estimate
+    notes = [line for line in (result.target_note, result.left_out_note) if line]
+    # the CLI's header: title, runs, machine, people, interval, limits[, note every row][, the notes below]
+    lines = [line for line in view.header.split("\n") if line not in notes]
     st.caption(plain(". ".join(lines[1:4] + lines[6:])))
+    for note in notes:
+        st.info(plain(note), icon=":material/info:")
     st.altair_chart(shares_chart(view.chart_rows, title="Share of images by perceived group, machine + human",
                                  intervals=MACHINE_HUMAN_CHART_NOTE), width="content")
     show_table(view.table)
@@ -216,5 +221,5 @@ first.download_button("Estimates (CSV)", spreadsheet_safe(view.estimate.table).t
                       on_click="ignore")
 second.download_button("Chart (PNG)", lambda: to_png(chart), f"{study}-chart.png", "image/png", on_click="ignore")
 third.download_button("Chart (SVG)", lambda: to_svg(chart), f"{study}-chart.svg", "image/svg+xml", on_click="ignore")
-fourth.download_button("Report (HTML)", lambda: study_report(store, view), f"{study}-report.html", "text/html",
+fourth.download_button("Report (HTML)", lambda: study_report(store, view, machine=is_admin()), f"{study}-report.html", "text/html",
                        on_click="ignore")

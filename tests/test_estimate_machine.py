@@ -13,7 +13,13 @@ from helpers import assert_one_error_line, make_images, make_run, run_cli
 from scipy import stats
 from test_ppi import from_scratch, small_sample_from_scratch
 
-from sdaudit.analysis.machine_human import MACHINE_HUMAN, NO_PERSON, human_matrices, machine_human_estimate
+from sdaudit.analysis.machine_human import (
+    MACHINE_HUMAN,
+    NO_PERSON,
+    NO_TARGET_WHY,
+    human_matrices,
+    machine_human_estimate,
+)
 from sdaudit.config import store_path
 from sdaudit.scheme import Annotation
 from sdaudit.store import Store
@@ -260,3 +266,156 @@ def test_the_results_page_shows_machine_plus_human_where_a_study_has_both(app_ho
     assert list(shown["Share"]) == [f"{100 * value:.1f}%" for value in expected["share"]]
     assert any("raters never saw the machine's answers" in item.value for item in at.markdown)
     assert any(f"gender from clip \\#{known['clip']}" in item.value for item in at.caption)  # as plain() writes it
+
+
+# -- the reviewer's findings (issue 25, fix25) -----------------------------------------------------
+
+def study_with_empty_images(folder, *, people_see_empty=True) -> None:
+    """60 images, a quarter without a person; the machine (clip) answers truly; a 30-image sample that
+    one person labels truly (or, without ``people_see_empty``, as if every image had a person)."""
+    rng = np.random.default_rng(5)
+    with Store(store_path(folder)) as store:
+        store.add_run(make_run("run-a"))
+        store.add_images(make_images("run-a", range(60)))
+        ids = np.array(sorted(store.images(study="default")["image_id"]))
+        empty = np.arange(60) < 15
+        gender, mst = truth_of(rng, 60)
+        tables = MachineTables(store)
+        clip = tables.start_labelling("default", "clip", "tiny-clip")
+        tables.save_machine_labels(clip, [
+            MachineAnswer(int(i), Annotation(person_present=False) if e else
+                          Annotation(person_present=True, gender=str(g), mst=int(m)))
+            for i, e, g, m in zip(ids, empty, gender, mst)])
+        sample = tables.draw_human_sample("default", 30, seed=2)
+        chosen = np.isin(ids, sample.image_ids)
+        seen_empty = empty[chosen] & people_see_empty
+        store.save_annotations(pd.DataFrame({
+            "image_id": ids[chosen], "rater": "r1", "person_present": ~seen_empty,
+            "gender": np.where(seen_empty, None, gender[chosen]), "mst": np.where(seen_empty, None, mst[chosen]),
+            "skin_binary": None, "confidence": "high"}))
+
+
+def test_shares_of_all_images_get_no_parity_target_where_people_saw_empty_images(tmp_path):
+    """With a quarter of the images empty, lighter + darker is about 75%: parity (50%) is not their target,
+    so no row has one and each says why; where people saw a person on every rated image, parity stays."""
+    from sdaudit.present.results import ppi_chart_rows
+
+    study_with_empty_images(tmp_path)
+    with Store(store_path(tmp_path)) as store:
+        result = machine_human_estimate(store, "default")
+    table = result.table
+    named = table[table["group"].isin(["female", "male", "lighter", "darker"])]
+    assert named["share"].groupby(named["family"]).sum().lt(0.95).all(), "these shares are of all images"
+    assert table["target"].isna().all()
+    none, rated = result.no_person["gender"]
+    assert none > 0 and rated == 30
+    assert all(f"{none} of the 30 rated sample images show no person" in note for note in named["note"])
+    assert ppi_chart_rows(table)["target"].isna().all() and not ppi_chart_rows(table)["excludes_target"].any()
+    text = run_cli("estimate", "--study", "default", "--labels", "machine+human", "--home", str(tmp_path),
+                   check=True).stdout
+    assert text.count(NO_TARGET_WHY) == 1 and "no target: " in text
+
+    other = tmp_path / "people-see-a-person"
+    other.mkdir()
+    study_with_empty_images(other, people_see_empty=False)
+    with Store(store_path(other)) as store:
+        table = machine_human_estimate(store, "default").table
+    rows = table.set_index(["family", "group"])
+    assert rows.loc[("gender", "female"), "target"] == 0.5 and rows.loc[("intersection", "darker_male"), "target"] == 0.25
+    assert np.isnan(rows.loc[("gender", NO_PERSON), "target"]) and np.isnan(rows.loc[("gender", "unclear"), "target"])
+
+
+def test_images_generated_after_the_draw_are_left_out_and_counted(home):
+    home, known = home
+    with Store(store_path(home)) as store:
+        store.add_run(make_run("run-c", prompt="a photo of a run-c"))
+        store.add_images(make_images("run-c", range(40)))
+        later = sorted(set(store.images(study="default")["image_id"]) - set(int(i) for i in known["ids"]))
+        MachineTables(store).save_machine_labels(known["clip"], [
+            MachineAnswer(int(i), Annotation(person_present=True, gender="female", mst=9)) for i in later])
+        result = machine_human_estimate(store, "default")
+    assert result.left_out_after_draw == 40 and (result.table["n_machine"] == 80).all()
+    assert "run-c" not in result.run_keys
+    rows = cli_rows(home)
+    assert {row["left_out_after_draw"] for row in rows.values()} == {40}
+    assert rows["gender", "female"]["n_machine"] == 80
+    text = run_cli("estimate", "--study", "default", "--labels", "machine+human", "--home", str(home), check=True).stdout
+    assert "40 machine-labelled images generated after the human sample was drawn are left out" in text
+
+
+def test_a_labelling_whose_every_answer_is_unclear_answers_nothing(home):
+    """A newer skin-pixels labelling that found no face anywhere does not displace the answering ones."""
+    home, known = home
+    with Store(store_path(home)) as store:
+        tables = MachineTables(store)
+        blind = tables.start_labelling("default", "skin-pixels", "haar-blind")
+        tables.save_machine_labels(blind, [MachineAnswer(int(i), Annotation(skin_binary="unclear")) for i in known["ids"]])
+        rows = machine_human_estimate(store, "default").table.set_index(["family", "group"])
+        assert rows.loc[("skin_tone", "darker"), "labelling"] == f"skin-pixels #{known['pixels']}"
+        with pytest.raises(ValueError, match=f"labelling {blind} .* has no answers"):
+            machine_human_estimate(store, "default", labelling_id=blind)
+
+
+def test_a_machine_that_saw_no_person_anywhere_says_so(tmp_path):
+    with Store(store_path(tmp_path)) as store:
+        store.add_run(make_run("run-a"))
+        store.add_images(make_images("run-a", range(20)))
+        ids = sorted(int(i) for i in store.images(study="default")["image_id"])
+        tables = MachineTables(store)
+        labelling = tables.start_labelling("default", "clip", "tiny")
+        tables.save_machine_labels(labelling, [MachineAnswer(i, Annotation(person_present=False)) for i in ids])
+        tables.draw_human_sample("default", 10, seed=1)
+    result = run_cli("estimate", "--study", "default", "--labels", "machine+human", "--home", str(tmp_path))
+    assert_one_error_line(result, contains=f"labelling {labelling} (clip) saw no person on any of its 20 images, so "
+                                           "it answered no gender presentation")
+    assert "run `python -m sdaudit machine-label" not in result.stderr
+
+
+def test_the_wording_and_a_bootstrap_seed_is_refused(home, tmp_path):
+    home, _ = home
+    result = run_cli("estimate", "--study", "default", "--labels", "machine+human", "--bootstrap-rng-seed", "3",
+                     "--home", str(home))
+    assert_one_error_line(result, contains="--bootstrap-rng-seed does not apply to --labels machine+human")
+    text = run_cli("estimate", "--study", "default", "--labels", "machine+human", "--home", str(home), check=True).stdout
+    # 28 people's labels: below the simulated range, so no effective sample size in the text (JSON keeps it)
+    assert "Effective sample size" in text and cli_rows(home)["gender", "female"]["n_eff"] > 1
+    from sdaudit.present.estimate_tables import machine_human_table
+
+    with Store(store_path(home)) as store:
+        shown = machine_human_table(machine_human_estimate(store, "default").table)
+    assert set(shown["Effective sample size"]) == {"–"}
+
+
+def test_too_few_rated_reads_plainly(tmp_path):
+    with Store(store_path(tmp_path)) as store:
+        store.add_run(make_run("run-a"))
+        store.add_images(make_images("run-a", range(20)))
+        ids = sorted(int(i) for i in store.images(study="default")["image_id"])
+        tables = MachineTables(store)
+        labelling = tables.start_labelling("default", "clip", "tiny")
+        tables.save_machine_labels(labelling, [MachineAnswer(i, Annotation(person_present=True, gender="male", mst=3))
+                                               for i in ids])
+        tables.draw_human_sample("default", 10, seed=1)
+    result = run_cli("estimate", "--study", "default", "--labels", "machine+human", "--home", str(tmp_path))
+    assert_one_error_line(result, contains="the human sample of study 'default' has 0 of its 10 images labelled")
+
+
+def test_the_results_page_says_what_was_left_out_and_draws_shares_without_a_target(app_home):
+    app_home.mkdir(parents=True)
+    study_with_empty_images(app_home)
+    with Store(store_path(app_home)) as store:
+        store.add_images(make_images("run-a", range(60, 70)))
+        later = sorted(int(i) for i in store.images(study="default")["image_id"])[60:]
+        tables = MachineTables(store)
+        tables.save_machine_labels(tables.labellings("default")[0].labelling_id, [
+            MachineAnswer(i, Annotation(person_present=True, gender="male", mst=2)) for i in later])
+    at, labels = results_page()
+    labels.select(MACHINE_HUMAN).run()
+    assert not at.exception, at.exception
+    assert len(at.get("vega_lite_chart")) == 1
+    from app.widgets import plain
+    from sdaudit.analysis.machine_human import AFTER_DRAW
+
+    shown = [item.value for item in at.info]
+    assert plain(AFTER_DRAW.format(images=10)) in shown and plain(NO_TARGET_WHY) in shown
+    assert set(at.dataframe[0].value["Target (parity)"]) == {"no target"}

@@ -366,3 +366,79 @@ def test_a_skin_only_labeller_that_never_answers_person_is_audited_on_skin_tone_
     assert "skin_tone" in set(result.side_by_side["family"])
     darker = result.side_by_side.set_index(["family", "group"]).loc[("skin_tone", "darker")]
     assert (darker["auto_count"], darker["auto_n"]) == ((truth["machine_mst"] > 5).sum(), IMAGES)
+
+
+# -- the reviewer's findings (issue 25, fix25) -----------------------------------------------------
+
+def test_agreement_is_on_the_random_sample_only_where_one_was_drawn():
+    """People's labels of images outside the sample (chosen, not drawn) stay out of the agreement."""
+    from sdaudit.analysis.machine_audit import ON_SAMPLE
+
+    with Store(":memory:") as store:
+        _, truth, drawn = study(store)
+        seen = int(truth.loc[list(drawn.image_ids), "seen"].sum())  # sample images the machine saw a person in
+        outside = [int(image) for image in truth.index if image not in set(drawn.image_ids)][:50]
+        store.save_annotations(pd.DataFrame({"image_id": outside, "rater": "bo", "person_present": True,
+                                             "gender": "female", "mst": 10, "skin_binary": None, "confidence": "high"}))
+        result = audit(machine_inputs(store, "default"))
+    rows = result.agreement.set_index(["field", "tone"])
+    assert rows.loc[("gender", "all"), "images"] == seen
+    assert result.images_compared == SAMPLE + 50 and result.agreement_images == SAMPLE and result.agreement_on_sample
+    assert result.agreement_scope == ON_SAMPLE.format(images=SAMPLE)
+    from sdaudit.present.machine_tables import audit_text
+
+    assert f"the human sample's {SAMPLE} rated images" in audit_text(result)
+
+
+def test_without_a_sample_the_agreement_says_its_images_were_not_drawn_at_random():
+    with Store(":memory:") as store:
+        study(store, sample=0)
+        ids = store.images()["image_id"].to_numpy()[:40]
+        store.save_annotations(pd.DataFrame({"image_id": ids, "rater": "ana", "person_present": True,
+                                             "gender": "female", "mst": 3, "skin_binary": None, "confidence": "high"}))
+        result = audit(machine_inputs(store, "default"))
+    assert not result.agreement_on_sample and result.agreement_images == 40
+    assert "not drawn at random, so the intervals describe these images only" in result.agreement_scope
+
+
+def test_the_side_by_side_has_no_parity_where_people_saw_empty_images_and_names_its_labelling():
+    from sdaudit.present.machine_tables import SIDE_READING, side_by_side_table
+
+    with Store(":memory:") as store:
+        labelling, _, drawn = study(store)
+        empty = list(drawn.image_ids[:5])
+        none = pd.DataFrame({"image_id": empty, "rater": "r2", "person_present": False, "gender": None, "mst": None,
+                             "skin_binary": None, "confidence": "high"})
+        store.save_annotations(pd.concat([none, none.assign(rater="r3")]))  # 2 of 3 raters: no person
+        result = audit(machine_inputs(store, "default"))
+    side = result.side_by_side
+    assert side["target"].isna().all()
+    assert side[["auto_verdict", "ppi_verdict", "human_verdict"]].isna().all(axis=None)
+    assert set(side["labelling"]) == {f"clip #{labelling}"}
+    named = side[side["group"].isin(["female", "male"])]
+    assert all("5 of the 120 rated sample images show no person" in note for note in named["note"])
+    assert "Labelling" in side_by_side_table(result) and "Note" in side_by_side_table(result)
+    assert "over its images with a person" not in SIDE_READING
+
+
+def test_the_default_labelling_is_the_newest_that_answers_something():
+    with Store(":memory:") as store:
+        labelling, truth, _ = study(store)
+        tables = MachineTables(store)
+        blind = tables.start_labelling("default", "skin-pixels", "haar")  # found no face anywhere
+        tables.save_machine_labels(blind, [MachineAnswer(int(image), Annotation(skin_binary="unclear"))
+                                           for image in truth.index])
+        inputs = machine_inputs(store, "default")
+    assert inputs.labelling.labelling_id == labelling
+
+
+def test_groups_with_other_verdicts_are_listed_with_semicolons(audited):
+    from dataclasses import replace
+
+    from sdaudit.present.machine_tables import audit_text, different_verdicts, report_section
+
+    result = audited[0]
+    changed = replace(result, side_by_side=result.side_by_side.assign(same_verdict=False))
+    names = different_verdicts(changed)
+    assert any(", " in name for name in names), "an intersection's name holds a comma"
+    assert "; ".join(names) in audit_text(changed) and "; ".join(names) in report_section(changed, "")["verdicts"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -99,3 +100,20 @@ def test_a_missing_share_and_interval_read_as_the_one_empty_marker(two_runs):
     empty = estimate(two_runs.annotations(study="two").head(0))  # no image: every share is missing
     table = display_table(empty)
     assert set(table["Share"]) == set(table["Interval"]) == {words.EMPTY}
+
+
+def test_a_raters_report_has_no_machine_audit_and_an_admins_has():
+    """The Results page's report download passes ``machine=is_admin()``: a rater labelling the human
+    sample blind must not download the machine's answers in aggregate."""
+    from test_machine_audit import study
+
+    from sdaudit.present.results import study_report
+
+    with Store(":memory:") as store:
+        study(store)
+        view = results_view(store, "default", EstimateOptions(method="wilson"))
+        assert "Automatic labels, audited" not in study_report(store, view)  # the default: no machine section
+        assert "Automatic labels, audited" not in study_report(store, view, machine=False)
+        assert "Automatic labels, audited" in study_report(store, view, machine=True)
+    page = (Path(__file__).parent.parent / "pages" / "results.py").read_text()
+    assert "study_report(store, view, machine=is_admin())" in page

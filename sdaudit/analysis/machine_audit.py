@@ -9,7 +9,10 @@ read as `unclear`; its MST is the tone most of them gave, a tie left out of the 
 one rater per image that is the rater's answer. (``estimate``'s ``majority`` mode splits a tie
 evenly instead: a hard comparison needs one answer.)
 
-**Agreement** on the images both labelled, per field (person present, gender presentation,
+**Agreement** on the human sample's rated images where a sample was drawn (a uniform random sample of
+the study's generated images, so the intervals describe them all; people's labels elsewhere were chosen
+by raters or the queue, not drawn, and are left out), else on every image both labelled (then the
+intervals describe those images only: they were not drawn at random), per field (person present, gender presentation,
 lighter/darker, MST 1–10), over all of them and per people's tone (lighter, darker, MST 1 … 10):
 accuracy (the share where the machine gave people's answer) with its exact (Clopper–Pearson)
 interval; Cohen's κ (linear-weighted over MST 1–10) with statsmodels' asymptotic standard error
@@ -23,11 +26,11 @@ means little.
 tone minus the other tones, with Newcombe's hybrid score interval (statsmodels'
 ``confint_proportions_2indep(method="newcomb")``).
 
-**Side by side**, for each group against parity, the three readings over one population — every
-image the machine labelled, "no person" a row of its own where either side saw such an image — so
-that the prediction-powered reading here is exactly ``estimate --labels machine+human``'s
-(``machine_human.estimate_from``; the audited labelling stands for the fields it answers, the most
-recent labelling for the others):
+**Side by side**, for each group, the three readings over one population — every image the machine
+labelled among those the human sample was drawn from, "no person" a row of its own where either side
+saw such an image — so that the prediction-powered reading here is exactly ``estimate --labels
+machine+human``'s (``machine_human.estimate_from``; the audited labelling stands for the fields it
+answers, the most recent answering labelling for the others; each row names its ``labelling``):
 
 - *automatic only*: the machine's answers on every image, read as if they were the truth, with the
   exact binomial interval such a tool would give;
@@ -36,8 +39,11 @@ recent labelling for the others):
   that held its coverage in every simulated cell) and ppi_py's own normal interval beside it;
 - *human-only*: people's labels of the sample's images alone, exact interval.
 
-A verdict is where the interval lies against parity: below it, including it, or above it
-(``present.words``: "interval excludes the target" / "interval includes the target").
+A verdict is where the interval lies against the estimate's target: below it, including it, or above
+it (``present.words``: "interval excludes the target" / "interval includes the target"). The target is
+parity only where people saw a person on every rated sample image of the family (these are shares of
+all images, and parity is a target among people); otherwise the rows have none, no verdict, and a
+note saying why.
 """
 
 from __future__ import annotations
@@ -52,8 +58,14 @@ import pandas as pd
 from sdaudit.analysis.estimate import NCHS_MIN_N_EFF, clopper_pearson_interval, z_value
 from sdaudit.analysis.labels import answer_codes, image_decisions
 from sdaudit.analysis.options import DEFAULT_CONFIDENCE, check_confidence
-from sdaudit.scheme import DEFAULT_SKIN_CUT, FAMILIES, GENDERS, MST_LEVELS, SKIN_ANSWERS, check_skin_cut
+from sdaudit.scheme import DEFAULT_SKIN_CUT, GENDERS, MST_LEVELS, SKIN_ANSWERS, check_skin_cut
 from sdaudit.store.machine import HumanSample, Labelling, MachineTables
+
+ON_SAMPLE = ("Agreement on the human sample's {images} rated images: a uniform random sample of the study's generated "
+             "images, so the intervals describe them all (people's labels of other images, chosen rather than drawn, "
+             "are left out).")
+NOT_RANDOM = ("Agreement on every image both labelled ({images}): with no human sample these were not drawn at random, "
+              "so the intervals describe these images only.")
 
 MIN_IMAGES = NCHS_MIN_N_EFF  # fewer images in a cell: "too few images", no number
 PERSON_ANSWERS = ("person", "no person")
@@ -82,6 +94,7 @@ SIDE_COLUMNS = [
     "ppi_share", "ppi_low", "ppi_high", "ppi_normal_low", "ppi_normal_high", "ppi_n_machine", "ppi_n_human",
     "ppi_n_eff", "ppi_verdict",
     "human_count", "human_n", "human_share", "human_low", "human_high", "human_verdict", "same_verdict",
+    "labelling", "note",
 ]  # fmt: skip
 
 
@@ -114,14 +127,27 @@ class MachineAudit:
     side_by_side: pd.DataFrame | None  # SIDE_COLUMNS; None with ``side_by_side_missing`` saying why
     side_by_side_missing: str = ""
     notes: tuple[str, ...] = field(default=())  # degenerate PPI shares (warnings turned into words)
+    agreement_images: int = 0  # the images agreement is computed on (the rated sample's, else all compared)
+    agreement_on_sample: bool = False  # whether those are the human sample's rated images
+    left_out_after_draw: str = ""  # the side by side's images generated after the draw, in words
+
+    @property
+    def agreement_scope(self) -> str:
+        """Which images the agreement tables are of, and what their intervals describe."""
+        return (ON_SAMPLE if self.agreement_on_sample else NOT_RANDOM).format(images=self.agreement_images)
 
 
 def machine_inputs(store, study: str, labelling_id: int | None = None) -> MachineInputs:
-    """The study's labelling ``labelling_id`` (default: its newest with answers) and what the audit reads."""
+    """The study's labelling ``labelling_id`` (default: its newest with an answer other than `unclear`
+    on an image with a person, ``machine_human.answering``) and what the audit reads."""
+    from sdaudit.analysis.machine_human import answering
+
     tables = MachineTables(store)
     labellings = tables.labellings(study)
+    every = tables.machine_labels(study)
     if labelling_id is None:
-        answered = [labelling for labelling in labellings if labelling.labelled]
+        answers = answering(every)
+        answered = [labelling for labelling in labellings if labelling.labelling_id in answers]
         if not answered:
             raise ValueError(NO_LABELS.format(study=study))
         labelling = answered[-1]
@@ -131,7 +157,6 @@ def machine_inputs(store, study: str, labelling_id: int | None = None) -> Machin
             known = ", ".join(str(each.labelling_id) for each in labellings) or "none"
             raise ValueError(OTHER_STUDY.format(labelling_id=labelling_id, other=labelling.study, study=study,
                                                 known=known))
-    every = tables.machine_labels(study)
     return MachineInputs(labelling, every[every["labelling_id"] == labelling.labelling_id].reset_index(drop=True),
                          store.annotations(study=study), tables.human_sample(study), every, tuple(labellings))
 
@@ -196,15 +221,18 @@ def audit(inputs: MachineInputs, *, confidence: float = DEFAULT_CONFIDENCE,
         next_step = DRAW_SAMPLE.format(study=study) if inputs.sample is None else LABEL_SAMPLE
         raise ValueError(NO_OVERLAP.format(study=study, labelling_id=labelling_id, next_step=next_step))
     sample = set(inputs.sample.image_ids) if inputs.sample is not None else set()
+    compared = both[both.index.isin(list(sample))] if inputs.sample is not None else both  # random, or said not
+    if compared.empty:
+        raise ValueError(NO_OVERLAP.format(study=study, labelling_id=labelling_id, next_step=LABEL_SAMPLE))
 
     # 2. Agreement per field and people's tone, and the machine's error across tones
-    agreement, confusion, differences = _agreement(both, confidence)
+    agreement, confusion, differences = _agreement(compared, confidence)
 
     # 3. Side by side: automatic only, prediction-powered, human only
-    side, missing, notes = _side_by_side(inputs, confidence, skin_cut)
+    side, missing, notes, left_out = _side_by_side(inputs, confidence, skin_cut)
     return MachineAudit(inputs.labelling, confidence, skin_cut, len(machine), len(both),
                         int(both.index.isin(list(sample)).sum()), agreement, confusion, differences, side,
-                        missing, notes)
+                        missing, notes, len(compared), inputs.sample is not None, left_out)
 
 
 def _field_answers(both: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -313,8 +341,9 @@ def verdict_side(low: float, high: float, target: float) -> str | None:
 
 
 def _side_by_side(inputs: MachineInputs, confidence: float, skin_cut: int
-                  ) -> tuple[pd.DataFrame | None, str, tuple[str, ...]]:
-    """The three readings of every group (module docstring), or None and why they cannot be given. The
+                  ) -> tuple[pd.DataFrame | None, str, tuple[str, ...], str]:
+    """The three readings of every group (module docstring), or None and why they cannot be given, and
+    the images left out for being generated after the draw (words). The
     prediction-powered and human-only readings are ``estimate --labels machine+human``'s, the
     labelling audited standing for the fields it answers; the automatic-only one counts the
     machine's answers on the same images."""
@@ -328,12 +357,12 @@ def _side_by_side(inputs: MachineInputs, confidence: float, skin_cut: int
                                      inputs.annotations, study, labelling_id=inputs.labelling.labelling_id,
                                      confidence=confidence, skin_cut=skin_cut)
         except ValueError as error:
-            return None, str(error), ()
+            return None, str(error), (), ""
     notes = tuple(dict.fromkeys(str(warning.message) for warning in caught))
     auto = estimate.machine_only.set_index(["family", "group"])
     rows = []
     for row in estimate.table.itertuples(index=False):
-        target = 1 / len(FAMILIES[row.family]) if row.group in FAMILIES[row.family] else np.nan
+        target = row.target  # the estimate's: parity only among images with a person (module docstring)
         count, n = auto.loc[(row.family, row.group), ["count", "n"]]
         auto_low, auto_high = clopper_pearson_interval(count, n, 1 - confidence)
         human_count = row.human_share * row.n_human
@@ -343,8 +372,8 @@ def _side_by_side(inputs: MachineInputs, confidence: float, skin_cut: int
         rows.append((row.family, row.group, target, count, int(n), count / n, float(auto_low), float(auto_high),
                      verdicts[0], row.share, row.low, row.high, row.ppi_py_low, row.ppi_py_high, int(row.n_machine),
                      int(row.n_human), row.n_eff, verdicts[1], human_count, int(row.n_human), row.human_share,
-                     row.human_low, row.human_high, verdicts[2], same))
+                     row.human_low, row.human_high, verdicts[2], same, row.labelling, row.note))
     side = pd.DataFrame(rows, columns=SIDE_COLUMNS)
     verdicts = ["auto_verdict", "ppi_verdict", "human_verdict"]  # None where there is none, not NaN
     side[verdicts] = side[verdicts].astype(object).where(side[verdicts].notna(), None)
-    return side, "", notes
+    return side, "", notes, estimate.left_out_note

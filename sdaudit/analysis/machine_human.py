@@ -17,14 +17,30 @@ saw one; then ``soft``, the share of those raters choosing each group, or ``majo
 A sample image nobody has answered yet is not labelled; the rated ones stand for the sample only if
 which got rated does not depend on what they show (labelling them in draw order keeps that).
 
-**What a share is of.** Every image the machine labelled, people's "no person" included as a row of
-its own where either side saw an image without one: prediction-powered inference estimates a mean
-over one population fixed before anyone looks, and "the images with a person" depends on who looks.
-Where every image has a person, this is the human estimate's share.
+**What a share is of.** Every image the machine labelled among those the sample was drawn from (the
+study's generated images up to ``HumanSample.last_image_id``: an image generated after the draw could
+not be drawn, so it is left out and counted in ``left_out_after_draw``), people's "no person" included
+as a row of its own where either side saw an image without one: prediction-powered inference
+estimates a mean over one population fixed before anyone looks, and "the images with a person"
+depends on who looks. Where every image has a person, this is the human estimate's share.
+
+**Against what.** Parity (1/k of the people) is a target for shares among images with a person, not
+for shares of all images. A family's named groups are read against parity (``target``) only where
+people saw a person on every rated sample image of that family: then people's estimate of the
+"no person" share is 0 and the machine's "no person" answers only carry its error. Otherwise the
+rows have no target, their note says how many rated images show no person (``NO_PERSON_NOTE``)
+and ``MachineHumanEstimate.target_note`` why. (A share among images with a
+person, a ratio of two PPI means with a delta-method interval, would have parity as its target; its
+coverage is unchecked, so it is not offered.)
+
+**Which labelling answers a field.** One that gave at least one answer for it other than `unclear`
+on an image it saw a person in: a labelling whose every answer is `unclear` (a face detector that
+found no face) or that saw no person anywhere answers nothing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,16 +69,26 @@ HUMAN_LABELS = ("soft", "majority")
 SIMULATED_MIN_HUMAN = 100
 BELOW_GRID = f"fewer than {SIMULATED_MIN_HUMAN} people's labels: below the simulated range, coverage unchecked"
 SOFT_NOTE = "several raters' shares: the simulation checked one rater's labels"
-COLUMNS = [*PPI_COLUMNS, "labelling", "labelling_ids", "sample_size", "note"]
+COLUMNS = [*PPI_COLUMNS, "labelling", "labelling_ids", "sample_size", "target", "left_out_after_draw", "note"]
 
 NO_MACHINE = ("study {study!r} has no machine labels: run `python -m sdaudit machine-label --study {study} "
               "--labeller clip` first.")
 NO_MACHINE_IN_RUNS = "none of the chosen runs of study {study!r} has machine labels: choose others."
 NO_FIELD = ("study {study!r} has no machine answers for {field}: run `python -m sdaudit machine-label --study {study} "
             "--labeller {labeller}` first.")
+SILENT_FIELD = ("study {study!r} has no machine answers for {field}: {why}; label it with another labeller (`python -m "
+                "sdaudit machine-label --study {study} --labeller {labeller}`) or look at the images.")
+ALL_AFTER_DRAW = ("every one of the {images} machine-labelled images of study {study!r} was generated after the human "
+                  "sample was drawn, so the sample says nothing about them.")
+AFTER_DRAW = ("{images} machine-labelled images generated after the human sample was drawn are left out: it could not "
+              "draw them, so it says nothing about them; these shares are of the images it was drawn from.")
+NO_PERSON_NOTE = "no target: {none} of the {rated} rated sample images show no person"
+NO_TARGET_WHY = ("Where rated sample images show no person (a row's note says how many), the shares are of all images, "
+                 "so parity among people is not their target and no verdict is given: read them as shares of all "
+                 "images, or use `estimate --labels soft` for shares among images with a person.")
 NO_SAMPLE = ("study {study!r} has no human sample: draw one with `python -m sdaudit team --study {study} "
              "--human-sample N` and have people label it.")
-TOO_FEW_RATED = ("study {study!r}'s human sample has {rated} of its {size} images labelled by people{where}; "
+TOO_FEW_RATED = ("the human sample of study {study!r} has {rated} of its {size} images labelled by people{where}; "
                  "prediction-powered shares need at least 2 (and one machine-labelled image outside the sample).")
 ALL_RATED = ("every one of the {images} images the machine labelled for {family} is in the rated human sample: there "
              "is nothing for the machine to add; use `estimate --labels soft`.")
@@ -87,15 +113,53 @@ class MachineHumanEstimate:
     human_labels: str
     # the machine's answers alone on the same images, per family × group: how many it put there, of how many
     machine_only: pd.DataFrame
+    left_out_after_draw: int = 0  # machine-labelled images generated after the sample was drawn (not in it)
+    # family -> (rated sample images people saw no person in, rated sample images)
+    no_person: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def target_note(self) -> str:
+        """Why some rows have no target, in words; empty when every named group has parity."""
+        return NO_TARGET_WHY if any(none for none, _ in self.no_person.values()) else ""
+
+    @property
+    def left_out_note(self) -> str:
+        """The images left out for being generated after the draw, in words; empty when none were."""
+        return AFTER_DRAW.format(images=self.left_out_after_draw) if self.left_out_after_draw else ""
 
 
 # -- the machine's answers -----------------------------------------------------------------------
 
 def _answers(frame: pd.DataFrame, field: str) -> pd.Series:
-    """Whether each machine-label row answers ``field``."""
+    """Whether each machine-label row answers ``field``: an answer other than `unclear`, on an image it
+    did not call empty."""
+    person = frame["person_present"].ne(False).fillna(True).astype(bool)  # NA: not said, a person
     if field == "gender":
-        return frame["gender"].notna()
-    return frame["mst"].notna() | frame["skin_binary"].notna()
+        return person & frame["gender"].notna() & frame["gender"].ne("unclear")
+    return person & (frame["mst"].notna() | (frame["skin_binary"].notna() & frame["skin_binary"].ne("unclear")))
+
+
+def answering(frame: pd.DataFrame) -> set[int]:
+    """The labellings of ``frame`` that answer gender or skin tone on at least one image (``_answers``)."""
+    rows = _answers(frame, "gender") | _answers(frame, "skin")
+    return set(frame.loc[rows, "labelling_id"].astype(int))
+
+
+def _silence(frame: pd.DataFrame, labellings: list, field: str) -> str:
+    """Why the labellings that tried ``field`` gave no answer for it ("" where none tried)."""
+    columns = ["gender"] if field == "gender" else ["mst", "skin_binary"]
+    parts = []
+    for labelling in labellings:
+        rows = frame[frame["labelling_id"] == labelling.labelling_id]
+        if rows.empty:
+            continue
+        if rows["person_present"].eq(False).all():
+            parts.append(f"labelling {labelling.labelling_id} ({labelling.labeller}) saw no person on any of its "
+                         f"{len(rows)} images, so it answered no {'gender presentation' if field == 'gender' else 'skin tone'}")
+        elif rows[columns].notna().any(axis=None):
+            parts.append(f"labelling {labelling.labelling_id} ({labelling.labeller}) answered unclear on every one of "
+                         f"its {len(rows)} images (or saw no person)")
+    return "; ".join(parts)
 
 
 def choose_labellings(frame: pd.DataFrame, labellings: list, study: str, labelling_id: int | None) -> dict:
@@ -242,6 +306,13 @@ def estimate_from(frame: pd.DataFrame, labellings: list, sample, annotations: pd
         frame = frame[frame["run_key"].isin(set(runs))]
         if frame.empty:
             raise ValueError(NO_MACHINE_IN_RUNS.format(study=study))
+    left_out = 0
+    if sample is not None:  # the draw's population: images generated after it could not be drawn
+        later = frame["image_id"] > sample.last_image_id
+        left_out = int(frame.loc[later, "image_id"].nunique())
+        if later.all():
+            raise ValueError(ALL_AFTER_DRAW.format(images=left_out, study=study))
+        frame = frame[~later]
     chosen = choose_labellings(frame, labellings, study, labelling_id)
     if sample is None:
         raise ValueError(NO_SAMPLE.format(study=study))
@@ -249,13 +320,16 @@ def estimate_from(frame: pd.DataFrame, labellings: list, sample, annotations: pd
     human_ids, human = human_matrices(in_sample, skin_cut, human_labels)
     codes = {field: machine_codes(frame[frame["labelling_id"] == labelling.labelling_id], field, skin_cut)
              for field, labelling in chosen.items()}
-    rows, rated, machine_only = [], set(), []
+    rows, rated, machine_only, no_person = [], set(), [], {}
     for family, fields in FIELDS.items():
         missing = [field for field in fields if field not in chosen]
         if missing:
             if family != "intersection":
-                raise ValueError(NO_FIELD.format(study=study, field=family.replace("_", " "),
-                                                 labeller="clip" if family == "gender" else "skin-pixels"))
+                words = "gender presentation" if family == "gender" else "skin tone"
+                labeller = "clip" if family == "gender" else "skin-pixels"
+                why = _silence(frame, labellings, fields[0])
+                raise ValueError(SILENT_FIELD.format(study=study, field=words, why=why, labeller=labeller) if why
+                                 else NO_FIELD.format(study=study, field=family.replace("_", " "), labeller=labeller))
             continue
         images = codes[fields[0]].index
         for field in fields[1:]:
@@ -274,16 +348,26 @@ def estimate_from(frame: pd.DataFrame, labellings: list, sample, annotations: pd
         if labelled.all():
             raise ValueError(ALL_RATED.format(images=len(images), family=family))
         soft = bool(np.any((people[labelled] > 0) & (people[labelled] < 1)))
+        # Parity is a target among people: only where people saw a person on every rated sample image
+        # (module docstring, "Against what").
+        empty = int((people[labelled, -1] > 0).sum())
+        no_person[family] = (empty, int(labelled.sum()))
+        groups = FAMILIES[family]
         for row in ppi_rows(family, matrix, people, confidence):
             names = list({chosen[field].labelling_id: chosen[field] for field in fields}.values())
+            named = row[PPI_COLUMNS.index("group")] in groups
             notes = [BELOW_GRID] if row[PPI_COLUMNS.index("n_human")] < SIMULATED_MIN_HUMAN else []
             notes += [SOFT_NOTE] if soft else []
+            notes += [NO_PERSON_NOTE.format(none=empty, rated=int(labelled.sum()))] if empty and named else []
+            target = 1 / len(groups) if named and not empty else np.nan
             rows.append((*row, " + ".join(f"{item.labeller} #{item.labelling_id}" for item in names),
-                         ",".join(str(item.labelling_id) for item in names), sample.size, "; ".join(notes)))
+                         ",".join(str(item.labelling_id) for item in names), sample.size, target, left_out,
+                         "; ".join(notes)))
     table = pd.DataFrame(rows, columns=COLUMNS)
     raters = int(in_sample.loc[in_sample["image_id"].isin(rated), "rater"].nunique())
     labelled_ids = set().union(*(set(codes[field].index) for field in codes))
     run_keys = tuple(frame.loc[frame["image_id"].isin(labelled_ids), "run_key"].drop_duplicates())
     return MachineHumanEstimate(table, study, chosen, sample.size, len(rated), run_keys, raters,
                                 float(confidence), skin_cut, human_labels,
-                                pd.DataFrame(machine_only, columns=["family", "group", "count", "n"]))
+                                pd.DataFrame(machine_only, columns=["family", "group", "count", "n"]), left_out,
+                                no_person)

@@ -177,6 +177,7 @@ def _machine_human_command(args) -> str:
 
     refused = [flag for flag, given in (("--by run", args.by == "run"), ("--simultaneous", args.simultaneous),
                                         ("--exclude-unclear", args.exclude_unclear),
+                                        ("--bootstrap-rng-seed", args.bootstrap_rng_seed is not None),
                                         (f"--method {args.method}", args.method != DEFAULT_METHOD)) if given]
     if refused:
         raise UsageError(f"{refused[0]} does not apply to --labels {MACHINE_HUMAN} (its interval is its own).")

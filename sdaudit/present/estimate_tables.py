@@ -182,7 +182,8 @@ MACHINE_HUMAN_LIMITS = (
     "Prediction-powered inference (PPI++; Angelopoulos et al., Science 2023) corrects the machine's labels with "
     "people's labels on a uniform random sample of the images. It holds only if the sample is random (labelled "
     "in draw order, none skipped for what it shows) and the raters never saw the machine's answers. Shares are "
-    "of the images the machine labelled, \"no person\" as a row of its own, and of perceived presentation; "
+    "of the images the machine labelled, \"no person\" as a row of its own, so parity is their target only where "
+    "people saw a person on every rated sample image; and of perceived presentation; "
     "gender is a binary simplification (plus unclear).")
 MACHINE_HUMAN_CHART_NOTE = ("prediction-powered intervals (PPI++ read as Clopper–Pearson over its effective size); "
                             "hollow: fewer than 100 people's labels")
@@ -193,17 +194,23 @@ MACHINE_HUMAN_INTERVAL = ("each interval: PPI++'s share read as Clopper–Pearso
 
 def machine_human_table(table: pd.DataFrame) -> pd.DataFrame:
     """``machine_human.MachineHumanEstimate.table`` in people's words (a note every row shares is
-    ``machine_human_header``'s, not a column)."""
+    ``machine_human_header``'s, not a column); the effective sample size "–" with fewer than
+    ``SIMULATED_MIN_HUMAN`` people's labels (the JSON keeps the number)."""
+    from sdaudit.analysis.machine_human import SIMULATED_MIN_HUMAN
+
     shown = pd.DataFrame({
         "Family": table["family"].map(FAMILY_LABELS),
         "Group": table["group"].map(GROUP_LABELS).fillna(table["group"]),
         "Share": [percent(value) for value in table["share"]],
         "Interval": [interval(low, high) for low, high in zip(table["low"], table["high"])],
+        "Target (parity)": [_target(value) for value in table["target"]],
         "People only": [percent(value) for value in table["human_share"]],
         "People-only interval": [interval(low, high) for low, high in zip(table["human_low"], table["human_high"])],
         "Machine-labelled images": [f"{value:,}" for value in table["n_machine"]],
         "People's labels": [f"{value:,}" for value in table["n_human"]],
-        "Effective sample size": ["–" if pd.isna(value) else f"{value:,.0f}" for value in table["n_eff"]],
+        # below the simulated range the effective size (up to N) reads as more than the few labels support
+        "Effective sample size": ["–" if pd.isna(value) or n_human < SIMULATED_MIN_HUMAN else f"{value:,.0f}"
+                                  for value, n_human in zip(table["n_eff"], table["n_human"])],
         "Labelling": table["labelling"],
         "Note": table["note"],
     })
@@ -222,4 +229,5 @@ def machine_human_header(result, names: dict[str, str]) -> str:
             f"people: {result.human_labels} labels on {how_many(result.rated, 'image')} of the "
             f"{result.sample_size}-image random human sample, {raters(result.raters)}; MST 1–{result.skin_cut} lighter\n"
             f"{MACHINE_HUMAN_INTERVAL}\n{MACHINE_HUMAN_LIMITS}"
-            + (f"\nnote, every row: {notes[0]}" if len(notes := result.table["note"].unique()) == 1 and notes[0] else ""))
+            + (f"\nnote, every row: {notes[0]}" if len(notes := result.table["note"].unique()) == 1 and notes[0] else "")
+            + "".join(f"\n{line}" for line in (result.target_note, result.left_out_note) if line))

@@ -35,13 +35,17 @@ DIFFERENCE_READING = ("The machine's error rate on one tone minus its rate on th
 SIDE_READING = ("Automatic only: what a tool that takes the machine's answers as the truth would publish, with the "
                 "exact binomial interval it would give (it ignores the machine's own error). Prediction-powered: "
                 "the machine's answers on every image corrected by people's labels of the random human sample "
-                "(PPI++). Human only: people's labels of the sample alone. Each over its images with a person "
-                "(the machine's judgement for the first two); a verdict is where the interval lies against parity.")
+                "(PPI++). Human only: people's labels of the sample's rated images alone. Each is a share of all images "
+                "(the machine-labelled images the sample was drawn from; for human only, the rated sample images), "
+                "\"no person\" a row of its own. A verdict is where the interval lies against parity, given only "
+                "for a family where people saw a person on every rated sample image: otherwise these shares count "
+                "images without a person too, and parity among people is not their target.")
 VERDICT_WORDS = {BELOW: f"{EXCLUDES}: below", INCLUDES: "interval includes the target", ABOVE: f"{EXCLUDES}: above"}
 SAME_VERDICT = {True: "yes", False: "no"}
 TONE_WORDS = {"all": "all images"}
 SIDE_HEADERS = ["Family", "Group", "Parity", "Automatic only", "Automatic verdict", "Prediction-powered",
-                "Prediction-powered verdict", "Human only", "Human-only verdict", "Same verdict as prediction-powered"]
+                "Prediction-powered verdict", "Human only", "Human-only verdict", "Same verdict as prediction-powered",
+                "Labelling", "Note"]
 CHART_WIDTH = 660
 
 
@@ -133,8 +137,9 @@ def confusion_table(audit: MachineAudit, field_name: str, tone: str = "all") -> 
 
 
 def side_by_side_table(audit: MachineAudit) -> pd.DataFrame | None:
-    """Per group: the three readings with their verdicts, and whether the automatic one agrees with the
-    prediction-powered one; None where there is no side by side (``side_by_side_missing`` says why)."""
+    """Per group: the three readings with their verdicts, whether the automatic one agrees with the
+    prediction-powered one, the labelling that fed the row and its note (left out when no row has one);
+    None where there is no side by side (``side_by_side_missing`` says why)."""
     rows = audit.side_by_side
     if rows is None:
         return None
@@ -147,9 +152,11 @@ def side_by_side_table(audit: MachineAudit) -> pd.DataFrame | None:
               _share(row.auto_share, row.auto_low, row.auto_high), verdict(row.auto_verdict),
               _share(row.ppi_share, row.ppi_low, row.ppi_high), verdict(row.ppi_verdict),
               _share(row.human_share, row.human_low, row.human_high), verdict(row.human_verdict),
-              SAME_VERDICT.get(row.same_verdict, EMPTY) if isinstance(row.same_verdict, bool) else EMPTY]
+              SAME_VERDICT.get(row.same_verdict, EMPTY) if isinstance(row.same_verdict, bool) else EMPTY,
+              row.labelling, row.note]
              for row in rows.itertuples()]
-    return pd.DataFrame(cells, columns=SIDE_HEADERS)
+    table = pd.DataFrame(cells, columns=SIDE_HEADERS)
+    return table.drop(columns="Note") if rows["note"].eq("").all() else table
 
 
 def different_verdicts(audit: MachineAudit) -> list[str]:
@@ -195,7 +202,8 @@ def error_chart(audit: MachineAudit) -> alt.Chart:
 def audit_text(audit: MachineAudit) -> str:
     """The CLI's text: every table, under headings, in people's words."""
     parts = [labelling_words(audit), PEOPLE_RULE,
-             "Agreement with people, every image both labelled\n" + agreement_table(audit).to_string(index=False),
+             audit.agreement_scope,
+             "Agreement with people\n" + agreement_table(audit).to_string(index=False),
              "By people's skin tone\n" + agreement_table(audit, TONES[1:], enough_only=True).to_string(index=False),
              AGREEMENT_READING, too_few_tones(audit),
              "The machine's error across tones\n" + differences_table(audit, every_tone=True).to_string(index=False),
@@ -209,9 +217,10 @@ def audit_text(audit: MachineAudit) -> str:
     else:
         changed = different_verdicts(audit)
         verdicts = (f"The automatic-only audit reaches another verdict than the prediction-powered one on: "
-                    f"{', '.join(changed)}." if changed else
+                    f"{'; '.join(changed)}." if changed else
                     "The automatic-only audit reaches the prediction-powered verdict on every group with a target.")
-        parts += ["What each audit would publish\n" + side.to_string(index=False), SIDE_READING, verdicts]
+        parts += ["What each audit would publish\n" + side.to_string(index=False), SIDE_READING,
+                  audit.left_out_after_draw, verdicts]
     return "\n\n".join(part for part in parts if part)
 
 
@@ -228,6 +237,8 @@ def audit_json(audit: MachineAudit) -> str:
         "model": labelling.model, "model_revision": labelling.model_revision, "confidence": audit.confidence,
         "skin_cut": audit.skin_cut, "min_images": MIN_IMAGES, "images_machine": audit.images_machine,
         "images_compared": audit.images_compared, "images_in_sample": audit.images_in_sample,
+        "agreement_images": audit.agreement_images, "agreement_on_sample": audit.agreement_on_sample,
+        "left_out_after_draw": audit.left_out_after_draw or None,
         "agreement": records(audit.agreement), "confusion": records(audit.confusion),
         "differences": records(audit.differences), "side_by_side": records(audit.side_by_side),
         "side_by_side_missing": audit.side_by_side_missing or None, "notes": list(audit.notes),
@@ -250,11 +261,13 @@ def report_section(audit: MachineAudit, svg: str) -> dict:
     side = side_by_side_table(audit)
     changed = different_verdicts(audit)
     return {
-        "labelling": labelling_words(audit), "people_rule": PEOPLE_RULE, "reading": AGREEMENT_READING,
+        "labelling": labelling_words(audit) + " " + audit.agreement_scope, "people_rule": PEOPLE_RULE,
+        "reading": AGREEMENT_READING,
         "agreement": cells(agreement_table(audit, ("all", "lighter", "darker"))),
         "differences": cells(differences_table(audit)), "difference_reading": DIFFERENCE_READING,
-        "chart": svg, "side": None if side is None else cells(side), "side_reading": SIDE_READING,
+        "chart": svg, "side": None if side is None else cells(side),
+        "side_reading": " ".join(part for part in (SIDE_READING, audit.left_out_after_draw) if part),
         "side_missing": audit.side_by_side_missing,
-        "verdicts": (f"An automatic-only audit would reach another verdict on: {', '.join(changed)}." if changed
+        "verdicts": (f"An automatic-only audit would reach another verdict on: {'; '.join(changed)}." if changed
                      else "An automatic-only audit would reach the same verdicts." if side is not None else ""),
     }

@@ -308,14 +308,15 @@ def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
     return shown.rename(columns=TABLE_HEADERS)
 
 
-def study_report(store: Store, view: ResultsView) -> str:
+def study_report(store: Store, view: ResultsView, *, machine: bool = False) -> str:
     """The stakeholder report of ``view``'s estimate, covering every run of the study (each against
-    its own targets, with the view's options): ``report.render_report`` with ``by_run``."""
+    its own targets, with the view's options): ``report.render_report`` with ``by_run``. ``machine``:
+    with the section on automatic labels (admins only: raters label the human sample blind)."""
     from sdaudit.analysis.targets import estimates_by_run
     from sdaudit.present.report import audit_card, render_report
 
     by_run = estimates_by_run(store, view.study, view.options, adjudications=view.adjudications)
-    return render_report(view.estimate, audit_card(store, view.study), by_run=by_run)
+    return render_report(view.estimate, audit_card(store, view.study, machine=machine), by_run=by_run)
 
 
 # -- machine + human (prediction-powered), where a study has both ---------------------------------
@@ -352,16 +353,14 @@ def machine_human_view(store: Store, study: str, *, confidence: float, skin_cut:
 
 
 def ppi_chart_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """Prediction-powered rows in the columns ``charts.shares_chart`` reads: a named group's target is
-    parity, `unclear` and "no person" have none; "too few images" where people labelled fewer than the
-    simulation's smallest sample."""
+    """Prediction-powered rows in the columns ``charts.shares_chart`` reads: the estimate's target (parity
+    for a named group where people saw a person on every rated sample image; none for `unclear`, "no
+    person", or a family whose shares are of images without a person too); "too few images" where
+    people labelled fewer than the simulation's smallest sample."""
     from sdaudit.analysis.machine_human import SIMULATED_MIN_HUMAN
-    from sdaudit.scheme import FAMILIES
 
-    parity = [1 / len(FAMILIES[family]) if group in FAMILIES[family] else float("nan")
-              for family, group in zip(table["family"], table["group"])]
-    rows = table[["family", "group", "share", "low", "high"]].assign(
-        target=parity, count=table["share"].clip(0, 1) * table["n_machine"], n=table["n_machine"],
+    rows = table[["family", "group", "share", "low", "high", "target"]].assign(
+        count=table["share"].clip(0, 1) * table["n_machine"], n=table["n_machine"],
         reliable=table["n_human"] >= SIMULATED_MIN_HUMAN)
     rows["excludes_target"] = rows["target"].notna() & ((rows["low"] > rows["target"]) | (rows["high"] < rows["target"]))
     return rows
