@@ -2,7 +2,7 @@
 # Audits at scale on the demo model, from the command line (issue 25): 600 generated images, machine
 # labels for all (CLIP and skin pixels), a 120-image human sample written as a sheet, filled in (by a
 # SIMULATED rater: the demo images are noise) and imported, then prediction-powered shares and the
-# machine audited. Run from a checkout: `bash scripts/machine-scale-demo.sh [EMPTY_FOLDER]` (about 2 minutes on 2 cores).
+# machine audited. Run from a checkout: `bash scripts/machine-scale-demo.sh [EMPTY_FOLDER]` (one to two minutes on 2 cores).
 set -euo pipefail
 export HF_HUB_OFFLINE=1 PYTHONPATH=$PWD
 W=${1:-$(mktemp -d /tmp/sdaudit-scale-XXXXXX)}  # a new or empty folder for the models, the data home and the sheet
@@ -38,5 +38,8 @@ say python -m sdaudit import-annotations "$W/sample.csv" --study scale --format 
 say python -m sdaudit team --study scale
 say python -m sdaudit estimate --study scale --labels machine+human --json
 say python -m sdaudit estimate --study scale --labels machine+human
-say python -m sdaudit machine-audit --study scale --json
+say python -m sdaudit machine-audit --study scale
+echo; echo "\$ python -m sdaudit machine-audit --study scale --json > $W/machine-audit.json  (every number; its parts:)"
+python -m sdaudit machine-audit --study scale --json > "$W/machine-audit.json"
+python -c "import json, sys; d = json.load(open(sys.argv[1])); print({k: (len(v) if isinstance(v, list) else v) for k, v in d.items() if not isinstance(v, dict)})" "$W/machine-audit.json"
 echo; echo "whole session: $(( $(date +%s) - start )) s"
