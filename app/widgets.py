@@ -79,10 +79,13 @@ def fetch_card_code() -> None:
     under load, with cards arriving one by one, the whole grid stayed skeletons for seconds. Drawn on
     every page (the router's sidebar), the code is in before a grid is: from Home, from the Rater
     box, from focus mode. A box one pixel high (its overflow out of sight) holds an empty radio and
-    a transparent pixel; its place is the sidebar's end."""
+    a transparent pixel; its place is the sidebar's end. The box is hidden (visibility), so a screen
+    reader does not announce them and Tab does not stop on the image's Fullscreen button; the browser
+    still draws them, and so loads their code."""
     with st.container(height=1, border=False, key="card-code"):
+        st.html("<style>.st-key-card-code {visibility: hidden}</style>")
         st.image(BLANK_PIXEL, width=1)
-        st.radio("Card code", [], label_visibility="collapsed", key="card-code-radio")
+        st.radio("Page code, not a question", [], label_visibility="collapsed", key="card-code-radio")
 
 
 def is_admin() -> bool:

@@ -112,3 +112,14 @@ def test_cards_opened_from_home_come_without_skeletons(grid_app, page):
     first_page_drawn(page)
     page.locator('[data-testid="stSidebarNav"]').get_by_text("Annotate", exact=True).click()
     assert cards_drawn(page) == 0, "a card showed skeletons: its radio's or image's code was not loaded before it"
+
+
+def test_the_out_of_sight_card_code_is_out_of_reach_of_screen_readers_and_tab(grid_app, page):
+    page.goto(f"{grid_app.url}/?rater=dora")
+    page.get_by_role("heading", name="sdaudit").wait_for(timeout=LIMIT.left_ms())
+    first_page_drawn(page)
+    page.locator('.st-key-card-code [data-testid="stRadio"]').wait_for(state="attached", timeout=LIMIT.left_ms())
+    sidebar = page.locator('[data-testid="stSidebar"]').aria_snapshot()
+    assert 'textbox "Rater"' in sidebar, f"the snapshot misses the sidebar's own widgets: {sidebar}"
+    for word in ("radiogroup", "No options", "Fullscreen", "- img"):
+        assert word not in sidebar, f"{word!r} is exposed to assistive technology in the sidebar: {sidebar}"
