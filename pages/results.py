@@ -56,14 +56,15 @@ def show_machine_human(store, study: str, **options) -> None:
         st.info(plain(error), icon=":material/info:")
         return
     result = view.estimate
-    notes = [line for line in (result.target_note, result.left_out_note) if line]
+    notes = [line for line in (result.target_note, result.left_out_note, result.skipped_note) if line]
     # the CLI's header: title, runs, machine, people, interval, limits[, note every row][, the notes below]
     lines = [line for line in view.header.split("\n") if line not in notes]
     st.caption(plain(". ".join(lines[1:4] + lines[6:])))
     for note in notes:
         st.info(plain(note), icon=":material/info:")
     st.altair_chart(shares_chart(view.chart_rows, title="Share of images by perceived group, machine + human",
-                                 intervals=MACHINE_HUMAN_CHART_NOTE), width="content")
+                                 intervals=MACHINE_HUMAN_CHART_NOTE,
+                                 x_title="share of all images (no person: a row of its own)"), width="content")
     show_table(view.table)
     st.caption("The interval method, the “unclear” toggle and simultaneous intervals apply to people's labels "
                "alone; this view has its own.")
@@ -87,7 +88,8 @@ run_labels = run_choices(store, study)
 chosen_runs = st.multiselect("Runs", list(run_labels), default=list(run_labels), format_func=run_labels.get)
 left, labels_column, middle, right = st.columns(4)
 method = left.selectbox("Interval method", METHODS, format_func=METHOD_LABELS.get)
-label_choices = (*RESULTS_LABELS, *((MACHINE_HUMAN,) if machine_human_available(store, study) else ()))
+# machine + human for admins, as the Automatic labels page: raters label the sample blind to the machine
+label_choices = (*RESULTS_LABELS, *((MACHINE_HUMAN,) if is_admin() and machine_human_available(store, study) else ()))
 labels = labels_column.selectbox("Labels", label_choices,
                                  format_func={**LABEL_TITLES, MACHINE_HUMAN: MACHINE_HUMAN_TITLE.capitalize()}.get,
                                  help="How each image's label is formed from its raters' answers; where the study "

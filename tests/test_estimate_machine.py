@@ -309,7 +309,7 @@ def test_shares_of_all_images_get_no_parity_target_where_people_saw_empty_images
     assert table["target"].isna().all()
     none, rated = result.no_person["gender"]
     assert none > 0 and rated == 30
-    assert all(f"{none} of the 30 rated sample images show no person" in note for note in named["note"])
+    assert all(f"on {none} of the 30 rated sample images a rater saw no person" in note for note in named["note"])
     assert ppi_chart_rows(table)["target"].isna().all() and not ppi_chart_rows(table)["excludes_target"].any()
     text = run_cli("estimate", "--study", "default", "--labels", "machine+human", "--home", str(tmp_path),
                    check=True).stdout
@@ -419,3 +419,46 @@ def test_the_results_page_says_what_was_left_out_and_draws_shares_without_a_targ
     shown = [item.value for item in at.info]
     assert plain(AFTER_DRAW.format(images=10)) in shown and plain(NO_TARGET_WHY) in shown
     assert set(at.dataframe[0].value["Target (parity)"]) == {"no target"}
+
+
+def test_a_one_one_split_on_a_person_withdraws_the_parity_target(home):
+    """A 1–1 split over whether an image shows a person counts as a person in the shares (the labelling
+    rule), but then people did not all see a person: parity among people is no longer the target."""
+    home, known = home
+    with Store(store_path(home)) as store:
+        assert machine_human_estimate(store, "default").table["target"].notna().any()
+        first = int(known["rated"][0])
+        store.save_annotation(first, "r2", Annotation(person_present=False, confidence="high"))
+        result = machine_human_estimate(store, "default")
+    table = result.table
+    assert table["target"].isna().all() and result.target_note
+    assert (table["group"] == NO_PERSON).sum() == 0, "the split image still counts as a person in the shares"
+    named = table[table["group"].isin(["female", "male"])]
+    assert all("on 1 of the" in note and "a rater saw no person" in note for note in named["note"])
+
+
+def test_sample_images_skipped_before_later_rated_ones_are_counted_and_said(home):
+    """The rated images stand for the sample only if none was skipped for what it shows: unrated images
+    before the last rated one in draw order are counted and said."""
+    home, known = home
+    with Store(store_path(home)) as store:
+        sample = MachineTables(store).human_sample("default")
+        rated = set(int(i) for i in known["rated"])
+        last = max(place for place, image_id in enumerate(sample.image_ids, start=1) if image_id in rated)
+        unrated = sum(image_id not in rated for image_id in sample.image_ids[:last])
+        result = machine_human_estimate(store, "default")
+    assert unrated > 0 and result.skipped == (unrated, last)
+    assert f"{unrated} sample images before the last one rated (number {last} in draw order)" in result.skipped_note
+    text = run_cli("estimate", "--study", "default", "--labels", "machine+human", "--home", str(home), check=True).stdout
+    assert result.skipped_note in text
+
+
+def test_a_rater_is_not_offered_machine_plus_human_on_results(locked):
+    """Raters label the sample blind to the machine: as the Automatic labels page, the machine + human
+    reading on Results is for admins where an admin password is set."""
+    from sdaudit.present.estimate_tables import MACHINE_HUMAN_TITLE
+
+    locked.mkdir(parents=True, exist_ok=True)
+    build_study(locked)
+    _, labels = results_page()
+    assert "Majority" in labels.options and MACHINE_HUMAN_TITLE.capitalize() not in labels.options

@@ -416,7 +416,7 @@ def test_the_side_by_side_has_no_parity_where_people_saw_empty_images_and_names_
     assert side[["auto_verdict", "ppi_verdict", "human_verdict"]].isna().all(axis=None)
     assert set(side["labelling"]) == {f"clip #{labelling}"}
     named = side[side["group"].isin(["female", "male"])]
-    assert all("5 of the 120 rated sample images show no person" in note for note in named["note"])
+    assert all("on 5 of the 120 rated sample images a rater saw no person" in note for note in named["note"])
     assert "Labelling" in side_by_side_table(result) and "Note" in side_by_side_table(result)
     assert "over its images with a person" not in SIDE_READING
 

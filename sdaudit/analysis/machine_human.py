@@ -28,7 +28,7 @@ depends on who looks. Where every image has a person, this is the human estimate
 for shares of all images. A family's named groups are read against parity (``target``) only where
 people saw a person on every rated sample image of that family: then people's estimate of the
 "no person" share is 0 and the machine's "no person" answers only carry its error. Otherwise the
-rows have no target, their note says how many rated images show no person (``NO_PERSON_NOTE``)
+rows have no target, their note says on how many rated images a rater saw no person (``NO_PERSON_NOTE``)
 and ``MachineHumanEstimate.target_note`` why. (A share among images with a
 person, a ratio of two PPI means with a delta-method interval, would have parity as its target; its
 coverage is unchecked, so it is not offered.)
@@ -82,8 +82,10 @@ ALL_AFTER_DRAW = ("every one of the {images} machine-labelled images of study {s
                   "sample was drawn, so the sample says nothing about them.")
 AFTER_DRAW = ("{images} machine-labelled images generated after the human sample was drawn are left out: it could not "
               "draw them, so it says nothing about them; these shares are of the images it was drawn from.")
-NO_PERSON_NOTE = "no target: {none} of the {rated} rated sample images show no person"
-NO_TARGET_WHY = ("Where rated sample images show no person (a row's note says how many), the shares are of all images, "
+NO_PERSON_NOTE = "no target: on {none} of the {rated} rated sample images a rater saw no person"
+SKIPPED = ("{skipped} sample images before the last one rated (number {last} in draw order) are not rated: the rated "
+           "ones are a random sample only if none was skipped for what it shows; label the sample in draw order.")
+NO_TARGET_WHY = ("Where a rater saw no person on rated sample images (a row's note says how many), the shares are of all images, "
                  "so parity among people is not their target and no verdict is given: read them as shares of all "
                  "images, or use `estimate --labels soft` for shares among images with a person.")
 NO_SAMPLE = ("study {study!r} has no human sample: draw one with `python -m sdaudit team --study {study} "
@@ -116,6 +118,7 @@ class MachineHumanEstimate:
     left_out_after_draw: int = 0  # machine-labelled images generated after the sample was drawn (not in it)
     # family -> (rated sample images people saw no person in, rated sample images)
     no_person: dict = dataclasses.field(default_factory=dict)
+    skipped: tuple[int, int] = (0, 0)  # sample images unrated before the last rated one, and its place in the draw
 
     @property
     def target_note(self) -> str:
@@ -126,6 +129,11 @@ class MachineHumanEstimate:
     def left_out_note(self) -> str:
         """The images left out for being generated after the draw, in words; empty when none were."""
         return AFTER_DRAW.format(images=self.left_out_after_draw) if self.left_out_after_draw else ""
+
+    @property
+    def skipped_note(self) -> str:
+        """Sample images left unrated while later ones were rated, in words; empty when none were."""
+        return SKIPPED.format(skipped=self.skipped[0], last=self.skipped[1]) if self.skipped[0] else ""
 
 
 # -- the machine's answers -----------------------------------------------------------------------
@@ -321,6 +329,10 @@ def estimate_from(frame: pd.DataFrame, labellings: list, sample, annotations: pd
     codes = {field: machine_codes(frame[frame["labelling_id"] == labelling.labelling_id], field, skin_cut)
              for field, labelling in chosen.items()}
     rows, rated, machine_only, no_person = [], set(), [], {}
+    # images some rater of the sample saw no person in (a 1–1 split counts as a person in the shares,
+    # but not as "people saw a person" for the parity target)
+    said_empty = np.array(sorted(set(in_sample.loc[in_sample["person_present"].eq(False).fillna(False).astype(bool),
+                                                   "image_id"].astype(int))), dtype=np.int64)
     for family, fields in FIELDS.items():
         missing = [field for field in fields if field not in chosen]
         if missing:
@@ -350,7 +362,7 @@ def estimate_from(frame: pd.DataFrame, labellings: list, sample, annotations: pd
         soft = bool(np.any((people[labelled] > 0) & (people[labelled] < 1)))
         # Parity is a target among people: only where people saw a person on every rated sample image
         # (module docstring, "Against what").
-        empty = int((people[labelled, -1] > 0).sum())
+        empty = int(np.isin(images[labelled], said_empty).sum())
         no_person[family] = (empty, int(labelled.sum()))
         groups = FAMILIES[family]
         for row in ppi_rows(family, matrix, people, confidence):
@@ -367,7 +379,10 @@ def estimate_from(frame: pd.DataFrame, labellings: list, sample, annotations: pd
     raters = int(in_sample.loc[in_sample["image_id"].isin(rated), "rater"].nunique())
     labelled_ids = set().union(*(set(codes[field].index) for field in codes))
     run_keys = tuple(frame.loc[frame["image_id"].isin(labelled_ids), "run_key"].drop_duplicates())
+    order = [image_id for image_id in sample.image_ids if image_id <= sample.last_image_id]
+    last = max((place for place, image_id in enumerate(order, start=1) if image_id in rated), default=0)
+    skipped = (sum(image_id not in rated for image_id in order[:last]), last)
     return MachineHumanEstimate(table, study, chosen, sample.size, len(rated), run_keys, raters,
                                 float(confidence), skin_cut, human_labels,
                                 pd.DataFrame(machine_only, columns=["family", "group", "count", "n"]), left_out,
-                                no_person)
+                                no_person, skipped)

@@ -192,13 +192,13 @@ def _by_panel(layered, panels: list[str], title: str, subtitle: str):
 
 
 def shares_chart(table: pd.DataFrame, *, title: str = "Share of images by perceived group", width: int = 420,
-                 intervals: str = "95% intervals, each on its own"):
+                 intervals: str = "95% intervals, each on its own", x_title: str = "share of images with a person"):
     """One panel per family: shares, intervals, parity rules and custom-target ticks; ``intervals``
     says in the subtitle how the intervals are to be read (``Estimate.interval_note``)."""
     rows = _chart_rows(table)
     base = alt.Chart(rows)
     y = alt.Y("group_label:N", title=None, sort=None, axis=alt.Axis(labelLimit=260))
-    bars, points, values = _interval_marks(base, y=y, x_title="share of images with a person", verdicts=SHARE_VERDICTS,
+    bars, points, values = _interval_marks(base, y=y, x_title=x_title, verdicts=SHARE_VERDICTS,
                                            tooltip=_share_tooltip(alt.Tooltip("group_label:N", title="group")))
     parity, targets = _target_marks(base, y=y)
     layered = alt.layer(bars, points, parity, targets, values).properties(width=width, height=GROUP_ROW)

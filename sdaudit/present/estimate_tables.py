@@ -230,4 +230,4 @@ def machine_human_header(result, names: dict[str, str]) -> str:
             f"{result.sample_size}-image random human sample, {raters(result.raters)}; MST 1–{result.skin_cut} lighter\n"
             f"{MACHINE_HUMAN_INTERVAL}\n{MACHINE_HUMAN_LIMITS}"
             + (f"\nnote, every row: {notes[0]}" if len(notes := result.table["note"].unique()) == 1 and notes[0] else "")
-            + "".join(f"\n{line}" for line in (result.target_note, result.left_out_note) if line))
+            + "".join(f"\n{line}" for line in (result.target_note, result.left_out_note, result.skipped_note) if line))
