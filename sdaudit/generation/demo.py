@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from sdaudit.config import data_home, import_diffusers
@@ -121,13 +122,19 @@ def write_demo_model(path: str | os.PathLike, *, weights_seed: int = DEMO_WEIGHT
     The folder is written beside its destination and renamed into place, so a half-written
     model is never left where a later run would load it.
     """
+    return _write_folder(path, "the demo model", lambda staging: build_demo_pipeline(weights_seed).save_pretrained(staging))
+
+
+def _write_folder(path: str | os.PathLike, what: str, save: Callable[[Path], object]) -> Path:
+    """``save(folder)`` into a new folder beside ``path``, renamed into place (``path`` must be new or
+    empty): a half-written model is never where a later run would load it."""
     target = Path(path)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise ValueError(f"the demo model's folder must be new or empty, but {str(target)!r} is not.")
+        raise ValueError(f"{what}'s folder must be new or empty, but {str(target)!r} is not.")
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".demo-model-", dir=target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=".demo-", dir=target.parent))
     try:
-        build_demo_pipeline(weights_seed).save_pretrained(staging)
+        save(staging)
         if target.exists():
             target.rmdir()
         os.replace(staging, target)
@@ -137,20 +144,21 @@ def write_demo_model(path: str | os.PathLike, *, weights_seed: int = DEMO_WEIGHT
     return target
 
 
-def demo_model_path(home: str | os.PathLike | None = None) -> Path:
-    """The demo model's folder under the data home, built on first use.
-
-    Several processes may ask at once (a multi-process run): one build wins the rename and
-    the others use its folder.
-    """
-    target = data_home(home) / "models" / "demo"
-    if not (target / MODEL_INDEX).is_file():
+def _built_once(target: Path, marker: str, write: Callable[[Path], Path]) -> Path:
+    """``target``, written by ``write`` unless ``target/marker`` is there. Several processes may ask at
+    once (a multi-process run): one build wins the rename and the others use its folder."""
+    if not (target / marker).is_file():
         try:
-            write_demo_model(target)
+            write(target)
         except (OSError, ValueError):
-            if not (target / MODEL_INDEX).is_file():
+            if not (target / marker).is_file():
                 raise
     return target
+
+
+def demo_model_path(home: str | os.PathLike | None = None) -> Path:
+    """The demo model's folder under the data home, built on first use (by one process of several)."""
+    return _built_once(data_home(home) / "models" / "demo", MODEL_INDEX, write_demo_model)
 
 
 # -- the offline demo CLIP (machine labels, issue 25) ---------------------------------------------
@@ -197,31 +205,14 @@ def build_demo_clip(weights_seed: int = DEMO_WEIGHTS_SEED):
 def write_demo_clip(path: str | os.PathLike, *, weights_seed: int = DEMO_WEIGHTS_SEED) -> Path:
     """Build the demo CLIP and ``save_pretrained`` it (model and processor) into ``path`` (created;
     must be new or empty), written beside it and renamed into place like ``write_demo_model``."""
-    target = Path(path)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise ValueError(f"the demo CLIP's folder must be new or empty, but {str(target)!r} is not.")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".demo-clip-", dir=target.parent))
-    try:
+    def save(staging: Path) -> None:
         model, processor = build_demo_clip(weights_seed)
         model.save_pretrained(staging)
         processor.save_pretrained(staging)
-        if target.exists():
-            target.rmdir()
-        os.replace(staging, target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
-    return target
+
+    return _write_folder(path, "the demo CLIP", save)
 
 
 def demo_clip_path(home: str | os.PathLike | None = None) -> Path:
     """The demo CLIP's folder under the data home (``models/demo-clip``), built on first use."""
-    target = data_home(home) / "models" / "demo-clip"
-    if not (target / DEMO_CLIP_CONFIG).is_file():
-        try:
-            write_demo_clip(target)
-        except (OSError, ValueError):
-            if not (target / DEMO_CLIP_CONFIG).is_file():
-                raise
-    return target
+    return _built_once(data_home(home) / "models" / "demo-clip", DEMO_CLIP_CONFIG, write_demo_clip)
