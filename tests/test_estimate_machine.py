@@ -356,15 +356,22 @@ def test_a_labelling_whose_every_answer_is_unclear_answers_nothing(home):
             machine_human_estimate(store, "default", labelling_id=blind)
 
 
-def test_a_machine_that_saw_no_person_anywhere_says_so(tmp_path):
-    with Store(store_path(tmp_path)) as store:
+def sampled_study(folder, answer: Annotation) -> int:
+    """20 generated images the machine gave ``answer`` each, a 10-image human sample nobody rated; the
+    labelling's id."""
+    with Store(store_path(folder)) as store:
         store.add_run(make_run("run-a"))
         store.add_images(make_images("run-a", range(20)))
         ids = sorted(int(i) for i in store.images(study="default")["image_id"])
         tables = MachineTables(store)
         labelling = tables.start_labelling("default", "clip", "tiny")
-        tables.save_machine_labels(labelling, [MachineAnswer(i, Annotation(person_present=False)) for i in ids])
+        tables.save_machine_labels(labelling, [MachineAnswer(i, answer) for i in ids])
         tables.draw_human_sample("default", 10, seed=1)
+    return labelling
+
+
+def test_a_machine_that_saw_no_person_anywhere_says_so(tmp_path):
+    labelling = sampled_study(tmp_path, Annotation(person_present=False))
     result = run_cli("estimate", "--study", "default", "--labels", "machine+human", "--home", str(tmp_path))
     assert_one_error_line(result, contains=f"labelling {labelling} (clip) saw no person on any of its 20 images, so "
                                            "it answered no gender presentation")
@@ -387,15 +394,7 @@ def test_the_wording_and_a_bootstrap_seed_is_refused(home, tmp_path):
 
 
 def test_too_few_rated_reads_plainly(tmp_path):
-    with Store(store_path(tmp_path)) as store:
-        store.add_run(make_run("run-a"))
-        store.add_images(make_images("run-a", range(20)))
-        ids = sorted(int(i) for i in store.images(study="default")["image_id"])
-        tables = MachineTables(store)
-        labelling = tables.start_labelling("default", "clip", "tiny")
-        tables.save_machine_labels(labelling, [MachineAnswer(i, Annotation(person_present=True, gender="male", mst=3))
-                                               for i in ids])
-        tables.draw_human_sample("default", 10, seed=1)
+    sampled_study(tmp_path, Annotation(person_present=True, gender="male", mst=3))
     result = run_cli("estimate", "--study", "default", "--labels", "machine+human", "--home", str(tmp_path))
     assert_one_error_line(result, contains="the human sample of study 'default' has 0 of its 10 images labelled")
 

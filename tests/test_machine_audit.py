@@ -251,6 +251,8 @@ def test_people_labels_without_a_sample_give_agreement_but_no_side_by_side():
         result = audit(machine_inputs(store, "default"))
     assert result.images_compared == 40 and result.images_in_sample == 0
     assert result.side_by_side is None and "has no human sample: draw one" in result.side_by_side_missing
+    assert not result.agreement_on_sample and result.agreement_images == 40
+    assert "not drawn at random, so the intervals describe these images only" in result.agreement_scope
 
 
 @pytest.fixture
@@ -388,17 +390,6 @@ def test_agreement_is_on_the_random_sample_only_where_one_was_drawn():
     from sdaudit.present.machine_tables import audit_text
 
     assert f"the human sample's {SAMPLE} rated images" in audit_text(result)
-
-
-def test_without_a_sample_the_agreement_says_its_images_were_not_drawn_at_random():
-    with Store(":memory:") as store:
-        study(store, sample=0)
-        ids = store.images()["image_id"].to_numpy()[:40]
-        store.save_annotations(pd.DataFrame({"image_id": ids, "rater": "ana", "person_present": True,
-                                             "gender": "female", "mst": 3, "skin_binary": None, "confidence": "high"}))
-        result = audit(machine_inputs(store, "default"))
-    assert not result.agreement_on_sample and result.agreement_images == 40
-    assert "not drawn at random, so the intervals describe these images only" in result.agreement_scope
 
 
 def test_the_side_by_side_has_no_parity_where_people_saw_empty_images_and_names_its_labelling():
