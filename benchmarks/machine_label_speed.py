@@ -74,15 +74,18 @@ def bare_call(model, processor, torch, images, batch_size: int) -> list[dict]:
                            padding=True)
         with torch.inference_mode():
             logits = model(**inputs).logits_per_image
-        column = 0
-        per_field = {}
-        for field, choices in PROMPTS.items():
-            per_field[field] = logits[:, column:column + len(choices)].softmax(dim=1).tolist()
-            column += len(choices)
-        for row in range(len(batch)):
-            answers.append({field: max(zip(PROMPTS[field], scores[row], strict=True), key=lambda pair: pair[1])[0]
-                            for field, scores in per_field.items()})
+        answers += top_answers(logits, len(batch))
     return answers
+
+
+def top_answers(logits, rows: int) -> list[dict]:
+    """Per image, each field's top prompt after a softmax over that field's prompts (the bare calls' end)."""
+    column, per_field = 0, {}
+    for field, choices in PROMPTS.items():
+        per_field[field] = logits[:, column:column + len(choices)].softmax(dim=1).tolist()
+        column += len(choices)
+    return [{field: max(zip(PROMPTS[field], scores[row], strict=True), key=lambda pair: pair[1])[0]
+             for field, scores in per_field.items()} for row in range(rows)]
 
 
 def bare_call_text_once(model, processor, torch, texts, images, batch_size: int) -> list[dict]:
@@ -96,14 +99,7 @@ def bare_call_text_once(model, processor, torch, texts, images, batch_size: int)
             embedded = model.get_image_features(pixel_values=pixels).pooler_output
             embedded = embedded / embedded.norm(dim=-1, keepdim=True)
             logits = model.logit_scale.exp() * embedded @ texts.T
-        column = 0
-        per_field = {}
-        for field, choices in PROMPTS.items():
-            per_field[field] = logits[:, column:column + len(choices)].softmax(dim=1).tolist()
-            column += len(choices)
-        for row in range(len(batch)):
-            answers.append({field: max(zip(PROMPTS[field], scores[row], strict=True), key=lambda pair: pair[1])[0]
-                            for field, scores in per_field.items()})
+        answers += top_answers(logits, len(batch))
     return answers
 
 
