@@ -225,10 +225,9 @@ def sample_seed(text: str) -> int | None:
 
 
 def generated_images(store: Store, study: str) -> int:
-    """How many images a human sample of ``study`` is drawn from: its generated images with files
-    (``machine.GENERATED``)."""
-    images = store.images(study=study)
-    return int(((images["kind"] == "generated") & ~images["external"].astype(bool)).sum())
+    """How many images a human sample of ``study`` is drawn from (the store's count, the rule the draw
+    uses); 0 for a study not created yet."""
+    return MachineTables(store).generated_images(study) if study in store.study_names() else 0
 
 
 def human_sample_view(store: Store, study: str) -> HumanSampleView | None:
