@@ -228,6 +228,13 @@ class Job:
     started_at: datetime | None
     finished_at: datetime | None
 
+    def elapsed(self, now: datetime) -> float | None:
+        """Seconds since it started, up to ``now`` or to its end when it has finished (its clock
+        stops then); None before it started."""
+        if self.started_at is None:
+            return None
+        return max(0.0, ((self.finished_at or now) - self.started_at).total_seconds())
+
     @property
     def seeds(self) -> str:
         if self.kind != "generate":  # a machine-label job labels images, it makes none

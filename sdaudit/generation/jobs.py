@@ -223,8 +223,7 @@ def progress_text(job: Job, now: datetime, *, longest_load: float | None = None)
         return labelling_progress(job, now, _clock)
     done, total, step, steps = job.images_done, job.images_total, job.step, job.steps_total
     fraction = 0.0 if total == 0 else min(1.0, (done + (step / steps if steps else 0)) / total)
-    until = job.finished_at or now  # a finished (failed, cancelled) job's clock stops
-    elapsed = max(0.0, (until - job.started_at).total_seconds()) if job.started_at is not None else None
+    elapsed = job.elapsed(now)
     count = [f"{done} of {total} images"] if total else []
     if job.status == "queued":
         return fraction, " · ".join(["waiting for the worker", *count])

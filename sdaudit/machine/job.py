@@ -189,9 +189,8 @@ def progress_text(job: Job, now: datetime, clock: Callable[[float], str]) -> tup
         return fraction, f"waiting for the worker · {count}"
     words = [f"loading the {job.spec.get('labeller', 'machine')} labeller" if job.status == "running"
              and job.steps_total == 0 else count]
-    if job.started_at is not None:
-        until = job.finished_at or now  # a finished job's clock stops
-        words.append(f"{clock(max(0.0, (until - job.started_at).total_seconds()))} elapsed")
+    if (elapsed := job.elapsed(now)) is not None:
+        words.append(f"{clock(elapsed)} elapsed")
     if job.status == "running" and job.steps_total and job.seconds_per_image and total:
         words.append(f"about {clock(job.seconds_per_image * (total - done))} left")
     return fraction, " · ".join(words)
